@@ -1,0 +1,1 @@
+//! Disruptor-style ring buffers (in progress).

@@ -1,0 +1,99 @@
+//! The one place that names atomics, `UnsafeCell`, spin hints and thread
+//! yield/park.
+//!
+//! Everything else in the crate imports these from here. Under
+//! `--cfg latchfree_loom` they become loom's model-checked versions, so every
+//! atomic protocol in the crate can be explored by the models in
+//! `loom-tests/` without a line of the protocol changing.
+//!
+//! Loom's `UnsafeCell` hands out access through closures (`with`, `with_mut`)
+//! so it can track every access; the std-backed [`UnsafeCell`] below offers
+//! the same two methods, which compile to a plain pointer.
+
+#[cfg(not(latchfree_loom))]
+pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+
+#[cfg(all(feature = "alloc", not(latchfree_loom)))]
+pub(crate) use alloc::sync::Arc;
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::Arc;
+
+/// A cache-line padded value, so two hot atomics never share a line.
+pub(crate) use crossbeam_utils::CachePadded;
+
+/// A hint that we are in a spin loop. Under loom this yields to the scheduler,
+/// which is what lets loom explore a spin loop at all.
+#[inline(always)]
+pub(crate) fn spin_loop() {
+    #[cfg(not(latchfree_loom))]
+    core::hint::spin_loop();
+    #[cfg(latchfree_loom)]
+    loom::thread::yield_now();
+}
+
+/// Threads: yield, park and the rest. Only under `std` (or loom).
+#[cfg(any(feature = "std", latchfree_loom))]
+pub(crate) mod thread {
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
+    #[cfg(latchfree_loom)]
+    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+
+    /// Loom has no timed park; a timed park in a model is an untimed one
+    /// that may also wake spuriously, which every caller already handles.
+    #[cfg(latchfree_loom)]
+    pub(crate) fn park_timeout(_d: std::time::Duration) {
+        loom::thread::yield_now();
+    }
+}
+
+/// Mutex and condition variable for the blocking wait strategies.
+#[cfg(any(feature = "std", latchfree_loom))]
+pub(crate) mod blocking {
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+    #[cfg(latchfree_loom)]
+    pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+}
+
+/// A cell with interior mutability whose accesses loom can track.
+#[cfg(not(latchfree_loom))]
+#[derive(Debug)]
+#[repr(transparent)]
+pub(crate) struct UnsafeCell<T: ?Sized>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(latchfree_loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    #[inline(always)]
+    pub(crate) const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Unwraps the value.
+    #[inline(always)]
+    #[allow(dead_code)]
+    pub(crate) fn into_inner(self) -> T {
+        self.0.into_inner()
+    }
+}
+
+#[cfg(not(latchfree_loom))]
+impl<T: ?Sized> UnsafeCell<T> {
+    /// Runs `f` with a shared raw pointer to the value.
+    #[inline(always)]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Runs `f` with a mutable raw pointer to the value.
+    #[inline(always)]
+    pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+#[cfg(latchfree_loom)]
+pub(crate) use loom::cell::UnsafeCell;
