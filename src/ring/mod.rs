@@ -1,1 +1,59 @@
-//! Disruptor-style ring buffers (in progress).
+//! Disruptor-style ring buffers.
+//!
+//! A ring is a power-of-two array of pre-allocated events. Producers claim
+//! slots, write events in place and publish them; consumers read them in
+//! place, each at its own pace, in a dependency graph (pipelines A → B → C,
+//! diamonds (A, B) → C), and work groups share events so each is handled by
+//! exactly one worker. No allocation happens per event, and a slot is reused
+//! only when every consumer at the end of the graph has passed it.
+//!
+//! ```
+//! use latchfree::ring::{Heap, Poll, Ring, Single, BusySpin};
+//!
+//! let ring: Ring<Heap<u64>, Single, BusySpin> =
+//!     Ring::new(Heap::with_default(16, 2).unwrap(), BusySpin);
+//! let mut graph = Ring::graph(&ring).unwrap();
+//! let mut consumer = graph.consumer(&[]).unwrap();
+//! let mut producer = graph.single_producer();
+//!
+//! for i in 0..3 {
+//!     producer.publish(|slot| *slot = i * 10).unwrap();
+//! }
+//! let mut seen = Vec::new();
+//! assert_eq!(consumer.poll(|e, seq, _end| seen.push((seq, *e))), Poll::Processed(3));
+//! assert_eq!(seen, [(0, 0), (1, 10), (2, 20)]);
+//! assert_eq!(consumer.poll(|_, _, _| ()), Poll::Idle);
+//! ```
+//!
+//! Pieces:
+//! - [`Ring`] with [`Inline`] (const, `static`-ready) or [`Heap`] storage,
+//!   [`Single`] or [`Multi`] producer mode, and a [`WaitStrategy`];
+//! - [`Graph`] builds the consumer graph and hands out [`Producer`] or
+//!   [`MultiProducer`];
+//! - [`Consumer`] (multicast) and [`Worker`] (work queue) are pollers with
+//!   blocking `wait` forms; [`ReadBatch`] reads a batch in place and can
+//!   release part of it early;
+//! - under `std`, [`threaded`] runs handlers on named threads with
+//!   lifecycle callbacks, panic handling and graceful shutdown.
+
+mod consumer;
+mod core;
+mod error;
+mod producer;
+mod sequence;
+mod storage;
+mod wait;
+
+pub use self::consumer::{Consumer, Poll, ReadBatch, Worker};
+pub use self::core::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
+pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, TimedOut};
+pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
+pub use self::sequence::MAX_CAPACITY;
+#[cfg(feature = "alloc")]
+pub use self::storage::Heap;
+#[cfg(not(latchfree_loom))]
+pub use self::storage::Inline;
+pub use self::storage::{Storage, MAX_GATES};
+#[cfg(feature = "std")]
+pub use self::wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
+pub use self::wait::{BusySpin, DefaultWait, WaitStrategy};

@@ -1,0 +1,597 @@
+//! Consumer handles: [`Consumer`] (sees every event) and [`Worker`] (shares
+//! events with the other workers of its group, each event handled once).
+//!
+//! Both are pollers first: [`Consumer::poll`] and [`Worker::poll`] never wait,
+//! so they fit a `no_std` main loop, and report whether they processed
+//! events, were gated by an upstream node, or found the ring idle. The
+//! `wait` forms put the ring's wait strategy around the same poll.
+//!
+//! A consumer or worker keeps its place until the ring is closed or halted:
+//! dropping one while producers go on makes them wait for it once the ring
+//! fills (a [`Timeout`](super::Timeout) strategy turns that into an error and
+//! [`Ring::halt`] releases them).
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ops::Deref;
+
+use super::core::{AnyRing, Mode, Node, Ring};
+use super::error::ConsumeError;
+use super::sequence::{distance, pack, word};
+use super::storage::Storage;
+use super::wait::WaitStrategy;
+use crate::sync::{fence, Ordering};
+
+/// What a poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Poll {
+    /// Handled this many events (at least one).
+    Processed(usize),
+    /// Events are published but an upstream node has not handled them yet.
+    Gated,
+    /// Nothing published that this handle has not handled.
+    Idle,
+    /// The ring is closed and this handle has handled everything published.
+    Closed,
+    /// The ring was halted.
+    Halted,
+}
+
+/// A consumer that sees every event, in sequence order, after the nodes it
+/// was built to follow.
+///
+/// `Send` but not `Sync`: it is its gate's only writer.
+pub struct Consumer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    ring: R,
+    gate: usize,
+    deps_plain: u64,
+    deps_workers: u64,
+    node: Node,
+    next: u64,
+    /// Events below this are known to be available.
+    avail_until: u64,
+    max_batch: usize,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Releases the events a consumer has handled when dropped, including on
+/// unwind from a panicking handler: the event that panicked counts as
+/// handled, so it is neither redelivered nor left to stall the ring.
+struct Commit<'a, R, S: Storage, M: Mode, W: WaitStrategy>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+{
+    consumer: &'a mut Consumer<R>,
+    upto: u64,
+}
+
+impl<R, S: Storage, M: Mode, W: WaitStrategy> Drop for Commit<'_, R, S, M, W>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+{
+    #[inline]
+    fn drop(&mut self) {
+        self.consumer.release_to(self.upto);
+    }
+}
+
+impl<R, S, M, W> Consumer<R>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    pub(super) fn new(
+        ring: R,
+        gate: usize,
+        deps_plain: u64,
+        deps_workers: u64,
+        node: Node,
+    ) -> Self {
+        Self {
+            ring,
+            gate,
+            deps_plain,
+            deps_workers,
+            node,
+            next: 0,
+            avail_until: 0,
+            max_batch: usize::MAX,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// This consumer as a graph node, for nodes that run after it.
+    pub fn node(&self) -> Node {
+        self.node
+    }
+
+    /// The sequence of the next event this consumer will handle.
+    pub fn sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// Caps how many events one poll hands to the handler (at least 1).
+    /// Smaller batches release slots to producers sooner.
+    pub fn set_max_batch(&mut self, max: usize) {
+        self.max_batch = max.max(1);
+    }
+
+    /// How many events are ready for this consumer now (rescanning if the
+    /// cached count is used up). Stale once producers move on.
+    pub fn available(&mut self) -> usize {
+        let cached = (self.avail_until - self.next) as usize;
+        if cached > 0 {
+            return cached;
+        }
+        let ring: &Ring<S, M, W> = &self.ring;
+        let cap = ring.capacity();
+        let n = if self.deps_plain | self.deps_workers == 0 {
+            ring.published_from(self.next, cap)
+        } else {
+            ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
+        };
+        self.avail_until = self.next + n as u64;
+        n
+    }
+
+    #[inline]
+    fn release_to(&mut self, upto: u64) {
+        self.next = upto;
+        self.ring.store_gate(self.gate, word(upto));
+    }
+
+    /// Why nothing is available: gated, idle, closed or halted.
+    fn empty_state(&self) -> Poll {
+        let ring: &Ring<S, M, W> = &self.ring;
+        if Ring::<S, M, W>::halted_bit(ring.state()) {
+            return Poll::Halted;
+        }
+        if ring.closed_remaining(self.next) == Some(0) {
+            return Poll::Closed;
+        }
+        if self.deps_plain | self.deps_workers != 0 && ring.published_from(self.next, 1) > 0 {
+            Poll::Gated
+        } else {
+            Poll::Idle
+        }
+    }
+
+    /// Hands every available event (up to the batch cap) to `handler` as
+    /// `(event, sequence, end_of_batch)`, then releases them. Never waits.
+    ///
+    /// If `handler` panics, the events before it and the one that panicked
+    /// count as handled; the rest are handed out by the next poll.
+    #[inline]
+    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
+        let n = self.available().min(self.max_batch);
+        if n == 0 {
+            return self.empty_state();
+        }
+        let start = self.next;
+        let end = start + n as u64;
+        let mut last = end - 1;
+        if M::MULTI {
+            while last > start && self.ring.skipped(last) {
+                last -= 1;
+            }
+        }
+        let mut commit = Commit {
+            consumer: self,
+            upto: start,
+        };
+        let ring: &Ring<S, M, W> = &commit.consumer.ring;
+        for seq in start..end {
+            commit.upto = seq + 1;
+            if ring.skipped(seq) {
+                continue;
+            }
+            let p = ring.storage.slot(ring.index(seq));
+            // SAFETY: `seq` is below this consumer's barrier (published and
+            // past every upstream gate) and at or above its own gate, so the
+            // producer cannot reclaim the slot until we release it; others
+            // only read it too.
+            handler(unsafe { &*p }, seq, seq == last);
+        }
+        drop(commit);
+        Poll::Processed(n)
+    }
+
+    /// Like [`poll`](Self::poll), but waits with the ring's wait strategy
+    /// until there is something to handle. Returns how many were handled.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once the ring is closed and drained for this consumer,
+    /// `Halted`, or `Timeout` from a time-limited strategy.
+    pub fn wait<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        mut handler: F,
+    ) -> Result<usize, ConsumeError> {
+        loop {
+            match self.poll(&mut handler) {
+                Poll::Processed(n) => return Ok(n),
+                Poll::Closed => return Err(ConsumeError::Closed),
+                Poll::Halted => return Err(ConsumeError::Halted),
+                Poll::Gated | Poll::Idle => {}
+            }
+            let ring: &Ring<S, M, W> = &self.ring;
+            let (next, cap) = (self.next, ring.capacity());
+            let (dp, dw) = (self.deps_plain, self.deps_workers);
+            let ready = || {
+                let n = if dp | dw == 0 {
+                    ring.published_from(next, cap)
+                } else {
+                    ring.gate_lead(word(next), dp, dw, cap)
+                };
+                n > 0
+                    || Ring::<S, M, W>::halted_bit(ring.state())
+                    || ring.closed_remaining(next) == Some(0)
+            };
+            if ring.wait.wait_until(ready).is_err() {
+                return Err(ConsumeError::Timeout);
+            }
+        }
+    }
+
+    /// Takes the available events (up to the batch cap) as a [`ReadBatch`]
+    /// to read in place and release, all at once when it is dropped or in
+    /// parts with [`ReadBatch::release`]. Never waits.
+    ///
+    /// # Errors
+    ///
+    /// The [`Poll`] state (never `Processed`) when nothing is available.
+    pub fn read(&mut self) -> Result<ReadBatch<'_, R>, Poll> {
+        let n = self.available().min(self.max_batch);
+        if n == 0 {
+            return Err(self.empty_state());
+        }
+        let start = self.next;
+        Ok(ReadBatch {
+            consumer: self,
+            start,
+            end: start + n as u64,
+        })
+    }
+}
+
+/// Events taken by [`Consumer::read`], readable in place until released.
+///
+/// Dropping the batch releases all of it. [`release`](Self::release) hands
+/// the first events back to the producers early, while the rest are still
+/// being worked on; the borrow checker keeps you from reading them after.
+pub struct ReadBatch<'a, R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    consumer: &'a mut Consumer<R>,
+    start: u64,
+    end: u64,
+}
+
+impl<R, S, M, W> ReadBatch<'_, R>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    /// Events still held by the batch (including any skipped slots of a
+    /// multi-producer ring, which [`iter`](Self::iter) passes over).
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    /// Whether every event was released.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// The sequence of the first event still held.
+    pub fn first_sequence(&self) -> u64 {
+        self.start
+    }
+
+    /// The event with sequence `seq`, if the batch still holds it (and it
+    /// was not skipped).
+    pub fn get(&self, seq: u64) -> Option<&S::Item> {
+        let ring: &Ring<S, M, W> = &self.consumer.ring;
+        if seq < self.start || seq >= self.end || ring.skipped(seq) {
+            return None;
+        }
+        // SAFETY: as in `Consumer::poll`: held by this batch, unreleased.
+        Some(unsafe { &*ring.storage.slot(ring.index(seq)) })
+    }
+
+    /// Iterates `(sequence, event)` over the events still held.
+    pub fn iter<'b>(&'b self) -> impl Iterator<Item = (u64, &'b S::Item)> + 'b
+    where
+        S::Item: 'b,
+    {
+        (self.start..self.end).filter_map(move |s| self.get(s).map(|e| (s, e)))
+    }
+
+    /// Releases the first `count` events held (all, if fewer remain) so
+    /// producers can reuse their slots.
+    pub fn release(&mut self, count: usize) {
+        let upto = (self.start + count as u64).min(self.end);
+        self.start = upto;
+        self.consumer.release_to(upto);
+    }
+}
+
+impl<R> Drop for ReadBatch<'_, R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        let c = &mut *self.consumer;
+        c.next = self.end;
+        c.ring.store_gate(c.gate, word(self.end));
+    }
+}
+
+/// One worker of a work group: the group's workers share the events, each
+/// event handled by exactly one of them (LMAX's `WorkerPool`, which the Java
+/// Disruptor dropped in 4.0).
+///
+/// # Protocol
+///
+/// The group has a *claim* gate (the next unclaimed sequence) and each worker
+/// a *word* gate holding `pack(position, busy)`. To take a batch a worker
+/// reads the claim `c`, finds `k` events available from it, announces
+/// `pack(c, busy)` in its word, issues a `SeqCst` fence and CASes the claim
+/// from `c` to `c + k`; after handling the batch it stores
+/// `pack(c + k, idle)`. Whoever gates on the group (a producer or a
+/// downstream consumer) reads the claim, fences, then reads the words and
+/// counts only busy ones: by the two fences, a worker whose busy word it
+/// missed must have CASed after it read the claim, so that worker's batch
+/// lies at or above the claim it already counted. Idle workers hold nothing,
+/// so a worker that stops polling never stalls the ring.
+pub struct Worker<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    ring: R,
+    claim: usize,
+    me: usize,
+    deps_plain: u64,
+    deps_workers: u64,
+    group: Node,
+    /// The last claim position seen (recovers 64-bit positions).
+    seen: u64,
+    /// Events claimed by this worker but not handled because the handler
+    /// panicked on an earlier one; handled first by the next poll.
+    backlog: (u64, u64),
+    busy: bool,
+    max_batch: usize,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl<R, S, M, W> Worker<R>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    pub(super) fn new(
+        ring: R,
+        claim: usize,
+        me: usize,
+        deps_plain: u64,
+        deps_workers: u64,
+        group: Node,
+    ) -> Self {
+        Self {
+            ring,
+            claim,
+            me,
+            deps_plain,
+            deps_workers,
+            group,
+            seen: 0,
+            backlog: (0, 0),
+            busy: false,
+            max_batch: 64,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The whole work group as a graph node, for nodes that run after it.
+    pub fn group(&self) -> Node {
+        self.group
+    }
+
+    /// Caps how many events one claim takes (at least 1; default 64). Larger
+    /// batches mean fewer CASes; smaller ones spread work more evenly.
+    pub fn set_max_batch(&mut self, max: usize) {
+        self.max_batch = max.max(1);
+    }
+
+    fn claim_pos(&mut self) -> u64 {
+        // Acquire: pairs with other workers' AcqRel claim CAS (see the type
+        // docs); also the value we CAS against.
+        let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
+        self.seen += distance(word(self.seen), c) as u64;
+        self.seen
+    }
+
+    fn available_from(&self, pos: u64, limit: usize) -> usize {
+        let ring: &Ring<S, M, W> = &self.ring;
+        if self.deps_plain | self.deps_workers == 0 {
+            ring.published_from(pos, limit)
+        } else {
+            ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit)
+        }
+    }
+
+    fn set_idle(&mut self, pos: u64) {
+        if self.busy {
+            self.busy = false;
+            self.ring.store_gate(self.me, pack(word(pos), false));
+        }
+    }
+
+    /// Handles `[start, end)`, which this worker owns; on unwind the rest
+    /// becomes the backlog and the word stays busy at the first unhandled
+    /// event.
+    fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, start: u64, end: u64, handler: &mut F) {
+        struct Unwind<'a, R: Deref>
+        where
+            R::Target: AnyRing,
+        {
+            worker: &'a mut Worker<R>,
+            next: u64,
+            end: u64,
+        }
+        impl<R: Deref> Drop for Unwind<'_, R>
+        where
+            R::Target: AnyRing,
+        {
+            fn drop(&mut self) {
+                if self.next < self.end {
+                    // Unwinding: keep the rest for the next poll.
+                    self.worker.backlog = (self.next, self.end);
+                    self.worker
+                        .ring
+                        .store_gate(self.worker.me, pack(word(self.next), true));
+                }
+            }
+        }
+        let mut last = end - 1;
+        if M::MULTI {
+            while last > start && self.ring.skipped(last) {
+                last -= 1;
+            }
+        }
+        let mut guard = Unwind {
+            worker: self,
+            next: start,
+            end,
+        };
+        let ring: &Ring<S, M, W> = &guard.worker.ring;
+        for seq in start..end {
+            guard.next = seq + 1;
+            if ring.skipped(seq) {
+                continue;
+            }
+            // SAFETY: this worker owns `seq` (claimed by its CAS, or kept in
+            // its backlog), the barrier has passed it, and the busy word
+            // keeps producers from reclaiming it until we go idle.
+            handler(
+                unsafe { &*ring.storage.slot(ring.index(seq)) },
+                seq,
+                seq == last,
+            );
+        }
+        guard.next = end;
+        drop(guard);
+    }
+
+    /// Claims a batch of available events and hands each to `handler` as
+    /// `(event, sequence, end_of_batch)`. Never waits.
+    ///
+    /// If `handler` panics, the event that panicked counts as handled and the
+    /// rest of the batch stays with this worker for its next poll.
+    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
+        if self.backlog.0 < self.backlog.1 {
+            let (start, end) = self.backlog;
+            self.backlog = (0, 0);
+            self.run(start, end, &mut handler);
+            self.set_idle_after(end);
+            return Poll::Processed((end - start) as usize);
+        }
+        loop {
+            let pos = self.claim_pos();
+            let gates = self.ring.storage.gates();
+            let k = self.available_from(pos, self.max_batch);
+            if k == 0 {
+                self.set_idle(pos);
+                return self.empty_state(pos);
+            }
+            // Relaxed store, then the SeqCst fence: the fence is what orders
+            // the announcement before the claim CAS (see the type docs).
+            gates[self.me].store(pack(word(pos), true), Ordering::Relaxed);
+            self.busy = true;
+            fence(Ordering::SeqCst);
+            let end = pos + k as u64;
+            // AcqRel: Release so that a gater that reads the new claim (with
+            // Acquire) also orders our fence before its own; see type docs.
+            let claimed = gates[self.claim].compare_exchange(
+                word(pos),
+                word(end),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+            if claimed.is_err() {
+                crate::sync::spin_loop();
+                continue;
+            }
+            self.run(pos, end, &mut handler);
+            self.set_idle_after(end);
+            return Poll::Processed(k);
+        }
+    }
+
+    fn set_idle_after(&mut self, end: u64) {
+        self.busy = true;
+        self.set_idle(end);
+    }
+
+    fn empty_state(&self, pos: u64) -> Poll {
+        let ring: &Ring<S, M, W> = &self.ring;
+        if Ring::<S, M, W>::halted_bit(ring.state()) {
+            return Poll::Halted;
+        }
+        if ring.closed_remaining(pos) == Some(0) {
+            return Poll::Closed;
+        }
+        if self.deps_plain | self.deps_workers != 0 && ring.published_from(pos, 1) > 0 {
+            Poll::Gated
+        } else {
+            Poll::Idle
+        }
+    }
+
+    /// Like [`poll`](Self::poll), but waits with the ring's wait strategy
+    /// until there is something to claim. Returns how many were handled.
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once the ring is closed and nothing is left to claim,
+    /// `Halted`, or `Timeout` from a time-limited strategy.
+    pub fn wait<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        mut handler: F,
+    ) -> Result<usize, ConsumeError> {
+        loop {
+            match self.poll(&mut handler) {
+                Poll::Processed(n) => return Ok(n),
+                Poll::Closed => return Err(ConsumeError::Closed),
+                Poll::Halted => return Err(ConsumeError::Halted),
+                Poll::Gated | Poll::Idle => {}
+            }
+            let ready = || {
+                let pos = {
+                    let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
+                    self.seen + distance(word(self.seen), c) as u64
+                };
+                self.available_from(pos, 1) > 0
+                    || Ring::<S, M, W>::halted_bit(self.ring.state())
+                    || self.ring.closed_remaining(pos) == Some(0)
+            };
+            if self.ring.wait.wait_until(ready).is_err() {
+                return Err(ConsumeError::Timeout);
+            }
+        }
+    }
+}

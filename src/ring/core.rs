@@ -1,0 +1,599 @@
+//! The shared part of a ring: slots, the producer cursor, state flags, the
+//! wait strategy, and the two scans every handle is built on (how far the
+//! producer has published, how far a set of gates has got).
+//!
+//! # Ground rules
+//!
+//! - `cursor` is written only by producers. With a single producer it is the
+//!   number of events published (a plain `Release` store per publish, no
+//!   read-modify-write). With several producers it is the packed
+//!   `(claimed, closed)` word: producers claim slots with a CAS, publish each
+//!   slot by storing its stamp, and closing sets the low bit so that no claim
+//!   can succeed afterwards.
+//! - Each gate is written by exactly one handle (its consumer, its worker) or,
+//!   for a work group's claim, only by CAS among that group's workers.
+//! - A slot is written only by the producer that claimed it, and only once
+//!   every terminal gate has passed its previous occupant; it is read only by
+//!   handles whose barrier has passed it and not yet released it. That is the
+//!   whole of the aliasing argument for the `unsafe` slot accesses elsewhere.
+
+use core::marker::PhantomData;
+use core::ops::Deref;
+
+use super::error::BuildError;
+use super::sequence::{
+    bits, distance, pack, packed_distance, unpacked_flag, unpacked_pos, word, Sequence,
+};
+use super::storage::Storage;
+use super::wait::{DefaultWait, WaitStrategy};
+use crate::sync::{fence, AtomicUsize, CachePadded, Ordering};
+
+/// How many producers a ring has. Sealed: [`Single`] or [`Multi`].
+pub trait Mode: sealed::Sealed + Send + Sync + 'static {
+    /// `true` for [`Multi`].
+    const MULTI: bool;
+}
+
+/// One producer: publishing is a plain store, no read-modify-write.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Single;
+
+/// Any number of producers: slots are claimed with a CAS and published
+/// individually, so producers never wait for each other's writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Multi;
+
+impl Mode for Single {
+    const MULTI: bool = false;
+}
+impl Mode for Multi {
+    const MULTI: bool = true;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Single {}
+    impl Sealed for super::Multi {}
+    impl<S: super::Storage, M: super::Mode, W: super::WaitStrategy> Sealed for super::Ring<S, M, W> {}
+}
+
+/// Implemented by every [`Ring`], so that handle types can name "a reference
+/// to some ring" (`R: Deref<Target: AnyRing>`) in their definitions. Sealed;
+/// it has no methods for users.
+pub trait AnyRing: sealed::Sealed {
+    #[doc(hidden)]
+    fn producer_gone(&self);
+    #[doc(hidden)]
+    fn store_gate(&self, gate: usize, value: usize);
+}
+
+impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
+    fn producer_gone(&self) {
+        if M::MULTI {
+            // AcqRel: the last handle's departure must see every other
+            // handle's, so the close is ordered after their claims.
+            if self.producers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                self.close();
+            }
+        } else {
+            self.mark_closed_by_producer();
+        }
+    }
+
+    #[inline(always)]
+    fn store_gate(&self, gate: usize, value: usize) {
+        // Release: pairs with the Acquire gate loads in `gate_lead` of
+        // producers and downstream consumers: the owner's reads of the
+        // events below `value` happen before anyone reuses or follows them.
+        self.storage.gates()[gate].store(value, Ordering::Release);
+        self.notify();
+    }
+}
+
+/// State bits (in `Ring::state`).
+const GRAPH_BUILT: usize = 1;
+/// Someone asked a single-producer ring to close; its producer honours it.
+const CLOSE_REQUESTED: usize = 2;
+/// The single producer has closed: `cursor` is final.
+const CLOSED: usize = 4;
+/// Halted: every wait returns at once, unconsumed events are abandoned.
+const HALTED: usize = 8;
+
+/// A Disruptor-style ring buffer: pre-allocated slots that producers fill in
+/// place and any number of consumers read in place, each at its own pace,
+/// arranged in a dependency graph.
+///
+/// - `S`: where the slots live, [`Inline`](super::Inline) (const-generic, no
+///   allocator) or [`Heap`](super::Heap).
+/// - `M`: [`Single`] or [`Multi`] producer.
+/// - `W`: the [`WaitStrategy`] used by every handle of this ring.
+///
+/// A ring is used through handles made by its [`Graph`]: one
+/// [`Producer`](super::Producer) (or any number of
+/// [`MultiProducer`](super::MultiProducer)s), [`Consumer`](super::Consumer)s
+/// that each see every event, and [`Worker`](super::Worker)s that share
+/// events so each is handled once. Handles hold the ring through any
+/// `Deref<Target = Ring>` that is `Clone`: `&'static Ring` on a
+/// microcontroller, `&Ring` with scoped threads, `Arc<Ring>` elsewhere.
+///
+/// Sequences are 64-bit (`u64`) in every handle and every handler call; the
+/// shared atomics hold them as `usize` with wrap-safe arithmetic, so on 32-bit
+/// targets nothing breaks when the words wrap every 2^32 events.
+pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
+    /// Single producer: events published. Multi: packed (claimed, closed).
+    pub(super) cursor: Sequence,
+    /// `GRAPH_BUILT | CLOSE_REQUESTED | CLOSED | HALTED`. Read-mostly.
+    state: CachePadded<AtomicUsize>,
+    /// Live multi-producer handles; the last one to go closes the ring.
+    pub(super) producers: AtomicUsize,
+    pub(super) storage: S,
+    pub(super) wait: W,
+    _mode: PhantomData<M>,
+}
+
+// SAFETY: a ring is shared by its handles across threads. Producers write
+// events (so `T: Send` is needed to hand them to consumer threads) and
+// several consumers read the same event at once through `&T` (so `T: Sync`).
+// All other shared state is atomics; the slot-access discipline is in the
+// module's ground rules.
+unsafe impl<S: Storage + Send, M: Mode, W: WaitStrategy> Sync for Ring<S, M, W> where
+    S::Item: Send + Sync
+{
+}
+
+// SAFETY: moving a ring moves its events; nothing in it is tied to a thread.
+unsafe impl<S: Storage + Send, M: Mode, W: WaitStrategy> Send for Ring<S, M, W> where S::Item: Send {}
+
+impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
+    const_fn_unless_loom! {
+        /// A ring over `storage`, waiting with `wait`.
+        ///
+        /// `const`, so with [`Inline`](super::Inline) storage it can be a
+        /// `static`.
+        pub fn new(storage: S, wait: W) -> Self {
+            Self {
+                cursor: super::sequence::new_sequence(),
+                state: CachePadded::new(AtomicUsize::new(0)),
+                producers: AtomicUsize::new(0),
+                storage,
+                wait,
+                _mode: PhantomData,
+            }
+        }
+    }
+
+    /// The number of slots. Always a power of two, and all of them usable.
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.storage.capacity()
+    }
+
+    /// The wait strategy.
+    pub fn wait_strategy(&self) -> &W {
+        &self.wait
+    }
+
+    /// Starts building this ring's consumer graph. A ring has exactly one
+    /// graph, so this succeeds once.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::AlreadyBuilt`] on every call after the first.
+    pub fn graph<R>(ring: R) -> Result<Graph<R>, BuildError>
+    where
+        R: Deref<Target = Self> + Clone,
+    {
+        let prev = ring.state.fetch_or(GRAPH_BUILT, Ordering::AcqRel);
+        if prev & GRAPH_BUILT != 0 {
+            return Err(BuildError::AlreadyBuilt);
+        }
+        Ok(Graph {
+            ring,
+            used: 0,
+            plain: 0,
+            workers: 0,
+            depended: 0,
+        })
+    }
+
+    /// Closes the ring to new events: consumers deliver everything already
+    /// published, then report [`Poll::Closed`](super::Poll::Closed).
+    ///
+    /// With several producers this takes effect at once: every later or
+    /// waiting publish fails with `Closed`. A single-producer ring is closed
+    /// by its producer, so here the request is recorded and the producer
+    /// honours it at its next publish (which fails with `Closed`), or when
+    /// it is dropped; either way every event it published before is
+    /// delivered.
+    pub fn close(&self) {
+        if M::MULTI {
+            // AcqRel: the closed bit must be ordered with the claims it
+            // stops; it is an RMW on the claim word itself, so it is.
+            self.cursor.fetch_or(1, Ordering::AcqRel);
+        } else {
+            self.state.fetch_or(CLOSE_REQUESTED, Ordering::AcqRel);
+        }
+        self.notify_always();
+    }
+
+    /// Halts the ring: every waiting or later publish and consume returns
+    /// at once with `Halted`, and events not yet consumed are abandoned
+    /// (they stay in their slots and are dropped with the ring).
+    pub fn halt(&self) {
+        self.state.fetch_or(HALTED, Ordering::AcqRel);
+        self.notify_always();
+    }
+
+    /// Whether the ring is closed to new events (a pending close request on a
+    /// single-producer ring counts). May be stale under concurrency.
+    pub fn is_closed(&self) -> bool {
+        if M::MULTI {
+            unpacked_flag(self.cursor.load(Ordering::Acquire))
+        } else {
+            self.state.load(Ordering::Acquire) & (CLOSED | CLOSE_REQUESTED) != 0
+        }
+    }
+
+    /// Whether the ring was halted.
+    pub fn is_halted(&self) -> bool {
+        self.state.load(Ordering::Acquire) & HALTED != 0
+    }
+
+    // ----- crate-internal protocol pieces -----
+
+    #[inline(always)]
+    pub(super) fn index(&self, seq: u64) -> usize {
+        word(seq) & (self.capacity() - 1)
+    }
+
+    #[inline(always)]
+    pub(super) fn state(&self) -> usize {
+        self.state.load(Ordering::Acquire)
+    }
+
+    #[inline(always)]
+    pub(super) fn halted_bit(state: usize) -> bool {
+        state & HALTED != 0
+    }
+
+    #[inline(always)]
+    pub(super) fn close_requested_bit(state: usize) -> bool {
+        state & (CLOSE_REQUESTED | CLOSED) != 0
+    }
+
+    /// The single producer marks the ring closed after its last publish.
+    pub(super) fn mark_closed_by_producer(&self) {
+        // Release: a consumer that sees CLOSED (Acquire) also sees the final
+        // cursor store, which came before in the producer's program order.
+        self.state.fetch_or(CLOSED, Ordering::Release);
+        self.notify_always();
+    }
+
+    /// Wakes sleepers for a state change, whatever the strategy.
+    fn notify_always(&self) {
+        self.wait.notify();
+    }
+
+    /// Wakes sleepers after progress, if the strategy sleeps.
+    #[inline(always)]
+    pub(super) fn notify(&self) {
+        if W::NOTIFIES {
+            self.wait.notify();
+        }
+    }
+
+    /// The final cursor position if the ring is closed, as a count of events
+    /// ahead of `from` (which must not be past it).
+    #[inline]
+    pub(super) fn closed_remaining(&self, from: u64) -> Option<usize> {
+        if M::MULTI {
+            let w = self.cursor.load(Ordering::Acquire);
+            unpacked_flag(w).then(|| packed_distance(word(from), unpacked_pos(w)))
+        } else if self.state.load(Ordering::Acquire) & CLOSED != 0 {
+            // Acquire on `state` above pairs with `mark_closed_by_producer`,
+            // so this load sees the final cursor.
+            Some(distance(word(from), self.cursor.load(Ordering::Acquire)))
+        } else {
+            None
+        }
+    }
+
+    /// How many events from position `from` on are published and contiguous,
+    /// looking at most `limit` ahead.
+    #[inline]
+    pub(super) fn published_from(&self, from: u64, limit: usize) -> usize {
+        if M::MULTI {
+            // Acquire is not needed for the claim word itself (each stamp
+            // below is the real publication), but costs nothing on the
+            // platforms that matter and keeps the reasoning local.
+            let claimed = packed_distance(
+                word(from),
+                unpacked_pos(self.cursor.load(Ordering::Acquire)),
+            );
+            let stamps = self.storage.stamps();
+            let mask = self.capacity() - 1;
+            let upto = claimed.min(limit);
+            let mut n = 0;
+            while n < upto {
+                let seq = word(from).wrapping_add(n);
+                // Acquire: pairs with the producer's Release stamp store, so
+                // the event written before it is visible here.
+                let stamp = stamps[seq & mask].load(Ordering::Acquire);
+                if stamp & !1 != pack(seq.wrapping_add(1), false) {
+                    break;
+                }
+                n += 1;
+            }
+            n
+        } else {
+            // Acquire: pairs with the producer's Release cursor store, so
+            // every event below the cursor is visible here.
+            distance(word(from), self.cursor.load(Ordering::Acquire)).min(limit)
+        }
+    }
+
+    /// Whether the event at `seq` was claimed but abandoned by a producer
+    /// whose closure panicked (multi-producer rings only; always `false` for
+    /// a single producer, which simply does not publish such a slot).
+    #[inline(always)]
+    pub(super) fn skipped(&self, seq: u64) -> bool {
+        M::MULTI && unpacked_flag(self.storage.stamps()[self.index(seq)].load(Ordering::Relaxed))
+    }
+
+    /// The smallest lead of the gates in `plain` (positions) and `workers`
+    /// (packed worker words) over `anchor`, capped at `limit`.
+    ///
+    /// Every gate must be at or ahead of `anchor`: consumers pass their own
+    /// position (their upstream gates are ahead of them), producers pass
+    /// `next - capacity` (no gate is ever more than a capacity behind).
+    /// An empty set, or only idle workers, gives `limit`.
+    #[inline]
+    pub(super) fn gate_lead(&self, anchor: usize, plain: u64, workers: u64, limit: usize) -> usize {
+        let gates = self.storage.gates();
+        let mut lead = limit;
+        for i in bits(plain) {
+            // Acquire: pairs with the Release store of the gate's owner, so
+            // its reads of the events below the gate happen before we reuse
+            // (producer) or read after (downstream consumer) them.
+            lead = lead.min(distance(anchor, gates[i].load(Ordering::Acquire)));
+        }
+        if workers != 0 {
+            // SeqCst: the work-group claim (a plain gate) was read above; a
+            // worker announces its claim (busy word) before its SeqCst fence
+            // and CAS on that claim. Either we see the busy word, or the
+            // worker's CAS comes after our read of the claim, so its batch
+            // starts at or above the claim we already counted. See `Worker`.
+            fence(Ordering::SeqCst);
+            for i in bits(workers) {
+                let w = gates[i].load(Ordering::Acquire);
+                if unpacked_flag(w) {
+                    lead = lead.min(packed_distance(anchor, unpacked_pos(w)));
+                }
+            }
+        }
+        lead
+    }
+}
+
+impl<S: Storage, M: Mode, W: WaitStrategy> core::fmt::Debug for Ring<S, M, W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ring")
+            .field("capacity", &self.capacity())
+            .field("multi_producer", &M::MULTI)
+            .field("closed", &self.is_closed())
+            .field("halted", &self.is_halted())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A node of the consumer graph, named when another node runs after it.
+///
+/// Obtained from [`Consumer::node`](super::Consumer::node) or
+/// [`Worker::group`](super::Worker::group). Cheap to copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    pub(super) plain: u64,
+    pub(super) workers: u64,
+    pub(super) ring: usize,
+}
+
+/// Builds the consumer graph of a ring, then hands out its producer.
+///
+/// Nodes are added in dependency order: a node can only run after nodes that
+/// already exist, so the graph is acyclic by construction. Taking the
+/// producer seals the graph: the producer gates on every node that no other
+/// node runs after.
+///
+/// ```
+/// use latchfree::ring::{Heap, Ring, Single, BusySpin};
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 4).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut a = graph.consumer(&[]).unwrap();          // A
+/// let mut b = graph.consumer(&[a.node()]).unwrap();  // B after A
+/// let mut producer = graph.single_producer();
+///
+/// producer.push(7).unwrap();
+/// assert_eq!(b.poll(|_, _, _| panic!("B must wait for A")), latchfree::ring::Poll::Gated);
+/// a.poll(|e, seq, _| assert_eq!((*e, seq), (7, 0)));
+/// b.poll(|e, _, _| assert_eq!(*e, 7));
+/// ```
+pub struct Graph<R> {
+    pub(super) ring: R,
+    /// Gates handed out so far.
+    used: usize,
+    /// Gates holding positions (consumers, work-group claims).
+    plain: u64,
+    /// Gates holding packed worker words.
+    workers: u64,
+    /// Gates some later node runs after.
+    depended: u64,
+}
+
+impl<R, S, M, W> Graph<R>
+where
+    R: Deref<Target = Ring<S, M, W>> + Clone,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    fn ring_id(&self) -> usize {
+        let r: &Ring<S, M, W> = &self.ring;
+        r as *const Ring<S, M, W> as usize
+    }
+
+    fn take_gates(&mut self, n: usize) -> Result<usize, BuildError> {
+        let available = self.ring.storage.gates().len();
+        let needed = self.used + n;
+        if needed > available {
+            return Err(BuildError::OutOfGates { available, needed });
+        }
+        let first = self.used;
+        self.used = needed;
+        Ok(first)
+    }
+
+    /// The union of the nodes in `after`, checked to belong to this ring.
+    fn deps(&self, after: &[Node]) -> Result<(u64, u64), BuildError> {
+        let id = self.ring_id();
+        let (mut plain, mut workers) = (0, 0);
+        for n in after {
+            if n.ring != id {
+                return Err(BuildError::InvalidNode);
+            }
+            plain |= n.plain;
+            workers |= n.workers;
+        }
+        Ok((plain, workers))
+    }
+
+    /// Adds a consumer that sees every event, after the nodes in `after`
+    /// (or straight after the producer when `after` is empty).
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::OutOfGates`] when the storage has no gate left,
+    /// [`BuildError::InvalidNode`] for a node of another ring.
+    pub fn consumer(&mut self, after: &[Node]) -> Result<super::Consumer<R>, BuildError> {
+        let (deps_plain, deps_workers) = self.deps(after)?;
+        let gate = self.take_gates(1)?;
+        self.depended |= deps_plain | deps_workers;
+        self.plain |= 1 << gate;
+        let node = Node {
+            plain: 1 << gate,
+            workers: 0,
+            ring: self.ring_id(),
+        };
+        Ok(super::Consumer::new(
+            self.ring.clone(),
+            gate,
+            deps_plain,
+            deps_workers,
+            node,
+        ))
+    }
+
+    /// Adds a work group of `K` workers after the nodes in `after`: each
+    /// event is handled by exactly one of them. Uses `K + 1` gates.
+    ///
+    /// # Errors
+    ///
+    /// As for [`consumer`](Self::consumer); [`BuildError::InvalidNode`] for
+    /// `K == 0`.
+    pub fn work_group<const K: usize>(
+        &mut self,
+        after: &[Node],
+    ) -> Result<[super::Worker<R>; K], BuildError> {
+        let (claim, node, deps) = self.group_gates(K, after)?;
+        Ok(core::array::from_fn(|i| {
+            super::Worker::new(
+                self.ring.clone(),
+                claim,
+                claim + 1 + i,
+                deps.0,
+                deps.1,
+                node,
+            )
+        }))
+    }
+
+    /// [`work_group`](Self::work_group) with a run-time worker count.
+    ///
+    /// # Errors
+    ///
+    /// As for [`work_group`](Self::work_group).
+    #[cfg(feature = "alloc")]
+    pub fn work_group_vec(
+        &mut self,
+        workers: usize,
+        after: &[Node],
+    ) -> Result<alloc::vec::Vec<super::Worker<R>>, BuildError> {
+        let (claim, node, deps) = self.group_gates(workers, after)?;
+        Ok((0..workers)
+            .map(|i| {
+                super::Worker::new(
+                    self.ring.clone(),
+                    claim,
+                    claim + 1 + i,
+                    deps.0,
+                    deps.1,
+                    node,
+                )
+            })
+            .collect())
+    }
+
+    fn group_gates(
+        &mut self,
+        k: usize,
+        after: &[Node],
+    ) -> Result<(usize, Node, (u64, u64)), BuildError> {
+        if k == 0 {
+            return Err(BuildError::InvalidNode);
+        }
+        let deps = self.deps(after)?;
+        let claim = self.take_gates(k + 1)?;
+        self.depended |= deps.0 | deps.1;
+        let worker_bits = ((1u64 << k) - 1) << (claim + 1);
+        self.plain |= 1 << claim;
+        self.workers |= worker_bits;
+        let node = Node {
+            plain: 1 << claim,
+            workers: worker_bits,
+            ring: self.ring_id(),
+        };
+        Ok((claim, node, deps))
+    }
+
+    /// The gates the producer must wait for: every node no other node runs
+    /// after. Returns (plain, workers).
+    fn terminal(&self) -> (u64, u64) {
+        (self.plain & !self.depended, self.workers & !self.depended)
+    }
+}
+
+impl<R, S, W> Graph<R>
+where
+    R: Deref<Target = Ring<S, Single, W>> + Clone,
+    S: Storage,
+    W: WaitStrategy,
+{
+    /// Seals the graph and returns the ring's one producer.
+    pub fn single_producer(self) -> super::Producer<R> {
+        let (plain, workers) = self.terminal();
+        super::Producer::new(self.ring, plain, workers)
+    }
+}
+
+impl<R, S, W> Graph<R>
+where
+    R: Deref<Target = Ring<S, Multi, W>> + Clone,
+    S: Storage,
+    W: WaitStrategy,
+{
+    /// Seals the graph and returns a producer handle; clone it for more
+    /// producers. The ring closes when the last handle is dropped.
+    pub fn multi_producer(self) -> super::MultiProducer<R> {
+        let (plain, workers) = self.terminal();
+        super::MultiProducer::new(self.ring, plain, workers)
+    }
+}

@@ -1,0 +1,161 @@
+//! Error values of the ring. Each implements `Display` and
+//! `core::error::Error`, and hands back whatever the caller passed in.
+
+use core::fmt;
+
+/// A storage could not be built with the requested sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapacityError {
+    /// The capacity is zero, not a power of two, or above
+    /// [`MAX_CAPACITY`](super::MAX_CAPACITY).
+    NotPowerOfTwo(usize),
+    /// More gates were asked for than [`MAX_GATES`](super::MAX_GATES).
+    TooManyGates(usize),
+}
+
+impl fmt::Display for CapacityError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotPowerOfTwo(n) => write!(
+                f,
+                "ring capacity {n} is not a power of two between 1 and 2^(usize::BITS-2)"
+            ),
+            Self::TooManyGates(n) => write!(f, "{n} gates requested; a ring has at most 64"),
+        }
+    }
+}
+
+impl core::error::Error for CapacityError {}
+
+/// Building a ring's consumer graph failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildError {
+    /// The ring's graph was already built (each ring has exactly one).
+    AlreadyBuilt,
+    /// The storage has no gate left for another consumer, worker or group.
+    OutOfGates {
+        /// Gates the storage has.
+        available: usize,
+        /// Gates the graph needed.
+        needed: usize,
+    },
+    /// A dependency names a node of another ring, or a work group asked for
+    /// zero workers.
+    InvalidNode,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::AlreadyBuilt => f.write_str("this ring's consumer graph was already built"),
+            Self::OutOfGates { available, needed } => write!(
+                f,
+                "the ring's storage has {available} gates but the graph needs {needed}"
+            ),
+            Self::InvalidNode => {
+                f.write_str("dependency from another ring, or a work group of zero workers")
+            }
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}
+
+/// Why a publish did not happen. Carries back the closure (or value) that
+/// would have written the event, so nothing is lost.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum PublishError<F> {
+    /// The ring had no free slot (only from `try_` methods).
+    Full(F),
+    /// The ring is closed to new events.
+    Closed(F),
+    /// The ring was halted.
+    Halted(F),
+    /// The wait strategy gave up before a slot freed.
+    Timeout(F),
+    /// More slots were asked for than the ring has.
+    TooLarge(F),
+}
+
+impl<F> PublishError<F> {
+    /// The closure or value handed back.
+    pub fn into_inner(self) -> F {
+        match self {
+            Self::Full(f)
+            | Self::Closed(f)
+            | Self::Halted(f)
+            | Self::Timeout(f)
+            | Self::TooLarge(f) => f,
+        }
+    }
+
+    /// `true` for [`PublishError::Full`].
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    fn describe(&self) -> &'static str {
+        match self {
+            Self::Full(_) => "Full",
+            Self::Closed(_) => "Closed",
+            Self::Halted(_) => "Halted",
+            Self::Timeout(_) => "Timeout",
+            Self::TooLarge(_) => "TooLarge",
+        }
+    }
+}
+
+impl<F> fmt::Debug for PublishError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}(..)", self.describe())
+    }
+}
+
+impl<F> fmt::Display for PublishError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "the ring is full",
+            Self::Closed(_) => "the ring is closed",
+            Self::Halted(_) => "the ring was halted",
+            Self::Timeout(_) => "timed out waiting for a free slot",
+            Self::TooLarge(_) => "more slots requested than the ring holds",
+        })
+    }
+}
+
+impl<F> core::error::Error for PublishError<F> {}
+
+/// Why a blocking consume returned without events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumeError {
+    /// The ring is closed and this consumer has handled every event.
+    Closed,
+    /// The ring was halted.
+    Halted,
+    /// The wait strategy gave up first.
+    Timeout,
+}
+
+impl fmt::Display for ConsumeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Closed => "the ring is closed and drained",
+            Self::Halted => "the ring was halted",
+            Self::Timeout => "timed out waiting for an event",
+        })
+    }
+}
+
+impl core::error::Error for ConsumeError {}
+
+/// A wait strategy gave up before its condition came true.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
+impl fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wait timed out")
+    }
+}
+
+impl core::error::Error for TimedOut {}

@@ -1,0 +1,703 @@
+//! Producer handles: the single producer and the multi-producer handle, and
+//! the claimed-slots view a batch publish writes through.
+//!
+//! Both claim slots, let a closure write the events in place, then publish.
+//! A slot is claimable once every terminal gate (the last consumers of the
+//! graph) has passed its previous occupant; each handle caches how far that
+//! is (`free_until`) and rescans the gates only when the cache runs out.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ops::Deref;
+
+use super::core::{AnyRing, Multi, Ring, Single};
+use super::error::PublishError;
+use super::sequence::{pack, packed_distance, unpacked_flag, unpacked_pos, word};
+use super::storage::Storage;
+use super::wait::WaitStrategy;
+use crate::sync::Ordering;
+
+/// Why a claim failed, before the caller's closure is attached.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Refusal {
+    Full,
+    Closed,
+    Halted,
+    Timeout,
+    TooLarge,
+}
+
+impl Refusal {
+    fn with<F>(self, f: F) -> PublishError<F> {
+        match self {
+            Self::Full => PublishError::Full(f),
+            Self::Closed => PublishError::Closed(f),
+            Self::Halted => PublishError::Halted(f),
+            Self::Timeout => PublishError::Timeout(f),
+            Self::TooLarge => PublishError::TooLarge(f),
+        }
+    }
+}
+
+/// How far a producer at `next` may fill: `next + lead`, where `lead` is the
+/// least progress of the terminal gates past `next - capacity`.
+#[inline]
+fn free_until<S: Storage, M: super::Mode, W: WaitStrategy>(
+    ring: &Ring<S, M, W>,
+    next: u64,
+    plain: u64,
+    workers: u64,
+) -> u64 {
+    let cap = ring.capacity();
+    let anchor = word(next).wrapping_sub(cap);
+    next + ring.gate_lead(anchor, plain, workers, cap) as u64
+}
+
+/// Slots claimed by a batch publish, written in place before they are
+/// published together. Iterate it, or index it with
+/// [`get_mut`](Self::get_mut).
+pub struct Claimed<'a, S: Storage> {
+    storage: &'a S,
+    start: u64,
+    len: usize,
+}
+
+impl<'a, S: Storage> Claimed<'a, S> {
+    /// The number of claimed slots.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no slots were claimed (a batch of zero).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The sequence of the first claimed slot.
+    pub fn first_sequence(&self) -> u64 {
+        self.start
+    }
+
+    /// The `i`-th claimed slot, if `i < len()`.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut S::Item> {
+        (i < self.len).then(|| {
+            // SAFETY: slot `start + i` is claimed by this producer and not
+            // yet published (ground rules in `core`), and `&mut self` makes
+            // this the only live reference handed out by this view.
+            unsafe { &mut *self.ptr(i) }
+        })
+    }
+
+    fn ptr(&self, i: usize) -> *mut S::Item {
+        let mask = self.storage.capacity() - 1;
+        self.storage.slot_mut(word(self.start + i as u64) & mask)
+    }
+
+    /// Iterates the claimed slots in sequence order.
+    pub fn iter_mut(&mut self) -> ClaimedIter<'_, S> {
+        ClaimedIter {
+            storage: self.storage,
+            next: self.start,
+            end: self.start + self.len as u64,
+            _borrow: PhantomData,
+        }
+    }
+}
+
+impl<'a, S: Storage> IntoIterator for Claimed<'a, S> {
+    type Item = &'a mut S::Item;
+    type IntoIter = ClaimedIter<'a, S>;
+
+    fn into_iter(self) -> ClaimedIter<'a, S> {
+        ClaimedIter {
+            storage: self.storage,
+            next: self.start,
+            end: self.start + self.len as u64,
+            _borrow: PhantomData,
+        }
+    }
+}
+
+/// Iterator over claimed slots, in sequence order.
+pub struct ClaimedIter<'a, S: Storage> {
+    storage: &'a S,
+    next: u64,
+    end: u64,
+    _borrow: PhantomData<&'a mut S::Item>,
+}
+
+impl<'a, S: Storage> Iterator for ClaimedIter<'a, S> {
+    type Item = &'a mut S::Item;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a mut S::Item> {
+        if self.next == self.end {
+            return None;
+        }
+        let mask = self.storage.capacity() - 1;
+        let p = self.storage.slot_mut(word(self.next) & mask);
+        self.next += 1;
+        // SAFETY: each claimed slot is yielded once (distinct sequences in a
+        // range no longer than the capacity map to distinct slots), it is
+        // claimed and unpublished, so no one else touches it for 'a.
+        Some(unsafe { &mut *p })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = (self.end - self.next) as usize;
+        (n, Some(n))
+    }
+}
+
+impl<S: Storage> ExactSizeIterator for ClaimedIter<'_, S> {}
+
+/// The one producer of a [`Single`]-producer ring.
+///
+/// Publishing is a plain store: no read-modify-write on the hot path. `Send`
+/// but not `Sync` (it is the single writer). Dropping it, or
+/// [`close`](Self::close), closes the ring: consumers deliver everything
+/// published and then report closed.
+pub struct Producer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    ring: R,
+    next: u64,
+    free_until: u64,
+    plain: u64,
+    workers: u64,
+    done: bool,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl<R, S, W> Producer<R>
+where
+    R: Deref<Target = Ring<S, Single, W>>,
+    S: Storage,
+    W: WaitStrategy,
+{
+    pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
+        Self {
+            ring,
+            next: 0,
+            free_until: 0,
+            plain,
+            workers,
+            done: false,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// The sequence the next published event will get.
+    pub fn sequence(&self) -> u64 {
+        self.next
+    }
+
+    /// Free slots right now (rescans the gates). Stale as soon as consumers
+    /// move on, but never more than the truth.
+    pub fn remaining_capacity(&mut self) -> usize {
+        self.free_until = free_until(&self.ring, self.next, self.plain, self.workers);
+        (self.free_until - self.next) as usize
+    }
+
+    #[inline]
+    fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
+        let ring: &Ring<S, Single, W> = &self.ring;
+        if n > ring.capacity() {
+            return Err(Refusal::TooLarge);
+        }
+        let state = ring.state();
+        if state != 1 {
+            // Anything but GRAPH_BUILT alone: halted or asked to close.
+            if Ring::<S, Single, W>::halted_bit(state) {
+                return Err(Refusal::Halted);
+            }
+            if Ring::<S, Single, W>::close_requested_bit(state) {
+                self.finish();
+                return Err(Refusal::Closed);
+            }
+        }
+        let end = self.next + n as u64;
+        if end > self.free_until {
+            let (next, plain, workers) = (self.next, self.plain, self.workers);
+            self.free_until = free_until(ring, next, plain, workers);
+            if end > self.free_until {
+                if !block {
+                    return Err(Refusal::Full);
+                }
+                let mut until = self.free_until;
+                let mut stop = 0;
+                let waited = ring.wait.wait_until(|| {
+                    until = free_until(ring, next, plain, workers);
+                    stop = ring.state() & !1;
+                    until >= end || stop != 0
+                });
+                self.free_until = until;
+                if until < end {
+                    if Ring::<S, Single, W>::halted_bit(stop) {
+                        return Err(Refusal::Halted);
+                    }
+                    if stop != 0 {
+                        self.finish();
+                        return Err(Refusal::Closed);
+                    }
+                    debug_assert!(waited.is_err());
+                    return Err(Refusal::Timeout);
+                }
+            }
+        }
+        Ok(self.next)
+    }
+
+    #[inline]
+    fn commit(&mut self, end: u64) {
+        self.next = end;
+        // Release: pairs with consumers' Acquire cursor load; the event
+        // writes above become visible with the new cursor.
+        self.ring.cursor.store(word(end), Ordering::Release);
+        self.ring.notify();
+    }
+
+    #[inline]
+    fn write_one<F: FnOnce(&mut S::Item)>(&mut self, start: u64, f: F) -> u64 {
+        let p = self.ring.storage.slot_mut(self.ring.index(start));
+        // SAFETY: slot `start` is claimed (every terminal gate is past its
+        // previous occupant) and not yet published, and this is the ring's
+        // only producer: no other reference to it exists. If `f` panics the
+        // cursor does not move, so the slot is simply claimed again later.
+        f(unsafe { &mut *p });
+        self.commit(start + 1);
+        start
+    }
+
+    /// Writes one event in place with `f` and publishes it, waiting (with the
+    /// ring's wait strategy) while the ring is full. Returns its sequence.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `Halted` or `Timeout`, each handing `f` back unrun.
+    #[inline]
+    pub fn publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
+        match self.claim(1, true) {
+            Ok(start) => Ok(self.write_one(start, f)),
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Like [`publish`](Self::publish) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when no slot is free, or `Closed`/`Halted`.
+    #[inline]
+    pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
+        match self.claim(1, false) {
+            Ok(start) => Ok(self.write_one(start, f)),
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Moves `value` into the next slot (dropping the slot's old event) and
+    /// publishes it, waiting while the ring is full.
+    ///
+    /// # Errors
+    ///
+    /// As for [`publish`](Self::publish), handing `value` back.
+    #[inline]
+    pub fn push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
+        match self.claim(1, true) {
+            Ok(start) => Ok(self.write_one(start, |slot| *slot = value)),
+            Err(r) => Err(r.with(value)),
+        }
+    }
+
+    /// Like [`push`](Self::push) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_publish`](Self::try_publish), handing `value` back.
+    #[inline]
+    pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
+        match self.claim(1, false) {
+            Ok(start) => Ok(self.write_one(start, |slot| *slot = value)),
+            Err(r) => Err(r.with(value)),
+        }
+    }
+
+    fn write_batch<F: FnOnce(Claimed<'_, S>)>(&mut self, start: u64, n: usize, f: F) -> u64 {
+        f(Claimed {
+            storage: &self.ring.storage,
+            start,
+            len: n,
+        });
+        self.commit(start + n as u64);
+        start
+    }
+
+    /// Claims `n` slots, lets `f` write them in place, and publishes them
+    /// together; waits while fewer than `n` are free. Returns the first
+    /// sequence. `n == 0` calls `f` with an empty batch.
+    ///
+    /// # Errors
+    ///
+    /// `TooLarge` if `n` exceeds the capacity, else as for
+    /// [`publish`](Self::publish).
+    pub fn publish_batch<F: FnOnce(Claimed<'_, S>)>(
+        &mut self,
+        n: usize,
+        f: F,
+    ) -> Result<u64, PublishError<F>> {
+        match self.claim(n, true) {
+            Ok(start) => Ok(self.write_batch(start, n, f)),
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Like [`publish_batch`](Self::publish_batch) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when fewer than `n` slots are free, else as for
+    /// [`publish_batch`](Self::publish_batch).
+    pub fn try_publish_batch<F: FnOnce(Claimed<'_, S>)>(
+        &mut self,
+        n: usize,
+        f: F,
+    ) -> Result<u64, PublishError<F>> {
+        match self.claim(n, false) {
+            Ok(start) => Ok(self.write_batch(start, n, f)),
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.ring.mark_closed_by_producer();
+        }
+    }
+
+    /// Closes the ring: consumers deliver every event published so far, then
+    /// report closed. Same as dropping the producer.
+    pub fn close(mut self) {
+        self.finish();
+    }
+}
+
+impl<R> Drop for Producer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        if !self.done {
+            self.done = true;
+            self.ring.producer_gone();
+        }
+    }
+}
+
+/// A producer handle of a [`Multi`]-producer ring. Clone it for each
+/// producing thread; producers claim slots with a CAS and publish each slot
+/// independently, so none waits for another's writes. The ring closes when
+/// the last handle is dropped (or on [`Ring::close`]).
+pub struct MultiProducer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    ring: R,
+    /// The last claim position this handle saw; the claim word is 63-bit,
+    /// and this recovers the full 64-bit position from it.
+    seen: u64,
+    free_until: u64,
+    plain: u64,
+    workers: u64,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+/// Publishes (or, if the writer panicked, marks skipped) the claimed range
+/// when dropped, so a claimed slot is never left as a hole that would stall
+/// every consumer.
+struct StampGuard<'a, S: Storage> {
+    storage: &'a S,
+    start: u64,
+    end: u64,
+    written: bool,
+}
+
+impl<S: Storage> Drop for StampGuard<'_, S> {
+    #[inline]
+    fn drop(&mut self) {
+        let mask = self.storage.capacity() - 1;
+        let stamps = self.storage.stamps();
+        for seq in self.start..self.end {
+            let w = word(seq);
+            // Release: pairs with the consumers' Acquire stamp load in
+            // `published_from`: the event written above becomes visible.
+            stamps[w & mask].store(pack(w.wrapping_add(1), !self.written), Ordering::Release);
+        }
+    }
+}
+
+impl<R, S, W> MultiProducer<R>
+where
+    R: Deref<Target = Ring<S, Multi, W>>,
+    S: Storage,
+    W: WaitStrategy,
+{
+    pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
+        ring.producers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            ring,
+            seen: 0,
+            free_until: 0,
+            plain,
+            workers,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// The ring's capacity.
+    pub fn capacity(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Free slots right now, shared among all producers. Stale as soon as
+    /// anyone moves.
+    pub fn remaining_capacity(&mut self) -> usize {
+        let w = self.ring.cursor.load(Ordering::Relaxed);
+        let claimed = self.seen + packed_distance(word(self.seen), unpacked_pos(w)) as u64;
+        self.seen = claimed;
+        self.free_until = free_until(&self.ring, claimed, self.plain, self.workers);
+        (self.free_until - claimed) as usize
+    }
+
+    fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
+        let ring: &Ring<S, Multi, W> = &self.ring;
+        if n > ring.capacity() {
+            return Err(Refusal::TooLarge);
+        }
+        let (plain, workers) = (self.plain, self.workers);
+        // Relaxed: the claim word orders nothing by itself; the gates are
+        // read with Acquire in `free_until`, and each slot is published by
+        // its own Release stamp.
+        let mut w = ring.cursor.load(Ordering::Relaxed);
+        loop {
+            if Ring::<S, Multi, W>::halted_bit(ring.state()) {
+                return Err(Refusal::Halted);
+            }
+            if unpacked_flag(w) {
+                return Err(Refusal::Closed);
+            }
+            let start = self.seen + packed_distance(word(self.seen), unpacked_pos(w)) as u64;
+            self.seen = start;
+            let end = start + n as u64;
+            if end > self.free_until {
+                self.free_until = free_until(ring, start, plain, workers);
+                if end > self.free_until {
+                    if !block {
+                        return Err(Refusal::Full);
+                    }
+                    let mut until = self.free_until;
+                    let waited = ring.wait.wait_until(|| {
+                        until = free_until(ring, start, plain, workers);
+                        until >= end
+                            || unpacked_flag(ring.cursor.load(Ordering::Relaxed))
+                            || Ring::<S, Multi, W>::halted_bit(ring.state())
+                    });
+                    self.free_until = until;
+                    if waited.is_err() {
+                        return Err(Refusal::Timeout);
+                    }
+                    w = ring.cursor.load(Ordering::Relaxed);
+                    continue;
+                }
+            }
+            match ring.cursor.compare_exchange_weak(
+                w,
+                pack(word(end), false),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(start),
+                Err(now) => {
+                    w = now;
+                    crate::sync::spin_loop();
+                }
+            }
+        }
+    }
+
+    fn write<T>(&self, start: u64, n: usize, f: impl FnOnce(Claimed<'_, S>) -> T) -> T {
+        let mut guard = StampGuard {
+            storage: &self.ring.storage,
+            start,
+            end: start + n as u64,
+            written: false,
+        };
+        let out = f(Claimed {
+            storage: &self.ring.storage,
+            start,
+            len: n,
+        });
+        guard.written = true;
+        drop(guard);
+        self.ring.notify();
+        out
+    }
+
+    /// Writes one event in place with `f` and publishes it, waiting while the
+    /// ring is full. Returns its sequence. If `f` panics the slot is
+    /// published as skipped: consumers never see it, and never stall on it.
+    ///
+    /// # Errors
+    ///
+    /// `Closed`, `Halted` or `Timeout`, each handing `f` back unrun.
+    pub fn publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
+        match self.claim(1, true) {
+            Ok(start) => {
+                self.write(start, 1, |mut c| {
+                    if let Some(slot) = c.get_mut(0) {
+                        f(slot);
+                    }
+                });
+                Ok(start)
+            }
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Like [`publish`](Self::publish) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when no slot is free, or `Closed`/`Halted`.
+    pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
+        match self.claim(1, false) {
+            Ok(start) => {
+                self.write(start, 1, |mut c| {
+                    if let Some(slot) = c.get_mut(0) {
+                        f(slot);
+                    }
+                });
+                Ok(start)
+            }
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Moves `value` into the next slot and publishes it, waiting while full.
+    ///
+    /// # Errors
+    ///
+    /// As for [`publish`](Self::publish), handing `value` back.
+    pub fn push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
+        match self.claim(1, true) {
+            Ok(start) => {
+                self.write(start, 1, |mut c| {
+                    if let Some(slot) = c.get_mut(0) {
+                        *slot = value;
+                    }
+                });
+                Ok(start)
+            }
+            Err(r) => Err(r.with(value)),
+        }
+    }
+
+    /// Like [`push`](Self::push) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// As for [`try_publish`](Self::try_publish), handing `value` back.
+    pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
+        match self.claim(1, false) {
+            Ok(start) => {
+                self.write(start, 1, |mut c| {
+                    if let Some(slot) = c.get_mut(0) {
+                        *slot = value;
+                    }
+                });
+                Ok(start)
+            }
+            Err(r) => Err(r.with(value)),
+        }
+    }
+
+    /// Claims `n` contiguous slots, lets `f` write them, and publishes them.
+    /// Waits while fewer than `n` are free. Returns the first sequence.
+    ///
+    /// # Errors
+    ///
+    /// `TooLarge` if `n` exceeds the capacity, else as for
+    /// [`publish`](Self::publish).
+    pub fn publish_batch<F: FnOnce(Claimed<'_, S>)>(
+        &mut self,
+        n: usize,
+        f: F,
+    ) -> Result<u64, PublishError<F>> {
+        match self.claim(n, true) {
+            Ok(start) => {
+                self.write(start, n, f);
+                Ok(start)
+            }
+            Err(r) => Err(r.with(f)),
+        }
+    }
+
+    /// Like [`publish_batch`](Self::publish_batch) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// `Full` when fewer than `n` slots are free, else as for
+    /// [`publish_batch`](Self::publish_batch).
+    pub fn try_publish_batch<F: FnOnce(Claimed<'_, S>)>(
+        &mut self,
+        n: usize,
+        f: F,
+    ) -> Result<u64, PublishError<F>> {
+        match self.claim(n, false) {
+            Ok(start) => {
+                self.write(start, n, f);
+                Ok(start)
+            }
+            Err(r) => Err(r.with(f)),
+        }
+    }
+}
+
+impl<R, S, W> Clone for MultiProducer<R>
+where
+    R: Deref<Target = Ring<S, Multi, W>> + Clone,
+    S: Storage,
+    W: WaitStrategy,
+{
+    fn clone(&self) -> Self {
+        self.ring.producers.fetch_add(1, Ordering::Relaxed);
+        Self {
+            ring: self.ring.clone(),
+            seen: self.seen,
+            free_until: self.free_until,
+            plain: self.plain,
+            workers: self.workers,
+            _not_sync: PhantomData,
+        }
+    }
+}
+
+impl<R> Drop for MultiProducer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        self.ring.producer_gone();
+    }
+}

@@ -1,0 +1,234 @@
+//! Where a ring's slots live: inline in the ring (a const-generic array, usable
+//! in a `static` with no allocator) or on the heap (a capacity chosen at run
+//! time, under `alloc`).
+//!
+//! Besides the event slots, a storage holds two tables the protocols need:
+//!
+//! - one *stamp* per slot, written only by multi-producer rings: the packed
+//!   `(sequence + 1, skipped)` of the last event published into the slot, which
+//!   is how a consumer learns that a slot claimed out of order is ready;
+//! - the *gates*, one padded sequence per consumer, worker or work-group claim
+//!   (at most 64, so a set of them fits a `u64` mask).
+//!
+//! Every slot holds an initialised `T` from construction to drop: events are
+//! pre-allocated and written in place, never moved in and out.
+
+#[cfg(feature = "alloc")]
+use alloc::{boxed::Box, vec::Vec};
+
+use super::error::CapacityError;
+use super::sequence::{Sequence, MAX_CAPACITY};
+use crate::sync::AtomicUsize;
+
+/// The most gates (consumers + workers + work groups) one ring can have.
+pub const MAX_GATES: usize = 64;
+
+/// Backing memory for a ring.
+///
+/// # Safety
+///
+/// Implementations must guarantee that:
+/// - `capacity()` is a power of two, at least 1 and at most
+///   [`MAX_CAPACITY`], and never changes;
+/// - `slot(i)` for `i < capacity()` returns a pointer to an initialised `Item`
+///   that stays valid, at the same address, for the life of the storage, and
+///   distinct indices give distinct, non-overlapping items;
+/// - `stamps()` has exactly `capacity()` entries, all starting at zero;
+/// - `gates()` has at most [`MAX_GATES`] entries, all starting at zero.
+///
+/// The ring, not the storage, is responsible for never creating aliasing
+/// `&mut` access through `slot`.
+pub unsafe trait Storage {
+    /// The event type held in each slot.
+    type Item;
+
+    /// The number of slots, a power of two.
+    fn capacity(&self) -> usize;
+
+    /// A raw pointer to slot `index` (`index < capacity()`), for reading.
+    fn slot(&self, index: usize) -> *const Self::Item;
+
+    /// A raw pointer to slot `index` (`index < capacity()`), for writing.
+    fn slot_mut(&self, index: usize) -> *mut Self::Item;
+
+    /// The per-slot publication stamps (multi-producer rings only).
+    fn stamps(&self) -> &[AtomicUsize];
+
+    /// The gate sequences.
+    fn gates(&self) -> &[Sequence];
+}
+
+/// Inline storage for `N` events and up to `G` gates, constructible in a
+/// `const` context so a ring can be a `static` with no allocator.
+///
+/// `N` must be a power of two and `G` at most 64; both are checked at compile
+/// time. The stamps cost one word per slot even in a single-producer ring.
+#[cfg(not(latchfree_loom))]
+pub struct Inline<T, const N: usize, const G: usize = 4> {
+    slots: crate::sync::UnsafeCell<[T; N]>,
+    stamps: [AtomicUsize; N],
+    gates: [Sequence; G],
+}
+
+#[cfg(not(latchfree_loom))]
+impl<T, const N: usize, const G: usize> Inline<T, N, G> {
+    /// Wraps pre-built events, one per slot.
+    ///
+    /// A `const` item repeats into an array of any type, so a `static` ring
+    /// needs no `Copy` or `Default`:
+    ///
+    /// ```
+    /// use latchfree::ring::{BusySpin, Inline, Ring, Single};
+    /// struct Order { id: u32, qty: u32 }
+    /// const EMPTY: Order = Order { id: 0, qty: 0 };
+    /// static RING: Ring<Inline<Order, 8, 2>, Single, BusySpin> =
+    ///     Ring::new(Inline::new([EMPTY; 8]), BusySpin);
+    ///
+    /// let mut graph = Ring::graph(&RING).unwrap();
+    /// let mut orders = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer();
+    /// producer.publish(|o| { o.id = 1; o.qty = 5 }).unwrap();
+    /// orders.poll(|o, _, _| assert_eq!((o.id, o.qty), (1, 5)));
+    /// ```
+    pub const fn new(events: [T; N]) -> Self {
+        const {
+            assert!(N.is_power_of_two(), "ring capacity must be a power of two");
+            assert!(N <= MAX_CAPACITY, "ring capacity too large");
+            assert!(G <= MAX_GATES, "a ring has at most 64 gates");
+        }
+        Self {
+            slots: crate::sync::UnsafeCell::new(events),
+            stamps: [const { AtomicUsize::new(0) }; N],
+            gates: [const { super::sequence::new_sequence() }; G],
+        }
+    }
+}
+
+// SAFETY: `N` is a power of two in 1..=MAX_CAPACITY and G <= 64 (checked at
+// compile time in `new`, the only constructor); every slot is initialised by
+// `new` and lives inside `self`, which the ring never moves while shared
+// (it is borrowed through `&Ring`); the stamp and gate arrays have the
+// promised lengths and start at zero.
+#[cfg(not(latchfree_loom))]
+unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
+    type Item = T;
+
+    #[inline(always)]
+    fn capacity(&self) -> usize {
+        N
+    }
+
+    #[inline(always)]
+    fn slot(&self, index: usize) -> *const T {
+        debug_assert!(index < N);
+        // SAFETY: `index < N` (debug-asserted; callers mask with N - 1), so
+        // the offset stays inside the array.
+        self.slots.with(|p| unsafe { p.cast::<T>().add(index) })
+    }
+
+    #[inline(always)]
+    fn slot_mut(&self, index: usize) -> *mut T {
+        debug_assert!(index < N);
+        // SAFETY: as in `slot`.
+        self.slots.with_mut(|p| unsafe { p.cast::<T>().add(index) })
+    }
+
+    #[inline(always)]
+    fn stamps(&self) -> &[AtomicUsize] {
+        &self.stamps
+    }
+
+    #[inline(always)]
+    fn gates(&self) -> &[Sequence] {
+        &self.gates
+    }
+}
+
+/// Heap storage with a capacity chosen at run time.
+#[cfg(feature = "alloc")]
+pub struct Heap<T> {
+    slots: Box<[crate::sync::UnsafeCell<T>]>,
+    stamps: Box<[AtomicUsize]>,
+    gates: Box<[Sequence]>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Heap<T> {
+    /// Allocates `capacity` slots, each filled by `factory`, and room for
+    /// `gates` consumers, workers and work groups.
+    ///
+    /// # Errors
+    ///
+    /// [`CapacityError`] if `capacity` is zero, not a power of two or above
+    /// [`MAX_CAPACITY`], or `gates` is above [`MAX_GATES`].
+    pub fn new(
+        capacity: usize,
+        gates: usize,
+        mut factory: impl FnMut() -> T,
+    ) -> Result<Self, CapacityError> {
+        if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
+            return Err(CapacityError::NotPowerOfTwo(capacity));
+        }
+        if gates > MAX_GATES {
+            return Err(CapacityError::TooManyGates(gates));
+        }
+        let slots: Vec<_> = (0..capacity)
+            .map(|_| crate::sync::UnsafeCell::new(factory()))
+            .collect();
+        let stamps: Vec<_> = (0..capacity).map(|_| AtomicUsize::new(0)).collect();
+        let gate_seqs: Vec<_> = (0..gates)
+            .map(|_| super::sequence::new_sequence())
+            .collect();
+        Ok(Self {
+            slots: slots.into_boxed_slice(),
+            stamps: stamps.into_boxed_slice(),
+            gates: gate_seqs.into_boxed_slice(),
+        })
+    }
+
+    /// [`Heap::new`] with `T::default()` in every slot.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Heap::new`].
+    pub fn with_default(capacity: usize, gates: usize) -> Result<Self, CapacityError>
+    where
+        T: Default,
+    {
+        Self::new(capacity, gates, T::default)
+    }
+}
+
+// SAFETY: `new`, the only constructor, checks the capacity and gate bounds;
+// every slot is initialised by `factory` and lives in a boxed slice that never
+// reallocates; the stamp and gate slices have the promised lengths and start
+// at zero.
+#[cfg(feature = "alloc")]
+unsafe impl<T> Storage for Heap<T> {
+    type Item = T;
+
+    #[inline(always)]
+    fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline(always)]
+    fn slot(&self, index: usize) -> *const T {
+        self.slots[index].with(|p| p)
+    }
+
+    #[inline(always)]
+    fn slot_mut(&self, index: usize) -> *mut T {
+        self.slots[index].with_mut(|p| p)
+    }
+
+    #[inline(always)]
+    fn stamps(&self) -> &[AtomicUsize] {
+        &self.stamps
+    }
+
+    #[inline(always)]
+    fn gates(&self) -> &[Sequence] {
+        &self.gates
+    }
+}

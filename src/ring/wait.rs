@@ -1,0 +1,395 @@
+//! Wait strategies: what a thread does while it cannot make progress.
+//!
+//! The same strategy serves consumers waiting on an empty ring (or on an
+//! upstream consumer) and producers waiting on a full ring, so a ring never
+//! has one well-behaved side and one side that spins forever.
+//!
+//! | strategy | needs | idle CPU | wake-up latency | publish cost |
+//! |---|---|---|---|---|
+//! | [`BusySpin`] | nothing (`no_std`) | a whole core | lowest | none |
+//! | [`Yielding`] | `std` | a core, shared | low | none |
+//! | [`Parking`] (default under `std`) | `std` | near zero | up to its `max_park` after long idle | none |
+//! | [`Blocking`] | `std` | zero | a futex wake | a fence + a load per publish/release |
+//! | [`Timeout`] | `std` | as the wrapped one | as the wrapped one | as the wrapped one |
+//!
+//! On a machine with more runnable threads than cores, `BusySpin` starves the
+//! very thread it waits for; prefer the default there.
+//!
+//! Implementing [`WaitStrategy`] yourself is the way to plug in a platform
+//! wait (a `WFE` on Cortex-M, an RTOS event flag).
+
+use super::error::TimedOut;
+
+/// What a thread does while it waits for a ring condition.
+///
+/// The ring calls [`wait_until`](Self::wait_until) with a condition that turns
+/// true when progress is possible (or the ring is closed or halted). A
+/// strategy that sleeps must be woken by [`notify`](Self::notify), which the
+/// ring calls after every publish and every consumer release when
+/// [`NOTIFIES`](Self::NOTIFIES) is true.
+pub trait WaitStrategy: Send + Sync {
+    /// Whether the ring must call [`notify`](Self::notify) after progress.
+    /// Leave it `false` unless the strategy sleeps until notified: each
+    /// notification costs the publisher a full fence.
+    const NOTIFIES: bool = false;
+
+    /// Waits until `ready()` returns true. Implementations must call
+    /// `ready` again after every sleep or spin, since wake-ups can be
+    /// spurious.
+    ///
+    /// # Errors
+    ///
+    /// [`TimedOut`] if the strategy gives up first (only time-limited ones do).
+    fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut>;
+
+    /// Wakes waiters after progress. Only called when `NOTIFIES` is true.
+    #[inline]
+    fn notify(&self) {}
+}
+
+/// Spins on the condition with a CPU spin hint. Lowest latency; burns a core
+/// and collapses when waiting threads outnumber cores. Works in `no_std`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BusySpin;
+
+impl WaitStrategy for BusySpin {
+    #[inline]
+    fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
+        while !ready() {
+            crate::sync::spin_loop();
+        }
+        Ok(())
+    }
+}
+
+/// The strategy a ring uses when none is named: [`Parking`] under `std`,
+/// [`BusySpin`] without it.
+#[cfg(feature = "std")]
+pub type DefaultWait = Parking;
+/// The strategy a ring uses when none is named: [`Parking`] under `std`,
+/// [`BusySpin`] without it.
+#[cfg(not(feature = "std"))]
+pub type DefaultWait = BusySpin;
+
+#[cfg(feature = "std")]
+pub use self::std_waits::{Blocking, Parking, TimedWait, Timeout, Yielding};
+
+#[cfg(feature = "std")]
+mod std_waits {
+    use std::time::{Duration, Instant};
+
+    use super::{TimedOut, WaitStrategy};
+    use crate::sync::blocking::{Condvar, Mutex};
+    use crate::sync::{fence, spin_loop, thread, AtomicUsize, Ordering};
+
+    /// Spins this many times before the first yield.
+    const SPINS: u32 = 64;
+    /// Yields this many times before the first park.
+    const YIELDS: u32 = 16;
+
+    /// A strategy that can wait with a deadline; what [`Timeout`] wraps.
+    pub trait TimedWait: WaitStrategy {
+        /// Waits until `ready()` or until `deadline`, whichever is first.
+        ///
+        /// # Errors
+        ///
+        /// [`TimedOut`] if the deadline passed with `ready()` still false.
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut>;
+    }
+
+    impl TimedWait for super::BusySpin {
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            mut ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut> {
+            let mut n = 0u32;
+            while !ready() {
+                n = n.wrapping_add(1);
+                if n % SPINS == 0 && Instant::now() >= deadline {
+                    return if ready() { Ok(()) } else { Err(TimedOut) };
+                }
+                spin_loop();
+            }
+            Ok(())
+        }
+    }
+
+    /// Spins briefly, then yields the core to the scheduler between checks.
+    /// Good latency when threads do not outnumber cores by much; idle cost
+    /// is a core's worth of `sched_yield` calls.
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct Yielding;
+
+    impl WaitStrategy for Yielding {
+        fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
+            let mut n = 0u32;
+            while !ready() {
+                if n < SPINS {
+                    n += 1;
+                    spin_loop();
+                } else {
+                    thread::yield_now();
+                }
+            }
+            Ok(())
+        }
+    }
+
+    impl TimedWait for Yielding {
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            mut ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut> {
+            let mut n = 0u32;
+            while !ready() {
+                if n < SPINS {
+                    n += 1;
+                    spin_loop();
+                } else {
+                    if Instant::now() >= deadline {
+                        return if ready() { Ok(()) } else { Err(TimedOut) };
+                    }
+                    thread::yield_now();
+                }
+            }
+            Ok(())
+        }
+    }
+
+    /// Spins briefly, yields a few times, then parks for a doubling interval
+    /// from 16 µs up to `max_park` between checks. Needs no notification, so
+    /// publishing costs nothing extra, and an idle consumer costs almost no
+    /// CPU; the price is up to `max_park` of extra latency for the first
+    /// event after a long idle spell. The default strategy under `std`.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Parking {
+        max_park: Duration,
+    }
+
+    impl Parking {
+        /// Parks for at most 1 ms at a time.
+        pub const fn new() -> Self {
+            Self {
+                max_park: Duration::from_millis(1),
+            }
+        }
+
+        /// Parks for at most `max_park` at a time: shorter means quicker
+        /// wake-up after idle and more idle CPU.
+        pub const fn with_max_park(max_park: Duration) -> Self {
+            Self { max_park }
+        }
+
+        fn run<F: FnMut() -> bool>(
+            &self,
+            mut ready: F,
+            deadline: Option<Instant>,
+        ) -> Result<(), TimedOut> {
+            let mut n = 0u32;
+            let mut park = Duration::from_micros(16);
+            while !ready() {
+                if n < SPINS {
+                    spin_loop();
+                } else if n < SPINS + YIELDS {
+                    thread::yield_now();
+                } else {
+                    let mut nap = park.min(self.max_park);
+                    if let Some(d) = deadline {
+                        let now = Instant::now();
+                        if now >= d {
+                            return if ready() { Ok(()) } else { Err(TimedOut) };
+                        }
+                        nap = nap.min(d - now);
+                    }
+                    thread::park_timeout(nap);
+                    park = park.saturating_mul(2);
+                }
+                n = n.saturating_add(1);
+            }
+            Ok(())
+        }
+    }
+
+    impl Default for Parking {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl WaitStrategy for Parking {
+        fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut> {
+            self.run(ready, None)
+        }
+    }
+
+    impl TimedWait for Parking {
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut> {
+            self.run(ready, Some(deadline))
+        }
+    }
+
+    /// Spins briefly, then sleeps on a condition variable until the ring
+    /// notifies it. Zero idle CPU and prompt wake-ups; every publish and
+    /// every consumer release pays a full fence and one load (plus a futex
+    /// wake when someone sleeps).
+    ///
+    /// No lost wake-ups: a waiter announces itself (`sleepers += 1`), then
+    /// fences, then re-checks its condition under the lock; a notifier
+    /// publishes, then fences, then reads `sleepers`. By the two `SeqCst`
+    /// fences at least one of them sees the other's write, and the lock makes
+    /// the notify land after the waiter is on the condition variable.
+    #[derive(Debug)]
+    pub struct Blocking {
+        sleepers: AtomicUsize,
+        lock: Mutex<()>,
+        cond: Condvar,
+    }
+
+    impl Blocking {
+        const_fn_unless_loom! {
+            /// A new blocking strategy.
+            pub fn new() -> Self {
+                Self {
+                    sleepers: AtomicUsize::new(0),
+                    lock: Mutex::new(()),
+                    cond: Condvar::new(),
+                }
+            }
+        }
+
+        fn run<F: FnMut() -> bool>(
+            &self,
+            mut ready: F,
+            deadline: Option<Instant>,
+        ) -> Result<(), TimedOut> {
+            for _ in 0..SPINS {
+                if ready() {
+                    return Ok(());
+                }
+                spin_loop();
+            }
+            // A poisoned lock only means another waiter panicked while
+            // holding `()`: there is no data to be inconsistent.
+            let mut guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.sleepers.fetch_add(1, Ordering::Relaxed);
+            let result = loop {
+                // SeqCst: pairs with the fence in `notify`; see the type docs.
+                fence(Ordering::SeqCst);
+                if ready() {
+                    break Ok(());
+                }
+                match deadline {
+                    None => {
+                        guard = self.cond.wait(guard).unwrap_or_else(|e| e.into_inner());
+                    }
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            break Err(TimedOut);
+                        }
+                        guard = wait_timeout(&self.cond, guard, d - now);
+                    }
+                }
+            };
+            self.sleepers.fetch_sub(1, Ordering::Relaxed);
+            drop(guard);
+            result
+        }
+    }
+
+    #[cfg(not(latchfree_loom))]
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        guard: crate::sync::blocking::MutexGuard<'a, ()>,
+        d: Duration,
+    ) -> crate::sync::blocking::MutexGuard<'a, ()> {
+        cond.wait_timeout(guard, d)
+            .map(|(g, _)| g)
+            .unwrap_or_else(|e| e.into_inner().0)
+    }
+
+    // Loom models no time: a timed wait is an untimed one there.
+    #[cfg(latchfree_loom)]
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        guard: crate::sync::blocking::MutexGuard<'a, ()>,
+        _d: Duration,
+    ) -> crate::sync::blocking::MutexGuard<'a, ()> {
+        cond.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    impl Default for Blocking {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+
+    impl WaitStrategy for Blocking {
+        const NOTIFIES: bool = true;
+
+        fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut> {
+            self.run(ready, None)
+        }
+
+        #[inline]
+        fn notify(&self) {
+            // SeqCst: orders the caller's publish (or release) before the
+            // read of `sleepers`; pairs with the fence in `run`.
+            fence(Ordering::SeqCst);
+            if self.sleepers.load(Ordering::Relaxed) != 0 {
+                let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+                self.cond.notify_all();
+            }
+        }
+    }
+
+    impl TimedWait for Blocking {
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut> {
+            self.run(ready, Some(deadline))
+        }
+    }
+
+    /// Wraps a strategy so each wait gives up after `limit`; the ring then
+    /// reports [`PublishError::Timeout`](super::super::PublishError::Timeout)
+    /// or [`ConsumeError::Timeout`](super::super::ConsumeError::Timeout).
+    #[derive(Debug, Default, Clone, Copy)]
+    pub struct Timeout<W> {
+        inner: W,
+        limit: Duration,
+    }
+
+    impl<W> Timeout<W> {
+        /// Waits at most `limit` each time, with `inner` doing the waiting.
+        pub const fn new(inner: W, limit: Duration) -> Self {
+            Self { inner, limit }
+        }
+    }
+
+    impl<W: TimedWait> WaitStrategy for Timeout<W> {
+        const NOTIFIES: bool = W::NOTIFIES;
+
+        fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut> {
+            self.inner
+                .wait_until_deadline(ready, Instant::now() + self.limit)
+        }
+
+        #[inline]
+        fn notify(&self) {
+            self.inner.notify();
+        }
+    }
+}
