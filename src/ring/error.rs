@@ -42,6 +42,8 @@ pub enum BuildError {
     /// A dependency names a node of another ring, or a work group asked for
     /// zero workers.
     InvalidNode,
+    /// The operating system refused to start a consumer thread.
+    ThreadSpawn,
 }
 
 impl fmt::Display for BuildError {
@@ -55,6 +57,7 @@ impl fmt::Display for BuildError {
             Self::InvalidNode => {
                 f.write_str("dependency from another ring, or a work group of zero workers")
             }
+            Self::ThreadSpawn => f.write_str("could not start a consumer thread"),
         }
     }
 }

@@ -57,3 +57,5 @@ pub use self::storage::{Storage, MAX_GATES};
 #[cfg(feature = "std")]
 pub use self::wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::wait::{BusySpin, DefaultWait, WaitStrategy};
+#[cfg(feature = "std")]
+pub mod threaded;
