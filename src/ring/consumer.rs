@@ -15,7 +15,7 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::core::{AnyRing, Mode, Node, Ring};
+use super::shared::{AnyRing, Mode, Node, Ring};
 use super::error::ConsumeError;
 use super::sequence::{distance, pack, word};
 use super::storage::Storage;

@@ -37,7 +37,7 @@
 //!   lifecycle callbacks, panic handling and graceful shutdown.
 
 mod consumer;
-mod core;
+mod shared;
 mod error;
 mod producer;
 mod sequence;
@@ -45,7 +45,7 @@ mod storage;
 mod wait;
 
 pub use self::consumer::{Consumer, Poll, ReadBatch, Worker};
-pub use self::core::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
+pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
 pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, TimedOut};
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
@@ -59,3 +59,6 @@ pub use self::wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::wait::{BusySpin, DefaultWait, WaitStrategy};
 #[cfg(feature = "std")]
 pub mod threaded;
+
+#[cfg(all(test, feature = "std"))]
+mod tests;

@@ -10,7 +10,7 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::core::{AnyRing, Multi, Ring, Single};
+use super::shared::{AnyRing, Multi, Ring, Single};
 use super::error::PublishError;
 use super::sequence::{pack, packed_distance, unpacked_flag, unpacked_pos, word};
 use super::storage::Storage;

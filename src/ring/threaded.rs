@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use super::consumer::{Consumer, Worker};
-use super::core::{Graph, Mode, Multi, Node, Ring, Single};
+use super::shared::{Graph, Mode, Multi, Node, Ring, Single};
 use super::error::{BuildError, ConsumeError};
 use super::producer::{MultiProducer, Producer};
 use super::storage::Storage;

@@ -1,0 +1,541 @@
+//! Unit tests of the ring's protocols, sized to run under Miri.
+
+extern crate std;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
+use std::vec::Vec;
+
+use super::*;
+
+type SpRing<T> = Ring<Heap<T>, Single, BusySpin>;
+type MpRing<T> = Ring<Heap<T>, Multi, BusySpin>;
+
+fn sp<T: Default>(cap: usize) -> SpRing<T> {
+    Ring::new(Heap::with_default(cap, 8).unwrap(), BusySpin)
+}
+
+fn mp<T: Default>(cap: usize) -> MpRing<T> {
+    Ring::new(Heap::with_default(cap, 8).unwrap(), BusySpin)
+}
+
+/// Rings for tests with threads: on a 2-core machine a spinning waiter can
+/// starve the thread it waits for, so these park.
+fn sp_threads<T: Default>(cap: usize) -> Ring<Heap<T>, Single, Parking> {
+    Ring::new(Heap::with_default(cap, 8).unwrap(), Parking::new())
+}
+
+fn mp_threads<T: Default>(cap: usize) -> Ring<Heap<T>, Multi, Parking> {
+    Ring::new(Heap::with_default(cap, 8).unwrap(), Parking::new())
+}
+
+fn drain<R, S, M, W>(c: &mut Consumer<R>) -> Vec<(u64, S::Item)>
+where
+    R: core::ops::Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    S::Item: Clone,
+    M: Mode,
+    W: WaitStrategy,
+{
+    let mut out = Vec::new();
+    while let Poll::Processed(_) = c.poll(|e, s, _| out.push((s, e.clone()))) {}
+    out
+}
+
+#[test]
+fn capacity_must_be_a_power_of_two() {
+    assert_eq!(
+        Heap::<u8>::with_default(0, 1).err(),
+        Some(CapacityError::NotPowerOfTwo(0))
+    );
+    assert_eq!(
+        Heap::<u8>::with_default(12, 1).err(),
+        Some(CapacityError::NotPowerOfTwo(12))
+    );
+    assert_eq!(
+        Heap::<u8>::with_default(8, 65).err(),
+        Some(CapacityError::TooManyGates(65))
+    );
+    assert!(Heap::<u8>::with_default(1, 0).is_ok());
+}
+
+#[test]
+fn the_whole_capacity_is_usable() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..4 {
+        assert_eq!(p.try_push(i).unwrap(), u64::from(i));
+    }
+    assert_eq!(p.remaining_capacity(), 0);
+    let e = p.try_push(99).unwrap_err();
+    assert!(e.is_full());
+    assert_eq!(e.into_inner(), 99);
+    assert_eq!(drain(&mut c), [(0, 0), (1, 1), (2, 2), (3, 3)]);
+    assert_eq!(p.remaining_capacity(), 4);
+    assert_eq!(p.try_push(4).unwrap(), 4);
+}
+
+#[test]
+fn graph_is_built_once_and_gates_are_bounded() {
+    let ring: SpRing<u8> = Ring::new(Heap::with_default(4, 2).unwrap(), BusySpin);
+    let mut g = Ring::graph(&ring).unwrap();
+    assert_eq!(Ring::graph(&ring).err(), Some(BuildError::AlreadyBuilt));
+    let _a = g.consumer(&[]).unwrap();
+    let _b = g.consumer(&[]).unwrap();
+    assert_eq!(
+        g.consumer(&[]).err(),
+        Some(BuildError::OutOfGates {
+            available: 2,
+            needed: 3
+        })
+    );
+    assert_eq!(
+        g.work_group::<0>(&[]).err(),
+        Some(BuildError::InvalidNode)
+    );
+    let other = sp::<u8>(4);
+    let mut og = Ring::graph(&other).unwrap();
+    let foreign = og.consumer(&[]).unwrap().node();
+    let ring2 = sp::<u8>(4);
+    let mut g2 = Ring::graph(&ring2).unwrap();
+    assert_eq!(g2.consumer(&[foreign]).err(), Some(BuildError::InvalidNode));
+}
+
+#[test]
+fn batches_wrap_around_the_end() {
+    let ring = sp::<u64>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    let mut next = 0u64;
+    for round in 0..10 {
+        let n = 1 + round % 8;
+        let first = p
+            .try_publish_batch(n, |slots| {
+                assert_eq!(slots.len(), n);
+                for s in slots {
+                    *s = next;
+                    next += 1;
+                }
+            })
+            .unwrap();
+        let got = drain(&mut c);
+        assert_eq!(got.len(), n);
+        for (i, (seq, v)) in got.into_iter().enumerate() {
+            assert_eq!(seq, first + i as u64);
+            assert_eq!(v, seq);
+        }
+    }
+    assert!(matches!(
+        p.try_publish_batch(9, |_| ()),
+        Err(PublishError::TooLarge(_))
+    ));
+    assert_eq!(p.try_publish_batch(0, |s| assert!(s.is_empty())).unwrap(), next);
+}
+
+#[test]
+fn end_of_batch_and_max_batch() {
+    let ring = sp::<u8>(16);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..10 {
+        p.push(i).unwrap();
+    }
+    c.set_max_batch(4);
+    let mut ends = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        match c.poll(|_, s, eob| {
+            if eob {
+                ends.push(s)
+            }
+        }) {
+            Poll::Processed(n) => sizes.push(n),
+            other => {
+                assert_eq!(other, Poll::Idle);
+                break;
+            }
+        }
+    }
+    assert_eq!(sizes, [4, 4, 2]);
+    assert_eq!(ends, [3, 7, 9]);
+}
+
+#[test]
+fn pipeline_is_gated_in_order() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut b = g.consumer(&[a.node()]).unwrap();
+    let mut c = g.consumer(&[b.node()]).unwrap();
+    let mut p = g.single_producer();
+    assert_eq!(b.poll(|_, _, _| ()), Poll::Idle);
+    for i in 0..4 {
+        p.push(i).unwrap();
+    }
+    // Only C gates the producer, but C waits for B which waits for A.
+    assert!(p.try_push(4).is_err());
+    assert_eq!(c.poll(|_, _, _| ()), Poll::Gated);
+    assert_eq!(b.poll(|_, _, _| ()), Poll::Gated);
+    assert_eq!(drain(&mut a).len(), 4);
+    assert!(p.try_push(4).is_err(), "A is not terminal");
+    assert_eq!(drain(&mut b).len(), 4);
+    assert_eq!(drain(&mut c).len(), 4);
+    assert!(p.try_push(4).is_ok());
+}
+
+#[test]
+fn diamond_waits_for_both_sides() {
+    let ring = sp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut b = g.consumer(&[]).unwrap();
+    let mut c = g.consumer(&[a.node(), b.node()]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..5 {
+        p.push(i).unwrap();
+    }
+    a.set_max_batch(3);
+    assert_eq!(a.poll(|_, _, _| ()), Poll::Processed(3));
+    assert_eq!(b.poll(|_, _, _| ()), Poll::Processed(5));
+    assert_eq!(drain(&mut c).len(), 3, "C may not pass A");
+    drain(&mut a);
+    assert_eq!(drain(&mut c).len(), 2);
+}
+
+#[test]
+fn work_group_handles_each_event_once() {
+    let ring = sp::<u64>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w1, mut w2, mut w3] = g.work_group::<3>(&[]).unwrap();
+    let mut after = g.consumer(&[w1.group()]).unwrap();
+    let mut p = g.single_producer();
+    let mut seen = Vec::new();
+    let mut next = 0;
+    for round in 0..20u64 {
+        while p.try_push(next).is_ok() {
+            next += 1;
+        }
+        for w in [&mut w1, &mut w2, &mut w3] {
+            w.set_max_batch(1 + (round as usize % 3));
+        }
+        let _ = w1.poll(|e, s, _| seen.push((s, *e)));
+        let _ = w3.poll(|e, s, _| seen.push((s, *e)));
+        let _ = w2.poll(|e, s, _| seen.push((s, *e)));
+        drain(&mut after);
+    }
+    seen.sort_unstable();
+    for (i, (s, e)) in seen.iter().enumerate() {
+        assert_eq!((*s, *e), (i as u64, i as u64));
+    }
+    assert!(seen.len() > 20);
+}
+
+#[test]
+fn idle_workers_do_not_hold_the_producer() {
+    let ring = sp::<u64>(2);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w1, _w2] = g.work_group::<2>(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..100 {
+        p.try_push(i).unwrap();
+        assert_eq!(w1.poll(|e, _, _| assert_eq!(*e, i)), Poll::Processed(1));
+    }
+}
+
+#[test]
+fn consumer_panic_counts_the_event_as_handled() {
+    let ring = sp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..5 {
+        p.push(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        c.poll(|e, _, _| {
+            if *e == 2 {
+                panic!("bad event");
+            }
+            seen.push(*e);
+        })
+    }));
+    assert!(r.is_err());
+    assert_eq!(c.sequence(), 3);
+    drain(&mut c).iter().for_each(|(_, e)| seen.push(*e));
+    assert_eq!(seen, [0, 1, 3, 4]);
+}
+
+#[test]
+fn worker_panic_keeps_the_rest_of_its_batch() {
+    let ring = sp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..6 {
+        p.push(i).unwrap();
+    }
+    let mut seen = Vec::new();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        w.poll(|e, _, _| {
+            if *e == 1 {
+                panic!("bad event");
+            }
+            seen.push(*e);
+        })
+    }));
+    assert!(r.is_err());
+    // The producer is still held at the first unhandled event.
+    assert_eq!(p.remaining_capacity(), 8 - 4);
+    while let Poll::Processed(_) = w.poll(|e, _, _| seen.push(*e)) {}
+    assert_eq!(seen, [0, 2, 3, 4, 5]);
+    assert_eq!(p.remaining_capacity(), 8);
+}
+
+#[test]
+fn multi_producer_skips_a_slot_whose_writer_panicked() {
+    let ring = mp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.multi_producer();
+    p.push(1).unwrap();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = p.publish(|_| panic!("writer died"));
+    }));
+    assert!(r.is_err());
+    p.push(3).unwrap();
+    let mut ends = Vec::new();
+    let got: Vec<_> = {
+        let mut v = Vec::new();
+        while let Poll::Processed(_) = c.poll(|e, s, eob| {
+            v.push((s, *e));
+            if eob {
+                ends.push(s)
+            }
+        }) {}
+        v
+    };
+    assert_eq!(got, [(0, 1), (2, 3)]);
+    assert_eq!(ends, [2]);
+}
+
+#[test]
+fn single_producer_close_drains_then_reports_closed() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut b = g.consumer(&[a.node()]).unwrap();
+    let mut p = g.single_producer();
+    p.push(7).unwrap();
+    ring.close();
+    assert!(ring.is_closed());
+    assert!(matches!(p.push(8), Err(PublishError::Closed(8))));
+    assert_eq!(b.poll(|_, _, _| ()), Poll::Gated);
+    assert_eq!(drain(&mut a), [(0, 7)]);
+    assert_eq!(a.poll(|_, _, _| ()), Poll::Closed);
+    assert_eq!(b.wait(|_, _, _| ()), Ok(1));
+    assert_eq!(b.wait(|_, _, _| ()), Err(ConsumeError::Closed));
+}
+
+#[test]
+fn dropping_the_producer_closes() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    p.push(1).unwrap();
+    drop(p);
+    assert_eq!(a.wait(|_, _, _| ()), Ok(1));
+    assert_eq!(a.wait(|_, _, _| ()), Err(ConsumeError::Closed));
+}
+
+#[test]
+fn multi_producer_closes_with_the_last_handle() {
+    let ring = mp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p1 = g.multi_producer();
+    let mut p2 = p1.clone();
+    p1.push(1).unwrap();
+    drop(p1);
+    assert!(!ring.is_closed());
+    p2.push(2).unwrap();
+    drop(p2);
+    assert!(ring.is_closed());
+    assert_eq!(drain(&mut a), [(0, 1), (1, 2)]);
+    assert_eq!(a.poll(|_, _, _| ()), Poll::Closed);
+    assert_eq!(w.wait(|_, _, _| ()), Ok(2));
+    assert_eq!(w.wait(|_, _, _| ()), Err(ConsumeError::Closed));
+}
+
+#[test]
+fn halt_stops_everyone() {
+    let ring = mp::<u32>(2);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut p = g.multi_producer();
+    p.push(1).unwrap();
+    p.push(2).unwrap();
+    ring.halt();
+    assert!(ring.is_halted());
+    assert!(matches!(p.push(3), Err(PublishError::Halted(3))));
+    assert_eq!(a.wait(|_, _, _| ()), Ok(2), "a poll still hands out what it sees");
+    assert_eq!(a.wait(|_, _, _| ()), Err(ConsumeError::Halted));
+}
+
+#[test]
+fn read_batch_releases_early() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..4 {
+        p.push(i * 10).unwrap();
+    }
+    {
+        let mut batch = c.read().unwrap();
+        assert_eq!(batch.len(), 4);
+        assert_eq!(batch.get(1), Some(&10));
+        let all: Vec<_> = batch.iter().map(|(s, e)| (s, *e)).collect();
+        assert_eq!(all, [(0, 0), (1, 10), (2, 20), (3, 30)]);
+        batch.release(2);
+        assert_eq!(batch.get(1), None);
+        assert_eq!(batch.first_sequence(), 2);
+        assert_eq!(p.remaining_capacity(), 2);
+        p.push(40).unwrap();
+    }
+    assert_eq!(p.remaining_capacity(), 3);
+    assert_eq!(drain(&mut c), [(4, 40)]);
+    assert_eq!(c.read().err(), Some(Poll::Idle));
+}
+
+#[test]
+fn a_static_inline_ring_needs_no_allocator() {
+    #[derive(Debug)]
+    struct Ev(u32);
+    const EMPTY: Ev = Ev(0);
+    static RING: Ring<Inline<Ev, 4, 2>, Single, BusySpin> =
+        Ring::new(Inline::new([EMPTY; 4]), BusySpin);
+    let mut g = Ring::graph(&RING).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer();
+    let mut total = 0;
+    for i in 0..10 {
+        p.publish(|e| e.0 = i).unwrap();
+        c.poll(|e, _, _| total += e.0);
+    }
+    assert_eq!(total, 45);
+}
+
+#[test]
+fn events_are_dropped_exactly_once() {
+    static DROPS: StdAtomicUsize = StdAtomicUsize::new(0);
+    #[derive(Default)]
+    struct Counted(#[allow(dead_code)] u32);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, StdOrdering::Relaxed);
+        }
+    }
+    {
+        let ring = sp::<Counted>(4);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer();
+        for i in 0..6 {
+            p.push(Counted(i)).map_err(|_| ()).unwrap();
+            c.poll(|_, _, _| ());
+        }
+        // Six pushes replaced six slot values.
+        assert_eq!(DROPS.load(StdOrdering::Relaxed), 6);
+    }
+    assert_eq!(DROPS.load(StdOrdering::Relaxed), 6 + 4);
+}
+
+#[test]
+fn threads_see_every_event_in_order() {
+    const N: u64 = if cfg!(miri) { 200 } else { 20_000 };
+    let ring = sp_threads::<u64>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut b = g.consumer(&[a.node()]).unwrap();
+    let mut p = g.single_producer();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for i in 0..N {
+                p.publish(|e| *e = i * 3).unwrap();
+            }
+        });
+        s.spawn(move || {
+            let mut want = 0;
+            while let Ok(_) = a.wait(|e, seq, _| {
+                assert_eq!((seq, *e), (want, want * 3));
+                want += 1;
+            }) {}
+            assert_eq!(want, N);
+        });
+        let mut want = 0;
+        while let Ok(_) = b.wait(|e, seq, _| {
+            assert_eq!((seq, *e), (want, want * 3));
+            want += 1;
+        }) {}
+        assert_eq!(want, N);
+    });
+}
+
+#[test]
+fn multi_producer_threads_keep_per_producer_order() {
+    const N: u64 = if cfg!(miri) { 100 } else { 10_000 };
+    let ring = mp_threads::<(u64, u64)>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let p = g.multi_producer();
+    std::thread::scope(|s| {
+        for id in 0..2u64 {
+            let mut p = p.clone();
+            s.spawn(move || {
+                for i in 0..N {
+                    p.publish(|e| *e = (id, i)).unwrap();
+                }
+            });
+        }
+        drop(p);
+        let mut next = [0u64; 2];
+        while let Ok(_) = c.wait(|&(id, i), _, _| {
+            assert_eq!(next[id as usize], i);
+            next[id as usize] += 1;
+        }) {}
+        assert_eq!(next, [N, N]);
+    });
+}
+
+#[test]
+fn workers_on_threads_share_exactly_once() {
+    const N: u64 = if cfg!(miri) { 100 } else { 20_000 };
+    let ring = mp_threads::<u64>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let workers = g.work_group::<2>(&[]).unwrap();
+    let mut p = g.multi_producer();
+    let counts: Vec<StdAtomicUsize> = (0..N).map(|_| StdAtomicUsize::new(0)).collect();
+    std::thread::scope(|s| {
+        for mut w in workers {
+            let counts = &counts;
+            s.spawn(move || {
+                while let Ok(_) = w.wait(|e, seq, _| {
+                    assert_eq!(*e, seq);
+                    counts[*e as usize].fetch_add(1, StdOrdering::Relaxed);
+                }) {}
+            });
+        }
+        for i in 0..N {
+            p.publish(|e| *e = i).unwrap();
+        }
+        drop(p);
+    });
+    assert!(counts.iter().all(|c| c.load(StdOrdering::Relaxed) == 1));
+}
