@@ -15,9 +15,9 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::shared::{AnyRing, Mode, Node, Ring};
 use super::error::ConsumeError;
 use super::sequence::{distance, pack, word};
+use super::shared::{AnyRing, Mode, Node, Ring};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
 use crate::sync::{fence, Ordering};

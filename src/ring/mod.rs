@@ -37,18 +37,18 @@
 //!   lifecycle callbacks, panic handling and graceful shutdown.
 
 mod consumer;
-mod shared;
 mod error;
 mod producer;
 mod sequence;
+mod shared;
 mod storage;
 mod wait;
 
 pub use self::consumer::{Consumer, Poll, ReadBatch, Worker};
-pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
 pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, TimedOut};
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
+pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
 #[cfg(feature = "alloc")]
 pub use self::storage::Heap;
 #[cfg(not(latchfree_loom))]

@@ -10,9 +10,9 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::shared::{AnyRing, Multi, Ring, Single};
 use super::error::PublishError;
 use super::sequence::{pack, packed_distance, unpacked_flag, unpacked_pos, word};
+use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
 use crate::sync::Ordering;
@@ -472,7 +472,7 @@ where
     /// Free slots right now, shared among all producers. Stale as soon as
     /// anyone moves.
     pub fn remaining_capacity(&mut self) -> usize {
-        let w = self.ring.cursor.load(Ordering::Relaxed);
+        let w = self.ring.cursor.load(Ordering::Acquire);
         let claimed = self.seen + packed_distance(word(self.seen), unpacked_pos(w)) as u64;
         self.seen = claimed;
         self.free_until = free_until(&self.ring, claimed, self.plain, self.workers);
@@ -485,10 +485,12 @@ where
             return Err(Refusal::TooLarge);
         }
         let (plain, workers) = (self.plain, self.workers);
-        // Relaxed: the claim word orders nothing by itself; the gates are
-        // read with Acquire in `free_until`, and each slot is published by
-        // its own Release stamp.
-        let mut w = ring.cursor.load(Ordering::Relaxed);
+        // Acquire, paired with the AcqRel claim CAS below: a producer that
+        // sees another's claim also sees every gate value that producer read
+        // before claiming, so its own gate reads can never be older than
+        // `claim - capacity` (which `free_until` relies on; loom found the
+        // overrun that a Relaxed claim allowed).
+        let mut w = ring.cursor.load(Ordering::Acquire);
         loop {
             if Ring::<S, Multi, W>::halted_bit(ring.state()) {
                 return Err(Refusal::Halted);
@@ -516,15 +518,15 @@ where
                     if waited.is_err() {
                         return Err(Refusal::Timeout);
                     }
-                    w = ring.cursor.load(Ordering::Relaxed);
+                    w = ring.cursor.load(Ordering::Acquire);
                     continue;
                 }
             }
             match ring.cursor.compare_exchange_weak(
                 w,
                 pack(word(end), false),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
+                Ordering::AcqRel,
+                Ordering::Acquire,
             ) {
                 Ok(_) => return Ok(start),
                 Err(now) => {

@@ -23,6 +23,7 @@ use core::ops::Deref;
 use super::error::BuildError;
 use super::sequence::{
     bits, distance, pack, packed_distance, unpacked_flag, unpacked_pos, word, Sequence,
+    MAX_CAPACITY,
 };
 use super::storage::Storage;
 use super::wait::{DefaultWait, WaitStrategy};
@@ -347,6 +348,11 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// position (their upstream gates are ahead of them), producers pass
     /// `next - capacity` (no gate is ever more than a capacity behind).
     /// An empty set, or only idle workers, gives `limit`.
+    ///
+    /// A gate read as *behind* the anchor (a stale value; the protocols are
+    /// built so this cannot happen, but a wrapped distance would read as a
+    /// huge lead) counts as no lead at all: the scan may under-report, never
+    /// over-report.
     #[inline]
     pub(super) fn gate_lead(&self, anchor: usize, plain: u64, workers: u64, limit: usize) -> usize {
         let gates = self.storage.gates();
@@ -355,7 +361,8 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
             // Acquire: pairs with the Release store of the gate's owner, so
             // its reads of the events below the gate happen before we reuse
             // (producer) or read after (downstream consumer) them.
-            lead = lead.min(distance(anchor, gates[i].load(Ordering::Acquire)));
+            let d = distance(anchor, gates[i].load(Ordering::Acquire));
+            lead = lead.min(if d > MAX_CAPACITY { 0 } else { d });
         }
         if workers != 0 {
             // SeqCst: the work-group claim (a plain gate) was read above; a
@@ -367,7 +374,8 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
             for i in bits(workers) {
                 let w = gates[i].load(Ordering::Acquire);
                 if unpacked_flag(w) {
-                    lead = lead.min(packed_distance(anchor, unpacked_pos(w)));
+                    let d = packed_distance(anchor, unpacked_pos(w));
+                    lead = lead.min(if d > MAX_CAPACITY { 0 } else { d });
                 }
             }
         }

@@ -91,10 +91,7 @@ fn graph_is_built_once_and_gates_are_bounded() {
             needed: 3
         })
     );
-    assert_eq!(
-        g.work_group::<0>(&[]).err(),
-        Some(BuildError::InvalidNode)
-    );
+    assert_eq!(g.work_group::<0>(&[]).err(), Some(BuildError::InvalidNode));
     let other = sp::<u8>(4);
     let mut og = Ring::graph(&other).unwrap();
     let foreign = og.consumer(&[]).unwrap().node();
@@ -132,7 +129,10 @@ fn batches_wrap_around_the_end() {
         p.try_publish_batch(9, |_| ()),
         Err(PublishError::TooLarge(_))
     ));
-    assert_eq!(p.try_publish_batch(0, |s| assert!(s.is_empty())).unwrap(), next);
+    assert_eq!(
+        p.try_publish_batch(0, |s| assert!(s.is_empty())).unwrap(),
+        next
+    );
 }
 
 #[test]
@@ -384,7 +384,11 @@ fn halt_stops_everyone() {
     ring.halt();
     assert!(ring.is_halted());
     assert!(matches!(p.push(3), Err(PublishError::Halted(3))));
-    assert_eq!(a.wait(|_, _, _| ()), Ok(2), "a poll still hands out what it sees");
+    assert_eq!(
+        a.wait(|_, _, _| ()),
+        Ok(2),
+        "a poll still hands out what it sees"
+    );
     assert_eq!(a.wait(|_, _, _| ()), Err(ConsumeError::Halted));
 }
 

@@ -52,9 +52,9 @@ use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use super::consumer::{Consumer, Worker};
-use super::shared::{Graph, Mode, Multi, Node, Ring, Single};
 use super::error::{BuildError, ConsumeError};
 use super::producer::{MultiProducer, Producer};
+use super::shared::{Graph, Mode, Multi, Node, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
 

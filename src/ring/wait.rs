@@ -82,10 +82,11 @@ mod std_waits {
     use crate::sync::blocking::{Condvar, Mutex};
     use crate::sync::{fence, spin_loop, thread, AtomicUsize, Ordering};
 
-    /// Spins this many times before the first yield.
-    const SPINS: u32 = 64;
+    /// Spins this many times before the first yield. Under loom a spin is a
+    /// yield, and models stay small only without them.
+    const SPINS: u32 = if cfg!(latchfree_loom) { 0 } else { 64 };
     /// Yields this many times before the first park.
-    const YIELDS: u32 = 16;
+    const YIELDS: u32 = if cfg!(latchfree_loom) { 0 } else { 16 };
 
     /// A strategy that can wait with a deadline; what [`Timeout`] wraps.
     pub trait TimedWait: WaitStrategy {
@@ -110,7 +111,7 @@ mod std_waits {
             let mut n = 0u32;
             while !ready() {
                 n = n.wrapping_add(1);
-                if n % SPINS == 0 && Instant::now() >= deadline {
+                if n % 64 == 0 && Instant::now() >= deadline {
                     return if ready() { Ok(()) } else { Err(TimedOut) };
                 }
                 spin_loop();

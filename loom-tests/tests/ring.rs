@@ -1,0 +1,319 @@
+//! Loom models of the ring's protocols. Run with
+//! `RUSTFLAGS="--cfg latchfree_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p latchfree-loom-tests --test ring`.
+//!
+//! Loom explores every interleaving and every weak-memory outcome it models,
+//! and checks each slot access against the others for a happens-before
+//! edge, so a producer reusing a slot a consumer still reads is a failure
+//! even when the values happen to look right. Threads here make a bounded
+//! number of non-blocking polls and the main thread drains afterwards: spin
+//! loops would multiply the states without adding new ones. The blocking
+//! models use the `Blocking` strategy, whose sleeps loom understands.
+#![cfg(latchfree_loom)]
+
+use latchfree::ring::{
+    Blocking, BusySpin, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single,
+};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+type Sp<T> = Ring<Heap<T>, Single, BusySpin>;
+type Mp<T> = Ring<Heap<T>, Multi, BusySpin>;
+
+fn sp<T: Default>(cap: usize, gates: usize) -> Arc<Sp<T>> {
+    Arc::new(Ring::new(Heap::with_default(cap, gates).unwrap(), BusySpin))
+}
+
+fn mp<T: Default>(cap: usize, gates: usize) -> Arc<Mp<T>> {
+    Arc::new(Ring::new(Heap::with_default(cap, gates).unwrap(), BusySpin))
+}
+
+/// A one-slot ring: the producer publishes, the consumer polls concurrently,
+/// the producer tries a second event into the same slot. The second write
+/// must never overlap the consumer's read of the first.
+#[test]
+fn single_producer_publish_consume() {
+    model(|| {
+        let ring = sp::<usize>(1, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer();
+        let producer = thread::spawn(move || {
+            p.publish(|e| *e = 10).unwrap();
+            let second = p.try_publish(|e| *e = 20).is_ok();
+            (p, second)
+        });
+        let mut seen = Vec::new();
+        let _ = c.poll(|e, seq, _| seen.push((seq, *e)));
+        let (p, second) = producer.join().unwrap();
+        drop(p);
+        while let Poll::Processed(_) = c.poll(|e, seq, _| seen.push((seq, *e))) {}
+        let want: &[(u64, usize)] = if second {
+            &[(0, 10), (1, 20)]
+        } else {
+            &[(0, 10)]
+        };
+        assert_eq!(seen, want);
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Closed);
+    });
+}
+
+/// Two producers claim concurrently with a consumer that frees the only
+/// slot: each event is delivered once, none overwrites an unread one.
+#[test]
+fn two_producers_claim_and_publish() {
+    model(|| {
+        let ring = mp::<usize>(1, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p1 = g.multi_producer();
+        let mut p2 = p1.clone();
+        let t1 = thread::spawn(move || p1.try_publish(|e| *e = 1).is_ok());
+        let t2 = thread::spawn(move || p2.try_publish(|e| *e = 2).is_ok());
+        let mut sum = 0;
+        let _ = c.poll(|e, _, _| sum += *e);
+        let ok1 = t1.join().unwrap();
+        let ok2 = t2.join().unwrap();
+        while let Poll::Processed(_) = c.poll(|e, _, _| sum += *e) {}
+        assert!(ok1 || ok2, "an empty ring accepts the first claim");
+        assert_eq!(sum, usize::from(ok1) + 2 * usize::from(ok2));
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Closed);
+    });
+}
+
+/// Two producers share a two-slot ring that has already wrapped once.
+#[test]
+fn two_producers_after_a_wrap() {
+    model(|| {
+        let ring = mp::<(usize, usize)>(2, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p1 = g.multi_producer();
+        p1.push((9, 0)).unwrap();
+        p1.push((9, 1)).unwrap();
+        let mut p2 = p1.clone();
+        let t1 = thread::spawn(move || p1.try_push((1, 0)).is_ok());
+        let t2 = thread::spawn(move || p2.try_push((2, 0)).is_ok());
+        let mut got = Vec::new();
+        let _ = c.poll(|e, _, _| got.push(*e));
+        let ok = [t1.join().unwrap(), t2.join().unwrap()];
+        while let Poll::Processed(_) = c.poll(|e, _, _| got.push(*e)) {}
+        assert_eq!(&got[..2], &[(9, 0), (9, 1)]);
+        let mut rest: Vec<_> = got[2..].iter().map(|e| e.0).collect();
+        rest.sort_unstable();
+        let want: Vec<usize> = (1..=2).filter(|i| ok[i - 1]).collect();
+        assert_eq!(rest, want);
+    });
+}
+
+/// A -> B, both polling concurrently with the producer: B only sees an
+/// event after A has handled it, and no slot is reused under either.
+#[test]
+fn gated_pipeline() {
+    model(|| {
+        let ring = sp::<usize>(1, 2);
+        let handled_by_a = Arc::new(AtomicUsize::new(0));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[a.node()]).unwrap();
+        let mut p = g.single_producer();
+        p.publish(|e| *e = 0).unwrap();
+        let producer = thread::spawn(move || {
+            let _ = p.try_publish(|e| *e = 1);
+        });
+        let ha = handled_by_a.clone();
+        let a_thread = thread::spawn(move || {
+            let _ = a.poll(|_, _, _| {
+                ha.fetch_add(1, Ordering::Relaxed);
+            });
+            a
+        });
+        let check = |e: &usize, seq: u64| {
+            assert_eq!(*e, seq as usize);
+            assert!(handled_by_a.load(Ordering::Relaxed) > seq as usize);
+        };
+        let _ = b.poll(|e, seq, _| check(e, seq));
+        producer.join().unwrap();
+        let mut a = a_thread.join().unwrap();
+        while let Poll::Processed(_) = a.poll(|_, _, _| {
+            handled_by_a.fetch_add(1, Ordering::Relaxed);
+        }) {}
+        while let Poll::Processed(_) = b.poll(|e, seq, _| check(e, seq)) {}
+        assert_eq!(b.poll(|_, _, _| ()), Poll::Closed);
+    });
+}
+
+/// Two workers race for two events while the producer tries to reuse a
+/// slot: each event is handled exactly once.
+#[test]
+fn work_queue_exactly_once() {
+    model(|| {
+        let ring = sp::<usize>(2, 3);
+        let counts = Arc::new([
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        ]);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let [mut w1, mut w2] = g.work_group::<2>(&[]).unwrap();
+        w1.set_max_batch(1);
+        w2.set_max_batch(1);
+        let mut p = g.single_producer();
+        p.publish(|e| *e = 0).unwrap();
+        p.publish(|e| *e = 1).unwrap();
+        let c1 = counts.clone();
+        let t1 = thread::spawn(move || {
+            let _ = w1.poll(|e, _, _| {
+                c1[*e].fetch_add(1, Ordering::Relaxed);
+            });
+            w1
+        });
+        let c2 = counts.clone();
+        let t2 = thread::spawn(move || {
+            let _ = w2.poll(|e, _, _| {
+                c2[*e].fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        let third = p.try_publish(|e| *e = 2).is_ok();
+        t2.join().unwrap();
+        let mut w1 = t1.join().unwrap();
+        drop(p);
+        while let Poll::Processed(_) = w1.poll(|e, _, _| {
+            counts[*e].fetch_add(1, Ordering::Relaxed);
+        }) {}
+        let want = [1, 1, usize::from(third)];
+        for (c, w) in counts.iter().zip(want) {
+            assert_eq!(c.load(Ordering::Relaxed), w);
+        }
+    });
+}
+
+/// A work group gates a downstream consumer: the consumer never reads an
+/// event a worker has not finished (the claim / busy-word handshake).
+#[test]
+fn downstream_of_a_work_group() {
+    model(|| {
+        let ring = sp::<usize>(2, 3);
+        let done = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let [mut w] = g.work_group::<1>(&[]).unwrap();
+        let mut after = g.consumer(&[w.group()]).unwrap();
+        let mut p = g.single_producer();
+        p.publish(|e| *e = 0).unwrap();
+        p.publish(|e| *e = 1).unwrap();
+        drop(p);
+        w.set_max_batch(1);
+        let d = done.clone();
+        let t = thread::spawn(move || {
+            for _ in 0..2 {
+                let _ = w.poll(|e, _, _| d[*e].store(1, Ordering::Relaxed));
+            }
+        });
+        let check = |e: &usize| assert_eq!(done[*e].load(Ordering::Relaxed), 1);
+        let mut seen = 0;
+        for _ in 0..2 {
+            if let Poll::Processed(n) = after.poll(|e, _, _| check(e)) {
+                seen += n;
+            }
+        }
+        t.join().unwrap();
+        while let Poll::Processed(n) = after.poll(|e, _, _| check(e)) {
+            seen += n;
+        }
+        assert_eq!(seen, 2);
+    });
+}
+
+/// The blocking strategy never loses a wake-up: a consumer asleep on an
+/// empty ring wakes for the event and for the close.
+#[test]
+fn blocking_consumer_has_no_lost_wakeup() {
+    model(|| {
+        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::new(
+            Heap::with_default(1, 1).unwrap(),
+            Blocking::new(),
+        ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer();
+        let t = thread::spawn(move || {
+            p.publish(|e| *e = 7).unwrap();
+        });
+        let mut sum = 0;
+        while let Ok(_) = c.wait(|e, _, _| sum += *e) {}
+        assert_eq!(sum, 7);
+        t.join().unwrap();
+    });
+}
+
+/// A producer asleep on a full ring wakes when the consumer frees the slot.
+#[test]
+fn blocking_producer_has_no_lost_wakeup() {
+    model(|| {
+        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::new(
+            Heap::with_default(1, 1).unwrap(),
+            Blocking::new(),
+        ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer();
+        p.publish(|e| *e = 1).unwrap();
+        let t = thread::spawn(move || {
+            let mut sum = 0;
+            let _ = c.poll(|e, _, _| sum += *e);
+            (c, sum)
+        });
+        p.publish(|e| *e = 2).unwrap();
+        let (mut c, mut sum) = t.join().unwrap();
+        drop(p);
+        while let Ok(_) = c.wait(|e, _, _| sum += *e) {}
+        assert_eq!(sum, 3);
+    });
+}
+
+/// Close races with publishing: every publish that returned `Ok` is
+/// delivered, every one refused with `Closed` is not, and the consumer ends
+/// with `Closed`.
+#[test]
+fn shutdown_drains_what_was_accepted() {
+    model(|| {
+        let ring = mp::<usize>(2, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer();
+        let producer = thread::spawn(move || {
+            let mut accepted = 0;
+            for i in 1..=2 {
+                match p.try_publish(|e| *e = i) {
+                    Ok(_) => accepted += i,
+                    Err(PublishError::Closed(_)) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            (p, accepted)
+        });
+        let r2 = ring.clone();
+        let closer = thread::spawn(move || r2.close());
+        let mut delivered = 0;
+        let _ = c.poll(|e, _, _| delivered += *e);
+        closer.join().unwrap();
+        let (p, accepted) = producer.join().unwrap();
+        drop(p);
+        loop {
+            match c.wait(|e, _, _| delivered += *e) {
+                Ok(_) => {}
+                Err(ConsumeError::Closed) => break,
+                Err(e) => panic!("unexpected {e:?}"),
+            }
+        }
+        assert_eq!(accepted, delivered);
+    });
+}
