@@ -26,6 +26,10 @@
 //! Throughput rows are the best of three runs; ping-pong rows are
 //! percentiles of per-round-trip times (HDR histogram, after a warm-up).
 
+// A std program: the crate's no_std lints (std_instead_of_core/alloc) guard
+// the library, not its benchmarks.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
@@ -456,7 +460,10 @@ pub fn lf_pingpong(rounds: u64, warmup: u64, hist: &mut Histogram<u64>) {
             let mut got = 0;
             let k = pong_rx.wait(|e, _, _| got = *e).expect("echo");
             let rtt = t.elapsed();
-            assert!(k == 1 && got == i, "latchfree ping-pong: sent {i}, got {got}");
+            assert!(
+                k == 1 && got == i,
+                "latchfree ping-pong: sent {i}, got {got}"
+            );
             if i > warmup {
                 hist.saturating_record(rtt.as_nanos() as u64);
             }
@@ -908,9 +915,9 @@ pub fn floor_pingpong(rounds: u64, warmup: u64, hist: &mut Histogram<u64>) {
 // The section.
 
 /// Events per throughput run.
-pub const N: u64 = 1_200_000;
+pub const N: u64 = 600_000;
 /// Events per run for `std_sync_channel` (blocking, far slower).
-pub const N_STD: u64 = 300_000;
+pub const N_STD: u64 = 150_000;
 /// Round trips recorded per ping-pong round (after `PP_WARMUP`).
 pub const PP_ROUNDS: u64 = 50_000;
 /// Round trips before recording starts.
@@ -920,6 +927,12 @@ pub const PP_ROUNDS_STD: u64 = 10_000;
 /// Runs of each implementation; the best is reported. Implementations run
 /// round-robin, so load from other processes hits them alike.
 const ROUNDS: usize = 3;
+/// Extra round-robin runs allowed while a throughput scenario is still under
+/// `BUDGET`: on a shared 2-core machine a busy-spinning pair only runs at
+/// full speed when the scheduler gives it both cores, so more short runs
+/// make the best of them more representative.
+const EXTRA_ROUNDS: usize = 6;
+const BUDGET: Duration = Duration::from_secs(2);
 
 type Case<'a> = (&'static str, u64, Box<dyn FnMut() -> Duration + 'a>);
 
@@ -930,14 +943,25 @@ fn case<'a>(imp: &'static str, n: u64, f: impl FnMut() -> Duration + 'a) -> Case
 /// Runs every case `ROUNDS` times, round-robin, and reports each one's best.
 fn throughput(r: &mut Report, scenario: &str, mut cases: Vec<Case<'_>>) {
     let mut best = vec![Duration::MAX; cases.len()];
-    for _ in 0..ROUNDS {
+    let start = Instant::now();
+    for round in 0..ROUNDS + EXTRA_ROUNDS {
+        if round >= ROUNDS && start.elapsed() > BUDGET {
+            break;
+        }
         for (b, (_, _, f)) in best.iter_mut().zip(cases.iter_mut()) {
             *b = (*b).min(f());
         }
     }
     for (b, (imp, n, _)) in best.into_iter().zip(cases) {
         let rate = n as f64 / b.as_secs_f64();
-        r.add("ring", scenario, imp, "events_per_sec", rate, Better::Higher);
+        r.add(
+            "ring",
+            scenario,
+            imp,
+            "events_per_sec",
+            rate,
+            Better::Higher,
+        );
     }
 }
 
@@ -956,9 +980,9 @@ fn latency(r: &mut Report, mut cases: Vec<PingPong<'_>>) {
         for (b, (_, f)) in best.iter_mut().zip(cases.iter_mut()) {
             let mut h = new();
             f(&mut h);
-            let better = b
-                .as_ref()
-                .map_or(true, |old| h.value_at_quantile(0.5) < old.value_at_quantile(0.5));
+            let better = b.as_ref().map_or(true, |old| {
+                h.value_at_quantile(0.5) < old.value_at_quantile(0.5)
+            });
             if better {
                 *b = Some(h);
             }
@@ -990,10 +1014,34 @@ fn targets(r: &Report) {
     // (description, ours, theirs, wanted ratio, higher is better)
     let checks = [
         ("1p1c >= 1.2x disruptor", "1p1c", "disruptor", eps, 1.2),
-        ("1p1c >= 3x crossbeam ArrayQueue", "1p1c", "crossbeam_arrayqueue", eps, 3.0),
-        ("1p1c_batch10 >= 1.0x disruptor batch_publish", "1p1c_batch10", "disruptor", eps, 1.0),
-        ("1p1c_batch100 >= 1.0x disruptor batch_publish", "1p1c_batch100", "disruptor", eps, 1.0),
-        ("3p1c >= 1.0x disruptor multi-producer", "3p1c", "disruptor", eps, 1.0),
+        (
+            "1p1c >= 3x crossbeam ArrayQueue",
+            "1p1c",
+            "crossbeam_arrayqueue",
+            eps,
+            3.0,
+        ),
+        (
+            "1p1c_batch10 >= 1.0x disruptor batch_publish",
+            "1p1c_batch10",
+            "disruptor",
+            eps,
+            1.0,
+        ),
+        (
+            "1p1c_batch100 >= 1.0x disruptor batch_publish",
+            "1p1c_batch100",
+            "disruptor",
+            eps,
+            1.0,
+        ),
+        (
+            "3p1c >= 1.0x disruptor multi-producer",
+            "3p1c",
+            "disruptor",
+            eps,
+            1.0,
+        ),
     ];
     for (what, scenario, peer, metric, want) in checks {
         if let (Some(ours), Some(theirs)) = (
@@ -1021,7 +1069,7 @@ fn targets(r: &Report) {
 pub fn run(r: &mut Report) {
     let cores = thread::available_parallelism().map_or(0, |n| n.get());
     r.note(&format!(
-        "ring: u64 events, capacity {CAP}, {cores} cores; best of {ROUNDS} round-robin runs. \
+        "ring: u64 events, capacity {CAP}, {cores} cores; best of {ROUNDS}+ round-robin runs. \
          1p1c*/pingpong: busy-spin (2 threads). 3p1c/pipeline3/diamond: yielding \
          (4 threads), disruptor producers use try_publish + spin-then-yield."
     ));
