@@ -16,7 +16,10 @@ mod ring;
 
 use report::Report;
 
-const SECTIONS: &[(&str, fn(&mut Report))] = &[("ring", ring::run)];
+/// A shootout section: its name and the function that measures it.
+type Section = (&'static str, fn(&mut Report));
+
+const SECTIONS: &[Section] = &[("ring", ring::run)];
 
 fn main() {
     let mut csv = false;
