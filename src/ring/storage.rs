@@ -16,6 +16,7 @@
 #[cfg(feature = "alloc")]
 use alloc::{boxed::Box, vec::Vec};
 
+#[cfg(feature = "alloc")]
 use super::error::CapacityError;
 use super::sequence::{Sequence, MAX_CAPACITY};
 use crate::sync::AtomicUsize;

@@ -1,4 +1,6 @@
 //! Unit tests of the ring's protocols, sized to run under Miri.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![allow(clippy::redundant_pattern_matching)]
 
 extern crate std;
 

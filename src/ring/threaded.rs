@@ -42,14 +42,16 @@
 //! [`Disruptor::shutdown_timeout`]. [`Disruptor::halt`] stops at once.
 //! Dropping a `Disruptor` without either halts it: it never hangs in `drop`.
 
-use std::any::Any;
-use std::boxed::Box;
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::string::{String, ToString};
-use std::sync::Arc;
+use alloc::boxed::Box;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::panic::AssertUnwindSafe;
+use core::time::Duration;
+use std::panic::catch_unwind;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-use std::vec::Vec;
+use std::time::Instant;
 
 use super::consumer::{Consumer, Worker};
 use super::error::{BuildError, ConsumeError};
@@ -417,6 +419,7 @@ where
         self
     }
 
+    #[allow(clippy::type_complexity)]
     fn start(mut self) -> Result<(Graph<Arc<Ring<S, M, W>>>, Disruptor<S, M, W>), BuildError> {
         if let Some(e) = self.error {
             return Err(e);

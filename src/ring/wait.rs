@@ -76,7 +76,8 @@ pub use self::std_waits::{Blocking, Parking, TimedWait, Timeout, Yielding};
 
 #[cfg(feature = "std")]
 mod std_waits {
-    use std::time::{Duration, Instant};
+    use core::time::Duration;
+    use std::time::Instant;
 
     use super::{TimedOut, WaitStrategy};
     use crate::sync::blocking::{Condvar, Mutex};
