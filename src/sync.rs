@@ -36,6 +36,14 @@ pub(crate) fn spin_loop() {
     loom::thread::yield_now();
 }
 
+/// One turn of a pure busy-wait loop: nothing at all, except under loom,
+/// where a spinning thread must yield for the model to make progress.
+#[inline(always)]
+pub(crate) fn busy_loop() {
+    #[cfg(latchfree_loom)]
+    loom::thread::yield_now();
+}
+
 /// Threads: yield, park and the rest. Only under `std` (or loom).
 #[cfg(any(feature = "std", latchfree_loom))]
 pub(crate) mod thread {

@@ -214,28 +214,40 @@ where
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
         loop {
+            if self.available() == 0 {
+                self.wait_available()?;
+            }
             match self.poll(&mut handler) {
                 Poll::Processed(n) => return Ok(n),
                 Poll::Closed => return Err(ConsumeError::Closed),
                 Poll::Halted => return Err(ConsumeError::Halted),
                 Poll::Gated | Poll::Idle => {}
             }
-            let ring: &Ring<S, M, W> = &self.ring;
-            let (next, cap) = (self.next, ring.capacity());
-            let (dp, dw) = (self.deps_plain, self.deps_workers);
-            let ready = || {
-                let n = if dp | dw == 0 {
-                    ring.published_from(next, cap)
-                } else {
-                    ring.gate_lead(word(next), dp, dw, cap)
-                };
-                n > 0
-                    || Ring::<S, M, W>::halted_bit(ring.state())
-                    || ring.closed_remaining(next) == Some(0)
+        }
+    }
+
+    /// Waits until events are available (caching how many) or the ring is
+    /// closed and drained or halted (leaving the cache empty, for `poll` to
+    /// report).
+    fn wait_available(&mut self) -> Result<(), ConsumeError> {
+        let ring: &Ring<S, M, W> = &self.ring;
+        let (next, cap) = (self.next, ring.capacity());
+        let (dp, dw) = (self.deps_plain, self.deps_workers);
+        let mut found = 0;
+        let waited = ring.wait.wait_until(|| {
+            found = if dp | dw == 0 {
+                ring.published_from(next, cap)
+            } else {
+                ring.gate_lead(word(next), dp, dw, cap)
             };
-            if ring.wait.wait_until(ready).is_err() {
-                return Err(ConsumeError::Timeout);
-            }
+            found > 0
+                || Ring::<S, M, W>::halted_bit(ring.state())
+                || ring.closed_remaining(next) == Some(0)
+        });
+        self.avail_until = next + found as u64;
+        match waited {
+            Err(_) if found == 0 => Err(ConsumeError::Timeout),
+            _ => Ok(()),
         }
     }
 

@@ -56,7 +56,7 @@ pub use self::storage::Inline;
 pub use self::storage::{Storage, MAX_GATES};
 #[cfg(feature = "std")]
 pub use self::wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
-pub use self::wait::{BusySpin, DefaultWait, WaitStrategy};
+pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
 #[cfg(feature = "std")]
 pub mod threaded;
 

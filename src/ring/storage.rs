@@ -215,12 +215,17 @@ unsafe impl<T> Storage for Heap<T> {
 
     #[inline(always)]
     fn slot(&self, index: usize) -> *const T {
-        self.slots[index].with(|p| p)
+        debug_assert!(index < self.slots.len());
+        // SAFETY: callers pass `sequence & (capacity - 1)`, always in bounds
+        // (debug-asserted); the hot path skips the bounds check.
+        unsafe { self.slots.get_unchecked(index) }.with(|p| p)
     }
 
     #[inline(always)]
     fn slot_mut(&self, index: usize) -> *mut T {
-        self.slots[index].with_mut(|p| p)
+        debug_assert!(index < self.slots.len());
+        // SAFETY: as in `slot`.
+        unsafe { self.slots.get_unchecked(index) }.with_mut(|p| p)
     }
 
     #[inline(always)]

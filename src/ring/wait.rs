@@ -7,6 +7,7 @@
 //! | strategy | needs | idle CPU | wake-up latency | publish cost |
 //! |---|---|---|---|---|
 //! | [`BusySpin`] | nothing (`no_std`) | a whole core | lowest | none |
+//! | [`SpinHint`] | nothing (`no_std`) | a whole core | near lowest | none |
 //! | [`Yielding`] | `std` | a core, shared | low | none |
 //! | [`Parking`] (default under `std`) | `std` | near zero | up to its `max_park` after long idle | none |
 //! | [`Blocking`] | `std` | zero | a futex wake | a fence + a load per publish/release |
@@ -47,12 +48,29 @@ pub trait WaitStrategy: Send + Sync {
     fn notify(&self) {}
 }
 
-/// Spins on the condition with a CPU spin hint. Lowest latency; burns a core
-/// and collapses when waiting threads outnumber cores. Works in `no_std`.
+/// Re-checks the condition in a tight loop, with no CPU hint: the lowest
+/// wake-up latency there is. Burns a core, starves an SMT sibling, and
+/// collapses when waiting threads outnumber cores. Works in `no_std`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BusySpin;
 
 impl WaitStrategy for BusySpin {
+    #[inline]
+    fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
+        while !ready() {
+            crate::sync::busy_loop();
+        }
+        Ok(())
+    }
+}
+
+/// Spins with the CPU's spin-loop hint (`pause`, `yield`) between checks:
+/// a little more wake-up latency than [`BusySpin`], kinder to an SMT
+/// sibling and to power. Works in `no_std`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SpinHint;
+
+impl WaitStrategy for SpinHint {
     #[inline]
     fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
         while !ready() {
@@ -104,6 +122,24 @@ mod std_waits {
     }
 
     impl TimedWait for super::BusySpin {
+        fn wait_until_deadline<F: FnMut() -> bool>(
+            &self,
+            mut ready: F,
+            deadline: Instant,
+        ) -> Result<(), TimedOut> {
+            let mut n = 0u32;
+            while !ready() {
+                n = n.wrapping_add(1);
+                if n % 64 == 0 && Instant::now() >= deadline {
+                    return if ready() { Ok(()) } else { Err(TimedOut) };
+                }
+                crate::sync::busy_loop();
+            }
+            Ok(())
+        }
+    }
+
+    impl TimedWait for super::SpinHint {
         fn wait_until_deadline<F: FnMut() -> bool>(
             &self,
             mut ready: F,
