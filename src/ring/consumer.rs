@@ -122,17 +122,19 @@ where
         self.max_batch = max.max(1);
     }
 
-    /// How many events are ready for this consumer now (rescanning if the
-    /// cached count is used up). Stale once producers move on.
+    /// How many events are ready for this consumer now. Rescans unless a
+    /// full batch is already known to be ready; stale once producers move on.
     pub fn available(&mut self) -> usize {
         let cached = (self.avail_until - self.next) as usize;
-        if cached > 0 {
+        if cached >= self.max_batch {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
         let cap = ring.capacity();
         let n = if self.deps_plain | self.deps_workers == 0 {
-            ring.published_from(self.next, cap)
+            // Only the part past what is already known needs scanning
+            // (with several producers that is one stamp load per event).
+            cached + ring.published_from(self.avail_until, cap - cached)
         } else {
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
