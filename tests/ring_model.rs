@@ -132,8 +132,9 @@ fn run(cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut seen = Vec::new();
                 let got = workers[w].poll(|e, s, _| seen.push((s, *e)));
                 prop_assert_eq!(got, want);
-                let expect: Vec<_> =
-                    (m.claim..m.claim + n).map(|s| (s as u64, m.events[s])).collect();
+                let expect: Vec<_> = (m.claim..m.claim + n)
+                    .map(|s| (s as u64, m.events[s]))
+                    .collect();
                 prop_assert_eq!(seen, expect);
                 m.claim += n;
             }
@@ -144,8 +145,9 @@ fn run(cap: usize, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     Ok(mut batch) => {
                         prop_assert_eq!(batch.len(), avail);
                         let got: Vec<_> = batch.iter().map(|(s, e)| (s, *e)).collect();
-                        let expect: Vec<_> =
-                            (m.a..m.a + avail).map(|s| (s as u64, m.events[s])).collect();
+                        let expect: Vec<_> = (m.a..m.a + avail)
+                            .map(|s| (s as u64, m.events[s]))
+                            .collect();
                         prop_assert_eq!(got, expect);
                         batch.release(early);
                         prop_assert_eq!(batch.len(), avail - early.min(avail));
