@@ -3,6 +3,7 @@
 //! work group, per-producer order kept, nothing leaked or dropped twice,
 //! panics reported without stalling, shutdown draining, nothing hanging.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+#![allow(clippy::redundant_pattern_matching)]
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
