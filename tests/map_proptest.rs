@@ -1,6 +1,8 @@
 //! Random operation sequences against `std::collections::HashMap`,
 //! comparing every return value and `len` after each step.
 
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use std::collections::HashMap as Model;
 
 use latchfree::map::{HashMap, Op, Order};
@@ -57,7 +59,7 @@ fn run(actions: &[Action], shards: usize) {
             Action::TryInsert(k, v) => {
                 let got = m
                     .try_insert(k, v)
-                    .map(|x| *x)
+                    .copied()
                     .map_err(|e| (*e.current, e.not_inserted));
                 let want = match model.get(&k) {
                     Some(&cur) => Err((cur, v)),

@@ -1,6 +1,8 @@
 //! Multi-threaded stress: no lost increments through `compute`, readers
 //! never see a value that was never written, growth under concurrency.
 
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use latchfree::map::{HashMap, Op};

@@ -17,7 +17,10 @@ mod ring;
 
 use report::Report;
 
-const SECTIONS: &[(&str, fn(&mut Report))] = &[("ring", ring::run), ("map", map::run)];
+/// A section's name and its runner.
+type Section = (&'static str, fn(&mut Report));
+
+const SECTIONS: &[Section] = &[("ring", ring::run), ("map", map::run)];
 
 /// Counts heap bytes per thread for the map section's bytes-per-entry rows
 /// (a thread-local add per allocation; no shared counter).

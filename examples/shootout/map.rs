@@ -12,6 +12,12 @@
 //! removes its threads reported, so an implementation that drops work is
 //! caught before its time is recorded.
 
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::undocumented_unsafe_blocks
+)]
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap as StdMap;
