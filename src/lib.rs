@@ -6,6 +6,8 @@
 //! - [`ring`]: Disruptor-style ring buffers: pre-allocated slots, single- and
 //!   multi-producer sequencers, multicast consumers with dependency graphs,
 //!   work-queue consumers, batch claim and consume, pollers, pluggable waits.
+//! - [`map`] (`alloc`): a sharded concurrent hash map whose readers never
+//!   block and whose API cannot deadlock.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
@@ -16,7 +18,9 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `alloc` | via `std` | heap storage with a runtime capacity |
-//! | `std` | yes | blocking and parking waits, the threaded ring runner |
+//! | `std` | yes | blocking and parking waits, the threaded ring runner, self-pinning map methods |
+//! | `serde` | no | `Serialize`/`Deserialize` for `map::HashMap` |
+//! | `rayon` | no | parallel iteration and extension for `map::HashMap` |
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -29,4 +33,6 @@ extern crate std;
 mod macros;
 mod sync;
 
+#[cfg(feature = "alloc")]
+pub mod map;
 pub mod ring;

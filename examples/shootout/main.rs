@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|all] [--csv]
+//! cargo run --release --example shootout -- [ring|map|all] [--csv]
 //! ```
 //!
 //! Every scenario checks that each implementation delivered every item
@@ -11,15 +11,21 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod map;
 mod report;
 mod ring;
 
 use report::Report;
 
-/// A shootout section: its name and the function that measures it.
+/// A section's name and its runner.
 type Section = (&'static str, fn(&mut Report));
 
-const SECTIONS: &[Section] = &[("ring", ring::run)];
+const SECTIONS: &[Section] = &[("ring", ring::run), ("map", map::run)];
+
+/// Counts heap bytes per thread for the map section's bytes-per-entry rows
+/// (a thread-local add per allocation; no shared counter).
+#[global_allocator]
+static ALLOC: map::CountingAlloc = map::CountingAlloc;
 
 fn main() {
     let mut csv = false;

@@ -1,0 +1,520 @@
+//! The `map` section: conc-map-bench's workloads (ReadHeavy, Exchange,
+//! RapidGrow) plus an upsert-heavy and a Zipf hot-key mix at 1, 2 and 4
+//! threads; an insert tail-latency test; bytes per entry after prefill.
+//!
+//! Peers, all with the same `ahash` hasher: dashmap, papaya,
+//! `RwLock<std HashMap>`; the floor is a single-threaded std `HashMap`
+//! (1-thread rows only). To keep the section under a minute on 2 cores it
+//! runs far fewer operations than conc-map-bench (see `OPS`), on a
+//! 2^18-key universe (the criterion bench uses 2^20).
+//!
+//! Every run checks that the map's final size matches the inserts and
+//! removes its threads reported, so an implementation that drops work is
+//! caught before its time is recorded.
+
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    clippy::undocumented_unsafe_blocks
+)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashMap as StdMap;
+use std::sync::{Barrier, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::report::{Better, Report};
+
+type Hasher = ahash::RandomState;
+
+const KEY_BITS: u32 = 18;
+const KEYS: u64 = 1 << KEY_BITS;
+/// Operations per run, split over the threads.
+const OPS: u64 = 600_000;
+const THREADS: [usize; 3] = [1, 2, 4];
+
+/// Counts this thread's live heap bytes as glibc would charge them
+/// (chunk = max(32, size + 8 rounded up to 16)); a thread-local counter, so
+/// it adds no contention. Installed in `main.rs`.
+pub struct CountingAlloc;
+
+thread_local! {
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+fn charge(size: usize) -> isize {
+    (((size + 8 + 15) & !15).max(32)) as isize
+}
+
+// SAFETY: forwards to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let _ = LIVE.try_with(|c| c.set(c.get() + charge(l.size())));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        let _ = LIVE.try_with(|c| c.set(c.get() - charge(l.size())));
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let _ = LIVE.try_with(|c| c.set(c.get() - charge(l.size()) + charge(new)));
+        // SAFETY: same contract as ours.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+fn live_bytes() -> isize {
+    LIVE.with(|c| c.get())
+}
+
+/// The operations every contender supports.
+trait Map: Sync {
+    fn get(&self, k: u64) -> bool;
+    /// Returns whether the key was new.
+    fn insert(&self, k: u64, v: u64) -> bool;
+    /// Returns whether the key was present.
+    fn remove(&self, k: u64) -> bool;
+    /// Increments a present value.
+    fn update(&self, k: u64);
+    /// Increments, inserting 1 if absent; returns whether it inserted.
+    fn upsert(&self, k: u64) -> bool;
+    fn len(&self) -> usize;
+}
+
+impl Map for latchfree::map::HashMap<u64, u64, Hasher> {
+    fn get(&self, k: u64) -> bool {
+        self.pin().get(&k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.pin().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.pin().remove(&k).is_some()
+    }
+    fn update(&self, k: u64) {
+        self.pin().update(k, |v| v + 1);
+    }
+    fn upsert(&self, k: u64) -> bool {
+        matches!(
+            self.pin()
+                .compute(k, |v| latchfree::map::Op::Put(v.map_or(1, |x| x + 1))),
+            latchfree::map::Computed::Inserted(_)
+        )
+    }
+    fn len(&self) -> usize {
+        latchfree::map::HashMap::len(self)
+    }
+}
+
+impl Map for dashmap::DashMap<u64, u64, Hasher> {
+    fn get(&self, k: u64) -> bool {
+        dashmap::DashMap::get(self, &k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        dashmap::DashMap::insert(self, k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        dashmap::DashMap::remove(self, &k).is_some()
+    }
+    fn update(&self, k: u64) {
+        if let Some(mut v) = self.get_mut(&k) {
+            *v += 1;
+        }
+    }
+    fn upsert(&self, k: u64) -> bool {
+        let mut inserted = false;
+        self.entry(k).and_modify(|v| *v += 1).or_insert_with(|| {
+            inserted = true;
+            1
+        });
+        inserted
+    }
+    fn len(&self) -> usize {
+        dashmap::DashMap::len(self)
+    }
+}
+
+impl Map for papaya::HashMap<u64, u64, Hasher> {
+    fn get(&self, k: u64) -> bool {
+        self.pin().get(&k).is_some()
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.pin().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.pin().remove(&k).is_some()
+    }
+    fn update(&self, k: u64) {
+        self.pin().update(k, |v| v + 1);
+    }
+    fn upsert(&self, k: u64) -> bool {
+        let inserted = std::cell::Cell::new(true);
+        self.pin().update_or_insert(
+            k,
+            |v| {
+                inserted.set(false);
+                v + 1
+            },
+            1,
+        );
+        inserted.get()
+    }
+    fn len(&self) -> usize {
+        papaya::HashMap::len(self)
+    }
+}
+
+impl Map for RwLock<StdMap<u64, u64, Hasher>> {
+    fn get(&self, k: u64) -> bool {
+        self.read().unwrap().contains_key(&k)
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.write().unwrap().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.write().unwrap().remove(&k).is_some()
+    }
+    fn update(&self, k: u64) {
+        if let Some(v) = self.write().unwrap().get_mut(&k) {
+            *v += 1;
+        }
+    }
+    fn upsert(&self, k: u64) -> bool {
+        let mut m = self.write().unwrap();
+        let mut inserted = false;
+        m.entry(k).and_modify(|v| *v += 1).or_insert_with(|| {
+            inserted = true;
+            1
+        });
+        inserted
+    }
+    fn len(&self) -> usize {
+        self.read().unwrap().len()
+    }
+}
+
+/// The floor: no synchronisation at all (1 thread only).
+struct Floor(std::cell::UnsafeCell<StdMap<u64, u64, Hasher>>);
+// SAFETY: only ever used from one thread (the 1-thread rows).
+unsafe impl Sync for Floor {}
+impl Floor {
+    #[allow(clippy::mut_from_ref)]
+    fn m(&self) -> &mut StdMap<u64, u64, Hasher> {
+        // SAFETY: single-threaded use only, no reference outlives a call.
+        unsafe { &mut *self.0.get() }
+    }
+}
+impl Map for Floor {
+    fn get(&self, k: u64) -> bool {
+        self.m().contains_key(&k)
+    }
+    fn insert(&self, k: u64, v: u64) -> bool {
+        self.m().insert(k, v).is_none()
+    }
+    fn remove(&self, k: u64) -> bool {
+        self.m().remove(&k).is_some()
+    }
+    fn update(&self, k: u64) {
+        if let Some(v) = self.m().get_mut(&k) {
+            *v += 1;
+        }
+    }
+    fn upsert(&self, k: u64) -> bool {
+        let mut inserted = false;
+        self.m()
+            .entry(k)
+            .and_modify(|v| *v += 1)
+            .or_insert_with(|| {
+                inserted = true;
+                1
+            });
+        inserted
+    }
+    fn len(&self) -> usize {
+        self.m().len()
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Mix {
+    name: &'static str,
+    /// Cumulative percent thresholds: read, insert, remove, update, upsert.
+    read: u64,
+    insert: u64,
+    remove: u64,
+    update: u64,
+    prefill: bool,
+    zipf: bool,
+}
+
+const MIXES: [Mix; 5] = [
+    Mix {
+        name: "ReadHeavy 98/1/1/0",
+        read: 98,
+        insert: 99,
+        remove: 100,
+        update: 100,
+        prefill: true,
+        zipf: false,
+    },
+    Mix {
+        name: "Exchange 10/40/40/10",
+        read: 10,
+        insert: 50,
+        remove: 90,
+        update: 100,
+        prefill: true,
+        zipf: false,
+    },
+    Mix {
+        name: "RapidGrow 5/80/5/10",
+        read: 5,
+        insert: 85,
+        remove: 90,
+        update: 100,
+        prefill: false,
+        zipf: false,
+    },
+    Mix {
+        name: "UpsertHeavy 50r/50ups",
+        read: 50,
+        insert: 50,
+        remove: 50,
+        update: 50,
+        prefill: true,
+        zipf: false,
+    },
+    Mix {
+        name: "Zipf reads 95r/5ups",
+        read: 95,
+        insert: 95,
+        remove: 95,
+        update: 95,
+        prefill: true,
+        zipf: true,
+    },
+];
+
+struct Rng(u64);
+impl Rng {
+    #[inline]
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+/// Zipf(s = 1) samples over the prefilled keys, hottest first.
+fn zipf_table() -> Vec<u64> {
+    let n = (KEYS * 3 / 4) as usize;
+    let h: f64 = (1..=n).map(|i| 1.0 / i as f64).sum();
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    (0..1 << 16)
+        .map(|_| {
+            // Inverse CDF by the harmonic approximation: rank ~ e^(u*H).
+            let u = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            let rank = ((u * h).exp() as usize).clamp(1, n);
+            scramble(rank as u64 - 1)
+        })
+        .collect()
+}
+
+/// Spreads key indices so neighbouring indices do not share a bucket run.
+#[inline]
+fn scramble(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555
+}
+
+fn prefill(m: &dyn Map) -> i64 {
+    for i in 0..KEYS * 3 / 4 {
+        m.insert(scramble(i), i);
+    }
+    (KEYS * 3 / 4) as i64
+}
+
+/// Runs `mix` on `m` with `threads` threads; returns ops/s, after checking
+/// the map's size against the net inserts the threads counted.
+fn run_mix(m: &dyn Map, mix: Mix, threads: usize, zipf: &[u64]) -> f64 {
+    let mut net = if mix.prefill { prefill(m) } else { 0 };
+    let per = OPS / threads as u64;
+    let barrier = Barrier::new(threads + 1);
+    let (elapsed, deltas) = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    let mut rng = Rng(0x1234_5678 + t as u64 * 0x9E37_79B9);
+                    let mut delta = 0i64;
+                    let universe = if mix.prefill { KEYS } else { KEYS * 16 };
+                    barrier.wait();
+                    for _ in 0..per {
+                        let r = rng.next();
+                        let pct = (r >> 32) % 100;
+                        let k = if mix.zipf {
+                            zipf[(r & 0xFFFF) as usize]
+                        } else {
+                            scramble((r & 0xFFFF_FFFF) % universe)
+                        };
+                        if pct < mix.read {
+                            std::hint::black_box(m.get(k));
+                        } else if pct < mix.insert {
+                            delta += i64::from(m.insert(k, pct));
+                        } else if pct < mix.remove {
+                            delta -= i64::from(m.remove(k));
+                        } else if pct < mix.update {
+                            m.update(k);
+                        } else {
+                            delta += i64::from(m.upsert(k));
+                        }
+                    }
+                    delta
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let deltas: i64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+        (start.elapsed(), deltas)
+    });
+    net += deltas;
+    assert_eq!(
+        m.len() as i64,
+        net,
+        "{}: size does not match the operations",
+        mix.name
+    );
+    (per * threads as u64) as f64 / elapsed.as_secs_f64()
+}
+
+fn latchfree_map() -> latchfree::map::HashMap<u64, u64, Hasher> {
+    latchfree::map::HashMap::with_hasher(Hasher::new())
+}
+
+pub fn run(r: &mut Report) {
+    r.note("map: workloads (2^18 keys, 600k ops per run)");
+    let zipf = zipf_table();
+    for mix in MIXES {
+        for threads in THREADS {
+            let scenario = format!("{} {}t", mix.name, threads);
+            let mut add = |imp: &str, m: &dyn Map| {
+                let v = run_mix(m, mix, threads, &zipf);
+                r.add("map", &scenario, imp, "ops_per_sec", v, Better::Higher);
+            };
+            add("latchfree", &latchfree_map());
+            add("dashmap", &dashmap::DashMap::with_hasher(Hasher::new()));
+            add(
+                "papaya",
+                &papaya::HashMap::builder().hasher(Hasher::new()).build(),
+            );
+            add(
+                "RwLock<HashMap>",
+                &RwLock::new(StdMap::with_hasher(Hasher::new())),
+            );
+            if threads == 1 {
+                add(
+                    "floor",
+                    &Floor(std::cell::UnsafeCell::new(StdMap::with_hasher(
+                        Hasher::new(),
+                    ))),
+                );
+            }
+        }
+    }
+    latency(r);
+    memory(r);
+}
+
+/// Per-insert latency into an empty map from 4 threads.
+fn latency(r: &mut Report) {
+    const PER_THREAD: u64 = 250_000;
+    let mut one = |imp: &str, m: &dyn Map| {
+        let barrier = Barrier::new(4);
+        let mut all: Vec<u32> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4u64)
+                .map(|t| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        let mut lat = Vec::with_capacity(PER_THREAD as usize);
+                        barrier.wait();
+                        for i in 0..PER_THREAD {
+                            let k = scramble(t * PER_THREAD + i);
+                            let t0 = Instant::now();
+                            m.insert(k, i);
+                            lat.push(t0.elapsed().as_nanos().min(u32::MAX as u128) as u32);
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            hs.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(m.len() as u64, 4 * PER_THREAD);
+        all.sort_unstable();
+        let q = |p: f64| all[((all.len() - 1) as f64 * p) as usize] as f64;
+        let sc = "insert latency 4t, 1M into empty";
+        r.add("map", sc, imp, "ns_p50", q(0.5), Better::Lower);
+        r.add("map", sc, imp, "ns_p99", q(0.99), Better::Lower);
+        r.add("map", sc, imp, "ns_p99.9", q(0.999), Better::Lower);
+        r.add(
+            "map",
+            sc,
+            imp,
+            "ns_max",
+            *all.last().unwrap() as f64,
+            Better::Lower,
+        );
+    };
+    one("latchfree", &latchfree_map());
+    one("dashmap", &dashmap::DashMap::with_hasher(Hasher::new()));
+    one(
+        "papaya",
+        &papaya::HashMap::builder().hasher(Hasher::new()).build(),
+    );
+    one(
+        "RwLock<HashMap>",
+        &RwLock::new(StdMap::with_hasher(Hasher::new())),
+    );
+}
+
+/// Heap bytes per entry after inserting 2^20 `u64 -> u64` entries from one
+/// thread (glibc chunk sizes; retired memory flushed first).
+fn memory(r: &mut Report) {
+    const N: u64 = 1 << 20;
+    let mut one = |imp: &str, make: &dyn Fn() -> Box<dyn Map>| {
+        let before = live_bytes();
+        let m = make();
+        for i in 0..N {
+            m.insert(scramble(i), i);
+        }
+        for _ in 0..4 {
+            crossbeam_epoch::pin().flush();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let bytes = (live_bytes() - before) as f64 / N as f64;
+        assert_eq!(m.len() as u64, N);
+        r.add(
+            "map",
+            "bytes per entry, 2^20 u64->u64",
+            imp,
+            "bytes",
+            bytes,
+            Better::Lower,
+        );
+    };
+    one("latchfree", &|| Box::new(latchfree_map()));
+    one("dashmap", &|| {
+        Box::new(dashmap::DashMap::with_hasher(Hasher::new()))
+    });
+    one("papaya", &|| {
+        Box::new(papaya::HashMap::builder().hasher(Hasher::new()).build())
+    });
+    one("RwLock<HashMap>", &|| {
+        Box::new(RwLock::new(StdMap::with_hasher(Hasher::new())))
+    });
+}

@@ -1,0 +1,151 @@
+#![cfg(latchfree_loom)]
+//! Loom models of `latchfree::map`.
+//!
+//! Run (crossbeam-epoch must be built with its loom support too):
+//! `cd loom-tests && RUSTFLAGS="--cfg latchfree_loom --cfg crossbeam_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test map`
+
+use latchfree::map::{DefaultHashBuilder, HashMap, Op};
+use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use loom::sync::Arc;
+use loom::thread;
+
+/// One shard, the smallest table: growth starts after three keys and
+/// migrates one slot per write under loom. Fixed hash seeds: a model must
+/// be deterministic.
+fn tiny<V>() -> HashMap<u32, V> {
+    HashMap::builder()
+        .shards(1)
+        .hasher(DefaultHashBuilder::with_seeds([1, 2, 3, 4]))
+        .build()
+}
+
+#[test]
+fn insert_get_remove_one_key() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u32>());
+        let m1 = map.clone();
+        let t1 = thread::spawn(move || {
+            let m = m1.pin();
+            let old = m.insert(1, 10).copied();
+            let seen = m.get(&1).copied();
+            (old, seen)
+        });
+        let m = map.pin();
+        let removed = m.remove(&1).copied();
+        let (old, seen) = t1.join().unwrap();
+        assert_eq!(old, None);
+        // The reader saw the insert or (after it) the remove; never junk.
+        assert!(seen.is_none() || seen == Some(10));
+        let now = m.get(&1).copied();
+        match removed {
+            // The remove ran after the insert: the key is gone, and the
+            // inserting thread's own read came before the remove or not.
+            Some(v) => {
+                assert_eq!(v, 10);
+                assert_eq!(now, None);
+            }
+            // The remove ran first and found nothing; the insert stands
+            // and its thread read it back.
+            None => {
+                assert_eq!(now, Some(10));
+                assert_eq!(seen, Some(10));
+            }
+        }
+        assert_eq!(m.len(), usize::from(now.is_some()));
+    });
+}
+
+#[test]
+fn reader_during_growth() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u32>());
+        {
+            let m = map.pin();
+            for k in 0..3 {
+                m.insert(k, k + 100);
+            }
+        }
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            // The first insert starts growth, the next ones migrate.
+            m.insert(3, 103);
+            m.insert(0, 200);
+            m.insert(4, 104);
+        });
+        let m = map.pin();
+        for k in 1..3 {
+            assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} vanished mid-growth");
+        }
+        let v0 = *m.get(&0).unwrap();
+        assert!(v0 == 100 || v0 == 200);
+        drop(m);
+        writer.join().unwrap();
+        let m = map.pin();
+        for k in 0..5 {
+            let want = if k == 0 { 200 } else { k + 100 };
+            assert_eq!(m.get(&k), Some(&want));
+        }
+        assert_eq!(m.len(), 5);
+        assert_eq!(m.iter().count(), 5);
+    });
+}
+
+/// Sets its flag when dropped.
+struct Flagged(Arc<AtomicUsize>);
+
+impl Drop for Flagged {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+#[test]
+fn removed_value_outlives_reader_guard() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<Flagged>());
+        let drops = Arc::new(AtomicUsize::new(0));
+        map.pin().insert(1, Flagged(drops.clone()));
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            assert!(m.remove(&1).is_some());
+            drop(m);
+            // Give reclamation every chance to run.
+            for _ in 0..2 {
+                w.pin().guard().flush();
+            }
+        });
+        {
+            let m = map.pin();
+            if let Some(v) = m.get(&1) {
+                // Our guard keeps the removed value alive.
+                thread::yield_now();
+                assert_eq!(v.0.load(SeqCst), 0, "value dropped under a reader");
+            }
+        }
+        writer.join().unwrap();
+        drop(map);
+        // The map's collector is gone: the value was dropped exactly once.
+        assert_eq!(drops.load(SeqCst), 1);
+    });
+}
+
+#[test]
+fn compute_from_two_threads_loses_no_update() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u32>());
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let m = map.clone();
+                thread::spawn(move || {
+                    m.pin().compute(7, |v| Op::Put(v.map_or(1, |x| x + 1)));
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(map.pin().get(&7), Some(&2));
+    });
+}

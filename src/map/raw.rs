@@ -1,0 +1,577 @@
+//! One shard: an epoch-managed open-addressing table of entry pointers, its
+//! writer lock and its counters; and the lock-free lookup shared by readers
+//! and writers.
+//!
+//! # Ground rules
+//!
+//! - An [`Entry`] (`hash`, `key`, `value`) is immutable once published. An
+//!   update publishes a new entry in the same slot (copy-on-write) and
+//!   retires the old one through the epoch, so a reader holding a pointer
+//!   always reads a complete, never-torn entry.
+//! - A slot is an `Atomic<Entry>` whose tag says what it holds:
+//!   null with tag 0 = *empty* (ends a probe), null with [`TOMBSTONE`] =
+//!   *deleted* (probes continue), an entry with tag 0 = *live*, an entry with
+//!   [`MOVED`] = *migrated*: the entry now lives in the table's `next` table.
+//! - Every slot store, every `next` store, the shard's `table` store and the
+//!   counters are written only while the shard's lock is held. Readers take
+//!   no lock: they load with `Acquire`, which pairs with the writers'
+//!   `Release` stores, and so see the entry's fields fully initialised.
+//! - A key is live in at most one slot over all tables of a shard: in the
+//!   old table (not yet migrated) or in the new one. That slot is the key's
+//!   authoritative location; writers update it in place.
+//! - During growth, old slots only go live -> live (update), live ->
+//!   tombstone (remove) or live -> moved (migration); empties and
+//!   tombstones are never reused in a table that has a `next`, so a probe of
+//!   the old table that reaches an empty slot has seen every key the old
+//!   table still holds. New keys go to the `next` table.
+//! - Growth is incremental: every committed write migrates at most
+//!   [`MIGRATE_CHUNK`] slots of the old table, so no single write rehashes a
+//!   whole table. When the last slot is done, the shard's `table` becomes the
+//!   new table and the old table (its slot array only; the entries moved)
+//!   is retired through the epoch.
+//!
+//! # Writers never run user code under the lock
+//!
+//! A writer locates its key with the lock-free lookup (running `Eq`
+//! outside the lock), runs any user closure, allocates the new entry, and
+//! only then locks and *validates* with pointer comparisons alone:
+//! - if the key was found at slot `i` of table `t` with entry `p`, the
+//!   commit is valid iff `t` is still reachable from the shard and slot `i`
+//!   still holds `p` untagged (epoch pinning rules out ABA: `p` cannot be
+//!   freed and reused while the writer is pinned);
+//! - if the key was absent, the commit is valid iff the shard's `inserts`
+//!   counter is unchanged: only the insertion of a new key can make an
+//!   absent key present.
+//!
+//! A failed validation releases the lock and retries from the lookup.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::borrow::Borrow;
+
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+
+use super::lock::ShardLock;
+use crate::sync::{AtomicUsize, CachePadded, Ordering};
+
+/// Slot tag on a null pointer: a deleted entry; probes continue past it.
+pub(super) const TOMBSTONE: usize = 1;
+/// Slot tag on an entry pointer: the entry was migrated to the `next` table.
+pub(super) const MOVED: usize = 2;
+
+/// Smallest table (slots). Growth starts at 3/4 occupancy.
+pub(super) const MIN_TABLE: usize = 4;
+
+/// Old-table slots migrated per committed write during growth.
+#[cfg(not(latchfree_loom))]
+pub(super) const MIGRATE_CHUNK: usize = 64;
+#[cfg(latchfree_loom)]
+pub(super) const MIGRATE_CHUNK: usize = 1;
+
+/// A published key-value pair; immutable while reachable.
+pub(super) struct Entry<K, V> {
+    pub(super) hash: u64,
+    pub(super) key: K,
+    pub(super) value: V,
+}
+
+/// An open-addressing (linear probing) table of entry pointers.
+pub(super) struct Table<K, V> {
+    /// `slots.len() - 1`; `slots.len()` is a power of two >= [`MIN_TABLE`].
+    mask: usize,
+    slots: Box<[Atomic<Entry<K, V>>]>,
+    /// The table this one is migrating into; null when not growing. Set
+    /// once (under the lock), never cleared while this table is reachable.
+    next: Atomic<Table<K, V>>,
+    /// Slots that are live or tombstones, in `0 ..= slots.len()`. Written
+    /// and read only under the shard lock.
+    occupied: AtomicUsize,
+    /// Old-table migration cursor: slots below it are migrated, in
+    /// `0 ..= slots.len()`. Written and read only under the shard lock.
+    migrated: AtomicUsize,
+}
+
+impl<K, V> Table<K, V> {
+    pub(super) fn new(capacity: usize) -> Self {
+        let len = capacity.max(MIN_TABLE).next_power_of_two();
+        let slots: Vec<Atomic<Entry<K, V>>> = (0..len).map(|_| Atomic::null()).collect();
+        Self {
+            mask: len - 1,
+            slots: slots.into_boxed_slice(),
+            next: Atomic::null(),
+            occupied: AtomicUsize::new(0),
+            migrated: AtomicUsize::new(0),
+        }
+    }
+
+    /// Number of slots.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline]
+    pub(super) fn slot(&self, i: usize) -> &Atomic<Entry<K, V>> {
+        &self.slots[i]
+    }
+
+    /// The `next` table, if this one is migrating.
+    #[inline]
+    pub(super) fn next<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Acquire pairs with the Release store in `start_growth`.
+        self.next.load(Ordering::Acquire, guard)
+    }
+
+    /// First empty or tombstone slot on `hash`'s probe sequence, with
+    /// whether it was empty. Pointer logic only; lock held.
+    fn free_slot(&self, hash: u64, guard: &Guard) -> (usize, bool) {
+        let mut i = hash as usize & self.mask;
+        loop {
+            // Relaxed: slots are only written under the lock we hold.
+            let p = self.slots[i].load(Ordering::Relaxed, guard);
+            if p.is_null() {
+                return (i, p.tag() == 0);
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+}
+
+/// Where the lookup found a key: the slot holding its live entry.
+pub(super) struct Found<'g, K, V> {
+    pub(super) table: Shared<'g, Table<K, V>>,
+    pub(super) index: usize,
+    pub(super) entry: Shared<'g, Entry<K, V>>,
+}
+
+impl<K, V> Clone for Found<'_, K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Found<'_, K, V> {}
+
+impl<'g, K, V> Found<'g, K, V> {
+    /// The found entry.
+    #[inline]
+    pub(super) fn entry(&self) -> &'g Entry<K, V> {
+        // SAFETY: `entry` was loaded non-null under the guard `'g`; entries
+        // are retired through the epoch only, so it outlives `'g`.
+        unsafe { self.entry.deref() }
+    }
+}
+
+/// Looks `key` up in `table` and, during growth, in the tables it migrates
+/// into. Lock-free; runs `Eq`.
+#[inline]
+pub(super) fn find<'g, K, V, Q>(
+    mut table: Shared<'g, Table<K, V>>,
+    hash: u64,
+    key: &Q,
+    guard: &'g Guard,
+) -> Option<Found<'g, K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    loop {
+        // SAFETY: tables are loaded under `guard` and retired through the
+        // epoch only, so a table reached from the shard or from another
+        // table's `next` outlives `guard`.
+        let t = unsafe { table.deref() };
+        let mut i = hash as usize & t.mask;
+        let mut moved = false;
+        for _ in 0..t.len() {
+            // Acquire pairs with the writer's Release slot store: the
+            // entry's fields are initialised before we read them.
+            let p = t.slots[i].load(Ordering::Acquire, guard);
+            if p.is_null() {
+                if p.tag() == 0 {
+                    break;
+                }
+            } else {
+                // SAFETY: non-null slot pointers are entries retired only
+                // through the epoch; we are pinned.
+                let e = unsafe { p.deref() };
+                if e.hash == hash && e.key.borrow() == key {
+                    if p.tag() == MOVED {
+                        moved = true;
+                        break;
+                    }
+                    return Some(Found {
+                        table,
+                        index: i,
+                        entry: p,
+                    });
+                }
+            }
+            i = (i + 1) & t.mask;
+        }
+        let next = t.next(guard);
+        debug_assert!(
+            !moved || !next.is_null(),
+            "moved entry without a next table"
+        );
+        if next.is_null() {
+            return None;
+        }
+        table = next;
+    }
+}
+
+/// One shard of the map.
+pub(super) struct Shard<K, V> {
+    lock: ShardLock,
+    /// Insertions of new keys committed in this shard (wrapping). Bumped
+    /// with Release after the new entry's slot store; see the module docs.
+    inserts: AtomicUsize,
+    /// Live entries. Written under the lock, read anywhere (Relaxed).
+    len: AtomicUsize,
+    /// The current table; never null while the shard is reachable.
+    table: Atomic<Table<K, V>>,
+    /// Slot count of the table `clear` installs.
+    initial: usize,
+}
+
+/// The entry a commit published, if it stored one.
+pub(super) type Published<'g, K, V> = Option<Shared<'g, Entry<K, V>>>;
+
+/// What a writer decided to do, computed before it locks.
+pub(super) enum Plan<K, V> {
+    /// Publish this entry (in place of the found one, or as a new key).
+    Put(Owned<Entry<K, V>>),
+    /// Tombstone the found entry.
+    Remove,
+}
+
+impl<K, V> Shard<K, V> {
+    pub(super) fn new(capacity: usize) -> CachePadded<Self> {
+        let initial = capacity.max(MIN_TABLE).next_power_of_two();
+        CachePadded::new(Self {
+            lock: ShardLock::new(),
+            inserts: AtomicUsize::new(0),
+            len: AtomicUsize::new(0),
+            table: Atomic::new(Table::new(initial)),
+            initial,
+        })
+    }
+
+    /// The current table.
+    #[inline]
+    pub(super) fn table<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        // Acquire pairs with the Release stores in `finish_table` and
+        // `clear`: the table's slots are visible.
+        self.table.load(Ordering::Acquire, guard)
+    }
+
+    /// The insert counter, read before a lookup whose result a writer will
+    /// validate.
+    #[inline]
+    pub(super) fn inserts(&self) -> usize {
+        // Acquire pairs with the Release bump in `commit`: if we read the
+        // count after an insertion, the lookup that follows sees its entry.
+        self.inserts.load(Ordering::Acquire)
+    }
+
+    /// Live entries; may be stale under concurrent writes.
+    #[inline]
+    pub(super) fn len(&self) -> usize {
+        self.len.load(Ordering::Relaxed)
+    }
+
+    /// Commits `plan` for the key with `hash`, found at `found` (or absent,
+    /// with the insert counter read as `inserts` before the lookup). Retires
+    /// the replaced or removed entry and returns the published one; hands
+    /// the plan back if the shard changed since the lookup.
+    pub(super) fn commit<'g>(
+        &self,
+        hash: u64,
+        found: Option<Found<'g, K, V>>,
+        inserts: usize,
+        plan: Plan<K, V>,
+        guard: &'g Guard,
+    ) -> Result<Published<'g, K, V>, Plan<K, V>> {
+        let lock = self.lock.lock();
+        // Relaxed: under the lock we see every write of previous holders.
+        let cur = self.table.load(Ordering::Relaxed, guard);
+        let published = match found {
+            Some(f) => {
+                if !self.reachable(f.table, cur, guard)
+                    // SAFETY: `f.table` was loaded under `guard`.
+                    || unsafe { f.table.deref() }.slots[f.index].load(Ordering::Relaxed, guard)
+                        != f.entry
+                {
+                    drop(lock);
+                    return Err(plan);
+                }
+                // SAFETY: reachable tables are alive under `guard`.
+                let t = unsafe { f.table.deref() };
+                let published = match plan {
+                    Plan::Put(o) => {
+                        let s = o.into_shared(guard);
+                        // Release: publishes the new entry's fields to
+                        // readers' Acquire slot loads.
+                        t.slots[f.index].store(s, Ordering::Release);
+                        Some(s)
+                    }
+                    Plan::Remove => {
+                        // Release: orders before later inserts' stores
+                        // (readers need nothing from a tombstone).
+                        t.slots[f.index]
+                            .store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
+                        self.len
+                            .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+                        None
+                    }
+                };
+                // SAFETY: the old entry is unlinked from the only slot that
+                // held it (live); readers that still hold it are pinned.
+                unsafe { guard.defer_destroy(f.entry) };
+                published
+            }
+            None => {
+                if self.inserts.load(Ordering::Relaxed) != inserts {
+                    drop(lock);
+                    return Err(plan);
+                }
+                match plan {
+                    Plan::Remove => None,
+                    Plan::Put(o) => {
+                        let target = self.insert_target(guard);
+                        // SAFETY: `insert_target` returns a reachable table.
+                        let t = unsafe { target.deref() };
+                        let (i, was_empty) = t.free_slot(hash, guard);
+                        let s = o.into_shared(guard);
+                        // Release: publishes the entry (see above).
+                        t.slots[i].store(s, Ordering::Release);
+                        if was_empty {
+                            t.occupied
+                                .store(t.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        }
+                        self.len
+                            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        // Release: pairs with `inserts()`; after the slot
+                        // store, so a writer that reads the new count finds
+                        // the key.
+                        self.inserts
+                            .store(inserts.wrapping_add(1), Ordering::Release);
+                        Some(s)
+                    }
+                }
+            }
+        };
+        self.help_migrate(guard);
+        drop(lock);
+        Ok(published)
+    }
+
+    /// Is `t` the current table or the one it migrates into? Lock held.
+    fn reachable(
+        &self,
+        t: Shared<'_, Table<K, V>>,
+        cur: Shared<'_, Table<K, V>>,
+        guard: &Guard,
+    ) -> bool {
+        if t == cur {
+            return true;
+        }
+        // SAFETY: `cur` is the current table, alive under `guard`.
+        let next = unsafe { cur.deref() }.next.load(Ordering::Relaxed, guard);
+        t == next
+    }
+
+    /// The table new keys go to, with room for one more key: the current
+    /// table, or the table it migrates into. Starts growth or finishes a
+    /// migration when needed. Lock held.
+    fn insert_target<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        loop {
+            let cur = self.table.load(Ordering::Relaxed, guard);
+            // SAFETY: the current table is alive under `guard`.
+            let c = unsafe { cur.deref() };
+            let next = c.next.load(Ordering::Relaxed, guard);
+            if next.is_null() {
+                if over_threshold(c) {
+                    self.start_growth(c, guard);
+                    continue;
+                }
+                return cur;
+            }
+            // SAFETY: `next` hangs off the current table; alive.
+            let n = unsafe { next.deref() };
+            if over_threshold(n) {
+                // Rare: the new table filled before the migration ended
+                // (only when the old table was mostly tombstones). Finish
+                // it now so the new table can grow in turn.
+                while !self.migrate_chunk(cur, guard) {}
+                continue;
+            }
+            return next;
+        }
+    }
+
+    /// Allocates the table `c` migrates into. Lock held, `c` current.
+    fn start_growth(&self, c: &Table<K, V>, guard: &Guard) {
+        let live = self.len.load(Ordering::Relaxed);
+        // Room for twice the live keys; at least a quarter of the old size,
+        // so the inserts that arrive during migration (one per chunk of old
+        // slots) cannot fill it first.
+        let cap = ((live + 1) * 2).next_power_of_two().max(c.len() / 4);
+        debug_assert!(c.next.load(Ordering::Relaxed, guard).is_null());
+        // Release pairs with `Table::next`'s Acquire: the new table's empty
+        // slots are initialised before anyone probes it.
+        c.next.store(Owned::new(Table::new(cap)), Ordering::Release);
+    }
+
+    /// During growth, migrates one chunk. Lock held.
+    fn help_migrate(&self, guard: &Guard) {
+        let cur = self.table.load(Ordering::Relaxed, guard);
+        // SAFETY: the current table is alive under `guard`.
+        if !unsafe { cur.deref() }
+            .next
+            .load(Ordering::Relaxed, guard)
+            .is_null()
+        {
+            self.migrate_chunk(cur, guard);
+        }
+    }
+
+    /// Migrates up to [`MIGRATE_CHUNK`] slots of `cur` (current, growing)
+    /// into its next table; returns whether the migration is complete (the
+    /// next table is then current). Lock held.
+    fn migrate_chunk(&self, cur: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
+        // SAFETY: `cur` is the current table, alive under `guard`.
+        let c = unsafe { cur.deref() };
+        let next = c.next.load(Ordering::Relaxed, guard);
+        // SAFETY: non-null `next` of the current table; alive.
+        let n = unsafe { next.deref() };
+        let start = c.migrated.load(Ordering::Relaxed);
+        let end = (start + MIGRATE_CHUNK).min(c.len());
+        for i in start..end {
+            let p = c.slots[i].load(Ordering::Relaxed, guard);
+            if p.is_null() || p.tag() != 0 {
+                continue;
+            }
+            // SAFETY: a live slot holds an entry alive under `guard`.
+            let hash = unsafe { p.deref() }.hash;
+            let (j, was_empty) = n.free_slot(hash, guard);
+            // Release: a reader that follows MOVED (Acquire) to the new
+            // table finds the entry; it is stored before the MOVED mark.
+            n.slots[j].store(p, Ordering::Release);
+            if was_empty {
+                n.occupied
+                    .store(n.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            }
+            // Release: pairs with the reader's Acquire load of this slot,
+            // which then sees the store into the new table above.
+            c.slots[i].store(p.with_tag(MOVED), Ordering::Release);
+        }
+        c.migrated.store(end, Ordering::Relaxed);
+        if end < c.len() {
+            return false;
+        }
+        // Release pairs with `Shard::table`'s Acquire.
+        self.table.store(next, Ordering::Release);
+        // SAFETY: the old table is unreachable from the shard now; readers
+        // that still probe it are pinned. Dropping a table frees its slot
+        // array only, never the entries (they live on in `next`).
+        unsafe { guard.defer_destroy(cur) };
+        true
+    }
+
+    /// Removes every entry: installs a fresh table and retires the old
+    /// table(s) and their live entries. Returns how many entries it removed.
+    pub(super) fn clear(&self, guard: &Guard) -> usize {
+        let lock = self.lock.lock();
+        let old = self.table.load(Ordering::Relaxed, guard);
+        // Release pairs with `Shard::table`'s Acquire.
+        self.table
+            .store(Owned::new(Table::new(self.initial)), Ordering::Release);
+        let removed = self.len.load(Ordering::Relaxed);
+        self.len.store(0, Ordering::Relaxed);
+        drop(lock);
+        // SAFETY: `old` and its `next` are unreachable from the shard now
+        // (writers validate reachability before touching a slot); every
+        // live entry is retired exactly once (moved ones are live in `next`
+        // only); pinned readers keep them alive.
+        unsafe {
+            retire_tables(
+                old,
+                guard,
+                |p| guard.defer_destroy(p),
+                |t| guard.defer_destroy(t),
+            )
+        };
+        removed
+    }
+}
+
+impl<K, V> Drop for Shard<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no reader or writer can reach this shard;
+        // everything retired earlier is no longer reachable from it, so each
+        // live entry and table is freed exactly once.
+        unsafe {
+            let guard = crossbeam_epoch::unprotected();
+            let t = self.table.load(Ordering::Relaxed, guard);
+            retire_tables(t, guard, |p| drop(p.into_owned()), |t| drop(t.into_owned()));
+        }
+    }
+}
+
+/// Hands every live entry of `table` and of its `next` chain to
+/// `entry_fn`, then the tables to `table_fn`.
+///
+/// # Safety
+///
+/// The tables must be unreachable for writers, and each call must receive
+/// a pointer that the callbacks may free exactly once.
+unsafe fn retire_tables<'g, K, V>(
+    table: Shared<'g, Table<K, V>>,
+    guard: &'g Guard,
+    mut entry_fn: impl FnMut(Shared<'g, Entry<K, V>>),
+    mut table_fn: impl FnMut(Shared<'g, Table<K, V>>),
+) {
+    let mut t = table;
+    while !t.is_null() {
+        // SAFETY: caller guarantees the chain is alive.
+        let tr = unsafe { t.deref() };
+        for s in tr.slots.iter() {
+            let p = s.load(Ordering::Relaxed, guard);
+            if !p.is_null() && p.tag() == 0 {
+                entry_fn(p);
+            }
+        }
+        let next = tr.next.load(Ordering::Relaxed, guard);
+        table_fn(t);
+        t = next;
+    }
+}
+
+/// Live plus tombstones at or above 3/4 of the slots, counting one more.
+#[inline]
+fn over_threshold<K, V>(t: &Table<K, V>) -> bool {
+    (t.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
+}
+
+/// Whether `key` has a live or moved slot in `table` itself (its `next`
+/// not consulted). Lock-free; runs `Eq`.
+pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K, guard: &Guard) -> bool {
+    let mut i = hash as usize & table.mask;
+    for _ in 0..table.len() {
+        // Acquire: as in `find`.
+        let p = table.slots[i].load(Ordering::Acquire, guard);
+        if p.is_null() {
+            if p.tag() == 0 {
+                return false;
+            }
+        } else {
+            // SAFETY: as in `find`.
+            let e = unsafe { p.deref() };
+            if e.hash == hash && e.key == *key {
+                return true;
+            }
+        }
+        i = (i + 1) & table.mask;
+    }
+    false
+}

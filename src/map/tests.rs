@@ -1,0 +1,307 @@
+//! Unit tests; Miri-clean (sizes shrink under Miri).
+
+use alloc::sync::Arc as StdArc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize as Counter, Ordering::SeqCst};
+
+use super::*;
+
+const N: usize = if cfg!(miri) { 64 } else { 20_000 };
+
+fn small<K, V>() -> HashMap<K, V> {
+    // One shard and the smallest table: every few inserts start a growth.
+    HashMap::builder()
+        .shards(1)
+        .collector(Collector::new())
+        .build()
+}
+
+#[test]
+fn insert_get_remove() {
+    let map = small::<u64, u64>();
+    let m = map.pin();
+    assert!(m.is_empty());
+    assert_eq!(m.insert(1, 10), None);
+    assert_eq!(m.insert(1, 11), Some(&10));
+    assert_eq!(m.get(&1), Some(&11));
+    assert_eq!(m.get_key_value(&1), Some((&1, &11)));
+    assert!(m.contains_key(&1));
+    assert!(!m.contains_key(&2));
+    assert_eq!(m.len(), 1);
+    assert_eq!(m.remove(&2), None);
+    assert_eq!(m.remove(&1), Some(&11));
+    assert_eq!(m.remove(&1), None);
+    assert_eq!(m.len(), 0);
+}
+
+#[test]
+fn grows_and_shrinks() {
+    let map = small::<usize, usize>();
+    let m = map.pin();
+    for i in 0..N {
+        assert_eq!(m.insert(i, i * 2), None);
+        // The key just inserted and an early one stay visible mid-growth.
+        assert_eq!(m.get(&i), Some(&(i * 2)));
+        assert_eq!(m.get(&0), Some(&0));
+    }
+    assert_eq!(m.len(), N);
+    for i in 0..N {
+        assert_eq!(m.get(&i), Some(&(i * 2)), "key {i}");
+    }
+    let mut seen: Vec<usize> = m.keys().copied().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..N).collect::<Vec<_>>());
+    for i in (0..N).step_by(2) {
+        assert_eq!(m.remove(&i), Some(&(i * 2)));
+    }
+    assert_eq!(m.len(), N / 2);
+    for i in 0..N {
+        assert_eq!(m.get(&i).copied(), (i % 2 == 1).then_some(i * 2));
+    }
+    // Churn through tombstones: the table must stay usable.
+    for round in 0..4 {
+        for i in 0..N / 2 {
+            let k = N + round * N + i;
+            m.insert(k, k);
+            assert_eq!(m.remove(&k), Some(&k));
+        }
+    }
+    assert_eq!(m.len(), N / 2);
+    assert_eq!(m.iter().count(), N / 2);
+}
+
+#[test]
+fn iteration_mid_migration_yields_each_once() {
+    let map = small::<usize, usize>();
+    let m = map.pin();
+    for i in 0..N {
+        m.insert(i, i);
+        if i % 7 == 0 {
+            let mut keys: Vec<usize> = m.keys().copied().collect();
+            keys.sort_unstable();
+            assert_eq!(keys, (0..=i).collect::<Vec<_>>());
+        }
+    }
+}
+
+#[test]
+fn closure_ops() {
+    let map = small::<&'static str, u32>();
+    let m = map.pin();
+    assert_eq!(m.update("a", |v| v + 1), None);
+    assert_eq!(*m.upsert("a", || 1, |v| v + 1), 1);
+    assert_eq!(*m.upsert("a", || 1, |v| v + 1), 2);
+    assert_eq!(m.update("a", |v| v * 10), Some(&20));
+    assert_eq!(m.try_insert("b", 5), Ok(&5));
+    let err = m.try_insert("b", 6).unwrap_err();
+    assert_eq!((err.current, err.not_inserted), (&5, 6));
+    let mut made = 0;
+    assert_eq!(
+        *m.get_or_insert_with("c", || {
+            made += 1;
+            7
+        }),
+        7
+    );
+    assert_eq!(*m.get_or_insert_with("c", || unreachable!()), 7);
+    assert_eq!(made, 1);
+    assert_eq!(m.compute("d", |_| Op::Keep), Computed::Unchanged(None));
+    assert_eq!(m.compute("d", |_| Op::Remove), Computed::Unchanged(None));
+    assert_eq!(m.compute("d", |_| Op::Put(1)), Computed::Inserted(&1));
+    assert_eq!(
+        m.compute("d", |v| Op::Put(v.unwrap() + 1)),
+        Computed::Updated { old: &1, new: &2 }
+    );
+    assert_eq!(m.compute("d", |_| Op::Keep), Computed::Unchanged(Some(&2)));
+    assert_eq!(m.compute("d", |_| Op::Remove), Computed::Removed(&2));
+    assert_eq!(m.remove_if("a", |_, v| *v == 0), None);
+    assert_eq!(m.remove_if("a", |_, v| *v == 20), Some(&20));
+    assert_eq!(m.len(), 2);
+}
+
+#[test]
+fn retain_clear_snapshots() {
+    let map = small::<u32, i64>();
+    let m = map.pin();
+    for i in 0..100u32 {
+        m.insert(i, -(i64::from(i) % 10));
+    }
+    m.retain(|k, _| k % 3 == 0);
+    assert_eq!(m.len(), 34);
+    assert!(m.iter().all(|(k, _)| k % 3 == 0));
+    let by_key = m.sorted_by_key(Order::Ascending);
+    assert!(by_key.windows(2).all(|w| w[0].0 < w[1].0));
+    let by_key_desc = m.sorted_by_key(Order::Descending);
+    assert!(by_key_desc.windows(2).all(|w| w[0].0 > w[1].0));
+    let by_val = m.sorted_by_value(Order::Descending);
+    assert!(by_val.windows(2).all(|w| w[0].1 >= w[1].1));
+    let stable = m.sorted_by_value_stable(Order::Ascending);
+    assert!(stable
+        .windows(2)
+        .all(|w| w[0].1 < w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0)));
+    let stable_desc = m.sorted_by_value_stable(Order::Descending);
+    assert!(stable_desc
+        .windows(2)
+        .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0)));
+    assert_eq!(stable.len(), 34);
+    m.clear();
+    assert!(m.is_empty());
+    assert_eq!(m.iter().count(), 0);
+    m.insert(1, 1);
+    assert_eq!(m.get(&1), Some(&1));
+}
+
+#[test]
+fn shard_counts() {
+    let a: HashMap<u8, u8> = HashMap::with_shards(0);
+    assert!(a.shards().is_power_of_two() && a.shards() >= 16);
+    let b: HashMap<u8, u8> = HashMap::with_shards(3);
+    assert_eq!(b.shards(), 4);
+    let c: HashMap<u8, u8> = HashMap::with_shards(1);
+    assert_eq!(c.shards(), 1);
+    if !cfg!(miri) {
+        let d: HashMap<u8, u8> = HashMap::with_shards(usize::MAX);
+        assert_eq!(d.shards(), 1 << 16);
+    }
+}
+
+#[test]
+#[should_panic(expected = "another collector")]
+fn foreign_guard_is_rejected() {
+    let map = small::<u8, u8>();
+    let other = Collector::new();
+    let h = other.register();
+    let g = h.pin();
+    let _ = map.with_guard(&g);
+}
+
+#[test]
+fn explicit_guard_and_traits() {
+    let map: HashMap<u32, u32> = (0..10).map(|i| (i, i)).collect();
+    let handle = map.collector().register();
+    let guard = handle.pin();
+    let m = map.with_guard(&guard);
+    assert_eq!(m.get(&3), Some(&3));
+    let mut map2: HashMap<u32, u32> = HashMap::default();
+    map2.extend([(1, 2)]);
+    assert_eq!(alloc::format!("{map2:?}"), "{1: 2}");
+    let seeded: HashMap<u32, u32> = HashMap::with_seeds([1, 2, 3, 4]);
+    seeded.pin().insert(1, 1);
+    assert_eq!(seeded.len(), 1);
+}
+
+/// Counts live instances; the map must drop each exactly once.
+struct Tracked {
+    live: StdArc<Counter>,
+    id: usize,
+}
+
+impl Tracked {
+    fn new(live: &StdArc<Counter>, id: usize) -> Self {
+        live.fetch_add(1, SeqCst);
+        Self {
+            live: live.clone(),
+            id,
+        }
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let before = self.live.fetch_sub(1, SeqCst);
+        assert!(before > 0, "double drop of {}", self.id);
+    }
+}
+
+#[derive(PartialEq, Eq, Hash)]
+struct Key(usize);
+
+#[test]
+fn drops_each_key_and_value_once() {
+    let live = StdArc::new(Counter::new(0));
+    let keys = StdArc::new(Counter::new(0));
+    {
+        let collector = Collector::new();
+        let map: HashMap<(Key, KeyTracker), Tracked> =
+            HashMap::builder().shards(2).collector(collector).build();
+        let m = map.pin();
+        let k = |i| (Key(i), KeyTracker::new(&keys));
+        for i in 0..N {
+            m.insert(k(i), Tracked::new(&live, i));
+        }
+        for i in 0..N / 2 {
+            m.insert(k(i), Tracked::new(&live, i)); // replace
+        }
+        for i in 0..N / 4 {
+            m.remove(&(Key(i), KeyTracker::probe()));
+        }
+        let _ = m.try_insert(k(N - 1), Tracked::new(&live, N - 1));
+        m.compute(k(N - 2), |_| Op::Remove);
+        m.update(k(N - 3), |v| Tracked::new(&v.live, v.id));
+        m.retain(|k, _| k.0 .0 % 5 != 0);
+        drop(m);
+        map.clear();
+        let m = map.pin();
+        for i in 0..N / 8 {
+            m.insert(k(i), Tracked::new(&live, i));
+        }
+        drop(m);
+    }
+    // The map and its private collector are gone: everything retired has
+    // been dropped.
+    assert_eq!(live.load(SeqCst), 0, "values leaked");
+    assert_eq!(keys.load(SeqCst), 0, "keys leaked");
+}
+
+/// A key component that counts live instances; equal to every other.
+struct KeyTracker(Option<StdArc<Counter>>);
+
+impl KeyTracker {
+    fn new(c: &StdArc<Counter>) -> Self {
+        c.fetch_add(1, SeqCst);
+        Self(Some(c.clone()))
+    }
+    fn probe() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for KeyTracker {
+    fn drop(&mut self) {
+        if let Some(c) = &self.0 {
+            assert!(c.fetch_sub(1, SeqCst) > 0, "double drop of a key");
+        }
+    }
+}
+
+impl PartialEq for KeyTracker {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for KeyTracker {}
+impl core::hash::Hash for KeyTracker {
+    fn hash<H: core::hash::Hasher>(&self, _: &mut H) {}
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn concurrent_compute_loses_no_increment() {
+    const T: usize = 4;
+    const PER: usize = if cfg!(miri) { 20 } else { 5_000 };
+    let map: HashMap<usize, usize> = HashMap::builder().shards(2).build();
+    std::thread::scope(|s| {
+        for t in 0..T {
+            let map = &map;
+            s.spawn(move || {
+                for i in 0..PER {
+                    map.upsert(i % 8, || 1, |v| v + 1);
+                    map.insert(1000 + t * PER + i, i);
+                }
+            });
+        }
+    });
+    let total: usize = (0..8).map(|k| map.get(&k).unwrap()).sum();
+    assert_eq!(total, T * PER);
+    assert_eq!(map.len(), 8 + T * PER);
+}
