@@ -6,6 +6,10 @@
 //! - [`ring`]: Disruptor-style ring buffers: pre-allocated slots, single- and
 //!   multi-producer sequencers, multicast consumers with dependency graphs,
 //!   work-queue consumers, batch claim and consume, pollers, pluggable waits.
+//! - [`wheel`]: a hierarchical timing wheel driven by the caller's clock, a
+//!   cross-thread hand-off into it and (with `std`) a timer service.
+//! - [`queue`]: an addressable priority queue and a delay queue on the same
+//!   generation-checked arena, and (with `std`) a blocking delay queue.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
@@ -29,4 +33,6 @@ extern crate std;
 mod macros;
 mod sync;
 
+pub mod queue;
 pub mod ring;
+pub mod wheel;

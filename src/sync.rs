@@ -36,10 +36,10 @@ pub(crate) fn spin_loop() {
 /// Threads: yield, park and the rest. Only under `std` (or loom).
 #[cfg(any(feature = "std", latchfree_loom))]
 pub(crate) mod thread {
-    #[cfg(all(feature = "std", not(latchfree_loom)))]
-    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
     #[cfg(latchfree_loom)]
     pub(crate) use loom::thread::{current, park, yield_now, Thread};
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
 
     /// Loom has no timed park; a timed park in a model is an untimed one
     /// that may also wake spuriously, which every caller already handles.
@@ -52,10 +52,10 @@ pub(crate) mod thread {
 /// Mutex and condition variable for the blocking wait strategies.
 #[cfg(any(feature = "std", latchfree_loom))]
 pub(crate) mod blocking {
-    #[cfg(all(feature = "std", not(latchfree_loom)))]
-    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
     #[cfg(latchfree_loom)]
     pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 }
 
 /// A cell with interior mutability whose accesses loom can track.

@@ -26,10 +26,7 @@ fn main() {
             "--csv" => csv = true,
             "-h" | "--help" => {
                 let names: Vec<&str> = SECTIONS.iter().map(|s| s.0).collect();
-                println!(
-                    "usage: shootout [{}|all] [--csv]",
-                    names.join("|")
-                );
+                println!("usage: shootout [{}|all] [--csv]", names.join("|"));
                 return;
             }
             other => wanted.push(other.to_owned()),

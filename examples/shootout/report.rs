@@ -115,7 +115,9 @@ impl Report {
             .unwrap_or_else(|| "unknown CPU".to_owned());
         let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!("## latchfree shootout ({cores} cores, {cpu})\n");
-        println!("ratio = latchfree vs that implementation; above 1.00 means latchfree is better.\n");
+        println!(
+            "ratio = latchfree vs that implementation; above 1.00 means latchfree is better.\n"
+        );
         println!("| structure | scenario | impl | metric | value | ratio |");
         println!("|---|---|---|---|---:|---:|");
         for r in &self.rows {
