@@ -1,7 +1,20 @@
 //! Addressable priority queue and delay queue over an index-linked arena.
 //!
-//! [`arena`] holds the slot arena both this module and [`crate::wheel`]
-//! build on: index links, generation-checked keys, fixed (no allocator) or
-//! growable storage.
+//! - [`PriorityQueue`]: an indexed 4-ary min-heap; push returns a
+//!   [`Handle`], and pop, peek, change-priority and remove-by-handle are
+//!   O(log n) or better, FIFO among equal priorities.
+//! - [`DelayQueue`]: items released in exact deadline order, keyed by
+//!   generation-checked [`DelayKey`]s.
+//! - [`arena`]: the slot arena these and [`crate::wheel`] build on: index
+//!   links, generation-checked keys, fixed (no allocator, `const`) or
+//!   growable storage.
+//!
+//! Both are single-owner structures; see `crate::wheel::shared` for handing
+//! work in from other threads.
 
 pub mod arena;
+mod delay;
+mod heap;
+
+pub use delay::{DelayKey, DelayQueue, Expired};
+pub use heap::{Handle, PriorityQueue};
