@@ -97,3 +97,9 @@ impl<T: ?Sized> UnsafeCell<T> {
 
 #[cfg(latchfree_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+// --- added for wheel ---
+#[cfg(not(latchfree_loom))]
+pub(crate) use core::sync::atomic::AtomicPtr;
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::atomic::AtomicPtr;

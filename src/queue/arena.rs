@@ -250,15 +250,6 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
             .is_some_and(|s| s.gen == key.gen)
     }
 
-    /// Whether slot `index` is occupied.
-    #[inline(always)]
-    pub(crate) fn is_occupied(&self, index: u32) -> bool {
-        self.slots
-            .as_slice()
-            .get(index as usize)
-            .is_some_and(|s| s.gen & 1 == 1)
-    }
-
     /// The key of the occupied slot `index`.
     #[inline(always)]
     pub(crate) fn key_of(&self, index: u32) -> RawKey {

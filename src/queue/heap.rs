@@ -334,9 +334,10 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
             }
             let end = (first + ARITY).min(len);
             let mut best = first;
-            // SAFETY (this and the next three): children `< len`, and none
-            // of them is the hole (the hole is their ancestor): initialised.
+            // SAFETY: children are `< len` and none of them is the hole (the
+            // hole is their parent), so they are initialised.
             let mut best_e = unsafe { heap[first].assume_init_ref() };
+            #[allow(clippy::needless_range_loop)] // `best` must be an index
             for c in first + 1..end {
                 // SAFETY: see above.
                 let ce = unsafe { heap[c].assume_init_ref() };

@@ -33,6 +33,8 @@
 //! thread on the monotonic clock.
 
 mod levels;
+#[cfg(feature = "alloc")]
+pub mod shared;
 
 pub use levels::{DrainExpired, Expired, Wheel, WheelConfig, MAX_LEVELS};
 

@@ -151,7 +151,8 @@ fn tick_shift_rounds_up() {
 
 #[test]
 fn const_static_wheel() {
-    static mut W0: Wheel<u32, Fixed<0>> = Wheel::new_fixed(WheelConfig::new());
+    static W0: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+    assert!(W0.is_empty());
     let mut w: Wheel<u32, Fixed<0>> = Wheel::new_fixed(WheelConfig::new());
     assert_eq!(w.insert(1, 1), Err(1));
     assert_eq!(w.capacity(), 0);
