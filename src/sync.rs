@@ -99,7 +99,7 @@ impl<T: ?Sized> UnsafeCell<T> {
 pub(crate) use loom::cell::UnsafeCell;
 
 // --- added for wheel ---
-#[cfg(not(latchfree_loom))]
+#[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub(crate) use core::sync::atomic::AtomicPtr;
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::AtomicPtr;

@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|all] [--csv]
+//! cargo run --release --example shootout -- [ring|wheel|queue|all] [--csv]
 //! ```
 //!
 //! Every scenario checks that each implementation delivered every item
@@ -11,12 +11,18 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod queue;
 mod report;
 mod ring;
+mod wheel;
 
 use report::Report;
 
-const SECTIONS: &[(&str, fn(&mut Report))] = &[("ring", ring::run)];
+const SECTIONS: &[(&str, fn(&mut Report))] = &[
+    ("ring", ring::run),
+    ("wheel", wheel::run),
+    ("queue", queue::run),
+];
 
 fn main() {
     let mut csv = false;

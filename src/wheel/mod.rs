@@ -40,6 +40,13 @@ pub use levels::{DrainExpired, Expired, Wheel, WheelConfig, MAX_LEVELS};
 
 use crate::queue::arena::RawKey;
 
+/// Bytes one timer with payload `T` occupies in a wheel's arena (links,
+/// deadline, generation and free-list link included); the per-level slot
+/// tables (264 bytes per level) are fixed and not counted.
+pub const fn bytes_per_timer<T>() -> usize {
+    core::mem::size_of::<crate::queue::arena::Slot<levels::Link, T>>()
+}
+
 /// Names one timer in a [`Wheel`]. Generation-checked: once the timer has
 /// fired or been cancelled the key is stale and every operation with it
 /// answers `None` / `false`.
