@@ -169,3 +169,49 @@ fn many_timers_fire_once_in_order() {
     assert_eq!(count, N);
     assert!(t < N * 100);
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
+
+    /// `advance_with` hands out exactly what `advance_to` + `drain_expired`
+    /// would, in the same order.
+    #[test]
+    fn advance_with_matches_advance_to(levels in 1u8..=10, ops in prop::collection::vec(op(), 0..200)) {
+        let config = WheelConfig::new().levels(levels);
+        let mut a: Wheel<u64, Growable> = Wheel::new(config);
+        let mut b: Wheel<u64, Growable> = Wheel::new(config);
+        let mut keys = Vec::new();
+        let mut now = 0u64;
+        let mut v = 0;
+        for op in ops {
+            match op {
+                Op::Insert(off) => {
+                    v += 1;
+                    let d = now.saturating_add(off);
+                    let ka = a.insert(d, v).unwrap();
+                    prop_assert_eq!(Ok(ka), b.insert(d, v));
+                    keys.push(ka);
+                }
+                Op::Cancel(i) if !keys.is_empty() => {
+                    let k = keys[i % keys.len()];
+                    prop_assert_eq!(a.cancel(k), b.cancel(k));
+                }
+                Op::Reset(i, off) if !keys.is_empty() => {
+                    let k = keys[i % keys.len()];
+                    let d = now.saturating_add(off);
+                    prop_assert_eq!(a.reset(k, d), b.reset(k, d));
+                }
+                Op::Advance(off) | Op::AdvanceBack(off) => {
+                    now = if matches!(op, Op::Advance(_)) { now.saturating_add(off) } else { now.saturating_sub(off) };
+                    a.advance_to(now);
+                    let ea: Vec<_> = a.drain_expired().collect();
+                    let mut eb = Vec::new();
+                    b.advance_with(now, |e| eb.push(e));
+                    prop_assert_eq!(ea, eb);
+                }
+                _ => {}
+            }
+            prop_assert_eq!(a.len(), b.len());
+        }
+    }
+}

@@ -40,6 +40,10 @@ impl Blank for u32 {
     const BLANK: Self = 0;
 }
 
+impl Blank for () {
+    const BLANK: Self = ();
+}
+
 /// A contiguous buffer an arena or heap lives in.
 pub trait Storage<E> {
     /// The elements available so far.

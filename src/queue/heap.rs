@@ -2,9 +2,11 @@
 //! arena.
 //!
 //! The heap array holds `(priority, sequence, slot index)` entries, so
-//! sifting compares entries in place without chasing into the arena; each
-//! arena slot stores its entry's position in the heap, so a handle finds its
-//! entry in O(1) and change-priority and remove are O(log n). A 4-ary heap
+//! sifting compares entries in place without chasing into the arena; a
+//! compact `u32` table beside the arena holds each slot's position in the
+//! heap (kept out of the arena slots so the writes every sift step makes
+//! touch 4 bytes per entry, not a whole slot), so a handle finds its entry
+//! in O(1) and change-priority and remove are O(log n). A 4-ary heap
 //! is half as deep as a binary one and its four children share a cache line
 //! or two, which is why it is the usual choice for decrease-key heaps.
 //! Equal priorities leave in FIFO order: every push (and every priority
@@ -12,7 +14,7 @@
 //! ties.
 //!
 //! Ground rules: heap positions `0..len` are initialised and no others; for
-//! every live slot `s`, `heap[arena.link(s)].index == s`.
+//! every live slot `s`, `heap[pos[s]].index == s`.
 
 use core::mem::MaybeUninit;
 
@@ -71,7 +73,9 @@ impl<P: Ord> Entry<P> {
 /// assert_eq!(q.remove(a), None); // stale handle
 /// ```
 pub struct PriorityQueue<P, T, K: StorageKind> {
-    arena: Arena<u32, T, K>,
+    arena: Arena<(), T, K>,
+    /// Heap position of each arena slot (meaningful for live slots).
+    pos: K::Buf<u32>,
     heap: K::Buf<MaybeUninit<Entry<P>>>,
     len: usize,
     seq: u64,
@@ -82,6 +86,7 @@ impl<P, T, const N: usize> PriorityQueue<P, T, Fixed<N>> {
     pub const fn new_fixed() -> Self {
         PriorityQueue {
             arena: Arena::new_fixed(),
+            pos: [0; N],
             heap: [const { MaybeUninit::uninit() }; N],
             len: 0,
             seq: 0,
@@ -102,6 +107,7 @@ impl<P, T> PriorityQueue<P, T, super::arena::Growable> {
         let limit = limit.min(u32::MAX as usize - 1);
         PriorityQueue {
             arena: Arena::new_growable(reserve, limit),
+            pos: super::arena::GrowVec::new(reserve, limit),
             heap: super::arena::GrowVec::new(reserve, limit),
             len: 0,
             seq: 0,
@@ -152,10 +158,15 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         if self.len == self.heap.as_slice().len() && !self.heap.try_grow() {
             return Err((prio, value));
         }
-        let key = match self.arena.insert(self.len as u32, value) {
+        let key = match self.arena.insert((), value) {
             Ok(k) => k,
             Err(v) => return Err((prio, v)),
         };
+        if key.index as usize >= self.pos.as_slice().len() {
+            // The arena grew by one slot; the table follows (same limit).
+            let grew = self.pos.try_grow();
+            debug_assert!(grew && key.index as usize == self.pos.as_slice().len() - 1);
+        }
         let seq = self.next_seq();
         let pos = self.len;
         self.len += 1;
@@ -209,7 +220,7 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         if !self.arena.contains(h.0) {
             return None;
         }
-        let pos = *self.arena.link(h.0.index) as usize;
+        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
         Some(self.remove_at(pos))
     }
 
@@ -218,7 +229,11 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         if !self.arena.contains(h.0) {
             return None;
         }
-        Some(&self.at(*self.arena.link(h.0.index) as usize).prio)
+        Some(
+            &self
+                .at(self.pos.as_slice()[h.0.index as usize] as usize)
+                .prio,
+        )
     }
 
     /// The value of a live entry.
@@ -244,7 +259,7 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         if !self.arena.contains(h.0) {
             return false;
         }
-        let pos = *self.arena.link(h.0.index) as usize;
+        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
         let seq = self.next_seq();
         let slot = &mut self.heap.as_mut_slice()[pos];
         // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
@@ -315,10 +330,10 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
             // SAFETY: moves the parent into the hole at `pos`; `parent`
             // becomes the hole (its bits are not read again until rewritten).
             unsafe { heap[pos].write(heap[parent].assume_init_read()) };
-            *self.arena.link_mut(index) = pos as u32;
+            self.pos.as_mut_slice()[index as usize] = pos as u32;
             pos = parent;
         }
-        *self.arena.link_mut(e.index) = pos as u32;
+        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
         heap[pos].write(e);
     }
 
@@ -352,10 +367,10 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
             let index = best_e.index;
             // SAFETY: moves the child into the hole; `best` becomes the hole.
             unsafe { heap[pos].write(heap[best].assume_init_read()) };
-            *self.arena.link_mut(index) = pos as u32;
+            self.pos.as_mut_slice()[index as usize] = pos as u32;
             pos = best;
         }
-        *self.arena.link_mut(e.index) = pos as u32;
+        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
         heap[pos].write(e);
     }
 }

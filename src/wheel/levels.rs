@@ -539,6 +539,79 @@ impl<T, K: StorageKind> Wheel<T, K> {
         fired
     }
 
+    /// Like [`advance_to`](Self::advance_to), but hands every expired timer
+    /// straight to `sink` (already removed from the wheel, its key stale)
+    /// instead of parking it on the expired list: one pass over each timer
+    /// instead of two, which is what a bulk drain wants. Timers already on
+    /// the expired list go to `sink` first. The sink is the caller's own
+    /// code running with the wheel borrowed, not a callback stored in the
+    /// wheel. Returns how many timers went to `sink`.
+    pub fn advance_with(&mut self, now: u64, mut sink: impl FnMut(Expired<T>)) -> usize {
+        let mut n = 0;
+        while let Some(e) = self.pop_expired() {
+            sink(e);
+            n += 1;
+        }
+        while self.overdue.head != NIL {
+            let i = self.overdue.head;
+            self.unlink(i);
+            sink(self.take(i));
+            n += 1;
+        }
+        let now = now >> self.tick_shift;
+        if now < self.elapsed {
+            return n;
+        }
+        while let Some((level, slot, deadline)) = self.next_slot() {
+            if deadline > now {
+                break;
+            }
+            self.elapsed = deadline;
+            let top = self.num_levels as usize - 1;
+            let lvl = &mut self.levels[level];
+            let mut i = lvl.head[slot];
+            lvl.head[slot] = NIL;
+            lvl.occupied &= !(1 << slot);
+            let mut progress = level < top;
+            while i != NIL {
+                let next = self.arena.link(i).next;
+                if self.tick_of(self.arena.link(i).when) <= deadline {
+                    sink(self.take(i));
+                    n += 1;
+                    progress = true;
+                } else {
+                    self.place(i);
+                    progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
+                }
+                i = next;
+            }
+            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
+                // As in `advance_to`; the rebase parks what it fires on the
+                // expired list, which is handed over right after.
+                self.rebase(now);
+                while let Some(e) = self.pop_expired() {
+                    sink(e);
+                    n += 1;
+                }
+            }
+        }
+        self.elapsed = now;
+        n
+    }
+
+    /// Removes unlinked entry `i` and packages it.
+    #[inline(always)]
+    fn take(&mut self, i: u32) -> Expired<T> {
+        let key = TimerKey(self.arena.key_of(i));
+        let deadline = self.arena.link(i).when;
+        let value = self.arena.remove(i);
+        Expired {
+            key,
+            deadline,
+            value,
+        }
+    }
+
     /// With every timer on the top level, moves `elapsed` to the earlier of
     /// `now` and the earliest deadline and re-places every timer relative to
     /// it (firing those due). O(timers on the top level); runs only when a
