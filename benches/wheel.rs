@@ -2,6 +2,13 @@
 //! delay queue, with peers in the same groups. The shootout
 //! (`examples/shootout/{wheel,queue}.rs`) runs the larger 1M/5M scenarios.
 
+// Host-only code: std paths are fine here.
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    missing_docs
+)]
+
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use latchfree::queue::arena::Growable;
 use latchfree::queue::PriorityQueue;

@@ -1,6 +1,10 @@
 //! The blocking delay queue: deadlines honoured, early wake-up, several
 //! consumers, close.
 
+// Host-only code: std paths are fine here.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use latchfree::queue::std_blocking::{BlockingDelayQueue, TakeError};
 use std::sync::Arc;
 use std::thread;

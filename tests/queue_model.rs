@@ -1,6 +1,10 @@
 //! The priority queue and delay queue against sorted models: every return
 //! value and `len` compared after each step.
 
+// Host-only code: std paths are fine here.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use latchfree::queue::arena::{Fixed, Growable, StorageKind};
 use latchfree::queue::{DelayQueue, Handle, PriorityQueue};
 use proptest::prelude::*;

@@ -2,6 +2,10 @@
 //! once, never early, at the first advance that reaches its (tick-rounded)
 //! deadline; cancel and reset answer exactly as the model says.
 
+// Host-only code: std paths are fine here.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use latchfree::queue::arena::{Fixed, Growable};
 use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
 use proptest::prelude::*;

@@ -2,6 +2,9 @@
 //! `priority-queue` crate (hash map + index heap, change-priority); delay
 //! queue insert+remove against tokio-util's `DelayQueue`.
 
+// Host-only code: std paths are fine here.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use crate::report::{Better, Report};
 use latchfree::queue::arena::Growable;
 use latchfree::queue::PriorityQueue;

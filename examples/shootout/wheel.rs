@@ -6,6 +6,9 @@
 //! queue reads the tokio clock, so its drain waits (untimed) for real time
 //! to pass before the timed drain.
 
+// Host-only code: std paths are fine here.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
 use crate::report::{Better, Report};
 use latchfree::queue::arena::Growable;
 use latchfree::wheel::{Wheel, WheelConfig};
