@@ -35,6 +35,8 @@
 mod levels;
 #[cfg(feature = "alloc")]
 pub mod shared;
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub mod std_service;
 
 pub use levels::{DrainExpired, Expired, Wheel, WheelConfig, MAX_LEVELS};
 

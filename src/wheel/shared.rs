@@ -231,12 +231,28 @@ impl<T> Inbox<T> {
 
     /// Refuses every later push and drops what was queued. Owner only.
     fn close(&self) {
+        self.close_with(drop);
+    }
+
+    /// Refuses every later push and hands what was queued to `f`, oldest
+    /// first. Owner only.
+    fn close_with(&self, mut f: impl FnMut(Command<T>)) {
         // Acquire: as in `take`.
         let mut p = self.head.swap(Self::closed(), Ordering::Acquire);
+        let mut rev: *mut Node<T> = ptr::null_mut();
         while !p.is_null() && p != Self::closed() {
             // SAFETY: taken nodes are owned by this thread alone.
-            let node = unsafe { Box::from_raw(p) };
-            p = node.next;
+            let next = unsafe { (*p).next };
+            // SAFETY: as above.
+            unsafe { (*p).next = rev };
+            rev = p;
+            p = next;
+        }
+        while !rev.is_null() {
+            // SAFETY: as above; each node is reclaimed exactly once.
+            let node = unsafe { Box::from_raw(rev) };
+            rev = node.next;
+            f(node.cmd);
         }
     }
 }
@@ -327,41 +343,7 @@ impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
     /// [`next_deadline`](Self::next_deadline) current.
     pub fn apply_commands(&mut self) {
         let core = &mut self.core;
-        self.inbox.take(|cmd| match cmd {
-            Command::Insert(shared, deadline, value) => {
-                // Acquire: pairs with the canceller's AcqRel CAS, so a timer
-                // cancelled before it reached us is dropped here.
-                if shared.state.load(Ordering::Acquire) != PENDING {
-                    return;
-                }
-                let st = HandleState(Arc::clone(&shared));
-                match core.insert(deadline, (st, value)) {
-                    Ok(key) => {
-                        // Relaxed: owner-only words (ground rule 2).
-                        shared.key_index.store(key.index, Ordering::Relaxed);
-                        shared.key_gen.store(key.gen, Ordering::Relaxed);
-                    }
-                    Err(_dropped) => {
-                        let _ = shared.state.compare_exchange(
-                            PENDING,
-                            REJECTED,
-                            Ordering::AcqRel,
-                            Ordering::Acquire,
-                        );
-                    }
-                }
-            }
-            Command::Cancel(shared) => {
-                if let Some(key) = key_of(&shared) {
-                    drop(core.cancel(key));
-                }
-            }
-            Command::Reset(shared, deadline) => {
-                if let Some(key) = key_of(&shared) {
-                    core.reset(key, deadline);
-                }
-            }
-        });
+        self.inbox.take(|cmd| apply(core, cmd));
     }
 
     /// Applies submitted commands, then hands out one timer due at or
@@ -404,6 +386,62 @@ impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
     /// The core, for inspection.
     pub fn core(&self) -> &C {
         &self.core
+    }
+
+    /// Stops accepting submissions (later ones get their value back as
+    /// [`Closed`]) and applies everything submitted before, so the returned
+    /// core holds every timer that was accepted and has not fired or been
+    /// cancelled: nothing accepted is lost.
+    pub fn shutdown(mut self) -> C {
+        let core = &mut self.core;
+        self.inbox.close_with(|cmd| apply(core, cmd));
+        // Drop closes again: a no-op once closed.
+        let me = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `me` is never used or dropped again; each field is read
+        // out exactly once (the `inbox` Arc is released here, the core
+        // returned).
+        unsafe {
+            drop(ptr::read(&me.inbox));
+            ptr::read(&me.core)
+        }
+    }
+}
+
+fn apply<T, C: TimerCore<Value = Entry<T>>>(core: &mut C, cmd: Command<T>) {
+    match cmd {
+        Command::Insert(shared, deadline, value) => {
+            // Acquire: pairs with the canceller's AcqRel CAS, so a timer
+            // cancelled before it reached us is dropped here.
+            if shared.state.load(Ordering::Acquire) != PENDING {
+                return;
+            }
+            let st = HandleState(Arc::clone(&shared));
+            match core.insert(deadline, (st, value)) {
+                Ok(key) => {
+                    // Relaxed: owner-only words (ground rule 2).
+                    shared.key_index.store(key.index, Ordering::Relaxed);
+                    shared.key_gen.store(key.gen, Ordering::Relaxed);
+                }
+                Err(_dropped) => {
+                    let _ = shared.state.compare_exchange(
+                        PENDING,
+                        REJECTED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    );
+                }
+            }
+        }
+        Command::Cancel(shared) => {
+            if let Some(key) = key_of(&shared) {
+                drop(core.cancel(key));
+            }
+        }
+        Command::Reset(shared, deadline) => {
+            if let Some(key) = key_of(&shared) {
+                core.reset(key, deadline);
+            }
+        }
     }
 }
 
