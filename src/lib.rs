@@ -8,6 +8,10 @@
 //!   work-queue consumers, batch claim and consume, pollers, pluggable waits.
 //! - [`map`] (`alloc`): a sharded concurrent hash map whose readers never
 //!   block and whose API cannot deadlock.
+//! - [`wheel`]: a hierarchical timing wheel driven by the caller's clock, a
+//!   cross-thread hand-off into it and (with `std`) a timer service.
+//! - [`queue`]: an addressable priority queue and a delay queue on the same
+//!   generation-checked arena, and (with `std`) a blocking delay queue.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
@@ -35,4 +39,6 @@ mod sync;
 
 #[cfg(feature = "alloc")]
 pub mod map;
+pub mod queue;
 pub mod ring;
+pub mod wheel;

@@ -108,3 +108,11 @@ impl<T: ?Sized> UnsafeCell<T> {
 
 #[cfg(latchfree_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+// --- added for wheel ---
+#[cfg(all(feature = "alloc", not(latchfree_loom)))]
+pub(crate) use core::sync::atomic::AtomicPtr;
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub(crate) use core::sync::atomic::AtomicU8;
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::atomic::AtomicPtr;

@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|all] [--csv]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|all] [--csv]
 //! ```
 //!
 //! Every scenario checks that each implementation delivered every item
@@ -12,15 +12,22 @@
 //! means latchfree won.
 
 mod map;
+mod queue;
 mod report;
 mod ring;
+mod wheel;
 
 use report::Report;
 
 /// A section's name and its runner.
 type Section = (&'static str, fn(&mut Report));
 
-const SECTIONS: &[Section] = &[("ring", ring::run), ("map", map::run)];
+const SECTIONS: &[Section] = &[
+    ("ring", ring::run),
+    ("map", map::run),
+    ("wheel", wheel::run),
+    ("queue", queue::run),
+];
 
 /// Counts heap bytes per thread for the map section's bytes-per-entry rows
 /// (a thread-local add per allocation; no shared counter).

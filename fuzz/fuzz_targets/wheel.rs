@@ -1,0 +1,90 @@
+//! Timing wheel against a `BTreeMap` model: fires exactly the timers due,
+//! never early; cancel/reset answer as the model does.
+#![no_main]
+use arbitrary::Arbitrary;
+use latchfree::queue::arena::Growable;
+use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
+use libfuzzer_sys::fuzz_target;
+use std::collections::BTreeMap;
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    Insert(u64),
+    Cancel(u16),
+    Reset(u16, u64),
+    Advance(u64),
+    AdvanceWith(u32),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    levels: u8,
+    shift: u8,
+    ops: Vec<Op>,
+}
+
+fuzz_target!(|input: Input| {
+    let shift = (input.shift % 8) as u32;
+    let config = WheelConfig::new().levels(input.levels % 11).tick_shift(shift as u8);
+    let mut w: Wheel<u64, Growable> = Wheel::with_capacity(config, 0, 64);
+    let tick = |d: u64| (d >> shift) + u64::from(d & ((1u64 << shift) - 1) != 0);
+    let mut model: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+    let mut keys: Vec<TimerKey> = Vec::new();
+    let (mut now, mut elapsed) = (0u64, 0u64);
+    for op in input.ops {
+        match op {
+            Op::Insert(off) => {
+                let d = now.saturating_add(off);
+                match w.insert(d, d) {
+                    Ok(k) => {
+                        model.insert((k.raw().index, k.raw().gen), d);
+                        keys.push(k);
+                    }
+                    Err(v) => {
+                        assert_eq!(v, d);
+                        assert_eq!(model.len(), 64);
+                    }
+                }
+            }
+            Op::Cancel(i) if !keys.is_empty() => {
+                let k = keys[i as usize % keys.len()];
+                let m = model.remove(&(k.raw().index, k.raw().gen));
+                // The payload is the first deadline; the model tracks resets.
+                assert_eq!(w.cancel(k).is_some(), m.is_some());
+            }
+            Op::Reset(i, off) if !keys.is_empty() => {
+                let k = keys[i as usize % keys.len()];
+                let d = now.saturating_add(off);
+                let live = model.get_mut(&(k.raw().index, k.raw().gen));
+                let ok = live.is_some();
+                if let Some(m) = live {
+                    *m = d;
+                }
+                assert_eq!(w.reset(k, d), ok);
+            }
+            Op::Advance(off) => {
+                now = now.saturating_add(off);
+                elapsed = elapsed.max(now >> shift);
+                w.advance_to(now);
+                for e in w.drain_expired() {
+                    let m = model.remove(&(e.key.raw().index, e.key.raw().gen)).expect("fired twice or unknown");
+                    assert_eq!(m, e.deadline);
+                    assert!(tick(e.deadline) <= elapsed, "fired early");
+                }
+                assert!(model.values().all(|&d| tick(d) > elapsed), "due timer not fired");
+            }
+            Op::AdvanceWith(off) => {
+                now = now.saturating_add(u64::from(off));
+                elapsed = elapsed.max(now >> shift);
+                w.advance_with(now, |e| {
+                    let m = model.remove(&(e.key.raw().index, e.key.raw().gen)).expect("fired twice or unknown");
+                    assert_eq!(m, e.deadline);
+                    assert!(tick(e.deadline) <= elapsed, "fired early");
+                });
+                assert!(model.values().all(|&d| tick(d) > elapsed), "due timer not fired");
+            }
+            _ => {}
+        }
+        assert_eq!(w.len(), model.len());
+    }
+});

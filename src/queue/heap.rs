@@ -1,0 +1,398 @@
+//! An addressable priority queue: an indexed 4-ary min-heap over the slot
+//! arena.
+//!
+//! The heap array holds `(priority, sequence, slot index)` entries, so
+//! sifting compares entries in place without chasing into the arena; a
+//! compact `u32` table beside the arena holds each slot's position in the
+//! heap (kept out of the arena slots so the writes every sift step makes
+//! touch 4 bytes per entry, not a whole slot), so a handle finds its entry
+//! in O(1) and change-priority and remove are O(log n). A 4-ary heap
+//! is half as deep as a binary one and its four children share a cache line
+//! or two, which is why it is the usual choice for decrease-key heaps.
+//! Equal priorities leave in FIFO order: every push (and every priority
+//! change) takes the next value of a 64-bit sequence counter that breaks
+//! ties.
+//!
+//! Ground rules: heap positions `0..len` are initialised and no others; for
+//! every live slot `s`, `heap[pos[s]].index == s`.
+
+use core::mem::MaybeUninit;
+
+use super::arena::{Arena, Fixed, RawKey, Storage, StorageKind};
+
+const ARITY: usize = 4;
+
+/// Names one entry of a [`PriorityQueue`]. Generation-checked: once the
+/// entry has been popped or removed, every operation with it answers `None`
+/// or `false`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct Handle(pub(crate) RawKey);
+
+impl Handle {
+    /// The raw slot index and generation.
+    pub fn raw(self) -> RawKey {
+        self.0
+    }
+}
+
+struct Entry<P> {
+    prio: P,
+    seq: u64,
+    index: u32,
+}
+
+impl<P: Ord> Entry<P> {
+    #[inline(always)]
+    fn before(&self, other: &Self) -> bool {
+        match self.prio.cmp(&other.prio) {
+            core::cmp::Ordering::Less => true,
+            core::cmp::Ordering::Greater => false,
+            core::cmp::Ordering::Equal => self.seq < other.seq,
+        }
+    }
+}
+
+/// An addressable min-priority queue with stable FIFO order among equal
+/// priorities.
+///
+/// `push` returns a [`Handle`]; [`pop`](Self::pop), [`peek`](Self::peek),
+/// [`change_priority`](Self::change_priority) and [`remove`](Self::remove)
+/// are O(log n) (peek O(1)). `K` picks the storage: [`Fixed<N>`] (inline, no
+/// allocator, `const fn` [`new_fixed`](Self::new_fixed); `N = 0` is a valid
+/// queue that is always full) or `Growable` (with `alloc`).
+///
+/// ```
+/// use latchfree::queue::{arena::Fixed, PriorityQueue};
+/// let mut q: PriorityQueue<u32, &str, Fixed<4>> = PriorityQueue::new_fixed();
+/// let a = q.push(5, "a").unwrap();
+/// q.push(3, "b").unwrap();
+/// q.push(3, "c").unwrap();
+/// assert!(q.change_priority(a, 1));
+/// assert_eq!(q.pop(), Some((1, "a")));
+/// assert_eq!(q.pop(), Some((3, "b"))); // FIFO among equals
+/// assert_eq!(q.remove(a), None); // stale handle
+/// ```
+pub struct PriorityQueue<P, T, K: StorageKind> {
+    arena: Arena<(), T, K>,
+    /// Heap position of each arena slot (meaningful for live slots).
+    pos: K::Buf<u32>,
+    heap: K::Buf<MaybeUninit<Entry<P>>>,
+    len: usize,
+    seq: u64,
+}
+
+impl<P, T, const N: usize> PriorityQueue<P, T, Fixed<N>> {
+    /// An empty queue of at most `N` entries stored inline.
+    pub const fn new_fixed() -> Self {
+        PriorityQueue {
+            arena: Arena::new_fixed(),
+            pos: [0; N],
+            heap: [const { MaybeUninit::uninit() }; N],
+            len: 0,
+            seq: 0,
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<P, T> PriorityQueue<P, T, super::arena::Growable> {
+    /// An empty unbounded queue on the heap.
+    pub fn new() -> Self {
+        Self::with_capacity(0, usize::MAX)
+    }
+
+    /// An empty heap queue with room for `reserve` entries before it
+    /// reallocates, holding at most `limit` (0 gives an always-full queue).
+    pub fn with_capacity(reserve: usize, limit: usize) -> Self {
+        let limit = limit.min(u32::MAX as usize - 1);
+        PriorityQueue {
+            arena: Arena::new_growable(reserve, limit),
+            pos: super::arena::GrowVec::new(reserve, limit),
+            heap: super::arena::GrowVec::new(reserve, limit),
+            len: 0,
+            seq: 0,
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<P, T> Default for PriorityQueue<P, T, super::arena::Growable> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
+    /// Entries in the queue.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the queue is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether a push would be refused.
+    pub fn is_full(&self) -> bool {
+        self.len >= self.capacity()
+    }
+
+    /// Most entries the queue can hold.
+    pub fn capacity(&self) -> usize {
+        self.arena.capacity()
+    }
+
+    #[inline(always)]
+    fn at(&self, pos: usize) -> &Entry<P> {
+        debug_assert!(pos < self.len);
+        // SAFETY: positions below `len` are initialised (ground rule).
+        unsafe { self.heap.as_slice()[pos].assume_init_ref() }
+    }
+
+    /// Adds `value` with `prio`; gives both back when the queue is full.
+    #[inline]
+    pub fn push(&mut self, prio: P, value: T) -> Result<Handle, (P, T)> {
+        if self.len == self.heap.as_slice().len() && !self.heap.try_grow() {
+            return Err((prio, value));
+        }
+        let key = match self.arena.insert((), value) {
+            Ok(k) => k,
+            Err(v) => return Err((prio, v)),
+        };
+        if key.index as usize >= self.pos.as_slice().len() {
+            // The arena grew by one slot; the table follows (same limit).
+            let grew = self.pos.try_grow();
+            debug_assert!(grew && key.index as usize == self.pos.as_slice().len() - 1);
+        }
+        let seq = self.next_seq();
+        let pos = self.len;
+        self.len += 1;
+        self.sift_up(
+            pos,
+            Entry {
+                prio,
+                seq,
+                index: key.index,
+            },
+        );
+        Ok(Handle(key))
+    }
+
+    #[inline(always)]
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// The entry with the lowest priority (the oldest among equals).
+    #[inline]
+    pub fn peek(&self) -> Option<(&P, &T)> {
+        if self.len == 0 {
+            return None;
+        }
+        let e = self.at(0);
+        Some((&e.prio, self.arena.value(e.index)))
+    }
+
+    /// The handle of the entry [`peek`](Self::peek) shows.
+    pub fn peek_handle(&self) -> Option<Handle> {
+        if self.len == 0 {
+            return None;
+        }
+        Some(Handle(self.arena.key_of(self.at(0).index)))
+    }
+
+    /// Removes and returns the entry with the lowest priority.
+    #[inline]
+    pub fn pop(&mut self) -> Option<(P, T)> {
+        if self.len == 0 {
+            return None;
+        }
+        Some(self.remove_at(0))
+    }
+
+    /// Removes the entry `h` names; `None` if the handle is stale.
+    #[inline]
+    pub fn remove(&mut self, h: Handle) -> Option<(P, T)> {
+        if !self.arena.contains(h.0) {
+            return None;
+        }
+        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
+        Some(self.remove_at(pos))
+    }
+
+    /// The priority of a live entry.
+    pub fn priority(&self, h: Handle) -> Option<&P> {
+        if !self.arena.contains(h.0) {
+            return None;
+        }
+        Some(
+            &self
+                .at(self.pos.as_slice()[h.0.index as usize] as usize)
+                .prio,
+        )
+    }
+
+    /// The value of a live entry.
+    pub fn get(&self, h: Handle) -> Option<&T> {
+        self.arena.get(h.0)
+    }
+
+    /// The value of a live entry, mutably.
+    pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
+        self.arena.get_mut(h.0)
+    }
+
+    /// Whether `h` names a live entry.
+    pub fn contains(&self, h: Handle) -> bool {
+        self.arena.contains(h.0)
+    }
+
+    /// Gives a live entry a new priority (up or down), O(log n); `false`
+    /// for a stale handle. The entry then ranks after entries already
+    /// holding an equal priority, as if pushed anew.
+    #[inline]
+    pub fn change_priority(&mut self, h: Handle, prio: P) -> bool {
+        if !self.arena.contains(h.0) {
+            return false;
+        }
+        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
+        let seq = self.next_seq();
+        let slot = &mut self.heap.as_mut_slice()[pos];
+        // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
+        // is read out here and written back by the sift below.
+        let old = unsafe { slot.assume_init_read() };
+        let new = Entry {
+            prio,
+            seq,
+            index: old.index,
+        };
+        let up = new.before(&old);
+        drop(old);
+        if up {
+            self.sift_up(pos, new);
+        } else {
+            self.sift_down(pos, new);
+        }
+        true
+    }
+
+    /// Removes every entry. Handles handed out before stay stale.
+    pub fn clear(&mut self) {
+        let len = self.len;
+        self.len = 0;
+        for slot in &mut self.heap.as_mut_slice()[..len] {
+            // SAFETY: positions below the old `len` were initialised; `len`
+            // is already 0, so none is read again.
+            unsafe { slot.assume_init_drop() };
+        }
+        self.arena.clear();
+    }
+
+    /// Takes the entry at heap position `pos` out, restoring the heap.
+    fn remove_at(&mut self, pos: usize) -> (P, T) {
+        debug_assert!(pos < self.len);
+        self.len -= 1;
+        let last_pos = self.len;
+        let heap = self.heap.as_mut_slice();
+        // SAFETY: `pos` and `last_pos` were below the old `len`, so both are
+        // initialised; each is read exactly once and `last_pos` is now past
+        // `len`, the hole at `pos` is refilled by the sift below.
+        let removed = unsafe { heap[pos].assume_init_read() };
+        if pos != last_pos {
+            // SAFETY: see above.
+            let last = unsafe { heap[last_pos].assume_init_read() };
+            if last.before(&removed) {
+                self.sift_up(pos, last);
+            } else {
+                self.sift_down(pos, last);
+            }
+        }
+        let value = self.arena.remove(removed.index);
+        (removed.prio, value)
+    }
+
+    /// Fills the hole at `pos` with `e`, moving it towards the root.
+    #[inline]
+    fn sift_up(&mut self, mut pos: usize, e: Entry<P>) {
+        let heap = self.heap.as_mut_slice();
+        while pos > 0 {
+            let parent = (pos - 1) / ARITY;
+            // SAFETY: `parent < pos < len`: initialised.
+            let p = unsafe { heap[parent].assume_init_ref() };
+            if !e.before(p) {
+                break;
+            }
+            let index = p.index;
+            // SAFETY: moves the parent into the hole at `pos`; `parent`
+            // becomes the hole (its bits are not read again until rewritten).
+            unsafe { heap[pos].write(heap[parent].assume_init_read()) };
+            self.pos.as_mut_slice()[index as usize] = pos as u32;
+            pos = parent;
+        }
+        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
+        heap[pos].write(e);
+    }
+
+    /// Fills the hole at `pos` with `e`, moving it towards the leaves.
+    #[inline]
+    fn sift_down(&mut self, mut pos: usize, e: Entry<P>) {
+        let len = self.len;
+        let heap = self.heap.as_mut_slice();
+        loop {
+            let first = pos * ARITY + 1;
+            if first >= len {
+                break;
+            }
+            let end = (first + ARITY).min(len);
+            let mut best = first;
+            // SAFETY: children are `< len` and none of them is the hole (the
+            // hole is their parent), so they are initialised.
+            let mut best_e = unsafe { heap[first].assume_init_ref() };
+            #[allow(clippy::needless_range_loop)] // `best` must be an index
+            for c in first + 1..end {
+                // SAFETY: see above.
+                let ce = unsafe { heap[c].assume_init_ref() };
+                if ce.before(best_e) {
+                    best = c;
+                    best_e = ce;
+                }
+            }
+            if !best_e.before(&e) {
+                break;
+            }
+            let index = best_e.index;
+            // SAFETY: moves the child into the hole; `best` becomes the hole.
+            unsafe { heap[pos].write(heap[best].assume_init_read()) };
+            self.pos.as_mut_slice()[index as usize] = pos as u32;
+            pos = best;
+        }
+        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
+        heap[pos].write(e);
+    }
+}
+
+impl<P, T, K: StorageKind> Drop for PriorityQueue<P, T, K> {
+    fn drop(&mut self) {
+        if core::mem::needs_drop::<P>() {
+            let len = self.len;
+            self.len = 0;
+            for slot in &mut self.heap.as_mut_slice()[..len] {
+                // SAFETY: positions below `len` are initialised; dropped once.
+                unsafe { slot.assume_init_drop() };
+            }
+        }
+        // The arena drops the values.
+    }
+}
+
+impl<P, T, K: StorageKind> core::fmt::Debug for PriorityQueue<P, T, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PriorityQueue")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}

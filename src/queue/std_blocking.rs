@@ -1,0 +1,231 @@
+//! A blocking delay queue for threads (std only): a [`DelayQueue`] behind a
+//! mutex, with a condition variable for consumers.
+//!
+//! This is a **blocking** structure, not a lock-free one: every operation
+//! takes a short critical section (O(log n) inside). `offer` never waits
+//! for space or for consumers; `take` waits until the head's deadline and is
+//! woken early when an earlier item arrives (the offering thread notifies
+//! whenever its item became the new head, under the lock, so a consumer
+//! between reading the old head and waiting cannot miss it). Time is the
+//! monotonic clock, measured from the queue's creation.
+//!
+//! [`close`](BlockingDelayQueue::close) wakes every waiter; later `offer`s
+//! return their item in the error and `take`s fail, and `close` hands back
+//! what was still queued, so nothing is dropped silently.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+use std::time::Instant;
+
+use super::arena::Growable;
+use super::DelayQueue;
+use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
+
+/// The queue was closed; carries back the item an `offer` could not queue.
+#[derive(PartialEq, Eq)]
+pub struct Closed<T>(pub T);
+
+impl<T> Closed<T> {
+    /// The item that was not queued.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> core::fmt::Debug for Closed<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Closed(..)")
+    }
+}
+
+impl<T> core::fmt::Display for Closed<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the delay queue is closed")
+    }
+}
+
+impl<T> core::error::Error for Closed<T> {}
+
+/// Why a `take_timeout` or `try_take` returned nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeError {
+    /// No item was due in time (or, for `try_take`, right now).
+    Timeout,
+    /// The queue is closed.
+    Closed,
+}
+
+impl core::fmt::Display for TakeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            TakeError::Timeout => f.write_str("no item became due in time"),
+            TakeError::Closed => f.write_str("the delay queue is closed"),
+        }
+    }
+}
+
+impl core::error::Error for TakeError {}
+
+struct State<T> {
+    q: DelayQueue<T, Growable>,
+    closed: bool,
+}
+
+/// A delay queue several threads can offer to and take from.
+pub struct BlockingDelayQueue<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+    epoch: Instant,
+}
+
+impl<T> Default for BlockingDelayQueue<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> BlockingDelayQueue<T> {
+    /// An empty, open queue.
+    pub fn new() -> Self {
+        BlockingDelayQueue {
+            state: Mutex::new(State {
+                q: DelayQueue::new(),
+                closed: false,
+            }),
+            ready: Condvar::new(),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic while holding the lock cannot leave the queue torn (every
+        // critical section is a single DelayQueue call), so poisoning is
+        // ignored.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `value` to become available after `delay`. Never waits for
+    /// space or consumers. Gives the value back if the queue is closed.
+    pub fn offer(&self, value: T, delay: Duration) -> Result<(), Closed<T>> {
+        let delay = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        let deadline = self.now().saturating_add(delay);
+        let mut st = self.lock();
+        if st.closed {
+            return Err(Closed(value));
+        }
+        let old_head = st.q.next_deadline();
+        if let Err(v) = st.q.insert_at(value, deadline) {
+            // Only at 2^32 - 1 items; report it as refusal, not a drop.
+            return Err(Closed(v));
+        }
+        if old_head.map_or(true, |h| deadline < h) {
+            // A new head: a sleeping consumer waits for a later deadline (or
+            // for anything at all). Notified under the lock, so a consumer
+            // that read the old head is already waiting on the condvar.
+            self.ready.notify_all();
+        }
+        Ok(())
+    }
+
+    /// Takes the earliest item, waiting until its deadline; wakes early for
+    /// an earlier item. `Err` once the queue is closed.
+    pub fn take(&self) -> Result<T, Closed<()>> {
+        match self.take_until(None) {
+            Ok(v) => Ok(v),
+            Err(_) => Err(Closed(())),
+        }
+    }
+
+    /// As [`take`](Self::take), but waits at most `timeout`.
+    pub fn take_timeout(&self, timeout: Duration) -> Result<T, TakeError> {
+        let limit = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+        self.take_until(Some(self.now().saturating_add(limit)))
+    }
+
+    /// Takes the earliest item if it is due now; never waits.
+    pub fn try_take(&self) -> Result<T, TakeError> {
+        let mut st = self.lock();
+        if st.closed {
+            return Err(TakeError::Closed);
+        }
+        let now = self.now();
+        st.q.poll_expired(now)
+            .map(|e| e.value)
+            .ok_or(TakeError::Timeout)
+    }
+
+    fn take_until(&self, limit: Option<u64>) -> Result<T, TakeError> {
+        let mut st = self.lock();
+        loop {
+            if st.closed {
+                return Err(TakeError::Closed);
+            }
+            let now = self.now();
+            if let Some(e) = st.q.poll_expired(now) {
+                if st.q.next_deadline().is_some_and(|d| d <= now) {
+                    // More is due: make sure another consumer looks.
+                    self.ready.notify_one();
+                }
+                return Ok(e.value);
+            }
+            if limit.is_some_and(|l| now >= l) {
+                return Err(TakeError::Timeout);
+            }
+            let wake = match (st.q.next_deadline(), limit) {
+                (Some(d), Some(l)) => Some(d.min(l)),
+                (Some(d), None) => Some(d),
+                (None, l) => l,
+            };
+            st = match wake {
+                None => self.ready.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(w) => {
+                    let d = Duration::from_nanos(w.saturating_sub(now));
+                    self.ready
+                        .wait_timeout(st, d)
+                        .map(|(g, _)| g)
+                        .unwrap_or_else(|e| e.into_inner().0)
+                }
+            };
+        }
+    }
+
+    /// Closes the queue: wakes every waiter, refuses later offers, and
+    /// returns the items still queued (earliest first).
+    pub fn close(&self) -> Vec<T> {
+        let mut st = self.lock();
+        st.closed = true;
+        let mut rest = Vec::with_capacity(st.q.len());
+        while let Some(e) = st.q.poll_expired(u64::MAX) {
+            rest.push(e.value);
+        }
+        self.ready.notify_all();
+        rest
+    }
+
+    /// Items queued (stale as soon as it returns under concurrency).
+    pub fn len(&self) -> usize {
+        self.lock().q.len()
+    }
+
+    /// Whether nothing is queued (stale as soon as it returns).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether [`close`](Self::close) has been called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+}
+
+impl<T> core::fmt::Debug for BlockingDelayQueue<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BlockingDelayQueue")
+            .field("len", &self.len())
+            .finish()
+    }
+}

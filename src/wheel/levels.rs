@@ -1,0 +1,722 @@
+//! The hierarchical timing wheel itself.
+//!
+//! Algorithm: a hashed, hierarchical timing wheel after Varghese & Lauck,
+//! laid out as the tokio runtime's: `levels` levels of 64 slots, level `k`
+//! slot width `64^k` ticks, and one `u64` occupancy bitmap per level so the
+//! next due slot is found with a rotate and a `trailing_zeros`, never a scan.
+//! A timer due at tick `t` sits on the level of the highest 6-bit digit in
+//! which `t` differs from the wheel's current tick `elapsed`, in the slot
+//! named by `t`'s digit there. When a slot above level 0 comes due its
+//! timers are cascaded into lower levels; a level-0 slot holds timers of one
+//! tick only, which fire. Timers too far away for the top level are placed
+//! in the top level anyway (the top level acts as a ring); their true
+//! deadline is kept in the entry and re-checked whenever their slot comes
+//! due, so they cascade again instead of firing early.
+//!
+//! Ground rules:
+//! - Entries live in an [`Arena`](crate::queue::arena) slot; their list
+//!   links are `u32` indices in that slot, so inserting a timer never
+//!   allocates. `Link::bucket` names the list an entry is on.
+//! - `elapsed` only moves forward, and only to a slot deadline that has been
+//!   processed or to an `advance_to` time before every remaining slot's
+//!   deadline, so no occupied slot is ever skipped.
+//! - The wheel never calls user code: expired timers move to the `ready`
+//!   list, from which the caller takes them.
+
+use super::TimerKey;
+use crate::queue::arena::{Arena, Blank, Fixed, StorageKind, NIL};
+
+/// Slots per level.
+const SLOTS: usize = 64;
+/// Bits of a tick consumed by one level.
+const SLOT_BITS: u32 = 6;
+/// The most levels a wheel may have: 10 levels cover 2^60 ticks, and a
+/// level's range must fit in a `u64`.
+pub const MAX_LEVELS: usize = 10;
+
+/// `bucket` of an entry waiting in the overdue list (its deadline had passed
+/// when it was inserted or reset; it fires at the next advance).
+const OVERDUE: u16 = 0xFFFD;
+/// `bucket` of an expired entry not yet taken by the caller.
+const READY: u16 = 0xFFFE;
+
+/// An entry's intrusive links: 8 + 4 + 4 + 2 bytes, which with the arena's
+/// generation and free link makes 26 (32 after alignment) bytes per timer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Link {
+    /// Deadline in caller time units (not ticks), as given.
+    when: u64,
+    prev: u32,
+    next: u32,
+    /// `level * 64 + slot`, or `OVERDUE` / `READY`.
+    bucket: u16,
+}
+
+impl Blank for Link {
+    const BLANK: Self = Link {
+        when: 0,
+        prev: NIL,
+        next: NIL,
+        bucket: READY,
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Level {
+    /// Bit `s` set iff `head[s] != NIL`.
+    occupied: u64,
+    head: [u32; SLOTS],
+}
+
+impl Level {
+    const EMPTY: Level = Level {
+        occupied: 0,
+        head: [NIL; SLOTS],
+    };
+}
+
+/// A FIFO intrusive list with head and tail.
+#[derive(Clone, Copy, Debug)]
+struct List {
+    head: u32,
+    tail: u32,
+}
+
+impl List {
+    const EMPTY: List = List {
+        head: NIL,
+        tail: NIL,
+    };
+}
+
+/// Shape of a [`Wheel`]: number of levels and tick length.
+///
+/// ```
+/// use latchfree::wheel::WheelConfig;
+/// // 6 levels (2^36 ticks before far timers start re-cascading), one tick =
+/// // 2^10 caller time units (about a microsecond if the caller uses ns).
+/// let config = WheelConfig::new().levels(6).tick_shift(10);
+/// assert_eq!(config.horizon_ticks(), 1 << 36);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WheelConfig {
+    levels: u8,
+    tick_shift: u8,
+}
+
+impl Default for WheelConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WheelConfig {
+    /// Six levels (64^6 = 2^36 ticks of range, 1.5 KiB of slot heads) and a
+    /// tick of one caller time unit.
+    pub const fn new() -> Self {
+        WheelConfig {
+            levels: 6,
+            tick_shift: 0,
+        }
+    }
+
+    /// Number of levels, `1..=10` (clamped). More levels cost 264 bytes each
+    /// and an extra cascade for the farthest timers; fewer levels make timers
+    /// beyond `64^levels` ticks re-cascade through the top level once per
+    /// top-level rotation (still never early).
+    pub const fn levels(mut self, levels: u8) -> Self {
+        self.levels = if levels == 0 {
+            1
+        } else if levels as usize > MAX_LEVELS {
+            MAX_LEVELS as u8
+        } else {
+            levels
+        };
+        self
+    }
+
+    /// A tick is `2^shift` caller time units (`0..=63`, clamped). Deadlines
+    /// are rounded up to a whole tick, so a timer may fire up to one tick
+    /// after its deadline but never before; a longer tick means fewer slots
+    /// visited per unit of time.
+    pub const fn tick_shift(mut self, shift: u8) -> Self {
+        self.tick_shift = if shift > 63 { 63 } else { shift };
+        self
+    }
+
+    /// Ticks a timer can be ahead of the wheel before it is placed in the
+    /// top level's ring and cascades more than once.
+    pub const fn horizon_ticks(&self) -> u64 {
+        1u64 << (SLOT_BITS * self.levels as u32)
+    }
+}
+
+/// A timer the wheel handed back: it expired, or was taken out by `clear`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Expired<T> {
+    /// The key it was inserted with (stale from now on).
+    pub key: TimerKey,
+    /// Its deadline, in caller time units, as last set.
+    pub deadline: u64,
+    /// The payload.
+    pub value: T,
+}
+
+/// A hierarchical timing wheel driven by the caller's clock.
+///
+/// `K` chooses the storage: [`Fixed<N>`] (no allocator, `const fn`
+/// [`Wheel::new_fixed`]) or `Growable` (with `alloc`, [`Wheel::new`]).
+///
+/// # Timing bound
+///
+/// With a tick of `2^s` units, a timer with deadline `d` is handed out by the
+/// first `advance_to(now)` whose `now >= ceil(d / 2^s) * 2^s`, and by no
+/// earlier call. So it never fires early, and fires at the first advance
+/// within one tick after its deadline (exactly at the first `now >= d` when
+/// `s = 0`), however many cascades it went through. A deadline at or before
+/// the wheel's current time fires at the next `advance_to`.
+///
+/// # Costs
+///
+/// insert, cancel, reset: O(1). `advance_to`: O(levels) per due slot plus
+/// O(1) per timer fired or cascaded (each timer cascades at most once per
+/// level). No operation allocates except a `Growable` arena growing.
+pub struct Wheel<T, K: StorageKind> {
+    arena: Arena<Link, T, K>,
+    levels: [Level; MAX_LEVELS],
+    num_levels: u8,
+    tick_shift: u8,
+    /// Current time in ticks; only moves forward.
+    elapsed: u64,
+    overdue: List,
+    ready: List,
+}
+
+impl<T, const N: usize> Wheel<T, Fixed<N>> {
+    /// A wheel for at most `N` timers stored inline; no allocator needed.
+    /// Can initialise a `static`.
+    pub const fn new_fixed(config: WheelConfig) -> Self {
+        Wheel {
+            arena: Arena::new_fixed(),
+            levels: [Level::EMPTY; MAX_LEVELS],
+            num_levels: config.levels,
+            tick_shift: config.tick_shift,
+            elapsed: 0,
+            overdue: List::EMPTY,
+            ready: List::EMPTY,
+        }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Wheel<T, crate::queue::arena::Growable> {
+    /// An unbounded wheel on the heap.
+    pub fn new(config: WheelConfig) -> Self {
+        Self::with_capacity(config, 0, usize::MAX)
+    }
+
+    /// A heap wheel with room for `reserve` timers before it reallocates and
+    /// at most `limit` timers (inserts beyond that give the value back).
+    pub fn with_capacity(config: WheelConfig, reserve: usize, limit: usize) -> Self {
+        Wheel {
+            arena: Arena::new_growable(reserve, limit),
+            levels: [Level::EMPTY; MAX_LEVELS],
+            num_levels: config.levels,
+            tick_shift: config.tick_shift,
+            elapsed: 0,
+            overdue: List::EMPTY,
+            ready: List::EMPTY,
+        }
+    }
+}
+
+/// Where an entry belongs, given the wheel's current tick.
+#[inline(always)]
+fn level_for(elapsed: u64, when: u64, num_levels: u8) -> usize {
+    let masked = (elapsed ^ when) | (SLOTS as u64 - 1);
+    let significant = 63 - masked.leading_zeros();
+    let level = (significant / SLOT_BITS) as usize;
+    level.min(num_levels as usize - 1)
+}
+
+impl<T, K: StorageKind> Wheel<T, K> {
+    /// Timers in the wheel, including expired ones not yet taken.
+    pub fn len(&self) -> usize {
+        self.arena.len()
+    }
+
+    /// Whether the wheel holds no timer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Most timers this wheel can hold (the limit of a growable wheel).
+    pub fn capacity(&self) -> usize {
+        self.arena.capacity()
+    }
+
+    /// The wheel's current time in caller units (the last `advance_to`
+    /// rounded down to a tick).
+    pub fn now(&self) -> u64 {
+        self.elapsed << self.tick_shift
+    }
+
+    #[inline(always)]
+    fn tick_of(&self, when: u64) -> u64 {
+        // Round up, so a timer never fires before its deadline.
+        let mask = (1u64 << self.tick_shift) - 1;
+        (when >> self.tick_shift) + u64::from(when & mask != 0)
+    }
+
+    #[inline(always)]
+    fn units_of(&self, tick: u64) -> u64 {
+        if tick > u64::MAX >> self.tick_shift {
+            u64::MAX
+        } else {
+            tick << self.tick_shift
+        }
+    }
+
+    /// Adds a timer due at `deadline` (caller time units). Gives the value
+    /// back when the wheel is full. A deadline at or before [`now`](Self::now)
+    /// fires at the next advance; any deadline up to `u64::MAX` is accepted.
+    #[inline]
+    pub fn insert(&mut self, deadline: u64, value: T) -> Result<TimerKey, T> {
+        let link = Link {
+            when: deadline,
+            prev: NIL,
+            next: NIL,
+            bucket: READY,
+        };
+        let key = self.arena.insert(link, value)?;
+        self.place(key.index);
+        Ok(TimerKey(key))
+    }
+
+    /// Removes a pending (or expired but not yet taken) timer and returns
+    /// its payload; `None` if the key is stale: the timer was already taken,
+    /// cancelled, or the slot reused. Never panics.
+    #[inline]
+    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+        if !self.arena.contains(key.0) {
+            return None;
+        }
+        self.unlink(key.0.index);
+        Some(self.arena.remove(key.0.index))
+    }
+
+    /// Moves a live timer to a new deadline; `false` for a stale key. If the
+    /// timer had expired but was not yet taken, it is re-armed. O(1); when
+    /// the new deadline falls in the same slot only the deadline is written.
+    #[inline]
+    pub fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
+        if !self.arena.contains(key.0) {
+            return false;
+        }
+        let i = key.0.index;
+        let old_bucket = self.arena.link(i).bucket;
+        if old_bucket != READY && old_bucket != OVERDUE {
+            let when = self.tick_of(deadline);
+            if when > self.elapsed {
+                let level = level_for(self.elapsed, when, self.num_levels);
+                let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
+                if (level * SLOTS + slot) as u16 == old_bucket {
+                    self.arena.link_mut(i).when = deadline;
+                    return true;
+                }
+            }
+        }
+        self.unlink(i);
+        self.arena.link_mut(i).when = deadline;
+        self.place(i);
+        true
+    }
+
+    /// Whether `key` names a timer still in the wheel.
+    pub fn contains(&self, key: TimerKey) -> bool {
+        self.arena.contains(key.0)
+    }
+
+    /// The deadline of a live timer.
+    pub fn deadline(&self, key: TimerKey) -> Option<u64> {
+        if self.arena.contains(key.0) {
+            Some(self.arena.link(key.0.index).when)
+        } else {
+            None
+        }
+    }
+
+    /// The payload of a live timer.
+    pub fn get(&self, key: TimerKey) -> Option<&T> {
+        self.arena.get(key.0)
+    }
+
+    /// The payload of a live timer, mutably.
+    pub fn get_mut(&mut self, key: TimerKey) -> Option<&mut T> {
+        self.arena.get_mut(key.0)
+    }
+
+    /// Puts unlinked entry `i` on the list its deadline calls for.
+    #[inline]
+    fn place(&mut self, i: u32) {
+        let when = self.tick_of(self.arena.link(i).when);
+        if when <= self.elapsed {
+            self.push_back(i, OVERDUE);
+            return;
+        }
+        let level = level_for(self.elapsed, when, self.num_levels);
+        let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
+        let lvl = &mut self.levels[level];
+        let head = lvl.head[slot];
+        lvl.head[slot] = i;
+        lvl.occupied |= 1 << slot;
+        if head != NIL {
+            self.arena.link_mut(head).prev = i;
+        }
+        let link = self.arena.link_mut(i);
+        link.prev = NIL;
+        link.next = head;
+        link.bucket = (level * SLOTS + slot) as u16;
+    }
+
+    /// Appends `i` to the overdue or ready list.
+    #[inline]
+    fn push_back(&mut self, i: u32, bucket: u16) {
+        let list = if bucket == OVERDUE {
+            &mut self.overdue
+        } else {
+            &mut self.ready
+        };
+        let tail = list.tail;
+        list.tail = i;
+        if tail == NIL {
+            list.head = i;
+        }
+        if tail != NIL {
+            self.arena.link_mut(tail).next = i;
+        }
+        let link = self.arena.link_mut(i);
+        link.prev = tail;
+        link.next = NIL;
+        link.bucket = bucket;
+    }
+
+    /// Takes `i` off whatever list it is on.
+    #[inline]
+    fn unlink(&mut self, i: u32) {
+        let Link {
+            prev, next, bucket, ..
+        } = *self.arena.link(i);
+        if prev != NIL {
+            self.arena.link_mut(prev).next = next;
+        }
+        if next != NIL {
+            self.arena.link_mut(next).prev = prev;
+        }
+        match bucket {
+            OVERDUE | READY => {
+                let list = if bucket == OVERDUE {
+                    &mut self.overdue
+                } else {
+                    &mut self.ready
+                };
+                if prev == NIL {
+                    list.head = next;
+                }
+                if next == NIL {
+                    list.tail = prev;
+                }
+            }
+            b => {
+                if prev == NIL {
+                    let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
+                    let lvl = &mut self.levels[level];
+                    lvl.head[slot] = next;
+                    if next == NIL {
+                        lvl.occupied &= !(1 << slot);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next occupied slot `(level, slot, deadline_tick)`, lowest level
+    /// first (every timer on a lower level is due before any on a higher).
+    #[inline]
+    fn next_slot(&self) -> Option<(usize, usize, u64)> {
+        let now = self.elapsed;
+        for (level, lvl) in self.levels[..self.num_levels as usize].iter().enumerate() {
+            if lvl.occupied == 0 {
+                continue;
+            }
+            let shift = SLOT_BITS * level as u32;
+            // Search from the slot after the current one: below the top level
+            // the current slot is never occupied (a timer there would differ
+            // from `elapsed` only on a lower level), and on the top level the
+            // current slot is the farthest one, a full rotation ahead.
+            let start = (((now >> shift) as u32 & 63) + 1) & 63;
+            let rotated = lvl.occupied.rotate_right(start);
+            let slot = (rotated.trailing_zeros() + start) as usize % SLOTS;
+            let level_bits = shift + SLOT_BITS;
+            // level_bits <= 60, so the shifts below stay in range.
+            let level_start = now & !((1u64 << level_bits) - 1);
+            let mut deadline = level_start.saturating_add((slot as u64) << shift);
+            if deadline <= now {
+                // Only the top level wraps: a far timer placed in a slot at
+                // or behind the current one is one rotation ahead.
+                debug_assert_eq!(level, self.num_levels as usize - 1);
+                deadline = deadline.saturating_add(1u64 << level_bits);
+            }
+            return Some((level, slot, deadline));
+        }
+        None
+    }
+
+    /// The earliest time (caller units) at which [`advance_to`](Self::advance_to)
+    /// has work to do: the wheel's current time if overdue timers wait,
+    /// else the start of the next occupied slot. A lower bound on the next
+    /// deadline: when the slot is above level 0 the advance may only
+    /// cascade. `None` for a wheel with nothing pending (expired timers not
+    /// yet taken do not count).
+    pub fn next_expiration(&self) -> Option<u64> {
+        if self.overdue.head != NIL {
+            return Some(self.now());
+        }
+        self.next_slot().map(|(_, _, t)| self.units_of(t))
+    }
+
+    /// Moves the wheel's time to `now` (caller units; a `now` earlier than
+    /// the wheel's time is ignored) and moves every timer due by then to the
+    /// expired list: first those that were already overdue when inserted or
+    /// reset (in that order), then the rest in deadline order. Returns how
+    /// many expired. Take them
+    /// with [`pop_expired`](Self::pop_expired) or
+    /// [`drain_expired`](Self::drain_expired).
+    pub fn advance_to(&mut self, now: u64) -> usize {
+        let mut fired = 0;
+        // Overdue timers fire at this advance whatever `now` is.
+        while self.overdue.head != NIL {
+            let i = self.overdue.head;
+            self.unlink(i);
+            self.push_back(i, READY);
+            fired += 1;
+        }
+        let now = now >> self.tick_shift;
+        if now < self.elapsed {
+            return fired;
+        }
+        while let Some((level, slot, deadline)) = self.next_slot() {
+            if deadline > now {
+                break;
+            }
+            self.elapsed = deadline;
+            let top = self.num_levels as usize - 1;
+            let lvl = &mut self.levels[level];
+            let mut i = lvl.head[slot];
+            lvl.head[slot] = NIL;
+            lvl.occupied &= !(1 << slot);
+            let mut progress = level < top;
+            while i != NIL {
+                let next = self.arena.link(i).next;
+                if self.tick_of(self.arena.link(i).when) <= deadline {
+                    self.push_back(i, READY);
+                    fired += 1;
+                    progress = true;
+                } else {
+                    self.place(i);
+                    progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
+                }
+                i = next;
+            }
+            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
+                // Only far timers are left, all on the top level's ring:
+                // rotating it slot by slot could take ~now / 64^levels
+                // steps. Jump straight to the earliest of them instead.
+                fired += self.rebase(now);
+            }
+        }
+        self.elapsed = now;
+        fired
+    }
+
+    /// Like [`advance_to`](Self::advance_to), but hands every expired timer
+    /// straight to `sink` (already removed from the wheel, its key stale)
+    /// instead of parking it on the expired list: one pass over each timer
+    /// instead of two, which is what a bulk drain wants. Timers already on
+    /// the expired list go to `sink` first. The sink is the caller's own
+    /// code running with the wheel borrowed, not a callback stored in the
+    /// wheel. Returns how many timers went to `sink`.
+    pub fn advance_with(&mut self, now: u64, mut sink: impl FnMut(Expired<T>)) -> usize {
+        let mut n = 0;
+        while let Some(e) = self.pop_expired() {
+            sink(e);
+            n += 1;
+        }
+        while self.overdue.head != NIL {
+            let i = self.overdue.head;
+            self.unlink(i);
+            sink(self.take(i));
+            n += 1;
+        }
+        let now = now >> self.tick_shift;
+        if now < self.elapsed {
+            return n;
+        }
+        while let Some((level, slot, deadline)) = self.next_slot() {
+            if deadline > now {
+                break;
+            }
+            self.elapsed = deadline;
+            let top = self.num_levels as usize - 1;
+            let lvl = &mut self.levels[level];
+            let mut i = lvl.head[slot];
+            lvl.head[slot] = NIL;
+            lvl.occupied &= !(1 << slot);
+            let mut progress = level < top;
+            while i != NIL {
+                let next = self.arena.link(i).next;
+                if self.tick_of(self.arena.link(i).when) <= deadline {
+                    sink(self.take(i));
+                    n += 1;
+                    progress = true;
+                } else {
+                    self.place(i);
+                    progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
+                }
+                i = next;
+            }
+            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
+                // As in `advance_to`; the rebase parks what it fires on the
+                // expired list, which is handed over right after.
+                self.rebase(now);
+                while let Some(e) = self.pop_expired() {
+                    sink(e);
+                    n += 1;
+                }
+            }
+        }
+        self.elapsed = now;
+        n
+    }
+
+    /// Removes unlinked entry `i` and packages it.
+    #[inline(always)]
+    fn take(&mut self, i: u32) -> Expired<T> {
+        let key = TimerKey(self.arena.key_of(i));
+        let deadline = self.arena.link(i).when;
+        let value = self.arena.remove(i);
+        Expired {
+            key,
+            deadline,
+            value,
+        }
+    }
+
+    /// With every timer on the top level, moves `elapsed` to the earlier of
+    /// `now` and the earliest deadline and re-places every timer relative to
+    /// it (firing those due). O(timers on the top level); runs only when a
+    /// top-level slot came due and held nothing but timers still beyond the
+    /// horizon, so at most once per timer fired plus once per advance.
+    #[cold]
+    fn rebase(&mut self, now: u64) -> usize {
+        let top = self.num_levels as usize - 1;
+        let mut min = u64::MAX;
+        let mut chain = NIL;
+        let mut occupied = self.levels[top].occupied;
+        while occupied != 0 {
+            let slot = occupied.trailing_zeros() as usize;
+            occupied &= occupied - 1;
+            let mut i = self.levels[top].head[slot];
+            while i != NIL {
+                let next = self.arena.link(i).next;
+                min = min.min(self.tick_of(self.arena.link(i).when));
+                self.arena.link_mut(i).next = chain;
+                chain = i;
+                i = next;
+            }
+        }
+        self.levels[top] = Level::EMPTY;
+        let target = min.min(now);
+        debug_assert!(target >= self.elapsed);
+        self.elapsed = target;
+        let mut fired = 0;
+        while chain != NIL {
+            let next = self.arena.link(chain).next;
+            if self.tick_of(self.arena.link(chain).when) <= target {
+                self.push_back(chain, READY);
+                fired += 1;
+            } else {
+                self.place(chain);
+            }
+            chain = next;
+        }
+        fired
+    }
+
+    /// Takes the earliest expired timer.
+    #[inline]
+    pub fn pop_expired(&mut self) -> Option<Expired<T>> {
+        let i = self.ready.head;
+        if i == NIL {
+            return None;
+        }
+        self.unlink(i);
+        let key = TimerKey(self.arena.key_of(i));
+        let deadline = self.arena.link(i).when;
+        let value = self.arena.remove(i);
+        Some(Expired {
+            key,
+            deadline,
+            value,
+        })
+    }
+
+    /// Takes every expired timer, in deadline order. Timers the iterator
+    /// does not reach stay in the expired list.
+    pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K> {
+        DrainExpired { wheel: self }
+    }
+
+    /// Advances to `now` and takes the earliest expired timer: a loop of
+    /// `while let Some(e) = wheel.poll(now)` fires everything due.
+    #[inline]
+    pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
+        if self.ready.head == NIL {
+            self.advance_to(now);
+        }
+        self.pop_expired()
+    }
+
+    /// Removes every timer, dropping the payloads. Keys handed out before
+    /// stay stale; the wheel's time is kept.
+    pub fn clear(&mut self) {
+        self.arena.clear();
+        self.levels = [Level::EMPTY; MAX_LEVELS];
+        self.overdue = List::EMPTY;
+        self.ready = List::EMPTY;
+    }
+}
+
+/// Iterator returned by [`Wheel::drain_expired`].
+pub struct DrainExpired<'a, T, K: StorageKind> {
+    wheel: &'a mut Wheel<T, K>,
+}
+
+impl<T, K: StorageKind> Iterator for DrainExpired<'_, T, K> {
+    type Item = Expired<T>;
+    #[inline]
+    fn next(&mut self) -> Option<Expired<T>> {
+        self.wheel.pop_expired()
+    }
+}
+
+impl<T, K: StorageKind> core::fmt::Debug for Wheel<T, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Wheel")
+            .field("len", &self.len())
+            .field("now", &self.now())
+            .field("levels", &self.num_levels)
+            .field("tick_shift", &self.tick_shift)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,414 @@
+//! A timer service for threads (std only): a driver thread on the monotonic
+//! clock runs a [`Wheel`] through the lock-free hand-off of
+//! [`shared`](super::shared); callbacks run on an [`Executor`], never on the
+//! driver thread.
+//!
+//! - [`TimerService::after`], [`at`](TimerService::at): one-shot callbacks.
+//! - [`every`](TimerService::every): a period with a [`MissedTick`] policy.
+//! - [`schedule`](TimerService::schedule): the next run time comes from a
+//!   function of the last one (the Go original's `ScheduleFunc`).
+//! - Runs of one periodic timer never overlap: the next run is scheduled
+//!   only when the previous one has finished.
+//! - [`TimerService::shutdown`] stops accepting (later calls return
+//!   [`ShutDown`]) and reports how many callbacks were pending and will not
+//!   run.
+//!
+//! The driver thread sleeps with `park_timeout` until the next slot is due;
+//! a submission wakes it with `unpark`, whose token makes a wake-up sent
+//! before the driver parks count, so none is lost. Ticks are 2^20 ns
+//! (about 1.05 ms): a callback is never started before its time and is
+//! handed to the executor within about one tick after it (plus scheduling
+//! latency).
+
+use alloc::boxed::Box;
+use core::time::Duration;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::shared::{Driver, Entry, Submitter, TimerHandle};
+use super::{Wheel, WheelConfig};
+use crate::queue::arena::Growable;
+use crate::sync::blocking::Mutex;
+use crate::sync::thread::{park_timeout, Thread};
+use crate::sync::{Arc, AtomicBool, AtomicU8, Ordering};
+
+/// A unit of work the service hands to an executor.
+pub type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Runs callbacks off the driver thread. Implement it to plug in a pool.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `job` (now or soon, on some other thread).
+    fn execute(&self, job: Job);
+}
+
+/// The default executor: one worker thread fed by a channel. Callbacks run
+/// one at a time, in the order they fell due.
+pub struct WorkerThread {
+    tx: Mutex<mpsc::Sender<Job>>,
+}
+
+impl WorkerThread {
+    /// Starts the worker thread; it exits when the executor is dropped.
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("latchfree-timer-worker".into())
+            .spawn(move || {
+                while let Ok(job) = rx.recv() {
+                    // A panicking callback must not kill the worker.
+                    let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(job));
+                }
+            })
+            .expect("spawn timer worker thread");
+        WorkerThread { tx: Mutex::new(tx) }
+    }
+}
+
+impl Default for WorkerThread {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Executor for WorkerThread {
+    fn execute(&self, job: Job) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        // The worker only stops when this sender is dropped.
+        let _ = tx.send(job);
+    }
+}
+
+/// What a periodic timer does when runs fall behind (a run took longer than
+/// the period, or the machine stalled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MissedTick {
+    /// Catch up: run back to back until on schedule (next = last planned
+    /// time + period).
+    Burst,
+    /// Shift the schedule: next = end of the last run + period.
+    Delay,
+    /// Drop missed runs: next = the first planned time still in the future.
+    Skip,
+}
+
+/// The service was shut down; carries back the callback.
+pub struct ShutDown<F>(pub F);
+
+impl<F> core::fmt::Debug for ShutDown<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ShutDown(..)")
+    }
+}
+
+impl<F> core::fmt::Display for ShutDown<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("the timer service is shut down")
+    }
+}
+
+impl<F> core::error::Error for ShutDown<F> {}
+
+struct Inner {
+    sub: Submitter<Job>,
+    epoch: Instant,
+    driver: Thread,
+    stop: AtomicBool,
+}
+
+impl Inner {
+    const TICK_SHIFT: u8 = 20;
+
+    fn nanos(&self, t: Instant) -> u64 {
+        u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn submit(&self, at: Instant, job: Job) -> Result<TimerHandle<Job>, Job> {
+        if self.stop.load(Ordering::Acquire) {
+            return Err(job);
+        }
+        let h = self.sub.schedule(self.nanos(at), job).map_err(|c| c.0)?;
+        self.driver.unpark();
+        Ok(h)
+    }
+}
+
+/// A periodic timer's state: `IDLE` (waiting for its next run), `RUNNING`
+/// or `CANCELLED` (final).
+const IDLE: u8 = 0;
+const RUNNING: u8 = 1;
+const CANCELLED: u8 = 2;
+
+enum Kind {
+    /// A one-shot: its hand-off handle settles cancel against firing.
+    Once(TimerHandle<Job>),
+    /// A periodic timer: its own state settles cancel against a run.
+    Periodic(Arc<AtomicU8>, Arc<Mutex<Option<TimerHandle<Job>>>>),
+}
+
+/// A handle to a scheduled callback (one-shot or periodic).
+pub struct Timer {
+    kind: Kind,
+}
+
+impl Timer {
+    /// Cancels the callback. One-shot: `true` if this prevented the run;
+    /// `false` if the callback ran, is running or will run (it had already
+    /// fired), or was already cancelled. Periodic: `true` if this stopped
+    /// the series (a run in progress finishes, none follows); `false` if it
+    /// was already cancelled.
+    pub fn cancel(&self) -> bool {
+        match &self.kind {
+            Kind::Once(h) => h.cancel(),
+            Kind::Periodic(state, current) => {
+                // AcqRel: pairs with the run's CASes in `Periodic::arm`.
+                if state.swap(CANCELLED, Ordering::AcqRel) == CANCELLED {
+                    return false;
+                }
+                let cur = current.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(h) = cur.as_ref() {
+                    h.cancel(); // frees the wheel slot early
+                }
+                true
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Timer")
+    }
+}
+
+/// A driver thread running timers; see the module docs.
+pub struct TimerService {
+    inner: Arc<Inner>,
+    thread: Mutex<Option<JoinHandle<usize>>>,
+}
+
+impl TimerService {
+    /// A service whose callbacks run on one [`WorkerThread`].
+    pub fn new() -> Self {
+        Self::with_executor(WorkerThread::new())
+    }
+
+    /// A service whose callbacks run on `executor`.
+    pub fn with_executor(executor: impl Executor) -> Self {
+        let wheel: Wheel<Entry<Job>, Growable> =
+            Wheel::new(WheelConfig::new().levels(7).tick_shift(Inner::TICK_SHIFT));
+        let (mut driver, sub) = Driver::new(wheel);
+        let (tx, rx) = mpsc::channel::<Arc<Inner>>();
+        let thread = std::thread::Builder::new()
+            .name("latchfree-timer-driver".into())
+            .spawn(move || {
+                let inner: Arc<Inner> = rx.recv().expect("service handshake");
+                loop {
+                    // Acquire: pairs with the Release store in `shutdown`.
+                    if inner.stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let now = inner.nanos(Instant::now());
+                    while let Some(f) = driver.poll(now) {
+                        executor.execute(f.value);
+                    }
+                    match driver.next_deadline() {
+                        Some(d) => park_timeout(Duration::from_nanos(d.saturating_sub(now).max(1))),
+                        None => park_timeout(Duration::from_secs(3600)),
+                    }
+                }
+                drop(inner);
+                driver.shutdown().len()
+            })
+            .expect("spawn timer driver thread");
+        let inner = Arc::new(Inner {
+            sub,
+            epoch: Instant::now(),
+            driver: thread.thread().clone(),
+            stop: AtomicBool::new(false),
+        });
+        tx.send(Arc::clone(&inner)).expect("service handshake");
+        TimerService {
+            inner,
+            thread: Mutex::new(Some(thread)),
+        }
+    }
+
+    /// Runs `f` once after `delay`.
+    pub fn after<F: FnOnce() + Send + 'static>(
+        &self,
+        delay: Duration,
+        f: F,
+    ) -> Result<Timer, ShutDown<F>> {
+        self.at(Instant::now() + delay, f)
+    }
+
+    /// Runs `f` once at `when` (at once if `when` has passed).
+    pub fn at<F: FnOnce() + Send + 'static>(
+        &self,
+        when: Instant,
+        f: F,
+    ) -> Result<Timer, ShutDown<F>> {
+        if self.inner.stop.load(Ordering::Acquire) {
+            return Err(ShutDown(f));
+        }
+        // The closure sits in a shared slot so a refused submission can
+        // hand it back.
+        let slot = Arc::new(Mutex::new(Some(f)));
+        let s2 = Arc::clone(&slot);
+        let job: Job = Box::new(move || {
+            let f = s2.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(f) = f {
+                f();
+            }
+        });
+        match self.inner.submit(when, job) {
+            Ok(h) => Ok(Timer {
+                kind: Kind::Once(h),
+            }),
+            Err(job) => {
+                drop(job);
+                let f = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+                match f {
+                    Some(f) => Err(ShutDown(f)),
+                    None => unreachable!("a refused job never ran"),
+                }
+            }
+        }
+    }
+
+    /// Runs `f` every `period` (first run one period from now), handling
+    /// late runs per `policy`. Runs never overlap.
+    pub fn every<F: Fn() + Send + Sync + 'static>(
+        &self,
+        period: Duration,
+        policy: MissedTick,
+        f: F,
+    ) -> Result<Timer, ShutDown<F>> {
+        let period = period.max(Duration::from_nanos(1));
+        self.schedule(
+            Instant::now() + period,
+            move |planned, finished| match policy {
+                MissedTick::Burst => Some(planned + period),
+                MissedTick::Delay => Some(finished + period),
+                MissedTick::Skip => {
+                    let mut next = planned + period;
+                    if next <= finished {
+                        let behind =
+                            finished.duration_since(next).as_nanos() / period.as_nanos() + 1;
+                        next += period * u32::try_from(behind).unwrap_or(u32::MAX);
+                    }
+                    Some(next)
+                }
+            },
+            f,
+        )
+    }
+
+    /// Runs `f` at `first`, then at `next(planned, finished)` after each
+    /// run (`planned`: when the run was due; `finished`: when it ended)
+    /// until `next` returns `None` or the timer is cancelled. Runs never
+    /// overlap: the next one is scheduled when the last has finished.
+    pub fn schedule<F, N>(&self, first: Instant, next: N, f: F) -> Result<Timer, ShutDown<F>>
+    where
+        F: Fn() + Send + Sync + 'static,
+        N: Fn(Instant, Instant) -> Option<Instant> + Send + Sync + 'static,
+    {
+        if self.inner.stop.load(Ordering::Acquire) {
+            return Err(ShutDown(f));
+        }
+        let state = Arc::new(AtomicU8::new(IDLE));
+        let current = Arc::new(Mutex::new(None));
+        let run = Arc::new(Periodic {
+            inner: Arc::downgrade(&self.inner),
+            f,
+            next,
+            state: Arc::clone(&state),
+            current: Arc::clone(&current),
+        });
+        Periodic::arm(run, first);
+        Ok(Timer {
+            kind: Kind::Periodic(state, current),
+        })
+    }
+
+    /// Stops the service: later calls fail with [`ShutDown`], the driver
+    /// thread exits, and the number of callbacks that were pending (and
+    /// will not run) is returned; 0 on a second call. Callbacks already
+    /// handed to the executor still run.
+    pub fn shutdown(&self) -> usize {
+        // Release: pairs with the driver's Acquire load.
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.driver.unpark();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        thread.map_or(0, |t| t.join().unwrap_or(0))
+    }
+}
+
+impl Default for TimerService {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TimerService {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl core::fmt::Debug for TimerService {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TimerService").finish_non_exhaustive()
+    }
+}
+
+struct Periodic<F, N> {
+    inner: alloc::sync::Weak<Inner>,
+    f: F,
+    next: N,
+    state: Arc<AtomicU8>,
+    current: Arc<Mutex<Option<TimerHandle<Job>>>>,
+}
+
+impl<F, N> Periodic<F, N>
+where
+    F: Fn() + Send + Sync + 'static,
+    N: Fn(Instant, Instant) -> Option<Instant> + Send + Sync + 'static,
+{
+    fn arm(this: Arc<Self>, when: Instant) {
+        let Some(inner) = this.inner.upgrade() else {
+            return;
+        };
+        let mut cur = this.current.lock().unwrap_or_else(|e| e.into_inner());
+        // Acquire: pairs with `Timer::cancel`'s swap.
+        if this.state.load(Ordering::Acquire) == CANCELLED {
+            return;
+        }
+        let me = Arc::clone(&this);
+        let job: Job = Box::new(move || {
+            // IDLE -> RUNNING, or the series was cancelled: AcqRel pairs
+            // with `Timer::cancel`'s swap so exactly one side wins.
+            if me
+                .state
+                .compare_exchange(IDLE, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return;
+            }
+            (me.f)();
+            let next = (me.next)(when, Instant::now());
+            // RUNNING -> IDLE, unless cancelled during the run.
+            if me
+                .state
+                .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if let Some(next) = next {
+                    Periodic::arm(me, next);
+                }
+            }
+        });
+        *cur = inner.submit(when, job).ok();
+    }
+}
