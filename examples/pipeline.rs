@@ -28,12 +28,14 @@ struct Order {
 struct Tally {
     count: AtomicU64,
     qty: AtomicU64,
+    ids: AtomicU64,
 }
 
 impl Tally {
     fn add(&self, o: &Order) {
         self.count.fetch_add(1, Ordering::Relaxed);
         self.qty.fetch_add(o.qty, Ordering::Relaxed);
+        self.ids.fetch_add(o.id, Ordering::Relaxed);
     }
 }
 
@@ -101,11 +103,20 @@ fn main() {
         total as f64 / elapsed.as_secs_f64() / 1e6
     );
     let mut ok = true;
-    for (name, t) in ["journal", "risk", "matcher", "settlement"].iter().zip(stages.iter()) {
-        let (c, q) = (t.count.load(Ordering::Relaxed), t.qty.load(Ordering::Relaxed));
+    for (name, t) in ["journal", "risk", "matcher", "settlement"]
+        .iter()
+        .zip(stages.iter())
+    {
+        let (c, q) = (
+            t.count.load(Ordering::Relaxed),
+            t.qty.load(Ordering::Relaxed),
+        );
         let good = c == total && q == want_qty;
         ok &= good;
-        println!("  {name:<10} saw {c:>9} orders, qty {q:>10}  {}", if good { "ok" } else { "MISMATCH" });
+        println!(
+            "  {name:<10} saw {c:>9} orders, qty {q:>10}  {}",
+            if good { "ok" } else { "MISMATCH" }
+        );
     }
     if !ok {
         eprintln!("consistency check FAILED");

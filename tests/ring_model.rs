@@ -1,5 +1,6 @@
 //! proptest: random operation sequences on a single-threaded ring, checked
 //! step by step against a plain sequential model (`support/ring_model.rs`).
+#![cfg(feature = "alloc")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 #[path = "support/ring_model.rs"]
@@ -31,6 +32,8 @@ proptest! {
 #[test]
 fn fuzzer_byte_decoding_replays() {
     // Every opcode, as the fuzz target decodes it, on the smallest ring.
-    let ops: Vec<Op> = (0u8..16).map(|k| Op::from_bytes([k, k.wrapping_mul(7), 3])).collect();
+    let ops: Vec<Op> = (0u8..16)
+        .map(|k| Op::from_bytes([k, k.wrapping_mul(7), 3]))
+        .collect();
     run(1, ops).unwrap();
 }

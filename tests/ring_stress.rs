@@ -2,6 +2,7 @@
 //! event seen exactly once per multicast consumer, exactly once overall in a
 //! work group, per-producer order kept, nothing leaked or dropped twice,
 //! panics reported without stalling, shutdown draining, nothing hanging.
+#![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 #![allow(clippy::redundant_pattern_matching)]
 
