@@ -1,7 +1,6 @@
 //! Random operation sequences against `std::collections::HashMap`,
 //! comparing every return value and `len` after each step.
 #![cfg(feature = "std")]
-
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::HashMap as Model;

@@ -1,7 +1,6 @@
 //! Multi-threaded stress: no lost increments through `compute`, readers
 //! never see a value that was never written, growth under concurrency.
 #![cfg(feature = "std")]
-
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
