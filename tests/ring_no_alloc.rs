@@ -1,0 +1,91 @@
+//! A `static` ring with inline storage runs with no allocator at all: this
+//! test counts every allocation the process makes while a producer and a
+//! consumer (on two threads) move events through a `static` ring, and
+//! requires zero.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use latchfree::ring::{Inline, Poll, Ring, Single, SpinHint};
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[derive(Clone, Copy)]
+struct Reading {
+    sensor: u16,
+    value: u32,
+}
+
+const EMPTY: Reading = Reading {
+    sensor: 0,
+    value: 0,
+};
+
+static RING: Ring<Inline<Reading, 16, 2>, Single, SpinHint> =
+    Ring::new(Inline::new([EMPTY; 16]), SpinHint);
+
+#[test]
+fn a_static_ring_moves_events_without_allocating() {
+    const N: u32 = 100_000;
+    let mut graph = Ring::graph(&RING).unwrap();
+    let mut consumer = graph.consumer(&[]).unwrap();
+    let mut producer = graph.single_producer();
+    // Spawning a thread allocates; start counting once both sides exist.
+    let (sum, allocs) = std::thread::scope(|s| {
+        let c = s.spawn(move || {
+            while !COUNTING.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            let mut sum = 0u64;
+            let mut done = false;
+            while !done {
+                match consumer.poll(|r, _, _| sum += u64::from(r.value) + u64::from(r.sensor)) {
+                    Poll::Closed => done = true,
+                    _ => std::hint::spin_loop(),
+                }
+            }
+            sum
+        });
+        COUNTING.store(true, Ordering::Release);
+        for i in 0..N {
+            producer
+                .publish(|r| {
+                    *r = Reading {
+                        sensor: 1,
+                        value: i,
+                    }
+                })
+                .unwrap();
+        }
+        drop(producer);
+        let sum = c.join().unwrap();
+        COUNTING.store(false, Ordering::Release);
+        (sum, ALLOCS.load(Ordering::Relaxed))
+    });
+    assert_eq!(sum, u64::from(N) * u64::from(N - 1) / 2 + u64::from(N));
+    assert_eq!(allocs, 0, "the ring allocated");
+}
