@@ -555,6 +555,28 @@ where
         out
     }
 
+    /// Claims one slot (waiting if `block`), hands it to `write` with `v`,
+    /// publishes it; on refusal hands `v` back.
+    #[inline]
+    fn publish_one<V>(
+        &mut self,
+        block: bool,
+        v: V,
+        write: impl FnOnce(V, &mut S::Item),
+    ) -> Result<u64, PublishError<V>> {
+        match self.claim(1, block) {
+            Ok(start) => {
+                self.write(start, 1, |mut c| {
+                    if let Some(slot) = c.get_mut(0) {
+                        write(v, slot);
+                    }
+                });
+                Ok(start)
+            }
+            Err(r) => Err(r.with(v)),
+        }
+    }
+
     /// Writes one event in place with `f` and publishes it, waiting while the
     /// ring is full. Returns its sequence. If `f` panics the slot is
     /// published as skipped: consumers never see it, and never stall on it.
@@ -563,17 +585,7 @@ where
     ///
     /// `Closed`, `Halted` or `Timeout`, each handing `f` back unrun.
     pub fn publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, true) {
-            Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        f(slot);
-                    }
-                });
-                Ok(start)
-            }
-            Err(r) => Err(r.with(f)),
-        }
+        self.publish_one(true, f, |f, slot| f(slot))
     }
 
     /// Like [`publish`](Self::publish) but never waits.
@@ -582,17 +594,7 @@ where
     ///
     /// `Full` when no slot is free, or `Closed`/`Halted`.
     pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, false) {
-            Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        f(slot);
-                    }
-                });
-                Ok(start)
-            }
-            Err(r) => Err(r.with(f)),
-        }
+        self.publish_one(false, f, |f, slot| f(slot))
     }
 
     /// Moves `value` into the next slot and publishes it, waiting while full.
@@ -601,17 +603,7 @@ where
     ///
     /// As for [`publish`](Self::publish), handing `value` back.
     pub fn push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, true) {
-            Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        *slot = value;
-                    }
-                });
-                Ok(start)
-            }
-            Err(r) => Err(r.with(value)),
-        }
+        self.publish_one(true, value, |value, slot| *slot = value)
     }
 
     /// Like [`push`](Self::push) but never waits.
@@ -620,17 +612,7 @@ where
     ///
     /// As for [`try_publish`](Self::try_publish), handing `value` back.
     pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, false) {
-            Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        *slot = value;
-                    }
-                });
-                Ok(start)
-            }
-            Err(r) => Err(r.with(value)),
-        }
+        self.publish_one(false, value, |value, slot| *slot = value)
     }
 
     /// Claims `n` contiguous slots, lets `f` write them, and publishes them.

@@ -295,6 +295,27 @@ where
         self
     }
 
+    /// Queues a consumer thread: `handler` driven by `wait`, named in order.
+    fn push_job<H: EventHandler<S::Item>>(
+        &mut self,
+        handler: H,
+        mut wait: impl FnMut(&mut dyn FnMut(&S::Item, u64, bool)) -> Result<usize, ConsumeError>
+            + Send
+            + 'static,
+    ) {
+        let name = std::format!("{}-{}", self.prefix, self.jobs.len());
+        let (policy, on_panic) = (self.policy, self.on_panic.clone());
+        let thread_name = name.clone();
+        let ring = self.graph.ring.clone();
+        self.jobs.push((
+            name,
+            Box::new(move || {
+                let halt = || ring.halt();
+                run_loop(&thread_name, handler, policy, &on_panic, &halt, &mut wait);
+            }),
+        ));
+    }
+
     fn add_consumer<H: EventHandler<S::Item>>(
         &mut self,
         deps: &[Node],
@@ -311,19 +332,7 @@ where
             }
         };
         let node = consumer.node();
-        let name = std::format!("{}-{}", self.prefix, self.jobs.len());
-        let (policy, on_panic) = (self.policy, self.on_panic.clone());
-        let thread_name = name.clone();
-        let ring = self.graph.ring.clone();
-        self.jobs.push((
-            name,
-            Box::new(move || {
-                let halt = || ring.halt();
-                run_loop(&thread_name, handler, policy, &on_panic, &halt, |f| {
-                    consumer.wait(f)
-                });
-            }),
-        ));
+        self.push_job(handler, move |f| consumer.wait(f));
         Some(node)
     }
 
@@ -345,19 +354,7 @@ where
             };
         let node = workers[0].group();
         for (mut worker, handler) in workers.into_iter().zip(handlers) {
-            let name = std::format!("{}-{}", self.prefix, self.jobs.len());
-            let (policy, on_panic) = (self.policy, self.on_panic.clone());
-            let thread_name = name.clone();
-            let ring = self.graph.ring.clone();
-            self.jobs.push((
-                name,
-                Box::new(move || {
-                    let halt = || ring.halt();
-                    run_loop(&thread_name, handler, policy, &on_panic, &halt, |f| {
-                        worker.wait(f)
-                    });
-                }),
-            ));
+            self.push_job(handler, move |f| worker.wait(f));
         }
         Some(node)
     }

@@ -121,39 +121,41 @@ mod std_waits {
         ) -> Result<(), TimedOut>;
     }
 
+    /// Spins on `ready` with `hint` between checks, reading the clock every
+    /// 64 turns.
+    fn spin_until_deadline<F: FnMut() -> bool>(
+        mut ready: F,
+        deadline: Instant,
+        hint: fn(),
+    ) -> Result<(), TimedOut> {
+        let mut n = 0u32;
+        while !ready() {
+            n = n.wrapping_add(1);
+            if n % 64 == 0 && Instant::now() >= deadline {
+                return if ready() { Ok(()) } else { Err(TimedOut) };
+            }
+            hint();
+        }
+        Ok(())
+    }
+
     impl TimedWait for super::BusySpin {
         fn wait_until_deadline<F: FnMut() -> bool>(
             &self,
-            mut ready: F,
+            ready: F,
             deadline: Instant,
         ) -> Result<(), TimedOut> {
-            let mut n = 0u32;
-            while !ready() {
-                n = n.wrapping_add(1);
-                if n % 64 == 0 && Instant::now() >= deadline {
-                    return if ready() { Ok(()) } else { Err(TimedOut) };
-                }
-                crate::sync::busy_loop();
-            }
-            Ok(())
+            spin_until_deadline(ready, deadline, crate::sync::busy_loop)
         }
     }
 
     impl TimedWait for super::SpinHint {
         fn wait_until_deadline<F: FnMut() -> bool>(
             &self,
-            mut ready: F,
+            ready: F,
             deadline: Instant,
         ) -> Result<(), TimedOut> {
-            let mut n = 0u32;
-            while !ready() {
-                n = n.wrapping_add(1);
-                if n % 64 == 0 && Instant::now() >= deadline {
-                    return if ready() { Ok(()) } else { Err(TimedOut) };
-                }
-                spin_loop();
-            }
-            Ok(())
+            spin_until_deadline(ready, deadline, spin_loop)
         }
     }
 
