@@ -97,6 +97,7 @@ impl<'a, S: Storage> Claimed<'a, S> {
     pub fn iter_mut(&mut self) -> ClaimedIter<'_, S> {
         ClaimedIter {
             storage: self.storage,
+            mask: self.storage.capacity() - 1,
             next: self.start,
             end: self.start + self.len as u64,
             _borrow: PhantomData,
@@ -111,6 +112,7 @@ impl<'a, S: Storage> IntoIterator for Claimed<'a, S> {
     fn into_iter(self) -> ClaimedIter<'a, S> {
         ClaimedIter {
             storage: self.storage,
+            mask: self.storage.capacity() - 1,
             next: self.start,
             end: self.start + self.len as u64,
             _borrow: PhantomData,
@@ -121,6 +123,7 @@ impl<'a, S: Storage> IntoIterator for Claimed<'a, S> {
 /// Iterator over claimed slots, in sequence order.
 pub struct ClaimedIter<'a, S: Storage> {
     storage: &'a S,
+    mask: usize,
     next: u64,
     end: u64,
     _borrow: PhantomData<&'a mut S::Item>,
@@ -134,8 +137,7 @@ impl<'a, S: Storage> Iterator for ClaimedIter<'a, S> {
         if self.next == self.end {
             return None;
         }
-        let mask = self.storage.capacity() - 1;
-        let p = self.storage.slot_mut(word(self.next) & mask);
+        let p = self.storage.slot_mut(word(self.next) & self.mask);
         self.next += 1;
         // SAFETY: each claimed slot is yielded once (distinct sequences in a
         // range no longer than the capacity map to distinct slots), it is
