@@ -8,10 +8,15 @@
 //!   update publishes a new entry in the same slot (copy-on-write) and
 //!   retires the old one through the epoch, so a reader holding a pointer
 //!   always reads a complete, never-torn entry.
-//! - A slot is an `Atomic<Entry>` whose tag says what it holds:
+//! - A slot is a [`Slot`]: an epoch pointer to an entry whose low-bit tag
+//!   says what it holds:
 //!   null with tag 0 = *empty* (ends a probe), null with [`TOMBSTONE`] =
 //!   *deleted* (probes continue), an entry with tag 0 = *live*, an entry with
 //!   [`MOVED`] = *migrated*: the entry now lives in the table's `next` table.
+//!   On x86_64 the slot word also carries 16 bits of the entry's hash in its
+//!   top bits (user-space addresses fit in 48 bits), written in the same
+//!   store as the pointer, so a probe skips other keys' entries without
+//!   loading them: one cache miss (the slot) per foreign key instead of two.
 //! - Every slot store, every `next` store, the shard's `table` store and the
 //!   counters are written only while the shard's lock is held. Readers take
 //!   no lock: they load with `Acquire`, which pairs with the writers'
@@ -48,8 +53,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
+use core::marker::PhantomData;
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
 
 use super::lock::ShardLock;
 use crate::sync::{AtomicUsize, CachePadded, Ordering};
@@ -68,6 +74,105 @@ pub(super) const MIGRATE_CHUNK: usize = 64;
 #[cfg(latchfree_loom)]
 pub(super) const MIGRATE_CHUNK: usize = 1;
 
+/// Bits of a slot word that hold the epoch pointer (address and low tag);
+/// the rest hold the hash tag.
+#[cfg(target_arch = "x86_64")]
+const ADDR_MASK: usize = (1 << 48) - 1;
+#[cfg(not(target_arch = "x86_64"))]
+const ADDR_MASK: usize = !0;
+
+/// The hash tag of `hash`, placed where a slot word keeps it: hash bits
+/// 32..48 (the shard index uses the top bits, the table index the low
+/// ones). Zero where pointers have no spare bits.
+#[inline]
+fn hash_tag(hash: u64) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ((hash >> 32) as usize & 0xFFFF) << 48
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = hash;
+        0
+    }
+}
+
+/// A slot word loaded from a [`Slot`]: pointer word plus hash tag.
+#[derive(Clone, Copy)]
+struct Word(usize);
+
+impl Word {
+    /// Whether the slot holds no entry (empty or tombstone).
+    #[inline]
+    fn is_null(self) -> bool {
+        // Entries are at least word-aligned (crossbeam's low tag bits).
+        self.0 & ADDR_MASK & !(core::mem::align_of::<usize>() - 1) == 0
+    }
+
+    /// Whether the slot may hold the entry of a key with `hash`: false only
+    /// if its hash tag differs.
+    #[inline]
+    fn may_match(self, hash: u64) -> bool {
+        self.0 & !ADDR_MASK == hash_tag(hash)
+    }
+
+    /// The epoch pointer (with its low tag) this word holds.
+    #[inline]
+    fn shared<'g, K, V>(self, _guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
+        // SAFETY: the low bits of every slot word are a word made by
+        // `Pointer::into_usize` on a `Shared<Entry<K, V>>` (see
+        // `Slot::store`); a `Shared` owns nothing, so rebuilding it any
+        // number of times is fine. `'g`: the caller loaded it under `_guard`.
+        unsafe { Shared::from_usize(self.0 & ADDR_MASK) }
+    }
+}
+
+/// One table slot: an epoch pointer to an entry (low-bit tag as in the
+/// module docs) and, where pointers have spare top bits, the entry's hash
+/// tag in them. Pointer and hash tag change together, in one store.
+pub(super) struct Slot<K, V> {
+    word: AtomicUsize,
+    /// Same auto traits as the `Atomic` this stands for.
+    _marker: PhantomData<Atomic<Entry<K, V>>>,
+}
+
+impl<K, V> Slot<K, V> {
+    fn null() -> Self {
+        Self {
+            word: AtomicUsize::new(0),
+            _marker: PhantomData,
+        }
+    }
+
+    /// The slot's word.
+    #[inline]
+    fn load_word(&self, ord: Ordering) -> Word {
+        Word(self.word.load(ord))
+    }
+
+    /// The slot's epoch pointer, tagged as in the module docs.
+    #[inline]
+    pub(super) fn load<'g>(&self, ord: Ordering, guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
+        self.load_word(ord).shared(guard)
+    }
+
+    /// Stores `p` (an entry of `hash`, or a null with its tag).
+    #[inline]
+    fn store(&self, p: Shared<'_, Entry<K, V>>, hash: u64, ord: Ordering) {
+        let null = p.is_null();
+        let w = p.into_usize();
+        if null {
+            self.word.store(w, ord);
+            return;
+        }
+        assert!(
+            w & !ADDR_MASK == 0,
+            "latchfree::map: entry address beyond 48 bits"
+        );
+        self.word.store(w | hash_tag(hash), ord);
+    }
+}
+
 /// A published key-value pair; immutable while reachable.
 pub(super) struct Entry<K, V> {
     pub(super) hash: u64,
@@ -79,7 +184,7 @@ pub(super) struct Entry<K, V> {
 pub(super) struct Table<K, V> {
     /// `slots.len() - 1`; `slots.len()` is a power of two >= [`MIN_TABLE`].
     mask: usize,
-    slots: Box<[Atomic<Entry<K, V>>]>,
+    slots: Box<[Slot<K, V>]>,
     /// The table this one is migrating into; null when not growing. Set
     /// once (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
@@ -94,7 +199,7 @@ pub(super) struct Table<K, V> {
 impl<K, V> Table<K, V> {
     pub(super) fn new(capacity: usize) -> Self {
         let len = capacity.max(MIN_TABLE).next_power_of_two();
-        let slots: Vec<Atomic<Entry<K, V>>> = (0..len).map(|_| Atomic::null()).collect();
+        let slots: Vec<Slot<K, V>> = (0..len).map(|_| Slot::null()).collect();
         Self {
             mask: len - 1,
             slots: slots.into_boxed_slice(),
@@ -111,7 +216,7 @@ impl<K, V> Table<K, V> {
     }
 
     #[inline]
-    pub(super) fn slot(&self, i: usize) -> &Atomic<Entry<K, V>> {
+    pub(super) fn slot(&self, i: usize) -> &Slot<K, V> {
         &self.slots[i]
     }
 
@@ -184,12 +289,13 @@ where
         for _ in 0..t.len() {
             // Acquire pairs with the writer's Release slot store: the
             // entry's fields are initialised before we read them.
-            let p = t.slots[i].load(Ordering::Acquire, guard);
-            if p.is_null() {
-                if p.tag() == 0 {
+            let w = t.slots[i].load_word(Ordering::Acquire);
+            if w.is_null() {
+                if w.0 == 0 {
                     break;
                 }
-            } else {
+            } else if w.may_match(hash) {
+                let p: Shared<'g, Entry<K, V>> = w.shared(guard);
                 // SAFETY: non-null slot pointers are entries retired only
                 // through the epoch; we are pinned.
                 let e = unsafe { p.deref() };
@@ -311,14 +417,14 @@ impl<K, V> Shard<K, V> {
                         let s = o.into_shared(guard);
                         // Release: publishes the new entry's fields to
                         // readers' Acquire slot loads.
-                        t.slots[f.index].store(s, Ordering::Release);
+                        t.slots[f.index].store(s, hash, Ordering::Release);
                         Some(s)
                     }
                     Plan::Remove => {
                         // Release: orders before later inserts' stores
                         // (readers need nothing from a tombstone).
                         t.slots[f.index]
-                            .store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
+                            .store(Shared::null().with_tag(TOMBSTONE), hash, Ordering::Release);
                         self.len
                             .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
                         None
@@ -343,7 +449,7 @@ impl<K, V> Shard<K, V> {
                         let (i, was_empty) = t.free_slot(hash, guard);
                         let s = o.into_shared(guard);
                         // Release: publishes the entry (see above).
-                        t.slots[i].store(s, Ordering::Release);
+                        t.slots[i].store(s, hash, Ordering::Release);
                         if was_empty {
                             t.occupied
                                 .store(t.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
@@ -456,14 +562,14 @@ impl<K, V> Shard<K, V> {
             let (j, was_empty) = n.free_slot(hash, guard);
             // Release: a reader that follows MOVED (Acquire) to the new
             // table finds the entry; it is stored before the MOVED mark.
-            n.slots[j].store(p, Ordering::Release);
+            n.slots[j].store(p, hash, Ordering::Release);
             if was_empty {
                 n.occupied
                     .store(n.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
             // Release: pairs with the reader's Acquire load of this slot,
             // which then sees the store into the new table above.
-            c.slots[i].store(p.with_tag(MOVED), Ordering::Release);
+            c.slots[i].store(p.with_tag(MOVED), hash, Ordering::Release);
         }
         c.migrated.store(end, Ordering::Relaxed);
         if end < c.len() {
@@ -559,14 +665,14 @@ pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K, guard:
     let mut i = hash as usize & table.mask;
     for _ in 0..table.len() {
         // Acquire: as in `find`.
-        let p = table.slots[i].load(Ordering::Acquire, guard);
-        if p.is_null() {
-            if p.tag() == 0 {
+        let w = table.slots[i].load_word(Ordering::Acquire);
+        if w.is_null() {
+            if w.0 == 0 {
                 return false;
             }
-        } else {
+        } else if w.may_match(hash) {
             // SAFETY: as in `find`.
-            let e = unsafe { p.deref() };
+            let e = unsafe { w.shared::<K, V>(guard).deref() };
             if e.hash == hash && e.key == *key {
                 return true;
             }
