@@ -188,6 +188,14 @@ pub(super) struct Table<K, V> {
     /// The table this one is migrating into; null when not growing. Set
     /// once (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
+    /// Writer-only counters, on their own cache line: readers load
+    /// `mask`, `slots` and `next` on every probe, and a counter bump on the
+    /// same line would evict them from every other core's cache.
+    w: CachePadded<TableCounters>,
+}
+
+/// A table's writer-only counters.
+struct TableCounters {
     /// Slots that are live or tombstones, in `0 ..= slots.len()`. Written
     /// and read only under the shard lock.
     occupied: AtomicUsize,
@@ -204,8 +212,10 @@ impl<K, V> Table<K, V> {
             mask: len - 1,
             slots: slots.into_boxed_slice(),
             next: Atomic::null(),
-            occupied: AtomicUsize::new(0),
-            migrated: AtomicUsize::new(0),
+            w: CachePadded::new(TableCounters {
+                occupied: AtomicUsize::new(0),
+                migrated: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -225,6 +235,42 @@ impl<K, V> Table<K, V> {
     pub(super) fn next<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
         // Acquire pairs with the Release store in `start_growth`.
         self.next.load(Ordering::Acquire, guard)
+    }
+
+    /// Unlinks the live entry at slot `i`. Lock held.
+    ///
+    /// The slot becomes a tombstone, unless the slot after it is empty: then
+    /// no key lies beyond it on a probe sequence through it (every slot
+    /// between a key's home and the key is non-empty, and stays so while
+    /// the key is there), so it becomes empty, and so do the tombstones
+    /// right before it, for the same reason. Fewer tombstones mean shorter
+    /// probes for absent keys and fewer rehashes under insert/remove churn.
+    fn vacate(&self, i: usize) {
+        // Relaxed: slots are only written under the lock we hold.
+        if self.slots[(i + 1) & self.mask]
+            .load_word(Ordering::Relaxed)
+            .0
+            != 0
+        {
+            // Release: orders before later inserts' stores (readers need
+            // nothing from a tombstone).
+            self.slots[i].store(Shared::null().with_tag(TOMBSTONE), 0, Ordering::Release);
+            return;
+        }
+        let mut j = i;
+        let mut freed = 0;
+        loop {
+            // Release: as for a tombstone.
+            self.slots[j].store(Shared::null(), 0, Ordering::Release);
+            freed += 1;
+            j = (j + self.mask) & self.mask;
+            if j == i || self.slots[j].load_word(Ordering::Relaxed).0 != TOMBSTONE {
+                break;
+            }
+        }
+        let occupied = self.w.occupied.load(Ordering::Relaxed);
+        debug_assert!(occupied >= freed);
+        self.w.occupied.store(occupied - freed, Ordering::Relaxed);
     }
 
     /// First empty or tombstone slot on `hash`'s probe sequence, with
@@ -326,17 +372,27 @@ where
 }
 
 /// One shard of the map.
+///
+/// Readers touch only `table`; the fields writers change on every commit
+/// live on a cache line of their own (`w`), so a write does not evict the
+/// readers' copy of `table`.
 pub(super) struct Shard<K, V> {
+    /// The current table; never null while the shard is reachable.
+    table: Atomic<Table<K, V>>,
+    /// Slot count of the table `clear` installs.
+    initial: usize,
+    /// The writer-side state.
+    w: CachePadded<ShardWriters>,
+}
+
+/// A shard's writer-side state.
+struct ShardWriters {
     lock: ShardLock,
     /// Insertions of new keys committed in this shard (wrapping). Bumped
     /// with Release after the new entry's slot store; see the module docs.
     inserts: AtomicUsize,
     /// Live entries. Written under the lock, read anywhere (Relaxed).
     len: AtomicUsize,
-    /// The current table; never null while the shard is reachable.
-    table: Atomic<Table<K, V>>,
-    /// Slot count of the table `clear` installs.
-    initial: usize,
 }
 
 /// The entry a commit published, if it stored one.
@@ -354,11 +410,13 @@ impl<K, V> Shard<K, V> {
     pub(super) fn new(capacity: usize) -> CachePadded<Self> {
         let initial = capacity.max(MIN_TABLE).next_power_of_two();
         CachePadded::new(Self {
-            lock: ShardLock::new(),
-            inserts: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
             table: Atomic::new(Table::new(initial)),
             initial,
+            w: CachePadded::new(ShardWriters {
+                lock: ShardLock::new(),
+                inserts: AtomicUsize::new(0),
+                len: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -376,13 +434,13 @@ impl<K, V> Shard<K, V> {
     pub(super) fn inserts(&self) -> usize {
         // Acquire pairs with the Release bump in `commit`: if we read the
         // count after an insertion, the lookup that follows sees its entry.
-        self.inserts.load(Ordering::Acquire)
+        self.w.inserts.load(Ordering::Acquire)
     }
 
     /// Live entries; may be stale under concurrent writes.
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.w.len.load(Ordering::Relaxed)
     }
 
     /// Commits `plan` for the key with `hash`, found at `found` (or absent,
@@ -397,7 +455,7 @@ impl<K, V> Shard<K, V> {
         plan: Plan<K, V>,
         guard: &'g Guard,
     ) -> Result<Published<'g, K, V>, Plan<K, V>> {
-        let lock = self.lock.lock();
+        let lock = self.w.lock.lock();
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         let published = match found {
@@ -421,12 +479,10 @@ impl<K, V> Shard<K, V> {
                         Some(s)
                     }
                     Plan::Remove => {
-                        // Release: orders before later inserts' stores
-                        // (readers need nothing from a tombstone).
-                        t.slots[f.index]
-                            .store(Shared::null().with_tag(TOMBSTONE), hash, Ordering::Release);
-                        self.len
-                            .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+                        t.vacate(f.index);
+                        self.w
+                            .len
+                            .store(self.w.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
                         None
                     }
                 };
@@ -436,7 +492,7 @@ impl<K, V> Shard<K, V> {
                 published
             }
             None => {
-                if self.inserts.load(Ordering::Relaxed) != inserts {
+                if self.w.inserts.load(Ordering::Relaxed) != inserts {
                     drop(lock);
                     return Err(plan);
                 }
@@ -451,15 +507,17 @@ impl<K, V> Shard<K, V> {
                         // Release: publishes the entry (see above).
                         t.slots[i].store(s, hash, Ordering::Release);
                         if was_empty {
-                            t.occupied
-                                .store(t.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                            t.w.occupied
+                                .store(t.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                         }
-                        self.len
-                            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        self.w
+                            .len
+                            .store(self.w.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                         // Release: pairs with `inserts()`; after the slot
                         // store, so a writer that reads the new count finds
                         // the key.
-                        self.inserts
+                        self.w
+                            .inserts
                             .store(inserts.wrapping_add(1), Ordering::Release);
                         Some(s)
                     }
@@ -517,7 +575,7 @@ impl<K, V> Shard<K, V> {
 
     /// Allocates the table `c` migrates into. Lock held, `c` current.
     fn start_growth(&self, c: &Table<K, V>, guard: &Guard) {
-        let live = self.len.load(Ordering::Relaxed);
+        let live = self.w.len.load(Ordering::Relaxed);
         // Room for twice the live keys; at least a quarter of the old size,
         // so the inserts that arrive during migration (one per chunk of old
         // slots) cannot fill it first.
@@ -550,28 +608,40 @@ impl<K, V> Shard<K, V> {
         let next = c.next.load(Ordering::Relaxed, guard);
         // SAFETY: non-null `next` of the current table; alive.
         let n = unsafe { next.deref() };
-        let start = c.migrated.load(Ordering::Relaxed);
+        let start = c.w.migrated.load(Ordering::Relaxed);
         let end = (start + MIGRATE_CHUNK).min(c.len());
+        // First pass: the live entries' hashes. These loads do not depend
+        // on each other, so the CPU overlaps their cache misses instead of
+        // taking them one at a time between the stores of the second pass.
+        let mut hashes = [0u64; MIGRATE_CHUNK];
         for i in start..end {
+            let p = c.slots[i].load(Ordering::Relaxed, guard);
+            if !p.is_null() && p.tag() == 0 {
+                // SAFETY: a live slot holds an entry alive under `guard`.
+                hashes[i - start] = unsafe { p.deref() }.hash;
+            }
+        }
+        for i in start..end {
+            // Relaxed: slots are only written under the lock we hold, so
+            // this is the word the first pass read.
             let p = c.slots[i].load(Ordering::Relaxed, guard);
             if p.is_null() || p.tag() != 0 {
                 continue;
             }
-            // SAFETY: a live slot holds an entry alive under `guard`.
-            let hash = unsafe { p.deref() }.hash;
+            let hash = hashes[i - start];
             let (j, was_empty) = n.free_slot(hash, guard);
             // Release: a reader that follows MOVED (Acquire) to the new
             // table finds the entry; it is stored before the MOVED mark.
             n.slots[j].store(p, hash, Ordering::Release);
             if was_empty {
-                n.occupied
-                    .store(n.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                n.w.occupied
+                    .store(n.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
             // Release: pairs with the reader's Acquire load of this slot,
             // which then sees the store into the new table above.
             c.slots[i].store(p.with_tag(MOVED), hash, Ordering::Release);
         }
-        c.migrated.store(end, Ordering::Relaxed);
+        c.w.migrated.store(end, Ordering::Relaxed);
         if end < c.len() {
             return false;
         }
@@ -587,13 +657,13 @@ impl<K, V> Shard<K, V> {
     /// Removes every entry: installs a fresh table and retires the old
     /// table(s) and their live entries. Returns how many entries it removed.
     pub(super) fn clear(&self, guard: &Guard) -> usize {
-        let lock = self.lock.lock();
+        let lock = self.w.lock.lock();
         let old = self.table.load(Ordering::Relaxed, guard);
         // Release pairs with `Shard::table`'s Acquire.
         self.table
             .store(Owned::new(Table::new(self.initial)), Ordering::Release);
-        let removed = self.len.load(Ordering::Relaxed);
-        self.len.store(0, Ordering::Relaxed);
+        let removed = self.w.len.load(Ordering::Relaxed);
+        self.w.len.store(0, Ordering::Relaxed);
         drop(lock);
         // SAFETY: `old` and its `next` are unreachable from the shard now
         // (writers validate reachability before touching a slot); every
@@ -656,7 +726,7 @@ unsafe fn retire_tables<'g, K, V>(
 /// Live plus tombstones at or above 3/4 of the slots, counting one more.
 #[inline]
 fn over_threshold<K, V>(t: &Table<K, V>) -> bool {
-    (t.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
+    (t.w.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
 }
 
 /// Whether `key` has a live or moved slot in `table` itself (its `next`
