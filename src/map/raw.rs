@@ -69,11 +69,12 @@ pub(super) const MOVED: usize = 2;
 pub(super) const MIN_TABLE: usize = 4;
 
 /// Old-table slots migrated per committed write during growth: the
-/// migration work a write may be charged, and so the tail of insert latency
-/// (64 gave about 1.8x the p99 of the shootout's insert-latency test). At least 16,
-/// so a migration ends before its new table fills: at most `len / 16` keys
-/// arrive during it, and the new table's 3/4 threshold is at least
-/// `1.5 * live` and at least `3/16 * len` (see `start_growth`).
+/// migration work a write may be charged, and so the tail of insert
+/// latency (64 gave about 1.8x the p99 of the shootout's insert-latency
+/// test). At least 16, so a migration ends before its new table fills: at
+/// most `len / 16` keys arrive during it, and the new table's 3/4
+/// threshold is at least `1.5 * live` and at least `3/16 * len` (see
+/// `start_growth`).
 #[cfg(not(latchfree_loom))]
 pub(super) const MIGRATE_CHUNK: usize = 16;
 #[cfg(latchfree_loom)]
