@@ -11,6 +11,10 @@
 //! Every run checks that the map's final size matches the inserts and
 //! removes its threads reported, so an implementation that drops work is
 //! caught before its time is recorded.
+//!
+//! `MAPF=<text>` runs only the workload rows whose "scenario impl" contains
+//! `<text>` (e.g. `MAPF="ReadHeavy 98/1/1/0 1t"`) and skips the latency and
+//! memory rows: for profiling one contender.
 
 #![allow(
     clippy::std_instead_of_core,
@@ -403,6 +407,9 @@ pub fn run(r: &mut Report) {
         for threads in THREADS {
             let scenario = format!("{} {}t", mix.name, threads);
             let mut add = |imp: &str, m: &dyn Map| {
+                if std::env::var("MAPF").is_ok_and(|f| !format!("{scenario} {imp}").contains(&f)) {
+                    return;
+                }
                 let v = run_mix(m, mix, threads, &zipf);
                 r.add("map", &scenario, imp, "ops_per_sec", v, Better::Higher);
             };
@@ -426,8 +433,10 @@ pub fn run(r: &mut Report) {
             }
         }
     }
-    latency(r);
-    memory(r);
+    if std::env::var("MAPF").is_err() {
+        latency(r);
+        memory(r);
+    }
 }
 
 /// Per-insert latency into an empty map from 4 threads.

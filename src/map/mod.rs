@@ -27,7 +27,7 @@
 //!   readers are wait-free apart from the epoch pin.
 //! - **Growth is incremental.** When a shard's table passes 3/4 occupancy it
 //!   allocates a table twice the live size and every later write to that
-//!   shard moves at most 64 old slots, so no single insert rehashes a large
+//!   shard moves at most 16 old slots, so no single insert rehashes a large
 //!   table. Readers look in the old table and then the new one.
 //!
 //! The map requires the `alloc` feature. The default hasher is `ahash`;

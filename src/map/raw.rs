@@ -8,10 +8,15 @@
 //!   update publishes a new entry in the same slot (copy-on-write) and
 //!   retires the old one through the epoch, so a reader holding a pointer
 //!   always reads a complete, never-torn entry.
-//! - A slot is an `Atomic<Entry>` whose tag says what it holds:
+//! - A slot is a [`Slot`]: an epoch pointer to an entry whose low-bit tag
+//!   says what it holds:
 //!   null with tag 0 = *empty* (ends a probe), null with [`TOMBSTONE`] =
 //!   *deleted* (probes continue), an entry with tag 0 = *live*, an entry with
 //!   [`MOVED`] = *migrated*: the entry now lives in the table's `next` table.
+//!   On x86_64 the slot word also carries 16 bits of the entry's hash in its
+//!   top bits (user-space addresses fit in 48 bits), written in the same
+//!   store as the pointer, so a probe skips other keys' entries without
+//!   loading them: one cache miss (the slot) per foreign key instead of two.
 //! - Every slot store, every `next` store, the shard's `table` store and the
 //!   counters are written only while the shard's lock is held. Readers take
 //!   no lock: they load with `Acquire`, which pairs with the writers'
@@ -48,8 +53,9 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
+use core::marker::PhantomData;
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
+use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
 
 use super::lock::ShardLock;
 use crate::sync::{AtomicUsize, CachePadded, Ordering};
@@ -62,11 +68,116 @@ pub(super) const MOVED: usize = 2;
 /// Smallest table (slots). Growth starts at 3/4 occupancy.
 pub(super) const MIN_TABLE: usize = 4;
 
-/// Old-table slots migrated per committed write during growth.
+/// Old-table slots migrated per committed write during growth: the
+/// migration work a write may be charged, and so the tail of insert
+/// latency (64 gave about 1.8x the p99 of the shootout's insert-latency
+/// test). At least 16, so a migration ends before its new table fills: at
+/// most `len / 16` keys arrive during it, and the new table's 3/4
+/// threshold is at least `1.5 * live` and at least `3/16 * len` (see
+/// `start_growth`).
 #[cfg(not(latchfree_loom))]
-pub(super) const MIGRATE_CHUNK: usize = 64;
+pub(super) const MIGRATE_CHUNK: usize = 16;
 #[cfg(latchfree_loom)]
 pub(super) const MIGRATE_CHUNK: usize = 1;
+
+/// Bits of a slot word that hold the epoch pointer (address and low tag);
+/// the rest hold the hash tag.
+#[cfg(target_arch = "x86_64")]
+const ADDR_MASK: usize = (1 << 48) - 1;
+#[cfg(not(target_arch = "x86_64"))]
+const ADDR_MASK: usize = !0;
+
+/// The hash tag of `hash`, placed where a slot word keeps it: hash bits
+/// 32..48 (the shard index uses the top bits, the table index the low
+/// ones). Zero where pointers have no spare bits.
+#[inline]
+fn hash_tag(hash: u64) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        ((hash >> 32) as usize & 0xFFFF) << 48
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = hash;
+        0
+    }
+}
+
+/// A slot word loaded from a [`Slot`]: pointer word plus hash tag.
+#[derive(Clone, Copy)]
+struct Word(usize);
+
+impl Word {
+    /// Whether the slot holds no entry (empty or tombstone).
+    #[inline]
+    fn is_null(self) -> bool {
+        // Entries are at least word-aligned (crossbeam's low tag bits).
+        self.0 & ADDR_MASK & !(core::mem::align_of::<usize>() - 1) == 0
+    }
+
+    /// Whether the slot may hold the entry of a key with `hash`: false only
+    /// if its hash tag differs.
+    #[inline]
+    fn may_match(self, hash: u64) -> bool {
+        self.0 & !ADDR_MASK == hash_tag(hash)
+    }
+
+    /// The epoch pointer (with its low tag) this word holds.
+    #[inline]
+    fn shared<'g, K, V>(self, _guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
+        // SAFETY: the low bits of every slot word are a word made by
+        // `Pointer::into_usize` on a `Shared<Entry<K, V>>` (see
+        // `Slot::store`); a `Shared` owns nothing, so rebuilding it any
+        // number of times is fine. `'g`: the caller loaded it under `_guard`.
+        unsafe { Shared::from_usize(self.0 & ADDR_MASK) }
+    }
+}
+
+/// One table slot: an epoch pointer to an entry (low-bit tag as in the
+/// module docs) and, where pointers have spare top bits, the entry's hash
+/// tag in them. Pointer and hash tag change together, in one store.
+pub(super) struct Slot<K, V> {
+    word: AtomicUsize,
+    /// Same auto traits as the `Atomic` this stands for.
+    _marker: PhantomData<Atomic<Entry<K, V>>>,
+}
+
+impl<K, V> Slot<K, V> {
+    fn null() -> Self {
+        Self {
+            word: AtomicUsize::new(0),
+            _marker: PhantomData,
+        }
+    }
+
+    /// The slot's word.
+    #[inline]
+    fn load_word(&self, ord: Ordering) -> Word {
+        Word(self.word.load(ord))
+    }
+
+    /// The slot's epoch pointer, tagged as in the module docs.
+    #[inline]
+    pub(super) fn load<'g>(&self, ord: Ordering, guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
+        self.load_word(ord).shared(guard)
+    }
+
+    /// Stores `p` (an entry of `hash`, or a null with its tag).
+    #[inline]
+    fn store(&self, p: Shared<'_, Entry<K, V>>, hash: u64, ord: Ordering) {
+        let null = p.is_null();
+        let w = p.into_usize();
+        if null {
+            self.word.store(w, ord);
+            return;
+        }
+        assert!(
+            w & !ADDR_MASK == 0,
+            "latchfree::map: entry address beyond 48 bits"
+        );
+        self.word.store(w | hash_tag(hash), ord);
+    }
+}
 
 /// A published key-value pair; immutable while reachable.
 pub(super) struct Entry<K, V> {
@@ -79,10 +190,18 @@ pub(super) struct Entry<K, V> {
 pub(super) struct Table<K, V> {
     /// `slots.len() - 1`; `slots.len()` is a power of two >= [`MIN_TABLE`].
     mask: usize,
-    slots: Box<[Atomic<Entry<K, V>>]>,
+    slots: Box<[Slot<K, V>]>,
     /// The table this one is migrating into; null when not growing. Set
     /// once (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
+    /// Writer-only counters, on their own cache line: readers load
+    /// `mask`, `slots` and `next` on every probe, and a counter bump on the
+    /// same line would evict them from every other core's cache.
+    w: CachePadded<TableCounters>,
+}
+
+/// A table's writer-only counters.
+struct TableCounters {
     /// Slots that are live or tombstones, in `0 ..= slots.len()`. Written
     /// and read only under the shard lock.
     occupied: AtomicUsize,
@@ -94,13 +213,15 @@ pub(super) struct Table<K, V> {
 impl<K, V> Table<K, V> {
     pub(super) fn new(capacity: usize) -> Self {
         let len = capacity.max(MIN_TABLE).next_power_of_two();
-        let slots: Vec<Atomic<Entry<K, V>>> = (0..len).map(|_| Atomic::null()).collect();
+        let slots: Vec<Slot<K, V>> = (0..len).map(|_| Slot::null()).collect();
         Self {
             mask: len - 1,
             slots: slots.into_boxed_slice(),
             next: Atomic::null(),
-            occupied: AtomicUsize::new(0),
-            migrated: AtomicUsize::new(0),
+            w: CachePadded::new(TableCounters {
+                occupied: AtomicUsize::new(0),
+                migrated: AtomicUsize::new(0),
+            }),
         }
     }
 
@@ -111,7 +232,7 @@ impl<K, V> Table<K, V> {
     }
 
     #[inline]
-    pub(super) fn slot(&self, i: usize) -> &Atomic<Entry<K, V>> {
+    pub(super) fn slot(&self, i: usize) -> &Slot<K, V> {
         &self.slots[i]
     }
 
@@ -120,6 +241,42 @@ impl<K, V> Table<K, V> {
     pub(super) fn next<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
         // Acquire pairs with the Release store in `start_growth`.
         self.next.load(Ordering::Acquire, guard)
+    }
+
+    /// Unlinks the live entry at slot `i`. Lock held.
+    ///
+    /// The slot becomes a tombstone, unless the slot after it is empty: then
+    /// no key lies beyond it on a probe sequence through it (every slot
+    /// between a key's home and the key is non-empty, and stays so while
+    /// the key is there), so it becomes empty, and so do the tombstones
+    /// right before it, for the same reason. Fewer tombstones mean shorter
+    /// probes for absent keys and fewer rehashes under insert/remove churn.
+    fn vacate(&self, i: usize) {
+        // Relaxed: slots are only written under the lock we hold.
+        if self.slots[(i + 1) & self.mask]
+            .load_word(Ordering::Relaxed)
+            .0
+            != 0
+        {
+            // Release: orders before later inserts' stores (readers need
+            // nothing from a tombstone).
+            self.slots[i].store(Shared::null().with_tag(TOMBSTONE), 0, Ordering::Release);
+            return;
+        }
+        let mut j = i;
+        let mut freed = 0;
+        loop {
+            // Release: as for a tombstone.
+            self.slots[j].store(Shared::null(), 0, Ordering::Release);
+            freed += 1;
+            j = (j + self.mask) & self.mask;
+            if j == i || self.slots[j].load_word(Ordering::Relaxed).0 != TOMBSTONE {
+                break;
+            }
+        }
+        let occupied = self.w.occupied.load(Ordering::Relaxed);
+        debug_assert!(occupied >= freed);
+        self.w.occupied.store(occupied - freed, Ordering::Relaxed);
     }
 
     /// First empty or tombstone slot on `hash`'s probe sequence, with
@@ -184,12 +341,13 @@ where
         for _ in 0..t.len() {
             // Acquire pairs with the writer's Release slot store: the
             // entry's fields are initialised before we read them.
-            let p = t.slots[i].load(Ordering::Acquire, guard);
-            if p.is_null() {
-                if p.tag() == 0 {
+            let w = t.slots[i].load_word(Ordering::Acquire);
+            if w.is_null() {
+                if w.0 == 0 {
                     break;
                 }
-            } else {
+            } else if w.may_match(hash) {
+                let p: Shared<'g, Entry<K, V>> = w.shared(guard);
                 // SAFETY: non-null slot pointers are entries retired only
                 // through the epoch; we are pinned.
                 let e = unsafe { p.deref() };
@@ -220,17 +378,27 @@ where
 }
 
 /// One shard of the map.
+///
+/// Readers touch only `table`; the fields writers change on every commit
+/// live on a cache line of their own (`w`), so a write does not evict the
+/// readers' copy of `table`.
 pub(super) struct Shard<K, V> {
+    /// The current table; never null while the shard is reachable.
+    table: Atomic<Table<K, V>>,
+    /// Slot count of the table `clear` installs.
+    initial: usize,
+    /// The writer-side state.
+    w: CachePadded<ShardWriters>,
+}
+
+/// A shard's writer-side state.
+struct ShardWriters {
     lock: ShardLock,
     /// Insertions of new keys committed in this shard (wrapping). Bumped
     /// with Release after the new entry's slot store; see the module docs.
     inserts: AtomicUsize,
     /// Live entries. Written under the lock, read anywhere (Relaxed).
     len: AtomicUsize,
-    /// The current table; never null while the shard is reachable.
-    table: Atomic<Table<K, V>>,
-    /// Slot count of the table `clear` installs.
-    initial: usize,
 }
 
 /// The entry a commit published, if it stored one.
@@ -248,11 +416,13 @@ impl<K, V> Shard<K, V> {
     pub(super) fn new(capacity: usize) -> CachePadded<Self> {
         let initial = capacity.max(MIN_TABLE).next_power_of_two();
         CachePadded::new(Self {
-            lock: ShardLock::new(),
-            inserts: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
             table: Atomic::new(Table::new(initial)),
             initial,
+            w: CachePadded::new(ShardWriters {
+                lock: ShardLock::new(),
+                inserts: AtomicUsize::new(0),
+                len: AtomicUsize::new(0),
+            }),
         })
     }
 
@@ -270,13 +440,13 @@ impl<K, V> Shard<K, V> {
     pub(super) fn inserts(&self) -> usize {
         // Acquire pairs with the Release bump in `commit`: if we read the
         // count after an insertion, the lookup that follows sees its entry.
-        self.inserts.load(Ordering::Acquire)
+        self.w.inserts.load(Ordering::Acquire)
     }
 
     /// Live entries; may be stale under concurrent writes.
     #[inline]
     pub(super) fn len(&self) -> usize {
-        self.len.load(Ordering::Relaxed)
+        self.w.len.load(Ordering::Relaxed)
     }
 
     /// Commits `plan` for the key with `hash`, found at `found` (or absent,
@@ -291,7 +461,7 @@ impl<K, V> Shard<K, V> {
         plan: Plan<K, V>,
         guard: &'g Guard,
     ) -> Result<Published<'g, K, V>, Plan<K, V>> {
-        let lock = self.lock.lock();
+        let lock = self.w.lock.lock();
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         let published = match found {
@@ -311,16 +481,14 @@ impl<K, V> Shard<K, V> {
                         let s = o.into_shared(guard);
                         // Release: publishes the new entry's fields to
                         // readers' Acquire slot loads.
-                        t.slots[f.index].store(s, Ordering::Release);
+                        t.slots[f.index].store(s, hash, Ordering::Release);
                         Some(s)
                     }
                     Plan::Remove => {
-                        // Release: orders before later inserts' stores
-                        // (readers need nothing from a tombstone).
-                        t.slots[f.index]
-                            .store(Shared::null().with_tag(TOMBSTONE), Ordering::Release);
-                        self.len
-                            .store(self.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
+                        t.vacate(f.index);
+                        self.w
+                            .len
+                            .store(self.w.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
                         None
                     }
                 };
@@ -330,7 +498,7 @@ impl<K, V> Shard<K, V> {
                 published
             }
             None => {
-                if self.inserts.load(Ordering::Relaxed) != inserts {
+                if self.w.inserts.load(Ordering::Relaxed) != inserts {
                     drop(lock);
                     return Err(plan);
                 }
@@ -343,17 +511,19 @@ impl<K, V> Shard<K, V> {
                         let (i, was_empty) = t.free_slot(hash, guard);
                         let s = o.into_shared(guard);
                         // Release: publishes the entry (see above).
-                        t.slots[i].store(s, Ordering::Release);
+                        t.slots[i].store(s, hash, Ordering::Release);
                         if was_empty {
-                            t.occupied
-                                .store(t.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                            t.w.occupied
+                                .store(t.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                         }
-                        self.len
-                            .store(self.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                        self.w
+                            .len
+                            .store(self.w.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                         // Release: pairs with `inserts()`; after the slot
                         // store, so a writer that reads the new count finds
                         // the key.
-                        self.inserts
+                        self.w
+                            .inserts
                             .store(inserts.wrapping_add(1), Ordering::Release);
                         Some(s)
                     }
@@ -411,7 +581,7 @@ impl<K, V> Shard<K, V> {
 
     /// Allocates the table `c` migrates into. Lock held, `c` current.
     fn start_growth(&self, c: &Table<K, V>, guard: &Guard) {
-        let live = self.len.load(Ordering::Relaxed);
+        let live = self.w.len.load(Ordering::Relaxed);
         // Room for twice the live keys; at least a quarter of the old size,
         // so the inserts that arrive during migration (one per chunk of old
         // slots) cannot fill it first.
@@ -444,28 +614,40 @@ impl<K, V> Shard<K, V> {
         let next = c.next.load(Ordering::Relaxed, guard);
         // SAFETY: non-null `next` of the current table; alive.
         let n = unsafe { next.deref() };
-        let start = c.migrated.load(Ordering::Relaxed);
+        let start = c.w.migrated.load(Ordering::Relaxed);
         let end = (start + MIGRATE_CHUNK).min(c.len());
+        // First pass: the live entries' hashes. These loads do not depend
+        // on each other, so the CPU overlaps their cache misses instead of
+        // taking them one at a time between the stores of the second pass.
+        let mut hashes = [0u64; MIGRATE_CHUNK];
         for i in start..end {
+            let p = c.slots[i].load(Ordering::Relaxed, guard);
+            if !p.is_null() && p.tag() == 0 {
+                // SAFETY: a live slot holds an entry alive under `guard`.
+                hashes[i - start] = unsafe { p.deref() }.hash;
+            }
+        }
+        for i in start..end {
+            // Relaxed: slots are only written under the lock we hold, so
+            // this is the word the first pass read.
             let p = c.slots[i].load(Ordering::Relaxed, guard);
             if p.is_null() || p.tag() != 0 {
                 continue;
             }
-            // SAFETY: a live slot holds an entry alive under `guard`.
-            let hash = unsafe { p.deref() }.hash;
+            let hash = hashes[i - start];
             let (j, was_empty) = n.free_slot(hash, guard);
             // Release: a reader that follows MOVED (Acquire) to the new
             // table finds the entry; it is stored before the MOVED mark.
-            n.slots[j].store(p, Ordering::Release);
+            n.slots[j].store(p, hash, Ordering::Release);
             if was_empty {
-                n.occupied
-                    .store(n.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                n.w.occupied
+                    .store(n.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
             }
             // Release: pairs with the reader's Acquire load of this slot,
             // which then sees the store into the new table above.
-            c.slots[i].store(p.with_tag(MOVED), Ordering::Release);
+            c.slots[i].store(p.with_tag(MOVED), hash, Ordering::Release);
         }
-        c.migrated.store(end, Ordering::Relaxed);
+        c.w.migrated.store(end, Ordering::Relaxed);
         if end < c.len() {
             return false;
         }
@@ -481,13 +663,13 @@ impl<K, V> Shard<K, V> {
     /// Removes every entry: installs a fresh table and retires the old
     /// table(s) and their live entries. Returns how many entries it removed.
     pub(super) fn clear(&self, guard: &Guard) -> usize {
-        let lock = self.lock.lock();
+        let lock = self.w.lock.lock();
         let old = self.table.load(Ordering::Relaxed, guard);
         // Release pairs with `Shard::table`'s Acquire.
         self.table
             .store(Owned::new(Table::new(self.initial)), Ordering::Release);
-        let removed = self.len.load(Ordering::Relaxed);
-        self.len.store(0, Ordering::Relaxed);
+        let removed = self.w.len.load(Ordering::Relaxed);
+        self.w.len.store(0, Ordering::Relaxed);
         drop(lock);
         // SAFETY: `old` and its `next` are unreachable from the shard now
         // (writers validate reachability before touching a slot); every
@@ -550,7 +732,7 @@ unsafe fn retire_tables<'g, K, V>(
 /// Live plus tombstones at or above 3/4 of the slots, counting one more.
 #[inline]
 fn over_threshold<K, V>(t: &Table<K, V>) -> bool {
-    (t.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
+    (t.w.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
 }
 
 /// Whether `key` has a live or moved slot in `table` itself (its `next`
@@ -559,14 +741,14 @@ pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K, guard:
     let mut i = hash as usize & table.mask;
     for _ in 0..table.len() {
         // Acquire: as in `find`.
-        let p = table.slots[i].load(Ordering::Acquire, guard);
-        if p.is_null() {
-            if p.tag() == 0 {
+        let w = table.slots[i].load_word(Ordering::Acquire);
+        if w.is_null() {
+            if w.0 == 0 {
                 return false;
             }
-        } else {
+        } else if w.may_match(hash) {
             // SAFETY: as in `find`.
-            let e = unsafe { p.deref() };
+            let e = unsafe { w.shared::<K, V>(guard).deref() };
             if e.hash == hash && e.key == *key {
                 return true;
             }

@@ -305,3 +305,77 @@ fn concurrent_compute_loses_no_increment() {
     assert_eq!(total, T * PER);
     assert_eq!(map.len(), 8 + T * PER);
 }
+
+/// Hashes a `u64` key to itself, so a test chooses home slots.
+#[derive(Clone, Default)]
+struct Identity;
+
+struct IdentityHasher(u64);
+
+impl core::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0 << 8 | u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+impl BuildHasher for Identity {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+/// A removal empties its slot (and the tombstones before it) when the next
+/// slot is empty; every key further along a probe run must stay reachable,
+/// and removed keys must stay absent. Long runs of colliding keys (same
+/// home slot, same hash tag) removed in a scrambled order, then refilled.
+#[test]
+fn removal_keeps_probe_runs_reachable() {
+    let map: HashMap<u64, u64, Identity> = HashMap::builder()
+        .shards(1)
+        .capacity(64)
+        .hasher(Identity)
+        .collector(Collector::new())
+        .build();
+    let m = map.pin();
+    // The table has 128 slots: homes 5 and 9, twelve keys each, overlap
+    // into one run; 126 and 127 wrap around to the start.
+    let mut keys: Vec<u64> = (0..12)
+        .flat_map(|j| [5 + 128 * j, 9 + 128 * j, 126 + 128 * j])
+        .collect();
+    let mut live = alloc::collections::BTreeSet::new();
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    for round in 0..4u64 {
+        for &k in &keys {
+            assert_eq!(m.insert(k, k + round).is_none(), live.insert(k));
+        }
+        // Scramble the removal order.
+        for i in (1..keys.len()).rev() {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            keys.swap(i, (rng % (i as u64 + 1)) as usize);
+        }
+        let half = if round % 2 == 0 {
+            keys.len()
+        } else {
+            keys.len() / 2
+        };
+        for &k in &keys[..half] {
+            assert_eq!(m.remove(&k), Some(&(k + round)));
+            live.remove(&k);
+            for &q in &keys {
+                assert_eq!(m.get(&q).is_some(), live.contains(&q), "key {q}");
+            }
+        }
+        assert_eq!(m.len(), live.len());
+    }
+}
