@@ -39,6 +39,8 @@ mod sync;
 
 #[cfg(feature = "alloc")]
 pub mod map;
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod wheel;

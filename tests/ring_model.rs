@@ -31,6 +31,8 @@ proptest! {
 #[test]
 fn fuzzer_byte_decoding_replays() {
     // Every opcode, as the fuzz target decodes it, on the smallest ring.
-    let ops: Vec<Op> = (0u8..16).map(|k| Op::from_bytes([k, k.wrapping_mul(7), 3])).collect();
+    let ops: Vec<Op> = (0u8..16)
+        .map(|k| Op::from_bytes([k, k.wrapping_mul(7), 3]))
+        .collect();
     run(1, ops).unwrap();
 }

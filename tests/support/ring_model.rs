@@ -44,7 +44,6 @@ pub enum Op {
     Close,
 }
 
-
 impl Op {
     /// Decodes an operation from fuzzer bytes.
     pub fn from_bytes(b: [u8; 3]) -> Op {
@@ -198,4 +197,3 @@ pub fn run(cap: usize, ops: Vec<Op>) -> Result<(), String> {
     }
     Ok(())
 }
-
