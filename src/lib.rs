@@ -38,6 +38,8 @@ mod macros;
 mod sync;
 
 #[cfg(feature = "alloc")]
+pub mod buffer;
+#[cfg(feature = "alloc")]
 pub mod map;
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 pub mod pool;
