@@ -37,6 +37,8 @@ extern crate std;
 mod macros;
 mod sync;
 
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub mod batch;
 #[cfg(feature = "alloc")]
 pub mod buffer;
 #[cfg(feature = "alloc")]

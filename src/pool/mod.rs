@@ -44,6 +44,7 @@
 //! [`CancelToken`], and shutdowns wait for running tasks to return.
 
 mod job;
+pub(crate) mod stripes;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -332,14 +333,7 @@ impl Builder {
             h.set_max_batch(1);
         }
         let producer = graph.multi_producer();
-        let stripes = thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .max(2)
-            * 2;
-        let producers = (0..stripes)
-            .map(|_| CachePadded::new(Mutex::new(producer.clone())))
-            .collect();
-        drop(producer);
+        let producers = stripes::Stripes::new(producer);
         let inner = Arc::new(Inner {
             ring,
             producers,
@@ -396,7 +390,7 @@ struct Threads {
 struct Inner {
     ring: Arc<Queue>,
     /// Producer handles, striped: a submitter takes the first it can lock.
-    producers: Box<[CachePadded<Mutex<Producer>>]>,
+    producers: stripes::Stripes<Producer>,
     /// Worker handles not owned by a thread.
     free: Mutex<Vec<Handle>>,
     threads: Mutex<Threads>,
@@ -445,11 +439,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 std::thread_local! {
     /// The `Inner` address of the pool this thread works for, or 0.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
-    /// This thread's preferred producer stripe.
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
-
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
 
 /// Why a worker stopped waiting.
 enum Woke {
@@ -513,22 +503,7 @@ impl Inner {
     }
 
     fn with_producer<R>(&self, f: impl FnOnce(&mut Producer) -> R) -> R {
-        let n = self.producers.len();
-        let start = STRIPE.with(|s| {
-            if s.get() == usize::MAX {
-                // Relaxed: spreads threads over stripes, nothing more.
-                s.set(NEXT_STRIPE.fetch_add(1, Ordering::Relaxed));
-            }
-            s.get()
-        }) % n;
-        for i in 0..n {
-            match self.producers[(start + i) % n].try_lock() {
-                Ok(mut p) => return f(&mut p),
-                Err(std::sync::TryLockError::Poisoned(e)) => return f(&mut e.into_inner()),
-                Err(std::sync::TryLockError::WouldBlock) => {}
-            }
-        }
-        f(&mut lock(&self.producers[start]))
+        self.producers.with(f)
     }
 
     /// After a publish: wake a sleeper, or start a worker if none sleeps.
