@@ -58,7 +58,10 @@ fn pool(c: &mut Criterion) {
             assert_eq!(n.load(Ordering::Relaxed), JOBS);
         })
     });
-    let rp = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    let rp = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
     g.bench_function("rayon_spawn", |b| {
         b.iter(|| {
             let n = Arc::new(AtomicUsize::new(0));

@@ -56,7 +56,9 @@ impl<T> IdleSet<T> {
                 .compare_exchange(ptr::null_mut(), raw, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
-                self.hint.store(idx, Ordering::Relaxed);
+                if idx != start {
+                    self.hint.store(idx, Ordering::Relaxed);
+                }
                 return Ok(());
             }
         }
@@ -77,13 +79,23 @@ impl<T> IdleSet<T> {
             // Acquire: pairs with the Release CAS in `put`.
             let p = self.cells[idx].swap(ptr::null_mut(), Ordering::Acquire);
             if !p.is_null() {
-                self.hint.store(idx, Ordering::Relaxed);
+                if idx != start {
+                    self.hint.store(idx, Ordering::Relaxed);
+                }
                 // SAFETY: a non-null cell owns a pointer from
                 // `Box::into_raw`; our swap removed it, so we own it now.
                 return Some(unsafe { Box::from_raw(p) });
             }
         }
         None
+    }
+
+    /// Idle items now; stale under concurrency.
+    pub(crate) fn len(&self) -> usize {
+        self.cells
+            .iter()
+            .filter(|c| !c.load(Ordering::Relaxed).is_null())
+            .count()
     }
 
     /// Takes every idle item (concurrent puts may land after the scan).

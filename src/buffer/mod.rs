@@ -17,6 +17,12 @@
 //!
 //! Nothing here is thread-bound: an object taken on one thread may be
 //! returned on another.
+//!
+//! With `std`, each thread keeps one returned buffer in a thread-local
+//! cache in front of the shared set, so a get/put loop on one thread does
+//! not touch shared memory at all. That buffer is out of reach of other
+//! threads and of [`BufferPool::trim`] called elsewhere (at most one buffer
+//! per thread, freed when the thread exits or the pool is dropped on it).
 
 mod idle;
 
@@ -39,7 +45,9 @@ pub struct Metrics {
     pub created: usize,
     /// Returned objects dropped instead of kept (idle limit, too large).
     pub dropped: usize,
-    /// Bytes of capacity held by idle buffers (`BufferPool` only).
+    /// Bytes held by idle buffers, counted at their class sizes (a buffer
+    /// may hold up to twice its class); computed by a scan when asked, so
+    /// the get/put path pays nothing for it (`BufferPool` only).
     pub idle_bytes: usize,
 }
 
@@ -49,7 +57,6 @@ struct Stats {
     misses: AtomicUsize,
     created: AtomicUsize,
     dropped: AtomicUsize,
-    idle_bytes: AtomicUsize,
 }
 
 impl Stats {
@@ -65,7 +72,7 @@ impl Stats {
             misses: r(&self.misses),
             created: r(&self.created),
             dropped: r(&self.dropped),
-            idle_bytes: r(&self.idle_bytes),
+            idle_bytes: 0,
         }
     }
 }
@@ -344,7 +351,10 @@ impl BufferPoolBuilder {
             })
             .collect::<Vec<_>>()
             .into_boxed_slice();
+        // Relaxed: a unique number, nothing ordered by it.
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
         BufferPool {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             classes,
             min_shift,
             max_retained: max,
@@ -356,6 +366,10 @@ impl BufferPoolBuilder {
 /// A pool of byte buffers in power-of-two size classes. See the
 /// [module docs](self).
 pub struct BufferPool {
+    /// Unique per pool (never reused), names this pool's entry in the
+    /// thread-local caches.
+    #[cfg_attr(not(all(feature = "std", not(latchfree_loom))), allow(dead_code))]
+    id: usize,
     /// Class `i` holds buffers whose capacity is at least `min << i` (and
     /// below `min << (i + 1)`, except for growth beyond the top class,
     /// which is never kept).
@@ -414,11 +428,8 @@ impl BufferPool {
     pub fn get(&self, min_capacity: usize) -> Buffer<'_> {
         let size = self.class_size(min_capacity);
         if let Some(c) = self.class_of(size) {
-            if let Some(b) = self.classes[c].take() {
+            if let Some(b) = local::take(self.id, c).or_else(|| self.classes[c].take()) {
                 Stats::bump(&self.stats.hits);
-                self.stats
-                    .idle_bytes
-                    .fetch_sub(b.capacity(), Ordering::Relaxed);
                 return Buffer {
                     pool: self,
                     buf: Some(b),
@@ -441,11 +452,10 @@ impl BufferPool {
         let cap = b.capacity();
         match self.class_of(cap) {
             Some(c) => {
-                // Counted before the put so the figure never goes negative
-                // when a concurrent get takes the buffer at once.
-                self.stats.idle_bytes.fetch_add(cap, Ordering::Relaxed);
+                let Some(b) = local::put(self.id, c, b) else {
+                    return;
+                };
                 if self.classes[c].put(b).is_err() {
-                    self.stats.idle_bytes.fetch_sub(cap, Ordering::Relaxed);
                     Stats::bump(&self.stats.dropped);
                 }
             }
@@ -453,21 +463,100 @@ impl BufferPool {
         }
     }
 
-    /// Frees every idle buffer.
+    /// Frees every idle buffer (and this thread's cached one).
     pub fn trim(&self) {
+        local::forget(self.id);
         for c in self.classes.iter() {
-            c.drain(|b| {
-                self.stats
-                    .idle_bytes
-                    .fetch_sub(b.capacity(), Ordering::Relaxed);
-            });
+            c.drain(drop);
         }
     }
 
     /// The pool's counters now.
     pub fn metrics(&self) -> Metrics {
-        self.stats.snapshot()
+        let mut m = self.stats.snapshot();
+        m.idle_bytes = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.len() << (self.min_shift as usize + i))
+            .sum();
+        m
     }
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        local::forget(self.id);
+    }
+}
+
+/// The per-thread cache: one buffer, tagged with its pool and class.
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+mod local {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+
+    type Entry = Option<(usize, usize, Box<Vec<u8>>)>;
+
+    std::thread_local! {
+        static CACHE: RefCell<Entry> = const { RefCell::new(None) };
+    }
+
+    /// This thread's buffer of pool `id`, class `class`, if it has one.
+    pub(super) fn take(id: usize, class: usize) -> Option<Box<Vec<u8>>> {
+        CACHE
+            .try_with(|c| {
+                let mut c = c.try_borrow_mut().ok()?;
+                match &*c {
+                    Some((i, k, _)) if *i == id && *k == class => c.take().map(|e| e.2),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `b` here if the cache is free; else hands it back.
+    pub(super) fn put(id: usize, class: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+        let mut b = Some(b);
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if c.is_none() {
+                    *c = b.take().map(|b| (id, class, b));
+                }
+            }
+        });
+        b
+    }
+
+    /// Drops this thread's buffer of pool `id`.
+    pub(super) fn forget(id: usize) {
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if matches!(&*c, Some((i, _, _)) if *i == id) {
+                    *c = None;
+                }
+            }
+        });
+    }
+}
+
+/// Without `std` there is no thread-local cache.
+#[cfg(not(all(feature = "std", not(latchfree_loom))))]
+mod local {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    pub(super) fn take(_: usize, _: usize) -> Option<Box<Vec<u8>>> {
+        None
+    }
+
+    pub(super) fn put(_: usize, _: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+        Some(b)
+    }
+
+    pub(super) fn forget(_: usize) {}
 }
 
 /// A byte buffer lent by a [`BufferPool`]: derefs to its `Vec<u8>`, and

@@ -86,6 +86,10 @@ fn objects_never_shared_across_threads() {
 
 #[test]
 fn buffer_classes_and_limits() {
+    // Fill this thread's cache with another pool's buffer, so every return
+    // below goes to the shared classes this test checks.
+    let other = BufferPool::new();
+    drop(other.get(1));
     let pool = BufferPool::builder()
         .min_size(64)
         .max_retained(4096)
@@ -120,6 +124,24 @@ fn buffer_classes_and_limits() {
     assert!(pool.metrics().idle_bytes > 0);
     pool.trim();
     assert_eq!(pool.metrics().idle_bytes, 0);
+    drop(other);
+}
+
+#[test]
+fn thread_cache_serves_one_thread_first() {
+    let pool = BufferPool::new();
+    let b = pool.get(1000);
+    let p = b.as_ptr();
+    drop(b);
+    // Cached on this thread: not in the shared classes.
+    assert_eq!(pool.metrics().idle_bytes, 0);
+    let b = pool.get(1000);
+    assert_eq!(b.as_ptr(), p);
+    assert_eq!(pool.metrics().hits, 1);
+    drop(b);
+    pool.trim();
+    let _b = pool.get(1000);
+    assert_eq!(pool.metrics().misses, 2);
 }
 
 #[test]

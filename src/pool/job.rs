@@ -18,9 +18,9 @@ use crate::sync::{Arc, AtomicBool, Ordering};
 pub type Payload = Box<dyn Any + Send + 'static>;
 
 /// How the pool starts a job.
-pub(crate) enum Start<'a> {
-    /// Run it, with this token to poll for cancellation.
-    Run(&'a CancelToken),
+pub(crate) enum Start {
+    /// Run it.
+    Run,
     /// Its deadline passed before a worker reached it: report, do not run.
     Expired,
 }
@@ -36,7 +36,7 @@ pub(crate) enum Ran {
     Expired,
 }
 
-pub(crate) type Body = Box<dyn FnOnce(Start<'_>) -> Ran + Send + 'static>;
+pub(crate) type Body = Box<dyn FnOnce(Start) -> Ran + Send + 'static>;
 
 /// A task the pool accepted but has not started, as handed back by
 /// [`ThreadPool::shutdown_timeout`](super::ThreadPool::shutdown_timeout) and
@@ -47,7 +47,9 @@ pub(crate) type Body = Box<dyn FnOnce(Start<'_>) -> Ran + Send + 'static>;
 pub struct Job {
     pub(crate) id: usize,
     pub(crate) deadline: Option<Instant>,
-    pub(crate) cancel: CancelToken,
+    /// Only for tasks with a handle or token (`spawn`): plain `execute`
+    /// jobs skip the allocation.
+    pub(crate) cancel: Option<CancelToken>,
     pub(crate) body: Body,
 }
 
@@ -66,8 +68,7 @@ impl Job {
     /// Runs the job on the calling thread. A panic in it propagates (unless
     /// it was spawned with a handle, which receives the panic instead).
     pub fn run(self) {
-        let cancel = self.cancel;
-        if let Ran::Panicked(Some(p)) = (self.body)(Start::Run(&cancel)) {
+        if let Ran::Panicked(Some(p)) = (self.body)(Start::Run) {
             std::panic::resume_unwind(p);
         }
     }

@@ -63,6 +63,14 @@ use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring,
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
+/// An idle worker polls this many times with exponentially growing spins
+/// between (127 spin hints in all), then
+const SPIN_ROUNDS: u32 = 7;
+/// this many times with a yield between, before it goes to sleep. On a
+/// machine with fewer cores than threads the yields matter most: they hand
+/// the core to the submitter that is about to publish the next job.
+const YIELD_ROUNDS: u32 = 8;
+
 /// A take-once slot: the producer that claimed it writes `Some(job)`, the
 /// one worker that claimed its sequence takes it out.
 struct Slot(UnsafeCell<Option<Job>>);
@@ -326,10 +334,13 @@ impl Builder {
             Parking::with_max_park(Duration::from_micros(200)),
         ));
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
-        let mut handles = graph
+        let mut handles: Vec<(usize, Handle)> = graph
             .work_group_vec(self.max, &[])
-            .expect("gates were sized for the group");
-        for h in &mut handles {
+            .expect("gates were sized for the group")
+            .into_iter()
+            .enumerate()
+            .collect();
+        for (_, h) in &mut handles {
             h.set_max_batch(1);
         }
         let producer = graph.multi_producer();
@@ -348,18 +359,16 @@ impl Builder {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             idle_lock: Mutex::new(()),
             idle_cond: Condvar::new(),
-            pending: CachePadded::new(AtomicUsize::new(0)),
+            idle_waiters: CachePadded::new(AtomicUsize::new(0)),
+            stats: (0..self.max)
+                .map(|_| CachePadded::new(WorkerStats::default()))
+                .collect(),
+            submitted: CachePadded::new(AtomicUsize::new(0)),
+            rejected: AtomicUsize::new(0),
             min: AtomicUsize::new(self.min),
             max: AtomicUsize::new(self.max),
             cap: self.max,
             workers: AtomicUsize::new(0),
-            running: AtomicUsize::new(0),
-            submitted: AtomicUsize::new(0),
-            taken: AtomicUsize::new(0),
-            completed: AtomicUsize::new(0),
-            panicked: AtomicUsize::new(0),
-            rejected: AtomicUsize::new(0),
-            timed_out: AtomicUsize::new(0),
             next_id: AtomicUsize::new(0),
             discard: Arc::new(AtomicBool::new(false)),
             returned: Mutex::new(Vec::new()),
@@ -391,8 +400,9 @@ struct Inner {
     ring: Arc<Queue>,
     /// Producer handles, striped: a submitter takes the first it can lock.
     producers: stripes::Stripes<Producer>,
-    /// Worker handles not owned by a thread.
-    free: Mutex<Vec<Handle>>,
+    /// Worker handles not owned by a thread, with their index (which also
+    /// picks their `stats` block).
+    free: Mutex<Vec<(usize, Handle)>>,
     threads: Mutex<Threads>,
     sleep_lock: Mutex<()>,
     sleep_cond: Condvar,
@@ -400,8 +410,17 @@ struct Inner {
     sleepers: CachePadded<AtomicUsize>,
     idle_lock: Mutex<()>,
     idle_cond: Condvar,
-    /// Jobs accepted or being submitted and not yet finished with.
-    pending: CachePadded<AtomicUsize>,
+    /// Threads in `wait_idle` or `shutdown_timeout`.
+    idle_waiters: CachePadded<AtomicUsize>,
+    /// One block per worker handle, written only by the thread holding the
+    /// handle: no shared counter on the job path.
+    stats: Box<[CachePadded<WorkerStats>]>,
+    /// Submissions started (counted before the publish, so no worker can
+    /// finish a job before it is counted).
+    submitted: CachePadded<AtomicUsize>,
+    /// Submissions refused; with the workers' counts these are the
+    /// submissions finished with.
+    rejected: AtomicUsize,
     min: AtomicUsize,
     max: AtomicUsize,
     /// `max` at build time: the number of worker handles.
@@ -409,13 +428,6 @@ struct Inner {
     /// Live worker threads, `0..=cap`: incremented before a thread starts,
     /// decremented by a thread that has decided to exit.
     workers: AtomicUsize,
-    running: AtomicUsize,
-    submitted: AtomicUsize,
-    taken: AtomicUsize,
-    completed: AtomicUsize,
-    panicked: AtomicUsize,
-    rejected: AtomicUsize,
-    timed_out: AtomicUsize,
     next_id: AtomicUsize,
     /// Set by `shutdown_now` (and an expired `shutdown_timeout`): workers
     /// return the jobs they take instead of running them. Shared with every
@@ -449,20 +461,81 @@ enum Woke {
 }
 
 impl Inner {
-    fn new_job(&self, deadline: Option<Instant>, body: job::Body) -> Job {
+    fn new_job(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<CancelToken>,
+        body: job::Body,
+    ) -> Job {
         Job {
             // Relaxed: a unique counter, nothing ordered by it.
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             deadline,
-            cancel: CancelToken::new(self.discard.clone()),
+            cancel,
             body,
+        }
+    }
+
+    /// Submissions finished with: run, panicked, expired, handed back by a
+    /// shutdown, or refused.
+    fn finished(&self) -> usize {
+        let mut f = self.rejected.load(Ordering::SeqCst);
+        for s in self.stats.iter() {
+            f += s.finished();
+        }
+        f
+    }
+
+    /// Nothing queued, running or being submitted. `submitted` is read on
+    /// both sides of the sum: if it did not move, every submission counted
+    /// in it was finished with (counts only grow, and no job finishes
+    /// before it is counted).
+    fn is_idle(&self) -> bool {
+        let s1 = self.submitted.load(Ordering::SeqCst);
+        let f = self.finished();
+        let s2 = self.submitted.load(Ordering::SeqCst);
+        s1 == s2 && f >= s1
+    }
+
+    /// Waits until idle or `deadline`; returns whether idle.
+    fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_idle() {
+                return true;
+            }
+            let mut nap = Duration::from_millis(1);
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return false;
+                }
+                nap = nap.min(d - now);
+            }
+            self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+            let g = lock(&self.idle_lock);
+            // Workers signal when they run out of work (under this lock);
+            // the timed wait covers the rest.
+            if !self.is_idle() {
+                drop(self.idle_cond.wait_timeout(g, nap));
+            } else {
+                drop(g);
+            }
+            self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn signal_idle_waiters(&self) {
+        if self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            let g = lock(&self.idle_lock);
+            self.idle_cond.notify_all();
+            drop(g);
         }
     }
 
     /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not at all).
     fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<(), SubmitError<Job>> {
         // Counted before publishing so a worker can never finish it first.
-        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.submitted.fetch_add(1, Ordering::SeqCst);
         let r = match wait {
             None => self.with_producer(|p| p.push(Slot::from(job))),
             Some(d) => {
@@ -483,14 +556,12 @@ impl Inner {
         };
         match r {
             Ok(_) => {
-                // Relaxed: metrics only.
-                self.submitted.fetch_add(1, Ordering::Relaxed);
                 self.wake_one();
                 Ok(())
             }
             Err(e) => {
-                self.rejected.fetch_add(1, Ordering::Relaxed);
-                self.finish_one();
+                // SeqCst: part of the `is_idle` sum.
+                self.rejected.fetch_add(1, Ordering::SeqCst);
                 Err(match e {
                     PublishError::Full(s) => SubmitError::Full(s.into_job()),
                     PublishError::Timeout(s) => SubmitError::Full(s.into_job()),
@@ -552,7 +623,7 @@ impl Inner {
         } else {
             lock(&self.free).pop()
         };
-        let Some(handle) = handle else {
+        let Some((slot, handle)) = handle else {
             drop(threads);
             self.workers.fetch_sub(1, Ordering::SeqCst);
             return false;
@@ -571,7 +642,7 @@ impl Inner {
         match b.spawn(move || {
             let h = lock(&tx2).take();
             if let Some(h) = h {
-                worker_main(me, h, index);
+                worker_main(me, h, slot, index);
             }
         }) {
             Ok(j) => {
@@ -581,7 +652,7 @@ impl Inner {
             }
             Err(_) => {
                 if let Some(h) = lock(&tx).take() {
-                    lock(&self.free).push(h);
+                    lock(&self.free).push((slot, h));
                 }
                 drop(threads);
                 self.workers.fetch_sub(1, Ordering::SeqCst);
@@ -590,47 +661,31 @@ impl Inner {
         }
     }
 
-    fn finish_one(&self) {
-        if self.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
-            let g = lock(&self.idle_lock);
-            self.idle_cond.notify_all();
-            drop(g);
-        }
-    }
-
-    /// Runs (or, when discarding, returns) one job taken from the queue.
-    fn handle(&self, job: Job, thread_name: Option<&str>) {
-        // Relaxed: metrics.
-        self.taken.fetch_add(1, Ordering::Relaxed);
+    /// Runs (or, when discarding, returns) one job taken from the queue,
+    /// counting it in `stats`, the block of the handle the caller holds.
+    fn handle(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
+        bump(&stats.taken);
         if self.discard.load(Ordering::SeqCst) {
             lock(&self.returned).push(job);
-            self.finish_one();
+            bump(&stats.returned);
             return;
         }
-        let expired =
-            job.cancel.own_cancelled() || job.deadline.is_some_and(|d| Instant::now() > d);
-        let Job {
-            id, cancel, body, ..
-        } = job;
+        let expired = job.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
+            || job.deadline.is_some_and(|d| Instant::now() > d);
+        let Job { id, body, .. } = job;
         if expired {
             let _ = catch_unwind(AssertUnwindSafe(|| body(Start::Expired)));
-            self.timed_out.fetch_add(1, Ordering::Relaxed);
-            self.finish_one();
+            bump(&stats.timed_out);
             return;
         }
-        self.running.fetch_add(1, Ordering::Relaxed);
-        let ran = catch_unwind(AssertUnwindSafe(|| body(Start::Run(&cancel))))
+        stats.running.store(1, Ordering::Relaxed);
+        let ran = catch_unwind(AssertUnwindSafe(|| body(Start::Run)))
             .unwrap_or_else(|p| Ran::Panicked(Some(p)));
-        self.running.fetch_sub(1, Ordering::Relaxed);
+        stats.running.store(0, Ordering::Relaxed);
         match ran {
-            Ran::Done => {
-                self.completed.fetch_add(1, Ordering::Relaxed);
-            }
-            Ran::Expired => {
-                self.timed_out.fetch_add(1, Ordering::Relaxed);
-            }
+            Ran::Done => bump(&stats.completed),
+            Ran::Expired => bump(&stats.timed_out),
             Ran::Panicked(p) => {
-                self.panicked.fetch_add(1, Ordering::Relaxed);
                 if let (Some(p), Some(h)) = (p, &self.on_panic) {
                     let info = TaskInfo {
                         id,
@@ -638,9 +693,9 @@ impl Inner {
                     };
                     let _ = catch_unwind(AssertUnwindSafe(|| h(&info, &p)));
                 }
+                bump(&stats.panicked);
             }
         }
-        self.finish_one();
     }
 
     /// The worker has nothing to do: sleep until work, retirement or close.
@@ -651,6 +706,11 @@ impl Inner {
             // SeqCst: pairs with the fence in `wake_one` (module docs).
             fence(Ordering::SeqCst);
             let (p, job) = take(h);
+            if job.is_none() {
+                // Out of work: whoever waits for the pool to be idle
+                // should look again.
+                self.signal_idle_waiters();
+            }
             let leave = match (p, job) {
                 (_, Some(job)) => Some(Woke::Job(job)),
                 (Poll::Closed | Poll::Halted, None) => Some(Woke::Closed),
@@ -746,18 +806,19 @@ fn take(h: &mut Handle) -> (Poll, Option<Job>) {
     (p, job)
 }
 
-fn worker_main(inner: Arc<Inner>, mut h: Handle, index: usize) {
+fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
     CURRENT_POOL.with(|c| c.set(Arc::as_ptr(&inner) as usize));
     if let Some(f) = &inner.on_start {
         let _ = catch_unwind(AssertUnwindSafe(|| f(index)));
     }
     let name = thread::current().name().map(String::from);
+    let stats: &WorkerStats = &inner.stats[slot];
     let mut keep_alive_over = false;
-    loop {
+    'work: loop {
         let (p, job) = take(&mut h);
         if let Some(job) = job {
             keep_alive_over = false;
-            inner.handle(job, name.as_deref());
+            inner.handle(job, stats, name.as_deref());
             continue;
         }
         match p {
@@ -765,35 +826,83 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, index: usize) {
             Poll::Processed(_) => continue,
             Poll::Idle | Poll::Gated => {}
         }
+        // Spin and yield briefly before sleeping: a submitter that keeps up
+        // then never pays for a wake-up.
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if round < SPIN_ROUNDS {
+                for _ in 0..(1u32 << round) {
+                    crate::sync::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+            let (p, job) = take(&mut h);
+            if let Some(job) = job {
+                inner.handle(job, stats, name.as_deref());
+                continue 'work;
+            }
+            if matches!(p, Poll::Closed | Poll::Halted) {
+                break 'work;
+            }
+        }
         match inner.sleep(&mut h, &mut keep_alive_over) {
             Woke::Job(job) => {
                 keep_alive_over = false;
-                inner.handle(job, name.as_deref());
+                inner.handle(job, stats, name.as_deref());
             }
             Woke::Closed => break,
             Woke::Retire => match inner.retire(&mut h) {
                 Ok(()) => {
-                    exit(&inner, h, index);
+                    exit(&inner, h, slot, index);
                     return;
                 }
                 Err(Some(job)) => {
                     keep_alive_over = false;
-                    inner.handle(job, name.as_deref());
+                    inner.handle(job, stats, name.as_deref());
                 }
                 Err(None) => keep_alive_over = false,
             },
         }
     }
     inner.workers.fetch_sub(1, Ordering::SeqCst);
-    exit(&inner, h, index);
+    exit(&inner, h, slot, index);
 }
 
-fn exit(inner: &Arc<Inner>, h: Handle, index: usize) {
-    lock(&inner.free).push(h);
+fn exit(inner: &Arc<Inner>, h: Handle, slot: usize, index: usize) {
+    lock(&inner.free).push((slot, h));
+    inner.signal_idle_waiters();
     if let Some(f) = &inner.on_exit {
         let _ = catch_unwind(AssertUnwindSafe(|| f(index)));
     }
     CURRENT_POOL.with(|c| c.set(0));
+}
+
+/// Counters of one worker handle, written only by the thread holding it
+/// (hence plain load + store, no read-modify-write), read by `metrics` and
+/// `is_idle`.
+#[derive(Default)]
+struct WorkerStats {
+    taken: AtomicUsize,
+    /// 1 while a job runs, else 0.
+    running: AtomicUsize,
+    completed: AtomicUsize,
+    panicked: AtomicUsize,
+    timed_out: AtomicUsize,
+    returned: AtomicUsize,
+}
+
+impl WorkerStats {
+    fn finished(&self) -> usize {
+        // Acquire: pairs with `bump`'s Release, so a caller that sees a job
+        // counted also sees what the job did.
+        let r = |a: &AtomicUsize| a.load(Ordering::Acquire);
+        r(&self.completed) + r(&self.panicked) + r(&self.timed_out) + r(&self.returned)
+    }
+}
+
+/// Adds one to a counter only this thread writes.
+fn bump(a: &AtomicUsize) {
+    a.store(a.load(Ordering::Relaxed) + 1, Ordering::Release);
 }
 
 /// An elastic, bounded thread pool. See the [module docs](self).
@@ -826,8 +935,9 @@ impl ThreadPool {
     fn wrap<F: FnOnce() + Send + 'static>(&self, f: F, deadline: Option<Instant>) -> Job {
         self.inner.new_job(
             deadline,
+            None,
             Box::new(move |start| match start {
-                Start::Run(_) => match catch_unwind(AssertUnwindSafe(f)) {
+                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => Ran::Done,
                     Err(p) => Ran::Panicked(Some(p)),
                 },
@@ -912,8 +1022,9 @@ impl ThreadPool {
     {
         let job = self.inner.new_job(
             Some(deadline),
+            None,
             Box::new(move |start| match start {
-                Start::Run(_) => match catch_unwind(AssertUnwindSafe(f)) {
+                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => Ran::Done,
                     Err(p) => Ran::Panicked(Some(p)),
                 },
@@ -957,10 +1068,13 @@ impl ThreadPool {
         F: FnOnce(&CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        let mut job = self.inner.new_job(deadline, Box::new(|_| Ran::Done));
-        let (tx, handle) = job::channel::<T>(job.cancel.clone(), job.id);
+        let token = CancelToken::new(self.inner.discard.clone());
+        let mut job = self
+            .inner
+            .new_job(deadline, Some(token.clone()), Box::new(|_| Ran::Done));
+        let (tx, handle) = job::channel::<T>(token.clone(), job.id);
         job.body = Box::new(move |start| match start {
-            Start::Run(token) => match catch_unwind(AssertUnwindSafe(|| f(token))) {
+            Start::Run => match catch_unwind(AssertUnwindSafe(|| f(&token))) {
                 Ok(v) => {
                     tx.send(Ok(v));
                     Ran::Done
@@ -988,14 +1102,7 @@ impl ThreadPool {
         if CURRENT_POOL.with(|c| c.get()) == Arc::as_ptr(&self.inner) as usize {
             return Err(WaitIdleError);
         }
-        let mut g = lock(&self.inner.idle_lock);
-        while self.inner.pending.load(Ordering::SeqCst) != 0 {
-            g = self
-                .inner
-                .idle_cond
-                .wait(g)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        self.inner.wait_idle_until(None);
         Ok(())
     }
 
@@ -1019,16 +1126,22 @@ impl ThreadPool {
     pub fn metrics(&self) -> Metrics {
         let i = &self.inner;
         let r = |a: &AtomicUsize| a.load(Ordering::Relaxed);
-        Metrics {
+        let mut m = Metrics {
             workers: r(&i.workers),
             idle: i.sleepers.load(Ordering::Relaxed),
-            queued: r(&i.submitted).saturating_sub(r(&i.taken)),
-            running: r(&i.running),
-            completed: r(&i.completed),
-            panicked: r(&i.panicked),
             rejected: r(&i.rejected),
-            timed_out: r(&i.timed_out),
+            ..Metrics::default()
+        };
+        let mut taken = 0;
+        for s in i.stats.iter() {
+            taken += r(&s.taken);
+            m.running += r(&s.running);
+            m.completed += r(&s.completed);
+            m.panicked += r(&s.panicked);
+            m.timed_out += r(&s.timed_out);
         }
+        m.queued = r(&i.submitted).saturating_sub(m.rejected + taken);
+        m
     }
 
     /// Whether the pool stopped accepting jobs.
@@ -1066,20 +1179,7 @@ impl ThreadPool {
             return Vec::new();
         }
         if let Some(d) = deadline {
-            let mut g = lock(&i.idle_lock);
-            while i.pending.load(Ordering::SeqCst) != 0 {
-                let now = Instant::now();
-                if now >= d {
-                    break;
-                }
-                g = i
-                    .idle_cond
-                    .wait_timeout(g, d - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            drop(g);
-            if i.pending.load(Ordering::SeqCst) != 0 {
+            if !i.wait_idle_until(Some(d)) {
                 i.discard.store(true, Ordering::SeqCst);
             }
         }
@@ -1093,11 +1193,11 @@ impl ThreadPool {
         }
         // Whatever no worker took (all had retired): drain it here.
         let h = lock(&i.free).pop();
-        if let Some(mut h) = h {
+        if let Some((slot, mut h)) = h {
             loop {
                 let (p, job) = take(&mut h);
                 if let Some(job) = job {
-                    i.handle(job, None);
+                    i.handle(job, &i.stats[slot], None);
                 } else if matches!(p, Poll::Closed | Poll::Halted) {
                     break;
                 } else {
@@ -1106,7 +1206,7 @@ impl ThreadPool {
                     thread::yield_now();
                 }
             }
-            lock(&i.free).push(h);
+            lock(&i.free).push((slot, h));
         }
         core::mem::take(&mut *lock(&i.returned))
     }
