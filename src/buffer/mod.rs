@@ -493,6 +493,9 @@ impl Drop for BufferPool {
 /// The per-thread cache: one buffer, tagged with its pool and class.
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 mod local {
+    // Boxed buffers, as everywhere in this module: see `BufferPool::recycle`.
+    #![allow(clippy::box_collection)]
+
     use alloc::boxed::Box;
     use alloc::vec::Vec;
     use core::cell::RefCell;
@@ -545,6 +548,9 @@ mod local {
 /// Without `std` there is no thread-local cache.
 #[cfg(not(all(feature = "std", not(latchfree_loom))))]
 mod local {
+    // Boxed buffers, as everywhere in this module: see `BufferPool::recycle`.
+    #![allow(clippy::box_collection)]
+
     use alloc::boxed::Box;
     use alloc::vec::Vec;
 
