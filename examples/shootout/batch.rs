@@ -76,11 +76,8 @@ fn crossbeam(batch: usize, np: usize) -> f64 {
     let consumer = thread::spawn(move || {
         let mut v = Vec::with_capacity(batch);
         let mut n = 0;
-        'outer: loop {
-            match rx.recv() {
-                Ok(x) => v.push(x),
-                Err(_) => break,
-            }
+        'outer: while let Ok(x) = rx.recv() {
+            v.push(x);
             let deadline = Instant::now() + LINGER;
             while v.len() < batch {
                 match rx.recv_deadline(deadline) {
