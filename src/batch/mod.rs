@@ -600,6 +600,18 @@ where
                     continue;
                 }
             }
+            // Nothing waiting: poll a little longer before sleeping, so a
+            // steady stream never pays for a wake-up.
+            if self.spin(seen_epoch) {
+                continue;
+            }
+            if let Some(d) = deadline {
+                // Lingering: nap in short steps without asking producers to
+                // wake us, so a filling batch costs them nothing.
+                let left = d.saturating_duration_since(Instant::now());
+                thread::park_timeout(left.min(LINGER_NAP));
+                continue;
+            }
             // Sleep (module docs): announce, fence, poll once more.
             let me = &self.shared.flushers[self.index];
             me.sleeping.store(true, Ordering::SeqCst);
@@ -607,22 +619,41 @@ where
             let p = self.fill();
             let epoch_now = self.shared.epoch.load(Ordering::SeqCst);
             if matches!(p, Poll::Idle | Poll::Gated) && epoch_now == seen_epoch {
-                match deadline {
-                    Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
-                    None => thread::park(),
-                }
+                thread::park();
             }
             self.shared.flushers[self.index]
                 .sleeping
                 .store(false, Ordering::SeqCst);
-            if matches!(p, Poll::Closed | Poll::Halted) {
-                self.ship(FlushCause::Close);
-                self.ack(usize::MAX);
-                return;
-            }
         }
     }
+
+    /// Polls with growing spins, then yields, between; true as soon as
+    /// there is something to do (items, a flush, the close).
+    fn spin(&mut self, seen_epoch: usize) -> bool {
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if round < SPIN_ROUNDS {
+                for _ in 0..(1u32 << round) {
+                    crate::sync::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+            if !matches!(self.fill(), Poll::Idle | Poll::Gated)
+                || self.shared.epoch.load(Ordering::SeqCst) != seen_epoch
+            {
+                return true;
+            }
+        }
+        false
+    }
 }
+
+/// Spin rounds (2^round spin hints each) before an idle flusher yields.
+const SPIN_ROUNDS: u32 = 7;
+/// Yielding polls before an idle flusher naps or sleeps.
+const YIELD_ROUNDS: u32 = 8;
+/// Longest nap of a lingering flusher between polls.
+const LINGER_NAP: Duration = Duration::from_micros(50);
 
 /// The asynchronous batcher. See the [module docs](self).
 ///
