@@ -59,6 +59,7 @@ use std::time::Instant;
 
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload};
 use self::job::{Ran, Start};
+use crate::doorbell::{Check, Doorbell};
 use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker};
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
@@ -354,9 +355,7 @@ impl Builder {
                 joins: Vec::new(),
                 next_index: 0,
             }),
-            sleep_lock: Mutex::new(()),
-            sleep_cond: Condvar::new(),
-            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            bell: Doorbell::new(),
             idle_lock: Mutex::new(()),
             idle_cond: Condvar::new(),
             idle_waiters: CachePadded::new(AtomicUsize::new(0)),
@@ -404,10 +403,8 @@ struct Inner {
     /// picks their `stats` block).
     free: Mutex<Vec<(usize, Handle)>>,
     threads: Mutex<Threads>,
-    sleep_lock: Mutex<()>,
-    sleep_cond: Condvar,
-    /// Workers counted in as sleeping (see the module docs), `0..=cap`.
-    sleepers: CachePadded<AtomicUsize>,
+    /// Where idle workers sleep.
+    bell: Doorbell,
     idle_lock: Mutex<()>,
     idle_cond: Condvar,
     /// Threads in `wait_idle` or `shutdown_timeout`.
@@ -579,14 +576,9 @@ impl Inner {
 
     /// After a publish: wake a sleeper, or start a worker if none sleeps.
     fn wake_one(self: &Arc<Self>) {
-        // SeqCst: pairs with the fence a worker issues after counting itself
-        // in `sleepers` (module docs): we see it, or it sees our job.
-        fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) > 0 {
-            let g = lock(&self.sleep_lock);
-            self.sleep_cond.notify_one();
-            drop(g);
-        } else {
+        // The doorbell's fences (module docs): it sees a sleeper, or the
+        // sleeper sees our job.
+        if !self.bell.ring() {
             // Relaxed loads: a stale answer only starts a worker late (the
             // busy workers will reach the job) or refuses at the CAS.
             self.try_grow(self.max.load(Ordering::Relaxed));
@@ -594,9 +586,7 @@ impl Inner {
     }
 
     fn wake_all(&self) {
-        let g = lock(&self.sleep_lock);
-        self.sleep_cond.notify_all();
-        drop(g);
+        self.bell.ring_all();
     }
 
     /// Starts a worker if fewer than `limit` (and `cap`) live.
@@ -700,49 +690,35 @@ impl Inner {
 
     /// The worker has nothing to do: sleep until work, retirement or close.
     fn sleep(&self, h: &mut Handle, keep_alive_over: &mut bool) -> Woke {
-        let mut g = lock(&self.sleep_lock);
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        loop {
-            // SeqCst: pairs with the fence in `wake_one` (module docs).
-            fence(Ordering::SeqCst);
+        self.bell.sleep(|timed_out| {
+            if timed_out {
+                *keep_alive_over = true;
+            }
             let (p, job) = take(h);
             if job.is_none() {
                 // Out of work: whoever waits for the pool to be idle
                 // should look again.
                 self.signal_idle_waiters();
             }
-            let leave = match (p, job) {
-                (_, Some(job)) => Some(Woke::Job(job)),
-                (Poll::Closed | Poll::Halted, None) => Some(Woke::Closed),
-                (Poll::Processed(_), None) => continue,
+            match (p, job) {
+                (_, Some(job)) => Check::Done(Woke::Job(job)),
+                (Poll::Closed | Poll::Halted, None) => Check::Done(Woke::Closed),
+                // A skipped slot: look again at once.
+                (Poll::Processed(_), None) => Check::Wait(Some(Duration::ZERO)),
                 _ => {
                     let w = self.workers.load(Ordering::SeqCst);
                     let max = self.max.load(Ordering::Relaxed);
                     let min = self.min.load(Ordering::Relaxed);
                     if w > max || (*keep_alive_over && w > min) {
-                        Some(Woke::Retire)
+                        Check::Done(Woke::Retire)
+                    } else if w > min {
+                        Check::Wait(Some(self.keep_alive))
                     } else {
-                        None
+                        Check::Wait(None)
                     }
                 }
-            };
-            if let Some(leave) = leave {
-                self.sleepers.fetch_sub(1, Ordering::SeqCst);
-                drop(g);
-                return leave;
             }
-            let w = self.workers.load(Ordering::Relaxed);
-            if w > self.min.load(Ordering::Relaxed) {
-                let (g2, t) = self
-                    .sleep_cond
-                    .wait_timeout(g, self.keep_alive)
-                    .unwrap_or_else(|e| e.into_inner());
-                g = g2;
-                *keep_alive_over = t.timed_out();
-            } else {
-                g = self.sleep_cond.wait(g).unwrap_or_else(|e| e.into_inner());
-            }
-        }
+        })
     }
 
     /// Tries to retire this worker: leaves the count unless that would take
@@ -1128,7 +1104,7 @@ impl ThreadPool {
         let r = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         let mut m = Metrics {
             workers: r(&i.workers),
-            idle: i.sleepers.load(Ordering::Relaxed),
+            idle: i.bell.sleepers(),
             rejected: r(&i.rejected),
             ..Metrics::default()
         };
