@@ -65,8 +65,17 @@ fn worker(pool: &Pool, mut w: Worker<Arc<Q>>) -> usize {
     }
 }
 
-fn pool(workers: usize) -> (Arc<Pool>, Vec<Worker<Arc<Q>>>, latchfree::ring::MultiProducer<Arc<Q>>) {
-    let ring: Arc<Q> = Arc::new(Ring::new(Heap::with_default(2, workers + 1).unwrap(), BusySpin));
+fn pool(
+    workers: usize,
+) -> (
+    Arc<Pool>,
+    Vec<Worker<Arc<Q>>>,
+    latchfree::ring::MultiProducer<Arc<Q>>,
+) {
+    let ring: Arc<Q> = Arc::new(Ring::new(
+        Heap::with_default(2, workers + 1).unwrap(),
+        BusySpin,
+    ));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let mut ws = g.work_group_vec(workers, &[]).unwrap();
     for w in &mut ws {
