@@ -12,6 +12,13 @@
 //!   cross-thread hand-off into it and (with `std`) a timer service.
 //! - [`queue`]: an addressable priority queue and a delay queue on the same
 //!   generation-checked arena, and (with `std`) a blocking delay queue.
+//! - [`buffer`] (`alloc`): an object pool and a byte-buffer pool in
+//!   power-of-two size classes over a lock-free idle set; `std` adds a
+//!   per-thread cache.
+//! - [`pool`] (`std`): an elastic, bounded thread pool on a ring, with
+//!   graceful shutdown that loses nothing.
+//! - [`batch`] (`std`): an asynchronous batcher (items, bytes, delay) on a
+//!   ring, with flush and draining close.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
@@ -22,7 +29,7 @@
 //! | feature | default | adds |
 //! |---|---|---|
 //! | `alloc` | via `std` | heap storage with a runtime capacity |
-//! | `std` | yes | blocking and parking waits, the threaded ring runner, self-pinning map methods |
+//! | `std` | yes | blocking and parking waits, the threaded ring runner, self-pinning map methods, the thread pool, the batcher |
 //! | `serde` | no | `Serialize`/`Deserialize` for `map::HashMap` |
 //! | `rayon` | no | parallel iteration and extension for `map::HashMap` |
 #![no_std]
@@ -37,8 +44,22 @@ extern crate std;
 mod macros;
 mod sync;
 
+#[cfg(any(feature = "std", latchfree_loom))]
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+mod doorbell;
+/// The pool's sleep/wake protocol, exposed for the loom models only.
+#[cfg(latchfree_loom)]
+#[doc(hidden)]
+pub use doorbell::{Check, Doorbell};
+
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub mod batch;
+#[cfg(all(feature = "alloc", not(latchfree_loom)))]
+pub mod buffer;
 #[cfg(feature = "alloc")]
 pub mod map;
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod wheel;

@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|wheel|queue|all] [--csv]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv]
 //! ```
 //!
 //! Every scenario checks that each implementation delivered every item
@@ -11,7 +11,10 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod batch;
+mod buffer;
 mod map;
+mod pool;
 mod queue;
 mod report;
 mod ring;
@@ -27,6 +30,9 @@ const SECTIONS: &[Section] = &[
     ("map", map::run),
     ("wheel", wheel::run),
     ("queue", queue::run),
+    ("pool", pool::run),
+    ("buffer", buffer::run),
+    ("batch", batch::run),
 ];
 
 /// Counts heap bytes per thread for the map section's bytes-per-entry rows

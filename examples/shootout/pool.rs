@@ -1,0 +1,256 @@
+//! Thread pool against `threadpool`, `rayon::spawn` and crossbeam-channel
+//! workers: 1M no-op jobs submitted then joined, 100k jobs of ~1 µs work,
+//! and the CPU an idle pool burns serving one job per millisecond for 2 s.
+//! Every pool has 2 workers (the machine's cores).
+
+// Host-only code: std paths are fine here.
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use crate::report::{Better, Report};
+use latchfree::pool::ThreadPool;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const WORKERS: usize = 2;
+
+/// A pool under test: submit a job, wait for all submitted jobs.
+trait Pool {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>);
+    fn join(&self, done: &AtomicUsize, n: usize);
+}
+
+struct Latchfree(ThreadPool);
+impl Pool for Latchfree {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        self.0.execute(f).unwrap();
+    }
+    fn join(&self, _: &AtomicUsize, _: usize) {
+        self.0.wait_idle().unwrap();
+    }
+}
+
+struct Tp(threadpool::ThreadPool);
+impl Pool for Tp {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        self.0.execute(f);
+    }
+    fn join(&self, _: &AtomicUsize, _: usize) {
+        self.0.join();
+    }
+}
+
+struct Rayon(rayon::ThreadPool);
+impl Pool for Rayon {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        self.0.spawn(f);
+    }
+    fn join(&self, done: &AtomicUsize, n: usize) {
+        wait_count(done, n);
+    }
+}
+
+struct Channel {
+    tx: Option<crossbeam_channel::Sender<Box<dyn FnOnce() + Send + 'static>>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+impl Channel {
+    fn new() -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(65_536);
+        let threads = (0..WORKERS)
+            .map(|_| {
+                let rx = rx.clone();
+                thread::spawn(move || {
+                    for f in rx {
+                        f();
+                    }
+                })
+            })
+            .collect();
+        Self {
+            tx: Some(tx),
+            threads,
+        }
+    }
+}
+impl Pool for Channel {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        self.tx.as_ref().unwrap().send(f).unwrap();
+    }
+    fn join(&self, done: &AtomicUsize, n: usize) {
+        wait_count(done, n);
+    }
+}
+impl Drop for Channel {
+    fn drop(&mut self) {
+        self.tx.take();
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn wait_count(done: &AtomicUsize, n: usize) {
+    while done.load(Ordering::Acquire) < n {
+        thread::sleep(Duration::from_micros(50));
+    }
+}
+
+/// No pool at all: the submitter runs each job itself. The floor for the
+/// idle-CPU scenario (what the submitting loop costs by itself).
+struct Inline;
+impl Pool for Inline {
+    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+        f();
+    }
+    fn join(&self, done: &AtomicUsize, n: usize) {
+        wait_count(done, n);
+    }
+}
+
+fn pools() -> Vec<(&'static str, Box<dyn Pool>)> {
+    vec![
+        ("floor", Box::new(Inline) as Box<dyn Pool>),
+        (
+            "latchfree",
+            Box::new(Latchfree(
+                ThreadPool::builder()
+                    .min_workers(WORKERS)
+                    .max_workers(WORKERS)
+                    .queue_capacity(65_536)
+                    .build(),
+            )),
+        ),
+        (
+            "threadpool",
+            Box::new(Tp(threadpool::ThreadPool::new(WORKERS))),
+        ),
+        (
+            "rayon::spawn",
+            Box::new(Rayon(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(WORKERS)
+                    .build()
+                    .unwrap(),
+            )),
+        ),
+        ("crossbeam-channel", Box::new(Channel::new())),
+    ]
+}
+
+fn spin_work(iters: u32) -> u64 {
+    let mut x = 1u64;
+    for i in 0..iters {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(i as u64);
+        std::hint::black_box(x);
+    }
+    x
+}
+
+/// Iterations of `spin_work` that take about 1 µs here.
+fn calibrate() -> u32 {
+    let n = 1_000_000u32;
+    let t = Instant::now();
+    std::hint::black_box(spin_work(n));
+    let per_iter = t.elapsed().as_nanos() as f64 / n as f64;
+    (1000.0 / per_iter.max(0.01)) as u32
+}
+
+fn throughput(r: &mut Report, scenario: &str, n: usize, iters: u32) {
+    // The inline "floor" is not a pool: it would only show the cost of a
+    // boxed call, so it is left out of the throughput rows.
+    for (name, p) in pools().into_iter().filter(|p| p.0 != "floor") {
+        // Warm up (threads started, queues touched).
+        let warm = Arc::new(AtomicUsize::new(0));
+        for _ in 0..1000 {
+            let w = warm.clone();
+            p.submit(Box::new(move || {
+                w.fetch_add(1, Ordering::Release);
+            }));
+        }
+        p.join(&warm, 1000);
+        let done = Arc::new(AtomicUsize::new(0));
+        let t = Instant::now();
+        for _ in 0..n {
+            let d = done.clone();
+            p.submit(Box::new(move || {
+                if iters > 0 {
+                    std::hint::black_box(spin_work(iters));
+                }
+                d.fetch_add(1, Ordering::Release);
+            }));
+        }
+        p.join(&done, n);
+        let e = t.elapsed();
+        assert_eq!(done.load(Ordering::Acquire), n, "{name} lost jobs");
+        r.add(
+            "pool",
+            scenario,
+            name,
+            "jobs_per_sec",
+            n as f64 / e.as_secs_f64(),
+            Better::Higher,
+        );
+        drop(p);
+    }
+}
+
+/// CPU time of every thread of this process, in ns (Linux schedstat).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for t in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = t.ok()?.path().join("schedstat");
+        let s = std::fs::read_to_string(path).unwrap_or_default();
+        total += s
+            .split_whitespace()
+            .next()
+            .and_then(|x| x.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+fn idle_cpu(r: &mut Report) {
+    let secs = 2.0;
+    for (name, p) in pools() {
+        let done = Arc::new(AtomicUsize::new(0));
+        thread::sleep(Duration::from_millis(50));
+        let Some(c0) = process_cpu_ns() else {
+            r.note("pool: no /proc schedstat; idle CPU not measured");
+            return;
+        };
+        let t = Instant::now();
+        let mut n = 0;
+        while t.elapsed().as_secs_f64() < secs {
+            let d = done.clone();
+            p.submit(Box::new(move || {
+                d.fetch_add(1, Ordering::Release);
+            }));
+            n += 1;
+            thread::sleep(Duration::from_millis(1));
+        }
+        p.join(&done, n);
+        let wall = t.elapsed();
+        let c1 = process_cpu_ns().unwrap_or(c0);
+        let pct = (c1 - c0) as f64 / wall.as_nanos() as f64 * 100.0;
+        r.add(
+            "pool",
+            "idle_1_job_per_ms_2s",
+            name,
+            "cpu_percent",
+            pct,
+            Better::Lower,
+        );
+        drop(p);
+    }
+}
+
+pub fn run(r: &mut Report) {
+    r.note("pool: thread pool vs threadpool, rayon::spawn, crossbeam-channel workers (2 workers)");
+    throughput(r, "noop_1M", 1_000_000, 0);
+    throughput(r, "work_1us_100k", 100_000, calibrate());
+    idle_cpu(r);
+}

@@ -1,0 +1,633 @@
+//! Object and byte-buffer pools (`alloc`; `std` adds `io::Write`).
+//!
+//! Both pools keep idle objects in a bounded, lock-free [idle set](idle)
+//! (an array of atomic pointer cells that own boxed objects; ownership moves
+//! with one successful RMW, so there is no ABA). Getting and returning an
+//! object is lock-free; creating one calls the allocator (or your `init`).
+//!
+//! - [`ObjectPool<T>`]: `init` and `reset` hooks, a borrowed guard
+//!   ([`Pooled`]) and an owned one ([`OwnedPooled`], holding an `Arc` of the
+//!   pool), an optional bound on objects in use with [`ObjectPool::try_get`].
+//! - [`BufferPool`]: `Vec<u8>` buffers in power-of-two size classes.
+//!   [`BufferPool::get`] returns a [`Buffer`] of at least the asked capacity
+//!   that goes back, cleared, when dropped. A buffer that grew past the
+//!   maximum retained capacity is freed instead of pinned (Go's
+//!   `sync.Pool` pins them); each class keeps at most its idle limit;
+//!   [`BufferPool::trim`] frees every idle buffer.
+//!
+//! Nothing here is thread-bound: an object taken on one thread may be
+//! returned on another.
+//!
+//! With `std`, each thread keeps one returned buffer in a thread-local
+//! cache in front of the shared set, so a get/put loop on one thread does
+//! not touch shared memory at all. That buffer is out of reach of other
+//! threads and of [`BufferPool::trim`] called elsewhere (at most one buffer
+//! per thread, freed when the thread exits or the pool is dropped on it).
+
+mod idle;
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::fmt;
+use core::ops::{Deref, DerefMut};
+
+use self::idle::IdleSet;
+use crate::sync::{Arc, AtomicUsize, Ordering};
+
+/// Counters shared by both pools; each read is a point-in-time value.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Gets served from an idle object.
+    pub hits: usize,
+    /// Gets that found nothing idle.
+    pub misses: usize,
+    /// Objects created (misses that did not give up).
+    pub created: usize,
+    /// Returned objects dropped instead of kept (idle limit, too large).
+    pub dropped: usize,
+    /// Bytes held by idle buffers, counted at their class sizes (a buffer
+    /// may hold up to twice its class); computed by a scan when asked, so
+    /// the get/put path pays nothing for it (`BufferPool` only).
+    pub idle_bytes: usize,
+}
+
+#[derive(Default)]
+struct Stats {
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+    created: AtomicUsize,
+    dropped: AtomicUsize,
+}
+
+impl Stats {
+    // Relaxed throughout: independent counters, read only as metrics.
+    fn bump(c: &AtomicUsize) {
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> Metrics {
+        let r = |c: &AtomicUsize| c.load(Ordering::Relaxed);
+        Metrics {
+            hits: r(&self.hits),
+            misses: r(&self.misses),
+            created: r(&self.created),
+            dropped: r(&self.dropped),
+            idle_bytes: 0,
+        }
+    }
+}
+
+type Init<T> = Box<dyn Fn() -> T + Send + Sync>;
+type Reset<T> = Box<dyn Fn(&mut T) + Send + Sync>;
+
+/// A pool of reusable `T`s. See the [module docs](self).
+pub struct ObjectPool<T> {
+    idle: IdleSet<T>,
+    init: Init<T>,
+    reset: Option<Reset<T>>,
+    /// Objects handed out and not yet returned, `0..=bound`.
+    in_use: AtomicUsize,
+    bound: usize,
+    stats: Stats,
+}
+
+impl<T: Send> fmt::Debug for ObjectPool<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ObjectPool")
+            .field("max_idle", &self.idle.capacity())
+            .field("bound", &self.bound)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl<T: Send> ObjectPool<T> {
+    /// A pool keeping up to `max_idle` idle objects, creating new ones with
+    /// `init`. No reset hook, no bound.
+    pub fn new(max_idle: usize, init: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        Self {
+            idle: IdleSet::new(max_idle),
+            init: Box::new(init),
+            reset: None,
+            in_use: AtomicUsize::new(0),
+            bound: usize::MAX,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Runs `reset` on every object as it comes back (before it is idle).
+    pub fn with_reset(mut self, reset: impl Fn(&mut T) + Send + Sync + 'static) -> Self {
+        self.reset = Some(Box::new(reset));
+        self
+    }
+
+    /// At most `bound` objects in use at once: [`try_get`](Self::try_get)
+    /// then returns `None`, and [`get`](Self::get) waits.
+    pub fn with_bound(mut self, bound: usize) -> Self {
+        self.bound = bound;
+        self
+    }
+
+    fn acquire(&self) -> Option<Box<T>> {
+        if self.bound != usize::MAX {
+            let mut n = self.in_use.load(Ordering::Relaxed);
+            loop {
+                if n >= self.bound {
+                    return None;
+                }
+                // Relaxed: the count guards no data; objects move through
+                // the idle set's own Release/Acquire pairs.
+                match self.in_use.compare_exchange_weak(
+                    n,
+                    n + 1,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => break,
+                    Err(now) => n = now,
+                }
+            }
+        }
+        Some(match self.idle.take() {
+            Some(b) => {
+                Stats::bump(&self.stats.hits);
+                b
+            }
+            None => {
+                Stats::bump(&self.stats.misses);
+                Stats::bump(&self.stats.created);
+                Box::new((self.init)())
+            }
+        })
+    }
+
+    fn recycle(&self, mut obj: Box<T>) {
+        if self.bound != usize::MAX {
+            self.in_use.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some(r) = &self.reset {
+            r(&mut obj);
+        }
+        if self.idle.put(obj).is_err() {
+            Stats::bump(&self.stats.dropped);
+        }
+    }
+
+    /// An object, idle or new, lent until the guard drops.
+    pub fn get(&self) -> Pooled<'_, T> {
+        loop {
+            if let Some(p) = self.try_get() {
+                return p;
+            }
+            wait_a_little();
+        }
+    }
+
+    /// Like [`get`](Self::get), but `None` when the bound is reached.
+    pub fn try_get(&self) -> Option<Pooled<'_, T>> {
+        self.acquire().map(|obj| Pooled {
+            pool: self,
+            obj: Some(obj),
+        })
+    }
+
+    /// An object whose guard holds the pool by `Arc`, so it can outlive the
+    /// caller's borrow (move it to another thread, store it).
+    pub fn get_owned(self: &Arc<Self>) -> OwnedPooled<T> {
+        loop {
+            if let Some(p) = self.try_get_owned() {
+                return p;
+            }
+            wait_a_little();
+        }
+    }
+
+    /// Like [`get_owned`](Self::get_owned), but `None` at the bound.
+    pub fn try_get_owned(self: &Arc<Self>) -> Option<OwnedPooled<T>> {
+        self.acquire().map(|obj| OwnedPooled {
+            pool: self.clone(),
+            obj: Some(obj),
+        })
+    }
+
+    /// Drops every idle object.
+    pub fn trim(&self) {
+        self.idle.drain(drop);
+    }
+
+    /// The pool's counters now.
+    pub fn metrics(&self) -> Metrics {
+        self.stats.snapshot()
+    }
+}
+
+fn wait_a_little() {
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    std::thread::yield_now();
+    #[cfg(not(all(feature = "std", not(latchfree_loom))))]
+    crate::sync::spin_loop();
+}
+
+/// An object lent by an [`ObjectPool`]; returns to it on drop.
+pub struct Pooled<'a, T: Send> {
+    pool: &'a ObjectPool<T>,
+    obj: Option<Box<T>>,
+}
+
+/// An object lent by an `Arc<ObjectPool>`; returns to it on drop.
+pub struct OwnedPooled<T: Send> {
+    pool: Arc<ObjectPool<T>>,
+    obj: Option<Box<T>>,
+}
+
+macro_rules! guard_impls {
+    ($ty:ident $(<$lt:lifetime>)?) => {
+        impl<$($lt,)? T: Send> Deref for $ty<$($lt,)? T> {
+            type Target = T;
+            fn deref(&self) -> &T {
+                self.obj.as_deref().expect("present until drop")
+            }
+        }
+
+        impl<$($lt,)? T: Send> DerefMut for $ty<$($lt,)? T> {
+            fn deref_mut(&mut self) -> &mut T {
+                self.obj.as_deref_mut().expect("present until drop")
+            }
+        }
+
+        impl<$($lt,)? T: Send> Drop for $ty<$($lt,)? T> {
+            fn drop(&mut self) {
+                if let Some(obj) = self.obj.take() {
+                    self.pool.recycle(obj);
+                }
+            }
+        }
+
+        impl<$($lt,)? T: Send + fmt::Debug> fmt::Debug for $ty<$($lt,)? T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&**self, f)
+            }
+        }
+
+        impl<$($lt,)? T: Send> $ty<$($lt,)? T> {
+            /// Keeps the object: it will not return to the pool.
+            pub fn detach(mut self) -> T {
+                let obj = self.obj.take().expect("present until drop");
+                if self.pool.bound != usize::MAX {
+                    self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
+                }
+                *obj
+            }
+        }
+    };
+}
+
+guard_impls!(Pooled<'a>);
+guard_impls!(OwnedPooled);
+
+/// Configures a [`BufferPool`].
+#[derive(Debug, Clone)]
+pub struct BufferPoolBuilder {
+    min_size: usize,
+    max_retained: usize,
+    max_idle: usize,
+    limits: Vec<(usize, usize)>,
+}
+
+impl Default for BufferPoolBuilder {
+    fn default() -> Self {
+        Self {
+            min_size: 64,
+            max_retained: 1 << 20,
+            max_idle: 64,
+            limits: Vec::new(),
+        }
+    }
+}
+
+impl BufferPoolBuilder {
+    /// The smallest class (rounded up to a power of two; default 64 B).
+    pub fn min_size(mut self, bytes: usize) -> Self {
+        self.min_size = bytes;
+        self
+    }
+
+    /// Buffers with more capacity than this (rounded up to a power of two;
+    /// default 1 MiB) are freed on return, never kept idle.
+    pub fn max_retained(mut self, bytes: usize) -> Self {
+        self.max_retained = bytes;
+        self
+    }
+
+    /// Idle buffers kept per class (default 64). More absorbs bigger
+    /// bursts; fewer bounds idle memory.
+    pub fn max_idle_per_class(mut self, n: usize) -> Self {
+        self.max_idle = n;
+        self
+    }
+
+    /// Overrides the idle limit of the class holding `size`-byte buffers.
+    pub fn class_limit(mut self, size: usize, n: usize) -> Self {
+        self.limits.push((size.next_power_of_two(), n));
+        self
+    }
+
+    /// Builds the pool.
+    pub fn build(self) -> BufferPool {
+        let min = self.min_size.max(1).next_power_of_two();
+        let max = self.max_retained.max(min).next_power_of_two();
+        let min_shift = min.trailing_zeros();
+        let n = (max.trailing_zeros() - min_shift + 1) as usize;
+        let classes = (0..n)
+            .map(|i| {
+                let size = min << i;
+                let limit = self
+                    .limits
+                    .iter()
+                    .rev()
+                    .find(|l| l.0 == size)
+                    .map_or(self.max_idle, |l| l.1);
+                IdleSet::new(limit)
+            })
+            .collect::<Vec<_>>()
+            .into_boxed_slice();
+        // Relaxed: a unique number, nothing ordered by it.
+        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        BufferPool {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            classes,
+            min_shift,
+            max_retained: max,
+            stats: Stats::default(),
+        }
+    }
+}
+
+/// A pool of byte buffers in power-of-two size classes. See the
+/// [module docs](self).
+pub struct BufferPool {
+    /// Unique per pool (never reused), names this pool's entry in the
+    /// thread-local caches.
+    #[cfg_attr(not(all(feature = "std", not(latchfree_loom))), allow(dead_code))]
+    id: usize,
+    /// Class `i` holds buffers whose capacity is at least `min << i` (and
+    /// below `min << (i + 1)`, except for growth beyond the top class,
+    /// which is never kept).
+    classes: Box<[IdleSet<Vec<u8>>]>,
+    min_shift: u32,
+    max_retained: usize,
+    stats: Stats,
+}
+
+impl fmt::Debug for BufferPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BufferPool")
+            .field("classes", &self.classes.len())
+            .field("max_retained", &self.max_retained)
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl Default for BufferPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BufferPool {
+    /// A pool with the [`BufferPoolBuilder`] defaults.
+    pub fn new() -> Self {
+        BufferPoolBuilder::default().build()
+    }
+
+    /// Starts configuring a pool.
+    pub fn builder() -> BufferPoolBuilder {
+        BufferPoolBuilder::default()
+    }
+
+    /// The class size a request for `min_capacity` bytes is served from.
+    pub fn class_size(&self, min_capacity: usize) -> usize {
+        min_capacity
+            .max(1 << self.min_shift)
+            .checked_next_power_of_two()
+            .unwrap_or(min_capacity)
+    }
+
+    fn class_of(&self, size: usize) -> Option<usize> {
+        if size > self.max_retained || size < (1 << self.min_shift) {
+            return None;
+        }
+        // The class whose size is the largest power of two <= size.
+        let log = usize::BITS - 1 - size.leading_zeros();
+        Some((log - self.min_shift) as usize)
+    }
+
+    /// An empty buffer with at least `min_capacity` bytes of capacity
+    /// (rounded up to its class), returned to the pool when dropped.
+    pub fn get(&self, min_capacity: usize) -> Buffer<'_> {
+        let size = self.class_size(min_capacity);
+        if let Some(c) = self.class_of(size) {
+            if let Some(b) = local::take(self.id, c).or_else(|| self.classes[c].take()) {
+                Stats::bump(&self.stats.hits);
+                return Buffer {
+                    pool: self,
+                    buf: Some(b),
+                };
+            }
+        }
+        Stats::bump(&self.stats.misses);
+        Stats::bump(&self.stats.created);
+        Buffer {
+            pool: self,
+            buf: Some(Box::new(Vec::with_capacity(size))),
+        }
+    }
+
+    // The box is the idle cell's allocation, kept with the buffer so that a
+    // get or put moves one thin pointer and never allocates.
+    #[allow(clippy::box_collection)]
+    fn recycle(&self, mut b: Box<Vec<u8>>) {
+        b.clear();
+        let cap = b.capacity();
+        match self.class_of(cap) {
+            Some(c) => {
+                let Some(b) = local::put(self.id, c, b) else {
+                    return;
+                };
+                if self.classes[c].put(b).is_err() {
+                    Stats::bump(&self.stats.dropped);
+                }
+            }
+            None => Stats::bump(&self.stats.dropped),
+        }
+    }
+
+    /// Frees every idle buffer (and this thread's cached one).
+    pub fn trim(&self) {
+        local::forget(self.id);
+        for c in self.classes.iter() {
+            c.drain(drop);
+        }
+    }
+
+    /// The pool's counters now.
+    pub fn metrics(&self) -> Metrics {
+        let mut m = self.stats.snapshot();
+        m.idle_bytes = self
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| c.len() << (self.min_shift as usize + i))
+            .sum();
+        m
+    }
+}
+
+impl Drop for BufferPool {
+    fn drop(&mut self) {
+        local::forget(self.id);
+    }
+}
+
+/// The per-thread cache: one buffer, tagged with its pool and class.
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+mod local {
+    // Boxed buffers, as everywhere in this module: see `BufferPool::recycle`.
+    #![allow(clippy::box_collection)]
+
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+
+    type Entry = Option<(usize, usize, Box<Vec<u8>>)>;
+
+    std::thread_local! {
+        static CACHE: RefCell<Entry> = const { RefCell::new(None) };
+    }
+
+    /// This thread's buffer of pool `id`, class `class`, if it has one.
+    pub(super) fn take(id: usize, class: usize) -> Option<Box<Vec<u8>>> {
+        CACHE
+            .try_with(|c| {
+                let mut c = c.try_borrow_mut().ok()?;
+                match &*c {
+                    Some((i, k, _)) if *i == id && *k == class => c.take().map(|e| e.2),
+                    _ => None,
+                }
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `b` here if the cache is free; else hands it back.
+    pub(super) fn put(id: usize, class: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+        let mut b = Some(b);
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if c.is_none() {
+                    *c = b.take().map(|b| (id, class, b));
+                }
+            }
+        });
+        b
+    }
+
+    /// Drops this thread's buffer of pool `id`.
+    pub(super) fn forget(id: usize) {
+        let _ = CACHE.try_with(|c| {
+            if let Ok(mut c) = c.try_borrow_mut() {
+                if matches!(&*c, Some((i, _, _)) if *i == id) {
+                    *c = None;
+                }
+            }
+        });
+    }
+}
+
+/// Without `std` there is no thread-local cache.
+#[cfg(not(all(feature = "std", not(latchfree_loom))))]
+mod local {
+    // Boxed buffers, as everywhere in this module: see `BufferPool::recycle`.
+    #![allow(clippy::box_collection)]
+
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+
+    pub(super) fn take(_: usize, _: usize) -> Option<Box<Vec<u8>>> {
+        None
+    }
+
+    pub(super) fn put(_: usize, _: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+        Some(b)
+    }
+
+    pub(super) fn forget(_: usize) {}
+}
+
+/// A byte buffer lent by a [`BufferPool`]: derefs to its `Vec<u8>`, and
+/// goes back to the pool, cleared, when dropped.
+pub struct Buffer<'a> {
+    pool: &'a BufferPool,
+    // Boxed: see `BufferPool::recycle`.
+    #[allow(clippy::box_collection)]
+    buf: Option<Box<Vec<u8>>>,
+}
+
+impl Buffer<'_> {
+    /// Keeps the bytes: the buffer will not return to the pool.
+    pub fn detach(mut self) -> Vec<u8> {
+        *self.buf.take().expect("present until drop")
+    }
+}
+
+impl Deref for Buffer<'_> {
+    type Target = Vec<u8>;
+    fn deref(&self) -> &Vec<u8> {
+        self.buf.as_deref().expect("present until drop")
+    }
+}
+
+impl DerefMut for Buffer<'_> {
+    fn deref_mut(&mut self) -> &mut Vec<u8> {
+        self.buf.as_deref_mut().expect("present until drop")
+    }
+}
+
+impl AsRef<[u8]> for Buffer<'_> {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl fmt::Debug for Buffer<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Buffer")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
+    }
+}
+
+impl Drop for Buffer<'_> {
+    fn drop(&mut self) {
+        if let Some(b) = self.buf.take() {
+            self.pool.recycle(b);
+        }
+    }
+}
+
+#[cfg(all(feature = "std", not(latchfree_loom)))]
+impl std::io::Write for Buffer<'_> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

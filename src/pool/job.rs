@@ -1,0 +1,251 @@
+//! Jobs, join handles and cancellation tokens.
+//!
+//! A [`Job`] is a boxed closure plus its identity and optional deadline. The
+//! pool starts it in one of two ways: *run* it, or tell it that its deadline
+//! passed. A job that is never started (returned by a shutdown and dropped)
+//! tells its [`JoinHandle`] so through the drop of its result [`Sender`]: a
+//! handle can always tell "ran", "panicked", "timed out" and "never ran".
+
+use alloc::boxed::Box;
+use core::any::Any;
+use core::fmt;
+use std::time::Instant;
+
+use crate::sync::blocking::{Condvar, Mutex};
+use crate::sync::{Arc, AtomicBool, Ordering};
+
+/// A panic payload, as `std::panic::catch_unwind` returns it.
+pub type Payload = Box<dyn Any + Send + 'static>;
+
+/// How the pool starts a job.
+pub(crate) enum Start {
+    /// Run it.
+    Run,
+    /// Its deadline passed before a worker reached it: report, do not run.
+    Expired,
+}
+
+/// What happened when a job was started.
+pub(crate) enum Ran {
+    /// It ran to completion.
+    Done,
+    /// It panicked. The payload is here unless the job handed it to its
+    /// join handle.
+    Panicked(Option<Payload>),
+    /// It was not run because its deadline (or a cancel) came first.
+    Expired,
+}
+
+pub(crate) type Body = Box<dyn FnOnce(Start) -> Ran + Send + 'static>;
+
+/// A task the pool accepted but has not started, as handed back by
+/// [`ThreadPool::shutdown_timeout`](super::ThreadPool::shutdown_timeout) and
+/// [`ThreadPool::shutdown_now`](super::ThreadPool::shutdown_now).
+///
+/// Run it on the current thread with [`run`](Self::run), or drop it: a
+/// dropped job's [`JoinHandle`] reports [`JoinError::Cancelled`].
+pub struct Job {
+    pub(crate) id: usize,
+    pub(crate) deadline: Option<Instant>,
+    /// Only for tasks with a handle or token (`spawn`): plain `execute`
+    /// jobs skip the allocation.
+    pub(crate) cancel: Option<CancelToken>,
+    pub(crate) body: Body,
+}
+
+impl Job {
+    /// The task's identity, as given to the panic handler (unique per pool,
+    /// in submission order).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The deadline it was submitted with, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Runs the job on the calling thread. A panic in it propagates (unless
+    /// it was spawned with a handle, which receives the panic instead).
+    pub fn run(self) {
+        if let Ran::Panicked(Some(p)) = (self.body)(Start::Run) {
+            std::panic::resume_unwind(p);
+        }
+    }
+}
+
+impl fmt::Debug for Job {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Job")
+            .field("id", &self.id)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A cooperative cancellation flag handed to a running task.
+///
+/// Rust cannot stop a thread from outside, so a task that should stop early
+/// (its handle was cancelled, or the pool is shutting down with
+/// `shutdown_now`/an expired `shutdown_timeout`) must poll
+/// [`is_cancelled`](Self::is_cancelled) and return by itself.
+#[derive(Clone, Debug)]
+pub struct CancelToken {
+    own: Arc<AtomicBool>,
+    pool: Arc<AtomicBool>,
+}
+
+impl CancelToken {
+    pub(crate) fn new(pool: Arc<AtomicBool>) -> Self {
+        Self {
+            own: Arc::new(AtomicBool::new(false)),
+            pool,
+        }
+    }
+
+    /// Whether the task was asked to stop.
+    pub fn is_cancelled(&self) -> bool {
+        // Relaxed: a hint polled in a loop; no data hangs off the flag.
+        self.own.load(Ordering::Relaxed) || self.pool.load(Ordering::Relaxed)
+    }
+
+    /// Whether this task itself (not the whole pool) was cancelled.
+    pub(crate) fn own_cancelled(&self) -> bool {
+        self.own.load(Ordering::Relaxed)
+    }
+
+    /// Asks the task to stop (or, if it has not started, not to start).
+    pub fn cancel(&self) {
+        self.own.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Why [`JoinHandle::join`] has no value.
+pub enum JoinError {
+    /// The task panicked; here is the payload.
+    Panicked(Payload),
+    /// The task's deadline passed before a worker started it, or it was
+    /// cancelled before it started. It did not run.
+    TimedOut,
+    /// The task was never run: the pool shut down and handed it back (and
+    /// the caller dropped it).
+    Cancelled,
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(_) => f.write_str("Panicked(..)"),
+            Self::TimedOut => f.write_str("TimedOut"),
+            Self::Cancelled => f.write_str("Cancelled"),
+        }
+    }
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Panicked(_) => f.write_str("the task panicked"),
+            Self::TimedOut => f.write_str("the task was not started before its deadline"),
+            Self::Cancelled => f.write_str("the task was dropped without running"),
+        }
+    }
+}
+
+impl core::error::Error for JoinError {}
+
+/// The one-shot slot a spawned task's result goes through.
+struct Packet<T> {
+    result: Mutex<Option<Result<T, JoinError>>>,
+    ready: Condvar,
+}
+
+impl<T> Packet<T> {
+    fn put(&self, r: Result<T, JoinError>) {
+        let mut g = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        if g.is_none() {
+            *g = Some(r);
+        }
+        drop(g);
+        self.ready.notify_all();
+    }
+}
+
+/// The sending side of a [`JoinHandle`]: if dropped unsent, the handle
+/// learns the task never ran.
+pub(crate) struct Sender<T>(Arc<Packet<T>>);
+
+impl<T> Sender<T> {
+    pub(crate) fn send(self, r: Result<T, JoinError>) {
+        self.0.put(r);
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        // A no-op when a result was already sent.
+        self.0.put(Err(JoinError::Cancelled));
+    }
+}
+
+/// The handle of a task started with
+/// [`ThreadPool::spawn`](super::ThreadPool::spawn): join it for the task's
+/// value, or the panic, timeout or cancellation that took its place.
+pub struct JoinHandle<T> {
+    packet: Arc<Packet<T>>,
+    cancel: CancelToken,
+    id: usize,
+}
+
+pub(crate) fn channel<T>(cancel: CancelToken, id: usize) -> (Sender<T>, JoinHandle<T>) {
+    let packet = Arc::new(Packet {
+        result: Mutex::new(None),
+        ready: Condvar::new(),
+    });
+    (Sender(packet.clone()), JoinHandle { packet, cancel, id })
+}
+
+impl<T> JoinHandle<T> {
+    /// The task's identity.
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// Waits for the task and returns its value.
+    ///
+    /// # Errors
+    ///
+    /// [`JoinError`]: the task panicked, timed out before starting, or was
+    /// never run.
+    pub fn join(self) -> Result<T, JoinError> {
+        let mut g = self.packet.result.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = g.take() {
+                return r;
+            }
+            g = self.packet.ready.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Whether the task has finished (or will never run). May be stale.
+    pub fn is_finished(&self) -> bool {
+        self.packet
+            .result
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
+    /// Cancels the task: if it has not started, it will not run and
+    /// [`join`](Self::join) reports [`JoinError::TimedOut`]; if it is
+    /// running, its [`CancelToken`] says so.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").field("id", &self.id).finish()
+    }
+}

@@ -1,0 +1,1198 @@
+//! An elastic thread pool on a multi-producer ring (`std` only).
+//!
+//! # Design
+//!
+//! The job queue is a [`Ring`] of take-once slots in multi-producer mode
+//! whose only consumer node is a work group with one gate per *possible*
+//! worker (`max_workers`, fixed at build time, at most 63). Each job is
+//! claimed by exactly one worker; the worker moves the job out of its slot
+//! inside the claim (so the slot is released before the job runs, and the
+//! queue capacity is the ring's whatever the jobs do), then runs it outside.
+//! Worker handles of threads that are not running sit in a free list; an
+//! idle handle holds no claim (see [`Worker`]), so parked handles never stall
+//! submitters.
+//!
+//! Closing the ring is graceful shutdown: every later (and every waiting)
+//! publish fails with `Closed`, and workers drain what was published, then
+//! see `Closed`. `shutdown_now` first sets a *discard* flag so workers hand
+//! the jobs they take back instead of running them.
+//!
+//! # Sleeping and waking
+//!
+//! The ring's own wait strategy ([`Parking`]) is used only by submitters
+//! blocked on a full queue. Idle workers sleep on the pool's condition
+//! variable, so an idle pool costs no CPU. The protocol has no lost
+//! wake-ups:
+//!
+//! - a worker about to sleep takes the sleep lock, counts itself in
+//!   `sleepers`, issues a `SeqCst` fence, and polls the ring once more; only
+//!   if that finds nothing does it wait on the condition variable (which
+//!   releases the lock atomically);
+//! - a submitter publishes, issues a `SeqCst` fence, and reads `sleepers`; if
+//!   non-zero it takes the sleep lock and signals one sleeper.
+//!
+//! By the two fences, either the submitter sees the sleeper (and, through
+//! the lock, signals it after it is waiting) or the sleeper's poll sees the
+//! job. A worker that stops sleeping (woken, timed out, retiring) uncounts
+//! itself, fences and polls again before leaving, so a signal aimed at it is
+//! never lost either. When nobody sleeps and fewer than `max` workers live,
+//! the submitter starts a worker.
+//!
+//! # What it does not do
+//!
+//! Rust cannot kill a thread: a running task is asked to stop through its
+//! [`CancelToken`], and shutdowns wait for running tasks to return.
+
+mod job;
+pub(crate) mod stripes;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::Cell;
+use core::fmt;
+use core::panic::AssertUnwindSafe;
+use core::time::Duration;
+use std::panic::catch_unwind;
+use std::thread;
+use std::time::Instant;
+
+pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload};
+use self::job::{Ran, Start};
+use crate::doorbell::{Check, Doorbell};
+use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker};
+use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
+use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+
+/// An idle worker polls this many times with exponentially growing spins
+/// between (127 spin hints in all), then
+const SPIN_ROUNDS: u32 = 7;
+/// this many times with a yield between, before it goes to sleep. On a
+/// machine with fewer cores than threads the yields matter most: they hand
+/// the core to the submitter that is about to publish the next job.
+const YIELD_ROUNDS: u32 = 8;
+
+/// A take-once slot: the producer that claimed it writes `Some(job)`, the
+/// one worker that claimed its sequence takes it out.
+struct Slot(UnsafeCell<Option<Job>>);
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot(UnsafeCell::new(None))
+    }
+}
+
+// SAFETY: the ring's only consumer node is one work group, so a published
+// slot is accessed by exactly one worker (the one whose claim CAS took its
+// sequence) and, before that, only by the producer that claimed it; the ring
+// orders the two (stamp Release/Acquire) and keeps the next producer out
+// until the worker has released the slot. `Job` is `Send`.
+unsafe impl Sync for Slot {}
+
+impl Slot {
+    /// Takes the job out.
+    ///
+    /// # Safety
+    ///
+    /// The caller must be the worker that claimed this slot's sequence,
+    /// inside the poll that claimed it.
+    unsafe fn take(&self) -> Option<Job> {
+        // SAFETY: by the caller's contract nobody else touches the slot now.
+        self.0.with_mut(|p| unsafe { (*p).take() })
+    }
+}
+
+type Queue = Ring<Heap<Slot>, Multi, Parking>;
+type Handle = Worker<Arc<Queue>>;
+type Producer = MultiProducer<Arc<Queue>>;
+
+type Hook = Arc<dyn Fn(usize) + Send + Sync>;
+type PanicHook = Arc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>;
+
+/// What the panic handler learns about the task that panicked.
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The task's identity (see [`Job::id`]).
+    pub id: usize,
+    /// The name of the worker thread it ran on.
+    pub thread: Option<String>,
+}
+
+/// Why a job was not accepted; the job comes back unrun.
+pub enum SubmitError<F> {
+    /// The queue is full (from `try_execute`, or `execute_timeout` after its
+    /// wait).
+    Full(F),
+    /// The pool is shutting down or shut down.
+    Closed(F),
+}
+
+impl<F> SubmitError<F> {
+    /// The job that was not accepted.
+    pub fn into_inner(self) -> F {
+        match self {
+            Self::Full(f) | Self::Closed(f) => f,
+        }
+    }
+
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+}
+
+impl<F> fmt::Debug for SubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<F> fmt::Display for SubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the pool's queue is full"),
+            Self::Closed(_) => f.write_str("the pool is shut down"),
+        }
+    }
+}
+
+impl<F> core::error::Error for SubmitError<F> {}
+
+/// [`ThreadPool::wait_idle`] was called from one of the pool's own threads,
+/// where it could never return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitIdleError;
+
+impl fmt::Display for WaitIdleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("wait_idle called from a worker of the same pool")
+    }
+}
+
+impl core::error::Error for WaitIdleError {}
+
+/// A point-in-time view of the pool's counters; stale under concurrency.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Live worker threads.
+    pub workers: usize,
+    /// Workers sleeping for lack of work.
+    pub idle: usize,
+    /// Jobs accepted and not yet taken by a worker.
+    pub queued: usize,
+    /// Jobs running now.
+    pub running: usize,
+    /// Jobs that ran to completion (panicked ones not included).
+    pub completed: usize,
+    /// Jobs that panicked.
+    pub panicked: usize,
+    /// Submissions refused (full or closed).
+    pub rejected: usize,
+    /// Jobs not run because their deadline passed (or they were cancelled)
+    /// before a worker reached them.
+    pub timed_out: usize,
+}
+
+/// Configures and starts a [`ThreadPool`].
+pub struct Builder {
+    min: usize,
+    max: usize,
+    keep_alive: Duration,
+    capacity: usize,
+    name: String,
+    stack_size: Option<usize>,
+    on_start: Option<Hook>,
+    on_exit: Option<Hook>,
+    on_panic: Option<PanicHook>,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("min", &self.min)
+            .field("max", &self.max)
+            .field("keep_alive", &self.keep_alive)
+            .field("capacity", &self.capacity)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The most workers a pool can have: a ring has 64 gates, one of which is
+/// the work group's claim.
+pub const MAX_WORKERS: usize = crate::ring::MAX_GATES - 1;
+
+impl Builder {
+    /// Defaults: as many workers as cores (min = max), 60 s keep-alive,
+    /// 1024 queued jobs, threads named `latchfree-pool-N`.
+    pub fn new() -> Self {
+        let n = thread::available_parallelism().map_or(1, |n| n.get());
+        Self {
+            min: n,
+            max: n,
+            keep_alive: Duration::from_secs(60),
+            capacity: 1024,
+            name: String::from("latchfree-pool"),
+            stack_size: None,
+            on_start: None,
+            on_exit: None,
+            on_panic: None,
+        }
+    }
+
+    /// Workers kept alive while idle (default: the core count). Started
+    /// eagerly.
+    pub fn min_workers(mut self, n: usize) -> Self {
+        self.min = n;
+        self
+    }
+
+    /// The most workers (at least 1, at most [`MAX_WORKERS`]); workers above
+    /// `min` are started when jobs queue up and nobody is idle. This is also
+    /// the ceiling for [`ThreadPool::resize`].
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max = n;
+        self
+    }
+
+    /// How long a worker above `min` waits for work before it retires.
+    /// Shorter frees threads sooner; longer avoids restarting them.
+    pub fn keep_alive(mut self, d: Duration) -> Self {
+        self.keep_alive = d;
+        self
+    }
+
+    /// Jobs that may wait in the queue, rounded up to a power of two. A
+    /// bigger queue absorbs bursts; a smaller one pushes back sooner.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = n;
+        self
+    }
+
+    /// Worker threads are named `<prefix>-<n>`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Stack size of worker threads (the platform default otherwise).
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Called on each worker thread when it starts, with its index.
+    pub fn on_thread_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_start = Some(Arc::new(f));
+        self
+    }
+
+    /// Called on each worker thread just before it exits, with its index.
+    pub fn on_thread_exit(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
+        self.on_exit = Some(Arc::new(f));
+        self
+    }
+
+    /// Called on the worker when an `execute`d job panics, with the task's
+    /// identity and payload. (A `spawn`ed job's panic goes to its
+    /// [`JoinHandle`].) The worker survives either way.
+    pub fn panic_handler(
+        mut self,
+        f: impl Fn(&TaskInfo, &Payload) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_panic = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the pool with its `min` workers.
+    ///
+    /// # Panics
+    ///
+    /// If `max` is 0 or above [`MAX_WORKERS`], `min > max`, the capacity is
+    /// 0 or too large for a ring, or a thread cannot be started.
+    pub fn build(self) -> ThreadPool {
+        assert!(
+            (1..=MAX_WORKERS).contains(&self.max),
+            "max_workers must be in 1..={MAX_WORKERS}"
+        );
+        assert!(
+            self.min <= self.max,
+            "min_workers must not exceed max_workers"
+        );
+        assert!(self.capacity > 0, "queue capacity must be positive");
+        let cap = self.capacity.next_power_of_two();
+        let ring = Arc::new(Queue::new(
+            Heap::with_default(cap, self.max + 1).expect("queue capacity too large"),
+            Parking::with_max_park(Duration::from_micros(200)),
+        ));
+        let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
+        let mut handles: Vec<(usize, Handle)> = graph
+            .work_group_vec(self.max, &[])
+            .expect("gates were sized for the group")
+            .into_iter()
+            .enumerate()
+            .collect();
+        for (_, h) in &mut handles {
+            h.set_max_batch(1);
+        }
+        let producer = graph.multi_producer();
+        let producers = stripes::Stripes::new(producer);
+        let inner = Arc::new(Inner {
+            ring,
+            producers,
+            free: Mutex::new(handles),
+            threads: Mutex::new(Threads {
+                closed: false,
+                joins: Vec::new(),
+                next_index: 0,
+            }),
+            bell: Doorbell::new(),
+            idle_lock: Mutex::new(()),
+            idle_cond: Condvar::new(),
+            idle_waiters: CachePadded::new(AtomicUsize::new(0)),
+            stats: (0..self.max)
+                .map(|_| CachePadded::new(WorkerStats::default()))
+                .collect(),
+            submitted: CachePadded::new(AtomicUsize::new(0)),
+            rejected: AtomicUsize::new(0),
+            min: AtomicUsize::new(self.min),
+            max: AtomicUsize::new(self.max),
+            cap: self.max,
+            workers: AtomicUsize::new(0),
+            next_id: AtomicUsize::new(0),
+            discard: Arc::new(AtomicBool::new(false)),
+            returned: Mutex::new(Vec::new()),
+            keep_alive: self.keep_alive,
+            name: self.name,
+            stack_size: self.stack_size,
+            on_start: self.on_start,
+            on_exit: self.on_exit,
+            on_panic: self.on_panic,
+        });
+        for _ in 0..self.min {
+            if inner.try_grow(usize::MAX) {
+                continue;
+            }
+            panic!("could not start a pool worker");
+        }
+        ThreadPool { inner }
+    }
+}
+
+struct Threads {
+    /// Set by shutdown: no thread starts afterwards.
+    closed: bool,
+    joins: Vec<thread::JoinHandle<()>>,
+    next_index: usize,
+}
+
+struct Inner {
+    ring: Arc<Queue>,
+    /// Producer handles, striped: a submitter takes the first it can lock.
+    producers: stripes::Stripes<Producer>,
+    /// Worker handles not owned by a thread, with their index (which also
+    /// picks their `stats` block).
+    free: Mutex<Vec<(usize, Handle)>>,
+    threads: Mutex<Threads>,
+    /// Where idle workers sleep.
+    bell: Doorbell,
+    idle_lock: Mutex<()>,
+    idle_cond: Condvar,
+    /// Threads in `wait_idle` or `shutdown_timeout`.
+    idle_waiters: CachePadded<AtomicUsize>,
+    /// One block per worker handle, written only by the thread holding the
+    /// handle: no shared counter on the job path.
+    stats: Box<[CachePadded<WorkerStats>]>,
+    /// Submissions started (counted before the publish, so no worker can
+    /// finish a job before it is counted).
+    submitted: CachePadded<AtomicUsize>,
+    /// Submissions refused; with the workers' counts these are the
+    /// submissions finished with.
+    rejected: AtomicUsize,
+    min: AtomicUsize,
+    max: AtomicUsize,
+    /// `max` at build time: the number of worker handles.
+    cap: usize,
+    /// Live worker threads, `0..=cap`: incremented before a thread starts,
+    /// decremented by a thread that has decided to exit.
+    workers: AtomicUsize,
+    next_id: AtomicUsize,
+    /// Set by `shutdown_now` (and an expired `shutdown_timeout`): workers
+    /// return the jobs they take instead of running them. Shared with every
+    /// cancel token, so running tasks see it too.
+    discard: Arc<AtomicBool>,
+    returned: Mutex<Vec<Job>>,
+    keep_alive: Duration,
+    name: String,
+    stack_size: Option<usize>,
+    on_start: Option<Hook>,
+    on_exit: Option<Hook>,
+    on_panic: Option<PanicHook>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoning only means a panic elsewhere while holding the lock; every
+    // critical section here leaves the data consistent at each step.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+std::thread_local! {
+    /// The `Inner` address of the pool this thread works for, or 0.
+    static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Why a worker stopped waiting.
+enum Woke {
+    Job(Job),
+    Retire,
+    Closed,
+}
+
+impl Inner {
+    fn new_job(
+        &self,
+        deadline: Option<Instant>,
+        cancel: Option<CancelToken>,
+        body: job::Body,
+    ) -> Job {
+        Job {
+            // Relaxed: a unique counter, nothing ordered by it.
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            deadline,
+            cancel,
+            body,
+        }
+    }
+
+    /// Submissions finished with: run, panicked, expired, handed back by a
+    /// shutdown, or refused.
+    fn finished(&self) -> usize {
+        let mut f = self.rejected.load(Ordering::SeqCst);
+        for s in self.stats.iter() {
+            f += s.finished();
+        }
+        f
+    }
+
+    /// Nothing queued, running or being submitted. `submitted` is read on
+    /// both sides of the sum: if it did not move, every submission counted
+    /// in it was finished with (counts only grow, and no job finishes
+    /// before it is counted).
+    fn is_idle(&self) -> bool {
+        let s1 = self.submitted.load(Ordering::SeqCst);
+        let f = self.finished();
+        let s2 = self.submitted.load(Ordering::SeqCst);
+        s1 == s2 && f >= s1
+    }
+
+    /// Waits until idle or `deadline`; returns whether idle.
+    fn wait_idle_until(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            if self.is_idle() {
+                return true;
+            }
+            let mut nap = Duration::from_millis(1);
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return false;
+                }
+                nap = nap.min(d - now);
+            }
+            self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+            let g = lock(&self.idle_lock);
+            // Workers signal when they run out of work (under this lock);
+            // the timed wait covers the rest.
+            if !self.is_idle() {
+                drop(self.idle_cond.wait_timeout(g, nap));
+            } else {
+                drop(g);
+            }
+            self.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    fn signal_idle_waiters(&self) {
+        if self.idle_waiters.load(Ordering::SeqCst) > 0 {
+            let g = lock(&self.idle_lock);
+            self.idle_cond.notify_all();
+            drop(g);
+        }
+    }
+
+    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not at all).
+    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<(), SubmitError<Job>> {
+        // Counted before publishing so a worker can never finish it first.
+        self.submitted.fetch_add(1, Ordering::SeqCst);
+        let r = match wait {
+            None => self.with_producer(|p| p.push(Slot::from(job))),
+            Some(d) => {
+                let deadline = Instant::now() + d;
+                let mut nap = Duration::from_micros(10);
+                let mut slot = Slot::from(job);
+                loop {
+                    match self.with_producer(|p| p.try_push(slot)) {
+                        Err(PublishError::Full(s)) if Instant::now() < deadline => {
+                            slot = s;
+                            thread::park_timeout(nap.min(deadline - Instant::now()));
+                            nap = (nap * 2).min(Duration::from_millis(1));
+                        }
+                        other => break other,
+                    }
+                }
+            }
+        };
+        match r {
+            Ok(_) => {
+                self.wake_one();
+                Ok(())
+            }
+            Err(e) => {
+                // SeqCst: part of the `is_idle` sum.
+                self.rejected.fetch_add(1, Ordering::SeqCst);
+                Err(match e {
+                    PublishError::Full(s) => SubmitError::Full(s.into_job()),
+                    PublishError::Timeout(s) => SubmitError::Full(s.into_job()),
+                    PublishError::Closed(s)
+                    | PublishError::Halted(s)
+                    | PublishError::TooLarge(s) => SubmitError::Closed(s.into_job()),
+                })
+            }
+        }
+    }
+
+    fn with_producer<R>(&self, f: impl FnOnce(&mut Producer) -> R) -> R {
+        self.producers.with(f)
+    }
+
+    /// After a publish: wake a sleeper, or start a worker if none sleeps.
+    fn wake_one(self: &Arc<Self>) {
+        // The doorbell's fences (module docs): it sees a sleeper, or the
+        // sleeper sees our job.
+        if !self.bell.ring() {
+            // Relaxed loads: a stale answer only starts a worker late (the
+            // busy workers will reach the job) or refuses at the CAS.
+            self.try_grow(self.max.load(Ordering::Relaxed));
+        }
+    }
+
+    fn wake_all(&self) {
+        self.bell.ring_all();
+    }
+
+    /// Starts a worker if fewer than `limit` (and `cap`) live.
+    fn try_grow(self: &Arc<Self>, limit: usize) -> bool {
+        let limit = limit.min(self.cap);
+        let mut w = self.workers.load(Ordering::Relaxed);
+        loop {
+            if w >= limit {
+                return false;
+            }
+            // Relaxed: the count is its own datum; the free-list mutex
+            // orders the handle hand-over.
+            match self
+                .workers
+                .compare_exchange_weak(w, w + 1, Ordering::SeqCst, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        let mut threads = lock(&self.threads);
+        let handle = if threads.closed {
+            None
+        } else {
+            lock(&self.free).pop()
+        };
+        let Some((slot, handle)) = handle else {
+            drop(threads);
+            self.workers.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        };
+        let index = threads.next_index;
+        threads.next_index += 1;
+        let mut b = thread::Builder::new().name(alloc::format!("{}-{index}", self.name));
+        if let Some(s) = self.stack_size {
+            b = b.stack_size(s);
+        }
+        let me = self.clone();
+        // The handle travels through a shared cell so a failed spawn can put
+        // it back on the free list instead of dropping it with the closure.
+        let tx = Arc::new(Mutex::new(Some(handle)));
+        let tx2 = tx.clone();
+        match b.spawn(move || {
+            let h = lock(&tx2).take();
+            if let Some(h) = h {
+                worker_main(me, h, slot, index);
+            }
+        }) {
+            Ok(j) => {
+                threads.joins.retain(|j| !j.is_finished());
+                threads.joins.push(j);
+                true
+            }
+            Err(_) => {
+                if let Some(h) = lock(&tx).take() {
+                    lock(&self.free).push((slot, h));
+                }
+                drop(threads);
+                self.workers.fetch_sub(1, Ordering::SeqCst);
+                false
+            }
+        }
+    }
+
+    /// Runs (or, when discarding, returns) one job taken from the queue,
+    /// counting it in `stats`, the block of the handle the caller holds.
+    fn handle(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
+        bump(&stats.taken);
+        if self.discard.load(Ordering::SeqCst) {
+            lock(&self.returned).push(job);
+            bump(&stats.returned);
+            return;
+        }
+        let expired = job.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
+            || job.deadline.is_some_and(|d| Instant::now() > d);
+        let Job { id, body, .. } = job;
+        if expired {
+            let _ = catch_unwind(AssertUnwindSafe(|| body(Start::Expired)));
+            bump(&stats.timed_out);
+            return;
+        }
+        stats.running.store(1, Ordering::Relaxed);
+        let ran = catch_unwind(AssertUnwindSafe(|| body(Start::Run)))
+            .unwrap_or_else(|p| Ran::Panicked(Some(p)));
+        stats.running.store(0, Ordering::Relaxed);
+        match ran {
+            Ran::Done => bump(&stats.completed),
+            Ran::Expired => bump(&stats.timed_out),
+            Ran::Panicked(p) => {
+                if let (Some(p), Some(h)) = (p, &self.on_panic) {
+                    let info = TaskInfo {
+                        id,
+                        thread: thread_name.map(String::from),
+                    };
+                    let _ = catch_unwind(AssertUnwindSafe(|| h(&info, &p)));
+                }
+                bump(&stats.panicked);
+            }
+        }
+    }
+
+    /// The worker has nothing to do: sleep until work, retirement or close.
+    fn sleep(&self, h: &mut Handle, keep_alive_over: &mut bool) -> Woke {
+        self.bell.sleep(|timed_out| {
+            if timed_out {
+                *keep_alive_over = true;
+            }
+            let (p, job) = take(h);
+            if job.is_none() {
+                // Out of work: whoever waits for the pool to be idle
+                // should look again.
+                self.signal_idle_waiters();
+            }
+            match (p, job) {
+                (_, Some(job)) => Check::Done(Woke::Job(job)),
+                (Poll::Closed | Poll::Halted, None) => Check::Done(Woke::Closed),
+                // A skipped slot: look again at once.
+                (Poll::Processed(_), None) => Check::Wait(Some(Duration::ZERO)),
+                _ => {
+                    let w = self.workers.load(Ordering::SeqCst);
+                    let max = self.max.load(Ordering::Relaxed);
+                    let min = self.min.load(Ordering::Relaxed);
+                    if w > max || (*keep_alive_over && w > min) {
+                        Check::Done(Woke::Retire)
+                    } else if w > min {
+                        Check::Wait(Some(self.keep_alive))
+                    } else {
+                        Check::Wait(None)
+                    }
+                }
+            }
+        })
+    }
+
+    /// Tries to retire this worker: leaves the count unless that would take
+    /// it below `min` (or the pool is not over `max`). Then polls once more,
+    /// in case a submitter counted on it.
+    fn retire(&self, h: &mut Handle) -> Result<(), Option<Job>> {
+        let mut w = self.workers.load(Ordering::SeqCst);
+        loop {
+            let over_max = w > self.max.load(Ordering::Relaxed);
+            if !over_max && w <= self.min.load(Ordering::Relaxed) {
+                return Err(None);
+            }
+            match self
+                .workers
+                .compare_exchange(w, w - 1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => w = now,
+            }
+        }
+        // SeqCst: pairs with `wake_one`: a submitter that read the old count
+        // (and so did not start a worker) published before this poll sees.
+        fence(Ordering::SeqCst);
+        let (_, job) = take(h);
+        match job {
+            Some(job) => {
+                self.workers.fetch_add(1, Ordering::SeqCst);
+                Err(Some(job))
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+trait IntoJob {
+    fn into_job(self) -> Job;
+}
+
+impl IntoJob for Slot {
+    fn into_job(self) -> Job {
+        self.0
+            .into_inner()
+            .expect("a slot handed back unpublished holds its job")
+    }
+}
+
+impl From<Job> for Slot {
+    fn from(job: Job) -> Self {
+        Slot(UnsafeCell::new(Some(job)))
+    }
+}
+
+/// Polls once, taking the job out of the claimed slot.
+fn take(h: &mut Handle) -> (Poll, Option<Job>) {
+    let mut job = None;
+    let p = h.poll(|slot, _, _| {
+        // SAFETY: we are inside the poll that claimed this sequence; the
+        // group is the ring's only consumer (see `Slot`).
+        job = unsafe { slot.take() };
+    });
+    (p, job)
+}
+
+fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
+    CURRENT_POOL.with(|c| c.set(Arc::as_ptr(&inner) as usize));
+    if let Some(f) = &inner.on_start {
+        let _ = catch_unwind(AssertUnwindSafe(|| f(index)));
+    }
+    let name = thread::current().name().map(String::from);
+    let stats: &WorkerStats = &inner.stats[slot];
+    let mut keep_alive_over = false;
+    'work: loop {
+        let (p, job) = take(&mut h);
+        if let Some(job) = job {
+            keep_alive_over = false;
+            inner.handle(job, stats, name.as_deref());
+            continue;
+        }
+        match p {
+            Poll::Closed | Poll::Halted => break,
+            Poll::Processed(_) => continue,
+            Poll::Idle | Poll::Gated => {}
+        }
+        // Spin and yield briefly before sleeping: a submitter that keeps up
+        // then never pays for a wake-up.
+        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+            if round < SPIN_ROUNDS {
+                for _ in 0..(1u32 << round) {
+                    crate::sync::spin_loop();
+                }
+            } else {
+                thread::yield_now();
+            }
+            let (p, job) = take(&mut h);
+            if let Some(job) = job {
+                inner.handle(job, stats, name.as_deref());
+                continue 'work;
+            }
+            if matches!(p, Poll::Closed | Poll::Halted) {
+                break 'work;
+            }
+        }
+        match inner.sleep(&mut h, &mut keep_alive_over) {
+            Woke::Job(job) => {
+                keep_alive_over = false;
+                inner.handle(job, stats, name.as_deref());
+            }
+            Woke::Closed => break,
+            Woke::Retire => match inner.retire(&mut h) {
+                Ok(()) => {
+                    exit(&inner, h, slot, index);
+                    return;
+                }
+                Err(Some(job)) => {
+                    keep_alive_over = false;
+                    inner.handle(job, stats, name.as_deref());
+                }
+                Err(None) => keep_alive_over = false,
+            },
+        }
+    }
+    inner.workers.fetch_sub(1, Ordering::SeqCst);
+    exit(&inner, h, slot, index);
+}
+
+fn exit(inner: &Arc<Inner>, h: Handle, slot: usize, index: usize) {
+    lock(&inner.free).push((slot, h));
+    inner.signal_idle_waiters();
+    if let Some(f) = &inner.on_exit {
+        let _ = catch_unwind(AssertUnwindSafe(|| f(index)));
+    }
+    CURRENT_POOL.with(|c| c.set(0));
+}
+
+/// Counters of one worker handle, written only by the thread holding it
+/// (hence plain load + store, no read-modify-write), read by `metrics` and
+/// `is_idle`.
+#[derive(Default)]
+struct WorkerStats {
+    taken: AtomicUsize,
+    /// 1 while a job runs, else 0.
+    running: AtomicUsize,
+    completed: AtomicUsize,
+    panicked: AtomicUsize,
+    timed_out: AtomicUsize,
+    returned: AtomicUsize,
+}
+
+impl WorkerStats {
+    fn finished(&self) -> usize {
+        // Acquire: pairs with `bump`'s Release, so a caller that sees a job
+        // counted also sees what the job did.
+        let r = |a: &AtomicUsize| a.load(Ordering::Acquire);
+        r(&self.completed) + r(&self.panicked) + r(&self.timed_out) + r(&self.returned)
+    }
+}
+
+/// Adds one to a counter only this thread writes.
+fn bump(a: &AtomicUsize) {
+    a.store(a.load(Ordering::Relaxed) + 1, Ordering::Release);
+}
+
+/// An elastic, bounded thread pool. See the [module docs](self).
+///
+/// Dropping the pool is [`shutdown`](Self::shutdown): everything accepted
+/// runs first.
+pub struct ThreadPool {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool")
+            .field("metrics", &self.metrics())
+            .finish()
+    }
+}
+
+impl ThreadPool {
+    /// A pool with `n` workers and the other [`Builder`] defaults.
+    pub fn new(n: usize) -> Self {
+        Builder::new().min_workers(n).max_workers(n).build()
+    }
+
+    /// Starts configuring a pool.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F, deadline: Option<Instant>) -> Job {
+        self.inner.new_job(
+            deadline,
+            None,
+            Box::new(move |start| match start {
+                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
+                    Ok(()) => Ran::Done,
+                    Err(p) => Ran::Panicked(Some(p)),
+                },
+                Start::Expired => Ran::Expired,
+            }),
+        )
+    }
+
+    fn unwrap_err<F>(e: SubmitError<Job>, f: impl FnOnce(Job) -> F) -> SubmitError<F> {
+        match e {
+            SubmitError::Full(j) => SubmitError::Full(f(j)),
+            SubmitError::Closed(j) => SubmitError::Closed(f(j)),
+        }
+    }
+
+    /// Runs `f` on a worker, waiting while the queue is full. Its panic (if
+    /// any) goes to the panic handler.
+    ///
+    /// # Errors
+    ///
+    /// `Closed(job)` once the pool is shutting down (including while this
+    /// call waited). The [`Job`] can be run or dropped.
+    pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<Job>> {
+        let job = self.wrap(f, None);
+        self.inner.submit(job, None)
+    }
+
+    /// Like [`execute`](Self::execute) but never waits.
+    ///
+    /// # Errors
+    ///
+    /// `Full(f)` or `Closed(f)`, handing `f` back unrun.
+    pub fn try_execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<F>> {
+        // Boxed once here; unboxed on refusal so the caller gets `F` back.
+        let cell: Arc<Mutex<Option<F>>> = Arc::new(Mutex::new(Some(f)));
+        let c2 = cell.clone();
+        let job = self.wrap(
+            move || {
+                if let Some(f) = lock(&c2).take() {
+                    f();
+                }
+            },
+            None,
+        );
+        self.inner.submit(job, Some(Duration::ZERO)).map_err(|e| {
+            Self::unwrap_err(e, |j| {
+                drop(j);
+                lock(&cell).take().expect("refused job was never run")
+            })
+        })
+    }
+
+    /// Like [`execute`](Self::execute) but waits at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// `Full(job)` if no room came in time, `Closed(job)` if shutting down.
+    pub fn execute_timeout<F: FnOnce() + Send + 'static>(
+        &self,
+        f: F,
+        timeout: Duration,
+    ) -> Result<(), SubmitError<Job>> {
+        let job = self.wrap(f, None);
+        self.inner.submit(job, Some(timeout))
+    }
+
+    /// Runs `f` unless no worker reaches it by `deadline`; then
+    /// `on_timeout` runs instead (on the worker).
+    ///
+    /// # Errors
+    ///
+    /// As for [`execute`](Self::execute).
+    pub fn execute_before<F, T>(
+        &self,
+        deadline: Instant,
+        f: F,
+        on_timeout: T,
+    ) -> Result<(), SubmitError<Job>>
+    where
+        F: FnOnce() + Send + 'static,
+        T: FnOnce() + Send + 'static,
+    {
+        let job = self.inner.new_job(
+            Some(deadline),
+            None,
+            Box::new(move |start| match start {
+                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
+                    Ok(()) => Ran::Done,
+                    Err(p) => Ran::Panicked(Some(p)),
+                },
+                Start::Expired => {
+                    on_timeout();
+                    Ran::Expired
+                }
+            }),
+        );
+        self.inner.submit(job, None)
+    }
+
+    /// Runs `f` on a worker and returns a handle to join for its value (or
+    /// its panic). Waits while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// `Closed(job)` once the pool is shutting down.
+    pub fn spawn<F, T>(&self, f: F) -> Result<JoinHandle<T>, SubmitError<Job>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.spawn_with(None, move |_| f())
+    }
+
+    /// The general form of [`spawn`](Self::spawn): an optional start
+    /// deadline (a task not started by then does not run, and its handle
+    /// says [`JoinError::TimedOut`]) and a [`CancelToken`] for the running
+    /// task to poll.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Self::spawn).
+    pub fn spawn_with<F, T>(
+        &self,
+        deadline: Option<Instant>,
+        f: F,
+    ) -> Result<JoinHandle<T>, SubmitError<Job>>
+    where
+        F: FnOnce(&CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let token = CancelToken::new(self.inner.discard.clone());
+        let mut job = self
+            .inner
+            .new_job(deadline, Some(token.clone()), Box::new(|_| Ran::Done));
+        let (tx, handle) = job::channel::<T>(token.clone(), job.id);
+        job.body = Box::new(move |start| match start {
+            Start::Run => match catch_unwind(AssertUnwindSafe(|| f(&token))) {
+                Ok(v) => {
+                    tx.send(Ok(v));
+                    Ran::Done
+                }
+                Err(p) => {
+                    tx.send(Err(JoinError::Panicked(p)));
+                    Ran::Panicked(None)
+                }
+            },
+            Start::Expired => {
+                tx.send(Err(JoinError::TimedOut));
+                Ran::Expired
+            }
+        });
+        self.inner.submit(job, None).map(|()| handle)
+    }
+
+    /// Waits until nothing is queued or running.
+    ///
+    /// # Errors
+    ///
+    /// [`WaitIdleError`] when called from a worker of this pool (it would
+    /// wait for itself).
+    pub fn wait_idle(&self) -> Result<(), WaitIdleError> {
+        if CURRENT_POOL.with(|c| c.get()) == Arc::as_ptr(&self.inner) as usize {
+            return Err(WaitIdleError);
+        }
+        self.inner.wait_idle_until(None);
+        Ok(())
+    }
+
+    /// Changes the worker bounds at run time. `max` is capped at the
+    /// builder's `max_workers`; `min` at `max`. Extra workers retire when
+    /// they next go idle; missing ones up to `min` start now.
+    pub fn resize(&self, min: usize, max: usize) {
+        let max = max.clamp(1, self.inner.cap);
+        let min = min.min(max);
+        self.inner.max.store(max, Ordering::SeqCst);
+        self.inner.min.store(min, Ordering::SeqCst);
+        while self.inner.workers.load(Ordering::SeqCst) < min {
+            if !self.inner.try_grow(min) {
+                break;
+            }
+        }
+        self.inner.wake_all();
+    }
+
+    /// The pool's counters now.
+    pub fn metrics(&self) -> Metrics {
+        let i = &self.inner;
+        let r = |a: &AtomicUsize| a.load(Ordering::Relaxed);
+        let mut m = Metrics {
+            workers: r(&i.workers),
+            idle: i.bell.sleepers(),
+            rejected: r(&i.rejected),
+            ..Metrics::default()
+        };
+        let mut taken = 0;
+        for s in i.stats.iter() {
+            taken += r(&s.taken);
+            m.running += r(&s.running);
+            m.completed += r(&s.completed);
+            m.panicked += r(&s.panicked);
+            m.timed_out += r(&s.timed_out);
+        }
+        m.queued = r(&i.submitted).saturating_sub(m.rejected + taken);
+        m
+    }
+
+    /// Whether the pool stopped accepting jobs.
+    pub fn is_closed(&self) -> bool {
+        self.inner.ring.is_closed()
+    }
+
+    /// Stops accepting (submitters blocked on a full queue get `Closed`),
+    /// runs everything already accepted, then joins the workers.
+    /// Idempotent; called from a worker it only closes the pool.
+    pub fn shutdown(&self) {
+        self.close_and_join(None);
+    }
+
+    /// Like [`shutdown`](Self::shutdown), but stops starting jobs once
+    /// `timeout` has passed and returns the ones it did not start. Running
+    /// jobs see their [`CancelToken`] set and are waited for: a thread
+    /// cannot be stopped from outside.
+    pub fn shutdown_timeout(&self, timeout: Duration) -> Vec<Job> {
+        self.close_and_join(Some(Instant::now() + timeout))
+    }
+
+    /// Stops accepting and returns every job not yet started; running jobs
+    /// see their [`CancelToken`] set and are waited for.
+    pub fn shutdown_now(&self) -> Vec<Job> {
+        self.inner.discard.store(true, Ordering::SeqCst);
+        self.close_and_join(Some(Instant::now()))
+    }
+
+    fn close_and_join(&self, deadline: Option<Instant>) -> Vec<Job> {
+        let i = &self.inner;
+        i.ring.close();
+        i.wake_all();
+        if CURRENT_POOL.with(|c| c.get()) == Arc::as_ptr(i) as usize {
+            return Vec::new();
+        }
+        if let Some(d) = deadline {
+            if !i.wait_idle_until(Some(d)) {
+                i.discard.store(true, Ordering::SeqCst);
+            }
+        }
+        let joins = {
+            let mut t = lock(&i.threads);
+            t.closed = true;
+            core::mem::take(&mut t.joins)
+        };
+        for j in joins {
+            let _ = j.join();
+        }
+        // Whatever no worker took (all had retired): drain it here.
+        let h = lock(&i.free).pop();
+        if let Some((slot, mut h)) = h {
+            loop {
+                let (p, job) = take(&mut h);
+                if let Some(job) = job {
+                    i.handle(job, &i.stats[slot], None);
+                } else if matches!(p, Poll::Closed | Poll::Halted) {
+                    break;
+                } else {
+                    // A submitter claimed a slot before the close and is
+                    // still writing it.
+                    thread::yield_now();
+                }
+            }
+            lock(&i.free).push((slot, h));
+        }
+        core::mem::take(&mut *lock(&i.returned))
+    }
+}
+
+impl Drop for ThreadPool {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use super::*;
+use alloc::sync::Arc as StdArc;
+use core::sync::atomic::AtomicUsize as StdAtomic;
+use std::string::String;
+use std::vec::Vec;
+
+const N: usize = if cfg!(miri) { 64 } else { 10_000 };
+
+#[test]
+fn runs_every_job_and_joins() {
+    let pool = ThreadPool::new(2);
+    let count = StdArc::new(StdAtomic::new(0));
+    for _ in 0..N {
+        let c = count.clone();
+        pool.execute(move || {
+            c.fetch_add(1, Ordering::Relaxed);
+        })
+        .unwrap();
+    }
+    pool.wait_idle().unwrap();
+    assert_eq!(count.load(Ordering::Relaxed), N);
+    let h = pool.spawn(|| 6 * 7).unwrap();
+    assert_eq!(h.join().unwrap(), 42);
+    pool.shutdown();
+    assert_eq!(pool.metrics().completed, N + 1);
+    assert_eq!(pool.metrics().workers, 0);
+}
+
+#[test]
+fn panics_keep_capacity_and_reach_handles() {
+    let seen = StdArc::new(StdAtomic::new(0));
+    let s2 = seen.clone();
+    let pool = Builder::new()
+        .min_workers(1)
+        .max_workers(1)
+        .panic_handler(move |info, _| {
+            assert!(info.thread.is_some());
+            s2.fetch_add(1, Ordering::Relaxed);
+        })
+        .build();
+    for _ in 0..10 {
+        pool.execute(|| panic!("boom")).unwrap();
+    }
+    let h = pool.spawn(|| -> u32 { panic!("joined") }).unwrap();
+    assert!(matches!(h.join(), Err(JoinError::Panicked(_))));
+    assert_eq!(pool.spawn(|| 1).unwrap().join().unwrap(), 1);
+    pool.wait_idle().unwrap();
+    assert_eq!(seen.load(Ordering::Relaxed), 10);
+    let m = pool.metrics();
+    assert_eq!((m.panicked, m.workers), (11, 1));
+}
+
+#[test]
+fn try_execute_full_and_closed_give_the_job_back() {
+    let pool = Builder::new()
+        .min_workers(1)
+        .max_workers(1)
+        .queue_capacity(2)
+        .build();
+    let gate = StdArc::new(std::sync::Barrier::new(2));
+    let g2 = gate.clone();
+    pool.execute(move || {
+        g2.wait();
+    })
+    .unwrap();
+    // Wait until the worker took the blocking job, then fill the queue.
+    while pool.metrics().running == 0 {
+        thread::yield_now();
+    }
+    pool.try_execute(|| ()).unwrap();
+    pool.try_execute(|| ()).unwrap();
+    let hit = StdArc::new(StdAtomic::new(0));
+    let h2 = hit.clone();
+    let back = pool
+        .try_execute(move || {
+            h2.store(7, Ordering::Relaxed);
+        })
+        .unwrap_err();
+    assert!(back.is_full());
+    (back.into_inner())();
+    assert_eq!(hit.load(Ordering::Relaxed), 7);
+    assert!(pool
+        .execute_timeout(|| (), Duration::from_millis(5))
+        .unwrap_err()
+        .is_full());
+    gate.wait();
+    pool.shutdown();
+    let h3 = hit.clone();
+    match pool.try_execute(move || {
+        h3.store(8, Ordering::Relaxed);
+    }) {
+        Err(SubmitError::Closed(f)) => f(),
+        other => panic!("expected Closed, got {other:?}"),
+    }
+    assert_eq!(hit.load(Ordering::Relaxed), 8);
+    assert!(pool.metrics().rejected >= 3);
+}
+
+#[test]
+fn shutdown_now_returns_unstarted_jobs() {
+    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    let gate = StdArc::new(std::sync::Barrier::new(2));
+    let g2 = gate.clone();
+    let ran = StdArc::new(StdAtomic::new(0));
+    pool.execute(move || {
+        g2.wait();
+    })
+    .unwrap();
+    while pool.metrics().running == 0 {
+        thread::yield_now();
+    }
+    let mut handles = Vec::new();
+    for _ in 0..5 {
+        let r = ran.clone();
+        handles.push(
+            pool.spawn(move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap(),
+        );
+    }
+    let opener = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(20));
+        gate.wait();
+    });
+    let back = pool.shutdown_now();
+    opener.join().unwrap();
+    assert_eq!(back.len(), 5);
+    assert_eq!(ran.load(Ordering::Relaxed), 0);
+    drop(back);
+    for h in handles {
+        assert!(matches!(h.join(), Err(JoinError::Cancelled)));
+    }
+}
+
+#[test]
+fn shutdown_timeout_returns_what_it_did_not_start() {
+    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    for _ in 0..20 {
+        pool.execute(|| thread::sleep(Duration::from_millis(10)))
+            .unwrap();
+    }
+    let back = pool.shutdown_timeout(Duration::from_millis(35));
+    let m = pool.metrics();
+    assert!(!back.is_empty() && back.len() < 20, "{}", back.len());
+    assert_eq!(m.completed + back.len(), 20);
+}
+
+#[test]
+fn deadlines_and_cancel() {
+    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    let gate = StdArc::new(std::sync::Barrier::new(2));
+    let g2 = gate.clone();
+    pool.execute(move || {
+        g2.wait();
+    })
+    .unwrap();
+    let late = pool
+        .spawn_with(Some(Instant::now() + Duration::from_millis(1)), |_| 1)
+        .unwrap();
+    let fired = StdArc::new(StdAtomic::new(0));
+    let f2 = fired.clone();
+    pool.execute_before(
+        Instant::now() + Duration::from_millis(1),
+        || panic!("must not run"),
+        move || {
+            f2.fetch_add(1, Ordering::Relaxed);
+        },
+    )
+    .unwrap();
+    let cancelled = pool.spawn(|| 2).unwrap();
+    cancelled.cancel();
+    let token_seen = pool
+        .spawn_with(None, |t| {
+            while !t.is_cancelled() {
+                thread::yield_now();
+            }
+            3
+        })
+        .unwrap();
+    thread::sleep(Duration::from_millis(5));
+    gate.wait();
+    assert!(matches!(late.join(), Err(JoinError::TimedOut)));
+    assert!(matches!(cancelled.join(), Err(JoinError::TimedOut)));
+    while pool.metrics().running == 0 {
+        thread::yield_now();
+    }
+    let back = pool.shutdown_now();
+    assert!(back.is_empty());
+    assert_eq!(token_seen.join().unwrap(), 3);
+    assert_eq!(fired.load(Ordering::Relaxed), 1);
+    assert_eq!(pool.metrics().timed_out, 3);
+}
+
+#[test]
+fn wait_idle_from_worker_is_an_error() {
+    let pool = StdArc::new(ThreadPool::new(1));
+    let p2 = pool.clone();
+    let r = pool.spawn(move || p2.wait_idle()).unwrap().join().unwrap();
+    assert_eq!(r, Err(WaitIdleError));
+}
+
+#[test]
+fn elastic_grows_and_shrinks() {
+    let pool = Builder::new()
+        .min_workers(0)
+        .max_workers(4)
+        .keep_alive(Duration::from_millis(20))
+        .build();
+    assert_eq!(pool.metrics().workers, 0);
+    let gate = StdArc::new(std::sync::Barrier::new(5));
+    for _ in 0..4 {
+        let g = gate.clone();
+        pool.execute(move || {
+            g.wait();
+        })
+        .unwrap();
+    }
+    // All four must be running at once for the barrier to open.
+    gate.wait();
+    pool.wait_idle().unwrap();
+    assert!(pool.metrics().workers <= 4);
+    let t = Instant::now();
+    while pool.metrics().workers > 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "workers never retired"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    // A job after everything retired still runs.
+    assert_eq!(pool.spawn(|| 5).unwrap().join().unwrap(), 5);
+    pool.resize(2, 2);
+    assert_eq!(pool.metrics().workers, 2);
+    pool.resize(1, 1);
+    let t = Instant::now();
+    while pool.metrics().workers > 1 {
+        assert!(t.elapsed() < Duration::from_secs(5), "resize never shrank");
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(pool.spawn(|| 6).unwrap().join().unwrap(), 6);
+}
+
+#[test]
+fn hooks_run() {
+    let starts = StdArc::new(StdAtomic::new(0));
+    let exits = StdArc::new(StdAtomic::new(0));
+    let (s, e) = (starts.clone(), exits.clone());
+    let pool = Builder::new()
+        .min_workers(2)
+        .max_workers(2)
+        .thread_name("hooked")
+        .stack_size(256 * 1024)
+        .on_thread_start(move |_| {
+            s.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_thread_exit(move |_| {
+            e.fetch_add(1, Ordering::Relaxed);
+        })
+        .build();
+    let name = pool
+        .spawn(|| thread::current().name().map(String::from))
+        .unwrap()
+        .join()
+        .unwrap()
+        .unwrap();
+    assert!(name.starts_with("hooked-"));
+    pool.shutdown();
+    assert_eq!(starts.load(Ordering::Relaxed), 2);
+    assert_eq!(exits.load(Ordering::Relaxed), 2);
+}
