@@ -99,5 +99,11 @@ fn main() {
         m.by_close,
     );
     assert_eq!(accepted, delivered, "a request was lost");
+    // Draining what is in memory takes milliseconds; seconds would mean a
+    // worker slept through the shutdown.
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "shutdown drain stalled"
+    );
     println!("accepted = delivered: nothing lost");
 }

@@ -1,6 +1,7 @@
 //! Many producers into the batcher with close racing push: every accepted
 //! item is handed to the handler exactly once, per-producer order holds
 //! with one flusher, and delivered + refused == pushed.
+#![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! proptest for the pools against a sequential model: an object is never
 //! handed out while in use, it is reset on return, idle counts follow the
 //! limit, and buffers come from the right size class.
+#![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::collections::HashSet;

@@ -1,7 +1,7 @@
 //! Many producers against the thread pool, with shutdown racing submit:
 //! every accepted job runs exactly once or comes back unrun, and
 //! ran + returned == accepted.
-
+#![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

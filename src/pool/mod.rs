@@ -705,6 +705,12 @@ impl Inner {
                 (Poll::Closed | Poll::Halted, None) => Check::Done(Woke::Closed),
                 // A skipped slot: look again at once.
                 (Poll::Processed(_), None) => Check::Wait(Some(Duration::ZERO)),
+                // Closed, but a submitter that claimed a slot before the
+                // close is still writing it: its wake-up goes to one
+                // sleeper only, so every sleeper looks again shortly
+                // rather than after its keep-alive (a shutdown once waited
+                // the whole 60 s keep-alive here).
+                _ if self.ring.is_closed() => Check::Wait(Some(Duration::from_micros(200))),
                 _ => {
                     let w = self.workers.load(Ordering::SeqCst);
                     let max = self.max.load(Ordering::Relaxed);
