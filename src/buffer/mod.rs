@@ -1,6 +1,6 @@
 //! Object and byte-buffer pools (`alloc`; `std` adds `io::Write`).
 //!
-//! Both pools keep idle objects in a bounded, lock-free [idle set](idle)
+//! Both pools keep idle objects in a bounded, lock-free idle set
 //! (an array of atomic pointer cells that own boxed objects; ownership moves
 //! with one successful RMW, so there is no ABA). Getting and returning an
 //! object is lock-free; creating one calls the allocator (or your `init`).
