@@ -127,6 +127,7 @@ fn buffer_classes_and_limits() {
     drop(other);
 }
 
+#[cfg(feature = "std")] // the per-thread cache exists only under std
 #[test]
 fn thread_cache_serves_one_thread_first() {
     let pool = BufferPool::new();
