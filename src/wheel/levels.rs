@@ -493,12 +493,20 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// with [`pop_expired`](Self::pop_expired) or
     /// [`drain_expired`](Self::drain_expired).
     pub fn advance_to(&mut self, now: u64) -> usize {
+        self.advance_core(now, &mut |w, i| w.push_back(i, READY))
+    }
+
+    /// The one advance loop behind [`advance_to`](Self::advance_to) and
+    /// [`advance_with`](Self::advance_with): moves time to `now`, cascading
+    /// what is due, and calls `fire` for each timer that expires (already
+    /// unlinked; `fire` parks it on the expired list or takes it out).
+    fn advance_core<F: FnMut(&mut Self, u32)>(&mut self, now: u64, fire: &mut F) -> usize {
         let mut fired = 0;
         // Overdue timers fire at this advance whatever `now` is.
         while self.overdue.head != NIL {
             let i = self.overdue.head;
             self.unlink(i);
-            self.push_back(i, READY);
+            fire(self, i);
             fired += 1;
         }
         let now = now >> self.tick_shift;
@@ -519,7 +527,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
             while i != NIL {
                 let next = self.arena.link(i).next;
                 if self.tick_of(self.arena.link(i).when) <= deadline {
-                    self.push_back(i, READY);
+                    fire(self, i);
                     fired += 1;
                     progress = true;
                 } else {
@@ -532,7 +540,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 // Only far timers are left, all on the top level's ring:
                 // rotating it slot by slot could take ~now / 64^levels
                 // steps. Jump straight to the earliest of them instead.
-                fired += self.rebase(now);
+                fired += self.rebase(now, fire);
             }
         }
         self.elapsed = now;
@@ -552,51 +560,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
             sink(e);
             n += 1;
         }
-        while self.overdue.head != NIL {
-            let i = self.overdue.head;
-            self.unlink(i);
-            sink(self.take(i));
-            n += 1;
-        }
-        let now = now >> self.tick_shift;
-        if now < self.elapsed {
-            return n;
-        }
-        while let Some((level, slot, deadline)) = self.next_slot() {
-            if deadline > now {
-                break;
-            }
-            self.elapsed = deadline;
-            let top = self.num_levels as usize - 1;
-            let lvl = &mut self.levels[level];
-            let mut i = lvl.head[slot];
-            lvl.head[slot] = NIL;
-            lvl.occupied &= !(1 << slot);
-            let mut progress = level < top;
-            while i != NIL {
-                let next = self.arena.link(i).next;
-                if self.tick_of(self.arena.link(i).when) <= deadline {
-                    sink(self.take(i));
-                    n += 1;
-                    progress = true;
-                } else {
-                    self.place(i);
-                    progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
-                }
-                i = next;
-            }
-            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
-                // As in `advance_to`; the rebase parks what it fires on the
-                // expired list, which is handed over right after.
-                self.rebase(now);
-                while let Some(e) = self.pop_expired() {
-                    sink(e);
-                    n += 1;
-                }
-            }
-        }
-        self.elapsed = now;
-        n
+        n + self.advance_core(now, &mut |w, i| sink(w.take(i)))
     }
 
     /// Removes unlinked entry `i` and packages it.
@@ -618,7 +582,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// top-level slot came due and held nothing but timers still beyond the
     /// horizon, so at most once per timer fired plus once per advance.
     #[cold]
-    fn rebase(&mut self, now: u64) -> usize {
+    fn rebase<F: FnMut(&mut Self, u32)>(&mut self, now: u64, fire: &mut F) -> usize {
         let top = self.num_levels as usize - 1;
         let mut min = u64::MAX;
         let mut chain = NIL;
@@ -643,7 +607,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
         while chain != NIL {
             let next = self.arena.link(chain).next;
             if self.tick_of(self.arena.link(chain).when) <= target {
-                self.push_back(chain, READY);
+                fire(self, chain);
                 fired += 1;
             } else {
                 self.place(chain);
