@@ -2,8 +2,13 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv] [--svg FILE]
 //! ```
+//!
+//! Progress (the section running, then each measurement as it lands) goes
+//! to stderr; the report (a markdown table headed with the machine's core
+//! count and CPU model, or CSV rows) to stdout. `--svg FILE` also draws the
+//! ratios as a bar chart.
 //!
 //! Every scenario checks that each implementation delivered every item
 //! before its time is recorded. The table reports, for each peer, the ratio
@@ -42,13 +47,25 @@ static ALLOC: map::CountingAlloc = map::CountingAlloc;
 
 fn main() {
     let mut csv = false;
+    let mut svg: Option<String> = None;
     let mut wanted: Vec<String> = Vec::new();
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--csv" => csv = true,
+            "--svg" => match args.next() {
+                Some(file) => svg = Some(file),
+                None => {
+                    eprintln!("shootout: --svg needs a file name");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
                 let names: Vec<&str> = SECTIONS.iter().map(|s| s.0).collect();
-                println!("usage: shootout [{}|all] [--csv]", names.join("|"));
+                println!(
+                    "usage: shootout [{}|all] [--csv] [--svg FILE]",
+                    names.join("|")
+                );
                 return;
             }
             other => wanted.push(other.to_owned()),
@@ -64,10 +81,30 @@ fn main() {
         }
     }
 
-    let mut report = Report::new(!csv);
-    for (name, run) in SECTIONS {
-        if wanted.iter().any(|w| w == name) {
-            run(&mut report);
+    let mut report = Report::new(true);
+    let start = std::time::Instant::now();
+    let chosen: Vec<&Section> = SECTIONS
+        .iter()
+        .filter(|s| wanted.iter().any(|w| w == s.0))
+        .collect();
+    eprintln!("shootout on {}", report::machine());
+    for (i, (name, run)) in chosen.iter().enumerate() {
+        eprintln!(
+            "== [{}/{}] {name} (at {:.0} s)",
+            i + 1,
+            chosen.len(),
+            start.elapsed().as_secs_f64()
+        );
+        run(&mut report);
+    }
+    eprintln!("== done in {:.0} s", start.elapsed().as_secs_f64());
+    if let Some(path) = &svg {
+        match report.write_svg(path) {
+            Ok(()) => eprintln!("wrote {path}"),
+            Err(e) => {
+                eprintln!("shootout: cannot write {path}: {e}");
+                std::process::exit(1);
+            }
         }
     }
     if csv {

@@ -1,6 +1,12 @@
-//! Rows, progress and the two output formats of the shootout.
+//! Rows, progress and the output formats of the shootout: a markdown table,
+//! CSV rows and an SVG bar chart of the ratios.
+
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::io::Write;
+
+use plotters::coord::ranged1d::SegmentValue;
+use plotters::prelude::*;
 
 /// Whether a larger value of a metric is better.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -104,17 +110,7 @@ impl Report {
     }
 
     pub fn print_markdown(&self) {
-        let cpu = std::fs::read_to_string("/proc/cpuinfo")
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("model name"))
-                    .and_then(|l| l.split(':').nth(1))
-                    .map(|m| m.trim().to_owned())
-            })
-            .unwrap_or_else(|| "unknown CPU".to_owned());
-        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-        println!("## latchfree shootout ({cores} cores, {cpu})\n");
+        println!("## latchfree shootout ({})\n", machine());
         println!(
             "ratio = latchfree vs that implementation; above 1.00 means latchfree is better.\n"
         );
@@ -135,6 +131,99 @@ impl Report {
             );
         }
     }
+
+    /// Draws one horizontal bar per (scenario, metric, peer): the ratio
+    /// latchfree vs that peer on a log scale, with the 1.0x line marked.
+    /// Green bars: latchfree better; red: the peer better.
+    pub fn write_svg(&self, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+        let bars: Vec<(String, f64)> = self
+            .rows
+            .iter()
+            .filter_map(|r| {
+                let ratio = self.ratio(r)?;
+                let label = format!("{} {} {} vs {}", r.structure, r.scenario, r.metric, r.imp);
+                Some((label, ratio))
+            })
+            .collect();
+        if bars.is_empty() {
+            return Err("no ratios to draw (no peer rows)".into());
+        }
+        let n = bars.len() as i32;
+        let lo = bars.iter().map(|b| b.1).fold(1.0f64, f64::min) / 1.5;
+        let hi = bars.iter().map(|b| b.1).fold(1.0f64, f64::max) * 1.5;
+        // At least 0.25x..4x, so the 1.0x line never sits at an edge.
+        let (lo, hi) = (lo.clamp(1e-3, 0.25), hi.clamp(4.0, 1e3));
+        let label_px = bars.iter().map(|b| b.0.len()).max().unwrap_or(10) as u32 * 7 + 20;
+        let height = 120 + 22 * n as u32;
+        let root = SVGBackend::new(path, (label_px + 760, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!(
+                    "latchfree vs peers ({}): ratio, >1 = latchfree better",
+                    machine()
+                ),
+                ("sans-serif", 16),
+            )
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(label_px)
+            .build_cartesian_2d((lo..hi).log_scale(), (0..n - 1).into_segmented())?;
+        chart
+            .configure_mesh()
+            .disable_y_mesh()
+            .y_labels(bars.len())
+            // Row `i` of the table is drawn at `n - 1 - i`, top to bottom.
+            .y_label_formatter(&|v| match v {
+                SegmentValue::CenterOf(i) if (0..n).contains(i) => {
+                    bars[(n - 1 - *i) as usize].0.clone()
+                }
+                _ => String::new(),
+            })
+            .x_labels(12)
+            .x_desc("ratio (log scale)")
+            .x_label_formatter(&|x| format!("{x}x"))
+            .draw()?;
+        let row = |i: usize| n - 1 - i as i32;
+        chart.draw_series(bars.iter().enumerate().map(|(i, (_, ratio))| {
+            let color = if *ratio >= 1.0 {
+                GREEN.mix(0.7)
+            } else {
+                RED.mix(0.7)
+            };
+            let y0 = SegmentValue::Exact(row(i));
+            let y1 = SegmentValue::Exact(row(i) + 1);
+            let mut bar = Rectangle::new([(lo, y0), (ratio.clamp(lo, hi), y1)], color.filled());
+            bar.set_margin(3, 3, 0, 0);
+            bar
+        }))?;
+        chart.draw_series(bars.iter().enumerate().map(|(i, (_, ratio))| {
+            let at = (ratio.clamp(lo, hi), SegmentValue::CenterOf(row(i)));
+            Text::new(format!(" {ratio:.2}x"), at, ("sans-serif", 11))
+        }))?;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(1.0, SegmentValue::Exact(0)), (1.0, SegmentValue::Exact(n))],
+            BLACK.stroke_width(2),
+        )))?;
+        root.present()?;
+        Ok(())
+    }
+}
+
+/// "N cores, CPU model" of this machine (the model from /proc/cpuinfo
+/// where there is one).
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
 }
 
 fn fmt_value(v: f64) -> String {
