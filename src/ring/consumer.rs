@@ -23,6 +23,24 @@ use super::wait::WaitStrategy;
 use crate::sync::{fence, Ordering};
 
 /// What a poll found.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
+///
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(4, 2).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut first = graph.consumer(&[]).unwrap();
+/// let mut second = graph.consumer(&[first.node()]).unwrap();
+/// let mut producer = graph.single_producer();
+///
+/// assert_eq!(first.poll(|_, _, _| ()), Poll::Idle); // nothing published
+/// producer.push(1).unwrap();
+/// assert_eq!(second.poll(|_, _, _| ()), Poll::Gated); // `first` has not handled it
+/// assert_eq!(first.poll(|_, _, _| ()), Poll::Processed(1));
+/// producer.close();
+/// assert_eq!(second.poll(|_, _, _| ()), Poll::Processed(1));
+/// assert_eq!(second.poll(|_, _, _| ()), Poll::Closed); // closed and drained
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Poll {
     /// Handled this many events (at least one).
@@ -41,6 +59,25 @@ pub enum Poll {
 /// was built to follow.
 ///
 /// `Send` but not `Sync`: it is its gate's only writer.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 2).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// // Multicast: both consumers see every event.
+/// let mut audit = graph.consumer(&[]).unwrap();
+/// let mut totals = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// for i in 1..=3 {
+///     producer.push(i).unwrap();
+/// }
+/// let (mut seen, mut sum) = (Vec::new(), 0);
+/// audit.poll(|e, seq, _end_of_batch| seen.push((seq, *e)));
+/// totals.poll(|e, _, _| sum += e);
+/// assert_eq!(seen, [(0, 1), (1, 2), (2, 3)]);
+/// assert_eq!((sum, totals.sequence()), (6, 3));
+/// ```
 pub struct Consumer<R>
 where
     R: Deref,
@@ -279,6 +316,27 @@ where
 /// Dropping the batch releases all of it. [`release`](Self::release) hands
 /// the first events back to the producers early, while the rest are still
 /// being worked on; the borrow checker keeps you from reading them after.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(4, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// for i in 0..4 {
+///     producer.push(i * 10).unwrap();
+/// }
+/// assert!(producer.try_push(99).unwrap_err().is_full());
+///
+/// let mut batch = consumer.read().unwrap();
+/// assert_eq!((batch.len(), batch.get(1)), (4, Some(&10)));
+/// batch.release(2); // the first two slots go back to the producer now...
+/// let rest: Vec<u32> = batch.iter().map(|(_seq, e)| *e).collect();
+/// assert_eq!(rest, [20, 30]); // ...while the rest are still readable
+/// drop(batch);
+/// producer.push(40).unwrap();
+/// ```
 pub struct ReadBatch<'a, R>
 where
     R: Deref,
@@ -369,6 +427,25 @@ where
 /// missed must have CASed after it read the claim, so that worker's batch
 /// lies at or above the claim it already counted. Idle workers hold nothing,
 /// so a worker that stops polling never stalls the ring.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let [mut w1, mut w2] = graph.work_group::<2>(&[]).unwrap(); // 3 gates
+/// let mut producer = graph.single_producer();
+/// for i in 0..6 {
+///     producer.push(i).unwrap();
+/// }
+/// w1.set_max_batch(2);
+/// let mut handled = Vec::new();
+/// w1.poll(|e, _, _| handled.push(*e)); // claims 0 and 1
+/// w2.poll(|e, _, _| handled.push(*e)); // claims the rest
+/// w1.poll(|e, _, _| handled.push(*e)); // nothing left
+/// handled.sort();
+/// assert_eq!(handled, [0, 1, 2, 3, 4, 5]); // each event exactly once
+/// ```
 pub struct Worker<R>
 where
     R: Deref,

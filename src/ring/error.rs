@@ -4,6 +4,13 @@
 use core::fmt;
 
 /// A storage could not be built with the requested sizes.
+///
+/// ```
+/// use latchfree::ring::{CapacityError, Heap};
+///
+/// assert_eq!(Heap::<u8>::with_default(1000, 1).err(), Some(CapacityError::NotPowerOfTwo(1000)));
+/// assert_eq!(Heap::<u8>::with_default(1024, 65).err(), Some(CapacityError::TooManyGates(65)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapacityError {
     /// The capacity is zero, not a power of two, or above
@@ -28,6 +35,16 @@ impl fmt::Display for CapacityError {
 impl core::error::Error for CapacityError {}
 
 /// Building a ring's consumer graph failed.
+///
+/// ```
+/// use latchfree::ring::{BuildError, BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let _only = graph.consumer(&[]).unwrap();
+/// assert!(matches!(graph.consumer(&[]), Err(BuildError::OutOfGates { available: 1, .. })));
+/// assert!(matches!(Ring::graph(&ring), Err(BuildError::AlreadyBuilt)));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BuildError {
     /// The ring's graph was already built (each ring has exactly one).
@@ -66,6 +83,22 @@ impl core::error::Error for BuildError {}
 
 /// Why a publish did not happen. Carries back the closure (or value) that
 /// would have written the event, so nothing is lost.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, PublishError, Ring, Single};
+///
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(1, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let _consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer.push(1).unwrap();
+/// // Full: the value comes back.
+/// let err = producer.try_push(2).unwrap_err();
+/// assert!(err.is_full());
+/// assert_eq!(err.into_inner(), 2);
+/// ring.close();
+/// assert!(matches!(producer.push(3), Err(PublishError::Closed(3))));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum PublishError<F> {
     /// The ring had no free slot (only from `try_` methods).
@@ -129,6 +162,19 @@ impl<F> fmt::Display for PublishError<F> {
 impl<F> core::error::Error for PublishError<F> {}
 
 /// Why a blocking consume returned without events.
+///
+/// ```
+/// use latchfree::ring::{ConsumeError, Heap, Ring, Single, Parking};
+///
+/// let ring = Ring::<Heap<u8>, Single, Parking>::new(Heap::with_default(4, 1).unwrap(), Parking::new());
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer.push(7).unwrap();
+/// producer.close();
+/// assert_eq!(consumer.wait(|e, _, _| assert_eq!(*e, 7)), Ok(1));
+/// assert_eq!(consumer.wait(|_, _, _| ()), Err(ConsumeError::Closed));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumeError {
     /// The ring is closed and this consumer has handled every event.
@@ -152,6 +198,14 @@ impl fmt::Display for ConsumeError {
 impl core::error::Error for ConsumeError {}
 
 /// A wait strategy gave up before its condition came true.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use latchfree::ring::{Parking, TimedOut, TimedWait};
+///
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// assert_eq!(Parking::new().wait_until_deadline(|| false, deadline), Err(TimedOut));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut;
 

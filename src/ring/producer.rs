@@ -56,6 +56,28 @@ fn free_until<S: Storage, M: super::Mode, W: WaitStrategy>(
 /// Slots claimed by a batch publish, written in place before they are
 /// published together. Iterate it, or index it with
 /// [`get_mut`](Self::get_mut).
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// // Claim three slots, write them in place, publish them together.
+/// producer
+///     .publish_batch(3, |mut claimed| {
+///         assert_eq!((claimed.len(), claimed.first_sequence()), (3, 0));
+///         *claimed.get_mut(0).unwrap() = 100;
+///         for (i, slot) in claimed.iter_mut().enumerate().skip(1) {
+///             *slot = i as u64;
+///         }
+///     })
+///     .unwrap();
+/// let mut got = Vec::new();
+/// consumer.poll(|e, _, _| got.push(*e));
+/// assert_eq!(got, [100, 1, 2]);
+/// ```
 pub struct Claimed<'a, S: Storage> {
     storage: &'a S,
     start: u64,
@@ -121,6 +143,25 @@ impl<'a, S: Storage> IntoIterator for Claimed<'a, S> {
 }
 
 /// Iterator over claimed slots, in sequence order.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(4, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer
+///     .publish_batch(4, |claimed| {
+///         for (i, slot) in claimed.into_iter().enumerate() {
+///             *slot = 1 << i;
+///         }
+///     })
+///     .unwrap();
+/// let mut sum = 0;
+/// consumer.poll(|e, _, _| sum += e);
+/// assert_eq!(sum, 0b1111);
+/// ```
 pub struct ClaimedIter<'a, S: Storage> {
     storage: &'a S,
     mask: usize,
@@ -159,6 +200,21 @@ impl<S: Storage> ExactSizeIterator for ClaimedIter<'_, S> {}
 /// but not `Sync` (it is the single writer). Dropping it, or
 /// [`close`](Self::close), closes the ring: consumers deliver everything
 /// published and then report closed.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
+///
+/// let ring = Ring::<Heap<[u8; 16]>, Single, BusySpin>::new(Heap::with_default(2, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// // Write in place: no event is moved or allocated.
+/// let seq = producer.publish(|slot| slot[0] = 42).unwrap();
+/// assert_eq!((seq, producer.remaining_capacity()), (0, 1));
+/// assert_eq!(consumer.poll(|e, _, _| assert_eq!(e[0], 42)), Poll::Processed(1));
+/// producer.close(); // same as dropping it
+/// assert_eq!(consumer.poll(|_, _, _| ()), Poll::Closed);
+/// ```
 pub struct Producer<R>
 where
     R: Deref,
@@ -409,6 +465,34 @@ where
 /// producing thread; producers claim slots with a CAS and publish each slot
 /// independently, so none waits for another's writes. The ring closes when
 /// the last handle is dropped (or on [`Ring::close`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::ring::{Heap, Multi, Parking, Ring};
+///
+/// let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(
+///     Heap::with_default(64, 1).unwrap(),
+///     Parking::new(),
+/// ));
+/// let mut graph = Ring::graph(ring.clone()).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let producer = graph.multi_producer();
+/// let threads: Vec<_> = (0..2u64)
+///     .map(|t| {
+///         let mut p = producer.clone();
+///         std::thread::spawn(move || {
+///             for i in 0..100 {
+///                 p.publish(|slot| *slot = t * 1000 + i).unwrap();
+///             }
+///         })
+///     })
+///     .collect();
+/// drop(producer); // the last handle to go closes the ring
+/// let mut count = 0;
+/// while consumer.wait(|_, _, _| count += 1).is_ok() {}
+/// threads.into_iter().for_each(|t| t.join().unwrap());
+/// assert_eq!(count, 200);
+/// ```
 pub struct MultiProducer<R>
 where
     R: Deref,

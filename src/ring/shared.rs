@@ -30,17 +30,52 @@ use super::wait::{DefaultWait, WaitStrategy};
 use crate::sync::{fence, AtomicUsize, CachePadded, Ordering};
 
 /// How many producers a ring has. Sealed: [`Single`] or [`Multi`].
+///
+/// ```
+/// use latchfree::ring::{Mode, Multi, Single};
+///
+/// fn describe<M: Mode>() -> &'static str {
+///     if M::MULTI { "claims with a CAS" } else { "publishes with a store" }
+/// }
+/// assert_eq!(describe::<Single>(), "publishes with a store");
+/// assert_eq!(describe::<Multi>(), "claims with a CAS");
+/// ```
 pub trait Mode: sealed::Sealed + Send + Sync + 'static {
     /// `true` for [`Multi`].
     const MULTI: bool;
 }
 
 /// One producer: publishing is a plain store, no read-modify-write.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let _consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer(); // exactly one, not `Clone`
+/// producer.push(1).unwrap();
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Single;
 
 /// Any number of producers: slots are claimed with a CAS and published
 /// individually, so producers never wait for each other's writes.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Multi, Ring};
+///
+/// let ring = Ring::<Heap<u8>, Multi, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut a = graph.multi_producer();
+/// let mut b = a.clone(); // as many handles as you like, on any threads
+/// a.push(1).unwrap();
+/// b.push(2).unwrap();
+/// let mut sum = 0;
+/// consumer.poll(|e, _, _| sum += e);
+/// assert_eq!(sum, 3);
+/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Multi;
 
@@ -61,6 +96,20 @@ mod sealed {
 /// Implemented by every [`Ring`], so that handle types can name "a reference
 /// to some ring" (`R: Deref<Target: AnyRing>`) in their definitions. Sealed;
 /// it has no methods for users.
+///
+/// ```
+/// use std::ops::Deref;
+/// use latchfree::ring::{AnyRing, BusySpin, Consumer, Heap, Ring, Single};
+///
+/// // Name "a consumer of any ring" in your own types.
+/// struct Stage<R: Deref<Target: AnyRing>> {
+///     input: Consumer<R>,
+/// }
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let stage = Stage { input: graph.consumer(&[]).unwrap() };
+/// assert_eq!(stage.input.sequence(), 0);
+/// ```
 pub trait AnyRing: sealed::Sealed {
     #[doc(hidden)]
     fn producer_gone(&self);
@@ -120,6 +169,24 @@ const HALTED: usize = 8;
 /// Sequences are 64-bit (`u64`) in every handle and every handler call; the
 /// shared atomics hold them as `usize` with wrap-safe arithmetic, so on 32-bit
 /// targets nothing breaks when the words wrap every 2^32 events.
+///
+/// ```
+/// use latchfree::ring::{Heap, Poll, Ring, Single, SpinHint};
+///
+/// // Capacity 1024, room for two consumers, spin-hint waits.
+/// let ring: Ring<Heap<u64>, Single, SpinHint> =
+///     Ring::new(Heap::with_default(1024, 2).unwrap(), SpinHint);
+/// assert_eq!(ring.capacity(), 1024);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer.push(5).unwrap();
+/// ring.close(); // later publishes fail; consumers drain first
+/// assert!(producer.push(6).is_err());
+/// assert_eq!(consumer.poll(|e, _, _| assert_eq!(*e, 5)), Poll::Processed(1));
+/// assert_eq!(consumer.poll(|_, _, _| ()), Poll::Closed);
+/// assert!(ring.is_closed() && !ring.is_halted());
+/// ```
 pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
     /// Single producer: events published. Multi: packed (claimed, closed).
     pub(super) cursor: Sequence,
@@ -398,6 +465,23 @@ impl<S: Storage, M: Mode, W: WaitStrategy> core::fmt::Debug for Ring<S, M, W> {
 ///
 /// Obtained from [`Consumer::node`](super::Consumer::node) or
 /// [`Worker::group`](super::Worker::group). Cheap to copy.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
+///
+/// // A diamond: journal and replicate in parallel, then apply after both.
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut journal = graph.consumer(&[]).unwrap();
+/// let mut replicate = graph.consumer(&[]).unwrap();
+/// let mut apply = graph.consumer(&[journal.node(), replicate.node()]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer.push(1).unwrap();
+/// journal.poll(|_, _, _| ());
+/// assert_eq!(apply.poll(|_, _, _| ()), Poll::Gated); // waits for `replicate` too
+/// replicate.poll(|_, _, _| ());
+/// assert_eq!(apply.poll(|_, _, _| ()), Poll::Processed(1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Node {
     pub(super) plain: u64,

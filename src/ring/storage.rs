@@ -39,6 +39,18 @@ pub const MAX_GATES: usize = 64;
 ///
 /// The ring, not the storage, is responsible for never creating aliasing
 /// `&mut` access through `slot`.
+///
+/// ```
+/// use latchfree::ring::{Heap, Inline, Storage};
+///
+/// // Code generic over storage: both kinds report their capacity.
+/// fn slots<S: Storage>(s: &S) -> usize {
+///     s.capacity()
+/// }
+/// let heap: Heap<u32> = Heap::with_default(256, 1).unwrap();
+/// let inline: Inline<u32, 16, 1> = Inline::new([0; 16]);
+/// assert_eq!((slots(&heap), slots(&inline)), (256, 16));
+/// ```
 pub unsafe trait Storage {
     /// The event type held in each slot.
     type Item;
@@ -64,6 +76,20 @@ pub unsafe trait Storage {
 ///
 /// `N` must be a power of two and `G` at most 64; both are checked at compile
 /// time. The stamps cost one word per slot even in a single-producer ring.
+///
+/// ```
+/// use latchfree::ring::{Inline, Ring, Single, SpinHint};
+///
+/// // No allocator: the ring and its 32 slots live in a `static`.
+/// static RING: Ring<Inline<u32, 32, 1>, Single, SpinHint> =
+///     Ring::new(Inline::new([0; 32]), SpinHint);
+///
+/// let mut graph = Ring::graph(&RING).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer();
+/// producer.push(9).unwrap();
+/// consumer.poll(|e, _, _| assert_eq!(*e, 9));
+/// ```
 #[cfg(not(latchfree_loom))]
 pub struct Inline<T, const N: usize, const G: usize = 4> {
     slots: crate::sync::UnsafeCell<[T; N]>,
@@ -146,6 +172,16 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
 }
 
 /// Heap storage with a capacity chosen at run time.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// // 4096 pre-allocated 64-byte buffers, room for 3 consumers.
+/// let storage = Heap::new(4096, 3, || [0u8; 64]).unwrap();
+/// let ring = Ring::<_, Single, BusySpin>::new(storage, BusySpin);
+/// assert_eq!(ring.capacity(), 4096);
+/// assert!(Heap::<u8>::with_default(3000, 1).is_err()); // not a power of two
+/// ```
 #[cfg(feature = "alloc")]
 pub struct Heap<T> {
     slots: Box<[crate::sync::UnsafeCell<T>]>,

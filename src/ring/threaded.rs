@@ -61,6 +61,43 @@ use super::storage::Storage;
 use super::wait::WaitStrategy;
 
 /// A consumer's code, run on its own thread.
+///
+/// ```
+/// use std::sync::{mpsc, Arc};
+/// use latchfree::ring::threaded::{Disruptor, EventHandler};
+/// use latchfree::ring::{Heap, Parking, Ring, Single};
+///
+/// /// Sums events and reports the total when the ring shuts down.
+/// struct Summer {
+///     sum: u64,
+///     done: mpsc::Sender<u64>,
+/// }
+/// impl EventHandler<u64> for Summer {
+///     fn on_event(&mut self, e: &u64, _seq: u64, _end_of_batch: bool) {
+///         self.sum += e;
+///     }
+///     fn on_shutdown(&mut self) {
+///         self.done.send(self.sum).unwrap();
+///     }
+/// }
+///
+/// let (tx, rx) = mpsc::channel();
+/// let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
+///     Heap::with_default(16, 1).unwrap(),
+///     Parking::new(),
+/// ));
+/// let (mut producer, disruptor) = Disruptor::builder(ring)
+///     .unwrap()
+///     .handle_events_with(Summer { sum: 0, done: tx })
+///     .build_single()
+///     .unwrap();
+/// for i in 1..=10 {
+///     producer.push(i).unwrap();
+/// }
+/// drop(producer);
+/// disruptor.shutdown();
+/// assert_eq!(rx.recv().unwrap(), 55);
+/// ```
 pub trait EventHandler<T>: Send + 'static {
     /// Handles one event. `end_of_batch` is true for the last event of the
     /// batch the consumer took, a good moment to flush.
@@ -83,6 +120,29 @@ where
 }
 
 /// What happens after a handler panics.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::ring::threaded::{Disruptor, PanicPolicy};
+/// use latchfree::ring::{Heap, Parking, Ring, Single};
+///
+/// let ring = Arc::new(Ring::<Heap<u32>, Single, Parking>::new(
+///     Heap::with_default(8, 1).unwrap(),
+///     Parking::new(),
+/// ));
+/// let (mut producer, disruptor) = Disruptor::builder(ring.clone())
+///     .unwrap()
+///     .panic_policy(PanicPolicy::Halt) // a bad event stops everything
+///     .on_panic(|_report| {})
+///     .handle_events_with(|e: &u32, _seq: u64, _eob: bool| assert!(*e != 13, "unlucky"))
+///     .build_single()
+///     .unwrap();
+/// producer.push(13).unwrap();
+/// while !ring.is_halted() {
+///     std::thread::yield_now();
+/// }
+/// disruptor.shutdown();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PanicPolicy {
     /// Report it, count the event as handled, carry on.
@@ -93,6 +153,34 @@ pub enum PanicPolicy {
 }
 
 /// A caught handler panic.
+///
+/// ```
+/// use std::sync::{mpsc, Arc, Mutex};
+/// use latchfree::ring::threaded::{Disruptor, PanicReport};
+/// use latchfree::ring::{Heap, Parking, Ring, Single};
+///
+/// let (tx, rx) = mpsc::channel::<PanicReport>();
+/// let tx = Mutex::new(tx);
+/// let ring = Arc::new(Ring::<Heap<u32>, Single, Parking>::new(
+///     Heap::with_default(8, 1).unwrap(),
+///     Parking::new(),
+/// ));
+/// let (mut producer, disruptor) = Disruptor::builder(ring)
+///     .unwrap()
+///     .thread_name_prefix("pricer")
+///     .on_panic(move |report| tx.lock().unwrap().send(report).unwrap())
+///     .handle_events_with(|e: &u32, _seq: u64, _eob: bool| assert!(*e != 2, "bad price"))
+///     .build_single()
+///     .unwrap();
+/// for i in 0..4 {
+///     producer.push(i).unwrap(); // event 2 panics; the others are handled
+/// }
+/// drop(producer);
+/// disruptor.shutdown();
+/// let report = rx.recv().unwrap();
+/// assert_eq!(report.sequence, Some(2));
+/// assert!(report.consumer.starts_with("pricer") && report.message.contains("bad price"));
+/// ```
 #[derive(Debug)]
 pub struct PanicReport {
     /// The consumer's thread name.
@@ -119,6 +207,32 @@ fn message(payload: &(dyn Any + Send)) -> String {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// Builds a [`Disruptor`]: a consumer graph with a handler per node.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::ring::threaded::Disruptor;
+/// use latchfree::ring::{Heap, Multi, Parking, Ring};
+///
+/// // Two journal threads in parallel, then a work group of two settlement
+/// // workers (each event to one of them): 1 + 1 + (2 + 1) = 5 gates.
+/// let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(
+///     Heap::with_default(256, 5).unwrap(),
+///     Parking::new(),
+/// ));
+/// let settle = |_e: &u64, _seq: u64, _eob: bool| {};
+/// let (producer, disruptor) = Disruptor::builder(ring)
+///     .unwrap()
+///     .thread_name_prefix("orders")
+///     .handle_events_with(|_e: &u64, _seq: u64, _eob: bool| {})
+///     .and(|_e: &u64, _seq: u64, _eob: bool| {})
+///     .then_workers(vec![settle, settle])
+///     .build_multi()
+///     .unwrap();
+/// let mut p = producer.clone();
+/// p.push(1).unwrap();
+/// drop((p, producer));
+/// disruptor.shutdown();
+/// ```
 pub struct Builder<S: Storage, M: Mode, W: WaitStrategy> {
     graph: Graph<Arc<Ring<S, M, W>>>,
     /// Dependencies of nodes added with `and`.
@@ -133,6 +247,28 @@ pub struct Builder<S: Storage, M: Mode, W: WaitStrategy> {
 }
 
 /// Consumer threads running over a ring. See the [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use latchfree::ring::threaded::Disruptor;
+/// use latchfree::ring::{Heap, Parking, Ring, Single};
+///
+/// let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
+///     Heap::with_default(64, 1).unwrap(),
+///     Parking::new(),
+/// ));
+/// let (mut producer, disruptor) = Disruptor::builder(ring)
+///     .unwrap()
+///     .handle_events_with(|_e: &u64, _seq: u64, _eob: bool| {})
+///     .build_single()
+///     .unwrap();
+/// producer.push(1).unwrap();
+/// // The producer is still alive, so the ring cannot close by itself: the
+/// // timeout halts it instead of waiting forever.
+/// assert!(!disruptor.shutdown_timeout(Duration::from_millis(50)));
+/// assert!(producer.push(2).is_err());
+/// ```
 #[must_use = "dropping a Disruptor halts it; call shutdown() to drain"]
 pub struct Disruptor<S: Storage, M: Mode, W: WaitStrategy> {
     ring: Arc<Ring<S, M, W>>,

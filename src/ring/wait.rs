@@ -28,6 +28,32 @@ use super::error::TimedOut;
 /// strategy that sleeps must be woken by [`notify`](Self::notify), which the
 /// ring calls after every publish and every consumer release when
 /// [`NOTIFIES`](Self::NOTIFIES) is true.
+///
+/// ```
+/// use latchfree::ring::{Heap, Ring, Single, TimedOut, WaitStrategy};
+///
+/// /// Spins at most a million times, then gives up (a `no_std`-friendly
+/// /// bounded wait; a microcontroller might execute `WFE` instead).
+/// struct Bounded;
+/// impl WaitStrategy for Bounded {
+///     fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
+///         for _ in 0..1_000_000 {
+///             if ready() {
+///                 return Ok(());
+///             }
+///             core::hint::spin_loop();
+///         }
+///         Err(TimedOut)
+///     }
+/// }
+///
+/// let ring = Ring::<Heap<u8>, Single, Bounded>::new(Heap::with_default(4, 1).unwrap(), Bounded);
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let _producer = graph.single_producer();
+/// // Nothing is published: the consumer's wait gives up.
+/// assert!(consumer.wait(|_, _, _| ()).is_err());
+/// ```
 pub trait WaitStrategy: Send + Sync {
     /// Whether the ring must call [`notify`](Self::notify) after progress.
     /// Leave it `false` unless the strategy sleeps until notified: each
@@ -51,6 +77,14 @@ pub trait WaitStrategy: Send + Sync {
 /// Re-checks the condition in a tight loop, with no CPU hint: the lowest
 /// wake-up latency there is. Burns a core, starves an SMT sibling, and
 /// collapses when waiting threads outnumber cores. Works in `no_std`.
+///
+/// ```
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+///
+/// // For a consumer pinned to its own core and nothing else.
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(1024, 1).unwrap(), BusySpin);
+/// assert_eq!(ring.capacity(), 1024);
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BusySpin;
 
@@ -67,6 +101,14 @@ impl WaitStrategy for BusySpin {
 /// Spins with the CPU's spin-loop hint (`pause`, `yield`) between checks:
 /// a little more wake-up latency than [`BusySpin`], kinder to an SMT
 /// sibling and to power. Works in `no_std`.
+///
+/// ```
+/// use latchfree::ring::{Inline, Ring, Single, SpinHint};
+///
+/// // The usual choice on a microcontroller: no OS to yield to.
+/// static RING: Ring<Inline<u16, 8, 1>, Single, SpinHint> = Ring::new(Inline::new([0; 8]), SpinHint);
+/// assert_eq!(RING.capacity(), 8);
+/// ```
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpinHint;
 
@@ -82,6 +124,14 @@ impl WaitStrategy for SpinHint {
 
 /// The strategy a ring uses when none is named: [`Parking`] under `std`,
 /// [`BusySpin`] without it.
+///
+/// ```
+/// use latchfree::ring::{DefaultWait, Heap, Ring};
+///
+/// // `Ring<S>` is `Ring<S, Single, DefaultWait>`.
+/// let ring: Ring<Heap<u64>> = Ring::new(Heap::with_default(64, 1).unwrap(), DefaultWait::default());
+/// assert_eq!(ring.capacity(), 64);
+/// ```
 #[cfg(feature = "std")]
 pub type DefaultWait = Parking;
 /// The strategy a ring uses when none is named: [`Parking`] under `std`,
@@ -108,6 +158,17 @@ mod std_waits {
     const YIELDS: u32 = if cfg!(latchfree_loom) { 0 } else { 16 };
 
     /// A strategy that can wait with a deadline; what [`Timeout`] wraps.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use latchfree::ring::{Blocking, TimedWait};
+    ///
+    /// let wait = Blocking::new();
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// assert!(wait.wait_until_deadline(|| false, deadline).is_err());
+    /// assert!(Instant::now() >= deadline);
+    /// assert!(wait.wait_until_deadline(|| true, deadline).is_ok());
+    /// ```
     pub trait TimedWait: WaitStrategy {
         /// Waits until `ready()` or until `deadline`, whichever is first.
         ///
@@ -162,6 +223,14 @@ mod std_waits {
     /// Spins briefly, then yields the core to the scheduler between checks.
     /// Good latency when threads do not outnumber cores by much; idle cost
     /// is a core's worth of `sched_yield` calls.
+    ///
+    /// ```
+    /// use latchfree::ring::{Heap, Multi, Ring, Yielding};
+    ///
+    /// // A few producer threads, a consumer, about as many threads as cores.
+    /// let ring = Ring::<Heap<u64>, Multi, Yielding>::new(Heap::with_default(4096, 1).unwrap(), Yielding);
+    /// assert_eq!(ring.capacity(), 4096);
+    /// ```
     #[derive(Debug, Default, Clone, Copy)]
     pub struct Yielding;
 
@@ -207,6 +276,16 @@ mod std_waits {
     /// publishing costs nothing extra, and an idle consumer costs almost no
     /// CPU; the price is up to `max_park` of extra latency for the first
     /// event after a long idle spell. The default strategy under `std`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use latchfree::ring::{Heap, Parking, Ring, Single};
+    ///
+    /// // Idle consumers check at least every 100 µs instead of every 1 ms.
+    /// let wait = Parking::with_max_park(Duration::from_micros(100));
+    /// let ring = Ring::<Heap<u64>, Single, Parking>::new(Heap::with_default(256, 1).unwrap(), wait);
+    /// assert_eq!(ring.capacity(), 256);
+    /// ```
     #[derive(Debug, Clone, Copy)]
     pub struct Parking {
         max_park: Duration,
@@ -288,6 +367,30 @@ mod std_waits {
     /// publishes, then fences, then reads `sleepers`. By the two `SeqCst`
     /// fences at least one of them sees the other's write, and the lock makes
     /// the notify land after the waiter is on the condition variable.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use latchfree::ring::{Blocking, Heap, Ring, Single};
+    ///
+    /// let ring = Arc::new(Ring::<Heap<u64>, Single, Blocking>::new(
+    ///     Heap::with_default(8, 1).unwrap(),
+    ///     Blocking::new(),
+    /// ));
+    /// let mut graph = Ring::graph(ring.clone()).unwrap();
+    /// let mut consumer = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer();
+    /// let t = std::thread::spawn(move || {
+    ///     let mut sum = 0;
+    ///     // Sleeps on a condition variable until a publish wakes it.
+    ///     while consumer.wait(|e, _, _| sum += e).is_ok() {}
+    ///     sum
+    /// });
+    /// for i in 0..100 {
+    ///     producer.push(i).unwrap(); // also waits (asleep) while the ring is full
+    /// }
+    /// drop(producer);
+    /// assert_eq!(t.join().unwrap(), 4950);
+    /// ```
     #[derive(Debug)]
     pub struct Blocking {
         sleepers: AtomicUsize,
@@ -406,6 +509,20 @@ mod std_waits {
     /// Wraps a strategy so each wait gives up after `limit`; the ring then
     /// reports [`PublishError::Timeout`](super::super::PublishError::Timeout)
     /// or [`ConsumeError::Timeout`](super::super::ConsumeError::Timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use latchfree::ring::{Heap, Parking, PublishError, Ring, Single, Timeout};
+    ///
+    /// let wait = Timeout::new(Parking::new(), Duration::from_millis(10));
+    /// let ring = Ring::<Heap<u8>, Single, _>::new(Heap::with_default(1, 1).unwrap(), wait);
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let _stalled = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer();
+    /// producer.push(1).unwrap();
+    /// // The ring is full and its consumer never polls: the publish gives up.
+    /// assert!(matches!(producer.push(2), Err(PublishError::Timeout(2))));
+    /// ```
     #[derive(Debug, Default, Clone, Copy)]
     pub struct Timeout<W> {
         inner: W,
