@@ -24,6 +24,49 @@
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
 //! and thread-based adapters.
 //!
+//! ## Quick start
+//!
+//! Producers on any thread publish into a multi-producer ring; a consumer
+//! thread applies each event to a sharded map that every thread can read
+//! without blocking:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use latchfree::map::HashMap;
+//! use latchfree::ring::{threaded::Disruptor, Heap, Multi, Parking, Ring};
+//!
+//! let balances: Arc<HashMap<u32, i64>> = Arc::new(HashMap::new());
+//! let ring = Arc::new(Ring::<Heap<(u32, i64)>, Multi, Parking>::new(
+//!     Heap::with_default(1024, 1).unwrap(), // 1024 slots, 1 consumer
+//!     Parking::new(),
+//! ));
+//! let b = balances.clone();
+//! let (producer, disruptor) = Disruptor::builder(ring)
+//!     .unwrap()
+//!     .handle_events_with(move |&(account, amount): &(u32, i64), _seq: u64, _eob: bool| {
+//!         b.upsert(account, || amount, |v| v + amount);
+//!     })
+//!     .build_multi()
+//!     .unwrap();
+//! let threads: Vec<_> = (0..2)
+//!     .map(|_| {
+//!         let mut p = producer.clone();
+//!         std::thread::spawn(move || {
+//!             for i in 0..100 {
+//!                 p.push((i % 4, 1)).unwrap();
+//!             }
+//!         })
+//!     })
+//!     .collect();
+//! threads.into_iter().for_each(|t| t.join().unwrap());
+//! drop(producer); // the last producer handle closes the ring
+//! disruptor.shutdown(); // every event is applied, then the thread joins
+//! assert_eq!(balances.get(&0), Some(50));
+//! ```
+//!
+//! `examples/order_gateway.rs` puts every module together in a small
+//! service; see the README.
+//!
 //! ## Feature flags
 //!
 //! | feature | default | adds |

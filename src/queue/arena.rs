@@ -27,6 +27,13 @@ use core::mem::MaybeUninit;
 pub(crate) const NIL: u32 = u32::MAX;
 
 /// Types with a constant placeholder value that fills storage before use.
+///
+/// ```
+/// use latchfree::queue::arena::Blank;
+///
+/// // What fills a fixed structure's unused index slots before first use.
+/// assert_eq!(<u32 as Blank>::BLANK, 0);
+/// ```
 pub trait Blank {
     /// The placeholder.
     const BLANK: Self;
@@ -45,6 +52,15 @@ impl Blank for () {
 }
 
 /// A contiguous buffer an arena or heap lives in.
+///
+/// ```
+/// use latchfree::queue::arena::Storage;
+///
+/// let mut inline = [0u32; 4]; // a `Fixed<4>` buffer
+/// assert_eq!(Storage::<u32>::limit(&inline), 4);
+/// assert!(!inline.try_grow()); // fixed storage never grows
+/// assert_eq!(inline.as_slice().len(), 4);
+/// ```
 pub trait Storage<E> {
     /// The elements available so far.
     fn as_slice(&self) -> &[E];
@@ -58,6 +74,23 @@ pub trait Storage<E> {
 
 /// A family of storages: chooses fixed or growable buffers for every
 /// buffer a structure needs.
+///
+/// ```
+/// use latchfree::queue::arena::{Fixed, Growable, StorageKind};
+/// use latchfree::queue::PriorityQueue;
+///
+/// // Code written once for both storages.
+/// fn drain_sorted<K: StorageKind>(q: &mut PriorityQueue<u32, (), K>) -> Vec<u32> {
+///     std::iter::from_fn(|| q.pop().map(|(p, ())| p)).collect()
+/// }
+/// let mut fixed: PriorityQueue<u32, (), Fixed<8>> = PriorityQueue::new_fixed();
+/// let mut heap: PriorityQueue<u32, (), Growable> = PriorityQueue::new();
+/// for p in [3, 1, 2] {
+///     fixed.push(p, ()).unwrap();
+///     heap.push(p, ()).unwrap();
+/// }
+/// assert_eq!(drain_sorted(&mut fixed), drain_sorted(&mut heap));
+/// ```
 pub trait StorageKind {
     /// The buffer of `E`s.
     type Buf<E: Blank>: Storage<E>;
@@ -65,6 +98,17 @@ pub trait StorageKind {
 
 /// Inline storage for exactly `N` entries: no allocator, `const`
 /// constructors, so a structure can sit in a `static`.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::queue::PriorityQueue;
+///
+/// let mut q: PriorityQueue<u8, &str, Fixed<2>> = PriorityQueue::new_fixed();
+/// q.push(1, "a").unwrap();
+/// q.push(2, "b").unwrap();
+/// assert!(q.is_full());
+/// assert_eq!(q.push(3, "c"), Err((3, "c"))); // full: handed back, no panic
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Fixed<const N: usize>;
 
@@ -92,6 +136,18 @@ impl<E, const N: usize> Storage<E> for [E; N] {
 }
 
 /// Heap storage that grows on demand (amortised O(1)), up to a limit.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::queue::PriorityQueue;
+///
+/// // Reserve room for 16, never hold more than 1000.
+/// let mut q: PriorityQueue<u32, u32, Growable> = PriorityQueue::with_capacity(16, 1000);
+/// for i in 0..1000 {
+///     q.push(i, i).unwrap();
+/// }
+/// assert!(q.push(0, 0).is_err());
+/// ```
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy)]
 pub struct Growable;
@@ -102,6 +158,14 @@ impl StorageKind for Growable {
 }
 
 /// A `Vec` that grows one blank element at a time up to `limit`.
+///
+/// ```
+/// use latchfree::queue::arena::{GrowVec, Growable, StorageKind};
+///
+/// // `Growable` structures keep each of their buffers in a `GrowVec`.
+/// fn is_growvec<E>(_: std::marker::PhantomData<GrowVec<E>>) {}
+/// is_growvec::<u32>(std::marker::PhantomData::<<Growable as StorageKind>::Buf<u32>>);
+/// ```
 #[cfg(feature = "alloc")]
 #[derive(Debug)]
 pub struct GrowVec<E> {
@@ -144,6 +208,15 @@ impl<E: Blank> Storage<E> for GrowVec<E> {
 }
 
 /// A slot index plus the generation it was handed out with.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::queue::PriorityQueue;
+///
+/// let mut q: PriorityQueue<u8, (), Fixed<4>> = PriorityQueue::new_fixed();
+/// let raw = q.push(1, ()).unwrap().raw();
+/// assert_eq!((raw.index, raw.gen % 2), (0, 1)); // live slots have odd generations
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct RawKey {
     /// Slot index.
@@ -153,6 +226,14 @@ pub struct RawKey {
 }
 
 /// One arena entry. Its fields are private to the crate.
+///
+/// ```
+/// use latchfree::wheel::bytes_per_timer;
+///
+/// // What one timer with a `u64` payload costs in a wheel's arena.
+/// let bytes = bytes_per_timer::<u64>();
+/// assert!(bytes >= 8 && bytes <= 64);
+/// ```
 pub struct Slot<L, T> {
     gen: u32,
     next_free: u32,

@@ -10,6 +10,17 @@ use super::arena::{Fixed, RawKey, StorageKind};
 use super::heap::{Handle, PriorityQueue};
 
 /// Names one item of a [`DelayQueue`]; generation-checked.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::queue::DelayQueue;
+///
+/// let mut q: DelayQueue<&str, Fixed<4>> = DelayQueue::new_fixed();
+/// let key = q.insert_at("retry", 100).unwrap();
+/// assert_eq!((q.deadline(key), q.get(key)), (Some(100), Some(&"retry")));
+/// q.poll_expired(100).unwrap();
+/// assert!(!q.contains(key)); // stale once handed out
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct DelayKey(pub(crate) Handle);
 
@@ -21,6 +32,16 @@ impl DelayKey {
 }
 
 /// An item whose deadline passed, as [`DelayQueue::poll_expired`] hands it out.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::queue::{DelayQueue, Expired};
+///
+/// let mut q: DelayQueue<u32, Fixed<4>> = DelayQueue::new_fixed();
+/// let key = q.insert_at(7, 5).unwrap();
+/// let Expired { key: k, deadline, value } = q.poll_expired(9).unwrap();
+/// assert_eq!((k, deadline, value), (key, 5, 7));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expired<T> {
     /// The key it was inserted with (stale from now on).

@@ -25,6 +25,19 @@ const ARITY: usize = 4;
 /// Names one entry of a [`PriorityQueue`]. Generation-checked: once the
 /// entry has been popped or removed, every operation with it answers `None`
 /// or `false`.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::queue::PriorityQueue;
+///
+/// let mut jobs: PriorityQueue<u32, &str, Growable> = PriorityQueue::new();
+/// let backup = jobs.push(50, "backup").unwrap();
+/// jobs.push(10, "page oncall").unwrap();
+/// assert!(jobs.change_priority(backup, 5)); // now urgent
+/// assert_eq!(jobs.priority(backup), Some(&5));
+/// assert_eq!(jobs.pop(), Some((5, "backup")));
+/// assert!(!jobs.contains(backup));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct Handle(pub(crate) RawKey);
 

@@ -22,6 +22,15 @@ use super::DelayQueue;
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 
 /// The queue was closed; carries back the item an `offer` could not queue.
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::queue::std_blocking::{BlockingDelayQueue, Closed};
+///
+/// let q = BlockingDelayQueue::new();
+/// q.close();
+/// assert_eq!(q.offer("late", Duration::ZERO), Err(Closed("late")));
+/// ```
 #[derive(PartialEq, Eq)]
 pub struct Closed<T>(pub T);
 
@@ -47,6 +56,18 @@ impl<T> core::fmt::Display for Closed<T> {
 impl<T> core::error::Error for Closed<T> {}
 
 /// Why a `take_timeout` or `try_take` returned nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::queue::std_blocking::{BlockingDelayQueue, TakeError};
+///
+/// let q = BlockingDelayQueue::new();
+/// q.offer(1, Duration::from_secs(60)).unwrap();
+/// assert_eq!(q.try_take(), Err(TakeError::Timeout)); // not due yet
+/// assert_eq!(q.take_timeout(Duration::from_millis(1)), Err(TakeError::Timeout));
+/// assert_eq!(q.close(), [1]); // handed back, not dropped
+/// assert_eq!(q.try_take(), Err(TakeError::Closed));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TakeError {
     /// No item was due in time (or, for `try_take`, right now).
@@ -72,6 +93,31 @@ struct State<T> {
 }
 
 /// A delay queue several threads can offer to and take from.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use latchfree::queue::std_blocking::BlockingDelayQueue;
+///
+/// let q = Arc::new(BlockingDelayQueue::new());
+/// let consumer = {
+///     let q = q.clone();
+///     std::thread::spawn(move || {
+///         let mut got = Vec::new();
+///         while let Ok(item) = q.take() {
+///             got.push(item); // waits for each deadline
+///         }
+///         got
+///     })
+/// };
+/// let start = Instant::now();
+/// q.offer("second", Duration::from_millis(20)).unwrap();
+/// q.offer("first", Duration::from_millis(5)).unwrap(); // wakes the consumer early
+/// std::thread::sleep(Duration::from_millis(30));
+/// assert!(q.close().is_empty());
+/// assert_eq!(consumer.join().unwrap(), ["first", "second"]);
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
 pub struct BlockingDelayQueue<T> {
     state: Mutex<State<T>>,
     ready: Condvar,

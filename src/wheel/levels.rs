@@ -152,6 +152,18 @@ impl WheelConfig {
 }
 
 /// A timer the wheel handed back: it expired, or was taken out by `clear`.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::wheel::{Expired, Wheel, WheelConfig};
+///
+/// let mut wheel: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+/// let key = wheel.insert(7, 70).unwrap();
+/// wheel.advance_to(100);
+/// let Expired { key: k, deadline, value } = wheel.pop_expired().unwrap();
+/// assert_eq!((k, deadline, value), (key, 7, 70));
+/// assert!(!wheel.contains(key)); // the key is stale now
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct Expired<T> {
     /// The key it was inserted with (stale from now on).
@@ -181,6 +193,28 @@ pub struct Expired<T> {
 /// insert, cancel, reset: O(1). `advance_to`: O(levels) per due slot plus
 /// O(1) per timer fired or cascaded (each timer cascades at most once per
 /// level). No operation allocates except a `Growable` arena growing.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// // Time in nanoseconds, ~1 ms ticks (2^20 ns), heap storage that grows up
+/// // to a million timers.
+/// let config = WheelConfig::new().tick_shift(20);
+/// let mut timeouts: Wheel<u64, Growable> = Wheel::with_capacity(config, 1024, 1 << 20);
+/// let ms = 1_000_000;
+/// let req = timeouts.insert(30 * ms, 17).unwrap(); // request 17 times out at 30 ms
+/// assert!(timeouts.reset(req, 50 * ms)); // activity: push it back
+/// timeouts.insert(40 * ms, 18).unwrap();
+/// let next = timeouts.next_expiration().unwrap();
+/// assert!(next >= 40 * ms && next < 41 * ms); // rounded up to a whole tick
+///
+/// let mut fired = Vec::new();
+/// timeouts.advance_with(45 * ms, |e| fired.push(e.value)); // handle in place
+/// assert_eq!(fired, [18]);
+/// assert_eq!(timeouts.cancel(req), Some(17)); // answered in time
+/// assert!(timeouts.is_empty());
+/// ```
 pub struct Wheel<T, K: StorageKind> {
     arena: Arena<Link, T, K>,
     levels: [Level; MAX_LEVELS],
@@ -662,6 +696,20 @@ impl<T, K: StorageKind> Wheel<T, K> {
 }
 
 /// Iterator returned by [`Wheel::drain_expired`].
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let mut wheel: Wheel<char, Fixed<8>> = Wheel::new_fixed(WheelConfig::new());
+/// for (t, c) in [(3, 'c'), (1, 'a'), (2, 'b'), (9, 'z')] {
+///     wheel.insert(t, c).unwrap();
+/// }
+/// assert_eq!(wheel.advance_to(5), 3);
+/// let due: String = wheel.drain_expired().map(|e| e.value).collect();
+/// assert_eq!(due, "abc"); // deadline order
+/// assert_eq!(wheel.len(), 1);
+/// ```
 pub struct DrainExpired<'a, T, K: StorageKind> {
     wheel: &'a mut Wheel<T, K>,
 }

@@ -52,6 +52,20 @@ pub const fn bytes_per_timer<T>() -> usize {
 /// Names one timer in a [`Wheel`]. Generation-checked: once the timer has
 /// fired or been cancelled the key is stale and every operation with it
 /// answers `None` / `false`.
+///
+/// ```
+/// use latchfree::queue::arena::Fixed;
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let mut wheel: Wheel<&str, Fixed<1>> = Wheel::new_fixed(WheelConfig::new());
+/// let old = wheel.insert(10, "first").unwrap();
+/// assert_eq!(wheel.cancel(old), Some("first"));
+/// let new = wheel.insert(10, "second").unwrap(); // reuses the only slot
+/// assert_eq!(old.raw().index, new.raw().index);
+/// assert_ne!(old, new); // but the generation differs:
+/// assert_eq!(wheel.get(old), None); // the stale key cannot reach it
+/// assert_eq!(wheel.get(new), Some(&"second"));
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct TimerKey(pub(crate) RawKey);
 

@@ -36,6 +36,23 @@ use super::{TimerKey, Wheel};
 
 /// A single-owner timer structure the [`Driver`] can drive: implemented by
 /// [`Wheel`] and [`DelayQueue`].
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::queue::DelayQueue;
+/// use latchfree::wheel::shared::{Driver, Entry, TimerCore};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// // The same hand-off drives a wheel (ticks) or a delay queue (exact order).
+/// fn drive<C: TimerCore<Value = Entry<u32>>>(core: C) -> Vec<u32> {
+///     let (mut driver, submitter) = Driver::new(core);
+///     submitter.schedule(20, 2).unwrap();
+///     submitter.schedule(10, 1).unwrap();
+///     std::iter::from_fn(|| driver.poll(100)).map(|f| f.value).collect()
+/// }
+/// assert_eq!(drive(Wheel::<Entry<u32>, Growable>::new(WheelConfig::new())), [1, 2]);
+/// assert_eq!(drive(DelayQueue::<Entry<u32>, Growable>::new()), [1, 2]);
+/// ```
 pub trait TimerCore {
     /// The payload type.
     type Value;
@@ -116,6 +133,22 @@ const CANCELLED: u32 = 2;
 const REJECTED: u32 = 3;
 
 /// Where a timer stands, as seen by [`TimerHandle::state`].
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry, TimerState};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (mut driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
+/// let fires = submitter.schedule(5, 1).unwrap();
+/// let cancelled = submitter.schedule(5, 2).unwrap();
+/// assert_eq!(fires.state(), TimerState::Pending);
+/// assert!(cancelled.cancel());
+/// assert_eq!(driver.poll(10).unwrap().value, 1);
+/// assert_eq!(fires.state(), TimerState::Fired);
+/// assert_eq!(cancelled.state(), TimerState::Cancelled);
+/// assert!(!fires.cancel()); // too late: it fired
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TimerState {
     /// Not fired, not cancelled.
@@ -264,6 +297,17 @@ impl<T> Drop for Inbox<T> {
 }
 
 /// A timer delivered by [`Driver::poll`].
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (mut driver, submitter) = Driver::new(Wheel::<Entry<&str>, Growable>::new(WheelConfig::new()));
+/// submitter.schedule(42, "tick").unwrap();
+/// let fired = driver.poll(50).unwrap();
+/// assert_eq!((fired.deadline, fired.value), (42, "tick"));
+/// ```
 #[derive(Debug)]
 pub struct Fired<T> {
     /// Its deadline, as last set.
@@ -274,6 +318,27 @@ pub struct Fired<T> {
 
 /// The owner side: drives a [`TimerCore`] and applies commands from every
 /// [`Submitter`]. `Send` but not `Sync`: one thread at a time drives it.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (mut driver, submitter) = Driver::new(Wheel::<Entry<String>, Growable>::new(WheelConfig::new()));
+/// let workers: Vec<_> = (0..2u64)
+///     .map(|t| {
+///         let s = submitter.clone();
+///         std::thread::spawn(move || s.schedule(10 + t, format!("from {t}")).unwrap())
+///     })
+///     .collect();
+/// let handles: Vec<_> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+/// // The owner thread applies the commands and fires what is due.
+/// assert!(driver.poll(5).is_none());
+/// let mut fired: Vec<String> = std::iter::from_fn(|| driver.poll(20)).map(|f| f.value).collect();
+/// fired.sort();
+/// assert_eq!(fired, ["from 0", "from 1"]);
+/// assert!(handles.iter().all(|h| !h.cancel()));
+/// ```
 pub struct Driver<T, C: TimerCore<Value = Entry<T>>> {
     core: C,
     inbox: Arc<Inbox<T>>,
@@ -281,6 +346,18 @@ pub struct Driver<T, C: TimerCore<Value = Entry<T>>> {
 }
 
 /// The producer side: any number of threads, cloned freely.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Closed, Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
+/// submitter.schedule(1, 1).unwrap();
+/// let core = driver.shutdown(); // the accepted timer is in the core
+/// assert_eq!(core.len(), 1);
+/// assert!(matches!(submitter.schedule(2, 2), Err(Closed(2)))); // value handed back
+/// ```
 pub struct Submitter<T> {
     inbox: Arc<Inbox<T>>,
 }
@@ -294,6 +371,19 @@ impl<T> Clone for Submitter<T> {
 }
 
 /// One scheduled timer, held by whoever scheduled it (clonable).
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (mut driver, submitter) = Driver::new(Wheel::<Entry<&str>, Growable>::new(WheelConfig::new()));
+/// let session = submitter.schedule(100, "session expired").unwrap();
+/// assert!(session.reset(300)); // any thread may move it
+/// assert!(driver.poll(200).is_none());
+/// assert_eq!(driver.poll(300).unwrap().value, "session expired");
+/// assert!(!session.reset(400)); // already fired
+/// ```
 pub struct TimerHandle<T> {
     shared: Arc<Shared>,
     inbox: Arc<Inbox<T>>,
@@ -310,9 +400,32 @@ impl<T> Clone for TimerHandle<T> {
 
 /// The payload type a driver over `C` stores: the shared state plus the
 /// caller's value.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// // A driver's core stores `Entry<T>`, not `T`.
+/// let core: Wheel<Entry<u64>, Growable> = Wheel::new(WheelConfig::new());
+/// let (_driver, _submitter) = Driver::new(core);
+/// ```
 pub type Entry<T> = (HandleState, T);
 
 /// The shared state of one timer as the core stores it (opaque).
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry, HandleState};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
+/// submitter.schedule(1, 7).unwrap();
+/// let mut core = driver.shutdown();
+/// core.advance_to(1);
+/// let (_state, value): (HandleState, u8) = core.pop_expired().unwrap().value;
+/// assert_eq!(value, 7);
+/// ```
 pub struct HandleState(Arc<Shared>);
 
 impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
@@ -465,6 +578,18 @@ fn key_of(shared: &Shared) -> Option<RawKey> {
 }
 
 /// Why a submission failed: the driver is gone. Carries the value back.
+///
+/// ```
+/// use latchfree::queue::arena::Growable;
+/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let (driver, submitter) = Driver::new(Wheel::<Entry<Vec<u8>>, Growable>::new(WheelConfig::new()));
+/// drop(driver);
+/// let err = submitter.schedule(5, vec![1, 2, 3]).unwrap_err();
+/// assert_eq!(err.to_string(), "the timer driver is gone");
+/// assert_eq!(err.into_inner(), [1, 2, 3]);
+/// ```
 #[derive(PartialEq, Eq)]
 pub struct Closed<T>(pub T);
 

@@ -34,9 +34,39 @@ use crate::sync::thread::{park_timeout, Thread};
 use crate::sync::{Arc, AtomicBool, AtomicU8, Ordering};
 
 /// A unit of work the service hands to an executor.
+///
+/// ```
+/// use latchfree::wheel::std_service::{Executor, Job};
+///
+/// struct Inline;
+/// impl Executor for Inline {
+///     fn execute(&self, job: Job) {
+///         job() // runs callbacks on the driver thread: only for tiny ones
+///     }
+/// }
+/// Inline.execute(Box::new(|| println!("ran")));
+/// ```
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Runs callbacks off the driver thread. Implement it to plug in a pool.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::Duration;
+/// use latchfree::wheel::std_service::{Executor, Job, TimerService};
+///
+/// /// Runs each callback on a fresh thread.
+/// struct Spawner;
+/// impl Executor for Spawner {
+///     fn execute(&self, job: Job) {
+///         std::thread::spawn(job);
+///     }
+/// }
+/// let timers = TimerService::with_executor(Spawner);
+/// let (tx, rx) = mpsc::channel();
+/// timers.after(Duration::from_millis(1), move || tx.send("done").unwrap()).unwrap();
+/// assert_eq!(rx.recv().unwrap(), "done");
+/// ```
 pub trait Executor: Send + Sync + 'static {
     /// Runs `job` (now or soon, on some other thread).
     fn execute(&self, job: Job);
@@ -44,6 +74,14 @@ pub trait Executor: Send + Sync + 'static {
 
 /// The default executor: one worker thread fed by a channel. Callbacks run
 /// one at a time, in the order they fell due.
+///
+/// ```
+/// use latchfree::wheel::std_service::{TimerService, WorkerThread};
+///
+/// // The same as `TimerService::new()`: callbacks run one at a time, in order.
+/// let timers = TimerService::with_executor(WorkerThread::new());
+/// assert_eq!(timers.shutdown(), 0);
+/// ```
 pub struct WorkerThread {
     tx: Mutex<mpsc::Sender<Job>>,
 }
@@ -81,6 +119,27 @@ impl Executor for WorkerThread {
 
 /// What a periodic timer does when runs fall behind (a run took longer than
 /// the period, or the machine stalled).
+///
+/// ```
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use latchfree::wheel::std_service::{MissedTick, TimerService};
+///
+/// let timers = TimerService::new();
+/// let runs = Arc::new(AtomicU32::new(0));
+/// let r = runs.clone();
+/// // A slow run is followed by one run, not a burst of catch-up runs.
+/// let heartbeat = timers
+///     .every(Duration::from_millis(2), MissedTick::Skip, move || {
+///         r.fetch_add(1, Ordering::Relaxed);
+///     })
+///     .unwrap();
+/// while runs.load(Ordering::Relaxed) < 3 {
+///     std::thread::sleep(Duration::from_millis(1));
+/// }
+/// assert!(heartbeat.cancel());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MissedTick {
     /// Catch up: run back to back until on schedule (next = last planned
@@ -93,6 +152,18 @@ pub enum MissedTick {
 }
 
 /// The service was shut down; carries back the callback.
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::wheel::std_service::{ShutDown, TimerService};
+///
+/// let timers = TimerService::new();
+/// timers.shutdown();
+/// let Err(ShutDown(callback)) = timers.after(Duration::from_secs(1), || println!("flush")) else {
+///     panic!("the service is shut down");
+/// };
+/// callback(); // handed back: run it yourself, or drop it
+/// ```
 pub struct ShutDown<F>(pub F);
 
 impl<F> core::fmt::Debug for ShutDown<F> {
@@ -147,6 +218,22 @@ enum Kind {
 }
 
 /// A handle to a scheduled callback (one-shot or periodic).
+///
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use latchfree::wheel::std_service::TimerService;
+///
+/// let timers = TimerService::new();
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let r = ran.clone();
+/// let timeout = timers.after(Duration::from_secs(60), move || r.store(true, Ordering::Relaxed)).unwrap();
+/// assert!(timeout.cancel()); // the reply came first
+/// assert!(!timeout.cancel());
+/// assert_eq!(timers.shutdown(), 0); // nothing left pending
+/// assert!(!ran.load(Ordering::Relaxed));
+/// ```
 pub struct Timer {
     kind: Kind,
 }
@@ -182,6 +269,24 @@ impl core::fmt::Debug for Timer {
 }
 
 /// A driver thread running timers; see the module docs.
+///
+/// ```
+/// use std::sync::mpsc;
+/// use std::time::{Duration, Instant};
+/// use latchfree::wheel::std_service::TimerService;
+///
+/// let timers = TimerService::new();
+/// let (tx, rx) = mpsc::channel();
+/// let start = Instant::now();
+/// for ms in [30u64, 10, 20] {
+///     let tx = tx.clone();
+///     timers.after(Duration::from_millis(ms), move || tx.send(ms).unwrap()).unwrap();
+/// }
+/// let order: Vec<u64> = (0..3).map(|_| rx.recv().unwrap()).collect();
+/// assert_eq!(order, [10, 20, 30]);
+/// assert!(start.elapsed() >= Duration::from_millis(30)); // never early
+/// timers.shutdown();
+/// ```
 pub struct TimerService {
     inner: Arc<Inner>,
     thread: Mutex<Option<JoinHandle<usize>>>,
