@@ -106,3 +106,8 @@ pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod wheel;
+
+/// The README's Rust snippets compile and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
