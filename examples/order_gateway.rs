@@ -15,11 +15,13 @@
 //! - In parallel, the risk checker reserves each order's notional against its
 //!   account's limit in a `map::HashMap` shared with the matcher, and marks the
 //!   order accepted or rejected (a field of the event, read downstream).
-//! - The matcher runs after both (a diamond: nothing is matched before it is
-//!   journalled). It keeps a price-level book; it fills crossing orders, rests
+//! - The matcher runs after both (a diamond: nothing is matched before it has
+//!   been handed to the journal). It keeps a price-level book; it fills crossing orders, rests
 //!   the rest with an expiry timer on a `wheel::Wheel`, and releases account
 //!   exposure as orders leave the book. Fill notifications go to a
 //!   `pool::ThreadPool`, which books positions in a second map.
+//! - The ring's consumers wait with `Blocking` (asleep until a publish wakes
+//!   them): there are more threads here than a small machine has cores.
 //!
 //! At the end it prints throughput and publish → decision latency, re-reads the
 //! journal and checks that every order was journalled once and reached exactly
