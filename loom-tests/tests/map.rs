@@ -94,6 +94,14 @@ fn reader_during_growth() {
 /// Sets its flag when dropped.
 struct Flagged(Arc<AtomicUsize>);
 
+/// Clones share the flag, so a value cloned by a shard's migration counts
+/// its copies' drops too (the model below never grows).
+impl Clone for Flagged {
+    fn clone(&self) -> Self {
+        Flagged(self.0.clone())
+    }
+}
+
 impl Drop for Flagged {
     fn drop(&mut self) {
         self.0.fetch_add(1, SeqCst);
@@ -147,5 +155,66 @@ fn compute_from_two_threads_loses_no_update() {
             h.join().unwrap();
         }
         assert_eq!(map.pin().get(&7), Some(&2));
+    });
+}
+
+#[test]
+fn replaced_values_are_read_whole_and_in_order() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u64>());
+        map.pin().insert(1, 10);
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            // Each replacement publishes a new arena cell (or, once the
+            // arena is used up, moves the key to a new table).
+            assert_eq!(m.insert(1, 20), Some(&10));
+            assert_eq!(m.insert(1, 30), Some(&20));
+        });
+        let m = map.pin();
+        let a = *m.get(&1).unwrap();
+        let b = *m.get(&1).unwrap();
+        assert!([10, 20, 30].contains(&a) && [10, 20, 30].contains(&b));
+        assert!(b >= a, "a read went back in time: {a} then {b}");
+        drop(m);
+        writer.join().unwrap();
+        assert_eq!(map.pin().get(&1), Some(&30));
+        assert_eq!(map.len(), 1);
+    });
+}
+
+#[test]
+fn migration_races_removes() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u32>());
+        {
+            let m = map.pin();
+            for k in 0..3 {
+                m.insert(k, k + 100);
+            }
+        }
+        let w = map.clone();
+        let grower = thread::spawn(move || {
+            let m = w.pin();
+            // Starts growth; each write then clones and moves a slot.
+            m.insert(3, 103);
+            m.insert(4, 104);
+        });
+        let m = map.pin();
+        assert_eq!(m.remove(&0), Some(&100));
+        assert_eq!(m.remove(&2), Some(&102));
+        drop(m);
+        grower.join().unwrap();
+        let m = map.pin();
+        for k in [0, 2] {
+            assert_eq!(m.get(&k), None, "removed key {k} came back");
+        }
+        for k in [1, 3, 4] {
+            assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} lost");
+        }
+        assert_eq!(m.len(), 3);
+        let mut keys: Vec<u32> = m.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, [1, 3, 4]);
     });
 }
