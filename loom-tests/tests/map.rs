@@ -9,8 +9,9 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 
-/// One shard, the smallest table: growth starts after three keys and
-/// migrates one slot per write under loom. Fixed hash seeds: a model must
+/// One shard, the smallest table (eight slots on 64-bit targets, four on
+/// 32-bit ones): growth starts when it is 3/4 full and migrates one slot
+/// per write under loom. Fixed hash seeds: a model must
 /// be deterministic.
 fn tiny<V>() -> HashMap<u32, V> {
     HashMap::builder()
@@ -18,6 +19,13 @@ fn tiny<V>() -> HashMap<u32, V> {
         .hasher(DefaultHashBuilder::with_seeds([1, 2, 3, 4]))
         .build()
 }
+
+/// Keys that fill the smallest table to its growth threshold.
+const FILL: u32 = if cfg!(target_pointer_width = "64") {
+    6
+} else {
+    3
+};
 
 #[test]
 fn insert_get_remove_one_key() {
@@ -61,7 +69,7 @@ fn reader_during_growth() {
         let map = Arc::new(tiny::<u32>());
         {
             let m = map.pin();
-            for k in 0..3 {
+            for k in 0..FILL {
                 m.insert(k, k + 100);
             }
         }
@@ -69,12 +77,12 @@ fn reader_during_growth() {
         let writer = thread::spawn(move || {
             let m = w.pin();
             // The first insert starts growth, the next ones migrate.
-            m.insert(3, 103);
+            m.insert(FILL, FILL + 100);
             m.insert(0, 200);
-            m.insert(4, 104);
+            m.insert(FILL + 1, FILL + 101);
         });
         let m = map.pin();
-        for k in 1..3 {
+        for k in 1..FILL {
             assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} vanished mid-growth");
         }
         let v0 = *m.get(&0).unwrap();
@@ -82,12 +90,12 @@ fn reader_during_growth() {
         drop(m);
         writer.join().unwrap();
         let m = map.pin();
-        for k in 0..5 {
+        for k in 0..FILL + 2 {
             let want = if k == 0 { 200 } else { k + 100 };
             assert_eq!(m.get(&k), Some(&want));
         }
-        assert_eq!(m.len(), 5);
-        assert_eq!(m.iter().count(), 5);
+        assert_eq!(m.len(), FILL as usize + 2);
+        assert_eq!(m.iter().count(), FILL as usize + 2);
     });
 }
 
@@ -189,7 +197,7 @@ fn migration_races_removes() {
         let map = Arc::new(tiny::<u32>());
         {
             let m = map.pin();
-            for k in 0..3 {
+            for k in 0..FILL {
                 m.insert(k, k + 100);
             }
         }
@@ -197,8 +205,8 @@ fn migration_races_removes() {
         let grower = thread::spawn(move || {
             let m = w.pin();
             // Starts growth; each write then clones and moves a slot.
-            m.insert(3, 103);
-            m.insert(4, 104);
+            m.insert(FILL, FILL + 100);
+            m.insert(FILL + 1, FILL + 101);
         });
         let m = map.pin();
         assert_eq!(m.remove(&0), Some(&100));
@@ -209,12 +217,13 @@ fn migration_races_removes() {
         for k in [0, 2] {
             assert_eq!(m.get(&k), None, "removed key {k} came back");
         }
-        for k in [1, 3, 4] {
+        let want: Vec<u32> = (0..FILL + 2).filter(|k| ![0, 2].contains(k)).collect();
+        for &k in &want {
             assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} lost");
         }
-        assert_eq!(m.len(), 3);
+        assert_eq!(m.len(), want.len());
         let mut keys: Vec<u32> = m.keys().copied().collect();
         keys.sort_unstable();
-        assert_eq!(keys, [1, 3, 4]);
+        assert_eq!(keys, want);
     });
 }

@@ -73,7 +73,7 @@ use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UntrackedUnsafe
 type Cell<T> = UntrackedUnsafeCell<MaybeUninit<T>>;
 
 /// Smallest table (slots).
-pub(super) const MIN_TABLE: usize = 4;
+pub(super) const MIN_TABLE: usize = if GROUP > 4 { GROUP } else { 4 };
 
 /// Old-table slots a write migrates during growth: the migration work one
 /// write may be charged (its clones), and so the tail of insert latency.
@@ -127,16 +127,6 @@ const MSB: usize = LSB << 7;
 #[inline]
 fn zero_bytes(v: usize) -> usize {
     v.wrapping_sub(LSB) & !v & MSB
-}
-
-/// Every bit of bytes `off .. off + n` of a word.
-#[inline]
-fn byte_window(off: usize, n: usize) -> usize {
-    if n == GROUP {
-        usize::MAX
-    } else {
-        ((1usize << (8 * n)) - 1) << (8 * off)
-    }
 }
 
 /// The `MOVED` control byte for live control byte `c`.
@@ -218,9 +208,7 @@ impl<K, V> Table<K, V> {
         let arena = (len / 4).max(1);
         Self {
             mask: len - 1,
-            ctrl: (0..len.div_ceil(GROUP))
-                .map(|_| AtomicUsize::new(0))
-                .collect(),
+            ctrl: (0..len / GROUP).map(|_| AtomicUsize::new(0)).collect(),
             ovf: (0..len).map(|_| AtomicU32::new(0)).collect(),
             buckets: (0..len)
                 .map(|_| UntrackedUnsafeCell::new(MaybeUninit::uninit()))
@@ -542,7 +530,7 @@ impl<K, V> Copy for Found<'_, K, V> {}
 
 /// Looks `key` up in `table` and, during growth, in the tables it migrates
 /// into. Lock-free; runs `Eq`.
-#[inline]
+#[inline(always)]
 pub(super) fn find<'g, K, V, Q>(
     mut table: Shared<'g, Table<K, V>>,
     hash: u64,
@@ -554,42 +542,38 @@ where
     Q: Eq + ?Sized,
 {
     let tag = tag(hash);
-    // A live or moved slot of this tag, once its state bits 5-6 are masked
-    // off.
+    // Per byte: a live or moved slot of this tag, once bits 5-6 (which
+    // tell live from moved) are masked off.
     let want = LSB * usize::from(0x80 | tag);
-    let keep = LSB * 0x9F;
-    'tables: loop {
+    loop {
         // SAFETY: tables are loaded under `guard` and released through the
         // epoch only, so a table reached from the shard or from another
         // table's `next` outlives `guard`.
         let t: &'g Table<K, V> = unsafe { table.deref() };
-        // Slots per word (fewer than `GROUP` only in a table that small).
-        let per = GROUP.min(t.len());
-        let mut i = hash as usize & t.mask;
-        let mut left = t.len();
-        while left > 0 {
-            let (wi, off) = (i / GROUP, i % GROUP);
-            let n = (per - off).min(left);
-            let window = byte_window(off, n);
+        let home = hash as usize & t.mask;
+        let words = t.ctrl.len();
+        let mut wi = home / GROUP;
+        // Bytes of the first word before `home` belong to other probe
+        // runs: read them as 0x7F (neither empty nor a match).
+        let mut skip = (1usize << (8 * (home % GROUP))) - 1;
+        let mut moved = false;
+        // `words + 1` loads cover every slot even from mid-word.
+        'probe: for _ in 0..=words {
             // Acquire pairs with the writers' Release word stores: every
             // bucket a byte of this word publishes is initialised.
             let raw = t.ctrl[wi].load(Ordering::Acquire);
-            // Bytes outside the window read as 0xFF: not empty, and any
-            // match there is cut off by `window` below.
-            let w = raw | !window;
+            let w = (raw & !skip) | (skip & (LSB * 0x7F));
+            skip = 0;
             let empty = zero_bytes(w);
-            let before_empty = if empty == 0 {
-                usize::MAX
-            } else {
-                (empty & empty.wrapping_neg()) - 1
-            };
-            let mut hits = zero_bytes((w & keep) ^ want) & before_empty & window;
+            // Matches before the first empty byte (all, if none).
+            let mut hits = zero_bytes((w & (LSB * 0x9F)) ^ want) & empty.wrapping_sub(1) & !empty;
             while hits != 0 {
                 let b = hits.trailing_zeros() as usize / 8;
                 hits &= hits - 1;
                 let c = (raw >> (8 * b)) as u8;
+                // The first hit is exact; later ones may be borrow
+                // artefacts of `zero_bytes`.
                 if c & 0x9F != 0x80 | tag {
-                    // A borrow artefact of `zero_bytes`.
                     continue;
                 }
                 let slot = wi * GROUP + b;
@@ -597,10 +581,8 @@ where
                 let k = unsafe { t.key(slot) };
                 if k.borrow() == key {
                     if state(c) >= MOVED {
-                        // The key lives on in the next table.
-                        table = t.next(guard);
-                        debug_assert!(!table.is_null(), "moved entry without a next table");
-                        continue 'tables;
+                        moved = true;
+                        break 'probe;
                     }
                     // SAFETY: as above; `c` is live.
                     let (value, version) = unsafe { t.value(slot, c) };
@@ -616,10 +598,13 @@ where
             if empty != 0 {
                 break;
             }
-            left -= n;
-            i = (i + n) & t.mask;
+            wi = (wi + 1) & (words - 1);
         }
         let next = t.next(guard);
+        debug_assert!(
+            !moved || !next.is_null(),
+            "moved entry without a next table"
+        );
         if next.is_null() {
             return None;
         }
