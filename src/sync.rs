@@ -112,7 +112,17 @@ pub(crate) use loom::cell::UnsafeCell;
 // --- added for wheel ---
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub(crate) use core::sync::atomic::AtomicPtr;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
+#[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub(crate) use core::sync::atomic::AtomicU8;
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::AtomicPtr;
+
+// --- added for map2 ---
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::atomic::AtomicU8;
+
+/// A plain `UnsafeCell`, also under loom: for memory whose every access is
+/// ordered by atomics that loom does track (the map's write-once buckets,
+/// which readers borrow for as long as their epoch guard lives, something
+/// loom's closure-scoped cell cannot express).
+pub(crate) use core::cell::UnsafeCell as UntrackedUnsafeCell;

@@ -9,8 +9,9 @@ use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
 
-/// One shard, the smallest table: growth starts after three keys and
-/// migrates one slot per write under loom. Fixed hash seeds: a model must
+/// One shard, the smallest table (eight slots on 64-bit targets, four on
+/// 32-bit ones): growth starts when it is 3/4 full and migrates one slot
+/// per write under loom. Fixed hash seeds: a model must
 /// be deterministic.
 fn tiny<V>() -> HashMap<u32, V> {
     HashMap::builder()
@@ -18,6 +19,13 @@ fn tiny<V>() -> HashMap<u32, V> {
         .hasher(DefaultHashBuilder::with_seeds([1, 2, 3, 4]))
         .build()
 }
+
+/// Keys that fill the smallest table to its growth threshold.
+const FILL: u32 = if cfg!(target_pointer_width = "64") {
+    6
+} else {
+    3
+};
 
 #[test]
 fn insert_get_remove_one_key() {
@@ -61,7 +69,7 @@ fn reader_during_growth() {
         let map = Arc::new(tiny::<u32>());
         {
             let m = map.pin();
-            for k in 0..3 {
+            for k in 0..FILL {
                 m.insert(k, k + 100);
             }
         }
@@ -69,12 +77,12 @@ fn reader_during_growth() {
         let writer = thread::spawn(move || {
             let m = w.pin();
             // The first insert starts growth, the next ones migrate.
-            m.insert(3, 103);
+            m.insert(FILL, FILL + 100);
             m.insert(0, 200);
-            m.insert(4, 104);
+            m.insert(FILL + 1, FILL + 101);
         });
         let m = map.pin();
-        for k in 1..3 {
+        for k in 1..FILL {
             assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} vanished mid-growth");
         }
         let v0 = *m.get(&0).unwrap();
@@ -82,17 +90,25 @@ fn reader_during_growth() {
         drop(m);
         writer.join().unwrap();
         let m = map.pin();
-        for k in 0..5 {
+        for k in 0..FILL + 2 {
             let want = if k == 0 { 200 } else { k + 100 };
             assert_eq!(m.get(&k), Some(&want));
         }
-        assert_eq!(m.len(), 5);
-        assert_eq!(m.iter().count(), 5);
+        assert_eq!(m.len(), FILL as usize + 2);
+        assert_eq!(m.iter().count(), FILL as usize + 2);
     });
 }
 
 /// Sets its flag when dropped.
 struct Flagged(Arc<AtomicUsize>);
+
+/// Clones share the flag, so a value cloned by a shard's migration counts
+/// its copies' drops too (the model below never grows).
+impl Clone for Flagged {
+    fn clone(&self) -> Self {
+        Flagged(self.0.clone())
+    }
+}
 
 impl Drop for Flagged {
     fn drop(&mut self) {
@@ -147,5 +163,67 @@ fn compute_from_two_threads_loses_no_update() {
             h.join().unwrap();
         }
         assert_eq!(map.pin().get(&7), Some(&2));
+    });
+}
+
+#[test]
+fn replaced_values_are_read_whole_and_in_order() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u64>());
+        map.pin().insert(1, 10);
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            // Each replacement publishes a new arena cell (or, once the
+            // arena is used up, moves the key to a new table).
+            assert_eq!(m.insert(1, 20), Some(&10));
+            assert_eq!(m.insert(1, 30), Some(&20));
+        });
+        let m = map.pin();
+        let a = *m.get(&1).unwrap();
+        let b = *m.get(&1).unwrap();
+        assert!([10, 20, 30].contains(&a) && [10, 20, 30].contains(&b));
+        assert!(b >= a, "a read went back in time: {a} then {b}");
+        drop(m);
+        writer.join().unwrap();
+        assert_eq!(map.pin().get(&1), Some(&30));
+        assert_eq!(map.len(), 1);
+    });
+}
+
+#[test]
+fn migration_races_removes() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<u32>());
+        {
+            let m = map.pin();
+            for k in 0..FILL {
+                m.insert(k, k + 100);
+            }
+        }
+        let w = map.clone();
+        let grower = thread::spawn(move || {
+            let m = w.pin();
+            // Starts growth; each write then clones and moves a slot.
+            m.insert(FILL, FILL + 100);
+            m.insert(FILL + 1, FILL + 101);
+        });
+        let m = map.pin();
+        assert_eq!(m.remove(&0), Some(&100));
+        assert_eq!(m.remove(&2), Some(&102));
+        drop(m);
+        grower.join().unwrap();
+        let m = map.pin();
+        for k in [0, 2] {
+            assert_eq!(m.get(&k), None, "removed key {k} came back");
+        }
+        let want: Vec<u32> = (0..FILL + 2).filter(|k| ![0, 2].contains(k)).collect();
+        for &k in &want {
+            assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} lost");
+        }
+        assert_eq!(m.len(), want.len());
+        let mut keys: Vec<u32> = m.keys().copied().collect();
+        keys.sort_unstable();
+        assert_eq!(keys, want);
     });
 }

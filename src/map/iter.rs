@@ -2,12 +2,13 @@
 
 use crossbeam_epoch::{Guard, Shared};
 
-use super::raw::{find, in_table, Entry, Shard, Table, MOVED};
-use crate::sync::{CachePadded, Ordering};
+use super::raw::{find, in_table, Found, HashKey, Shard, Table};
+use crate::sync::CachePadded;
 
 /// Walks the live entries of every shard. See [`Iter`] for the guarantees.
 pub(super) struct RawIter<'g, K, V> {
     shards: &'g [CachePadded<Shard<K, V>>],
+    hasher: &'g dyn HashKey<K>,
     guard: &'g Guard,
     /// Next shard to start.
     shard: usize,
@@ -21,9 +22,14 @@ pub(super) struct RawIter<'g, K, V> {
 }
 
 impl<'g, K, V> RawIter<'g, K, V> {
-    pub(super) fn new(shards: &'g [CachePadded<Shard<K, V>>], guard: &'g Guard) -> Self {
+    pub(super) fn new(
+        shards: &'g [CachePadded<Shard<K, V>>],
+        hasher: &'g dyn HashKey<K>,
+        guard: &'g Guard,
+    ) -> Self {
         Self {
             shards,
+            hasher,
             guard,
             shard: 0,
             table: Shared::null(),
@@ -34,7 +40,7 @@ impl<'g, K, V> RawIter<'g, K, V> {
 }
 
 impl<'g, K: Eq, V> Iterator for RawIter<'g, K, V> {
-    type Item = &'g Entry<K, V>;
+    type Item = Found<'g, K, V>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let guard = self.guard;
@@ -47,31 +53,39 @@ impl<'g, K: Eq, V> Iterator for RawIter<'g, K, V> {
                 self.slot = 0;
             }
             // SAFETY: tables reached from a shard or a `next` link under
-            // `guard` are retired through the epoch only.
-            let t = unsafe { self.table.deref() };
+            // `guard` are released through the epoch only.
+            let t: &'g Table<K, V> = unsafe { self.table.deref() };
             while self.slot < t.len() {
-                // Acquire: pairs with the writers' Release slot stores.
-                let p = t.slot(self.slot).load(Ordering::Acquire, guard);
+                let i = self.slot;
                 self.slot += 1;
-                if p.is_null() {
-                    continue;
-                }
-                // SAFETY: a non-null slot holds an entry alive under `guard`.
-                let e = unsafe { p.deref() };
-                let candidate = if p.tag() == MOVED {
+                let c = t.ctrl(i);
+                let candidate = if Table::<K, V>::is_live_ctrl(c) {
+                    // SAFETY: live (Acquire); `t` lives for `'g`.
+                    let (key, (value, version)) = unsafe { (t.key(i), t.value(i, c)) };
+                    Found {
+                        table: self.table,
+                        index: i,
+                        version,
+                        key,
+                        value,
+                    }
+                } else if Table::<K, V>::is_moved_ctrl(c) {
                     // The key lives on in the next table (possibly updated).
-                    match find(t.next(guard), e.hash, &e.key, guard) {
-                        Some(f) => f.entry(),
+                    // SAFETY: non-empty (Acquire); `t` lives for `'g`.
+                    let key = unsafe { t.key(i) };
+                    match find(t.next(guard), self.hasher.hash_key(key), key, guard) {
+                        Some(f) => f,
                         None => continue,
                     }
                 } else {
-                    e
+                    continue;
                 };
                 if !self.first.is_null() {
                     // SAFETY: as for `t`.
                     let first = unsafe { self.first.deref() };
-                    if in_table(first, candidate.hash, &candidate.key, guard) {
-                        // Visited (or skipped) in the first pass.
+                    let hash = self.hasher.hash_key(candidate.key);
+                    if in_table(first, hash, candidate.key) {
+                        // Visited (or followed) in the first pass.
                         continue;
                     }
                 }
@@ -107,8 +121,12 @@ impl<'g, K: Eq, V> Iterator for RawIter<'g, K, V> {
 pub struct Iter<'g, K, V>(RawIter<'g, K, V>);
 
 impl<'g, K, V> Iter<'g, K, V> {
-    pub(super) fn new(shards: &'g [CachePadded<Shard<K, V>>], guard: &'g Guard) -> Self {
-        Self(RawIter::new(shards, guard))
+    pub(super) fn new(
+        shards: &'g [CachePadded<Shard<K, V>>],
+        hasher: &'g dyn HashKey<K>,
+        guard: &'g Guard,
+    ) -> Self {
+        Self(RawIter::new(shards, hasher, guard))
     }
 }
 
@@ -117,7 +135,7 @@ impl<'g, K: Eq, V> Iterator for Iter<'g, K, V> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        self.0.next().map(|e| (&e.key, &e.value))
+        self.0.next().map(|f| (f.key, f.value))
     }
 }
 

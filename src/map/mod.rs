@@ -3,32 +3,52 @@
 //! # Design
 //!
 //! The map is split into a power-of-two number of *shards*, picked by the
-//! top bits of a key's hash. Each shard is an open-addressing table (linear
-//! probing, indexed by the low hash bits) of pointers to immutable entries,
-//! managed with [crossbeam-epoch](crossbeam_epoch):
+//! top bits of a key's hash. Each shard is an open-addressing table
+//! (linear probing, indexed by the low hash bits) that stores keys and
+//! values *inline*, with one control byte per slot (state and a hash tag)
+//! packed eight to a word, so a lookup reads one control word and then the
+//! one bucket whose tag matches: a hit costs one cache miss, not two.
+//! Memory is managed with [crossbeam-epoch](crossbeam_epoch):
 //!
-//! - **Reads take no lock and never wait.** A lookup pins the epoch, loads
-//!   pointers and compares keys. An update never modifies an entry in place:
-//!   it publishes a new `(key, value)` allocation in the same slot, so a
-//!   reader sees the old or the new value, never a torn one. Removed entries
-//!   and outgrown tables are freed only once no pinned reader can hold them.
+//! - **Reads take no lock and never wait.** Every bucket and every value
+//!   cell is written once, before it is published, and never written
+//!   again while its table lives. A new value for a present key goes to a
+//!   fresh cell of the table's value *arena* and is published by one
+//!   store, so a reader sees the old or the new value, never a torn one.
+//!   Removed entries and outgrown tables are dropped only once no pinned
+//!   reader can hold them.
 //! - **Writers to different shards never contend.** Within a shard, writers
-//!   serialise their *commit* (a pointer check and a few stores) with a small
-//!   spin-then-yield lock. Everything the user wrote (`Hash`, `Eq`, closures,
-//!   `Drop`) runs outside that lock: a writer finds its key lock-free, runs
-//!   its closure, allocates the new entry, then locks and validates by
-//!   pointer comparison that nothing it read has changed; if something did,
-//!   it retries. So a closure passed to [`MapRef::compute`],
-//!   [`MapRef::update`] or [`MapRef::upsert`] **may run more than once** for
-//!   one call (only the result of the last run is stored). No method returns
-//!   anything that holds a lock, so nothing you do with the map can deadlock
-//!   it. Writers are *blocking* within a shard in the strict sense (a writer
-//!   preempted while committing delays the others of its shard), and
-//!   readers are wait-free apart from the epoch pin.
-//! - **Growth is incremental.** When a shard's table passes 3/4 occupancy it
-//!   allocates a table twice the live size and every later write to that
-//!   shard moves at most 16 old slots, so no single insert rehashes a large
-//!   table. Readers look in the old table and then the new one.
+//!   serialise their *commit* (a validation and a few stores) with a small
+//!   spin-then-yield lock. Everything the user wrote (`Hash`, `Eq`,
+//!   `Clone`, closures, `Drop`) runs outside that lock: a writer finds its
+//!   key lock-free, runs its closure, then locks and checks that the slot
+//!   it read still holds the value it saw; if not, it retries. So a closure
+//!   passed to [`MapRef::compute`], [`MapRef::update`] or
+//!   [`MapRef::upsert`] **may run more than once** for one call (only the
+//!   result of the last run is stored). No method returns anything that
+//!   holds a lock, so nothing you do with the map can deadlock it. Writers
+//!   are *blocking* within a shard in the strict sense (a writer preempted
+//!   while committing delays the others of its shard), and readers are
+//!   wait-free apart from the epoch pin.
+//! - **Growth is incremental.** When a table passes 3/4 occupancy (or its
+//!   arena is used up) the shard allocates a table for twice its live
+//!   entries, and every later write to that shard moves at most 16 old
+//!   slots, so no single insert rehashes a large table. Moving an entry
+//!   *clones* it (outside the lock): readers may still be reading the old
+//!   copy, so it cannot be moved out from under them. Readers look in the
+//!   old table and then the new one.
+//!
+//! ## What this asks of your types
+//!
+//! Methods that store a value need `K: Clone` and `V: Clone`, for growth.
+//! A value you read is a **snapshot**: the map may hold several copies of
+//! an entry while a shard grows, so do not rely on interior mutability
+//! (atomics, `Mutex`, `OnceLock`) *inside* a value to share state; put
+//! such state behind an `Arc` (cheap to clone, and every copy points to
+//! the same object) or change the value through [`MapRef::compute`]. A
+//! removed or replaced value (and a removed key) is dropped as soon as no
+//! pinned reader can see it, except a value replaced while its shard is
+//! growing, which is dropped when that growth completes.
 //!
 //! The map requires the `alloc` feature. The default hasher is `ahash`;
 //! see [`HashMap::with_seeds`] for what an unseeded `no_std` map risks.
@@ -86,7 +106,7 @@ use core::hash::{BuildHasher, Hash};
 pub use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
 pub use self::iter::{Iter, Keys, Values};
-use self::raw::{find, Entry, Plan, Shard};
+use self::raw::{find, Found, Plan, Shard, Stale};
 use crate::sync::CachePadded;
 
 /// The default hasher: `ahash`, randomly seeded under `std`. Without `std`
@@ -513,8 +533,8 @@ trait Updater<'g, V> {
 
 /// The outcome of [`HashMap::modify`].
 struct Outcome<'g, K, V> {
-    old: Option<&'g Entry<K, V>>,
-    new: Option<&'g Entry<K, V>>,
+    old: Option<(&'g K, &'g V)>,
+    new: Option<(&'g K, &'g V)>,
     changed: bool,
 }
 
@@ -537,13 +557,13 @@ where
     }
 
     #[inline]
-    fn find<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<&'g Entry<K, V>>
+    fn find<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
         let hash = self.hash(key);
-        find(self.shard(hash).table(guard), hash, key, guard).map(|f| f.entry())
+        find(self.shard(hash).table(guard), hash, key, guard)
     }
 
     /// The write path of every operation that may store a value.
@@ -552,7 +572,11 @@ where
         key: K,
         guard: &'g Guard,
         u: &mut U,
-    ) -> Outcome<'g, K, V> {
+    ) -> Outcome<'g, K, V>
+    where
+        K: Clone,
+        V: Clone,
+    {
         let hash = self.hash(&key);
         let shard = self.shard(hash);
         let mut key = Some(key);
@@ -562,8 +586,8 @@ where
                 unreachable!("the key is restored after every stale commit")
             };
             let found = find(shard.table(guard), hash, k, guard);
-            let old = found.map(|f| f.entry());
-            let plan = match u.decide(old.map(|e| &e.value)) {
+            let old = found.map(|f| (f.key, f.value));
+            let plan = match u.decide(found.map(|f| f.value)) {
                 Decision::Keep => {
                     return Outcome {
                         old,
@@ -579,28 +603,34 @@ where
                     }
                 }
                 Decision::Remove => Plan::Remove,
-                Decision::Put(value) => Plan::Put(crossbeam_epoch::Owned::new(Entry {
-                    hash,
-                    key: key.take().unwrap_or_else(|| unreachable!()),
-                    value,
-                })),
+                Decision::Put(value) => {
+                    Plan::Put(key.take().unwrap_or_else(|| unreachable!()), value)
+                }
             };
-            match shard.commit(hash, found, inserts, plan, guard) {
-                Ok(new) => {
+            let plan = match shard.commit(hash, found, inserts, plan, guard) {
+                Ok(committed) => {
+                    // Not stored: the shard kept its own copy of the key.
+                    drop(committed.spare_key);
+                    // Growth is paid for by writes, a chunk each.
+                    if shard.growing(guard) {
+                        shard.help_migrate(&self.hasher, guard);
+                    }
                     return Outcome {
                         old,
-                        // SAFETY: a published entry is alive under `guard`.
-                        new: new.map(|p| unsafe { p.deref() }),
+                        new: committed.new,
                         changed: true,
                     };
                 }
-                Err(Plan::Put(owned)) => {
-                    // Never published: we own it again.
-                    let e = *owned.into_box();
-                    key = Some(e.key);
-                    u.recycle(e.value);
+                Err(Stale::Changed(plan)) => plan,
+                Err(Stale::Migrate(plan)) => {
+                    shard.help_migrate(&self.hasher, guard);
+                    plan
                 }
-                Err(Plan::Remove) => {}
+            };
+            if let Plan::Put(k, v) = plan {
+                // Never stored: we own both again.
+                key = Some(k);
+                u.recycle(v);
             }
         }
     }
@@ -611,7 +641,7 @@ where
         key: &Q,
         guard: &'g Guard,
         mut pred: F,
-    ) -> Option<&'g Entry<K, V>>
+    ) -> Option<(&'g K, &'g V)>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -621,30 +651,23 @@ where
         let shard = self.shard(hash);
         loop {
             let found = find(shard.table(guard), hash, key, guard)?;
-            let e = found.entry();
-            if !pred(&e.key, &e.value) {
+            if !pred(found.key, found.value) {
                 return None;
             }
             if shard
                 .commit(hash, Some(found), 0, Plan::Remove, guard)
                 .is_ok()
             {
-                return Some(e);
+                return Some((found.key, found.value));
             }
         }
     }
 
-    /// Removes the entry at `entry` if it is still the key's current one.
-    fn remove_exact<'g>(&self, entry: &'g Entry<K, V>, guard: &'g Guard) -> bool {
-        let shard = self.shard(entry.hash);
-        let Some(found) = find(shard.table(guard), entry.hash, &entry.key, guard) else {
-            return false;
-        };
-        if !core::ptr::eq(found.entry(), entry) {
-            return false;
-        }
-        shard
-            .commit(entry.hash, Some(found), 0, Plan::Remove, guard)
+    /// Removes the entry `found` if it is still the key's current one.
+    fn remove_found<'g>(&self, found: Found<'g, K, V>, guard: &'g Guard) -> bool {
+        let hash = self.hash(found.key);
+        self.shard(hash)
+            .commit(hash, Some(found), 0, Plan::Remove, guard)
             .is_ok()
     }
 }
@@ -675,7 +698,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|e| &e.value)
+        self.map.find(key, self.guard()).map(|f| f.value)
     }
 
     /// The stored key and value for `key`.
@@ -685,7 +708,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|e| (&e.key, &e.value))
+        self.map.find(key, self.guard()).map(|f| (f.key, f.value))
     }
 
     /// Whether `key` is present.
@@ -699,7 +722,11 @@ where
     }
 
     /// Inserts or replaces; returns the previous value.
-    pub fn insert(&self, key: K, value: V) -> Option<&V> {
+    pub fn insert(&self, key: K, value: V) -> Option<&V>
+    where
+        K: Clone,
+        V: Clone,
+    {
         struct Ins<V>(Option<V>);
         impl<V> Updater<'_, V> for Ins<V> {
             fn decide(&mut self, _: Option<&V>) -> Decision<V> {
@@ -711,12 +738,16 @@ where
         }
         let out = self.map.modify(key, self.guard(), &mut Ins(Some(value)));
         debug_assert!(out.changed);
-        out.old.map(|e| &e.value)
+        out.old.map(|(_, v)| v)
     }
 
     /// Inserts if `key` is absent and returns the stored value; otherwise
     /// hands `value` back with the current one.
-    pub fn try_insert(&self, key: K, value: V) -> Result<&V, OccupiedError<'_, V>> {
+    pub fn try_insert(&self, key: K, value: V) -> Result<&V, OccupiedError<'_, V>>
+    where
+        K: Clone,
+        V: Clone,
+    {
         struct TryIns<V>(Option<V>);
         impl<V> Updater<'_, V> for TryIns<V> {
             fn decide(&mut self, cur: Option<&V>) -> Decision<V> {
@@ -735,9 +766,9 @@ where
         let mut u = TryIns(Some(value));
         let out = self.map.modify(key, self.guard(), &mut u);
         match (out.changed, out.new, u.0) {
-            (true, Some(e), _) => Ok(&e.value),
-            (_, Some(e), Some(v)) => Err(OccupiedError {
-                current: &e.value,
+            (true, Some((_, e)), _) => Ok(e),
+            (_, Some((_, e)), Some(v)) => Err(OccupiedError {
+                current: e,
                 not_inserted: v,
             }),
             _ => unreachable!("try_insert either stores or finds a value"),
@@ -748,9 +779,13 @@ where
     /// `make` runs at most once, and only if the key was absent when
     /// looked up (if another thread inserts the key meanwhile, its value
     /// wins and the made one is dropped).
-    pub fn get_or_insert_with<F: FnOnce() -> V>(&self, key: K, make: F) -> &V {
-        if let Some(e) = self.map.find(&key, self.guard()) {
-            return &e.value;
+    pub fn get_or_insert_with<F: FnOnce() -> V>(&self, key: K, make: F) -> &V
+    where
+        K: Clone,
+        V: Clone,
+    {
+        if let Some(f) = self.map.find(&key, self.guard()) {
+            return f.value;
         }
         struct OrIns<V, F>(Option<F>, Option<V>);
         impl<V, F: FnOnce() -> V> Updater<'_, V> for OrIns<V, F> {
@@ -771,13 +806,17 @@ where
             .map
             .modify(key, self.guard(), &mut OrIns(Some(make), None));
         match out.new {
-            Some(e) => &e.value,
+            Some((_, v)) => v,
             None => unreachable!("get_or_insert_with always ends with a value"),
         }
     }
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a ready value.
-    pub fn get_or_insert(&self, key: K, value: V) -> &V {
+    pub fn get_or_insert(&self, key: K, value: V) -> &V
+    where
+        K: Clone,
+        V: Clone,
+    {
         self.get_or_insert_with(key, || value)
     }
 
@@ -786,7 +825,11 @@ where
     ///
     /// `f` runs outside any lock and **may run more than once** if another
     /// writer changes the key concurrently; only the last result is stored.
-    pub fn update<F: FnMut(&V) -> V>(&self, key: K, mut f: F) -> Option<&V> {
+    pub fn update<F: FnMut(&V) -> V>(&self, key: K, mut f: F) -> Option<&V>
+    where
+        K: Clone,
+        V: Clone,
+    {
         self.compute(key, |cur| cur.map_or(Op::Keep, |v| Op::Put(f(v))))
             .value()
     }
@@ -799,6 +842,8 @@ where
     where
         I: FnMut() -> V,
         F: FnMut(&V) -> V,
+        K: Clone,
+        V: Clone,
     {
         match self.compute(key, |cur| {
             Op::Put(cur.map_or_else(&mut insert, &mut update))
@@ -817,7 +862,11 @@ where
     /// another writer changes the same key (or, for an absent key, inserts
     /// into the same shard) concurrently; only the last run's result takes
     /// effect. Keep side effects in `f` idempotent.
-    pub fn compute<F: FnMut(Option<&V>) -> Op<V>>(&self, key: K, f: F) -> Computed<'_, V> {
+    pub fn compute<F: FnMut(Option<&V>) -> Op<V>>(&self, key: K, f: F) -> Computed<'_, V>
+    where
+        K: Clone,
+        V: Clone,
+    {
         struct Comp<F>(F);
         impl<'g, V: 'g, F: FnMut(Option<&V>) -> Op<V>> Updater<'g, V> for Comp<F> {
             fn decide(&mut self, cur: Option<&'g V>) -> Decision<V> {
@@ -830,13 +879,10 @@ where
         }
         let out = self.map.modify(key, self.guard(), &mut Comp(f));
         match (out.changed, out.old, out.new) {
-            (false, _, cur) => Computed::Unchanged(cur.map(|e| &e.value)),
-            (true, None, Some(n)) => Computed::Inserted(&n.value),
-            (true, Some(o), Some(n)) => Computed::Updated {
-                old: &o.value,
-                new: &n.value,
-            },
-            (true, Some(o), None) => Computed::Removed(&o.value),
+            (false, _, cur) => Computed::Unchanged(cur.map(|(_, v)| v)),
+            (true, None, Some((_, n))) => Computed::Inserted(n),
+            (true, Some((_, o)), Some((_, n))) => Computed::Updated { old: o, new: n },
+            (true, Some((_, o)), None) => Computed::Removed(o),
             (true, None, None) => Computed::Unchanged(None),
         }
     }
@@ -856,9 +902,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map
-            .remove_where(key, self.guard(), |_, _| true)
-            .map(|e| (&e.key, &e.value))
+        self.map.remove_where(key, self.guard(), |_, _| true)
     }
 
     /// Removes `key` if `pred(key, value)` holds for its current entry,
@@ -872,19 +916,26 @@ where
     {
         self.map
             .remove_where(key, self.guard(), pred)
-            .map(|e| &e.value)
+            .map(|(_, v)| v)
     }
 
     /// Keeps only the entries for which `keep(key, value)` holds.
     ///
     /// Weakly consistent, like [`iter`](Self::iter): each entry present
-    /// throughout the call is tested once; an entry that is updated between
-    /// its test and its removal is kept (its new value was not tested).
-    /// `keep` runs outside any lock.
+    /// throughout the call is tested; an entry that changes (or moves, as
+    /// its shard grows) between its test and its removal is tested again,
+    /// so `keep` may see one key more than once. `keep` runs outside any
+    /// lock.
     pub fn retain<F: FnMut(&K, &V) -> bool>(&self, mut keep: F) {
-        for e in self.raw_iter() {
-            if !keep(&e.key, &e.value) {
-                self.map.remove_exact(e, self.guard());
+        for mut f in self.raw_iter() {
+            while !keep(f.key, f.value) {
+                if self.map.remove_found(f, self.guard()) {
+                    break;
+                }
+                match self.map.find(f.key, self.guard()) {
+                    Some(now) => f = now,
+                    None => break,
+                }
             }
         }
     }
@@ -909,11 +960,11 @@ where
     /// Iterates over the entries without locking; see [`Iter`] for what it
     /// guarantees.
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Iter::new(&self.map.shards, self.guard())
+        Iter::new(&self.map.shards, &self.map.hasher, self.guard())
     }
 
     fn raw_iter(&self) -> iter::RawIter<'_, K, V> {
-        iter::RawIter::new(&self.map.shards, self.guard())
+        iter::RawIter::new(&self.map.shards, &self.map.hasher, self.guard())
     }
 
     /// Iterates over the keys; see [`Iter`].
@@ -1033,8 +1084,8 @@ impl<K, V, S: Default> Default for HashMap<K, V, S> {
 
 impl<K, V, S> Extend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1044,8 +1095,8 @@ where
 
 impl<K, V, S> Extend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1058,8 +1109,8 @@ where
 
 impl<K, V, S> FromIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Clone + Send + 'static,
+    V: Clone + Send + 'static,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {

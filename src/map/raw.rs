@@ -1,239 +1,247 @@
-//! One shard: an epoch-managed open-addressing table of entry pointers, its
-//! writer lock and its counters; and the lock-free lookup shared by readers
-//! and writers.
+//! One shard: an epoch-managed open-addressing table with inline,
+//! write-once buckets, its writer lock and counters; and the lock-free
+//! lookup shared by readers and writers.
+//!
+//! # Layout
+//!
+//! A [`Table`] has, per slot, a control byte (state and a 5-bit hash tag,
+//! SwissTable style), a bucket holding the key and its first value inline,
+//! and a `u32` naming the slot's current value in the table's *arena* once
+//! the value has been replaced. A lookup reads control bytes (one byte per
+//! slot, so a probe run shares a cache line) and then the one bucket whose
+//! tag matches: one cache miss per hit instead of two for an entry behind a
+//! pointer.
 //!
 //! # Ground rules
 //!
-//! - An [`Entry`] (`hash`, `key`, `value`) is immutable once published. An
-//!   update publishes a new entry in the same slot (copy-on-write) and
-//!   retires the old one through the epoch, so a reader holding a pointer
-//!   always reads a complete, never-torn entry.
-//! - A slot is a [`Slot`]: an epoch pointer to an entry whose low-bit tag
-//!   says what it holds:
-//!   null with tag 0 = *empty* (ends a probe), null with [`TOMBSTONE`] =
-//!   *deleted* (probes continue), an entry with tag 0 = *live*, an entry with
-//!   [`MOVED`] = *migrated*: the entry now lives in the table's `next` table.
-//!   On x86_64 the slot word also carries 16 bits of the entry's hash in its
-//!   top bits (user-space addresses fit in 48 bits), written in the same
-//!   store as the pointer, so a probe skips other keys' entries without
-//!   loading them: one cache miss (the slot) per foreign key instead of two.
-//! - Every slot store, every `next` store, the shard's `table` store and the
-//!   counters are written only while the shard's lock is held. Readers take
-//!   no lock: they load with `Acquire`, which pairs with the writers'
-//!   `Release` stores, and so see the entry's fields fully initialised.
-//! - A key is live in at most one slot over all tables of a shard: in the
-//!   old table (not yet migrated) or in the new one. That slot is the key's
-//!   authoritative location; writers update it in place.
-//! - During growth, old slots only go live -> live (update), live ->
-//!   tombstone (remove) or live -> moved (migration); empties and
-//!   tombstones are never reused in a table that has a `next`, so a probe of
-//!   the old table that reaches an empty slot has seen every key the old
-//!   table still holds. New keys go to the `next` table.
-//! - Growth is incremental: every committed write migrates at most
-//!   [`MIGRATE_CHUNK`] slots of the old table, so no single write rehashes a
-//!   whole table. When the last slot is done, the shard's `table` becomes the
-//!   new table and the old table (its slot array only; the entries moved)
-//!   is retired through the epoch.
+//! - **Write-once memory.** A bucket is written once, while its slot is
+//!   `EMPTY` (invisible to readers), then published by a `Release` store of
+//!   its control byte. An arena cell is written once, while unused, then
+//!   published by a `Release` store of the slot's arena index. Nothing a
+//!   reader can reach is ever written again while the table is alive, so a
+//!   reader holding `&K`/`&V` into a table reads immutable memory, for as
+//!   long as its epoch guard keeps the table alive.
+//! - **Slot states.** `EMPTY` ends a probe. `FULL` (value inline) and
+//!   `FULL_OVF` (value in the arena) are live. `DELETED` and `DELETED_OVF`
+//!   are removed (probes continue; the slot is never reused in this table).
+//!   `MOVED`: the key now lives in the table's `next` table. States only go
+//!   `EMPTY -> FULL -> FULL_OVF`, and from a live state to a removed one or
+//!   `MOVED`: never back.
+//! - **A key is live in at most one slot** over all tables of a shard; that
+//!   slot is its authoritative location. A key's slot index never changes
+//!   within a table (a replaced value goes to the arena), which is what
+//!   makes iteration exactly-once for keys present throughout.
+//! - **Writers hold the shard lock** for every control byte, arena index,
+//!   `next` and `table` store, and run no user code under it (no `Hash`,
+//!   `Eq`, `Clone`, closure or `Drop`). User code runs before the lock
+//!   (finding the key, cloning entries to migrate) or after it (dropping a
+//!   key that was not stored, or a migration clone that went stale).
 //!
-//! # Writers never run user code under the lock
+//! # Growth
 //!
-//! A writer locates its key with the lock-free lookup (running `Eq`
-//! outside the lock), runs any user closure, allocates the new entry, and
-//! only then locks and *validates* with pointer comparisons alone:
-//! - if the key was found at slot `i` of table `t` with entry `p`, the
-//!   commit is valid iff `t` is still reachable from the shard and slot `i`
-//!   still holds `p` untagged (epoch pinning rules out ABA: `p` cannot be
-//!   freed and reused while the writer is pinned);
-//! - if the key was absent, the commit is valid iff the shard's `inserts`
-//!   counter is unchanged: only the insertion of a new key can make an
-//!   absent key present.
+//! A table grows (or is rebuilt at the same size, when it is full of removed
+//! slots or its arena is used up) into a `next` table sized for twice the
+//! live entries. While it migrates, new keys and replaced values go to
+//! `next`; every committed write then moves up to [`MIGRATE_CHUNK`] old
+//! slots, so no single write pays for a whole table. Moving means *cloning*
+//! the entry (outside the lock, then installing the clone under it if the
+//! slot did not change): the old copy stays readable, untouched, by readers
+//! still in the old table, and is dropped with it. Readers look in the old
+//! table, then in `next`.
 //!
-//! A failed validation releases the lock and retries from the lookup.
+//! # Reclamation
+//!
+//! A table is freed when its last reference goes: one for being reachable
+//! from the shard (released, through the epoch, when it is unlinked) and
+//! one per removed slot or replaced value whose drop still waits in the
+//! epoch. So a removed key and value, and a replaced value, are dropped as
+//! soon as no reader can hold them, not when the table is next rebuilt.
+//! What the table itself drops is what is left: live and moved slots' keys
+//! and current values (the old copies of migrated entries).
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::borrow::Borrow;
-use core::marker::PhantomData;
+use core::mem::{needs_drop, MaybeUninit};
+use core::ptr;
 
-use crossbeam_epoch::{Atomic, Guard, Owned, Pointer, Shared};
+use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 use super::lock::ShardLock;
-use crate::sync::{AtomicUsize, CachePadded, Ordering};
+use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UntrackedUnsafeCell};
 
-/// Slot tag on a null pointer: a deleted entry; probes continue past it.
-pub(super) const TOMBSTONE: usize = 1;
-/// Slot tag on an entry pointer: the entry was migrated to the `next` table.
-pub(super) const MOVED: usize = 2;
+/// A write-once cell of a table (see the module docs).
+type Cell<T> = UntrackedUnsafeCell<MaybeUninit<T>>;
 
-/// Smallest table (slots). Growth starts at 3/4 occupancy.
-pub(super) const MIN_TABLE: usize = 4;
+/// Smallest table (slots).
+pub(super) const MIN_TABLE: usize = if GROUP > 4 { GROUP } else { 4 };
 
-/// Old-table slots migrated per committed write during growth: the
-/// migration work a write may be charged, and so the tail of insert
-/// latency (64 gave about 1.8x the p99 of the shootout's insert-latency
-/// test). At least 16, so a migration ends before its new table fills: at
-/// most `len / 16` keys arrive during it, and the new table's 3/4
-/// threshold is at least `1.5 * live` and at least `3/16 * len` (see
-/// `start_growth`).
+/// Old-table slots a write migrates during growth: the migration work one
+/// write may be charged (its clones), and so the tail of insert latency.
 #[cfg(not(latchfree_loom))]
 pub(super) const MIGRATE_CHUNK: usize = 16;
 #[cfg(latchfree_loom)]
 pub(super) const MIGRATE_CHUNK: usize = 1;
 
-/// Bits of a slot word that hold the epoch pointer (address and low tag);
-/// the rest hold the hash tag.
-#[cfg(target_arch = "x86_64")]
-const ADDR_MASK: usize = (1 << 48) - 1;
-#[cfg(not(target_arch = "x86_64"))]
-const ADDR_MASK: usize = !0;
+/// Control byte: state in the top three bits, hash tag in the low five.
+const TAG_BITS: u32 = 5;
+const TAG_MASK: u8 = (1 << TAG_BITS) - 1;
+const EMPTY: u8 = 0;
+const DELETED: u8 = 1;
+const DELETED_OVF: u8 = 2;
+const FULL: u8 = 4;
+const FULL_OVF: u8 = 5;
+const MOVED: u8 = 6;
+/// `MOVED` from `FULL_OVF`: the bucket's own value was already dropped.
+const MOVED_OVF: u8 = 7;
 
-/// The hash tag of `hash`, placed where a slot word keeps it: hash bits
-/// 32..48 (the shard index uses the top bits, the table index the low
-/// ones). Zero where pointers have no spare bits.
+/// The version of a live slot's value: the arena cell, or [`INLINE`].
+pub(super) type Version = u32;
+/// The value is the bucket's own.
+const INLINE: Version = u32::MAX;
+
 #[inline]
-fn hash_tag(hash: u64) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        ((hash >> 32) as usize & 0xFFFF) << 48
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = hash;
-        0
+fn state(c: u8) -> u8 {
+    c >> TAG_BITS
+}
+
+#[inline]
+fn ctrl(state: u8, tag: u8) -> u8 {
+    (state << TAG_BITS) | tag
+}
+
+/// Hash bits 32.. (the table index uses the low bits, the shard the top).
+#[inline]
+fn tag(hash: u64) -> u8 {
+    (hash >> 32) as u8 & TAG_MASK
+}
+
+/// Control bytes per control word.
+const GROUP: usize = core::mem::size_of::<usize>();
+/// The low bit of every byte of a word.
+const LSB: usize = usize::MAX / 0xFF;
+/// The high bit of every byte of a word.
+const MSB: usize = LSB << 7;
+
+/// High bit set in each zero byte of `v`; exact for the lowest one, which
+/// is all that callers trust (a borrow can flag bytes above it).
+#[inline]
+fn zero_bytes(v: usize) -> usize {
+    v.wrapping_sub(LSB) & !v & MSB
+}
+
+/// The `MOVED` control byte for live control byte `c`.
+#[inline]
+fn moved(c: u8) -> u8 {
+    let s = if state(c) == FULL { MOVED } else { MOVED_OVF };
+    ctrl(s, c & TAG_MASK)
+}
+
+#[inline]
+fn is_live(c: u8) -> bool {
+    matches!(state(c), FULL | FULL_OVF)
+}
+
+/// A key and its first value.
+struct Bucket<K, V> {
+    key: K,
+    value: V,
+}
+
+/// Hashes keys for the iterator and the migration (which do not know the
+/// map's hasher type).
+pub(super) trait HashKey<K> {
+    fn hash_key(&self, key: &K) -> u64;
+}
+
+impl<K: core::hash::Hash, S: core::hash::BuildHasher> HashKey<K> for S {
+    #[inline]
+    fn hash_key(&self, key: &K) -> u64 {
+        self.hash_one(key)
     }
 }
 
-/// A slot word loaded from a [`Slot`]: pointer word plus hash tag.
-#[derive(Clone, Copy)]
-struct Word(usize);
-
-impl Word {
-    /// Whether the slot holds no entry (empty or tombstone).
-    #[inline]
-    fn is_null(self) -> bool {
-        // Entries are at least word-aligned (crossbeam's low tag bits).
-        self.0 & ADDR_MASK & !(core::mem::align_of::<usize>() - 1) == 0
-    }
-
-    /// Whether the slot may hold the entry of a key with `hash`: false only
-    /// if its hash tag differs.
-    #[inline]
-    fn may_match(self, hash: u64) -> bool {
-        self.0 & !ADDR_MASK == hash_tag(hash)
-    }
-
-    /// The epoch pointer (with its low tag) this word holds.
-    #[inline]
-    fn shared<'g, K, V>(self, _guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
-        // SAFETY: the low bits of every slot word are a word made by
-        // `Pointer::into_usize` on a `Shared<Entry<K, V>>` (see
-        // `Slot::store`); a `Shared` owns nothing, so rebuilding it any
-        // number of times is fine. `'g`: the caller loaded it under `_guard`.
-        unsafe { Shared::from_usize(self.0 & ADDR_MASK) }
-    }
-}
-
-/// One table slot: an epoch pointer to an entry (low-bit tag as in the
-/// module docs) and, where pointers have spare top bits, the entry's hash
-/// tag in them. Pointer and hash tag change together, in one store.
-pub(super) struct Slot<K, V> {
-    word: AtomicUsize,
-    /// Same auto traits as the `Atomic` this stands for.
-    _marker: PhantomData<Atomic<Entry<K, V>>>,
-}
-
-impl<K, V> Slot<K, V> {
-    fn null() -> Self {
-        Self {
-            word: AtomicUsize::new(0),
-            _marker: PhantomData,
-        }
-    }
-
-    /// The slot's word.
-    #[inline]
-    fn load_word(&self, ord: Ordering) -> Word {
-        Word(self.word.load(ord))
-    }
-
-    /// The slot's epoch pointer, tagged as in the module docs.
-    #[inline]
-    pub(super) fn load<'g>(&self, ord: Ordering, guard: &'g Guard) -> Shared<'g, Entry<K, V>> {
-        self.load_word(ord).shared(guard)
-    }
-
-    /// Stores `p` (an entry of `hash`, or a null with its tag).
-    #[inline]
-    fn store(&self, p: Shared<'_, Entry<K, V>>, hash: u64, ord: Ordering) {
-        let null = p.is_null();
-        let w = p.into_usize();
-        if null {
-            self.word.store(w, ord);
-            return;
-        }
-        assert!(
-            w & !ADDR_MASK == 0,
-            "latchfree::map: entry address beyond 48 bits"
-        );
-        self.word.store(w | hash_tag(hash), ord);
-    }
-}
-
-/// A published key-value pair; immutable while reachable.
-pub(super) struct Entry<K, V> {
-    pub(super) hash: u64,
-    pub(super) key: K,
-    pub(super) value: V,
-}
-
-/// An open-addressing (linear probing) table of entry pointers.
+/// An open-addressing (linear probing) table; see the module docs.
 pub(super) struct Table<K, V> {
-    /// `slots.len() - 1`; `slots.len()` is a power of two >= [`MIN_TABLE`].
+    /// `len - 1`; `len` is a power of two >= [`MIN_TABLE`].
     mask: usize,
-    slots: Box<[Slot<K, V>]>,
-    /// The table this one is migrating into; null when not growing. Set
-    /// once (under the lock), never cleared while this table is reachable.
+    /// Control bytes, packed `GROUP` to a word so a probe reads a whole
+    /// run of slots in one load; slot `i` is byte `i % GROUP` (counting
+    /// from the low end) of word `i / GROUP`. Words are written only under
+    /// the lock, whole.
+    ctrl: Box<[AtomicUsize]>,
+    /// Per slot: the arena cell holding the current value (`FULL_OVF`).
+    ovf: Box<[AtomicU32]>,
+    buckets: Box<[Cell<Bucket<K, V>>]>,
+    arena: Box<[Cell<V>]>,
+    /// The table this one migrates into; null when not growing. Set once
+    /// (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
-    /// Writer-only counters, on their own cache line: readers load
-    /// `mask`, `slots` and `next` on every probe, and a counter bump on the
-    /// same line would evict them from every other core's cache.
+    /// See "Reclamation" in the module docs.
+    refs: AtomicUsize,
+    /// Writer-only counters, on their own cache line (readers load the
+    /// fields above on every probe).
     w: CachePadded<TableCounters>,
 }
 
-/// A table's writer-only counters.
+/// A table's writer-side counters.
 struct TableCounters {
-    /// Slots that are live or tombstones, in `0 ..= slots.len()`. Written
-    /// and read only under the shard lock.
+    /// Non-`EMPTY` slots. Under the lock.
     occupied: AtomicUsize,
-    /// Old-table migration cursor: slots below it are migrated, in
-    /// `0 ..= slots.len()`. Written and read only under the shard lock.
+    /// Arena cells used. Under the lock.
+    arena_used: AtomicUsize,
+    /// Migration cursor: slots below it are migrated. Written under the
+    /// lock; read outside it as a hint (checked again under the lock).
     migrated: AtomicUsize,
 }
+
+// SAFETY: a table owns its keys and values (dropped on whatever thread
+// frees it: `Send`), and shares `&K`/`&V` with every reader (`Sync`). The
+// cells are written only under the shard lock before publication (see the
+// module docs).
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Table<K, V> {}
+// SAFETY: as above.
+unsafe impl<K: Send, V: Send> Send for Table<K, V> {}
 
 impl<K, V> Table<K, V> {
     pub(super) fn new(capacity: usize) -> Self {
         let len = capacity.max(MIN_TABLE).next_power_of_two();
-        let slots: Vec<Slot<K, V>> = (0..len).map(|_| Slot::null()).collect();
+        let arena = (len / 4).max(1);
         Self {
             mask: len - 1,
-            slots: slots.into_boxed_slice(),
+            ctrl: (0..len / GROUP).map(|_| AtomicUsize::new(0)).collect(),
+            ovf: (0..len).map(|_| AtomicU32::new(0)).collect(),
+            buckets: (0..len)
+                .map(|_| UntrackedUnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
+            arena: (0..arena)
+                .map(|_| UntrackedUnsafeCell::new(MaybeUninit::uninit()))
+                .collect(),
             next: Atomic::null(),
+            refs: AtomicUsize::new(1),
             w: CachePadded::new(TableCounters {
                 occupied: AtomicUsize::new(0),
+                arena_used: AtomicUsize::new(0),
                 migrated: AtomicUsize::new(0),
             }),
         }
+    }
+
+    /// Whether a control byte is live (`FULL` or `FULL_OVF`).
+    #[inline]
+    pub(super) fn is_live_ctrl(c: u8) -> bool {
+        is_live(c)
+    }
+
+    /// Whether a control byte is `MOVED`.
+    #[inline]
+    pub(super) fn is_moved_ctrl(c: u8) -> bool {
+        matches!(state(c), MOVED | MOVED_OVF)
     }
 
     /// Number of slots.
     #[inline]
     pub(super) fn len(&self) -> usize {
         self.mask + 1
-    }
-
-    #[inline]
-    pub(super) fn slot(&self, i: usize) -> &Slot<K, V> {
-        &self.slots[i]
     }
 
     /// The `next` table, if this one is migrating.
@@ -243,62 +251,274 @@ impl<K, V> Table<K, V> {
         self.next.load(Ordering::Acquire, guard)
     }
 
-    /// Unlinks the live entry at slot `i`. Lock held.
-    ///
-    /// The slot becomes a tombstone, unless the slot after it is empty: then
-    /// no key lies beyond it on a probe sequence through it (every slot
-    /// between a key's home and the key is non-empty, and stays so while
-    /// the key is there), so it becomes empty, and so do the tombstones
-    /// right before it, for the same reason. Fewer tombstones mean shorter
-    /// probes for absent keys and fewer rehashes under insert/remove churn.
-    fn vacate(&self, i: usize) {
-        // Relaxed: slots are only written under the lock we hold.
-        if self.slots[(i + 1) & self.mask]
-            .load_word(Ordering::Relaxed)
-            .0
-            != 0
-        {
-            // Release: orders before later inserts' stores (readers need
-            // nothing from a tombstone).
-            self.slots[i].store(Shared::null().with_tag(TOMBSTONE), 0, Ordering::Release);
-            return;
-        }
-        let mut j = i;
-        let mut freed = 0;
-        loop {
-            // Release: as for a tombstone.
-            self.slots[j].store(Shared::null(), 0, Ordering::Release);
-            freed += 1;
-            j = (j + self.mask) & self.mask;
-            if j == i || self.slots[j].load_word(Ordering::Relaxed).0 != TOMBSTONE {
-                break;
-            }
-        }
-        let occupied = self.w.occupied.load(Ordering::Relaxed);
-        debug_assert!(occupied >= freed);
-        self.w.occupied.store(occupied - freed, Ordering::Relaxed);
+    /// The control byte of slot `i`, loaded with Acquire: it pairs with the
+    /// writers' Release stores, so a published bucket is initialised.
+    #[inline]
+    pub(super) fn ctrl(&self, i: usize) -> u8 {
+        (self.ctrl[i / GROUP].load(Ordering::Acquire) >> (8 * (i % GROUP))) as u8
     }
 
-    /// First empty or tombstone slot on `hash`'s probe sequence, with
-    /// whether it was empty. Pointer logic only; lock held.
-    fn free_slot(&self, hash: u64, guard: &Guard) -> (usize, bool) {
+    /// The control byte of slot `i`, lock held (or `&mut`).
+    #[inline]
+    fn ctrl_locked(&self, i: usize) -> u8 {
+        // Relaxed: control words are written only under the lock.
+        (self.ctrl[i / GROUP].load(Ordering::Relaxed) >> (8 * (i % GROUP))) as u8
+    }
+
+    /// Sets the control byte of slot `i` to `c` with a `Release` store of
+    /// its word (readers' Acquire loads pair with it). Lock held.
+    #[inline]
+    fn set_ctrl(&self, i: usize, c: u8) {
+        let word = &self.ctrl[i / GROUP];
+        let shift = 8 * (i % GROUP);
+        // Relaxed: only lock holders write the word.
+        let w = word.load(Ordering::Relaxed);
+        word.store(
+            (w & !(0xFF << shift)) | (usize::from(c) << shift),
+            Ordering::Release,
+        );
+    }
+
+    /// The bucket of slot `i`.
+    ///
+    /// # Safety
+    ///
+    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
+    /// the lock), and the reference must not outlive the table.
+    #[inline]
+    unsafe fn bucket(&self, i: usize) -> &Bucket<K, V> {
+        // SAFETY: a non-empty slot's bucket was written before its control
+        // byte was published and is never written again (module docs).
+        unsafe { (*self.buckets[i].get()).assume_init_ref() }
+    }
+
+    /// The key of a non-`EMPTY` slot.
+    ///
+    /// # Safety
+    ///
+    /// As for [`bucket`](Self::bucket).
+    #[inline]
+    pub(super) unsafe fn key(&self, i: usize) -> &K {
+        // SAFETY: the caller's contract.
+        unsafe { &self.bucket(i).key }
+    }
+
+    /// The current value and its version of live slot `i` whose control
+    /// byte was loaded as `c`.
+    ///
+    /// # Safety
+    ///
+    /// `c` was loaded (Acquire, or under the lock) from slot `i` and is
+    /// live; the reference must not outlive the table.
+    #[inline]
+    pub(super) unsafe fn value(&self, i: usize, c: u8) -> (&V, Version) {
+        if state(c) == FULL {
+            // SAFETY: the caller's contract; see `bucket`.
+            return (unsafe { &self.bucket(i).value }, INLINE);
+        }
+        // Acquire pairs with the Release store in `replace`: the cell it
+        // names is initialised. (`FULL_OVF` was stored after the first
+        // index, so the index we load is at least that one.)
+        let cell = self.ovf[i].load(Ordering::Acquire);
+        // SAFETY: a published arena cell is initialised and never written
+        // again while the table lives.
+        (
+            unsafe { (*self.arena[cell as usize].get()).assume_init_ref() },
+            cell,
+        )
+    }
+
+    /// The version of live slot `i`; lock held.
+    fn version(&self, i: usize, c: u8) -> Version {
+        if state(c) == FULL {
+            INLINE
+        } else {
+            // Relaxed: written under the lock we hold.
+            self.ovf[i].load(Ordering::Relaxed)
+        }
+    }
+
+    /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
+    /// caller made sure one exists (occupancy below the threshold).
+    fn free_slot(&self, hash: u64) -> usize {
         let mut i = hash as usize & self.mask;
-        loop {
-            // Relaxed: slots are only written under the lock we hold.
-            let p = self.slots[i].load(Ordering::Relaxed, guard);
-            if p.is_null() {
-                return (i, p.tag() == 0);
-            }
+        // Relaxed: control bytes are written only under the lock we hold.
+        while self.ctrl_locked(i) != EMPTY {
             i = (i + 1) & self.mask;
+        }
+        i
+    }
+
+    /// Writes and publishes a new entry at an empty slot; lock held.
+    fn place(&self, hash: u64, key: K, value: V) -> usize {
+        let i = self.free_slot(hash);
+        // SAFETY: the slot is EMPTY, so no reader reads its bucket, and we
+        // hold the lock, so no writer writes it.
+        unsafe { (*self.buckets[i].get()).write(Bucket { key, value }) };
+        // Release: publishes the bucket to readers' Acquire loads.
+        self.set_ctrl(i, ctrl(FULL, tag(hash)));
+        self.w.occupied.store(
+            self.w.occupied.load(Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
+        i
+    }
+
+    /// Whether the arena has a free cell. Lock held.
+    fn arena_full(&self) -> bool {
+        self.w.arena_used.load(Ordering::Relaxed) == self.arena.len()
+    }
+
+    /// Replaces the value of live slot `i` (control byte `c`) by a new
+    /// arena cell holding `value`, and has the epoch drop the value it
+    /// replaced. Lock held; the arena has room; `this` is `self`.
+    fn replace<'g>(
+        &'g self,
+        this: Shared<'g, Self>,
+        i: usize,
+        c: u8,
+        value: V,
+        guard: &Guard,
+    ) -> &'g V {
+        let old = self.version(i, c);
+        let cell = self.w.arena_used.load(Ordering::Relaxed);
+        self.w.arena_used.store(cell + 1, Ordering::Relaxed);
+        // SAFETY: cells at and above `arena_used` were never published; we
+        // hold the lock.
+        let v = unsafe { (*self.arena[cell].get()).write(value) };
+        // Release: publishes the cell to readers' Acquire index loads.
+        self.ovf[i].store(cell as u32, Ordering::Release);
+        if state(c) == FULL {
+            // Release: a reader that sees FULL_OVF sees the index above.
+            self.set_ctrl(i, ctrl(FULL_OVF, c & TAG_MASK));
+        }
+        if needs_drop::<V>() {
+            // See `retire_removed`.
+            self.refs.fetch_add(1, Ordering::Relaxed);
+            let this = this.as_raw() as usize;
+            // SAFETY: the replaced value is unreachable for readers that
+            // load the slot from now on; the epoch runs the closure after
+            // every earlier reader is gone; our reference keeps the table
+            // alive until then. Each value is replaced (so dropped) once.
+            unsafe {
+                guard.defer_unchecked(move || {
+                    Table::drop_replaced(this as *const Table<K, V>, i, old);
+                });
+            }
+        }
+        v
+    }
+
+    /// Drops the value of slot `i` that version `old` names (the bucket's
+    /// own, or an arena cell), then releases the reference the
+    /// replacement took.
+    ///
+    /// # Safety
+    ///
+    /// As for [`drop_removed`](Self::drop_removed), for a replaced value.
+    unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
+        // SAFETY: the caller's contract; the table's own drop skips
+        // replaced values (see `Drop`).
+        unsafe {
+            let t = &*this;
+            if old == INLINE {
+                let b = (*t.buckets[i].get()).as_mut_ptr();
+                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+            } else {
+                ptr::drop_in_place((*t.arena[old as usize].get()).as_mut_ptr());
+            }
+            Self::release(this);
+        }
+    }
+
+    /// Over 3/4 occupied, counting `extra` more slots.
+    fn over_threshold(&self, extra: usize) -> bool {
+        (self.w.occupied.load(Ordering::Relaxed) + extra) * 4 > self.len() * 3
+    }
+
+    /// Drops the key and current value of slot `i`, removed while its
+    /// control byte was `c` (live), then releases the table reference the
+    /// removal took.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a live table holding a reference for this call; no reader
+    /// can reach the slot's key or current value any more (the epoch has
+    /// passed the removal); called once per removal.
+    unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
+        // SAFETY: the caller's contract: the table is alive, the contents
+        // are unreachable, and nobody else drops them (the table's own drop
+        // skips what a removal drops: see `Drop`).
+        unsafe {
+            let t = &*this;
+            let b = (*t.buckets[i].get()).as_mut_ptr();
+            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
+            if version == INLINE {
+                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+            } else {
+                ptr::drop_in_place((*t.arena[version as usize].get()).as_mut_ptr());
+            }
+            Self::release(this);
+        }
+    }
+
+    /// Drops one reference; frees the table on the last.
+    ///
+    /// # Safety
+    ///
+    /// `this` came from `Owned::into_shared` and the caller owns one of its
+    /// references.
+    unsafe fn release(this: *const Self) {
+        // SAFETY: the caller's reference keeps `this` alive until here.
+        // AcqRel: the last releaser sees every other releaser's drops
+        // before it frees the memory.
+        if unsafe { &*this }.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: no references remain: nobody can reach the table.
+            drop(unsafe { Owned::from_raw(this.cast_mut()) });
         }
     }
 }
 
-/// Where the lookup found a key: the slot holding its live entry.
+impl<K, V> Drop for Table<K, V> {
+    fn drop(&mut self) {
+        if !needs_drop::<K>() && !needs_drop::<V>() {
+            return;
+        }
+        // What is still ours: every replaced value and every removed slot's
+        // key and value were dropped through the epoch (`drop_replaced`,
+        // `drop_removed`), and those closures hold references, so they
+        // have all run by now. Left: the keys of live and moved slots, and
+        // their current values (in the bucket, or in the arena cell the
+        // slot names).
+        for i in 0..self.len() {
+            let c = self.ctrl_locked(i);
+            let b = self.buckets[i].get_mut().as_mut_ptr();
+            // SAFETY: `&mut self`: nobody else can reach the table; each
+            // thing dropped here was initialised and not dropped before
+            // (see above).
+            unsafe {
+                match state(c) {
+                    FULL | MOVED => ptr::drop_in_place(b),
+                    FULL_OVF | MOVED_OVF => {
+                        ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
+                        // Relaxed: `&mut self`.
+                        let cell = self.ovf[i].load(Ordering::Relaxed) as usize;
+                        ptr::drop_in_place(self.arena[cell].get_mut().as_mut_ptr());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Where a lookup found a key: its live slot and current value.
 pub(super) struct Found<'g, K, V> {
     pub(super) table: Shared<'g, Table<K, V>>,
     pub(super) index: usize,
-    pub(super) entry: Shared<'g, Entry<K, V>>,
+    pub(super) version: Version,
+    pub(super) key: &'g K,
+    pub(super) value: &'g V,
 }
 
 impl<K, V> Clone for Found<'_, K, V> {
@@ -308,19 +528,9 @@ impl<K, V> Clone for Found<'_, K, V> {
 }
 impl<K, V> Copy for Found<'_, K, V> {}
 
-impl<'g, K, V> Found<'g, K, V> {
-    /// The found entry.
-    #[inline]
-    pub(super) fn entry(&self) -> &'g Entry<K, V> {
-        // SAFETY: `entry` was loaded non-null under the guard `'g`; entries
-        // are retired through the epoch only, so it outlives `'g`.
-        unsafe { self.entry.deref() }
-    }
-}
-
 /// Looks `key` up in `table` and, during growth, in the tables it migrates
 /// into. Lock-free; runs `Eq`.
-#[inline]
+#[inline(always)]
 pub(super) fn find<'g, K, V, Q>(
     mut table: Shared<'g, Table<K, V>>,
     hash: u64,
@@ -331,39 +541,64 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
+    let tag = tag(hash);
+    // Per byte: a live or moved slot of this tag, once bits 5-6 (which
+    // tell live from moved) are masked off.
+    let want = LSB * usize::from(0x80 | tag);
     loop {
-        // SAFETY: tables are loaded under `guard` and retired through the
+        // SAFETY: tables are loaded under `guard` and released through the
         // epoch only, so a table reached from the shard or from another
         // table's `next` outlives `guard`.
-        let t = unsafe { table.deref() };
-        let mut i = hash as usize & t.mask;
+        let t: &'g Table<K, V> = unsafe { table.deref() };
+        let home = hash as usize & t.mask;
+        let words = t.ctrl.len();
+        let mut wi = home / GROUP;
+        // Bytes of the first word before `home` belong to other probe
+        // runs: read them as 0x7F (neither empty nor a match).
+        let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         let mut moved = false;
-        for _ in 0..t.len() {
-            // Acquire pairs with the writer's Release slot store: the
-            // entry's fields are initialised before we read them.
-            let w = t.slots[i].load_word(Ordering::Acquire);
-            if w.is_null() {
-                if w.0 == 0 {
-                    break;
+        // `words + 1` loads cover every slot even from mid-word.
+        'probe: for _ in 0..=words {
+            // Acquire pairs with the writers' Release word stores: every
+            // bucket a byte of this word publishes is initialised.
+            let raw = t.ctrl[wi].load(Ordering::Acquire);
+            let w = (raw & !skip) | (skip & (LSB * 0x7F));
+            skip = 0;
+            let empty = zero_bytes(w);
+            // Matches before the first empty byte (all, if none).
+            let mut hits = zero_bytes((w & (LSB * 0x9F)) ^ want) & empty.wrapping_sub(1) & !empty;
+            while hits != 0 {
+                let b = hits.trailing_zeros() as usize / 8;
+                hits &= hits - 1;
+                let c = (raw >> (8 * b)) as u8;
+                // The first hit is exact; later ones may be borrow
+                // artefacts of `zero_bytes`.
+                if c & 0x9F != 0x80 | tag {
+                    continue;
                 }
-            } else if w.may_match(hash) {
-                let p: Shared<'g, Entry<K, V>> = w.shared(guard);
-                // SAFETY: non-null slot pointers are entries retired only
-                // through the epoch; we are pinned.
-                let e = unsafe { p.deref() };
-                if e.hash == hash && e.key.borrow() == key {
-                    if p.tag() == MOVED {
+                let slot = wi * GROUP + b;
+                // SAFETY: `c` is non-empty (Acquire); `t` lives for `'g`.
+                let k = unsafe { t.key(slot) };
+                if k.borrow() == key {
+                    if state(c) >= MOVED {
                         moved = true;
-                        break;
+                        break 'probe;
                     }
+                    // SAFETY: as above; `c` is live.
+                    let (value, version) = unsafe { t.value(slot, c) };
                     return Some(Found {
                         table,
-                        index: i,
-                        entry: p,
+                        index: slot,
+                        version,
+                        key: k,
+                        value,
                     });
                 }
             }
-            i = (i + 1) & t.mask;
+            if empty != 0 {
+                break;
+            }
+            wi = (wi + 1) & (words - 1);
         }
         let next = t.next(guard);
         debug_assert!(
@@ -377,17 +612,32 @@ where
     }
 }
 
+/// Whether `key` has a live or moved slot in `table` itself (its `next`
+/// not consulted). Lock-free; runs `Eq`.
+pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K) -> bool {
+    let tag = tag(hash);
+    let mut i = hash as usize & table.mask;
+    for _ in 0..table.len() {
+        let c = table.ctrl(i);
+        if c == EMPTY {
+            return false;
+        }
+        // SAFETY: non-empty (Acquire); the caller keeps `table` alive.
+        if c & TAG_MASK == tag && state(c) >= FULL && unsafe { table.key(i) } == key {
+            return true;
+        }
+        i = (i + 1) & table.mask;
+    }
+    false
+}
+
 /// One shard of the map.
-///
-/// Readers touch only `table`; the fields writers change on every commit
-/// live on a cache line of their own (`w`), so a write does not evict the
-/// readers' copy of `table`.
 pub(super) struct Shard<K, V> {
     /// The current table; never null while the shard is reachable.
     table: Atomic<Table<K, V>>,
     /// Slot count of the table `clear` installs.
     initial: usize,
-    /// The writer-side state.
+    /// The writer-side state, on its own cache line.
     w: CachePadded<ShardWriters>,
 }
 
@@ -395,21 +645,46 @@ pub(super) struct Shard<K, V> {
 struct ShardWriters {
     lock: ShardLock,
     /// Insertions of new keys committed in this shard (wrapping). Bumped
-    /// with Release after the new entry's slot store; see the module docs.
+    /// with Release after the new entry is published; see `commit`.
     inserts: AtomicUsize,
     /// Live entries. Written under the lock, read anywhere (Relaxed).
     len: AtomicUsize,
+    /// While growing: live slots of the old table not yet moved out (room
+    /// the new table keeps for them). Under the lock.
+    pending: AtomicUsize,
 }
-
-/// The entry a commit published, if it stored one.
-pub(super) type Published<'g, K, V> = Option<Shared<'g, Entry<K, V>>>;
 
 /// What a writer decided to do, computed before it locks.
 pub(super) enum Plan<K, V> {
-    /// Publish this entry (in place of the found one, or as a new key).
-    Put(Owned<Entry<K, V>>),
-    /// Tombstone the found entry.
+    /// Store this value for this key (replacing the found one, or as a new
+    /// key).
+    Put(K, V),
+    /// Remove the found entry.
     Remove,
+}
+
+/// Why a commit did not happen; the plan comes back.
+pub(super) enum Stale<K, V> {
+    /// Something the writer read changed: look again.
+    Changed(Plan<K, V>),
+    /// The shard must finish migrating first: help, then look again.
+    Migrate(Plan<K, V>),
+}
+
+/// A committed write: the entry it published, and the caller's key if the
+/// shard kept its own copy (to be dropped outside the lock).
+pub(super) struct Committed<'g, K, V> {
+    pub(super) new: Option<(&'g K, &'g V)>,
+    pub(super) spare_key: Option<K>,
+}
+
+/// A clone of an old-table entry, made outside the lock for migration.
+struct Moving<K, V> {
+    index: usize,
+    ctrl: u8,
+    hash: u64,
+    key: K,
+    value: V,
 }
 
 impl<K, V> Shard<K, V> {
@@ -422,6 +697,7 @@ impl<K, V> Shard<K, V> {
                 lock: ShardLock::new(),
                 inserts: AtomicUsize::new(0),
                 len: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
             }),
         })
     }
@@ -429,7 +705,7 @@ impl<K, V> Shard<K, V> {
     /// The current table.
     #[inline]
     pub(super) fn table<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
-        // Acquire pairs with the Release stores in `finish_table` and
+        // Acquire pairs with the Release stores in `help_migrate` and
         // `clear`: the table's slots are visible.
         self.table.load(Ordering::Acquire, guard)
     }
@@ -449,10 +725,29 @@ impl<K, V> Shard<K, V> {
         self.w.len.load(Ordering::Relaxed)
     }
 
+    /// Whether the current table is migrating.
+    #[inline]
+    pub(super) fn growing(&self, guard: &Guard) -> bool {
+        // SAFETY: the current table is alive under `guard`.
+        !unsafe { self.table(guard).deref() }.next(guard).is_null()
+    }
+
+    fn add_len(&self, delta: isize) {
+        let len = self.w.len.load(Ordering::Relaxed);
+        self.w
+            .len
+            .store(len.wrapping_add_signed(delta), Ordering::Relaxed);
+    }
+
+    /// While growing, one fewer old live slot is waiting to move.
+    fn moved_out(&self) {
+        let p = self.w.pending.load(Ordering::Relaxed);
+        debug_assert!(p > 0);
+        self.w.pending.store(p - 1, Ordering::Relaxed);
+    }
+
     /// Commits `plan` for the key with `hash`, found at `found` (or absent,
-    /// with the insert counter read as `inserts` before the lookup). Retires
-    /// the replaced or removed entry and returns the published one; hands
-    /// the plan back if the shard changed since the lookup.
+    /// with the insert counter read as `inserts` before the lookup).
     pub(super) fn commit<'g>(
         &self,
         hash: u64,
@@ -460,208 +755,237 @@ impl<K, V> Shard<K, V> {
         inserts: usize,
         plan: Plan<K, V>,
         guard: &'g Guard,
-    ) -> Result<Published<'g, K, V>, Plan<K, V>> {
+    ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
         let lock = self.w.lock.lock();
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
-        let published = match found {
-            Some(f) => {
-                if !self.reachable(f.table, cur, guard)
-                    // SAFETY: `f.table` was loaded under `guard`.
-                    || unsafe { f.table.deref() }.slots[f.index].load(Ordering::Relaxed, guard)
-                        != f.entry
-                {
-                    drop(lock);
-                    return Err(plan);
-                }
-                // SAFETY: reachable tables are alive under `guard`.
-                let t = unsafe { f.table.deref() };
-                let published = match plan {
-                    Plan::Put(o) => {
-                        let s = o.into_shared(guard);
-                        // Release: publishes the new entry's fields to
-                        // readers' Acquire slot loads.
-                        t.slots[f.index].store(s, hash, Ordering::Release);
-                        Some(s)
-                    }
-                    Plan::Remove => {
-                        t.vacate(f.index);
-                        self.w
-                            .len
-                            .store(self.w.len.load(Ordering::Relaxed) - 1, Ordering::Relaxed);
-                        None
-                    }
-                };
-                // SAFETY: the old entry is unlinked from the only slot that
-                // held it (live); readers that still hold it are pinned.
-                unsafe { guard.defer_destroy(f.entry) };
-                published
-            }
-            None => {
-                if self.w.inserts.load(Ordering::Relaxed) != inserts {
-                    drop(lock);
-                    return Err(plan);
-                }
-                match plan {
-                    Plan::Remove => None,
-                    Plan::Put(o) => {
-                        let target = self.insert_target(guard);
-                        // SAFETY: `insert_target` returns a reachable table.
-                        let t = unsafe { target.deref() };
-                        let (i, was_empty) = t.free_slot(hash, guard);
-                        let s = o.into_shared(guard);
-                        // Release: publishes the entry (see above).
-                        t.slots[i].store(s, hash, Ordering::Release);
-                        if was_empty {
-                            t.w.occupied
-                                .store(t.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                        }
-                        self.w
-                            .len
-                            .store(self.w.len.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-                        // Release: pairs with `inserts()`; after the slot
-                        // store, so a writer that reads the new count finds
-                        // the key.
-                        self.w
-                            .inserts
-                            .store(inserts.wrapping_add(1), Ordering::Release);
-                        Some(s)
-                    }
-                }
-            }
-        };
-        self.help_migrate(guard);
-        drop(lock);
-        Ok(published)
-    }
-
-    /// Is `t` the current table or the one it migrates into? Lock held.
-    fn reachable(
-        &self,
-        t: Shared<'_, Table<K, V>>,
-        cur: Shared<'_, Table<K, V>>,
-        guard: &Guard,
-    ) -> bool {
-        if t == cur {
-            return true;
-        }
-        // SAFETY: `cur` is the current table, alive under `guard`.
-        let next = unsafe { cur.deref() }.next.load(Ordering::Relaxed, guard);
-        t == next
-    }
-
-    /// The table new keys go to, with room for one more key: the current
-    /// table, or the table it migrates into. Starts growth or finishes a
-    /// migration when needed. Lock held.
-    fn insert_target<'g>(&self, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
-        loop {
-            let cur = self.table.load(Ordering::Relaxed, guard);
-            // SAFETY: the current table is alive under `guard`.
-            let c = unsafe { cur.deref() };
-            let next = c.next.load(Ordering::Relaxed, guard);
-            if next.is_null() {
-                if over_threshold(c) {
-                    self.start_growth(c, guard);
-                    continue;
-                }
-                return cur;
-            }
-            // SAFETY: `next` hangs off the current table; alive.
-            let n = unsafe { next.deref() };
-            if over_threshold(n) {
-                // Rare: the new table filled before the migration ended
-                // (only when the old table was mostly tombstones). Finish
-                // it now so the new table can grow in turn.
-                while !self.migrate_chunk(cur, guard) {}
-                continue;
-            }
-            return next;
-        }
-    }
-
-    /// Allocates the table `c` migrates into. Lock held, `c` current.
-    fn start_growth(&self, c: &Table<K, V>, guard: &Guard) {
-        let live = self.w.len.load(Ordering::Relaxed);
-        // Room for twice the live keys; at least a quarter of the old size,
-        // so the inserts that arrive during migration (one per chunk of old
-        // slots) cannot fill it first.
-        let cap = ((live + 1) * 2).next_power_of_two().max(c.len() / 4);
-        debug_assert!(c.next.load(Ordering::Relaxed, guard).is_null());
-        // Release pairs with `Table::next`'s Acquire: the new table's empty
-        // slots are initialised before anyone probes it.
-        c.next.store(Owned::new(Table::new(cap)), Ordering::Release);
-    }
-
-    /// During growth, migrates one chunk. Lock held.
-    fn help_migrate(&self, guard: &Guard) {
-        let cur = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is alive under `guard`.
-        if !unsafe { cur.deref() }
-            .next
-            .load(Ordering::Relaxed, guard)
-            .is_null()
-        {
-            self.migrate_chunk(cur, guard);
+        let c = unsafe { cur.deref() };
+        let mut next = c.next.load(Ordering::Relaxed, guard);
+        let Some(f) = found else {
+            // Only the insertion of a new key can make an absent key
+            // present.
+            if self.w.inserts.load(Ordering::Relaxed) != inserts {
+                return Err(Stale::Changed(plan));
+            }
+            let Plan::Put(key, value) = plan else {
+                return Ok(Committed {
+                    new: None,
+                    spare_key: None,
+                });
+            };
+            if next.is_null() && c.over_threshold(1) {
+                next = self.start_growth(c, guard);
+            }
+            let t = if next.is_null() {
+                c
+            } else {
+                // SAFETY: the current table's next is alive.
+                let n = unsafe { next.deref() };
+                if n.over_threshold(self.w.pending.load(Ordering::Relaxed) + 1) {
+                    return Err(Stale::Migrate(Plan::Put(key, value)));
+                }
+                n
+            };
+            let i = t.place(hash, key, value);
+            self.add_len(1);
+            // Release: pairs with `inserts()`; after the entry's control
+            // byte store, so a writer that reads the new count finds it.
+            self.w
+                .inserts
+                .store(inserts.wrapping_add(1), Ordering::Release);
+            drop(lock);
+            // SAFETY: just published in a table alive under `guard`.
+            let b = unsafe { t.bucket(i) };
+            return Ok(Committed {
+                new: Some((&b.key, &b.value)),
+                spare_key: None,
+            });
+        };
+        // The key was found: valid iff its table is still reachable and its
+        // slot still holds the value the writer saw (slots and arena cells
+        // are write-once, so equal versions mean the same value).
+        if f.table != cur && f.table != next {
+            return Err(Stale::Changed(plan));
         }
+        // SAFETY: reachable from the shard, so alive under `guard`.
+        let t = unsafe { f.table.deref() };
+        // Relaxed: written under the lock we hold.
+        let cb = t.ctrl_locked(f.index);
+        if !is_live(cb) || t.version(f.index, cb) != f.version {
+            return Err(Stale::Changed(plan));
+        }
+        let in_old = !next.is_null() && f.table == cur;
+        let (key, value) = match plan {
+            Plan::Remove => {
+                let gone = if state(cb) == FULL {
+                    DELETED
+                } else {
+                    DELETED_OVF
+                };
+                // Release: orders the removal before later stores (readers
+                // need nothing from a removed slot).
+                t.set_ctrl(f.index, ctrl(gone, cb & TAG_MASK));
+                self.add_len(-1);
+                if in_old {
+                    self.moved_out();
+                }
+                if needs_drop::<K>() || needs_drop::<V>() {
+                    // The deferred drop holds a table reference. Relaxed:
+                    // the table is alive (we hold the shard's reference
+                    // under the lock), and `release` orders the drops.
+                    t.refs.fetch_add(1, Ordering::Relaxed);
+                    let this = f.table.as_raw() as usize;
+                    let (i, version) = (f.index, f.version);
+                    // SAFETY: the slot's key and current value are
+                    // unreachable for readers pinned after this point, and
+                    // the epoch runs the closure after every reader pinned
+                    // before it is gone; the reference taken above keeps the
+                    // table alive until then.
+                    unsafe {
+                        guard.defer_unchecked(move || {
+                            Table::drop_removed(this as *const Table<K, V>, i, version);
+                        });
+                    }
+                }
+                return Ok(Committed {
+                    new: None,
+                    spare_key: None,
+                });
+            }
+            Plan::Put(key, value) => (key, value),
+        };
+        // A replaced value goes to the arena of the key's table when it is
+        // not an old table being migrated; otherwise (or with the arena
+        // used up) the key moves on to the next table.
+        if !in_old && !t.arena_full() {
+            let v = t.replace(f.table, f.index, cb, value, guard);
+            drop(lock);
+            return Ok(Committed {
+                new: Some((f.key, v)),
+                spare_key: Some(key),
+            });
+        }
+        if next.is_null() {
+            // Not growing and the arena is used up: rebuild.
+            next = self.start_growth(c, guard);
+        } else if !in_old {
+            // The next table's arena is used up: it must become current
+            // (and so able to grow) first.
+            return Err(Stale::Migrate(Plan::Put(key, value)));
+        }
+        // SAFETY: the current table's next is alive.
+        let n = unsafe { next.deref() };
+        // Our key leaves the old table: it no longer needs reserved room.
+        if n.over_threshold(self.w.pending.load(Ordering::Relaxed)) {
+            return Err(Stale::Migrate(Plan::Put(key, value)));
+        }
+        let j = n.place(hash, key, value);
+        // Release: after the new entry is published, so a reader that
+        // follows MOVED (Acquire) finds it.
+        t.set_ctrl(f.index, moved(cb));
+        self.moved_out();
+        drop(lock);
+        // SAFETY: just published in a table alive under `guard`.
+        let b = unsafe { n.bucket(j) };
+        Ok(Committed {
+            new: Some((&b.key, &b.value)),
+            spare_key: None,
+        })
     }
 
-    /// Migrates up to [`MIGRATE_CHUNK`] slots of `cur` (current, growing)
-    /// into its next table; returns whether the migration is complete (the
-    /// next table is then current). Lock held.
-    fn migrate_chunk(&self, cur: Shared<'_, Table<K, V>>, guard: &Guard) -> bool {
-        // SAFETY: `cur` is the current table, alive under `guard`.
+    /// Allocates the table `c` (current, not growing) migrates into and
+    /// returns it. Lock held.
+    fn start_growth<'g>(&self, c: &Table<K, V>, guard: &'g Guard) -> Shared<'g, Table<K, V>> {
+        let live = self.w.len.load(Ordering::Relaxed);
+        // Room for twice the live keys: the live keys move in (reserved
+        // through `pending`) and at least as many new ones fit.
+        let cap = ((live + 1) * 2).next_power_of_two();
+        self.w.pending.store(live, Ordering::Relaxed);
+        let n = Owned::new(Table::new(cap)).into_shared(guard);
+        // Release pairs with `Table::next`'s Acquire: the new table's
+        // empty slots are initialised before anyone probes it.
+        c.next.store(n, Ordering::Release);
+        n
+    }
+
+    /// During growth, migrates one chunk of the current table: clones its
+    /// live entries outside the lock, then installs the clones of the slots
+    /// that did not change meanwhile. Runs `Hash` and `Clone`.
+    pub(super) fn help_migrate<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard)
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let cur = self.table(guard);
+        // SAFETY: the current table is alive under `guard`.
         let c = unsafe { cur.deref() };
-        let next = c.next.load(Ordering::Relaxed, guard);
-        // SAFETY: non-null `next` of the current table; alive.
-        let n = unsafe { next.deref() };
+        let next = c.next(guard);
+        if next.is_null() {
+            return;
+        }
+        // Relaxed: a hint; checked again under the lock.
         let start = c.w.migrated.load(Ordering::Relaxed);
         let end = (start + MIGRATE_CHUNK).min(c.len());
-        // First pass: the live entries' hashes. These loads do not depend
-        // on each other, so the CPU overlaps their cache misses instead of
-        // taking them one at a time between the stores of the second pass.
-        let mut hashes = [0u64; MIGRATE_CHUNK];
-        for i in start..end {
-            let p = c.slots[i].load(Ordering::Relaxed, guard);
-            if !p.is_null() && p.tag() == 0 {
-                // SAFETY: a live slot holds an entry alive under `guard`.
-                hashes[i - start] = unsafe { p.deref() }.hash;
+        let mut batch: [Option<Moving<K, V>>; MIGRATE_CHUNK] = [const { None }; MIGRATE_CHUNK];
+        for (i, b) in (start..end).zip(batch.iter_mut()) {
+            let cb = c.ctrl(i);
+            if is_live(cb) {
+                // SAFETY: live (Acquire); `c` is alive under `guard`. While
+                // growing, an old slot's value never changes (replacements
+                // go to the next table), so this is its current value.
+                let (k, v) = unsafe { (c.key(i), c.value(i, cb).0) };
+                *b = Some(Moving {
+                    index: i,
+                    ctrl: cb,
+                    hash: hasher.hash_key(k),
+                    key: k.clone(),
+                    value: v.clone(),
+                });
             }
         }
-        for i in start..end {
-            // Relaxed: slots are only written under the lock we hold, so
-            // this is the word the first pass read.
-            let p = c.slots[i].load(Ordering::Relaxed, guard);
-            if p.is_null() || p.tag() != 0 {
-                continue;
+        let lock = self.w.lock.lock();
+        // Relaxed: under the lock.
+        if self.table.load(Ordering::Relaxed, guard) == cur
+            && c.w.migrated.load(Ordering::Relaxed) == start
+        {
+            // SAFETY: the current table's next is alive.
+            let n = unsafe { next.deref() };
+            for b in batch.iter_mut() {
+                let Some(m) = b.take_if(|m| {
+                    // Relaxed: under the lock.
+                    c.ctrl_locked(m.index) == m.ctrl
+                }) else {
+                    continue;
+                };
+                n.place(m.hash, m.key, m.value);
+                // Release: after the entry is published in `next`, so a
+                // reader that follows MOVED (Acquire) finds it.
+                c.set_ctrl(m.index, moved(m.ctrl));
+                self.moved_out();
             }
-            let hash = hashes[i - start];
-            let (j, was_empty) = n.free_slot(hash, guard);
-            // Release: a reader that follows MOVED (Acquire) to the new
-            // table finds the entry; it is stored before the MOVED mark.
-            n.slots[j].store(p, hash, Ordering::Release);
-            if was_empty {
-                n.w.occupied
-                    .store(n.w.occupied.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+            c.w.migrated.store(end, Ordering::Relaxed);
+            if end == c.len() {
+                debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
+                // Release pairs with `Shard::table`'s Acquire.
+                self.table.store(next, Ordering::Release);
+                let this = cur.as_raw() as usize;
+                // SAFETY: the old table is unlinked; readers still in it
+                // are pinned, and the epoch runs this after them. This
+                // releases the shard's reference.
+                unsafe {
+                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                }
             }
-            // Release: pairs with the reader's Acquire load of this slot,
-            // which then sees the store into the new table above.
-            c.slots[i].store(p.with_tag(MOVED), hash, Ordering::Release);
         }
-        c.w.migrated.store(end, Ordering::Relaxed);
-        if end < c.len() {
-            return false;
-        }
-        // Release pairs with `Shard::table`'s Acquire.
-        self.table.store(next, Ordering::Release);
-        // SAFETY: the old table is unreachable from the shard now; readers
-        // that still probe it are pinned. Dropping a table frees its slot
-        // array only, never the entries (they live on in `next`).
-        unsafe { guard.defer_destroy(cur) };
-        true
+        drop(lock);
+        // Clones that went stale (the slot changed meanwhile) drop here,
+        // outside the lock.
+        drop(batch);
     }
 
-    /// Removes every entry: installs a fresh table and retires the old
-    /// table(s) and their live entries. Returns how many entries it removed.
+    /// Removes every entry: installs a fresh table and releases the old
+    /// table(s). Returns how many entries it removed.
     pub(super) fn clear(&self, guard: &Guard) -> usize {
         let lock = self.w.lock.lock();
         let old = self.table.load(Ordering::Relaxed, guard);
@@ -670,90 +994,38 @@ impl<K, V> Shard<K, V> {
             .store(Owned::new(Table::new(self.initial)), Ordering::Release);
         let removed = self.w.len.load(Ordering::Relaxed);
         self.w.len.store(0, Ordering::Relaxed);
+        self.w.pending.store(0, Ordering::Relaxed);
         drop(lock);
-        // SAFETY: `old` and its `next` are unreachable from the shard now
-        // (writers validate reachability before touching a slot); every
-        // live entry is retired exactly once (moved ones are live in `next`
-        // only); pinned readers keep them alive.
+        // SAFETY: `old` is unlinked (writers validate reachability from the
+        // shard before they touch a slot); readers still in it are pinned.
+        // Each table of the chain gets its shard reference released once.
         unsafe {
-            retire_tables(
-                old,
-                guard,
-                |p| guard.defer_destroy(p),
-                |t| guard.defer_destroy(t),
-            )
-        };
+            let next = old.deref().next.load(Ordering::Relaxed, guard);
+            for t in [old, next] {
+                if !t.is_null() {
+                    let this = t.as_raw() as usize;
+                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                }
+            }
+        }
         removed
     }
 }
 
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no reader or writer can reach this shard;
-        // everything retired earlier is no longer reachable from it, so each
-        // live entry and table is freed exactly once.
+        // SAFETY: `&mut self`: no reader or writer can reach this shard; the
+        // current table and its next each hold the shard's reference, which
+        // we release once (removals still waiting in the epoch hold their
+        // own).
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let t = self.table.load(Ordering::Relaxed, guard);
-            retire_tables(t, guard, |p| drop(p.into_owned()), |t| drop(t.into_owned()));
-        }
-    }
-}
-
-/// Hands every live entry of `table` and of its `next` chain to
-/// `entry_fn`, then the tables to `table_fn`.
-///
-/// # Safety
-///
-/// The tables must be unreachable for writers, and each call must receive
-/// a pointer that the callbacks may free exactly once.
-unsafe fn retire_tables<'g, K, V>(
-    table: Shared<'g, Table<K, V>>,
-    guard: &'g Guard,
-    mut entry_fn: impl FnMut(Shared<'g, Entry<K, V>>),
-    mut table_fn: impl FnMut(Shared<'g, Table<K, V>>),
-) {
-    let mut t = table;
-    while !t.is_null() {
-        // SAFETY: caller guarantees the chain is alive.
-        let tr = unsafe { t.deref() };
-        for s in tr.slots.iter() {
-            let p = s.load(Ordering::Relaxed, guard);
-            if !p.is_null() && p.tag() == 0 {
-                entry_fn(p);
+            let next = t.deref().next.load(Ordering::Relaxed, guard);
+            Table::release(t.as_raw());
+            if !next.is_null() {
+                Table::release(next.as_raw());
             }
         }
-        let next = tr.next.load(Ordering::Relaxed, guard);
-        table_fn(t);
-        t = next;
     }
-}
-
-/// Live plus tombstones at or above 3/4 of the slots, counting one more.
-#[inline]
-fn over_threshold<K, V>(t: &Table<K, V>) -> bool {
-    (t.w.occupied.load(Ordering::Relaxed) + 1) * 4 > t.len() * 3
-}
-
-/// Whether `key` has a live or moved slot in `table` itself (its `next`
-/// not consulted). Lock-free; runs `Eq`.
-pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K, guard: &Guard) -> bool {
-    let mut i = hash as usize & table.mask;
-    for _ in 0..table.len() {
-        // Acquire: as in `find`.
-        let w = table.slots[i].load_word(Ordering::Acquire);
-        if w.is_null() {
-            if w.0 == 0 {
-                return false;
-            }
-        } else if w.may_match(hash) {
-            // SAFETY: as in `find`.
-            let e = unsafe { w.shared::<K, V>(guard).deref() };
-            if e.hash == hash && e.key == *key {
-                return true;
-            }
-        }
-        i = (i + 1) & table.mask;
-    }
-    false
 }

@@ -206,6 +206,12 @@ impl Tracked {
     }
 }
 
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Self::new(&self.live, self.id)
+    }
+}
+
 impl Drop for Tracked {
     fn drop(&mut self) {
         let before = self.live.fetch_sub(1, SeqCst);
@@ -213,7 +219,7 @@ impl Drop for Tracked {
     }
 }
 
-#[derive(PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 struct Key(usize);
 
 #[test]
@@ -263,6 +269,15 @@ impl KeyTracker {
     }
     fn probe() -> Self {
         Self(None)
+    }
+}
+
+impl Clone for KeyTracker {
+    fn clone(&self) -> Self {
+        match &self.0 {
+            Some(c) => Self::new(c),
+            None => Self::probe(),
+        }
     }
 }
 
@@ -378,4 +393,45 @@ fn removal_keeps_probe_runs_reachable() {
         }
         assert_eq!(m.len(), live.len());
     }
+}
+
+#[test]
+fn replaced_and_removed_values_drop_before_the_map() {
+    let live = StdArc::new(Counter::new(0));
+    let collector = Collector::new();
+    let handle = collector.register();
+    // Room for every key up front: no growth, so nothing waits for one.
+    let map: HashMap<usize, Tracked> = HashMap::builder()
+        .shards(1)
+        .capacity(64)
+        .collector(collector.clone())
+        .build();
+    {
+        let guard = handle.pin();
+        let m = map.with_guard(&guard);
+        for i in 0..16 {
+            m.insert(i, Tracked::new(&live, i));
+        }
+        for i in 0..16 {
+            m.insert(i, Tracked::new(&live, i)); // replace
+        }
+        m.insert(0, Tracked::new(&live, 0)); // replace an arena value
+        for i in 0..8 {
+            m.remove(&i);
+        }
+    }
+    // Let the epoch pass everything retired above.
+    for _ in 0..8 {
+        handle.pin().flush();
+    }
+    assert_eq!(
+        live.load(SeqCst),
+        8,
+        "replaced or removed values outlived every reader"
+    );
+    drop(map);
+    for _ in 0..8 {
+        handle.pin().flush();
+    }
+    assert_eq!(live.load(SeqCst), 0);
 }
