@@ -118,6 +118,15 @@ impl<'g, K: Eq, V> Iterator for RawIter<'g, K, V> {
 /// - it never yields a value that was never stored, and never a torn one.
 ///
 /// The yielded references live as long as the guard of the `MapRef`.
+///
+/// ```
+/// use latchfree::map::HashMap;
+///
+/// let map: HashMap<u32, u32> = (0..100).map(|i| (i, i * i)).collect();
+/// let m = map.pin();
+/// let sum: u32 = m.iter().map(|(_, v)| v).sum();
+/// assert_eq!(sum, (0..100).map(|i| i * i).sum());
+/// ```
 pub struct Iter<'g, K, V>(RawIter<'g, K, V>);
 
 impl<'g, K, V> Iter<'g, K, V> {
@@ -140,6 +149,15 @@ impl<'g, K: Eq, V> Iterator for Iter<'g, K, V> {
 }
 
 /// The keys of a map; see [`Iter`].
+///
+/// ```
+/// use latchfree::map::HashMap;
+///
+/// let map: HashMap<u32, ()> = (0..3).map(|i| (i, ())).collect();
+/// let mut keys: Vec<u32> = map.pin().keys().copied().collect();
+/// keys.sort_unstable();
+/// assert_eq!(keys, [0, 1, 2]);
+/// ```
 pub struct Keys<'g, K, V>(pub(super) Iter<'g, K, V>);
 
 impl<'g, K: Eq, V> Iterator for Keys<'g, K, V> {
@@ -152,6 +170,13 @@ impl<'g, K: Eq, V> Iterator for Keys<'g, K, V> {
 }
 
 /// The values of a map; see [`Iter`].
+///
+/// ```
+/// use latchfree::map::HashMap;
+///
+/// let map: HashMap<&str, u32> = [("a", 1), ("b", 2)].into_iter().collect();
+/// assert_eq!(map.pin().values().sum::<u32>(), 3);
+/// ```
 pub struct Values<'g, K, V>(pub(super) Iter<'g, K, V>);
 
 impl<'g, K: Eq, V> Iterator for Values<'g, K, V> {

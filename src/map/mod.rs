@@ -111,6 +111,18 @@ use crate::sync::CachePadded;
 
 /// The default hasher: `ahash`, randomly seeded under `std`. Without `std`
 /// its seeds are weak; see [`HashMap::with_seeds`].
+///
+/// ```
+/// use core::hash::BuildHasher;
+/// use latchfree::map::{DefaultHashBuilder, HashMap};
+///
+/// // Fixed seeds give the same hashes in every run (no_std, tests).
+/// let a = DefaultHashBuilder::with_seeds([1, 2, 3, 4]);
+/// let b = DefaultHashBuilder::with_seeds([1, 2, 3, 4]);
+/// assert_eq!(a.hash_one(42u64), b.hash_one(42u64));
+/// let map: HashMap<u64, u64> = HashMap::with_hasher(a);
+/// map.pin().insert(1, 2);
+/// ```
 #[derive(Clone, Debug)]
 pub struct DefaultHashBuilder(ahash::RandomState);
 
@@ -148,6 +160,16 @@ const MAX_SHARDS: usize = 1 << 16;
 
 /// A sharded concurrent hash map whose readers never block. See the
 /// [module documentation](self).
+///
+/// ```
+/// use latchfree::map::{HashMap, Op};
+///
+/// let prices: HashMap<&str, u64> = HashMap::new();
+/// prices.insert("AAPL", 190);
+/// prices.compute("AAPL", |p| Op::Put(p.map_or(0, |p| p + 1)));
+/// assert_eq!(prices.get("AAPL"), Some(191));
+/// assert_eq!(prices.len(), 1);
+/// ```
 pub struct HashMap<K, V, S = DefaultHashBuilder> {
     shards: Box<[CachePadded<Shard<K, V>>]>,
     /// `63 - log2(shards)`: `hash >> shift >> 1` is the shard index (the
@@ -413,6 +435,18 @@ impl<K, V, S> HashMap<K, V, S> {
 }
 
 /// Owned or borrowed epoch guard held by a [`MapRef`].
+///
+/// Implemented for an owned [`Guard`] (what [`HashMap::pin`] holds) and a
+/// borrowed one (what [`HashMap::with_guard`] holds); you never implement
+/// it yourself.
+///
+/// ```
+/// use latchfree::map::{AsGuard, HashMap};
+///
+/// let map: HashMap<u8, u8> = HashMap::new();
+/// let m = map.pin();
+/// m.guard().flush(); // the guard `m` holds, as any `AsGuard` exposes it
+/// ```
 pub trait AsGuard: sealed::Sealed {
     /// The guard.
     fn as_guard(&self) -> &Guard;
@@ -444,12 +478,38 @@ mod sealed {
 /// the entries they point to are kept alive even if the key is removed or
 /// overwritten meanwhile. A `MapRef` that owns its guard is not `Send`.
 /// Drop it promptly: nothing retired while it lives is freed before.
+///
+/// ```
+/// use latchfree::map::HashMap;
+///
+/// let map: HashMap<u32, String> = HashMap::new();
+/// let m = map.pin();
+/// m.insert(7, "seven".to_string());
+/// // A reference, not a clone: valid while `m` (and its guard) lives.
+/// let v: &String = m.get(&7).unwrap();
+/// assert_eq!(v, "seven");
+/// ```
 pub struct MapRef<'m, K, V, S, G: AsGuard> {
     map: &'m HashMap<K, V, S>,
     guard: G,
 }
 
 /// What a [`compute`](MapRef::compute) closure asks for.
+///
+/// ```
+/// use latchfree::map::{HashMap, Op};
+///
+/// let stock: HashMap<&str, u32> = HashMap::new();
+/// stock.insert("widget", 1);
+/// // Take one; remove the entry when the last one goes.
+/// let take = |n: Option<&u32>| match n {
+///     Some(1) => Op::Remove,
+///     Some(n) => Op::Put(n - 1),
+///     None => Op::Keep,
+/// };
+/// stock.pin().compute("widget", take);
+/// assert!(stock.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op<V> {
     /// Store this value (insert or replace).
@@ -461,6 +521,20 @@ pub enum Op<V> {
 }
 
 /// What a [`compute`](MapRef::compute) did.
+///
+/// ```
+/// use latchfree::map::{Computed, HashMap, Op};
+///
+/// let map: HashMap<u8, u8> = HashMap::new();
+/// let m = map.pin();
+/// assert_eq!(m.compute(1, |_| Op::Put(10)), Computed::Inserted(&10));
+/// assert_eq!(
+///     m.compute(1, |v| Op::Put(v.unwrap() + 1)),
+///     Computed::Updated { old: &10, new: &11 }
+/// );
+/// assert_eq!(m.compute(1, |_| Op::Remove), Computed::Removed(&11));
+/// assert_eq!(m.compute(1, |_| Op::Keep), Computed::Unchanged(None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Computed<'a, V> {
     /// The key was absent; this value was inserted.
@@ -490,6 +564,17 @@ impl<'a, V> Computed<'a, V> {
 }
 
 /// [`MapRef::try_insert`] found the key present.
+///
+/// ```
+/// use latchfree::map::HashMap;
+///
+/// let map: HashMap<u8, &str> = HashMap::new();
+/// let m = map.pin();
+/// m.insert(1, "first");
+/// let err = m.try_insert(1, "second").unwrap_err();
+/// assert_eq!(*err.current, "first");
+/// assert_eq!(err.not_inserted, "second");
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct OccupiedError<'a, V> {
     /// The value in the map.
@@ -507,6 +592,17 @@ impl<V: fmt::Debug> fmt::Display for OccupiedError<'_, V> {
 impl<V: fmt::Debug> core::error::Error for OccupiedError<'_, V> {}
 
 /// Sort direction for the sorted snapshots.
+///
+/// ```
+/// use latchfree::map::{HashMap, Order};
+///
+/// let map: HashMap<&str, u32> = [("b", 2), ("a", 1), ("c", 3)].into_iter().collect();
+/// let m = map.pin();
+/// let by_key: Vec<_> = m.sorted_by_key(Order::Ascending).into_iter().map(|(k, _)| k).collect();
+/// assert_eq!(by_key, ["a", "b", "c"]);
+/// let by_value = m.sorted_by_value(Order::Descending);
+/// assert_eq!(by_value[0], ("c", 3));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Order {
     /// Smallest first.
