@@ -652,7 +652,7 @@ where
         &self.shards[(hash >> self.shift >> 1) as usize]
     }
 
-    #[inline]
+    #[inline(always)]
     fn find<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
     where
         K: Borrow<Q>,

@@ -551,8 +551,35 @@ where
         // table's `next` outlives `guard`.
         let t: &'g Table<K, V> = unsafe { table.deref() };
         let home = hash as usize & t.mask;
-        let words = t.ctrl.len();
         let mut wi = home / GROUP;
+        // Fast path: most keys sit in their home slot, and most absent
+        // keys find it empty. Acquire: as for the words below.
+        let first = t.ctrl[wi].load(Ordering::Acquire);
+        let c = (first >> (8 * (home % GROUP))) as u8;
+        if c == EMPTY {
+            let next = t.next(guard);
+            if next.is_null() {
+                return None;
+            }
+            table = next;
+            continue;
+        }
+        if c & 0x9F == 0x80 | tag && state(c) < MOVED {
+            // SAFETY: `c` is live (Acquire); `t` lives for `'g`.
+            let k = unsafe { t.key(home) };
+            if k.borrow() == key {
+                // SAFETY: as above.
+                let (value, version) = unsafe { t.value(home, c) };
+                return Some(Found {
+                    table,
+                    index: home,
+                    version,
+                    key: k,
+                    value,
+                });
+            }
+        }
+        let words = t.ctrl.len();
         // Bytes of the first word before `home` belong to other probe
         // runs: read them as 0x7F (neither empty nor a match).
         let mut skip = (1usize << (8 * (home % GROUP))) - 1;
