@@ -341,12 +341,19 @@ impl<K, V> Table<K, V> {
     /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
     /// caller made sure one exists (occupancy below the threshold).
     fn free_slot(&self, hash: u64) -> usize {
-        let mut i = hash as usize & self.mask;
-        // Relaxed: control bytes are written only under the lock we hold.
-        while self.ctrl_locked(i) != EMPTY {
-            i = (i + 1) & self.mask;
+        let home = hash as usize & self.mask;
+        let mut wi = home / GROUP;
+        // Bytes before `home` in its word read as non-empty.
+        let mut skip = (1usize << (8 * (home % GROUP))) - 1;
+        loop {
+            // Relaxed: control words are written only under the lock.
+            let empty = zero_bytes(self.ctrl[wi].load(Ordering::Relaxed) | skip);
+            if empty != 0 {
+                return wi * GROUP + empty.trailing_zeros() as usize / 8;
+            }
+            skip = 0;
+            wi = (wi + 1) & (self.ctrl.len() - 1);
         }
-        i
     }
 
     /// Writes and publishes a new entry at an empty slot; lock held.
