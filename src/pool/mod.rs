@@ -45,6 +45,7 @@
 
 mod job;
 pub(crate) mod stripes;
+mod task;
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -59,6 +60,7 @@ use std::time::Instant;
 
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload};
 use self::job::{Ran, Start};
+pub use self::task::{PostError, TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
 use crate::doorbell::{Check, Doorbell};
 use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker};
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
@@ -912,6 +914,19 @@ impl ThreadPool {
     /// Starts configuring a pool.
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// A [`TaskQueue`]: values posted to `handler` on one worker thread, in
+    /// order, with a bounded queue and a draining close (the "async task"
+    /// of Go worker pools). [`TaskQueue::builder`] sets workers, capacity
+    /// and the error callback.
+    pub fn with_handler<T, E, H>(handler: H) -> TaskQueue<T>
+    where
+        T: Send + 'static,
+        E: 'static,
+        H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
+    {
+        TaskQueue::with_handler(handler)
     }
 
     fn wrap<F: FnOnce() + Send + 'static>(&self, f: F, deadline: Option<Instant>) -> Job {
