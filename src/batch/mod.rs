@@ -45,7 +45,7 @@ use std::thread;
 pub use self::handoff::FlushCause;
 use self::handoff::{Flush, Handoff};
 
-use crate::pool::stripes::Stripes;
+use crate::pool::stripes::Lanes;
 use crate::pool::Payload;
 use crate::ring::{
     Consumer, Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker,
@@ -177,7 +177,6 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Counters {
-    accepted: AtomicUsize,
     rejected: AtomicUsize,
     delivered: AtomicUsize,
     batches: AtomicUsize,
@@ -316,7 +315,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .map(Source::Many)
                 .collect()
         };
-        let producers = Stripes::new(graph.multi_producer());
+        let producers = Lanes::new(graph.multi_producer());
         let shared = Arc::new(Shared {
             ring,
             producers,
@@ -391,7 +390,7 @@ impl<T: Send> Source<T> {
 
 struct Shared<T> {
     ring: Arc<Queue<T>>,
-    producers: Stripes<Producer<T>>,
+    producers: Lanes<Producer<T>>,
     handoff: Handoff,
     counters: Counters,
 }
@@ -542,34 +541,25 @@ impl<T: Send + 'static> Batcher<T> {
     fn publish(&self, item: T, wait: Option<Duration>) -> Result<(), PushError<T>> {
         let s = &self.shared;
         s.handoff.begin_push();
-        let r = match wait {
-            None => s
-                .producers
-                .with(|p| p.push(Slot(UnsafeCell::new(Some(item))))),
-            Some(d) => {
-                let deadline = now() + d;
-                let mut nap = Duration::from_micros(10);
-                let mut slot = Slot(UnsafeCell::new(Some(item)));
-                loop {
-                    match s.producers.with(|p| p.try_push(slot)) {
-                        Err(PublishError::Full(back)) if now() < deadline => {
-                            slot = back;
-                            thread::park_timeout(
-                                nap.min(deadline.saturating_duration_since(now())),
-                            );
-                            nap = (nap * 2).min(Duration::from_millis(1));
-                        }
-                        other => break other,
-                    }
-                }
+        let slot = Slot(UnsafeCell::new(Some(item)));
+        // Accepted items are counted in the pushing thread's lane (a plain
+        // store, no shared counter).
+        let r = s.producers.with(|l| {
+            let r = match wait {
+                None => l.producer.push(slot),
+                Some(_) => l.producer.try_push(slot),
+            };
+            if r.is_ok() {
+                l.count();
             }
+            r
+        });
+        let r = match (r, wait) {
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (r, _) => r,
         };
         let out = match r {
-            Ok(_) => {
-                // Relaxed: metrics.
-                s.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 s.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(match e {
@@ -584,6 +574,32 @@ impl<T: Send + 'static> Batcher<T> {
         };
         s.handoff.end_push(out.is_ok());
         out
+    }
+
+    /// Tries again until `d` has passed.
+    #[cold]
+    fn retry(&self, mut slot: Slot<T>, d: Duration) -> Result<u64, PublishError<Slot<T>>> {
+        let deadline = now() + d;
+        let mut nap = Duration::from_micros(10);
+        loop {
+            let left = deadline.saturating_duration_since(now());
+            if left.is_zero() {
+                return Err(PublishError::Full(slot));
+            }
+            thread::park_timeout(nap.min(left));
+            nap = (nap * 2).min(Duration::from_millis(1));
+            let r = self.shared.producers.with(|l| {
+                let r = l.producer.try_push(slot);
+                if r.is_ok() {
+                    l.count();
+                }
+                r
+            });
+            match r {
+                Err(PublishError::Full(s)) => slot = s,
+                other => return other,
+            }
+        }
     }
 
     /// Adds `item`, waiting while the queue is full.
@@ -640,7 +656,7 @@ impl<T: Send + 'static> Batcher<T> {
         let c = &self.shared.counters;
         let r = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         Metrics {
-            accepted: r(&c.accepted),
+            accepted: self.shared.producers.counted(),
             rejected: r(&c.rejected),
             delivered: r(&c.delivered),
             batches: r(&c.batches),

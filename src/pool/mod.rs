@@ -17,6 +17,24 @@
 //! see `Closed`. `shutdown_now` first sets a *discard* flag so workers hand
 //! the jobs they take back instead of running them.
 //!
+//! # Submitting
+//!
+//! Each submitting thread publishes through its own *lane* (a private
+//! clone of the producer handle in a small thread-local cache, see
+//! `stripes`), so a submit takes no lock; it counts itself in the lane with
+//! a plain store before publishing (for [`ThreadPool::wait_idle`]). A job
+//! is one allocation: the closure, boxed once (a closure that arrives as a
+//! `Box<dyn FnOnce() + Send>` is kept as it is), in a 40-byte [`Job`]
+//! whose id is its sequence in the queue.
+//!
+//! # Batching
+//!
+//! A worker claims jobs from the work group in batches when the queue is
+//! deep: a claim that came back full doubles the next one (up to 16), and
+//! a claimed batch that took longer than 20 µs to run drops it back to a
+//! single job. So short jobs cost one claim per batch, and a slow job
+//! holds up at most the few claimed with it, once.
+//!
 //! # Sleeping and waking
 //!
 //! The ring's own wait strategy ([`Parking`]) is used only by submitters
@@ -38,6 +56,11 @@
 //! never lost either. When nobody sleeps and fewer than `max` workers live,
 //! the submitter starts a worker.
 //!
+//! A worker that has just found jobs back to back spins and yields a
+//! little before it sleeps, so a steady stream never pays for a wake-up;
+//! one that slept since (jobs are sparse) goes back to sleep right after
+//! its job, so an idle pool costs one wake-up per job and nothing more.
+//!
 //! # What it does not do
 //!
 //! Rust cannot kill a thread: a running task is asked to stop through its
@@ -48,6 +71,7 @@ pub(crate) mod stripes;
 mod task;
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -67,12 +91,17 @@ use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// An idle worker polls this many times with exponentially growing spins
-/// between (127 spin hints in all), then
-const SPIN_ROUNDS: u32 = 7;
+/// between (31 spin hints in all), then
+const SPIN_ROUNDS: u32 = 5;
 /// this many times with a yield between, before it goes to sleep. On a
 /// machine with fewer cores than threads the yields matter most: they hand
 /// the core to the submitter that is about to publish the next job.
 const YIELD_ROUNDS: u32 = 8;
+/// The most jobs a worker claims at once (module docs on batching).
+const MAX_CLAIM: usize = 16;
+/// A claimed batch that ran slower than this drops the next claim back to
+/// a single job; a full claim that ran faster doubles it.
+const CLAIM_BUDGET: Duration = Duration::from_micros(20);
 
 /// A take-once slot: the producer that claimed it writes `Some(job)`, the
 /// one worker that claimed its sequence takes it out.
@@ -347,7 +376,7 @@ impl Builder {
             h.set_max_batch(1);
         }
         let producer = graph.multi_producer();
-        let producers = stripes::Stripes::new(producer);
+        let producers = stripes::Lanes::new(producer);
         let inner = Arc::new(Inner {
             ring,
             producers,
@@ -364,13 +393,11 @@ impl Builder {
             stats: (0..self.max)
                 .map(|_| CachePadded::new(WorkerStats::default()))
                 .collect(),
-            submitted: CachePadded::new(AtomicUsize::new(0)),
             rejected: AtomicUsize::new(0),
             min: AtomicUsize::new(self.min),
             max: AtomicUsize::new(self.max),
             cap: self.max,
             workers: AtomicUsize::new(0),
-            next_id: AtomicUsize::new(0),
             discard: Arc::new(AtomicBool::new(false)),
             returned: Mutex::new(Vec::new()),
             keep_alive: self.keep_alive,
@@ -399,8 +426,10 @@ struct Threads {
 
 struct Inner {
     ring: Arc<Queue>,
-    /// Producer handles, striped: a submitter takes the first it can lock.
-    producers: stripes::Stripes<Producer>,
+    /// Producer handles, one lane per submitting thread; their counters
+    /// count submissions started (before the publish, so no worker can
+    /// finish a job before it is counted).
+    producers: stripes::Lanes<Producer>,
     /// Worker handles not owned by a thread, with their index (which also
     /// picks their `stats` block).
     free: Mutex<Vec<(usize, Handle)>>,
@@ -414,9 +443,6 @@ struct Inner {
     /// One block per worker handle, written only by the thread holding the
     /// handle: no shared counter on the job path.
     stats: Box<[CachePadded<WorkerStats>]>,
-    /// Submissions started (counted before the publish, so no worker can
-    /// finish a job before it is counted).
-    submitted: CachePadded<AtomicUsize>,
     /// Submissions refused; with the workers' counts these are the
     /// submissions finished with.
     rejected: AtomicUsize,
@@ -427,7 +453,6 @@ struct Inner {
     /// Live worker threads, `0..=cap`: incremented before a thread starts,
     /// decremented by a thread that has decided to exit.
     workers: AtomicUsize,
-    next_id: AtomicUsize,
     /// Set by `shutdown_now` (and an expired `shutdown_timeout`): workers
     /// return the jobs they take instead of running them. Shared with every
     /// cancel token, so running tasks see it too.
@@ -466,11 +491,12 @@ impl Inner {
         cancel: Option<CancelToken>,
         body: job::Body,
     ) -> Job {
+        let extra = (deadline.is_some() || cancel.is_some())
+            .then(|| Box::new(job::Extra { deadline, cancel }));
         Job {
-            // Relaxed: a unique counter, nothing ordered by it.
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            deadline,
-            cancel,
+            // Set from the queue sequence when a worker takes the job.
+            id: usize::MAX,
+            extra,
             body,
         }
     }
@@ -485,14 +511,17 @@ impl Inner {
         f
     }
 
-    /// Nothing queued, running or being submitted. `submitted` is read on
-    /// both sides of the sum: if it did not move, every submission counted
-    /// in it was finished with (counts only grow, and no job finishes
-    /// before it is counted).
+    /// Nothing queued, running or being submitted. The submission count
+    /// is summed on both sides of the finished sum: if it did not move,
+    /// no lane counter moved in between (each only grows), so every
+    /// submission counted in it was finished with. No job finishes before
+    /// it is counted: a lane counts (Release) before it publishes, and a
+    /// worker that took the job counts it finished (Release) after, which
+    /// `finished` reads with Acquire before the second sum.
     fn is_idle(&self) -> bool {
-        let s1 = self.submitted.load(Ordering::SeqCst);
+        let s1 = self.producers.counted();
         let f = self.finished();
-        let s2 = self.submitted.load(Ordering::SeqCst);
+        let s2 = self.producers.counted();
         s1 == s2 && f >= s1
     }
 
@@ -531,32 +560,27 @@ impl Inner {
         }
     }
 
-    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not at all).
-    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<(), SubmitError<Job>> {
-        // Counted before publishing so a worker can never finish it first.
-        self.submitted.fetch_add(1, Ordering::SeqCst);
-        let r = match wait {
-            None => self.with_producer(|p| p.push(Slot::from(job))),
-            Some(d) => {
-                let deadline = Instant::now() + d;
-                let mut nap = Duration::from_micros(10);
-                let mut slot = Slot::from(job);
-                loop {
-                    match self.with_producer(|p| p.try_push(slot)) {
-                        Err(PublishError::Full(s)) if Instant::now() < deadline => {
-                            slot = s;
-                            thread::park_timeout(nap.min(deadline - Instant::now()));
-                            nap = (nap * 2).min(Duration::from_millis(1));
-                        }
-                        other => break other,
-                    }
-                }
+    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not
+    /// at all). Returns the job's sequence in the queue (its id).
+    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<u64, SubmitError<Job>> {
+        let slot = Slot::from(job);
+        // Counted once, before the first publish attempt, so a worker can
+        // never finish the job before it is counted.
+        let r = self.producers.with(|lane| {
+            lane.count();
+            match wait {
+                None => lane.producer.push(slot),
+                Some(_) => lane.producer.try_push(slot),
             }
+        });
+        let r = match (r, wait) {
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (r, _) => r,
         };
         match r {
-            Ok(_) => {
+            Ok(seq) => {
                 self.wake_one();
-                Ok(())
+                Ok(seq)
             }
             Err(e) => {
                 // SeqCst: part of the `is_idle` sum.
@@ -572,8 +596,23 @@ impl Inner {
         }
     }
 
-    fn with_producer<R>(&self, f: impl FnOnce(&mut Producer) -> R) -> R {
-        self.producers.with(f)
+    /// Tries again (not counting again) until `d` has passed.
+    #[cold]
+    fn retry(&self, mut slot: Slot, d: Duration) -> Result<u64, PublishError<Slot>> {
+        let deadline = Instant::now() + d;
+        let mut nap = Duration::from_micros(10);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(PublishError::Full(slot));
+            }
+            thread::park_timeout(nap.min(deadline - now));
+            nap = (nap * 2).min(Duration::from_millis(1));
+            match self.producers.with(|lane| lane.producer.try_push(slot)) {
+                Err(PublishError::Full(s)) => slot = s,
+                other => return other,
+            }
+        }
     }
 
     /// After a publish: wake a sleeper, or start a worker if none sleeps.
@@ -662,16 +701,15 @@ impl Inner {
             bump(&stats.returned);
             return;
         }
-        let expired = job.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
-            || job.deadline.is_some_and(|d| Instant::now() > d);
+        let expired = job.expired();
         let Job { id, body, .. } = job;
         if expired {
-            let _ = catch_unwind(AssertUnwindSafe(|| body(Start::Expired)));
+            let _ = catch_unwind(AssertUnwindSafe(|| body.start(Start::Expired)));
             bump(&stats.timed_out);
             return;
         }
         stats.running.store(1, Ordering::Relaxed);
-        let ran = catch_unwind(AssertUnwindSafe(|| body(Start::Run)))
+        let ran = catch_unwind(AssertUnwindSafe(|| body.start(Start::Run)))
             .unwrap_or_else(|p| Ran::Panicked(Some(p)));
         stats.running.store(0, Ordering::Relaxed);
         match ran {
@@ -782,12 +820,31 @@ impl From<Job> for Slot {
 /// Polls once, taking the job out of the claimed slot.
 fn take(h: &mut Handle) -> (Poll, Option<Job>) {
     let mut job = None;
-    let p = h.poll(|slot, _, _| {
+    // One job at a time here (a batch claim goes through `take_into`).
+    h.set_max_batch(1);
+    let p = h.poll(|slot, seq, _| {
+        debug_assert!(job.is_none(), "one job per poll here");
         // SAFETY: we are inside the poll that claimed this sequence; the
         // group is the ring's only consumer (see `Slot`).
         job = unsafe { slot.take() };
+        if let Some(j) = &mut job {
+            j.id = seq as usize;
+        }
     });
     (p, job)
+}
+
+/// Polls once, moving up to `max` claimed jobs into `buf` (in queue
+/// order).
+fn take_into(h: &mut Handle, max: usize, buf: &mut VecDeque<Job>) -> Poll {
+    h.set_max_batch(max);
+    h.poll(|slot, seq, _| {
+        // SAFETY: as in `take`.
+        if let Some(mut job) = unsafe { slot.take() } {
+            job.id = seq as usize;
+            buf.push_back(job);
+        }
+    })
 }
 
 fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
@@ -798,11 +855,34 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
     let name = thread::current().name().map(String::from);
     let stats: &WorkerStats = &inner.stats[slot];
     let mut keep_alive_over = false;
+    // Jobs claimed and not yet run, and how many to claim at once (module
+    // docs on batching).
+    let mut buf: VecDeque<Job> = VecDeque::with_capacity(MAX_CLAIM);
+    let mut claim = 1;
+    // Jobs are sparse: the worker slept since it last found jobs back to
+    // back. A sparse worker goes back to sleep right after its job, with
+    // no spinning (an idle pool then costs one wake-up per job and
+    // nothing more); finding a job right after another makes it spin
+    // again before sleeping.
+    let mut sparse = false;
     'work: loop {
-        let (p, job) = take(&mut h);
-        if let Some(job) = job {
+        let p = take_into(&mut h, claim, &mut buf);
+        let k = buf.len();
+        if k > 0 {
             keep_alive_over = false;
-            inner.handle(job, stats, name.as_deref());
+            sparse = false;
+            // Only a batch of several is timed (a clock read costs about as
+            // much as a no-op job).
+            let t = (k > 1).then(Instant::now);
+            while let Some(job) = buf.pop_front() {
+                inner.handle(job, stats, name.as_deref());
+            }
+            if t.is_some_and(|t| t.elapsed() >= CLAIM_BUDGET) {
+                claim = 1;
+            } else if k == claim {
+                // A full claim: the queue is at least this deep.
+                claim = (claim * 2).min(MAX_CLAIM);
+            }
             continue;
         }
         match p {
@@ -812,7 +892,12 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
         }
         // Spin and yield briefly before sleeping: a submitter that keeps up
         // then never pays for a wake-up.
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        let rounds = if sparse {
+            0
+        } else {
+            SPIN_ROUNDS + YIELD_ROUNDS
+        };
+        for round in 0..rounds {
             if round < SPIN_ROUNDS {
                 for _ in 0..(1u32 << round) {
                     crate::sync::spin_loop();
@@ -829,6 +914,8 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
                 break 'work;
             }
         }
+        claim = 1;
+        sparse = true;
         match inner.sleep(&mut h, &mut keep_alive_over) {
             Woke::Job(job) => {
                 keep_alive_over = false;
@@ -929,18 +1016,8 @@ impl ThreadPool {
         TaskQueue::with_handler(handler)
     }
 
-    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F, deadline: Option<Instant>) -> Job {
-        self.inner.new_job(
-            deadline,
-            None,
-            Box::new(move |start| match start {
-                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
-                    Ok(()) => Ran::Done,
-                    Err(p) => Ran::Panicked(Some(p)),
-                },
-                Start::Expired => Ran::Expired,
-            }),
-        )
+    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F) -> Job {
+        self.inner.new_job(None, None, job::Body::plain(f))
     }
 
     fn unwrap_err<F>(e: SubmitError<Job>, f: impl FnOnce(Job) -> F) -> SubmitError<F> {
@@ -958,8 +1035,8 @@ impl ThreadPool {
     /// `Closed(job)` once the pool is shutting down (including while this
     /// call waited). The [`Job`] can be run or dropped.
     pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<Job>> {
-        let job = self.wrap(f, None);
-        self.inner.submit(job, None)
+        let job = self.wrap(f);
+        self.inner.submit(job, None).map(drop)
     }
 
     /// Like [`execute`](Self::execute) but never waits.
@@ -968,23 +1045,19 @@ impl ThreadPool {
     ///
     /// `Full(f)` or `Closed(f)`, handing `f` back unrun.
     pub fn try_execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<F>> {
-        // Boxed once here; unboxed on refusal so the caller gets `F` back.
-        let cell: Arc<Mutex<Option<F>>> = Arc::new(Mutex::new(Some(f)));
-        let c2 = cell.clone();
-        let job = self.wrap(
-            move || {
-                if let Some(f) = lock(&c2).take() {
-                    f();
-                }
-            },
-            None,
-        );
-        self.inner.submit(job, Some(Duration::ZERO)).map_err(|e| {
-            Self::unwrap_err(e, |j| {
-                drop(j);
-                lock(&cell).take().expect("refused job was never run")
+        // Boxed once; on refusal the box is taken apart again (a type
+        // check, no copy of the closure's state beyond the move out).
+        let job = self.wrap(f);
+        self.inner
+            .submit(job, Some(Duration::ZERO))
+            .map(drop)
+            .map_err(|e| {
+                Self::unwrap_err(e, |j| {
+                    j.body
+                        .into_plain::<F>()
+                        .expect("a refused plain job is its closure")
+                })
             })
-        })
     }
 
     /// Like [`execute`](Self::execute) but waits at most `timeout` for room.
@@ -997,8 +1070,8 @@ impl ThreadPool {
         f: F,
         timeout: Duration,
     ) -> Result<(), SubmitError<Job>> {
-        let job = self.wrap(f, None);
-        self.inner.submit(job, Some(timeout))
+        let job = self.wrap(f);
+        self.inner.submit(job, Some(timeout)).map(drop)
     }
 
     /// Runs `f` unless no worker reaches it by `deadline`; then
@@ -1020,7 +1093,7 @@ impl ThreadPool {
         let job = self.inner.new_job(
             Some(deadline),
             None,
-            Box::new(move |start| match start {
+            job::Body::Full(Box::new(move |start| match start {
                 Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => Ran::Done,
                     Err(p) => Ran::Panicked(Some(p)),
@@ -1029,9 +1102,9 @@ impl ThreadPool {
                     on_timeout();
                     Ran::Expired
                 }
-            }),
+            })),
         );
-        self.inner.submit(job, None)
+        self.inner.submit(job, None).map(drop)
     }
 
     /// Runs `f` on a worker and returns a handle to join for its value (or
@@ -1066,11 +1139,9 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let token = CancelToken::new(self.inner.discard.clone());
-        let mut job = self
-            .inner
-            .new_job(deadline, Some(token.clone()), Box::new(|_| Ran::Done));
-        let (tx, handle) = job::channel::<T>(token.clone(), job.id);
-        job.body = Box::new(move |start| match start {
+        let (tx, mut handle) = job::channel::<T>(token.clone());
+        let cancel = Some(token.clone());
+        let body = job::Body::Full(Box::new(move |start| match start {
             Start::Run => match catch_unwind(AssertUnwindSafe(|| f(&token))) {
                 Ok(v) => {
                     tx.send(Ok(v));
@@ -1085,8 +1156,11 @@ impl ThreadPool {
                 tx.send(Err(JoinError::TimedOut));
                 Ran::Expired
             }
-        });
-        self.inner.submit(job, None).map(|()| handle)
+        }));
+        let job = self.inner.new_job(deadline, cancel, body);
+        let seq = self.inner.submit(job, None)?;
+        handle.id = seq as usize;
+        Ok(handle)
     }
 
     /// Waits until nothing is queued or running.
@@ -1137,7 +1211,7 @@ impl ThreadPool {
             m.panicked += r(&s.panicked);
             m.timed_out += r(&s.timed_out);
         }
-        m.queued = r(&i.submitted).saturating_sub(m.rejected + taken);
+        m.queued = i.producers.counted().saturating_sub(m.rejected + taken);
         m
     }
 

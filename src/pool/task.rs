@@ -287,8 +287,13 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
 }
 
 /// Values posted to one handler on worker threads, with a bounded queue,
-/// an error callback and a draining close. See the [module
-/// docs](self) for the design.
+/// an error callback and a draining close.
+///
+/// A thin layer over the [`Batcher`](crate::batch::Batcher): its ring is
+/// the queue and its flushers are the workers, each taking what is waiting
+/// and calling the handler once per value, catching panics value by value.
+/// A panic never costs a worker; with one worker values are handled in
+/// the order they were accepted.
 ///
 /// Dropping it is [`close`](Self::close): every accepted value is handled
 /// first.
