@@ -465,14 +465,20 @@ impl BufferPool {
         let cap = b.capacity();
         match self.class_of(cap) {
             Some(c) => {
-                let Some(b) = local::put(self.id, &self.local_hits, c, b) else {
-                    return;
-                };
-                if self.classes[c].put(b).is_err() {
-                    Stats::bump(&self.stats.dropped);
+                if let Some(b) = local::put(self.id, &self.local_hits, c, b) {
+                    self.recycle_shared(c, b);
                 }
             }
             None => Stats::bump(&self.stats.dropped),
+        }
+    }
+
+    /// The thread cache was taken: back to the shared idle set.
+    #[allow(clippy::box_collection)]
+    #[cold]
+    fn recycle_shared(&self, c: usize, b: Box<Vec<u8>>) {
+        if self.classes[c].put(b).is_err() {
+            Stats::bump(&self.stats.dropped);
         }
     }
 
@@ -625,18 +631,23 @@ mod local {
                 Some(e) if e.buf.is_some() => {}
                 // Empty, or another pool's entry with no buffer: this pool
                 // takes the cache over.
-                _ => {
-                    *c = Some(Entry {
-                        id,
-                        class,
-                        buf: b.take(),
-                        hits: counters.counter(),
-                        lists: counters.0.clone(),
-                    });
-                }
+                _ => *c = Some(Entry::new(id, counters, class, b.take())),
             }
         });
         b
+    }
+
+    impl Entry {
+        #[cold]
+        fn new(id: usize, counters: &Counters, class: usize, buf: Option<Box<Vec<u8>>>) -> Self {
+            Entry {
+                id,
+                class,
+                buf,
+                hits: counters.counter(),
+                lists: counters.0.clone(),
+            }
+        }
     }
 
     /// Drops this thread's entry of pool `id` (its buffer is freed).
@@ -729,6 +740,7 @@ impl fmt::Debug for Buffer<'_> {
 }
 
 impl Drop for Buffer<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
             self.pool.recycle(b);
