@@ -64,6 +64,19 @@ use crate::sync::time::{now, Instant};
 use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
 
 /// Why a batch was shipped.
+///
+/// ```
+/// use latchfree::batch::Batcher;
+///
+/// let b = Batcher::builder::<()>().max_items(3).build(|_: &mut Vec<u8>| Ok(()));
+/// for i in 0..4 {
+///     b.push(i).unwrap();
+/// }
+/// b.close();
+/// let m = b.metrics();
+/// // One batch shipped full (`FlushCause::Items`), the rest at the close.
+/// assert_eq!((m.by_items, m.by_close), (1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushCause {
     /// It reached `max_items`.

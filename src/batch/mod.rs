@@ -90,6 +90,14 @@ type Queue<T> = Ring<Heap<Slot<T>>, Multi, Parking>;
 type Producer<T> = MultiProducer<Arc<Queue<T>>>;
 
 /// Why a push was refused; the item comes back.
+///
+/// ```
+/// use latchfree::batch::{Batcher, PushError};
+///
+/// let b = Batcher::builder::<()>().build(|_: &mut Vec<u32>| Ok(()));
+/// b.close();
+/// assert!(matches!(b.try_push(1), Err(PushError::Closed(1))));
+/// ```
 pub enum PushError<T> {
     /// The queue is full (`try_push`, or `push_timeout` after its wait).
     Full(T),
@@ -132,6 +140,26 @@ impl<T> fmt::Display for PushError<T> {
 impl<T> core::error::Error for PushError<T> {}
 
 /// Why a batch reached the error callback.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::batch::{BatchError, Batcher};
+///
+/// let failed = Arc::new(Mutex::new(Vec::new()));
+/// let f = failed.clone();
+/// let b = Batcher::builder()
+///     .max_items(2)
+///     .on_error(move |e: BatchError<&str>, items: &mut Vec<u32>| {
+///         if let BatchError::Failed(why) = e {
+///             f.lock().unwrap().push((why, items.clone()));
+///         }
+///     })
+///     .build(|_: &mut Vec<u32>| Err("disk full"));
+/// b.push(1).unwrap();
+/// b.push(2).unwrap();
+/// b.close();
+/// assert_eq!(*failed.lock().unwrap(), [("disk full", vec![1, 2])]);
+/// ```
 pub enum BatchError<E> {
     /// The handler returned this error.
     Failed(E),
@@ -149,6 +177,22 @@ impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
 }
 
 /// A point-in-time view of the batcher's counters; stale under concurrency.
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::batch::Batcher;
+///
+/// let b = Batcher::builder::<()>()
+///     .max_items(10)
+///     .max_delay(Duration::from_secs(60))
+///     .build(|_: &mut Vec<u32>| Ok(()));
+/// for i in 0..25 {
+///     b.push(i).unwrap();
+/// }
+/// b.flush(); // ships the 5 left over
+/// let m = b.metrics();
+/// assert_eq!((m.accepted, m.delivered, m.by_items, m.by_manual), (25, 25, 2, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Items accepted.
@@ -189,6 +233,25 @@ type Weigher<T> = Arc<dyn Fn(&T) -> usize + Send + Sync>;
 type OnError<T, E> = Arc<dyn Fn(BatchError<E>, &mut Vec<T>) + Send + Sync>;
 
 /// Configures and starts a [`Batcher`].
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::batch::Batcher;
+///
+/// let b = Batcher::builder::<std::io::Error>()
+///     .max_items(512)
+///     .max_bytes(64 * 1024, |line: &String| line.len())
+///     .max_delay(Duration::from_millis(5))
+///     .queue_capacity(4096)
+///     .thread_name("log-writer")
+///     .build(|lines: &mut Vec<String>| {
+///         // Write `lines` somewhere; an `Err` goes to the error callback.
+///         assert!(!lines.is_empty());
+///         Ok(())
+///     });
+/// b.push("hello".to_string()).unwrap();
+/// b.close();
+/// ```
 pub struct Builder<T, E> {
     max_items: usize,
     max_bytes: usize,
@@ -519,6 +582,24 @@ where
 ///
 /// Dropping it is [`close`](Self::close): everything accepted is handed to
 /// the handler first.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use latchfree::batch::Batcher;
+///
+/// let written = Arc::new(AtomicUsize::new(0));
+/// let w = written.clone();
+/// let b = Batcher::builder::<()>().max_items(64).build(move |batch: &mut Vec<u64>| {
+///     w.fetch_add(batch.len(), Ordering::Relaxed);
+///     Ok(())
+/// });
+/// for i in 0..1000 {
+///     b.push(i).unwrap();
+/// }
+/// b.close(); // everything accepted reaches the handler first
+/// assert_eq!(written.load(Ordering::Relaxed), 1000);
+/// ```
 pub struct Batcher<T> {
     shared: Arc<Shared<T>>,
     joins: Mutex<Vec<thread::JoinHandle<()>>>,

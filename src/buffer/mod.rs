@@ -35,6 +35,16 @@ use self::idle::IdleSet;
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Counters shared by both pools; each read is a point-in-time value.
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// drop(pool.get(1000)); // a miss: created, then kept
+/// drop(pool.get(1000)); // a hit
+/// let m = pool.metrics();
+/// assert_eq!((m.hits, m.misses, m.created), (1, 1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Gets served from an idle object.
@@ -81,6 +91,17 @@ type Init<T> = Box<dyn Fn() -> T + Send + Sync>;
 type Reset<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 
 /// A pool of reusable `T`s. See the [module docs](self).
+///
+/// ```
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = ObjectPool::new(16, || String::with_capacity(256)).with_reset(|s| s.clear());
+/// {
+///     let mut s = pool.get();
+///     s.push_str("scratch");
+/// } // back in the pool, cleared
+/// assert!(pool.get().is_empty());
+/// ```
 pub struct ObjectPool<T> {
     idle: IdleSet<T>,
     init: Init<T>,
@@ -229,12 +250,33 @@ fn wait_a_little() {
 }
 
 /// An object lent by an [`ObjectPool`]; returns to it on drop.
+///
+/// ```
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = ObjectPool::new(4, Vec::<u32>::new).with_bound(1);
+/// let mut v = pool.get();
+/// v.push(1);
+/// assert!(pool.try_get().is_none()); // the bound is reached
+/// drop(v);
+/// assert!(pool.try_get().is_some());
+/// ```
 pub struct Pooled<'a, T: Send> {
     pool: &'a ObjectPool<T>,
     obj: Option<Box<T>>,
 }
 
 /// An object lent by an `Arc<ObjectPool>`; returns to it on drop.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = Arc::new(ObjectPool::new(4, || vec![0u8; 64]));
+/// let mut obj = pool.get_owned();
+/// std::thread::spawn(move || obj[0] = 1).join().unwrap();
+/// assert_eq!(pool.metrics().created, 1);
+/// ```
 pub struct OwnedPooled<T: Send> {
     pool: Arc<ObjectPool<T>>,
     obj: Option<Box<T>>,
@@ -286,6 +328,19 @@ guard_impls!(Pooled<'a>);
 guard_impls!(OwnedPooled);
 
 /// Configures a [`BufferPool`].
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::builder()
+///     .min_size(256)
+///     .max_retained(64 * 1024)
+///     .max_idle_per_class(8)
+///     .class_limit(16 * 1024, 32)
+///     .build();
+/// assert_eq!(pool.class_size(1000), 1024);
+/// assert!(pool.get(100).capacity() >= 256);
+/// ```
 #[derive(Debug, Clone)]
 pub struct BufferPoolBuilder {
     min_size: usize,
@@ -366,6 +421,19 @@ impl BufferPoolBuilder {
 
 /// A pool of byte buffers in power-of-two size classes. See the
 /// [module docs](self).
+///
+/// ```
+/// use std::io::Write;
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(16 * 1024);
+/// write!(buf, "hello {}", 42).unwrap();
+/// assert_eq!(&buf[..], b"hello 42");
+/// drop(buf); // back to the pool, cleared
+/// assert!(pool.get(16 * 1024).is_empty());
+/// pool.trim(); // frees the idle buffers
+/// ```
 pub struct BufferPool {
     /// Unique per pool (never reused), names this pool's entry in the
     /// thread-local caches.
@@ -697,6 +765,16 @@ mod local {
 
 /// A byte buffer lent by a [`BufferPool`]: derefs to its `Vec<u8>`, and
 /// goes back to the pool, cleared, when dropped.
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(64);
+/// buf.extend_from_slice(b"keep me");
+/// let bytes: Vec<u8> = buf.detach(); // leaves the pool for good
+/// assert_eq!(bytes, b"keep me");
+/// ```
 pub struct Buffer<'a> {
     pool: &'a BufferPool,
     // Boxed: see `BufferPool::recycle`.

@@ -15,6 +15,19 @@ use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, Ordering};
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.
+///
+/// ```
+/// use latchfree::pool::{JoinError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// let h = pool.spawn(|| -> u32 { panic!("no luck") }).unwrap();
+/// match h.join() {
+///     Err(JoinError::Panicked(payload)) => {
+///         assert_eq!(payload.downcast_ref::<&str>(), Some(&"no luck"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 pub type Payload = Box<dyn Any + Send + 'static>;
 
 /// How the pool starts a job.
@@ -120,6 +133,27 @@ impl Body {
 ///
 /// Run it on the current thread with [`run`](Self::run), or drop it: a
 /// dropped job's [`JoinHandle`] reports [`JoinError::Cancelled`].
+///
+/// ```
+/// use std::sync::mpsc;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1);
+/// let (tx, rx) = mpsc::channel::<()>();
+/// // Keep the only worker busy, then queue a job behind it.
+/// pool.execute(move || drop(rx.recv())).unwrap();
+/// pool.execute(|| println!("queued")).unwrap();
+/// let closer = std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(20));
+///     tx.send(()).unwrap();
+/// });
+/// let unstarted = pool.shutdown_now();
+/// closer.join().unwrap();
+/// for job in unstarted {
+///     assert!(job.id().is_some());
+///     job.run(); // or drop it
+/// }
+/// ```
 pub struct Job {
     /// Set when the pool accepts the job: its sequence in the queue;
     /// `usize::MAX` until then.
@@ -184,6 +218,25 @@ impl fmt::Debug for Job {
 /// (its handle was cancelled, or the pool is shutting down with
 /// `shutdown_now`/an expired `shutdown_timeout`) must poll
 /// [`is_cancelled`](Self::is_cancelled) and return by itself.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1);
+/// let h = pool
+///     .spawn_with(None, |token| {
+///         let mut rounds = 0u64;
+///         while !token.is_cancelled() {
+///             rounds += 1;
+///             std::thread::yield_now();
+///         }
+///         rounds
+///     })
+///     .unwrap();
+/// std::thread::sleep(std::time::Duration::from_millis(5));
+/// h.cancel();
+/// assert!(h.join().is_ok()); // it saw the token and returned
+/// ```
 #[derive(Clone, Debug)]
 pub struct CancelToken {
     own: Arc<AtomicBool>,
@@ -216,6 +269,16 @@ impl CancelToken {
 }
 
 /// Why [`JoinHandle::join`] has no value.
+///
+/// ```
+/// use std::time::Instant;
+/// use latchfree::pool::{JoinError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// // A deadline already past: the task is not run.
+/// let h = pool.spawn_with(Some(Instant::now()), |_| 1).unwrap();
+/// assert!(matches!(h.join(), Err(JoinError::TimedOut)));
+/// ```
 pub enum JoinError {
     /// The task panicked; here is the payload.
     Panicked(Payload),
@@ -286,6 +349,15 @@ impl<T> Drop for Sender<T> {
 /// The handle of a task started with
 /// [`ThreadPool::spawn`](super::ThreadPool::spawn): join it for the task's
 /// value, or the panic, timeout or cancellation that took its place.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let handles: Vec<_> = (0..4u64).map(|i| pool.spawn(move || i * i).unwrap()).collect();
+/// let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 14);
+/// ```
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
     cancel: CancelToken,

@@ -141,6 +141,22 @@ type Hook = Arc<dyn Fn(usize) + Send + Sync>;
 type PanicHook = Arc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>;
 
 /// What the panic handler learns about the task that panicked.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::pool::ThreadPool;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let pool = ThreadPool::builder()
+///     .min_workers(1)
+///     .max_workers(1)
+///     .panic_handler(move |info, _payload| s.lock().unwrap().push(info.id))
+///     .build();
+/// pool.execute(|| panic!("boom")).unwrap();
+/// pool.shutdown();
+/// assert_eq!(seen.lock().unwrap().len(), 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct TaskInfo {
     /// The task's identity (see [`Job::id`]).
@@ -150,6 +166,23 @@ pub struct TaskInfo {
 }
 
 /// Why a job was not accepted; the job comes back unrun.
+///
+/// ```
+/// use latchfree::pool::{SubmitError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// pool.shutdown();
+/// let mut ran = false;
+/// match pool.try_execute(|| println!("hello")) {
+///     // The closure comes back unrun: run it here instead.
+///     Err(SubmitError::Closed(f)) => {
+///         f();
+///         ran = true;
+///     }
+///     _ => unreachable!(),
+/// }
+/// assert!(ran);
+/// ```
 pub enum SubmitError<F> {
     /// The queue is full (from `try_execute`, or `execute_timeout` after its
     /// wait).
@@ -194,6 +227,16 @@ impl<F> core::error::Error for SubmitError<F> {}
 
 /// [`ThreadPool::wait_idle`] was called from one of the pool's own threads,
 /// where it could never return.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::pool::{ThreadPool, WaitIdleError};
+///
+/// let pool = Arc::new(ThreadPool::new(1));
+/// let p = pool.clone();
+/// let h = pool.spawn(move || p.wait_idle()).unwrap();
+/// assert_eq!(h.join().unwrap(), Err(WaitIdleError));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitIdleError;
 
@@ -206,6 +249,18 @@ impl fmt::Display for WaitIdleError {
 impl core::error::Error for WaitIdleError {}
 
 /// A point-in-time view of the pool's counters; stale under concurrency.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// for _ in 0..100 {
+///     pool.execute(|| {}).unwrap();
+/// }
+/// pool.wait_idle().unwrap();
+/// let m = pool.metrics();
+/// assert_eq!((m.completed, m.queued, m.running), (100, 0, 0));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Live worker threads.
@@ -228,6 +283,21 @@ pub struct Metrics {
 }
 
 /// Configures and starts a [`ThreadPool`].
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::builder()
+///     .min_workers(1)
+///     .max_workers(4)
+///     .keep_alive(Duration::from_secs(10))
+///     .queue_capacity(256)
+///     .thread_name("io")
+///     .build();
+/// let h = pool.spawn(|| std::thread::current().name().map(String::from)).unwrap();
+/// assert!(h.join().unwrap().unwrap().starts_with("io-"));
+/// ```
 pub struct Builder {
     min: usize,
     max: usize,
@@ -980,6 +1050,24 @@ fn bump(a: &AtomicUsize) {
 ///
 /// Dropping the pool is [`shutdown`](Self::shutdown): everything accepted
 /// runs first.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let n = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..1000 {
+///     let n = n.clone();
+///     pool.execute(move || {
+///         n.fetch_add(1, Ordering::Relaxed);
+///     })
+///     .unwrap();
+/// }
+/// pool.shutdown(); // runs everything accepted, then joins
+/// assert_eq!(n.load(Ordering::Relaxed), 1000);
+/// ```
 pub struct ThreadPool {
     inner: Arc<Inner>,
 }

@@ -23,6 +23,14 @@ use crate::batch::{Batcher, PushError};
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 
 /// Why a value was not accepted; the value comes back.
+///
+/// ```
+/// use latchfree::pool::{PostError, TaskQueue};
+///
+/// let q = TaskQueue::with_handler(|_: u32| Ok::<(), ()>(()));
+/// q.close();
+/// assert!(matches!(q.post(5), Err(PostError::Closed(5))));
+/// ```
 pub enum PostError<T> {
     /// The queue is full (from `try_post`, or `post_timeout` after its
     /// wait).
@@ -77,6 +85,27 @@ impl<T> core::error::Error for PostError<T> {}
 /// What the error callback learns about a value the handler did not
 /// handle. The value itself was moved into the handler and is gone; a
 /// handler that wants it back returns it inside its error (`E`).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::pool::{TaskError, TaskQueue};
+///
+/// let errors = Arc::new(Mutex::new(Vec::new()));
+/// let e = errors.clone();
+/// let q = TaskQueue::builder()
+///     .on_error(move |err: TaskError<(u32, &'static str)>| {
+///         if let TaskError::Failed((value, why)) = err {
+///             // The handler gave the value back inside its error.
+///             e.lock().unwrap().push((value, why));
+///         }
+///     })
+///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) });
+/// for v in 0..5 {
+///     q.post(v).unwrap();
+/// }
+/// q.close();
+/// assert_eq!(*errors.lock().unwrap(), [(3, "three")]);
+/// ```
 pub enum TaskError<E> {
     /// The handler returned this error.
     Failed(E),
@@ -117,6 +146,18 @@ fn panic_message(p: &Payload) -> Option<&str> {
 /// A point-in-time view of a [`TaskQueue`]'s counters; stale under
 /// concurrency. Once the queue is closed,
 /// `posted == handled + failed + panicked`.
+///
+/// ```
+/// use latchfree::pool::TaskQueue;
+///
+/// let q = TaskQueue::with_handler(|v: u32| if v < 8 { Ok(()) } else { Err(v) });
+/// for v in 0..10 {
+///     q.post(v).unwrap();
+/// }
+/// q.close();
+/// let m = q.metrics();
+/// assert_eq!((m.posted, m.handled, m.failed), (10, 8, 2));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskMetrics {
     /// Values accepted.
