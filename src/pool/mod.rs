@@ -56,10 +56,11 @@
 //! never lost either. When nobody sleeps and fewer than `max` workers live,
 //! the submitter starts a worker.
 //!
-//! A worker that has just found jobs back to back spins and yields a
-//! little before it sleeps, so a steady stream never pays for a wake-up;
-//! one that slept since (jobs are sparse) goes back to sleep right after
-//! its job, so an idle pool costs one wake-up per job and nothing more.
+//! A worker that has just found jobs back to back, or slept only briefly,
+//! spins and yields a little before it sleeps, so a steady stream never
+//! pays for a wake-up; one whose last sleep was long (over 200 µs: jobs
+//! are sparse) goes back to sleep right after its job, so an idle pool
+//! costs one wake-up per job and nothing more.
 //!
 //! # What it does not do
 //!
@@ -97,6 +98,9 @@ const SPIN_ROUNDS: u32 = 5;
 /// machine with fewer cores than threads the yields matter most: they hand
 /// the core to the submitter that is about to publish the next job.
 const YIELD_ROUNDS: u32 = 8;
+/// A worker that slept longer than this before a job came treats jobs as
+/// sparse: it sleeps again right after its job, without spinning.
+const SPARSE_SLEEP: Duration = Duration::from_micros(200);
 /// The most jobs a worker claims at once (module docs on batching).
 const MAX_CLAIM: usize = 16;
 /// A claimed batch that ran slower than this drops the next claim back to
@@ -929,11 +933,12 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
     // docs on batching).
     let mut buf: VecDeque<Job> = VecDeque::with_capacity(MAX_CLAIM);
     let mut claim = 1;
-    // Jobs are sparse: the worker slept since it last found jobs back to
-    // back. A sparse worker goes back to sleep right after its job, with
-    // no spinning (an idle pool then costs one wake-up per job and
-    // nothing more); finding a job right after another makes it spin
-    // again before sleeping.
+    // Jobs are sparse: the worker's last sleep was long (over
+    // `SPARSE_SLEEP`) and it has not found jobs back to back since. A
+    // sparse worker goes back to sleep right after its job, with no
+    // spinning (an idle pool then costs one wake-up per job and nothing
+    // more); a short sleep, or a job found right after another, makes it
+    // spin again before sleeping.
     let mut sparse = false;
     'work: loop {
         let p = take_into(&mut h, claim, &mut buf);
@@ -985,8 +990,10 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
             }
         }
         claim = 1;
-        sparse = true;
-        match inner.sleep(&mut h, &mut keep_alive_over) {
+        let slept = Instant::now();
+        let woke = inner.sleep(&mut h, &mut keep_alive_over);
+        sparse = slept.elapsed() > SPARSE_SLEEP;
+        match woke {
             Woke::Job(job) => {
                 keep_alive_over = false;
                 inner.handle(job, stats, name.as_deref());
