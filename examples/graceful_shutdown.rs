@@ -2,7 +2,8 @@
 //! batcher.
 //!
 //! Producer threads submit requests to a pool; each request's handler
-//! pushes a record into a batcher whose handler "writes" batches. After a
+//! pushes a record into a batcher whose handler "writes" batches, and posts
+//! an audit event to a task queue (one handler, in order). After a
 //! while a shutdown signal arrives (here a timer standing in for SIGTERM
 //! from an orchestrator): the service stops accepting, drains the pool and
 //! then the batcher, and checks that nothing accepted was lost:
@@ -19,7 +20,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use latchfree::batch::Batcher;
-use latchfree::pool::ThreadPool;
+use latchfree::pool::{TaskError, TaskQueue, ThreadPool};
 
 fn main() {
     let written = Arc::new(AtomicUsize::new(0));
@@ -32,6 +33,18 @@ fn main() {
             .build(move |batch: &mut Vec<u64>| {
                 // Stand-in for a write to a log or a database.
                 w2.fetch_add(batch.len(), Ordering::Relaxed);
+                Ok(())
+            }),
+    );
+    let audited = Arc::new(AtomicUsize::new(0));
+    let a2 = audited.clone();
+    let audit = Arc::new(
+        TaskQueue::builder()
+            .queue_capacity(4096)
+            .on_error(|e: TaskError<String>| eprintln!("audit: {e}"))
+            .build(move |_request: u64| {
+                // Stand-in for an audit-log append.
+                a2.fetch_add(1, Ordering::Relaxed);
                 Ok(())
             }),
     );
@@ -49,18 +62,18 @@ fn main() {
     let refused = Arc::new(AtomicUsize::new(0));
     let producers: Vec<_> = (0..3)
         .map(|p| {
-            let (pool, batcher) = (pool.clone(), batcher.clone());
+            let (pool, batcher, audit) = (pool.clone(), batcher.clone(), audit.clone());
             let (stop, accepted, refused) = (stop.clone(), accepted.clone(), refused.clone());
             thread::spawn(move || {
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let b = batcher.clone();
+                    let (b, a) = (batcher.clone(), audit.clone());
                     let request = (p as u64) << 32 | n;
                     n += 1;
                     let job = move || {
                         // The request's work, then its record.
-                        if b.push(request).is_err() {
-                            unreachable!("the batcher closes only after the pool drained");
+                        if b.push(request).is_err() || a.post(request).is_err() {
+                            unreachable!("both close only after the pool drained");
                         }
                     };
                     match pool.execute(job) {
@@ -80,6 +93,7 @@ fn main() {
     println!("shutdown signal: stop accepting, drain");
     pool.shutdown(); // stop accepting, run everything queued, join
     batcher.close(); // hand every record to the writer, join
+    audit.close(); // handle every audit event, join
     stop.store(true, Ordering::Relaxed);
     for p in producers {
         p.join().unwrap();
@@ -99,11 +113,23 @@ fn main() {
         m.by_close,
     );
     assert_eq!(accepted, delivered, "a request was lost");
+    let m = audit.metrics();
+    println!(
+        "audited = {} (failed {})",
+        audited.load(Ordering::Relaxed),
+        m.failed
+    );
+    assert_eq!(m.posted, accepted, "an audit event was refused");
+    assert_eq!(
+        audited.load(Ordering::Relaxed),
+        accepted,
+        "an audit event was lost"
+    );
     // Draining what is in memory takes milliseconds; seconds would mean a
     // worker slept through the shutdown.
     assert!(
         t.elapsed() < Duration::from_secs(10),
         "shutdown drain stalled"
     );
-    println!("accepted = delivered: nothing lost");
+    println!("accepted = delivered = audited: nothing lost");
 }

@@ -11,11 +11,12 @@
 //!   does it wait on the condition variable (releasing the lock
 //!   atomically). It uncounts itself before leaving, still under the lock.
 //! - A ringer makes work available, issues a `SeqCst` fence and reads
-//!   `sleepers`; if non-zero it takes the lock and signals one sleeper.
+//!   `sleepers`; if non-zero it takes and releases the lock, then signals
+//!   one sleeper.
 //!
 //! By the two fences, either the ringer sees the sleeper's count, or the
 //! sleeper's check sees the work. In the first case the lock makes the
-//! signal land after the sleeper is waiting (or before it checks again). A
+//! signal land after the sleeper is waiting (or after it checked again). A
 //! signalled sleeper that finds nothing (another thread took the work)
 //! simply waits again. `loom-tests/tests/pool.rs` checks this with the
 //! ring as the work.
@@ -83,9 +84,12 @@ impl Doorbell {
         if self.sleepers.load(Ordering::SeqCst) == 0 {
             return false;
         }
-        let g = self.lock();
+        // Taking the lock waits out a sleeper between its check and its
+        // wait; once we hold it, every counted sleeper that has not left is
+        // waiting. The signal goes after the unlock, so the woken thread
+        // does not block again on the lock we hold.
+        drop(self.lock());
         self.cond.notify_one();
-        drop(g);
         true
     }
 

@@ -97,6 +97,12 @@ pub use doorbell::{Check, Doorbell};
 
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 pub mod batch;
+/// The batcher's flush/close/sleep hand-off, exposed for the loom models
+/// only.
+#[cfg(latchfree_loom)]
+#[doc(hidden)]
+#[path = "batch/handoff.rs"]
+pub mod batch_handoff;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub mod buffer;
 #[cfg(feature = "alloc")]

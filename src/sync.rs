@@ -126,3 +126,28 @@ pub(crate) use loom::sync::atomic::AtomicU8;
 /// which readers borrow for as long as their epoch guard lives, something
 /// loom's closure-scoped cell cannot express).
 pub(crate) use core::cell::UnsafeCell as UntrackedUnsafeCell;
+
+// --- added for adapters2 ---
+/// The adapters' clock (batch delays). Under loom time stands still:
+/// [`time::now`] is one fixed instant for the whole run, because loom
+/// replays each execution and needs every choice in it to be reproducible.
+/// A zero delay is then always over and any other never is (see
+/// `batch::handoff`).
+#[cfg(any(feature = "std", latchfree_loom))]
+pub(crate) mod time {
+    pub(crate) use std::time::Instant;
+
+    /// Now.
+    #[cfg(not(latchfree_loom))]
+    #[inline(always)]
+    pub(crate) fn now() -> Instant {
+        Instant::now()
+    }
+
+    /// The one instant of a loom run.
+    #[cfg(latchfree_loom)]
+    pub(crate) fn now() -> Instant {
+        static FROZEN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *FROZEN.get_or_init(Instant::now)
+    }
+}

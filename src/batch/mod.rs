@@ -18,26 +18,22 @@
 //! callback with its items. No item is dropped silently: every accepted item
 //! reaches the handler (and, if it failed, the error callback).
 //!
-//! # Waking
+//! # Waking, flush and close
 //!
-//! An idle flusher sets its `sleeping` flag, issues a `SeqCst` fence, polls
-//! once more, and only then parks (with a timeout when a batch is
-//! lingering). A producer publishes, issues a `SeqCst` fence, and unparks
-//! every flusher whose flag it sees. By the fences, either the producer sees
-//! the flag or the flusher's poll sees the item; `unpark` before `park`
-//! makes the park return at once.
-//!
-//! # Flush
-//!
-//! [`Batcher::flush`] bumps an epoch and wakes the flushers. A flusher that
-//! sees a new epoch waits until no publish is in flight (so every item
-//! accepted before the flush is in the ring, with no gap in front of it),
-//! drains the ring until idle, ships its batch and acknowledges the epoch.
-//! `flush` returns when every flusher has acknowledged. Under a continuous
-//! stream from many producers a flush waits for a moment with no publish
-//! in flight (these come every few hundred nanoseconds in practice).
+//! The hand-off between producers, [`Batcher::flush`], [`Batcher::close`]
+//! and the flushers (an in-flight count, a flush epoch with
+//! acknowledgements, a per-flusher sleeping flag with fences) lives in the
+//! private `handoff` module, together with the flusher loop, so the loom
+//! models in `loom-tests/tests/batch.rs` check that very code. In short: an
+//! idle flusher announces that it sleeps, fences and polls once more before
+//! it parks, and a producer fences after publishing and wakes a sleeper it
+//! sees; `flush` bumps an epoch, and each flusher waits for in-flight
+//! pushes, drains, ships and acknowledges. Under a continuous stream from
+//! many producers a flush waits for a moment with no push in flight (these
+//! come every few hundred nanoseconds in practice).
 
-use alloc::boxed::Box;
+mod handoff;
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -45,15 +41,18 @@ use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::panic::catch_unwind;
 use std::thread;
-use std::time::Instant;
 
-use crate::pool::stripes::Stripes;
+pub use self::handoff::FlushCause;
+use self::handoff::{Flush, Handoff};
+
+use crate::pool::stripes::Lanes;
 use crate::pool::Payload;
 use crate::ring::{
     Consumer, Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker,
 };
-use crate::sync::blocking::{Condvar, Mutex};
-use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::blocking::Mutex;
+use crate::sync::time::{now, Instant};
+use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
 
 /// A take-once slot (see `pool::Slot`): written by the producer that
 /// claimed it, taken by the one flusher that consumes its sequence.
@@ -91,6 +90,14 @@ type Queue<T> = Ring<Heap<Slot<T>>, Multi, Parking>;
 type Producer<T> = MultiProducer<Arc<Queue<T>>>;
 
 /// Why a push was refused; the item comes back.
+///
+/// ```
+/// use latchfree::batch::{Batcher, PushError};
+///
+/// let b = Batcher::builder::<()>().build(|_: &mut Vec<u32>| Ok(()));
+/// b.close();
+/// assert!(matches!(b.try_push(1), Err(PushError::Closed(1))));
+/// ```
 pub enum PushError<T> {
     /// The queue is full (`try_push`, or `push_timeout` after its wait).
     Full(T),
@@ -133,6 +140,26 @@ impl<T> fmt::Display for PushError<T> {
 impl<T> core::error::Error for PushError<T> {}
 
 /// Why a batch reached the error callback.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::batch::{BatchError, Batcher};
+///
+/// let failed = Arc::new(Mutex::new(Vec::new()));
+/// let f = failed.clone();
+/// let b = Batcher::builder()
+///     .max_items(2)
+///     .on_error(move |e: BatchError<&str>, items: &mut Vec<u32>| {
+///         if let BatchError::Failed(why) = e {
+///             f.lock().unwrap().push((why, items.clone()));
+///         }
+///     })
+///     .build(|_: &mut Vec<u32>| Err("disk full"));
+/// b.push(1).unwrap();
+/// b.push(2).unwrap();
+/// b.close();
+/// assert_eq!(*failed.lock().unwrap(), [("disk full", vec![1, 2])]);
+/// ```
 pub enum BatchError<E> {
     /// The handler returned this error.
     Failed(E),
@@ -149,23 +176,23 @@ impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
     }
 }
 
-/// Why a batch was shipped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlushCause {
-    /// It reached `max_items`.
-    Items,
-    /// The next item would have taken it past `max_bytes`.
-    Bytes,
-    /// `max_delay` passed since its first item (or, with no delay, nothing
-    /// more was waiting).
-    Time,
-    /// [`Batcher::flush`].
-    Manual,
-    /// The batcher closed.
-    Close,
-}
-
 /// A point-in-time view of the batcher's counters; stale under concurrency.
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::batch::Batcher;
+///
+/// let b = Batcher::builder::<()>()
+///     .max_items(10)
+///     .max_delay(Duration::from_secs(60))
+///     .build(|_: &mut Vec<u32>| Ok(()));
+/// for i in 0..25 {
+///     b.push(i).unwrap();
+/// }
+/// b.flush(); // ships the 5 left over
+/// let m = b.metrics();
+/// assert_eq!((m.accepted, m.delivered, m.by_items, m.by_manual), (25, 25, 2, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Items accepted.
@@ -194,7 +221,6 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Counters {
-    accepted: AtomicUsize,
     rejected: AtomicUsize,
     delivered: AtomicUsize,
     batches: AtomicUsize,
@@ -207,6 +233,25 @@ type Weigher<T> = Arc<dyn Fn(&T) -> usize + Send + Sync>;
 type OnError<T, E> = Arc<dyn Fn(BatchError<E>, &mut Vec<T>) + Send + Sync>;
 
 /// Configures and starts a [`Batcher`].
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::batch::Batcher;
+///
+/// let b = Batcher::builder::<std::io::Error>()
+///     .max_items(512)
+///     .max_bytes(64 * 1024, |line: &String| line.len())
+///     .max_delay(Duration::from_millis(5))
+///     .queue_capacity(4096)
+///     .thread_name("log-writer")
+///     .build(|lines: &mut Vec<String>| {
+///         // Write `lines` somewhere; an `Err` goes to the error callback.
+///         assert!(!lines.is_empty());
+///         Ok(())
+///     });
+/// b.push("hello".to_string()).unwrap();
+/// b.close();
+/// ```
 pub struct Builder<T, E> {
     max_items: usize,
     max_bytes: usize,
@@ -333,20 +378,11 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .map(Source::Many)
                 .collect()
         };
-        let producers = Stripes::new(graph.multi_producer());
+        let producers = Lanes::new(graph.multi_producer());
         let shared = Arc::new(Shared {
             ring,
             producers,
-            flushers: (0..self.flushers)
-                .map(|_| FlusherState {
-                    sleeping: AtomicBool::new(false),
-                    thread: Mutex::new(None),
-                })
-                .collect(),
-            in_flight: AtomicUsize::new(0),
-            epoch: AtomicUsize::new(0),
-            acks: Mutex::new(alloc::vec![0; self.flushers]),
-            acked: Condvar::new(),
+            handoff: Handoff::new(self.flushers),
             counters: Counters::default(),
         });
         let on_error: OnError<T, E> = self.on_error.unwrap_or_else(|| {
@@ -379,10 +415,6 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .name(alloc::format!("{}-{i}", self.name))
                 .spawn(move || f.run())
                 .expect("could not start a flusher thread");
-            *shared.flushers[i]
-                .thread
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()) = Some(j.thread().clone());
             joins.push(j);
         }
         Batcher {
@@ -419,41 +451,11 @@ impl<T: Send> Source<T> {
     }
 }
 
-struct FlusherState {
-    sleeping: AtomicBool,
-    thread: Mutex<Option<thread::Thread>>,
-}
-
 struct Shared<T> {
     ring: Arc<Queue<T>>,
-    producers: Stripes<Producer<T>>,
-    flushers: Box<[FlusherState]>,
-    /// Publishes started and not finished.
-    in_flight: AtomicUsize,
-    /// Bumped by each `flush`.
-    epoch: AtomicUsize,
-    /// The last epoch each flusher acknowledged.
-    acks: Mutex<Vec<usize>>,
-    acked: Condvar,
+    producers: Lanes<Producer<T>>,
+    handoff: Handoff,
     counters: Counters,
-}
-
-impl<T> Shared<T> {
-    fn wake(&self, all: bool) {
-        // SeqCst: pairs with the flusher's fence after setting `sleeping`
-        // (module docs).
-        fence(Ordering::SeqCst);
-        for f in self.flushers.iter() {
-            if all || f.sleeping.load(Ordering::SeqCst) {
-                if let Some(t) = &*f.thread.lock().unwrap_or_else(|e| e.into_inner()) {
-                    t.unpark();
-                }
-                if !all {
-                    return;
-                }
-            }
-        }
-    }
 }
 
 struct Flusher<T, E, H> {
@@ -488,7 +490,7 @@ where
             let batch = &mut self.batch;
             let p = self.src.poll(room, |item| batch.push(item));
             if was_empty && !self.batch.is_empty() {
-                self.first_at = Some(Instant::now());
+                self.first_at = Some(handoff::clock());
             }
             if self.batch.len() >= self.max_items {
                 self.ship(FlushCause::Items);
@@ -513,7 +515,7 @@ where
             self.bytes = self.bytes.saturating_add(w);
         }
         if self.batch.is_empty() {
-            self.first_at = Some(Instant::now());
+            self.first_at = Some(handoff::clock());
         }
         self.batch.push(item);
         if self.batch.len() >= self.max_items {
@@ -552,113 +554,52 @@ where
         self.first_at = None;
     }
 
-    fn ack(&self, epoch: usize) {
-        let mut acks = self.shared.acks.lock().unwrap_or_else(|e| e.into_inner());
-        acks[self.index] = epoch;
-        drop(acks);
-        self.shared.acked.notify_all();
-    }
-
-    /// A flush was asked for: wait out in-flight publishes, drain, ship.
-    fn manual(&mut self, epoch: usize) {
-        while self.shared.in_flight.load(Ordering::SeqCst) != 0 {
-            thread::yield_now();
-        }
-        while let Poll::Processed(_) = self.fill() {}
-        self.ship(FlushCause::Manual);
-        self.ack(epoch);
-    }
-
     fn run(mut self) {
-        let mut seen_epoch = 0;
-        loop {
-            let p = self.fill();
-            let epoch = self.shared.epoch.load(Ordering::SeqCst);
-            if epoch != seen_epoch {
-                seen_epoch = epoch;
-                self.manual(epoch);
-                continue;
-            }
-            match p {
-                Poll::Processed(_) => {
-                    if self.max_delay.is_zero() {
-                        self.ship(FlushCause::Time);
-                    }
-                    continue;
-                }
-                Poll::Closed | Poll::Halted => {
-                    self.ship(FlushCause::Close);
-                    self.ack(usize::MAX);
-                    return;
-                }
-                Poll::Idle | Poll::Gated => {}
-            }
-            let deadline = self.first_at.map(|t| t + self.max_delay);
-            if let Some(d) = deadline {
-                if Instant::now() >= d {
-                    self.ship(FlushCause::Time);
-                    continue;
-                }
-            }
-            // Nothing waiting: poll a little longer before sleeping, so a
-            // steady stream never pays for a wake-up.
-            if self.spin(seen_epoch) {
-                continue;
-            }
-            if let Some(d) = deadline {
-                // Lingering: nap in short steps without asking producers to
-                // wake us, so a filling batch costs them nothing.
-                let left = d.saturating_duration_since(Instant::now());
-                thread::park_timeout(left.min(LINGER_NAP));
-                continue;
-            }
-            // Sleep (module docs): announce, fence, poll once more.
-            let me = &self.shared.flushers[self.index];
-            me.sleeping.store(true, Ordering::SeqCst);
-            fence(Ordering::SeqCst);
-            let p = self.fill();
-            let epoch_now = self.shared.epoch.load(Ordering::SeqCst);
-            if matches!(p, Poll::Idle | Poll::Gated) && epoch_now == seen_epoch {
-                thread::park();
-            }
-            self.shared.flushers[self.index]
-                .sleeping
-                .store(false, Ordering::SeqCst);
-        }
-    }
-
-    /// Polls with growing spins, then yields, between; true as soon as
-    /// there is something to do (items, a flush, the close).
-    fn spin(&mut self, seen_epoch: usize) -> bool {
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            if round < SPIN_ROUNDS {
-                for _ in 0..(1u32 << round) {
-                    crate::sync::spin_loop();
-                }
-            } else {
-                thread::yield_now();
-            }
-            if !matches!(self.fill(), Poll::Idle | Poll::Gated)
-                || self.shared.epoch.load(Ordering::SeqCst) != seen_epoch
-            {
-                return true;
-            }
-        }
-        false
+        let shared = self.shared.clone();
+        shared.handoff.run(self.index, self.max_delay, &mut self);
     }
 }
 
-/// Spin rounds (2^round spin hints each) before an idle flusher yields.
-const SPIN_ROUNDS: u32 = 7;
-/// Yielding polls before an idle flusher naps or sleeps.
-const YIELD_ROUNDS: u32 = 8;
-/// Longest nap of a lingering flusher between polls.
-const LINGER_NAP: Duration = Duration::from_micros(50);
+impl<T, E, H> Flush for Flusher<T, E, H>
+where
+    T: Send,
+    H: FnMut(&mut Vec<T>) -> Result<(), E>,
+{
+    fn fill(&mut self) -> Poll {
+        Flusher::fill(self)
+    }
+
+    fn ship(&mut self, cause: FlushCause) {
+        Flusher::ship(self, cause);
+    }
+
+    fn first_at(&self) -> Option<Instant> {
+        self.first_at
+    }
+}
 
 /// The asynchronous batcher. See the [module docs](self).
 ///
 /// Dropping it is [`close`](Self::close): everything accepted is handed to
 /// the handler first.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use latchfree::batch::Batcher;
+///
+/// let written = Arc::new(AtomicUsize::new(0));
+/// let w = written.clone();
+/// let b = Batcher::builder::<()>().max_items(64).build(move |batch: &mut Vec<u64>| {
+///     w.fetch_add(batch.len(), Ordering::Relaxed);
+///     Ok(())
+/// });
+/// for i in 0..1000 {
+///     b.push(i).unwrap();
+/// }
+/// b.close(); // everything accepted reaches the handler first
+/// assert_eq!(written.load(Ordering::Relaxed), 1000);
+/// ```
 pub struct Batcher<T> {
     shared: Arc<Shared<T>>,
     joins: Mutex<Vec<thread::JoinHandle<()>>>,
@@ -667,7 +608,7 @@ pub struct Batcher<T> {
 impl<T> fmt::Debug for Batcher<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Batcher")
-            .field("flushers", &self.shared.flushers.len())
+            .field("handoff", &self.shared.handoff)
             .finish_non_exhaustive()
     }
 }
@@ -680,33 +621,26 @@ impl<T: Send + 'static> Batcher<T> {
 
     fn publish(&self, item: T, wait: Option<Duration>) -> Result<(), PushError<T>> {
         let s = &self.shared;
-        s.in_flight.fetch_add(1, Ordering::SeqCst);
-        let r = match wait {
-            None => s
-                .producers
-                .with(|p| p.push(Slot(UnsafeCell::new(Some(item))))),
-            Some(d) => {
-                let deadline = Instant::now() + d;
-                let mut nap = Duration::from_micros(10);
-                let mut slot = Slot(UnsafeCell::new(Some(item)));
-                loop {
-                    match s.producers.with(|p| p.try_push(slot)) {
-                        Err(PublishError::Full(back)) if Instant::now() < deadline => {
-                            slot = back;
-                            thread::park_timeout(nap.min(deadline - Instant::now()));
-                            nap = (nap * 2).min(Duration::from_millis(1));
-                        }
-                        other => break other,
-                    }
-                }
+        s.handoff.begin_push();
+        let slot = Slot(UnsafeCell::new(Some(item)));
+        // Accepted items are counted in the pushing thread's lane (a plain
+        // store, no shared counter).
+        let r = s.producers.with(|l| {
+            let r = match wait {
+                None => l.producer.push(slot),
+                Some(_) => l.producer.try_push(slot),
+            };
+            if r.is_ok() {
+                l.count();
             }
+            r
+        });
+        let r = match (r, wait) {
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (r, _) => r,
         };
         let out = match r {
-            Ok(_) => {
-                // Relaxed: metrics.
-                s.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
+            Ok(_) => Ok(()),
             Err(e) => {
                 s.counters.rejected.fetch_add(1, Ordering::Relaxed);
                 Err(match e {
@@ -719,13 +653,34 @@ impl<T: Send + 'static> Batcher<T> {
                 })
             }
         };
-        // SeqCst: a flusher that reads zero here sees our publish (module
-        // docs on flush).
-        s.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if out.is_ok() {
-            s.wake(false);
-        }
+        s.handoff.end_push(out.is_ok());
         out
+    }
+
+    /// Tries again until `d` has passed.
+    #[cold]
+    fn retry(&self, mut slot: Slot<T>, d: Duration) -> Result<u64, PublishError<Slot<T>>> {
+        let deadline = now() + d;
+        let mut nap = Duration::from_micros(10);
+        loop {
+            let left = deadline.saturating_duration_since(now());
+            if left.is_zero() {
+                return Err(PublishError::Full(slot));
+            }
+            thread::park_timeout(nap.min(left));
+            nap = (nap * 2).min(Duration::from_millis(1));
+            let r = self.shared.producers.with(|l| {
+                let r = l.producer.try_push(slot);
+                if r.is_ok() {
+                    l.count();
+                }
+                r
+            });
+            match r {
+                Err(PublishError::Full(s)) => slot = s,
+                other => return other,
+            }
+        }
     }
 
     /// Adds `item`, waiting while the queue is full.
@@ -758,20 +713,14 @@ impl<T: Send + 'static> Batcher<T> {
     /// Returns once every item accepted before this call has been handed to
     /// the handler (its batch returned). See the module docs.
     pub fn flush(&self) {
-        let s = &self.shared;
-        let epoch = s.epoch.fetch_add(1, Ordering::SeqCst) + 1;
-        s.wake(true);
-        let mut acks = s.acks.lock().unwrap_or_else(|e| e.into_inner());
-        while acks.iter().any(|&a| a < epoch) {
-            acks = s.acked.wait(acks).unwrap_or_else(|e| e.into_inner());
-        }
+        self.shared.handoff.flush();
     }
 
     /// Stops accepting (waiting pushers get `Closed`), hands everything
     /// accepted to the handler, and joins the flushers. Idempotent.
     pub fn close(&self) {
         self.shared.ring.close();
-        self.shared.wake(true);
+        self.shared.handoff.wake_all();
         let joins = core::mem::take(&mut *self.joins.lock().unwrap_or_else(|e| e.into_inner()));
         for j in joins {
             let _ = j.join();
@@ -788,7 +737,7 @@ impl<T: Send + 'static> Batcher<T> {
         let c = &self.shared.counters;
         let r = |a: &AtomicUsize| a.load(Ordering::Relaxed);
         Metrics {
-            accepted: r(&c.accepted),
+            accepted: self.shared.producers.counted(),
             rejected: r(&c.rejected),
             delivered: r(&c.delivered),
             batches: r(&c.batches),
@@ -806,7 +755,7 @@ impl<T: Send + 'static> Batcher<T> {
 impl<T> Drop for Batcher<T> {
     fn drop(&mut self) {
         self.shared.ring.close();
-        self.shared.wake(true);
+        self.shared.handoff.wake_all();
         let joins = core::mem::take(&mut *self.joins.lock().unwrap_or_else(|e| e.into_inner()));
         for j in joins {
             let _ = j.join();

@@ -1,6 +1,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use super::*;
+use crate::sync::AtomicBool;
 use std::sync::atomic::AtomicUsize as StdAtomic;
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::vec::Vec;

@@ -35,6 +35,16 @@ use self::idle::IdleSet;
 use crate::sync::{Arc, AtomicUsize, Ordering};
 
 /// Counters shared by both pools; each read is a point-in-time value.
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// drop(pool.get(1000)); // a miss: created, then kept
+/// drop(pool.get(1000)); // a hit
+/// let m = pool.metrics();
+/// assert_eq!((m.hits, m.misses, m.created), (1, 1, 1));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Gets served from an idle object.
@@ -81,6 +91,17 @@ type Init<T> = Box<dyn Fn() -> T + Send + Sync>;
 type Reset<T> = Box<dyn Fn(&mut T) + Send + Sync>;
 
 /// A pool of reusable `T`s. See the [module docs](self).
+///
+/// ```
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = ObjectPool::new(16, || String::with_capacity(256)).with_reset(|s| s.clear());
+/// {
+///     let mut s = pool.get();
+///     s.push_str("scratch");
+/// } // back in the pool, cleared
+/// assert!(pool.get().is_empty());
+/// ```
 pub struct ObjectPool<T> {
     idle: IdleSet<T>,
     init: Init<T>,
@@ -229,12 +250,33 @@ fn wait_a_little() {
 }
 
 /// An object lent by an [`ObjectPool`]; returns to it on drop.
+///
+/// ```
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = ObjectPool::new(4, Vec::<u32>::new).with_bound(1);
+/// let mut v = pool.get();
+/// v.push(1);
+/// assert!(pool.try_get().is_none()); // the bound is reached
+/// drop(v);
+/// assert!(pool.try_get().is_some());
+/// ```
 pub struct Pooled<'a, T: Send> {
     pool: &'a ObjectPool<T>,
     obj: Option<Box<T>>,
 }
 
 /// An object lent by an `Arc<ObjectPool>`; returns to it on drop.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::buffer::ObjectPool;
+///
+/// let pool = Arc::new(ObjectPool::new(4, || vec![0u8; 64]));
+/// let mut obj = pool.get_owned();
+/// std::thread::spawn(move || obj[0] = 1).join().unwrap();
+/// assert_eq!(pool.metrics().created, 1);
+/// ```
 pub struct OwnedPooled<T: Send> {
     pool: Arc<ObjectPool<T>>,
     obj: Option<Box<T>>,
@@ -286,6 +328,19 @@ guard_impls!(Pooled<'a>);
 guard_impls!(OwnedPooled);
 
 /// Configures a [`BufferPool`].
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::builder()
+///     .min_size(256)
+///     .max_retained(64 * 1024)
+///     .max_idle_per_class(8)
+///     .class_limit(16 * 1024, 32)
+///     .build();
+/// assert_eq!(pool.class_size(1000), 1024);
+/// assert!(pool.get(100).capacity() >= 256);
+/// ```
 #[derive(Debug, Clone)]
 pub struct BufferPoolBuilder {
     min_size: usize,
@@ -359,12 +414,26 @@ impl BufferPoolBuilder {
             min_shift,
             max_retained: max,
             stats: Stats::default(),
+            local_hits: local::Counters::new(),
         }
     }
 }
 
 /// A pool of byte buffers in power-of-two size classes. See the
 /// [module docs](self).
+///
+/// ```
+/// use std::io::Write;
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(16 * 1024);
+/// write!(buf, "hello {}", 42).unwrap();
+/// assert_eq!(&buf[..], b"hello 42");
+/// drop(buf); // back to the pool, cleared
+/// assert!(pool.get(16 * 1024).is_empty());
+/// pool.trim(); // frees the idle buffers
+/// ```
 pub struct BufferPool {
     /// Unique per pool (never reused), names this pool's entry in the
     /// thread-local caches.
@@ -377,6 +446,8 @@ pub struct BufferPool {
     min_shift: u32,
     max_retained: usize,
     stats: Stats,
+    /// Hits served by thread caches, one counter per caching thread.
+    local_hits: local::Counters,
 }
 
 impl fmt::Debug for BufferPool {
@@ -425,10 +496,19 @@ impl BufferPool {
 
     /// An empty buffer with at least `min_capacity` bytes of capacity
     /// (rounded up to its class), returned to the pool when dropped.
+    #[inline]
     pub fn get(&self, min_capacity: usize) -> Buffer<'_> {
         let size = self.class_size(min_capacity);
         if let Some(c) = self.class_of(size) {
-            if let Some(b) = local::take(self.id, c).or_else(|| self.classes[c].take()) {
+            // The thread's own buffer: counted in the thread's own counter
+            // (no shared write at all on this path).
+            if let Some(b) = local::take(self.id, c) {
+                return Buffer {
+                    pool: self,
+                    buf: Some(b),
+                };
+            }
+            if let Some(b) = self.classes[c].take() {
                 Stats::bump(&self.stats.hits);
                 return Buffer {
                     pool: self,
@@ -447,19 +527,26 @@ impl BufferPool {
     // The box is the idle cell's allocation, kept with the buffer so that a
     // get or put moves one thin pointer and never allocates.
     #[allow(clippy::box_collection)]
+    #[inline]
     fn recycle(&self, mut b: Box<Vec<u8>>) {
         b.clear();
         let cap = b.capacity();
         match self.class_of(cap) {
             Some(c) => {
-                let Some(b) = local::put(self.id, c, b) else {
-                    return;
-                };
-                if self.classes[c].put(b).is_err() {
-                    Stats::bump(&self.stats.dropped);
+                if let Some(b) = local::put(self.id, &self.local_hits, c, b) {
+                    self.recycle_shared(c, b);
                 }
             }
             None => Stats::bump(&self.stats.dropped),
+        }
+    }
+
+    /// The thread cache was taken: back to the shared idle set.
+    #[allow(clippy::box_collection)]
+    #[cold]
+    fn recycle_shared(&self, c: usize, b: Box<Vec<u8>>) {
+        if self.classes[c].put(b).is_err() {
+            Stats::bump(&self.stats.dropped);
         }
     }
 
@@ -474,6 +561,7 @@ impl BufferPool {
     /// The pool's counters now.
     pub fn metrics(&self) -> Metrics {
         let mut m = self.stats.snapshot();
+        m.hits += self.local_hits.sum();
         m.idle_bytes = self
             .classes
             .iter()
@@ -490,7 +578,16 @@ impl Drop for BufferPool {
     }
 }
 
-/// The per-thread cache: one buffer, tagged with its pool and class.
+/// The per-thread cache: one buffer, tagged with its pool and class, and
+/// the thread's own hit counter for that pool.
+///
+/// Ground rules: a counter is written only by the thread whose cache entry
+/// holds it (a plain load and store, no read-modify-write); it passes to
+/// another thread only through the pool's `free` list (a mutex), and every
+/// counter ever made stays in the pool's `all` list, so `sum` counts every
+/// hit. The entry stays while the thread uses the same pool (a get takes
+/// the buffer out, a put puts it back), so the hit path allocates nothing
+/// and touches no shared memory.
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 mod local {
     // Boxed buffers, as everywhere in this module: see `BufferPool::recycle`.
@@ -500,44 +597,132 @@ mod local {
     use alloc::vec::Vec;
     use core::cell::RefCell;
 
-    type Entry = Option<(usize, usize, Box<Vec<u8>>)>;
+    use crate::sync::blocking::Mutex;
+    use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 
-    std::thread_local! {
-        static CACHE: RefCell<Entry> = const { RefCell::new(None) };
+    type Counter = Arc<CachePadded<AtomicUsize>>;
+
+    #[derive(Default)]
+    struct Lists {
+        all: Vec<Counter>,
+        free: Vec<Counter>,
     }
 
-    /// This thread's buffer of pool `id`, class `class`, if it has one.
+    /// A pool's per-thread hit counters.
+    #[derive(Default)]
+    pub(super) struct Counters(Arc<Mutex<Lists>>);
+
+    impl Counters {
+        pub(super) fn new() -> Self {
+            Self::default()
+        }
+
+        /// Hits counted by every thread so far.
+        pub(super) fn sum(&self) -> usize {
+            let l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            // Relaxed: metrics; each counter only grows.
+            l.all.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+        }
+
+        fn counter(&self) -> Counter {
+            let mut l = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = l.free.pop() {
+                return c;
+            }
+            let c = Counter::default();
+            l.all.push(c.clone());
+            c
+        }
+    }
+
+    struct Entry {
+        id: usize,
+        class: usize,
+        buf: Option<Box<Vec<u8>>>,
+        hits: Counter,
+        /// Where `hits` goes back when the entry is dropped.
+        lists: Arc<Mutex<Lists>>,
+    }
+
+    impl Drop for Entry {
+        fn drop(&mut self) {
+            let mut l = self.lists.lock().unwrap_or_else(|e| e.into_inner());
+            l.free.push(self.hits.clone());
+        }
+    }
+
+    std::thread_local! {
+        static CACHE: RefCell<Option<Entry>> = const { RefCell::new(None) };
+    }
+
+    /// This thread's buffer of pool `id`, class `class`, if it has one
+    /// (counted as a hit).
+    #[inline]
     pub(super) fn take(id: usize, class: usize) -> Option<Box<Vec<u8>>> {
         CACHE
             .try_with(|c| {
                 let mut c = c.try_borrow_mut().ok()?;
-                match &*c {
-                    Some((i, k, _)) if *i == id && *k == class => c.take().map(|e| e.2),
-                    _ => None,
+                let e = c.as_mut()?;
+                if e.id != id || e.class != class {
+                    return None;
                 }
+                let b = e.buf.take()?;
+                // Only this thread writes the counter (module docs).
+                let h = &e.hits;
+                h.store(h.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                Some(b)
             })
             .ok()
             .flatten()
     }
 
-    /// Keeps `b` here if the cache is free; else hands it back.
-    pub(super) fn put(id: usize, class: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+    /// Keeps `b` here if the cache holds no buffer; else hands it back.
+    #[inline]
+    pub(super) fn put(
+        id: usize,
+        counters: &Counters,
+        class: usize,
+        b: Box<Vec<u8>>,
+    ) -> Option<Box<Vec<u8>>> {
         let mut b = Some(b);
         let _ = CACHE.try_with(|c| {
-            if let Ok(mut c) = c.try_borrow_mut() {
-                if c.is_none() {
-                    *c = b.take().map(|b| (id, class, b));
+            let Ok(mut c) = c.try_borrow_mut() else {
+                return;
+            };
+            match &mut *c {
+                Some(e) if e.id == id => {
+                    if e.buf.is_none() {
+                        e.class = class;
+                        e.buf = b.take();
+                    }
                 }
+                Some(e) if e.buf.is_some() => {}
+                // Empty, or another pool's entry with no buffer: this pool
+                // takes the cache over.
+                _ => *c = Some(Entry::new(id, counters, class, b.take())),
             }
         });
         b
     }
 
-    /// Drops this thread's buffer of pool `id`.
+    impl Entry {
+        #[cold]
+        fn new(id: usize, counters: &Counters, class: usize, buf: Option<Box<Vec<u8>>>) -> Self {
+            Entry {
+                id,
+                class,
+                buf,
+                hits: counters.counter(),
+                lists: counters.0.clone(),
+            }
+        }
+    }
+
+    /// Drops this thread's entry of pool `id` (its buffer is freed).
     pub(super) fn forget(id: usize) {
         let _ = CACHE.try_with(|c| {
             if let Ok(mut c) = c.try_borrow_mut() {
-                if matches!(&*c, Some((i, _, _)) if *i == id) {
+                if matches!(&*c, Some(e) if e.id == id) {
                     *c = None;
                 }
             }
@@ -558,15 +743,38 @@ mod local {
         None
     }
 
-    pub(super) fn put(_: usize, _: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
+    pub(super) fn put(_: usize, _: &Counters, _: usize, b: Box<Vec<u8>>) -> Option<Box<Vec<u8>>> {
         Some(b)
     }
 
     pub(super) fn forget(_: usize) {}
+
+    /// No thread caches, no per-thread counters.
+    pub(super) struct Counters;
+
+    impl Counters {
+        pub(super) fn new() -> Self {
+            Counters
+        }
+
+        pub(super) fn sum(&self) -> usize {
+            0
+        }
+    }
 }
 
 /// A byte buffer lent by a [`BufferPool`]: derefs to its `Vec<u8>`, and
 /// goes back to the pool, cleared, when dropped.
+///
+/// ```
+/// use latchfree::buffer::BufferPool;
+///
+/// let pool = BufferPool::new();
+/// let mut buf = pool.get(64);
+/// buf.extend_from_slice(b"keep me");
+/// let bytes: Vec<u8> = buf.detach(); // leaves the pool for good
+/// assert_eq!(bytes, b"keep me");
+/// ```
 pub struct Buffer<'a> {
     pool: &'a BufferPool,
     // Boxed: see `BufferPool::recycle`.
@@ -610,6 +818,7 @@ impl fmt::Debug for Buffer<'_> {
 }
 
 impl Drop for Buffer<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(b) = self.buf.take() {
             self.pool.recycle(b);

@@ -15,6 +15,19 @@ use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, Ordering};
 
 /// A panic payload, as `std::panic::catch_unwind` returns it.
+///
+/// ```
+/// use latchfree::pool::{JoinError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// let h = pool.spawn(|| -> u32 { panic!("no luck") }).unwrap();
+/// match h.join() {
+///     Err(JoinError::Panicked(payload)) => {
+///         assert_eq!(payload.downcast_ref::<&str>(), Some(&"no luck"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
 pub type Payload = Box<dyn Any + Send + 'static>;
 
 /// How the pool starts a job.
@@ -36,7 +49,83 @@ pub(crate) enum Ran {
     Expired,
 }
 
-pub(crate) type Body = Box<dyn FnOnce(Start) -> Ran + Send + 'static>;
+/// A plain job boxed by the pool: run it, or hand it back as what it was.
+pub(crate) trait Task: Send {
+    fn call(self: Box<Self>);
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+impl<F: FnOnce() + Send + 'static> Task for F {
+    fn call(self: Box<Self>) {
+        (*self)();
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+/// A closure the caller boxed already.
+pub(crate) type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
+
+/// What a job runs.
+pub(crate) enum Body {
+    /// A plain closure, boxed by the pool (one allocation).
+    Task(Box<dyn Task>),
+    /// A plain closure the caller had boxed: kept as is, not boxed twice.
+    Boxed(BoxedFn),
+    /// A closure that handles both kinds of start itself (`spawn`,
+    /// `execute_before`).
+    Full(Box<dyn FnOnce(Start) -> Ran + Send + 'static>),
+}
+
+impl Body {
+    /// Boxes a plain closure, unless it is a [`BoxedFn`] already.
+    pub(crate) fn plain<F: FnOnce() + Send + 'static>(f: F) -> Self {
+        let mut f = Some(f);
+        // A type check the compiler folds away: no allocation for a
+        // closure that arrives boxed.
+        if let Some(b) = (&mut f as &mut dyn Any).downcast_mut::<Option<BoxedFn>>() {
+            if let Some(b) = b.take() {
+                return Body::Boxed(b);
+            }
+        }
+        match f {
+            Some(f) => Body::Task(Box::new(f)),
+            None => unreachable!("taken only when it was a BoxedFn"),
+        }
+    }
+
+    /// The closure given to [`plain`](Self::plain), back unrun.
+    pub(crate) fn into_plain<F: 'static>(self) -> Option<F> {
+        match self {
+            Body::Task(t) => t.into_any().downcast::<F>().ok().map(|b| *b),
+            Body::Boxed(b) => {
+                let mut b = Some(b);
+                (&mut b as &mut dyn Any)
+                    .downcast_mut::<Option<F>>()
+                    .and_then(Option::take)
+            }
+            Body::Full(_) => None,
+        }
+    }
+
+    /// Starts the job. A plain job's panic propagates.
+    pub(crate) fn start(self, how: Start) -> Ran {
+        match (self, how) {
+            (Body::Full(f), how) => f(how),
+            (Body::Task(t), Start::Run) => {
+                t.call();
+                Ran::Done
+            }
+            (Body::Boxed(b), Start::Run) => {
+                b();
+                Ran::Done
+            }
+            (Body::Task(_) | Body::Boxed(_), Start::Expired) => Ran::Expired,
+        }
+    }
+}
 
 /// A task the pool accepted but has not started, as handed back by
 /// [`ThreadPool::shutdown_timeout`](super::ThreadPool::shutdown_timeout) and
@@ -44,31 +133,71 @@ pub(crate) type Body = Box<dyn FnOnce(Start) -> Ran + Send + 'static>;
 ///
 /// Run it on the current thread with [`run`](Self::run), or drop it: a
 /// dropped job's [`JoinHandle`] reports [`JoinError::Cancelled`].
+///
+/// ```
+/// use std::sync::mpsc;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1);
+/// let (tx, rx) = mpsc::channel::<()>();
+/// // Keep the only worker busy, then queue a job behind it.
+/// pool.execute(move || drop(rx.recv())).unwrap();
+/// pool.execute(|| println!("queued")).unwrap();
+/// let closer = std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(20));
+///     tx.send(()).unwrap();
+/// });
+/// let unstarted = pool.shutdown_now();
+/// closer.join().unwrap();
+/// for job in unstarted {
+///     assert!(job.id().is_some());
+///     job.run(); // or drop it
+/// }
+/// ```
 pub struct Job {
+    /// Set when the pool accepts the job: its sequence in the queue;
+    /// `usize::MAX` until then.
     pub(crate) id: usize,
-    pub(crate) deadline: Option<Instant>,
-    /// Only for tasks with a handle or token (`spawn`): plain `execute`
-    /// jobs skip the allocation.
-    pub(crate) cancel: Option<CancelToken>,
+    /// Only for jobs with a deadline or a token (`spawn`,
+    /// `execute_before`): plain `execute` jobs stay small (40 bytes, so a
+    /// queue slot fits a cache line) and skip the allocation.
+    pub(crate) extra: Option<Box<Extra>>,
     pub(crate) body: Body,
 }
 
+/// The rarely used parts of a [`Job`].
+pub(crate) struct Extra {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) cancel: Option<CancelToken>,
+}
+
 impl Job {
-    /// The task's identity, as given to the panic handler (unique per pool,
-    /// in submission order).
-    pub fn id(&self) -> usize {
-        self.id
+    /// Whether its deadline passed or its handle cancelled it.
+    pub(crate) fn expired(&self) -> bool {
+        self.extra.as_ref().is_some_and(|x| {
+            x.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
+                || x.deadline.is_some_and(|d| Instant::now() > d)
+        })
+    }
+}
+
+impl Job {
+    /// The task's identity, as given to the panic handler: its position
+    /// in the pool's queue (unique per pool, in the order jobs were
+    /// accepted). `None` for a job the pool refused (it was never queued).
+    pub fn id(&self) -> Option<usize> {
+        (self.id != usize::MAX).then_some(self.id)
     }
 
     /// The deadline it was submitted with, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
+        self.extra.as_ref().and_then(|x| x.deadline)
     }
 
     /// Runs the job on the calling thread. A panic in it propagates (unless
     /// it was spawned with a handle, which receives the panic instead).
     pub fn run(self) {
-        if let Ran::Panicked(Some(p)) = (self.body)(Start::Run) {
+        if let Ran::Panicked(Some(p)) = self.body.start(Start::Run) {
             std::panic::resume_unwind(p);
         }
     }
@@ -77,8 +206,8 @@ impl Job {
 impl fmt::Debug for Job {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Job")
-            .field("id", &self.id)
-            .field("deadline", &self.deadline)
+            .field("id", &self.id())
+            .field("deadline", &self.deadline())
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +218,25 @@ impl fmt::Debug for Job {
 /// (its handle was cancelled, or the pool is shutting down with
 /// `shutdown_now`/an expired `shutdown_timeout`) must poll
 /// [`is_cancelled`](Self::is_cancelled) and return by itself.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(1);
+/// let h = pool
+///     .spawn_with(None, |token| {
+///         let mut rounds = 0u64;
+///         while !token.is_cancelled() {
+///             rounds += 1;
+///             std::thread::yield_now();
+///         }
+///         rounds
+///     })
+///     .unwrap();
+/// std::thread::sleep(std::time::Duration::from_millis(5));
+/// h.cancel();
+/// assert!(h.join().is_ok()); // it saw the token and returned
+/// ```
 #[derive(Clone, Debug)]
 pub struct CancelToken {
     own: Arc<AtomicBool>,
@@ -121,6 +269,16 @@ impl CancelToken {
 }
 
 /// Why [`JoinHandle::join`] has no value.
+///
+/// ```
+/// use std::time::Instant;
+/// use latchfree::pool::{JoinError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// // A deadline already past: the task is not run.
+/// let h = pool.spawn_with(Some(Instant::now()), |_| 1).unwrap();
+/// assert!(matches!(h.join(), Err(JoinError::TimedOut)));
+/// ```
 pub enum JoinError {
     /// The task panicked; here is the payload.
     Panicked(Payload),
@@ -191,22 +349,39 @@ impl<T> Drop for Sender<T> {
 /// The handle of a task started with
 /// [`ThreadPool::spawn`](super::ThreadPool::spawn): join it for the task's
 /// value, or the panic, timeout or cancellation that took its place.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let handles: Vec<_> = (0..4u64).map(|i| pool.spawn(move || i * i).unwrap()).collect();
+/// let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 14);
+/// ```
 pub struct JoinHandle<T> {
     packet: Arc<Packet<T>>,
     cancel: CancelToken,
-    id: usize,
+    /// Set once the pool accepted the task (see [`Job::id`]).
+    pub(crate) id: usize,
 }
 
-pub(crate) fn channel<T>(cancel: CancelToken, id: usize) -> (Sender<T>, JoinHandle<T>) {
+pub(crate) fn channel<T>(cancel: CancelToken) -> (Sender<T>, JoinHandle<T>) {
     let packet = Arc::new(Packet {
         result: Mutex::new(None),
         ready: Condvar::new(),
     });
-    (Sender(packet.clone()), JoinHandle { packet, cancel, id })
+    (
+        Sender(packet.clone()),
+        JoinHandle {
+            packet,
+            cancel,
+            id: 0,
+        },
+    )
 }
 
 impl<T> JoinHandle<T> {
-    /// The task's identity.
+    /// The task's identity (see [`Job::id`]).
     pub fn id(&self) -> usize {
         self.id
     }

@@ -17,6 +17,24 @@
 //! see `Closed`. `shutdown_now` first sets a *discard* flag so workers hand
 //! the jobs they take back instead of running them.
 //!
+//! # Submitting
+//!
+//! Each submitting thread publishes through its own *lane* (a private
+//! clone of the producer handle in a small thread-local cache, see
+//! `stripes`), so a submit takes no lock; it counts itself in the lane with
+//! a plain store before publishing (for [`ThreadPool::wait_idle`]). A job
+//! is one allocation: the closure, boxed once (a closure that arrives as a
+//! `Box<dyn FnOnce() + Send>` is kept as it is), in a 40-byte [`Job`]
+//! whose id is its sequence in the queue.
+//!
+//! # Batching
+//!
+//! A worker claims jobs from the work group in batches when the queue is
+//! deep: a claim that came back full doubles the next one (up to 16), and
+//! a claimed batch that took longer than 20 µs to run drops it back to a
+//! single job. So short jobs cost one claim per batch, and a slow job
+//! holds up at most the few claimed with it, once.
+//!
 //! # Sleeping and waking
 //!
 //! The ring's own wait strategy ([`Parking`]) is used only by submitters
@@ -38,6 +56,12 @@
 //! never lost either. When nobody sleeps and fewer than `max` workers live,
 //! the submitter starts a worker.
 //!
+//! A worker that has just found jobs back to back, or slept only briefly,
+//! spins and yields a little before it sleeps, so a steady stream never
+//! pays for a wake-up; one whose last sleep was long (over 200 µs: jobs
+//! are sparse) goes back to sleep right after its job, so an idle pool
+//! costs one wake-up per job and nothing more.
+//!
 //! # What it does not do
 //!
 //! Rust cannot kill a thread: a running task is asked to stop through its
@@ -45,8 +69,10 @@
 
 mod job;
 pub(crate) mod stripes;
+mod task;
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::Cell;
@@ -59,18 +85,27 @@ use std::time::Instant;
 
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload};
 use self::job::{Ran, Start};
+pub use self::task::{PostError, TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
 use crate::doorbell::{Check, Doorbell};
 use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker};
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// An idle worker polls this many times with exponentially growing spins
-/// between (127 spin hints in all), then
-const SPIN_ROUNDS: u32 = 7;
+/// between (31 spin hints in all), then
+const SPIN_ROUNDS: u32 = 5;
 /// this many times with a yield between, before it goes to sleep. On a
 /// machine with fewer cores than threads the yields matter most: they hand
 /// the core to the submitter that is about to publish the next job.
 const YIELD_ROUNDS: u32 = 8;
+/// A worker that slept longer than this before a job came treats jobs as
+/// sparse: it sleeps again right after its job, without spinning.
+const SPARSE_SLEEP: Duration = Duration::from_micros(200);
+/// The most jobs a worker claims at once (module docs on batching).
+const MAX_CLAIM: usize = 16;
+/// A claimed batch that ran slower than this drops the next claim back to
+/// a single job; a full claim that ran faster doubles it.
+const CLAIM_BUDGET: Duration = Duration::from_micros(20);
 
 /// A take-once slot: the producer that claimed it writes `Some(job)`, the
 /// one worker that claimed its sequence takes it out.
@@ -110,6 +145,22 @@ type Hook = Arc<dyn Fn(usize) + Send + Sync>;
 type PanicHook = Arc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>;
 
 /// What the panic handler learns about the task that panicked.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::pool::ThreadPool;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let pool = ThreadPool::builder()
+///     .min_workers(1)
+///     .max_workers(1)
+///     .panic_handler(move |info, _payload| s.lock().unwrap().push(info.id))
+///     .build();
+/// pool.execute(|| panic!("boom")).unwrap();
+/// pool.shutdown();
+/// assert_eq!(seen.lock().unwrap().len(), 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct TaskInfo {
     /// The task's identity (see [`Job::id`]).
@@ -119,6 +170,23 @@ pub struct TaskInfo {
 }
 
 /// Why a job was not accepted; the job comes back unrun.
+///
+/// ```
+/// use latchfree::pool::{SubmitError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// pool.shutdown();
+/// let mut ran = false;
+/// match pool.try_execute(|| println!("hello")) {
+///     // The closure comes back unrun: run it here instead.
+///     Err(SubmitError::Closed(f)) => {
+///         f();
+///         ran = true;
+///     }
+///     _ => unreachable!(),
+/// }
+/// assert!(ran);
+/// ```
 pub enum SubmitError<F> {
     /// The queue is full (from `try_execute`, or `execute_timeout` after its
     /// wait).
@@ -163,6 +231,16 @@ impl<F> core::error::Error for SubmitError<F> {}
 
 /// [`ThreadPool::wait_idle`] was called from one of the pool's own threads,
 /// where it could never return.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::pool::{ThreadPool, WaitIdleError};
+///
+/// let pool = Arc::new(ThreadPool::new(1));
+/// let p = pool.clone();
+/// let h = pool.spawn(move || p.wait_idle()).unwrap();
+/// assert_eq!(h.join().unwrap(), Err(WaitIdleError));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WaitIdleError;
 
@@ -175,6 +253,18 @@ impl fmt::Display for WaitIdleError {
 impl core::error::Error for WaitIdleError {}
 
 /// A point-in-time view of the pool's counters; stale under concurrency.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// for _ in 0..100 {
+///     pool.execute(|| {}).unwrap();
+/// }
+/// pool.wait_idle().unwrap();
+/// let m = pool.metrics();
+/// assert_eq!((m.completed, m.queued, m.running), (100, 0, 0));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Metrics {
     /// Live worker threads.
@@ -197,6 +287,21 @@ pub struct Metrics {
 }
 
 /// Configures and starts a [`ThreadPool`].
+///
+/// ```
+/// use std::time::Duration;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::builder()
+///     .min_workers(1)
+///     .max_workers(4)
+///     .keep_alive(Duration::from_secs(10))
+///     .queue_capacity(256)
+///     .thread_name("io")
+///     .build();
+/// let h = pool.spawn(|| std::thread::current().name().map(String::from)).unwrap();
+/// assert!(h.join().unwrap().unwrap().starts_with("io-"));
+/// ```
 pub struct Builder {
     min: usize,
     max: usize,
@@ -345,7 +450,7 @@ impl Builder {
             h.set_max_batch(1);
         }
         let producer = graph.multi_producer();
-        let producers = stripes::Stripes::new(producer);
+        let producers = stripes::Lanes::new(producer);
         let inner = Arc::new(Inner {
             ring,
             producers,
@@ -362,13 +467,11 @@ impl Builder {
             stats: (0..self.max)
                 .map(|_| CachePadded::new(WorkerStats::default()))
                 .collect(),
-            submitted: CachePadded::new(AtomicUsize::new(0)),
             rejected: AtomicUsize::new(0),
             min: AtomicUsize::new(self.min),
             max: AtomicUsize::new(self.max),
             cap: self.max,
             workers: AtomicUsize::new(0),
-            next_id: AtomicUsize::new(0),
             discard: Arc::new(AtomicBool::new(false)),
             returned: Mutex::new(Vec::new()),
             keep_alive: self.keep_alive,
@@ -397,8 +500,10 @@ struct Threads {
 
 struct Inner {
     ring: Arc<Queue>,
-    /// Producer handles, striped: a submitter takes the first it can lock.
-    producers: stripes::Stripes<Producer>,
+    /// Producer handles, one lane per submitting thread; their counters
+    /// count submissions started (before the publish, so no worker can
+    /// finish a job before it is counted).
+    producers: stripes::Lanes<Producer>,
     /// Worker handles not owned by a thread, with their index (which also
     /// picks their `stats` block).
     free: Mutex<Vec<(usize, Handle)>>,
@@ -412,9 +517,6 @@ struct Inner {
     /// One block per worker handle, written only by the thread holding the
     /// handle: no shared counter on the job path.
     stats: Box<[CachePadded<WorkerStats>]>,
-    /// Submissions started (counted before the publish, so no worker can
-    /// finish a job before it is counted).
-    submitted: CachePadded<AtomicUsize>,
     /// Submissions refused; with the workers' counts these are the
     /// submissions finished with.
     rejected: AtomicUsize,
@@ -425,7 +527,6 @@ struct Inner {
     /// Live worker threads, `0..=cap`: incremented before a thread starts,
     /// decremented by a thread that has decided to exit.
     workers: AtomicUsize,
-    next_id: AtomicUsize,
     /// Set by `shutdown_now` (and an expired `shutdown_timeout`): workers
     /// return the jobs they take instead of running them. Shared with every
     /// cancel token, so running tasks see it too.
@@ -464,11 +565,12 @@ impl Inner {
         cancel: Option<CancelToken>,
         body: job::Body,
     ) -> Job {
+        let extra = (deadline.is_some() || cancel.is_some())
+            .then(|| Box::new(job::Extra { deadline, cancel }));
         Job {
-            // Relaxed: a unique counter, nothing ordered by it.
-            id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            deadline,
-            cancel,
+            // Set from the queue sequence when a worker takes the job.
+            id: usize::MAX,
+            extra,
             body,
         }
     }
@@ -483,14 +585,17 @@ impl Inner {
         f
     }
 
-    /// Nothing queued, running or being submitted. `submitted` is read on
-    /// both sides of the sum: if it did not move, every submission counted
-    /// in it was finished with (counts only grow, and no job finishes
-    /// before it is counted).
+    /// Nothing queued, running or being submitted. The submission count
+    /// is summed on both sides of the finished sum: if it did not move,
+    /// no lane counter moved in between (each only grows), so every
+    /// submission counted in it was finished with. No job finishes before
+    /// it is counted: a lane counts (Release) before it publishes, and a
+    /// worker that took the job counts it finished (Release) after, which
+    /// `finished` reads with Acquire before the second sum.
     fn is_idle(&self) -> bool {
-        let s1 = self.submitted.load(Ordering::SeqCst);
+        let s1 = self.producers.counted();
         let f = self.finished();
-        let s2 = self.submitted.load(Ordering::SeqCst);
+        let s2 = self.producers.counted();
         s1 == s2 && f >= s1
     }
 
@@ -529,32 +634,27 @@ impl Inner {
         }
     }
 
-    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not at all).
-    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<(), SubmitError<Job>> {
-        // Counted before publishing so a worker can never finish it first.
-        self.submitted.fetch_add(1, Ordering::SeqCst);
-        let r = match wait {
-            None => self.with_producer(|p| p.push(Slot::from(job))),
-            Some(d) => {
-                let deadline = Instant::now() + d;
-                let mut nap = Duration::from_micros(10);
-                let mut slot = Slot::from(job);
-                loop {
-                    match self.with_producer(|p| p.try_push(slot)) {
-                        Err(PublishError::Full(s)) if Instant::now() < deadline => {
-                            slot = s;
-                            thread::park_timeout(nap.min(deadline - Instant::now()));
-                            nap = (nap * 2).min(Duration::from_millis(1));
-                        }
-                        other => break other,
-                    }
-                }
+    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not
+    /// at all). Returns the job's sequence in the queue (its id).
+    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<u64, SubmitError<Job>> {
+        let slot = Slot::from(job);
+        // Counted once, before the first publish attempt, so a worker can
+        // never finish the job before it is counted.
+        let r = self.producers.with(|lane| {
+            lane.count();
+            match wait {
+                None => lane.producer.push(slot),
+                Some(_) => lane.producer.try_push(slot),
             }
+        });
+        let r = match (r, wait) {
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (r, _) => r,
         };
         match r {
-            Ok(_) => {
+            Ok(seq) => {
                 self.wake_one();
-                Ok(())
+                Ok(seq)
             }
             Err(e) => {
                 // SeqCst: part of the `is_idle` sum.
@@ -570,8 +670,23 @@ impl Inner {
         }
     }
 
-    fn with_producer<R>(&self, f: impl FnOnce(&mut Producer) -> R) -> R {
-        self.producers.with(f)
+    /// Tries again (not counting again) until `d` has passed.
+    #[cold]
+    fn retry(&self, mut slot: Slot, d: Duration) -> Result<u64, PublishError<Slot>> {
+        let deadline = Instant::now() + d;
+        let mut nap = Duration::from_micros(10);
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(PublishError::Full(slot));
+            }
+            thread::park_timeout(nap.min(deadline - now));
+            nap = (nap * 2).min(Duration::from_millis(1));
+            match self.producers.with(|lane| lane.producer.try_push(slot)) {
+                Err(PublishError::Full(s)) => slot = s,
+                other => return other,
+            }
+        }
     }
 
     /// After a publish: wake a sleeper, or start a worker if none sleeps.
@@ -660,16 +775,15 @@ impl Inner {
             bump(&stats.returned);
             return;
         }
-        let expired = job.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
-            || job.deadline.is_some_and(|d| Instant::now() > d);
+        let expired = job.expired();
         let Job { id, body, .. } = job;
         if expired {
-            let _ = catch_unwind(AssertUnwindSafe(|| body(Start::Expired)));
+            let _ = catch_unwind(AssertUnwindSafe(|| body.start(Start::Expired)));
             bump(&stats.timed_out);
             return;
         }
         stats.running.store(1, Ordering::Relaxed);
-        let ran = catch_unwind(AssertUnwindSafe(|| body(Start::Run)))
+        let ran = catch_unwind(AssertUnwindSafe(|| body.start(Start::Run)))
             .unwrap_or_else(|p| Ran::Panicked(Some(p)));
         stats.running.store(0, Ordering::Relaxed);
         match ran {
@@ -780,12 +894,31 @@ impl From<Job> for Slot {
 /// Polls once, taking the job out of the claimed slot.
 fn take(h: &mut Handle) -> (Poll, Option<Job>) {
     let mut job = None;
-    let p = h.poll(|slot, _, _| {
+    // One job at a time here (a batch claim goes through `take_into`).
+    h.set_max_batch(1);
+    let p = h.poll(|slot, seq, _| {
+        debug_assert!(job.is_none(), "one job per poll here");
         // SAFETY: we are inside the poll that claimed this sequence; the
         // group is the ring's only consumer (see `Slot`).
         job = unsafe { slot.take() };
+        if let Some(j) = &mut job {
+            j.id = seq as usize;
+        }
     });
     (p, job)
+}
+
+/// Polls once, moving up to `max` claimed jobs into `buf` (in queue
+/// order).
+fn take_into(h: &mut Handle, max: usize, buf: &mut VecDeque<Job>) -> Poll {
+    h.set_max_batch(max);
+    h.poll(|slot, seq, _| {
+        // SAFETY: as in `take`.
+        if let Some(mut job) = unsafe { slot.take() } {
+            job.id = seq as usize;
+            buf.push_back(job);
+        }
+    })
 }
 
 fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
@@ -796,11 +929,35 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
     let name = thread::current().name().map(String::from);
     let stats: &WorkerStats = &inner.stats[slot];
     let mut keep_alive_over = false;
+    // Jobs claimed and not yet run, and how many to claim at once (module
+    // docs on batching).
+    let mut buf: VecDeque<Job> = VecDeque::with_capacity(MAX_CLAIM);
+    let mut claim = 1;
+    // Jobs are sparse: the worker's last sleep was long (over
+    // `SPARSE_SLEEP`) and it has not found jobs back to back since. A
+    // sparse worker goes back to sleep right after its job, with no
+    // spinning (an idle pool then costs one wake-up per job and nothing
+    // more); a short sleep, or a job found right after another, makes it
+    // spin again before sleeping.
+    let mut sparse = false;
     'work: loop {
-        let (p, job) = take(&mut h);
-        if let Some(job) = job {
+        let p = take_into(&mut h, claim, &mut buf);
+        let k = buf.len();
+        if k > 0 {
             keep_alive_over = false;
-            inner.handle(job, stats, name.as_deref());
+            sparse = false;
+            // Only a batch of several is timed (a clock read costs about as
+            // much as a no-op job).
+            let t = (k > 1).then(Instant::now);
+            while let Some(job) = buf.pop_front() {
+                inner.handle(job, stats, name.as_deref());
+            }
+            if t.is_some_and(|t| t.elapsed() >= CLAIM_BUDGET) {
+                claim = 1;
+            } else if k == claim {
+                // A full claim: the queue is at least this deep.
+                claim = (claim * 2).min(MAX_CLAIM);
+            }
             continue;
         }
         match p {
@@ -810,7 +967,12 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
         }
         // Spin and yield briefly before sleeping: a submitter that keeps up
         // then never pays for a wake-up.
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
+        let rounds = if sparse {
+            0
+        } else {
+            SPIN_ROUNDS + YIELD_ROUNDS
+        };
+        for round in 0..rounds {
             if round < SPIN_ROUNDS {
                 for _ in 0..(1u32 << round) {
                     crate::sync::spin_loop();
@@ -827,7 +989,11 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
                 break 'work;
             }
         }
-        match inner.sleep(&mut h, &mut keep_alive_over) {
+        claim = 1;
+        let slept = Instant::now();
+        let woke = inner.sleep(&mut h, &mut keep_alive_over);
+        sparse = slept.elapsed() > SPARSE_SLEEP;
+        match woke {
             Woke::Job(job) => {
                 keep_alive_over = false;
                 inner.handle(job, stats, name.as_deref());
@@ -891,6 +1057,24 @@ fn bump(a: &AtomicUsize) {
 ///
 /// Dropping the pool is [`shutdown`](Self::shutdown): everything accepted
 /// runs first.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let n = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..1000 {
+///     let n = n.clone();
+///     pool.execute(move || {
+///         n.fetch_add(1, Ordering::Relaxed);
+///     })
+///     .unwrap();
+/// }
+/// pool.shutdown(); // runs everything accepted, then joins
+/// assert_eq!(n.load(Ordering::Relaxed), 1000);
+/// ```
 pub struct ThreadPool {
     inner: Arc<Inner>,
 }
@@ -914,18 +1098,21 @@ impl ThreadPool {
         Builder::new()
     }
 
-    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F, deadline: Option<Instant>) -> Job {
-        self.inner.new_job(
-            deadline,
-            None,
-            Box::new(move |start| match start {
-                Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
-                    Ok(()) => Ran::Done,
-                    Err(p) => Ran::Panicked(Some(p)),
-                },
-                Start::Expired => Ran::Expired,
-            }),
-        )
+    /// A [`TaskQueue`]: values posted to `handler` on one worker thread, in
+    /// order, with a bounded queue and a draining close (the "async task"
+    /// of Go worker pools). [`TaskQueue::builder`] sets workers, capacity
+    /// and the error callback.
+    pub fn with_handler<T, E, H>(handler: H) -> TaskQueue<T>
+    where
+        T: Send + 'static,
+        E: 'static,
+        H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
+    {
+        TaskQueue::with_handler(handler)
+    }
+
+    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F) -> Job {
+        self.inner.new_job(None, None, job::Body::plain(f))
     }
 
     fn unwrap_err<F>(e: SubmitError<Job>, f: impl FnOnce(Job) -> F) -> SubmitError<F> {
@@ -943,8 +1130,8 @@ impl ThreadPool {
     /// `Closed(job)` once the pool is shutting down (including while this
     /// call waited). The [`Job`] can be run or dropped.
     pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<Job>> {
-        let job = self.wrap(f, None);
-        self.inner.submit(job, None)
+        let job = self.wrap(f);
+        self.inner.submit(job, None).map(drop)
     }
 
     /// Like [`execute`](Self::execute) but never waits.
@@ -953,23 +1140,19 @@ impl ThreadPool {
     ///
     /// `Full(f)` or `Closed(f)`, handing `f` back unrun.
     pub fn try_execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<F>> {
-        // Boxed once here; unboxed on refusal so the caller gets `F` back.
-        let cell: Arc<Mutex<Option<F>>> = Arc::new(Mutex::new(Some(f)));
-        let c2 = cell.clone();
-        let job = self.wrap(
-            move || {
-                if let Some(f) = lock(&c2).take() {
-                    f();
-                }
-            },
-            None,
-        );
-        self.inner.submit(job, Some(Duration::ZERO)).map_err(|e| {
-            Self::unwrap_err(e, |j| {
-                drop(j);
-                lock(&cell).take().expect("refused job was never run")
+        // Boxed once; on refusal the box is taken apart again (a type
+        // check, no copy of the closure's state beyond the move out).
+        let job = self.wrap(f);
+        self.inner
+            .submit(job, Some(Duration::ZERO))
+            .map(drop)
+            .map_err(|e| {
+                Self::unwrap_err(e, |j| {
+                    j.body
+                        .into_plain::<F>()
+                        .expect("a refused plain job is its closure")
+                })
             })
-        })
     }
 
     /// Like [`execute`](Self::execute) but waits at most `timeout` for room.
@@ -982,8 +1165,8 @@ impl ThreadPool {
         f: F,
         timeout: Duration,
     ) -> Result<(), SubmitError<Job>> {
-        let job = self.wrap(f, None);
-        self.inner.submit(job, Some(timeout))
+        let job = self.wrap(f);
+        self.inner.submit(job, Some(timeout)).map(drop)
     }
 
     /// Runs `f` unless no worker reaches it by `deadline`; then
@@ -1005,7 +1188,7 @@ impl ThreadPool {
         let job = self.inner.new_job(
             Some(deadline),
             None,
-            Box::new(move |start| match start {
+            job::Body::Full(Box::new(move |start| match start {
                 Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => Ran::Done,
                     Err(p) => Ran::Panicked(Some(p)),
@@ -1014,9 +1197,9 @@ impl ThreadPool {
                     on_timeout();
                     Ran::Expired
                 }
-            }),
+            })),
         );
-        self.inner.submit(job, None)
+        self.inner.submit(job, None).map(drop)
     }
 
     /// Runs `f` on a worker and returns a handle to join for its value (or
@@ -1051,11 +1234,9 @@ impl ThreadPool {
         T: Send + 'static,
     {
         let token = CancelToken::new(self.inner.discard.clone());
-        let mut job = self
-            .inner
-            .new_job(deadline, Some(token.clone()), Box::new(|_| Ran::Done));
-        let (tx, handle) = job::channel::<T>(token.clone(), job.id);
-        job.body = Box::new(move |start| match start {
+        let (tx, mut handle) = job::channel::<T>(token.clone());
+        let cancel = Some(token.clone());
+        let body = job::Body::Full(Box::new(move |start| match start {
             Start::Run => match catch_unwind(AssertUnwindSafe(|| f(&token))) {
                 Ok(v) => {
                     tx.send(Ok(v));
@@ -1070,8 +1251,11 @@ impl ThreadPool {
                 tx.send(Err(JoinError::TimedOut));
                 Ran::Expired
             }
-        });
-        self.inner.submit(job, None).map(|()| handle)
+        }));
+        let job = self.inner.new_job(deadline, cancel, body);
+        let seq = self.inner.submit(job, None)?;
+        handle.id = seq as usize;
+        Ok(handle)
     }
 
     /// Waits until nothing is queued or running.
@@ -1122,7 +1306,7 @@ impl ThreadPool {
             m.panicked += r(&s.panicked);
             m.timed_out += r(&s.timed_out);
         }
-        m.queued = r(&i.submitted).saturating_sub(m.rejected + taken);
+        m.queued = i.producers.counted().saturating_sub(m.rejected + taken);
         m
     }
 

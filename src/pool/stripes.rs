@@ -1,52 +1,219 @@
-//! Striped producer handles for structures shared by `&self`.
+//! Producer handles for structures shared by `&self`: one per submitting
+//! thread, with a count of that thread's submissions.
 //!
 //! Ring producers take `&mut self`. A pool or batcher used from many
-//! threads keeps a few clones, each behind its own cache-padded mutex; a
-//! submitter locks the first free one starting from its thread's stripe, so
-//! uncontended submitters never share a lock (and the mutex is never held
-//! across anything but one publish).
+//! threads gives each submitting thread a *lane*: a private clone of the
+//! producer handle, kept in a small thread-local cache, plus a counter only
+//! that thread writes. A submit then takes no lock and does no atomic
+//! read-modify-write of its own: the counter is bumped with a plain load
+//! and store, and the handle's cached view of the ring's free space stays
+//! on the submitting core.
+//!
+//! Ground rules:
+//!
+//! - A lane belongs to one thread at a time: the thread whose cache holds
+//!   it, or whoever holds the lock of the fallback stripe it sits in. Its
+//!   counter is written only by that owner; lanes change owner only through
+//!   the registry's mutex (which orders the last write before the next).
+//! - Every counter ever created stays in the registry (`all`), so
+//!   [`Lanes::counted`] sums every submission ever made. A lane dropped
+//!   from a thread cache (eviction, thread exit) goes to the free list and
+//!   is reused by the next thread that needs one: the registry grows with
+//!   the number of threads submitting *at once*, not over time.
+//! - The thread cache holds at most [`CACHE_LANES`] lanes (of any pools);
+//!   lanes of structures that were dropped are purged at the next miss, so
+//!   a dead ring stays allocated only until then (or until the thread
+//!   exits).
+//! - Where the thread-local cache is unavailable (during thread teardown,
+//!   or a nested use on the same thread) a submit falls back to the striped
+//!   lanes, each behind a mutex, starting from its thread's stripe.
 
 use alloc::boxed::Box;
-use core::cell::Cell;
+use alloc::vec::Vec;
+use core::any::Any;
+use core::cell::{Cell, RefCell};
 
 use crate::sync::blocking::Mutex;
-use crate::sync::{AtomicUsize, CachePadded, Ordering};
+use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Ordering};
 
-pub(crate) struct Stripes<P>(Box<[CachePadded<Mutex<P>>]>);
+/// Lanes one thread keeps cached, across all pools and batchers.
+pub(crate) const CACHE_LANES: usize = 4;
+
+/// A producer handle and its owner's submission count.
+pub(crate) struct Lane<P> {
+    pub(crate) producer: P,
+    count: Arc<CachePadded<AtomicUsize>>,
+    registry: Arc<Registry>,
+}
+
+impl<P> Lane<P> {
+    /// Counts one submission. Only the lane's owner calls this.
+    #[inline]
+    pub(crate) fn count(&self) {
+        // Plain load and store, no RMW: the owner is the only writer.
+        // Release: pairs with `counted`'s Acquire (see `pool::Inner::is_idle`).
+        let c = &self.count;
+        c.store(c.load(Ordering::Relaxed) + 1, Ordering::Release);
+    }
+}
+
+impl<P> Drop for Lane<P> {
+    fn drop(&mut self) {
+        // The counter keeps its count; the next lane made reuses it.
+        lock(&self.registry.free).push(self.count.clone());
+    }
+}
+
+struct Registry {
+    /// Every counter made; summed by `counted`.
+    all: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>>,
+    /// Counters of dropped lanes, for reuse.
+    free: Mutex<Vec<Arc<CachePadded<AtomicUsize>>>>,
+    /// Cleared when the owning structure is dropped: cached lanes of it
+    /// are purged.
+    alive: AtomicBool,
+}
+
+impl Registry {
+    fn counter(&self) -> Arc<CachePadded<AtomicUsize>> {
+        if let Some(c) = lock(&self.free).pop() {
+            return c;
+        }
+        let c = Arc::new(CachePadded::new(AtomicUsize::new(0)));
+        lock(&self.all).push(c.clone());
+        c
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> crate::sync::blocking::MutexGuard<'_, T> {
+    // Each critical section is one push, pop or read: poisoning leaves
+    // the data consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One thread-cache entry: a lane of the structure with this id.
+struct Entry {
+    id: usize,
+    registry: Arc<Registry>,
+    lane: Box<dyn Any>,
+}
 
 std::thread_local! {
-    /// This thread's preferred stripe.
+    /// This thread's cached lanes, most recently added last.
+    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+    /// This thread's preferred fallback stripe.
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
 static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 
-impl<P: Clone> Stripes<P> {
-    /// Two stripes per core (at least four), all clones of `p`.
+/// See the [module docs](self).
+pub(crate) struct Lanes<P> {
+    /// Unique per structure (never reused), so a cache entry can never be
+    /// mistaken for another structure's.
+    id: usize,
+    /// Cloned for each new lane (behind a lock: handles are not `Sync`).
+    template: Mutex<P>,
+    registry: Arc<Registry>,
+    stripes: Box<[CachePadded<Mutex<Lane<P>>>]>,
+}
+
+impl<P> Drop for Lanes<P> {
+    fn drop(&mut self) {
+        // Relaxed: a hint for purging caches; no data hangs off it.
+        self.registry.alive.store(false, Ordering::Relaxed);
+    }
+}
+
+impl<P: Clone + Send + 'static> Lanes<P> {
+    /// Lanes cloned from `p`, with two fallback stripes per core (at
+    /// least four).
     pub(crate) fn new(p: P) -> Self {
+        let registry = Arc::new(Registry {
+            all: Mutex::new(Vec::new()),
+            free: Mutex::new(Vec::new()),
+            alive: AtomicBool::new(true),
+        });
         let n = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .max(2)
             * 2;
-        Self(
-            (0..n)
-                .map(|_| CachePadded::new(Mutex::new(p.clone())))
-                .collect(),
-        )
+        let stripes = (0..n)
+            .map(|_| {
+                CachePadded::new(Mutex::new(Lane {
+                    producer: p.clone(),
+                    count: registry.counter(),
+                    registry: registry.clone(),
+                }))
+            })
+            .collect();
+        Self {
+            // Relaxed: a unique number, nothing ordered by it.
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            template: Mutex::new(p),
+            registry,
+            stripes,
+        }
     }
 
-    /// Runs `f` with exclusive use of one handle.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut P) -> R) -> R {
-        let n = self.0.len();
-        let start = STRIPE.with(|s| {
-            if s.get() == usize::MAX {
-                // Relaxed: spreads threads over stripes, nothing more.
-                s.set(NEXT_STRIPE.fetch_add(1, Ordering::Relaxed));
-            }
-            s.get()
-        }) % n;
+    fn new_lane(&self) -> Lane<P> {
+        Lane {
+            producer: lock(&self.template).clone(),
+            count: self.registry.counter(),
+            registry: self.registry.clone(),
+        }
+    }
+
+    /// Runs `f` with exclusive use of a lane: this thread's own if it can,
+    /// a fallback stripe otherwise.
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Lane<P>) -> R) -> R {
+        let mut f = Some(f);
+        let cached = CACHE.try_with(|c| {
+            let mut c = c.try_borrow_mut().ok()?;
+            let i = match c.iter().position(|e| e.id == self.id) {
+                Some(i) => i,
+                None => self.insert(&mut c),
+            };
+            let lane = c[i].lane.downcast_mut::<Lane<P>>()?;
+            f.take().map(|f| f(lane))
+        });
+        match cached {
+            Ok(Some(r)) => r,
+            _ => self.with_stripe(f.take().expect("not run from the cache")),
+        }
+    }
+
+    #[cold]
+    fn insert(&self, c: &mut Vec<Entry>) -> usize {
+        // Relaxed: see `Registry::alive`.
+        c.retain(|e| e.registry.alive.load(Ordering::Relaxed));
+        if c.len() >= CACHE_LANES {
+            c.remove(0);
+        }
+        c.push(Entry {
+            id: self.id,
+            registry: self.registry.clone(),
+            lane: Box::new(self.new_lane()),
+        });
+        c.len() - 1
+    }
+
+    fn with_stripe<R>(&self, f: impl FnOnce(&mut Lane<P>) -> R) -> R {
+        let n = self.stripes.len();
+        let start = STRIPE
+            .try_with(|s| {
+                if s.get() == usize::MAX {
+                    // Relaxed: spreads threads over stripes, nothing more.
+                    s.set(NEXT_STRIPE.fetch_add(1, Ordering::Relaxed));
+                }
+                s.get()
+            })
+            .unwrap_or(0)
+            % n;
         for i in 0..n {
-            match self.0[(start + i) % n].try_lock() {
+            match self.stripes[(start + i) % n].try_lock() {
                 Ok(mut p) => return f(&mut p),
                 // Poisoning: a publish panicked in the caller's closure; the
                 // handle itself stays consistent (the ring skips the slot).
@@ -54,6 +221,15 @@ impl<P: Clone> Stripes<P> {
                 Err(std::sync::TryLockError::WouldBlock) => {}
             }
         }
-        f(&mut self.0[start].lock().unwrap_or_else(|e| e.into_inner()))
+        f(&mut lock(&self.stripes[start]))
+    }
+
+    /// Submissions counted in every lane so far. Each counter only grows;
+    /// the sum is not a snapshot (see `pool::Inner::is_idle` for how it is
+    /// used).
+    pub(crate) fn counted(&self) -> usize {
+        let all = lock(&self.registry.all);
+        // Acquire: pairs with `Lane::count`'s Release.
+        all.iter().map(|c| c.load(Ordering::Acquire)).sum()
     }
 }

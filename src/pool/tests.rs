@@ -271,3 +271,53 @@ fn hooks_run() {
     assert_eq!(starts.load(Ordering::Relaxed), 2);
     assert_eq!(exits.load(Ordering::Relaxed), 2);
 }
+
+/// More pools than a thread caches lanes for: lanes are evicted and their
+/// counters reused, and every pool still counts every submission (or
+/// `wait_idle` would return early or never).
+#[test]
+fn many_pools_share_a_thread_cache() {
+    let pools: Vec<ThreadPool> = (0..stripes::CACHE_LANES + 2)
+        .map(|_| ThreadPool::new(1))
+        .collect();
+    let count = StdArc::new(StdAtomic::new(0));
+    let rounds = if cfg!(miri) { 4 } else { 200 };
+    for _ in 0..rounds {
+        for p in &pools {
+            let c = count.clone();
+            p.execute(move || {
+                c.fetch_add(1, Ordering::Relaxed);
+            })
+            .unwrap();
+        }
+    }
+    for p in &pools {
+        p.wait_idle().unwrap();
+        assert_eq!(p.metrics().completed, rounds);
+        assert_eq!(p.metrics().queued, 0);
+    }
+    assert_eq!(count.load(Ordering::Relaxed), rounds * pools.len());
+}
+
+#[test]
+fn a_refused_boxed_closure_comes_back_as_is() {
+    let pool = ThreadPool::new(1);
+    pool.shutdown();
+    let v = [7u64; 4];
+    let f: Box<dyn FnOnce() + Send> = Box::new(move || assert_eq!(v[0], 7));
+    let raw = &*f as *const (dyn FnOnce() + Send) as *const u8;
+    match pool.try_execute(f) {
+        Err(SubmitError::Closed(back)) => {
+            let back_raw = &*back as *const (dyn FnOnce() + Send) as *const u8;
+            assert_eq!(raw, back_raw, "the same box came back");
+            back();
+        }
+        _ => panic!("a shut-down pool must refuse"),
+    }
+}
+
+#[test]
+fn a_queued_job_is_small() {
+    // A queue slot (Option<Job>) fits a cache line.
+    assert!(core::mem::size_of::<Option<Job>>() <= 64);
+}

@@ -1,0 +1,446 @@
+//! A task queue: values posted to one handler on a few worker threads (the
+//! "async task" of Go worker-pool libraries), with a bounded queue, an
+//! error callback and a draining close.
+//!
+//! It is a thin layer over the [`Batcher`](crate::batch::Batcher): the
+//! queue is the batcher's multi-producer ring, the workers are its flusher
+//! threads, and each worker takes what is waiting (natural batching, no
+//! linger) and calls the handler once per value, catching panics value by
+//! value. So a handler's panic never costs a worker, order is kept with one
+//! worker, and `close` (or `Drop`) hands every accepted value to the handler
+//! before it returns.
+
+use alloc::string::String;
+use core::convert::Infallible;
+use core::fmt;
+use core::marker::PhantomData;
+use core::panic::AssertUnwindSafe;
+use core::time::Duration;
+use std::panic::catch_unwind;
+
+use super::Payload;
+use crate::batch::{Batcher, PushError};
+use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
+
+/// Why a value was not accepted; the value comes back.
+///
+/// ```
+/// use latchfree::pool::{PostError, TaskQueue};
+///
+/// let q = TaskQueue::with_handler(|_: u32| Ok::<(), ()>(()));
+/// q.close();
+/// assert!(matches!(q.post(5), Err(PostError::Closed(5))));
+/// ```
+pub enum PostError<T> {
+    /// The queue is full (from `try_post`, or `post_timeout` after its
+    /// wait).
+    Full(T),
+    /// The queue is closed.
+    Closed(T),
+}
+
+impl<T> PostError<T> {
+    /// The value that was not accepted.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Full(t) | Self::Closed(t) => t,
+        }
+    }
+
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+}
+
+impl<T> From<PushError<T>> for PostError<T> {
+    fn from(e: PushError<T>) -> Self {
+        match e {
+            PushError::Full(t) => Self::Full(t),
+            PushError::Closed(t) => Self::Closed(t),
+        }
+    }
+}
+
+impl<T> fmt::Debug for PostError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for PostError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("the task queue is full"),
+            Self::Closed(_) => f.write_str("the task queue is closed"),
+        }
+    }
+}
+
+impl<T> core::error::Error for PostError<T> {}
+
+/// What the error callback learns about a value the handler did not
+/// handle. The value itself was moved into the handler and is gone; a
+/// handler that wants it back returns it inside its error (`E`).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::pool::{TaskError, TaskQueue};
+///
+/// let errors = Arc::new(Mutex::new(Vec::new()));
+/// let e = errors.clone();
+/// let q = TaskQueue::builder()
+///     .on_error(move |err: TaskError<(u32, &'static str)>| {
+///         if let TaskError::Failed((value, why)) = err {
+///             // The handler gave the value back inside its error.
+///             e.lock().unwrap().push((value, why));
+///         }
+///     })
+///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) });
+/// for v in 0..5 {
+///     q.post(v).unwrap();
+/// }
+/// q.close();
+/// assert_eq!(*errors.lock().unwrap(), [(3, "three")]);
+/// ```
+pub enum TaskError<E> {
+    /// The handler returned this error.
+    Failed(E),
+    /// The handler panicked with this payload (the worker survives).
+    Panicked(Payload),
+}
+
+impl<E: fmt::Debug> fmt::Debug for TaskError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
+            Self::Panicked(_) => f.write_str("Panicked(..)"),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for TaskError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed(e) => write!(f, "the handler failed: {e}"),
+            Self::Panicked(p) => match panic_message(p) {
+                Some(m) => write!(f, "the handler panicked: {m}"),
+                None => f.write_str("the handler panicked"),
+            },
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for TaskError<E> {}
+
+/// The message of a panic payload, when it is a string.
+fn panic_message(p: &Payload) -> Option<&str> {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+}
+
+/// A point-in-time view of a [`TaskQueue`]'s counters; stale under
+/// concurrency. Once the queue is closed,
+/// `posted == handled + failed + panicked`.
+///
+/// ```
+/// use latchfree::pool::TaskQueue;
+///
+/// let q = TaskQueue::with_handler(|v: u32| if v < 8 { Ok(()) } else { Err(v) });
+/// for v in 0..10 {
+///     q.post(v).unwrap();
+/// }
+/// q.close();
+/// let m = q.metrics();
+/// assert_eq!((m.posted, m.handled, m.failed), (10, 8, 2));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskMetrics {
+    /// Values accepted.
+    pub posted: usize,
+    /// Values the handler returned `Ok` for.
+    pub handled: usize,
+    /// Values the handler returned `Err` for.
+    pub failed: usize,
+    /// Values the handler panicked on.
+    pub panicked: usize,
+    /// Posts refused (full or closed).
+    pub rejected: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    handled: CachePadded<AtomicUsize>,
+    failed: AtomicUsize,
+    panicked: AtomicUsize,
+}
+
+type OnError<E> = Arc<dyn Fn(TaskError<E>) + Send + Sync>;
+
+/// Configures and starts a [`TaskQueue`].
+///
+/// ```
+/// use latchfree::pool::TaskQueue;
+///
+/// let q = TaskQueue::builder()
+///     .workers(2)
+///     .queue_capacity(256)
+///     .thread_name("audit")
+///     .on_error(|e| eprintln!("audit: {e}"))
+///     .build(|v: u32| if v % 2 == 0 { Ok(()) } else { Err("odd") });
+/// for v in 0..10 {
+///     q.post(v).unwrap();
+/// }
+/// q.close();
+/// let m = q.metrics();
+/// assert_eq!((m.handled, m.failed), (5, 5));
+/// ```
+pub struct TaskQueueBuilder<T, E> {
+    workers: usize,
+    capacity: usize,
+    name: String,
+    on_error: Option<OnError<E>>,
+    _values: PhantomData<fn(T)>,
+}
+
+impl<T, E> fmt::Debug for TaskQueueBuilder<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskQueueBuilder")
+            .field("workers", &self.workers)
+            .field("capacity", &self.capacity)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static, E: 'static> Default for TaskQueueBuilder<T, E> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
+    /// Defaults: one worker (values handled in post order), 1024 queued
+    /// values, threads named `latchfree-task-N`, failures and panics
+    /// printed to stderr.
+    pub fn new() -> Self {
+        Self {
+            workers: 1,
+            capacity: 1024,
+            name: String::from("latchfree-task"),
+            on_error: None,
+            _values: PhantomData,
+        }
+    }
+
+    /// Worker threads (1..=63). With one, values are handled in the order
+    /// they were accepted; with more, in parallel and in no set order, each
+    /// worker taking one value at a time so a slow value holds up no other.
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n.clamp(1, super::MAX_WORKERS);
+        self
+    }
+
+    /// Values that may wait (rounded up to a power of two). When full,
+    /// `post` waits, `try_post` refuses and `post_timeout` waits a while.
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.capacity = n.max(1);
+        self
+    }
+
+    /// Worker threads are named `<prefix>-<n>`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Self {
+        self.name = prefix.into();
+        self
+    }
+
+    /// Receives the error of every value the handler returned `Err` for or
+    /// panicked on (see [`TaskError`]). Runs on the worker; a panic in it
+    /// is caught and ignored.
+    pub fn on_error(mut self, f: impl Fn(TaskError<E>) + Send + Sync + 'static) -> Self {
+        self.on_error = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts the workers.
+    ///
+    /// # Panics
+    ///
+    /// If the capacity is too large for a ring or a thread cannot start.
+    pub fn build<H>(self, handler: H) -> TaskQueue<T>
+    where
+        H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
+    {
+        let counters = Arc::new(Counters::default());
+        let on_error: OnError<E> = self.on_error.unwrap_or_else(|| {
+            Arc::new(|e: TaskError<E>| {
+                let why = match &e {
+                    TaskError::Failed(_) => "failed",
+                    TaskError::Panicked(p) => panic_message(p).unwrap_or("panicked"),
+                };
+                std::eprintln!("latchfree task: a value was not handled: {why}");
+            })
+        });
+        let handler = Arc::new(handler);
+        let c = counters.clone();
+        let run = move |batch: &mut alloc::vec::Vec<T>| -> Result<(), Infallible> {
+            let (mut ok, mut failed, mut panicked) = (0, 0, 0);
+            for v in batch.drain(..) {
+                let err = match catch_unwind(AssertUnwindSafe(|| handler(v))) {
+                    Ok(Ok(())) => {
+                        ok += 1;
+                        continue;
+                    }
+                    Ok(Err(e)) => {
+                        failed += 1;
+                        TaskError::Failed(e)
+                    }
+                    Err(p) => {
+                        panicked += 1;
+                        TaskError::Panicked(p)
+                    }
+                };
+                let _ = catch_unwind(AssertUnwindSafe(|| on_error(err)));
+            }
+            // Relaxed: metrics; one update per batch, not per value.
+            c.handled.fetch_add(ok, Ordering::Relaxed);
+            if failed > 0 {
+                c.failed.fetch_add(failed, Ordering::Relaxed);
+            }
+            if panicked > 0 {
+                c.panicked.fetch_add(panicked, Ordering::Relaxed);
+            }
+            Ok(())
+        };
+        let batcher = Batcher::builder::<Infallible>()
+            .max_items(if self.workers == 1 { 64 } else { 1 })
+            .max_delay(Duration::ZERO)
+            .queue_capacity(self.capacity)
+            .flushers(self.workers)
+            .thread_name(self.name)
+            .build(run);
+        TaskQueue { batcher, counters }
+    }
+}
+
+/// Values posted to one handler on worker threads, with a bounded queue,
+/// an error callback and a draining close.
+///
+/// A thin layer over the [`Batcher`](crate::batch::Batcher): its ring is
+/// the queue and its flushers are the workers, each taking what is waiting
+/// and calling the handler once per value, catching panics value by value.
+/// A panic never costs a worker; with one worker values are handled in
+/// the order they were accepted.
+///
+/// Dropping it is [`close`](Self::close): every accepted value is handled
+/// first.
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use latchfree::pool::{PostError, ThreadPool};
+///
+/// let sum = Arc::new(AtomicUsize::new(0));
+/// let s = sum.clone();
+/// let q = ThreadPool::with_handler(move |v: usize| {
+///     s.fetch_add(v, Ordering::Relaxed);
+///     Ok::<(), ()>(())
+/// });
+/// for v in 1..=100 {
+///     q.post(v).unwrap();
+/// }
+/// q.flush(); // everything posted so far was handled
+/// assert_eq!(sum.load(Ordering::Relaxed), 5050);
+/// q.close();
+/// assert!(matches!(q.try_post(1), Err(PostError::Closed(1))));
+/// ```
+pub struct TaskQueue<T> {
+    batcher: Batcher<T>,
+    counters: Arc<Counters>,
+}
+
+impl<T> fmt::Debug for TaskQueue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskQueue").finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> TaskQueue<T> {
+    /// Starts configuring a task queue.
+    pub fn builder<E: 'static>() -> TaskQueueBuilder<T, E> {
+        TaskQueueBuilder::new()
+    }
+
+    /// A task queue with the [`TaskQueueBuilder`] defaults (one worker,
+    /// order kept, 1024 queued values, errors printed to stderr).
+    pub fn with_handler<E, H>(handler: H) -> Self
+    where
+        E: 'static,
+        H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
+    {
+        TaskQueueBuilder::new().build(handler)
+    }
+
+    /// Posts `value`, waiting while the queue is full.
+    ///
+    /// # Errors
+    ///
+    /// `Closed(value)` once the queue is closed (including while waiting).
+    pub fn post(&self, value: T) -> Result<(), PostError<T>> {
+        self.batcher.push(value).map_err(PostError::from)
+    }
+
+    /// Posts `value` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// `Full(value)` or `Closed(value)`.
+    pub fn try_post(&self, value: T) -> Result<(), PostError<T>> {
+        self.batcher.try_push(value).map_err(PostError::from)
+    }
+
+    /// Posts `value`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    ///
+    /// `Full(value)` after the wait, or `Closed(value)`.
+    pub fn post_timeout(&self, value: T, timeout: Duration) -> Result<(), PostError<T>> {
+        self.batcher
+            .push_timeout(value, timeout)
+            .map_err(PostError::from)
+    }
+
+    /// Returns once every value accepted before this call has been handed
+    /// to the handler (and the handler returned).
+    pub fn flush(&self) {
+        self.batcher.flush();
+    }
+
+    /// Stops accepting (waiting posters get `Closed`), hands every accepted
+    /// value to the handler, and joins the workers. Idempotent.
+    pub fn close(&self) {
+        self.batcher.close();
+    }
+
+    /// Whether the queue stopped accepting.
+    pub fn is_closed(&self) -> bool {
+        self.batcher.is_closed()
+    }
+
+    /// The counters now.
+    pub fn metrics(&self) -> TaskMetrics {
+        let b = self.batcher.metrics();
+        let c = &self.counters;
+        TaskMetrics {
+            posted: b.accepted,
+            handled: c.handled.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            panicked: c.panicked.load(Ordering::Relaxed),
+            rejected: b.rejected,
+        }
+    }
+}
