@@ -27,6 +27,19 @@ const FILL: u32 = if cfg!(target_pointer_width = "64") {
     3
 };
 
+/// A tiny map holding keys `0..FILL` (value `k + 100`): one insert short
+/// of growth.
+fn filled() -> HashMap<u32, u32> {
+    let map = tiny();
+    {
+        let m = map.pin();
+        for k in 0..FILL {
+            m.insert(k, k + 100);
+        }
+    }
+    map
+}
+
 #[test]
 fn insert_get_remove_one_key() {
     loom::model(|| {
@@ -66,13 +79,7 @@ fn insert_get_remove_one_key() {
 #[test]
 fn reader_during_growth() {
     loom::model(|| {
-        let map = Arc::new(tiny::<u32>());
-        {
-            let m = map.pin();
-            for k in 0..FILL {
-                m.insert(k, k + 100);
-            }
-        }
+        let map = Arc::new(filled());
         let w = map.clone();
         let writer = thread::spawn(move || {
             let m = w.pin();
@@ -194,13 +201,7 @@ fn replaced_values_are_read_whole_and_in_order() {
 #[test]
 fn migration_races_removes() {
     loom::model(|| {
-        let map = Arc::new(tiny::<u32>());
-        {
-            let m = map.pin();
-            for k in 0..FILL {
-                m.insert(k, k + 100);
-            }
-        }
+        let map = Arc::new(filled());
         let w = map.clone();
         let grower = thread::spawn(move || {
             let m = w.pin();
