@@ -60,15 +60,8 @@ impl<'g, K: Eq, V> Iterator for RawIter<'g, K, V> {
                 self.slot += 1;
                 let c = t.ctrl(i);
                 let candidate = if Table::<K, V>::is_live_ctrl(c) {
-                    // SAFETY: live (Acquire); `t` lives for `'g`.
-                    let (key, (value, version)) = unsafe { (t.key(i), t.value(i, c)) };
-                    Found {
-                        table: self.table,
-                        index: i,
-                        version,
-                        key,
-                        value,
-                    }
+                    // SAFETY: live (Acquire); the table lives for `'g`.
+                    unsafe { Found::at(self.table, i, c) }
                 } else if Table::<K, V>::is_moved_ctrl(c) {
                     // The key lives on in the next table (possibly updated).
                     // SAFETY: non-empty (Acquire); `t` lives for `'g`.

@@ -22,8 +22,8 @@
 //!   reader holding `&K`/`&V` into a table reads immutable memory, for as
 //!   long as its epoch guard keeps the table alive.
 //! - **Slot states.** `EMPTY` ends a probe. `FULL` (value inline) and
-//!   `FULL_OVF` (value in the arena) are live. `DELETED` and `DELETED_OVF`
-//!   are removed (probes continue; the slot is never reused in this table).
+//!   `FULL_OVF` (value in the arena) are live. `DELETED` is removed (probes
+//!   continue; the slot is never reused in this table).
 //!   `MOVED`: the key now lives in the table's `next` table. States only go
 //!   `EMPTY -> FULL -> FULL_OVF`, and from a live state to a removed one or
 //!   `MOVED`: never back.
@@ -87,12 +87,22 @@ const TAG_BITS: u32 = 5;
 const TAG_MASK: u8 = (1 << TAG_BITS) - 1;
 const EMPTY: u8 = 0;
 const DELETED: u8 = 1;
-const DELETED_OVF: u8 = 2;
 const FULL: u8 = 4;
 const FULL_OVF: u8 = 5;
 const MOVED: u8 = 6;
 /// `MOVED` from `FULL_OVF`: the bucket's own value was already dropped.
 const MOVED_OVF: u8 = 7;
+
+/// With [`TAG_MASK`]: the state bits a probe compares (the top one, set in
+/// every live and moved state) and the tag; bits 5-6, which tell live from
+/// moved, are left out.
+const PROBE_MASK: u8 = 0x80 | TAG_MASK;
+
+/// What a live or moved slot of `tag` reads as under [`PROBE_MASK`].
+#[inline]
+fn probe_pattern(tag: u8) -> u8 {
+    0x80 | tag
+}
 
 /// The version of a live slot's value: the arena cell, or [`INLINE`].
 pub(super) type Version = u32;
@@ -528,6 +538,31 @@ pub(super) struct Found<'g, K, V> {
     pub(super) value: &'g V,
 }
 
+impl<'g, K, V> Found<'g, K, V> {
+    /// The entry at slot `i` of `table`, whose control byte was loaded
+    /// (Acquire) as the live `c`.
+    ///
+    /// # Safety
+    ///
+    /// `table` is alive for `'g` and `c` is live and was loaded from slot
+    /// `i` with Acquire.
+    #[inline]
+    pub(super) unsafe fn at(table: Shared<'g, Table<K, V>>, i: usize, c: u8) -> Self {
+        // SAFETY: the caller's contract.
+        let t: &'g Table<K, V> = unsafe { table.deref() };
+        // SAFETY: as above: `c` is live, so the bucket and the value it
+        // names are published.
+        let (key, (value, version)) = unsafe { (t.key(i), t.value(i, c)) };
+        Self {
+            table,
+            index: i,
+            version,
+            key,
+            value,
+        }
+    }
+}
+
 impl<K, V> Clone for Found<'_, K, V> {
     fn clone(&self) -> Self {
         *self
@@ -548,21 +583,21 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
-    let tag = tag(hash);
-    // Per byte: a live or moved slot of this tag, once bits 5-6 (which
-    // tell live from moved) are masked off.
-    let want = LSB * usize::from(0x80 | tag);
+    let pattern = probe_pattern(tag(hash));
+    let want = LSB * usize::from(pattern);
     loop {
         // SAFETY: tables are loaded under `guard` and released through the
         // epoch only, so a table reached from the shard or from another
         // table's `next` outlives `guard`.
         let t: &'g Table<K, V> = unsafe { table.deref() };
         let home = hash as usize & t.mask;
-        let mut wi = home / GROUP;
+        let (mut wi, off) = (home / GROUP, home % GROUP);
+        // Acquire pairs with the writers' Release word stores: every bucket
+        // a byte of this word publishes is initialised.
+        let mut raw = t.ctrl[wi].load(Ordering::Acquire);
         // Fast path: most keys sit in their home slot, and most absent
-        // keys find it empty. Acquire: as for the words below.
-        let first = t.ctrl[wi].load(Ordering::Acquire);
-        let c = (first >> (8 * (home % GROUP))) as u8;
+        // keys find it empty.
+        let c = (raw >> (8 * off)) as u8;
         if c == EMPTY {
             let next = t.next(guard);
             if next.is_null() {
@@ -571,68 +606,54 @@ where
             table = next;
             continue;
         }
-        if c & 0x9F == 0x80 | tag && state(c) < MOVED {
-            // SAFETY: `c` is live (Acquire); `t` lives for `'g`.
-            let k = unsafe { t.key(home) };
-            if k.borrow() == key {
-                // SAFETY: as above.
-                let (value, version) = unsafe { t.value(home, c) };
-                return Some(Found {
-                    table,
-                    index: home,
-                    version,
-                    key: k,
-                    value,
-                });
+        if c & PROBE_MASK == pattern && state(c) < MOVED {
+            // SAFETY: `c` is non-empty (Acquire); `t` lives for `'g`.
+            if unsafe { t.key(home) }.borrow() == key {
+                // SAFETY: `c` is live (Acquire); `table` lives for `'g`.
+                return Some(unsafe { Found::at(table, home, c) });
             }
         }
+        // The rest of the run, from the slot after `home`, in the word
+        // already loaded: bytes up to `home` read as 0x7F (neither empty
+        // nor a match). `home` itself was just looked at.
+        let mut skip = usize::MAX >> (8 * (GROUP - 1 - off));
         let words = t.ctrl.len();
-        // Bytes of the first word before `home` belong to other probe
-        // runs: read them as 0x7F (neither empty nor a match).
-        let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         let mut moved = false;
-        // `words + 1` loads cover every slot even from mid-word.
+        // `words + 1` words cover every slot even from mid-word.
         'probe: for _ in 0..=words {
-            // Acquire pairs with the writers' Release word stores: every
-            // bucket a byte of this word publishes is initialised.
-            let raw = t.ctrl[wi].load(Ordering::Acquire);
             let w = (raw & !skip) | (skip & (LSB * 0x7F));
             skip = 0;
             let empty = zero_bytes(w);
             // Matches before the first empty byte (all, if none).
-            let mut hits = zero_bytes((w & (LSB * 0x9F)) ^ want) & empty.wrapping_sub(1) & !empty;
+            let mut hits = zero_bytes((w & (LSB * usize::from(PROBE_MASK))) ^ want)
+                & empty.wrapping_sub(1)
+                & !empty;
             while hits != 0 {
                 let b = hits.trailing_zeros() as usize / 8;
                 hits &= hits - 1;
                 let c = (raw >> (8 * b)) as u8;
                 // The first hit is exact; later ones may be borrow
                 // artefacts of `zero_bytes`.
-                if c & 0x9F != 0x80 | tag {
+                if c & PROBE_MASK != pattern {
                     continue;
                 }
                 let slot = wi * GROUP + b;
                 // SAFETY: `c` is non-empty (Acquire); `t` lives for `'g`.
-                let k = unsafe { t.key(slot) };
-                if k.borrow() == key {
+                if unsafe { t.key(slot) }.borrow() == key {
                     if state(c) >= MOVED {
                         moved = true;
                         break 'probe;
                     }
-                    // SAFETY: as above; `c` is live.
-                    let (value, version) = unsafe { t.value(slot, c) };
-                    return Some(Found {
-                        table,
-                        index: slot,
-                        version,
-                        key: k,
-                        value,
-                    });
+                    // SAFETY: `c` is live (Acquire); `table` lives for `'g`.
+                    return Some(unsafe { Found::at(table, slot, c) });
                 }
             }
             if empty != 0 {
                 break;
             }
             wi = (wi + 1) & (words - 1);
+            // Acquire: as above.
+            raw = t.ctrl[wi].load(Ordering::Acquire);
         }
         let next = t.next(guard);
         debug_assert!(
@@ -852,14 +873,9 @@ impl<K, V> Shard<K, V> {
         let in_old = !next.is_null() && f.table == cur;
         let (key, value) = match plan {
             Plan::Remove => {
-                let gone = if state(cb) == FULL {
-                    DELETED
-                } else {
-                    DELETED_OVF
-                };
                 // Release: orders the removal before later stores (readers
                 // need nothing from a removed slot).
-                t.set_ctrl(f.index, ctrl(gone, cb & TAG_MASK));
+                t.set_ctrl(f.index, ctrl(DELETED, cb & TAG_MASK));
                 self.add_len(-1);
                 if in_old {
                     self.moved_out();
