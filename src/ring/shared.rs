@@ -284,9 +284,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.notify_always();
     }
 
-    /// Halts the ring: every waiting or later publish and consume returns
-    /// at once with `Halted`, and events not yet consumed are abandoned
-    /// (they stay in their slots and are dropped with the ring).
+    /// Halts the ring: every waiting or later publish returns `Halted`, and
+    /// every consumer and worker hands out nothing more: its next `poll`,
+    /// `read` or `wait` returns `Halted` even with events left (a poll
+    /// already running finishes the batch it took; the
+    /// [`threaded`](super::threaded) runner stops before its next event).
+    /// Events not yet consumed are abandoned: they stay in their slots and
+    /// are dropped with the ring. Halting cannot be undone.
     pub fn halt(&self) {
         self.state.fetch_or(HALTED, Ordering::AcqRel);
         self.notify_always();
