@@ -130,14 +130,15 @@ where
         deps_workers: u64,
         node: Node,
     ) -> Self {
+        let first = ring.first;
         Self {
             ring,
             gate,
             deps_plain,
             deps_workers,
             node,
-            next: 0,
-            avail_until: 0,
+            next: first,
+            avail_until: first,
             max_batch: usize::MAX,
             _not_sync: PhantomData,
         }
@@ -498,6 +499,7 @@ where
         deps_workers: u64,
         group: Node,
     ) -> Self {
+        let first = ring.first;
         Self {
             ring,
             claim,
@@ -505,7 +507,7 @@ where
             deps_plain,
             deps_workers,
             group,
-            seen: 0,
+            seen: first,
             backlog: (0, 0),
             busy: false,
             max_batch: 64,
