@@ -16,7 +16,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 
 use super::error::ConsumeError;
-use super::sequence::{distance, pack, word};
+use super::sequence::{pack, word};
 use super::shared::{AnyRing, Mode, Node, Ring};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -474,8 +474,6 @@ where
     deps_plain: u64,
     deps_workers: u64,
     group: Node,
-    /// The last claim position seen (recovers 64-bit positions).
-    seen: u64,
     /// Events claimed by this worker but not handled because the handler
     /// panicked on an earlier one; handled first by the next poll.
     backlog: (u64, u64),
@@ -499,7 +497,6 @@ where
         deps_workers: u64,
         group: Node,
     ) -> Self {
-        let first = ring.first;
         Self {
             ring,
             claim,
@@ -507,7 +504,6 @@ where
             deps_plain,
             deps_workers,
             group,
-            seen: first,
             backlog: (0, 0),
             busy: false,
             max_batch: 64,
@@ -526,12 +522,15 @@ where
         self.max_batch = max.max(1);
     }
 
-    fn claim_pos(&mut self) -> u64 {
+    /// The group's claim as a 64-bit position, rebuilt from the claim word
+    /// and the ring's epoch (a worker's own last view may be laps old).
+    fn claim_pos(&self) -> u64 {
+        let ring: &Ring<S, M, W> = &self.ring;
         // Acquire: pairs with other workers' AcqRel claim CAS (see the type
         // docs); also the value we CAS against.
-        let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
-        self.seen += distance(word(self.seen), c) as u64;
-        self.seen
+        let claim = &ring.storage.gates()[self.claim];
+        let (c, epoch) = ring.read_anchored(|| claim.load(Ordering::Acquire));
+        ring.group_position(c, epoch)
     }
 
     fn available_from(&self, pos: u64, limit: usize) -> usize {
@@ -697,10 +696,7 @@ where
                 Poll::Gated | Poll::Idle => {}
             }
             let ready = || {
-                let pos = {
-                    let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
-                    self.seen + distance(word(self.seen), c) as u64
-                };
+                let pos = self.claim_pos();
                 self.available_from(pos, 1) > 0
                     || Ring::<S, M, W>::halted_bit(self.ring.state())
                     || self.ring.closed_remaining(pos) == Some(0)
