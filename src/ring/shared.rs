@@ -209,9 +209,12 @@ pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
 // SAFETY: a ring is shared by its handles across threads. Producers write
 // events (so `T: Send` is needed to hand them to consumer threads) and
 // several consumers read the same event at once through `&T` (so `T: Sync`).
-// All other shared state is atomics; the slot-access discipline is in the
-// module's ground rules.
-unsafe impl<S: Storage + Send, M: Mode, W: WaitStrategy> Sync for Ring<S, M, W> where
+// Every handle calls the storage's methods through `&S` from its own thread,
+// concurrently, hence `S: Sync` (the crate's storages are `Sync` because
+// they hand out only raw slot pointers and atomics). The rest of the shared
+// state is atomics; the slot-access discipline is in the module's ground
+// rules.
+unsafe impl<S: Storage + Send + Sync, M: Mode, W: WaitStrategy> Sync for Ring<S, M, W> where
     S::Item: Send + Sync
 {
 }

@@ -284,7 +284,7 @@ pub struct Disruptor<S: Storage, M: Mode, W: WaitStrategy> {
 
 impl<S, M, W> Disruptor<S, M, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     M: Mode,
     W: WaitStrategy + 'static,
@@ -423,7 +423,7 @@ fn run_loop<T, H: EventHandler<T>>(
 
 impl<S, M, W> Builder<S, M, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     M: Mode,
     W: WaitStrategy + 'static,
@@ -600,7 +600,7 @@ where
 
 impl<S, W> Builder<S, Single, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     W: WaitStrategy + 'static,
 {
@@ -621,7 +621,7 @@ where
 
 impl<S, W> Builder<S, Multi, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     W: WaitStrategy + 'static,
 {
