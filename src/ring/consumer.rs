@@ -445,6 +445,14 @@ where
 /// lies at or above the claim it already counted. Idle workers hold nothing,
 /// so a worker that stops polling never stalls the ring.
 ///
+/// If a handler panics, the rest of the worker's batch stays with it (its
+/// word stays busy) and its next poll handles it first. A worker dropped
+/// before that (its thread unwound, say) goes idle as it goes, so the rest
+/// of the group and the producers go on; the events left in its batch are
+/// abandoned, since no other worker can claim them back. Poll once more
+/// after a caught panic (the [`threaded`](super::threaded) runner does) to
+/// lose nothing.
+///
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
@@ -704,6 +712,22 @@ where
             if self.ring.wait.wait_until(ready).is_err() {
                 return Err(ConsumeError::Timeout);
             }
+        }
+    }
+}
+
+impl<R> Drop for Worker<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        if self.backlog.0 < self.backlog.1 {
+            // Left busy by a panicking handler: go idle, or the producers
+            // would wait for this word forever. The backlog is abandoned
+            // (documented on the type).
+            self.ring
+                .store_gate(self.me, pack(word(self.backlog.1), false));
         }
     }
 }
