@@ -19,7 +19,7 @@ pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, O
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
-pub(crate) use alloc::sync::Arc;
+pub(crate) use alloc::sync::{Arc, Weak};
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::Arc;
 
