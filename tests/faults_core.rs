@@ -411,6 +411,18 @@ fn huge_durations_saturate_instead_of_panicking() {
     assert_eq!(timers.shutdown(), 0);
 }
 
+#[test]
+fn ring_timeout_with_a_huge_limit_waits_instead_of_panicking() {
+    use latchfree::ring::{Parking, Timeout, WaitStrategy};
+    let wait = Timeout::new(Parking::new(), Duration::MAX);
+    let mut polls = 0;
+    let r = wait.wait_until(|| {
+        polls += 1;
+        polls > 100
+    });
+    assert!(r.is_ok() && polls > 100);
+}
+
 // ---------------------------------------------------------------- queues
 
 /// A priority whose `Ord` and `Drop` are fault points.
