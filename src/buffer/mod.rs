@@ -26,15 +26,21 @@
 //! it, or, for a pool dropped elsewhere, when the thread next returns a
 //! buffer to another pool, which then takes the cache over).
 
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
 mod idle;
+/// The lock-free idle set, exposed for the loom models only.
+#[cfg(latchfree_loom)]
+#[doc(hidden)]
+pub use idle::IdleSet;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
+#[cfg(not(latchfree_loom))]
 use self::idle::IdleSet;
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, HandleArc as Arc, Ordering, UntrackedAtomicUsize};
 
 /// Counters shared by both pools; each read is a point-in-time value.
 ///
@@ -450,7 +456,7 @@ impl BufferPoolBuilder {
             .collect::<Vec<_>>()
             .into_boxed_slice();
         // Relaxed: a unique number, nothing ordered by it.
-        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        static NEXT_ID: UntrackedAtomicUsize = UntrackedAtomicUsize::new(1);
         BufferPool {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             classes,
