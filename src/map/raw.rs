@@ -289,28 +289,42 @@ impl<K, V> Table<K, V> {
         );
     }
 
-    /// The bucket of slot `i`.
-    ///
-    /// # Safety
-    ///
-    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
-    /// the lock), and the reference must not outlive the table.
-    #[inline]
-    unsafe fn bucket(&self, i: usize) -> &Bucket<K, V> {
-        // SAFETY: a non-empty slot's bucket was written before its control
-        // byte was published and is never written again (module docs).
-        unsafe { (*self.buckets[i].get()).assume_init_ref() }
+    /// A raw pointer to the bucket of slot `i`. Buckets are only ever
+    /// reached through it, by field: no reference to a whole bucket is
+    /// made while the table is shared, because a reader's `&K` and the
+    /// epoch's drop of the inline value beside it (`drop_replaced`) must
+    /// not overlap (a `&Bucket` would cover the value being dropped, a
+    /// `&mut Bucket` would invalidate the `&K` under Stacked Borrows).
+    #[inline(always)]
+    fn bucket(&self, i: usize) -> *mut Bucket<K, V> {
+        // `MaybeUninit<B>` has `B`'s layout.
+        self.buckets[i].get().cast()
     }
 
     /// The key of a non-`EMPTY` slot.
     ///
     /// # Safety
     ///
-    /// As for [`bucket`](Self::bucket).
+    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
+    /// the lock), and the reference must not outlive the table.
     #[inline]
     pub(super) unsafe fn key(&self, i: usize) -> &K {
-        // SAFETY: the caller's contract.
-        unsafe { &self.bucket(i).key }
+        // SAFETY: a non-empty slot's key was written before its control
+        // byte was published and is never written again (module docs).
+        unsafe { &*ptr::addr_of!((*self.bucket(i)).key) }
+    }
+
+    /// The inline (first) value of a non-`EMPTY` slot.
+    ///
+    /// # Safety
+    ///
+    /// As for [`key`](Self::key), and the value has not been replaced yet
+    /// (or the reader's epoch guard predates its replacement).
+    #[inline]
+    unsafe fn inline_value(&self, i: usize) -> &V {
+        // SAFETY: as for `key`; a replaced inline value is dropped only
+        // once no reader can hold it (the caller's contract).
+        unsafe { &*ptr::addr_of!((*self.bucket(i)).value) }
     }
 
     /// The current value and its version of live slot `i` whose control
@@ -324,7 +338,7 @@ impl<K, V> Table<K, V> {
     pub(super) unsafe fn value(&self, i: usize, c: u8) -> (&V, Version) {
         if state(c) == FULL {
             // SAFETY: the caller's contract; see `bucket`.
-            return (unsafe { &self.bucket(i).value }, INLINE);
+            return (unsafe { self.inline_value(i) }, INLINE);
         }
         // Acquire pairs with the Release store in `replace`: the cell it
         // names is initialised. (`FULL_OVF` was stored after the first
@@ -371,7 +385,7 @@ impl<K, V> Table<K, V> {
         let i = self.free_slot(hash);
         // SAFETY: the slot is EMPTY, so no reader reads its bucket, and we
         // hold the lock, so no writer writes it.
-        unsafe { (*self.buckets[i].get()).write(Bucket { key, value }) };
+        unsafe { self.bucket(i).write(Bucket { key, value }) };
         // Release: publishes the bucket to readers' Acquire loads.
         self.set_ctrl(i, ctrl(FULL, tag(hash)));
         self.w.occupied.store(
@@ -439,10 +453,10 @@ impl<K, V> Table<K, V> {
         unsafe {
             let t = &*this;
             if old == INLINE {
-                let b = (*t.buckets[i].get()).as_mut_ptr();
-                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+                // By field: readers may hold `&K` into this bucket.
+                ptr::drop_in_place(ptr::addr_of_mut!((*t.bucket(i)).value));
             } else {
-                ptr::drop_in_place((*t.arena[old as usize].get()).as_mut_ptr());
+                ptr::drop_in_place(t.arena[old as usize].get().cast::<V>());
             }
             Self::release(this);
         }
@@ -468,12 +482,12 @@ impl<K, V> Table<K, V> {
         // skips what a removal drops: see `Drop`).
         unsafe {
             let t = &*this;
-            let b = (*t.buckets[i].get()).as_mut_ptr();
+            let b = t.bucket(i);
             ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
             if version == INLINE {
                 ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
             } else {
-                ptr::drop_in_place((*t.arena[version as usize].get()).as_mut_ptr());
+                ptr::drop_in_place(t.arena[version as usize].get().cast::<V>());
             }
             Self::release(this);
         }
@@ -851,9 +865,9 @@ impl<K, V> Shard<K, V> {
                 .store(inserts.wrapping_add(1), Ordering::Release);
             drop(lock);
             // SAFETY: just published in a table alive under `guard`.
-            let b = unsafe { t.bucket(i) };
+            let kv = unsafe { (t.key(i), t.inline_value(i)) };
             return Ok(Committed {
-                new: Some((&b.key, &b.value)),
+                new: Some(kv),
                 spare_key: None,
             });
         };
@@ -937,9 +951,9 @@ impl<K, V> Shard<K, V> {
         self.moved_out();
         drop(lock);
         // SAFETY: just published in a table alive under `guard`.
-        let b = unsafe { n.bucket(j) };
+        let kv = unsafe { (n.key(j), n.inline_value(j)) };
         Ok(Committed {
-            new: Some((&b.key, &b.value)),
+            new: Some(kv),
             spare_key: None,
         })
     }
@@ -1077,5 +1091,40 @@ impl<K, V> Drop for Shard<K, V> {
                 Table::release(next.as_raw());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::{String, ToString};
+
+    use super::*;
+
+    /// A reader holds `&K` into a bucket (it looked the key up after the
+    /// value was replaced, so the epoch does not wait for it) while the
+    /// replaced inline value beside the key is dropped. The drop must touch
+    /// the value's bytes only: under Stacked Borrows a `&mut` to the whole
+    /// bucket would invalidate the reader's `&K` (run this under Miri
+    /// without Tree Borrows).
+    #[test]
+    fn dropping_a_replaced_value_leaves_readers_key_valid() {
+        // SAFETY: the table is reachable from this thread only; with the
+        // unprotected guard, the deferred drop runs at once, which is the
+        // point of the test.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let table = Owned::new(Table::<String, String>::new(4)).into_shared(guard);
+        // SAFETY: just allocated, alive until `release` below.
+        let t = unsafe { table.deref() };
+        let i = t.place(7, "key".to_string(), "old".to_string());
+        let c = t.ctrl_locked(i);
+        // SAFETY: slot `i` was just published as FULL; `t` outlives `key`.
+        let key = unsafe { t.key(i) };
+        t.replace(table, i, c, "new".to_string(), guard);
+        assert_eq!(key, "key");
+        // SAFETY: the slot is live (FULL_OVF now, loaded under "the lock").
+        let (value, _) = unsafe { t.value(i, t.ctrl_locked(i)) };
+        assert_eq!(value, "new");
+        // SAFETY: our one reference, taken by `new`; nothing uses `t` after.
+        unsafe { Table::release(table.as_raw()) };
     }
 }
