@@ -433,7 +433,7 @@ impl<K, V> Table<K, V> {
             // alive until then. Each value is replaced (so dropped) once.
             unsafe {
                 guard.defer_unchecked(move || {
-                    Table::drop_replaced(this as *const Table<K, V>, i, old);
+                    contained(|| Table::drop_replaced(this as *const Table<K, V>, i, old));
                 });
             }
         }
@@ -451,6 +451,7 @@ impl<K, V> Table<K, V> {
         // SAFETY: the caller's contract; the table's own drop skips
         // replaced values (see `Drop`).
         unsafe {
+            let _release = Release(this);
             let t = &*this;
             if old == INLINE {
                 // By field: readers may hold `&K` into this bucket.
@@ -458,7 +459,6 @@ impl<K, V> Table<K, V> {
             } else {
                 ptr::drop_in_place(t.arena[old as usize].get().cast::<V>());
             }
-            Self::release(this);
         }
     }
 
@@ -482,14 +482,14 @@ impl<K, V> Table<K, V> {
         // skips what a removal drops: see `Drop`).
         unsafe {
             let t = &*this;
+            let _release = Release(this);
             let b = t.bucket(i);
-            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
-            if version == INLINE {
-                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+            let _value = DropOnExit(if version == INLINE {
+                ptr::addr_of_mut!((*b).value)
             } else {
-                ptr::drop_in_place(t.arena[version as usize].get().cast::<V>());
-            }
-            Self::release(this);
+                t.arena[version as usize].get().cast::<V>()
+            });
+            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
         }
     }
 
@@ -521,26 +521,89 @@ impl<K, V> Drop for Table<K, V> {
         // have all run by now. Left: the keys of live and moved slots, and
         // their current values (in the bucket, or in the arena cell the
         // slot names).
-        for i in 0..self.len() {
-            let c = self.ctrl_locked(i);
-            let b = self.buckets[i].get_mut().as_mut_ptr();
-            // SAFETY: `&mut self`: nobody else can reach the table; each
-            // thing dropped here was initialised and not dropped before
-            // (see above).
-            unsafe {
+        // SAFETY: `&mut self`: nobody else can reach the table.
+        unsafe { Self::drop_slots(self, 0) };
+    }
+}
+
+impl<K, V> Table<K, V> {
+    /// Drops what slots `from..` still own (see `Drop`). If a `Drop` of a
+    /// key or value panics, the rest are still dropped while unwinding (a
+    /// second panic aborts, as for a `Vec`).
+    ///
+    /// # Safety
+    ///
+    /// `this` is exclusively ours, being dropped; called once per slot.
+    unsafe fn drop_slots(this: *mut Self, from: usize) {
+        /// Drops the slots after a panicking one.
+        struct Rest<K, V>(*mut Table<K, V>, usize);
+        impl<K, V> Drop for Rest<K, V> {
+            fn drop(&mut self) {
+                // SAFETY: the caller's contract, for the slots not yet
+                // dropped.
+                unsafe { Table::drop_slots(self.0, self.1) };
+            }
+        }
+        // SAFETY: the caller's contract: the table is ours alone; each
+        // thing dropped here was initialised and not dropped before.
+        unsafe {
+            for i in from..(*this).len() {
+                let rest = Rest(this, i + 1);
+                let t = &*this;
+                let c = t.ctrl_locked(i);
+                let b = t.bucket(i);
                 match state(c) {
                     FULL | MOVED => ptr::drop_in_place(b),
                     FULL_OVF | MOVED_OVF => {
+                        // Relaxed: the table is ours alone.
+                        let cell = t.ovf[i].load(Ordering::Relaxed) as usize;
+                        let _value = DropOnExit(t.arena[cell].get().cast::<V>());
                         ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
-                        // Relaxed: `&mut self`.
-                        let cell = self.ovf[i].load(Ordering::Relaxed) as usize;
-                        ptr::drop_in_place(self.arena[cell].get_mut().as_mut_ptr());
                     }
                     _ => {}
                 }
+                core::mem::forget(rest);
             }
         }
     }
+}
+
+/// Releases a table reference when dropped, also on unwind.
+struct Release<K, V>(*const Table<K, V>);
+
+impl<K, V> Drop for Release<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: made only by the owner of one of the table's references,
+        // which it hands over to this guard.
+        unsafe { Table::release(self.0) };
+    }
+}
+
+/// Drops the value it points to when dropped, also on unwind (so a key
+/// whose `Drop` panics does not leak its value).
+struct DropOnExit<T>(*mut T);
+
+impl<T> Drop for DropOnExit<T> {
+    fn drop(&mut self) {
+        // SAFETY: made only over an initialised value its maker owns and
+        // drops nowhere else.
+        unsafe { ptr::drop_in_place(self.0) };
+    }
+}
+
+/// Runs a deferred drop. It runs at some later pin, on whatever thread
+/// collects: under `std` a panic from a key's or value's `Drop` is caught
+/// and discarded here, because unwinding into crossbeam-epoch would skip
+/// the other deferred drops of its batch (leaking them). Without `std`
+/// nothing can catch it, and it unwinds from the pin that ran it.
+#[inline]
+fn contained(f: impl FnOnce()) {
+    #[cfg(feature = "std")]
+    {
+        let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
+    }
+    #[cfg(not(feature = "std"))]
+    f();
 }
 
 /// Where a lookup found a key: its live slot and current value.
@@ -908,7 +971,9 @@ impl<K, V> Shard<K, V> {
                     // table alive until then.
                     unsafe {
                         guard.defer_unchecked(move || {
-                            Table::drop_removed(this as *const Table<K, V>, i, version);
+                            contained(|| {
+                                Table::drop_removed(this as *const Table<K, V>, i, version);
+                            });
                         });
                     }
                 }
@@ -1038,7 +1103,9 @@ impl<K, V> Shard<K, V> {
                 // are pinned, and the epoch runs this after them. This
                 // releases the shard's reference.
                 unsafe {
-                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                    guard.defer_unchecked(move || {
+                        contained(|| Table::release(this as *const Table<K, V>));
+                    });
                 }
             }
         }
@@ -1068,7 +1135,9 @@ impl<K, V> Shard<K, V> {
             for t in [old, next] {
                 if !t.is_null() {
                     let this = t.as_raw() as usize;
-                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                    guard.defer_unchecked(move || {
+                        contained(|| Table::release(this as *const Table<K, V>));
+                    });
                 }
             }
         }
