@@ -103,7 +103,7 @@ pub mod batch;
 #[doc(hidden)]
 #[path = "batch/handoff.rs"]
 pub mod batch_handoff;
-#[cfg(all(feature = "alloc", not(latchfree_loom)))]
+#[cfg(feature = "alloc")]
 pub mod buffer;
 #[cfg(feature = "alloc")]
 pub mod map;

@@ -19,7 +19,7 @@ pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, O
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
-pub(crate) use alloc::sync::Arc;
+pub(crate) use alloc::sync::{Arc, Weak};
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::Arc;
 
@@ -147,6 +147,18 @@ pub(crate) use loom::sync::atomic::AtomicPtr;
 // --- added for map2 ---
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::AtomicU8;
+
+/// `Arc` as it appears in public signatures (`self: &Arc<Self>`):
+/// always the real one, also under loom (whose `Arc` cannot be a method
+/// receiver). Only for handles whose reference count orders nothing a
+/// model checks.
+#[cfg(feature = "alloc")]
+pub(crate) use alloc::sync::Arc as HandleArc;
+
+/// A plain atomic, also under loom: for a process-wide counter that orders
+/// nothing (unique ids), which must be a `static` (loom's atomics have no
+/// `const` constructor and live in one model run only).
+pub(crate) use core::sync::atomic::AtomicUsize as UntrackedAtomicUsize;
 
 /// A plain `UnsafeCell`, also under loom: for memory whose every access is
 /// ordered by atomics that loom does track (the map's write-once buckets,

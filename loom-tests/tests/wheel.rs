@@ -1,12 +1,17 @@
 #![cfg(latchfree_loom)]
 //! Loom models of the wheel's cross-thread hand-off: cancel racing expiry
 //! (exactly one wins, and the canceller knows which) and submission racing
-//! the owner's advance (nothing lost, nothing delivered twice).
+//! the owner's advance (nothing lost, nothing delivered twice); and of the
+//! timer service's periodic series: a run (panicking or not) racing a
+//! cancel and the re-arm that follows it.
 
 use latchfree::queue::arena::Growable;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
-use latchfree::wheel::{Wheel, WheelConfig};
-use loom::sync::atomic::{AtomicUsize, Ordering};
+use latchfree::wheel::{Run, Series, Wheel, WheelConfig};
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::Mutex;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -80,5 +85,95 @@ fn submit_after_driver_drop_gives_value_back() {
         });
         drop(driver);
         t.join().unwrap();
+    });
+}
+
+/// An armed run of a periodic series, as the model sees it: cancelled or
+/// not (the service's is a timer handle in the wheel).
+#[derive(Default)]
+struct Armed(AtomicBool);
+
+/// Arms the series' next run, recording it in `armed`.
+fn arm(series: &Series<Arc<Armed>>, armed: &Mutex<Vec<Arc<Armed>>>) {
+    series.arm(|| {
+        let h = Arc::new(Armed::default());
+        armed.lock().unwrap().push(h.clone());
+        Some(h)
+    });
+}
+
+/// A run whose callback panics races a cancel: the panic never leaves the
+/// series stuck; once the cancel returned, no run is left armed (the
+/// re-arm either saw the cancel or was cancelled by it) and none starts.
+#[test]
+fn periodic_cancel_vs_panicking_run_and_rearm() {
+    loom::model(|| {
+        let series = Arc::new(Series::new());
+        let armed = Arc::new(Mutex::new(Vec::new()));
+        arm(&series, &armed);
+        let (s, a) = (series.clone(), armed.clone());
+        let runner = thread::spawn(move || {
+            match s.run(|| std::panic::panic_any("run failed")) {
+                Run::Cancelled => false,
+                Run::Ran { rearm, panic } => {
+                    assert!(panic.is_some(), "the panic was not handed back");
+                    if rearm {
+                        arm(&s, &a);
+                    }
+                    true
+                }
+            }
+        });
+        assert!(series.cancel(|h| h.0.store(true, Ordering::Relaxed)));
+        let ran = runner.join().unwrap();
+        assert_eq!(series.panics(), usize::from(ran));
+        let armed = armed.lock().unwrap();
+        assert!(
+            armed[1..].iter().all(|h| h.0.load(Ordering::Relaxed)),
+            "a run stays armed behind a cancelled series"
+        );
+        assert!(
+            matches!(series.run(|| panic!("ran after cancel")), Run::Cancelled),
+            "a run started after the cancel"
+        );
+        assert!(!series.cancel(|_| ()));
+    });
+}
+
+/// Without a cancel, a panicking run ends like any other: the series asks
+/// to be re-armed and its next run starts, even with the second run racing
+/// a late cancel.
+#[test]
+fn periodic_panicking_run_keeps_the_schedule() {
+    loom::model(|| {
+        let series = Arc::new(Series::new());
+        let armed = Arc::new(Mutex::new(Vec::new()));
+        arm(&series, &armed);
+        let first = catch_unwind(AssertUnwindSafe(|| {
+            series.run(|| std::panic::panic_any("run failed"))
+        }));
+        let Ok(Run::Ran { rearm: true, panic: Some(_) }) = first else {
+            panic!("a panicking run stopped the series");
+        };
+        arm(&series, &armed);
+        let s = series.clone();
+        let canceller = thread::spawn(move || s.cancel(|h| h.0.store(true, Ordering::Relaxed)));
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let second = series.run(move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        assert!(canceller.join().unwrap());
+        match second {
+            // The cancel won the start: the run never began.
+            Run::Cancelled => assert_eq!(runs.load(Ordering::Relaxed), 0),
+            // The run began first: it ran once and wants no re-arm unless
+            // the cancel came after it ended.
+            Run::Ran { panic, .. } => {
+                assert!(panic.is_none());
+                assert_eq!(runs.load(Ordering::Relaxed), 1);
+            }
+        }
+        assert_eq!(series.panics(), 1);
     });
 }

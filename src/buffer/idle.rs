@@ -17,7 +17,8 @@ use core::ptr;
 
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering};
 
-pub(crate) struct IdleSet<T> {
+/// The idle set: see the module docs.
+pub struct IdleSet<T> {
     /// Each cell is null or a pointer from `Box::into_raw` owned by the set.
     cells: Box<[AtomicPtr<T>]>,
     /// Where the next scan starts, `0..cells.len()` (taken modulo).
@@ -25,7 +26,8 @@ pub(crate) struct IdleSet<T> {
 }
 
 impl<T> IdleSet<T> {
-    pub(crate) fn new(capacity: usize) -> Self {
+    /// An empty set of `capacity` cells.
+    pub fn new(capacity: usize) -> Self {
         let cells: Vec<AtomicPtr<T>> = (0..capacity)
             .map(|_| AtomicPtr::new(ptr::null_mut()))
             .collect();
@@ -35,12 +37,13 @@ impl<T> IdleSet<T> {
         }
     }
 
-    pub(crate) fn capacity(&self) -> usize {
+    /// Its number of cells.
+    pub fn capacity(&self) -> usize {
         self.cells.len()
     }
 
     /// Stores `item`, or hands it back if every cell is taken.
-    pub(crate) fn put(&self, item: Box<T>) -> Result<(), Box<T>> {
+    pub fn put(&self, item: Box<T>) -> Result<(), Box<T>> {
         let n = self.cells.len();
         if n == 0 {
             return Err(item);
@@ -67,7 +70,7 @@ impl<T> IdleSet<T> {
     }
 
     /// Takes any idle item.
-    pub(crate) fn take(&self) -> Option<Box<T>> {
+    pub fn take(&self) -> Option<Box<T>> {
         let n = self.cells.len();
         let start = self.hint.load(Ordering::Relaxed);
         for i in 0..n {
@@ -91,7 +94,7 @@ impl<T> IdleSet<T> {
     }
 
     /// Idle items now; stale under concurrency.
-    pub(crate) fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.cells
             .iter()
             .filter(|c| !c.load(Ordering::Relaxed).is_null())
@@ -99,7 +102,7 @@ impl<T> IdleSet<T> {
     }
 
     /// Takes every idle item (concurrent puts may land after the scan).
-    pub(crate) fn drain(&self, mut f: impl FnMut(Box<T>)) {
+    pub fn drain(&self, mut f: impl FnMut(Box<T>)) {
         for c in self.cells.iter() {
             // Acquire: as in `take`.
             let p = c.swap(ptr::null_mut(), Ordering::Acquire);

@@ -22,17 +22,25 @@
 //! cache in front of the shared set, so a get/put loop on one thread does
 //! not touch shared memory at all. That buffer is out of reach of other
 //! threads and of [`BufferPool::trim`] called elsewhere (at most one buffer
-//! per thread, freed when the thread exits or the pool is dropped on it).
+//! per thread, freed when the thread exits, when the pool is dropped on
+//! it, or, for a pool dropped elsewhere, when the thread next returns a
+//! buffer to another pool, which then takes the cache over).
 
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
 mod idle;
+/// The lock-free idle set, exposed for the loom models only.
+#[cfg(latchfree_loom)]
+#[doc(hidden)]
+pub use idle::IdleSet;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::ops::{Deref, DerefMut};
 
+#[cfg(not(latchfree_loom))]
 use self::idle::IdleSet;
-use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, HandleArc as Arc, Ordering, UntrackedAtomicUsize};
 
 /// Counters shared by both pools; each read is a point-in-time value.
 ///
@@ -106,7 +114,9 @@ pub struct ObjectPool<T> {
     idle: IdleSet<T>,
     init: Init<T>,
     reset: Option<Reset<T>>,
-    /// Objects handed out and not yet returned, `0..=bound`.
+    /// Units of the bound taken, `0..=bound`: objects lent out, being
+    /// created or being returned (not yet idle or dropped). Untouched when
+    /// `bound == usize::MAX`.
     in_use: AtomicUsize,
     bound: usize,
     stats: Stats,
@@ -143,54 +153,74 @@ impl<T: Send> ObjectPool<T> {
     }
 
     /// At most `bound` objects in use at once: [`try_get`](Self::try_get)
-    /// then returns `None`, and [`get`](Self::get) waits.
+    /// then returns `None`, and [`get`](Self::get) waits. An object counts
+    /// from the moment `init` starts (or it leaves the idle set) until it is
+    /// idle again or dropped, so objects outside the idle set never exceed
+    /// `bound`; a panicking `init`, `reset` or `T::drop` gives its unit
+    /// back.
     pub fn with_bound(mut self, bound: usize) -> Self {
         self.bound = bound;
         self
     }
 
-    fn acquire(&self) -> Option<Box<T>> {
-        if self.bound != usize::MAX {
-            let mut n = self.in_use.load(Ordering::Relaxed);
-            loop {
-                if n >= self.bound {
-                    return None;
-                }
-                // Relaxed: the count guards no data; objects move through
-                // the idle set's own Release/Acquire pairs.
-                match self.in_use.compare_exchange_weak(
-                    n,
-                    n + 1,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => break,
-                    Err(now) => n = now,
-                }
+    /// A unit of the bound for one object outside the idle set, or
+    /// `None` at the bound. Unbounded pools count nothing.
+    fn permit(&self) -> Option<Permit<'_>> {
+        if self.bound == usize::MAX {
+            return Some(Permit(None));
+        }
+        let mut n = self.in_use.load(Ordering::Relaxed);
+        loop {
+            if n >= self.bound {
+                return None;
+            }
+            // Relaxed: the count guards no data; objects move through the
+            // idle set's own Release/Acquire pairs. The bound holds because
+            // every unit is taken by this one CAS and given back only after
+            // its object is idle again or gone (see `recycle`).
+            match self.in_use.compare_exchange_weak(
+                n,
+                n + 1,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(Permit(Some(&self.in_use))),
+                Err(now) => n = now,
             }
         }
-        Some(match self.idle.take() {
+    }
+
+    fn acquire(&self) -> Option<Box<T>> {
+        // Held across `init`: if it panics, the unit goes back on unwind.
+        let permit = self.permit()?;
+        let obj = match self.idle.take() {
             Some(b) => {
                 Stats::bump(&self.stats.hits);
                 b
             }
             None => {
                 Stats::bump(&self.stats.misses);
+                let obj = Box::new((self.init)());
                 Stats::bump(&self.stats.created);
-                Box::new((self.init)())
+                obj
             }
-        })
+        };
+        // The unit now belongs to the guard that lends `obj`.
+        permit.keep();
+        Some(obj)
     }
 
     fn recycle(&self, mut obj: Box<T>) {
-        if self.bound != usize::MAX {
-            self.in_use.fetch_sub(1, Ordering::Relaxed);
-        }
+        // Given back last (or on unwind, if `reset` or `T::drop` panics):
+        // only once the object is idle again or dropped, so objects outside
+        // the idle set never exceed the bound, even while one is reset.
+        let _unit = Permit((self.bound != usize::MAX).then_some(&self.in_use));
         if let Some(r) = &self.reset {
             r(&mut obj);
         }
-        if self.idle.put(obj).is_err() {
+        if let Err(obj) = self.idle.put(obj) {
             Stats::bump(&self.stats.dropped);
+            drop(obj);
         }
     }
 
@@ -239,6 +269,26 @@ impl<T: Send> ObjectPool<T> {
     /// The pool's counters now.
     pub fn metrics(&self) -> Metrics {
         self.stats.snapshot()
+    }
+}
+
+/// One unit of an [`ObjectPool`]'s bound (`None` for an unbounded pool);
+/// gives it back when dropped, also on unwind, unless [`keep`](Self::keep)
+/// hands it over to a lent object.
+struct Permit<'a>(Option<&'a AtomicUsize>);
+
+impl Permit<'_> {
+    fn keep(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if let Some(in_use) = self.0 {
+            // Relaxed: as in `permit`.
+            in_use.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -315,9 +365,8 @@ macro_rules! guard_impls {
             /// Keeps the object: it will not return to the pool.
             pub fn detach(mut self) -> T {
                 let obj = self.obj.take().expect("present until drop");
-                if self.pool.bound != usize::MAX {
-                    self.pool.in_use.fetch_sub(1, Ordering::Relaxed);
-                }
+                // The object leaves the pool's count with its unit.
+                drop(Permit((self.pool.bound != usize::MAX).then_some(&self.pool.in_use)));
                 *obj
             }
         }
@@ -407,7 +456,7 @@ impl BufferPoolBuilder {
             .collect::<Vec<_>>()
             .into_boxed_slice();
         // Relaxed: a unique number, nothing ordered by it.
-        static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+        static NEXT_ID: UntrackedAtomicUsize = UntrackedAtomicUsize::new(1);
         BufferPool {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             classes,
@@ -598,7 +647,7 @@ mod local {
     use core::cell::RefCell;
 
     use crate::sync::blocking::Mutex;
-    use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
+    use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering, Weak};
 
     type Counter = Arc<CachePadded<AtomicUsize>>;
 
@@ -640,14 +689,25 @@ mod local {
         class: usize,
         buf: Option<Box<Vec<u8>>>,
         hits: Counter,
-        /// Where `hits` goes back when the entry is dropped.
-        lists: Arc<Mutex<Lists>>,
+        /// Where `hits` goes back when the entry is dropped. Weak: the pool
+        /// holds the only strong reference, so a dead count says the pool
+        /// is gone (dropped on another thread, whose `forget` could not
+        /// reach this cache) and the entry may be evicted.
+        lists: Weak<Mutex<Lists>>,
+    }
+
+    impl Entry {
+        fn pool_alive(&self) -> bool {
+            self.lists.strong_count() > 0
+        }
     }
 
     impl Drop for Entry {
         fn drop(&mut self) {
-            let mut l = self.lists.lock().unwrap_or_else(|e| e.into_inner());
-            l.free.push(self.hits.clone());
+            if let Some(lists) = self.lists.upgrade() {
+                let mut l = lists.lock().unwrap_or_else(|e| e.into_inner());
+                l.free.push(self.hits.clone());
+            }
         }
     }
 
@@ -696,9 +756,10 @@ mod local {
                         e.buf = b.take();
                     }
                 }
-                Some(e) if e.buf.is_some() => {}
-                // Empty, or another pool's entry with no buffer: this pool
-                // takes the cache over.
+                Some(e) if e.buf.is_some() && e.pool_alive() => {}
+                // Empty, another pool's entry with no buffer, or a dropped
+                // pool's (its buffer is freed now): this pool takes the
+                // cache over.
                 _ => *c = Some(Entry::new(id, counters, class, b.take())),
             }
         });
@@ -713,7 +774,7 @@ mod local {
                 class,
                 buf,
                 hits: counters.counter(),
-                lists: counters.0.clone(),
+                lists: Arc::downgrade(&counters.0),
             }
         }
     }

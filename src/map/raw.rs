@@ -289,28 +289,42 @@ impl<K, V> Table<K, V> {
         );
     }
 
-    /// The bucket of slot `i`.
-    ///
-    /// # Safety
-    ///
-    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
-    /// the lock), and the reference must not outlive the table.
-    #[inline]
-    unsafe fn bucket(&self, i: usize) -> &Bucket<K, V> {
-        // SAFETY: a non-empty slot's bucket was written before its control
-        // byte was published and is never written again (module docs).
-        unsafe { (*self.buckets[i].get()).assume_init_ref() }
+    /// A raw pointer to the bucket of slot `i`. Buckets are only ever
+    /// reached through it, by field: no reference to a whole bucket is
+    /// made while the table is shared, because a reader's `&K` and the
+    /// epoch's drop of the inline value beside it (`drop_replaced`) must
+    /// not overlap (a `&Bucket` would cover the value being dropped, a
+    /// `&mut Bucket` would invalidate the `&K` under Stacked Borrows).
+    #[inline(always)]
+    fn bucket(&self, i: usize) -> *mut Bucket<K, V> {
+        // `MaybeUninit<B>` has `B`'s layout.
+        self.buckets[i].get().cast()
     }
 
     /// The key of a non-`EMPTY` slot.
     ///
     /// # Safety
     ///
-    /// As for [`bucket`](Self::bucket).
+    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
+    /// the lock), and the reference must not outlive the table.
     #[inline]
     pub(super) unsafe fn key(&self, i: usize) -> &K {
-        // SAFETY: the caller's contract.
-        unsafe { &self.bucket(i).key }
+        // SAFETY: a non-empty slot's key was written before its control
+        // byte was published and is never written again (module docs).
+        unsafe { &*ptr::addr_of!((*self.bucket(i)).key) }
+    }
+
+    /// The inline (first) value of a non-`EMPTY` slot.
+    ///
+    /// # Safety
+    ///
+    /// As for [`key`](Self::key), and the value has not been replaced yet
+    /// (or the reader's epoch guard predates its replacement).
+    #[inline]
+    unsafe fn inline_value(&self, i: usize) -> &V {
+        // SAFETY: as for `key`; a replaced inline value is dropped only
+        // once no reader can hold it (the caller's contract).
+        unsafe { &*ptr::addr_of!((*self.bucket(i)).value) }
     }
 
     /// The current value and its version of live slot `i` whose control
@@ -324,7 +338,7 @@ impl<K, V> Table<K, V> {
     pub(super) unsafe fn value(&self, i: usize, c: u8) -> (&V, Version) {
         if state(c) == FULL {
             // SAFETY: the caller's contract; see `bucket`.
-            return (unsafe { &self.bucket(i).value }, INLINE);
+            return (unsafe { self.inline_value(i) }, INLINE);
         }
         // Acquire pairs with the Release store in `replace`: the cell it
         // names is initialised. (`FULL_OVF` was stored after the first
@@ -371,7 +385,7 @@ impl<K, V> Table<K, V> {
         let i = self.free_slot(hash);
         // SAFETY: the slot is EMPTY, so no reader reads its bucket, and we
         // hold the lock, so no writer writes it.
-        unsafe { (*self.buckets[i].get()).write(Bucket { key, value }) };
+        unsafe { self.bucket(i).write(Bucket { key, value }) };
         // Release: publishes the bucket to readers' Acquire loads.
         self.set_ctrl(i, ctrl(FULL, tag(hash)));
         self.w.occupied.store(
@@ -419,7 +433,7 @@ impl<K, V> Table<K, V> {
             // alive until then. Each value is replaced (so dropped) once.
             unsafe {
                 guard.defer_unchecked(move || {
-                    Table::drop_replaced(this as *const Table<K, V>, i, old);
+                    contained(|| Table::drop_replaced(this as *const Table<K, V>, i, old));
                 });
             }
         }
@@ -437,14 +451,14 @@ impl<K, V> Table<K, V> {
         // SAFETY: the caller's contract; the table's own drop skips
         // replaced values (see `Drop`).
         unsafe {
+            let _release = Release(this);
             let t = &*this;
             if old == INLINE {
-                let b = (*t.buckets[i].get()).as_mut_ptr();
-                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+                // By field: readers may hold `&K` into this bucket.
+                ptr::drop_in_place(ptr::addr_of_mut!((*t.bucket(i)).value));
             } else {
-                ptr::drop_in_place((*t.arena[old as usize].get()).as_mut_ptr());
+                ptr::drop_in_place(t.arena[old as usize].get().cast::<V>());
             }
-            Self::release(this);
         }
     }
 
@@ -468,14 +482,14 @@ impl<K, V> Table<K, V> {
         // skips what a removal drops: see `Drop`).
         unsafe {
             let t = &*this;
-            let b = (*t.buckets[i].get()).as_mut_ptr();
-            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
-            if version == INLINE {
-                ptr::drop_in_place(ptr::addr_of_mut!((*b).value));
+            let _release = Release(this);
+            let b = t.bucket(i);
+            let _value = DropOnExit(if version == INLINE {
+                ptr::addr_of_mut!((*b).value)
             } else {
-                ptr::drop_in_place((*t.arena[version as usize].get()).as_mut_ptr());
-            }
-            Self::release(this);
+                t.arena[version as usize].get().cast::<V>()
+            });
+            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
         }
     }
 
@@ -507,26 +521,89 @@ impl<K, V> Drop for Table<K, V> {
         // have all run by now. Left: the keys of live and moved slots, and
         // their current values (in the bucket, or in the arena cell the
         // slot names).
-        for i in 0..self.len() {
-            let c = self.ctrl_locked(i);
-            let b = self.buckets[i].get_mut().as_mut_ptr();
-            // SAFETY: `&mut self`: nobody else can reach the table; each
-            // thing dropped here was initialised and not dropped before
-            // (see above).
-            unsafe {
+        // SAFETY: `&mut self`: nobody else can reach the table.
+        unsafe { Self::drop_slots(self, 0) };
+    }
+}
+
+impl<K, V> Table<K, V> {
+    /// Drops what slots `from..` still own (see `Drop`). If a `Drop` of a
+    /// key or value panics, the rest are still dropped while unwinding (a
+    /// second panic aborts, as for a `Vec`).
+    ///
+    /// # Safety
+    ///
+    /// `this` is exclusively ours, being dropped; called once per slot.
+    unsafe fn drop_slots(this: *mut Self, from: usize) {
+        /// Drops the slots after a panicking one.
+        struct Rest<K, V>(*mut Table<K, V>, usize);
+        impl<K, V> Drop for Rest<K, V> {
+            fn drop(&mut self) {
+                // SAFETY: the caller's contract, for the slots not yet
+                // dropped.
+                unsafe { Table::drop_slots(self.0, self.1) };
+            }
+        }
+        // SAFETY: the caller's contract: the table is ours alone; each
+        // thing dropped here was initialised and not dropped before.
+        unsafe {
+            for i in from..(*this).len() {
+                let rest = Rest(this, i + 1);
+                let t = &*this;
+                let c = t.ctrl_locked(i);
+                let b = t.bucket(i);
                 match state(c) {
                     FULL | MOVED => ptr::drop_in_place(b),
                     FULL_OVF | MOVED_OVF => {
+                        // Relaxed: the table is ours alone.
+                        let cell = t.ovf[i].load(Ordering::Relaxed) as usize;
+                        let _value = DropOnExit(t.arena[cell].get().cast::<V>());
                         ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
-                        // Relaxed: `&mut self`.
-                        let cell = self.ovf[i].load(Ordering::Relaxed) as usize;
-                        ptr::drop_in_place(self.arena[cell].get_mut().as_mut_ptr());
                     }
                     _ => {}
                 }
+                core::mem::forget(rest);
             }
         }
     }
+}
+
+/// Releases a table reference when dropped, also on unwind.
+struct Release<K, V>(*const Table<K, V>);
+
+impl<K, V> Drop for Release<K, V> {
+    fn drop(&mut self) {
+        // SAFETY: made only by the owner of one of the table's references,
+        // which it hands over to this guard.
+        unsafe { Table::release(self.0) };
+    }
+}
+
+/// Drops the value it points to when dropped, also on unwind (so a key
+/// whose `Drop` panics does not leak its value).
+struct DropOnExit<T>(*mut T);
+
+impl<T> Drop for DropOnExit<T> {
+    fn drop(&mut self) {
+        // SAFETY: made only over an initialised value its maker owns and
+        // drops nowhere else.
+        unsafe { ptr::drop_in_place(self.0) };
+    }
+}
+
+/// Runs a deferred drop. It runs at some later pin, on whatever thread
+/// collects: under `std` a panic from a key's or value's `Drop` is caught
+/// and discarded here, because unwinding into crossbeam-epoch would skip
+/// the other deferred drops of its batch (leaking them). Without `std`
+/// nothing can catch it, and it unwinds from the pin that ran it.
+#[inline]
+fn contained(f: impl FnOnce()) {
+    #[cfg(feature = "std")]
+    {
+        let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
+    }
+    #[cfg(not(feature = "std"))]
+    f();
 }
 
 /// Where a lookup found a key: its live slot and current value.
@@ -851,9 +928,9 @@ impl<K, V> Shard<K, V> {
                 .store(inserts.wrapping_add(1), Ordering::Release);
             drop(lock);
             // SAFETY: just published in a table alive under `guard`.
-            let b = unsafe { t.bucket(i) };
+            let kv = unsafe { (t.key(i), t.inline_value(i)) };
             return Ok(Committed {
-                new: Some((&b.key, &b.value)),
+                new: Some(kv),
                 spare_key: None,
             });
         };
@@ -894,7 +971,9 @@ impl<K, V> Shard<K, V> {
                     // table alive until then.
                     unsafe {
                         guard.defer_unchecked(move || {
-                            Table::drop_removed(this as *const Table<K, V>, i, version);
+                            contained(|| {
+                                Table::drop_removed(this as *const Table<K, V>, i, version);
+                            });
                         });
                     }
                 }
@@ -937,9 +1016,9 @@ impl<K, V> Shard<K, V> {
         self.moved_out();
         drop(lock);
         // SAFETY: just published in a table alive under `guard`.
-        let b = unsafe { n.bucket(j) };
+        let kv = unsafe { (n.key(j), n.inline_value(j)) };
         Ok(Committed {
-            new: Some((&b.key, &b.value)),
+            new: Some(kv),
             spare_key: None,
         })
     }
@@ -1024,7 +1103,9 @@ impl<K, V> Shard<K, V> {
                 // are pinned, and the epoch runs this after them. This
                 // releases the shard's reference.
                 unsafe {
-                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                    guard.defer_unchecked(move || {
+                        contained(|| Table::release(this as *const Table<K, V>));
+                    });
                 }
             }
         }
@@ -1054,7 +1135,9 @@ impl<K, V> Shard<K, V> {
             for t in [old, next] {
                 if !t.is_null() {
                     let this = t.as_raw() as usize;
-                    guard.defer_unchecked(move || Table::release(this as *const Table<K, V>));
+                    guard.defer_unchecked(move || {
+                        contained(|| Table::release(this as *const Table<K, V>));
+                    });
                 }
             }
         }
@@ -1077,5 +1160,40 @@ impl<K, V> Drop for Shard<K, V> {
                 Table::release(next.as_raw());
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::{String, ToString};
+
+    use super::*;
+
+    /// A reader holds `&K` into a bucket (it looked the key up after the
+    /// value was replaced, so the epoch does not wait for it) while the
+    /// replaced inline value beside the key is dropped. The drop must touch
+    /// the value's bytes only: under Stacked Borrows a `&mut` to the whole
+    /// bucket would invalidate the reader's `&K` (run this under Miri
+    /// without Tree Borrows).
+    #[test]
+    fn dropping_a_replaced_value_leaves_readers_key_valid() {
+        // SAFETY: the table is reachable from this thread only; with the
+        // unprotected guard, the deferred drop runs at once, which is the
+        // point of the test.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let table = Owned::new(Table::<String, String>::new(4)).into_shared(guard);
+        // SAFETY: just allocated, alive until `release` below.
+        let t = unsafe { table.deref() };
+        let i = t.place(7, "key".to_string(), "old".to_string());
+        let c = t.ctrl_locked(i);
+        // SAFETY: slot `i` was just published as FULL; `t` outlives `key`.
+        let key = unsafe { t.key(i) };
+        t.replace(table, i, c, "new".to_string(), guard);
+        assert_eq!(key, "key");
+        // SAFETY: the slot is live (FULL_OVF now, loaded under "the lock").
+        let (value, _) = unsafe { t.value(i, t.ctrl_locked(i)) };
+        assert_eq!(value, "new");
+        // SAFETY: our one reference, taken by `new`; nothing uses `t` after.
+        unsafe { Table::release(table.as_raw()) };
     }
 }

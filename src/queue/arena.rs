@@ -404,8 +404,29 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     }
 
     /// Drops every value and frees every slot, keeping generations so that
-    /// keys handed out before stay stale.
+    /// keys handed out before stay stale. If a value's `Drop` panics, the
+    /// rest are still dropped (a second panic aborts, as for a `Vec`) and
+    /// the arena still ends empty.
     pub(crate) fn clear(&mut self) {
+        /// Finishes the clear on every path, unwinding included.
+        struct Finish<'a, L: Blank, T, K: StorageKind>(&'a mut Arena<L, T, K>);
+        impl<L: Blank, T, K: StorageKind> Drop for Finish<'_, L, T, K> {
+            fn drop(&mut self) {
+                // Empty after a clean pass; after a panic, drops the rest.
+                self.0.drop_values();
+                // Slots below `init` are reused through the `init` path
+                // again; their generations carry on from where they were.
+                self.0.free = NIL;
+                self.0.init = 0;
+                self.0.len = 0;
+            }
+        }
+        let finish = Finish(self);
+        finish.0.drop_values();
+    }
+
+    /// Drops the value of every occupied slot, marking each free first.
+    fn drop_values(&mut self) {
         let init = self.init as usize;
         for slot in &mut self.slots.as_mut_slice()[..init] {
             if slot.gen & 1 == 1 {
@@ -415,11 +436,6 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
                 unsafe { slot.value.assume_init_drop() };
             }
         }
-        // Slots below `init` are reused through the `init` path again; their
-        // generations carry on from where they were.
-        self.free = NIL;
-        self.init = 0;
-        self.len = 0;
     }
 }
 

@@ -15,8 +15,16 @@
 //!
 //! Ground rules: heap positions `0..len` are initialised and no others; for
 //! every live slot `s`, `heap[pos[s]].index == s`.
+//!
+//! User code (`P::cmp`, `P::drop`, `T::drop`) may panic. Sifts move a *hole*
+//! ([`Hole`]) and the entry that will fill it; if a comparison panics, the
+//! hole is filled where it stands, so both rules hold on every path (the
+//! heap order may then be off, as for std's `BinaryHeap` with a panicking
+//! `Ord`, but nothing is lost, duplicated or read uninitialised). An entry
+//! leaves the arena before anything that may panic runs.
 
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
+use core::ptr;
 
 use super::arena::{Arena, Fixed, RawKey, Storage, StorageKind};
 
@@ -183,14 +191,15 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         let seq = self.next_seq();
         let pos = self.len;
         self.len += 1;
-        self.sift_up(
+        self.hole(
             pos,
             Entry {
                 prio,
                 seq,
                 index: key.index,
             },
-        );
+        )
+        .sift_up();
         Ok(Handle(key))
     }
 
@@ -274,35 +283,39 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         }
         let pos = self.pos.as_slice()[h.0.index as usize] as usize;
         let seq = self.next_seq();
-        let slot = &mut self.heap.as_mut_slice()[pos];
         // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
-        // is read out here and written back by the sift below.
-        let old = unsafe { slot.assume_init_read() };
+        // is read out here and the hole is filled by `hole` on every path.
+        let old = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
         let new = Entry {
             prio,
             seq,
             index: old.index,
         };
-        let up = new.before(&old);
-        drop(old);
-        if up {
-            self.sift_up(pos, new);
+        let mut hole = self.hole(pos, new);
+        if hole.e.before(&old) {
+            hole.sift_up();
         } else {
-            self.sift_down(pos, new);
+            hole.sift_down();
         }
+        // `P::drop` runs with the heap whole.
+        drop(old);
         true
     }
 
     /// Removes every entry. Handles handed out before stay stale.
     pub fn clear(&mut self) {
-        let len = self.len;
-        self.len = 0;
-        for slot in &mut self.heap.as_mut_slice()[..len] {
-            // SAFETY: positions below the old `len` were initialised; `len`
-            // is already 0, so none is read again.
-            unsafe { slot.assume_init_drop() };
+        /// Clears the arena on every path, also if a `P::drop` panicked.
+        struct ClearArena<'a, T, K: StorageKind>(&'a mut Arena<(), T, K>);
+        impl<T, K: StorageKind> Drop for ClearArena<'_, T, K> {
+            fn drop(&mut self) {
+                self.0.clear();
+            }
         }
-        self.arena.clear();
+        let len = core::mem::replace(&mut self.len, 0);
+        let _arena = ClearArena(&mut self.arena);
+        // SAFETY: as in `Drop`: positions below the old `len` were
+        // initialised and `len` is already 0, so none is read again.
+        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
     }
 
     /// Takes the entry at heap position `pos` out, restoring the heap.
@@ -310,53 +323,75 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         debug_assert!(pos < self.len);
         self.len -= 1;
         let last_pos = self.len;
-        let heap = self.heap.as_mut_slice();
         // SAFETY: `pos` and `last_pos` were below the old `len`, so both are
         // initialised; each is read exactly once and `last_pos` is now past
-        // `len`, the hole at `pos` is refilled by the sift below.
-        let removed = unsafe { heap[pos].assume_init_read() };
+        // `len`; the hole at `pos` is filled by `hole` on every path.
+        let removed = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
+        // Out of the arena before any user code runs.
+        let value = self.arena.remove(removed.index);
         if pos != last_pos {
             // SAFETY: see above.
-            let last = unsafe { heap[last_pos].assume_init_read() };
-            if last.before(&removed) {
-                self.sift_up(pos, last);
+            let last = unsafe { self.heap.as_mut_slice()[last_pos].assume_init_read() };
+            let mut hole = self.hole(pos, last);
+            if hole.e.before(&removed) {
+                hole.sift_up();
             } else {
-                self.sift_down(pos, last);
+                hole.sift_down();
             }
         }
-        let value = self.arena.remove(removed.index);
         (removed.prio, value)
     }
 
-    /// Fills the hole at `pos` with `e`, moving it towards the root.
+    /// A hole at heap position `pos < len`, to be filled with `e`.
+    #[inline(always)]
+    fn hole(&mut self, pos: usize, e: Entry<P>) -> Hole<'_, P> {
+        debug_assert!(pos < self.len);
+        Hole {
+            heap: &mut self.heap.as_mut_slice()[..self.len],
+            pos_of: self.pos.as_mut_slice(),
+            at: pos,
+            e: ManuallyDrop::new(e),
+        }
+    }
+}
+
+/// A hole at heap position `at` and the entry `e` that will fill it: every
+/// other position below `heap.len()` is initialised. Dropping it (at the
+/// end of a sift, or while a panicking comparison unwinds) writes `e` into
+/// the hole and its position into `pos_of`, restoring the ground rules.
+struct Hole<'a, P> {
+    heap: &'a mut [MaybeUninit<Entry<P>>],
+    pos_of: &'a mut [u32],
+    at: usize,
+    e: ManuallyDrop<Entry<P>>,
+}
+
+impl<P: Ord> Hole<'_, P> {
+    /// Moves the hole towards the root while `e` ranks before the parent.
     #[inline]
-    fn sift_up(&mut self, mut pos: usize, e: Entry<P>) {
-        let heap = self.heap.as_mut_slice();
-        while pos > 0 {
-            let parent = (pos - 1) / ARITY;
-            // SAFETY: `parent < pos < len`: initialised.
-            let p = unsafe { heap[parent].assume_init_ref() };
-            if !e.before(p) {
+    fn sift_up(&mut self) {
+        while self.at > 0 {
+            let parent = (self.at - 1) / ARITY;
+            // SAFETY: `parent < at`: not the hole, so initialised.
+            let p = unsafe { self.heap[parent].assume_init_ref() };
+            if !self.e.before(p) {
                 break;
             }
             let index = p.index;
-            // SAFETY: moves the parent into the hole at `pos`; `parent`
-            // becomes the hole (its bits are not read again until rewritten).
-            unsafe { heap[pos].write(heap[parent].assume_init_read()) };
-            self.pos.as_mut_slice()[index as usize] = pos as u32;
-            pos = parent;
+            // SAFETY: moves the parent into the hole; `parent` becomes the
+            // hole (its bits are not read again until rewritten).
+            unsafe { self.heap[self.at].write(self.heap[parent].assume_init_read()) };
+            self.pos_of[index as usize] = self.at as u32;
+            self.at = parent;
         }
-        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
-        heap[pos].write(e);
     }
 
-    /// Fills the hole at `pos` with `e`, moving it towards the leaves.
+    /// Moves the hole towards the leaves while a child ranks before `e`.
     #[inline]
-    fn sift_down(&mut self, mut pos: usize, e: Entry<P>) {
-        let len = self.len;
-        let heap = self.heap.as_mut_slice();
+    fn sift_down(&mut self) {
+        let len = self.heap.len();
         loop {
-            let first = pos * ARITY + 1;
+            let first = self.at * ARITY + 1;
             if first >= len {
                 break;
             }
@@ -364,41 +399,59 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
             let mut best = first;
             // SAFETY: children are `< len` and none of them is the hole (the
             // hole is their parent), so they are initialised.
-            let mut best_e = unsafe { heap[first].assume_init_ref() };
+            let mut best_e = unsafe { self.heap[first].assume_init_ref() };
             #[allow(clippy::needless_range_loop)] // `best` must be an index
             for c in first + 1..end {
                 // SAFETY: see above.
-                let ce = unsafe { heap[c].assume_init_ref() };
+                let ce = unsafe { self.heap[c].assume_init_ref() };
                 if ce.before(best_e) {
                     best = c;
                     best_e = ce;
                 }
             }
-            if !best_e.before(&e) {
+            if !best_e.before(&self.e) {
                 break;
             }
             let index = best_e.index;
             // SAFETY: moves the child into the hole; `best` becomes the hole.
-            unsafe { heap[pos].write(heap[best].assume_init_read()) };
-            self.pos.as_mut_slice()[index as usize] = pos as u32;
-            pos = best;
+            unsafe { self.heap[self.at].write(self.heap[best].assume_init_read()) };
+            self.pos_of[index as usize] = self.at as u32;
+            self.at = best;
         }
-        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
-        heap[pos].write(e);
+    }
+}
+
+impl<P> Drop for Hole<'_, P> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `e` is taken exactly once, here; the hole is the one
+        // uninitialised position below `len`, so writing it loses nothing.
+        let e = unsafe { ManuallyDrop::take(&mut self.e) };
+        self.pos_of[e.index as usize] = self.at as u32;
+        self.heap[self.at].write(e);
+    }
+}
+
+/// Drops initialised entries; if one `P::drop` panics the others are still
+/// dropped (as for a slice).
+///
+/// # Safety
+///
+/// Every entry of `entries` is initialised and is never read again.
+unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>]) {
+    if core::mem::needs_drop::<P>() {
+        let all = ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), entries.len());
+        // SAFETY: the caller's contract; `MaybeUninit<E>` has `E`'s layout.
+        unsafe { ptr::drop_in_place(all) };
     }
 }
 
 impl<P, T, K: StorageKind> Drop for PriorityQueue<P, T, K> {
     fn drop(&mut self) {
-        if core::mem::needs_drop::<P>() {
-            let len = self.len;
-            self.len = 0;
-            for slot in &mut self.heap.as_mut_slice()[..len] {
-                // SAFETY: positions below `len` are initialised; dropped once.
-                unsafe { slot.assume_init_drop() };
-            }
-        }
-        // The arena drops the values.
+        let len = core::mem::replace(&mut self.len, 0);
+        // SAFETY: positions below `len` are initialised; dropped once.
+        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
+        // The arena drops the values (also if a `P::drop` panicked).
     }
 }
 

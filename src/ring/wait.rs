@@ -540,8 +540,12 @@ mod std_waits {
         const NOTIFIES: bool = W::NOTIFIES;
 
         fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut> {
-            self.inner
-                .wait_until_deadline(ready, Instant::now() + self.limit)
+            // A limit too far out for an `Instant` (`Duration::MAX`) is no
+            // limit: wait as the inner strategy does, never panic.
+            match Instant::now().checked_add(self.limit) {
+                Some(deadline) => self.inner.wait_until_deadline(ready, deadline),
+                None => self.inner.wait_until(ready),
+            }
         }
 
         #[inline]

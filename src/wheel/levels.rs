@@ -554,22 +554,26 @@ impl<T, K: StorageKind> Wheel<T, K> {
             self.elapsed = deadline;
             let top = self.num_levels as usize - 1;
             let lvl = &mut self.levels[level];
-            let mut i = lvl.head[slot];
+            let head = lvl.head[slot];
             lvl.head[slot] = NIL;
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
-            while i != NIL {
-                let next = self.arena.link(i).next;
-                if self.tick_of(self.arena.link(i).when) <= deadline {
-                    fire(self, i);
+            let mut rest = Detached {
+                wheel: &mut *self,
+                rest: head,
+                due: deadline,
+            };
+            while let Some(i) = rest.next() {
+                if rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
+                    fire(rest.wheel, i);
                     fired += 1;
                     progress = true;
                 } else {
-                    self.place(i);
-                    progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
+                    rest.wheel.place(i);
+                    progress |= (rest.wheel.arena.link(i).bucket as usize) < top * SLOTS;
                 }
-                i = next;
             }
+            drop(rest);
             if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
                 // Only far timers are left, all on the top level's ring:
                 // rotating it slot by slot could take ~now / 64^levels
@@ -588,6 +592,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// the expired list go to `sink` first. The sink is the caller's own
     /// code running with the wheel borrowed, not a callback stored in the
     /// wheel. Returns how many timers went to `sink`.
+    ///
+    /// If `sink` panics, the timer it was given is gone (it was the sink's)
+    /// and the wheel stays whole: timers due but not yet handed out fire at
+    /// the next advance, the others stay in place, `len` counts exactly
+    /// what is left.
     pub fn advance_with(&mut self, now: u64, mut sink: impl FnMut(Expired<T>)) -> usize {
         let mut n = 0;
         while let Some(e) = self.pop_expired() {
@@ -638,15 +647,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         debug_assert!(target >= self.elapsed);
         self.elapsed = target;
         let mut fired = 0;
-        while chain != NIL {
-            let next = self.arena.link(chain).next;
-            if self.tick_of(self.arena.link(chain).when) <= target {
-                fire(self, chain);
+        let mut rest = Detached {
+            wheel: self,
+            rest: chain,
+            due: target,
+        };
+        while let Some(i) = rest.next() {
+            if rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= target {
+                fire(rest.wheel, i);
                 fired += 1;
             } else {
-                self.place(chain);
+                rest.wheel.place(i);
             }
-            chain = next;
         }
         fired
     }
@@ -688,10 +700,51 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Removes every timer, dropping the payloads. Keys handed out before
     /// stay stale; the wheel's time is kept.
     pub fn clear(&mut self) {
-        self.arena.clear();
+        // Lists first: dropping payloads runs user code, and if a `Drop`
+        // panics the arena still ends empty, so nothing may point into it.
         self.levels = [Level::EMPTY; MAX_LEVELS];
         self.overdue = List::EMPTY;
         self.ready = List::EMPTY;
+        self.arena.clear();
+    }
+}
+
+/// A chain of timers taken off the wheel to be fired or re-placed (a due
+/// slot's list, or the top level during a rebase), linked through `next`
+/// and in no list. `fire` runs user code (a sink) that may panic: if it
+/// does, dropping this re-homes the rest, so no timer is left in no list
+/// (counted by `len` but unreachable): those due by `due` go to the overdue
+/// list (they fire at the next advance), the others back to their slots.
+struct Detached<'a, T, K: StorageKind> {
+    wheel: &'a mut Wheel<T, K>,
+    rest: u32,
+    due: u64,
+}
+
+impl<T, K: StorageKind> Detached<'_, T, K> {
+    /// Takes the next timer off the chain (it is then the caller's to fire
+    /// or place).
+    #[inline(always)]
+    fn next(&mut self) -> Option<u32> {
+        let i = self.rest;
+        if i == NIL {
+            return None;
+        }
+        self.rest = self.wheel.arena.link(i).next;
+        Some(i)
+    }
+}
+
+impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
+    fn drop(&mut self) {
+        // Empty unless a sink panicked; runs no user code.
+        while let Some(i) = self.next() {
+            if self.wheel.tick_of(self.wheel.arena.link(i).when) <= self.due {
+                self.wheel.push_back(i, OVERDUE);
+            } else {
+                self.wheel.place(i);
+            }
+        }
     }
 }
 

@@ -33,6 +33,14 @@
 //! thread on the monotonic clock.
 
 mod levels;
+#[cfg(any(feature = "std", latchfree_loom))]
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+mod periodic;
+/// The timer service's periodic state machine, exposed for the loom models
+/// only.
+#[cfg(latchfree_loom)]
+#[doc(hidden)]
+pub use periodic::{Run, Series};
 #[cfg(feature = "alloc")]
 pub mod shared;
 #[cfg(all(feature = "std", not(latchfree_loom)))]

@@ -233,66 +233,108 @@ impl<T> Inbox<T> {
     }
 
     /// Takes every command, oldest first. Owner only.
-    fn take(&self, mut f: impl FnMut(Command<T>)) {
+    fn take(&self) -> Backlog<T> {
         // Acquire: pairs with the producers' Release CAS, so their nodes'
         // contents are visible.
-        let mut p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
-        if p.is_null() || p == Self::closed() {
-            if p == Self::closed() {
-                self.head.store(p, Ordering::Relaxed);
-            }
-            return;
+        let p = self.head.swap(ptr::null_mut(), Ordering::Acquire);
+        if p == Self::closed() {
+            self.head.store(p, Ordering::Relaxed);
+            return Backlog::EMPTY;
         }
-        // Reverse to submission order.
-        let mut rev: *mut Node<T> = ptr::null_mut();
-        while !p.is_null() {
-            // SAFETY: every node in the taken list is a leaked Box now owned
-            // by this thread alone.
-            let next = unsafe { (*p).next };
-            // SAFETY: as above.
-            unsafe { (*p).next = rev };
-            rev = p;
-            p = next;
-        }
-        while !rev.is_null() {
-            // SAFETY: as above; each node is reclaimed exactly once.
-            let node = unsafe { Box::from_raw(rev) };
-            rev = node.next;
-            f(node.cmd);
-        }
+        // SAFETY: the swap took the whole list (or null) off the inbox.
+        unsafe { Backlog::from_newest(p) }
     }
 
-    /// Refuses every later push and drops what was queued. Owner only.
-    fn close(&self) {
-        self.close_with(drop);
-    }
-
-    /// Refuses every later push and hands what was queued to `f`, oldest
-    /// first. Owner only.
-    fn close_with(&self, mut f: impl FnMut(Command<T>)) {
+    /// Refuses every later push and returns what was queued, oldest first.
+    /// Owner only.
+    fn close(&self) -> Backlog<T> {
         // Acquire: as in `take`.
-        let mut p = self.head.swap(Self::closed(), Ordering::Acquire);
-        let mut rev: *mut Node<T> = ptr::null_mut();
-        while !p.is_null() && p != Self::closed() {
-            // SAFETY: taken nodes are owned by this thread alone.
-            let next = unsafe { (*p).next };
-            // SAFETY: as above.
-            unsafe { (*p).next = rev };
-            rev = p;
-            p = next;
+        let p = self.head.swap(Self::closed(), Ordering::Acquire);
+        if p == Self::closed() {
+            return Backlog::EMPTY;
         }
-        while !rev.is_null() {
-            // SAFETY: as above; each node is reclaimed exactly once.
-            let node = unsafe { Box::from_raw(rev) };
-            rev = node.next;
-            f(node.cmd);
-        }
+        // SAFETY: as in `take`.
+        unsafe { Backlog::from_newest(p) }
     }
 }
 
 impl<T> Drop for Inbox<T> {
     fn drop(&mut self) {
-        self.close();
+        drop(self.close());
+    }
+}
+
+/// Commands taken off the inbox and not yet applied, oldest first: owned
+/// by the owner thread alone. Applying one may run user code (`T::drop` of
+/// a cancelled or refused payload) that panics; the rest stay here, to be
+/// applied first by the next call, so a panic loses no command.
+struct Backlog<T> {
+    /// Null, or the oldest node (leaked `Box`), linked to newer ones.
+    oldest: *mut Node<T>,
+}
+
+// SAFETY: the backlog owns its nodes, which carry `T`s; moving it between
+// threads moves them (`T: Send`).
+unsafe impl<T: Send> Send for Backlog<T> {}
+
+impl<T> Backlog<T> {
+    const EMPTY: Self = Backlog {
+        oldest: ptr::null_mut(),
+    };
+
+    /// Reverses a taken list (newest first) to submission order.
+    ///
+    /// # Safety
+    ///
+    /// `p` is null or the newest node of a list this thread alone owns.
+    unsafe fn from_newest(mut p: *mut Node<T>) -> Self {
+        let mut rev: *mut Node<T> = ptr::null_mut();
+        while !p.is_null() {
+            // SAFETY: every node in the taken list is a leaked Box now owned
+            // by this thread alone (the caller's contract).
+            unsafe {
+                let next = (*p).next;
+                (*p).next = rev;
+                rev = p;
+                p = next;
+            }
+        }
+        Backlog { oldest: rev }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.oldest.is_null()
+    }
+
+    /// Takes the oldest command off the backlog.
+    fn pop(&mut self) -> Option<Command<T>> {
+        if self.oldest.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null `oldest` is a leaked Box the backlog owns; it
+        // is unlinked here, so each node is reclaimed exactly once.
+        let node = unsafe { Box::from_raw(self.oldest) };
+        self.oldest = node.next;
+        Some(node.cmd)
+    }
+}
+
+impl<T> Drop for Backlog<T> {
+    fn drop(&mut self) {
+        /// If a command's drop panics, drops the rest while unwinding.
+        struct Rest<'a, T>(&'a mut Backlog<T>);
+        impl<T> Drop for Rest<'_, T> {
+            fn drop(&mut self) {
+                while let Some(cmd) = self.0.pop() {
+                    drop(cmd);
+                }
+            }
+        }
+        while let Some(cmd) = self.pop() {
+            let rest = Rest(self);
+            drop(cmd);
+            core::mem::forget(rest);
+        }
     }
 }
 
@@ -342,6 +384,8 @@ pub struct Fired<T> {
 pub struct Driver<T, C: TimerCore<Value = Entry<T>>> {
     core: C,
     inbox: Arc<Inbox<T>>,
+    /// Taken commands not yet applied (non-empty only after a panic).
+    backlog: Backlog<T>,
     _not_sync: PhantomData<core::cell::Cell<()>>,
 }
 
@@ -438,6 +482,7 @@ impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
             Driver {
                 core,
                 inbox: Arc::clone(&inbox),
+                backlog: Backlog::EMPTY,
                 _not_sync: PhantomData,
             },
             Submitter { inbox },
@@ -454,9 +499,21 @@ impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
     /// Applies every submitted command (in submission order per thread).
     /// [`poll`](Self::poll) does this first; call it alone to keep
     /// [`next_deadline`](Self::next_deadline) current.
+    ///
+    /// Applying a command may drop a payload (a timer cancelled before it
+    /// was inserted, or refused by a full core); if that `Drop` panics, the
+    /// panic propagates and the commands after it wait, in order, for the
+    /// next call: none is lost.
     pub fn apply_commands(&mut self) {
-        let core = &mut self.core;
-        self.inbox.take(|cmd| apply(core, cmd));
+        self.apply_backlog();
+        self.backlog = self.inbox.take();
+        self.apply_backlog();
+    }
+
+    fn apply_backlog(&mut self) {
+        while let Some(cmd) = self.backlog.pop() {
+            apply(&mut self.core, cmd);
+        }
     }
 
     /// Applies submitted commands, then hands out one timer due at or
@@ -506,15 +563,18 @@ impl<T, C: TimerCore<Value = Entry<T>>> Driver<T, C> {
     /// core holds every timer that was accepted and has not fired or been
     /// cancelled: nothing accepted is lost.
     pub fn shutdown(mut self) -> C {
-        let core = &mut self.core;
-        self.inbox.close_with(|cmd| apply(core, cmd));
+        self.apply_backlog();
+        self.backlog = self.inbox.close();
+        self.apply_backlog();
+        debug_assert!(self.backlog.is_empty());
         // Drop closes again: a no-op once closed.
         let me = core::mem::ManuallyDrop::new(self);
         // SAFETY: `me` is never used or dropped again; each field is read
-        // out exactly once (the `inbox` Arc is released here, the core
-        // returned).
+        // out exactly once (the `inbox` Arc and the empty backlog are
+        // released here, the core returned).
         unsafe {
             drop(ptr::read(&me.inbox));
+            drop(ptr::read(&me.backlog));
             ptr::read(&me.core)
         }
     }
@@ -561,7 +621,7 @@ fn apply<T, C: TimerCore<Value = Entry<T>>>(core: &mut C, cmd: Command<T>) {
 impl<T, C: TimerCore<Value = Entry<T>>> Drop for Driver<T, C> {
     fn drop(&mut self) {
         // Later submissions get their value back instead of leaking.
-        self.inbox.close();
+        drop(self.inbox.close());
     }
 }
 

@@ -9,6 +9,12 @@
 //!   function of the last one (the Go original's `ScheduleFunc`).
 //! - Runs of one periodic timer never overlap: the next run is scheduled
 //!   only when the previous one has finished.
+//! - A panicking callback never stops its series: the run ends, the next
+//!   one is scheduled as usual, [`Timer::panics`] counts it, and the panic
+//!   is then re-raised on the executor (as a one-shot's is), which
+//!   [`WorkerThread`] catches and drops.
+//! - Durations and instants too far out to represent (`Duration::MAX`)
+//!   saturate to "never" instead of panicking.
 //! - [`TimerService::shutdown`] stops accepting (later calls return
 //!   [`ShutDown`]) and reports how many callbacks were pending and will not
 //!   run.
@@ -26,12 +32,13 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::periodic::{Run, Series};
 use super::shared::{Driver, Entry, Submitter, TimerHandle};
 use super::{Wheel, WheelConfig};
 use crate::queue::arena::Growable;
 use crate::sync::blocking::Mutex;
 use crate::sync::thread::{park_timeout, Thread};
-use crate::sync::{Arc, AtomicBool, AtomicU8, Ordering};
+use crate::sync::{Arc, AtomicBool, Ordering};
 
 /// A unit of work the service hands to an executor.
 ///
@@ -204,17 +211,23 @@ impl Inner {
     }
 }
 
-/// A periodic timer's state: `IDLE` (waiting for its next run), `RUNNING`
-/// or `CANCELLED` (final).
-const IDLE: u8 = 0;
-const RUNNING: u8 = 1;
-const CANCELLED: u8 = 2;
+/// `t + d`, or the latest instant this platform can represent after `t`
+/// (any instant that far out is "never" to the service: its time in
+/// nanoseconds saturates at `u64::MAX`, ~584 years).
+fn saturating_add(t: Instant, mut d: Duration) -> Instant {
+    loop {
+        if let Some(later) = t.checked_add(d) {
+            return later;
+        }
+        d /= 2;
+    }
+}
 
 enum Kind {
     /// A one-shot: its hand-off handle settles cancel against firing.
     Once(TimerHandle<Job>),
-    /// A periodic timer: its own state settles cancel against a run.
-    Periodic(Arc<AtomicU8>, Arc<Mutex<Option<TimerHandle<Job>>>>),
+    /// A periodic timer: its series settles cancel against a run.
+    Periodic(Arc<Series<TimerHandle<Job>>>),
 }
 
 /// A handle to a scheduled callback (one-shot or periodic).
@@ -247,17 +260,20 @@ impl Timer {
     pub fn cancel(&self) -> bool {
         match &self.kind {
             Kind::Once(h) => h.cancel(),
-            Kind::Periodic(state, current) => {
-                // AcqRel: pairs with the run's CASes in `Periodic::arm`.
-                if state.swap(CANCELLED, Ordering::AcqRel) == CANCELLED {
-                    return false;
-                }
-                let cur = current.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(h) = cur.as_ref() {
-                    h.cancel(); // frees the wheel slot early
-                }
-                true
-            }
+            // Cancelling the armed run frees its wheel slot early.
+            Kind::Periodic(series) => series.cancel(|h| {
+                h.cancel();
+            }),
+        }
+    }
+
+    /// How many runs of this timer panicked (each was counted, the series
+    /// went on, and the panic was re-raised on the executor). Always 0 for
+    /// a one-shot, whose panic goes to the executor alone.
+    pub fn panics(&self) -> usize {
+        match &self.kind {
+            Kind::Once(_) => 0,
+            Kind::Periodic(series) => series.panics(),
         }
     }
 }
@@ -345,7 +361,7 @@ impl TimerService {
         delay: Duration,
         f: F,
     ) -> Result<Timer, ShutDown<F>> {
-        self.at(Instant::now() + delay, f)
+        self.at(saturating_add(Instant::now(), delay), f)
     }
 
     /// Runs `f` once at `when` (at once if `when` has passed).
@@ -392,16 +408,20 @@ impl TimerService {
     ) -> Result<Timer, ShutDown<F>> {
         let period = period.max(Duration::from_nanos(1));
         self.schedule(
-            Instant::now() + period,
+            saturating_add(Instant::now(), period),
             move |planned, finished| match policy {
-                MissedTick::Burst => Some(planned + period),
-                MissedTick::Delay => Some(finished + period),
+                MissedTick::Burst => Some(saturating_add(planned, period)),
+                MissedTick::Delay => Some(saturating_add(finished, period)),
                 MissedTick::Skip => {
-                    let mut next = planned + period;
+                    let mut next = saturating_add(planned, period);
                     if next <= finished {
                         let behind =
                             finished.duration_since(next).as_nanos() / period.as_nanos() + 1;
-                        next += period * u32::try_from(behind).unwrap_or(u32::MAX);
+                        let skip = u32::try_from(behind)
+                            .ok()
+                            .and_then(|n| period.checked_mul(n))
+                            .unwrap_or(Duration::MAX);
+                        next = saturating_add(next, skip);
                     }
                     Some(next)
                 }
@@ -413,7 +433,10 @@ impl TimerService {
     /// Runs `f` at `first`, then at `next(planned, finished)` after each
     /// run (`planned`: when the run was due; `finished`: when it ended)
     /// until `next` returns `None` or the timer is cancelled. Runs never
-    /// overlap: the next one is scheduled when the last has finished.
+    /// overlap: the next one is scheduled when the last has finished. A
+    /// panicking run is followed by the next as usual (see the module
+    /// docs); a panicking `next` ends the series as `None` would, and its
+    /// panic is re-raised on the executor too.
     pub fn schedule<F, N>(&self, first: Instant, next: N, f: F) -> Result<Timer, ShutDown<F>>
     where
         F: Fn() + Send + Sync + 'static,
@@ -422,18 +445,16 @@ impl TimerService {
         if self.inner.stop.load(Ordering::Acquire) {
             return Err(ShutDown(f));
         }
-        let state = Arc::new(AtomicU8::new(IDLE));
-        let current = Arc::new(Mutex::new(None));
+        let series = Arc::new(Series::new());
         let run = Arc::new(Periodic {
             inner: Arc::downgrade(&self.inner),
             f,
             next,
-            state: Arc::clone(&state),
-            current: Arc::clone(&current),
+            series: Arc::clone(&series),
         });
         Periodic::arm(run, first);
         Ok(Timer {
-            kind: Kind::Periodic(state, current),
+            kind: Kind::Periodic(series),
         })
     }
 
@@ -472,8 +493,7 @@ struct Periodic<F, N> {
     inner: alloc::sync::Weak<Inner>,
     f: F,
     next: N,
-    state: Arc<AtomicU8>,
-    current: Arc<Mutex<Option<TimerHandle<Job>>>>,
+    series: Arc<Series<TimerHandle<Job>>>,
 }
 
 impl<F, N> Periodic<F, N>
@@ -485,35 +505,28 @@ where
         let Some(inner) = this.inner.upgrade() else {
             return;
         };
-        let mut cur = this.current.lock().unwrap_or_else(|e| e.into_inner());
-        // Acquire: pairs with `Timer::cancel`'s swap.
-        if this.state.load(Ordering::Acquire) == CANCELLED {
-            return;
-        }
         let me = Arc::clone(&this);
         let job: Job = Box::new(move || {
-            // IDLE -> RUNNING, or the series was cancelled: AcqRel pairs
-            // with `Timer::cancel`'s swap so exactly one side wins.
-            if me
-                .state
-                .compare_exchange(IDLE, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-                .is_err()
-            {
+            let Run::Ran { rearm, panic } = me.series.run(|| (me.f)()) else {
                 return;
-            }
-            (me.f)();
-            let next = (me.next)(when, Instant::now());
-            // RUNNING -> IDLE, unless cancelled during the run.
-            if me
-                .state
-                .compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                if let Some(next) = next {
-                    Periodic::arm(me, next);
+            };
+            let mut panic = panic;
+            if rearm {
+                // `next` is user code too: if it panics the series ends.
+                let next = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                    (me.next)(when, Instant::now())
+                }));
+                match next {
+                    Ok(Some(next)) => Periodic::arm(Arc::clone(&me), next),
+                    Ok(None) => {}
+                    Err(p) => panic = panic.or(Some(p)),
                 }
             }
+            // Reported where one-shots report theirs: on the executor.
+            if let Some(p) = panic {
+                std::panic::resume_unwind(p);
+            }
         });
-        *cur = inner.submit(when, job).ok();
+        this.series.arm(|| inner.submit(when, job).ok());
     }
 }
