@@ -214,6 +214,68 @@ fn panic_policy_halt_stops_the_ring() {
     d.shutdown();
 }
 
+/// A handler that takes 2 ms per event, behind a backlog of 256.
+fn slow_backlog(
+    policy: PanicPolicy,
+    panic_at: u64,
+) -> (
+    Arc<Ring<Heap<u64>, Single, Parking>>,
+    Arc<AtomicU64>,
+    Disruptor<Heap<u64>, Single, Parking>,
+) {
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
+        Heap::with_default(256, 1).unwrap(),
+        Parking::new(),
+    ));
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = handled.clone();
+    let (mut producer, d) = Disruptor::builder(ring.clone())
+        .unwrap()
+        .panic_policy(policy)
+        .on_panic(|_| ())
+        .handle_events_with(move |e: &u64, _: u64, _| {
+            if *e == 0 {
+                // Let the whole backlog be published before going on.
+                while h.load(Ordering::Relaxed) == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            h.fetch_add(1, Ordering::Relaxed);
+            std::thread::sleep(Duration::from_millis(2));
+            assert!(*e != panic_at, "fatal");
+        })
+        .build_single()
+        .unwrap();
+    for i in 0..256 {
+        producer.push(i).unwrap();
+    }
+    handled.store(1_000_000, Ordering::Relaxed); // releases event 0
+    drop(producer);
+    (ring, handled, d)
+}
+
+#[test]
+fn disruptor_halt_stops_before_the_next_event() {
+    let (_ring, handled, d) = slow_backlog(PanicPolicy::Skip, u64::MAX);
+    while handled.load(Ordering::Relaxed) < 1_000_003 {
+        std::thread::yield_now();
+    }
+    d.halt();
+    // At most the event under way when halt was called finishes.
+    let total = handled.load(Ordering::Relaxed) - 1_000_000;
+    assert!(total <= 4, "{total} of 256 events handled, halted after 3");
+}
+
+#[test]
+fn panic_policy_halt_handles_nothing_after_the_panic() {
+    let (ring, handled, d) = slow_backlog(PanicPolicy::Halt, 2);
+    while !ring.is_halted() {
+        std::thread::yield_now();
+    }
+    d.shutdown();
+    assert_eq!(handled.load(Ordering::Relaxed) - 1_000_000, 3);
+}
+
 #[test]
 fn a_producer_blocked_on_a_full_ring_gets_an_error_at_shutdown() {
     let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(

@@ -130,14 +130,15 @@ where
         deps_workers: u64,
         node: Node,
     ) -> Self {
+        let first = ring.first;
         Self {
             ring,
             gate,
             deps_plain,
             deps_workers,
             node,
-            next: 0,
-            avail_until: 0,
+            next: first,
+            avail_until: first,
             max_batch: usize::MAX,
             _not_sync: PhantomData,
         }
@@ -185,6 +186,11 @@ where
         self.ring.store_gate(self.gate, word(upto));
     }
 
+    #[inline(always)]
+    fn halted(&self) -> bool {
+        Ring::<S, M, W>::halted_bit(self.ring.state())
+    }
+
     /// Why nothing is available: gated, idle, closed or halted.
     fn empty_state(&self) -> Poll {
         let ring: &Ring<S, M, W> = &self.ring;
@@ -206,11 +212,19 @@ where
     ///
     /// If `handler` panics, the events before it and the one that panicked
     /// count as handled; the rest are handed out by the next poll.
+    ///
+    /// After [`Ring::halt`] it hands out nothing more and returns
+    /// [`Poll::Halted`], even with events left (they are abandoned); a poll
+    /// already running when the halt comes finishes its batch.
     #[inline]
     pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
         let n = self.available().min(self.max_batch);
         if n == 0 {
             return self.empty_state();
+        }
+        // Once per batch, not per event: a halt is seen at the next poll.
+        if self.halted() {
+            return Poll::Halted;
         }
         let start = self.next;
         let end = start + n as u64;
@@ -301,6 +315,9 @@ where
         let n = self.available().min(self.max_batch);
         if n == 0 {
             return Err(self.empty_state());
+        }
+        if self.halted() {
+            return Err(Poll::Halted);
         }
         let start = self.next;
         Ok(ReadBatch {
@@ -482,6 +499,7 @@ where
         deps_workers: u64,
         group: Node,
     ) -> Self {
+        let first = ring.first;
         Self {
             ring,
             claim,
@@ -489,7 +507,7 @@ where
             deps_plain,
             deps_workers,
             group,
-            seen: 0,
+            seen: first,
             backlog: (0, 0),
             busy: false,
             max_batch: 64,
@@ -593,7 +611,14 @@ where
     ///
     /// If `handler` panics, the event that panicked counts as handled and the
     /// rest of the batch stays with this worker for its next poll.
+    ///
+    /// After [`Ring::halt`] it claims nothing more and returns
+    /// [`Poll::Halted`]; a backlog left by a panic is abandoned too.
     pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
+        // Once per poll (a batch), not per event.
+        if Ring::<S, M, W>::halted_bit(self.ring.state()) {
+            return Poll::Halted;
+        }
         if self.backlog.0 < self.backlog.1 {
             let (start, end) = self.backlog;
             self.backlog = (0, 0);

@@ -237,9 +237,9 @@ where
 {
     pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
         Self {
+            next: ring.first,
+            free_until: ring.first,
             ring,
-            next: 0,
-            free_until: 0,
             plain,
             workers,
             done: false,
@@ -541,9 +541,9 @@ where
     pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
         ring.producers.fetch_add(1, Ordering::Relaxed);
         Self {
+            seen: ring.first,
+            free_until: ring.first,
             ring,
-            seen: 0,
-            free_until: 0,
             plain,
             workers,
             _not_sync: PhantomData,

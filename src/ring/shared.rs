@@ -194,6 +194,9 @@ pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
     state: CachePadded<AtomicUsize>,
     /// Live multi-producer handles; the last one to go closes the ring.
     pub(super) producers: AtomicUsize,
+    /// The sequence of the ring's first event (0 unless seeded by
+    /// [`with_first_sequence`](Self::with_first_sequence)). Never changes.
+    pub(super) first: u64,
     pub(super) storage: S,
     pub(super) wait: W,
     _mode: PhantomData<M>,
@@ -223,11 +226,43 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 cursor: super::sequence::new_sequence(),
                 state: CachePadded::new(AtomicUsize::new(0)),
                 producers: AtomicUsize::new(0),
+                first: 0,
                 storage,
                 wait,
                 _mode: PhantomData,
             }
         }
+    }
+
+    /// A ring whose first event gets sequence `first`, as if `first` events
+    /// had already gone through it and every consumer had handled them.
+    ///
+    /// A testing aid, hidden from the docs: wrap-around tests start the
+    /// shared words a few events before they wrap (2^31, 2^32 on 32-bit
+    /// targets) instead of publishing billions of events. Handles made by
+    /// this ring's graph start at `first`.
+    #[doc(hidden)]
+    pub fn with_first_sequence(storage: S, wait: W, first: u64) -> Self {
+        let mut ring = Self::new(storage, wait);
+        ring.first = first;
+        let cap = ring.capacity() as u64;
+        let at = word(first);
+        let cursor = if M::MULTI { pack(at, false) } else { at };
+        ring.cursor.store(cursor, Ordering::Relaxed);
+        for g in ring.storage.gates() {
+            g.store(at, Ordering::Relaxed);
+        }
+        // Each slot's stamp says its previous occupant (a lap back) was
+        // published, so no slot reads as published ahead of the cursor.
+        let mask = ring.capacity() - 1;
+        if M::MULTI {
+            for seq in first..first + cap {
+                let prev = word(seq.wrapping_sub(cap));
+                ring.storage.stamps()[word(seq) & mask]
+                    .store(pack(prev.wrapping_add(1), false), Ordering::Relaxed);
+            }
+        }
+        ring
     }
 
     /// The number of slots. Always a power of two, and all of them usable.
@@ -284,9 +319,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.notify_always();
     }
 
-    /// Halts the ring: every waiting or later publish and consume returns
-    /// at once with `Halted`, and events not yet consumed are abandoned
-    /// (they stay in their slots and are dropped with the ring).
+    /// Halts the ring: every waiting or later publish returns `Halted`, and
+    /// every consumer and worker hands out nothing more: its next `poll`,
+    /// `read` or `wait` returns `Halted` even with events left (a poll
+    /// already running finishes the batch it took; the
+    /// [`threaded`](super::threaded) runner stops before its next event).
+    /// Events not yet consumed are abandoned: they stay in their slots and
+    /// are dropped with the ring. Halting cannot be undone.
     pub fn halt(&self) {
         self.state.fetch_or(HALTED, Ordering::AcqRel);
         self.notify_always();
@@ -646,6 +685,11 @@ where
         let claim = self.take_gates(k + 1)?;
         self.depended |= deps.0 | deps.1;
         let worker_bits = ((1u64 << k) - 1) << (claim + 1);
+        // Worker words start idle (they hold `pack(position, busy)`).
+        let idle = pack(word(self.ring.first), false);
+        for g in &self.ring.storage.gates()[claim + 1..claim + 1 + k] {
+            g.store(idle, Ordering::Relaxed);
+        }
         self.plain |= 1 << claim;
         self.workers |= worker_bits;
         let node = Node {

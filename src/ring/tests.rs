@@ -386,12 +386,57 @@ fn halt_stops_everyone() {
     ring.halt();
     assert!(ring.is_halted());
     assert!(matches!(p.push(3), Err(PublishError::Halted(3))));
+    // The backlog is abandoned: nothing more is handed out after a halt.
     assert_eq!(
-        a.wait(|_, _, _| ()),
-        Ok(2),
-        "a poll still hands out what it sees"
+        a.wait(|_, _, _| panic!("handed out after halt")),
+        Err(ConsumeError::Halted)
     );
-    assert_eq!(a.wait(|_, _, _| ()), Err(ConsumeError::Halted));
+    assert_eq!(
+        a.poll(|_, _, _| panic!("handed out after halt")),
+        Poll::Halted
+    );
+}
+
+#[test]
+fn halt_stops_every_poller_at_its_next_call() {
+    let ring = sp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut a = g.consumer(&[]).unwrap();
+    let mut b = g.consumer(&[]).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..8 {
+        p.push(i).unwrap();
+    }
+    a.set_max_batch(2);
+    assert_eq!(a.poll(|_, _, _| ()), Poll::Processed(2));
+    ring.halt();
+    let no = |_: &u32, _: u64, _: bool| panic!("handed out after halt");
+    assert_eq!(a.poll(no), Poll::Halted);
+    assert_eq!(a.wait(no), Err(ConsumeError::Halted));
+    assert_eq!(b.read().err(), Some(Poll::Halted));
+    assert_eq!(w.poll(no), Poll::Halted);
+    assert_eq!(w.wait(no), Err(ConsumeError::Halted));
+}
+
+#[test]
+fn halt_drops_a_workers_backlog() {
+    let ring = sp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..6 {
+        p.push(i).unwrap();
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        w.poll(|e, _, _| assert!(*e != 1, "bad event"))
+    }));
+    assert!(r.is_err());
+    ring.halt();
+    assert_eq!(
+        w.poll(|_, _, _| panic!("backlog handed out after halt")),
+        Poll::Halted
+    );
 }
 
 #[test]

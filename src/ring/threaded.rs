@@ -31,7 +31,9 @@
 //! event's sequence. With [`PanicPolicy::Skip`] (the default) that event
 //! counts as handled and the consumer goes on with the next one, so one bad
 //! event never stalls the ring; the handler's own state is whatever the
-//! panic left it in. With [`PanicPolicy::Halt`] the ring is halted instead.
+//! panic left it in. With [`PanicPolicy::Halt`] the ring is halted instead:
+//! no consumer thread starts another event after the one that panicked
+//! (one running on another thread finishes), and the rest are abandoned.
 //!
 //! # Shutdown
 //!
@@ -39,7 +41,10 @@
 //! handled every published event, then calls `on_shutdown` and joins. A
 //! single-producer ring is closed by its producer (dropping it, or its next
 //! publish after the close request), so drop the producer first, or use
-//! [`Disruptor::shutdown_timeout`]. [`Disruptor::halt`] stops at once.
+//! [`Disruptor::shutdown_timeout`]. [`Disruptor::halt`] stops now: each
+//! consumer thread finishes the event it is handling, starts no other (the
+//! rest of its batch and everything queued are abandoned), runs
+//! `on_shutdown` and is joined.
 //! Dropping a `Disruptor` without either halts it: it never hangs in `drop`.
 
 use alloc::boxed::Box;
@@ -148,7 +153,9 @@ pub enum PanicPolicy {
     /// Report it, count the event as handled, carry on.
     #[default]
     Skip,
-    /// Report it and halt the ring.
+    /// Report it and halt the ring ([`Ring::halt`]): no consumer thread
+    /// starts another event, unconsumed events are abandoned, producers get
+    /// `Halted`.
     Halt,
 }
 
@@ -347,7 +354,9 @@ where
         true
     }
 
-    /// Halts the ring (unconsumed events are abandoned) and joins.
+    /// Halts the ring ([`Ring::halt`]) and joins: each thread finishes the
+    /// event it is handling and starts no other; unconsumed events are
+    /// abandoned.
     pub fn halt(mut self) {
         self.ring.halt();
         self.join();
@@ -372,6 +381,7 @@ fn run_loop<T, H: EventHandler<T>>(
     policy: PanicPolicy,
     on_panic: &PanicHandler,
     halt: &dyn Fn(),
+    halted: &dyn Fn() -> bool,
     mut wait: impl FnMut(&mut dyn FnMut(&T, u64, bool)) -> Result<usize, ConsumeError>,
 ) {
     let report = |sequence, payload: Box<dyn Any + Send>| {
@@ -391,6 +401,11 @@ fn run_loop<T, H: EventHandler<T>>(
         let mut current = None;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             wait(&mut |e, seq, eob| {
+                // One load of a line nobody writes until the halt: after
+                // it, the rest of the batch is abandoned, not handled.
+                if halted() {
+                    return;
+                }
                 current = Some(seq);
                 handler.on_event(e, seq, eob);
             })
@@ -447,7 +462,16 @@ where
             name,
             Box::new(move || {
                 let halt = || ring.halt();
-                run_loop(&thread_name, handler, policy, &on_panic, &halt, &mut wait);
+                let halted = || ring.is_halted();
+                run_loop(
+                    &thread_name,
+                    handler,
+                    policy,
+                    &on_panic,
+                    &halt,
+                    &halted,
+                    &mut wait,
+                );
             }),
         ));
     }
