@@ -26,34 +26,46 @@ use latchfree::ring::{BusySpin, Heap, Multi, Poll, Ring, Single};
 
 const CAP: usize = 4096;
 
-fn latchfree(events: u64, burst: u64, wait: bool) -> u64 {
-    let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
-        BusySpin,
-    );
-    let mut g = Ring::graph(&ring).expect("graph");
-    let mut c = g.consumer(&[]).expect("gate");
-    let mut p = g.single_producer();
-    let mut sum = 0u64;
-    let mut v = 0u64;
-    while v < events {
-        for _ in 0..burst {
-            v += 1;
-            p.publish(|slot| *slot = v).expect("open");
-        }
-        let got = if wait {
-            c.wait(|e, _, _| sum += *e).expect("events")
-        } else {
-            match c.poll(|e, _, _| sum += *e) {
-                Poll::Processed(k) => k,
-                other => panic!("latchfree: {other:?}"),
+/// A single-producer ring with one consumer; `$drain` consumes one round.
+macro_rules! latchfree_single {
+    ($events:expr, $burst:expr, |$c:ident, $sum:ident| $drain:expr) => {{
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
+            Heap::with_default(CAP, 1).expect("capacity"),
+            BusySpin,
+        );
+        let mut g = Ring::graph(&ring).expect("graph");
+        let mut $c = g.consumer(&[]).expect("gate");
+        let mut p = g.single_producer();
+        let mut $sum = 0u64;
+        let mut v = 0u64;
+        while v < $events {
+            for _ in 0..$burst {
+                v += 1;
+                p.publish(|slot| *slot = v).expect("open");
             }
-        };
-        assert_eq!(got as u64, burst);
-    }
-    sum
+            let got: usize = $drain;
+            assert_eq!(got as u64, $burst);
+        }
+        $sum
+    }};
 }
 
+#[inline(never)]
+fn latchfree_poll(events: u64, burst: u64) -> u64 {
+    latchfree_single!(events, burst, |c, sum| match c.poll(|e, _, _| sum += *e) {
+        Poll::Processed(k) => k,
+        other => panic!("latchfree: {other:?}"),
+    })
+}
+
+#[inline(never)]
+fn latchfree_wait(events: u64, burst: u64) -> u64 {
+    latchfree_single!(events, burst, |c, sum| c
+        .wait(|e, _, _| sum += *e)
+        .expect("events"))
+}
+
+#[inline(never)]
 fn latchfree_multi(events: u64, burst: u64) -> u64 {
     let ring = Ring::<Heap<u64>, Multi, BusySpin>::new(
         Heap::with_default(CAP, 1).expect("capacity"),
@@ -77,6 +89,7 @@ fn latchfree_multi(events: u64, burst: u64) -> u64 {
     sum
 }
 
+#[inline(never)]
 fn disruptor(events: u64, burst: u64) -> u64 {
     let (mut poller, b) =
         disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpin).new_event_poller();
@@ -103,6 +116,7 @@ fn disruptor(events: u64, burst: u64) -> u64 {
     sum
 }
 
+#[inline(never)]
 fn rtrb(events: u64, burst: u64) -> u64 {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
     let mut sum = 0u64;
@@ -129,8 +143,8 @@ fn main() {
     assert!(burst >= 1 && burst as usize <= CAP && events % burst == 0);
     let events = black_box(events);
     let sum = match imp.as_str() {
-        "latchfree" => latchfree(events, burst, false),
-        "latchfree_wait" => latchfree(events, burst, true),
+        "latchfree" => latchfree_poll(events, burst),
+        "latchfree_wait" => latchfree_wait(events, burst),
         "latchfree_multi" => latchfree_multi(events, burst),
         "disruptor" => disruptor(events, burst),
         "rtrb" => rtrb(events, burst),

@@ -79,12 +79,14 @@ pub fn expected(n: u64) -> u64 {
 // Options: pinning and rounds.
 
 /// The ring section's options (`--pin`, `--rounds N`).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Options {
     /// Pin every thread to a core by its role.
     pub pin: bool,
     /// Interleaved rounds per scenario.
     pub rounds: usize,
+    /// Run only the scenarios whose name starts with one of these.
+    pub only: Vec<String>,
 }
 
 impl Default for Options {
@@ -92,17 +94,27 @@ impl Default for Options {
         Self {
             pin: false,
             rounds: 5,
+            only: Vec::new(),
         }
     }
 }
 
 static PIN: AtomicBool = AtomicBool::new(false);
 static ROUNDS: AtomicUsize = AtomicUsize::new(5);
+static ONLY: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Whether scenario `name` was selected (`--only`; all by default).
+fn selected(name: &str) -> bool {
+    ONLY.get().map_or(true, |o| {
+        o.is_empty() || o.iter().any(|p| name.starts_with(p.as_str()))
+    })
+}
 
 /// Sets the ring section's options (before `run`).
 pub fn configure(o: Options) {
     PIN.store(o.pin, Ordering::Relaxed);
     ROUNDS.store(o.rounds.max(1), Ordering::Relaxed);
+    let _ = ONLY.set(o.only);
     // Listed now, from the unpinned main thread: a pinned thread would see
     // only its own core.
     let _ = cores();
@@ -1455,6 +1467,9 @@ fn case<'a>(imp: &'static str, n: u64, f: impl FnMut() -> Duration + 'a) -> Case
 /// Runs every case once per round, round-robin, and reports each one's
 /// median rate with its range.
 fn throughput(r: &mut Report, scenario: &str, mut cases: Vec<Case<'_>>) {
+    if !selected(scenario) {
+        return;
+    }
     let mut rates: Vec<Vec<f64>> = cases.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds() {
         for (v, (_, n, f)) in rates.iter_mut().zip(cases.iter_mut()) {
@@ -1474,6 +1489,9 @@ pub const BURST_SIZES: [u64; 3] = [1, 10, 100];
 /// Runs the burst benchmark per burst size, implementations round-robin.
 fn bursts(r: &mut Report, mut cases: Vec<Burst<'_>>) {
     for burst in BURST_SIZES {
+        if !selected(&format!("burst{burst}")) {
+            continue;
+        }
         let mut ns: Vec<Vec<f64>> = cases.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds() {
             for (v, (_, f)) in ns.iter_mut().zip(cases.iter_mut()) {
@@ -1496,6 +1514,9 @@ fn lat<'a>(imp: &'static str, f: impl FnMut(&mut Histogram<u64>) + 'a) -> Latenc
 /// Runs every latency case once per round, round-robin; reports the median
 /// over rounds of each percentile, with its range.
 fn latency(r: &mut Report, scenario: &str, prefix: &str, mut cases: Vec<Latency<'_>>) {
+    if !selected(scenario) {
+        return;
+    }
     const QS: [(&str, f64); 3] = [("p50", 0.50), ("p99", 0.99), ("p999", 0.999)];
     let mut per: Vec<[Vec<f64>; 3]> = cases.iter().map(|_| Default::default()).collect();
     for _ in 0..rounds() {

@@ -91,6 +91,8 @@ where
     next: u64,
     /// Events below this are known to be available.
     avail_until: u64,
+    /// `capacity - 1`, kept here so the hot path needs no load for it.
+    mask: usize,
     max_batch: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -132,6 +134,7 @@ where
     ) -> Self {
         let first = ring.first;
         Self {
+            mask: ring.capacity() - 1,
             ring,
             gate,
             deps_plain,
@@ -162,17 +165,31 @@ where
 
     /// How many events are ready for this consumer now. Rescans unless a
     /// full batch is already known to be ready; stale once producers move on.
+    #[inline]
     pub fn available(&mut self) -> usize {
+        self.refresh()
+    }
+
+    /// `available`, inlined into `poll` and `wait`: a cached full batch, or
+    /// one rescan of the barrier (a cursor load for a consumer right after
+    /// the producer).
+    #[inline(always)]
+    fn refresh(&mut self) -> usize {
         let cached = (self.avail_until - self.next) as usize;
         if cached >= self.max_batch {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
-        let cap = ring.capacity();
+        let cap = self.mask + 1;
         let n = if self.deps_plain | self.deps_workers == 0 {
-            // Only the part past what is already known needs scanning
-            // (with several producers that is one stamp load per event).
-            cached + ring.published_from(self.avail_until, cap - cached)
+            if M::MULTI {
+                // Only the part past what is already known needs scanning
+                // (one stamp load per event).
+                cached + ring.published_from(self.avail_until, cap - cached)
+            } else {
+                // One cursor load covers everything published.
+                ring.published_from(self.next, cap)
+            }
         } else {
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
@@ -193,18 +210,11 @@ where
 
     /// Why nothing is available: gated, idle, closed or halted.
     fn empty_state(&self) -> Poll {
-        let ring: &Ring<S, M, W> = &self.ring;
-        if Ring::<S, M, W>::halted_bit(ring.state()) {
-            return Poll::Halted;
-        }
-        if ring.closed_remaining(self.next) == Some(0) {
-            return Poll::Closed;
-        }
-        if self.deps_plain | self.deps_workers != 0 && ring.published_from(self.next, 1) > 0 {
-            Poll::Gated
-        } else {
-            Poll::Idle
-        }
+        empty_state(
+            &self.ring,
+            self.next,
+            self.deps_plain | self.deps_workers != 0,
+        )
     }
 
     /// Hands every available event (up to the batch cap) to `handler` as
@@ -218,7 +228,7 @@ where
     /// already running when the halt comes finishes its batch.
     #[inline]
     pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
-        let n = self.available().min(self.max_batch);
+        let n = self.refresh().min(self.max_batch);
         if n == 0 {
             return self.empty_state();
         }
@@ -226,6 +236,13 @@ where
         if self.halted() {
             return Poll::Halted;
         }
+        Poll::Processed(self.run(n, &mut handler))
+    }
+
+    /// Hands the `n >= 1` events from `next` on to `handler` and releases
+    /// them (on unwind too, up to and including the one that panicked).
+    #[inline(always)]
+    fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, n: usize, handler: &mut F) -> usize {
         let start = self.next;
         let end = start + n as u64;
         let mut last = end - 1;
@@ -234,6 +251,7 @@ where
                 last -= 1;
             }
         }
+        let mask = self.mask;
         let mut commit = Commit {
             consumer: self,
             upto: start,
@@ -244,7 +262,7 @@ where
             if ring.skipped(seq) {
                 continue;
             }
-            let p = ring.storage.slot(ring.index(seq));
+            let p = ring.storage.slot(word(seq) & mask);
             // SAFETY: `seq` is below this consumer's barrier (published and
             // past every upstream gate) and at or above its own gate, so the
             // producer cannot reclaim the slot until we release it; others
@@ -252,7 +270,7 @@ where
             handler(unsafe { &*p }, seq, seq == last);
         }
         drop(commit);
-        Poll::Processed(n)
+        n
     }
 
     /// Like [`poll`](Self::poll), but waits with the ring's wait strategy
@@ -262,46 +280,28 @@ where
     ///
     /// `Closed` once the ring is closed and drained for this consumer,
     /// `Halted`, or `Timeout` from a time-limited strategy.
+    ///
+    /// The barrier is read once per batch, as in [`poll`](Self::poll): when
+    /// events are ready `wait` costs what `poll` does; the wait strategy,
+    /// and the closed and halted checks, run only while nothing is ready.
+    #[inline]
     pub fn wait<F: FnMut(&S::Item, u64, bool)>(
         &mut self,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
-        loop {
-            if self.available() == 0 {
-                self.wait_available()?;
-            }
-            match self.poll(&mut handler) {
-                Poll::Processed(n) => return Ok(n),
-                Poll::Closed => return Err(ConsumeError::Closed),
-                Poll::Halted => return Err(ConsumeError::Halted),
-                Poll::Gated | Poll::Idle => {}
-            }
+        let mut n = self.refresh().min(self.max_batch);
+        if n == 0 {
+            // Values in, a count out: the handle's fields stay in registers
+            // across the (not inlined) slow path.
+            let found = wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
+            self.avail_until = self.next + found as u64;
+            n = found.min(self.max_batch);
         }
-    }
-
-    /// Waits until events are available (caching how many) or the ring is
-    /// closed and drained or halted (leaving the cache empty, for `poll` to
-    /// report).
-    fn wait_available(&mut self) -> Result<(), ConsumeError> {
-        let ring: &Ring<S, M, W> = &self.ring;
-        let (next, cap) = (self.next, ring.capacity());
-        let (dp, dw) = (self.deps_plain, self.deps_workers);
-        let mut found = 0;
-        let waited = ring.wait.wait_until(|| {
-            found = if dp | dw == 0 {
-                ring.published_from(next, cap)
-            } else {
-                ring.gate_lead(word(next), dp, dw, cap)
-            };
-            found > 0
-                || Ring::<S, M, W>::halted_bit(ring.state())
-                || ring.closed_remaining(next) == Some(0)
-        });
-        self.avail_until = next + found as u64;
-        match waited {
-            Err(_) if found == 0 => Err(ConsumeError::Timeout),
-            _ => Ok(()),
+        // Once per batch, as in `poll`.
+        if self.halted() {
+            return Err(ConsumeError::Halted);
         }
+        Ok(self.run(n, &mut handler))
     }
 
     /// Takes the available events (up to the batch cap) as a [`ReadBatch`]
@@ -312,7 +312,7 @@ where
     ///
     /// The [`Poll`] state (never `Processed`) when nothing is available.
     pub fn read(&mut self) -> Result<ReadBatch<'_, R>, Poll> {
-        let n = self.available().min(self.max_batch);
+        let n = self.refresh().min(self.max_batch);
         if n == 0 {
             return Err(self.empty_state());
         }
@@ -325,6 +325,74 @@ where
             start,
             end: start + n as u64,
         })
+    }
+}
+
+/// Why a handle at `next` finds nothing available: halted, closed and
+/// drained, gated (events published but an upstream node is behind them:
+/// only possible if it `has_deps`) or idle.
+fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
+    ring: &Ring<S, M, W>,
+    next: u64,
+    has_deps: bool,
+) -> Poll {
+    if Ring::<S, M, W>::halted_bit(ring.state()) {
+        return Poll::Halted;
+    }
+    if ring.closed_remaining(next) == Some(0) {
+        return Poll::Closed;
+    }
+    if has_deps && ring.published_from(next, 1) > 0 {
+        Poll::Gated
+    } else {
+        Poll::Idle
+    }
+}
+
+/// The slow path of [`Consumer::wait`]: waits with the ring's strategy
+/// until events are available to a consumer at `next` behind the gates
+/// `deps_plain`/`deps_workers` (or the producer when there are none) and
+/// returns how many, or why there will be none. The closed and halted
+/// checks live here, off the path that finds events ready.
+#[inline(never)]
+fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
+    ring: &Ring<S, M, W>,
+    next: u64,
+    deps_plain: u64,
+    deps_workers: u64,
+) -> Result<usize, ConsumeError> {
+    let cap = ring.capacity();
+    let has_deps = deps_plain | deps_workers != 0;
+    let scan = || {
+        if has_deps {
+            ring.gate_lead(word(next), deps_plain, deps_workers, cap)
+        } else {
+            ring.published_from(next, cap)
+        }
+    };
+    loop {
+        let mut found = scan();
+        if found > 0 {
+            return Ok(found);
+        }
+        match empty_state(ring, next, has_deps) {
+            Poll::Closed => return Err(ConsumeError::Closed),
+            Poll::Halted => return Err(ConsumeError::Halted),
+            _ => {}
+        }
+        let waited = ring.wait.wait_until(|| {
+            found = scan();
+            found > 0
+                || Ring::<S, M, W>::halted_bit(ring.state())
+                || ring.closed_remaining(next) == Some(0)
+        });
+        if found > 0 {
+            return Ok(found);
+        }
+        if waited.is_err() {
+            return Err(ConsumeError::Timeout);
+        }
+        // Halted, or closed and drained: reported at the top of the loop.
     }
 }
 

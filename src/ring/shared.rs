@@ -135,7 +135,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
         // Release: pairs with the Acquire gate loads in `gate_lead` of
         // producers and downstream consumers: the owner's reads of the
         // events below `value` happen before anyone reuses or follows them.
-        self.storage.gates()[gate].store(value, Ordering::Release);
+        let gates = self.storage.gates();
+        debug_assert!(gate < gates.len());
+        // SAFETY: gate indices are handed out by `Graph::take_gates`, which
+        // checks them against `gates().len()`, and that length never changes
+        // (the `Storage` contract); skipping the bounds check keeps it off
+        // every release.
+        unsafe { gates.get_unchecked(gate) }.store(value, Ordering::Release);
         self.notify();
     }
 }
@@ -356,6 +362,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     #[inline(always)]
     pub(super) fn state(&self) -> usize {
         self.state.load(Ordering::Acquire)
+    }
+
+    /// Whether `state` is `GRAPH_BUILT` alone: not halted, no close asked
+    /// for. The producer's fast path tests only this.
+    #[inline(always)]
+    pub(super) fn open_bit_only(state: usize) -> bool {
+        state == GRAPH_BUILT
     }
 
     #[inline(always)]
