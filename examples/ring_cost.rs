@@ -10,8 +10,9 @@
 //!
 //! `<impl>` is `latchfree` (producer `publish`, consumer `poll`),
 //! `latchfree_wait` (consumer `wait`), `latchfree_multi` (a `Multi` ring),
-//! `disruptor` (single producer, `EventPoller::poll`) or `rtrb`
-//! (`push`/`pop`). Each round publishes `burst` u64 events one at a time
+//! `disruptor` (single producer, `EventPoller::poll`), `disruptor_multi`
+//! (its multi-producer sequencer), `arrayqueue` (crossbeam's MPMC queue) or
+//! `rtrb` (`push`/`pop`). Each round publishes `burst` u64 events one at a time
 //! (default 1), then consumes them; ring capacity 4096, no other thread.
 //! Run it twice with different event counts and divide the difference of
 //! the totals by the difference of the counts: set-up cost cancels out and
@@ -117,6 +118,51 @@ fn disruptor(events: u64, burst: u64) -> u64 {
 }
 
 #[inline(never)]
+fn disruptor_multi(events: u64, burst: u64) -> u64 {
+    let (mut poller, b) =
+        disruptor::build_multi_producer(CAP, || 0u64, disruptor::BusySpin).new_event_poller();
+    let mut p = b.build();
+    let mut sum = 0u64;
+    let mut v = 0u64;
+    while v < events {
+        for _ in 0..burst {
+            v += 1;
+            p.publish(|slot| *slot = v);
+        }
+        match poller.poll() {
+            Ok(mut batch) => {
+                let mut k = 0;
+                for e in &mut batch {
+                    sum += *e;
+                    k += 1;
+                }
+                assert_eq!(k, burst);
+            }
+            Err(Polling::NoEvents | Polling::Shutdown) => panic!("disruptor: no events"),
+        }
+    }
+    sum
+}
+
+/// crossbeam's `ArrayQueue` (the MPMC peer of the multi-producer rows).
+#[inline(never)]
+fn arrayqueue(events: u64, burst: u64) -> u64 {
+    let q = crossbeam_queue::ArrayQueue::<u64>::new(CAP);
+    let mut sum = 0u64;
+    let mut v = 0u64;
+    while v < events {
+        for _ in 0..burst {
+            v += 1;
+            q.push(v).expect("room");
+        }
+        for _ in 0..burst {
+            sum += q.pop().expect("event");
+        }
+    }
+    sum
+}
+
+#[inline(never)]
 fn rtrb(events: u64, burst: u64) -> u64 {
     let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(CAP);
     let mut sum = 0u64;
@@ -147,6 +193,8 @@ fn main() {
         "latchfree_wait" => latchfree_wait(events, burst),
         "latchfree_multi" => latchfree_multi(events, burst),
         "disruptor" => disruptor(events, burst),
+        "disruptor_multi" => disruptor_multi(events, burst),
+        "arrayqueue" => arrayqueue(events, burst),
         "rtrb" => rtrb(events, burst),
         other => {
             eprintln!("ring_cost: unknown impl '{other}'");

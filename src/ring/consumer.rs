@@ -93,6 +93,10 @@ where
     avail_until: u64,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
+    /// Whether `[next, avail_until)` may hold skipped slots (only on a
+    /// multi-producer ring): while false, events are handed out without
+    /// loading their stamps again.
+    skips: bool,
     max_batch: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -142,6 +146,7 @@ where
             node,
             next: first,
             avail_until: first,
+            skips: false,
             max_batch: usize::MAX,
             _not_sync: PhantomData,
         }
@@ -184,13 +189,18 @@ where
         let n = if self.deps_plain | self.deps_workers == 0 {
             if M::MULTI {
                 // Only the part past what is already known needs scanning
-                // (one stamp load per event).
-                cached + ring.published_from(self.avail_until, cap - cached)
+                // (one stamp load per event), and the scan says whether it
+                // met a skipped slot.
+                let (k, skips) = ring.published_scan(self.avail_until, cap - cached);
+                self.skips = (cached > 0 && self.skips) || skips;
+                cached + k
             } else {
                 // One cursor load covers everything published.
                 ring.published_from(self.next, cap)
             }
         } else {
+            // Behind other nodes no stamp is scanned: check each event.
+            self.skips = M::MULTI;
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
         self.avail_until = self.next + n as u64;
@@ -246,7 +256,8 @@ where
         let start = self.next;
         let end = start + n as u64;
         let mut last = end - 1;
-        if M::MULTI {
+        let skips = M::MULTI && self.skips;
+        if skips {
             while last > start && self.ring.skipped(last) {
                 last -= 1;
             }
@@ -259,7 +270,7 @@ where
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
         for seq in start..end {
             commit.upto = seq + 1;
-            if ring.skipped(seq) {
+            if skips && ring.skipped(seq) {
                 continue;
             }
             let p = ring.storage.slot(word(seq) & mask);
@@ -293,8 +304,10 @@ where
         if n == 0 {
             // Values in, a count out: the handle's fields stay in registers
             // across the (not inlined) slow path.
-            let found = wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
+            let (found, skips) =
+                wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
             self.avail_until = self.next + found as u64;
+            self.skips = skips;
             n = found.min(self.max_batch);
         }
         // Once per batch, as in `poll`.
@@ -352,28 +365,32 @@ fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
 /// The slow path of [`Consumer::wait`]: waits with the ring's strategy
 /// until events are available to a consumer at `next` behind the gates
 /// `deps_plain`/`deps_workers` (or the producer when there are none) and
-/// returns how many, or why there will be none. The closed and halted
-/// checks live here, off the path that finds events ready.
+/// returns how many (and whether they may hold skipped slots), or why there
+/// will be none. The closed and halted checks live here, off the path that
+/// finds events ready.
 #[inline(never)]
 fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
     ring: &Ring<S, M, W>,
     next: u64,
     deps_plain: u64,
     deps_workers: u64,
-) -> Result<usize, ConsumeError> {
+) -> Result<(usize, bool), ConsumeError> {
     let cap = ring.capacity();
     let has_deps = deps_plain | deps_workers != 0;
     let scan = || {
         if has_deps {
-            ring.gate_lead(word(next), deps_plain, deps_workers, cap)
+            (
+                ring.gate_lead(word(next), deps_plain, deps_workers, cap),
+                M::MULTI,
+            )
         } else {
-            ring.published_from(next, cap)
+            ring.published_scan(next, cap)
         }
     };
     loop {
-        let mut found = scan();
+        let (mut found, mut skips) = scan();
         if found > 0 {
-            return Ok(found);
+            return Ok((found, skips));
         }
         match empty_state(ring, next, has_deps) {
             Poll::Closed => return Err(ConsumeError::Closed),
@@ -381,13 +398,13 @@ fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
             _ => {}
         }
         let waited = ring.wait.wait_until(|| {
-            found = scan();
+            (found, skips) = scan();
             found > 0
                 || Ring::<S, M, W>::halted_bit(ring.state())
                 || ring.closed_remaining(next) == Some(0)
         });
         if found > 0 {
-            return Ok(found);
+            return Ok((found, skips));
         }
         if waited.is_err() {
             return Err(ConsumeError::Timeout);
@@ -602,12 +619,15 @@ where
         self.seen
     }
 
-    fn available_from(&self, pos: u64, limit: usize) -> usize {
+    /// How many events from `pos` on are ready, and whether they may hold
+    /// skipped slots (a stamp scan knows; behind other nodes, assume so).
+    fn available_from(&self, pos: u64, limit: usize) -> (usize, bool) {
         let ring: &Ring<S, M, W> = &self.ring;
         if self.deps_plain | self.deps_workers == 0 {
-            ring.published_from(pos, limit)
+            ring.published_scan(pos, limit)
         } else {
-            ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit)
+            let lead = ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit);
+            (lead, M::MULTI)
         }
     }
 
@@ -618,10 +638,16 @@ where
         }
     }
 
-    /// Handles `[start, end)`, which this worker owns; on unwind the rest
-    /// becomes the backlog and the word stays busy at the first unhandled
-    /// event.
-    fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, start: u64, end: u64, handler: &mut F) {
+    /// Handles `[start, end)`, which this worker owns, checking each stamp
+    /// for a skipped slot only if `skips`; on unwind the rest becomes the
+    /// backlog and the word stays busy at the first unhandled event.
+    fn run<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        start: u64,
+        end: u64,
+        skips: bool,
+        handler: &mut F,
+    ) {
         struct Unwind<'a, R: Deref>
         where
             R::Target: AnyRing,
@@ -645,7 +671,8 @@ where
             }
         }
         let mut last = end - 1;
-        if M::MULTI {
+        let skips = M::MULTI && skips;
+        if skips {
             while last > start && self.ring.skipped(last) {
                 last -= 1;
             }
@@ -658,7 +685,7 @@ where
         let ring: &Ring<S, M, W> = &guard.worker.ring;
         for seq in start..end {
             guard.next = seq + 1;
-            if ring.skipped(seq) {
+            if skips && ring.skipped(seq) {
                 continue;
             }
             // SAFETY: this worker owns `seq` (claimed by its CAS, or kept in
@@ -690,14 +717,14 @@ where
         if self.backlog.0 < self.backlog.1 {
             let (start, end) = self.backlog;
             self.backlog = (0, 0);
-            self.run(start, end, &mut handler);
+            self.run(start, end, true, &mut handler);
             self.set_idle_after(end);
             return Poll::Processed((end - start) as usize);
         }
         loop {
             let pos = self.claim_pos();
             let gates = self.ring.storage.gates();
-            let k = self.available_from(pos, self.max_batch);
+            let (k, skips) = self.available_from(pos, self.max_batch);
             if k == 0 {
                 self.set_idle(pos);
                 return self.empty_state(pos);
@@ -720,7 +747,9 @@ where
                 crate::sync::spin_loop();
                 continue;
             }
-            self.run(pos, end, &mut handler);
+            // The claimed range is the one just scanned: its stamps, and so
+            // `skips`, cannot change until this group releases it.
+            self.run(pos, end, skips, &mut handler);
             self.set_idle_after(end);
             return Poll::Processed(k);
         }
@@ -769,7 +798,7 @@ where
                     let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
                     self.seen + distance(word(self.seen), c) as u64
                 };
-                self.available_from(pos, 1) > 0
+                self.available_from(pos, 1).0 > 0
                     || Ring::<S, M, W>::halted_bit(self.ring.state())
                     || self.ring.closed_remaining(pos) == Some(0)
             };

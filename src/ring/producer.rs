@@ -566,13 +566,16 @@ struct StampGuard<'a, S: Storage> {
 impl<S: Storage> Drop for StampGuard<'_, S> {
     #[inline]
     fn drop(&mut self) {
-        let mask = self.storage.capacity() - 1;
         let stamps = self.storage.stamps();
+        let mask = stamps.len() - 1;
         for seq in self.start..self.end {
             let w = word(seq);
+            // SAFETY: `stamps` has `capacity` entries, a power of two (the
+            // `Storage` contract), so `w & mask` is in bounds.
+            let stamp = unsafe { stamps.get_unchecked(w & mask) };
             // Release: pairs with the consumers' Acquire stamp load in
-            // `published_from`: the event written above becomes visible.
-            stamps[w & mask].store(pack(w.wrapping_add(1), !self.written), Ordering::Release);
+            // `published_scan`: the event written above becomes visible.
+            stamp.store(pack(w.wrapping_add(1), !self.written), Ordering::Release);
         }
     }
 }
@@ -697,11 +700,21 @@ where
     ) -> Result<u64, PublishError<V>> {
         match self.claim(1, block) {
             Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        write(v, slot);
-                    }
-                });
+                let storage = &self.ring.storage;
+                let mut guard = StampGuard {
+                    storage,
+                    start,
+                    end: start + 1,
+                    written: false,
+                };
+                let p = storage.slot_mut(word(start) & (storage.stamps().len() - 1));
+                // SAFETY: slot `start` is claimed by this handle's CAS and
+                // not yet stamped, so no other handle touches it; the guard
+                // stamps it (published, or skipped if `write` panics).
+                write(v, unsafe { &mut *p });
+                guard.written = true;
+                drop(guard);
+                self.ring.notify();
                 Ok(start)
             }
             Err(r) => Err(r.with(v)),
