@@ -268,17 +268,22 @@ where
             upto: start,
         };
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
-        for seq in start..end {
+        // `n >= 1`: test for the end after each event, not before the first.
+        let mut seq = start;
+        loop {
             commit.upto = seq + 1;
-            if skips && ring.skipped(seq) {
-                continue;
+            if !(skips && ring.skipped(seq)) {
+                let p = ring.storage.slot(word(seq) & mask);
+                // SAFETY: `seq` is below this consumer's barrier (published
+                // and past every upstream gate) and at or above its own gate,
+                // so the producer cannot reclaim the slot until we release
+                // it; others only read it too.
+                handler(unsafe { &*p }, seq, seq == last);
             }
-            let p = ring.storage.slot(word(seq) & mask);
-            // SAFETY: `seq` is below this consumer's barrier (published and
-            // past every upstream gate) and at or above its own gate, so the
-            // producer cannot reclaim the slot until we release it; others
-            // only read it too.
-            handler(unsafe { &*p }, seq, seq == last);
+            seq += 1;
+            if seq == end {
+                break;
+            }
         }
         drop(commit);
         n
