@@ -140,13 +140,18 @@ fn wait_timeout<'a>(
     (g, t.timed_out())
 }
 
-// Loom models no time: a timed wait is an untimed one that may "time out"
-// only by being woken, which every caller handles.
+// Loom models no time: a timed wait is an untimed one that ends only by
+// being woken, which every caller handles; except a zero wait, which times
+// out at once (so a pool with a zero keep-alive retires its workers in the
+// models too).
 #[cfg(latchfree_loom)]
 fn wait_timeout<'a>(
     cond: &Condvar,
     g: MutexGuard<'a, ()>,
-    _d: Duration,
+    d: Duration,
 ) -> (MutexGuard<'a, ()>, bool) {
+    if d.is_zero() {
+        return (g, true);
+    }
     (cond.wait(g).unwrap_or_else(|e| e.into_inner()), false)
 }

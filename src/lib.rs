@@ -107,7 +107,8 @@ pub mod batch_handoff;
 pub mod buffer;
 #[cfg(feature = "alloc")]
 pub mod map;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
+/// Under loom too: its models run the real workers (`loom-tests`).
+#[cfg(feature = "std")]
 pub mod pool;
 pub mod queue;
 pub mod ring;

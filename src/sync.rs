@@ -44,13 +44,34 @@ pub(crate) fn busy_loop() {
     loom::thread::yield_now();
 }
 
-/// Threads: yield, park and the rest. Only under `std` (or loom).
+/// Threads: spawning, thread-locals, yield, park and the rest. Only under
+/// `std` (or loom).
 #[cfg(any(feature = "std", latchfree_loom))]
 pub(crate) mod thread {
     #[cfg(latchfree_loom)]
-    pub(crate) use loom::thread::{current, park, yield_now, Thread};
+    pub(crate) use loom::thread::{current, park, yield_now, Builder, JoinHandle, Thread};
+    #[cfg(latchfree_loom)]
+    pub(crate) use loom::thread_local;
     #[cfg(all(feature = "std", not(latchfree_loom)))]
-    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
+    pub(crate) use std::thread::{
+        current, park, park_timeout, yield_now, Builder, JoinHandle, Thread,
+    };
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) use std::thread_local;
+
+    /// Whether a thread has finished (so its handle can be dropped without
+    /// joining). Loom's handles cannot tell: there the answer is "not
+    /// yet", and the handle is joined later.
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    pub(crate) fn is_finished<T>(j: &JoinHandle<T>) -> bool {
+        j.is_finished()
+    }
+
+    /// See the std version.
+    #[cfg(latchfree_loom)]
+    pub(crate) fn is_finished<T>(_j: &JoinHandle<T>) -> bool {
+        false
+    }
 
     /// Loom has no timed park; a timed park in a model is an untimed one
     /// that may also wake spuriously, which every caller already handles.
@@ -108,6 +129,12 @@ impl<T: ?Sized> UnsafeCell<T> {
 
 #[cfg(latchfree_loom)]
 pub(crate) use loom::cell::UnsafeCell;
+
+/// A counter in a `static` that only hands out identities and orders
+/// nothing (loom's atomics cannot live in a `static`, and no protocol reads
+/// these): the plain one, also under loom.
+#[cfg(feature = "std")]
+pub(crate) use core::sync::atomic::AtomicUsize as IdCounter;
 
 // --- added for wheel ---
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]

@@ -310,6 +310,41 @@ fn a_producer_blocked_on_a_full_ring_gets_an_error_at_shutdown() {
 }
 
 #[test]
+fn shutdown_does_not_hang_on_a_live_single_producer() {
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
+        Heap::with_default(4, 2).unwrap(),
+        Parking::new(),
+    ));
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = handled.clone();
+    let (mut producer, d) = Disruptor::builder(ring)
+        .unwrap()
+        .handle_events_with(move |e: &u64, _: u64, _| {
+            h.fetch_add(*e, Ordering::Relaxed);
+        })
+        .build_single()
+        .unwrap();
+    producer.publish(|e| *e = 1).unwrap();
+    // The producer is alive and owned by this very thread: waiting for it
+    // would never end.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(d.shutdown()).unwrap());
+    let drained = rx
+        .recv_timeout(Duration::from_secs(5))
+        .expect("shutdown hung on a live single producer");
+    assert!(!drained);
+    // The close request stands: the next publish is refused...
+    assert!(matches!(
+        producer.publish(|e| *e = 2),
+        Err(PublishError::Closed(_))
+    ));
+    // ...and everything published before it is still delivered.
+    while handled.load(Ordering::Relaxed) != 1 {
+        std::thread::yield_now();
+    }
+}
+
+#[test]
 fn shutdown_timeout_halts_when_the_producer_never_closes() {
     let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
         Heap::with_default(4, 2).unwrap(),

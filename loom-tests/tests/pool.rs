@@ -138,3 +138,95 @@ fn two_submitters_exactly_once_then_close() {
         drop(producer);
     });
 }
+
+// ---------------------------------------------------------------------
+// The real pool: `ThreadPool` compiled against loom (its workers are loom
+// threads running the pool's own `worker_main`, its clock stands still),
+// so these models check the worker loop, retire/grow, `wait_idle` and
+// `shutdown_now` themselves, not a copy.
+
+use latchfree::pool::ThreadPool;
+use std::time::Duration;
+
+/// A counter the jobs bump.
+fn counter() -> Arc<AtomicUsize> {
+    Arc::new(AtomicUsize::new(0))
+}
+
+fn bump(n: &Arc<AtomicUsize>) -> impl FnOnce() + Send + 'static {
+    let n = n.clone();
+    move || {
+        n.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `wait_idle` races the worker finishing a job: it returns only once the
+/// job ran (a lost idle signal leaves it waiting, which loom reports as a
+/// deadlock; it found one, which only a timed wait used to cover), and
+/// shutdown joins.
+#[test]
+fn pool_wait_idle_sees_every_job_run() {
+    model(|| {
+        let pool = ThreadPool::builder()
+            .min_workers(1)
+            .max_workers(1)
+            .queue_capacity(2)
+            .build();
+        let ran = counter();
+        pool.execute(bump(&ran)).unwrap();
+        pool.wait_idle().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        pool.shutdown();
+    });
+}
+
+/// `shutdown_now` races a worker and a submitter: every accepted job is
+/// either run or handed back, exactly once; a refused one is neither.
+#[test]
+fn pool_shutdown_now_runs_or_returns_each_job_once() {
+    model(|| {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .min_workers(1)
+                .max_workers(1)
+                .queue_capacity(2)
+                .build(),
+        );
+        let ran = counter();
+        pool.execute(bump(&ran)).unwrap();
+        let p2 = pool.clone();
+        let job = bump(&ran);
+        let sub = thread::spawn(move || p2.execute(job).is_ok());
+        let returned = pool.shutdown_now();
+        let accepted = 1 + usize::from(sub.join().unwrap());
+        let back = returned.len();
+        drop(returned);
+        assert_eq!(ran.load(Ordering::SeqCst) + back, accepted);
+    });
+}
+
+/// A worker retires (zero keep-alive) while a second job is submitted:
+/// the job still runs, by the retiring worker's last look or by a worker
+/// the submitter starts, exactly once.
+#[test]
+fn pool_retire_races_a_submit() {
+    model(|| {
+        let pool = Arc::new(
+            ThreadPool::builder()
+                .min_workers(0)
+                .max_workers(1)
+                .keep_alive(Duration::ZERO)
+                .queue_capacity(2)
+                .build(),
+        );
+        let ran = counter();
+        pool.execute(bump(&ran)).unwrap();
+        let p2 = pool.clone();
+        let job = bump(&ran);
+        let sub = thread::spawn(move || p2.execute(job).is_ok());
+        assert!(sub.join().unwrap());
+        pool.wait_idle().unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        pool.shutdown();
+    });
+}

@@ -6,10 +6,10 @@
 //! tells its [`JoinHandle`] so through the drop of its result [`Sender`]: a
 //! handle can always tell "ran", "panicked", "timed out" and "never ran".
 
+use crate::sync::time::{self, Instant};
 use alloc::boxed::Box;
 use core::any::Any;
 use core::fmt;
-use std::time::Instant;
 
 use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, Ordering};
@@ -176,7 +176,7 @@ impl Job {
     pub(crate) fn expired(&self) -> bool {
         self.extra.as_ref().is_some_and(|x| {
             x.cancel.as_ref().is_some_and(CancelToken::own_cancelled)
-                || x.deadline.is_some_and(|d| Instant::now() > d)
+                || x.deadline.is_some_and(|d| time::now() > d)
         })
     }
 }

@@ -69,6 +69,8 @@
 
 mod job;
 pub(crate) mod stripes;
+// The task queue sits on the batcher, which loom models in parts only.
+#[cfg(not(latchfree_loom))]
 mod task;
 
 use alloc::boxed::Box;
@@ -80,24 +82,26 @@ use core::fmt;
 use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::panic::catch_unwind;
-use std::thread;
-use std::time::Instant;
 
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload};
 use self::job::{Ran, Start};
+#[cfg(not(latchfree_loom))]
 pub use self::task::{PostError, TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
 use crate::doorbell::{Check, Doorbell};
 use crate::ring::{Heap, Multi, MultiProducer, Parking, Poll, PublishError, Ring, Worker};
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
-use crate::sync::{fence, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
+use crate::sync::time::{self, Instant};
+use crate::sync::{fence, thread, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// An idle worker polls this many times with exponentially growing spins
 /// between (31 spin hints in all), then
-const SPIN_ROUNDS: u32 = 5;
+/// (Under loom, none: each spin is a yield there, and the spins only time
+/// the sleep, they decide nothing.)
+const SPIN_ROUNDS: u32 = if cfg!(latchfree_loom) { 0 } else { 5 };
 /// this many times with a yield between, before it goes to sleep. On a
 /// machine with fewer cores than threads the yields matter most: they hand
 /// the core to the submitter that is about to publish the next job.
-const YIELD_ROUNDS: u32 = 8;
+const YIELD_ROUNDS: u32 = if cfg!(latchfree_loom) { 1 } else { 8 };
 /// A worker that slept longer than this before a job came treats jobs as
 /// sparse: it sleeps again right after its job, without spinning.
 const SPARSE_SLEEP: Duration = Duration::from_micros(200);
@@ -141,8 +145,10 @@ type Queue = Ring<Heap<Slot>, Multi, Parking>;
 type Handle = Worker<Arc<Queue>>;
 type Producer = MultiProducer<Arc<Queue>>;
 
-type Hook = Arc<dyn Fn(usize) + Send + Sync>;
-type PanicHook = Arc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>;
+// User callbacks are owned, not synchronised on: the plain `Arc` (loom's
+// cannot hold a `dyn`).
+type Hook = alloc::sync::Arc<dyn Fn(usize) + Send + Sync>;
+type PanicHook = alloc::sync::Arc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>;
 
 /// What the panic handler learns about the task that panicked.
 ///
@@ -340,7 +346,7 @@ impl Builder {
     /// Defaults: as many workers as cores (min = max), 60 s keep-alive,
     /// 1024 queued jobs, threads named `latchfree-pool-N`.
     pub fn new() -> Self {
-        let n = thread::available_parallelism().map_or(1, |n| n.get());
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
         Self {
             min: n,
             max: n,
@@ -397,13 +403,13 @@ impl Builder {
 
     /// Called on each worker thread when it starts, with its index.
     pub fn on_thread_start(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
-        self.on_start = Some(Arc::new(f));
+        self.on_start = Some(alloc::sync::Arc::new(f));
         self
     }
 
     /// Called on each worker thread just before it exits, with its index.
     pub fn on_thread_exit(mut self, f: impl Fn(usize) + Send + Sync + 'static) -> Self {
-        self.on_exit = Some(Arc::new(f));
+        self.on_exit = Some(alloc::sync::Arc::new(f));
         self
     }
 
@@ -414,7 +420,7 @@ impl Builder {
         mut self,
         f: impl Fn(&TaskInfo, &Payload) + Send + Sync + 'static,
     ) -> Self {
-        self.on_panic = Some(Arc::new(f));
+        self.on_panic = Some(alloc::sync::Arc::new(f));
         self
     }
 
@@ -482,7 +488,7 @@ impl Builder {
             on_panic: self.on_panic,
         });
         for _ in 0..self.min {
-            if inner.try_grow(usize::MAX) {
+            if Inner::try_grow(&inner, usize::MAX) {
                 continue;
             }
             panic!("could not start a pool worker");
@@ -546,9 +552,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-std::thread_local! {
+#[cfg(not(latchfree_loom))]
+thread::thread_local! {
     /// The `Inner` address of the pool this thread works for, or 0.
     static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+}
+
+// Loom's `thread_local!` takes no `const` initialisers.
+#[cfg(latchfree_loom)]
+thread::thread_local! {
+    static CURRENT_POOL: Cell<usize> = Cell::new(0);
 }
 
 /// Why a worker stopped waiting.
@@ -607,13 +620,20 @@ impl Inner {
             }
             let mut nap = Duration::from_millis(1);
             if let Some(d) = deadline {
-                let now = Instant::now();
+                let now = time::now();
                 if now >= d {
                     return false;
                 }
                 nap = nap.min(d - now);
             }
             self.idle_waiters.fetch_add(1, Ordering::SeqCst);
+            // SeqCst fence: pairs with the doorbell's fence before a
+            // worker's check reads `idle_waiters` (`signal_idle_waiters`):
+            // either it sees us and signals, or our `is_idle` below sees
+            // the jobs it finished before. The RMW alone does not order our
+            // later loads of the counters (loom found the lost signal,
+            // which only the timed wait used to cover).
+            fence(Ordering::SeqCst);
             let g = lock(&self.idle_lock);
             // Workers signal when they run out of work (under this lock);
             // the timed wait covers the rest.
@@ -636,11 +656,11 @@ impl Inner {
 
     /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not
     /// at all). Returns the job's sequence in the queue (its id).
-    fn submit(self: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<u64, SubmitError<Job>> {
+    fn submit(this: &Arc<Self>, job: Job, wait: Option<Duration>) -> Result<u64, SubmitError<Job>> {
         let slot = Slot::from(job);
         // Counted once, before the first publish attempt, so a worker can
         // never finish the job before it is counted.
-        let r = self.producers.with(|lane| {
+        let r = this.producers.with(|lane| {
             lane.count();
             match wait {
                 None => lane.producer.push(slot),
@@ -648,17 +668,17 @@ impl Inner {
             }
         });
         let r = match (r, wait) {
-            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => this.retry(slot, d),
             (r, _) => r,
         };
         match r {
             Ok(seq) => {
-                self.wake_one();
+                Inner::wake_one(this);
                 Ok(seq)
             }
             Err(e) => {
                 // SeqCst: part of the `is_idle` sum.
-                self.rejected.fetch_add(1, Ordering::SeqCst);
+                this.rejected.fetch_add(1, Ordering::SeqCst);
                 Err(match e {
                     PublishError::Full(s) => SubmitError::Full(s.into_job()),
                     PublishError::Timeout(s) => SubmitError::Full(s.into_job()),
@@ -673,10 +693,10 @@ impl Inner {
     /// Tries again (not counting again) until `d` has passed.
     #[cold]
     fn retry(&self, mut slot: Slot, d: Duration) -> Result<u64, PublishError<Slot>> {
-        let deadline = Instant::now() + d;
+        let deadline = time::now() + d;
         let mut nap = Duration::from_micros(10);
         loop {
-            let now = Instant::now();
+            let now = time::now();
             if now >= deadline {
                 return Err(PublishError::Full(slot));
             }
@@ -690,13 +710,13 @@ impl Inner {
     }
 
     /// After a publish: wake a sleeper, or start a worker if none sleeps.
-    fn wake_one(self: &Arc<Self>) {
+    fn wake_one(this: &Arc<Self>) {
         // The doorbell's fences (module docs): it sees a sleeper, or the
         // sleeper sees our job.
-        if !self.bell.ring() {
+        if !this.bell.ring() {
             // Relaxed loads: a stale answer only starts a worker late (the
             // busy workers will reach the job) or refuses at the CAS.
-            self.try_grow(self.max.load(Ordering::Relaxed));
+            Inner::try_grow(this, this.max.load(Ordering::Relaxed));
         }
     }
 
@@ -705,16 +725,16 @@ impl Inner {
     }
 
     /// Starts a worker if fewer than `limit` (and `cap`) live.
-    fn try_grow(self: &Arc<Self>, limit: usize) -> bool {
-        let limit = limit.min(self.cap);
-        let mut w = self.workers.load(Ordering::Relaxed);
+    fn try_grow(this: &Arc<Self>, limit: usize) -> bool {
+        let limit = limit.min(this.cap);
+        let mut w = this.workers.load(Ordering::Relaxed);
         loop {
             if w >= limit {
                 return false;
             }
             // Relaxed: the count is its own datum; the free-list mutex
             // orders the handle hand-over.
-            match self
+            match this
                 .workers
                 .compare_exchange_weak(w, w + 1, Ordering::SeqCst, Ordering::Relaxed)
             {
@@ -722,24 +742,35 @@ impl Inner {
                 Err(now) => w = now,
             }
         }
-        let mut threads = lock(&self.threads);
-        let handle = if threads.closed {
-            None
-        } else {
-            lock(&self.free).pop()
+        let mut threads = lock(&this.threads);
+        // Our count is in, so a handle is free or on its way back: the
+        // count stays at or below the handles, and a thread gives its
+        // handle back (`exit`) only after uncounting itself. Wait for one
+        // rather than give up: a retiring worker may have uncounted itself
+        // after missing our job in its last look, and a submitter giving up
+        // here would strand the job (loom found it). The wait is a few
+        // steps of that worker, which holds no lock we hold.
+        let handle = loop {
+            if threads.closed {
+                break None;
+            }
+            if let Some(h) = lock(&this.free).pop() {
+                break Some(h);
+            }
+            thread::yield_now();
         };
         let Some((slot, handle)) = handle else {
             drop(threads);
-            self.workers.fetch_sub(1, Ordering::SeqCst);
+            this.workers.fetch_sub(1, Ordering::SeqCst);
             return false;
         };
         let index = threads.next_index;
         threads.next_index += 1;
-        let mut b = thread::Builder::new().name(alloc::format!("{}-{index}", self.name));
-        if let Some(s) = self.stack_size {
+        let mut b = thread::Builder::new().name(alloc::format!("{}-{index}", this.name));
+        if let Some(s) = this.stack_size {
             b = b.stack_size(s);
         }
-        let me = self.clone();
+        let me = this.clone();
         // The handle travels through a shared cell so a failed spawn can put
         // it back on the free list instead of dropping it with the closure.
         let tx = Arc::new(Mutex::new(Some(handle)));
@@ -751,16 +782,16 @@ impl Inner {
             }
         }) {
             Ok(j) => {
-                threads.joins.retain(|j| !j.is_finished());
+                threads.joins.retain(|j| !thread::is_finished(j));
                 threads.joins.push(j);
                 true
             }
             Err(_) => {
                 if let Some(h) = lock(&tx).take() {
-                    lock(&self.free).push((slot, h));
+                    lock(&this.free).push((slot, h));
                 }
                 drop(threads);
-                self.workers.fetch_sub(1, Ordering::SeqCst);
+                this.workers.fetch_sub(1, Ordering::SeqCst);
                 false
             }
         }
@@ -948,11 +979,11 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
             sparse = false;
             // Only a batch of several is timed (a clock read costs about as
             // much as a no-op job).
-            let t = (k > 1).then(Instant::now);
+            let t = (k > 1).then(time::now);
             while let Some(job) = buf.pop_front() {
                 inner.handle(job, stats, name.as_deref());
             }
-            if t.is_some_and(|t| t.elapsed() >= CLAIM_BUDGET) {
+            if t.is_some_and(|t| time::now().saturating_duration_since(t) >= CLAIM_BUDGET) {
                 claim = 1;
             } else if k == claim {
                 // A full claim: the queue is at least this deep.
@@ -990,9 +1021,9 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
             }
         }
         claim = 1;
-        let slept = Instant::now();
+        let slept = time::now();
         let woke = inner.sleep(&mut h, &mut keep_alive_over);
-        sparse = slept.elapsed() > SPARSE_SLEEP;
+        sparse = time::now().saturating_duration_since(slept) > SPARSE_SLEEP;
         match woke {
             Woke::Job(job) => {
                 keep_alive_over = false;
@@ -1098,6 +1129,7 @@ impl ThreadPool {
         Builder::new()
     }
 
+    #[cfg(not(latchfree_loom))]
     /// A [`TaskQueue`]: values posted to `handler` on one worker thread, in
     /// order, with a bounded queue and a draining close (the "async task"
     /// of Go worker pools). [`TaskQueue::builder`] sets workers, capacity
@@ -1131,7 +1163,7 @@ impl ThreadPool {
     /// call waited). The [`Job`] can be run or dropped.
     pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), SubmitError<Job>> {
         let job = self.wrap(f);
-        self.inner.submit(job, None).map(drop)
+        Inner::submit(&self.inner, job, None).map(drop)
     }
 
     /// Like [`execute`](Self::execute) but never waits.
@@ -1143,8 +1175,7 @@ impl ThreadPool {
         // Boxed once; on refusal the box is taken apart again (a type
         // check, no copy of the closure's state beyond the move out).
         let job = self.wrap(f);
-        self.inner
-            .submit(job, Some(Duration::ZERO))
+        Inner::submit(&self.inner, job, Some(Duration::ZERO))
             .map(drop)
             .map_err(|e| {
                 Self::unwrap_err(e, |j| {
@@ -1166,7 +1197,7 @@ impl ThreadPool {
         timeout: Duration,
     ) -> Result<(), SubmitError<Job>> {
         let job = self.wrap(f);
-        self.inner.submit(job, Some(timeout)).map(drop)
+        Inner::submit(&self.inner, job, Some(timeout)).map(drop)
     }
 
     /// Runs `f` unless no worker reaches it by `deadline`; then
@@ -1199,7 +1230,7 @@ impl ThreadPool {
                 }
             })),
         );
-        self.inner.submit(job, None).map(drop)
+        Inner::submit(&self.inner, job, None).map(drop)
     }
 
     /// Runs `f` on a worker and returns a handle to join for its value (or
@@ -1253,7 +1284,7 @@ impl ThreadPool {
             }
         }));
         let job = self.inner.new_job(deadline, cancel, body);
-        let seq = self.inner.submit(job, None)?;
+        let seq = Inner::submit(&self.inner, job, None)?;
         handle.id = seq as usize;
         Ok(handle)
     }
@@ -1281,7 +1312,7 @@ impl ThreadPool {
         self.inner.max.store(max, Ordering::SeqCst);
         self.inner.min.store(min, Ordering::SeqCst);
         while self.inner.workers.load(Ordering::SeqCst) < min {
-            if !self.inner.try_grow(min) {
+            if !Inner::try_grow(&self.inner, min) {
                 break;
             }
         }
@@ -1327,14 +1358,14 @@ impl ThreadPool {
     /// jobs see their [`CancelToken`] set and are waited for: a thread
     /// cannot be stopped from outside.
     pub fn shutdown_timeout(&self, timeout: Duration) -> Vec<Job> {
-        self.close_and_join(Some(Instant::now() + timeout))
+        self.close_and_join(Some(time::now() + timeout))
     }
 
     /// Stops accepting and returns every job not yet started; running jobs
     /// see their [`CancelToken`] set and are waited for.
     pub fn shutdown_now(&self) -> Vec<Job> {
         self.inner.discard.store(true, Ordering::SeqCst);
-        self.close_and_join(Some(Instant::now()))
+        self.close_and_join(Some(time::now()))
     }
 
     fn close_and_join(&self, deadline: Option<Instant>) -> Vec<Job> {

@@ -34,7 +34,7 @@ use core::any::Any;
 use core::cell::{Cell, RefCell};
 
 use crate::sync::blocking::Mutex;
-use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, Ordering};
+use crate::sync::{thread, Arc, AtomicBool, AtomicUsize, CachePadded, IdCounter, Ordering};
 
 /// Lanes one thread keeps cached, across all pools and batchers.
 pub(crate) const CACHE_LANES: usize = 4;
@@ -98,15 +98,23 @@ struct Entry {
     lane: Box<dyn Any>,
 }
 
-std::thread_local! {
+#[cfg(not(latchfree_loom))]
+thread::thread_local! {
     /// This thread's cached lanes, most recently added last.
     static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
     /// This thread's preferred fallback stripe.
     static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
-static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
+// Loom's `thread_local!` takes no `const` initialisers.
+#[cfg(latchfree_loom)]
+thread::thread_local! {
+    static CACHE: RefCell<Vec<Entry>> = RefCell::new(Vec::new());
+    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+}
+
+static NEXT_STRIPE: IdCounter = IdCounter::new(0);
+static NEXT_ID: IdCounter = IdCounter::new(0);
 
 /// See the [module docs](self).
 pub(crate) struct Lanes<P> {
@@ -135,10 +143,13 @@ impl<P: Clone + Send + 'static> Lanes<P> {
             free: Mutex::new(Vec::new()),
             alive: AtomicBool::new(true),
         });
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .max(2)
-            * 2;
+        // (Under loom one core: four stripes keep the models small.)
+        let cores = if cfg!(latchfree_loom) {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        };
+        let n = cores.max(2) * 2;
         let stripes = (0..n)
             .map(|_| {
                 CachePadded::new(Mutex::new(Lane {

@@ -4,6 +4,7 @@ use super::*;
 use alloc::sync::Arc as StdArc;
 use core::sync::atomic::AtomicUsize as StdAtomic;
 use std::string::String;
+use std::thread;
 use std::vec::Vec;
 
 const N: usize = if cfg!(miri) { 64 } else { 10_000 };

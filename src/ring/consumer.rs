@@ -16,7 +16,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 
 use super::error::ConsumeError;
-use super::sequence::{distance, pack, word};
+use super::sequence::{pack, word};
 use super::shared::{AnyRing, Mode, Node, Ring};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -535,6 +535,14 @@ where
 /// lies at or above the claim it already counted. Idle workers hold nothing,
 /// so a worker that stops polling never stalls the ring.
 ///
+/// If a handler panics, the rest of the worker's batch stays with it (its
+/// word stays busy) and its next poll handles it first. A worker dropped
+/// before that (its thread unwound, say) goes idle as it goes, so the rest
+/// of the group and the producers go on; the events left in its batch are
+/// abandoned, since no other worker can claim them back. Poll once more
+/// after a caught panic (the [`threaded`](super::threaded) runner does) to
+/// lose nothing.
+///
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
@@ -564,8 +572,6 @@ where
     deps_plain: u64,
     deps_workers: u64,
     group: Node,
-    /// The last claim position seen (recovers 64-bit positions).
-    seen: u64,
     /// Events claimed by this worker but not handled because the handler
     /// panicked on an earlier one; handled first by the next poll.
     backlog: (u64, u64),
@@ -589,7 +595,6 @@ where
         deps_workers: u64,
         group: Node,
     ) -> Self {
-        let first = ring.first;
         Self {
             ring,
             claim,
@@ -597,7 +602,6 @@ where
             deps_plain,
             deps_workers,
             group,
-            seen: first,
             backlog: (0, 0),
             busy: false,
             max_batch: 64,
@@ -616,12 +620,15 @@ where
         self.max_batch = max.max(1);
     }
 
-    fn claim_pos(&mut self) -> u64 {
+    /// The group's claim as a 64-bit position, rebuilt from the claim word
+    /// and the ring's epoch (a worker's own last view may be laps old).
+    fn claim_pos(&self) -> u64 {
+        let ring: &Ring<S, M, W> = &self.ring;
         // Acquire: pairs with other workers' AcqRel claim CAS (see the type
         // docs); also the value we CAS against.
-        let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
-        self.seen += distance(word(self.seen), c) as u64;
-        self.seen
+        let claim = &ring.storage.gates()[self.claim];
+        let (c, epoch) = ring.read_anchored(|| claim.load(Ordering::Acquire));
+        ring.group_position(c, epoch)
     }
 
     /// How many events from `pos` on are ready, and whether they may hold
@@ -799,10 +806,7 @@ where
                 Poll::Gated | Poll::Idle => {}
             }
             let ready = || {
-                let pos = {
-                    let c = self.ring.storage.gates()[self.claim].load(Ordering::Acquire);
-                    self.seen + distance(word(self.seen), c) as u64
-                };
+                let pos = self.claim_pos();
                 self.available_from(pos, 1).0 > 0
                     || Ring::<S, M, W>::halted_bit(self.ring.state())
                     || self.ring.closed_remaining(pos) == Some(0)
@@ -810,6 +814,22 @@ where
             if self.ring.wait.wait_until(ready).is_err() {
                 return Err(ConsumeError::Timeout);
             }
+        }
+    }
+}
+
+impl<R> Drop for Worker<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        if self.backlog.0 < self.backlog.1 {
+            // Left busy by a panicking handler: go idle, or the producers
+            // would wait for this word forever. The backlog is abandoned
+            // (documented on the type).
+            self.ring
+                .store_gate(self.me, pack(word(self.backlog.1), false));
         }
     }
 }

@@ -11,7 +11,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 
 use super::error::PublishError;
-use super::sequence::{pack, packed_distance, unpacked_flag, unpacked_pos, word};
+use super::sequence::{epoch_of, pack, unpacked_flag, word, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -284,6 +284,8 @@ where
     mask: usize,
     plain: u64,
     workers: u64,
+    /// The epoch this producer last stored (see `sequence`).
+    epoch: usize,
     done: bool,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -299,6 +301,7 @@ where
             next: ring.first,
             free_until: ring.first,
             mask: ring.capacity() - 1,
+            epoch: epoch_of(ring.first),
             ring,
             plain,
             workers,
@@ -335,6 +338,7 @@ where
         let ring: &Ring<S, Single, W> = &self.ring;
         if Ring::<S, Single, W>::open_bit_only(ring.state())
             && self.next + n as u64 <= self.free_until
+            && (!WORDS_WRAP || epoch_of(self.next) == self.epoch)
         {
             return Ok(self.next);
         }
@@ -343,6 +347,12 @@ where
         let (plain, workers) = (self.plain, self.workers);
         match claim_slow(ring, self.next, self.free_until, plain, workers, n, block) {
             Ok(until) => {
+                if WORDS_WRAP && epoch_of(self.next) != self.epoch {
+                    // Once per 2^29 events on 32-bit targets; compiled out
+                    // on 64-bit. Before the claim is published (`commit`).
+                    self.epoch = epoch_of(self.next);
+                    ring.store_epoch(self.next);
+                }
                 self.free_until = until;
                 Ok(self.next)
             }
@@ -544,9 +554,6 @@ where
     R::Target: AnyRing,
 {
     ring: R,
-    /// The last claim position this handle saw; the claim word is 63-bit,
-    /// and this recovers the full 64-bit position from it.
-    seen: u64,
     free_until: u64,
     plain: u64,
     workers: u64,
@@ -589,7 +596,6 @@ where
     pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
         ring.producers.fetch_add(1, Ordering::Relaxed);
         Self {
-            seen: ring.first,
             free_until: ring.first,
             ring,
             plain,
@@ -606,9 +612,9 @@ where
     /// Free slots right now, shared among all producers. Stale as soon as
     /// anyone moves.
     pub fn remaining_capacity(&mut self) -> usize {
-        let w = self.ring.cursor.load(Ordering::Acquire);
-        let claimed = self.seen + packed_distance(word(self.seen), unpacked_pos(w)) as u64;
-        self.seen = claimed;
+        let ring: &Ring<S, Multi, W> = &self.ring;
+        let (w, epoch) = ring.read_anchored(|| ring.cursor.load(Ordering::Acquire));
+        let claimed = Ring::<S, Multi, W>::claim_position(w, epoch);
         self.free_until = free_until(&self.ring, claimed, self.plain, self.workers);
         (self.free_until - claimed) as usize
     }
@@ -623,8 +629,11 @@ where
         // sees another's claim also sees every gate value that producer read
         // before claiming, so its own gate reads can never be older than
         // `claim - capacity` (which `free_until` relies on; loom found the
-        // overrun that a Relaxed claim allowed).
-        let mut w = ring.cursor.load(Ordering::Acquire);
+        // overrun that a Relaxed claim allowed). The position is rebuilt
+        // from the word and the ring's epoch, never from this handle's last
+        // view, which may be any number of laps old.
+        let read = || ring.cursor.load(Ordering::Acquire);
+        let (mut w, mut epoch) = ring.read_anchored(read);
         loop {
             if Ring::<S, Multi, W>::halted_bit(ring.state()) {
                 return Err(Refusal::Halted);
@@ -632,8 +641,13 @@ where
             if unpacked_flag(w) {
                 return Err(Refusal::Closed);
             }
-            let start = self.seen + packed_distance(word(self.seen), unpacked_pos(w)) as u64;
-            self.seen = start;
+            let start = Ring::<S, Multi, W>::claim_position(w, epoch);
+            if WORDS_WRAP && epoch_of(start) != epoch {
+                // Once per 2^29 events on 32-bit targets.
+                ring.advance_epoch(epoch, start);
+                (w, epoch) = ring.read_anchored(read);
+                continue;
+            }
             let end = start + n as u64;
             if end > self.free_until {
                 self.free_until = free_until(ring, start, plain, workers);
@@ -644,15 +658,17 @@ where
                     let mut until = self.free_until;
                     let waited = ring.wait.wait_until(|| {
                         until = free_until(ring, start, plain, workers);
+                        // A moved claim word (closed, or claimed by others)
+                        // also ends the wait: `start` is stale then.
                         until >= end
-                            || unpacked_flag(ring.cursor.load(Ordering::Relaxed))
+                            || ring.cursor.load(Ordering::Relaxed) != w
                             || Ring::<S, Multi, W>::halted_bit(ring.state())
                     });
                     self.free_until = until;
                     if waited.is_err() {
                         return Err(Refusal::Timeout);
                     }
-                    w = ring.cursor.load(Ordering::Acquire);
+                    (w, epoch) = ring.read_anchored(read);
                     continue;
                 }
             }
@@ -664,7 +680,11 @@ where
             ) {
                 Ok(_) => return Ok(start),
                 Err(now) => {
-                    w = now;
+                    if WORDS_WRAP {
+                        (w, epoch) = ring.read_anchored(read);
+                    } else {
+                        w = now;
+                    }
                     crate::sync::spin_loop();
                 }
             }
@@ -811,7 +831,6 @@ where
         self.ring.producers.fetch_add(1, Ordering::Relaxed);
         Self {
             ring: self.ring.clone(),
-            seen: self.seen,
             free_until: self.free_until,
             plain: self.plain,
             workers: self.workers,

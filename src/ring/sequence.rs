@@ -2,12 +2,49 @@
 //!
 //! Handles count positions as `u64` (a consumer's next sequence, a producer's
 //! next claim), so the sequence a handler sees is a true 64-bit number on every
-//! target. The shared atomics store those positions truncated to `usize`:
-//! on 64-bit targets that is the whole number; on 32-bit targets (Cortex-M has
-//! no 64-bit atomics) it wraps every 2^32 events, and every comparison made on
-//! the atomics is a wrapping *distance* (`a.wrapping_sub(b)`), which stays
-//! correct across the wrap because no two live positions are ever more than
-//! `capacity` apart and capacity is at most [`MAX_CAPACITY`].
+//! target. The shared atomics store those positions truncated to `usize`
+//! (the multi-producer claim word and the worker words keep one bit less, see
+//! [`pack`]): on 64-bit targets that is the whole number for 2^63 events; on
+//! 32-bit targets (Cortex-M has no 64-bit atomics) the words wrap every 2^32
+//! (2^31) events.
+//!
+//! # Across the wrap
+//!
+//! Every comparison of atomic words is a wrapping *distance*
+//! (`a.wrapping_sub(b)`) from an anchor that no live position is behind.
+//! A handle that compares gates with its own exact position (a consumer's
+//! next event, a producer's next claim less a capacity) is such an anchor:
+//! no two live positions are ever more than a capacity apart, and capacity
+//! is at most [`MAX_CAPACITY`].
+//!
+//! Two words are shared by several handles and read by handles that may
+//! have sat idle for any number of events: the multi-producer claim word and
+//! a work group's claim. A handle's last view of them is no anchor (after
+//! 2^31 claims by others it would be a lap behind), so on targets where the
+//! words wrap the ring keeps a fresh one, its *epoch*: `pos >> EPOCH_SHIFT`
+//! (units of 2^29 events on 32-bit targets) of a recent claim position.
+//!
+//! - Writers: a producer, before claiming from position `p`, makes sure the
+//!   epoch is `epoch_of(p)` (the single producer stores it; multi-producers
+//!   CAS it forward, never back). So every claim ends less than
+//!   `2^EPOCH_SHIFT + capacity` past the epoch's start that its producer
+//!   read before claiming.
+//! - Readers load the epoch (Acquire), the word, and the epoch again; if it
+//!   did not move, the word's position lies in
+//!   `[start - capacity, start + 2^EPOCH_SHIFT + capacity]` for
+//!   `start = epoch_start(epoch)`: not below, because whoever advanced the
+//!   epoch had seen the claim at `start` (and every gate within a capacity
+//!   of it) before its Release store; not above, because every claim past
+//!   that was made by a producer that had read the same or a later epoch,
+//!   and the read of the word is ordered after it (the Release/Acquire
+//!   chain from the claim to the word we read), so the second epoch load
+//!   sees it. That interval is shorter than 2^31, so the word's position is
+//!   rebuilt exactly from `start - capacity`.
+//!
+//! On 64-bit targets the words are the positions and the epoch is never
+//! touched ([`WORDS_WRAP`] is false; loom models turn it on). Positions are
+//! exact up to 2^61 events on 32-bit targets (73 years at a billion a
+//! second) and 2^63 on 64-bit ones.
 
 use crate::sync::{AtomicUsize, CachePadded};
 
@@ -16,6 +53,28 @@ use crate::sync::{AtomicUsize, CachePadded};
 /// mistaken for negative ones, even in the 63-bit (31-bit) packed words of the
 /// multi-producer claim and the work-queue workers.
 pub const MAX_CAPACITY: usize = 1 << (usize::BITS - 2);
+
+/// Whether positions are rebuilt from the words with the ring's epoch: on
+/// targets whose words wrap in practice, and in loom models (so the models
+/// check the protocol on 64-bit hosts).
+pub(crate) const WORDS_WRAP: bool = usize::BITS < 64 || cfg!(latchfree_loom);
+
+/// One epoch is `2^EPOCH_SHIFT` positions: an eighth of the word, so that
+/// an epoch plus two capacities (at most a quarter each) is less than the
+/// 31-bit (63-bit) range of a packed word.
+pub(crate) const EPOCH_SHIFT: u32 = usize::BITS - 3;
+
+/// The epoch of a position.
+#[inline(always)]
+pub(crate) const fn epoch_of(pos: u64) -> usize {
+    (pos >> EPOCH_SHIFT) as usize
+}
+
+/// The first position of an epoch.
+#[inline(always)]
+pub(crate) const fn epoch_start(epoch: usize) -> u64 {
+    (epoch as u64) << EPOCH_SHIFT
+}
 
 /// A position shared between threads: a consumer's progress, a work group's
 /// claim. Padded to a cache line so two hot sequences never share one.

@@ -22,8 +22,8 @@ use core::ops::Deref;
 
 use super::error::BuildError;
 use super::sequence::{
-    bits, distance, pack, packed_distance, unpacked_flag, unpacked_pos, word, Sequence,
-    MAX_CAPACITY,
+    bits, distance, epoch_of, epoch_start, pack, packed_distance, unpacked_flag, unpacked_pos,
+    word, Sequence, MAX_CAPACITY, WORDS_WRAP,
 };
 use super::storage::Storage;
 use super::wait::{DefaultWait, WaitStrategy};
@@ -200,6 +200,10 @@ pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
     state: CachePadded<AtomicUsize>,
     /// Live multi-producer handles; the last one to go closes the ring.
     pub(super) producers: AtomicUsize,
+    /// The epoch of a recent claim position, the anchor for rebuilding the
+    /// claim words' positions (see `sequence`). Only used if `WORDS_WRAP`;
+    /// written once per `2^EPOCH_SHIFT` events.
+    epoch: AtomicUsize,
     /// The sequence of the ring's first event (0 unless seeded by
     /// [`with_first_sequence`](Self::with_first_sequence)). Never changes.
     pub(super) first: u64,
@@ -211,9 +215,12 @@ pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
 // SAFETY: a ring is shared by its handles across threads. Producers write
 // events (so `T: Send` is needed to hand them to consumer threads) and
 // several consumers read the same event at once through `&T` (so `T: Sync`).
-// All other shared state is atomics; the slot-access discipline is in the
-// module's ground rules.
-unsafe impl<S: Storage + Send, M: Mode, W: WaitStrategy> Sync for Ring<S, M, W> where
+// Every handle calls the storage's methods through `&S` from its own thread,
+// concurrently, hence `S: Sync` (the crate's storages are `Sync` because
+// they hand out only raw slot pointers and atomics). The rest of the shared
+// state is atomics; the slot-access discipline is in the module's ground
+// rules.
+unsafe impl<S: Storage + Send + Sync, M: Mode, W: WaitStrategy> Sync for Ring<S, M, W> where
     S::Item: Send + Sync
 {
 }
@@ -232,6 +239,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 cursor: super::sequence::new_sequence(),
                 state: CachePadded::new(AtomicUsize::new(0)),
                 producers: AtomicUsize::new(0),
+                epoch: AtomicUsize::new(0),
                 first: 0,
                 storage,
                 wait,
@@ -255,6 +263,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         let at = word(first);
         let cursor = if M::MULTI { pack(at, false) } else { at };
         ring.cursor.store(cursor, Ordering::Relaxed);
+        ring.epoch.store(epoch_of(first), Ordering::Relaxed);
         for g in ring.storage.gates() {
             g.store(at, Ordering::Relaxed);
         }
@@ -379,6 +388,74 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     #[inline(always)]
     pub(super) fn close_requested_bit(state: usize) -> bool {
         state & (CLOSE_REQUESTED | CLOSED) != 0
+    }
+
+    /// Reads a shared claim word (`read`: the multi-producer claim, a work
+    /// group's claim) with the epoch its position is rebuilt against.
+    /// Returns `(word, epoch)`; the epoch is 0 where words do not wrap.
+    #[inline(always)]
+    pub(super) fn read_anchored(&self, read: impl Fn() -> usize) -> (usize, usize) {
+        if !WORDS_WRAP {
+            return (read(), 0);
+        }
+        loop {
+            // Acquire: pairs with the Release epoch store or CAS; whoever
+            // advanced the epoch had seen the claim at its start, so the
+            // word read next is not behind it.
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let w = read();
+            // Relaxed is enough: a claim past this epoch's window was made
+            // after its producer read a later epoch, and our read of the
+            // word is ordered after that claim, so coherence shows us the
+            // later epoch here (see `sequence`).
+            if self.epoch.load(Ordering::Relaxed) == epoch {
+                return (w, epoch);
+            }
+        }
+    }
+
+    /// The 64-bit position of a multi-producer claim word read with
+    /// [`read_anchored`](Self::read_anchored).
+    #[inline(always)]
+    pub(super) fn claim_position(w: usize, epoch: usize) -> u64 {
+        let start = epoch_start(epoch);
+        start + packed_distance(word(start), unpacked_pos(w)) as u64
+    }
+
+    /// The 64-bit position of a work group's claim gate read with
+    /// [`read_anchored`](Self::read_anchored): at most a capacity behind
+    /// the epoch's start.
+    #[inline(always)]
+    pub(super) fn group_position(&self, c: usize, epoch: usize) -> u64 {
+        let base = epoch_start(epoch).saturating_sub(self.capacity() as u64);
+        base + distance(word(base), c) as u64
+    }
+
+    /// Multi-producer: moves the epoch from `seen` to the epoch of `pos`, a
+    /// claim position just read. Losing the race is fine (someone moved it
+    /// on); the caller reads the claim word again either way.
+    #[cold]
+    pub(super) fn advance_epoch(&self, seen: usize, pos: u64) {
+        // Release: pairs with `read_anchored`'s Acquire; our read of the
+        // claim at `pos` (and, through it, of the gates that allowed it)
+        // comes before.
+        let _ =
+            self.epoch
+                .compare_exchange(seen, epoch_of(pos), Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// Single producer: publishes the epoch of `pos`, its next claim.
+    #[cold]
+    pub(super) fn store_epoch(&self, pos: u64) {
+        // Release: pairs with `read_anchored`'s Acquire; the gate scan that
+        // let us reach `pos` and the cursor store for it came before.
+        self.epoch.store(epoch_of(pos), Ordering::Release);
+    }
+
+    /// Single producer: whether the producer has closed the ring (dropped,
+    /// closed, or refused a publish after a close request).
+    pub(super) fn closed_by_producer(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
     /// The single producer marks the ring closed after its last publish.

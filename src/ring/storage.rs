@@ -40,6 +40,68 @@ pub const MAX_GATES: usize = 64;
 /// The ring, not the storage, is responsible for never creating aliasing
 /// `&mut` access through `slot`.
 ///
+/// Every handle of a ring calls these methods through `&self`, from its own
+/// thread and concurrently with the others, so a ring is `Sync` only over a
+/// storage that is `Sync`. A storage wrapping another and counting calls
+/// with an atomic can be shared:
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use crossbeam_utils::CachePadded;
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single, Storage};
+///
+/// struct Counted {
+///     inner: Heap<u64>,
+///     calls: AtomicUsize,
+/// }
+/// // SAFETY: every method forwards to `Heap`, which keeps the contract.
+/// unsafe impl Storage for Counted {
+///     type Item = u64;
+///     fn capacity(&self) -> usize {
+///         self.calls.fetch_add(1, Ordering::Relaxed);
+///         self.inner.capacity()
+///     }
+///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
+///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
+///     fn stamps(&self) -> &[AtomicUsize] { self.inner.stamps() }
+///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
+/// }
+/// fn shared<T: Sync>(_: &T) {}
+/// let storage = Counted { inner: Heap::with_default(8, 1).unwrap(), calls: AtomicUsize::new(0) };
+/// let ring = Ring::<Counted, Single, BusySpin>::new(storage, BusySpin);
+/// shared(&ring);
+/// ```
+///
+/// The same storage counting with a `Cell` is not `Sync`, and the ring over
+/// it is refused wherever it would be shared:
+///
+/// ```compile_fail
+/// use std::cell::Cell;
+/// use std::sync::atomic::AtomicUsize;
+/// use crossbeam_utils::CachePadded;
+/// use latchfree::ring::{BusySpin, Heap, Ring, Single, Storage};
+///
+/// struct Counted {
+///     inner: Heap<u64>,
+///     calls: Cell<usize>, // races if two threads call `capacity`
+/// }
+/// unsafe impl Storage for Counted {
+///     type Item = u64;
+///     fn capacity(&self) -> usize {
+///         self.calls.set(self.calls.get() + 1);
+///         self.inner.capacity()
+///     }
+///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
+///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
+///     fn stamps(&self) -> &[AtomicUsize] { self.inner.stamps() }
+///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
+/// }
+/// fn shared<T: Sync>(_: &T) {}
+/// let storage = Counted { inner: Heap::with_default(8, 1).unwrap(), calls: Cell::new(0) };
+/// let ring = Ring::<Counted, Single, BusySpin>::new(storage, BusySpin);
+/// shared(&ring); // error: `Cell<usize>` cannot be shared between threads
+/// ```
+///
 /// ```
 /// use latchfree::ring::{Heap, Inline, Storage};
 ///
@@ -130,6 +192,10 @@ impl<T, const N: usize, const G: usize> Inline<T, N, G> {
         }
     }
 }
+
+// SAFETY: as for `Heap`: shared, it gives out raw slot pointers and atomics.
+#[cfg(not(latchfree_loom))]
+unsafe impl<T: Send + Sync, const N: usize, const G: usize> Sync for Inline<T, N, G> {}
 
 // SAFETY: `N` is a power of two in 1..=MAX_CAPACITY and G <= 64 (checked at
 // compile time in `new`, the only constructor); every slot is initialised by
@@ -235,6 +301,12 @@ impl<T> Heap<T> {
         Self::new(capacity, gates, T::default)
     }
 }
+
+// SAFETY: shared, a `Heap` gives out raw slot pointers (dereferencing them
+// is the ring's `unsafe` business, under its ground rules) and atomics;
+// the ring hands events to several threads, hence `T: Send + Sync`.
+#[cfg(feature = "alloc")]
+unsafe impl<T: Send + Sync> Sync for Heap<T> {}
 
 // SAFETY: `new`, the only constructor, checks the capacity and gate bounds;
 // every slot is initialised by `factory` and lives in a boxed slice that never

@@ -299,6 +299,30 @@ fn worker_panic_keeps_the_rest_of_its_batch() {
 }
 
 #[test]
+fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [w1, mut w2] = g.work_group::<2>(&[]).unwrap();
+    let mut p = g.single_producer();
+    for i in 0..4 {
+        p.push(i).unwrap();
+    }
+    let mut w1 = w1;
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        w1.poll(|e, _, _| assert!(*e != 1, "bad event"))
+    }));
+    assert!(r.is_err());
+    // Its thread dies with it: the worker goes before polling again.
+    drop(w1);
+    // The rest of the group goes on, and producers get every slot back.
+    for i in 4..12 {
+        p.try_push(i).unwrap();
+        assert_eq!(w2.poll(|e, _, _| assert_eq!(*e, i)), Poll::Processed(1));
+    }
+    assert_eq!(p.remaining_capacity(), 4);
+}
+
+#[test]
 fn multi_producer_skips_a_slot_whose_writer_panicked() {
     let ring = mp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();

@@ -40,8 +40,11 @@
 //! [`Disruptor::shutdown`] closes the ring and waits until every consumer has
 //! handled every published event, then calls `on_shutdown` and joins. A
 //! single-producer ring is closed by its producer (dropping it, or its next
-//! publish after the close request), so drop the producer first, or use
-//! [`Disruptor::shutdown_timeout`]. [`Disruptor::halt`] stops now: each
+//! publish after the close request), so drop the producer first: with the
+//! producer still alive `shutdown` does not wait (that could hang), it
+//! leaves the threads to finish once the producer honours the close and
+//! returns `false`; [`Disruptor::shutdown_timeout`] waits a bounded time,
+//! then halts. [`Disruptor::halt`] stops now: each
 //! consumer thread finishes the event it is handling, starts no other (the
 //! rest of its batch and everything queued are abandoned), runs
 //! `on_shutdown` and is joined.
@@ -284,7 +287,7 @@ pub struct Disruptor<S: Storage, M: Mode, W: WaitStrategy> {
 
 impl<S, M, W> Disruptor<S, M, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     M: Mode,
     W: WaitStrategy + 'static,
@@ -330,10 +333,28 @@ where
     }
 
     /// Closes the ring, waits until every consumer has handled every
-    /// published event, runs `on_shutdown` and joins the threads.
-    pub fn shutdown(mut self) {
+    /// published event, runs `on_shutdown` and joins the threads; returns
+    /// `true`.
+    ///
+    /// A single-producer ring is closed by its producer (its next publish
+    /// is refused, or it is dropped). If that producer is still alive,
+    /// waiting for it could last forever (it may belong to the calling
+    /// thread), so instead this records the close request and returns
+    /// `false` at once: the consumer threads go on to deliver everything the
+    /// producer publishes until it honours the request, then run
+    /// `on_shutdown` and exit by themselves. Drop or close the producer
+    /// first to drain and join here, or use
+    /// [`shutdown_timeout`](Self::shutdown_timeout).
+    pub fn shutdown(mut self) -> bool {
         self.ring.close();
+        if !M::MULTI && !self.ring.closed_by_producer() {
+            // Detach: dropping the join handles lets the threads finish on
+            // their own; `Drop` then has nothing to halt.
+            self.threads.clear();
+            return false;
+        }
         self.join();
+        true
     }
 
     /// [`shutdown`](Self::shutdown), but if the consumers have not drained
@@ -423,7 +444,7 @@ fn run_loop<T, H: EventHandler<T>>(
 
 impl<S, M, W> Builder<S, M, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     M: Mode,
     W: WaitStrategy + 'static,
@@ -600,7 +621,7 @@ where
 
 impl<S, W> Builder<S, Single, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     W: WaitStrategy + 'static,
 {
@@ -621,7 +642,7 @@ where
 
 impl<S, W> Builder<S, Multi, W>
 where
-    S: Storage + Send + 'static,
+    S: Storage + Send + Sync + 'static,
     S::Item: Send + Sync + 'static,
     W: WaitStrategy + 'static,
 {
