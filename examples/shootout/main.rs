@@ -2,8 +2,14 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv] [--svg FILE]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
 //! ```
+//!
+//! `--pin` pins every thread of the ring section to a core (round-robin
+//! over the cores, the same placement for every implementation);
+//! `--rounds N` sets its number of interleaved rounds (default 5; the
+//! median and min–max over them are reported); `--only 1p1c,pingpong`
+//! runs only the ring scenarios whose names start with those prefixes.
 //!
 //! Progress (the section running, then each measurement as it lands) goes
 //! to stderr; the report (a markdown table headed with the machine's core
@@ -49,6 +55,7 @@ fn main() {
     let mut csv = false;
     let mut svg: Option<String> = None;
     let mut wanted: Vec<String> = Vec::new();
+    let mut ring_opts = ring::Options::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -60,10 +67,25 @@ fn main() {
                     std::process::exit(2);
                 }
             },
+            "--pin" => ring_opts.pin = true,
+            "--only" => match args.next() {
+                Some(list) => ring_opts.only.extend(list.split(',').map(str::to_owned)),
+                None => {
+                    eprintln!("shootout: --only needs scenario names (comma-separated prefixes)");
+                    std::process::exit(2);
+                }
+            },
+            "--rounds" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n >= 1 => ring_opts.rounds = n,
+                _ => {
+                    eprintln!("shootout: --rounds needs a count of at least 1");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
                 let names: Vec<&str> = SECTIONS.iter().map(|s| s.0).collect();
                 println!(
-                    "usage: shootout [{}|all] [--csv] [--svg FILE]",
+                    "usage: shootout [{}|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]",
                     names.join("|")
                 );
                 return;
@@ -81,6 +103,7 @@ fn main() {
         }
     }
 
+    ring::configure(ring_opts);
     let mut report = Report::new(true);
     let start = std::time::Instant::now();
     let chosen: Vec<&Section> = SECTIONS

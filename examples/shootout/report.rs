@@ -26,6 +26,8 @@ pub struct Row {
     pub metric: &'static str,
     pub value: f64,
     pub better: Better,
+    /// `(min, max, rounds)` when `value` is the median of several rounds.
+    pub range: Option<(f64, f64, usize)>,
 }
 
 /// Collects rows and prints progress to stderr while it runs.
@@ -53,8 +55,50 @@ impl Report {
         value: f64,
         better: Better,
     ) {
+        self.push(structure, scenario, imp, metric, value, better, None);
+    }
+
+    /// Records the median of several rounds, with their min and max.
+    pub fn add_rounds(
+        &mut self,
+        structure: &'static str,
+        scenario: &str,
+        imp: &str,
+        metric: &'static str,
+        samples: &[f64],
+        better: Better,
+    ) {
+        assert!(!samples.is_empty(), "{imp}: no rounds for {scenario}");
+        let mut s = samples.to_vec();
+        s.sort_by(f64::total_cmp);
+        let n = s.len();
+        let median = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        };
+        let range = Some((s[0], s[n - 1], n));
+        self.push(structure, scenario, imp, metric, median, better, range);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        structure: &'static str,
+        scenario: &str,
+        imp: &str,
+        metric: &'static str,
+        value: f64,
+        better: Better,
+        range: Option<(f64, f64, usize)>,
+    ) {
         if self.progress {
-            eprintln!("  {structure:<6} {scenario:<28} {imp:<22} {metric:<16} {value:>14.1}");
+            let spread = range.map_or_else(String::new, |(lo, hi, n)| {
+                format!("  [{} .. {}, {n} rounds]", fmt_value(lo), fmt_value(hi))
+            });
+            eprintln!(
+                "  {structure:<6} {scenario:<28} {imp:<22} {metric:<16} {value:>14.1}{spread}"
+            );
         }
         self.rows.push(Row {
             structure,
@@ -63,6 +107,7 @@ impl Report {
             metric,
             value,
             better,
+            range,
         });
     }
 
@@ -78,12 +123,22 @@ impl Report {
         &self.rows
     }
 
+    /// CSV (RFC 4180): a field holding a comma, quote or line break is
+    /// quoted, quotes doubled. `value` is the median when `rounds` is set.
     pub fn print_csv(&self) {
-        println!("structure,scenario,impl,metric,value");
+        println!("structure,scenario,impl,metric,value,min,max,rounds");
         for r in &self.rows {
+            let (lo, hi, n) = r.range.map_or_else(
+                || (String::new(), String::new(), String::new()),
+                |(lo, hi, n)| (format!("{lo:.3}"), format!("{hi:.3}"), n.to_string()),
+            );
             println!(
-                "{},{},{},{},{:.3}",
-                r.structure, r.scenario, r.imp, r.metric, r.value
+                "{},{},{},{},{:.3},{lo},{hi},{n}",
+                csv_field(r.structure),
+                csv_field(&r.scenario),
+                csv_field(&r.imp),
+                csv_field(r.metric),
+                r.value
             );
         }
     }
@@ -114,19 +169,25 @@ impl Report {
         println!(
             "ratio = latchfree vs that implementation; above 1.00 means latchfree is better.\n"
         );
-        println!("| structure | scenario | impl | metric | value | ratio |");
-        println!("|---|---|---|---|---:|---:|");
+        println!("value: the median where a range (min–max over the rounds) is given.\n");
+        println!("| structure | scenario | impl | metric | value | range | ratio |");
+        println!("|---|---|---|---|---:|---:|---:|");
         for r in &self.rows {
             let ratio = self
                 .ratio(r)
                 .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"));
+            let range = r.range.map_or_else(
+                || "-".to_owned(),
+                |(lo, hi, n)| format!("{}–{} ({n})", fmt_value(lo), fmt_value(hi)),
+            );
             println!(
-                "| {} | {} | {} | {} | {} | {} |",
-                r.structure,
-                r.scenario,
-                r.imp,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                md_cell(r.structure),
+                md_cell(&r.scenario),
+                md_cell(&r.imp),
                 r.metric,
                 fmt_value(r.value),
+                range,
                 ratio
             );
         }
@@ -224,6 +285,20 @@ pub fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
+}
+
+/// A CSV field, quoted when it holds a separator, a quote or a line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// A markdown table cell: a `|` would end the cell.
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|")
 }
 
 fn fmt_value(v: f64) -> String {

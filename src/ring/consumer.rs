@@ -91,6 +91,12 @@ where
     next: u64,
     /// Events below this are known to be available.
     avail_until: u64,
+    /// `capacity - 1`, kept here so the hot path needs no load for it.
+    mask: usize,
+    /// Whether `[next, avail_until)` may hold skipped slots (only on a
+    /// multi-producer ring): while false, events are handed out without
+    /// loading their stamps again.
+    skips: bool,
     max_batch: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
@@ -132,6 +138,7 @@ where
     ) -> Self {
         let first = ring.first;
         Self {
+            mask: ring.capacity() - 1,
             ring,
             gate,
             deps_plain,
@@ -139,6 +146,7 @@ where
             node,
             next: first,
             avail_until: first,
+            skips: false,
             max_batch: usize::MAX,
             _not_sync: PhantomData,
         }
@@ -162,18 +170,37 @@ where
 
     /// How many events are ready for this consumer now. Rescans unless a
     /// full batch is already known to be ready; stale once producers move on.
+    #[inline]
     pub fn available(&mut self) -> usize {
+        self.refresh()
+    }
+
+    /// `available`, inlined into `poll` and `wait`: a cached full batch, or
+    /// one rescan of the barrier (a cursor load for a consumer right after
+    /// the producer).
+    #[inline(always)]
+    fn refresh(&mut self) -> usize {
         let cached = (self.avail_until - self.next) as usize;
         if cached >= self.max_batch {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
-        let cap = ring.capacity();
+        let cap = self.mask + 1;
         let n = if self.deps_plain | self.deps_workers == 0 {
-            // Only the part past what is already known needs scanning
-            // (with several producers that is one stamp load per event).
-            cached + ring.published_from(self.avail_until, cap - cached)
+            if M::MULTI {
+                // Only the part past what is already known needs scanning
+                // (one stamp load per event), and the scan says whether it
+                // met a skipped slot.
+                let (k, skips) = ring.published_scan(self.avail_until, cap - cached);
+                self.skips = (cached > 0 && self.skips) || skips;
+                cached + k
+            } else {
+                // One cursor load covers everything published.
+                ring.published_from(self.next, cap)
+            }
         } else {
+            // Behind other nodes no stamp is scanned: check each event.
+            self.skips = M::MULTI;
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
         self.avail_until = self.next + n as u64;
@@ -193,18 +220,11 @@ where
 
     /// Why nothing is available: gated, idle, closed or halted.
     fn empty_state(&self) -> Poll {
-        let ring: &Ring<S, M, W> = &self.ring;
-        if Ring::<S, M, W>::halted_bit(ring.state()) {
-            return Poll::Halted;
-        }
-        if ring.closed_remaining(self.next) == Some(0) {
-            return Poll::Closed;
-        }
-        if self.deps_plain | self.deps_workers != 0 && ring.published_from(self.next, 1) > 0 {
-            Poll::Gated
-        } else {
-            Poll::Idle
-        }
+        empty_state(
+            &self.ring,
+            self.next,
+            self.deps_plain | self.deps_workers != 0,
+        )
     }
 
     /// Hands every available event (up to the batch cap) to `handler` as
@@ -218,7 +238,7 @@ where
     /// already running when the halt comes finishes its batch.
     #[inline]
     pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
-        let n = self.available().min(self.max_batch);
+        let n = self.refresh().min(self.max_batch);
         if n == 0 {
             return self.empty_state();
         }
@@ -226,33 +246,47 @@ where
         if self.halted() {
             return Poll::Halted;
         }
+        Poll::Processed(self.run(n, &mut handler))
+    }
+
+    /// Hands the `n >= 1` events from `next` on to `handler` and releases
+    /// them (on unwind too, up to and including the one that panicked).
+    #[inline(always)]
+    fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, n: usize, handler: &mut F) -> usize {
         let start = self.next;
         let end = start + n as u64;
         let mut last = end - 1;
-        if M::MULTI {
+        let skips = M::MULTI && self.skips;
+        if skips {
             while last > start && self.ring.skipped(last) {
                 last -= 1;
             }
         }
+        let mask = self.mask;
         let mut commit = Commit {
             consumer: self,
             upto: start,
         };
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
-        for seq in start..end {
+        // `n >= 1`: test for the end after each event, not before the first.
+        let mut seq = start;
+        loop {
             commit.upto = seq + 1;
-            if ring.skipped(seq) {
-                continue;
+            if !(skips && ring.skipped(seq)) {
+                let p = ring.storage.slot(word(seq) & mask);
+                // SAFETY: `seq` is below this consumer's barrier (published
+                // and past every upstream gate) and at or above its own gate,
+                // so the producer cannot reclaim the slot until we release
+                // it; others only read it too.
+                handler(unsafe { &*p }, seq, seq == last);
             }
-            let p = ring.storage.slot(ring.index(seq));
-            // SAFETY: `seq` is below this consumer's barrier (published and
-            // past every upstream gate) and at or above its own gate, so the
-            // producer cannot reclaim the slot until we release it; others
-            // only read it too.
-            handler(unsafe { &*p }, seq, seq == last);
+            seq += 1;
+            if seq == end {
+                break;
+            }
         }
         drop(commit);
-        Poll::Processed(n)
+        n
     }
 
     /// Like [`poll`](Self::poll), but waits with the ring's wait strategy
@@ -262,46 +296,30 @@ where
     ///
     /// `Closed` once the ring is closed and drained for this consumer,
     /// `Halted`, or `Timeout` from a time-limited strategy.
+    ///
+    /// The barrier is read once per batch, as in [`poll`](Self::poll): when
+    /// events are ready `wait` costs what `poll` does; the wait strategy,
+    /// and the closed and halted checks, run only while nothing is ready.
+    #[inline]
     pub fn wait<F: FnMut(&S::Item, u64, bool)>(
         &mut self,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
-        loop {
-            if self.available() == 0 {
-                self.wait_available()?;
-            }
-            match self.poll(&mut handler) {
-                Poll::Processed(n) => return Ok(n),
-                Poll::Closed => return Err(ConsumeError::Closed),
-                Poll::Halted => return Err(ConsumeError::Halted),
-                Poll::Gated | Poll::Idle => {}
-            }
+        let mut n = self.refresh().min(self.max_batch);
+        if n == 0 {
+            // Values in, a count out: the handle's fields stay in registers
+            // across the (not inlined) slow path.
+            let (found, skips) =
+                wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
+            self.avail_until = self.next + found as u64;
+            self.skips = skips;
+            n = found.min(self.max_batch);
         }
-    }
-
-    /// Waits until events are available (caching how many) or the ring is
-    /// closed and drained or halted (leaving the cache empty, for `poll` to
-    /// report).
-    fn wait_available(&mut self) -> Result<(), ConsumeError> {
-        let ring: &Ring<S, M, W> = &self.ring;
-        let (next, cap) = (self.next, ring.capacity());
-        let (dp, dw) = (self.deps_plain, self.deps_workers);
-        let mut found = 0;
-        let waited = ring.wait.wait_until(|| {
-            found = if dp | dw == 0 {
-                ring.published_from(next, cap)
-            } else {
-                ring.gate_lead(word(next), dp, dw, cap)
-            };
-            found > 0
-                || Ring::<S, M, W>::halted_bit(ring.state())
-                || ring.closed_remaining(next) == Some(0)
-        });
-        self.avail_until = next + found as u64;
-        match waited {
-            Err(_) if found == 0 => Err(ConsumeError::Timeout),
-            _ => Ok(()),
+        // Once per batch, as in `poll`.
+        if self.halted() {
+            return Err(ConsumeError::Halted);
         }
+        Ok(self.run(n, &mut handler))
     }
 
     /// Takes the available events (up to the batch cap) as a [`ReadBatch`]
@@ -312,7 +330,7 @@ where
     ///
     /// The [`Poll`] state (never `Processed`) when nothing is available.
     pub fn read(&mut self) -> Result<ReadBatch<'_, R>, Poll> {
-        let n = self.available().min(self.max_batch);
+        let n = self.refresh().min(self.max_batch);
         if n == 0 {
             return Err(self.empty_state());
         }
@@ -325,6 +343,78 @@ where
             start,
             end: start + n as u64,
         })
+    }
+}
+
+/// Why a handle at `next` finds nothing available: halted, closed and
+/// drained, gated (events published but an upstream node is behind them:
+/// only possible if it `has_deps`) or idle.
+fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
+    ring: &Ring<S, M, W>,
+    next: u64,
+    has_deps: bool,
+) -> Poll {
+    if Ring::<S, M, W>::halted_bit(ring.state()) {
+        return Poll::Halted;
+    }
+    if ring.closed_remaining(next) == Some(0) {
+        return Poll::Closed;
+    }
+    if has_deps && ring.published_from(next, 1) > 0 {
+        Poll::Gated
+    } else {
+        Poll::Idle
+    }
+}
+
+/// The slow path of [`Consumer::wait`]: waits with the ring's strategy
+/// until events are available to a consumer at `next` behind the gates
+/// `deps_plain`/`deps_workers` (or the producer when there are none) and
+/// returns how many (and whether they may hold skipped slots), or why there
+/// will be none. The closed and halted checks live here, off the path that
+/// finds events ready.
+#[inline(never)]
+fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
+    ring: &Ring<S, M, W>,
+    next: u64,
+    deps_plain: u64,
+    deps_workers: u64,
+) -> Result<(usize, bool), ConsumeError> {
+    let cap = ring.capacity();
+    let has_deps = deps_plain | deps_workers != 0;
+    let scan = || {
+        if has_deps {
+            (
+                ring.gate_lead(word(next), deps_plain, deps_workers, cap),
+                M::MULTI,
+            )
+        } else {
+            ring.published_scan(next, cap)
+        }
+    };
+    loop {
+        let (mut found, mut skips) = scan();
+        if found > 0 {
+            return Ok((found, skips));
+        }
+        match empty_state(ring, next, has_deps) {
+            Poll::Closed => return Err(ConsumeError::Closed),
+            Poll::Halted => return Err(ConsumeError::Halted),
+            _ => {}
+        }
+        let waited = ring.wait.wait_until(|| {
+            (found, skips) = scan();
+            found > 0
+                || Ring::<S, M, W>::halted_bit(ring.state())
+                || ring.closed_remaining(next) == Some(0)
+        });
+        if found > 0 {
+            return Ok((found, skips));
+        }
+        if waited.is_err() {
+            return Err(ConsumeError::Timeout);
+        }
+        // Halted, or closed and drained: reported at the top of the loop.
     }
 }
 
@@ -541,12 +631,15 @@ where
         ring.group_position(c, epoch)
     }
 
-    fn available_from(&self, pos: u64, limit: usize) -> usize {
+    /// How many events from `pos` on are ready, and whether they may hold
+    /// skipped slots (a stamp scan knows; behind other nodes, assume so).
+    fn available_from(&self, pos: u64, limit: usize) -> (usize, bool) {
         let ring: &Ring<S, M, W> = &self.ring;
         if self.deps_plain | self.deps_workers == 0 {
-            ring.published_from(pos, limit)
+            ring.published_scan(pos, limit)
         } else {
-            ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit)
+            let lead = ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit);
+            (lead, M::MULTI)
         }
     }
 
@@ -557,10 +650,16 @@ where
         }
     }
 
-    /// Handles `[start, end)`, which this worker owns; on unwind the rest
-    /// becomes the backlog and the word stays busy at the first unhandled
-    /// event.
-    fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, start: u64, end: u64, handler: &mut F) {
+    /// Handles `[start, end)`, which this worker owns, checking each stamp
+    /// for a skipped slot only if `skips`; on unwind the rest becomes the
+    /// backlog and the word stays busy at the first unhandled event.
+    fn run<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        start: u64,
+        end: u64,
+        skips: bool,
+        handler: &mut F,
+    ) {
         struct Unwind<'a, R: Deref>
         where
             R::Target: AnyRing,
@@ -584,7 +683,8 @@ where
             }
         }
         let mut last = end - 1;
-        if M::MULTI {
+        let skips = M::MULTI && skips;
+        if skips {
             while last > start && self.ring.skipped(last) {
                 last -= 1;
             }
@@ -597,7 +697,7 @@ where
         let ring: &Ring<S, M, W> = &guard.worker.ring;
         for seq in start..end {
             guard.next = seq + 1;
-            if ring.skipped(seq) {
+            if skips && ring.skipped(seq) {
                 continue;
             }
             // SAFETY: this worker owns `seq` (claimed by its CAS, or kept in
@@ -629,14 +729,14 @@ where
         if self.backlog.0 < self.backlog.1 {
             let (start, end) = self.backlog;
             self.backlog = (0, 0);
-            self.run(start, end, &mut handler);
+            self.run(start, end, true, &mut handler);
             self.set_idle_after(end);
             return Poll::Processed((end - start) as usize);
         }
         loop {
             let pos = self.claim_pos();
             let gates = self.ring.storage.gates();
-            let k = self.available_from(pos, self.max_batch);
+            let (k, skips) = self.available_from(pos, self.max_batch);
             if k == 0 {
                 self.set_idle(pos);
                 return self.empty_state(pos);
@@ -659,7 +759,9 @@ where
                 crate::sync::spin_loop();
                 continue;
             }
-            self.run(pos, end, &mut handler);
+            // The claimed range is the one just scanned: its stamps, and so
+            // `skips`, cannot change until this group releases it.
+            self.run(pos, end, skips, &mut handler);
             self.set_idle_after(end);
             return Poll::Processed(k);
         }
@@ -705,7 +807,7 @@ where
             }
             let ready = || {
                 let pos = self.claim_pos();
-                self.available_from(pos, 1) > 0
+                self.available_from(pos, 1).0 > 0
                     || Ring::<S, M, W>::halted_bit(self.ring.state())
                     || self.ring.closed_remaining(pos) == Some(0)
             };
@@ -729,5 +831,114 @@ where
             self.ring
                 .store_gate(self.me, pack(word(self.backlog.1), false));
         }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    extern crate std;
+
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::vec::Vec;
+
+    use super::super::{BusySpin, Heap, Multi, MultiProducer, Ring};
+    use super::*;
+
+    type MpRing = Ring<Heap<u32>, Multi, BusySpin>;
+
+    fn ring(gates: usize) -> MpRing {
+        MpRing::new(Heap::with_default(16, gates).unwrap(), BusySpin)
+    }
+
+    /// Polls until idle; returns `(sequence, event, end_of_batch)` seen.
+    fn poll_all<R: Deref<Target = MpRing>>(c: &mut Consumer<R>) -> Vec<(u64, u32, bool)> {
+        let mut seen = Vec::new();
+        while let Poll::Processed(_) = c.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+        seen
+    }
+
+    /// Claims a slot whose writer panics: published as skipped.
+    fn skip_one<R: Deref<Target = MpRing>>(p: &mut MultiProducer<R>) {
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let _ = p.publish(|_| panic!("writer died"));
+        }));
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_skip_found_past_a_clean_cached_batch_is_still_skipped() {
+        let ring = ring(1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer();
+        c.set_max_batch(2);
+        for v in [10, 11, 12] {
+            p.push(v).unwrap();
+        }
+        // Scans three clean events, hands out two: one stays cached.
+        let mut seen = Vec::new();
+        c.poll(|e, s, eob| seen.push((s, *e, eob)));
+        assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
+        skip_one(&mut p); // sequence 3
+        p.push(14).unwrap();
+        // The rescan from the cache's end meets the skipped slot: the batch
+        // (12, skipped 3) hands out 12 alone and ends its batch there.
+        assert_eq!(poll_all(&mut c), [(2, 12, true), (4, 14, true)]);
+    }
+
+    #[test]
+    fn a_skip_left_in_the_cache_is_remembered_when_a_clean_scan_extends_it() {
+        let ring = ring(1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer();
+        c.set_max_batch(2);
+        p.push(10).unwrap();
+        p.push(11).unwrap();
+        skip_one(&mut p); // sequence 2
+        let mut seen = Vec::new();
+        c.poll(|e, s, eob| seen.push((s, *e, eob)));
+        assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
+        // The skipped slot stays cached; the next scan sees only clean ones.
+        p.push(13).unwrap();
+        assert_eq!(poll_all(&mut c), [(3, 13, true)]);
+    }
+
+    #[test]
+    fn a_cached_batch_with_a_skip_keeps_checking_across_polls() {
+        let ring = ring(3);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let [mut w] = g.work_group::<1>(&[c.node()]).unwrap();
+        let mut p = g.multi_producer();
+        c.set_max_batch(1);
+        p.push(10).unwrap();
+        skip_one(&mut p); // sequence 1
+        p.push(12).unwrap();
+        skip_one(&mut p); // sequence 3
+                          // One event per poll: the later polls use the cached scan.
+        assert_eq!(poll_all(&mut c), [(0, 10, true), (2, 12, true)]);
+        assert_eq!(c.sequence(), 4);
+        // A worker behind the consumer scans no stamps: it checks each.
+        let mut seen = Vec::new();
+        while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+        assert_eq!(seen, [(0, 10, false), (2, 12, true)]);
+    }
+
+    #[test]
+    fn a_worker_that_scanned_its_batch_skips_what_the_scan_saw() {
+        let ring = ring(2);
+        let mut g = Ring::graph(&ring).unwrap();
+        let [mut w] = g.work_group::<1>(&[]).unwrap();
+        let mut p = g.multi_producer();
+        p.push(10).unwrap();
+        p.push(11).unwrap();
+        let mut seen = Vec::new();
+        w.poll(|e, s, eob| seen.push((s, *e, eob)));
+        skip_one(&mut p); // sequence 2
+        p.push(13).unwrap();
+        skip_one(&mut p); // sequence 4
+        while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+        assert_eq!(seen, [(0, 10, false), (1, 11, true), (3, 13, true)]);
     }
 }

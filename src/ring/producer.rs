@@ -53,6 +53,63 @@ fn free_until<S: Storage, M: super::Mode, W: WaitStrategy>(
     next + ring.gate_lead(anchor, plain, workers, cap) as u64
 }
 
+/// The single producer's slow path: a batch larger than the ring, a full
+/// ring (rescan the gates, then wait), close or halt. Takes the handle's
+/// `next` and cached `free_until` and returns the new `free_until`, with the
+/// refusal if there is one.
+#[inline(never)]
+fn claim_slow<S: Storage, W: WaitStrategy>(
+    ring: &Ring<S, Single, W>,
+    next: u64,
+    cached: u64,
+    plain: u64,
+    workers: u64,
+    n: usize,
+    block: bool,
+) -> Result<u64, (Refusal, u64)> {
+    if n > ring.capacity() {
+        return Err((Refusal::TooLarge, cached));
+    }
+    let state = ring.state();
+    if !Ring::<S, Single, W>::open_bit_only(state) {
+        // Anything but GRAPH_BUILT alone: halted or asked to close.
+        if Ring::<S, Single, W>::halted_bit(state) {
+            return Err((Refusal::Halted, cached));
+        }
+        if Ring::<S, Single, W>::close_requested_bit(state) {
+            return Err((Refusal::Closed, cached));
+        }
+    }
+    let end = next + n as u64;
+    if end <= cached {
+        return Ok(cached);
+    }
+    let mut until = free_until(ring, next, plain, workers);
+    if end <= until {
+        return Ok(until);
+    }
+    if !block {
+        return Err((Refusal::Full, until));
+    }
+    let mut stop = 0;
+    let waited = ring.wait.wait_until(|| {
+        until = free_until(ring, next, plain, workers);
+        stop = ring.state() & !1;
+        until >= end || stop != 0
+    });
+    if until >= end {
+        return Ok(until);
+    }
+    if Ring::<S, Single, W>::halted_bit(stop) {
+        return Err((Refusal::Halted, until));
+    }
+    if stop != 0 {
+        return Err((Refusal::Closed, until));
+    }
+    debug_assert!(waited.is_err());
+    Err((Refusal::Timeout, until))
+}
+
 /// Slots claimed by a batch publish, written in place before they are
 /// published together. Iterate it, or index it with
 /// [`get_mut`](Self::get_mut).
@@ -223,6 +280,8 @@ where
     ring: R,
     next: u64,
     free_until: u64,
+    /// `capacity - 1`, kept here so the hot path needs no load for it.
+    mask: usize,
     plain: u64,
     workers: u64,
     /// The epoch this producer last stored (see `sequence`).
@@ -241,6 +300,7 @@ where
         Self {
             next: ring.first,
             free_until: ring.first,
+            mask: ring.capacity() - 1,
             epoch: epoch_of(ring.first),
             ring,
             plain,
@@ -267,58 +327,45 @@ where
         (self.free_until - self.next) as usize
     }
 
-    #[inline]
+    /// Claims `n` slots from `next`. The fast path is one load of the
+    /// read-mostly state word and a compare with the cached free limit;
+    /// everything else (a batch larger than the ring, a full ring, close,
+    /// halt) is on the slow path. `n <= free_until - next` implies
+    /// `n <= capacity`, since `free_until` is never more than a capacity
+    /// ahead.
+    #[inline(always)]
     fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
         let ring: &Ring<S, Single, W> = &self.ring;
-        if n > ring.capacity() {
-            return Err(Refusal::TooLarge);
+        if Ring::<S, Single, W>::open_bit_only(ring.state())
+            && self.next + n as u64 <= self.free_until
+            && (!WORDS_WRAP || epoch_of(self.next) == self.epoch)
+        {
+            return Ok(self.next);
         }
-        let state = ring.state();
-        if state != 1 {
-            // Anything but GRAPH_BUILT alone: halted or asked to close.
-            if Ring::<S, Single, W>::halted_bit(state) {
-                return Err(Refusal::Halted);
-            }
-            if Ring::<S, Single, W>::close_requested_bit(state) {
-                self.finish();
-                return Err(Refusal::Closed);
-            }
-        }
-        if WORDS_WRAP && epoch_of(self.next) != self.epoch {
-            // Once per 2^29 events on 32-bit targets; compiled out on 64-bit.
-            self.epoch = epoch_of(self.next);
-            ring.store_epoch(self.next);
-        }
-        let end = self.next + n as u64;
-        if end > self.free_until {
-            let (next, plain, workers) = (self.next, self.plain, self.workers);
-            self.free_until = free_until(ring, next, plain, workers);
-            if end > self.free_until {
-                if !block {
-                    return Err(Refusal::Full);
+        // Values in and out, so the handle's fields stay in registers
+        // across the (not inlined) slow path.
+        let (plain, workers) = (self.plain, self.workers);
+        match claim_slow(ring, self.next, self.free_until, plain, workers, n, block) {
+            Ok(until) => {
+                if WORDS_WRAP && epoch_of(self.next) != self.epoch {
+                    // Once per 2^29 events on 32-bit targets; compiled out
+                    // on 64-bit. Before the claim is published (`commit`).
+                    self.epoch = epoch_of(self.next);
+                    ring.store_epoch(self.next);
                 }
-                let mut until = self.free_until;
-                let mut stop = 0;
-                let waited = ring.wait.wait_until(|| {
-                    until = free_until(ring, next, plain, workers);
-                    stop = ring.state() & !1;
-                    until >= end || stop != 0
-                });
                 self.free_until = until;
-                if until < end {
-                    if Ring::<S, Single, W>::halted_bit(stop) {
-                        return Err(Refusal::Halted);
-                    }
-                    if stop != 0 {
-                        self.finish();
-                        return Err(Refusal::Closed);
-                    }
-                    debug_assert!(waited.is_err());
-                    return Err(Refusal::Timeout);
-                }
+                Ok(self.next)
+            }
+            Err((Refusal::Closed, until)) => {
+                self.free_until = until;
+                self.finish();
+                Err(Refusal::Closed)
+            }
+            Err((r, until)) => {
+                self.free_until = until;
+                Err(r)
             }
         }
-        Ok(self.next)
     }
 
     #[inline]
@@ -332,7 +379,7 @@ where
 
     #[inline]
     fn write_one<F: FnOnce(&mut S::Item)>(&mut self, start: u64, f: F) -> u64 {
-        let p = self.ring.storage.slot_mut(self.ring.index(start));
+        let p = self.ring.storage.slot_mut(word(start) & self.mask);
         // SAFETY: slot `start` is claimed (every terminal gate is past its
         // previous occupant) and not yet published, and this is the ring's
         // only producer: no other reference to it exists. If `f` panics the
@@ -526,13 +573,16 @@ struct StampGuard<'a, S: Storage> {
 impl<S: Storage> Drop for StampGuard<'_, S> {
     #[inline]
     fn drop(&mut self) {
-        let mask = self.storage.capacity() - 1;
         let stamps = self.storage.stamps();
+        let mask = stamps.len() - 1;
         for seq in self.start..self.end {
             let w = word(seq);
+            // SAFETY: `stamps` has `capacity` entries, a power of two (the
+            // `Storage` contract), so `w & mask` is in bounds.
+            let stamp = unsafe { stamps.get_unchecked(w & mask) };
             // Release: pairs with the consumers' Acquire stamp load in
-            // `published_from`: the event written above becomes visible.
-            stamps[w & mask].store(pack(w.wrapping_add(1), !self.written), Ordering::Release);
+            // `published_scan`: the event written above becomes visible.
+            stamp.store(pack(w.wrapping_add(1), !self.written), Ordering::Release);
         }
     }
 }
@@ -670,11 +720,21 @@ where
     ) -> Result<u64, PublishError<V>> {
         match self.claim(1, block) {
             Ok(start) => {
-                self.write(start, 1, |mut c| {
-                    if let Some(slot) = c.get_mut(0) {
-                        write(v, slot);
-                    }
-                });
+                let storage = &self.ring.storage;
+                let mut guard = StampGuard {
+                    storage,
+                    start,
+                    end: start + 1,
+                    written: false,
+                };
+                let p = storage.slot_mut(word(start) & (storage.stamps().len() - 1));
+                // SAFETY: slot `start` is claimed by this handle's CAS and
+                // not yet stamped, so no other handle touches it; the guard
+                // stamps it (published, or skipped if `write` panics).
+                write(v, unsafe { &mut *p });
+                guard.written = true;
+                drop(guard);
+                self.ring.notify();
                 Ok(start)
             }
             Err(r) => Err(r.with(v)),

@@ -135,7 +135,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
         // Release: pairs with the Acquire gate loads in `gate_lead` of
         // producers and downstream consumers: the owner's reads of the
         // events below `value` happen before anyone reuses or follows them.
-        self.storage.gates()[gate].store(value, Ordering::Release);
+        let gates = self.storage.gates();
+        debug_assert!(gate < gates.len());
+        // SAFETY: gate indices are handed out by `Graph::take_gates`, which
+        // checks them against `gates().len()`, and that length never changes
+        // (the `Storage` contract); skipping the bounds check keeps it off
+        // every release.
+        unsafe { gates.get_unchecked(gate) }.store(value, Ordering::Release);
         self.notify();
     }
 }
@@ -367,6 +373,13 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.state.load(Ordering::Acquire)
     }
 
+    /// Whether `state` is `GRAPH_BUILT` alone: not halted, no close asked
+    /// for. The producer's fast path tests only this.
+    #[inline(always)]
+    pub(super) fn open_bit_only(state: usize) -> bool {
+        state == GRAPH_BUILT
+    }
+
     #[inline(always)]
     pub(super) fn halted_bit(state: usize) -> bool {
         state & HALTED != 0
@@ -486,6 +499,16 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// looking at most `limit` ahead.
     #[inline]
     pub(super) fn published_from(&self, from: u64, limit: usize) -> usize {
+        self.published_scan(from, limit).0
+    }
+
+    /// [`published_from`](Self::published_from), and whether any of those
+    /// events is a skipped slot (always `false` for a single producer). The
+    /// multi-producer scan loads each stamp anyway; reporting its skipped
+    /// bit lets a handle that scanned a batch hand it out without loading
+    /// every stamp a second time.
+    #[inline]
+    pub(super) fn published_scan(&self, from: u64, limit: usize) -> (usize, bool) {
         if M::MULTI {
             // Acquire is not needed for the claim word itself (each stamp
             // below is the real publication), but costs nothing on the
@@ -495,24 +518,30 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 unpacked_pos(self.cursor.load(Ordering::Acquire)),
             );
             let stamps = self.storage.stamps();
-            let mask = self.capacity() - 1;
+            let mask = stamps.len() - 1;
             let upto = claimed.min(limit);
             let mut n = 0;
+            let mut skipped = 0;
             while n < upto {
                 let seq = word(from).wrapping_add(n);
+                // SAFETY: `stamps` has `capacity` entries, a power of two
+                // (the `Storage` contract), so `seq & mask` is in bounds.
+                let stamp = unsafe { stamps.get_unchecked(seq & mask) };
                 // Acquire: pairs with the producer's Release stamp store, so
                 // the event written before it is visible here.
-                let stamp = stamps[seq & mask].load(Ordering::Acquire);
+                let stamp = stamp.load(Ordering::Acquire);
                 if stamp & !1 != pack(seq.wrapping_add(1), false) {
                     break;
                 }
+                skipped |= stamp;
                 n += 1;
             }
-            n
+            (n, unpacked_flag(skipped))
         } else {
             // Acquire: pairs with the producer's Release cursor store, so
             // every event below the cursor is visible here.
-            distance(word(from), self.cursor.load(Ordering::Acquire)).min(limit)
+            let n = distance(word(from), self.cursor.load(Ordering::Acquire)).min(limit);
+            (n, false)
         }
     }
 
