@@ -21,16 +21,16 @@
 //! # Waking, flush and close
 //!
 //! The hand-off between producers, [`Batcher::flush`], [`Batcher::close`]
-//! and the flushers (an in-flight count, a flush epoch with
-//! acknowledgements, a per-flusher sleeping flag with fences) lives in the
+//! and the flushers (a flush target and epoch with acknowledgements, a
+//! per-flusher sleeping flag with fences) lives in the
 //! private `handoff` module, together with the flusher loop, so the loom
 //! models in `loom-tests/tests/batch.rs` check that very code. In short: an
 //! idle flusher announces that it sleeps, fences and polls once more before
 //! it parks, and a producer fences after publishing and wakes a sleeper it
-//! sees; `flush` bumps an epoch, and each flusher waits for in-flight
-//! pushes, drains, ships and acknowledges. Under a continuous stream from
-//! many producers a flush waits for a moment with no push in flight (these
-//! come every few hundred nanoseconds in practice).
+//! sees; `flush` reads the queue's claim position as its target and bumps
+//! an epoch, and each flusher drains until the target is reached, ships
+//! and acknowledges. A flush never waits for a push: producers blocked on
+//! a full queue have claimed nothing, and the flushers keep draining.
 
 mod handoff;
 
@@ -375,7 +375,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .work_group_vec(self.flushers, &[])
                 .expect("gates sized")
                 .into_iter()
-                .map(Source::Many)
+                .map(|w| Source::Many(w, 0))
                 .collect()
         };
         let producers = Lanes::new(graph.multi_producer());
@@ -426,12 +426,15 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
 
 enum Source<T> {
     One(Consumer<Arc<Queue<T>>>),
-    Many(Worker<Arc<Queue<T>>>),
+    /// A work-group worker and one past the highest sequence it took.
+    Many(Worker<Arc<Queue<T>>>, u64),
 }
 
 impl<T: Send> Source<T> {
     fn poll(&mut self, max: usize, mut f: impl FnMut(T)) -> Poll {
-        let mut h = |slot: &Slot<T>, _: u64, _: bool| {
+        let mut last = None;
+        let mut h = |slot: &Slot<T>, seq: u64, _: bool| {
+            last = Some(seq);
             // SAFETY: we are the one consumer of this sequence, inside the
             // poll that handed it to us (see `Slot`).
             if let Some(item) = unsafe { slot.take() } {
@@ -443,10 +446,22 @@ impl<T: Send> Source<T> {
                 c.set_max_batch(max);
                 c.poll(&mut h)
             }
-            Self::Many(w) => {
+            Self::Many(w, taken) => {
                 w.set_max_batch(max);
-                w.poll(&mut h)
+                let p = w.poll(&mut h);
+                if let Some(seq) = last {
+                    *taken = (*taken).max(seq + 1);
+                }
+                p
             }
+        }
+    }
+
+    /// See [`Flush::position`].
+    fn position(&self) -> u64 {
+        match self {
+            Self::One(c) => c.sequence(),
+            Self::Many(_, taken) => *taken,
         }
     }
 }
@@ -576,6 +591,10 @@ where
     fn first_at(&self) -> Option<Instant> {
         self.first_at
     }
+
+    fn position(&self) -> u64 {
+        self.src.position()
+    }
 }
 
 /// The asynchronous batcher. See the [module docs](self).
@@ -621,7 +640,6 @@ impl<T: Send + 'static> Batcher<T> {
 
     fn publish(&self, item: T, wait: Option<Duration>) -> Result<(), PushError<T>> {
         let s = &self.shared;
-        s.handoff.begin_push();
         let slot = Slot(UnsafeCell::new(Some(item)));
         // Accepted items are counted in the pushing thread's lane (a plain
         // store, no shared counter).
@@ -653,7 +671,9 @@ impl<T: Send + 'static> Batcher<T> {
                 })
             }
         };
-        s.handoff.end_push(out.is_ok());
+        if out.is_ok() {
+            s.handoff.pushed();
+        }
         out
     }
 
@@ -713,7 +733,10 @@ impl<T: Send + 'static> Batcher<T> {
     /// Returns once every item accepted before this call has been handed to
     /// the handler (its batch returned). See the module docs.
     pub fn flush(&self) {
-        self.shared.handoff.flush();
+        // Every push that returned before this call claimed a sequence
+        // below the queue's claim position now.
+        let target = self.shared.producers.with(|l| l.producer.sequence());
+        self.shared.handoff.flush(target);
     }
 
     /// Stops accepting (waiting pushers get `Closed`), hands everything
