@@ -16,7 +16,21 @@
 //!
 //! A batch the handler rejects (`Err`) or panics on goes to the error
 //! callback with its items. No item is dropped silently: every accepted item
-//! reaches the handler (and, if it failed, the error callback).
+//! reaches the handler (and, if it failed, the error callback), except one
+//! the weigher panicked on, which goes to the error callback alone.
+//!
+//! # Panics in user code
+//!
+//! Any user code the flushers run may panic: the handler, the error
+//! callback, the weigher, an item's `Drop` (when a shipped batch is
+//! cleared), a panic payload's `Drop`, and the handler's own `Drop` when
+//! the flusher exits. Every such call is made where its panic is caught: the
+//! flusher carries on, every accepted item is handed to the handler or
+//! reported to the error callback exactly once, `flush` and `close` return,
+//! and later pushes are delivered. A panic in the handler or the weigher
+//! reaches the error callback ([`BatchError::Panicked`],
+//! [`BatchError::Unweighed`]); one in the error callback or in a `Drop` has
+//! nowhere to go and is discarded.
 //!
 //! # Waking, flush and close
 //!
@@ -165,6 +179,9 @@ pub enum BatchError<E> {
     Failed(E),
     /// The handler panicked with this payload.
     Panicked(Payload),
+    /// The weigher panicked with this payload on the one item in the
+    /// batch; the handler never saw that item.
+    Unweighed(Payload),
 }
 
 impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
@@ -172,6 +189,7 @@ impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
         match self {
             Self::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
             Self::Panicked(_) => f.write_str("Panicked(..)"),
+            Self::Unweighed(_) => f.write_str("Unweighed(..)"),
         }
     }
 }
@@ -199,14 +217,18 @@ pub struct Metrics {
     pub accepted: usize,
     /// Pushes refused (full or closed).
     pub rejected: usize,
-    /// Items handed to the handler.
+    /// Items handed to the handler. Once the batcher is closed,
+    /// `accepted == delivered + unweighed`.
     pub delivered: usize,
     /// Batches handed to the handler.
     pub batches: usize,
     /// Batches that failed (error or panic) and went to the error callback.
     pub failed: usize,
-    /// Of which panicked.
+    /// Of which panicked (the handler, or the weigher on an item).
     pub panicked: usize,
+    /// Items the weigher panicked on: each went to the error callback alone
+    /// ([`BatchError::Unweighed`]) instead of to the handler.
+    pub unweighed: usize,
     /// Batches shipped full of items.
     pub by_items: usize,
     /// Batches shipped at the byte limit.
@@ -226,6 +248,7 @@ struct Counters {
     batches: AtomicUsize,
     failed: AtomicUsize,
     panicked: AtomicUsize,
+    unweighed: AtomicUsize,
     causes: [AtomicUsize; 5],
 }
 
@@ -390,17 +413,22 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 let why = match e {
                     BatchError::Failed(_) => "failed",
                     BatchError::Panicked(_) => "panicked",
+                    BatchError::Unweighed(_) => "was refused: its weigher panicked",
                 };
                 std::eprintln!("latchfree batch: a batch of {} items {why}", items.len());
             })
         });
+        // Clone every handler before starting a thread: a panicking `Clone`
+        // then leaves nothing running.
+        let mut handlers: Vec<H> = (1..sources.len()).map(|_| handler.clone()).collect();
+        handlers.push(handler);
         let mut joins = Vec::new();
-        for (i, src) in sources.into_iter().enumerate() {
+        for (i, (src, handler)) in sources.into_iter().zip(handlers).enumerate() {
             let f = Flusher {
                 shared: shared.clone(),
                 index: i,
                 src,
-                handler: handler.clone(),
+                handler,
                 on_error: on_error.clone(),
                 weigher: self.weigher.clone(),
                 max_items: self.max_items,
@@ -411,11 +439,21 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 bytes: 0,
                 first_at: None,
             };
-            let j = thread::Builder::new()
+            let started = thread::Builder::new()
                 .name(alloc::format!("{}-{i}", self.name))
-                .spawn(move || f.run())
-                .expect("could not start a flusher thread");
-            joins.push(j);
+                .spawn(move || f.run());
+            match started {
+                Ok(j) => joins.push(j),
+                Err(e) => {
+                    // Stop the flushers already running before reporting.
+                    shared.ring.close();
+                    shared.handoff.wake_all();
+                    for j in joins {
+                        let _ = j.join();
+                    }
+                    panic!("could not start a flusher thread: {e}");
+                }
+            }
         }
         Batcher {
             shared,
@@ -463,6 +501,38 @@ impl<T: Send> Source<T> {
             Self::One(c) => c.sequence(),
             Self::Many(_, taken) => *taken,
         }
+    }
+}
+
+/// Hands a failed batch to the error callback; a panic in it is caught and
+/// discarded (there is nowhere further to report it).
+fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &mut Vec<T>) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| on_error(e, items))) {
+        drop_quietly(p);
+    }
+}
+
+/// Drops `x` where a panic in its `Drop` is caught and discarded. That
+/// panic's own payload is dropped the same way once, and leaked if even
+/// its `Drop` panics: unwinding must stop somewhere.
+pub(crate) fn drop_quietly<X>(x: X) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(x))) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+            core::mem::forget(p);
+        }
+    }
+}
+
+/// Empties `items`, dropping each on its own with [`drop_quietly`]: a
+/// panicking `Drop` neither stops the others from being dropped nor
+/// escapes (a second panic in one `Vec::clear` would abort).
+fn clear_quietly<T>(items: &mut Vec<T>) {
+    if core::mem::needs_drop::<T>() {
+        for item in items.drain(..) {
+            drop_quietly(item);
+        }
+    } else {
+        items.clear();
     }
 }
 
@@ -523,7 +593,10 @@ where
 
     fn add(&mut self, item: T) {
         if let Some(w) = &self.weigher {
-            let w = w(&item);
+            let w = match catch_unwind(AssertUnwindSafe(|| w(&item))) {
+                Ok(w) => w,
+                Err(p) => return self.unweighed(item, p),
+            };
             if !self.batch.is_empty() && self.bytes.saturating_add(w) > self.max_bytes {
                 self.ship(FlushCause::Bytes);
             }
@@ -536,6 +609,19 @@ where
         if self.batch.len() >= self.max_items {
             self.ship(FlushCause::Items);
         }
+    }
+
+    /// The weigher panicked on `item`: it goes to the error callback alone.
+    #[cold]
+    fn unweighed(&mut self, item: T, p: Payload) {
+        let c = &self.shared.counters;
+        // Relaxed: metrics only.
+        c.failed.fetch_add(1, Ordering::Relaxed);
+        c.panicked.fetch_add(1, Ordering::Relaxed);
+        c.unweighed.fetch_add(1, Ordering::Relaxed);
+        let mut one = alloc::vec![item];
+        report(&self.on_error, BatchError::Unweighed(p), &mut one);
+        clear_quietly(&mut one);
     }
 
     fn ship(&mut self, cause: FlushCause) {
@@ -560,11 +646,12 @@ where
         };
         if let Some(e) = err {
             c.failed.fetch_add(1, Ordering::Relaxed);
-            let on_error = &self.on_error;
-            let _ = catch_unwind(AssertUnwindSafe(|| on_error(e, batch)));
+            report(&self.on_error, e, &mut self.batch);
         }
         c.delivered.fetch_add(n, Ordering::Relaxed);
-        self.batch.clear();
+        // The items were the handler's (and the error callback's); what
+        // they left is dropped here, one by one, each drop's panic caught.
+        clear_quietly(&mut self.batch);
         self.bytes = 0;
         self.first_at = None;
     }
@@ -572,6 +659,8 @@ where
     fn run(mut self) {
         let shared = self.shared.clone();
         shared.handoff.run(self.index, self.max_delay, &mut self);
+        // The handler, callbacks and weigher are user values too.
+        drop_quietly(self);
     }
 }
 
@@ -766,6 +855,7 @@ impl<T: Send + 'static> Batcher<T> {
             batches: r(&c.batches),
             failed: r(&c.failed),
             panicked: r(&c.panicked),
+            unweighed: r(&c.unweighed),
             by_items: r(&c.causes[0]),
             by_bytes: r(&c.causes[1]),
             by_time: r(&c.causes[2]),
