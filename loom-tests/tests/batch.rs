@@ -346,3 +346,31 @@ fn two_flushers_answer_a_flush() {
         drop(p);
     });
 }
+
+/// (g) A flush behind a gap: the main thread pushes while another thread
+/// pushes and then flushes. If the main thread claimed first and has not
+/// published yet, the other thread's item sits behind that gap; its flush
+/// must still ship it before returning (the flusher waits for the gap to
+/// fill: a claimed slot is published without waiting).
+#[test]
+fn flush_waits_for_a_gap_below_its_target() {
+    model(|| {
+        let (s, flusher, mut p) = batcher(2, Duration::from_secs(1));
+        let mut other = p.clone();
+        let s2 = s.clone();
+        let flushing = thread::spawn(move || {
+            push(&s2, &mut other, 2).unwrap();
+            flush(&s2, &mut other);
+            let log: Vec<usize> = s2.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+            assert!(log.contains(&2), "flush missed its own item: {log:?}");
+            other
+        });
+        push(&s, &mut p, 1).unwrap();
+        let other = flushing.join().unwrap();
+        close(&s, flusher);
+        drop((p, other));
+        let mut log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        log.sort_unstable();
+        assert_eq!(log, [1, 2]);
+    });
+}
