@@ -413,7 +413,10 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 let why = match e {
                     BatchError::Failed(_) => "failed",
                     BatchError::Panicked(_) => "panicked",
-                    BatchError::Unweighed(_) => "was refused: its weigher panicked",
+                    BatchError::Unweighed(_) => {
+                        std::eprintln!("latchfree batch: the weigher panicked on an item");
+                        return;
+                    }
                 };
                 std::eprintln!("latchfree batch: a batch of {} items {why}", items.len());
             })
