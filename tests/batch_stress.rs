@@ -132,3 +132,95 @@ fn flush_sees_everything_accepted_before_it() {
     b.flush();
     assert_eq!(count.load(Ordering::SeqCst), 4000);
 }
+
+/// Runs `f` on its own thread and fails if it has not finished within
+/// `secs` (a deadlock would otherwise hang the test binary; the stuck
+/// threads are left behind, the process exits with the failure).
+fn within(secs: u64, what: &str, f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(()) => h.join().unwrap(),
+        // The thread panicked: re-raise its panic.
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(h.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("{what}: still running after {secs} s (deadlock)")
+        }
+    }
+}
+
+/// Issue 11, failure 1: producers blocked in `push` on a full queue must not
+/// stall a `flush` (nor the flush the producers). Capacity 16, `pushers`
+/// threads looping on the blocking `push`, a third thread flushing over and
+/// over; every flush returns and covers what was accepted before it.
+fn flush_against_blocked_pushers(pushers: usize, flushers: usize) {
+    const ITEMS: usize = if cfg!(miri) { 200 } else { 20_000 };
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let d2 = delivered.clone();
+    let b = Arc::new(
+        Batcher::builder::<()>()
+            .max_items(4)
+            .max_delay(Duration::from_millis(1))
+            .queue_capacity(16)
+            .flushers(flushers)
+            .build(move |batch: &mut Vec<usize>| {
+                d2.fetch_add(batch.len(), Ordering::SeqCst);
+                Ok::<(), ()>(())
+            }),
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (b2, a2, del) = (b.clone(), accepted.clone(), delivered.clone());
+    within(20, "flush against blocked pushers", move || {
+        let hs: Vec<_> = (0..pushers)
+            .map(|_| {
+                let (b, accepted) = (b2.clone(), a2.clone());
+                thread::spawn(move || {
+                    for i in 0..ITEMS {
+                        b.push(i).unwrap();
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        let mut flushes = 0;
+        while hs.iter().any(|h| !h.is_finished()) {
+            let before = a2.load(Ordering::SeqCst);
+            b2.flush();
+            flushes += 1;
+            let after = del.load(Ordering::SeqCst);
+            assert!(
+                after >= before,
+                "flush returned with {after} < {before} delivered"
+            );
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+        b2.flush();
+        assert_eq!(del.load(Ordering::SeqCst), pushers * ITEMS);
+        assert!(flushes > 0);
+    });
+    b.close();
+    assert_eq!(b.metrics().delivered, pushers * ITEMS);
+    assert_eq!(accepted.load(Ordering::SeqCst), pushers * ITEMS);
+}
+
+#[test]
+fn flush_against_one_blocked_pusher() {
+    flush_against_blocked_pushers(1, 1);
+}
+
+#[test]
+fn flush_against_two_blocked_pushers() {
+    flush_against_blocked_pushers(2, 1);
+}
+
+#[test]
+fn flush_against_blocked_pushers_two_flushers() {
+    flush_against_blocked_pushers(2, 2);
+}

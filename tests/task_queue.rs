@@ -202,3 +202,59 @@ fn blocked_poster_gets_closed() {
     let m = q.metrics();
     assert_eq!(m.posted, m.handled);
 }
+
+/// Issue 11, failure 1, through the task queue: posters blocked on a full
+/// queue (capacity 16) must not stall `flush`, nor `flush` the posters.
+#[test]
+fn flush_against_blocked_posters() {
+    const ITEMS: usize = if cfg!(miri) { 200 } else { 20_000 };
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h2 = handled.clone();
+    let q = Arc::new(
+        TaskQueue::builder::<()>()
+            .queue_capacity(16)
+            .build(move |_: usize| {
+                h2.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+    );
+    let posted = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (q2, p2, h3) = (q.clone(), posted.clone(), handled.clone());
+    // The scenario runs on its own thread, so a deadlock fails the test
+    // instead of hanging it.
+    let runner = thread::spawn(move || {
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                let (q, posted) = (q2.clone(), p2.clone());
+                thread::spawn(move || {
+                    for i in 0..ITEMS {
+                        q.post(i).unwrap();
+                        posted.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        while hs.iter().any(|h| !h.is_finished()) {
+            let before = p2.load(Ordering::SeqCst);
+            q2.flush();
+            assert!(h3.load(Ordering::SeqCst) >= before, "flush returned early");
+        }
+        for h in hs {
+            h.join().unwrap();
+        }
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(()) => runner.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            std::panic::resume_unwind(runner.join().unwrap_err())
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("flush against blocked posters: deadlock")
+        }
+    }
+    q.close();
+    assert_eq!(handled.load(Ordering::SeqCst), 2 * ITEMS);
+    assert_eq!(q.metrics().posted, 2 * ITEMS);
+}

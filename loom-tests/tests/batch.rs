@@ -1,7 +1,7 @@
 //! Loom models of the batcher's flush/close/sleep hand-off. Run with
 //! `RUSTFLAGS="--cfg latchfree_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p latchfree-loom-tests --test batch`.
 //!
-//! The batcher's flusher loop, in-flight count, flush epoch and sleep flag
+//! The batcher's flusher loop, flush target and epoch and sleep flag
 //! live in `batch_handoff::Handoff`; these models run that very loop on a
 //! loom thread against the same kind of queue the batcher uses (a
 //! multi-producer ring with one consumer), with a batch that records what
@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use latchfree::batch_handoff::{clock, Flush, FlushCause, Handoff};
-use latchfree::ring::{BusySpin, Consumer, Heap, Multi, MultiProducer, Poll, Ring};
+use latchfree::ring::{BusySpin, Consumer, Heap, Multi, MultiProducer, Poll, Ring, Worker};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};
 use loom::thread;
@@ -34,11 +34,17 @@ struct Shared {
     count: AtomicUsize,
 }
 
-/// The flusher's queue side: a plain consumer and a batch, as in the
-/// batcher's single-flusher mode.
+/// Where a flusher takes items from, as in the batcher: the one consumer,
+/// or a work-group worker with one past the highest sequence it took.
+enum Src {
+    One(Consumer<Arc<Q>>),
+    Many(Worker<Arc<Q>>, u64),
+}
+
+/// The flusher's queue side: its source and a batch.
 struct TestFlusher {
     shared: Arc<Shared>,
-    src: Consumer<Arc<Q>>,
+    src: Src,
     batch: Vec<usize>,
     first_at: Option<Instant>,
 }
@@ -47,11 +53,24 @@ impl Flush for TestFlusher {
     fn fill(&mut self) -> Poll {
         let batch = &mut self.batch;
         let was_empty = batch.is_empty();
-        let p = self.src.poll(|x, _, _| batch.push(*x));
+        let p = match &mut self.src {
+            Src::One(c) => c.poll(|x, _, _| batch.push(*x)),
+            Src::Many(w, taken) => w.poll(|x, seq, _| {
+                batch.push(*x);
+                *taken = (*taken).max(seq + 1);
+            }),
+        };
         if was_empty && !self.batch.is_empty() {
             self.first_at = Some(clock());
         }
         p
+    }
+
+    fn position(&self) -> u64 {
+        match &self.src {
+            Src::One(c) => c.sequence(),
+            Src::Many(_, taken) => *taken,
+        }
     }
 
     fn ship(&mut self, cause: FlushCause) {
@@ -78,33 +97,79 @@ fn batcher(
     cap: usize,
     max_delay: Duration,
 ) -> (Arc<Shared>, thread::JoinHandle<()>, MultiProducer<Arc<Q>>) {
-    let ring: Arc<Q> = Arc::new(Ring::new(Heap::with_default(cap, 2).unwrap(), BusySpin));
+    let (s, mut flushers, p) = batcher_n(1, cap, max_delay);
+    (s, flushers.pop().unwrap(), p)
+}
+
+/// The same with `n` flushers: one consumer, or a work group of `n`.
+fn batcher_n(
+    n: usize,
+    cap: usize,
+    max_delay: Duration,
+) -> (
+    Arc<Shared>,
+    Vec<thread::JoinHandle<()>>,
+    MultiProducer<Arc<Q>>,
+) {
+    let ring: Arc<Q> = Arc::new(Ring::new(Heap::with_default(cap, n + 1).unwrap(), BusySpin));
     let mut g = Ring::graph(ring.clone()).unwrap();
-    let src = g.consumer(&[]).unwrap();
+    let srcs: Vec<Src> = if n == 1 {
+        vec![Src::One(g.consumer(&[]).unwrap())]
+    } else {
+        g.work_group_vec(n, &[])
+            .unwrap()
+            .into_iter()
+            .map(|w| Src::Many(w, 0))
+            .collect()
+    };
     let producer = g.multi_producer();
     let shared = Arc::new(Shared {
         ring,
-        handoff: Handoff::new(1),
+        handoff: Handoff::new(n),
         shipped: Mutex::new(Vec::new()),
         count: AtomicUsize::new(0),
     });
-    let mut f = TestFlusher {
-        shared: shared.clone(),
-        src,
-        batch: Vec::new(),
-        first_at: None,
-    };
-    let s2 = shared.clone();
-    let t = thread::spawn(move || s2.handoff.run(0, max_delay, &mut f));
-    (shared, t, producer)
+    let flushers = srcs
+        .into_iter()
+        .enumerate()
+        .map(|(i, src)| {
+            let mut f = TestFlusher {
+                shared: shared.clone(),
+                src,
+                batch: Vec::new(),
+                first_at: None,
+            };
+            let s2 = shared.clone();
+            thread::spawn(move || s2.handoff.run(i, max_delay, &mut f))
+        })
+        .collect();
+    (shared, flushers, producer)
 }
 
-/// The batcher's push: counted in flight around the publish, a wake after.
+/// The batcher's `try_push`: a wake after an accepted publish.
 fn push(s: &Shared, p: &mut MultiProducer<Arc<Q>>, x: usize) -> Result<(), usize> {
-    s.handoff.begin_push();
     let r = p.try_push(x).map(|_| ()).map_err(|e| e.into_inner());
-    s.handoff.end_push(r.is_ok());
+    if r.is_ok() {
+        s.handoff.pushed();
+    }
     r
+}
+
+/// The batcher's blocking `push`: waits for room (refused only by the
+/// close), then the same wake.
+fn push_blocking(s: &Shared, p: &mut MultiProducer<Arc<Q>>, x: usize) -> Result<(), usize> {
+    let r = p.push(x).map(|_| ()).map_err(|e| e.into_inner());
+    if r.is_ok() {
+        s.handoff.pushed();
+    }
+    r
+}
+
+/// The batcher's flush: the caller's view of the claim position is the
+/// target.
+fn flush(s: &Shared, p: &mut MultiProducer<Arc<Q>>) {
+    let target = p.sequence();
+    s.handoff.flush(target);
 }
 
 fn close(s: &Shared, flusher: thread::JoinHandle<()>) {
@@ -121,6 +186,7 @@ fn close(s: &Shared, flusher: thread::JoinHandle<()>) {
 fn flush_ships_everything_pushed_before() {
     model(|| {
         let (s, flusher, mut p) = batcher(2, Duration::from_secs(1));
+        let mut mine = p.clone();
         let pushed = Arc::new(AtomicBool::new(false));
         let (s2, pushed2) = (s.clone(), pushed.clone());
         // The producer handle comes back: dropping the last one would
@@ -131,14 +197,14 @@ fn flush_ships_everything_pushed_before() {
             p
         });
         let before = pushed.load(Ordering::SeqCst);
-        s.handoff.flush();
+        flush(&s, &mut mine);
         if before {
             let log = s.shipped.lock().unwrap();
             assert_eq!(&*log, &[(7, FlushCause::Manual)], "flush missed an item");
         }
         let p = producer.join().unwrap();
         close(&s, flusher);
-        drop(p);
+        drop((p, mine));
         let log = s.shipped.lock().unwrap();
         assert_eq!(log.len(), 1);
         assert_eq!(log[0].0, 7);
@@ -193,5 +259,118 @@ fn push_after_sleep_decision_is_never_stranded() {
         items.sort_unstable();
         assert_eq!(items, [1, 2]);
         drop(p);
+    });
+}
+
+/// (d) Issue 11, failure 1: a producer blocked in `push` on a full queue
+/// (one slot) races a flush. The flush must not wait for the blocked push
+/// (which has claimed nothing), and the flusher must keep draining so the
+/// push gets its room: no deadlock, everything the producer had pushed
+/// when the flush began is shipped when it returns, and both items are
+/// shipped exactly once in the end. (Against the old hand-off, which
+/// counted the blocked push in flight and stopped draining until nothing
+/// was, this model never finishes.)
+#[test]
+fn blocking_push_races_flush() {
+    model(|| {
+        let (s, flusher, mut p) = batcher(1, Duration::from_secs(1));
+        let mut mine = p.clone();
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let (s2, pushed2) = (s.clone(), pushed.clone());
+        let producer = thread::spawn(move || {
+            for x in [1, 2] {
+                push_blocking(&s2, &mut p, x).unwrap();
+                pushed2.store(x, Ordering::SeqCst);
+            }
+            p
+        });
+        let before = pushed.load(Ordering::SeqCst);
+        flush(&s, &mut mine);
+        let log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        assert!(
+            (1..=before).all(|x| log.contains(&x)),
+            "flush missed an item: {before} pushed before, {log:?} shipped"
+        );
+        let p = producer.join().unwrap();
+        close(&s, flusher);
+        drop((p, mine));
+        let log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        assert_eq!(log, [1, 2]);
+    });
+}
+
+/// (e) A producer blocked in `push` on a full queue races the close: it is
+/// refused with its item back or accepted and shipped exactly once; the
+/// item before it is shipped; the flusher exits.
+#[test]
+fn blocking_push_races_close() {
+    model(|| {
+        let (s, flusher, mut p) = batcher(1, Duration::from_secs(1));
+        push(&s, &mut p, 1).unwrap();
+        let s2 = s.clone();
+        let producer = thread::spawn(move || (push_blocking(&s2, &mut p, 2), p));
+        close(&s, flusher);
+        let (r, p) = producer.join().unwrap();
+        drop(p);
+        let log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        match r {
+            Ok(()) => assert_eq!(log, [1, 2]),
+            Err(x) => {
+                assert_eq!(x, 2);
+                assert_eq!(log, [1], "a refused item was shipped");
+            }
+        }
+    });
+}
+
+/// (f) Two flushers sharing the queue as a work group (the batcher's
+/// unordered mode): an item pushed before a flush is shipped when it
+/// returns, whichever flusher took it; the flusher that did not take it
+/// learns from the other that the target was reached.
+#[test]
+fn two_flushers_answer_a_flush() {
+    model(|| {
+        let (s, flushers, mut p) = batcher_n(2, 1, Duration::from_secs(1));
+        push(&s, &mut p, 1).unwrap();
+        flush(&s, &mut p);
+        {
+            let log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+            assert_eq!(log, [1], "flush returned before the item was shipped");
+        }
+        s.ring.close();
+        s.handoff.wake_all();
+        for f in flushers {
+            f.join().unwrap();
+        }
+        assert_eq!(s.count.load(Ordering::SeqCst), 1);
+        drop(p);
+    });
+}
+
+/// (g) A flush behind a gap: the main thread pushes while another thread
+/// pushes and then flushes. If the main thread claimed first and has not
+/// published yet, the other thread's item sits behind that gap; its flush
+/// must still ship it before returning (the flusher waits for the gap to
+/// fill: a claimed slot is published without waiting).
+#[test]
+fn flush_waits_for_a_gap_below_its_target() {
+    model(|| {
+        let (s, flusher, mut p) = batcher(2, Duration::from_secs(1));
+        let mut other = p.clone();
+        let s2 = s.clone();
+        let flushing = thread::spawn(move || {
+            push(&s2, &mut other, 2).unwrap();
+            flush(&s2, &mut other);
+            let log: Vec<usize> = s2.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+            assert!(log.contains(&2), "flush missed its own item: {log:?}");
+            other
+        });
+        push(&s, &mut p, 1).unwrap();
+        let other = flushing.join().unwrap();
+        close(&s, flusher);
+        drop((p, other));
+        let mut log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        log.sort_unstable();
+        assert_eq!(log, [1, 2]);
     });
 }

@@ -8,12 +8,23 @@
 //!
 //! # Ground rules
 //!
-//! - `in_flight` counts pushes between [`Handoff::begin_push`] and
-//!   [`Handoff::end_push`], `0..=pushing threads`. Every push that returned
-//!   `Ok` has published its item before it left the count.
-//! - `epoch` counts [`Handoff::flush`] calls (it only grows). `acks[i]` is
-//!   the last epoch flusher `i` has finished (`usize::MAX` once it exited);
-//!   both `acks` and the `acked` condition variable live under one mutex.
+//! - The flush *target* (under the `flushes` mutex) is the highest claim
+//!   position any [`Handoff::flush`] caller read from the queue: every item
+//!   accepted before that call has a sequence below it. Every sequence below
+//!   it is claimed, and a claimed slot is written and published without
+//!   waiting (a producer waits for room *before* it claims), so a target is
+//!   always reached without help from a producer still waiting for room.
+//! - `epoch` counts flushes (it only grows, wrapping). A flush raises the
+//!   target and bumps the epoch inside one critical section of the mutex,
+//!   so a flusher that reads both under the mutex gets a target that covers
+//!   every flush up to that epoch.
+//! - `acks[i]` is the last epoch flusher `i` answered (`None` once it
+//!   exited); `covered` the last epoch some flusher found *reached*: every
+//!   sequence below its target taken by some flusher. Both live under the
+//!   mutex, with the `acked` condition variable.
+//! - A flusher's [`Flush::position`] is one past the highest sequence it
+//!   took (its consumer's position with one flusher). Only its owner reads
+//!   it; flushers share progress only through `covered`.
 //! - `sleepers[i].sleeping` is written only by flusher `i`: `true` from just
 //!   before its last poll until it is back from `park`.
 //!
@@ -29,21 +40,34 @@
 //!
 //! # Flush
 //!
-//! [`Handoff::flush`] bumps the epoch and wakes every flusher. A flusher
-//! that sees a new epoch waits until no push is in flight (so every item
-//! accepted before the flush is in the queue with no gap in front of it),
-//! drains the queue until idle, ships its batch and acknowledges the epoch;
-//! `flush` returns when every flusher has. The item reaches the flusher by
-//! a chain of `SeqCst` accesses: publish, the push's return (seen by the
-//! flush caller), the epoch bump, the flusher's epoch load, its poll.
+//! [`Handoff::flush`] raises the target to the caller's claim position,
+//! bumps the epoch and wakes every flusher. A flusher that sees a new epoch
+//! reads `(epoch, target)` under the mutex and keeps polling until the
+//! target is reached: its own position is at or past it (it took the item
+//! just below it, so everything below was claimed before), its poll says
+//! `Closed` (everything claimed is taken), or `covered` says another flusher
+//! found it so. Then it ships its batch and acknowledges; `flush` returns
+//! when every flusher has. Nothing here waits for a push in flight: a
+//! producer blocked on a full queue has claimed nothing, and the flushers
+//! keep draining, so it gets its room.
+//!
+//! Why a flusher's batch holds everything of the flush below the target
+//! that it took: a worker takes a sequence by its claim CAS and moves the
+//! item into its batch within that same poll. A flusher acknowledges only
+//! after it learnt (by its own poll, or through the mutex from the flusher
+//! that did) that the claim position had passed the target. Had it claimed
+//! an item below the target after that, its claim CAS would come after the
+//! one that passed the target in the claim word's modification order, so
+//! the item would lie above the target.
 //!
 //! # Close
 //!
 //! The owner closes its queue, then calls [`Handoff::wake_all`]. A flusher
 //! leaves [`Handoff::run`] only when its poll reports `Closed` (closed and
-//! drained), after shipping its batch and acknowledging every epoch, so a
-//! later `flush` returns at once. A push that claimed a slot just before
-//! the close still publishes and wakes a sleeper the usual way.
+//! drained), after answering every flush it saw, shipping its batch and
+//! marking itself gone, so a later `flush` returns at once. A push that
+//! claimed a slot just before the close still publishes and wakes a sleeper
+//! the usual way.
 //!
 //! # Time and loom
 //!
@@ -109,6 +133,10 @@ pub trait Flush {
     /// When the current batch got its first item (by [`clock`]); `None`
     /// while it is empty.
     fn first_at(&self) -> Option<Instant>;
+    /// One past the highest sequence this flusher has taken from the queue
+    /// (0 before the first): a lone consumer's position, or in a work
+    /// group the end of this worker's latest claim.
+    fn position(&self) -> u64;
 }
 
 /// An idle flusher polls this many times with exponentially growing spins
@@ -116,7 +144,8 @@ pub trait Flush {
 const SPIN_ROUNDS: u32 = 7;
 /// this many times with a yield between, before it naps or sleeps.
 const YIELD_ROUNDS: u32 = 8;
-/// Longest nap of a lingering flusher between polls.
+/// Longest nap of a lingering flusher between polls (also of a flusher
+/// waiting for another to reach a flush target).
 const LINGER_NAP: Duration = Duration::from_micros(50);
 
 struct Sleeper {
@@ -135,20 +164,31 @@ impl Sleeper {
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section here is a single assignment or read: a
-    // poisoned lock still holds consistent data.
+    // Every critical section here is a few assignments that leave the data
+    // consistent at every step, and none runs user code: a poisoned lock
+    // still holds consistent data.
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether epoch `a` is `b` or later. Epochs wrap; the ones compared are
+/// never more than a few flushes apart.
+fn at_or_after(a: usize, b: usize) -> bool {
+    a.wrapping_sub(b) <= usize::MAX / 2
+}
+
+/// What flush callers and flushers share under the mutex (ground rules).
+struct Flushes {
+    target: u64,
+    acks: Vec<Option<usize>>,
+    covered: usize,
 }
 
 /// The protocol's shared state. See the [module docs](self).
 pub struct Handoff {
     sleepers: Box<[Sleeper]>,
-    /// Pushes started and not finished.
-    in_flight: AtomicUsize,
-    /// Flushes asked for.
+    /// Flushes asked for (wrapping).
     epoch: AtomicUsize,
-    /// The last epoch each flusher acknowledged.
-    acks: Mutex<Vec<usize>>,
+    flushes: Mutex<Flushes>,
     acked: Condvar,
 }
 
@@ -170,33 +210,19 @@ impl Handoff {
                     thread: Mutex::new(None),
                 })
                 .collect(),
-            in_flight: AtomicUsize::new(0),
             epoch: AtomicUsize::new(0),
-            acks: Mutex::new(alloc::vec![0; flushers]),
+            flushes: Mutex::new(Flushes {
+                target: 0,
+                acks: alloc::vec![Some(0); flushers],
+                covered: 0,
+            }),
             acked: Condvar::new(),
         }
     }
 
-    /// A producer is about to publish.
+    /// A producer published an item: wakes a sleeping flusher, if any.
     #[inline]
-    pub fn begin_push(&self) {
-        // SeqCst: a flusher settling a flush must see this count before it
-        // can miss the publish (module docs on flush).
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// The producer's publish is over (`accepted`: it published). Wakes a
-    /// sleeping flusher if the item was accepted.
-    #[inline]
-    pub fn end_push(&self, accepted: bool) {
-        // SeqCst: a flusher that reads zero here sees our publish.
-        self.in_flight.fetch_sub(1, Ordering::SeqCst);
-        if accepted {
-            self.wake_one();
-        }
-    }
-
-    fn wake_one(&self) {
+    pub fn pushed(&self) {
         // SeqCst: pairs with the fence in `sleep` (module docs).
         fence(Ordering::SeqCst);
         for s in self.sleepers.iter() {
@@ -216,32 +242,75 @@ impl Handoff {
         }
     }
 
-    /// Returns once every item whose push returned before this call has
-    /// been shipped (or every flusher has exited).
-    pub fn flush(&self) {
-        // SeqCst: the release half orders the caller's view of earlier
-        // pushes before the flushers' epoch load (module docs on flush).
-        let epoch = self.epoch.fetch_add(1, Ordering::SeqCst) + 1;
+    /// Returns once every item below `target` has been shipped (or every
+    /// flusher has exited). `target` is the queue's claim position read by
+    /// the caller, so it covers every push that returned before this call.
+    /// Waits for no push: see the module docs.
+    pub fn flush(&self, target: u64) {
+        let epoch = {
+            let mut fl = lock(&self.flushes);
+            fl.target = fl.target.max(target);
+            // SeqCst: a flusher that sees the bump locks the mutex after
+            // this section and reads the raised target (module docs).
+            self.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1)
+        };
         self.wake_all();
-        let mut acks = lock(&self.acks);
-        while acks.iter().any(|&a| a < epoch) {
-            acks = self.acked.wait(acks).unwrap_or_else(|e| e.into_inner());
+        let mut fl = lock(&self.flushes);
+        while fl
+            .acks
+            .iter()
+            .any(|a| matches!(*a, Some(e) if !at_or_after(e, epoch)))
+        {
+            fl = self.acked.wait(fl).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn ack(&self, index: usize, epoch: usize) {
-        let mut acks = lock(&self.acks);
-        acks[index] = epoch;
-        drop(acks);
+    /// Flusher `index` answered `epoch` (`None`: it exited).
+    fn ack(&self, index: usize, epoch: Option<usize>) {
+        let mut fl = lock(&self.flushes);
+        fl.acks[index] = epoch;
+        drop(fl);
         self.acked.notify_all();
     }
 
-    /// Waits until no push is in flight.
-    fn settle(&self) {
-        // SeqCst: pairs with `end_push`'s decrement.
-        while self.in_flight.load(Ordering::SeqCst) != 0 {
-            thread::yield_now();
+    /// Answers the flushes up to the current epoch (module docs): polls
+    /// until their target is reached, ships, acknowledges. Returns the
+    /// epoch answered.
+    fn answer<F: Flush>(&self, index: usize, f: &mut F) -> usize {
+        let (epoch, target) = {
+            let fl = lock(&self.flushes);
+            (self.epoch.load(Ordering::SeqCst), fl.target)
+        };
+        let mut waits = 0;
+        loop {
+            let p = f.fill();
+            if f.position() >= target || matches!(p, Poll::Closed | Poll::Halted) {
+                let mut fl = lock(&self.flushes);
+                if at_or_after(epoch, fl.covered) {
+                    fl.covered = epoch;
+                }
+                break;
+            }
+            if let Poll::Processed(_) = p {
+                waits = 0;
+                continue;
+            }
+            // Nothing for us below the target: another flusher took it (and
+            // will say so) or a producer is between its claim and its
+            // publish (and will publish without waiting).
+            if at_or_after(lock(&self.flushes).covered, epoch) {
+                break;
+            }
+            waits += 1;
+            if waits <= YIELD_ROUNDS {
+                thread::yield_now();
+            } else {
+                thread::park_timeout(LINGER_NAP);
+            }
         }
+        f.ship(FlushCause::Manual);
+        self.ack(index, Some(epoch));
+        epoch
     }
 
     /// The flusher loop of flusher `index`, on its own thread: fills and
@@ -253,15 +322,9 @@ impl Handoff {
         let mut seen = 0;
         loop {
             let p = f.fill();
-            // SeqCst: the acquire half completes the flush chain (module
-            // docs): the drain below sees every item pushed before it.
-            let epoch = self.epoch.load(Ordering::SeqCst);
-            if epoch != seen {
-                seen = epoch;
-                self.settle();
-                while let Poll::Processed(_) = f.fill() {}
-                f.ship(FlushCause::Manual);
-                self.ack(index, epoch);
+            // SeqCst: pairs with the bump in `flush` (module docs).
+            if self.epoch.load(Ordering::SeqCst) != seen {
+                seen = self.answer(index, f);
                 continue;
             }
             match p {
@@ -273,7 +336,7 @@ impl Handoff {
                 }
                 Poll::Closed | Poll::Halted => {
                     f.ship(FlushCause::Close);
-                    self.ack(index, usize::MAX);
+                    self.ack(index, None);
                     return;
                 }
                 Poll::Idle | Poll::Gated => {}

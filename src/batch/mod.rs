@@ -16,21 +16,35 @@
 //!
 //! A batch the handler rejects (`Err`) or panics on goes to the error
 //! callback with its items. No item is dropped silently: every accepted item
-//! reaches the handler (and, if it failed, the error callback).
+//! reaches the handler (and, if it failed, the error callback), except one
+//! the weigher panicked on, which goes to the error callback alone.
+//!
+//! # Panics in user code
+//!
+//! Any user code the flushers run may panic: the handler, the error
+//! callback, the weigher, an item's `Drop` (when a shipped batch is
+//! cleared), a panic payload's `Drop`, and the handler's own `Drop` when
+//! the flusher exits. Every such call is made where its panic is caught: the
+//! flusher carries on, every accepted item is handed to the handler or
+//! reported to the error callback exactly once, `flush` and `close` return,
+//! and later pushes are delivered. A panic in the handler or the weigher
+//! reaches the error callback ([`BatchError::Panicked`],
+//! [`BatchError::Unweighed`]); one in the error callback or in a `Drop` has
+//! nowhere to go and is discarded.
 //!
 //! # Waking, flush and close
 //!
 //! The hand-off between producers, [`Batcher::flush`], [`Batcher::close`]
-//! and the flushers (an in-flight count, a flush epoch with
-//! acknowledgements, a per-flusher sleeping flag with fences) lives in the
+//! and the flushers (a flush target and epoch with acknowledgements, a
+//! per-flusher sleeping flag with fences) lives in the
 //! private `handoff` module, together with the flusher loop, so the loom
 //! models in `loom-tests/tests/batch.rs` check that very code. In short: an
 //! idle flusher announces that it sleeps, fences and polls once more before
 //! it parks, and a producer fences after publishing and wakes a sleeper it
-//! sees; `flush` bumps an epoch, and each flusher waits for in-flight
-//! pushes, drains, ships and acknowledges. Under a continuous stream from
-//! many producers a flush waits for a moment with no push in flight (these
-//! come every few hundred nanoseconds in practice).
+//! sees; `flush` reads the queue's claim position as its target and bumps
+//! an epoch, and each flusher drains until the target is reached, ships
+//! and acknowledges. A flush never waits for a push: producers blocked on
+//! a full queue have claimed nothing, and the flushers keep draining.
 
 mod handoff;
 
@@ -165,6 +179,9 @@ pub enum BatchError<E> {
     Failed(E),
     /// The handler panicked with this payload.
     Panicked(Payload),
+    /// The weigher panicked with this payload on the one item in the
+    /// batch; the handler never saw that item.
+    Unweighed(Payload),
 }
 
 impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
@@ -172,6 +189,7 @@ impl<E: fmt::Debug> fmt::Debug for BatchError<E> {
         match self {
             Self::Failed(e) => f.debug_tuple("Failed").field(e).finish(),
             Self::Panicked(_) => f.write_str("Panicked(..)"),
+            Self::Unweighed(_) => f.write_str("Unweighed(..)"),
         }
     }
 }
@@ -199,14 +217,18 @@ pub struct Metrics {
     pub accepted: usize,
     /// Pushes refused (full or closed).
     pub rejected: usize,
-    /// Items handed to the handler.
+    /// Items handed to the handler. Once the batcher is closed,
+    /// `accepted == delivered + unweighed`.
     pub delivered: usize,
     /// Batches handed to the handler.
     pub batches: usize,
     /// Batches that failed (error or panic) and went to the error callback.
     pub failed: usize,
-    /// Of which panicked.
+    /// Of which panicked (the handler, or the weigher on an item).
     pub panicked: usize,
+    /// Items the weigher panicked on: each went to the error callback alone
+    /// ([`BatchError::Unweighed`]) instead of to the handler.
+    pub unweighed: usize,
     /// Batches shipped full of items.
     pub by_items: usize,
     /// Batches shipped at the byte limit.
@@ -226,6 +248,7 @@ struct Counters {
     batches: AtomicUsize,
     failed: AtomicUsize,
     panicked: AtomicUsize,
+    unweighed: AtomicUsize,
     causes: [AtomicUsize; 5],
 }
 
@@ -375,7 +398,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .work_group_vec(self.flushers, &[])
                 .expect("gates sized")
                 .into_iter()
-                .map(Source::Many)
+                .map(|w| Source::Many(w, 0))
                 .collect()
         };
         let producers = Lanes::new(graph.multi_producer());
@@ -390,17 +413,25 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 let why = match e {
                     BatchError::Failed(_) => "failed",
                     BatchError::Panicked(_) => "panicked",
+                    BatchError::Unweighed(_) => {
+                        std::eprintln!("latchfree batch: the weigher panicked on an item");
+                        return;
+                    }
                 };
                 std::eprintln!("latchfree batch: a batch of {} items {why}", items.len());
             })
         });
+        // Clone every handler before starting a thread: a panicking `Clone`
+        // then leaves nothing running.
+        let mut handlers: Vec<H> = (1..sources.len()).map(|_| handler.clone()).collect();
+        handlers.push(handler);
         let mut joins = Vec::new();
-        for (i, src) in sources.into_iter().enumerate() {
+        for (i, (src, handler)) in sources.into_iter().zip(handlers).enumerate() {
             let f = Flusher {
                 shared: shared.clone(),
                 index: i,
                 src,
-                handler: handler.clone(),
+                handler,
                 on_error: on_error.clone(),
                 weigher: self.weigher.clone(),
                 max_items: self.max_items,
@@ -411,11 +442,21 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 bytes: 0,
                 first_at: None,
             };
-            let j = thread::Builder::new()
+            let started = thread::Builder::new()
                 .name(alloc::format!("{}-{i}", self.name))
-                .spawn(move || f.run())
-                .expect("could not start a flusher thread");
-            joins.push(j);
+                .spawn(move || f.run());
+            match started {
+                Ok(j) => joins.push(j),
+                Err(e) => {
+                    // Stop the flushers already running before reporting.
+                    shared.ring.close();
+                    shared.handoff.wake_all();
+                    for j in joins {
+                        let _ = j.join();
+                    }
+                    panic!("could not start a flusher thread: {e}");
+                }
+            }
         }
         Batcher {
             shared,
@@ -426,12 +467,15 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
 
 enum Source<T> {
     One(Consumer<Arc<Queue<T>>>),
-    Many(Worker<Arc<Queue<T>>>),
+    /// A work-group worker and one past the highest sequence it took.
+    Many(Worker<Arc<Queue<T>>>, u64),
 }
 
 impl<T: Send> Source<T> {
     fn poll(&mut self, max: usize, mut f: impl FnMut(T)) -> Poll {
-        let mut h = |slot: &Slot<T>, _: u64, _: bool| {
+        let mut last = None;
+        let mut h = |slot: &Slot<T>, seq: u64, _: bool| {
+            last = Some(seq);
             // SAFETY: we are the one consumer of this sequence, inside the
             // poll that handed it to us (see `Slot`).
             if let Some(item) = unsafe { slot.take() } {
@@ -443,11 +487,55 @@ impl<T: Send> Source<T> {
                 c.set_max_batch(max);
                 c.poll(&mut h)
             }
-            Self::Many(w) => {
+            Self::Many(w, taken) => {
                 w.set_max_batch(max);
-                w.poll(&mut h)
+                let p = w.poll(&mut h);
+                if let Some(seq) = last {
+                    *taken = (*taken).max(seq + 1);
+                }
+                p
             }
         }
+    }
+
+    /// See [`Flush::position`].
+    fn position(&self) -> u64 {
+        match self {
+            Self::One(c) => c.sequence(),
+            Self::Many(_, taken) => *taken,
+        }
+    }
+}
+
+/// Hands a failed batch to the error callback; a panic in it is caught and
+/// discarded (there is nowhere further to report it).
+fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &mut Vec<T>) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(|| on_error(e, items))) {
+        drop_quietly(p);
+    }
+}
+
+/// Drops `x` where a panic in its `Drop` is caught and discarded. That
+/// panic's own payload is dropped the same way once, and leaked if even
+/// its `Drop` panics: unwinding must stop somewhere.
+pub(crate) fn drop_quietly<X>(x: X) {
+    if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(x))) {
+        if let Err(p) = catch_unwind(AssertUnwindSafe(move || drop(p))) {
+            core::mem::forget(p);
+        }
+    }
+}
+
+/// Empties `items`, dropping each on its own with [`drop_quietly`]: a
+/// panicking `Drop` neither stops the others from being dropped nor
+/// escapes (a second panic in one `Vec::clear` would abort).
+fn clear_quietly<T>(items: &mut Vec<T>) {
+    if core::mem::needs_drop::<T>() {
+        for item in items.drain(..) {
+            drop_quietly(item);
+        }
+    } else {
+        items.clear();
     }
 }
 
@@ -508,7 +596,10 @@ where
 
     fn add(&mut self, item: T) {
         if let Some(w) = &self.weigher {
-            let w = w(&item);
+            let w = match catch_unwind(AssertUnwindSafe(|| w(&item))) {
+                Ok(w) => w,
+                Err(p) => return self.unweighed(item, p),
+            };
             if !self.batch.is_empty() && self.bytes.saturating_add(w) > self.max_bytes {
                 self.ship(FlushCause::Bytes);
             }
@@ -521,6 +612,19 @@ where
         if self.batch.len() >= self.max_items {
             self.ship(FlushCause::Items);
         }
+    }
+
+    /// The weigher panicked on `item`: it goes to the error callback alone.
+    #[cold]
+    fn unweighed(&mut self, item: T, p: Payload) {
+        let c = &self.shared.counters;
+        // Relaxed: metrics only.
+        c.failed.fetch_add(1, Ordering::Relaxed);
+        c.panicked.fetch_add(1, Ordering::Relaxed);
+        c.unweighed.fetch_add(1, Ordering::Relaxed);
+        let mut one = alloc::vec![item];
+        report(&self.on_error, BatchError::Unweighed(p), &mut one);
+        clear_quietly(&mut one);
     }
 
     fn ship(&mut self, cause: FlushCause) {
@@ -545,11 +649,12 @@ where
         };
         if let Some(e) = err {
             c.failed.fetch_add(1, Ordering::Relaxed);
-            let on_error = &self.on_error;
-            let _ = catch_unwind(AssertUnwindSafe(|| on_error(e, batch)));
+            report(&self.on_error, e, &mut self.batch);
         }
         c.delivered.fetch_add(n, Ordering::Relaxed);
-        self.batch.clear();
+        // The items were the handler's (and the error callback's); what
+        // they left is dropped here, one by one, each drop's panic caught.
+        clear_quietly(&mut self.batch);
         self.bytes = 0;
         self.first_at = None;
     }
@@ -557,6 +662,8 @@ where
     fn run(mut self) {
         let shared = self.shared.clone();
         shared.handoff.run(self.index, self.max_delay, &mut self);
+        // The handler, callbacks and weigher are user values too.
+        drop_quietly(self);
     }
 }
 
@@ -575,6 +682,10 @@ where
 
     fn first_at(&self) -> Option<Instant> {
         self.first_at
+    }
+
+    fn position(&self) -> u64 {
+        self.src.position()
     }
 }
 
@@ -621,7 +732,6 @@ impl<T: Send + 'static> Batcher<T> {
 
     fn publish(&self, item: T, wait: Option<Duration>) -> Result<(), PushError<T>> {
         let s = &self.shared;
-        s.handoff.begin_push();
         let slot = Slot(UnsafeCell::new(Some(item)));
         // Accepted items are counted in the pushing thread's lane (a plain
         // store, no shared counter).
@@ -653,7 +763,9 @@ impl<T: Send + 'static> Batcher<T> {
                 })
             }
         };
-        s.handoff.end_push(out.is_ok());
+        if out.is_ok() {
+            s.handoff.pushed();
+        }
         out
     }
 
@@ -713,7 +825,10 @@ impl<T: Send + 'static> Batcher<T> {
     /// Returns once every item accepted before this call has been handed to
     /// the handler (its batch returned). See the module docs.
     pub fn flush(&self) {
-        self.shared.handoff.flush();
+        // Every push that returned before this call claimed a sequence
+        // below the queue's claim position now.
+        let target = self.shared.producers.with(|l| l.producer.sequence());
+        self.shared.handoff.flush(target);
     }
 
     /// Stops accepting (waiting pushers get `Closed`), hands everything
@@ -743,6 +858,7 @@ impl<T: Send + 'static> Batcher<T> {
             batches: r(&c.batches),
             failed: r(&c.failed),
             panicked: r(&c.panicked),
+            unweighed: r(&c.unweighed),
             by_items: r(&c.causes[0]),
             by_bytes: r(&c.causes[1]),
             by_time: r(&c.causes[2]),

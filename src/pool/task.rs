@@ -9,6 +9,13 @@
 //! value. So a handler's panic never costs a worker, order is kept with one
 //! worker, and `close` (or `Drop`) hands every accepted value to the handler
 //! before it returns.
+//!
+//! Every piece of user code may panic without costing a worker or a value:
+//! the handler (the value counts as panicked and the error callback hears
+//! of it), a value's or an error's `Drop` (inside the handler or the error
+//! callback), the error callback itself and a panic payload's `Drop` (both
+//! caught and discarded). Each accepted value is handed to the handler
+//! exactly once.
 
 use alloc::string::String;
 use core::convert::Infallible;
@@ -19,7 +26,7 @@ use core::time::Duration;
 use std::panic::catch_unwind;
 
 use super::Payload;
-use crate::batch::{Batcher, PushError};
+use crate::batch::{drop_quietly, Batcher, PushError};
 use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
 
 /// Why a value was not accepted; the value comes back.
@@ -304,7 +311,11 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
                         TaskError::Panicked(p)
                     }
                 };
-                let _ = catch_unwind(AssertUnwindSafe(|| on_error(err)));
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| on_error(err))) {
+                    // Nowhere left to report it; its payload's `Drop` may
+                    // panic too.
+                    drop_quietly(p);
+                }
             }
             // Relaxed: metrics; one update per batch, not per value.
             c.handled.fetch_add(ok, Ordering::Relaxed);

@@ -609,6 +609,17 @@ where
         self.ring.capacity()
     }
 
+    /// The sequence the next claim by any producer will get: every sequence
+    /// below it is claimed, and published or about to be (a claimed slot is
+    /// written and published without waiting). Stale as soon as anyone
+    /// claims.
+    pub fn sequence(&mut self) -> u64 {
+        // Acquire: a claim that happened before this call is seen.
+        let w = self.ring.cursor.load(Ordering::Acquire);
+        self.seen += packed_distance(word(self.seen), unpacked_pos(w)) as u64;
+        self.seen
+    }
+
     /// Free slots right now, shared among all producers. Stale as soon as
     /// anyone moves.
     pub fn remaining_capacity(&mut self) -> usize {
