@@ -166,11 +166,19 @@ fn map_faults_across_k() {
         let m = map.pin();
         assert_eq!(m.len(), model.len(), "k={k}: len");
         for (key, v) in &model {
-            assert_eq!(m.get(&F::new(*key)).map(|x| x.0), Some(*v), "k={k}: key {key}");
+            assert_eq!(
+                m.get(&F::new(*key)).map(|x| x.0),
+                Some(*v),
+                "k={k}: key {key}"
+            );
         }
         let mut seen: Vec<u64> = m.iter().map(|(key, _)| key.0).collect();
         seen.sort_unstable();
-        assert_eq!(seen, model.keys().copied().collect::<Vec<_>>(), "k={k}: iteration");
+        assert_eq!(
+            seen,
+            model.keys().copied().collect::<Vec<_>>(),
+            "k={k}: iteration"
+        );
         // Every later call works.
         m.insert(F::new(1000), F::new(1));
         assert_eq!(m.remove(&F::new(1000)).map(|v| v.0), Some(1));
@@ -178,6 +186,10 @@ fn map_faults_across_k() {
         drop(map);
         // The last handle of the collector runs every deferred drop.
         drop(collector);
-        assert_eq!(LIVE.load(Ordering::Relaxed), 0, "k={k}: leaked or dropped twice");
+        assert_eq!(
+            LIVE.load(Ordering::Relaxed),
+            0,
+            "k={k}: leaked or dropped twice"
+        );
     }
 }

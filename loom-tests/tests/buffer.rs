@@ -111,6 +111,9 @@ fn object_pool_panicking_init_gives_its_unit_back() {
         });
         let _ = catch_unwind(AssertUnwindSafe(|| drop(pool.try_get())));
         t.join().unwrap();
-        assert!(pool.try_get().is_some(), "the panicking init leaked its unit");
+        assert!(
+            pool.try_get().is_some(),
+            "the panicking init leaked its unit"
+        );
     });
 }

@@ -11,8 +11,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
 use latchfree::wheel::{Run, Series, Wheel, WheelConfig};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use loom::sync::Mutex;
 use loom::sync::Arc;
+use loom::sync::Mutex;
 use loom::thread;
 
 type W = Wheel<Entry<usize>, Growable>;
@@ -112,8 +112,8 @@ fn periodic_cancel_vs_panicking_run_and_rearm() {
         let armed = Arc::new(Mutex::new(Vec::new()));
         arm(&series, &armed);
         let (s, a) = (series.clone(), armed.clone());
-        let runner = thread::spawn(move || {
-            match s.run(|| std::panic::panic_any("run failed")) {
+        let runner = thread::spawn(
+            move || match s.run(|| std::panic::panic_any("run failed")) {
                 Run::Cancelled => false,
                 Run::Ran { rearm, panic } => {
                     assert!(panic.is_some(), "the panic was not handed back");
@@ -122,8 +122,8 @@ fn periodic_cancel_vs_panicking_run_and_rearm() {
                     }
                     true
                 }
-            }
-        });
+            },
+        );
         assert!(series.cancel(|h| h.0.store(true, Ordering::Relaxed)));
         let ran = runner.join().unwrap();
         assert_eq!(series.panics(), usize::from(ran));
@@ -152,7 +152,11 @@ fn periodic_panicking_run_keeps_the_schedule() {
         let first = catch_unwind(AssertUnwindSafe(|| {
             series.run(|| std::panic::panic_any("run failed"))
         }));
-        let Ok(Run::Ran { rearm: true, panic: Some(_) }) = first else {
+        let Ok(Run::Ran {
+            rearm: true,
+            panic: Some(_),
+        }) = first
+        else {
             panic!("a panicking run stopped the series");
         };
         arm(&series, &armed);

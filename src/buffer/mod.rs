@@ -178,12 +178,10 @@ impl<T: Send> ObjectPool<T> {
             // idle set's own Release/Acquire pairs. The bound holds because
             // every unit is taken by this one CAS and given back only after
             // its object is idle again or gone (see `recycle`).
-            match self.in_use.compare_exchange_weak(
-                n,
-                n + 1,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            match self
+                .in_use
+                .compare_exchange_weak(n, n + 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return Some(Permit(Some(&self.in_use))),
                 Err(now) => n = now,
             }

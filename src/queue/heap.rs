@@ -440,7 +440,8 @@ impl<P> Drop for Hole<'_, P> {
 /// Every entry of `entries` is initialised and is never read again.
 unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>]) {
     if core::mem::needs_drop::<P>() {
-        let all = ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), entries.len());
+        let all =
+            ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), entries.len());
         // SAFETY: the caller's contract; `MaybeUninit<E>` has `E`'s layout.
         unsafe { ptr::drop_in_place(all) };
     }
