@@ -15,8 +15,15 @@
 //!
 //! Ground rules: heap positions `0..len` are initialised and no others; for
 //! every live slot `s`, `heap[pos[s]].index == s`.
+//!
+//! A user `Ord` may panic in the middle of a sift. Every sift therefore
+//! moves its entry inside a [`Hole`] guard, which writes the entry into
+//! the hole when dropped, on unwind too, so the ground rules hold whatever
+//! `Ord` does (only the heap order is then unspecified, as with
+//! `std::collections::BinaryHeap`), and a pop or remove whose `Ord`
+//! panicked leaves its entry in the queue.
 
-use core::mem::MaybeUninit;
+use core::mem::{ManuallyDrop, MaybeUninit};
 
 use super::arena::{Arena, Fixed, RawKey, Storage, StorageKind};
 
@@ -183,14 +190,12 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         let seq = self.next_seq();
         let pos = self.len;
         self.len += 1;
-        self.sift_up(
-            pos,
-            Entry {
-                prio,
-                seq,
-                index: key.index,
-            },
-        );
+        let entry = Entry {
+            prio,
+            seq,
+            index: key.index,
+        };
+        sift_up(&mut Hole::new(self, pos, entry));
         Ok(Handle(key))
     }
 
@@ -274,21 +279,23 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         }
         let pos = self.pos.as_slice()[h.0.index as usize] as usize;
         let seq = self.next_seq();
-        let slot = &mut self.heap.as_mut_slice()[pos];
+        let len = self.len;
         // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
-        // is read out here and written back by the sift below.
-        let old = unsafe { slot.assume_init_read() };
+        // is read out here and the hole refilled by the `Hole` below.
+        let old = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
         let new = Entry {
             prio,
             seq,
             index: old.index,
         };
-        let up = new.before(&old);
+        // From here a panicking `Ord` (or `P::drop`) leaves `new` in place.
+        let mut hole = Hole::new(self, pos, new);
+        let up = hole.elt.before(&old);
         drop(old);
         if up {
-            self.sift_up(pos, new);
+            sift_up(&mut hole);
         } else {
-            self.sift_down(pos, new);
+            sift_down(&mut hole, len);
         }
         true
     }
@@ -305,86 +312,158 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         self.arena.clear();
     }
 
-    /// Takes the entry at heap position `pos` out, restoring the heap.
+    /// Takes the entry at heap position `pos` out, restoring the heap. If
+    /// `Ord` panics while the last entry is sifted into the gap, the entry
+    /// goes back in (at the end) and the queue keeps every item.
     fn remove_at(&mut self, pos: usize) -> (P, T) {
         debug_assert!(pos < self.len);
         self.len -= 1;
         let last_pos = self.len;
-        let heap = self.heap.as_mut_slice();
-        // SAFETY: `pos` and `last_pos` were below the old `len`, so both are
-        // initialised; each is read exactly once and `last_pos` is now past
-        // `len`, the hole at `pos` is refilled by the sift below.
-        let removed = unsafe { heap[pos].assume_init_read() };
+        // SAFETY: `pos` was below the old `len`, so it is initialised; it is
+        // read exactly once, and the gap is refilled (by the `Hole` below,
+        // or by `PutBack` when that is `last_pos` itself).
+        let removed = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
+        let mut undo = PutBack {
+            queue: self,
+            entry: ManuallyDrop::new(removed),
+            armed: true,
+        };
         if pos != last_pos {
-            // SAFETY: see above.
-            let last = unsafe { heap[last_pos].assume_init_read() };
-            if last.before(&removed) {
-                self.sift_up(pos, last);
+            let len = undo.queue.len;
+            // SAFETY: `last_pos` was below the old `len` and is now past
+            // `len`: read once, and its entry moves into the `Hole`.
+            let last = unsafe { undo.queue.heap.as_mut_slice()[last_pos].assume_init_read() };
+            let mut hole = Hole::new(undo.queue, pos, last);
+            if hole.elt.before(&undo.entry) {
+                sift_up(&mut hole);
             } else {
-                self.sift_down(pos, last);
+                sift_down(&mut hole, len);
             }
         }
+        undo.armed = false;
+        // SAFETY: `entry` is taken once; `PutBack::drop` does nothing when
+        // disarmed.
+        let removed = unsafe { ManuallyDrop::take(&mut undo.entry) };
+        drop(undo);
         let value = self.arena.remove(removed.index);
         (removed.prio, value)
     }
+}
 
-    /// Fills the hole at `pos` with `e`, moving it towards the root.
-    #[inline]
-    fn sift_up(&mut self, mut pos: usize, e: Entry<P>) {
-        let heap = self.heap.as_mut_slice();
-        while pos > 0 {
-            let parent = (pos - 1) / ARITY;
-            // SAFETY: `parent < pos < len`: initialised.
-            let p = unsafe { heap[parent].assume_init_ref() };
-            if !e.before(p) {
-                break;
-            }
-            let index = p.index;
-            // SAFETY: moves the parent into the hole at `pos`; `parent`
-            // becomes the hole (its bits are not read again until rewritten).
-            unsafe { heap[pos].write(heap[parent].assume_init_read()) };
-            self.pos.as_mut_slice()[index as usize] = pos as u32;
-            pos = parent;
+/// A heap position whose entry was moved out, and the entry that will fill
+/// it. Dropping it (also on unwind, when a user `Ord` panicked mid-sift)
+/// writes the entry into the hole and records its position, so positions
+/// `0..len` stay initialised and the position table right.
+struct Hole<'a, P> {
+    heap: &'a mut [MaybeUninit<Entry<P>>],
+    pos: &'a mut [u32],
+    at: usize,
+    elt: ManuallyDrop<Entry<P>>,
+}
+
+impl<'a, P> Hole<'a, P> {
+    fn new<T, K: StorageKind>(q: &'a mut PriorityQueue<P, T, K>, at: usize, elt: Entry<P>) -> Self {
+        Hole {
+            heap: q.heap.as_mut_slice(),
+            pos: q.pos.as_mut_slice(),
+            at,
+            elt: ManuallyDrop::new(elt),
         }
-        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
-        heap[pos].write(e);
     }
 
-    /// Fills the hole at `pos` with `e`, moving it towards the leaves.
-    #[inline]
-    fn sift_down(&mut self, mut pos: usize, e: Entry<P>) {
-        let len = self.len;
-        let heap = self.heap.as_mut_slice();
-        loop {
-            let first = pos * ARITY + 1;
-            if first >= len {
-                break;
-            }
-            let end = (first + ARITY).min(len);
-            let mut best = first;
-            // SAFETY: children are `< len` and none of them is the hole (the
-            // hole is their parent), so they are initialised.
-            let mut best_e = unsafe { heap[first].assume_init_ref() };
-            #[allow(clippy::needless_range_loop)] // `best` must be an index
-            for c in first + 1..end {
-                // SAFETY: see above.
-                let ce = unsafe { heap[c].assume_init_ref() };
-                if ce.before(best_e) {
-                    best = c;
-                    best_e = ce;
-                }
-            }
-            if !best_e.before(&e) {
-                break;
-            }
-            let index = best_e.index;
-            // SAFETY: moves the child into the hole; `best` becomes the hole.
-            unsafe { heap[pos].write(heap[best].assume_init_read()) };
-            self.pos.as_mut_slice()[index as usize] = pos as u32;
-            pos = best;
+    /// Moves the entry at `from` into the hole; `from` becomes the hole.
+    ///
+    /// # Safety
+    ///
+    /// `from` is initialised, is not the hole, and is below `len`.
+    #[inline(always)]
+    unsafe fn move_from(&mut self, from: usize) {
+        // SAFETY: `from` is initialised (caller); its bits are not read again
+        // until the hole, now at `from`, is refilled.
+        let e = unsafe { self.heap[from].assume_init_read() };
+        self.pos[e.index as usize] = self.at as u32;
+        self.heap[self.at].write(e);
+        self.at = from;
+    }
+}
+
+impl<P> Drop for Hole<'_, P> {
+    fn drop(&mut self) {
+        // SAFETY: `elt` is taken exactly once, here.
+        let e = unsafe { ManuallyDrop::take(&mut self.elt) };
+        self.pos[e.index as usize] = self.at as u32;
+        self.heap[self.at].write(e);
+    }
+}
+
+/// Puts a removed entry back at the end of the heap unless disarmed: the
+/// unwind path of `remove_at` when `Ord` panicked (no comparison, so it
+/// cannot panic itself).
+struct PutBack<'a, P, T, K: StorageKind> {
+    queue: &'a mut PriorityQueue<P, T, K>,
+    entry: ManuallyDrop<Entry<P>>,
+    armed: bool,
+}
+
+impl<P, T, K: StorageKind> Drop for PutBack<'_, P, T, K> {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: `entry` is taken exactly once, here (disarmed, the
+            // caller took it).
+            let e = unsafe { ManuallyDrop::take(&mut self.entry) };
+            let q = &mut *self.queue;
+            // Position `len` is past every initialised one (the `Hole` has
+            // refilled the gap), and there is room: the entry came out.
+            let at = q.len;
+            q.pos.as_mut_slice()[e.index as usize] = at as u32;
+            q.heap.as_mut_slice()[at].write(e);
+            q.len += 1;
         }
-        self.pos.as_mut_slice()[e.index as usize] = pos as u32;
-        heap[pos].write(e);
+    }
+}
+
+/// Moves the hole's entry towards the root.
+#[inline]
+fn sift_up<P: Ord>(hole: &mut Hole<'_, P>) {
+    while hole.at > 0 {
+        let parent = (hole.at - 1) / ARITY;
+        // SAFETY: `parent < at < len`: initialised, and not the hole.
+        let p = unsafe { hole.heap[parent].assume_init_ref() };
+        if !hole.elt.before(p) {
+            break;
+        }
+        // SAFETY: as above.
+        unsafe { hole.move_from(parent) };
+    }
+}
+
+/// Moves the hole's entry towards the leaves of a heap of `len` entries.
+#[inline]
+fn sift_down<P: Ord>(hole: &mut Hole<'_, P>, len: usize) {
+    loop {
+        let first = hole.at * ARITY + 1;
+        if first >= len {
+            break;
+        }
+        let end = (first + ARITY).min(len);
+        let mut best = first;
+        // SAFETY: children are `< len` and none of them is the hole (the
+        // hole is their parent), so they are initialised.
+        let mut best_e = unsafe { hole.heap[first].assume_init_ref() };
+        #[allow(clippy::needless_range_loop)] // `best` must be an index
+        for c in first + 1..end {
+            // SAFETY: see above.
+            let ce = unsafe { hole.heap[c].assume_init_ref() };
+            if ce.before(best_e) {
+                best = c;
+                best_e = ce;
+            }
+        }
+        if !best_e.before(&hole.elt) {
+            break;
+        }
+        // SAFETY: `best` is a child below `len`, initialised, not the hole.
+        unsafe { hole.move_from(best) };
     }
 }
 
