@@ -1457,7 +1457,9 @@ impl BufferStation {
         let reset = rate_fault(rate * 4, mix(seed));
         let pool = |bound: Option<usize>, panics: bool| {
             let (l, i, r) = (ledger.clone(), init.clone(), reset.clone());
-            let p = ObjectPool::new(4, move || {
+            // The bounded pool keeps one idle object, so `init` runs often.
+            let idle = if bound.is_some() { 1 } else { 4 };
+            let p = ObjectPool::new(idle, move || {
                 if panics {
                     i.hit("object pool init");
                 }
@@ -1537,6 +1539,8 @@ impl Station for BufferStation {
             guarded(b, "buffers", || drop(o));
         }
         ctx.doing("buffers: bounded object pool (get may wait)");
+        // Dropping the idle object makes the next get run `init`.
+        g.bounded.trim();
         for _ in 0..2 {
             let got = guarded(b, "buffers", || {
                 let o = g.bounded.get();
