@@ -396,9 +396,13 @@ impl EventHandler<Ev> for RingHandler {
     }
 }
 
+type SpRing = Arc<Ring<Heap<Ev>, Single, Parking>>;
+type MpRing = Arc<Ring<Heap<Ev>, Multi, Parking>>;
+
+/// The producer templates; `None` once the generation is retired.
 enum Producers {
-    Single(Mutex<Option<Producer<Arc<Ring<Heap<Ev>, Single, Parking>>>>>),
-    Multi(Mutex<Option<MultiProducer<Arc<Ring<Heap<Ev>, Multi, Parking>>>>>),
+    Single(Mutex<Option<Producer<SpRing>>>),
+    Multi(Mutex<Option<MultiProducer<MpRing>>>),
 }
 
 enum Runner {
