@@ -513,6 +513,57 @@ fn disruptor_handlers_panicking_at_every_k_are_reported_and_skipped() {
     }
 }
 
+/// The panic callback is user code too: when it panics, the consumer
+/// thread must survive it (the event still counts as handled, later
+/// events are handled, shutdown returns).
+#[test]
+fn disruptor_panic_callback_panicking_at_every_k() {
+    quiet_injected_panics();
+    for &k in &[1u64, 2, 3, 7] {
+        let handler = Arc::new(Fault::with(Plan::Every(3)));
+        let callback = Arc::new(Fault::with(Plan::Every(k)));
+        let seen = Arc::new(Tally::new(N as usize));
+        let ledger = Ledger::new();
+        {
+            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::new(
+                Heap::with_default(8, 4).unwrap(),
+                Yielding,
+            ));
+            let cb = callback.clone();
+            let h = |seen: &Arc<Tally>| Faulty {
+                seen: seen.clone(),
+                fault: handler.clone(),
+                lifecycle: Arc::new(Fault::new()),
+            };
+            let (producer, disruptor) = Disruptor::builder(ring)
+                .unwrap()
+                .on_panic(move |_| {
+                    cb.hit("on_panic");
+                })
+                .handle_events_with_workers(vec![h(&seen), h(&seen)])
+                .build_multi()
+                .unwrap();
+            let l = ledger.clone();
+            within(
+                Duration::from_secs(30),
+                "run with a panicking panic callback",
+                move || {
+                    let mut p = producer;
+                    for id in 0..N {
+                        p.push(Some(l.track(id))).unwrap();
+                    }
+                    drop(p);
+                    disruptor.shutdown();
+                },
+            );
+        }
+        let m = seen.check(|_| true);
+        assert!(m.is_empty(), "k={k}: {m:?}");
+        assert!(callback.fired() > 0, "k={k}");
+        assert_eq!(ledger.live(), 0, "k={k}: {}", ledger.summary());
+    }
+}
+
 #[test]
 fn disruptor_halt_policy_stops_producers_and_shuts_down() {
     quiet_injected_panics();
@@ -726,9 +777,7 @@ fn pool_hooks_panicking_leave_the_pool_working() {
             .max_workers(3)
             .keep_alive(Duration::from_millis(1))
             .queue_capacity(8)
-            .on_thread_start(move |_| {
-                h1.hit("on_thread_start");
-            })
+            .on_thread_start(h1.wrap("on_thread_start", |_: usize| ()))
             .on_thread_exit(move |_| {
                 h2.hit("on_thread_exit");
             })
