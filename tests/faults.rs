@@ -323,12 +323,15 @@ fn worker_handler_panicking_at_every_k() {
 }
 
 /// Issue 11: a worker dropped after its handler panicked mid-batch keeps
-/// its word busy: the backlog is lost and producers stall on it.
+/// its word busy, and the producers stall on it for good. A dropped worker
+/// cannot handle its backlog, so those events may be abandoned (at most
+/// once each); everything published after the drop is handled exactly once
+/// by the rest of the group.
 #[test]
 #[ignore = "fixed on branch rel-ring: Worker dropped after a handler panic"]
 // `Worker` has no `Drop` on main: that is the bug.
 #[allow(clippy::drop_non_drop)]
-fn a_worker_dropped_after_a_panic_neither_loses_its_backlog_nor_stalls_producers() {
+fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
     quiet_injected_panics();
     let ring =
         Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
@@ -362,8 +365,16 @@ fn a_worker_dropped_after_a_panic_neither_loses_its_backlog_nor_stalls_producers
     }
     p.close();
     while let Poll::Processed(_) = w2.poll(|e, _, _| seen.see(*e)) {}
-    let m = seen.check(|id| id < 40);
-    assert!(m.is_empty(), "{m:?}");
+    assert_eq!(w2.poll(|_, _, _| ()), Poll::Closed);
+    // The backlog: at most once each; the rest: exactly once.
+    let m = seen.check(|id| !(2..8).contains(&id) && id < 40);
+    let wrong: Vec<_> = m
+        .missing
+        .iter()
+        .chain(&m.extra)
+        .filter(|id| !(2..8).contains(*id) || seen.count(**id) > 1)
+        .collect();
+    assert!(wrong.is_empty(), "{m:?}");
 }
 
 #[test]
