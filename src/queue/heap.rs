@@ -16,12 +16,12 @@
 //! Ground rules: heap positions `0..len` are initialised and no others; for
 //! every live slot `s`, `heap[pos[s]].index == s`.
 //!
-//! User code (`P::cmp`, `P::drop`, `T::drop`) may panic. Sifts move a *hole*
-//! ([`Hole`]) and the entry that will fill it; if a comparison panics, the
-//! hole is filled where it stands, so both rules hold on every path (the
-//! heap order may then be off, as for std's `BinaryHeap` with a panicking
-//! `Ord`, but nothing is lost, duplicated or read uninitialised). An entry
-//! leaves the arena before anything that may panic runs.
+//! A user `Ord` may panic in the middle of a sift. Every sift therefore
+//! moves its entry inside a [`Hole`] guard, which writes the entry into
+//! the hole when dropped, on unwind too, so the ground rules hold whatever
+//! `Ord` does (only the heap order is then unspecified, as with
+//! `std::collections::BinaryHeap`), and a pop or remove whose `Ord`
+//! panicked leaves its entry in the queue.
 
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr;
@@ -191,15 +191,12 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         let seq = self.next_seq();
         let pos = self.len;
         self.len += 1;
-        self.hole(
-            pos,
-            Entry {
-                prio,
-                seq,
-                index: key.index,
-            },
-        )
-        .sift_up();
+        let entry = Entry {
+            prio,
+            seq,
+            index: key.index,
+        };
+        sift_up(&mut Hole::new(self, pos, entry));
         Ok(Handle(key))
     }
 
@@ -283,22 +280,24 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         }
         let pos = self.pos.as_slice()[h.0.index as usize] as usize;
         let seq = self.next_seq();
+        let len = self.len;
         // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
-        // is read out here and the hole is filled by `hole` on every path.
+        // is read out here and the hole refilled by the `Hole` below.
         let old = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
         let new = Entry {
             prio,
             seq,
             index: old.index,
         };
-        let mut hole = self.hole(pos, new);
-        if hole.e.before(&old) {
-            hole.sift_up();
-        } else {
-            hole.sift_down();
-        }
-        // `P::drop` runs with the heap whole.
+        // From here a panicking `Ord` (or `P::drop`) leaves `new` in place.
+        let mut hole = Hole::new(self, pos, new);
+        let up = hole.elt.before(&old);
         drop(old);
+        if up {
+            sift_up(&mut hole);
+        } else {
+            sift_down(&mut hole, len);
+        }
         true
     }
 
@@ -318,117 +317,167 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
     }
 
-    /// Takes the entry at heap position `pos` out, restoring the heap.
+    /// Takes the entry at heap position `pos` out, restoring the heap. If
+    /// `Ord` panics while the last entry is sifted into the gap, the entry
+    /// goes back in (at the end) and the queue keeps every item.
     fn remove_at(&mut self, pos: usize) -> (P, T) {
         debug_assert!(pos < self.len);
         self.len -= 1;
         let last_pos = self.len;
-        // SAFETY: `pos` and `last_pos` were below the old `len`, so both are
-        // initialised; each is read exactly once and `last_pos` is now past
-        // `len`; the hole at `pos` is filled by `hole` on every path.
+        // SAFETY: `pos` was below the old `len`, so it is initialised; it is
+        // read exactly once, and the gap is refilled (by the `Hole` below,
+        // or by `PutBack` when that is `last_pos` itself).
         let removed = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
-        // Out of the arena before any user code runs.
-        let value = self.arena.remove(removed.index);
+        let mut undo = PutBack {
+            queue: self,
+            entry: ManuallyDrop::new(removed),
+            armed: true,
+        };
         if pos != last_pos {
-            // SAFETY: see above.
-            let last = unsafe { self.heap.as_mut_slice()[last_pos].assume_init_read() };
-            let mut hole = self.hole(pos, last);
-            if hole.e.before(&removed) {
-                hole.sift_up();
+            let len = undo.queue.len;
+            // SAFETY: `last_pos` was below the old `len` and is now past
+            // `len`: read once, and its entry moves into the `Hole`.
+            let last = unsafe { undo.queue.heap.as_mut_slice()[last_pos].assume_init_read() };
+            let mut hole = Hole::new(undo.queue, pos, last);
+            if hole.elt.before(&undo.entry) {
+                sift_up(&mut hole);
             } else {
-                hole.sift_down();
+                sift_down(&mut hole, len);
             }
         }
+        undo.armed = false;
+        // SAFETY: `entry` is taken once; `PutBack::drop` does nothing when
+        // disarmed.
+        let removed = unsafe { ManuallyDrop::take(&mut undo.entry) };
+        drop(undo);
+        let value = self.arena.remove(removed.index);
         (removed.prio, value)
     }
-
-    /// A hole at heap position `pos < len`, to be filled with `e`.
-    #[inline(always)]
-    fn hole(&mut self, pos: usize, e: Entry<P>) -> Hole<'_, P> {
-        debug_assert!(pos < self.len);
-        Hole {
-            heap: &mut self.heap.as_mut_slice()[..self.len],
-            pos_of: self.pos.as_mut_slice(),
-            at: pos,
-            e: ManuallyDrop::new(e),
-        }
-    }
 }
 
-/// A hole at heap position `at` and the entry `e` that will fill it: every
-/// other position below `heap.len()` is initialised. Dropping it (at the
-/// end of a sift, or while a panicking comparison unwinds) writes `e` into
-/// the hole and its position into `pos_of`, restoring the ground rules.
+/// A heap position whose entry was moved out, and the entry that will fill
+/// it. Dropping it (also on unwind, when a user `Ord` panicked mid-sift)
+/// writes the entry into the hole and records its position, so positions
+/// `0..len` stay initialised and the position table right.
 struct Hole<'a, P> {
     heap: &'a mut [MaybeUninit<Entry<P>>],
-    pos_of: &'a mut [u32],
+    pos: &'a mut [u32],
     at: usize,
-    e: ManuallyDrop<Entry<P>>,
+    elt: ManuallyDrop<Entry<P>>,
 }
 
-impl<P: Ord> Hole<'_, P> {
-    /// Moves the hole towards the root while `e` ranks before the parent.
-    #[inline]
-    fn sift_up(&mut self) {
-        while self.at > 0 {
-            let parent = (self.at - 1) / ARITY;
-            // SAFETY: `parent < at`: not the hole, so initialised.
-            let p = unsafe { self.heap[parent].assume_init_ref() };
-            if !self.e.before(p) {
-                break;
-            }
-            let index = p.index;
-            // SAFETY: moves the parent into the hole; `parent` becomes the
-            // hole (its bits are not read again until rewritten).
-            unsafe { self.heap[self.at].write(self.heap[parent].assume_init_read()) };
-            self.pos_of[index as usize] = self.at as u32;
-            self.at = parent;
+impl<'a, P> Hole<'a, P> {
+    fn new<T, K: StorageKind>(q: &'a mut PriorityQueue<P, T, K>, at: usize, elt: Entry<P>) -> Self {
+        Hole {
+            heap: q.heap.as_mut_slice(),
+            pos: q.pos.as_mut_slice(),
+            at,
+            elt: ManuallyDrop::new(elt),
         }
     }
 
-    /// Moves the hole towards the leaves while a child ranks before `e`.
-    #[inline]
-    fn sift_down(&mut self) {
-        let len = self.heap.len();
-        loop {
-            let first = self.at * ARITY + 1;
-            if first >= len {
-                break;
-            }
-            let end = (first + ARITY).min(len);
-            let mut best = first;
-            // SAFETY: children are `< len` and none of them is the hole (the
-            // hole is their parent), so they are initialised.
-            let mut best_e = unsafe { self.heap[first].assume_init_ref() };
-            #[allow(clippy::needless_range_loop)] // `best` must be an index
-            for c in first + 1..end {
-                // SAFETY: see above.
-                let ce = unsafe { self.heap[c].assume_init_ref() };
-                if ce.before(best_e) {
-                    best = c;
-                    best_e = ce;
-                }
-            }
-            if !best_e.before(&self.e) {
-                break;
-            }
-            let index = best_e.index;
-            // SAFETY: moves the child into the hole; `best` becomes the hole.
-            unsafe { self.heap[self.at].write(self.heap[best].assume_init_read()) };
-            self.pos_of[index as usize] = self.at as u32;
-            self.at = best;
-        }
+    /// Moves the entry at `from` into the hole; `from` becomes the hole.
+    ///
+    /// # Safety
+    ///
+    /// `from` is initialised, is not the hole, and is below `len`.
+    #[inline(always)]
+    unsafe fn move_from(&mut self, from: usize) {
+        // SAFETY: `from` is initialised (caller); its bits are not read again
+        // until the hole, now at `from`, is refilled.
+        let e = unsafe { self.heap[from].assume_init_read() };
+        self.pos[e.index as usize] = self.at as u32;
+        self.heap[self.at].write(e);
+        self.at = from;
     }
 }
 
 impl<P> Drop for Hole<'_, P> {
-    #[inline]
     fn drop(&mut self) {
-        // SAFETY: `e` is taken exactly once, here; the hole is the one
-        // uninitialised position below `len`, so writing it loses nothing.
-        let e = unsafe { ManuallyDrop::take(&mut self.e) };
-        self.pos_of[e.index as usize] = self.at as u32;
+        // SAFETY: `elt` is taken exactly once, here.
+        let e = unsafe { ManuallyDrop::take(&mut self.elt) };
+        self.pos[e.index as usize] = self.at as u32;
         self.heap[self.at].write(e);
+    }
+}
+
+/// Puts a removed entry back at the end of the heap unless disarmed: the
+/// unwind path of `remove_at` when `Ord` panicked (no comparison, so it
+/// cannot panic itself).
+struct PutBack<'a, P, T, K: StorageKind> {
+    queue: &'a mut PriorityQueue<P, T, K>,
+    entry: ManuallyDrop<Entry<P>>,
+    armed: bool,
+}
+
+impl<P, T, K: StorageKind> Drop for PutBack<'_, P, T, K> {
+    fn drop(&mut self) {
+        if self.armed {
+            // SAFETY: `entry` is taken exactly once, here (disarmed, the
+            // caller took it).
+            let e = unsafe { ManuallyDrop::take(&mut self.entry) };
+            let q = &mut *self.queue;
+            // Position `len` is past every initialised one (the `Hole` has
+            // refilled the gap), and there is room: the entry came out.
+            let at = q.len;
+            q.pos.as_mut_slice()[e.index as usize] = at as u32;
+            q.heap.as_mut_slice()[at].write(e);
+            q.len += 1;
+        }
+    }
+}
+
+/// Moves the hole's entry towards the root.
+#[inline]
+fn sift_up<P: Ord>(hole: &mut Hole<'_, P>) {
+    while hole.at > 0 {
+        let parent = (hole.at - 1) / ARITY;
+        // SAFETY: `parent < at < len`: initialised, and not the hole.
+        let p = unsafe { hole.heap[parent].assume_init_ref() };
+        if !hole.elt.before(p) {
+            break;
+        }
+        // SAFETY: as above.
+        unsafe { hole.move_from(parent) };
+    }
+}
+
+/// Moves the hole's entry towards the leaves of a heap of `len` entries.
+#[inline]
+fn sift_down<P: Ord>(hole: &mut Hole<'_, P>, len: usize) {
+    loop {
+        let first = hole.at * ARITY + 1;
+        if first >= len {
+            break;
+        }
+        let end = (first + ARITY).min(len);
+        let mut best = first;
+        // SAFETY: children are `< len` and none of them is the hole (the
+        // hole is their parent), so they are initialised.
+        let mut best_e = unsafe { hole.heap[first].assume_init_ref() };
+        #[allow(clippy::needless_range_loop)] // `best` must be an index
+        for c in first + 1..end {
+            // SAFETY: see above.
+            let ce = unsafe { hole.heap[c].assume_init_ref() };
+            if ce.before(best_e) {
+                best = c;
+                best_e = ce;
+            }
+        }
+        if !best_e.before(&hole.elt) {
+            break;
+        }
+        // SAFETY: `best` is a child below `len`, initialised, not the hole.
+        unsafe { hole.move_from(best) };
+    }
+}
+
+impl<P, T, K: StorageKind> Drop for PriorityQueue<P, T, K> {
+    fn drop(&mut self) {
+        let len = core::mem::replace(&mut self.len, 0);
+        // SAFETY: positions below `len` are initialised; dropped once.
+        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
+        // The arena drops the values (also if a `P::drop` panicked).
     }
 }
 
@@ -444,15 +493,6 @@ unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>]) {
             ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), entries.len());
         // SAFETY: the caller's contract; `MaybeUninit<E>` has `E`'s layout.
         unsafe { ptr::drop_in_place(all) };
-    }
-}
-
-impl<P, T, K: StorageKind> Drop for PriorityQueue<P, T, K> {
-    fn drop(&mut self) {
-        let len = core::mem::replace(&mut self.len, 0);
-        // SAFETY: positions below `len` are initialised; dropped once.
-        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
-        // The arena drops the values (also if a `P::drop` panicked).
     }
 }
 

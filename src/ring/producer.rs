@@ -614,10 +614,11 @@ where
     /// written and published without waiting). Stale as soon as anyone
     /// claims.
     pub fn sequence(&mut self) -> u64 {
-        // Acquire: a claim that happened before this call is seen.
-        let w = self.ring.cursor.load(Ordering::Acquire);
-        self.seen += packed_distance(word(self.seen), unpacked_pos(w)) as u64;
-        self.seen
+        let ring: &Ring<S, Multi, W> = &self.ring;
+        // Acquire: a claim that happened before this call is seen. The
+        // position is rebuilt from the ring's epoch, as every claim does.
+        let (w, epoch) = ring.read_anchored(|| ring.cursor.load(Ordering::Acquire));
+        Ring::<S, Multi, W>::claim_position(w, epoch)
     }
 
     /// Free slots right now, shared among all producers. Stale as soon as

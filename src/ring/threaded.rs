@@ -406,11 +406,14 @@ fn run_loop<T, H: EventHandler<T>>(
     mut wait: impl FnMut(&mut dyn FnMut(&T, u64, bool)) -> Result<usize, ConsumeError>,
 ) {
     let report = |sequence, payload: Box<dyn Any + Send>| {
-        on_panic(PanicReport {
+        let report = PanicReport {
             consumer: name.to_string(),
             sequence,
             message: message(&*payload),
-        });
+        };
+        // The callback is user code too: a panic in it must not end this
+        // thread, whose gate would then stall the producers for good.
+        let _ = catch_unwind(AssertUnwindSafe(|| on_panic(report)));
         if policy == PanicPolicy::Halt {
             halt();
         }
@@ -461,7 +464,8 @@ where
         self
     }
 
-    /// Receives every caught handler panic (default: a line on stderr).
+    /// Receives every caught handler panic (default: a line on stderr). A
+    /// panic in `f` itself is caught and ignored.
     pub fn on_panic(mut self, f: impl Fn(PanicReport) + Send + Sync + 'static) -> Self {
         self.on_panic = Arc::new(f);
         self
