@@ -573,7 +573,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
                     progress |= (rest.wheel.arena.link(i).bucket as usize) < top * SLOTS;
                 }
             }
-            drop(rest);
+            rest.done();
             if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
                 // Only far timers are left, all on the top level's ring:
                 // rotating it slot by slot could take ~now / 64^levels
@@ -660,6 +660,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 rest.wheel.place(i);
             }
         }
+        rest.done();
         fired
     }
 
@@ -732,6 +733,14 @@ impl<T, K: StorageKind> Detached<'_, T, K> {
         }
         self.rest = self.wheel.arena.link(i).next;
         Some(i)
+    }
+
+    /// The chain was worked through: nothing to re-home (the drop glue is
+    /// skipped, keeping the common path as cheap as a plain loop).
+    #[inline(always)]
+    fn done(self) {
+        debug_assert_eq!(self.rest, NIL);
+        core::mem::forget(self);
     }
 }
 
