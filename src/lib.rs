@@ -105,6 +105,7 @@ pub mod batch;
 pub mod batch_handoff;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub mod buffer;
+pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
 #[cfg(all(feature = "std", not(latchfree_loom)))]
