@@ -103,6 +103,8 @@ pub mod batch;
 #[doc(hidden)]
 #[path = "batch/handoff.rs"]
 pub mod batch_handoff;
+#[cfg(any(target_has_atomic = "64", latchfree_loom))]
+pub mod breaker;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
 pub mod buffer;
 pub mod limiter;
