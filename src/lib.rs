@@ -103,6 +103,7 @@ pub mod batch;
 #[doc(hidden)]
 #[path = "batch/handoff.rs"]
 pub mod batch_handoff;
+pub mod balance;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 pub mod breaker;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
