@@ -95,6 +95,7 @@ mod doorbell;
 #[doc(hidden)]
 pub use doorbell::{Check, Doorbell};
 
+pub mod balance;
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 pub mod batch;
 /// The batcher's flush/close/sleep hand-off, exposed for the loom models
@@ -103,7 +104,6 @@ pub mod batch;
 #[doc(hidden)]
 #[path = "batch/handoff.rs"]
 pub mod batch_handoff;
-pub mod balance;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 pub mod breaker;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]

@@ -78,7 +78,9 @@ unsafe impl<B: Copy + Send + Sync, const N: usize> Sync for RoundRobin<B, N> {}
 
 impl<B, const N: usize> core::fmt::Debug for RoundRobin<B, N> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("fixed::RoundRobin").field("capacity", &N).finish_non_exhaustive()
+        f.debug_struct("fixed::RoundRobin")
+            .field("capacity", &N)
+            .finish_non_exhaustive()
     }
 }
 
@@ -139,7 +141,10 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
 
     /// Rewrites the idle copy with `f(current members)` and makes it live.
     /// Waits for other writers and for pickers still in the idle copy.
-    fn write(&self, f: impl FnOnce(&[B], &mut Members<B, N>) -> Result<(), BalanceError>) -> Result<(), BalanceError> {
+    fn write(
+        &self,
+        f: impl FnOnce(&[B], &mut Members<B, N>) -> Result<(), BalanceError>,
+    ) -> Result<(), BalanceError> {
         while self
             .writing
             .compare_exchange_weak(false, true, Acquire, Relaxed)
@@ -156,10 +161,11 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
         // drained after the last flip, so no picker reads it (ground
         // rules); `live` is only read, by us and by counted pickers.
         let result = self.copies[idle].with_mut(|dst| {
-            self.copies[live].with(|src| unsafe {
-                let src = (*src).as_slice();
-                (*dst).len = 0;
-                f(src, &mut *dst)
+            self.copies[live].with(|src| {
+                // SAFETY: see above: `dst` is ours alone, `src` is only read.
+                let (src, dst) = unsafe { ((*src).as_slice(), &mut *dst) };
+                dst.len = 0;
+                f(src, dst)
             })
         });
         if result.is_ok() {
@@ -186,8 +192,17 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
     /// Removes the first member equal to `member`.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.write(|src, dst| {
-            let at = src.iter().position(|m| m == member).ok_or(BalanceError::NotFound)?;
-            for (i, m) in src.iter().enumerate().filter(|e| e.0 != at).map(|e| e.1).enumerate() {
+            let at = src
+                .iter()
+                .position(|m| m == member)
+                .ok_or(BalanceError::NotFound)?;
+            for (i, m) in src
+                .iter()
+                .enumerate()
+                .filter(|e| e.0 != at)
+                .map(|e| e.1)
+                .enumerate()
+            {
                 dst.items[i] = MaybeUninit::new(*m);
             }
             dst.len = src.len() - 1;

@@ -59,7 +59,9 @@ pub struct HashRing<B> {
 
 impl<B> core::fmt::Debug for HashRing<B> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("HashRing").field("vnodes", &self.vnodes).finish_non_exhaustive()
+        f.debug_struct("HashRing")
+            .field("vnodes", &self.vnodes)
+            .finish_non_exhaustive()
     }
 }
 
@@ -111,7 +113,11 @@ impl<B: Hash + Clone + PartialEq + Send + Sync> HashRing<B> {
     /// Removes a member; its keys move to their next points.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.ring.update(|r| {
-            let at = r.members.iter().position(|m| m == member).ok_or(BalanceError::NotFound)?;
+            let at = r
+                .members
+                .iter()
+                .position(|m| m == member)
+                .ok_or(BalanceError::NotFound)?;
             let mut members = r.members.clone();
             members.remove(at);
             Ok(Ring::build(members, self.vnodes))
@@ -164,10 +170,15 @@ impl<B: Hash + Clone + PartialEq + Send + Sync> Rendezvous<B> {
     /// Rendezvous hashing over `members`.
     pub fn new(members: impl IntoIterator<Item = B>) -> Rendezvous<B> {
         Rendezvous {
-            members: Snapshot::new(members.into_iter().map(|m| {
-                let h = stable_hash(&m);
-                (m, h)
-            }).collect()),
+            members: Snapshot::new(
+                members
+                    .into_iter()
+                    .map(|m| {
+                        let h = stable_hash(&m);
+                        (m, h)
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -201,7 +212,10 @@ impl<B: Hash + Clone + PartialEq + Send + Sync> Rendezvous<B> {
     /// Removes a member.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.members.update(|m| {
-            let at = m.iter().position(|x| &x.0 == member).ok_or(BalanceError::NotFound)?;
+            let at = m
+                .iter()
+                .position(|x| &x.0 == member)
+                .ok_or(BalanceError::NotFound)?;
             let mut next = m.clone();
             next.remove(at);
             Ok(next)

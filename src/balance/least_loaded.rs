@@ -125,7 +125,10 @@ impl<B: Clone + PartialEq + Send + Sync> LeastLoaded<B> {
     /// Removes a member; its leases stay valid until dropped.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.slots.update(|s| {
-            let at = s.iter().position(|x| &x.member == member).ok_or(BalanceError::NotFound)?;
+            let at = s
+                .iter()
+                .position(|x| &x.member == member)
+                .ok_or(BalanceError::NotFound)?;
             let mut next = s.clone();
             next.remove(at);
             Ok(next)

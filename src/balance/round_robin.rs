@@ -74,7 +74,10 @@ impl<B: Clone + PartialEq + Send + Sync> RoundRobin<B> {
     /// Removes the first member equal to `member`.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.members.update(|m| {
-            let at = m.iter().position(|x| x == member).ok_or(BalanceError::NotFound)?;
+            let at = m
+                .iter()
+                .position(|x| x == member)
+                .ok_or(BalanceError::NotFound)?;
             let mut next = m.clone();
             next.remove(at);
             Ok(next)

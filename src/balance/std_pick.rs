@@ -1,6 +1,6 @@
 //! `std` conveniences: a per-thread random source for [`LeastLoaded`].
 
-use std::cell::Cell;
+use core::cell::Cell;
 
 use super::{Lease, LeastLoaded};
 

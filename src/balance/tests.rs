@@ -19,7 +19,10 @@ fn swrr_reproduces_nginx() {
     // The sequence from nginx's commit introducing smooth weighting.
     let w = Weighted::new([('a', 5), ('b', 1), ('c', 1)]).unwrap();
     let seq: Vec<char> = (0..14).map(|_| w.pick_cloned().unwrap()).collect();
-    assert_eq!(seq.iter().collect::<alloc::string::String>(), "aabacaaaabacaa");
+    assert_eq!(
+        seq.iter().collect::<alloc::string::String>(),
+        "aabacaaaabacaa"
+    );
     // Weights with a common factor give the reduced period.
     let w = Weighted::new([('x', 4), ('y', 2), ('z', 2)]).unwrap();
     let seq: alloc::string::String = (0..4).map(|_| w.pick_cloned().unwrap()).collect();
@@ -43,7 +46,9 @@ fn swrr_matches_a_direct_nginx_run() {
     let mut seed = 0x1234_5678_9abc_def1;
     for _ in 0..if cfg!(miri) { 2 } else { 50 } {
         let n = (xorshift(&mut seed) % 6 + 1) as usize;
-        let weights: Vec<u32> = (0..n).map(|_| (xorshift(&mut seed) % 9 + 1) as u32).collect();
+        let weights: Vec<u32> = (0..n)
+            .map(|_| (xorshift(&mut seed) % 9 + 1) as u32)
+            .collect();
         let w = Weighted::new(weights.iter().copied().enumerate()).unwrap();
         let total: i64 = weights.iter().map(|&x| x as i64).sum();
         let mut current = alloc::vec![0i64; n];
@@ -69,7 +74,10 @@ fn ring_moves_about_one_nth_on_add() {
         // Each member's share is near 1/n.
         for m in 0..n {
             let share = before.iter().filter(|&&x| x == m).count() as f64 / KEYS as f64;
-            assert!((share - 1.0 / n as f64).abs() < 0.5 / n as f64, "share {share}");
+            assert!(
+                (share - 1.0 / n as f64).abs() < 0.5 / n as f64,
+                "share {share}"
+            );
         }
         ring.add(n);
         let mut moved = 0;
@@ -82,7 +90,10 @@ fn ring_moves_about_one_nth_on_add() {
         }
         let frac = moved as f64 / KEYS as f64;
         let ideal = 1.0 / (n + 1) as f64;
-        assert!((frac - ideal).abs() < 0.4 * ideal, "moved {frac}, ideal {ideal}");
+        assert!(
+            (frac - ideal).abs() < 0.4 * ideal,
+            "moved {frac}, ideal {ideal}"
+        );
         // Removing it again restores every key.
         ring.remove(&n).unwrap();
         assert!((0..KEYS).all(|k| ring.pick_cloned(&k) == Some(before[k as usize])));
@@ -112,7 +123,9 @@ fn p2c_keeps_max_load_near_the_mean() {
     let per = if cfg!(miri) { 5 } else { 100 };
     let lb = LeastLoaded::new(0..n);
     let mut seed = 0x9e37_79b9_7f4a_7c15;
-    let leases: Vec<Lease<u32>> = (0..n * per).map(|_| lb.pick_with(xorshift(&mut seed)).unwrap()).collect();
+    let leases: Vec<Lease<u32>> = (0..n * per)
+        .map(|_| lb.pick_with(xorshift(&mut seed)).unwrap())
+        .collect();
     let loads = lb.in_flight();
     let max = loads.iter().map(|l| l.1).max().unwrap();
     // Two choices: max ≤ mean + ln ln n / ln 2 + O(1) (≈ 2.2 + c for
@@ -125,7 +138,9 @@ fn p2c_keeps_max_load_near_the_mean() {
 #[test]
 fn p2c_keeps_counts_across_membership_changes() {
     let lb = LeastLoaded::new(["a", "b"]);
-    let held: Vec<_> = (0..4).map(|i| lb.pick_with(i * 0x1_0000_0001).unwrap()).collect();
+    let held: Vec<_> = (0..4)
+        .map(|i| lb.pick_with(i * 0x1_0000_0001).unwrap())
+        .collect();
     lb.add("c");
     lb.remove(&"a").unwrap();
     let total: usize = lb.in_flight().iter().map(|l| l.1).sum();
@@ -155,7 +170,10 @@ fn fixed_round_robin() {
     lb.add(1).unwrap();
     lb.add(2).unwrap();
     assert_eq!(lb.add(3), Err(BalanceError::Full));
-    assert_eq!([lb.pick(), lb.pick(), lb.pick()], [Some(1), Some(2), Some(1)]);
+    assert_eq!(
+        [lb.pick(), lb.pick(), lb.pick()],
+        [Some(1), Some(2), Some(1)]
+    );
     lb.remove(&1).unwrap();
     assert_eq!(lb.remove(&1), Err(BalanceError::NotFound));
     assert_eq!(lb.len(), 1);

@@ -134,7 +134,10 @@ impl<B: Clone + PartialEq + Send + Sync> Weighted<B> {
     /// Removes a member.
     pub fn remove(&self, member: &B) -> Result<(), BalanceError> {
         self.change(|m| {
-            let at = m.iter().position(|x| &x.0 == member).ok_or(BalanceError::NotFound)?;
+            let at = m
+                .iter()
+                .position(|x| &x.0 == member)
+                .ok_or(BalanceError::NotFound)?;
             m.remove(at);
             Ok(())
         })
@@ -143,7 +146,10 @@ impl<B: Clone + PartialEq + Send + Sync> Weighted<B> {
     /// Changes a member's weight.
     pub fn reweight(&self, member: &B, weight: u32) -> Result<(), BalanceError> {
         self.change(|m| {
-            let at = m.iter().position(|x| &x.0 == member).ok_or(BalanceError::NotFound)?;
+            let at = m
+                .iter()
+                .position(|x| &x.0 == member)
+                .ok_or(BalanceError::NotFound)?;
             m[at].1 = weight;
             Ok(())
         })

@@ -2,7 +2,8 @@
 //! [`limiter::now_nanos`](crate::limiter::now_nanos), and observers that
 //! cannot abort an unwind.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use core::panic::AssertUnwindSafe;
+use std::panic::catch_unwind;
 
 use super::{Breaker, CallError, Guard, Observer, Permit, Rejected, State};
 use crate::limiter::now_nanos;
@@ -56,4 +57,3 @@ impl<O: Observer> Breaker<O> {
         self.record_at(permit, success, now_nanos())
     }
 }
-

@@ -13,7 +13,9 @@
 //! then *repair* the word to `now + τ`: an empty schedule, never a full one,
 //! so the worst a backwards clock costs is one burst period of refusals.
 
-use super::{check_size, Limiter, Quota, QuotaError, TryAcquireError};
+#[cfg(any(target_has_atomic = "64", latchfree_loom))]
+use super::Quota;
+use super::{check_size, Limiter, QuotaError, TryAcquireError};
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 use crate::sync::AtomicU64;
 use crate::sync::{AtomicU32, Ordering::Relaxed};
@@ -209,7 +211,9 @@ impl Gcra32 {
             let lead = new.wrapping_sub(now32); // ≤ 2τ ≤ 2³¹
             if lead > tau {
                 if base != tat && tat != FRESH {
-                    let _ = self.tat.compare_exchange(tat, base.max(1), Relaxed, Relaxed);
+                    let _ = self
+                        .tat
+                        .compare_exchange(tat, base.max(1), Relaxed, Relaxed);
                 }
                 return Err(TryAcquireError::NotReady {
                     ready_at: now.saturating_add((lead - tau) as u64),

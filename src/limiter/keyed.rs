@@ -118,7 +118,11 @@ where
                 return false;
             }
             // Retire only if still idle: fails if an admission moved it.
-            if tat <= now && word.compare_exchange(tat, RETIRED, Relaxed, Relaxed).is_ok() {
+            if tat <= now
+                && word
+                    .compare_exchange(tat, RETIRED, Relaxed, Relaxed)
+                    .is_ok()
+            {
                 removed += 1;
                 return false;
             }

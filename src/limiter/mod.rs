@@ -73,7 +73,7 @@
 //! ```
 
 mod gcra;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", any(target_has_atomic = "64", latchfree_loom)))]
 mod keyed;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 mod leaky;
@@ -91,7 +91,7 @@ use core::fmt;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 pub use self::gcra::Gcra;
 pub use self::gcra::Gcra32;
-#[cfg(feature = "alloc")]
+#[cfg(all(feature = "alloc", any(target_has_atomic = "64", latchfree_loom)))]
 pub use self::keyed::Keyed;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 pub use self::leaky::LeakyBucket;
@@ -167,7 +167,10 @@ impl Quota {
     /// If `n` is zero or above 10⁹ (a compile error in a `const`/`static`).
     pub const fn per_second(n: u32) -> Quota {
         assert!(n > 0, "Quota::per_second: n must be at least 1");
-        assert!(n <= 1_000_000_000, "Quota::per_second: at most 10^9 per second");
+        assert!(
+            n <= 1_000_000_000,
+            "Quota::per_second: at most 10^9 per second"
+        );
         Quota {
             period: 1_000_000_000 / n as u64,
             burst: n,
@@ -210,6 +213,7 @@ impl Quota {
     }
 
     /// `burst × period`: how far ahead of `now` the schedule may run.
+    #[cfg(any(target_has_atomic = "64", latchfree_loom))]
     const fn tolerance(&self) -> u64 {
         self.period * self.burst as u64
     }

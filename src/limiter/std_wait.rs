@@ -7,15 +7,14 @@
 //! meanwhile); `acquire_timeout` gives up at once if the retry time is
 //! beyond its deadline, rather than sleeping for nothing.
 
+use core::time::Duration;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use core::fmt;
 use core::hash::Hash;
 
-use super::{
-    FixedWindow, Gcra, Keyed, LeakyBucket, SlidingWindow, TokenBucket, TryAcquireError,
-};
+use super::{FixedWindow, Gcra, Keyed, LeakyBucket, SlidingWindow, TokenBucket, TryAcquireError};
 
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
 

@@ -57,7 +57,10 @@ fn refusal_says_when() {
         };
         assert!(ready_at > t);
         assert!(l.try_acquire_at(2, ready_at - 1).is_err());
-        assert!(l.try_acquire_at(2, ready_at).is_ok(), "not ready at ready_at");
+        assert!(
+            l.try_acquire_at(2, ready_at).is_ok(),
+            "not ready at ready_at"
+        );
     }
 }
 
@@ -99,7 +102,10 @@ fn backwards_clock_grants_nothing_extra() {
                 admitted += 1;
             }
         }
-        assert!(admitted <= 5, "{admitted} admitted after the clock went back");
+        assert!(
+            admitted <= 5,
+            "{admitted} admitted after the clock went back"
+        );
     }
 }
 

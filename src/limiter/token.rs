@@ -99,7 +99,9 @@ impl TokenBucket {
             if available < n {
                 if elapsed < 0 {
                     // Store the re-anchoring so the refusal stays bounded.
-                    let _ = self.word.compare_exchange(word, pack(tick, available), Relaxed, Relaxed);
+                    let _ =
+                        self.word
+                            .compare_exchange(word, pack(tick, available), Relaxed, Relaxed);
                 }
                 let missing = (n - available) as u64;
                 let wait_ticks = missing.div_ceil(self.quantum as u64);
