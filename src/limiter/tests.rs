@@ -139,6 +139,7 @@ fn quota_errors() {
         requested: 5,
         capacity: 4,
     };
+    assert_eq!(e.wait(0), None);
     #[cfg(feature = "alloc")]
     assert!(alloc::string::ToString::to_string(&e).contains("at most 4"));
 }
