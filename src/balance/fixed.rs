@@ -7,12 +7,13 @@
 //!   reader count has drained to zero.
 //! - A picker increments the count of the copy `live` names, then checks
 //!   `live` again; only if it still names that copy does it read. The
-//!   writer checks the count of the idle copy before writing it. All four
-//!   accesses are `SeqCst`: it is the store-load pattern of Dekker's
-//!   algorithm (picker: count++ then load live; writer: store live, later
-//!   load count), which weaker orderings do not order. So a picker either
-//!   is counted before the writer looks (and the writer waits for it), or
-//!   sees the flip and retries: no picker reads a copy being written.
+//!   writer checks the count of the idle copy before writing it. This is
+//!   the store-load pattern of Dekker's algorithm (picker: count++ then
+//!   load live; writer: store live, later load count), which only a
+//!   `SeqCst` fence between each side's store and load orders. So a picker
+//!   either is counted before the writer looks (and the writer waits for
+//!   it), or sees the flip and retries: no picker reads a copy being
+//!   written.
 //! - Pickers never wait for a writer (they retry only if a flip happened
 //!   between their two loads: lock-free). Writers wait for each other and
 //!   for pickers still inside the copy they want (blocking).
@@ -21,7 +22,7 @@ use core::mem::MaybeUninit;
 
 use super::BalanceError;
 use crate::sync::{
-    spin_loop, AtomicBool, AtomicUsize, CachePadded,
+    fence, spin_loop, AtomicBool, AtomicUsize, CachePadded,
     Ordering::{Acquire, Relaxed, Release, SeqCst},
     UnsafeCell,
 };
@@ -101,9 +102,14 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
     /// Runs `f` on the live members. Never waits for a writer.
     fn read<R>(&self, f: impl FnOnce(&[B]) -> R) -> R {
         loop {
-            let side = self.live.load(SeqCst);
-            self.readers[side].fetch_add(1, SeqCst);
-            if self.live.load(SeqCst) == side {
+            let side = self.live.load(Acquire);
+            self.readers[side].fetch_add(1, Relaxed);
+            // Dekker, the picker's side: the count is ordered before the
+            // re-read of `live` (pairs with the writer's fence).
+            fence(SeqCst);
+            // Acquire: pairs with the flip's Release, so the copy's
+            // contents are visible.
+            if self.live.load(Acquire) == side {
                 // SAFETY: counted in `side` while it was live: no writer
                 // writes it until this count is released (ground rules).
                 let r = self.copies[side].with(|m| f(unsafe { (*m).as_slice() }));
@@ -154,7 +160,12 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
         }
         let live = self.live.load(Relaxed); // only writers change it
         let idle = 1 - live;
-        while self.readers[idle].load(SeqCst) != 0 {
+        // Dekker, the writer's side: the last flip (our store to `live`)
+        // is ordered before this count check.
+        fence(SeqCst);
+        // Acquire: pairs with the pickers' Release decrements, so their
+        // reads of this copy happen before our writes.
+        while self.readers[idle].load(Acquire) != 0 {
             spin_loop();
         }
         // SAFETY: we are the only writer; `idle` is not live and its count
@@ -169,7 +180,8 @@ impl<B: Copy + PartialEq, const N: usize> RoundRobin<B, N> {
             })
         });
         if result.is_ok() {
-            self.live.store(idle, SeqCst);
+            // Release: publishes the copy to pickers' Acquire of `live`.
+            self.live.store(idle, Release);
         }
         self.writing.store(false, Release);
         result

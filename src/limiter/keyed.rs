@@ -20,11 +20,11 @@
 //! lost or doubled.
 
 use alloc::sync::Arc;
-use core::hash::Hash;
+use core::hash::{BuildHasher, Hash};
 
 use super::gcra::acquire_on;
 use super::{Quota, TryAcquireError};
-use crate::map::HashMap;
+use crate::map::{Builder, DefaultHashBuilder, HashMap};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
 
 /// Marks a word the sweep has taken out of service.
@@ -45,12 +45,12 @@ const RETIRED: u64 = u64::MAX;
 /// assert_eq!(per_account.sweep_at(10_000), 2); // both idle again
 /// assert!(per_account.is_empty());
 /// ```
-pub struct Keyed<K> {
-    map: HashMap<K, Arc<AtomicU64>>,
+pub struct Keyed<K, S = DefaultHashBuilder> {
+    map: HashMap<K, Arc<AtomicU64>, S>,
     quota: Quota,
 }
 
-impl<K> core::fmt::Debug for Keyed<K> {
+impl<K, S> core::fmt::Debug for Keyed<K, S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Keyed")
             .field("quota", &self.quota)
@@ -71,9 +71,28 @@ where
         }
     }
 
-    /// The same on a map you configured (shards, hasher seeds).
-    pub fn with_map(quota: Quota, map: HashMap<K, Arc<AtomicU64>>) -> Keyed<K> {
-        Keyed { map, quota }
+    /// The same with `shards` map shards (rounded up to a power of two;
+    /// `0` chooses): fewer for a handful of keys, more for many writers.
+    pub fn with_shards(quota: Quota, shards: usize) -> Keyed<K> {
+        Keyed {
+            map: HashMap::with_shards(shards),
+            quota,
+        }
+    }
+}
+
+impl<K, S> Keyed<K, S>
+where
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: BuildHasher,
+{
+    /// The same on a map built by `builder` (shards, capacity, hasher
+    /// seeds: see [`map::Builder`](crate::map::Builder)).
+    pub fn with_map_builder(quota: Quota, builder: Builder<S>) -> Keyed<K, S> {
+        Keyed {
+            map: builder.build(),
+            quota,
+        }
     }
 
     /// Admits `n` cells for `key` at `now`, or says when they will be

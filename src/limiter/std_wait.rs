@@ -135,9 +135,10 @@ impl LeakyBucket {
     }
 }
 
-impl<K> Keyed<K>
+impl<K, S> Keyed<K, S>
 where
     K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: core::hash::BuildHasher,
 {
     /// Admits `n` for `key` now, or says when; never waits.
     pub fn try_acquire(&self, key: &K, n: u32) -> Result<(), TryAcquireError> {
