@@ -7,13 +7,20 @@
 //! `T` the period and `τ = burst·T`. A refusal's retry time is the `t` with
 //! `new − t = τ`, i.e. `new − τ`.
 //!
-//! `tat − now` is never above `τ` after an admission and `now` only grows,
-//! so a word more than `τ` ahead of `now` means the clock went backwards
-//! (or, for the 32-bit word, a wrap after an idle spell of 2³¹ ticks). We
-//! then *repair* the word to `now + τ`: an empty schedule, never a full one,
-//! so the worst a backwards clock costs is one burst period of refusals.
+//! The word only ever moves forward (`new > tat`), whatever `now` a caller
+//! brings. That matters more than it looks: a caller preempted between
+//! reading its clock and calling us brings a *stale* `now`, which looks
+//! exactly like a clock that went backwards. Treating either as a reason
+//! to move `tat` back would hand out capacity twice, so neither does: a
+//! `now` behind the schedule is simply refused until the schedule allows
+//! (a backwards jump of `d` costs at most `d` of refusals, never a cell).
+//!
+//! [`Gcra32`]'s word wraps, so a word far "ahead" of `now` may also be an
+//! old word seen across the wrap after an idle spell of about 2³¹ ticks.
+//! It treats a word more than `τ + 2²⁴` ticks ahead (far beyond any stale
+//! read) as that case and repairs it to `now + τ`: an empty schedule,
+//! never a full one.
 
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
 use super::Quota;
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
@@ -39,8 +46,8 @@ use crate::sync::{AtomicU32, Ordering::Relaxed};
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 #[derive(Debug)]
 pub struct Gcra {
-    /// Theoretical arrival time, in the caller's clock. At most
-    /// `now + τ` for any `now` the limiter has seen (repaired otherwise).
+    /// Theoretical arrival time, in the caller's clock; only grows. At
+    /// most `now + τ` for the latest `now` that was admitted.
     tat: AtomicU64,
     quota: Quota,
 }
@@ -102,20 +109,10 @@ pub(super) fn acquire_on(
             // never repair it back into service.
             return Err(TryAcquireError::NotReady { ready_at: now });
         }
-        // A word more than τ ahead: the clock went backwards. Treat it as
-        // an empty schedule (never a full one).
-        let base = if tat > now.saturating_add(tau) {
-            now.saturating_add(tau)
-        } else {
-            tat.max(now)
-        };
-        let new = base.saturating_add(inc);
+        let new = tat.max(now).saturating_add(inc);
         if new - now > tau {
-            if base != tat {
-                // Store the repair so the refusal stays bounded; losing the
-                // race is fine, the winner's word is the one to read next.
-                let _ = word.compare_exchange(tat, base, Relaxed, Relaxed);
-            }
+            // Includes a `now` behind the schedule (stale or backwards):
+            // refused, never a reason to move `tat` back.
             return Err(TryAcquireError::NotReady {
                 ready_at: new - tau,
             });
@@ -135,9 +132,11 @@ pub(super) fn acquire_on(
 ///
 /// `now` is the caller's tick, of which only the low 32 bits are used;
 /// `period × burst` must be at most 2³⁰ ticks. Correct across the tick
-/// counter's wrap; after an idle spell of exactly about 2³¹ ticks the word
-/// may read as if in the future, and is then repaired to an empty schedule
-/// (a refusal of at most one burst period, never extra cells).
+/// counter's wrap. After an idle spell of about 2³¹ ticks the word may
+/// read as if in the future: more than `τ + 2²⁴` ticks ahead it is
+/// repaired to an empty schedule (a refusal of at most one burst period);
+/// less far ahead it is refused like a stale `now`, until the tick gets
+/// there (at most `τ + 2²⁴` ticks). Never extra cells.
 ///
 /// ```
 /// use latchfree::limiter::{Gcra32, Limiter};
@@ -162,6 +161,10 @@ pub struct Gcra32 {
 
 /// The never-used word of [`Gcra32`].
 const FRESH: u32 = 0;
+
+/// How far behind the schedule a `now` may be and still be taken for a
+/// stale read (refused) rather than a wrapped word (repaired).
+const STALE_TICKS: u32 = 1 << 24;
 
 impl Gcra32 {
     const_fn_unless_loom! {
@@ -198,17 +201,17 @@ impl Gcra32 {
             let ahead = tat.wrapping_sub(now32) as i32;
             let base = if ahead <= 0 || tat == FRESH {
                 now32
-            } else if ahead as u32 > tau {
-                now32.wrapping_add(tau) // repaired: empty schedule
+            } else if ahead as u32 > tau + STALE_TICKS {
+                now32.wrapping_add(tau) // across a wrap: repaired, empty
             } else {
-                tat
+                tat // includes a stale `now`: refused below
             };
             // Never store FRESH: one tick later is the conservative stand-in.
             let new = match base.wrapping_add(inc) {
                 FRESH => 1,
                 new => new,
             };
-            let lead = new.wrapping_sub(now32); // ≤ 2τ ≤ 2³¹
+            let lead = new.wrapping_sub(now32); // ≤ 2τ + 2²⁴ < 2³¹
             if lead > tau {
                 if base != tat && tat != FRESH {
                     let _ = self

@@ -6,11 +6,12 @@
 //! what it needs and stores the new pair with one compare-and-swap.
 //!
 //! Ticks are compared with a signed wrapping distance. A tick *behind* the
-//! stored one (the clock went backwards, or an idle spell of 2³¹ ticks
-//! made the distance wrap) refills nothing and re-anchors the word at the
-//! new tick, less the tokens those ticks will refill again when the clock
-//! gets back there: no token is ever created by a strange clock, and the
-//! cost is at most `capacity / quantum` ticks of refusals.
+//! stored one (a stale `now` from a preempted caller, or a clock that went
+//! back) refills nothing until the clock passes the stored tick again;
+//! far behind (more than a full refill plus 2²⁴ ticks: a wrap after 2³¹
+//! idle ticks) repairs the word to an empty bucket at the new tick. No
+//! token is ever created by a strange clock. Choose an `interval` of a
+//! microsecond or more, so the 32-bit tick wraps rarely.
 
 use super::{check_size, Limiter, Quota, TryAcquireError};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
@@ -36,6 +37,10 @@ pub struct TokenBucket {
     quantum: u32,
     interval: u64,
 }
+
+/// How far behind the stored tick a `now` may be and still count as stale
+/// (time stands still) rather than wrapped (repaired).
+const STALE_TICKS: u64 = 1 << 24;
 
 const fn pack(tick: u32, tokens: u32) -> u64 {
     (tick as u64) << 32 | tokens as u64
@@ -84,32 +89,25 @@ impl TokenBucket {
         // Relaxed: the word guards nothing else; the CAS orders takers.
         let mut word = self.word.load(Relaxed);
         loop {
-            let (then, tokens) = unpack(word);
-            let elapsed = tick.wrapping_sub(then) as i32;
-            let available = if elapsed <= 0 {
-                // Same tick, or the clock went back |elapsed| ticks: the
-                // word re-anchors there, minus the refill those ticks will
-                // grant again, so no token is ever created twice.
-                let regrant = (elapsed.unsigned_abs() as u64).saturating_mul(self.quantum as u64);
-                (tokens as u64).saturating_sub(regrant) as u32
-            } else {
-                let refill = (elapsed as u64).saturating_mul(self.quantum as u64);
-                (tokens as u64 + refill).min(self.capacity as u64) as u32
-            };
+            let (anchor, available, repaired) = self.refill(word, tick);
+            // The anchor tick as a full count on the caller's clock.
+            let anchor_ticks = ticks.wrapping_add(anchor.wrapping_sub(tick) as i32 as i64 as u64);
             if available < n {
-                if elapsed < 0 {
-                    // Store the re-anchoring so the refusal stays bounded.
+                if repaired {
+                    // Store the repair so the refusal stays bounded.
                     let _ =
                         self.word
-                            .compare_exchange(word, pack(tick, available), Relaxed, Relaxed);
+                            .compare_exchange(word, pack(anchor, available), Relaxed, Relaxed);
                 }
                 let missing = (n - available) as u64;
                 let wait_ticks = missing.div_ceil(self.quantum as u64);
                 return Err(TryAcquireError::NotReady {
-                    ready_at: (ticks + wait_ticks).saturating_mul(self.interval),
+                    ready_at: anchor_ticks
+                        .saturating_add(wait_ticks)
+                        .saturating_mul(self.interval),
                 });
             }
-            let new = pack(tick, available - n);
+            let new = pack(anchor, available - n);
             if new == word {
                 return Ok(()); // n == 0 and nothing to refill
             }
@@ -123,16 +121,39 @@ impl TokenBucket {
         }
     }
 
+    /// The word's state at `tick`: `(anchor tick, tokens, repaired)`.
+    ///
+    /// - `tick` at or after the stored one: refill and move the anchor
+    ///   there.
+    /// - `tick` behind it by at most a full refill plus 2²⁴ ticks (a stale
+    ///   `now` from a preempted caller, or a clock that went back a
+    ///   little): time stands still at the stored tick, no refill until
+    ///   the clock passes it again. The anchor never moves back here, or
+    ///   the ticks between would be refilled twice.
+    /// - further behind (a wrap of the 32-bit tick after 2³¹ idle ticks, or
+    ///   a big jump back): repair to an *empty* bucket at `tick`, so the
+    ///   refusal lasts at most one full refill.
+    #[inline]
+    fn refill(&self, word: u64, tick: u32) -> (u32, u32, bool) {
+        let (then, tokens) = unpack(word);
+        let elapsed = tick.wrapping_sub(then) as i32;
+        if elapsed >= 0 {
+            let refill = (elapsed as u64).saturating_mul(self.quantum as u64);
+            let tokens = (tokens as u64 + refill).min(self.capacity as u64) as u32;
+            return (tick, tokens, false);
+        }
+        let full_refill = (self.capacity as u64).div_ceil(self.quantum as u64);
+        if elapsed.unsigned_abs() as u64 <= full_refill + STALE_TICKS {
+            (then, tokens, false)
+        } else {
+            (tick, 0, true)
+        }
+    }
+
     /// Tokens available at `now` (stale as soon as it returns).
     pub fn available_at(&self, now: u64) -> u32 {
-        let (then, tokens) = unpack(self.word.load(Relaxed));
-        let elapsed = ((now / self.interval) as u32).wrapping_sub(then) as i32;
-        if elapsed <= 0 {
-            let regrant = (elapsed.unsigned_abs() as u64).saturating_mul(self.quantum as u64);
-            (tokens as u64).saturating_sub(regrant) as u32
-        } else {
-            (tokens as u64 + elapsed as u64 * self.quantum as u64).min(self.capacity as u64) as u32
-        }
+        self.refill(self.word.load(Relaxed), (now / self.interval) as u32)
+            .1
     }
 }
 

@@ -70,18 +70,28 @@ impl FixedWindow {
         let mut word = self.word.load(Relaxed);
         loop {
             let (stored, count) = ((word >> 32) as u32, word as u32);
-            // Later window: fresh count. Same or earlier: keep counting.
-            let count = if (window.wrapping_sub(stored) as i32) > 0 {
-                0
+            let ahead = window.wrapping_sub(stored) as i32;
+            // Later window: fresh count. Same or a little earlier: count
+            // in the stored window. Far earlier: wrapped, repair as full.
+            let (anchor, count, repaired) = if ahead > 0 {
+                (window, 0, false)
+            } else if ahead.unsigned_abs() <= STALE_WINDOWS {
+                (stored, count, false)
             } else {
-                count
+                (window, self.limit, true)
             };
             if count + n > self.limit {
+                if repaired {
+                    let repair = (anchor as u64) << 32 | count as u64;
+                    let _ = self.word.compare_exchange(word, repair, Relaxed, Relaxed);
+                }
+                let anchor_index =
+                    index.wrapping_add(anchor.wrapping_sub(window) as i32 as i64 as u64);
                 return Err(TryAcquireError::NotReady {
-                    ready_at: (index + 1).saturating_mul(self.len),
+                    ready_at: anchor_index.saturating_add(1).saturating_mul(self.len),
                 });
             }
-            let new = (window as u64) << 32 | (count + n) as u64;
+            let new = (anchor as u64) << 32 | (count + n) as u64;
             if new == word {
                 return Ok(());
             }
@@ -106,6 +116,10 @@ impl Limiter for FixedWindow {
         self.limit
     }
 }
+
+/// How many windows behind the stored one a `now` may be and still count
+/// as stale (counted in the stored window) rather than wrapped (repaired).
+const STALE_WINDOWS: u32 = 1 << 16;
 
 const WINDOW_BITS: u32 = 24;
 const COUNT_BITS: u32 = 20;
@@ -188,21 +202,37 @@ impl SlidingWindow {
             let cur = ((word >> COUNT_BITS) & COUNT_MASK) as u32;
             let prev = (word & COUNT_MASK) as u32;
             let ahead = window.wrapping_sub(stored) & WINDOW_MASK;
-            let (cur, prev) = match ahead {
-                0 => (cur, prev),
-                1 => (0, cur),
-                a if a < 1 << (WINDOW_BITS - 1) => (0, 0),
-                _ => (cur, prev), // earlier window: re-anchor, keep counts
+            let behind = (WINDOW_MASK + 1 - ahead) & WINDOW_MASK;
+            // Later windows shift or clear the counts. An earlier window
+            // (stale or backwards `now`) counts in the stored one, as if
+            // at its start (offset 0: the previous window weighs fully);
+            // far earlier means the index wrapped: repair as full.
+            let (anchor, cur, prev, offset, repaired) = match ahead {
+                0 => (window, cur, prev, offset, false),
+                1 => (window, 0, cur, offset, false),
+                a if a < 1 << (WINDOW_BITS - 1) => (window, 0, 0, offset, false),
+                _ if behind <= STALE_WINDOWS => (stored, cur, prev, 0, false),
+                _ => (window, self.limit, 0, offset, true),
             };
             // ceil(prev × (len − offset) / len): the previous window's
             // share still inside the last `len`, rounded towards refusal.
             let weighted = (prev as u128 * (len - offset as u128)).div_ceil(len) as u32;
             if weighted + cur + n > self.limit {
+                if repaired {
+                    let _ =
+                        self.word
+                            .compare_exchange(word, pack(anchor, cur, prev), Relaxed, Relaxed);
+                }
+                let anchor_index = if anchor == window {
+                    index
+                } else {
+                    index + behind as u64
+                };
                 return Err(TryAcquireError::NotReady {
-                    ready_at: self.ready_at(index, cur, prev, n),
+                    ready_at: self.ready_at(anchor_index, cur, prev, n),
                 });
             }
-            let new = pack(window, cur + n, prev);
+            let new = pack(anchor, cur + n, prev);
             if new == word {
                 return Ok(());
             }
