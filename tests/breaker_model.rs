@@ -47,19 +47,30 @@ impl Model {
             ModelState::Open { until } => {
                 if now.div_ceil(UNIT) >= until {
                     self.generation += 1;
-                    self.state = ModelState::HalfOpen { admitted: 1, succeeded: 0 };
+                    self.state = ModelState::HalfOpen {
+                        admitted: 1,
+                        succeeded: 0,
+                    };
                     Ok((true, self.generation))
                 } else {
                     self.rejected += 1;
-                    Err(Rejected::Open { retry_at: now + (until - now.div_ceil(UNIT)) * UNIT })
+                    Err(Rejected::Open {
+                        retry_at: now + (until - now.div_ceil(UNIT)) * UNIT,
+                    })
                 }
             }
-            ModelState::HalfOpen { admitted, succeeded } => {
+            ModelState::HalfOpen {
+                admitted,
+                succeeded,
+            } => {
                 if admitted >= PROBES {
                     self.rejected += 1;
                     Err(Rejected::ProbesBusy)
                 } else {
-                    self.state = ModelState::HalfOpen { admitted: admitted + 1, succeeded };
+                    self.state = ModelState::HalfOpen {
+                        admitted: admitted + 1,
+                        succeeded,
+                    };
                     Ok((true, self.generation))
                 }
             }
@@ -69,7 +80,9 @@ impl Model {
     fn open(&mut self, now: u64) {
         self.generation += 1;
         self.opened += 1;
-        self.state = ModelState::Open { until: (now + COOL).div_ceil(UNIT) };
+        self.state = ModelState::Open {
+            until: (now + COOL).div_ceil(UNIT),
+        };
     }
 
     fn record(&mut self, (probe, generation): (bool, u64), ok: bool, now: u64) {
@@ -89,7 +102,13 @@ impl Model {
             }
             return;
         }
-        let ModelState::HalfOpen { admitted, succeeded } = self.state else { return };
+        let ModelState::HalfOpen {
+            admitted,
+            succeeded,
+        } = self.state
+        else {
+            return;
+        };
         if generation != self.generation {
             return; // a probe of a finished round
         }
@@ -100,7 +119,10 @@ impl Model {
             self.streak = 0;
             self.state = ModelState::Closed;
         } else {
-            self.state = ModelState::HalfOpen { admitted, succeeded: succeeded + 1 };
+            self.state = ModelState::HalfOpen {
+                admitted,
+                succeeded: succeeded + 1,
+            };
         }
     }
 

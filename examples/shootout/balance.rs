@@ -59,14 +59,16 @@ impl MutexP2c {
 }
 
 fn mix(i: usize) -> u64 {
-    (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31)
+    (i as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .rotate_left(31)
 }
 
 pub fn run(r: &mut Report) {
     r.note("balance: picks vs Mutex-guarded versions of each algorithm and the hashring crate");
     let weights: Vec<(u32, u32)> = (0..MEMBERS).map(|m| (m, m % 4 + 1)).collect();
     let rr = RoundRobin::new(0..MEMBERS);
-    let rr_mx = Mutex::new((0..MEMBERS).collect::<Vec<_>>(), );
+    let rr_mx = Mutex::new((0..MEMBERS).collect::<Vec<_>>());
     let rr_next = Mutex::new(0usize);
     let sw = Weighted::new(weights.iter().copied()).unwrap();
     let sw_mx = MutexSwrr {
@@ -82,7 +84,9 @@ pub fn run(r: &mut Report) {
     let hr = RwLock::new(hr);
     let hr_mx = Mutex::new(hr.read().unwrap().clone());
     let p2c = LeastLoaded::new(0..MEMBERS);
-    let p2c_mx = MutexP2c { load: Mutex::new(vec![0; MEMBERS as usize]) };
+    let p2c_mx = MutexP2c {
+        load: Mutex::new(vec![0; MEMBERS as usize]),
+    };
 
     // Verify: each picks valid members with the right distribution.
     let mut counts = [0usize; MEMBERS as usize];
@@ -97,40 +101,97 @@ pub fn run(r: &mut Report) {
         let _ = sw_mx.pick();
     }
     assert!(weights.iter().all(|&(m, w)| counts[m as usize] == w));
-    assert!((0..1000u64).all(|k| ring.pick_cloned(&k).is_some() && hr.read().unwrap().get(&k).is_some()));
+    assert!((0..1000u64)
+        .all(|k| ring.pick_cloned(&k).is_some() && hr.read().unwrap().get(&k).is_some()));
     r.note("  verified: round robin even, SWRR exact per period, rings answer every key");
 
     for threads in [1, 2] {
         let suffix = format!("{threads}_thread{}", if threads > 1 { "s" } else { "" });
-        add_rows(r, "balance", &format!("round_robin_{suffix}"), "ns_per_pick", Better::Lower, &[
-            ("latchfree", &|| per_op(threads, OPS, &|_| { let _ = black_box(rr.pick_cloned()); })),
-            ("mutex", &|| {
-                per_op(threads, OPS, &|_| {
-                    let v = rr_mx.lock().unwrap();
-                    let mut n = rr_next.lock().unwrap();
-                    *n += 1;
-                    black_box(v[*n % v.len()]);
-                })
-            }),
-        ]);
-        add_rows(r, "balance", &format!("swrr_{suffix}"), "ns_per_pick", Better::Lower, &[
-            ("latchfree", &|| per_op(threads, OPS, &|_| { let _ = black_box(sw.pick_cloned()); })),
-            ("mutex", &|| per_op(threads, OPS, &|_| { let _ = black_box(sw_mx.pick()); })),
-        ]);
-        add_rows(r, "balance", &format!("hash_ring_{suffix}"), "ns_per_pick", Better::Lower, &[
-            ("latchfree", &|| per_op(threads, OPS, &|i| { let _ = black_box(ring.pick_cloned(&mix(i))); })),
-            ("hashring_rwlock", &|| per_op(threads, OPS, &|i| { let _ = black_box(hr.read().unwrap().get(&mix(i)).copied()); })),
-            ("hashring_mutex", &|| per_op(threads, OPS, &|i| { let _ = black_box(hr_mx.lock().unwrap().get(&mix(i)).copied()); })),
-        ]);
-        add_rows(r, "balance", &format!("p2c_pick_release_{suffix}"), "ns_per_pick", Better::Lower, &[
-            ("latchfree", &|| per_op(threads, OPS, &|i| { let _ = black_box(p2c.pick_with(mix(i))); })),
-            ("mutex", &|| {
-                per_op(threads, OPS, &|i| {
-                    let c = p2c_mx.pick(mix(i));
-                    p2c_mx.done(black_box(c));
-                })
-            }),
-        ]);
+        add_rows(
+            r,
+            "balance",
+            &format!("round_robin_{suffix}"),
+            "ns_per_pick",
+            Better::Lower,
+            &[
+                ("latchfree", &|| {
+                    per_op(threads, OPS, &|_| {
+                        let _ = black_box(rr.pick_cloned());
+                    })
+                }),
+                ("mutex", &|| {
+                    per_op(threads, OPS, &|_| {
+                        let v = rr_mx.lock().unwrap();
+                        let mut n = rr_next.lock().unwrap();
+                        *n += 1;
+                        black_box(v[*n % v.len()]);
+                    })
+                }),
+            ],
+        );
+        add_rows(
+            r,
+            "balance",
+            &format!("swrr_{suffix}"),
+            "ns_per_pick",
+            Better::Lower,
+            &[
+                ("latchfree", &|| {
+                    per_op(threads, OPS, &|_| {
+                        let _ = black_box(sw.pick_cloned());
+                    })
+                }),
+                ("mutex", &|| {
+                    per_op(threads, OPS, &|_| {
+                        let _ = black_box(sw_mx.pick());
+                    })
+                }),
+            ],
+        );
+        add_rows(
+            r,
+            "balance",
+            &format!("hash_ring_{suffix}"),
+            "ns_per_pick",
+            Better::Lower,
+            &[
+                ("latchfree", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(ring.pick_cloned(&mix(i)));
+                    })
+                }),
+                ("hashring_rwlock", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(hr.read().unwrap().get(&mix(i)).copied());
+                    })
+                }),
+                ("hashring_mutex", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(hr_mx.lock().unwrap().get(&mix(i)).copied());
+                    })
+                }),
+            ],
+        );
+        add_rows(
+            r,
+            "balance",
+            &format!("p2c_pick_release_{suffix}"),
+            "ns_per_pick",
+            Better::Lower,
+            &[
+                ("latchfree", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(p2c.pick_with(mix(i)));
+                    })
+                }),
+                ("mutex", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let c = p2c_mx.pick(mix(i));
+                        p2c_mx.done(black_box(c));
+                    })
+                }),
+            ],
+        );
     }
     churn(r);
 }
@@ -178,7 +239,9 @@ fn churn(r: &mut Report) {
         hist.value_at_quantile(0.999) as f64
     };
     let flip = std::sync::atomic::AtomicU32::new(0);
-    let lf_pick = || { let _ = black_box(rr.pick_cloned()); };
+    let lf_pick = || {
+        let _ = black_box(rr.pick_cloned());
+    };
     let lf_change = || {
         let k = flip.fetch_add(1, Ordering::Relaxed);
         if k % 2 == 0 {
@@ -219,8 +282,36 @@ fn churn(r: &mut Report) {
         "  pick p99.9 ns, 2 pickers: latchfree quiet {lq:.0} churn {lc:.0} (ranges {:.0}..{:.0} / {:.0}..{:.0}); mutex quiet {mq:.0} churn {mc:.0}",
         lf_quiet[0], lf_quiet[ROUNDS - 1], lf_churn[0], lf_churn[ROUNDS - 1]
     ));
-    r.add("balance", "pick_p999_quiet", "latchfree", "p999_ns", lq, Better::Lower);
-    r.add("balance", "pick_p999_quiet", "mutex", "p999_ns", mq, Better::Lower);
-    r.add("balance", "pick_p999_membership_churn", "latchfree", "p999_ns", lc, Better::Lower);
-    r.add("balance", "pick_p999_membership_churn", "mutex", "p999_ns", mc, Better::Lower);
+    r.add(
+        "balance",
+        "pick_p999_quiet",
+        "latchfree",
+        "p999_ns",
+        lq,
+        Better::Lower,
+    );
+    r.add(
+        "balance",
+        "pick_p999_quiet",
+        "mutex",
+        "p999_ns",
+        mq,
+        Better::Lower,
+    );
+    r.add(
+        "balance",
+        "pick_p999_membership_churn",
+        "latchfree",
+        "p999_ns",
+        lc,
+        Better::Lower,
+    );
+    r.add(
+        "balance",
+        "pick_p999_membership_churn",
+        "mutex",
+        "p999_ns",
+        mc,
+        Better::Lower,
+    );
 }

@@ -61,7 +61,9 @@ pub fn run(r: &mut Report) {
     for threads in [1, 2] {
         let lf = Breaker::new(Config::new());
         let fs = failsafe::Config::new().build();
-        let mx = MutexBreaker { inner: Mutex::new((State::Closed, 0, 0, 0)) };
+        let mx = MutexBreaker {
+            inner: Mutex::new((State::Closed, 0, 0, 0)),
+        };
         // Verify: every call ran and was counted as a success.
         for i in 0..1000 {
             assert_eq!(lf.call_at(nanos(), || work(i)).ok(), Some(i));
@@ -69,8 +71,15 @@ pub fn run(r: &mut Report) {
             assert_eq!(mx.call(|| work(i)), Some(Ok(i)));
         }
         assert_eq!(lf.metrics().successes, 1000);
-        let scenario = format!("closed_call_{threads}_thread{}", if threads > 1 { "s" } else { "" });
-        let bare = || per_op(threads, OPS, &|i| { let _ = black_box(work(i)); });
+        let scenario = format!(
+            "closed_call_{threads}_thread{}",
+            if threads > 1 { "s" } else { "" }
+        );
+        let bare = || {
+            per_op(threads, OPS, &|i| {
+                let _ = black_box(work(i));
+            })
+        };
         add_rows(
             r,
             "breaker",
@@ -79,22 +88,36 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|i| { let _ = black_box(lf.call_at(nanos(), || work(i))); }) - bare()
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(lf.call_at(nanos(), || work(i)));
+                    }) - bare()
                 }),
                 ("latchfree_given_clock", &|| {
                     let t = per_op(threads, OPS / 64, &|i| {
                         let now = nanos();
                         for k in 0..64 {
-                            { let _ = black_box(lf.call_at(now, || work(i + k))); };
+                            {
+                                let _ = black_box(lf.call_at(now, || work(i + k)));
+                            };
                         }
                     }) / 64.0;
                     t - bare()
                 }),
                 ("latchfree_std", &|| {
-                    per_op(threads, OPS, &|i| { let _ = black_box(lf.call(|| work(i))); }) - bare()
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(lf.call(|| work(i)));
+                    }) - bare()
                 }),
-                ("failsafe", &|| per_op(threads, OPS, &|i| { let _ = black_box(fs.call(|| work(i))); }) - bare()),
-                ("mutex_breaker", &|| per_op(threads, OPS, &|i| { let _ = black_box(mx.call(|| work(i))); }) - bare()),
+                ("failsafe", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(fs.call(|| work(i)));
+                    }) - bare()
+                }),
+                ("mutex_breaker", &|| {
+                    per_op(threads, OPS, &|i| {
+                        let _ = black_box(mx.call(|| work(i)));
+                    }) - bare()
+                }),
             ],
         );
         assert_eq!(lf.state(), State::Closed);

@@ -79,5 +79,8 @@ pub fn add_rows(
         ));
         r.add(structure, scenario, name, metric, m, better);
     }
-    r.note(&format!("  {scenario} {metric} ranges over {ROUNDS} rounds: {}", ranges.join(", ")));
+    r.note(&format!(
+        "  {scenario} {metric} ranges over {ROUNDS} rounds: {}",
+        ranges.join(", ")
+    ));
 }
