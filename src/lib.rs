@@ -19,6 +19,13 @@
 //!   graceful shutdown that loses nothing.
 //! - [`batch`] (`std`): an asynchronous batcher (items, bytes, delay) on a
 //!   ring, with flush and draining close.
+//! - [`limiter`]: rate limiters on one atomic word each (GCRA, token and
+//!   leaky buckets, window counters) on the caller's clock; a keyed
+//!   limiter with `alloc`.
+//! - [`breaker`]: a circuit breaker whose state machine is one atomic word,
+//!   with bounded half-open probes.
+//! - [`balance`]: load balancers (round robin, smooth weighted, consistent
+//!   hashing, power of two choices) whose pickers never block.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits

@@ -147,8 +147,11 @@ pub fn run(r: &mut Report) {
             ],
         );
         // Refusals: a saturated limiter answers "not yet" (a load, no CAS).
-        let lf_full = Gcra::new(Quota::per_second(1).allow_burst(1));
-        let gov_full = governor::RateLimiter::direct(governor_quota(1, 1));
+        // One cell per ~11 days: nothing is admitted during the run.
+        let lf_full = Gcra::new(Quota::with_period(1 << 50));
+        let gov_full = governor::RateLimiter::direct(
+            governor::Quota::with_period(Duration::from_nanos(1 << 50)).unwrap(),
+        );
         let _ = lf_full.try_acquire_at(1, nanos());
         let _ = gov_full.check();
         add_rows(
