@@ -45,7 +45,7 @@ impl Model {
         match self.state {
             ModelState::Closed => Ok((false, self.generation)),
             ModelState::Open { until } => {
-                if now.div_ceil(UNIT) >= until {
+                if now / UNIT >= until {
                     self.generation += 1;
                     self.state = ModelState::HalfOpen {
                         admitted: 1,
@@ -55,7 +55,7 @@ impl Model {
                 } else {
                     self.rejected += 1;
                     Err(Rejected::Open {
-                        retry_at: now + (until - now.div_ceil(UNIT)) * UNIT,
+                        retry_at: until * UNIT,
                     })
                 }
             }

@@ -447,13 +447,15 @@ impl<O: Observer> Breaker<O> {
                 CLOSED => return Ok(Permit { word }),
                 OPEN => {
                     let until = word >> PAYLOAD_SHIFT;
-                    let now_units = to_units(now) & UNTIL_MASK;
-                    // Wrapping 40-bit distance: negative means not yet.
+                    // `now` rounded down, the end rounded up: the cool-down
+                    // lasts at least as long as configured.
+                    let now_units = now >> UNIT_SHIFT;
+                    // Wrapping 40-bit distance: 0 or "negative" means over.
                     let left = until.wrapping_sub(now_units) & UNTIL_MASK;
                     if left != 0 && left < 1 << 39 {
                         self.rejected.fetch_add(1, Relaxed);
                         return Err(Rejected::Open {
-                            retry_at: now.saturating_add(left << UNIT_SHIFT),
+                            retry_at: (now_units + left).saturating_mul(1 << UNIT_SHIFT),
                         });
                     }
                     // Cool-down over: this caller opens the round as its
