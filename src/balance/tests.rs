@@ -75,7 +75,7 @@ fn ring_moves_about_one_nth_on_add() {
         for m in 0..n {
             let share = before.iter().filter(|&&x| x == m).count() as f64 / KEYS as f64;
             assert!(
-                (share - 1.0 / n as f64).abs() < 0.5 / n as f64,
+                (share - 1.0 / n as f64).abs() < if cfg!(miri) { 0.8 } else { 0.3 } / n as f64,
                 "share {share}"
             );
         }
@@ -91,7 +91,7 @@ fn ring_moves_about_one_nth_on_add() {
         let frac = moved as f64 / KEYS as f64;
         let ideal = 1.0 / (n + 1) as f64;
         assert!(
-            (frac - ideal).abs() < 0.4 * ideal,
+            (frac - ideal).abs() < if cfg!(miri) { 0.7 } else { 0.25 } * ideal,
             "moved {frac}, ideal {ideal}"
         );
         // Removing it again restores every key.
@@ -114,7 +114,9 @@ fn rendezvous_moves_only_the_new_members_keys() {
         }
     }
     let frac = moved as f64 / KEYS as f64;
-    assert!((frac - 1.0 / 6.0).abs() < 0.05, "{frac}");
+    // About four standard deviations of a binomial share at this size.
+    let tolerance = if cfg!(miri) { 0.09 } else { 0.02 };
+    assert!((frac - 1.0 / 6.0).abs() < tolerance, "{frac}");
 }
 
 #[test]

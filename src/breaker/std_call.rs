@@ -18,9 +18,12 @@ pub(super) fn notify<O: Observer>(observer: &O, from: State, to: State) {
         return;
     }
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| observer.on_transition(from, to))) {
-        // Already unwinding: re-raising would abort. Dropping the payload
-        // could itself panic (a payload with a panicking Drop); forget it.
-        core::mem::forget(payload);
+        // Already unwinding: re-raising would abort, so drop the payload,
+        // itself under catch_unwind (a payload's Drop may panic too); only
+        // such a pathological second payload is leaked.
+        if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            core::mem::forget(second);
+        }
     }
 }
 
