@@ -20,6 +20,15 @@
 //!   the rest with an expiry timer on a `wheel::Wheel`, and releases account
 //!   exposure as orders leave the book. Fill notifications go to a
 //!   `pool::ThreadPool`, which books positions in a second map.
+//! - In front of risk, a per-account `limiter::Keyed` (GCRA per account,
+//!   idle accounts swept every second) rejects orders above an account's
+//!   rate before they reserve any exposure.
+//! - The journal sink sits behind a `breaker::Breaker`. A fault is injected
+//!   for one second (every write fails): the breaker opens after three
+//!   failed writes, probes once per cool-down, and closes when the sink is
+//!   back. Batches that could not be written wait in the sink and are
+//!   written, in order, once it closes, so the journal still holds every
+//!   order exactly once.
 //! - The ring's consumers wait with `Blocking` (asleep until a publish wakes
 //!   them): there are more threads here than a small machine has cores.
 //!
@@ -43,7 +52,9 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use latchfree::batch::Batcher;
+use latchfree::breaker::{Breaker, Config as BreakerConfig, Rejected, State};
 use latchfree::buffer::{Buffer, BufferPool};
+use latchfree::limiter::{Keyed, Quota};
 use latchfree::map::{Computed, HashMap, Op};
 use latchfree::pool::ThreadPool;
 use latchfree::queue::arena::Growable;
@@ -54,6 +65,12 @@ use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
 const ACCOUNTS: u32 = 512;
 const MID: u32 = 10_000; // price in ticks
 const RESTING_TTL_NS: u64 = 20_000_000; // resting orders expire after 20 ms
+/// Orders per second per account, and the burst an idle account may send.
+const ACCOUNT_RATE: u32 = 1_000;
+const ACCOUNT_BURST: u32 = 50;
+/// One account in eight orders is from this busy one (an algo), which the
+/// per-account limiter holds to `ACCOUNT_RATE`.
+const HOT_ACCOUNT: u32 = 7;
 const PENDING: u8 = 0; // verdicts
 const ACCEPTED: u8 = 1;
 const REJECTED: u8 = 2;
@@ -172,7 +189,11 @@ fn produce(
             let (id, r) = (p << 48 | sent, next());
             ring.publish(|o| {
                 o.id = id;
-                o.account = (r % ACCOUNTS as u64) as u32;
+                o.account = if (r >> 56) & 7 == 0 {
+                    HOT_ACCOUNT
+                } else {
+                    (r % ACCOUNTS as u64) as u32
+                };
                 o.buy = (r >> 20) & 1 == 1;
                 o.price = MID + (r >> 24) as u32 % 17 - 8;
                 o.qty = 1 + (r >> 40) as u32 % 100;
@@ -392,11 +413,76 @@ impl EventHandler<Order> for Matcher {
     }
 }
 
-/// The batcher whose flusher appends each batch of buffers to the journal.
-fn journal_writer(path: &std::path::Path) -> Batcher<Buffer<'static>> {
-    let file = Arc::new(Mutex::new(BufWriter::new(
-        File::create(path).expect("journal"),
-    )));
+/// The journal file behind a circuit breaker. Batches the breaker rejects,
+/// or whose write fails, wait in `pending` (in order) and go out with the
+/// next write that the breaker admits, so nothing is lost or reordered.
+struct JournalSink {
+    inner: Mutex<(BufWriter<File>, VecDeque<Buffer<'static>>)>,
+    breaker: Breaker,
+    /// While set, every write fails (the injected fault).
+    fault: AtomicBool,
+}
+
+impl JournalSink {
+    fn new(path: &std::path::Path) -> Self {
+        JournalSink {
+            inner: Mutex::new((
+                BufWriter::new(File::create(path).expect("journal")),
+                VecDeque::new(),
+            )),
+            breaker: Breaker::new(
+                BreakerConfig::new()
+                    .consecutive_failures(3)
+                    .failure_rate(0)
+                    .cool_down(100_000_000) // 100 ms between probes
+                    .probes(1),
+            ),
+            fault: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues `batch` and writes everything pending if the breaker admits.
+    fn write(&self, batch: &mut Vec<Buffer<'static>>) -> Result<(), Rejected> {
+        let mut inner = self.inner.lock().unwrap();
+        inner.1.extend(batch.drain(..));
+        let guard = self.breaker.guard()?;
+        let (file, pending) = &mut *inner;
+        let written = if self.fault.load(Relaxed) {
+            Err(std::io::Error::other("injected journal fault"))
+        } else {
+            pending
+                .iter()
+                .try_for_each(|buf| file.write_all(buf))
+                .and_then(|()| file.flush())
+        };
+        match written {
+            Ok(()) => {
+                pending.clear(); // the buffers go back to the pool here
+                guard.success();
+            }
+            // Nothing was written (the fault fails before any byte).
+            Err(_) => guard.failure(),
+        }
+        Ok(())
+    }
+
+    /// Buffers waiting for the breaker.
+    fn pending(&self) -> usize {
+        self.inner.lock().unwrap().1.len()
+    }
+
+    /// At shutdown: waits out the breaker until everything pending is written.
+    fn drain(&self) {
+        while self.pending() > 0 {
+            if let Err(Rejected::Open { .. } | Rejected::ProbesBusy) = self.write(&mut Vec::new()) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// The batcher whose flusher hands each batch of buffers to the journal sink.
+fn journal_writer(sink: Arc<JournalSink>) -> Batcher<Buffer<'static>> {
     Batcher::builder::<std::io::Error>()
         .max_bytes(256 << 10, |b: &Buffer<'static>| b.len())
         .max_delay(Duration::from_millis(2))
@@ -404,17 +490,25 @@ fn journal_writer(path: &std::path::Path) -> Batcher<Buffer<'static>> {
         .thread_name("journal-writer")
         .on_error(|e, lost| eprintln!("journal write failed ({e:?}): {} buffers", lost.len()))
         .build(move |batch: &mut Vec<Buffer<'static>>| {
-            let mut f = file.lock().unwrap();
-            for buf in batch.drain(..) {
-                f.write_all(&buf)?; // the buffer goes back to the pool here
-            }
-            f.flush()
+            // A rejected write keeps the batch pending in the sink.
+            let _ = sink.write(batch);
+            Ok(())
         })
 }
 
-/// Reserves each order's notional against its account's limit, or rejects it.
-fn risk_checker(accounts: Arc<HashMap<u32, Account>>) -> impl EventHandler<Order> {
+/// Rate-limits each account, then reserves each order's notional against
+/// its account's limit; rejects the order if either says no.
+fn risk_checker(
+    accounts: Arc<HashMap<u32, Account>>,
+    limiter: Arc<Keyed<u32>>,
+    limited: Arc<AtomicU64>,
+) -> impl EventHandler<Order> {
     move |o: &Order, _seq: u64, _eob: bool| {
+        if limiter.try_acquire(&o.account, 1).is_err() {
+            limited.fetch_add(1, Relaxed);
+            o.verdict.store(REJECTED, Relaxed);
+            return;
+        }
         let notional = u64::from(o.price) * u64::from(o.qty);
         let m = accounts.pin();
         let decision = m.compute(o.account, |a| match a {
@@ -463,7 +557,12 @@ fn main() {
         .map_or(0, |d| d.as_nanos());
     let name = format!("latchfree-gateway-{}-{nanos}.journal", std::process::id());
     let path = std::env::temp_dir().join(name);
-    let batcher = Arc::new(journal_writer(&path));
+    let sink = Arc::new(JournalSink::new(&path));
+    let batcher = Arc::new(journal_writer(sink.clone()));
+    let limiter = Arc::new(Keyed::<u32>::new(
+        Quota::per_second(ACCOUNT_RATE).allow_burst(ACCOUNT_BURST),
+    ));
+    let limited = Arc::new(AtomicU64::new(0));
     let pool = Arc::new(
         ThreadPool::builder()
             .max_workers(2)
@@ -501,7 +600,11 @@ fn main() {
         .expect("fresh ring")
         .thread_name_prefix("gateway")
         .handle_events_with(journaller)
-        .and(risk_checker(accounts.clone()))
+        .and(risk_checker(
+            accounts.clone(),
+            limiter.clone(),
+            limited.clone(),
+        ))
         .then(matcher)
         .build_multi()
         .expect("graph");
@@ -518,6 +621,7 @@ fn main() {
     );
     let published = AtomicU64::new(0);
     let (mut sent, mut run_time) = (Tally::default(), Duration::ZERO);
+    let mut fault_injected = false;
     std::thread::scope(|scope| {
         let producers: Vec<_> = (0..cfg.producers as u64)
             .map(|p| {
@@ -528,20 +632,40 @@ fn main() {
             .collect();
         let start = Instant::now();
         let mut last = (start, 0u64);
+        // The journal fault: one second, starting a quarter of the way in.
+        let fault_at = cfg.duration / 4;
+        let mut fault = None;
         while start.elapsed() < cfg.duration && !stop.load(Relaxed) {
             std::thread::sleep(Duration::from_millis(50));
-            if last.0.elapsed() >= Duration::from_secs(1) {
+            match fault {
+                None if start.elapsed() >= fault_at => {
+                    sink.fault.store(true, Relaxed);
+                    fault = Some(Instant::now());
+                    fault_injected = true;
+                }
+                Some(t)
+                    if t.elapsed() >= Duration::from_secs(1) && sink.fault.swap(false, Relaxed) => {
+                }
+                _ => {}
+            }
+            if last.0.elapsed() >= Duration::from_millis(500) {
                 let n = published.load(Relaxed);
                 let rate = (n - last.1) as f64 / last.0.elapsed().as_secs_f64();
-                eprint!(
-                    "\r{:>5.1} s  {n:>10} orders  {:>8.0} k/s  {:>10} decided  ",
+                limiter.sweep();
+                eprintln!(
+                    "{:>5.1} s  {n:>10} orders  {:>8.0} k/s  {:>10} decided  {:>8} rate-limited  journal {:?}{}, {} pending",
                     start.elapsed().as_secs_f64(),
                     rate / 1e3,
-                    decided.load(Relaxed)
+                    decided.load(Relaxed),
+                    limited.load(Relaxed),
+                    sink.breaker.state(),
+                    if sink.fault.load(Relaxed) { " (fault injected)" } else { "" },
+                    sink.pending(),
                 );
                 last = (Instant::now(), n);
             }
         }
+        sink.fault.store(false, Relaxed);
         if stop.swap(true, Relaxed) {
             eprint!("\ninterrupted: stopping producers, draining");
         }
@@ -557,6 +681,7 @@ fn main() {
     drop(producer); // the last producer handle closes the ring
     disruptor.shutdown();
     batcher.close();
+    sink.drain(); // whatever waited for the breaker
     pool.shutdown();
     let drain = drain.elapsed();
 
@@ -594,6 +719,21 @@ fn main() {
     for t in [out.rejected, out.expired, out.cancelled] {
         decided.merge(t);
     }
+    let breaker = sink.breaker.metrics();
+    println!(
+        "per-account limiter: {} orders rate-limited ({}/s, burst {} per account), {} accounts tracked after the last sweep",
+        limited.load(Relaxed),
+        ACCOUNT_RATE,
+        ACCOUNT_BURST,
+        limiter.len()
+    );
+    println!(
+        "journal breaker: opened {} times, {} writes rejected, {} failed, now {:?}",
+        breaker.opened,
+        breaker.rejected,
+        breaker.failures,
+        sink.breaker.state()
+    );
     let exposure: u64 = accounts.values().iter().map(|a| a.exposure).sum();
     let net: i64 = positions.values().iter().sum();
     let checks = [
@@ -604,6 +744,14 @@ fn main() {
         ("every order has exactly one outcome", decided == sent),
         ("all account exposure released", exposure == 0),
         ("positions net to zero", net == 0),
+        (
+            "rate-limited orders were rejected, not lost",
+            limited.load(Relaxed) <= out.rejected.count,
+        ),
+        (
+            "journal breaker opened during the fault and closed after",
+            (breaker.opened >= 1 || !fault_injected) && sink.breaker.state() == State::Closed,
+        ),
     ];
     let mut ok = true;
     for (what, good) in checks {

@@ -565,9 +565,15 @@ impl RingStation {
         }
         match lock(&g.runner).take() {
             Some(Runner::Single(d)) if halt => d.halt(),
-            Some(Runner::Single(d)) => d.shutdown(),
+            Some(Runner::Single(d)) => {
+                // `false`: a producer handle still lives; its threads drain
+                // and exit once it goes.
+                let _ = d.shutdown();
+            }
             Some(Runner::Multi(d)) if halt => d.halt(),
-            Some(Runner::Multi(d)) => d.shutdown(),
+            Some(Runner::Multi(d)) => {
+                let _ = d.shutdown();
+            }
             None => {}
         }
         self.verify(g, halt);

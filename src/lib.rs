@@ -19,6 +19,13 @@
 //!   graceful shutdown that loses nothing.
 //! - [`batch`] (`std`): an asynchronous batcher (items, bytes, delay) on a
 //!   ring, with flush and draining close.
+//! - [`limiter`]: rate limiters on one atomic word each (GCRA, token and
+//!   leaky buckets, window counters) on the caller's clock; a keyed
+//!   limiter with `alloc`.
+//! - [`breaker`]: a circuit breaker whose state machine is one atomic word,
+//!   with bounded half-open probes.
+//! - [`balance`]: load balancers (round robin, smooth weighted, consistent
+//!   hashing, power of two choices) whose pickers never block.
 //!
 //! The core is `#![no_std]` and written against atomics; the `alloc` feature
 //! adds heap-backed forms and the `std` feature (default) adds blocking waits
@@ -95,6 +102,7 @@ mod doorbell;
 #[doc(hidden)]
 pub use doorbell::{Check, Doorbell};
 
+pub mod balance;
 #[cfg(all(feature = "std", not(latchfree_loom)))]
 pub mod batch;
 /// The batcher's flush/close/sleep hand-off, exposed for the loom models
@@ -103,8 +111,11 @@ pub mod batch;
 #[doc(hidden)]
 #[path = "batch/handoff.rs"]
 pub mod batch_handoff;
+#[cfg(any(target_has_atomic = "64", latchfree_loom))]
+pub mod breaker;
 #[cfg(feature = "alloc")]
 pub mod buffer;
+pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
 // Under loom too: its models run the real workers (`loom-tests`).

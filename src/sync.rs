@@ -190,3 +190,11 @@ pub(crate) mod time {
         *FROZEN.get_or_init(Instant::now)
     }
 }
+
+// --- added for guard (limiter, breaker, balance) ---
+/// 64-bit atomics, where the target has them (the limiters' one-word GCRA
+/// and token bucket, the breaker's state word).
+#[cfg(all(target_has_atomic = "64", not(latchfree_loom)))]
+pub(crate) use core::sync::atomic::AtomicU64;
+#[cfg(latchfree_loom)]
+pub(crate) use loom::sync::atomic::AtomicU64;

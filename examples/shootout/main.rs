@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|limiter|breaker|balance|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
 //! ```
 //!
 //! `--pin` pins every thread of the ring section to a core (round-robin
@@ -22,8 +22,12 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod balance;
 mod batch;
+mod breaker;
 mod buffer;
+mod guard_support;
+mod limiter;
 mod map;
 mod pool;
 mod queue;
@@ -44,6 +48,9 @@ const SECTIONS: &[Section] = &[
     ("pool", pool::run),
     ("buffer", buffer::run),
     ("batch", batch::run),
+    ("limiter", limiter::run),
+    ("breaker", breaker::run),
+    ("balance", balance::run),
 ];
 
 /// Counts heap bytes per thread for the map section's bytes-per-entry rows

@@ -1,0 +1,98 @@
+#![cfg(latchfree_loom)]
+//! Loom models of the limiters: concurrent acquires never over-admit (each
+//! limiter's one-word CAS), and the keyed limiter's sweep racing an
+//! admission never hands out a second burst.
+
+mod support;
+
+use latchfree::limiter::{
+    FixedWindow, Gcra, Gcra32, Keyed, LeakyBucket, Limiter, Quota, SlidingWindow, TokenBucket,
+};
+use latchfree::map::{DefaultHashBuilder, HashMap};
+use loom::sync::Arc;
+use loom::thread;
+use support::model;
+
+/// Three callers (two threads and the main one) race for a capacity of
+/// two at one instant: exactly two are admitted, whatever the interleaving.
+fn exactly_capacity<L: Limiter + Send + Sync + 'static>(make: fn() -> L) {
+    model(move || {
+        let l = Arc::new(make());
+        let spawn = |l: Arc<L>| thread::spawn(move || l.try_acquire_at(1, 1_000).is_ok() as u32);
+        let a = spawn(l.clone());
+        let b = spawn(l.clone());
+        let mine = l.try_acquire_at(1, 1_000).is_ok() as u32;
+        let admitted = mine + a.join().unwrap() + b.join().unwrap();
+        assert_eq!(admitted, 2);
+        assert!(l.try_acquire_at(1, 1_000).is_err());
+    });
+}
+
+#[test]
+fn gcra_never_over_admits() {
+    exactly_capacity(|| Gcra::new(Quota::with_period(100).allow_burst(2)));
+}
+
+#[test]
+fn gcra32_never_over_admits() {
+    exactly_capacity(|| Gcra32::try_new(100, 2).unwrap());
+}
+
+#[test]
+fn token_bucket_never_over_admits() {
+    exactly_capacity(|| TokenBucket::new(Quota::with_period(100).allow_burst(2)));
+}
+
+#[test]
+fn leaky_bucket_never_over_admits() {
+    exactly_capacity(|| LeakyBucket::new(Quota::with_period(100).allow_burst(2)));
+}
+
+#[test]
+fn fixed_window_never_over_admits() {
+    exactly_capacity(|| FixedWindow::new(2, 10_000));
+}
+
+#[test]
+fn sliding_window_never_over_admits() {
+    exactly_capacity(|| SlidingWindow::new(2, 10_000));
+}
+
+#[test]
+fn leaky_take_hands_out_distinct_slots() {
+    model(|| {
+        let l = Arc::new(LeakyBucket::new(Quota::with_period(10).allow_burst(1)));
+        let l2 = l.clone();
+        let t = thread::spawn(move || l2.take_at(0));
+        let mine = l.take_at(0);
+        let theirs = t.join().unwrap();
+        let mut waits = [mine, theirs];
+        waits.sort();
+        assert_eq!(waits, [0, 10]);
+    });
+}
+
+/// A sweep racing an admission on an idle key: the burst is handed out
+/// once, whether the admission lands on the old word (then the sweep must
+/// not remove it) or on a fresh one (then the old one must be gone).
+#[test]
+fn keyed_sweep_never_doubles_a_burst() {
+    model(|| {
+        let map = HashMap::builder()
+            .shards(1)
+            .hasher(DefaultHashBuilder::with_seeds([1, 2, 3, 4]));
+        let k = Arc::new(Keyed::with_map_builder(
+            Quota::with_period(100).allow_burst(1),
+            map,
+        ));
+        assert!(k.try_acquire_at(&7u32, 1, 0).is_ok()); // schedule ends at 100
+        let k2 = k.clone();
+        let admit = thread::spawn(move || k2.try_acquire_at(&7, 1, 100).is_ok());
+        k.sweep_at(100);
+        assert!(admit.join().unwrap(), "an idle key must admit");
+        assert!(
+            k.try_acquire_at(&7, 1, 100).is_err(),
+            "a second burst at the same instant"
+        );
+    });
+}

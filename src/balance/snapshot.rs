@@ -1,0 +1,117 @@
+//! The immutable snapshot every `alloc` balancer reads: one epoch-managed
+//! pointer, replaced whole.
+//!
+//! Ground rules: the pointer is never null; a snapshot is never written
+//! after it is published (the `Release` of the installing CAS publishes its
+//! contents to the `Acquire` load of any picker that sees it); a replaced
+//! snapshot is handed to the epoch collector, which drops it only once no
+//! guard pinned before the swap is alive, so a picker's `&T` stays valid
+//! for its guard's lifetime.
+
+use crossbeam_epoch::{Atomic, Collector, Guard, Owned};
+
+use crate::sync::Ordering::{AcqRel, Acquire};
+
+pub(crate) struct Snapshot<T> {
+    current: Atomic<T>,
+    collector: Collector,
+    /// Whether `collector` is crossbeam's default one, whose thread-local
+    /// pin is cheap.
+    #[cfg(all(feature = "std", not(latchfree_loom)))]
+    default_collector: bool,
+}
+
+impl<T> Snapshot<T> {
+    pub(crate) fn new(value: T) -> Snapshot<T> {
+        #[cfg(all(feature = "std", not(latchfree_loom)))]
+        let collector = crossbeam_epoch::default_collector().clone();
+        #[cfg(not(all(feature = "std", not(latchfree_loom))))]
+        let collector = Collector::new();
+        Snapshot {
+            current: Atomic::new(value),
+            collector,
+            #[cfg(all(feature = "std", not(latchfree_loom)))]
+            default_collector: true,
+        }
+    }
+
+    /// The collector guards passed to [`load`](Self::load) must come from.
+    pub(crate) fn collector(&self) -> &Collector {
+        &self.collector
+    }
+
+    /// Pins the epoch: under `std` a cheap thread-local pin, otherwise a
+    /// registration per call (keep a `LocalHandle` in hot `no_std` code).
+    #[inline]
+    pub(crate) fn pin(&self) -> Guard {
+        #[cfg(all(feature = "std", not(latchfree_loom)))]
+        if self.default_collector {
+            return crossbeam_epoch::pin();
+        }
+        self.collector.register().pin()
+    }
+
+    /// The current snapshot, valid while `guard` lives.
+    ///
+    /// # Panics
+    ///
+    /// If `guard` was not pinned from this snapshot's collector.
+    #[inline]
+    pub(crate) fn load<'g>(&self, guard: &'g Guard) -> &'g T {
+        assert!(
+            guard.collector() == Some(&self.collector),
+            "latchfree::balance: guard pinned from another collector"
+        );
+        // Acquire: pairs with the installing CAS's Release, so the
+        // snapshot's contents are visible.
+        let shared = self.current.load(Acquire, guard);
+        // SAFETY: the pointer is never null (set in `new`, only ever
+        // replaced by another live pointer), and a replaced snapshot is
+        // destroyed only through `defer_destroy`, after every guard pinned
+        // before the swap (including `guard`) is dropped.
+        unsafe { shared.deref() }
+    }
+
+    /// Replaces the snapshot with `f(current)`, retrying `f` on the new
+    /// current if another change wins the race; `f` returning `Err` leaves
+    /// it unchanged. `f` runs outside any lock and may run more than once.
+    pub(crate) fn update<E>(&self, mut f: impl FnMut(&T) -> Result<T, E>) -> Result<(), E> {
+        let guard = self.pin();
+        let mut current = self.current.load(Acquire, &guard);
+        loop {
+            // SAFETY: as in `load`: never null, and `guard` keeps it alive.
+            let next = f(unsafe { current.deref() })?;
+            // AcqRel: Release publishes `next`'s contents; Acquire on
+            // failure reads the winner's snapshot before rebuilding.
+            match self
+                .current
+                .compare_exchange(current, Owned::new(next), AcqRel, Acquire, &guard)
+            {
+                Ok(_) => {
+                    // SAFETY: `current` is unlinked by the CAS above; no new
+                    // reader can reach it, and the collector drops it only
+                    // after every guard that might hold it is gone.
+                    unsafe { guard.defer_destroy(current) };
+                    return Ok(());
+                }
+                Err(e) => {
+                    current = e.current;
+                    drop(e.new);
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for Snapshot<T> {
+    fn drop(&mut self) {
+        // SAFETY: `&mut self`: no picker can hold a guard-bound reference
+        // into a snapshot of a balancer being dropped (every `load` borrows
+        // the balancer), so the current snapshot is ours alone.
+        unsafe {
+            let guard = crossbeam_epoch::unprotected();
+            let current = self.current.load(Acquire, guard);
+            drop(current.into_owned());
+        }
+    }
+}

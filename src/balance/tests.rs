@@ -1,0 +1,183 @@
+//! Unit and distribution tests of the balancers (also run under Miri,
+//! with smaller sizes).
+
+use alloc::vec::Vec;
+
+use super::*;
+
+const KEYS: u32 = if cfg!(miri) { 300 } else { 20_000 };
+
+fn xorshift(state: &mut u64) -> u64 {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    *state
+}
+
+#[test]
+fn swrr_reproduces_nginx() {
+    // The sequence from nginx's commit introducing smooth weighting.
+    let w = Weighted::new([('a', 5), ('b', 1), ('c', 1)]).unwrap();
+    let seq: Vec<char> = (0..14).map(|_| w.pick_cloned().unwrap()).collect();
+    assert_eq!(
+        seq.iter().collect::<alloc::string::String>(),
+        "aabacaaaabacaa"
+    );
+    // Weights with a common factor give the reduced period.
+    let w = Weighted::new([('x', 4), ('y', 2), ('z', 2)]).unwrap();
+    let seq: alloc::string::String = (0..4).map(|_| w.pick_cloned().unwrap()).collect();
+    assert_eq!(seq, "xyzx");
+    // Reweight restarts a period; zero weights are refused.
+    w.reweight(&'x', 1).unwrap();
+    let seq: alloc::string::String = (0..5).map(|_| w.pick_cloned().unwrap()).collect();
+    assert_eq!(seq, "yzxyz");
+    assert_eq!(w.reweight(&'x', 0), Err(BalanceError::ZeroWeight));
+    assert_eq!(w.remove(&'q'), Err(BalanceError::NotFound));
+    assert_eq!(
+        Weighted::new([(1, u32::MAX), (2, 1)]).err(),
+        Some(BalanceError::PeriodTooLong)
+    );
+}
+
+#[test]
+fn swrr_matches_a_direct_nginx_run() {
+    // The table's precomputed period against the per-pick algorithm run
+    // step by step for random weights.
+    let mut seed = 0x1234_5678_9abc_def1;
+    for _ in 0..if cfg!(miri) { 2 } else { 50 } {
+        let n = (xorshift(&mut seed) % 6 + 1) as usize;
+        let weights: Vec<u32> = (0..n)
+            .map(|_| (xorshift(&mut seed) % 9 + 1) as u32)
+            .collect();
+        let w = Weighted::new(weights.iter().copied().enumerate()).unwrap();
+        let total: i64 = weights.iter().map(|&x| x as i64).sum();
+        let mut current = alloc::vec![0i64; n];
+        for _ in 0..2 * total {
+            let mut best = 0;
+            for i in 0..n {
+                current[i] += weights[i] as i64;
+                if current[i] > current[best] {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            assert_eq!(w.pick_cloned(), Some(best));
+        }
+    }
+}
+
+#[test]
+fn ring_moves_about_one_nth_on_add() {
+    for n in [3u32, 10] {
+        let ring = HashRing::new(0..n, 160);
+        let before: Vec<u32> = (0..KEYS).map(|k| ring.pick_cloned(&k).unwrap()).collect();
+        // Each member's share is near 1/n.
+        for m in 0..n {
+            let share = before.iter().filter(|&&x| x == m).count() as f64 / KEYS as f64;
+            assert!(
+                (share - 1.0 / n as f64).abs() < if cfg!(miri) { 0.8 } else { 0.3 } / n as f64,
+                "share {share}"
+            );
+        }
+        ring.add(n);
+        let mut moved = 0;
+        for k in 0..KEYS {
+            let now = ring.pick_cloned(&k).unwrap();
+            if now != before[k as usize] {
+                assert_eq!(now, n, "a key moved between old members");
+                moved += 1;
+            }
+        }
+        let frac = moved as f64 / KEYS as f64;
+        let ideal = 1.0 / (n + 1) as f64;
+        assert!(
+            (frac - ideal).abs() < if cfg!(miri) { 0.7 } else { 0.25 } * ideal,
+            "moved {frac}, ideal {ideal}"
+        );
+        // Removing it again restores every key.
+        ring.remove(&n).unwrap();
+        assert!((0..KEYS).all(|k| ring.pick_cloned(&k) == Some(before[k as usize])));
+    }
+}
+
+#[test]
+fn rendezvous_moves_only_the_new_members_keys() {
+    let r = Rendezvous::new(0..5u32);
+    let before: Vec<u32> = (0..KEYS).map(|k| r.pick_cloned(&k).unwrap()).collect();
+    r.add(5);
+    let mut moved = 0;
+    for k in 0..KEYS {
+        let now = r.pick_cloned(&k).unwrap();
+        if now != before[k as usize] {
+            assert_eq!(now, 5);
+            moved += 1;
+        }
+    }
+    let frac = moved as f64 / KEYS as f64;
+    // About four standard deviations of a binomial share at this size.
+    let tolerance = if cfg!(miri) { 0.09 } else { 0.02 };
+    assert!((frac - 1.0 / 6.0).abs() < tolerance, "{frac}");
+}
+
+#[test]
+fn p2c_keeps_max_load_near_the_mean() {
+    let n = if cfg!(miri) { 10 } else { 100 };
+    let per = if cfg!(miri) { 5 } else { 100 };
+    let lb = LeastLoaded::new(0..n);
+    let mut seed = 0x9e37_79b9_7f4a_7c15;
+    let leases: Vec<Lease<u32>> = (0..n * per)
+        .map(|_| lb.pick_with(xorshift(&mut seed)).unwrap())
+        .collect();
+    let loads = lb.in_flight();
+    let max = loads.iter().map(|l| l.1).max().unwrap();
+    // Two choices: max ≤ mean + ln ln n / ln 2 + O(1) (≈ 2.2 + c for
+    // n = 100). One random choice would give about mean + 30 here.
+    assert!(max <= per as usize + 4, "max load {max} for mean {per}");
+    drop(leases);
+    assert!(lb.in_flight().iter().all(|l| l.1 == 0));
+}
+
+#[test]
+fn p2c_keeps_counts_across_membership_changes() {
+    let lb = LeastLoaded::new(["a", "b"]);
+    let held: Vec<_> = (0..4)
+        .map(|i| lb.pick_with(i * 0x1_0000_0001).unwrap())
+        .collect();
+    lb.add("c");
+    lb.remove(&"a").unwrap();
+    let total: usize = lb.in_flight().iter().map(|l| l.1).sum();
+    let on_a = held.iter().filter(|l| *l.member() == "a").count();
+    assert_eq!(total, 4 - on_a);
+    drop(held);
+    assert!(lb.in_flight().iter().all(|l| l.1 == 0));
+    assert!(LeastLoaded::<u8>::new([]).pick_with(1).is_none());
+}
+
+#[test]
+fn round_robin_cycles_and_changes() {
+    let rr = RoundRobin::new([1, 2, 3]);
+    let picks: Vec<i32> = (0..6).map(|_| rr.pick_cloned().unwrap()).collect();
+    assert_eq!(picks, [1, 2, 3, 1, 2, 3]);
+    rr.set([7]);
+    assert_eq!(rr.pick_cloned(), Some(7));
+    rr.remove(&7).unwrap();
+    assert_eq!(rr.pick_cloned(), None);
+    assert_eq!(rr.remove(&7), Err(BalanceError::NotFound));
+}
+
+#[test]
+fn fixed_round_robin() {
+    let lb: fixed::RoundRobin<u8, 2> = fixed::RoundRobin::new();
+    assert_eq!(lb.pick(), None);
+    lb.add(1).unwrap();
+    lb.add(2).unwrap();
+    assert_eq!(lb.add(3), Err(BalanceError::Full));
+    assert_eq!(
+        [lb.pick(), lb.pick(), lb.pick()],
+        [Some(1), Some(2), Some(1)]
+    );
+    lb.remove(&1).unwrap();
+    assert_eq!(lb.remove(&1), Err(BalanceError::NotFound));
+    assert_eq!(lb.len(), 1);
+    assert_eq!(lb.pick(), Some(2));
+}

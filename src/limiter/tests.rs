@@ -1,0 +1,175 @@
+//! Unit tests of the limiters (also run under Miri).
+
+use super::*;
+
+const SEC: u64 = 1_000_000_000;
+
+/// Every limiter admits at most its capacity at one instant, refuses
+/// `n` above it with `TooLarge`, and never panics on a clock that jumps
+/// around.
+fn check_basic(l: &dyn Limiter, at: u64) {
+    let cap = l.capacity();
+    assert_eq!(
+        l.try_acquire_at(cap + 1, at),
+        Err(TryAcquireError::TooLarge {
+            requested: cap + 1,
+            capacity: cap
+        })
+    );
+    let mut admitted = 0;
+    while l.try_acquire_at(1, at).is_ok() {
+        admitted += 1;
+        assert!(admitted <= cap, "over-admitted at one instant");
+    }
+    assert!(admitted >= 1);
+    assert!(l.try_acquire_at(0, at).is_ok());
+    // Backwards and wildly jumping clocks: no panic, nothing extra now.
+    for t in [0, 1, at / 2, u64::MAX / 2, u64::MAX - 1, u64::MAX, at] {
+        let _ = l.try_acquire_at(1, t);
+    }
+}
+
+#[test]
+fn all_limiters_basic() {
+    let q = Quota::per_second(10).allow_burst(4);
+    check_basic(&Gcra::new(q), 5 * SEC);
+    check_basic(&Gcra32::try_new(100, 4).unwrap(), 5_000);
+    check_basic(&TokenBucket::new(q), 5 * SEC);
+    check_basic(&LeakyBucket::new(q), 5 * SEC);
+    check_basic(&FixedWindow::new(4, SEC), 5 * SEC);
+    check_basic(&SlidingWindow::new(4, SEC), 5 * SEC);
+}
+
+#[test]
+fn refusal_says_when() {
+    let q = Quota::with_period(100).allow_burst(3);
+    let limiters: [&dyn Limiter; 4] = [
+        &Gcra::new(q),
+        &TokenBucket::new(q),
+        &LeakyBucket::new(q),
+        &Gcra32::try_new(100, 3).unwrap(),
+    ];
+    for l in limiters {
+        let t = 10_000;
+        assert!(l.try_acquire_at(3, t).is_ok());
+        let Err(TryAcquireError::NotReady { ready_at }) = l.try_acquire_at(2, t) else {
+            panic!("expected NotReady");
+        };
+        assert!(ready_at > t);
+        assert!(l.try_acquire_at(2, ready_at - 1).is_err());
+        assert!(
+            l.try_acquire_at(2, ready_at).is_ok(),
+            "not ready at ready_at"
+        );
+    }
+}
+
+#[test]
+fn windows_say_when() {
+    let f = FixedWindow::new(2, 1000);
+    assert!(f.try_acquire_at(2, 2500).is_ok());
+    assert_eq!(
+        f.try_acquire_at(1, 2600),
+        Err(TryAcquireError::NotReady { ready_at: 3000 })
+    );
+    let s = SlidingWindow::new(10, 1000);
+    assert!(s.try_acquire_at(10, 1999).is_ok());
+    let Err(TryAcquireError::NotReady { ready_at }) = s.try_acquire_at(4, 2000) else {
+        panic!()
+    };
+    assert!(s.try_acquire_at(4, ready_at - 1).is_err());
+    assert!(s.try_acquire_at(4, ready_at).is_ok());
+}
+
+#[test]
+fn backwards_clock_grants_nothing_extra() {
+    let q = Quota::with_period(100).allow_burst(5);
+    let limiters: [&dyn Limiter; 5] = [
+        &Gcra::new(q),
+        &TokenBucket::new(q),
+        &LeakyBucket::new(q),
+        &FixedWindow::new(5, 500),
+        &SlidingWindow::new(5, 500),
+    ];
+    for l in limiters {
+        let t = 1_000_000;
+        while l.try_acquire_at(1, t).is_ok() {}
+        // Back by a lot, then forward again in small steps: over the
+        // next 500 ticks of readings at most one window's worth is new.
+        let mut admitted = 0;
+        for step in 0..50u64 {
+            if l.try_acquire_at(1, t - 400_000 + step * 10).is_ok() {
+                admitted += 1;
+            }
+        }
+        assert!(
+            admitted <= 5,
+            "{admitted} admitted after the clock went back"
+        );
+    }
+}
+
+#[test]
+fn gcra32_across_the_wrap() {
+    let l = Gcra32::try_new(10, 2).unwrap();
+    let mut t = u32::MAX as u64 - 100;
+    let mut admitted = 0;
+    for _ in 0..1000 {
+        if l.try_acquire_at(1, t).is_ok() {
+            admitted += 1;
+        }
+        t += 1;
+    }
+    // 1000 ticks at one per 10 plus a burst of 2.
+    assert!((100..=102).contains(&admitted), "{admitted}");
+    // A long idle spell that wraps: conservative, then normal again.
+    let far = t + (1u64 << 31) + 3;
+    let _ = l.try_acquire_at(1, far);
+    assert!(l.try_acquire_at(1, far + 40).is_ok());
+}
+
+#[test]
+fn quota_errors() {
+    assert_eq!(Quota::try_new(0, 1), Err(QuotaError::ZeroPeriod));
+    assert_eq!(Quota::try_new(1, 0), Err(QuotaError::ZeroBurst));
+    assert_eq!(Quota::try_new(u64::MAX, 2), Err(QuotaError::TooLong));
+    assert!(Gcra32::try_new(1 << 20, 1 << 11).is_err());
+    assert!(SlidingWindow::try_new(1 << 20, 1).is_err());
+    let e = TryAcquireError::TooLarge {
+        requested: 5,
+        capacity: 4,
+    };
+    assert_eq!(e.wait(0), None);
+    #[cfg(feature = "alloc")]
+    assert!(alloc::string::ToString::to_string(&e).contains("at most 4"));
+}
+
+#[test]
+fn leaky_paces() {
+    let l = LeakyBucket::new(Quota::with_period(10).allow_burst(1));
+    let waits: [u64; 4] = core::array::from_fn(|_| l.take_at(100));
+    assert_eq!(waits, [0, 10, 20, 30]);
+    // Slack 2: an idle limiter issues three without waiting.
+    let l = LeakyBucket::new(Quota::with_period(10).allow_burst(3));
+    assert_eq!(l.take_at(1000), 0);
+    assert_eq!(l.take_at(1000), 0);
+    assert_eq!(l.take_at(1000), 0);
+    assert_eq!(l.take_at(1000), 10);
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn keyed_is_per_key_and_sweeps_idle_keys() {
+    let k = Keyed::new(Quota::with_period(100).allow_burst(2));
+    for id in 0..20u32 {
+        assert!(k.try_acquire_at(&id, 2, 0).is_ok());
+        assert!(k.try_acquire_at(&id, 1, 0).is_err());
+    }
+    assert_eq!(k.len(), 20);
+    assert_eq!(k.sweep_at(100), 0); // schedules run to 200
+    assert_eq!(k.sweep_at(200), 20);
+    assert!(k.is_empty());
+    // A swept key starts fresh, exactly as it would have anyway.
+    assert!(k.try_acquire_at(&3, 2, 200).is_ok());
+    assert!(k.try_acquire_at(&3, 1, 200).is_err());
+}

@@ -1,0 +1,277 @@
+//! Window counters: [`FixedWindow`] and [`SlidingWindow`], one word each.
+//!
+//! Windows are aligned on the caller's clock: window `w` covers
+//! `[w·len, (w+1)·len)`. Each word stores the window index it counts for
+//! (wrapping) next to the counts; a reader in a later window resets (fixed)
+//! or shifts (sliding) the counts, in the same compare-and-swap that
+//! admits. A reader in an *earlier* window (the clock went backwards, or a
+//! wrap after 2³¹ / 2²³ idle windows) re-anchors the word to its own window
+//! and keeps the counts: the worst a strange clock costs is refusals until
+//! the next window boundary, never extra admissions.
+
+use super::{check_size, Limiter, QuotaError, TryAcquireError};
+use crate::sync::{AtomicU64, Ordering::Relaxed};
+
+/// At most `limit` admissions per aligned window of `len`.
+///
+/// Simple and cheap, but a client can get `2 × limit` across a window
+/// boundary; [`SlidingWindow`] smooths that.
+///
+/// ```
+/// use latchfree::limiter::FixedWindow;
+///
+/// static W: FixedWindow = FixedWindow::new(3, 1_000); // 3 per 1000 ticks
+/// assert!(W.try_acquire_at(3, 10).is_ok());
+/// assert_eq!(W.try_acquire_at(1, 999).unwrap_err().wait(999), Some(1));
+/// assert!(W.try_acquire_at(3, 1_000).is_ok());
+/// ```
+#[derive(Debug)]
+pub struct FixedWindow {
+    /// `window << 32 | count`; `count ≤ limit`.
+    word: AtomicU64,
+    limit: u32,
+    len: u64,
+}
+
+impl FixedWindow {
+    const_fn_unless_loom! {
+        /// `limit` per window of `len` ticks.
+        ///
+        /// # Panics
+        ///
+        /// If `limit` or `len` is zero; see [`try_new`](Self::try_new).
+        pub fn new(limit: u32, len: u64) -> FixedWindow {
+            match FixedWindow::try_new(limit, len) {
+                Ok(w) => w,
+                Err(_) => panic!("FixedWindow: limit and len must be positive"),
+            }
+        }
+    }
+
+    const_fn_unless_loom! {
+        /// `limit` per window of `len` ticks, checked.
+        pub fn try_new(limit: u32, len: u64) -> Result<FixedWindow, QuotaError> {
+            if len == 0 {
+                return Err(QuotaError::ZeroPeriod);
+            }
+            if limit == 0 {
+                return Err(QuotaError::ZeroBurst);
+            }
+            Ok(FixedWindow { word: AtomicU64::new(0), limit, len })
+        }
+    }
+
+    /// Admits `n` in `now`'s window, or says when the next window opens.
+    #[inline]
+    pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        check_size(n, self.limit)?;
+        let index = now / self.len;
+        let window = index as u32;
+        let mut word = self.word.load(Relaxed);
+        loop {
+            let (stored, count) = ((word >> 32) as u32, word as u32);
+            let ahead = window.wrapping_sub(stored) as i32;
+            // Later window: fresh count. Same or a little earlier: count
+            // in the stored window. Far earlier: wrapped, repair as full.
+            let (anchor, count, repaired) = if ahead > 0 {
+                (window, 0, false)
+            } else if ahead.unsigned_abs() <= STALE_WINDOWS {
+                (stored, count, false)
+            } else {
+                (window, self.limit, true)
+            };
+            if count + n > self.limit {
+                if repaired {
+                    let repair = (anchor as u64) << 32 | count as u64;
+                    let _ = self.word.compare_exchange(word, repair, Relaxed, Relaxed);
+                }
+                let anchor_index =
+                    index.wrapping_add(anchor.wrapping_sub(window) as i32 as i64 as u64);
+                return Err(TryAcquireError::NotReady {
+                    ready_at: anchor_index.saturating_add(1).saturating_mul(self.len),
+                });
+            }
+            let new = (anchor as u64) << 32 | (count + n) as u64;
+            if new == word {
+                return Ok(());
+            }
+            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(seen) => {
+                    word = seen;
+                    crate::sync::busy_loop();
+                }
+            }
+        }
+    }
+}
+
+impl Limiter for FixedWindow {
+    #[inline]
+    fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        FixedWindow::try_acquire_at(self, n, now)
+    }
+
+    fn capacity(&self) -> u32 {
+        self.limit
+    }
+}
+
+/// How many windows behind the stored one a `now` may be and still count
+/// as stale (counted in the stored window) rather than wrapped (repaired).
+const STALE_WINDOWS: u32 = 1 << 16;
+
+const WINDOW_BITS: u32 = 24;
+const COUNT_BITS: u32 = 20;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+const WINDOW_MASK: u32 = (1 << WINDOW_BITS) - 1;
+
+/// Cloudflare's sliding-window counter: admits `n` at `now` if
+/// `previous × (overlap of the previous window with the last len) +
+/// current + n ≤ limit`.
+///
+/// An approximation of a true sliding log that assumes the previous
+/// window's admissions were evenly spread; rounding is towards refusal.
+/// `limit` is at most 2²⁰ − 1.
+///
+/// ```
+/// use latchfree::limiter::SlidingWindow;
+///
+/// let w = SlidingWindow::new(10, 1_000);
+/// assert!(w.try_acquire_at(10, 999).is_ok());
+/// // Halfway into the next window half of the previous one still counts.
+/// assert!(w.try_acquire_at(5, 1_500).is_ok());
+/// assert!(w.try_acquire_at(1, 1_500).is_err());
+/// ```
+#[derive(Debug)]
+pub struct SlidingWindow {
+    /// `window (24 bits, wrapping) << 40 | current << 20 | previous`.
+    word: AtomicU64,
+    limit: u32,
+    len: u64,
+}
+
+const fn pack(window: u32, current: u32, previous: u32) -> u64 {
+    ((window & WINDOW_MASK) as u64) << (2 * COUNT_BITS)
+        | (current as u64) << COUNT_BITS
+        | previous as u64
+}
+
+impl SlidingWindow {
+    const_fn_unless_loom! {
+        /// `limit` per sliding window of `len` ticks.
+        ///
+        /// # Panics
+        ///
+        /// On the errors of [`try_new`](Self::try_new).
+        pub fn new(limit: u32, len: u64) -> SlidingWindow {
+            match SlidingWindow::try_new(limit, len) {
+                Ok(w) => w,
+                Err(_) => panic!("SlidingWindow: limit must be in 1..2^20 and len positive"),
+            }
+        }
+    }
+
+    const_fn_unless_loom! {
+        /// `limit` (below 2²⁰) per sliding window of `len` ticks, checked.
+        pub fn try_new(limit: u32, len: u64) -> Result<SlidingWindow, QuotaError> {
+            if len == 0 {
+                return Err(QuotaError::ZeroPeriod);
+            }
+            if limit == 0 {
+                return Err(QuotaError::ZeroBurst);
+            }
+            if limit as u64 > COUNT_MASK {
+                return Err(QuotaError::TooLong);
+            }
+            Ok(SlidingWindow { word: AtomicU64::new(0), limit, len })
+        }
+    }
+
+    /// Admits `n` at `now`, or says when the estimate will leave room.
+    #[inline]
+    pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        check_size(n, self.limit)?;
+        let index = now / self.len;
+        let window = index as u32 & WINDOW_MASK;
+        let offset = now % self.len;
+        let len = self.len as u128;
+        let mut word = self.word.load(Relaxed);
+        loop {
+            let stored = (word >> (2 * COUNT_BITS)) as u32;
+            let cur = ((word >> COUNT_BITS) & COUNT_MASK) as u32;
+            let prev = (word & COUNT_MASK) as u32;
+            let ahead = window.wrapping_sub(stored) & WINDOW_MASK;
+            let behind = (WINDOW_MASK + 1 - ahead) & WINDOW_MASK;
+            // Later windows shift or clear the counts. An earlier window
+            // (stale or backwards `now`) counts in the stored one, as if
+            // at its start (offset 0: the previous window weighs fully);
+            // far earlier means the index wrapped: repair as full.
+            let (anchor, cur, prev, offset, repaired) = match ahead {
+                0 => (window, cur, prev, offset, false),
+                1 => (window, 0, cur, offset, false),
+                a if a < 1 << (WINDOW_BITS - 1) => (window, 0, 0, offset, false),
+                _ if behind <= STALE_WINDOWS => (stored, cur, prev, 0, false),
+                _ => (window, self.limit, 0, offset, true),
+            };
+            // ceil(prev × (len − offset) / len): the previous window's
+            // share still inside the last `len`, rounded towards refusal.
+            let weighted = (prev as u128 * (len - offset as u128)).div_ceil(len) as u32;
+            if weighted + cur + n > self.limit {
+                if repaired {
+                    let _ =
+                        self.word
+                            .compare_exchange(word, pack(anchor, cur, prev), Relaxed, Relaxed);
+                }
+                let anchor_index = if anchor == window {
+                    index
+                } else {
+                    index + behind as u64
+                };
+                return Err(TryAcquireError::NotReady {
+                    ready_at: self.ready_at(anchor_index, cur, prev, n),
+                });
+            }
+            let new = pack(anchor, cur + n, prev);
+            if new == word {
+                return Ok(());
+            }
+            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(seen) => {
+                    word = seen;
+                    crate::sync::busy_loop();
+                }
+            }
+        }
+    }
+
+    /// When `n` fits, if nothing else is admitted: the first offset `o`
+    /// with `ceil(p × (len − o) / len) ≤ room`, i.e.
+    /// `o ≥ len − ⌊room × len / p⌋`, in this window or the next.
+    fn ready_at(&self, index: u64, cur: u32, prev: u32, n: u32) -> u64 {
+        let len = self.len as u128;
+        let start = index as u128 * len;
+        let at = if cur + n <= self.limit {
+            // Fits later in this window, as the previous one fades out.
+            let room = (self.limit - cur - n) as u128;
+            start + len - (room * len / prev as u128)
+        } else {
+            // Next window: `cur` becomes the previous one.
+            let room = (self.limit - n) as u128;
+            start + len + len - (room * len / cur as u128).min(len)
+        };
+        at.min(u64::MAX as u128) as u64
+    }
+}
+
+impl Limiter for SlidingWindow {
+    #[inline]
+    fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        SlidingWindow::try_acquire_at(self, n, now)
+    }
+
+    fn capacity(&self) -> u32 {
+        self.limit
+    }
+}

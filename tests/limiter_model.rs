@@ -1,0 +1,215 @@
+//! The limiters against sequential models and rate bounds, over random
+//! clocks (steps forward, occasional jumps back): every decision matches
+//! the model, every refusal's `ready_at` is honest, and no stretch of
+//! time admits more than `rate × time + burst`.
+
+// Host-only code: std paths are fine here.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use latchfree::limiter::{
+    FixedWindow, Gcra, Gcra32, LeakyBucket, Limiter, Quota, SlidingWindow, TokenBucket,
+    TryAcquireError,
+};
+use proptest::prelude::*;
+
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Forward(u64),
+    Back(u64),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        8 => (0u64..300).prop_map(Step::Forward),
+        1 => (0u64..5_000).prop_map(Step::Forward),
+        1 => (0u64..2_000).prop_map(Step::Back),
+    ]
+}
+
+fn ops() -> impl Strategy<Value = Vec<(Step, u32)>> {
+    proptest::collection::vec((step(), 0u32..5), 1..120)
+}
+
+/// GCRA as a plain sequential model, written from the algorithm's
+/// definition.
+struct GcraModel {
+    tat: u64,
+    period: u64,
+    burst: u64,
+}
+
+impl GcraModel {
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u64 > self.burst {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.burst as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let tau = self.period * self.burst;
+        let new = self.tat.max(now) + n as u64 * self.period;
+        if new - now > tau {
+            return Err(TryAcquireError::NotReady {
+                ready_at: new - tau,
+            });
+        }
+        self.tat = new;
+        Ok(())
+    }
+}
+
+fn clock(ops: &[(Step, u32)]) -> Vec<(u64, u32)> {
+    let mut now = 1_000_000u64;
+    ops.iter()
+        .map(|&(s, n)| {
+            now = match s {
+                Step::Forward(d) => now + d,
+                Step::Back(d) => now - d,
+            };
+            (now, n)
+        })
+        .collect()
+}
+
+/// Over every monotone stretch `[t_i, t_j]` of the run, admissions are at
+/// most `(t_j − t_i) / period + burst + 1`.
+fn check_rate_bound(trace: &[(u64, u32, bool)], period: u64, burst: u64) {
+    for i in 0..trace.len() {
+        let mut admitted = 0u64;
+        for j in i..trace.len() {
+            if j > i && trace[j].0 < trace[j - 1].0 {
+                break; // the clock went back: a new stretch
+            }
+            if trace[j].2 {
+                admitted += trace[j].1 as u64;
+            }
+            let bound = (trace[j].0 - trace[i].0) / period + burst + 1;
+            assert!(
+                admitted <= bound,
+                "{admitted} admitted over a stretch allowing {bound}"
+            );
+        }
+    }
+}
+
+/// A refusal's `ready_at` is honest: replaying the same history (the
+/// refusal included: it may store a repair) on a fresh limiter, `n` is
+/// admitted at `ready_at` and not just before.
+fn check_ready_at<L: Limiter>(make: impl Fn() -> L, run: &[(u64, u32)]) {
+    let l = make();
+    for (k, &(now, n)) in run.iter().enumerate() {
+        if let Err(TryAcquireError::NotReady { ready_at }) = l.try_acquire_at(n, now) {
+            assert!(ready_at > now);
+            let replay = |at: u64| {
+                let r = make();
+                for &(t, m) in &run[..=k] {
+                    let _ = r.try_acquire_at(m, t);
+                }
+                r.try_acquire_at(n, at).is_ok()
+            };
+            assert!(
+                replay(ready_at),
+                "not ready at ready_at {ready_at} (now {now})"
+            );
+            assert!(!replay(ready_at - 1), "ready before ready_at {ready_at}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(if cfg!(miri) { 4 } else { 256 }))]
+
+    #[test]
+    fn gcra_matches_model(ops in ops()) {
+        let q = Quota::with_period(100).allow_burst(4);
+        let l = Gcra::new(q);
+        let mut m = GcraModel { tat: 0, period: 100, burst: 4 };
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now));
+        }
+    }
+
+    #[test]
+    fn limiters_respect_the_rate(ops in ops()) {
+        let run = clock(&ops);
+        let q = Quota::with_period(100).allow_burst(4);
+        let limiters: Vec<(Box<dyn Limiter>, u64, u64)> = vec![
+            (Box::new(Gcra::new(q)), 100, 4),
+            (Box::new(Gcra32::try_new(100, 4).unwrap()), 100, 4),
+            (Box::new(TokenBucket::new(q)), 100, 4),
+            (Box::new(LeakyBucket::new(q)), 100, 4),
+            // A fixed window admits up to 2 × limit across a boundary.
+            (Box::new(FixedWindow::new(4, 400)), 100, 8),
+            (Box::new(SlidingWindow::new(4, 400)), 100, 8),
+        ];
+        for (l, period, burst) in limiters {
+            let trace: Vec<(u64, u32, bool)> =
+                run.iter().map(|&(t, n)| (t, n, l.try_acquire_at(n, t).is_ok())).collect();
+            check_rate_bound(&trace, period, burst);
+        }
+    }
+
+    #[test]
+    fn ready_at_is_honest(ops in proptest::collection::vec((step(), 1u32..5), 1..40)) {
+        let run = clock(&ops);
+        let q = Quota::with_period(100).allow_burst(4);
+        check_ready_at(|| Gcra::new(q), &run);
+        check_ready_at(|| Gcra32::try_new(100, 4).unwrap(), &run);
+        check_ready_at(|| TokenBucket::new(q), &run);
+        check_ready_at(|| LeakyBucket::new(q), &run);
+        check_ready_at(|| FixedWindow::new(4, 400), &run);
+        check_ready_at(|| SlidingWindow::new(4, 400), &run);
+    }
+}
+
+/// Long run on the real clock: two threads saturate a limiter for half a
+/// second; admitted ≤ rate × time + burst, and within 5 % of it.
+#[test]
+fn long_run_admission_rate() {
+    use std::time::{Duration, Instant};
+    // 10 k/s with a burst of 200 ms, so scheduling gaps on a loaded
+    // machine (other processes share the cores) do not waste capacity.
+    let period = 100_000u64;
+    let burst = 2_000u64;
+    let q = Quota::with_period(period).allow_burst(burst as u32);
+    let limiters: Vec<(&str, Box<dyn Limiter + Sync>)> = vec![
+        ("gcra", Box::new(Gcra::new(q))),
+        ("token", Box::new(TokenBucket::new(q))),
+        ("leaky", Box::new(LeakyBucket::new(q))),
+    ];
+    for (name, l) in limiters {
+        let start = latchfree::limiter::now_nanos();
+        let t0 = Instant::now();
+        let run = Duration::from_millis(500);
+        let admitted: u64 = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut n = 0u64;
+                        while t0.elapsed() < run {
+                            if l.try_acquire_at(1, latchfree::limiter::now_nanos()).is_ok() {
+                                n += 1;
+                            }
+                        }
+                        n
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum()
+        });
+        let elapsed = latchfree::limiter::now_nanos() - start;
+        let bound = elapsed / period + burst;
+        assert!(admitted <= bound, "{name}: {admitted} > {bound}");
+        // The callers ran for `run` (less their start-up): close to
+        // rate × run + burst.
+        let expected = run.as_nanos() as u64 / period + burst;
+        assert!(
+            admitted as f64 >= 0.9 * expected as f64,
+            "{name}: {admitted} well below {expected} under saturation"
+        );
+    }
+}
