@@ -107,7 +107,7 @@ pub mod batch_handoff;
 pub mod buffer;
 #[cfg(feature = "alloc")]
 pub mod map;
-/// Under loom too: its models run the real workers (`loom-tests`).
+// Under loom too: its models run the real workers (`loom-tests`).
 #[cfg(feature = "std")]
 pub mod pool;
 pub mod queue;

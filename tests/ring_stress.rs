@@ -214,15 +214,17 @@ fn panic_policy_halt_stops_the_ring() {
     d.shutdown();
 }
 
-/// A handler that takes 2 ms per event, behind a backlog of 256.
-fn slow_backlog(
-    policy: PanicPolicy,
-    panic_at: u64,
-) -> (
-    Arc<Ring<Heap<u64>, Single, Parking>>,
+type SlowRing = Ring<Heap<u64>, Single, Parking>;
+/// The ring, the count of events handled (plus 1 000 000 once the backlog
+/// is published) and the runner.
+type Slow = (
+    Arc<SlowRing>,
     Arc<AtomicU64>,
     Disruptor<Heap<u64>, Single, Parking>,
-) {
+);
+
+/// A handler that takes 2 ms per event, behind a backlog of 256.
+fn slow_backlog(policy: PanicPolicy, panic_at: u64) -> Slow {
     let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
         Heap::with_default(256, 1).unwrap(),
         Parking::new(),

@@ -454,6 +454,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
 
     /// Single producer: whether the producer has closed the ring (dropped,
     /// closed, or refused a publish after a close request).
+    #[cfg(feature = "std")]
     pub(super) fn closed_by_producer(&self) -> bool {
         self.state.load(Ordering::Acquire) & CLOSED != 0
     }
