@@ -52,7 +52,7 @@ fn run(g: &mut BenchmarkGroup<'_, WallTime>, imp: &str, mut f: impl FnMut() -> D
 
 fn spsc(c: &mut Criterion) {
     let mut g = group(c, "1p1c", N);
-    run(&mut g, "latchfree", || ring::lf_1p1c(N, 1));
+    run(&mut g, "latchfree", || ring::lf_1p1c(N, 1, false));
     run(&mut g, "disruptor", || ring::d_1p1c(N, 1));
     run(&mut g, CrossbeamArrayQueue::NAME, || {
         ring::q_1p1c::<CrossbeamArrayQueue>(N, Wait::Spin)
@@ -66,7 +66,7 @@ fn spsc(c: &mut Criterion) {
 
     for batch in [10, 100] {
         let mut g = group(c, &format!("1p1c_batch{batch}"), N);
-        run(&mut g, "latchfree", || ring::lf_1p1c(N, batch));
+        run(&mut g, "latchfree", || ring::lf_1p1c(N, batch, false));
         run(&mut g, "disruptor", || ring::d_1p1c(N, batch));
         run(&mut g, Rtrb::NAME, || ring::rtrb_1p1c_batch(N, batch));
         run(&mut g, "floor", || ring::floor_tput(N));

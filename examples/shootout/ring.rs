@@ -1344,12 +1344,15 @@ pub fn lf_oneway(hist: &mut Histogram<u64>) {
     hist.add(h).expect("histogram");
 }
 
+/// Where disruptor's one-way consumer leaves its histogram and count.
+type OnewayOut = Arc<Mutex<Option<(Histogram<u64>, u64)>>>;
+
 /// The state of disruptor's one-way consumer, handed out when it ends.
 struct OnewaySink {
     hist: Histogram<u64>,
     seen: u64,
     base: Instant,
-    out: Arc<Mutex<Option<(Histogram<u64>, u64)>>>,
+    out: OnewayOut,
 }
 
 impl Drop for OnewaySink {
@@ -1362,7 +1365,7 @@ impl Drop for OnewaySink {
 /// disruptor: `publish`, `BusySpin` consumer thread.
 pub fn d_oneway(hist: &mut Histogram<u64>) {
     let base = Instant::now();
-    let out = Arc::new(Mutex::new(None));
+    let out: OnewayOut = Arc::new(Mutex::new(None));
     let state = {
         let out = Arc::clone(&out);
         move || {

@@ -838,8 +838,9 @@ where
 mod tests {
     extern crate std;
 
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-    use std::vec::Vec;
+    use alloc::vec::Vec;
+    use core::panic::AssertUnwindSafe;
+    use std::panic::catch_unwind;
 
     use super::super::{BusySpin, Heap, Multi, MultiProducer, Ring};
     use super::*;
