@@ -323,15 +323,12 @@ fn worker_handler_panicking_at_every_k() {
     }
 }
 
-/// Issue 11: a worker dropped after its handler panicked mid-batch keeps
-/// its word busy, and the producers stall on it for good. A dropped worker
+/// Issue 11: a worker dropped after its handler panicked mid-batch kept its
+/// word busy, and the producers stalled on it for good. A dropped worker
 /// cannot handle its backlog, so those events may be abandoned (at most
 /// once each); everything published after the drop is handled exactly once
 /// by the rest of the group.
 #[test]
-
-// `Worker` has no `Drop` on main: that is the bug.
-#[allow(clippy::drop_non_drop)]
 fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
     quiet_injected_panics();
     let ring =

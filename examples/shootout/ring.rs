@@ -1420,18 +1420,23 @@ pub fn rtrb_oneway(hist: &mut Histogram<u64>) {
     hist.add(h).expect("histogram");
 }
 
-/// Floor: one atomic; the consumer spins until it changes.
+/// Floor: one atomic; the consumer spins until it changes. The line holds
+/// one stamp, so a consumer descheduled for longer than a pause misses
+/// one: it stops at the end marker, not at a count (counting would hang).
 pub fn floor_oneway(hist: &mut Histogram<u64>) {
+    const END: u64 = u64::MAX;
     let line = CachePadded::new(AtomicU64::new(0));
     let line = &line;
     let base = Instant::now();
-    let total = ONEWAY_WARMUP + ONEWAY_SAMPLES;
     let h = thread::scope(|s| {
         let c = s.spawn(move || {
             pin(1);
             let (mut h, mut seen, mut last) = (new_hist(), 0u64, 0u64);
-            while seen < total {
+            loop {
                 let v = line.load(Ordering::Acquire);
+                if v == END {
+                    break;
+                }
                 if v == last {
                     spin_loop();
                     continue;
@@ -1442,6 +1447,7 @@ pub fn floor_oneway(hist: &mut Histogram<u64>) {
             h
         });
         drive_oneway(base, |v| line.store(v, Ordering::Release));
+        line.store(END, Ordering::Release);
         c.join().expect("consumer")
     });
     hist.add(h).expect("histogram");
