@@ -35,9 +35,11 @@
 //! Memory: RSS (`/proc/self/statm`) and the live heap (a counting global
 //! allocator) are sampled every 100 ms; the medians over a window after the
 //! first minute (the first 20% of a short run) and over the last window
-//! must agree within 10% (RSS: plus 1 MiB for allocator fragmentation, the
-//! heap: plus 256 KiB for items in flight). On glibc the soak limits malloc
-//! to two arenas and trims its free lists before each RSS sample, so
+//! must agree within 10% (the heap: plus 256 KiB for items in flight; RSS
+//! of a run shorter than five minutes: plus 1 MiB for the allocator's
+//! warm-up). On glibc the soak limits malloc
+//! to two arenas, turns off its cache of exited threads' stacks and trims
+//! its free lists before each RSS sample, so
 //! thousands of short-lived threads do not pass for growth.
 //!
 //! A watchdog prints what every thread is doing and exits with status 3
@@ -2195,6 +2197,40 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// glibc also keeps the stacks of exited threads for reuse (up to 40 MiB),
+/// and their touched pages stay resident: with thousands of short-lived
+/// threads RSS then follows the peak number of threads alive at once, not
+/// what latchfree holds (measured: +19.7% RSS over 10 minutes with the
+/// cache, +3.5% without, the counted live heap flat in both). The cache is
+/// a start-up tunable only, so the soak runs itself again with it off;
+/// if that fails it runs as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn without_thread_stack_cache() {
+    const NAME: &str = "glibc.pthread.stack_cache_size";
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if tunables.contains(NAME) {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let value = if tunables.is_empty() {
+        format!("{NAME}=0")
+    } else {
+        format!("{tunables}:{NAME}=0")
+    };
+    let status = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("GLIBC_TUNABLES", value)
+        .status();
+    if let Ok(status) = status {
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn without_thread_stack_cache() {}
+
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn trim_malloc() {
     extern "C" {
@@ -2272,6 +2308,7 @@ fn table(stations: &[Arc<dyn Station>]) -> String {
 }
 
 fn main() {
+    without_thread_stack_cache();
     limit_malloc_arenas();
     let o = Options::parse();
     quiet_injected_panics();
@@ -2559,15 +2596,21 @@ fn main() {
         failed = true;
     }
     // Flat means no growth (a drop is memory returned, no leak). The live
-    // heap is exact; RSS also carries the allocator's fragmentation, which
-    // drifts by a few hundred KiB over minutes of thread churn on a process
-    // of a few MiB with the live heap flat, hence its absolute slack.
-    const RSS_SLACK: u64 = 1 << 20;
+    // heap is exact. RSS also carries the allocator's warm-up: a short run
+    // takes its mark after a few seconds, before the allocator has settled,
+    // so it gets an absolute slack; a run of five minutes or more (its mark
+    // after the first minute) is held to 10%, as the issue asks.
+    let rss_slack: u64 = if o.run >= Duration::from_secs(300) {
+        0
+    } else {
+        1 << 20
+    };
     const HEAP_SLACK: u64 = 256 << 10;
-    if end_rss > mark + mark / 10 + RSS_SLACK {
+    if end_rss > mark + mark / 10 + rss_slack {
         println!(
-            "FAILED: RSS grew {:+.1}% since the mark (limit 10% + 1 MiB)",
-            growth * 100.0
+            "FAILED: RSS grew {:+.1}% since the mark (limit 10% + {} KiB)",
+            growth * 100.0,
+            rss_slack >> 10
         );
         failed = true;
     }
