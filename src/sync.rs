@@ -26,6 +26,49 @@ pub(crate) use loom::sync::Arc;
 /// A cache-line padded value, so two hot atomics never share a line.
 pub(crate) use crossbeam_utils::CachePadded;
 
+#[cfg(latchfree_loom)]
+pub(crate) use self::loom_backoff::Backoff;
+/// The one backoff for every spin-then-yield loop in the crate:
+/// crossbeam-utils' own (exponential spins, then, under `std`, yields; a
+/// caller parks once [`Backoff::is_completed`]). Under loom, a twin with the
+/// same methods whose every step yields to the model and which completes
+/// after two steps, so a spin loop stays explorable and small.
+#[cfg(not(latchfree_loom))]
+pub(crate) use crossbeam_utils::Backoff;
+
+#[cfg(latchfree_loom)]
+mod loom_backoff {
+    /// See the non-loom re-export.
+    #[derive(Debug, Default)]
+    pub(crate) struct Backoff {
+        step: core::cell::Cell<u32>,
+    }
+
+    #[allow(dead_code)] // the crossbeam API, whole, whoever uses which part
+    impl Backoff {
+        pub(crate) fn new() -> Self {
+            Self::default()
+        }
+
+        pub(crate) fn reset(&self) {
+            self.step.set(0);
+        }
+
+        pub(crate) fn spin(&self) {
+            loom::thread::yield_now();
+            self.step.set(self.step.get().saturating_add(1));
+        }
+
+        pub(crate) fn snooze(&self) {
+            self.spin();
+        }
+
+        pub(crate) fn is_completed(&self) -> bool {
+            self.step.get() >= 2
+        }
+    }
+}
+
 /// A hint that we are in a spin loop. Under loom this yields to the scheduler,
 /// which is what lets loom explore a spin loop at all.
 #[inline(always)]

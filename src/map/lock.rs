@@ -7,12 +7,12 @@
 //! user type) ever runs while it is held, so a user cannot deadlock on it by
 //! calling back into the map. Readers never touch it.
 //!
-//! Waiting: spin with exponential backoff for a few rounds; then, under
-//! `std`, yield the thread between attempts so a preempted holder can run;
-//! in `no_std` keep spinning (a holder there is only ever a few instructions
-//! from releasing, unless it was preempted by an interrupt).
+//! Waiting: the crate's one [`Backoff`]: exponential spins for a few rounds,
+//! then, under `std`, a yield between attempts so a preempted holder can
+//! run; in `no_std` it keeps spinning (a holder there is only ever a few
+//! instructions from releasing, unless an interrupt preempted it).
 
-use crate::sync::{spin_loop, AtomicBool, Ordering};
+use crate::sync::{AtomicBool, Backoff, Ordering};
 
 /// A small spin-then-yield lock guarding a shard's write path.
 pub(super) struct ShardLock {
@@ -51,12 +51,11 @@ impl ShardLock {
 
     #[cold]
     fn lock_slow(&self) {
-        let mut round: u32 = 0;
+        let backoff = Backoff::new();
         loop {
             // Test before test-and-set: wait on a shared cache line.
             while self.locked.load(Ordering::Relaxed) {
-                Self::backoff(round);
-                round = round.saturating_add(1);
+                backoff.snooze();
             }
             // Acquire: as in `lock`.
             if self
@@ -65,23 +64,6 @@ impl ShardLock {
                 .is_ok()
             {
                 return;
-            }
-        }
-    }
-
-    #[inline]
-    fn backoff(round: u32) {
-        const SPIN_ROUNDS: u32 = 6;
-        if round < SPIN_ROUNDS {
-            for _ in 0..(1u32 << round) {
-                spin_loop();
-            }
-        } else {
-            #[cfg(any(feature = "std", latchfree_loom))]
-            crate::sync::thread::yield_now();
-            #[cfg(not(any(feature = "std", latchfree_loom)))]
-            for _ in 0..(1u32 << SPIN_ROUNDS) {
-                spin_loop();
             }
         }
     }
