@@ -58,7 +58,7 @@ use latchfree::limiter::{Keyed, Quota};
 use latchfree::map::{Computed, HashMap, Op};
 use latchfree::pool::ThreadPool;
 use latchfree::queue::arena::Growable;
-use latchfree::ring::threaded::{Disruptor, EventHandler};
+use latchfree::ring::{Disruptor, EventHandler};
 use latchfree::ring::{Blocking, Heap, Multi, MultiProducer, Ring};
 use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
 
@@ -589,7 +589,7 @@ fn main() {
         report,
     };
     let ring = Arc::new(OrderRing::new(
-        Heap::with_default(8192, 3).expect("capacity"),
+        Heap::builder(8192).gates(3).build().expect("capacity"),
         Blocking::new(),
     ));
     let journaller = Journaller {
@@ -600,7 +600,7 @@ fn main() {
         .expect("fresh ring")
         .thread_name_prefix("gateway")
         .handle_events_with(journaller)
-        .and(risk_checker(
+        .handle_events_with(risk_checker(
             accounts.clone(),
             limiter.clone(),
             limited.clone(),

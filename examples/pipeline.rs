@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use latchfree::ring::threaded::Disruptor;
+use latchfree::ring::Disruptor;
 use latchfree::ring::{Heap, Multi, Parking, Ring};
 
 #[derive(Default, Clone, Copy)]
@@ -46,8 +46,8 @@ fn main() {
         .unwrap_or(1_000_000);
     const PRODUCERS: u64 = 3;
 
-    let ring = Arc::new(Ring::<Heap<Order>, Multi, Parking>::new(
-        Heap::with_default(4096, 8).expect("capacity"),
+    let ring = Arc::new(Ring::<Heap<Order>, Multi, Parking>::with_wait(
+        Heap::builder(4096).gates(8).build().expect("capacity"),
         Parking::new(),
     ));
     let stages: Arc<[Tally; 4]> = Arc::new(Default::default());
@@ -63,7 +63,7 @@ fn main() {
         .expect("fresh ring")
         .thread_name_prefix("orders")
         .handle_events_with(move |o: &Order, _seq, _eob| j[0].add(o)) // journal
-        .and(move |o: &Order, _seq, _eob| {
+        .handle_events_with(move |o: &Order, _seq, _eob| {
             assert!(o.price > 0, "risk check");
             r[1].add(o)
         })

@@ -30,13 +30,13 @@ const CAP: usize = 4096;
 /// A single-producer ring with one consumer; `$drain` consumes one round.
 macro_rules! latchfree_single {
     ($events:expr, $burst:expr, |$c:ident, $sum:ident| $drain:expr) => {{
-        let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
-            Heap::with_default(CAP, 1).expect("capacity"),
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+            Heap::builder(CAP).gates(1).build().expect("capacity"),
             BusySpin,
         );
         let mut g = Ring::graph(&ring).expect("graph");
         let mut $c = g.consumer(&[]).expect("gate");
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let mut $sum = 0u64;
         let mut v = 0u64;
         while v < $events {
@@ -68,13 +68,13 @@ fn latchfree_wait(events: u64, burst: u64) -> u64 {
 
 #[inline(never)]
 fn latchfree_multi(events: u64, burst: u64) -> u64 {
-    let ring = Ring::<Heap<u64>, Multi, BusySpin>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Multi, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let mut c = g.consumer(&[]).expect("gate");
-    let mut p = g.multi_producer();
+    let mut p = g.multi_producer().unwrap();
     let mut sum = 0u64;
     let mut v = 0u64;
     while v < events {

@@ -69,7 +69,7 @@ use latchfree::pool::{Builder as PoolBuilder, JoinError, TaskError, TaskQueue, T
 use latchfree::queue::arena::Growable;
 use latchfree::queue::std_blocking::BlockingDelayQueue;
 use latchfree::queue::{DelayQueue, PriorityQueue};
-use latchfree::ring::threaded::{Disruptor, EventHandler, PanicPolicy};
+use latchfree::ring::{Disruptor, EventHandler, PanicPolicy};
 use latchfree::ring::{Heap, Multi, MultiProducer, Parking, Producer, Ring, Single};
 use latchfree::wheel::std_service::{MissedTick, Timer, TimerService};
 use latchfree::wheel::{Wheel, WheelConfig};
@@ -482,7 +482,7 @@ impl RingStation {
             last: None,
         };
         let (p2, cb) = (prints.clone(), rate_fault(rate * 50, mix(seed ^ 4)));
-        let on_panic = move |r: latchfree::ring::threaded::PanicReport| {
+        let on_panic = move |r: latchfree::ring::PanicReport| {
             assert!(r.message.starts_with(fault::INJECTED), "{}", r.message);
             p2.reports.fetch_add(1, Ordering::Relaxed);
             // The panic callback panics now and then too.
@@ -490,8 +490,8 @@ impl RingStation {
         };
         macro_rules! build {
             ($mode:ty, $build:ident) => {{
-                let ring = Arc::new(Ring::<Heap<Ev>, $mode, Parking>::new(
-                    Heap::with_default(64, 5).unwrap(),
+                let ring = Arc::new(Ring::<Heap<Ev>, $mode, Parking>::with_wait(
+                    Heap::builder(64).gates(5).build().unwrap(),
                     Parking::new(),
                 ));
                 let (r1, r2) = (ring.clone(), ring.clone());
@@ -501,7 +501,7 @@ impl RingStation {
                     .panic_policy(PanicPolicy::Skip)
                     .on_panic(on_panic)
                     .handle_events_with(h(0))
-                    .and(h(1))
+                    .handle_events_with(h(1))
                     .then_workers(vec![h(2), h(2)])
                     .$build()
                     .unwrap();

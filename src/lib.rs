@@ -40,11 +40,11 @@
 //! ```
 //! use std::sync::Arc;
 //! use latchfree::map::HashMap;
-//! use latchfree::ring::{threaded::Disruptor, Heap, Multi, Parking, Ring};
+//! use latchfree::ring::{Disruptor, Heap, Multi, Parking, Ring};
 //!
 //! let balances: Arc<HashMap<u32, i64>> = Arc::new(HashMap::new());
-//! let ring = Arc::new(Ring::<Heap<(u32, i64)>, Multi, Parking>::new(
-//!     Heap::with_default(1024, 1).unwrap(), // 1024 slots, 1 consumer
+//! let ring = Arc::new(Ring::<Heap<(u32, i64)>, Multi, Parking>::with_wait(
+//!     Heap::builder(1024).gates(1).build().unwrap(), // 1024 slots, 1 consumer
 //!     Parking::new(),
 //! ));
 //! let b = balances.clone();
@@ -123,6 +123,9 @@ pub mod map;
 pub mod pool;
 pub mod queue;
 pub mod ring;
+cfg_std! {
+    mod threaded;
+}
 pub mod wheel;
 
 /// The README's Rust snippets compile and run as doc tests.

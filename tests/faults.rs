@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use fault::{is_injected, quiet_injected_panics, Fault, Ledger, Plan, Tally, Tracked};
 use latchfree::pool::{Builder as PoolBuilder, JoinError, SubmitError, ThreadPool};
-use latchfree::ring::threaded::{Disruptor, EventHandler, PanicPolicy, PanicReport};
+use latchfree::ring::{Disruptor, EventHandler, PanicPolicy, PanicReport};
 use latchfree::ring::{BusySpin, Heap, Multi, Poll, PublishError, Ring, Single, Worker, Yielding};
 
 /// Events per case (small: every case runs for many k).
@@ -69,14 +69,14 @@ fn single_producer_writer_panicking_at_every_k() {
         let published = Tally::new(N as usize);
         let (seen_a, seen_b) = (Tally::new(N as usize), Tally::new(N as usize));
         {
-            let ring = Ring::<Heap<Ev>, Single, BusySpin>::new(
-                Heap::with_default(8, 2).unwrap(),
+            let ring = Ring::<Heap<Ev>, Single, BusySpin>::with_wait(
+                Heap::builder(8).gates(2).build().unwrap(),
                 BusySpin,
             );
             let mut g = Ring::graph(&ring).unwrap();
             let mut a = g.consumer(&[]).unwrap();
             let mut b = g.consumer(&[a.node()]).unwrap();
-            let mut p = g.single_producer();
+            let mut p = g.single_producer().unwrap();
             let drain = |a: &mut latchfree::ring::Consumer<_>,
                          b: &mut latchfree::ring::Consumer<_>| {
                 while let Poll::Processed(_) = a.poll(|e: &Ev, _, _| seen_a.see(id_of(e))) {}
@@ -130,15 +130,15 @@ fn multi_producer_writer_panicking_at_every_k() {
         // Two multicast consumers and a work group of two, each on a thread.
         let tallies: Vec<Arc<Tally>> = (0..3).map(|_| Arc::new(Tally::new(total))).collect();
         {
-            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::new(
-                Heap::with_default(16, 5).unwrap(),
+            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::with_wait(
+                Heap::builder(16).gates(5).build().unwrap(),
                 Yielding,
             ));
             let mut g = Ring::graph(ring.clone()).unwrap();
             let a = g.consumer(&[]).unwrap();
             let b = g.consumer(&[]).unwrap();
             let workers = g.work_group_vec(2, &[]).unwrap();
-            let producer = g.multi_producer();
+            let producer = g.multi_producer().unwrap();
             let mut threads = Vec::new();
             for (mut c, t) in [a, b].into_iter().zip(tallies.clone()) {
                 threads.push(thread::spawn(move || {
@@ -199,11 +199,11 @@ fn consumer_handler_panicking_at_every_k() {
         let fault = Fault::with(Plan::Every(k));
         let (seen_a, seen_b) = (Tally::new(N as usize), Tally::new(N as usize));
         let ring =
-            Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 2).unwrap(), BusySpin);
+            Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(2).build().unwrap(), BusySpin);
         let mut g = Ring::graph(&ring).unwrap();
         let mut a = g.consumer(&[]).unwrap();
         let mut b = g.consumer(&[a.node()]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let mut panics = 0;
         let mut poll_all = |a: &mut latchfree::ring::Consumer<_>,
                             b: &mut latchfree::ring::Consumer<_>| {
@@ -259,13 +259,10 @@ fn worker_handler_panicking_at_every_k() {
         let fault = Fault::with(Plan::Every(k));
         let seen = Tally::new(N as usize);
         let ring =
-            Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 4).unwrap(), BusySpin);
+            Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(4).build().unwrap(), BusySpin);
         let mut g = Ring::graph(&ring).unwrap();
         let mut workers = g.work_group_vec(3, &[]).unwrap();
-        for (i, w) in workers.iter_mut().enumerate() {
-            w.set_max_batch(i + 2);
-        }
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let mut panics = 0;
         let mut turn = 0;
         let mut poll_some = |workers: &mut Vec<Worker<_>>, rounds: usize| -> bool {
@@ -274,8 +271,10 @@ fn worker_handler_panicking_at_every_k() {
             for _ in 0..rounds {
                 turn += 1;
                 let w = &mut workers[turn % 3];
+                // Each worker claims its own batch size: 2, 3 or 4.
+                let max = turn % 3 + 2;
                 let r = catch_unwind(AssertUnwindSafe(|| {
-                    w.poll(|e: &u64, _, _| {
+                    w.poll_limit(max, |e: &u64, _, _| {
                         seen.see(*e);
                         fault.hit("worker");
                     })
@@ -332,17 +331,16 @@ fn worker_handler_panicking_at_every_k() {
 fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
     quiet_injected_panics();
     let ring =
-        Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
+        Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(3).build().unwrap(), BusySpin);
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w1, mut w2] = g.work_group::<2>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..8 {
         p.try_push(i).unwrap();
     }
     let seen = Tally::new(64);
-    w1.set_max_batch(8);
     let r = catch_unwind(AssertUnwindSafe(|| {
-        w1.poll(|e, _, _| {
+        w1.poll_limit(8, |e, _, _| {
             seen.see(*e);
             if *e == 1 {
                 panic!("{}: handler", fault::INJECTED);
@@ -390,13 +388,13 @@ fn displaced_event_whose_drop_panics() {
             let mut panics = 0;
             macro_rules! run {
                 ($mode:ty, $producer:ident) => {{
-                    let ring = Ring::<Heap<Ev>, $mode, BusySpin>::new(
-                        Heap::with_default(4, 1).unwrap(),
+                    let ring = Ring::<Heap<Ev>, $mode, BusySpin>::with_wait(
+                        Heap::builder(4).gates(1).build().unwrap(),
                         BusySpin,
                     );
                     let mut g = Ring::graph(&ring).unwrap();
                     let mut c = g.consumer(&[]).unwrap();
-                    let mut p = g.$producer();
+                    let mut p = g.$producer().unwrap();
                     for id in 0..N {
                         let t = ledger.track(id);
                         match catch_unwind(AssertUnwindSafe(|| p.try_push(Some(t)))) {
@@ -468,8 +466,8 @@ fn disruptor_handlers_panicking_at_every_k_are_reported_and_skipped() {
         let stages: Vec<Arc<Tally>> = (0..3).map(|_| Arc::new(Tally::new(total))).collect();
         let reports = Arc::new(Mutex::new(Vec::<PanicReport>::new()));
         {
-            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::new(
-                Heap::with_default(32, 6).unwrap(),
+            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::with_wait(
+                Heap::builder(32).gates(6).build().unwrap(),
                 Yielding,
             ));
             let h = |i: usize| Faulty {
@@ -484,7 +482,7 @@ fn disruptor_handlers_panicking_at_every_k_are_reported_and_skipped() {
                 .thread_name_prefix("faulty")
                 .on_panic(move |report| r.lock().unwrap().push(report))
                 .handle_events_with(h(0))
-                .and(h(1))
+                .handle_events_with(h(1))
                 .then_workers(vec![h(2), h(2), h(2)])
                 .build_multi()
                 .unwrap();
@@ -534,8 +532,8 @@ fn disruptor_panic_callback_panicking_at_every_k() {
         let seen = Arc::new(Tally::new(N as usize));
         let ledger = Ledger::new();
         {
-            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::new(
-                Heap::with_default(8, 4).unwrap(),
+            let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::with_wait(
+                Heap::builder(8).gates(4).build().unwrap(),
                 Yielding,
             ));
             let cb = callback.clone();
@@ -581,8 +579,8 @@ fn disruptor_halt_policy_stops_producers_and_shuts_down() {
         let fault = Arc::new(Fault::with(Plan::OnCall(k)));
         let reports = Arc::new(AtomicUsize::new(0));
         {
-            let ring = Arc::new(Ring::<Heap<Ev>, Single, Yielding>::new(
-                Heap::with_default(16, 1).unwrap(),
+            let ring = Arc::new(Ring::<Heap<Ev>, Single, Yielding>::with_wait(
+                Heap::builder(16).gates(1).build().unwrap(),
                 Yielding,
             ));
             let seen = Arc::new(Tally::new(1 << 16));
@@ -633,8 +631,8 @@ fn disruptor_halt_policy_stops_producers_and_shuts_down() {
 
 fn disruptor_halt_policy_hands_out_nothing_after_the_panic() {
     quiet_injected_panics();
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Yielding>::new(
-        Heap::with_default(256, 1).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Yielding>::with_wait(
+        Heap::builder(256).gates(1).build().unwrap(),
         Yielding,
     ));
     let after = Arc::new(AtomicU64::new(0));

@@ -46,14 +46,14 @@ const EMPTY: Reading = Reading {
 };
 
 static RING: Ring<Inline<Reading, 16, 2>, Single, SpinHint> =
-    Ring::new(Inline::new([EMPTY; 16]), SpinHint);
+    Ring::with_wait(Inline::new([EMPTY; 16]), SpinHint);
 
 #[test]
 fn a_static_ring_moves_events_without_allocating() {
     const N: u32 = 100_000;
     let mut graph = Ring::graph(&RING).unwrap();
     let mut consumer = graph.consumer(&[]).unwrap();
-    let mut producer = graph.single_producer();
+    let mut producer = graph.single_producer().unwrap();
     // Spawning a thread allocates; start counting once both sides exist.
     let (sum, allocs) = std::thread::scope(|s| {
         let c = s.spawn(move || {

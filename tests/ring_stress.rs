@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use latchfree::ring::threaded::{Disruptor, PanicPolicy};
+use latchfree::ring::{Disruptor, PanicPolicy};
 use latchfree::ring::{
     Blocking, ConsumeError, Heap, Multi, Parking, PublishError, Ring, Single, Timeout, Yielding,
 };
@@ -23,14 +23,14 @@ type Ev = (u64, u64);
 #[test]
 fn producers_times_multicast_consumers_and_a_work_group() {
     const PRODUCERS: u64 = 3;
-    let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::new(
-        Heap::with_default(64, 8).unwrap(),
+    let ring = Arc::new(Ring::<Heap<Ev>, Multi, Yielding>::with_wait(
+        Heap::builder(64).gates(8).build().unwrap(),
         Yielding,
     ));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let consumers = [g.consumer(&[]).unwrap(), g.consumer(&[]).unwrap()];
     let workers = g.work_group::<2>(&[]).unwrap();
-    let p = g.multi_producer();
+    let p = g.multi_producer().unwrap();
     let seen_by_workers: Arc<Vec<AtomicUsize>> = Arc::new(
         (0..PRODUCERS * PER_PRODUCER)
             .map(|_| AtomicUsize::new(0))
@@ -76,8 +76,8 @@ fn producers_times_multicast_consumers_and_a_work_group() {
 #[test]
 fn pipeline_and_diamond_under_threads() {
     const N: u64 = 100_000;
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Blocking>::new(
-        Heap::with_default(32, 4).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Blocking>::with_wait(
+        Heap::builder(32).gates(4).build().unwrap(),
         Blocking::new(),
     ));
     let order = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
@@ -86,7 +86,7 @@ fn pipeline_and_diamond_under_threads() {
     let (mut producer, d) = Disruptor::builder(ring)
         .unwrap()
         .handle_events_with(move |_: &u64, seq: u64, _| o1[0].store(seq + 1, Ordering::Release))
-        .and(move |_: &u64, seq: u64, _| o2[1].store(seq + 1, Ordering::Release))
+        .handle_events_with(move |_: &u64, seq: u64, _| o2[1].store(seq + 1, Ordering::Release))
         .then(move |e: &u64, seq: u64, _| {
             // Both sides of the diamond are done with this event.
             assert!(o3[0].load(Ordering::Acquire) > seq);
@@ -119,14 +119,14 @@ fn events_are_never_leaked_or_dropped_twice() {
         }
     }
     {
-        let ring = Ring::<Heap<Counted>, Multi, Parking>::new(
-            Heap::new(16, 2, || Counted::new(0)).unwrap(),
+        let ring = Ring::<Heap<Counted>, Multi, Parking>::with_wait(
+            Heap::builder(16).gates(2).build_with(|| Counted::new(0)).unwrap(),
             Parking::new(),
         );
         assert_eq!(LIVE.load(Ordering::Relaxed), 16);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let p = g.multi_producer();
+        let p = g.multi_producer().unwrap();
         std::thread::scope(|s| {
             for _ in 0..2 {
                 let mut p = p.clone();
@@ -148,8 +148,8 @@ fn events_are_never_leaked_or_dropped_twice() {
 
 #[test]
 fn a_panicking_handler_is_reported_and_skipped() {
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(8, 2).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(8).gates(2).build().unwrap(),
         Parking::new(),
     ));
     let reports = Arc::new(Mutex::new(Vec::new()));
@@ -191,8 +191,8 @@ fn a_panicking_handler_is_reported_and_skipped() {
 
 #[test]
 fn panic_policy_halt_stops_the_ring() {
-    let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(
-        Heap::with_default(4, 2).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::with_wait(
+        Heap::builder(4).gates(2).build().unwrap(),
         Parking::new(),
     ));
     let (mut producer, d) = Disruptor::builder(ring.clone())
@@ -225,8 +225,8 @@ type Slow = (
 
 /// A handler that takes 2 ms per event, behind a backlog of 256.
 fn slow_backlog(policy: PanicPolicy, panic_at: u64) -> Slow {
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(256, 1).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(256).gates(1).build().unwrap(),
         Parking::new(),
     ));
     let handled = Arc::new(AtomicU64::new(0));
@@ -280,8 +280,8 @@ fn panic_policy_halt_handles_nothing_after_the_panic() {
 
 #[test]
 fn a_producer_blocked_on_a_full_ring_gets_an_error_at_shutdown() {
-    let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(
-        Heap::with_default(2, 2).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::with_wait(
+        Heap::builder(2).gates(2).build().unwrap(),
         Parking::new(),
     ));
     let gate = Arc::new(Mutex::new(()));
@@ -313,8 +313,8 @@ fn a_producer_blocked_on_a_full_ring_gets_an_error_at_shutdown() {
 
 #[test]
 fn shutdown_does_not_hang_on_a_live_single_producer() {
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(4, 2).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(4).gates(2).build().unwrap(),
         Parking::new(),
     ));
     let handled = Arc::new(AtomicU64::new(0));
@@ -348,8 +348,8 @@ fn shutdown_does_not_hang_on_a_live_single_producer() {
 
 #[test]
 fn shutdown_timeout_halts_when_the_producer_never_closes() {
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(4, 2).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(4).gates(2).build().unwrap(),
         Parking::new(),
     ));
     let (mut producer, d) = Disruptor::builder(ring)
@@ -368,7 +368,7 @@ fn shutdown_timeout_halts_when_the_producer_never_closes() {
 
 #[test]
 fn lifecycle_callbacks_run_on_the_consumer_thread() {
-    use latchfree::ring::threaded::EventHandler;
+    use latchfree::ring::EventHandler;
     struct H(Arc<Mutex<Vec<String>>>);
     impl EventHandler<u64> for H {
         fn on_event(&mut self, e: &u64, _: u64, _: bool) {
@@ -383,8 +383,8 @@ fn lifecycle_callbacks_run_on_the_consumer_thread() {
         }
     }
     let log = Arc::new(Mutex::new(Vec::new()));
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(4, 1).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(4).gates(1).build().unwrap(),
         Parking::new(),
     ));
     let (mut p, d) = Disruptor::builder(ring)
@@ -402,8 +402,8 @@ fn lifecycle_callbacks_run_on_the_consumer_thread() {
 #[test]
 fn work_groups_in_the_runner_handle_each_event_once() {
     const N: u64 = 50_000;
-    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::new(
-        Heap::with_default(64, 8).unwrap(),
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Parking>::with_wait(
+        Heap::builder(64).gates(8).build().unwrap(),
         Parking::new(),
     ));
     let counts: Arc<Vec<AtomicUsize>> = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect());
@@ -436,13 +436,13 @@ fn work_groups_in_the_runner_handle_each_event_once() {
 
 #[test]
 fn timeout_strategy_reports_timeouts() {
-    let ring = Ring::<Heap<u64>, Single, Timeout<Parking>>::new(
-        Heap::with_default(1, 1).unwrap(),
+    let ring = Ring::<Heap<u64>, Single, Timeout<Parking>>::with_wait(
+        Heap::builder(1).gates(1).build().unwrap(),
         Timeout::new(Parking::new(), Duration::from_millis(20)),
     );
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     assert_eq!(c.wait(|_, _, _| ()), Err(ConsumeError::Timeout));
     p.publish(|e| *e = 1).unwrap();
     assert!(matches!(

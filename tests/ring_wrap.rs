@@ -31,21 +31,20 @@ const SEEDS: [u64; 6] = [
 fn a_pipeline_and_a_work_group_cross_the_wrap() {
     for first in SEEDS {
         let ring = Ring::<Heap<u64>, Single, BusySpin>::with_first_sequence(
-            Heap::with_default(8, 4).unwrap(),
+            Heap::builder(8).gates(4).build().unwrap(),
             BusySpin,
             first,
         );
         let mut g = Ring::graph(&ring).unwrap();
         let mut a = g.consumer(&[]).unwrap();
         let [mut w1, mut w2] = g.work_group::<2>(&[a.node()]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let (mut seen_a, mut seen_w) = (Vec::new(), Vec::new());
-        w1.set_max_batch(3);
         for i in 0..40u64 {
             assert_eq!(p.try_push(first + i), Ok(first + i), "seed {first}");
             if i % 3 == 2 {
                 while let Poll::Processed(_) = a.poll(|e, s, _| seen_a.push((s, *e))) {}
-                while let Poll::Processed(_) = w1.poll(|e, s, _| seen_w.push((s, *e))) {}
+                while let Poll::Processed(_) = w1.poll_limit(3, |e, s, _| seen_w.push((s, *e))) {}
             }
         }
         // The full capacity is free once everyone caught up.
@@ -66,14 +65,14 @@ fn a_pipeline_and_a_work_group_cross_the_wrap() {
 fn multi_producers_cross_the_wrap() {
     for first in SEEDS {
         let ring = Ring::<Heap<u64>, Multi, BusySpin>::with_first_sequence(
-            Heap::with_default(8, 4).unwrap(),
+            Heap::builder(8).gates(4).build().unwrap(),
             BusySpin,
             first,
         );
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let [mut w] = g.work_group::<1>(&[c.node()]).unwrap();
-        let mut p1 = g.multi_producer();
+        let mut p1 = g.multi_producer().unwrap();
         let mut p2 = p1.clone();
         let idle = p1.clone();
         let (mut seen_c, mut seen_w) = (Vec::new(), Vec::new());
@@ -111,13 +110,13 @@ fn multi_producers_cross_the_wrap() {
 fn a_full_ring_across_the_wrap_is_full_not_free() {
     for first in SEEDS {
         let ring = Ring::<Heap<u64>, Multi, BusySpin>::with_first_sequence(
-            Heap::with_default(4, 1).unwrap(),
+            Heap::builder(4).gates(1).build().unwrap(),
             BusySpin,
             first,
         );
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.multi_producer();
+        let mut p = g.multi_producer().unwrap();
         for i in 0..4 {
             p.try_push(i).unwrap();
         }
@@ -141,10 +140,10 @@ fn a_late_producer_handle_after_2_pow_31_claims() {
     const CAP: usize = 1 << 12;
     const EVENTS: u64 = (1 << 31) + (1 << 20);
     let ring =
-        Ring::<Heap<u8>, Multi, BusySpin>::new(Heap::with_default(CAP, 1).unwrap(), BusySpin);
+        Ring::<Heap<u8>, Multi, BusySpin>::with_wait(Heap::builder(CAP).gates(1).build().unwrap(), BusySpin);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let template = g.multi_producer();
+    let template = g.multi_producer().unwrap();
     let mut active = template.clone();
     let mut published = 0u64;
     while published < EVENTS {
@@ -170,16 +169,15 @@ fn an_idle_worker_after_2_pow_32_events() {
     const CAP: usize = 1 << 12;
     const EVENTS: u64 = (1 << 32) + (1 << 20);
     let ring =
-        Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(CAP, 3).unwrap(), BusySpin);
+        Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(CAP).gates(3).build().unwrap(), BusySpin);
     let mut g = Ring::graph(&ring).unwrap();
     let [mut busy, mut idle] = g.work_group::<2>(&[]).unwrap();
-    let mut p = g.single_producer();
-    busy.set_max_batch(CAP);
+    let mut p = g.single_producer().unwrap();
     let mut published = 0u64;
     while published < EVENTS {
         p.try_publish_batch(CAP, |_| ()).unwrap();
         published += CAP as u64;
-        assert_eq!(busy.poll(|_, _, _| ()), Poll::Processed(CAP));
+        assert_eq!(busy.poll_limit(CAP, |_, _, _| ()), Poll::Processed(CAP));
     }
     assert_eq!(p.try_push(7), Ok(EVENTS));
     let mut got = None;

@@ -418,13 +418,13 @@ macro_rules! lf_drain_poll {
 /// The consumer drains with `wait`, or with a `poll` spin loop if `poll`.
 pub fn lf_1p1c(n: u64, batch: usize, poll: bool) -> Duration {
     assert_eq!(n % batch as u64, 0);
-    let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let c = g.consumer(&[]).expect("gate");
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     thread::scope(|s| {
         let h = s.spawn(move || {
             pin(1);
@@ -463,13 +463,13 @@ pub fn lf_1p1c(n: u64, batch: usize, poll: bool) -> Duration {
 pub fn lf_3p1c(n: u64) -> Duration {
     assert_eq!(n % PRODUCERS, 0);
     let per = n / PRODUCERS;
-    let ring = Ring::<Heap<u64>, Multi, Yielding>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Multi, Yielding>::with_wait(
+        Heap::builder(CAP).gates(1).build().expect("capacity"),
         Yielding,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let c = g.consumer(&[]).expect("gate");
-    let p = g.multi_producer();
+    let p = g.multi_producer().unwrap();
     let go = Barrier::new(PRODUCERS as usize + 1);
     let go = &go;
     thread::scope(|s| {
@@ -499,15 +499,15 @@ pub fn lf_3p1c(n: u64) -> Duration {
 
 /// 1P -> A -> B -> C, `Yielding`.
 pub fn lf_pipeline3(n: u64) -> Duration {
-    let ring = Ring::<Heap<u64>, Single, Yielding>::new(
-        Heap::with_default(CAP, 3).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Single, Yielding>::with_wait(
+        Heap::builder(CAP).gates(3).build().expect("capacity"),
         Yielding,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let a = g.consumer(&[]).expect("gate");
     let b = g.consumer(&[a.node()]).expect("gate");
     let c = g.consumer(&[b.node()]).expect("gate");
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     thread::scope(|s| {
         let hs = [
             s.spawn(move || {
@@ -539,15 +539,15 @@ pub fn lf_pipeline3(n: u64) -> Duration {
 
 /// 1P -> (A, B) -> C, `Yielding`.
 pub fn lf_diamond(n: u64) -> Duration {
-    let ring = Ring::<Heap<u64>, Single, Yielding>::new(
-        Heap::with_default(CAP, 3).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Single, Yielding>::with_wait(
+        Heap::builder(CAP).gates(3).build().expect("capacity"),
         Yielding,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let a = g.consumer(&[]).expect("gate");
     let b = g.consumer(&[]).expect("gate");
     let c = g.consumer(&[a.node(), b.node()]).expect("gate");
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     thread::scope(|s| {
         let hs = [
             s.spawn(move || {
@@ -580,20 +580,20 @@ pub fn lf_diamond(n: u64) -> Duration {
 /// Ping-pong over two single-producer `BusySpin` rings; records each round
 /// trip after `warmup` into `hist` (nanoseconds).
 pub fn lf_pingpong(rounds: u64, warmup: u64, hist: &mut Histogram<u64>) {
-    let ping = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(PP_CAP, 1).expect("capacity"),
+    let ping = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(PP_CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
-    let pong = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(PP_CAP, 1).expect("capacity"),
+    let pong = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(PP_CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
     let mut g1 = Ring::graph(&ping).expect("graph");
     let mut ping_rx = g1.consumer(&[]).expect("gate");
-    let mut ping_tx = g1.single_producer();
+    let mut ping_tx = g1.single_producer().unwrap();
     let mut g2 = Ring::graph(&pong).expect("graph");
     let mut pong_rx = g2.consumer(&[]).expect("gate");
-    let mut pong_tx = g2.single_producer();
+    let mut pong_tx = g2.single_producer().unwrap();
     thread::scope(|s| {
         s.spawn(move || {
             pin(1);
@@ -1127,13 +1127,13 @@ fn drive_bursts(burst: u64, sink: &AtomicU64, mut publish: impl FnMut(u64)) -> f
 
 /// latchfree: `publish` (burst 1) or `publish_batch`; consumer in `wait`.
 pub fn lf_burst(burst: u64) -> f64 {
-    let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let mut c = g.consumer(&[]).expect("gate");
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     let sink = CachePadded::new(AtomicU64::new(0));
     let sink = &sink;
     thread::scope(|s| {
@@ -1314,13 +1314,13 @@ fn record(hist: &mut Histogram<u64>, seen: &mut u64, base: Instant, sent: u64) {
 
 /// latchfree: `publish`, consumer in `wait` (`BusySpin`).
 pub fn lf_oneway(hist: &mut Histogram<u64>) {
-    let ring = Ring::<Heap<u64>, Single, BusySpin>::new(
-        Heap::with_default(CAP, 1).expect("capacity"),
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(1).build().expect("capacity"),
         BusySpin,
     );
     let mut g = Ring::graph(&ring).expect("graph");
     let mut c = g.consumer(&[]).expect("gate");
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     let base = Instant::now();
     let (h, seen) = thread::scope(|s| {
         let rx = s.spawn(move || {

@@ -111,7 +111,7 @@ fn batcher_n(
     Vec<thread::JoinHandle<()>>,
     MultiProducer<Arc<Q>>,
 ) {
-    let ring: Arc<Q> = Arc::new(Ring::new(Heap::with_default(cap, n + 1).unwrap(), BusySpin));
+    let ring: Arc<Q> = Arc::new(Ring::with_wait(Heap::builder(cap).gates(n + 1).build().unwrap(), BusySpin));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let srcs: Vec<Src> = if n == 1 {
         vec![Src::One(g.consumer(&[]).unwrap())]
@@ -122,7 +122,7 @@ fn batcher_n(
             .map(|w| Src::Many(w, 0))
             .collect()
     };
-    let producer = g.multi_producer();
+    let producer = g.multi_producer().unwrap();
     let shared = Arc::new(Shared {
         ring,
         handoff: Handoff::new(n),

@@ -32,7 +32,7 @@ fn worker(pool: &Pool, mut w: Worker<Arc<Q>>) -> usize {
     let mut took = 0;
     loop {
         let mut got = 0;
-        let p = w.poll(|job, _, _| got += *job);
+        let p = w.poll_limit(1, |job, _, _| got += *job);
         if got > 0 {
             pool.ran.fetch_add(got, Ordering::Relaxed);
             took += 1;
@@ -43,7 +43,7 @@ fn worker(pool: &Pool, mut w: Worker<Arc<Q>>) -> usize {
         }
         let closed = pool.bell.sleep(|_| {
             let mut got = 0;
-            let p = w.poll(|job, _, _| got += *job);
+            let p = w.poll_limit(1, |job, _, _| got += *job);
             if got > 0 {
                 pool.ran.fetch_add(got, Ordering::Relaxed);
                 took += 1;
@@ -67,16 +67,13 @@ fn pool(
     Vec<Worker<Arc<Q>>>,
     latchfree::ring::MultiProducer<Arc<Q>>,
 ) {
-    let ring: Arc<Q> = Arc::new(Ring::new(
-        Heap::with_default(2, workers + 1).unwrap(),
+    let ring: Arc<Q> = Arc::new(Ring::with_wait(
+        Heap::builder(2).gates(workers + 1).build().unwrap(),
         BusySpin,
     ));
     let mut g = Ring::graph(ring.clone()).unwrap();
-    let mut ws = g.work_group_vec(workers, &[]).unwrap();
-    for w in &mut ws {
-        w.set_max_batch(1);
-    }
-    let producer = g.multi_producer();
+    let ws = g.work_group_vec(workers, &[]).unwrap();
+    let producer = g.multi_producer().unwrap();
     (
         Arc::new(Pool {
             ring,

@@ -29,11 +29,11 @@ type Sp<T> = Ring<Heap<T>, Single, BusySpin>;
 type Mp<T> = Ring<Heap<T>, Multi, BusySpin>;
 
 fn sp<T: Default>(cap: usize, gates: usize) -> Arc<Sp<T>> {
-    Arc::new(Ring::new(Heap::with_default(cap, gates).unwrap(), BusySpin))
+    Arc::new(Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin))
 }
 
 fn mp<T: Default>(cap: usize, gates: usize) -> Arc<Mp<T>> {
-    Arc::new(Ring::new(Heap::with_default(cap, gates).unwrap(), BusySpin))
+    Arc::new(Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin))
 }
 
 /// A one-slot ring: the producer publishes, the consumer polls concurrently,
@@ -45,7 +45,7 @@ fn single_producer_publish_consume() {
         let ring = sp::<usize>(1, 1);
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let producer = thread::spawn(move || {
             p.publish(|e| *e = 10).unwrap();
             let second = p.try_publish(|e| *e = 20).is_ok();
@@ -74,7 +74,7 @@ fn two_producers_claim_and_publish() {
         let ring = mp::<usize>(1, 1);
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p1 = g.multi_producer();
+        let mut p1 = g.multi_producer().unwrap();
         let mut p2 = p1.clone();
         let t1 = thread::spawn(move || p1.try_publish(|e| *e = 1).is_ok());
         let t2 = thread::spawn(move || p2.try_publish(|e| *e = 2).is_ok());
@@ -96,7 +96,7 @@ fn two_producers_after_a_wrap() {
         let ring = mp::<(usize, usize)>(2, 1);
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p1 = g.multi_producer();
+        let mut p1 = g.multi_producer().unwrap();
         p1.push((9, 0)).unwrap();
         p1.push((9, 1)).unwrap();
         let mut p2 = p1.clone();
@@ -124,7 +124,7 @@ fn gated_pipeline() {
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut a = g.consumer(&[]).unwrap();
         let mut b = g.consumer(&[a.node()]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         p.publish(|e| *e = 0).unwrap();
         let producer = thread::spawn(move || {
             let _ = p.try_publish(|e| *e = 1);
@@ -164,21 +164,19 @@ fn work_queue_exactly_once() {
         ]);
         let mut g = Ring::graph(ring.clone()).unwrap();
         let [mut w1, mut w2] = g.work_group::<2>(&[]).unwrap();
-        w1.set_max_batch(1);
-        w2.set_max_batch(1);
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         p.publish(|e| *e = 0).unwrap();
         p.publish(|e| *e = 1).unwrap();
         let c1 = counts.clone();
         let t1 = thread::spawn(move || {
-            let _ = w1.poll(|e, _, _| {
+            let _ = w1.poll_limit(1, |e, _, _| {
                 c1[*e].fetch_add(1, Ordering::Relaxed);
             });
             w1
         });
         let c2 = counts.clone();
         let t2 = thread::spawn(move || {
-            let _ = w2.poll(|e, _, _| {
+            let _ = w2.poll_limit(1, |e, _, _| {
                 c2[*e].fetch_add(1, Ordering::Relaxed);
             });
         });
@@ -186,7 +184,7 @@ fn work_queue_exactly_once() {
         t2.join().unwrap();
         let mut w1 = t1.join().unwrap();
         drop(p);
-        while let Poll::Processed(_) = w1.poll(|e, _, _| {
+        while let Poll::Processed(_) = w1.poll_limit(1, |e, _, _| {
             counts[*e].fetch_add(1, Ordering::Relaxed);
         }) {}
         let want = [1, 1, usize::from(third)];
@@ -206,15 +204,14 @@ fn downstream_of_a_work_group() {
         let mut g = Ring::graph(ring.clone()).unwrap();
         let [mut w] = g.work_group::<1>(&[]).unwrap();
         let mut after = g.consumer(&[w.group()]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         p.publish(|e| *e = 0).unwrap();
         p.publish(|e| *e = 1).unwrap();
         drop(p);
-        w.set_max_batch(1);
         let d = done.clone();
         let t = thread::spawn(move || {
             for _ in 0..2 {
-                let _ = w.poll(|e, _, _| d[*e].store(1, Ordering::Relaxed));
+                let _ = w.poll_limit(1, |e, _, _| d[*e].store(1, Ordering::Relaxed));
             }
         });
         let check = |e: &usize| assert_eq!(done[*e].load(Ordering::Relaxed), 1);
@@ -237,13 +234,13 @@ fn downstream_of_a_work_group() {
 #[test]
 fn blocking_consumer_has_no_lost_wakeup() {
     model(|| {
-        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::new(
-            Heap::with_default(1, 1).unwrap(),
+        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::with_wait(
+            Heap::builder(1).gates(1).build().unwrap(),
             Blocking::new(),
         ));
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         let t = thread::spawn(move || {
             p.publish(|e| *e = 7).unwrap();
         });
@@ -258,13 +255,13 @@ fn blocking_consumer_has_no_lost_wakeup() {
 #[test]
 fn blocking_producer_has_no_lost_wakeup() {
     model(|| {
-        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::new(
-            Heap::with_default(1, 1).unwrap(),
+        let ring = Arc::new(Ring::<Heap<usize>, Single, Blocking>::with_wait(
+            Heap::builder(1).gates(1).build().unwrap(),
             Blocking::new(),
         ));
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         p.publish(|e| *e = 1).unwrap();
         let t = thread::spawn(move || {
             let mut sum = 0;
@@ -288,7 +285,7 @@ fn shutdown_drains_what_was_accepted() {
         let ring = mp::<usize>(2, 1);
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.multi_producer();
+        let mut p = g.multi_producer().unwrap();
         let producer = thread::spawn(move || {
             let mut accepted = 0;
             for i in 1..=2 {
@@ -331,13 +328,13 @@ fn producers_claim_across_an_epoch_boundary() {
     model(|| {
         let first = (1u64 << (usize::BITS - 3)) - 1;
         let ring: Arc<Mp<u64>> = Arc::new(Ring::with_first_sequence(
-            Heap::with_default(1, 1).unwrap(),
+            Heap::builder(1).gates(1).build().unwrap(),
             BusySpin,
             first,
         ));
         let mut g = Ring::graph(ring.clone()).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p1 = g.multi_producer();
+        let mut p1 = g.multi_producer().unwrap();
         let mut p2 = p1.clone();
         let mut idle = p1.clone();
         let t1 = thread::spawn(move || {

@@ -339,7 +339,7 @@ impl Handoff {
                     self.ack(index, None);
                     return;
                 }
-                Poll::Idle | Poll::Gated => {}
+                Poll::Idle | Poll::Unfinished | Poll::Gated => {}
             }
             let deadline = f.first_at().map(|t| t + max_delay);
             if let Some(d) = deadline {
@@ -381,7 +381,7 @@ impl Handoff {
             }
             // Relaxed epoch load: only a hint to stop spinning; the loop's
             // SeqCst load decides.
-            if !matches!(f.fill(), Poll::Idle | Poll::Gated)
+            if !matches!(f.fill(), Poll::Idle | Poll::Unfinished | Poll::Gated)
                 || self.epoch.load(Ordering::Relaxed) != seen
             {
                 return true;
@@ -398,7 +398,7 @@ impl Handoff {
         // SeqCst: pairs with the fence in `wake_one` (module docs).
         fence(Ordering::SeqCst);
         let p = f.fill();
-        if matches!(p, Poll::Idle | Poll::Gated) && self.epoch.load(Ordering::SeqCst) == seen {
+        if matches!(p, Poll::Idle | Poll::Unfinished | Poll::Gated) && self.epoch.load(Ordering::SeqCst) == seen {
             thread::park();
         }
         me.sleeping.store(false, Ordering::SeqCst);

@@ -386,8 +386,8 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
         H: FnMut(&mut Vec<T>) -> Result<(), E> + Send + Clone + 'static,
     {
         let cap = self.capacity.next_power_of_two();
-        let ring: Arc<Queue<T>> = Arc::new(Ring::new(
-            Heap::with_default(cap, self.flushers + 1).expect("queue capacity too large"),
+        let ring: Arc<Queue<T>> = Arc::new(Ring::with_wait(
+            Heap::builder(cap).gates(self.flushers + 1).build().expect("queue capacity too large"),
             Parking::with_max_park(Duration::from_micros(200)),
         ));
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
@@ -401,7 +401,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .map(|w| Source::Many(w, 0))
                 .collect()
         };
-        let producers = Lanes::new(graph.multi_producer());
+        let producers = Lanes::new(graph.multi_producer().expect("the graph has its consumers"));
         let shared = Arc::new(Shared {
             ring,
             producers,
@@ -484,12 +484,10 @@ impl<T: Send> Source<T> {
         };
         match self {
             Self::One(c) => {
-                c.set_max_batch(max);
-                c.poll(&mut h)
+                c.poll_limit(max, &mut h)
             }
             Self::Many(w, taken) => {
-                w.set_max_batch(max);
-                let p = w.poll(&mut h);
+                let p = w.poll_limit(max, &mut h);
                 if let Some(seq) = last {
                     *taken = (*taken).max(seq + 1);
                 }

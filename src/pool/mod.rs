@@ -441,21 +441,18 @@ impl Builder {
         );
         assert!(self.capacity > 0, "queue capacity must be positive");
         let cap = self.capacity.next_power_of_two();
-        let ring = Arc::new(Queue::new(
-            Heap::with_default(cap, self.max + 1).expect("queue capacity too large"),
+        let ring = Arc::new(Queue::with_wait(
+            Heap::builder(cap).gates(self.max + 1).build().expect("queue capacity too large"),
             Parking::with_max_park(Duration::from_micros(200)),
         ));
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
-        let mut handles: Vec<(usize, Handle)> = graph
+        let handles: Vec<(usize, Handle)> = graph
             .work_group_vec(self.max, &[])
             .expect("gates were sized for the group")
             .into_iter()
             .enumerate()
             .collect();
-        for (_, h) in &mut handles {
-            h.set_max_batch(1);
-        }
-        let producer = graph.multi_producer();
+        let producer = graph.multi_producer().expect("the graph has its consumers");
         let producers = stripes::Lanes::new(producer);
         let inner = Arc::new(Inner {
             ring,
@@ -926,8 +923,7 @@ impl From<Job> for Slot {
 fn take(h: &mut Handle) -> (Poll, Option<Job>) {
     let mut job = None;
     // One job at a time here (a batch claim goes through `take_into`).
-    h.set_max_batch(1);
-    let p = h.poll(|slot, seq, _| {
+    let p = h.poll_limit(1, |slot, seq, _| {
         debug_assert!(job.is_none(), "one job per poll here");
         // SAFETY: we are inside the poll that claimed this sequence; the
         // group is the ring's only consumer (see `Slot`).
@@ -942,8 +938,7 @@ fn take(h: &mut Handle) -> (Poll, Option<Job>) {
 /// Polls once, moving up to `max` claimed jobs into `buf` (in queue
 /// order).
 fn take_into(h: &mut Handle, max: usize, buf: &mut VecDeque<Job>) -> Poll {
-    h.set_max_batch(max);
-    h.poll(|slot, seq, _| {
+    h.poll_limit(max, |slot, seq, _| {
         // SAFETY: as in `take`.
         if let Some(mut job) = unsafe { slot.take() } {
             job.id = seq as usize;
@@ -994,7 +989,7 @@ fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: usize) {
         match p {
             Poll::Closed | Poll::Halted => break,
             Poll::Processed(_) => continue,
-            Poll::Idle | Poll::Gated => {}
+            Poll::Idle | Poll::Unfinished | Poll::Gated => {}
         }
         // Spin and yield briefly before sleeping: a submitter that keeps up
         // then never pays for a wake-up.

@@ -27,11 +27,11 @@ use crate::sync::{fence, Ordering};
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(4, 2).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(4).gates(2).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut first = graph.consumer(&[]).unwrap();
 /// let mut second = graph.consumer(&[first.node()]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 ///
 /// assert_eq!(first.poll(|_, _, _| ()), Poll::Idle); // nothing published
 /// producer.push(1).unwrap();
@@ -47,8 +47,14 @@ pub enum Poll {
     Processed(usize),
     /// Events are published but an upstream node has not handled them yet.
     Gated,
-    /// Nothing published that this handle has not handled.
+    /// Nothing published that this handle has not handled, and no producer
+    /// is writing the next event.
     Idle,
+    /// The next event's slot is claimed by a producer that has not published
+    /// it yet (multi-producer rings only). Events claimed after it may
+    /// already be published; they are handed out in sequence order, so they
+    /// wait for this one. Keep polling: a publish is under way.
+    Unfinished,
     /// The ring is closed and this handle has handled everything published.
     Closed,
     /// The ring was halted.
@@ -63,12 +69,12 @@ pub enum Poll {
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 2).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(8).gates(2).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// // Multicast: both consumers see every event.
 /// let mut audit = graph.consumer(&[]).unwrap();
 /// let mut totals = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// for i in 1..=3 {
 ///     producer.push(i).unwrap();
 /// }
@@ -97,7 +103,6 @@ where
     /// multi-producer ring): while false, events are handed out without
     /// loading their stamps again.
     skips: bool,
-    max_batch: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -147,7 +152,6 @@ where
             next: first,
             avail_until: first,
             skips: false,
-            max_batch: usize::MAX,
             _not_sync: PhantomData,
         }
     }
@@ -162,26 +166,34 @@ where
         self.next
     }
 
-    /// Caps how many events one poll hands to the handler (at least 1).
-    /// Smaller batches release slots to producers sooner.
-    pub fn set_max_batch(&mut self, max: usize) {
-        self.max_batch = max.max(1);
-    }
-
-    /// How many events are ready for this consumer now. Rescans unless a
-    /// full batch is already known to be ready; stale once producers move on.
+    /// How many events are ready for this consumer now: published, past
+    /// every upstream node, not yet handled by it. Always rescans; stale
+    /// once producers or upstream nodes move on.
     #[inline]
     pub fn available(&mut self) -> usize {
-        self.refresh()
+        self.refresh(usize::MAX)
     }
 
-    /// `available`, inlined into `poll` and `wait`: a cached full batch, or
-    /// one rescan of the barrier (a cursor load for a consumer right after
-    /// the producer).
+    /// The number of events ready for this consumer ([`available`](Self::available)).
+    #[inline]
+    pub fn len(&mut self) -> usize {
+        self.available()
+    }
+
+    /// Whether no event is ready for this consumer now. May be stale under
+    /// concurrency.
+    #[inline]
+    pub fn is_empty(&mut self) -> bool {
+        self.available() == 0
+    }
+
+    /// `available`, inlined into `poll` and `wait`: a cached batch of at
+    /// least `limit`, or one rescan of the barrier (a cursor load for a
+    /// consumer right after the producer).
     #[inline(always)]
-    fn refresh(&mut self) -> usize {
+    fn refresh(&mut self, limit: usize) -> usize {
         let cached = (self.avail_until - self.next) as usize;
-        if cached >= self.max_batch {
+        if cached >= limit {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
@@ -227,7 +239,7 @@ where
         )
     }
 
-    /// Hands every available event (up to the batch cap) to `handler` as
+    /// Hands every available event to `handler` as
     /// `(event, sequence, end_of_batch)`, then releases them. Never waits.
     ///
     /// If `handler` panics, the events before it and the one that panicked
@@ -237,8 +249,17 @@ where
     /// [`Poll::Halted`], even with events left (they are abandoned); a poll
     /// already running when the halt comes finishes its batch.
     #[inline]
-    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
-        let n = self.refresh().min(self.max_batch);
+    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, handler: F) -> Poll {
+        self.poll_limit(usize::MAX, handler)
+    }
+
+    /// [`poll`](Self::poll), handing out at most `max` events (at least
+    /// one) this time: smaller batches release slots to producers sooner.
+    /// The limit is for this call only.
+    #[inline]
+    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(&mut self, max: usize, mut handler: F) -> Poll {
+        let max = max.max(1);
+        let n = self.refresh(max).min(max);
         if n == 0 {
             return self.empty_state();
         }
@@ -303,9 +324,25 @@ where
     #[inline]
     pub fn wait<F: FnMut(&S::Item, u64, bool)>(
         &mut self,
+        handler: F,
+    ) -> Result<usize, ConsumeError> {
+        self.wait_limit(usize::MAX, handler)
+    }
+
+    /// [`wait`](Self::wait), handing out at most `max` events (at least
+    /// one) this time.
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait).
+    #[inline]
+    pub fn wait_limit<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
-        let mut n = self.refresh().min(self.max_batch);
+        let max = max.max(1);
+        let mut n = self.refresh(max).min(max);
         if n == 0 {
             // Values in, a count out: the handle's fields stay in registers
             // across the (not inlined) slow path.
@@ -313,7 +350,7 @@ where
                 wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
             self.avail_until = self.next + found as u64;
             self.skips = skips;
-            n = found.min(self.max_batch);
+            n = found.min(max);
         }
         // Once per batch, as in `poll`.
         if self.halted() {
@@ -322,7 +359,7 @@ where
         Ok(self.run(n, &mut handler))
     }
 
-    /// Takes the available events (up to the batch cap) as a [`ReadBatch`]
+    /// Takes the available events as a [`ReadBatch`]
     /// to read in place and release, all at once when it is dropped or in
     /// parts with [`ReadBatch::release`]. Never waits.
     ///
@@ -330,7 +367,17 @@ where
     ///
     /// The [`Poll`] state (never `Processed`) when nothing is available.
     pub fn read(&mut self) -> Result<ReadBatch<'_, R>, Poll> {
-        let n = self.refresh().min(self.max_batch);
+        self.read_limit(usize::MAX)
+    }
+
+    /// [`read`](Self::read), taking at most `max` events (at least one).
+    ///
+    /// # Errors
+    ///
+    /// As for [`read`](Self::read).
+    pub fn read_limit(&mut self, max: usize) -> Result<ReadBatch<'_, R>, Poll> {
+        let max = max.max(1);
+        let n = self.refresh(max).min(max);
         if n == 0 {
             return Err(self.empty_state());
         }
@@ -343,6 +390,101 @@ where
             start,
             end: start + n as u64,
         })
+    }
+}
+
+impl<R, S, M, W> Consumer<R>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+    S::Item: Clone,
+{
+    /// Takes the events available now as an iterator of owned
+    /// `(sequence, event)` pairs, cloned out of their slots: each slot goes
+    /// back to the producers as soon as its event is yielded, so a slow
+    /// loop body never holds the ring. Events published after the call are
+    /// left for the next one. Never waits; yields nothing after
+    /// [`Ring::halt`].
+    ///
+    /// Dropping the iterator early leaves the rest for the next poll. If a
+    /// `clone` panics, that event stays unreleased too.
+    ///
+    /// ```
+    /// use latchfree::ring::{Heap, Ring};
+    ///
+    /// let ring = Ring::new(Heap::<String>::with_capacity(4).unwrap());
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let mut consumer = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer().unwrap();
+    /// for word in ["a", "b", "c", "d"] {
+    ///     producer.push(word.to_string()).unwrap();
+    /// }
+    /// let mut drain = consumer.drain();
+    /// assert_eq!(drain.next(), Some((0, "a".to_string())));
+    /// assert_eq!(drain.next(), Some((1, "b".to_string())));
+    /// drop(drain);
+    /// // Two slots are free again; "c" and "d" wait for the next call.
+    /// producer.push("e".to_string()).unwrap();
+    /// let rest: Vec<_> = consumer.drain().map(|(_, w)| w).collect();
+    /// assert_eq!(rest, ["c", "d", "e"]);
+    /// ```
+    pub fn drain(&mut self) -> Drain<'_, R> {
+        let n = if self.halted() { 0 } else { self.available() };
+        let end = self.next + n as u64;
+        Drain {
+            consumer: self,
+            end,
+        }
+    }
+}
+
+/// The iterator of [`Consumer::drain`]: owned events, each slot released as
+/// its event is yielded.
+pub struct Drain<'a, R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    consumer: &'a mut Consumer<R>,
+    end: u64,
+}
+
+impl<R, S, M, W> Iterator for Drain<'_, R>
+where
+    R: Deref<Target = Ring<S, M, W>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+    S::Item: Clone,
+{
+    type Item = (u64, S::Item);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let c = &mut *self.consumer;
+        while c.next < self.end {
+            let seq = c.next;
+            let ring: &Ring<S, M, W> = &c.ring;
+            let item = if M::MULTI && c.skips && ring.skipped(seq) {
+                None
+            } else {
+                // SAFETY: `seq` is below this consumer's barrier (counted by
+                // `available` when the drain began) and at or above its own
+                // gate, so no producer reclaims the slot before the release
+                // below; others only read it too.
+                Some(unsafe { &*ring.storage.slot(word(seq) & c.mask) }.clone())
+            };
+            c.release_to(seq + 1);
+            if let Some(item) = item {
+                return Some((seq, item));
+            }
+        }
+        None
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some((self.end - self.consumer.next) as usize))
     }
 }
 
@@ -362,6 +504,8 @@ fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
     }
     if has_deps && ring.published_from(next, 1) > 0 {
         Poll::Gated
+    } else if ring.claimed_past(next) {
+        Poll::Unfinished
     } else {
         Poll::Idle
     }
@@ -427,10 +571,10 @@ fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(4, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(4).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// for i in 0..4 {
 ///     producer.push(i * 10).unwrap();
 /// }
@@ -540,22 +684,21 @@ where
 /// before that (its thread unwound, say) goes idle as it goes, so the rest
 /// of the group and the producers go on; the events left in its batch are
 /// abandoned, since no other worker can claim them back. Poll once more
-/// after a caught panic (the [`threaded`](super::threaded) runner does) to
+/// after a caught panic (the [`Disruptor`](super::Disruptor) runner does) to
 /// lose nothing.
 ///
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(8).gates(3).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let [mut w1, mut w2] = graph.work_group::<2>(&[]).unwrap(); // 3 gates
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// for i in 0..6 {
 ///     producer.push(i).unwrap();
 /// }
-/// w1.set_max_batch(2);
 /// let mut handled = Vec::new();
-/// w1.poll(|e, _, _| handled.push(*e)); // claims 0 and 1
+/// w1.poll_limit(2, |e, _, _| handled.push(*e)); // claims 0 and 1
 /// w2.poll(|e, _, _| handled.push(*e)); // claims the rest
 /// w1.poll(|e, _, _| handled.push(*e)); // nothing left
 /// handled.sort();
@@ -576,7 +719,6 @@ where
     /// panicked on an earlier one; handled first by the next poll.
     backlog: (u64, u64),
     busy: bool,
-    max_batch: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -604,7 +746,6 @@ where
             group,
             backlog: (0, 0),
             busy: false,
-            max_batch: 64,
             _not_sync: PhantomData,
         }
     }
@@ -614,11 +755,6 @@ where
         self.group
     }
 
-    /// Caps how many events one claim takes (at least 1; default 64). Larger
-    /// batches mean fewer CASes; smaller ones spread work more evenly.
-    pub fn set_max_batch(&mut self, max: usize) {
-        self.max_batch = max.max(1);
-    }
 
     /// The group's claim as a 64-bit position, rebuilt from the claim word
     /// and the ring's epoch (a worker's own last view may be laps old).
@@ -721,7 +857,19 @@ where
     ///
     /// After [`Ring::halt`] it claims nothing more and returns
     /// [`Poll::Halted`]; a backlog left by a panic is abandoned too.
-    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, mut handler: F) -> Poll {
+    pub fn poll<F: FnMut(&S::Item, u64, bool)>(&mut self, handler: F) -> Poll {
+        self.poll_limit(Self::DEFAULT_CLAIM, handler)
+    }
+
+    /// How many events one claim of [`poll`](Self::poll) and
+    /// [`wait`](Self::wait) takes at most.
+    pub const DEFAULT_CLAIM: usize = 64;
+
+    /// [`poll`](Self::poll), claiming at most `max` events (at least one)
+    /// this time. Larger claims mean fewer CASes; smaller ones spread work
+    /// more evenly over the group.
+    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(&mut self, max: usize, mut handler: F) -> Poll {
+        let max = max.max(1);
         // Once per poll (a batch), not per event.
         if Ring::<S, M, W>::halted_bit(self.ring.state()) {
             return Poll::Halted;
@@ -736,7 +884,7 @@ where
         loop {
             let pos = self.claim_pos();
             let gates = self.ring.storage.gates();
-            let (k, skips) = self.available_from(pos, self.max_batch);
+            let (k, skips) = self.available_from(pos, max);
             if k == 0 {
                 self.set_idle(pos);
                 return self.empty_state(pos);
@@ -782,6 +930,8 @@ where
         }
         if self.deps_plain | self.deps_workers != 0 && ring.published_from(pos, 1) > 0 {
             Poll::Gated
+        } else if ring.claimed_past(pos) {
+            Poll::Unfinished
         } else {
             Poll::Idle
         }
@@ -796,14 +946,27 @@ where
     /// `Halted`, or `Timeout` from a time-limited strategy.
     pub fn wait<F: FnMut(&S::Item, u64, bool)>(
         &mut self,
+        handler: F,
+    ) -> Result<usize, ConsumeError> {
+        self.wait_limit(Self::DEFAULT_CLAIM, handler)
+    }
+
+    /// [`wait`](Self::wait), claiming at most `max` events (at least one).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait).
+    pub fn wait_limit<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
         loop {
-            match self.poll(&mut handler) {
+            match self.poll_limit(max, &mut handler) {
                 Poll::Processed(n) => return Ok(n),
                 Poll::Closed => return Err(ConsumeError::Closed),
                 Poll::Halted => return Err(ConsumeError::Halted),
-                Poll::Gated | Poll::Idle => {}
+                Poll::Gated | Poll::Idle | Poll::Unfinished => {}
             }
             let ready = || {
                 let pos = self.claim_pos();
@@ -848,7 +1011,7 @@ mod tests {
     type MpRing = Ring<Heap<u32>, Multi, BusySpin>;
 
     fn ring(gates: usize) -> MpRing {
-        MpRing::new(Heap::with_default(16, gates).unwrap(), BusySpin)
+        MpRing::with_wait(Heap::builder(16).gates(gates).build().unwrap(), BusySpin)
     }
 
     /// Polls until idle; returns `(sequence, event, end_of_batch)` seen.
@@ -871,20 +1034,21 @@ mod tests {
         let ring = ring(1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.multi_producer();
-        c.set_max_batch(2);
+        let mut p = g.multi_producer().unwrap();
         for v in [10, 11, 12] {
             p.push(v).unwrap();
         }
         // Scans three clean events, hands out two: one stays cached.
         let mut seen = Vec::new();
-        c.poll(|e, s, eob| seen.push((s, *e, eob)));
+        c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob)));
         assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
         skip_one(&mut p); // sequence 3
         p.push(14).unwrap();
         // The rescan from the cache's end meets the skipped slot: the batch
         // (12, skipped 3) hands out 12 alone and ends its batch there.
-        assert_eq!(poll_all(&mut c), [(2, 12, true), (4, 14, true)]);
+        let mut seen = Vec::new();
+        while let Poll::Processed(_) = c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob))) {}
+        assert_eq!(seen, [(2, 12, true), (4, 14, true)]);
     }
 
     #[test]
@@ -892,13 +1056,12 @@ mod tests {
         let ring = ring(1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.multi_producer();
-        c.set_max_batch(2);
+        let mut p = g.multi_producer().unwrap();
         p.push(10).unwrap();
         p.push(11).unwrap();
         skip_one(&mut p); // sequence 2
         let mut seen = Vec::new();
-        c.poll(|e, s, eob| seen.push((s, *e, eob)));
+        c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob)));
         assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
         // The skipped slot stays cached; the next scan sees only clean ones.
         p.push(13).unwrap();
@@ -911,14 +1074,15 @@ mod tests {
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let [mut w] = g.work_group::<1>(&[c.node()]).unwrap();
-        let mut p = g.multi_producer();
-        c.set_max_batch(1);
+        let mut p = g.multi_producer().unwrap();
         p.push(10).unwrap();
         skip_one(&mut p); // sequence 1
         p.push(12).unwrap();
         skip_one(&mut p); // sequence 3
-                          // One event per poll: the later polls use the cached scan.
-        assert_eq!(poll_all(&mut c), [(0, 10, true), (2, 12, true)]);
+        // One event per poll: the later polls use the cached scan.
+        let mut seen = Vec::new();
+        while let Poll::Processed(_) = c.poll_limit(1, |e, s, eob| seen.push((s, *e, eob))) {}
+        assert_eq!(seen, [(0, 10, true), (2, 12, true)]);
         assert_eq!(c.sequence(), 4);
         // A worker behind the consumer scans no stamps: it checks each.
         let mut seen = Vec::new();
@@ -931,7 +1095,7 @@ mod tests {
         let ring = ring(2);
         let mut g = Ring::graph(&ring).unwrap();
         let [mut w] = g.work_group::<1>(&[]).unwrap();
-        let mut p = g.multi_producer();
+        let mut p = g.multi_producer().unwrap();
         p.push(10).unwrap();
         p.push(11).unwrap();
         let mut seen = Vec::new();

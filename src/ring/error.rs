@@ -8,8 +8,8 @@ use core::fmt;
 /// ```
 /// use latchfree::ring::{CapacityError, Heap};
 ///
-/// assert_eq!(Heap::<u8>::with_default(1000, 1).err(), Some(CapacityError::NotPowerOfTwo(1000)));
-/// assert_eq!(Heap::<u8>::with_default(1024, 65).err(), Some(CapacityError::TooManyGates(65)));
+/// assert_eq!(Heap::<u8>::builder(1000).gates(1).build().err(), Some(CapacityError::NotPowerOfTwo(1000)));
+/// assert_eq!(Heap::<u8>::builder(1024).gates(65).build().err(), Some(CapacityError::TooManyGates(65)));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CapacityError {
@@ -39,7 +39,7 @@ impl core::error::Error for CapacityError {}
 /// ```
 /// use latchfree::ring::{BuildError, BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(8).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let _only = graph.consumer(&[]).unwrap();
 /// assert!(matches!(graph.consumer(&[]), Err(BuildError::OutOfGates { available: 1, .. })));
@@ -59,6 +59,9 @@ pub enum BuildError {
     /// A dependency names a node of another ring, or a work group asked for
     /// zero workers.
     InvalidNode,
+    /// The graph has no consumer (or the runner no handler): its ring would
+    /// accept events and deliver none.
+    NoConsumers,
     /// The operating system refused to start a consumer thread.
     ThreadSpawn,
 }
@@ -74,6 +77,9 @@ impl fmt::Display for BuildError {
             Self::InvalidNode => {
                 f.write_str("dependency from another ring, or a work group of zero workers")
             }
+            Self::NoConsumers => f.write_str(
+                "the ring's graph has no consumer: add one before taking the producer",
+            ),
             Self::ThreadSpawn => f.write_str("could not start a consumer thread"),
         }
     }
@@ -87,10 +93,10 @@ impl core::error::Error for BuildError {}
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, PublishError, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(1, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(1).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let _consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer.push(1).unwrap();
 /// // Full: the value comes back.
 /// let err = producer.try_push(2).unwrap_err();
@@ -166,10 +172,10 @@ impl<F> core::error::Error for PublishError<F> {}
 /// ```
 /// use latchfree::ring::{ConsumeError, Heap, Ring, Single, Parking};
 ///
-/// let ring = Ring::<Heap<u8>, Single, Parking>::new(Heap::with_default(4, 1).unwrap(), Parking::new());
+/// let ring = Ring::<Heap<u8>, Single, Parking>::with_wait(Heap::builder(4).gates(1).build().unwrap(), Parking::new());
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer.push(7).unwrap();
 /// producer.close();
 /// assert_eq!(consumer.wait(|e, _, _| assert_eq!(*e, 7)), Ok(1));

@@ -11,10 +11,10 @@
 //! use latchfree::ring::{Heap, Poll, Ring, Single, BusySpin};
 //!
 //! let ring: Ring<Heap<u64>, Single, BusySpin> =
-//!     Ring::new(Heap::with_default(16, 2).unwrap(), BusySpin);
+//!     Ring::with_wait(Heap::builder(16).gates(2).build().unwrap(), BusySpin);
 //! let mut graph = Ring::graph(&ring).unwrap();
 //! let mut consumer = graph.consumer(&[]).unwrap();
-//! let mut producer = graph.single_producer();
+//! let mut producer = graph.single_producer().unwrap();
 //!
 //! for i in 0..3 {
 //!     producer.publish(|slot| *slot = i * 10).unwrap();
@@ -33,7 +33,7 @@
 //! - [`Consumer`] (multicast) and [`Worker`] (work queue) are pollers with
 //!   blocking `wait` forms; [`ReadBatch`] reads a batch in place and can
 //!   release part of it early;
-//! - under `std`, [`threaded`] runs handlers on named threads with
+//! - under `std`, [`Disruptor`] runs handlers on named threads with
 //!   lifecycle callbacks, panic handling and graceful shutdown.
 
 mod consumer;
@@ -41,24 +41,29 @@ mod error;
 mod producer;
 mod sequence;
 mod shared;
+#[cfg(feature = "std")]
+mod std_wait;
 mod storage;
 mod wait;
 
-pub use self::consumer::{Consumer, Poll, ReadBatch, Worker};
+pub use self::consumer::{Consumer, Drain, Poll, ReadBatch, Worker};
 pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, TimedOut};
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
-pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, Single};
+pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};
 #[cfg(feature = "alloc")]
-pub use self::storage::Heap;
+pub use self::storage::{Heap, HeapBuilder};
 #[cfg(not(latchfree_loom))]
 pub use self::storage::Inline;
 pub use self::storage::{Storage, MAX_GATES};
 #[cfg(feature = "std")]
-pub use self::wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
+pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
-#[cfg(feature = "std")]
-pub mod threaded;
+cfg_std! {
+    pub use crate::threaded::disruptor::{
+        Disruptor, DisruptorBuilder, EventHandler, PanicPolicy, PanicReport,
+    };
+}
 
 #[cfg(all(test, feature = "std"))]
 mod tests;

@@ -117,10 +117,10 @@ fn claim_slow<S: Storage, W: WaitStrategy>(
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// // Claim three slots, write them in place, publish them together.
 /// producer
 ///     .publish_batch(3, |mut claimed| {
@@ -204,10 +204,10 @@ impl<'a, S: Storage> IntoIterator for Claimed<'a, S> {
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(4, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(4).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer
 ///     .publish_batch(4, |claimed| {
 ///         for (i, slot) in claimed.into_iter().enumerate() {
@@ -261,10 +261,10 @@ impl<S: Storage> ExactSizeIterator for ClaimedIter<'_, S> {}
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
 ///
-/// let ring = Ring::<Heap<[u8; 16]>, Single, BusySpin>::new(Heap::with_default(2, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<[u8; 16]>, Single, BusySpin>::with_wait(Heap::builder(2).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// // Write in place: no event is moved or allocated.
 /// let seq = producer.publish(|slot| slot[0] = 42).unwrap();
 /// assert_eq!((seq, producer.remaining_capacity()), (0, 1));
@@ -325,6 +325,26 @@ where
     pub fn remaining_capacity(&mut self) -> usize {
         self.free_until = free_until(&self.ring, self.next, self.plain, self.workers);
         (self.free_until - self.next) as usize
+    }
+
+    /// Events in the ring: published (or, with several producers, claimed)
+    /// and not yet handled by every consumer at the end of the graph. A
+    /// point-in-time view, stale as soon as anyone moves; never less than
+    /// the truth.
+    pub fn len(&mut self) -> usize {
+        self.capacity() - self.remaining_capacity()
+    }
+
+    /// Whether every consumer has handled everything published. May be
+    /// stale under concurrency.
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a publish would have to wait for a consumer now. May be
+    /// stale under concurrency.
+    pub fn is_full(&mut self) -> bool {
+        self.remaining_capacity() == 0
     }
 
     /// Claims `n` slots from `next`. The fast path is one load of the
@@ -525,13 +545,13 @@ where
 /// use std::sync::Arc;
 /// use latchfree::ring::{Heap, Multi, Parking, Ring};
 ///
-/// let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::new(
-///     Heap::with_default(64, 1).unwrap(),
+/// let ring = Arc::new(Ring::<Heap<u64>, Multi, Parking>::with_wait(
+///     Heap::builder(64).gates(1).build().unwrap(),
 ///     Parking::new(),
 /// ));
 /// let mut graph = Ring::graph(ring.clone()).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let producer = graph.multi_producer();
+/// let producer = graph.multi_producer().unwrap();
 /// let threads: Vec<_> = (0..2u64)
 ///     .map(|t| {
 ///         let mut p = producer.clone();
@@ -629,6 +649,26 @@ where
         let claimed = Ring::<S, Multi, W>::claim_position(w, epoch);
         self.free_until = free_until(&self.ring, claimed, self.plain, self.workers);
         (self.free_until - claimed) as usize
+    }
+
+    /// Events in the ring: published (or, with several producers, claimed)
+    /// and not yet handled by every consumer at the end of the graph. A
+    /// point-in-time view, stale as soon as anyone moves; never less than
+    /// the truth.
+    pub fn len(&mut self) -> usize {
+        self.capacity() - self.remaining_capacity()
+    }
+
+    /// Whether every consumer has handled everything published. May be
+    /// stale under concurrency.
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a publish would have to wait for a consumer now. May be
+    /// stale under concurrency.
+    pub fn is_full(&mut self) -> bool {
+        self.remaining_capacity() == 0
     }
 
     fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {

@@ -50,10 +50,10 @@ pub trait Mode: sealed::Sealed + Send + Sync + 'static {
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
 ///
-/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(8).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let _consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer(); // exactly one, not `Clone`
+/// let mut producer = graph.single_producer().unwrap(); // exactly one, not `Clone`
 /// producer.push(1).unwrap();
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
@@ -65,10 +65,10 @@ pub struct Single;
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Multi, Ring};
 ///
-/// let ring = Ring::<Heap<u8>, Multi, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u8>, Multi, BusySpin>::with_wait(Heap::builder(8).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut a = graph.multi_producer();
+/// let mut a = graph.multi_producer().unwrap();
 /// let mut b = a.clone(); // as many handles as you like, on any threads
 /// a.push(1).unwrap();
 /// b.push(2).unwrap();
@@ -105,7 +105,7 @@ mod sealed {
 /// struct Stage<R: Deref<Target: AnyRing>> {
 ///     input: Consumer<R>,
 /// }
-/// let ring = Ring::<Heap<u8>, Single, BusySpin>::new(Heap::with_default(8, 1).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(8).gates(1).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let stage = Stage { input: graph.consumer(&[]).unwrap() };
 /// assert_eq!(stage.input.sequence(), 0);
@@ -146,6 +146,65 @@ impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
     }
 }
 
+/// How a ring is named when its graph is built, and what its handles then
+/// hold: `&ring` (a `&Ring`, `static` or scoped), an `Arc<Ring>` moved in, or
+/// a reference to any `Clone` pointer to the ring (`&Arc<Ring>`, your own
+/// pointer type), which is cloned. So `Ring::graph(&arc)` works as well as
+/// `Ring::graph(arc.clone())`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use latchfree::ring::{Heap, Ring};
+///
+/// let local = Ring::new(Heap::<u8>::with_capacity(8).unwrap());
+/// let shared = Arc::new(Ring::new(Heap::<u8>::with_capacity(8).unwrap()));
+/// let _borrowing = Ring::graph(&local).unwrap(); // handles hold `&Ring`
+/// let _owning = Ring::graph(&shared).unwrap(); // handles hold `Arc<Ring>`
+/// ```
+pub trait RingRef<Rg> {
+    /// What the handles hold.
+    type Handle: Deref<Target = Rg> + Clone;
+    /// Turns `self` into the handles' pointer.
+    fn into_handle(self) -> Self::Handle;
+}
+
+impl<'a, S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for &'a Ring<S, M, W> {
+    type Handle = &'a Ring<S, M, W>;
+    #[inline]
+    fn into_handle(self) -> Self::Handle {
+        self
+    }
+}
+
+impl<S: Storage, M: Mode, W: WaitStrategy, P> RingRef<Ring<S, M, W>> for &P
+where
+    P: Deref<Target = Ring<S, M, W>> + Clone,
+{
+    type Handle = P;
+    #[inline]
+    fn into_handle(self) -> P {
+        self.clone()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for alloc::sync::Arc<Ring<S, M, W>> {
+    type Handle = Self;
+    #[inline]
+    fn into_handle(self) -> Self {
+        self
+    }
+}
+
+#[cfg(latchfree_loom)]
+impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for loom::sync::Arc<Ring<S, M, W>> {
+    type Handle = Self;
+    #[inline]
+    fn into_handle(self) -> Self {
+        self
+    }
+}
+
 /// State bits (in `Ring::state`).
 const GRAPH_BUILT: usize = 1;
 /// Someone asked a single-producer ring to close; its producer honours it.
@@ -181,11 +240,11 @@ const HALTED: usize = 8;
 ///
 /// // Capacity 1024, room for two consumers, spin-hint waits.
 /// let ring: Ring<Heap<u64>, Single, SpinHint> =
-///     Ring::new(Heap::with_default(1024, 2).unwrap(), SpinHint);
+///     Ring::with_wait(Heap::builder(1024).gates(2).build().unwrap(), SpinHint);
 /// assert_eq!(ring.capacity(), 1024);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer.push(5).unwrap();
 /// ring.close(); // later publishes fail; consumers drain first
 /// assert!(producer.push(6).is_err());
@@ -228,13 +287,39 @@ unsafe impl<S: Storage + Send + Sync, M: Mode, W: WaitStrategy> Sync for Ring<S,
 // SAFETY: moving a ring moves its events; nothing in it is tied to a thread.
 unsafe impl<S: Storage + Send, M: Mode, W: WaitStrategy> Send for Ring<S, M, W> where S::Item: Send {}
 
+impl<S: Storage, M: Mode> Ring<S, M, DefaultWait> {
+    const_fn_unless_loom! {
+        /// A ring over `storage` with the [`DefaultWait`] strategy
+        /// ([`Parking`](super::Parking) under `std`, [`BusySpin`](super::BusySpin)
+        /// without it); [`with_wait`](Self::with_wait) names another.
+        ///
+        /// `const`, so with [`Inline`](super::Inline) storage it can be a
+        /// `static`.
+        ///
+        /// ```
+        /// use latchfree::ring::{Heap, Ring};
+        ///
+        /// // `Ring<Heap<u64>>`: single producer, default wait.
+        /// let ring = Ring::new(Heap::<u64>::with_capacity(64).unwrap());
+        /// let mut graph = Ring::graph(&ring).unwrap();
+        /// let mut consumer = graph.consumer(&[]).unwrap();
+        /// let mut producer = graph.single_producer().unwrap();
+        /// producer.push(7).unwrap();
+        /// consumer.poll(|e, _, _| assert_eq!(*e, 7));
+        /// ```
+        pub fn new(storage: S) -> Self {
+            Self::with_wait(storage, DefaultWait::new())
+        }
+    }
+}
+
 impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     const_fn_unless_loom! {
         /// A ring over `storage`, waiting with `wait`.
         ///
         /// `const`, so with [`Inline`](super::Inline) storage it can be a
         /// `static`.
-        pub fn new(storage: S, wait: W) -> Self {
+        pub fn with_wait(storage: S, wait: W) -> Self {
             Self {
                 cursor: super::sequence::new_sequence(),
                 state: CachePadded::new(AtomicUsize::new(0)),
@@ -257,7 +342,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// this ring's graph start at `first`.
     #[doc(hidden)]
     pub fn with_first_sequence(storage: S, wait: W, first: u64) -> Self {
-        let mut ring = Self::new(storage, wait);
+        let mut ring = Self::with_wait(storage, wait);
         ring.first = first;
         let cap = ring.capacity() as u64;
         let at = word(first);
@@ -294,13 +379,27 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// Starts building this ring's consumer graph. A ring has exactly one
     /// graph, so this succeeds once.
     ///
+    /// `ring` is how the handles will hold the ring: `&ring` (scoped
+    /// threads, a `static`), an `Arc<Ring>`, or a `&Arc<Ring>` (cloned); see
+    /// [`RingRef`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use latchfree::ring::{Heap, Ring};
+    ///
+    /// let ring = Arc::new(Ring::new(Heap::<u8>::with_capacity(8).unwrap()));
+    /// let graph = Ring::graph(&ring).unwrap(); // handles hold `Arc` clones
+    /// # drop(graph);
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`BuildError::AlreadyBuilt`] on every call after the first.
-    pub fn graph<R>(ring: R) -> Result<Graph<R>, BuildError>
+    pub fn graph<H>(ring: H) -> Result<Graph<H::Handle>, BuildError>
     where
-        R: Deref<Target = Self> + Clone,
+        H: RingRef<Self>,
     {
+        let ring = ring.into_handle();
         let prev = ring.state.fetch_or(GRAPH_BUILT, Ordering::AcqRel);
         if prev & GRAPH_BUILT != 0 {
             return Err(BuildError::AlreadyBuilt);
@@ -338,7 +437,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// every consumer and worker hands out nothing more: its next `poll`,
     /// `read` or `wait` returns `Halted` even with events left (a poll
     /// already running finishes the batch it took; the
-    /// [`threaded`](super::threaded) runner stops before its next event).
+    /// [`Disruptor`](super::Disruptor) runner stops before its next event).
     /// Events not yet consumed are abandoned: they stay in their slots and
     /// are dropped with the ring. Halting cannot be undone.
     pub fn halt(&self) {
@@ -455,7 +554,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// Single producer: whether the producer has closed the ring (dropped,
     /// closed, or refused a publish after a close request).
     #[cfg(feature = "std")]
-    pub(super) fn closed_by_producer(&self) -> bool {
+    pub(crate) fn closed_by_producer(&self) -> bool {
         self.state.load(Ordering::Acquire) & CLOSED != 0
     }
 
@@ -494,6 +593,16 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         } else {
             None
         }
+    }
+
+    /// Whether a producer has claimed the slot at `from` (multi-producer
+    /// rings only; a single producer claims and publishes in one store).
+    /// Called on the empty path, after `from` was found unpublished, to tell
+    /// "nothing published" from "the next slot is being written".
+    #[inline]
+    pub(super) fn claimed_past(&self, from: u64) -> bool {
+        M::MULTI
+            && packed_distance(word(from), unpacked_pos(self.cursor.load(Ordering::Acquire))) > 0
     }
 
     /// How many events from position `from` on are published and contiguous,
@@ -616,12 +725,12 @@ impl<S: Storage, M: Mode, W: WaitStrategy> core::fmt::Debug for Ring<S, M, W> {
 /// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
 ///
 /// // A diamond: journal and replicate in parallel, then apply after both.
-/// let ring = Ring::<Heap<u32>, Single, BusySpin>::new(Heap::with_default(8, 3).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(8).gates(3).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut journal = graph.consumer(&[]).unwrap();
 /// let mut replicate = graph.consumer(&[]).unwrap();
 /// let mut apply = graph.consumer(&[journal.node(), replicate.node()]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer.push(1).unwrap();
 /// journal.poll(|_, _, _| ());
 /// assert_eq!(apply.poll(|_, _, _| ()), Poll::Gated); // waits for `replicate` too
@@ -644,11 +753,11 @@ pub struct Node {
 ///
 /// ```
 /// use latchfree::ring::{Heap, Ring, Single, BusySpin};
-/// let ring = Ring::<Heap<u64>, Single, BusySpin>::new(Heap::with_default(8, 4).unwrap(), BusySpin);
+/// let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(4).build().unwrap(), BusySpin);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut a = graph.consumer(&[]).unwrap();          // A
 /// let mut b = graph.consumer(&[a.node()]).unwrap();  // B after A
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 ///
 /// producer.push(7).unwrap();
 /// assert_eq!(b.poll(|_, _, _| panic!("B must wait for A")), latchfree::ring::Poll::Gated);
@@ -656,7 +765,7 @@ pub struct Node {
 /// b.poll(|e, _, _| assert_eq!(*e, 7));
 /// ```
 pub struct Graph<R> {
-    pub(super) ring: R,
+    pub(crate) ring: R,
     /// Gates handed out so far.
     used: usize,
     /// Gates holding positions (consumers, work-group claims).
@@ -808,9 +917,12 @@ where
     }
 
     /// The gates the producer must wait for: every node no other node runs
-    /// after. Returns (plain, workers).
-    fn terminal(&self) -> (u64, u64) {
-        (self.plain & !self.depended, self.workers & !self.depended)
+    /// after. Returns (plain, workers), or `NoConsumers` for an empty graph.
+    fn terminal(&self) -> Result<(u64, u64), BuildError> {
+        if self.used == 0 {
+            return Err(BuildError::NoConsumers);
+        }
+        Ok((self.plain & !self.depended, self.workers & !self.depended))
     }
 }
 
@@ -821,9 +933,14 @@ where
     W: WaitStrategy,
 {
     /// Seals the graph and returns the ring's one producer.
-    pub fn single_producer(self) -> super::Producer<R> {
-        let (plain, workers) = self.terminal();
-        super::Producer::new(self.ring, plain, workers)
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoConsumers`] if no consumer or work group was added:
+    /// such a ring would accept events and deliver none.
+    pub fn single_producer(self) -> Result<super::Producer<R>, BuildError> {
+        let (plain, workers) = self.terminal()?;
+        Ok(super::Producer::new(self.ring, plain, workers))
     }
 }
 
@@ -835,8 +952,12 @@ where
 {
     /// Seals the graph and returns a producer handle; clone it for more
     /// producers. The ring closes when the last handle is dropped.
-    pub fn multi_producer(self) -> super::MultiProducer<R> {
-        let (plain, workers) = self.terminal();
-        super::MultiProducer::new(self.ring, plain, workers)
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoConsumers`] if no consumer or work group was added.
+    pub fn multi_producer(self) -> Result<super::MultiProducer<R>, BuildError> {
+        let (plain, workers) = self.terminal()?;
+        Ok(super::MultiProducer::new(self.ring, plain, workers))
     }
 }

@@ -67,8 +67,8 @@ pub const MAX_GATES: usize = 64;
 ///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
-/// let storage = Counted { inner: Heap::with_default(8, 1).unwrap(), calls: AtomicUsize::new(0) };
-/// let ring = Ring::<Counted, Single, BusySpin>::new(storage, BusySpin);
+/// let storage = Counted { inner: Heap::builder(8).gates(1).build().unwrap(), calls: AtomicUsize::new(0) };
+/// let ring = Ring::<Counted, Single, BusySpin>::with_wait(storage, BusySpin);
 /// shared(&ring);
 /// ```
 ///
@@ -97,8 +97,8 @@ pub const MAX_GATES: usize = 64;
 ///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
-/// let storage = Counted { inner: Heap::with_default(8, 1).unwrap(), calls: Cell::new(0) };
-/// let ring = Ring::<Counted, Single, BusySpin>::new(storage, BusySpin);
+/// let storage = Counted { inner: Heap::builder(8).gates(1).build().unwrap(), calls: Cell::new(0) };
+/// let ring = Ring::<Counted, Single, BusySpin>::with_wait(storage, BusySpin);
 /// shared(&ring); // error: `Cell<usize>` cannot be shared between threads
 /// ```
 ///
@@ -109,7 +109,7 @@ pub const MAX_GATES: usize = 64;
 /// fn slots<S: Storage>(s: &S) -> usize {
 ///     s.capacity()
 /// }
-/// let heap: Heap<u32> = Heap::with_default(256, 1).unwrap();
+/// let heap: Heap<u32> = Heap::builder(256).gates(1).build().unwrap();
 /// let inline: Inline<u32, 16, 1> = Inline::new([0; 16]);
 /// assert_eq!((slots(&heap), slots(&inline)), (256, 16));
 /// ```
@@ -144,11 +144,11 @@ pub unsafe trait Storage {
 ///
 /// // No allocator: the ring and its 32 slots live in a `static`.
 /// static RING: Ring<Inline<u32, 32, 1>, Single, SpinHint> =
-///     Ring::new(Inline::new([0; 32]), SpinHint);
+///     Ring::with_wait(Inline::new([0; 32]), SpinHint);
 ///
 /// let mut graph = Ring::graph(&RING).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
-/// let mut producer = graph.single_producer();
+/// let mut producer = graph.single_producer().unwrap();
 /// producer.push(9).unwrap();
 /// consumer.poll(|e, _, _| assert_eq!(*e, 9));
 /// ```
@@ -171,11 +171,11 @@ impl<T, const N: usize, const G: usize> Inline<T, N, G> {
     /// struct Order { id: u32, qty: u32 }
     /// const EMPTY: Order = Order { id: 0, qty: 0 };
     /// static RING: Ring<Inline<Order, 8, 2>, Single, BusySpin> =
-    ///     Ring::new(Inline::new([EMPTY; 8]), BusySpin);
+    ///     Ring::with_wait(Inline::new([EMPTY; 8]), BusySpin);
     ///
     /// let mut graph = Ring::graph(&RING).unwrap();
     /// let mut orders = graph.consumer(&[]).unwrap();
-    /// let mut producer = graph.single_producer();
+    /// let mut producer = graph.single_producer().unwrap();
     /// producer.publish(|o| { o.id = 1; o.qty = 5 }).unwrap();
     /// orders.poll(|o, _, _| assert_eq!((o.id, o.qty), (1, 5)));
     /// ```
@@ -239,14 +239,19 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
 
 /// Heap storage with a capacity chosen at run time.
 ///
+/// [`Heap::with_capacity`] fills the slots with `T::default()` and leaves
+/// room for [`MAX_GATES`] consumers, workers and work groups, so the graph
+/// counts them as it is built; [`Heap::builder`] sets a smaller gate table
+/// (each gate is a cache line) or fills the slots with a factory.
+///
 /// ```
-/// use latchfree::ring::{BusySpin, Heap, Ring, Single};
+/// use latchfree::ring::{Heap, Ring};
 ///
 /// // 4096 pre-allocated 64-byte buffers, room for 3 consumers.
-/// let storage = Heap::new(4096, 3, || [0u8; 64]).unwrap();
-/// let ring = Ring::<_, Single, BusySpin>::new(storage, BusySpin);
+/// let storage = Heap::builder(4096).gates(3).build_with(|| [0u8; 64]).unwrap();
+/// let ring = Ring::with_wait(storage);
 /// assert_eq!(ring.capacity(), 4096);
-/// assert!(Heap::<u8>::with_default(3000, 1).is_err()); // not a power of two
+/// assert!(Heap::<u8>::with_capacity(3000).is_err()); // not a power of two
 /// ```
 #[cfg(feature = "alloc")]
 pub struct Heap<T> {
@@ -255,20 +260,66 @@ pub struct Heap<T> {
     gates: Box<[Sequence]>,
 }
 
+/// Sizes a [`Heap`]: its capacity (the one argument of [`Heap::builder`]),
+/// then optionally its gate count.
+///
+/// ```
+/// use latchfree::ring::{CapacityError, Heap};
+///
+/// let heap: Heap<u64> = Heap::builder(1024).gates(2).build().unwrap();
+/// assert_eq!(Heap::<u64>::builder(1024).gates(65).build().err(), Some(CapacityError::TooManyGates(65)));
+/// # drop(heap);
+/// ```
 #[cfg(feature = "alloc")]
-impl<T> Heap<T> {
-    /// Allocates `capacity` slots, each filled by `factory`, and room for
-    /// `gates` consumers, workers and work groups.
+#[must_use = "a HeapBuilder does nothing until `build` is called"]
+pub struct HeapBuilder<T> {
+    capacity: usize,
+    gates: usize,
+    _item: core::marker::PhantomData<fn() -> T>,
+}
+
+#[cfg(feature = "alloc")]
+impl<T> core::fmt::Debug for HeapBuilder<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeapBuilder")
+            .field("capacity", &self.capacity)
+            .field("gates", &self.gates)
+            .finish()
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> HeapBuilder<T> {
+    /// Room for `gates` consumers, workers and work-group claims (a work
+    /// group of `k` takes `k + 1`). Default [`MAX_GATES`]; fewer saves a
+    /// cache line each.
+    pub fn gates(mut self, gates: usize) -> Self {
+        self.gates = gates;
+        self
+    }
+
+    /// Allocates the storage with `T::default()` in every slot.
     ///
     /// # Errors
     ///
-    /// [`CapacityError`] if `capacity` is zero, not a power of two or above
-    /// [`MAX_CAPACITY`], or `gates` is above [`MAX_GATES`].
-    pub fn new(
-        capacity: usize,
-        gates: usize,
-        mut factory: impl FnMut() -> T,
-    ) -> Result<Self, CapacityError> {
+    /// [`CapacityError`] if the capacity is zero, not a power of two or
+    /// above [`MAX_CAPACITY`], or the gate count is above [`MAX_GATES`].
+    pub fn build(self) -> Result<Heap<T>, CapacityError>
+    where
+        T: Default,
+    {
+        self.build_with(T::default)
+    }
+
+    /// Allocates the storage, each slot filled by `factory`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`build`](Self::build).
+    pub fn build_with(self, mut factory: impl FnMut() -> T) -> Result<Heap<T>, CapacityError> {
+        let Self {
+            capacity, gates, ..
+        } = self;
         if !capacity.is_power_of_two() || capacity > MAX_CAPACITY {
             return Err(CapacityError::NotPowerOfTwo(capacity));
         }
@@ -282,23 +333,47 @@ impl<T> Heap<T> {
         let gate_seqs: Vec<_> = (0..gates)
             .map(|_| super::sequence::new_sequence())
             .collect();
-        Ok(Self {
+        Ok(Heap {
             slots: slots.into_boxed_slice(),
             stamps: stamps.into_boxed_slice(),
             gates: gate_seqs.into_boxed_slice(),
         })
     }
+}
 
-    /// [`Heap::new`] with `T::default()` in every slot.
+#[cfg(feature = "alloc")]
+impl<T> Heap<T> {
+    /// Starts sizing a heap storage of `capacity` slots.
+    pub fn builder(capacity: usize) -> HeapBuilder<T> {
+        HeapBuilder {
+            capacity,
+            gates: MAX_GATES,
+            _item: core::marker::PhantomData,
+        }
+    }
+
+    /// `capacity` slots holding `T::default()`, room for [`MAX_GATES`]
+    /// gates.
     ///
     /// # Errors
     ///
-    /// As for [`Heap::new`].
-    pub fn with_default(capacity: usize, gates: usize) -> Result<Self, CapacityError>
+    /// [`CapacityError::NotPowerOfTwo`] if `capacity` is zero, not a power
+    /// of two or above [`MAX_CAPACITY`].
+    pub fn with_capacity(capacity: usize) -> Result<Self, CapacityError>
     where
         T: Default,
     {
-        Self::new(capacity, gates, T::default)
+        Self::builder(capacity).build()
+    }
+
+    /// `capacity` slots, each filled by `factory`, room for [`MAX_GATES`]
+    /// gates.
+    ///
+    /// # Errors
+    ///
+    /// As for [`with_capacity`](Self::with_capacity).
+    pub fn from_fn(capacity: usize, factory: impl FnMut() -> T) -> Result<Self, CapacityError> {
+        Self::builder(capacity).build_with(factory)
     }
 }
 

@@ -14,21 +14,21 @@ type SpRing<T> = Ring<Heap<T>, Single, BusySpin>;
 type MpRing<T> = Ring<Heap<T>, Multi, BusySpin>;
 
 fn sp<T: Default>(cap: usize) -> SpRing<T> {
-    Ring::new(Heap::with_default(cap, 8).unwrap(), BusySpin)
+    Ring::with_wait(Heap::builder(cap).gates(8).build().unwrap(), BusySpin)
 }
 
 fn mp<T: Default>(cap: usize) -> MpRing<T> {
-    Ring::new(Heap::with_default(cap, 8).unwrap(), BusySpin)
+    Ring::with_wait(Heap::builder(cap).gates(8).build().unwrap(), BusySpin)
 }
 
 /// Rings for tests with threads: on a 2-core machine a spinning waiter can
 /// starve the thread it waits for, so these park.
 fn sp_threads<T: Default>(cap: usize) -> Ring<Heap<T>, Single, Parking> {
-    Ring::new(Heap::with_default(cap, 8).unwrap(), Parking::new())
+    Ring::with_wait(Heap::builder(cap).gates(8).build().unwrap(), Parking::new())
 }
 
 fn mp_threads<T: Default>(cap: usize) -> Ring<Heap<T>, Multi, Parking> {
-    Ring::new(Heap::with_default(cap, 8).unwrap(), Parking::new())
+    Ring::with_wait(Heap::builder(cap).gates(8).build().unwrap(), Parking::new())
 }
 
 fn drain<R, S, M, W>(c: &mut Consumer<R>) -> Vec<(u64, S::Item)>
@@ -47,18 +47,18 @@ where
 #[test]
 fn capacity_must_be_a_power_of_two() {
     assert_eq!(
-        Heap::<u8>::with_default(0, 1).err(),
+        Heap::<u8>::builder(0).gates(1).build().err(),
         Some(CapacityError::NotPowerOfTwo(0))
     );
     assert_eq!(
-        Heap::<u8>::with_default(12, 1).err(),
+        Heap::<u8>::builder(12).gates(1).build().err(),
         Some(CapacityError::NotPowerOfTwo(12))
     );
     assert_eq!(
-        Heap::<u8>::with_default(8, 65).err(),
+        Heap::<u8>::builder(8).gates(65).build().err(),
         Some(CapacityError::TooManyGates(65))
     );
-    assert!(Heap::<u8>::with_default(1, 0).is_ok());
+    assert!(Heap::<u8>::builder(1).gates(0).build().is_ok());
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn the_whole_capacity_is_usable() {
     let ring = sp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..4 {
         assert_eq!(p.try_push(i).unwrap(), u64::from(i));
     }
@@ -81,7 +81,7 @@ fn the_whole_capacity_is_usable() {
 
 #[test]
 fn graph_is_built_once_and_gates_are_bounded() {
-    let ring: SpRing<u8> = Ring::new(Heap::with_default(4, 2).unwrap(), BusySpin);
+    let ring: SpRing<u8> = Ring::with_wait(Heap::builder(4).gates(2).build().unwrap(), BusySpin);
     let mut g = Ring::graph(&ring).unwrap();
     assert_eq!(Ring::graph(&ring).err(), Some(BuildError::AlreadyBuilt));
     let _a = g.consumer(&[]).unwrap();
@@ -107,7 +107,7 @@ fn batches_wrap_around_the_end() {
     let ring = sp::<u64>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     let mut next = 0u64;
     for round in 0..10 {
         let n = 1 + round % 8;
@@ -142,15 +142,14 @@ fn end_of_batch_and_max_batch() {
     let ring = sp::<u8>(16);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..10 {
         p.push(i).unwrap();
     }
-    c.set_max_batch(4);
     let mut ends = Vec::new();
     let mut sizes = Vec::new();
     loop {
-        match c.poll(|_, s, eob| {
+        match c.poll_limit(4, |_, s, eob| {
             if eob {
                 ends.push(s)
             }
@@ -173,7 +172,7 @@ fn pipeline_is_gated_in_order() {
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[a.node()]).unwrap();
     let mut c = g.consumer(&[b.node()]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     assert_eq!(b.poll(|_, _, _| ()), Poll::Idle);
     for i in 0..4 {
         p.push(i).unwrap();
@@ -196,12 +195,11 @@ fn diamond_waits_for_both_sides() {
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[]).unwrap();
     let mut c = g.consumer(&[a.node(), b.node()]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..5 {
         p.push(i).unwrap();
     }
-    a.set_max_batch(3);
-    assert_eq!(a.poll(|_, _, _| ()), Poll::Processed(3));
+    assert_eq!(a.poll_limit(3, |_, _, _| ()), Poll::Processed(3));
     assert_eq!(b.poll(|_, _, _| ()), Poll::Processed(5));
     assert_eq!(drain(&mut c).len(), 3, "C may not pass A");
     drain(&mut a);
@@ -214,19 +212,17 @@ fn work_group_handles_each_event_once() {
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w1, mut w2, mut w3] = g.work_group::<3>(&[]).unwrap();
     let mut after = g.consumer(&[w1.group()]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     let mut seen = Vec::new();
     let mut next = 0;
     for round in 0..20u64 {
         while p.try_push(next).is_ok() {
             next += 1;
         }
-        for w in [&mut w1, &mut w2, &mut w3] {
-            w.set_max_batch(1 + (round as usize % 3));
-        }
-        let _ = w1.poll(|e, s, _| seen.push((s, *e)));
-        let _ = w3.poll(|e, s, _| seen.push((s, *e)));
-        let _ = w2.poll(|e, s, _| seen.push((s, *e)));
+        let max = 1 + (round as usize % 3);
+        let _ = w1.poll_limit(max, |e, s, _| seen.push((s, *e)));
+        let _ = w3.poll_limit(max, |e, s, _| seen.push((s, *e)));
+        let _ = w2.poll_limit(max, |e, s, _| seen.push((s, *e)));
         drain(&mut after);
     }
     seen.sort_unstable();
@@ -241,7 +237,7 @@ fn idle_workers_do_not_hold_the_producer() {
     let ring = sp::<u64>(2);
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w1, _w2] = g.work_group::<2>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..100 {
         p.try_push(i).unwrap();
         assert_eq!(w1.poll(|e, _, _| assert_eq!(*e, i)), Poll::Processed(1));
@@ -253,7 +249,7 @@ fn consumer_panic_counts_the_event_as_handled() {
     let ring = sp::<u32>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..5 {
         p.push(i).unwrap();
     }
@@ -277,7 +273,7 @@ fn worker_panic_keeps_the_rest_of_its_batch() {
     let ring = sp::<u32>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w] = g.work_group::<1>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..6 {
         p.push(i).unwrap();
     }
@@ -303,7 +299,7 @@ fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
     let ring = sp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();
     let [w1, mut w2] = g.work_group::<2>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..4 {
         p.push(i).unwrap();
     }
@@ -327,7 +323,7 @@ fn multi_producer_skips_a_slot_whose_writer_panicked() {
     let ring = mp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.multi_producer();
+    let mut p = g.multi_producer().unwrap();
     p.push(1).unwrap();
     let r = catch_unwind(AssertUnwindSafe(|| {
         let _ = p.publish(|_| panic!("writer died"));
@@ -355,7 +351,7 @@ fn single_producer_close_drains_then_reports_closed() {
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[a.node()]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     p.push(7).unwrap();
     ring.close();
     assert!(ring.is_closed());
@@ -372,7 +368,7 @@ fn dropping_the_producer_closes() {
     let ring = sp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     p.push(1).unwrap();
     drop(p);
     assert_eq!(a.wait(|_, _, _| ()), Ok(1));
@@ -385,7 +381,7 @@ fn multi_producer_closes_with_the_last_handle() {
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
     let [mut w] = g.work_group::<1>(&[]).unwrap();
-    let mut p1 = g.multi_producer();
+    let mut p1 = g.multi_producer().unwrap();
     let mut p2 = p1.clone();
     p1.push(1).unwrap();
     drop(p1);
@@ -404,7 +400,7 @@ fn halt_stops_everyone() {
     let ring = mp::<u32>(2);
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
-    let mut p = g.multi_producer();
+    let mut p = g.multi_producer().unwrap();
     p.push(1).unwrap();
     p.push(2).unwrap();
     ring.halt();
@@ -428,12 +424,11 @@ fn halt_stops_every_poller_at_its_next_call() {
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[]).unwrap();
     let [mut w] = g.work_group::<1>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..8 {
         p.push(i).unwrap();
     }
-    a.set_max_batch(2);
-    assert_eq!(a.poll(|_, _, _| ()), Poll::Processed(2));
+    assert_eq!(a.poll_limit(2, |_, _, _| ()), Poll::Processed(2));
     ring.halt();
     let no = |_: &u32, _: u64, _: bool| panic!("handed out after halt");
     assert_eq!(a.poll(no), Poll::Halted);
@@ -448,7 +443,7 @@ fn halt_drops_a_workers_backlog() {
     let ring = sp::<u32>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w] = g.work_group::<1>(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..6 {
         p.push(i).unwrap();
     }
@@ -468,7 +463,7 @@ fn read_batch_releases_early() {
     let ring = sp::<u32>(4);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     for i in 0..4 {
         p.push(i * 10).unwrap();
     }
@@ -495,10 +490,10 @@ fn a_static_inline_ring_needs_no_allocator() {
     struct Ev(u32);
     const EMPTY: Ev = Ev(0);
     static RING: Ring<Inline<Ev, 4, 2>, Single, BusySpin> =
-        Ring::new(Inline::new([EMPTY; 4]), BusySpin);
+        Ring::with_wait(Inline::new([EMPTY; 4]), BusySpin);
     let mut g = Ring::graph(&RING).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     let mut total = 0;
     for i in 0..10 {
         p.publish(|e| e.0 = i).unwrap();
@@ -521,7 +516,7 @@ fn events_are_dropped_exactly_once() {
         let ring = sp::<Counted>(4);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer();
+        let mut p = g.single_producer().unwrap();
         for i in 0..6 {
             p.push(Counted(i)).map_err(|_| ()).unwrap();
             c.poll(|_, _, _| ());
@@ -539,7 +534,7 @@ fn threads_see_every_event_in_order() {
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[a.node()]).unwrap();
-    let mut p = g.single_producer();
+    let mut p = g.single_producer().unwrap();
     std::thread::scope(|s| {
         s.spawn(move || {
             for i in 0..N {
@@ -569,7 +564,7 @@ fn multi_producer_threads_keep_per_producer_order() {
     let ring = mp_threads::<(u64, u64)>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
-    let p = g.multi_producer();
+    let p = g.multi_producer().unwrap();
     std::thread::scope(|s| {
         for id in 0..2u64 {
             let mut p = p.clone();
@@ -595,7 +590,7 @@ fn workers_on_threads_share_exactly_once() {
     let ring = mp_threads::<u64>(8);
     let mut g = Ring::graph(&ring).unwrap();
     let workers = g.work_group::<2>(&[]).unwrap();
-    let mut p = g.multi_producer();
+    let mut p = g.multi_producer().unwrap();
     let counts: Vec<StdAtomicUsize> = (0..N).map(|_| StdAtomicUsize::new(0)).collect();
     std::thread::scope(|s| {
         for mut w in workers {

@@ -93,12 +93,12 @@ impl Model {
 
 pub fn run(cap: usize, ops: Vec<Op>) -> Result<(), String> {
     let ring: Ring<Heap<u32>, Single, BusySpin> =
-        Ring::new(Heap::with_default(cap, 8).unwrap(), BusySpin);
+        Ring::with_wait(Heap::builder(cap).gates(8).build().unwrap(), BusySpin);
     let mut g = Ring::graph(&ring).unwrap();
     let mut a = g.consumer(&[]).unwrap();
     let mut b = g.consumer(&[a.node()]).unwrap();
     let mut workers = g.work_group::<2>(&[]).unwrap();
-    let mut producer = Some(g.single_producer());
+    let mut producer = Some(g.single_producer().unwrap());
     let mut m = Model::default();
     let mut next_value = 0u32;
 
@@ -133,10 +133,9 @@ pub fn run(cap: usize, ops: Vec<Op>) -> Result<(), String> {
                 }
             }
             Op::PollA(max) => {
-                a.set_max_batch(max);
                 let (want, n) = m.expect_poll(m.a, m.events.len(), max, false);
                 let mut seen = Vec::new();
-                let got = a.poll(|e, s, eob| seen.push((s, *e, eob)));
+                let got = a.poll_limit(max, |e, s, eob| seen.push((s, *e, eob)));
                 ensure_eq!(got, want);
                 let expect: Vec<_> = (m.a..m.a + n)
                     .map(|s| (s as u64, m.events[s], s + 1 == m.a + n))
@@ -145,20 +144,18 @@ pub fn run(cap: usize, ops: Vec<Op>) -> Result<(), String> {
                 m.a += n;
             }
             Op::PollB(max) => {
-                b.set_max_batch(max);
                 let (want, n) = m.expect_poll(m.b, m.a, max, true);
                 let mut seen = Vec::new();
-                let got = b.poll(|e, s, _| seen.push((s, *e)));
+                let got = b.poll_limit(max, |e, s, _| seen.push((s, *e)));
                 ensure_eq!(got, want);
                 let expect: Vec<_> = (m.b..m.b + n).map(|s| (s as u64, m.events[s])).collect();
                 ensure_eq!(seen, expect);
                 m.b += n;
             }
             Op::PollWorker(w, max) => {
-                workers[w].set_max_batch(max);
                 let (want, n) = m.expect_poll(m.claim, m.events.len(), max, false);
                 let mut seen = Vec::new();
-                let got = workers[w].poll(|e, s, _| seen.push((s, *e)));
+                let got = workers[w].poll_limit(max, |e, s, _| seen.push((s, *e)));
                 ensure_eq!(got, want);
                 let expect: Vec<_> = (m.claim..m.claim + n)
                     .map(|s| (s as u64, m.events[s]))
@@ -168,7 +165,6 @@ pub fn run(cap: usize, ops: Vec<Op>) -> Result<(), String> {
             }
             Op::ReadA(early) => {
                 let avail = m.events.len() - m.a;
-                a.set_max_batch(usize::MAX);
                 match a.read() {
                     Ok(mut batch) => {
                         ensure_eq!(batch.len(), avail);
