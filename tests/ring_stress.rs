@@ -451,3 +451,198 @@ fn timeout_strategy_reports_timeouts() {
     ));
     assert_eq!(c.wait(|e, _, _| assert_eq!(*e, 1)), Ok(1));
 }
+
+// ----- issue 12: the runner's traps and missing pieces -----
+
+#[test]
+fn handlers_added_together_run_in_parallel_and_then_runs_after_all() {
+    // The `disruptor` crate's chain: `a` and `b` in one stage, `c` after
+    // both. `a` is slow, so a `c` gated on `b` alone would overtake it.
+    const N: u64 = 200;
+    let done: Arc<[AtomicU64; 2]> = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let early = Arc::new(AtomicU64::new(0));
+    let (d0, d1, d2, e) = (done.clone(), done.clone(), done.clone(), early.clone());
+    let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(64).unwrap()))
+        .unwrap()
+        .handle_events_with(move |_: &u64, seq: u64, _| {
+            if seq % 16 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            d0[0].store(seq + 1, Ordering::Release);
+        })
+        .handle_events_with(move |_: &u64, seq: u64, _| d1[1].store(seq + 1, Ordering::Release))
+        .then(move |_: &u64, seq: u64, _| {
+            for gate in d2.iter() {
+                if gate.load(Ordering::Acquire) <= seq {
+                    e.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+        .build_single()
+        .unwrap();
+    for i in 0..N {
+        producer.push(i).unwrap();
+    }
+    drop(producer);
+    assert!(d.shutdown());
+    assert_eq!(early.load(Ordering::Relaxed), 0, "c saw events before a or b");
+    assert_eq!(done[0].load(Ordering::Relaxed), N);
+}
+
+#[test]
+fn dropping_the_disruptor_delivers_every_published_event() {
+    const N: u64 = 64;
+    for multi in [false, true] {
+        let handled = Arc::new(AtomicU64::new(0));
+        let h = handled.clone();
+        let slow = move |_: &u64, _: u64, _: bool| {
+            std::thread::sleep(Duration::from_micros(200));
+            h.fetch_add(1, Ordering::Relaxed);
+        };
+        if multi {
+            let ring = Ring::<Heap<u64>, Multi>::new(Heap::with_capacity(128).unwrap());
+            let (mut producer, d) = Disruptor::builder(ring)
+                .unwrap()
+                .handle_events_with(slow)
+                .build_multi()
+                .unwrap();
+            for i in 0..N {
+                producer.push(i).unwrap();
+            }
+            // The producer is still alive: dropping closes the ring, drains
+            // and joins.
+            drop(d);
+            assert_eq!(handled.load(Ordering::Relaxed), N, "multi");
+            assert!(matches!(producer.push(0), Err(PublishError::Closed(_))));
+        } else {
+            let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(128).unwrap()))
+                .unwrap()
+                .handle_events_with(slow)
+                .build_single()
+                .unwrap();
+            for i in 0..N {
+                producer.push(i).unwrap();
+            }
+            drop(producer);
+            drop(d);
+            assert_eq!(handled.load(Ordering::Relaxed), N, "single");
+        }
+    }
+}
+
+#[test]
+fn dropping_the_disruptor_with_a_live_single_producer_loses_nothing() {
+    let handled = Arc::new(AtomicU64::new(0));
+    let h = handled.clone();
+    let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(8).unwrap()))
+        .unwrap()
+        .handle_events_with(move |e: &u64, _: u64, _| {
+            h.fetch_add(*e, Ordering::Relaxed);
+        })
+        .build_single()
+        .unwrap();
+    producer.push(1).unwrap();
+    drop(d); // may not hang on the live producer, may not halt
+    assert!(matches!(producer.push(2), Err(PublishError::Closed(_))));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while handled.load(Ordering::Relaxed) != 1 {
+        assert!(std::time::Instant::now() < deadline, "event 1 was abandoned");
+        std::thread::yield_now();
+    }
+}
+
+#[test]
+fn a_runner_without_handlers_is_refused() {
+    let r = Disruptor::builder(Ring::new(Heap::<u64>::with_capacity(8).unwrap()))
+        .unwrap()
+        .build_single();
+    assert!(matches!(r, Err(latchfree::ring::BuildError::NoConsumers)));
+    let r = Disruptor::builder(Ring::<Heap<u64>, Multi>::new(Heap::with_capacity(8).unwrap()))
+        .unwrap()
+        .and_then()
+        .build_multi();
+    assert!(matches!(r, Err(latchfree::ring::BuildError::NoConsumers)));
+}
+
+#[test]
+fn thread_start_hook_runs_on_each_consumer_thread_with_its_stage() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let noop = |_: &u64, _: u64, _: bool| ();
+    let (producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(8).unwrap()))
+        .unwrap()
+        .thread_name_prefix("pin")
+        .on_thread_start(move |stage, index| {
+            let name = std::thread::current().name().unwrap().to_string();
+            log.lock().unwrap().push((stage, index, name));
+        })
+        .handle_events_with(noop)
+        .handle_events_with(noop)
+        .and_then()
+        .handle_events_with_workers(vec![noop, noop])
+        .build_single()
+        .unwrap();
+    drop(producer);
+    assert!(d.shutdown());
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    let want: Vec<(usize, usize, String)> = [(0, 0), (0, 1), (1, 2), (1, 3)]
+        .iter()
+        .map(|&(s, i)| (s, i, format!("pin-{i}")))
+        .collect();
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn a_handler_factory_runs_on_the_consumer_thread_and_may_be_non_send() {
+    use std::rc::Rc;
+    let sum = Arc::new(AtomicU64::new(0));
+    let s = sum.clone();
+    let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(8).unwrap()))
+        .unwrap()
+        .thread_name_prefix("local")
+        .handle_events_from(move || {
+            assert_eq!(std::thread::current().name(), Some("local-0"));
+            let local = Rc::new(std::cell::Cell::new(0u64)); // not `Send`
+            move |e: &u64, _: u64, _: bool| {
+                local.set(local.get() + e);
+                s.store(local.get(), Ordering::Relaxed);
+            }
+        })
+        .build_single()
+        .unwrap();
+    for i in 1..=10 {
+        producer.push(i).unwrap();
+    }
+    drop(producer);
+    assert!(d.shutdown());
+    assert_eq!(sum.load(Ordering::Relaxed), 55);
+}
+
+#[test]
+fn a_panicking_handler_factory_halts_instead_of_stalling() {
+    let reports = Arc::new(AtomicU64::new(0));
+    let r = reports.clone();
+    let ring = Arc::new(Ring::new(Heap::<u64>::with_capacity(2).unwrap()));
+    let (mut producer, d) = Disruptor::builder(ring.clone())
+        .unwrap()
+        .on_panic(move |rep| {
+            assert_eq!(rep.sequence, None);
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .handle_events_from(|| -> fn(&u64, u64, bool) { panic!("no handler today") })
+        .build_single()
+        .unwrap();
+    // Producers are refused (halted), never left waiting on the dead node.
+    let mut refused = false;
+    for i in 0..4 {
+        if producer.push(i).is_err() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused);
+    assert!(ring.is_halted());
+    d.halt();
+    assert_eq!(reports.load(Ordering::Relaxed), 1);
+}

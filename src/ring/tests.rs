@@ -609,3 +609,169 @@ fn workers_on_threads_share_exactly_once() {
     });
     assert!(counts.iter().all(|c| c.load(StdOrdering::Relaxed) == 1));
 }
+
+// ----- issue 12: traps, friction and missing pieces of the core -----
+
+#[test]
+fn a_graph_without_consumers_is_refused() {
+    let ring = sp::<u8>(4);
+    let g = Ring::graph(&ring).unwrap();
+    assert_eq!(g.single_producer().err(), Some(BuildError::NoConsumers));
+    let ring = mp::<u8>(4);
+    let g = Ring::graph(&ring).unwrap();
+    assert!(matches!(g.multi_producer(), Err(BuildError::NoConsumers)));
+}
+
+#[test]
+fn poll_tells_an_unfinished_slot_from_an_idle_ring() {
+    let ring = mp::<u32>(8);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut w = {
+        let [w] = g.work_group::<1>(&[]).unwrap();
+        w
+    };
+    let mut slow = g.multi_producer().unwrap();
+    let mut fast = slow.clone();
+    assert_eq!(c.poll(|_, _, _| ()), Poll::Idle);
+    slow.publish(|e| {
+        // Slot 0 is claimed and being written; slot 1 gets published.
+        fast.push(2).unwrap();
+        *e = 1;
+        assert_eq!(c.poll(|_, _, _| panic!("nothing is ready")), Poll::Unfinished);
+        assert_eq!(w.poll(|_, _, _| panic!("nothing is ready")), Poll::Unfinished);
+        assert_eq!(c.read().err(), Some(Poll::Unfinished));
+    })
+    .unwrap();
+    assert_eq!(drain(&mut c), [(0, 1), (1, 2)]);
+    assert_eq!(c.poll(|_, _, _| ()), Poll::Idle);
+}
+
+#[test]
+fn poll_limit_is_per_call_and_available_is_unaffected() {
+    let ring = sp::<u32>(32);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    for i in 0..10 {
+        p.push(i).unwrap();
+    }
+    assert_eq!(c.poll_limit(3, |_, _, _| ()), Poll::Processed(3));
+    for i in 10..15 {
+        p.push(i).unwrap();
+    }
+    // Counts everything published, not a cached batch of at least 3.
+    assert_eq!(c.available(), 12);
+    // The limit was for that call only.
+    assert_eq!(c.poll(|_, _, _| ()), Poll::Processed(12));
+    assert_eq!(c.poll_limit(0, |_, _, _| ()), Poll::Idle);
+    p.push(15).unwrap();
+    assert_eq!(c.poll_limit(0, |_, _, _| ()), Poll::Processed(1)); // at least one
+}
+
+#[test]
+fn graph_takes_a_reference_to_an_arc() {
+    let ring = std::sync::Arc::new(Ring::new(Heap::<u32>::with_capacity(8).unwrap()));
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    // The handles hold their own `Arc`s.
+    assert_eq!(std::sync::Arc::strong_count(&ring), 3);
+    p.push(4).unwrap();
+    assert_eq!(drain(&mut c), [(0, 4)]);
+}
+
+#[test]
+fn heap_sizes_cannot_be_swapped() {
+    // One positional number: the capacity; gates by name or counted by the
+    // graph (up to `MAX_GATES`).
+    let heap: Heap<u8> = Heap::with_capacity(4).unwrap();
+    assert_eq!((heap.capacity(), heap.gates().len()), (4, MAX_GATES));
+    let heap: Heap<u8> = Heap::builder(4).gates(2).build().unwrap();
+    assert_eq!((heap.capacity(), heap.gates().len()), (4, 2));
+    assert_eq!(
+        Heap::<u8>::builder(4).gates(MAX_GATES + 1).build().err(),
+        Some(CapacityError::TooManyGates(MAX_GATES + 1))
+    );
+    assert_eq!(Heap::<u8>::with_capacity(6).err(), Some(CapacityError::NotPowerOfTwo(6)));
+    let ring = Ring::<Heap<u8>, Single>::new(Heap::with_capacity(8).unwrap());
+    let mut g = Ring::graph(&ring).unwrap();
+    for _ in 0..MAX_GATES {
+        let _ = g.consumer(&[]).unwrap();
+    }
+    assert!(matches!(g.consumer(&[]), Err(BuildError::OutOfGates { available: 64, .. })));
+}
+
+#[test]
+fn producer_len_is_empty_is_full() {
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    assert!(p.is_empty() && !p.is_full() && p.len() == 0);
+    for i in 0..4 {
+        p.push(i).unwrap();
+        assert_eq!(p.len(), i as usize + 1);
+    }
+    assert!(p.is_full() && !p.is_empty());
+    assert_eq!((c.len(), c.is_empty()), (4, false));
+    assert_eq!(c.poll_limit(3, |_, _, _| ()), Poll::Processed(3));
+    assert_eq!((p.len(), c.len()), (1, 1));
+    drain(&mut c);
+    assert!(p.is_empty() && c.is_empty());
+
+    let ring = mp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut a = g.multi_producer().unwrap();
+    let mut b = a.clone();
+    a.push(1).unwrap();
+    b.push(2).unwrap();
+    // Shared among producers.
+    assert_eq!((a.len(), b.len()), (2, 2));
+    b.push(3).unwrap();
+    b.push(4).unwrap();
+    assert!(a.is_full());
+    drain(&mut c);
+    assert!(a.is_empty() && b.is_empty());
+}
+
+#[test]
+fn drain_yields_owned_events_and_releases_each_as_it_goes() {
+    let ring = mp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.multi_producer().unwrap();
+    for i in 0..3 {
+        p.push(i).unwrap();
+    }
+    // A slot whose writer panicked is skipped, as `poll` skips it.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = p.publish(|_| panic!("writer died"));
+    }));
+    assert!(r.is_err());
+    assert!(p.is_full());
+    let mut it = c.drain();
+    assert_eq!(it.next(), Some((0, 0)));
+    // One slot is back already, while the iterator is alive.
+    assert_eq!(p.try_push(9), Ok(4));
+    assert_eq!(it.next(), Some((1, 1)));
+    assert_eq!(it.next(), Some((2, 2)));
+    // Published after the drain began: left for the next one.
+    assert_eq!(it.next(), None);
+    assert_eq!(c.drain().collect::<Vec<_>>(), [(4, 9)]);
+    ring.halt();
+    p.try_push(1).unwrap_err();
+    assert_eq!(c.drain().next(), None);
+}
+
+#[test]
+fn a_ring_needs_no_storage_or_wait_types_spelled_out() {
+    let ring = Ring::new(Heap::with_capacity(8).unwrap());
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    p.push(7u16).unwrap();
+    let _: &Ring<Heap<u16>> = &ring; // `Single`, `DefaultWait`
+    assert_eq!(c.wait(|e, _, _| assert_eq!(*e, 7)), Ok(1));
+}
