@@ -40,13 +40,10 @@
 //! ```
 //! use std::sync::Arc;
 //! use latchfree::map::HashMap;
-//! use latchfree::ring::{Disruptor, Heap, Multi, Parking, Ring};
+//! use latchfree::ring::{Disruptor, Heap, Multi, Ring};
 //!
 //! let balances: Arc<HashMap<u32, i64>> = Arc::new(HashMap::new());
-//! let ring = Arc::new(Ring::<Heap<(u32, i64)>, Multi, Parking>::with_wait(
-//!     Heap::builder(1024).gates(1).build().unwrap(), // 1024 slots, 1 consumer
-//!     Parking::new(),
-//! ));
+//! let ring = Ring::<Heap<(u32, i64)>, Multi>::new(Heap::with_capacity(1024).unwrap());
 //! let b = balances.clone();
 //! let (producer, disruptor) = Disruptor::builder(ring)
 //!     .unwrap()

@@ -341,13 +341,70 @@ where
         max: usize,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
+        self.wait_using(max, None::<&W>, &mut handler)
+    }
+
+    /// [`wait`](Self::wait), but waiting with `strategy` instead of the
+    /// ring's own: a per-consumer wait (a latency-critical consumer spins
+    /// on a ring whose others park, or the reverse). `strategy` must not
+    /// need [`notify`](WaitStrategy::notify) (its `NOTIFIES` is `false`,
+    /// checked at compile time): the ring notifies only its own strategy.
+    ///
+    /// ```
+    /// use latchfree::ring::{BusySpin, Heap, Ring};
+    ///
+    /// // The ring parks by default; this consumer spins.
+    /// let ring = Ring::new(Heap::with_capacity(8).unwrap());
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let mut hot = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer().unwrap();
+    /// producer.push(1u32).unwrap();
+    /// assert_eq!(hot.wait_with(&BusySpin, |e, _, _| assert_eq!(*e, 1)), Ok(1));
+    /// ```
+    ///
+    /// A strategy that sleeps until notified is refused at compile time:
+    ///
+    /// ```compile_fail
+    /// use latchfree::ring::{Blocking, Heap, Ring};
+    ///
+    /// let ring = Ring::new(Heap::<u32>::with_capacity(8).unwrap());
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let mut c = graph.consumer(&[]).unwrap();
+    /// let _ = c.wait_with(&Blocking::new(), |_, _, _| ()); // nobody would wake it
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait).
+    #[inline]
+    pub fn wait_with<V: WaitStrategy, F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        strategy: &V,
+        mut handler: F,
+    ) -> Result<usize, ConsumeError> {
+        const { assert!(!V::NOTIFIES, "only the ring's own strategy is notified") };
+        self.wait_using(usize::MAX, Some(strategy), &mut handler)
+    }
+
+    /// `wait_limit` with `strategy`, or the ring's own for `None`.
+    #[inline(always)]
+    fn wait_using<V: WaitStrategy, F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
+        strategy: Option<&V>,
+        handler: &mut F,
+    ) -> Result<usize, ConsumeError> {
         let max = max.max(1);
         let mut n = self.refresh(max).min(max);
         if n == 0 {
             // Values in, a count out: the handle's fields stay in registers
             // across the (not inlined) slow path.
-            let (found, skips) =
-                wait_ready(&self.ring, self.next, self.deps_plain, self.deps_workers)?;
+            let (ring, at) = (&*self.ring, self.next);
+            let (plain, workers) = (self.deps_plain, self.deps_workers);
+            let (found, skips) = match strategy {
+                Some(s) => wait_ready(ring, s, at, plain, workers)?,
+                None => wait_ready(ring, &ring.wait, at, plain, workers)?,
+            };
             self.avail_until = self.next + found as u64;
             self.skips = skips;
             n = found.min(max);
@@ -356,7 +413,7 @@ where
         if self.halted() {
             return Err(ConsumeError::Halted);
         }
-        Ok(self.run(n, &mut handler))
+        Ok(self.run(n, handler))
     }
 
     /// Takes the available events as a [`ReadBatch`]
@@ -518,8 +575,9 @@ fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
 /// will be none. The closed and halted checks live here, off the path that
 /// finds events ready.
 #[inline(never)]
-fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
+fn wait_ready<S: Storage, M: Mode, W: WaitStrategy, V: WaitStrategy>(
     ring: &Ring<S, M, W>,
+    strategy: &V,
     next: u64,
     deps_plain: u64,
     deps_workers: u64,
@@ -546,7 +604,7 @@ fn wait_ready<S: Storage, M: Mode, W: WaitStrategy>(
             Poll::Halted => return Err(ConsumeError::Halted),
             _ => {}
         }
-        let waited = ring.wait.wait_until(|| {
+        let waited = strategy.wait_until(|| {
             (found, skips) = scan();
             found > 0
                 || Ring::<S, M, W>::halted_bit(ring.state())
@@ -959,6 +1017,31 @@ where
     pub fn wait_limit<F: FnMut(&S::Item, u64, bool)>(
         &mut self,
         max: usize,
+        handler: F,
+    ) -> Result<usize, ConsumeError> {
+        self.wait_using(max, None::<&W>, handler)
+    }
+
+    /// [`wait`](Self::wait), but waiting with `strategy` instead of the
+    /// ring's own (see [`Consumer::wait_with`]; `NOTIFIES` must be `false`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`wait`](Self::wait).
+    pub fn wait_with<V: WaitStrategy, F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        strategy: &V,
+        handler: F,
+    ) -> Result<usize, ConsumeError> {
+        const { assert!(!V::NOTIFIES, "only the ring's own strategy is notified") };
+        self.wait_using(Self::DEFAULT_CLAIM, Some(strategy), handler)
+    }
+
+    /// `wait_limit` with `strategy`, or the ring's own for `None`.
+    fn wait_using<V: WaitStrategy, F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
+        strategy: Option<&V>,
         mut handler: F,
     ) -> Result<usize, ConsumeError> {
         loop {
@@ -974,7 +1057,11 @@ where
                     || Ring::<S, M, W>::halted_bit(self.ring.state())
                     || self.ring.closed_remaining(pos) == Some(0)
             };
-            if self.ring.wait.wait_until(ready).is_err() {
+            let waited = match strategy {
+                Some(s) => s.wait_until(ready),
+                None => self.ring.wait.wait_until(ready),
+            };
+            if waited.is_err() {
                 return Err(ConsumeError::Timeout);
             }
         }

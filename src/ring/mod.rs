@@ -8,10 +8,10 @@
 //! only when every consumer at the end of the graph has passed it.
 //!
 //! ```
-//! use latchfree::ring::{Heap, Poll, Ring, Single, BusySpin};
+//! use latchfree::ring::{Heap, Poll, Ring};
 //!
-//! let ring: Ring<Heap<u64>, Single, BusySpin> =
-//!     Ring::with_wait(Heap::builder(16).gates(2).build().unwrap(), BusySpin);
+//! // `Ring<Heap<u64>>`: one producer, the default wait strategy.
+//! let ring = Ring::new(Heap::with_capacity(16).unwrap());
 //! let mut graph = Ring::graph(&ring).unwrap();
 //! let mut consumer = graph.consumer(&[]).unwrap();
 //! let mut producer = graph.single_producer().unwrap();
@@ -31,10 +31,16 @@
 //! - [`Graph`] builds the consumer graph and hands out [`Producer`] or
 //!   [`MultiProducer`];
 //! - [`Consumer`] (multicast) and [`Worker`] (work queue) are pollers with
-//!   blocking `wait` forms; [`ReadBatch`] reads a batch in place and can
-//!   release part of it early;
-//! - under `std`, [`Disruptor`] runs handlers on named threads with
-//!   lifecycle callbacks, panic handling and graceful shutdown.
+//!   blocking `wait` forms (each with a per-call `_limit` form);
+//!   [`ReadBatch`] reads a batch in place and can release part of it early;
+//!   [`Consumer::drain`] yields owned copies, releasing as it goes;
+//! - under `std`, [`Disruptor`] runs handlers on named threads, laid out in
+//!   stages as the `disruptor` crate does, with lifecycle callbacks, a
+//!   thread-start hook, panic handling and graceful shutdown.
+//!
+//! The wait strategy is one per ring (`W`), shared by its producers and
+//! consumers; a handle that needs another way to wait can loop on the
+//! never-waiting `poll` with its own.
 
 mod consumer;
 mod error;

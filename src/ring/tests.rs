@@ -775,3 +775,35 @@ fn a_ring_needs_no_storage_or_wait_types_spelled_out() {
     let _: &Ring<Heap<u16>> = &ring; // `Single`, `DefaultWait`
     assert_eq!(c.wait(|e, _, _| assert_eq!(*e, 7)), Ok(1));
 }
+
+#[test]
+fn each_consumer_may_wait_its_own_way() {
+    // The ring sleeps on a condition variable; one consumer spins instead,
+    // a worker yields: each still sees every event it should.
+    let ring = Ring::<Heap<u64>, Single, Blocking>::with_wait(
+        Heap::builder(8).gates(3).build().unwrap(),
+        Blocking::new(),
+    );
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut hot = g.consumer(&[]).unwrap();
+    let [mut w] = g.work_group::<1>(&[hot.node()]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    std::thread::scope(|s| {
+        let spin = s.spawn(move || {
+            let mut sum = 0;
+            while hot.wait_with(&BusySpin, |e, _, _| sum += e).is_ok() {}
+            sum
+        });
+        let yielding = s.spawn(move || {
+            let mut sum = 0;
+            while w.wait_with(&Yielding, |e, _, _| sum += e).is_ok() {}
+            sum
+        });
+        for i in 0..1000 {
+            p.push(i).unwrap();
+        }
+        drop(p);
+        assert_eq!(spin.join().unwrap(), 499_500);
+        assert_eq!(yielding.join().unwrap(), 499_500);
+    });
+}
