@@ -156,8 +156,8 @@ impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
 /// use std::sync::Arc;
 /// use latchfree::ring::{Heap, Ring};
 ///
-/// let local = Ring::new(Heap::<u8>::with_capacity(8).unwrap());
-/// let shared = Arc::new(Ring::new(Heap::<u8>::with_capacity(8).unwrap()));
+/// let local: Ring<Heap<u8>> = Ring::new(Heap::with_capacity(8).unwrap());
+/// let shared: Arc<Ring<Heap<u8>>> = Arc::new(Ring::new(Heap::with_capacity(8).unwrap()));
 /// let _borrowing = Ring::graph(&local).unwrap(); // handles hold `&Ring`
 /// let _owning = Ring::graph(&shared).unwrap(); // handles hold `Arc<Ring>`
 /// ```
@@ -387,7 +387,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// use std::sync::Arc;
     /// use latchfree::ring::{Heap, Ring};
     ///
-    /// let ring = Arc::new(Ring::new(Heap::<u8>::with_capacity(8).unwrap()));
+    /// let ring: Arc<Ring<Heap<u8>>> = Arc::new(Ring::new(Heap::with_capacity(8).unwrap()));
     /// let graph = Ring::graph(&ring).unwrap(); // handles hold `Arc` clones
     /// # drop(graph);
     /// ```

@@ -249,7 +249,7 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
 ///
 /// // 4096 pre-allocated 64-byte buffers, room for 3 consumers.
 /// let storage = Heap::builder(4096).gates(3).build_with(|| [0u8; 64]).unwrap();
-/// let ring = Ring::with_wait(storage);
+/// let ring: Ring<Heap<[u8; 64]>> = Ring::new(storage);
 /// assert_eq!(ring.capacity(), 4096);
 /// assert!(Heap::<u8>::with_capacity(3000).is_err()); // not a power of two
 /// ```
