@@ -58,8 +58,8 @@ use latchfree::limiter::{Keyed, Quota};
 use latchfree::map::{Computed, HashMap, Op};
 use latchfree::pool::ThreadPool;
 use latchfree::queue::arena::Growable;
-use latchfree::ring::{Disruptor, EventHandler};
 use latchfree::ring::{Blocking, Heap, Multi, MultiProducer, Ring};
+use latchfree::ring::{Disruptor, EventHandler};
 use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
 
 const ACCOUNTS: u32 = 512;
@@ -588,7 +588,7 @@ fn main() {
         decided: decided.clone(),
         report,
     };
-    let ring = Arc::new(OrderRing::new(
+    let ring = Arc::new(OrderRing::with_wait(
         Heap::builder(8192).gates(3).build().expect("capacity"),
         Blocking::new(),
     ));

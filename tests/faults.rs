@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use fault::{is_injected, quiet_injected_panics, Fault, Ledger, Plan, Tally, Tracked};
 use latchfree::pool::{Builder as PoolBuilder, JoinError, SubmitError, ThreadPool};
-use latchfree::ring::{Disruptor, EventHandler, PanicPolicy, PanicReport};
 use latchfree::ring::{BusySpin, Heap, Multi, Poll, PublishError, Ring, Single, Worker, Yielding};
+use latchfree::ring::{Disruptor, EventHandler, PanicPolicy, PanicReport};
 
 /// Events per case (small: every case runs for many k).
 const N: u64 = if cfg!(miri) { 40 } else { 400 };
@@ -198,8 +198,10 @@ fn consumer_handler_panicking_at_every_k() {
     for &k in KS {
         let fault = Fault::with(Plan::Every(k));
         let (seen_a, seen_b) = (Tally::new(N as usize), Tally::new(N as usize));
-        let ring =
-            Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(2).build().unwrap(), BusySpin);
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+            Heap::builder(8).gates(2).build().unwrap(),
+            BusySpin,
+        );
         let mut g = Ring::graph(&ring).unwrap();
         let mut a = g.consumer(&[]).unwrap();
         let mut b = g.consumer(&[a.node()]).unwrap();
@@ -258,8 +260,10 @@ fn worker_handler_panicking_at_every_k() {
     for &k in KS {
         let fault = Fault::with(Plan::Every(k));
         let seen = Tally::new(N as usize);
-        let ring =
-            Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(4).build().unwrap(), BusySpin);
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+            Heap::builder(8).gates(4).build().unwrap(),
+            BusySpin,
+        );
         let mut g = Ring::graph(&ring).unwrap();
         let mut workers = g.work_group_vec(3, &[]).unwrap();
         let mut p = g.single_producer().unwrap();
@@ -330,8 +334,10 @@ fn worker_handler_panicking_at_every_k() {
 #[test]
 fn a_worker_dropped_after_a_panic_does_not_stall_the_group() {
     quiet_injected_panics();
-    let ring =
-        Ring::<Heap<u64>, Single, BusySpin>::with_wait(Heap::builder(8).gates(3).build().unwrap(), BusySpin);
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+        Heap::builder(8).gates(3).build().unwrap(),
+        BusySpin,
+    );
     let mut g = Ring::graph(&ring).unwrap();
     let [mut w1, mut w2] = g.work_group::<2>(&[]).unwrap();
     let mut p = g.single_producer().unwrap();

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use latchfree::ring::{Disruptor, PanicPolicy};
 use latchfree::ring::{
     Blocking, ConsumeError, Heap, Multi, Parking, PublishError, Ring, Single, Timeout, Yielding,
 };
+use latchfree::ring::{Disruptor, PanicPolicy};
 
 const PER_PRODUCER: u64 = 50_000;
 
@@ -120,7 +120,10 @@ fn events_are_never_leaked_or_dropped_twice() {
     }
     {
         let ring = Ring::<Heap<Counted>, Multi, Parking>::with_wait(
-            Heap::builder(16).gates(2).build_with(|| Counted::new(0)).unwrap(),
+            Heap::builder(16)
+                .gates(2)
+                .build_with(|| Counted::new(0))
+                .unwrap(),
             Parking::new(),
         );
         assert_eq!(LIVE.load(Ordering::Relaxed), 16);
@@ -485,7 +488,11 @@ fn handlers_added_together_run_in_parallel_and_then_runs_after_all() {
     }
     drop(producer);
     assert!(d.shutdown());
-    assert_eq!(early.load(Ordering::Relaxed), 0, "c saw events before a or b");
+    assert_eq!(
+        early.load(Ordering::Relaxed),
+        0,
+        "c saw events before a or b"
+    );
     assert_eq!(done[0].load(Ordering::Relaxed), N);
 }
 
@@ -515,11 +522,12 @@ fn dropping_the_disruptor_delivers_every_published_event() {
             assert_eq!(handled.load(Ordering::Relaxed), N, "multi");
             assert!(matches!(producer.push(0), Err(PublishError::Closed(_))));
         } else {
-            let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(128).unwrap()))
-                .unwrap()
-                .handle_events_with(slow)
-                .build_single()
-                .unwrap();
+            let (mut producer, d) =
+                Disruptor::builder(Ring::new(Heap::with_capacity(128).unwrap()))
+                    .unwrap()
+                    .handle_events_with(slow)
+                    .build_single()
+                    .unwrap();
             for i in 0..N {
                 producer.push(i).unwrap();
             }
@@ -546,7 +554,10 @@ fn dropping_the_disruptor_with_a_live_single_producer_loses_nothing() {
     assert!(matches!(producer.push(2), Err(PublishError::Closed(_))));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while handled.load(Ordering::Relaxed) != 1 {
-        assert!(std::time::Instant::now() < deadline, "event 1 was abandoned");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "event 1 was abandoned"
+        );
         std::thread::yield_now();
     }
 }
@@ -557,10 +568,12 @@ fn a_runner_without_handlers_is_refused() {
         .unwrap()
         .build_single();
     assert!(matches!(r, Err(latchfree::ring::BuildError::NoConsumers)));
-    let r = Disruptor::builder(Ring::<Heap<u64>, Multi>::new(Heap::with_capacity(8).unwrap()))
-        .unwrap()
-        .and_then()
-        .build_multi();
+    let r = Disruptor::builder(Ring::<Heap<u64>, Multi>::new(
+        Heap::with_capacity(8).unwrap(),
+    ))
+    .unwrap()
+    .and_then()
+    .build_multi();
     assert!(matches!(r, Err(latchfree::ring::BuildError::NoConsumers)));
 }
 

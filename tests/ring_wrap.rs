@@ -139,8 +139,10 @@ fn a_full_ring_across_the_wrap_is_full_not_free() {
 fn a_late_producer_handle_after_2_pow_31_claims() {
     const CAP: usize = 1 << 12;
     const EVENTS: u64 = (1 << 31) + (1 << 20);
-    let ring =
-        Ring::<Heap<u8>, Multi, BusySpin>::with_wait(Heap::builder(CAP).gates(1).build().unwrap(), BusySpin);
+    let ring = Ring::<Heap<u8>, Multi, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(1).build().unwrap(),
+        BusySpin,
+    );
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
     let template = g.multi_producer().unwrap();
@@ -168,8 +170,10 @@ fn a_late_producer_handle_after_2_pow_31_claims() {
 fn an_idle_worker_after_2_pow_32_events() {
     const CAP: usize = 1 << 12;
     const EVENTS: u64 = (1 << 32) + (1 << 20);
-    let ring =
-        Ring::<Heap<u8>, Single, BusySpin>::with_wait(Heap::builder(CAP).gates(3).build().unwrap(), BusySpin);
+    let ring = Ring::<Heap<u8>, Single, BusySpin>::with_wait(
+        Heap::builder(CAP).gates(3).build().unwrap(),
+        BusySpin,
+    );
     let mut g = Ring::graph(&ring).unwrap();
     let [mut busy, mut idle] = g.work_group::<2>(&[]).unwrap();
     let mut p = g.single_producer().unwrap();

@@ -405,7 +405,7 @@ macro_rules! lf_drain_poll {
         let mut sum = 0u64;
         loop {
             match c.poll(|e: &u64, _, _| sum += *e) {
-                Poll::Processed(_) | Poll::Idle | Poll::Gated => {}
+                Poll::Processed(_) | Poll::Idle | Poll::Unfinished | Poll::Gated => {}
                 Poll::Closed => break,
                 Poll::Halted => panic!("latchfree consumer: halted"),
             }

@@ -111,7 +111,10 @@ fn batcher_n(
     Vec<thread::JoinHandle<()>>,
     MultiProducer<Arc<Q>>,
 ) {
-    let ring: Arc<Q> = Arc::new(Ring::with_wait(Heap::builder(cap).gates(n + 1).build().unwrap(), BusySpin));
+    let ring: Arc<Q> = Arc::new(Ring::with_wait(
+        Heap::builder(cap).gates(n + 1).build().unwrap(),
+        BusySpin,
+    ));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let srcs: Vec<Src> = if n == 1 {
         vec![Src::One(g.consumer(&[]).unwrap())]

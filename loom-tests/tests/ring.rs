@@ -29,11 +29,17 @@ type Sp<T> = Ring<Heap<T>, Single, BusySpin>;
 type Mp<T> = Ring<Heap<T>, Multi, BusySpin>;
 
 fn sp<T: Default>(cap: usize, gates: usize) -> Arc<Sp<T>> {
-    Arc::new(Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin))
+    Arc::new(Ring::with_wait(
+        Heap::builder(cap).gates(gates).build().unwrap(),
+        BusySpin,
+    ))
 }
 
 fn mp<T: Default>(cap: usize, gates: usize) -> Arc<Mp<T>> {
-    Arc::new(Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin))
+    Arc::new(Ring::with_wait(
+        Heap::builder(cap).gates(gates).build().unwrap(),
+        BusySpin,
+    ))
 }
 
 /// A one-slot ring: the producer publishes, the consumer polls concurrently,

@@ -398,7 +398,9 @@ impl Handoff {
         // SeqCst: pairs with the fence in `wake_one` (module docs).
         fence(Ordering::SeqCst);
         let p = f.fill();
-        if matches!(p, Poll::Idle | Poll::Unfinished | Poll::Gated) && self.epoch.load(Ordering::SeqCst) == seen {
+        if matches!(p, Poll::Idle | Poll::Unfinished | Poll::Gated)
+            && self.epoch.load(Ordering::SeqCst) == seen
+        {
             thread::park();
         }
         me.sleeping.store(false, Ordering::SeqCst);

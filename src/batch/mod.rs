@@ -387,7 +387,10 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
     {
         let cap = self.capacity.next_power_of_two();
         let ring: Arc<Queue<T>> = Arc::new(Ring::with_wait(
-            Heap::builder(cap).gates(self.flushers + 1).build().expect("queue capacity too large"),
+            Heap::builder(cap)
+                .gates(self.flushers + 1)
+                .build()
+                .expect("queue capacity too large"),
             Parking::with_max_park(Duration::from_micros(200)),
         ));
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
@@ -483,9 +486,7 @@ impl<T: Send> Source<T> {
             }
         };
         match self {
-            Self::One(c) => {
-                c.poll_limit(max, &mut h)
-            }
+            Self::One(c) => c.poll_limit(max, &mut h),
             Self::Many(w, taken) => {
                 let p = w.poll_limit(max, &mut h);
                 if let Some(seq) = last {

@@ -442,7 +442,10 @@ impl Builder {
         assert!(self.capacity > 0, "queue capacity must be positive");
         let cap = self.capacity.next_power_of_two();
         let ring = Arc::new(Queue::with_wait(
-            Heap::builder(cap).gates(self.max + 1).build().expect("queue capacity too large"),
+            Heap::builder(cap)
+                .gates(self.max + 1)
+                .build()
+                .expect("queue capacity too large"),
             Parking::with_max_park(Duration::from_micros(200)),
         ));
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");

@@ -257,7 +257,11 @@ where
     /// one) this time: smaller batches release slots to producers sooner.
     /// The limit is for this call only.
     #[inline]
-    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(&mut self, max: usize, mut handler: F) -> Poll {
+    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
+        mut handler: F,
+    ) -> Poll {
         let max = max.max(1);
         let n = self.refresh(max).min(max);
         if n == 0 {
@@ -813,7 +817,6 @@ where
         self.group
     }
 
-
     /// The group's claim as a 64-bit position, rebuilt from the claim word
     /// and the ring's epoch (a worker's own last view may be laps old).
     fn claim_pos(&self) -> u64 {
@@ -926,7 +929,11 @@ where
     /// [`poll`](Self::poll), claiming at most `max` events (at least one)
     /// this time. Larger claims mean fewer CASes; smaller ones spread work
     /// more evenly over the group.
-    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(&mut self, max: usize, mut handler: F) -> Poll {
+    pub fn poll_limit<F: FnMut(&S::Item, u64, bool)>(
+        &mut self,
+        max: usize,
+        mut handler: F,
+    ) -> Poll {
         let max = max.max(1);
         // Once per poll (a batch), not per event.
         if Ring::<S, M, W>::halted_bit(self.ring.state()) {
@@ -1166,7 +1173,7 @@ mod tests {
         skip_one(&mut p); // sequence 1
         p.push(12).unwrap();
         skip_one(&mut p); // sequence 3
-        // One event per poll: the later polls use the cached scan.
+                          // One event per poll: the later polls use the cached scan.
         let mut seen = Vec::new();
         while let Poll::Processed(_) = c.poll_limit(1, |e, s, eob| seen.push((s, *e, eob))) {}
         assert_eq!(seen, [(0, 10, true), (2, 12, true)]);

@@ -77,9 +77,9 @@ impl fmt::Display for BuildError {
             Self::InvalidNode => {
                 f.write_str("dependency from another ring, or a work group of zero workers")
             }
-            Self::NoConsumers => f.write_str(
-                "the ring's graph has no consumer: add one before taking the producer",
-            ),
+            Self::NoConsumers => {
+                f.write_str("the ring's graph has no consumer: add one before taking the producer")
+            }
             Self::ThreadSpawn => f.write_str("could not start a consumer thread"),
         }
     }

@@ -57,13 +57,13 @@ pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, Tim
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
 pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};
-#[cfg(feature = "alloc")]
-pub use self::storage::{Heap, HeapBuilder};
-#[cfg(not(latchfree_loom))]
-pub use self::storage::Inline;
-pub use self::storage::{Storage, MAX_GATES};
 #[cfg(feature = "std")]
 pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
+#[cfg(not(latchfree_loom))]
+pub use self::storage::Inline;
+#[cfg(feature = "alloc")]
+pub use self::storage::{Heap, HeapBuilder};
+pub use self::storage::{Storage, MAX_GATES};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
 cfg_std! {
     pub use crate::threaded::disruptor::{

@@ -188,7 +188,9 @@ where
 }
 
 #[cfg(feature = "alloc")]
-impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for alloc::sync::Arc<Ring<S, M, W>> {
+impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>>
+    for alloc::sync::Arc<Ring<S, M, W>>
+{
     type Handle = Self;
     #[inline]
     fn into_handle(self) -> Self {
@@ -197,7 +199,9 @@ impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for alloc::syn
 }
 
 #[cfg(latchfree_loom)]
-impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>> for loom::sync::Arc<Ring<S, M, W>> {
+impl<S: Storage, M: Mode, W: WaitStrategy> RingRef<Ring<S, M, W>>
+    for loom::sync::Arc<Ring<S, M, W>>
+{
     type Handle = Self;
     #[inline]
     fn into_handle(self) -> Self {
@@ -602,7 +606,10 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     #[inline]
     pub(super) fn claimed_past(&self, from: u64) -> bool {
         M::MULTI
-            && packed_distance(word(from), unpacked_pos(self.cursor.load(Ordering::Acquire))) > 0
+            && packed_distance(
+                word(from),
+                unpacked_pos(self.cursor.load(Ordering::Acquire)),
+            ) > 0
     }
 
     /// How many events from position `from` on are published and contiguous,

@@ -638,8 +638,14 @@ fn poll_tells_an_unfinished_slot_from_an_idle_ring() {
         // Slot 0 is claimed and being written; slot 1 gets published.
         fast.push(2).unwrap();
         *e = 1;
-        assert_eq!(c.poll(|_, _, _| panic!("nothing is ready")), Poll::Unfinished);
-        assert_eq!(w.poll(|_, _, _| panic!("nothing is ready")), Poll::Unfinished);
+        assert_eq!(
+            c.poll(|_, _, _| panic!("nothing is ready")),
+            Poll::Unfinished
+        );
+        assert_eq!(
+            w.poll(|_, _, _| panic!("nothing is ready")),
+            Poll::Unfinished
+        );
         assert_eq!(c.read().err(), Some(Poll::Unfinished));
     })
     .unwrap();
@@ -693,13 +699,19 @@ fn heap_sizes_cannot_be_swapped() {
         Heap::<u8>::builder(4).gates(MAX_GATES + 1).build().err(),
         Some(CapacityError::TooManyGates(MAX_GATES + 1))
     );
-    assert_eq!(Heap::<u8>::with_capacity(6).err(), Some(CapacityError::NotPowerOfTwo(6)));
+    assert_eq!(
+        Heap::<u8>::with_capacity(6).err(),
+        Some(CapacityError::NotPowerOfTwo(6))
+    );
     let ring = Ring::<Heap<u8>, Single>::new(Heap::with_capacity(8).unwrap());
     let mut g = Ring::graph(&ring).unwrap();
     for _ in 0..MAX_GATES {
         let _ = g.consumer(&[]).unwrap();
     }
-    assert!(matches!(g.consumer(&[]), Err(BuildError::OutOfGates { available: 64, .. })));
+    assert!(matches!(
+        g.consumer(&[]),
+        Err(BuildError::OutOfGates { available: 64, .. })
+    ));
 }
 
 #[test]
@@ -708,7 +720,8 @@ fn producer_len_is_empty_is_full() {
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
     let mut p = g.single_producer().unwrap();
-    assert!(p.is_empty() && !p.is_full() && p.len() == 0);
+    assert!(p.is_empty() && !p.is_full());
+    assert_eq!(p.len(), 0);
     for i in 0..4 {
         p.push(i).unwrap();
         assert_eq!(p.len(), i as usize + 1);
