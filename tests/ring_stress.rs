@@ -659,3 +659,45 @@ fn a_panicking_handler_factory_halts_instead_of_stalling() {
     d.halt();
     assert_eq!(reports.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn force_push_with_racing_workers_loses_and_duplicates_nothing() {
+    const N: u64 = 200_000;
+    let ring = Arc::new(Ring::<Heap<u64>, Single, Yielding>::with_wait(
+        Heap::builder(8).gates(3).build().unwrap(),
+        Yielding,
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let workers = g.work_group::<2>(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let seen: Vec<AtomicUsize> = (0..N).map(|_| AtomicUsize::new(0)).collect();
+    let mut taken = Vec::new();
+    std::thread::scope(|s| {
+        for mut w in workers {
+            let seen = &seen;
+            s.spawn(move || {
+                while w
+                    .wait(|e, seq, _| {
+                        assert_eq!(*e, seq, "an event torn or moved");
+                        seen[*e as usize].fetch_add(1, Ordering::Relaxed);
+                    })
+                    .is_ok()
+                {}
+            });
+        }
+        for i in 0..N {
+            if let Some(old) = p.force_push(i).unwrap() {
+                taken.push(old);
+            }
+        }
+        drop(p);
+    });
+    for old in &taken {
+        seen[*old as usize].fetch_add(1, Ordering::Relaxed);
+    }
+    for (i, n) in seen.iter().enumerate() {
+        assert_eq!(n.load(Ordering::Relaxed), 1, "event {i}");
+    }
+    // Taken events are oldest-first.
+    assert!(taken.windows(2).all(|w| w[0] < w[1]));
+}

@@ -369,3 +369,33 @@ fn producers_claim_across_an_epoch_boundary() {
         assert_eq!(idle.try_push(4).ok(), Some(next));
     });
 }
+
+/// `force_push` on a full one-slot queue while a worker polls: the producer
+/// either takes the oldest event back (the worker never sees it) or finds
+/// the worker holding it and waits for its slot. Every event ends up seen
+/// by the worker or handed back, exactly once, and the overwrite never
+/// races the worker's read (loom checks the slot accesses).
+#[test]
+fn force_push_takes_the_oldest_or_waits_for_its_worker() {
+    model(|| {
+        let ring = sp::<usize>(1, 2);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let [mut w] = g.work_group::<1>(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap();
+        let worker = thread::spawn(move || {
+            let mut seen = Vec::new();
+            let _ = w.poll_limit(1, |e, _, _| seen.push(*e));
+            (w, seen)
+        });
+        let back = p.force_push(2).unwrap();
+        let (mut w, mut seen) = worker.join().unwrap();
+        drop(p);
+        while let Poll::Processed(_) = w.poll_limit(1, |e, _, _| seen.push(*e)) {}
+        let mut all = seen.clone();
+        all.extend(back);
+        all.sort_unstable();
+        assert_eq!(all, [1, 2], "seen {seen:?}, handed back {back:?}");
+        assert!(seen.contains(&2));
+    });
+}

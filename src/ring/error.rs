@@ -167,6 +167,78 @@ impl<F> fmt::Display for PublishError<F> {
 
 impl<F> core::error::Error for PublishError<F> {}
 
+/// Why [`Producer::force_push`](super::Producer::force_push) did not push.
+/// Carries the value back.
+///
+/// ```
+/// use latchfree::ring::{ForcePushError, Heap, Ring};
+///
+/// let ring = Ring::new(Heap::with_capacity(2).unwrap());
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let _multicast = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer().unwrap();
+/// // A multicast consumer would miss a taken event: refused.
+/// assert_eq!(producer.force_push(1u8), Err(ForcePushError::NotAQueue(1)));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum ForcePushError<T> {
+    /// The ring's graph is not one work group straight after the producer.
+    NotAQueue(T),
+    /// The ring is closed to new events.
+    Closed(T),
+    /// The ring was halted.
+    Halted(T),
+    /// The wait strategy gave up while a worker held the oldest event.
+    Timeout(T),
+}
+
+impl<T> ForcePushError<T> {
+    /// The value handed back.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::NotAQueue(t) | Self::Closed(t) | Self::Halted(t) | Self::Timeout(t) => t,
+        }
+    }
+
+    /// Maps a refused push (never `Full` or `TooLarge` for one blocking
+    /// push of one event; both count as closed if they ever came).
+    pub(super) fn from_publish(e: PublishError<T>) -> Self {
+        match e {
+            PublishError::Halted(t) => Self::Halted(t),
+            PublishError::Timeout(t) => Self::Timeout(t),
+            PublishError::Closed(t) | PublishError::Full(t) | PublishError::TooLarge(t) => {
+                Self::Closed(t)
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for ForcePushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAQueue(_) => "NotAQueue(..)",
+            Self::Closed(_) => "Closed(..)",
+            Self::Halted(_) => "Halted(..)",
+            Self::Timeout(_) => "Timeout(..)",
+        })
+    }
+}
+
+impl<T> fmt::Display for ForcePushError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAQueue(_) => {
+                "force_push needs a ring whose only consumer is one work group after the producer"
+            }
+            Self::Closed(_) => "the ring is closed",
+            Self::Halted(_) => "the ring was halted",
+            Self::Timeout(_) => "timed out waiting for a worker to release the oldest event",
+        })
+    }
+}
+
+impl<T> core::error::Error for ForcePushError<T> {}
+
 /// Why a blocking consume returned without events.
 ///
 /// ```

@@ -53,7 +53,9 @@ mod storage;
 mod wait;
 
 pub use self::consumer::{Consumer, Drain, Poll, ReadBatch, Worker};
-pub use self::error::{BuildError, CapacityError, ConsumeError, PublishError, TimedOut};
+pub use self::error::{
+    BuildError, CapacityError, ConsumeError, ForcePushError, PublishError, TimedOut,
+};
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
 pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};

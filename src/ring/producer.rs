@@ -10,7 +10,7 @@ use core::cell::Cell;
 use core::marker::PhantomData;
 use core::ops::Deref;
 
-use super::error::PublishError;
+use super::error::{ForcePushError, PublishError};
 use super::sequence::{epoch_of, pack, unpacked_flag, word, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
@@ -287,8 +287,15 @@ where
     /// The epoch this producer last stored (see `sequence`).
     epoch: usize,
     done: bool,
+    /// The claim gate of the graph's one node when that node is a work
+    /// group straight after the producer (the ring is a queue, and
+    /// `force_push` may take its oldest event); `NO_QUEUE` otherwise.
+    queue_claim: usize,
     _not_sync: PhantomData<Cell<()>>,
 }
+
+/// `Producer::queue_claim` when the graph is not a single work group.
+pub(super) const NO_QUEUE: usize = usize::MAX;
 
 impl<R, S, W> Producer<R>
 where
@@ -296,8 +303,9 @@ where
     S: Storage,
     W: WaitStrategy,
 {
-    pub(super) fn new(ring: R, plain: u64, workers: u64) -> Self {
+    pub(super) fn new(ring: R, plain: u64, workers: u64, queue_claim: usize) -> Self {
         Self {
+            queue_claim,
             next: ring.first,
             free_until: ring.first,
             mask: ring.capacity() - 1,
@@ -461,6 +469,91 @@ where
             Ok(start) => Ok(self.write_one(start, |slot| *slot = value)),
             Err(r) => Err(r.with(value)),
         }
+    }
+
+    /// Pushes `value`, and if the ring is full takes its oldest event out
+    /// to make room, returning it: an overwrite-oldest ring, as crossbeam's
+    /// `ArrayQueue::force_push`. Only for a ring used as a queue, whose
+    /// graph is one work group straight after the producer: the oldest
+    /// event is taken only if no worker has claimed it, with the same CAS
+    /// a worker claims with, so consumers never see it and never see a torn
+    /// event. If a worker has just claimed the oldest event, its slot frees
+    /// when that worker is done with its batch: this waits for that (with
+    /// the ring's wait strategy) and returns `Ok(None)`.
+    ///
+    /// What workers observe: every event exactly once, in claim order,
+    /// except the ones taken back here, which they never see; sequences
+    /// keep counting, so a worker sees a gap where an event was taken.
+    ///
+    /// ```
+    /// use latchfree::ring::{Heap, Ring};
+    ///
+    /// let ring = Ring::new(Heap::with_capacity(2).unwrap());
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let [mut worker] = graph.work_group::<1>(&[]).unwrap();
+    /// let mut producer = graph.single_producer().unwrap();
+    /// assert_eq!(producer.force_push(1), Ok(None));
+    /// assert_eq!(producer.force_push(2), Ok(None));
+    /// assert_eq!(producer.force_push(3), Ok(Some(1))); // full: 1 makes room
+    /// let mut seen = Vec::new();
+    /// worker.poll(|e, seq, _| seen.push((seq, *e)));
+    /// assert_eq!(seen, [(1, 2), (2, 3)]);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `NotAQueue` when the graph is not a single work group after the
+    /// producer (other consumers would miss the taken event), `Closed`,
+    /// `Halted`, or `Timeout` from a time-limited strategy; each hands
+    /// `value` back.
+    pub fn force_push(
+        &mut self,
+        value: S::Item,
+    ) -> Result<Option<S::Item>, ForcePushError<S::Item>> {
+        if self.queue_claim == NO_QUEUE {
+            return Err(ForcePushError::NotAQueue(value));
+        }
+        let value = match self.try_push(value) {
+            Ok(_) => return Ok(None),
+            Err(PublishError::Full(v)) => v,
+            Err(e) => return Err(ForcePushError::from_publish(e)),
+        };
+        let ring: &Ring<S, Single, W> = &self.ring;
+        let cap = ring.capacity() as u64;
+        // Full: every terminal gate is at `next - cap`, the oldest event.
+        let oldest = self.next - cap;
+        let claim = &ring.storage.gates()[self.queue_claim];
+        // AcqRel, as a worker's claim CAS (see `Worker`): taking the
+        // position from the group's claim word is what keeps every worker
+        // off it. A worker that announced itself at `oldest` loses its CAS
+        // and retries past it.
+        let taken = claim.compare_exchange(
+            word(oldest),
+            word(oldest + 1),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
+        if taken.is_err() {
+            // A worker holds the oldest event: its slot comes back when it
+            // is done. Wait for that like any full-ring push.
+            return match self.push(value) {
+                Ok(_) => Ok(None),
+                Err(e) => Err(ForcePushError::from_publish(e)),
+            };
+        }
+        if WORDS_WRAP && epoch_of(self.next) != self.epoch {
+            self.epoch = epoch_of(self.next);
+            ring.store_epoch(self.next);
+        }
+        let p = ring.storage.slot_mut(word(self.next) & self.mask);
+        // SAFETY: slot `next` is slot `oldest` (a capacity apart). Its event
+        // was published and no worker claimed it (our CAS moved the group's
+        // claim past it), no worker ever will, and every other terminal gate
+        // is a worker word not busy on it; this is the ring's only producer.
+        // So no other reference to the slot exists.
+        let old = core::mem::replace(unsafe { &mut *p }, value);
+        self.commit(self.next + 1);
+        Ok(Some(old))
     }
 
     fn write_batch<F: FnOnce(Claimed<'_, S>)>(&mut self, start: u64, n: usize, f: F) -> u64 {

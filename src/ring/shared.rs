@@ -414,6 +414,8 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
             plain: 0,
             workers: 0,
             depended: 0,
+            nodes: 0,
+            root_group: super::producer::NO_QUEUE,
         })
     }
 
@@ -781,6 +783,11 @@ pub struct Graph<R> {
     workers: u64,
     /// Gates some later node runs after.
     depended: u64,
+    /// Nodes added (consumers and work groups).
+    nodes: usize,
+    /// The claim gate of the first work group added straight after the
+    /// producer, if any (`NO_QUEUE` otherwise).
+    root_group: usize,
 }
 
 impl<R, S, M, W> Graph<R>
@@ -832,6 +839,7 @@ where
         let gate = self.take_gates(1)?;
         self.depended |= deps_plain | deps_workers;
         self.plain |= 1 << gate;
+        self.nodes += 1;
         let node = Node {
             plain: 1 << gate,
             workers: 0,
@@ -907,6 +915,10 @@ where
         let deps = self.deps(after)?;
         let claim = self.take_gates(k + 1)?;
         self.depended |= deps.0 | deps.1;
+        self.nodes += 1;
+        if after.is_empty() && self.root_group == super::producer::NO_QUEUE {
+            self.root_group = claim;
+        }
         let worker_bits = ((1u64 << k) - 1) << (claim + 1);
         // Worker words start idle (they hold `pack(position, busy)`).
         let idle = pack(word(self.ring.first), false);
@@ -947,7 +959,13 @@ where
     /// such a ring would accept events and deliver none.
     pub fn single_producer(self) -> Result<super::Producer<R>, BuildError> {
         let (plain, workers) = self.terminal()?;
-        Ok(super::Producer::new(self.ring, plain, workers))
+        // A queue: the one node is a work group after the producer.
+        let queue = if self.nodes == 1 {
+            self.root_group
+        } else {
+            super::producer::NO_QUEUE
+        };
+        Ok(super::Producer::new(self.ring, plain, workers, queue))
     }
 }
 

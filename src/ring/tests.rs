@@ -820,3 +820,56 @@ fn each_consumer_may_wait_its_own_way() {
         assert_eq!(yielding.join().unwrap(), 499_500);
     });
 }
+
+#[test]
+fn force_push_overwrites_the_oldest_in_a_queue_only() {
+    // Not a queue: a multicast consumer would miss the taken event.
+    let ring = sp::<u32>(2);
+    let mut g = Ring::graph(&ring).unwrap();
+    let a = g.consumer(&[]).unwrap();
+    let [_w] = g.work_group::<1>(&[a.node()]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    assert_eq!(p.force_push(1), Err(ForcePushError::NotAQueue(1)));
+
+    let ring = sp::<u32>(4);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w1, mut w2] = g.work_group::<2>(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    for i in 0..4 {
+        assert_eq!(p.force_push(i), Ok(None));
+    }
+    assert_eq!(p.force_push(4), Ok(Some(0)));
+    assert_eq!(p.force_push(5), Ok(Some(1)));
+    assert!(p.is_full());
+    let mut seen = Vec::new();
+    let _ = w1.poll_limit(1, |e, s, _| seen.push((s, *e)));
+    assert_eq!(p.force_push(6), Ok(None)); // a slot was free
+    assert_eq!(p.force_push(7), Ok(Some(3)));
+    while let Poll::Processed(_) = w2.poll(|e, s, _| seen.push((s, *e))) {}
+    assert_eq!(seen, [(2, 2), (4, 4), (5, 5), (6, 6), (7, 7)]);
+    // A closed ring refuses it with the value back.
+    ring.close();
+    assert_eq!(p.force_push(9), Err(ForcePushError::Closed(9)));
+}
+
+#[test]
+fn force_push_waits_for_a_worker_holding_the_oldest() {
+    let wait = Timeout::new(BusySpin, std::time::Duration::from_millis(20));
+    let ring =
+        Ring::<Heap<u32>, Single, _>::with_wait(Heap::builder(2).gates(2).build().unwrap(), wait);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    p.push(1).unwrap();
+    p.push(2).unwrap();
+    let mut results = Vec::new();
+    let _ = w.poll(|e, _, _| {
+        if *e == 1 {
+            // The worker holds 1 and 2: nothing can be taken back, and the
+            // slot frees only when this batch ends.
+            results.push(p.force_push(3));
+        }
+    });
+    assert_eq!(results, [Err(ForcePushError::Timeout(3))]);
+    assert_eq!(p.force_push(3), Ok(None));
+}
