@@ -188,3 +188,33 @@ fn an_idle_worker_after_2_pow_32_events() {
     assert_eq!(idle.poll(|e, s, _| got = Some((s, *e))), Poll::Processed(1));
     assert_eq!(got, Some((EVENTS, 7)), "an idle worker lost the high bits");
 }
+
+#[test]
+fn force_push_takes_the_oldest_across_the_wrap() {
+    for first in SEEDS {
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_first_sequence(
+            Heap::builder(4).gates(2).build().unwrap(),
+            BusySpin,
+            first,
+        );
+        let mut g = Ring::graph(&ring).unwrap();
+        let [mut w] = g.work_group::<1>(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (mut seen, mut taken) = (Vec::new(), Vec::new());
+        for i in 0..40u64 {
+            if let Some(old) = p.force_push(first + i).unwrap() {
+                taken.push(old);
+            }
+            if i % 7 == 6 {
+                let _ = w.poll_limit(2, |e, s, _| seen.push((s, *e)));
+            }
+        }
+        while let Poll::Processed(_) = w.poll(|e, s, _| seen.push((s, *e))) {}
+        assert!(seen.iter().all(|(s, e)| s == e), "seed {first}");
+        let mut all: Vec<u64> = seen.iter().map(|&(_, e)| e).chain(taken).collect();
+        all.sort_unstable();
+        let want: Vec<u64> = (first..first + 40).collect();
+        assert_eq!(all, want, "seed {first}");
+        assert_eq!(p.remaining_capacity(), 4, "seed {first}");
+    }
+}

@@ -8,6 +8,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 use std::vec::Vec;
 
+use core::ops::Deref;
+
 use super::*;
 
 type SpRing<T> = Ring<Heap<T>, Single, BusySpin>;
@@ -872,4 +874,103 @@ fn force_push_waits_for_a_worker_holding_the_oldest() {
     });
     assert_eq!(results, [Err(ForcePushError::Timeout(3))]);
     assert_eq!(p.force_push(3), Ok(None));
+}
+
+// ----- skipped slots in a consumer's cached scan (moved from consumer.rs) -----
+
+fn skip_ring(gates: usize) -> MpRing<u32> {
+    Ring::with_wait(Heap::builder(16).gates(gates).build().unwrap(), BusySpin)
+}
+
+/// Polls until idle; returns `(sequence, event, end_of_batch)` seen.
+fn poll_all<R: Deref<Target = MpRing<u32>>>(c: &mut Consumer<R>) -> Vec<(u64, u32, bool)> {
+    let mut seen = Vec::new();
+    while let Poll::Processed(_) = c.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+    seen
+}
+
+/// Claims a slot whose writer panics: published as skipped.
+fn skip_one<R: Deref<Target = MpRing<u32>>>(p: &mut MultiProducer<R>) {
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        let _ = p.publish(|_| panic!("writer died"));
+    }));
+    assert!(r.is_err());
+}
+
+#[test]
+fn a_skip_found_past_a_clean_cached_batch_is_still_skipped() {
+    let ring = skip_ring(1);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.multi_producer().unwrap();
+    for v in [10, 11, 12] {
+        p.push(v).unwrap();
+    }
+    // Scans three clean events, hands out two: one stays cached.
+    let mut seen = Vec::new();
+    c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob)));
+    assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
+    skip_one(&mut p); // sequence 3
+    p.push(14).unwrap();
+    // The rescan from the cache's end meets the skipped slot: the batch
+    // (12, skipped 3) hands out 12 alone and ends its batch there.
+    let mut seen = Vec::new();
+    while let Poll::Processed(_) = c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob))) {}
+    assert_eq!(seen, [(2, 12, true), (4, 14, true)]);
+}
+
+#[test]
+fn a_skip_left_in_the_cache_is_remembered_when_a_clean_scan_extends_it() {
+    let ring = skip_ring(1);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.multi_producer().unwrap();
+    p.push(10).unwrap();
+    p.push(11).unwrap();
+    skip_one(&mut p); // sequence 2
+    let mut seen = Vec::new();
+    c.poll_limit(2, |e, s, eob| seen.push((s, *e, eob)));
+    assert_eq!(seen, [(0, 10, false), (1, 11, true)]);
+    // The skipped slot stays cached; the next scan sees only clean ones.
+    p.push(13).unwrap();
+    assert_eq!(poll_all(&mut c), [(3, 13, true)]);
+}
+
+#[test]
+fn a_cached_batch_with_a_skip_keeps_checking_across_polls() {
+    let ring = skip_ring(3);
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let [mut w] = g.work_group::<1>(&[c.node()]).unwrap();
+    let mut p = g.multi_producer().unwrap();
+    p.push(10).unwrap();
+    skip_one(&mut p); // sequence 1
+    p.push(12).unwrap();
+    skip_one(&mut p); // sequence 3
+                      // One event per poll: the later polls use the cached scan.
+    let mut seen = Vec::new();
+    while let Poll::Processed(_) = c.poll_limit(1, |e, s, eob| seen.push((s, *e, eob))) {}
+    assert_eq!(seen, [(0, 10, true), (2, 12, true)]);
+    assert_eq!(c.sequence(), 4);
+    // A worker behind the consumer scans no stamps: it checks each.
+    let mut seen = Vec::new();
+    while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+    assert_eq!(seen, [(0, 10, false), (2, 12, true)]);
+}
+
+#[test]
+fn a_worker_that_scanned_its_batch_skips_what_the_scan_saw() {
+    let ring = skip_ring(2);
+    let mut g = Ring::graph(&ring).unwrap();
+    let [mut w] = g.work_group::<1>(&[]).unwrap();
+    let mut p = g.multi_producer().unwrap();
+    p.push(10).unwrap();
+    p.push(11).unwrap();
+    let mut seen = Vec::new();
+    w.poll(|e, s, eob| seen.push((s, *e, eob)));
+    skip_one(&mut p); // sequence 2
+    p.push(13).unwrap();
+    skip_one(&mut p); // sequence 4
+    while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
+    assert_eq!(seen, [(0, 10, false), (1, 11, true), (3, 13, true)]);
 }
