@@ -90,40 +90,47 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(all(latchfree_loom, not(feature = "std")))]
+compile_error!("the loom models (`--cfg latchfree_loom`) need the `std` feature");
+
 #[macro_use]
 mod macros;
 mod sync;
 
-#[cfg(any(feature = "std", latchfree_loom))]
-#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
-mod doorbell;
-/// The pool's sleep/wake protocol, exposed for the loom models only.
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-pub use doorbell::{Check, Doorbell};
-
 pub mod balance;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
-pub mod batch;
-/// The batcher's flush/close/sleep hand-off, exposed for the loom models
-/// only.
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-#[path = "batch/handoff.rs"]
-pub mod batch_handoff;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub mod breaker;
+cfg_atomic64! {
+    pub mod breaker;
+}
 #[cfg(feature = "alloc")]
 pub mod buffer;
 pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
-// Under loom too: its models run the real workers (`loom-tests`).
-#[cfg(feature = "std")]
-pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod wheel;
+
+// The thread-owning adapters. Also under loom, whose models run their real
+// protocols (`__loom` below).
+cfg_threads! {
+    pub mod batch;
+    // Public through `__loom`, for the models; its docs point here.
+    #[allow(rustdoc::private_intra_doc_links)]
+    mod doorbell;
+    pub mod pool;
+}
+
+/// Internals the loom models in `loom-tests/` drive directly: re-exports
+/// only, the same in every build; not part of the API.
+#[doc(hidden)]
+pub mod __loom {
+    cfg_threads! {
+        pub use crate::batch::handoff::{clock, Flush, FlushCause, Handoff};
+        pub use crate::doorbell::{Check, Doorbell};
+    }
+    #[cfg(feature = "alloc")]
+    pub use crate::buffer::idle::IdleSet;
+}
 
 /// The README's Rust snippets compile and run as doc tests.
 #[cfg(doctest)]
