@@ -120,6 +120,20 @@ cfg_threads! {
     pub mod pool;
 }
 
+/// The padding that keeps hot atomics apart (the ring's gates, see
+/// [`ring::Storage::gates`]): crossbeam-utils' `CachePadded` wherever
+/// cores share a data cache, a word-aligned wrapper on bare-metal ARM
+/// (Cortex-M), which has no line to share falsely.
+pub use sync::CachePadded;
+
+// Footprint on Cortex-M (issue 14): a single-producer ring's overhead
+// beyond its slots stays within 64 bytes (40 with word-aligned gates; it
+// was 160 with 32-byte lines). CI builds thumbv7em, so this is checked.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+const _: () = assert!(
+    core::mem::size_of::<ring::Ring<ring::Inline<u8, 1, 1>, ring::Single, ring::BusySpin>>() <= 64
+);
+
 /// Internals the loom models in `loom-tests/` drive directly: re-exports
 /// only, the same in every build; not part of the API.
 #[doc(hidden)]

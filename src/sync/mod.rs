@@ -22,8 +22,8 @@
 //! has `Weak` (loom has none).
 //!
 //! Below the selection: the untracked primitives (the real ones in both
-//! worlds, for the few places loom's cannot go) and cache padding, which
-//! are the same everywhere.
+//! worlds, for the few places loom's cannot go) and cache padding (by
+//! target, not by world: `cache_padded.rs`).
 
 // The facade offers the whole set; not every feature combination uses
 // every item.
@@ -66,5 +66,5 @@ pub(crate) use core::cell::UnsafeCell as UntrackedUnsafeCell;
 #[cfg(feature = "alloc")]
 pub(crate) use alloc::sync::Arc as HandleArc;
 
-/// A cache-line padded value, so two hot atomics never share a line.
-pub(crate) use crossbeam_utils::CachePadded;
+mod cache_padded;
+pub use self::cache_padded::CachePadded;
