@@ -4,7 +4,9 @@
 //!
 //! Where loom has no equivalent, the stand-in is stated here once:
 //! - there is no timed park and no sleep; both yield to the model (a timed
-//!   park may wake spuriously anyway, which every caller handles);
+//!   park may wake spuriously anyway, which every caller handles); a timed
+//!   condition-variable wait is an untimed one, except that a zero wait
+//!   times out at once;
 //! - time stands still: [`time::now`] is one fixed instant for the whole
 //!   run, because loom replays each execution and needs every choice in it
 //!   to be reproducible (a zero delay is always over, any other never is);
@@ -109,8 +111,24 @@ pub(crate) mod thread {
 
 /// Loom's mutex and condition variable.
 pub(crate) mod blocking {
+    use core::time::Duration;
+
     pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
     pub(crate) use std::sync::{OnceLock, TryLockError};
+
+    /// A timed wait as loom can model it (module docs): a zero wait times
+    /// out at once; any other is an untimed wait that ends only by being
+    /// woken, which every caller handles.
+    pub(crate) fn wait_timeout<'a, T>(
+        cond: &Condvar,
+        guard: MutexGuard<'a, T>,
+        d: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        if d.is_zero() {
+            return (guard, true);
+        }
+        (cond.wait(guard).unwrap_or_else(|e| e.into_inner()), false)
+    }
 }
 
 /// The frozen clock (module docs).

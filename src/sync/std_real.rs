@@ -19,7 +19,23 @@ pub(crate) mod thread {
 
 /// Locks: mutex, condition variable, one-time initialisation.
 pub(crate) mod blocking {
+    use core::time::Duration;
+
     pub(crate) use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, TryLockError};
+
+    /// Waits on `cond` for at most `d`; `true` if the wait timed out. A
+    /// poisoned lock is taken over (nothing the crate guards with these
+    /// locks can be left half-updated by a panic).
+    pub(crate) fn wait_timeout<'a, T>(
+        cond: &Condvar,
+        guard: MutexGuard<'a, T>,
+        d: Duration,
+    ) -> (MutexGuard<'a, T>, bool) {
+        let (g, t) = cond
+            .wait_timeout(guard, d)
+            .unwrap_or_else(|e| e.into_inner());
+        (g, t.timed_out())
+    }
 }
 
 /// The clock.
