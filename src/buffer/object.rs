@@ -147,13 +147,7 @@ impl<T: Send> ObjectPool<T> {
 
     /// An object, idle or new, lent until the guard drops.
     pub fn get(&self) -> Pooled<'_, T> {
-        let backoff = Backoff::new();
-        loop {
-            if let Some(p) = self.try_get() {
-                return p;
-            }
-            backoff.snooze();
-        }
+        self.try_get().unwrap_or_else(|| retry(|| self.try_get()))
     }
 
     /// Like [`get`](Self::get), but `None` when the bound is reached.
@@ -167,13 +161,8 @@ impl<T: Send> ObjectPool<T> {
     /// An object whose guard holds the pool by `Arc`, so it can outlive the
     /// caller's borrow (move it to another thread, store it).
     pub fn get_owned(self: &Arc<Self>) -> OwnedPooled<T> {
-        let backoff = Backoff::new();
-        loop {
-            if let Some(p) = self.try_get_owned() {
-                return p;
-            }
-            backoff.snooze();
-        }
+        self.try_get_owned()
+            .unwrap_or_else(|| retry(|| self.try_get_owned()))
     }
 
     /// Like [`get_owned`](Self::get_owned), but `None` at the bound.
@@ -192,6 +181,20 @@ impl<T: Send> ObjectPool<T> {
     /// The pool's counters now.
     pub fn metrics(&self) -> Metrics {
         self.stats.snapshot()
+    }
+}
+
+/// Waits at the bound: retries `attempt`, backing off between tries, until
+/// it gives a value. Out of line, so a get that finds room pays nothing
+/// for the wait.
+#[cold]
+fn retry<R>(mut attempt: impl FnMut() -> Option<R>) -> R {
+    let backoff = Backoff::new();
+    loop {
+        backoff.snooze();
+        if let Some(r) = attempt() {
+            return r;
+        }
     }
 }
 
