@@ -141,6 +141,7 @@ pub mod __loom {
     cfg_threads! {
         pub use crate::batch::handoff::{clock, Flush, FlushCause, Handoff};
         pub use crate::doorbell::{Check, Doorbell};
+        pub use crate::wheel::periodic::{Run, Series};
     }
     #[cfg(feature = "alloc")]
     pub use crate::buffer::idle::IdleSet;
