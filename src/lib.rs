@@ -87,43 +87,65 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(all(latchfree_loom, not(feature = "std")))]
+compile_error!("the loom models (`--cfg latchfree_loom`) need the `std` feature");
+
 #[macro_use]
 mod macros;
 mod sync;
 
-#[cfg(any(feature = "std", latchfree_loom))]
-#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
-mod doorbell;
-/// The pool's sleep/wake protocol, exposed for the loom models only.
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-pub use doorbell::{Check, Doorbell};
-
 pub mod balance;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
-pub mod batch;
-/// The batcher's flush/close/sleep hand-off, exposed for the loom models
-/// only.
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-#[path = "batch/handoff.rs"]
-pub mod batch_handoff;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub mod breaker;
+cfg_atomic64! {
+    pub mod breaker;
+}
 #[cfg(feature = "alloc")]
 pub mod buffer;
 pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
-// Under loom too: its models run the real workers (`loom-tests`).
-#[cfg(feature = "std")]
-pub mod pool;
 pub mod queue;
 pub mod ring;
 cfg_std! {
     mod threaded;
 }
 pub mod wheel;
+
+// The thread-owning adapters. Also under loom, whose models run their real
+// protocols (`__loom` below).
+cfg_threads! {
+    pub mod batch;
+    // Public through `__loom`, for the models; its docs point here.
+    #[allow(rustdoc::private_intra_doc_links)]
+    mod doorbell;
+    pub mod pool;
+}
+
+/// The padding that keeps hot atomics apart (the ring's gates, see
+/// [`ring::Storage::gates`]): crossbeam-utils' `CachePadded` wherever
+/// cores share a data cache, a word-aligned wrapper on bare-metal ARM
+/// (Cortex-M), which has no line to share falsely.
+pub use sync::CachePadded;
+
+// Footprint on Cortex-M (issue 14): a single-producer ring's overhead
+// beyond its slots stays within 64 bytes (40 with word-aligned gates; it
+// was 160 with 32-byte lines). CI builds thumbv7em, so this is checked.
+#[cfg(all(target_arch = "arm", target_os = "none"))]
+const _: () = assert!(
+    core::mem::size_of::<ring::Ring<ring::Inline<u8, 1, 1>, ring::Single, ring::BusySpin>>() <= 64
+);
+
+/// Internals the loom models in `loom-tests/` drive directly: re-exports
+/// only, the same in every build; not part of the API.
+#[doc(hidden)]
+pub mod __loom {
+    cfg_threads! {
+        pub use crate::batch::handoff::{clock, Flush, FlushCause, Handoff};
+        pub use crate::doorbell::{Check, Doorbell};
+        pub use crate::wheel::periodic::{Run, Series};
+    }
+    #[cfg(feature = "alloc")]
+    pub use crate::buffer::idle::IdleSet;
+}
 
 /// The README's Rust snippets compile and run as doc tests.
 #[cfg(doctest)]

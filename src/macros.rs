@@ -1,6 +1,13 @@
 //! Small crate-internal macros, among them the one spelling of each cfg
-//! combination the crate uses (`cfg_std!`, `cfg_threads!`, `cfg_alloc!`,
-//! `cfg_loom!`, `cfg_not_loom!`).
+//! combination the crate uses (`cfg_std!`, `cfg_not_std!`, `cfg_threads!`,
+//! `cfg_alloc!`, `cfg_atomic64!`, `cfg_loom!`, `cfg_not_loom!`).
+//!
+//! Module lines use plain features (`#[cfg(feature = "std")]`) or these
+//! macros that do not depend on loom (`cfg_threads!`, `cfg_atomic64!`), so
+//! the module tree is the same under `--cfg latchfree_loom`; `cfg_std!`,
+//! `cfg_not_std!` and `cfg_alloc!` are for code that really differs
+//! between the real primitives and loom's (the `sync` selection,
+//! crossbeam-epoch's global collector).
 
 /// Declares a function `const` except under loom, whose atomics and cells
 /// have no `const` constructors.
@@ -16,7 +23,6 @@ macro_rules! const_fn_unless_loom {
 /// Items for the real `std` build: `feature = "std"` and not under loom.
 /// The one spelling of that condition (loom models build their own world
 /// of threads and time, see `sync`).
-#[allow(unused_macros)] // until every module uses it
 macro_rules! cfg_std {
     ($($item:item)*) => {
         $(
@@ -27,8 +33,17 @@ macro_rules! cfg_std {
     };
 }
 
-/// Items that need threads: the real `std` build or a loom model.
-#[allow(unused_macros)] // until every module uses it
+/// Items for every build but the real `std` one: `no_std`, or a loom
+/// model (the complement of `cfg_std!`).
+#[allow(unused_macros)] // its users need `alloc`
+macro_rules! cfg_not_std {
+    ($($item:item)*) => {
+        $( #[cfg(not(all(feature = "std", not(latchfree_loom))))] $item )*
+    };
+}
+
+/// Items that need threads: the real `std` build or a loom model (which
+/// always has `std`; lib.rs refuses loom without it).
 macro_rules! cfg_threads {
     ($($item:item)*) => {
         $(
@@ -40,7 +55,7 @@ macro_rules! cfg_threads {
 }
 
 /// Items for the real `alloc` build, not under loom.
-#[allow(unused_macros)] // until every module uses it
+#[allow(unused_macros)] // no user yet; the spelling is kept for the others
 macro_rules! cfg_alloc {
     ($($item:item)*) => {
         $(
@@ -51,8 +66,19 @@ macro_rules! cfg_alloc {
     };
 }
 
+/// Items that need 64-bit atomics: where the target has them, and under
+/// loom (whose `AtomicU64` exists on every host).
+macro_rules! cfg_atomic64 {
+    ($($item:item)*) => {
+        $(
+            #[cfg(any(target_has_atomic = "64", latchfree_loom))]
+            #[cfg_attr(docsrs, doc(cfg(target_has_atomic = "64")))]
+            $item
+        )*
+    };
+}
+
 /// Items that exist only under loom.
-#[allow(unused_macros)] // until every module uses it
 macro_rules! cfg_loom {
     ($($item:item)*) => {
         $( #[cfg(latchfree_loom)] $item )*
@@ -60,7 +86,6 @@ macro_rules! cfg_loom {
 }
 
 /// Items that exist everywhere except under loom.
-#[allow(unused_macros)] // until every module uses it
 macro_rules! cfg_not_loom {
     ($($item:item)*) => {
         $( #[cfg(not(latchfree_loom))] $item )*

@@ -6,18 +6,22 @@
 //! once, later pushes are still delivered, and drop counters show that no
 //! item leaked or was dropped twice.
 //!
-//! The helper here is deliberately small and local (a countdown that
-//! panics once, a tracked item); the crate-wide soak has its own.
+//! The faults are `support/fault.rs`'s, shared by every fault test and the
+//! soak: a `Fault` planned to fire on call k, counted across threads.
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+#[path = "support/fault.rs"]
+mod fault;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, RecvTimeoutError};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use fault::{is_injected, quiet_injected_panics, Bomb, Fault, Plan, Tally};
 use latchfree::batch::{BatchError, Batcher};
 use latchfree::pool::{TaskError, TaskQueue};
 
@@ -26,73 +30,9 @@ const ITEMS: usize = if cfg!(miri) { 12 } else { 60 };
 /// The k-th call panics, for k in `1..=KS`.
 const KS: usize = if cfg!(miri) { 3 } else { 24 };
 
-/// The payload of an injected panic (the panic hook keeps it quiet).
-struct Injected;
-
-/// A panic payload whose own `Drop` panics: whoever drops it must do so
-/// where a panic is caught.
-struct Bomb;
-
-impl Drop for Bomb {
-    fn drop(&mut self) {
-        panic::panic_any(Injected);
-    }
-}
-
-fn quiet_injected_panics() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let p = info.payload();
-            if !(p.is::<Injected>() || p.is::<Bomb>()) {
-                default(info);
-            }
-        }));
-    });
-}
-
-/// A callback site that panics on its `k`-th call (1-based) and never again.
-struct Fault {
-    calls: AtomicUsize,
-    k: usize,
-}
-
-impl Fault {
-    fn new(k: usize) -> Arc<Self> {
-        Arc::new(Self {
-            calls: AtomicUsize::new(0),
-            k,
-        })
-    }
-
-    /// Panics with `payload()` if this is the k-th call.
-    fn hit<P: std::any::Any + Send>(&self, payload: impl FnOnce() -> P) {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.k {
-            panic::panic_any(payload());
-        }
-    }
-
-    fn fired(&self) -> bool {
-        self.calls.load(Ordering::SeqCst) >= self.k
-    }
-}
-
-/// Per-item counters, indexed by item id.
-struct Tally(Vec<AtomicUsize>);
-
-impl Tally {
-    fn new() -> Arc<Self> {
-        Arc::new(Self((0..ITEMS).map(|_| AtomicUsize::new(0)).collect()))
-    }
-
-    fn add(&self, id: usize) {
-        self.0[id].fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn get(&self, id: usize) -> usize {
-        self.0[id].load(Ordering::SeqCst)
-    }
+/// A shared fault that fires on the `k`-th call (1-based), and never again.
+fn on_call(k: usize) -> Arc<Fault> {
+    Arc::new(Fault::with(Plan::OnCall(k as u64)))
 }
 
 /// An item that counts its drops and, when given a fault, may panic in
@@ -105,9 +45,9 @@ struct Item {
 
 impl Drop for Item {
     fn drop(&mut self) {
-        self.drops.add(self.id);
+        self.drops.see(self.id as u64);
         if let Some(f) = &self.fault {
-            f.hit(|| Injected);
+            f.hit("Item::drop");
         }
     }
 }
@@ -142,8 +82,12 @@ enum Site {
 /// handled (the handler returned `Ok` with it) or reported (the error
 /// callback got it) exactly once, and dropped exactly once.
 fn batcher_run(site: Site, k: usize, flushers: usize) {
-    let fault = Fault::new(k);
-    let (handled, reported, drops) = (Tally::new(), Tally::new(), Tally::new());
+    let fault = on_call(k);
+    let (handled, reported, drops) = (
+        Arc::new(Tally::new(ITEMS)),
+        Arc::new(Tally::new(ITEMS)),
+        Arc::new(Tally::new(ITEMS)),
+    );
     let (f1, f2, f3) = (fault.clone(), fault.clone(), fault.clone());
     let (h, r) = (handled.clone(), reported.clone());
     let b = Batcher::builder::<&'static str>()
@@ -153,30 +97,34 @@ fn batcher_run(site: Site, k: usize, flushers: usize) {
         .queue_capacity(8)
         .max_bytes(12, move |it: &Item| {
             if site == Site::Weigher {
-                f1.hit(|| Injected);
+                f1.hit("weigher");
             }
             it.id % 5
         })
         .on_error(move |e, items: &mut Vec<Item>| {
             let _ = e;
             for it in items.iter() {
-                r.add(it.id);
+                r.see(it.id as u64);
             }
             match site {
-                Site::OnError => f2.hit(|| Injected),
-                Site::OnErrorBomb => f2.hit(|| Bomb),
+                Site::OnError => {
+                    f2.hit("error callback");
+                }
+                Site::OnErrorBomb => {
+                    f2.hit_with(|| Bomb);
+                }
                 _ => {}
             }
         })
         .build(move |batch: &mut Vec<Item>| {
             if site == Site::Handler {
-                f3.hit(|| Injected);
+                f3.hit("handler");
             }
             if batch.iter().any(|it| it.id % 11 == 10) {
                 return Err("an item the handler refuses");
             }
             for it in batch.iter() {
-                h.add(it.id);
+                h.see(it.id as u64);
             }
             Ok(())
         });
@@ -205,7 +153,8 @@ fn batcher_run(site: Site, k: usize, flushers: usize) {
     let m = b.metrics();
     drop(b);
     for id in 0..ITEMS {
-        let (hd, rp, dr) = (handled.get(id), reported.get(id), drops.get(id));
+        let id64 = id as u64;
+        let (hd, rp, dr) = (handled.count(id64), reported.count(id64), drops.count(id64));
         assert_eq!(
             (hd + rp, dr),
             (1, 1),
@@ -215,7 +164,7 @@ fn batcher_run(site: Site, k: usize, flushers: usize) {
     assert_eq!(m.accepted, ITEMS);
     assert_eq!(m.delivered + m.unweighed, ITEMS, "{m:?}");
     if k == 1 {
-        assert!(fault.fired(), "{site:?}: the fault never fired");
+        assert!(fault.fired() > 0, "{site:?}: the fault never fired");
     }
 }
 
@@ -262,7 +211,7 @@ fn batcher_survives_an_item_drop_that_panics() {
 #[test]
 fn a_weigher_panic_reports_that_item() {
     quiet_injected_panics();
-    let fault = Fault::new(3);
+    let fault = on_call(3);
     let f = fault.clone();
     let got = Arc::new(std::sync::Mutex::new(Vec::new()));
     let (g, delivered) = (got.clone(), Arc::new(AtomicUsize::new(0)));
@@ -271,11 +220,11 @@ fn a_weigher_panic_reports_that_item() {
         .max_items(100)
         .max_delay(Duration::from_secs(60))
         .max_bytes(1000, move |_: &u32| {
-            f.hit(|| Injected);
+            f.hit("weigher");
             1
         })
         .on_error(move |e, items: &mut Vec<u32>| {
-            let panicked = matches!(e, BatchError::Unweighed(ref p) if p.is::<Injected>());
+            let panicked = matches!(e, BatchError::Unweighed(ref p) if is_injected(&**p));
             g.lock().unwrap().push((panicked, items.clone()));
         })
         .build(move |batch: &mut Vec<u32>| {
@@ -312,8 +261,12 @@ enum TaskSite {
 /// One task-queue run: the handler is called exactly once per posted value
 /// and each value dropped once, whatever panics; the counters add up.
 fn task_run(site: TaskSite, k: usize, workers: usize) {
-    let fault = Fault::new(k);
-    let (calls, drops, errors) = (Tally::new(), Tally::new(), Arc::new(AtomicUsize::new(0)));
+    let fault = on_call(k);
+    let (calls, drops, errors) = (
+        Arc::new(Tally::new(ITEMS)),
+        Arc::new(Tally::new(ITEMS)),
+        Arc::new(AtomicUsize::new(0)),
+    );
     let (f1, f2, c, e) = (fault.clone(), fault.clone(), calls.clone(), errors.clone());
     let q = TaskQueue::builder()
         .workers(workers)
@@ -322,15 +275,19 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
             e.fetch_add(1, Ordering::SeqCst);
             drop(err);
             match site {
-                TaskSite::OnError => f1.hit(|| Injected),
-                TaskSite::OnErrorBomb => f1.hit(|| Bomb),
+                TaskSite::OnError => {
+                    f1.hit("error callback");
+                }
+                TaskSite::OnErrorBomb => {
+                    f1.hit_with(|| Bomb);
+                }
                 _ => {}
             }
         })
         .build(move |it: Item| {
-            c.add(it.id);
+            c.see(it.id as u64);
             if site == TaskSite::Handler {
-                f2.hit(|| Injected);
+                f2.hit("handler");
             }
             if it.id % 9 == 8 {
                 return Err(it.id);
@@ -358,7 +315,7 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
     drop(q);
     for id in 0..ITEMS {
         assert_eq!(
-            (calls.get(id), drops.get(id)),
+            (calls.count(id as u64), drops.count(id as u64)),
             (1, 1),
             "{site:?} k={k} workers={workers}: item {id}"
         );
@@ -402,8 +359,8 @@ fn task_queue_survives_a_value_drop_that_panics() {
 #[test]
 fn dropping_a_batcher_with_panicking_items_loses_nothing() {
     quiet_injected_panics();
-    let drops = Tally::new();
-    let fault = Fault::new(2);
+    let drops = Arc::new(Tally::new(ITEMS));
+    let fault = on_call(2);
     let handled = Arc::new(AtomicUsize::new(0));
     let h = handled.clone();
     let b = Batcher::builder::<()>()
@@ -425,5 +382,5 @@ fn dropping_a_batcher_with_panicking_items_loses_nothing() {
     let r = panic::catch_unwind(AssertUnwindSafe(|| drop(b)));
     assert!(r.is_ok(), "dropping the batcher panicked");
     assert_eq!(handled.load(Ordering::SeqCst), ITEMS);
-    assert!((0..ITEMS).all(|id| drops.get(id) == 1));
+    assert!((0..ITEMS).all(|id| drops.count(id as u64) == 1));
 }

@@ -3,13 +3,17 @@
 //! its k-th call, for every k a scenario reaches. After the panic the
 //! structure must be consistent: nothing lost, nothing duplicated, nothing
 //! leaked (drop counters), bounds exact, and every later call working.
+//! The trigger is this thread's own (`support/fault.rs`: `fault::arm(k)`,
+//! then every `fault::point()` counts).
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-use std::cell::Cell;
+#[path = "support/fault.rs"]
+mod fault;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchfree::buffer::{BufferPool, ObjectPool};
@@ -18,63 +22,6 @@ use latchfree::queue::{DelayQueue, PriorityQueue};
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
 use latchfree::wheel::std_service::{MissedTick, TimerService};
 use latchfree::wheel::{Wheel, WheelConfig};
-
-/// The payload of every injected panic, so the quiet hook can tell them
-/// from real failures.
-const FAULT: &str = "injected fault";
-
-/// A countdown of user-code calls on this thread: the k-th call after
-/// `arm(k)` panics (once), then the fault is spent.
-mod fault {
-    use super::*;
-
-    thread_local! {
-        static LEFT: Cell<usize> = const { Cell::new(0) };
-        static HITS: Cell<usize> = const { Cell::new(0) };
-    }
-
-    /// Panic on the k-th call of `point` from now (k >= 1).
-    pub fn arm(k: usize) {
-        quiet();
-        LEFT.with(|l| l.set(k));
-        HITS.with(|h| h.set(0));
-    }
-
-    pub fn disarm() {
-        LEFT.with(|l| l.set(0));
-    }
-
-    /// Whether the armed fault went off.
-    pub fn fired() -> bool {
-        HITS.with(|h| h.get()) > 0
-    }
-
-    /// One call of user code: panics if it is the armed one.
-    pub fn point() {
-        let left = LEFT.with(|l| l.get());
-        if left == 0 {
-            return;
-        }
-        LEFT.with(|l| l.set(left - 1));
-        if left == 1 && !std::thread::panicking() {
-            HITS.with(|h| h.set(h.get() + 1));
-            std::panic::panic_any(FAULT);
-        }
-    }
-
-    /// Keeps injected panics off stderr; real failures still print.
-    fn quiet() {
-        static HOOK: Once = Once::new();
-        HOOK.call_once(|| {
-            let default = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                if info.payload().downcast_ref::<&str>() != Some(&FAULT) {
-                    default(info);
-                }
-            }));
-        });
-    }
-}
 
 /// Counts live instances; its `Drop` is a fault point.
 #[derive(Debug)]
@@ -396,13 +343,14 @@ fn handoff_drop_faults_across_k() {
 
 #[test]
 fn periodic_timer_survives_a_panicking_run() {
+    fault::quiet_injected_panics();
     let timers = TimerService::new();
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let t = timers
         .every(Duration::from_millis(1), MissedTick::Skip, move || {
             if r.fetch_add(1, Ordering::Relaxed) == 0 {
-                std::panic::panic_any(FAULT);
+                std::panic::panic_any(fault::INJECTED);
             }
         })
         .unwrap();

@@ -8,51 +8,19 @@
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-use std::cell::Cell;
+#[path = "support/fault.rs"]
+mod fault;
+
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Once;
 
+use fault::{arm, disarm, paused, point};
 use latchfree::map::{Collector, HashMap, Op};
-
-const FAULT: &str = "injected fault";
-
-thread_local! {
-    static LEFT: Cell<usize> = const { Cell::new(0) };
-}
 
 /// Live keys and values; a double drop drives it below zero.
 static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-fn arm(k: usize) {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&FAULT) {
-                default(info);
-            }
-        }));
-    });
-    LEFT.with(|l| l.set(k));
-}
-
-fn disarm() {
-    LEFT.with(|l| l.set(0));
-}
-
-fn point() {
-    let left = LEFT.with(|l| l.get());
-    if left == 0 {
-        return;
-    }
-    LEFT.with(|l| l.set(left - 1));
-    if left == 1 && !std::thread::panicking() {
-        std::panic::panic_any(FAULT);
-    }
-}
 
 /// A key or a value (`u64` payload) whose user code is all fault points.
 #[derive(Debug)]
@@ -122,12 +90,7 @@ fn step(map: &HashMap<F, F>, model: &mut BTreeMap<u64, u64>, i: u64) {
         }
     }))
     .is_ok();
-    let now = {
-        let saved = LEFT.with(|l| l.replace(0));
-        let v = map.pin().get(&F::new(key)).map(|v| v.0);
-        LEFT.with(|l| l.set(saved));
-        v
-    };
+    let now = paused(|| map.pin().get(&F::new(key)).map(|v| v.0));
     if done {
         // Applied exactly as the model says.
         let want = match op {

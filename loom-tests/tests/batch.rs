@@ -2,8 +2,8 @@
 //! `RUSTFLAGS="--cfg latchfree_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p latchfree-loom-tests --test batch`.
 //!
 //! The batcher's flusher loop, flush target and epoch and sleep flag
-//! live in `batch_handoff::Handoff`; these models run that very loop on a
-//! loom thread against the same kind of queue the batcher uses (a
+//! live in its `Handoff` (reached through `latchfree::__loom`); these
+//! models run that very loop on a loom thread against the same kind of queue the batcher uses (a
 //! multi-producer ring with one consumer), with a batch that records what
 //! was shipped. Time stands still under loom (see the module docs), so a
 //! batch with a delay lingers until a flush or the close ships it, and a
@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use latchfree::batch_handoff::{clock, Flush, FlushCause, Handoff};
+use latchfree::__loom::{clock, Flush, FlushCause, Handoff};
 use latchfree::ring::{BusySpin, Consumer, Heap, Multi, MultiProducer, Poll, Ring, Worker};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::{Arc, Mutex};

@@ -1,16 +1,20 @@
 #![cfg(latchfree_loom)]
 //! Loom models of the buffer module: the lock-free idle set (ownership of
 //! each boxed object moves with one RMW, so concurrent puts and takes never
-//! lose an object nor hand one to two owners) and `ObjectPool`'s bound
-//! (never exceeded, counting objects being created or returned, and never
-//! leaked, also when `init` panics).
+//! lose an object nor hand one to two owners), `ObjectPool`'s bound (never
+//! exceeded, counting objects being created or returned, and never leaked,
+//! also when `init` panics) and `BufferPool`'s per-thread cache (a buffer
+//! is never lent twice, every get is counted once, and a pool dropped on
+//! another thread leaves its cache entry to be evicted).
 
 mod support;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
-use latchfree::buffer::{IdleSet, ObjectPool};
+use latchfree::__loom::IdleSet;
+use latchfree::buffer::{BufferPool, ObjectPool};
+use loom::sync::mpsc::channel;
 use loom::sync::Arc;
 use loom::thread;
 use support::model;
@@ -115,5 +119,73 @@ fn object_pool_panicking_init_gives_its_unit_back() {
             pool.try_get().is_some(),
             "the panicking init leaked its unit"
         );
+    });
+}
+
+/// Two classes (64 and 128 bytes) of one idle buffer each: a model's every
+/// atomic access is a branch point, and the defaults have 960 cells.
+fn small_pool() -> BufferPool {
+    BufferPool::builder()
+        .max_retained(128)
+        .max_idle_per_class(1)
+        .build()
+}
+
+/// Two threads get, fill and return buffers of one pool, each through its
+/// own cache and the shared class behind it: every buffer lent is empty
+/// (never one another thread still fills), and every get is counted once,
+/// as a hit (cache or class) or a miss.
+#[test]
+fn buffer_pool_caches_lend_each_buffer_once() {
+    model(|| {
+        let pool = Arc::new(small_pool());
+        let threads: Vec<_> = (0..2u8)
+            .map(|id| {
+                let pool = pool.clone();
+                thread::spawn(move || {
+                    for _ in 0..2 {
+                        let mut b = pool.get(64);
+                        assert!(b.is_empty(), "a lent buffer held another's bytes");
+                        b.push(id);
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        let m = pool.metrics();
+        assert_eq!(m.hits + m.misses, 4, "{m:?}");
+        assert_eq!(m.created, m.misses);
+    });
+}
+
+/// A pool dropped on another thread cannot reach this thread's cache; its
+/// drop marks its entries dead, and this thread's next put to another pool
+/// evicts the dead entry (freeing its buffer) and caches its own buffer.
+#[test]
+fn buffer_pool_dropped_elsewhere_gives_the_cache_up() {
+    model(|| {
+        let first = Arc::new(small_pool());
+        let (cached_tx, cached_rx) = channel();
+        let (dropped_tx, dropped_rx) = channel();
+        let t = {
+            let first = first.clone();
+            thread::spawn(move || {
+                drop(first.get(64)); // now in this thread's cache
+                drop(first);
+                cached_tx.send(()).unwrap();
+                dropped_rx.recv().unwrap();
+                let second = small_pool();
+                drop(second.get(64));
+                // Cached here, not idle in the shared class: the dead
+                // entry gave the cache up.
+                assert_eq!(second.metrics().idle_bytes, 0);
+                drop(second.get(64));
+                assert_eq!(second.metrics().hits, 1);
+            })
+        };
+        cached_rx.recv().unwrap();
+        drop(first); // the last handle: the pool drops here
+        dropped_tx.send(()).unwrap();
+        t.join().unwrap();
     });
 }

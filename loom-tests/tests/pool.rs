@@ -9,8 +9,8 @@
 //! twice or never as a failed count.
 #![cfg(latchfree_loom)]
 
+use latchfree::__loom::{Check, Doorbell};
 use latchfree::ring::{BusySpin, Heap, Multi, Poll, Ring, Worker};
-use latchfree::{Check, Doorbell};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;

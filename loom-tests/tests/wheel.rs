@@ -8,8 +8,9 @@
 use latchfree::queue::arena::Growable;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use latchfree::__loom::{Run, Series};
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
-use latchfree::wheel::{Run, Series, Wheel, WheelConfig};
+use latchfree::wheel::{Wheel, WheelConfig};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::sync::Mutex;

@@ -69,7 +69,7 @@ mod round_robin;
 mod snapshot;
 #[cfg(feature = "std")]
 mod std_pick;
-#[cfg(all(test, feature = "alloc", not(latchfree_loom)))]
+#[cfg(all(test, feature = "alloc"))]
 mod tests;
 #[cfg(feature = "alloc")]
 mod weighted;

@@ -14,24 +14,16 @@ use crate::sync::Ordering::{AcqRel, Acquire};
 
 pub(crate) struct Snapshot<T> {
     current: Atomic<T>,
+    /// crossbeam's global collector under `std`, else one per snapshot
+    /// (see `new_collector`).
     collector: Collector,
-    /// Whether `collector` is crossbeam's default one, whose thread-local
-    /// pin is cheap.
-    #[cfg(all(feature = "std", not(latchfree_loom)))]
-    default_collector: bool,
 }
 
 impl<T> Snapshot<T> {
     pub(crate) fn new(value: T) -> Snapshot<T> {
-        #[cfg(all(feature = "std", not(latchfree_loom)))]
-        let collector = crossbeam_epoch::default_collector().clone();
-        #[cfg(not(all(feature = "std", not(latchfree_loom))))]
-        let collector = Collector::new();
         Snapshot {
             current: Atomic::new(value),
-            collector,
-            #[cfg(all(feature = "std", not(latchfree_loom)))]
-            default_collector: true,
+            collector: new_collector(),
         }
     }
 
@@ -44,11 +36,7 @@ impl<T> Snapshot<T> {
     /// registration per call (keep a `LocalHandle` in hot `no_std` code).
     #[inline]
     pub(crate) fn pin(&self) -> Guard {
-        #[cfg(all(feature = "std", not(latchfree_loom)))]
-        if self.default_collector {
-            return crossbeam_epoch::pin();
-        }
-        self.collector.register().pin()
+        pin(&self.collector)
     }
 
     /// The current snapshot, valid while `guard` lives.
@@ -113,5 +101,30 @@ impl<T> Drop for Snapshot<T> {
             let current = self.current.load(Acquire, guard);
             drop(current.into_owned());
         }
+    }
+}
+
+cfg_std! {
+    /// crossbeam's global collector, whose thread-local pin is cheap.
+    fn new_collector() -> Collector {
+        crossbeam_epoch::default_collector().clone()
+    }
+
+    #[inline]
+    fn pin(_global: &Collector) -> Guard {
+        crossbeam_epoch::pin()
+    }
+}
+
+// Without `std` there is no global collector; under loom none may outlive
+// a model run.
+cfg_not_std! {
+    fn new_collector() -> Collector {
+        Collector::new()
+    }
+
+    #[inline]
+    fn pin(collector: &Collector) -> Guard {
+        collector.register().pin()
     }
 }

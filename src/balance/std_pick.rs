@@ -3,8 +3,9 @@
 use core::cell::Cell;
 
 use super::{Lease, LeastLoaded};
+use crate::sync::thread;
 
-std::thread_local! {
+thread::thread_local! {
     /// xorshift64* state, seeded per thread from its address and the
     /// process-wide clock.
     static RNG: Cell<u64> = const { Cell::new(0) };

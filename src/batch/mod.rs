@@ -46,7 +46,9 @@
 //! and acknowledges. A flush never waits for a push: producers blocked on
 //! a full queue have claimed nothing, and the flushers keep draining.
 
-mod handoff;
+// Public through `crate::__loom`, for the models; its docs point here.
+#[allow(rustdoc::private_intra_doc_links)]
+pub(crate) mod handoff;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -66,7 +68,7 @@ use crate::ring::{
 };
 use crate::sync::blocking::Mutex;
 use crate::sync::time::{now, Instant};
-use crate::sync::{Arc, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{Arc, AtomicUsize, HandleArc, Ordering, UnsafeCell};
 
 /// A take-once slot (see `pool::Slot`): written by the producer that
 /// claimed it, taken by the one flusher that consumes its sequence.
@@ -252,8 +254,8 @@ struct Counters {
     causes: [AtomicUsize; 5],
 }
 
-type Weigher<T> = Arc<dyn Fn(&T) -> usize + Send + Sync>;
-type OnError<T, E> = Arc<dyn Fn(BatchError<E>, &mut Vec<T>) + Send + Sync>;
+type Weigher<T> = HandleArc<dyn Fn(&T) -> usize + Send + Sync>;
+type OnError<T, E> = HandleArc<dyn Fn(BatchError<E>, &mut Vec<T>) + Send + Sync>;
 
 /// Configures and starts a [`Batcher`].
 ///
@@ -335,7 +337,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
         weigher: impl Fn(&T) -> usize + Send + Sync + 'static,
     ) -> Self {
         self.max_bytes = bytes;
-        self.weigher = Some(Arc::new(weigher));
+        self.weigher = Some(HandleArc::new(weigher));
         self
     }
 
@@ -372,7 +374,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
         mut self,
         f: impl Fn(BatchError<E>, &mut Vec<T>) + Send + Sync + 'static,
     ) -> Self {
-        self.on_error = Some(Arc::new(f));
+        self.on_error = Some(HandleArc::new(f));
         self
     }
 
@@ -412,7 +414,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
             counters: Counters::default(),
         });
         let on_error: OnError<T, E> = self.on_error.unwrap_or_else(|| {
-            Arc::new(|e: BatchError<E>, items: &mut Vec<T>| {
+            HandleArc::new(|e: BatchError<E>, items: &mut Vec<T>| {
                 let why = match e {
                     BatchError::Failed(_) => "failed",
                     BatchError::Panicked(_) => "panicked",

@@ -68,7 +68,7 @@
 
 #[cfg(feature = "std")]
 mod std_call;
-#[cfg(all(test, not(latchfree_loom)))]
+#[cfg(test)]
 mod tests;
 
 use core::fmt;

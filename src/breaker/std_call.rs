@@ -7,13 +7,14 @@ use std::panic::catch_unwind;
 
 use super::{Breaker, CallError, Guard, Observer, Permit, Rejected, State};
 use crate::limiter::now_nanos;
+use crate::sync::thread;
 
 /// Runs the observer. Its transition is already complete, so a panic from
 /// it leaves the breaker consistent; it is re-raised to the caller, except
 /// while this thread is already unwinding (a guard dropped by a panic),
 /// where a second panic would abort the process: then it is dropped.
 pub(super) fn notify<O: Observer>(observer: &O, from: State, to: State) {
-    if !std::thread::panicking() {
+    if !thread::panicking() {
         observer.on_transition(from, to);
         return;
     }

@@ -25,9 +25,9 @@ pub struct IdleSet<T> {
     hint: AtomicUsize,
 }
 
-// Under loom the set is public (for the models), where clippy would ask
-// for an `is_empty` nobody uses.
-#[cfg_attr(latchfree_loom, allow(clippy::len_without_is_empty))]
+// Public through `__loom` (for the models), where clippy would ask for an
+// `is_empty` nobody uses.
+#[allow(clippy::len_without_is_empty)]
 impl<T> IdleSet<T> {
     /// An empty set of `capacity` cells.
     pub fn new(capacity: usize) -> Self {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize as StdAtomic, Ordering as StdOrdering};
 use std::vec::Vec;
 
 use super::*;
+use crate::sync::HandleArc as Arc;
 
 const N: usize = if cfg!(miri) { 32 } else { 2_000 };
 

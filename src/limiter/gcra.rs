@@ -21,109 +21,112 @@
 //! read) as that case and repairs it to `now + τ`: an empty schedule,
 //! never a full one.
 
-use super::Quota;
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-use crate::sync::AtomicU64;
 use crate::sync::{AtomicU32, Ordering::Relaxed};
 
-/// GCRA: `burst` cells at once, then one per `period`; one atomic word and
-/// one compare-and-swap per admission.
-///
-/// `const`-constructible, so it can be a `static`. Only on targets with
-/// 64-bit atomics; see [`Gcra32`] for the others.
-///
-/// ```
-/// use latchfree::limiter::{Gcra, Limiter, Quota};
-///
-/// let l = Gcra::new(Quota::with_period(1_000).allow_burst(2));
-/// assert!(l.try_acquire_at(2, 0).is_ok());
-/// let err = l.try_acquire_at(1, 0).unwrap_err();
-/// assert_eq!(err.wait(0), Some(1_000));
-/// assert!(l.try_acquire_at(1, 1_000).is_ok());
-/// assert!(l.try_acquire_at(3, 5_000).is_err()); // more than the burst: TooLarge
-/// ```
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-#[derive(Debug)]
-pub struct Gcra {
-    /// Theoretical arrival time, in the caller's clock; only grows. At
-    /// most `now + τ` for the latest `now` that was admitted.
-    tat: AtomicU64,
-    quota: Quota,
-}
+cfg_atomic64! {
+    use super::Quota;
+    use crate::sync::AtomicU64;
 
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-impl Gcra {
-    const_fn_unless_loom! {
-        /// A limiter with the whole burst available.
-        pub fn new(quota: Quota) -> Gcra {
-            Gcra { tat: AtomicU64::new(0), quota }
-        }
+    /// GCRA: `burst` cells at once, then one per `period`; one atomic word and
+    /// one compare-and-swap per admission.
+    ///
+    /// `const`-constructible, so it can be a `static`. Only on targets with
+    /// 64-bit atomics; see [`Gcra32`] for the others.
+    ///
+    /// ```
+    /// use latchfree::limiter::{Gcra, Limiter, Quota};
+    ///
+    /// let l = Gcra::new(Quota::with_period(1_000).allow_burst(2));
+    /// assert!(l.try_acquire_at(2, 0).is_ok());
+    /// let err = l.try_acquire_at(1, 0).unwrap_err();
+    /// assert_eq!(err.wait(0), Some(1_000));
+    /// assert!(l.try_acquire_at(1, 1_000).is_ok());
+    /// assert!(l.try_acquire_at(3, 5_000).is_err()); // more than the burst: TooLarge
+    /// ```
+    #[derive(Debug)]
+    pub struct Gcra {
+        /// Theoretical arrival time, in the caller's clock; only grows. At
+        /// most `now + τ` for the latest `now` that was admitted.
+        tat: AtomicU64,
+        quota: Quota,
     }
 
-    /// The quota.
-    pub fn quota(&self) -> Quota {
-        self.quota
-    }
-
-    /// Admits `n` cells at `now`, or says when they will be available.
-    #[inline]
-    pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
-        acquire_on(&self.tat, &self.quota, n, now)
-    }
-}
-
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-impl Limiter for Gcra {
-    #[inline]
-    fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
-        Gcra::try_acquire_at(self, n, now)
-    }
-
-    fn capacity(&self) -> u32 {
-        self.quota.burst
-    }
-}
-
-/// The GCRA step on any `tat` word (the keyed limiter shares it).
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-#[inline]
-pub(super) fn acquire_on(
-    word: &AtomicU64,
-    quota: &Quota,
-    n: u32,
-    now: u64,
-) -> Result<(), TryAcquireError> {
-    check_size(n, quota.burst)?;
-    if n == 0 {
-        return Ok(());
-    }
-    let tau = quota.tolerance();
-    let inc = quota.period * n as u64;
-    // Relaxed throughout: the word guards no other memory; the CAS alone
-    // orders admissions (its modification order is the admission order).
-    let mut tat = word.load(Relaxed);
-    loop {
-        if tat == u64::MAX {
-            // The keyed limiter's retired marker (unreachable otherwise):
-            // never repair it back into service.
-            return Err(TryAcquireError::NotReady { ready_at: now });
-        }
-        let new = tat.max(now).saturating_add(inc);
-        if new - now > tau {
-            // Includes a `now` behind the schedule (stale or backwards):
-            // refused, never a reason to move `tat` back.
-            return Err(TryAcquireError::NotReady {
-                ready_at: new - tau,
-            });
-        }
-        match word.compare_exchange_weak(tat, new, Relaxed, Relaxed) {
-            Ok(_) => return Ok(()),
-            Err(seen) => {
-                tat = seen;
-                crate::sync::busy_loop();
+    impl Gcra {
+        const_fn_unless_loom! {
+            /// A limiter with the whole burst available.
+            pub fn new(quota: Quota) -> Gcra {
+                Gcra { tat: AtomicU64::new(0), quota }
             }
         }
+
+        /// The quota.
+        pub fn quota(&self) -> Quota {
+            self.quota
+        }
+
+        /// Admits `n` cells at `now`, or says when they will be available.
+        #[inline]
+        pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+            acquire_on(&self.tat, &self.quota, n, now)
+        }
+    }
+
+    impl Limiter for Gcra {
+        #[inline]
+        fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+            Gcra::try_acquire_at(self, n, now)
+        }
+
+        fn capacity(&self) -> u32 {
+            self.quota.burst
+        }
+    }
+
+    /// The GCRA step on any `tat` word (the keyed limiter shares it).
+    #[inline]
+    pub(super) fn acquire_on(
+        word: &AtomicU64,
+        quota: &Quota,
+        n: u32,
+        now: u64,
+    ) -> Result<(), TryAcquireError> {
+        check_size(n, quota.burst)?;
+        if n == 0 {
+            return Ok(());
+        }
+        let tau = tolerance(quota);
+        let inc = quota.period * n as u64;
+        // Relaxed throughout: the word guards no other memory; the CAS alone
+        // orders admissions (its modification order is the admission order).
+        let mut tat = word.load(Relaxed);
+        loop {
+            if tat == u64::MAX {
+                // The keyed limiter's retired marker (unreachable otherwise):
+                // never repair it back into service.
+                return Err(TryAcquireError::NotReady { ready_at: now });
+            }
+            let new = tat.max(now).saturating_add(inc);
+            if new - now > tau {
+                // Includes a `now` behind the schedule (stale or backwards):
+                // refused, never a reason to move `tat` back.
+                return Err(TryAcquireError::NotReady {
+                    ready_at: new - tau,
+                });
+            }
+            match word.compare_exchange_weak(tat, new, Relaxed, Relaxed) {
+                Ok(_) => return Ok(()),
+                Err(seen) => {
+                    tat = seen;
+                    crate::sync::busy_loop();
+                }
+            }
+        }
+    }
+
+    /// `burst × period`: how far ahead of `now` the schedule may run.
+    const fn tolerance(quota: &Quota) -> u64 {
+        quota.period * quota.burst as u64
     }
 }
 

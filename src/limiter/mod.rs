@@ -73,34 +73,31 @@
 //! ```
 
 mod gcra;
-#[cfg(all(feature = "alloc", any(target_has_atomic = "64", latchfree_loom)))]
-mod keyed;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-mod leaky;
 #[cfg(feature = "std")]
 mod std_wait;
-#[cfg(all(test, not(latchfree_loom)))]
+#[cfg(test)]
 mod tests;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-mod token;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-mod window;
+cfg_atomic64! {
+    #[cfg(feature = "alloc")]
+    mod keyed;
+    mod leaky;
+    mod token;
+    mod window;
+}
 
 use core::fmt;
 
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub use self::gcra::Gcra;
 pub use self::gcra::Gcra32;
-#[cfg(all(feature = "alloc", any(target_has_atomic = "64", latchfree_loom)))]
-pub use self::keyed::Keyed;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub use self::leaky::LeakyBucket;
 #[cfg(feature = "std")]
 pub use self::std_wait::{now_nanos, AcquireError};
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub use self::token::TokenBucket;
-#[cfg(any(target_has_atomic = "64", latchfree_loom))]
-pub use self::window::{FixedWindow, SlidingWindow};
+cfg_atomic64! {
+    pub use self::gcra::Gcra;
+    #[cfg(feature = "alloc")]
+    pub use self::keyed::Keyed;
+    pub use self::leaky::LeakyBucket;
+    pub use self::token::TokenBucket;
+    pub use self::window::{FixedWindow, SlidingWindow};
+}
 
 /// A rate: one cell every `period` (nanoseconds, or the caller's tick),
 /// with up to `burst` cells at once after an idle spell.
@@ -210,12 +207,6 @@ impl Quota {
     /// Cells admitted at once after an idle spell.
     pub const fn burst(&self) -> u32 {
         self.burst
-    }
-
-    /// `burst × period`: how far ahead of `now` the schedule may run.
-    #[cfg(any(target_has_atomic = "64", latchfree_loom))]
-    const fn tolerance(&self) -> u64 {
-        self.period * self.burst as u64
     }
 }
 

@@ -7,14 +7,14 @@
 //! meanwhile); `acquire_timeout` gives up at once if the retry time is
 //! beyond its deadline, rather than sleeping for nothing.
 
-use core::time::Duration;
-use std::sync::OnceLock;
-use std::time::Instant;
-
 use core::fmt;
 use core::hash::Hash;
+use core::time::Duration;
 
 use super::{FixedWindow, Gcra, Keyed, LeakyBucket, SlidingWindow, TokenBucket, TryAcquireError};
+use crate::sync::blocking::OnceLock;
+use crate::sync::thread;
+use crate::sync::time::{self, Instant};
 
 static ORIGIN: OnceLock<Instant> = OnceLock::new();
 
@@ -28,7 +28,8 @@ static ORIGIN: OnceLock<Instant> = OnceLock::new();
 /// assert!(b >= a);
 /// ```
 pub fn now_nanos() -> u64 {
-    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64
+    let now = time::now();
+    now.duration_since(*ORIGIN.get_or_init(|| now)).as_nanos() as u64
 }
 
 /// Why [`acquire`](Gcra::acquire) or [`acquire_timeout`](Gcra::acquire_timeout)
@@ -86,7 +87,7 @@ fn wait_for(
                 if deadline.is_some_and(|d| ready_at > d) {
                     return Err(AcquireError::Timeout);
                 }
-                std::thread::sleep(Duration::from_nanos(ready_at.saturating_sub(now).max(1)));
+                thread::sleep(Duration::from_nanos(ready_at.saturating_sub(now).max(1)));
             }
         }
     }
@@ -129,7 +130,7 @@ impl LeakyBucket {
     pub fn take(&self) -> Duration {
         let wait = Duration::from_nanos(self.take_at(now_nanos()));
         if !wait.is_zero() {
-            std::thread::sleep(wait);
+            thread::sleep(wait);
         }
         wait
     }

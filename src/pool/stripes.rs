@@ -34,7 +34,9 @@ use core::any::Any;
 use core::cell::{Cell, RefCell};
 
 use crate::sync::blocking::Mutex;
-use crate::sync::{thread, Arc, AtomicBool, AtomicUsize, CachePadded, IdCounter, Ordering};
+use crate::sync::{
+    thread, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UntrackedAtomicUsize,
+};
 
 /// Lanes one thread keeps cached, across all pools and batchers.
 pub(crate) const CACHE_LANES: usize = 4;
@@ -113,8 +115,8 @@ thread::thread_local! {
     static STRIPE: Cell<usize> = Cell::new(usize::MAX);
 }
 
-static NEXT_STRIPE: IdCounter = IdCounter::new(0);
-static NEXT_ID: IdCounter = IdCounter::new(0);
+static NEXT_STRIPE: UntrackedAtomicUsize = UntrackedAtomicUsize::new(0);
+static NEXT_ID: UntrackedAtomicUsize = UntrackedAtomicUsize::new(0);
 
 /// See the [module docs](self).
 pub(crate) struct Lanes<P> {

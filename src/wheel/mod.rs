@@ -33,14 +33,9 @@
 //! thread on the monotonic clock.
 
 mod levels;
+// Public through `crate::__loom`, for the models.
 #[cfg(any(feature = "std", latchfree_loom))]
-#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
-mod periodic;
-/// The timer service's periodic state machine, exposed for the loom models
-/// only.
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-pub use periodic::{Run, Series};
+pub(crate) mod periodic;
 #[cfg(feature = "alloc")]
 pub mod shared;
 #[cfg(all(feature = "std", not(latchfree_loom)))]

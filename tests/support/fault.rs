@@ -1,12 +1,21 @@
 //! Fault injection for the reliability tests (`tests/faults.rs`) and the
 //! soak (`examples/soak.rs`, which includes this file by path).
 //!
+//! This is the one fault mechanism of the test suite: `tests/faults.rs`,
+//! `tests/faults_core.rs`, `tests/faults_map.rs`, `tests/batch_faults.rs`
+//! and the soak all include it.
+//!
 //! - [`Fault`]: a trigger that user callbacks call once per invocation
 //!   ([`Fault::hit`]); it panics on the k-th call, on every k-th call, or on
 //!   a seeded pseudo-random fraction of calls. Which call indices panic is a
 //!   pure function of the plan (and seed), so a failing seed replays.
-//!   Injected panics carry a message starting with [`INJECTED`], and
+//!   Injected panics carry a message starting with [`INJECTED`] (or are a
+//!   [`Bomb`], a payload whose own `Drop` panics), and
 //!   [`quiet_injected_panics`] keeps them off stderr.
+//! - [`arm`], [`point`], [`disarm`], [`fired`], [`paused`]: this thread's
+//!   own [`Fault`], for user code that has nowhere to keep a shared one (a
+//!   value's `Drop`, `Hash` or `Ord`): the k-th [`point`] after `arm(k)`
+//!   panics, once.
 //! - [`Ledger`] and [`Tracked`]: a value type that counts its creations,
 //!   clones and drops, and whose `Clone`, `Drop`, `Hash` and `Eq` each call
 //!   a [`Fault`] of the ledger, so a test can make them panic too. After a
@@ -18,6 +27,7 @@
 #![allow(dead_code)]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
@@ -109,6 +119,12 @@ impl Fault {
         f
     }
 
+    /// Restarts the counts: the next call is call 1, nothing has fired.
+    pub fn reset(&self) {
+        self.calls.store(0, Ordering::Relaxed);
+        self.fired.store(0, Ordering::Relaxed);
+    }
+
     /// Replaces the plan; the call count goes on from where it is.
     pub fn arm(&self, plan: Plan) {
         let (kind, k, seed) = match plan {
@@ -155,6 +171,17 @@ impl Fault {
         n
     }
 
+    /// Like [`hit`](Self::hit), but a planned call panics with `payload()`
+    /// (a [`Bomb`], say) instead of a message.
+    pub fn hit_with<P: std::any::Any + Send>(&self, payload: impl FnOnce() -> P) -> u64 {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.plans(n) && !std::thread::panicking() {
+            self.fired.fetch_add(1, Ordering::Relaxed);
+            std::panic::panic_any(payload());
+        }
+        n
+    }
+
     /// Like [`hit`](Self::hit), but reports instead of panicking: `true` if
     /// this call is planned to fail (counted as fired). For callbacks whose
     /// failure is an `Err`, not a panic.
@@ -192,13 +219,69 @@ impl Fault {
     }
 }
 
+/// A panic payload whose own `Drop` panics (with an injected message):
+/// whoever drops it must do so where a panic is caught.
+#[derive(Debug)]
+pub struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("{INJECTED}: a Bomb payload dropped");
+    }
+}
+
 /// Whether a panic payload is one this module injected.
 pub fn is_injected(payload: &(dyn std::any::Any + Send)) -> bool {
-    payload
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| payload.downcast_ref::<&str>().copied())
-        .is_some_and(|m| m.starts_with(INJECTED))
+    payload.is::<Bomb>()
+        || payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .is_some_and(|m| m.starts_with(INJECTED))
+}
+
+thread_local! {
+    /// This thread's own trigger (module docs).
+    static HERE: Fault = Fault::new();
+    static PAUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Arms this thread's trigger: the `k`-th [`point`] from now (k >= 1)
+/// panics, once. Also keeps injected panics quiet.
+pub fn arm(k: usize) {
+    quiet_injected_panics();
+    HERE.with(|f| {
+        f.reset();
+        f.arm(Plan::OnCall(k as u64));
+    });
+}
+
+/// Disarms this thread's trigger.
+pub fn disarm() {
+    HERE.with(Fault::disarm);
+}
+
+/// Whether this thread's trigger went off since it was armed.
+pub fn fired() -> bool {
+    HERE.with(|f| f.fired() > 0)
+}
+
+/// One call of user code on this thread: panics if it is the armed one
+/// (never while the thread unwinds; the fault is then spent).
+#[track_caller]
+pub fn point() {
+    if !PAUSED.with(Cell::get) {
+        HERE.with(|f| f.hit("user code"));
+    }
+}
+
+/// Runs `f` with this thread's trigger neither counting nor firing (a
+/// test's own checks between the operations under test).
+pub fn paused<R>(f: impl FnOnce() -> R) -> R {
+    let was = PAUSED.with(|p| p.replace(true));
+    let r = f();
+    PAUSED.with(|p| p.set(was));
+    r
 }
 
 /// Installs (once per process) a panic hook that prints nothing for
