@@ -92,7 +92,9 @@ extern crate std;
 
 #[macro_use]
 mod macros;
+mod arena;
 mod sync;
+mod threaded;
 
 #[cfg(any(feature = "std", latchfree_loom))]
 #[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]

@@ -14,7 +14,7 @@
 //! due, so they cascade again instead of firing early.
 //!
 //! Ground rules:
-//! - Entries live in an [`Arena`](crate::queue::arena) slot; their list
+//! - Entries live in an [`Arena`](crate::arena) slot; their list
 //!   links are `u32` indices in that slot, so inserting a timer never
 //!   allocates. `Link::bucket` names the list an entry is on.
 //! - `elapsed` only moves forward, and only to a slot deadline that has been
@@ -22,9 +22,16 @@
 //!   deadline, so no occupied slot is ever skipped.
 //! - The wheel never calls user code: expired timers move to the `ready`
 //!   list, from which the caller takes them.
+//! - The `ready` list is in deadline order (by `when`, ties in the order
+//!   they came due) whenever a public method returns: `push_back` notes
+//!   when an entry lands behind a later one (`List::unsorted`, a compare
+//!   with the tail it writes anyway), and `advance_to` sorts the list only
+//!   then (overdue timers inserted out of order, a slot of one tick holding
+//!   different deadlines when `tick_shift > 0`, a rebase). The `overdue`
+//!   list is sorted the same way before it fires.
 
-use super::TimerKey;
-use crate::queue::arena::{Arena, Blank, Fixed, StorageKind, NIL};
+use super::{Expired, TimerKey};
+use crate::arena::{Arena, Blank, Fixed, StorageKind, NIL};
 
 /// Slots per level.
 const SLOTS: usize = 64;
@@ -80,12 +87,16 @@ impl Level {
 struct List {
     head: u32,
     tail: u32,
+    /// Some entry sits behind one with a later deadline (ground rule 4);
+    /// `false` whenever the list is empty.
+    unsorted: bool,
 }
 
 impl List {
     const EMPTY: List = List {
         head: NIL,
         tail: NIL,
+        unsorted: false,
     };
 }
 
@@ -151,33 +162,17 @@ impl WheelConfig {
     }
 }
 
-/// A timer the wheel handed back: it expired, or was taken out by `clear`.
-///
-/// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::wheel::{Expired, Wheel, WheelConfig};
-///
-/// let mut wheel: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
-/// let key = wheel.insert(7, 70).unwrap();
-/// wheel.advance_to(100);
-/// let Expired { key: k, deadline, value } = wheel.pop_expired().unwrap();
-/// assert_eq!((k, deadline, value), (key, 7, 70));
-/// assert!(!wheel.contains(key)); // the key is stale now
-/// ```
-#[derive(Debug, PartialEq, Eq)]
-pub struct Expired<T> {
-    /// The key it was inserted with (stale from now on).
-    pub key: TimerKey,
-    /// Its deadline, in caller time units, as last set.
-    pub deadline: u64,
-    /// The payload.
-    pub value: T,
-}
-
 /// A hierarchical timing wheel driven by the caller's clock.
 ///
 /// `K` chooses the storage: [`Fixed<N>`] (no allocator, `const fn`
-/// [`Wheel::new_fixed`]) or `Growable` (with `alloc`, [`Wheel::new`]).
+/// [`Wheel::new_fixed`], bounded: [`try_insert_at`](Self::try_insert_at)
+/// gives the value back when full) or [`Growable`](super::Growable) (with
+/// `alloc`, [`Wheel::new`], unbounded: [`insert_at`](Self::insert_at)
+/// returns the key).
+///
+/// Names follow the crate's keyed timed containers: value first, then
+/// when; `_at` takes an absolute deadline, no suffix a delay from
+/// [`now`](Self::now).
 ///
 /// # Timing bound
 ///
@@ -190,29 +185,29 @@ pub struct Expired<T> {
 ///
 /// # Costs
 ///
-/// insert, cancel, reset: O(1). `advance_to`: O(levels) per due slot plus
+/// insert, remove, reset: O(1). `advance_to`: O(levels) per due slot plus
 /// O(1) per timer fired or cascaded (each timer cascades at most once per
-/// level). No operation allocates except a `Growable` arena growing.
+/// level), plus a sort of the expired list in the rare cases ground rule 4
+/// names. No operation allocates except a `Growable` arena growing.
 ///
 /// ```
-/// use latchfree::queue::arena::Growable;
-/// use latchfree::wheel::{Wheel, WheelConfig};
+/// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
-/// // Time in nanoseconds, ~1 ms ticks (2^20 ns), heap storage that grows up
-/// // to a million timers.
+/// // Time in nanoseconds, ~1 ms ticks (2^20 ns), heap storage with room
+/// // for 1024 timers before it reallocates.
 /// let config = WheelConfig::new().tick_shift(20);
-/// let mut timeouts: Wheel<u64, Growable> = Wheel::with_capacity(config, 1024, 1 << 20);
+/// let mut timeouts: Wheel<u64, Growable> = Wheel::with_capacity(config, 1024);
 /// let ms = 1_000_000;
-/// let req = timeouts.insert(30 * ms, 17).unwrap(); // request 17 times out at 30 ms
-/// assert!(timeouts.reset(req, 50 * ms)); // activity: push it back
-/// timeouts.insert(40 * ms, 18).unwrap();
-/// let next = timeouts.next_expiration().unwrap();
+/// let req = timeouts.insert_at(17, 30 * ms); // request 17 times out at 30 ms
+/// assert!(timeouts.reset_at(req, 50 * ms)); // activity: push it back
+/// timeouts.insert(18, 40 * ms); // relative to `now()`, which is 0 here
+/// let next = timeouts.next_deadline().unwrap();
 /// assert!(next >= 40 * ms && next < 41 * ms); // rounded up to a whole tick
 ///
 /// let mut fired = Vec::new();
 /// timeouts.advance_with(45 * ms, |e| fired.push(e.value)); // handle in place
 /// assert_eq!(fired, [18]);
-/// assert_eq!(timeouts.cancel(req), Some(17)); // answered in time
+/// assert_eq!(timeouts.remove(req), Some(17)); // answered in time
 /// assert!(timeouts.is_empty());
 /// ```
 pub struct Wheel<T, K: StorageKind> {
@@ -243,17 +238,17 @@ impl<T, const N: usize> Wheel<T, Fixed<N>> {
 }
 
 #[cfg(feature = "alloc")]
-impl<T> Wheel<T, crate::queue::arena::Growable> {
+impl<T> Wheel<T, crate::arena::Growable> {
     /// An unbounded wheel on the heap.
     pub fn new(config: WheelConfig) -> Self {
-        Self::with_capacity(config, 0, usize::MAX)
+        Self::with_capacity(config, 0)
     }
 
-    /// A heap wheel with room for `reserve` timers before it reallocates and
-    /// at most `limit` timers (inserts beyond that give the value back).
-    pub fn with_capacity(config: WheelConfig, reserve: usize, limit: usize) -> Self {
+    /// An unbounded heap wheel with room for `capacity` timers before it
+    /// reallocates.
+    pub fn with_capacity(config: WheelConfig, capacity: usize) -> Self {
         Wheel {
-            arena: Arena::new_growable(reserve, limit),
+            arena: Arena::new_growable(capacity),
             levels: [Level::EMPTY; MAX_LEVELS],
             num_levels: config.levels,
             tick_shift: config.tick_shift,
@@ -261,6 +256,36 @@ impl<T> Wheel<T, crate::queue::arena::Growable> {
             overdue: List::EMPTY,
             ready: List::EMPTY,
         }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T> Wheel<T, crate::arena::Growable> {
+    /// Adds a timer due at `deadline` (caller time units) and returns its
+    /// key. A deadline at or before [`now`](Self::now) fires at the next
+    /// advance; any deadline up to `u64::MAX` is accepted.
+    ///
+    /// # Panics
+    ///
+    /// If the wheel already holds `u32::MAX - 1` timers (its index space),
+    /// as `Vec::push` panics past `isize::MAX` bytes.
+    #[inline]
+    pub fn insert_at(&mut self, value: T, deadline: u64) -> TimerKey {
+        match self.try_insert_at(value, deadline) {
+            Ok(key) => key,
+            Err(_) => panic!("Wheel: more than u32::MAX - 1 timers"),
+        }
+    }
+
+    /// Adds a timer due `delay` after [`now`](Self::now) (saturating) and
+    /// returns its key.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert_at`](Self::insert_at).
+    #[inline]
+    pub fn insert(&mut self, value: T, delay: u64) -> TimerKey {
+        self.insert_at(value, self.now().saturating_add(delay))
     }
 }
 
@@ -315,7 +340,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// back when the wheel is full. A deadline at or before [`now`](Self::now)
     /// fires at the next advance; any deadline up to `u64::MAX` is accepted.
     #[inline]
-    pub fn insert(&mut self, deadline: u64, value: T) -> Result<TimerKey, T> {
+    pub fn try_insert_at(&mut self, value: T, deadline: u64) -> Result<TimerKey, T> {
         let link = Link {
             when: deadline,
             prev: NIL,
@@ -327,11 +352,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         Ok(TimerKey(key))
     }
 
+    /// Adds a timer due `delay` after [`now`](Self::now) (saturating).
+    /// Gives the value back when the wheel is full.
+    #[inline]
+    pub fn try_insert(&mut self, value: T, delay: u64) -> Result<TimerKey, T> {
+        self.try_insert_at(value, self.now().saturating_add(delay))
+    }
+
     /// Removes a pending (or expired but not yet taken) timer and returns
     /// its payload; `None` if the key is stale: the timer was already taken,
-    /// cancelled, or the slot reused. Never panics.
+    /// removed, or the slot reused. Never panics.
     #[inline]
-    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+    pub fn remove(&mut self, key: TimerKey) -> Option<T> {
         if !self.arena.contains(key.0) {
             return None;
         }
@@ -339,11 +371,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         Some(self.arena.remove(key.0.index))
     }
 
+    /// Moves a live timer to `delay` after [`now`](Self::now) (saturating);
+    /// `false` for a stale key. As [`reset_at`](Self::reset_at).
+    #[inline]
+    pub fn reset(&mut self, key: TimerKey, delay: u64) -> bool {
+        self.reset_at(key, self.now().saturating_add(delay))
+    }
+
     /// Moves a live timer to a new deadline; `false` for a stale key. If the
     /// timer had expired but was not yet taken, it is re-armed. O(1); when
     /// the new deadline falls in the same slot only the deadline is written.
     #[inline]
-    pub fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
+    pub fn reset_at(&mut self, key: TimerKey, deadline: u64) -> bool {
         if !self.arena.contains(key.0) {
             return false;
         }
@@ -416,6 +455,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Appends `i` to the overdue or ready list.
     #[inline]
     fn push_back(&mut self, i: u32, bucket: u16) {
+        let when = self.arena.link(i).when;
         let list = if bucket == OVERDUE {
             &mut self.overdue
         } else {
@@ -425,9 +465,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         list.tail = i;
         if tail == NIL {
             list.head = i;
-        }
-        if tail != NIL {
-            self.arena.link_mut(tail).next = i;
+        } else {
+            let tail_link = self.arena.link_mut(tail);
+            tail_link.next = i;
+            if tail_link.when > when {
+                // Ground rule 4: the list needs a sort before it is used.
+                let list = if bucket == OVERDUE {
+                    &mut self.overdue
+                } else {
+                    &mut self.ready
+                };
+                list.unsorted = true;
+            }
         }
         let link = self.arena.link_mut(i);
         link.prev = tail;
@@ -459,6 +508,9 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 }
                 if next == NIL {
                     list.tail = prev;
+                }
+                if list.head == NIL {
+                    list.unsorted = false;
                 }
             }
             b => {
@@ -512,7 +564,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// deadline: when the slot is above level 0 the advance may only
     /// cascade. `None` for a wheel with nothing pending (expired timers not
     /// yet taken do not count).
-    pub fn next_expiration(&self) -> Option<u64> {
+    pub fn next_deadline(&self) -> Option<u64> {
         if self.overdue.head != NIL {
             return Some(self.now());
         }
@@ -521,13 +573,100 @@ impl<T, K: StorageKind> Wheel<T, K> {
 
     /// Moves the wheel's time to `now` (caller units; a `now` earlier than
     /// the wheel's time is ignored) and moves every timer due by then to the
-    /// expired list: first those that were already overdue when inserted or
-    /// reset (in that order), then the rest in deadline order. Returns how
-    /// many expired. Take them
-    /// with [`pop_expired`](Self::pop_expired) or
+    /// expired list, which stays in deadline order (ties in the order they
+    /// came due): timers overdue when inserted or reset take their place by
+    /// deadline too. Returns how many expired. Take them with
+    /// [`pop_expired`](Self::pop_expired) or
     /// [`drain_expired`](Self::drain_expired).
     pub fn advance_to(&mut self, now: u64) -> usize {
-        self.advance_core::<false, _>(now, &mut |w, i| w.push_back(i, READY))
+        let fired = self.advance_core::<false, _>(now, &mut |w, i| w.push_back(i, READY));
+        if self.ready.unsorted {
+            self.sort_list(READY);
+        }
+        fired
+    }
+
+    /// Sorts the overdue or ready list by deadline, stably (ground rule
+    /// 4): a bottom-up merge sort over the `next` links, O(n log n), no
+    /// allocation; then the `prev` links and the tail are rebuilt.
+    #[cold]
+    #[inline(never)]
+    fn sort_list(&mut self, bucket: u16) {
+        let head = if bucket == OVERDUE {
+            self.overdue.head
+        } else {
+            self.ready.head
+        };
+        // `runs[k]` is NIL or a sorted run of 2^k entries, all of which came
+        // before every entry of `runs[j]` for `j < k` (a binary counter).
+        let mut runs = [NIL; 33];
+        let mut i = head;
+        while i != NIL {
+            let next = self.arena.link(i).next;
+            self.arena.link_mut(i).next = NIL;
+            let mut run = i;
+            let mut k = 0;
+            while runs[k] != NIL {
+                run = self.merge(runs[k], run);
+                runs[k] = NIL;
+                k += 1;
+            }
+            runs[k] = run;
+            i = next;
+        }
+        let mut sorted = NIL;
+        for &run in &runs {
+            if run != NIL {
+                sorted = if sorted == NIL {
+                    run
+                } else {
+                    self.merge(run, sorted)
+                };
+            }
+        }
+        let (mut prev, mut i) = (NIL, sorted);
+        while i != NIL {
+            let link = self.arena.link_mut(i);
+            link.prev = prev;
+            prev = i;
+            i = link.next;
+        }
+        let list = if bucket == OVERDUE {
+            &mut self.overdue
+        } else {
+            &mut self.ready
+        };
+        list.head = sorted;
+        list.tail = prev;
+        list.unsorted = false;
+    }
+
+    /// Merges two sorted `next`-linked chains; on equal deadlines `a`'s
+    /// entries (the earlier ones) go first, so the sort is stable.
+    fn merge(&mut self, mut a: u32, mut b: u32) -> u32 {
+        let (mut head, mut tail) = (NIL, NIL);
+        while a != NIL && b != NIL {
+            let take;
+            if self.arena.link(a).when <= self.arena.link(b).when {
+                take = a;
+                a = self.arena.link(a).next;
+            } else {
+                take = b;
+                b = self.arena.link(b).next;
+            }
+            if tail == NIL {
+                head = take;
+            } else {
+                self.arena.link_mut(tail).next = take;
+            }
+            tail = take;
+        }
+        let rest = if a != NIL { a } else { b };
+        if tail == NIL {
+            return rest;
+        }
+        self.arena.link_mut(tail).next = rest;
+        head
     }
 
     /// The one advance loop behind [`advance_to`](Self::advance_to) and
@@ -544,7 +683,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
         fire: &mut F,
     ) -> usize {
         let mut fired = 0;
-        // Overdue timers fire at this advance whatever `now` is.
+        if self.overdue.unsorted {
+            self.sort_list(OVERDUE);
+        }
+        // Overdue timers fire at this advance whatever `now` is, earliest
+        // deadline first.
         while self.overdue.head != NIL {
             let i = self.overdue.head;
             self.unlink(i);
@@ -613,8 +756,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Like [`advance_to`](Self::advance_to), but hands every expired timer
     /// straight to `sink` (already removed from the wheel, its key stale)
     /// instead of parking it on the expired list: one pass over each timer
-    /// instead of two, which is what a bulk drain wants. Timers already on
-    /// the expired list go to `sink` first. The sink is the caller's own
+    /// instead of two, which is what a bulk drain wants. Order: timers
+    /// already on the expired list first (in deadline order), then those
+    /// overdue when inserted or reset (in deadline order), then the rest
+    /// tick by tick; timers of one tick (different deadlines only when
+    /// `tick_shift > 0`) in no particular order. The sink is the caller's own
     /// code running with the wheel borrowed, not a callback stored in the
     /// wheel. Returns how many timers went to `sink`.
     ///
@@ -639,8 +785,8 @@ impl<T, K: StorageKind> Wheel<T, K> {
         let value = self.arena.remove(i);
         Expired {
             key,
-            deadline,
             value,
+            deadline,
         }
     }
 
@@ -708,7 +854,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
         fired
     }
 
-    /// Takes the earliest expired timer.
+    /// Takes the earliest expired timer (the list is in deadline order).
     #[inline]
     pub fn pop_expired(&mut self) -> Option<Expired<T>> {
         let i = self.ready.head;
@@ -716,26 +862,54 @@ impl<T, K: StorageKind> Wheel<T, K> {
             return None;
         }
         self.unlink(i);
-        let key = TimerKey(self.arena.key_of(i));
-        let deadline = self.arena.link(i).when;
-        let value = self.arena.remove(i);
-        Some(Expired {
-            key,
-            deadline,
-            value,
-        })
+        Some(self.take(i))
     }
 
-    /// Takes every expired timer, in deadline order. Timers the iterator
-    /// does not reach stay in the expired list.
+    /// The expired timer [`pop_expired`](Self::pop_expired) would take
+    /// next: its key, value and deadline. `None` when nothing expired is
+    /// waiting (pending timers are not looked at: a wheel knows the next
+    /// one only to a slot, see [`next_deadline`](Self::next_deadline)).
+    ///
+    /// ```
+    /// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
+    ///
+    /// let mut wheel: Wheel<&str, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+    /// let late = wheel.try_insert_at("late", 8).unwrap();
+    /// let early = wheel.try_insert_at("early", 3).unwrap();
+    /// assert_eq!(wheel.peek(), None); // nothing expired yet
+    /// wheel.advance_to(10);
+    /// assert_eq!(wheel.peek(), Some((early, &"early", 3)));
+    /// assert!(wheel.reset_at(early, 20)); // the key lets you act on it
+    /// assert_eq!(wheel.peek().map(|(k, _, _)| k), Some(late));
+    /// ```
+    pub fn peek(&self) -> Option<(TimerKey, &T, u64)> {
+        let i = self.ready.head;
+        if i == NIL {
+            return None;
+        }
+        let key = self.arena.key_of(i);
+        let value = self.arena.get(key)?;
+        Some((TimerKey(key), value, self.arena.link(i).when))
+    }
+
+    /// Takes every expired timer, in deadline order (ties in the order they
+    /// came due). Timers the iterator does not reach stay in the expired
+    /// list.
     pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K> {
         DrainExpired { wheel: self }
     }
 
+    /// Hands back the memory of free slots above the highest live one
+    /// (growable storage; a fixed wheel keeps its array). Keys stay valid
+    /// and stale keys stay stale. O(slots).
+    pub fn compact(&mut self) {
+        self.arena.compact();
+    }
+
     /// Advances to `now` and takes the earliest expired timer: a loop of
-    /// `while let Some(e) = wheel.poll(now)` fires everything due.
+    /// `while let Some(e) = wheel.poll_expired(now)` fires everything due.
     #[inline]
-    pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
+    pub fn poll_expired(&mut self, now: u64) -> Option<Expired<T>> {
         if self.ready.head == NIL {
             self.advance_to(now);
         }
@@ -804,16 +978,19 @@ impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
 /// Iterator returned by [`Wheel::drain_expired`].
 ///
 /// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::wheel::{Wheel, WheelConfig};
+/// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
 /// let mut wheel: Wheel<char, Fixed<8>> = Wheel::new_fixed(WheelConfig::new());
-/// for (t, c) in [(3, 'c'), (1, 'a'), (2, 'b'), (9, 'z')] {
-///     wheel.insert(t, c).unwrap();
+/// wheel.advance_to(100);
+/// for (t, c) in [(103, 'c'), (101, 'a'), (102, 'b'), (109, 'z')] {
+///     wheel.try_insert_at(c, t).unwrap();
 /// }
-/// assert_eq!(wheel.advance_to(5), 3);
+/// // Already overdue when inserted: they take their place by deadline too.
+/// wheel.try_insert_at('y', 50).unwrap();
+/// wheel.try_insert_at('x', 40).unwrap();
+/// assert_eq!(wheel.advance_to(105), 5);
 /// let due: String = wheel.drain_expired().map(|e| e.value).collect();
-/// assert_eq!(due, "abc"); // deadline order
+/// assert_eq!(due, "xyabc"); // deadline order
 /// assert_eq!(wheel.len(), 1);
 /// ```
 pub struct DrainExpired<'a, T, K: StorageKind> {
