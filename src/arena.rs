@@ -241,10 +241,11 @@ pub struct RawKey {
 /// let Expired { key: k, value, deadline } = q.poll_expired(9).unwrap();
 /// assert_eq!((k, value, deadline), (key, 7, 5));
 ///
+/// // The wheel's is the same struct, keyed by `TimerKey`.
 /// let mut w: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
 /// let key = w.try_insert_at(7, 5).unwrap();
-/// let Expired { key: k, value, deadline } = w.poll_expired(9).unwrap();
-/// assert_eq!((k, value, deadline), (key, 7, 5));
+/// let e: latchfree::wheel::Expired<u32> = w.poll_expired(9).unwrap();
+/// assert_eq!((e.key, e.value, e.deadline), (key, 7, 5));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Expired<K, T> {

@@ -125,16 +125,19 @@ fn run_pq<K: StorageKind>(
             }
             Op::PopIf(limit) => {
                 let expect = match model.first_key_value() {
-                    Some((&(p, _), _)) if p <= limit => model.pop_first().map(|((p, _), (h, v))| {
-                        by_handle.remove(&(h.raw().index, h.raw().gen));
-                        (v, p)
-                    }),
+                    Some((&(p, _), _)) if p <= limit => {
+                        model.pop_first().map(|((p, _), (h, v))| {
+                            by_handle.remove(&(h.raw().index, h.raw().gen));
+                            (v, p)
+                        })
+                    }
                     _ => None,
                 };
                 prop_assert_eq!(q.pop_if(|_, &p| p <= limit), expect);
             }
             Op::Iter => {
-                let mut got: Vec<(PriorityKey, u32, u8)> = q.iter().map(|(k, &v, &p)| (k, v, p)).collect();
+                let mut got: Vec<(PriorityKey, u32, u8)> =
+                    q.iter().map(|(k, &v, &p)| (k, v, p)).collect();
                 prop_assert_eq!(q.iter().len(), model.len());
                 got.sort_by_key(|e| (e.0.raw().index, e.0.raw().gen));
                 let mut want: Vec<(PriorityKey, u32, u8)> =
@@ -317,14 +320,19 @@ fn into_vec_hands_back_everything() {
     q.retain(|&v, _| v % 2 == 0);
     let mut all = q.into_vec();
     all.sort_unstable();
-    let want: Vec<(u32, u32)> = (0..50).filter(|i| i % 2 == 0).map(|i| (i, (i * 7) % 11)).collect();
+    let want: Vec<(u32, u32)> = (0..50)
+        .filter(|i| i % 2 == 0)
+        .map(|i| (i, (i * 7) % 11))
+        .collect();
     assert_eq!(all, want);
 }
 
 #[test]
 fn delay_queue_peek_names_the_head_and_compact_keeps_keys() {
     let mut q: DelayQueue<u32, Growable> = DelayQueue::new();
-    let keys: Vec<_> = (0..100u32).map(|i| q.insert_at(i, 1_000 - u64::from(i))).collect();
+    let keys: Vec<_> = (0..100u32)
+        .map(|i| q.insert_at(i, 1_000 - u64::from(i)))
+        .collect();
     let (head, &v, d) = q.peek().unwrap();
     assert_eq!((head, v, d), (keys[99], 99, 901));
     for k in &keys[10..] {

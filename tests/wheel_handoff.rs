@@ -7,7 +7,7 @@ use latchfree::wheel::{Growable, Wheel, WheelConfig};
 
 #[test]
 fn threads_submit_and_cancel_while_owner_polls() {
-        const N: u32 = if cfg!(miri) { 50 } else { 20_000 };
+    const N: u32 = if cfg!(miri) { 50 } else { 20_000 };
     let wheel: Wheel<Entry<u32>, Growable> = Wheel::new(WheelConfig::new());
     let (mut d, s) = Driver::new(wheel);
     let producers: Vec<_> = (0..2)

@@ -102,7 +102,12 @@ fn run<K: StorageKind>(
                 while let Some((k, &v, d)) = w.peek() {
                     let e = w.pop_expired().unwrap();
                     prop_assert_eq!((e.key, e.value, e.deadline), (k, v, d));
-                    prop_assert!(e.deadline >= last, "out of order: {} after {}", e.deadline, last);
+                    prop_assert!(
+                        e.deadline >= last,
+                        "out of order: {} after {}",
+                        e.deadline,
+                        last
+                    );
                     last = e.deadline;
                     fired.push(e);
                 }

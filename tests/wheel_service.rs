@@ -12,16 +12,20 @@ fn schedule_runs_once_not_early_and_cancel_reports_truthfully() {
     let svc = TimerService::new();
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
-    svc.schedule(move || {
-        tx.send(Instant::now()).unwrap()
-    }, Duration::from_millis(30))
+    svc.schedule(
+        move || tx.send(Instant::now()).unwrap(),
+        Duration::from_millis(30),
+    )
     .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     let r2 = Arc::clone(&ran);
     let t = svc
-        .schedule(move || {
-            r2.fetch_add(1, Ordering::SeqCst);
-        }, Duration::from_millis(40))
+        .schedule(
+            move || {
+                r2.fetch_add(1, Ordering::SeqCst);
+            },
+            Duration::from_millis(40),
+        )
         .unwrap();
     assert!(t.cancel());
     assert!(!t.cancel());
@@ -99,15 +103,14 @@ fn cancel_after_a_series_ended_reports_nothing_stopped() {
     let svc = TimerService::new();
     let (tx, rx) = mpsc::channel();
     let t = svc
-        .schedule_series(
-            move || tx.send(()).unwrap(),
-            Duration::ZERO,
-            |_, _| None,
-        )
+        .schedule_series(move || tx.send(()).unwrap(), Duration::ZERO, |_, _| None)
         .unwrap();
     rx.recv_timeout(Duration::from_secs(10)).unwrap();
     after_running_jobs(&svc);
-    assert!(!t.cancel(), "cancel claimed to stop a series that had ended");
+    assert!(
+        !t.cancel(),
+        "cancel claimed to stop a series that had ended"
+    );
     // A panicking schedule ends the series the same way.
     let (tx, rx) = mpsc::channel();
     let t = svc
@@ -138,7 +141,11 @@ fn cancel_after_shutdown_reports_nothing_stopped() {
         .schedule(|| panic!("must not run"), Duration::from_secs(3600))
         .unwrap();
     let every = svc
-        .schedule_every(|| panic!("must not run"), Duration::from_secs(3600), MissedTick::Skip)
+        .schedule_every(
+            || panic!("must not run"),
+            Duration::from_secs(3600),
+            MissedTick::Skip,
+        )
         .unwrap();
     assert_eq!(svc.shutdown(), 2);
     assert!(!once.cancel(), "the one-shot was dropped by the shutdown");

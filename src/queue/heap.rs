@@ -349,7 +349,10 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
     /// assert!(q.iter().any(|(k, _, _)| k == b));
     /// ```
     pub fn iter(&self) -> Iter<'_, T, P, K> {
-        Iter { queue: self, pos: 0 }
+        Iter {
+            queue: self,
+            pos: 0,
+        }
     }
 
     /// Keeps only the entries `keep` accepts, in O(n) (the heap is rebuilt
@@ -411,7 +414,8 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         self.heap.reserve(want.saturating_sub(heap_room));
         let slots = self.arena.high_water();
         self.arena.reserve(want.saturating_sub(slots));
-        self.pos.reserve(want.saturating_sub(self.pos.as_slice().len()));
+        self.pos
+            .reserve(want.saturating_sub(self.pos.as_slice().len()));
     }
 
     /// Hands back memory no entry needs (growable storage: the heap to

@@ -218,7 +218,8 @@ fn drain_expired_is_in_deadline_order() {
     let mut seed = 0x2545_f491_4f6c_dd1d;
     for levels in 1..=3u8 {
         for shift in 0..=3u8 {
-            let mut w: W<64> = Wheel::new_fixed(WheelConfig::new().levels(levels).tick_shift(shift));
+            let mut w: W<64> =
+                Wheel::new_fixed(WheelConfig::new().levels(levels).tick_shift(shift));
             let mut now = 0u64;
             let mut fired = 0usize;
             let mut inserted = 0usize;

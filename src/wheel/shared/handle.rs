@@ -19,7 +19,7 @@ pub(super) const REJECTED: u32 = 3;
 /// Where a timer stands, as seen by [`TimerHandle::state`].
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry, TimerState};
+/// use latchfree::wheel::shared::{Driver, Entry, TimerState};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (mut driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
@@ -71,7 +71,7 @@ impl Shared {
 /// One scheduled timer, held by whoever scheduled it (clonable).
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (mut driver, submitter) = Driver::new(Wheel::<Entry<&str>, Growable>::new(WheelConfig::new()));
@@ -99,7 +99,7 @@ impl<T> Clone for TimerHandle<T> {
 /// caller's value.
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// // A driver's core stores `Entry<T>`, not `T`.
@@ -111,7 +111,7 @@ pub type Entry<T> = (HandleState, T);
 /// The shared state of one timer as the core stores it (opaque).
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry, HandleState};
+/// use latchfree::wheel::shared::{Driver, Entry, HandleState};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
@@ -205,4 +205,3 @@ impl<T> core::fmt::Debug for TimerHandle<T> {
             .finish()
     }
 }
-

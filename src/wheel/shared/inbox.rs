@@ -190,4 +190,3 @@ impl<T> Drop for Backlog<T> {
         }
     }
 }
-

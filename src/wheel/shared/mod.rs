@@ -45,7 +45,7 @@ pub use timer_core::TimerCore;
 /// A timer delivered by [`Driver::poll_expired`].
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (mut driver, submitter) = Driver::new(Wheel::<Entry<&str>, Growable>::new(WheelConfig::new()));
@@ -65,7 +65,7 @@ pub struct Fired<T> {
 /// [`Submitter`]. `Send` but not `Sync`: one thread at a time drives it.
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (mut driver, submitter) = Driver::new(Wheel::<Entry<String>, Growable>::new(WheelConfig::new()));
@@ -94,7 +94,7 @@ pub struct Driver<T, C: TimerCore<Value = Entry<T>>> {
 /// The producer side: any number of threads, cloned freely.
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Closed, Driver, Entry};
+/// use latchfree::wheel::shared::{Closed, Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (driver, submitter) = Driver::new(Wheel::<Entry<u8>, Growable>::new(WheelConfig::new()));
@@ -281,7 +281,7 @@ fn key_of(shared: &Shared) -> Option<RawKey> {
 /// Why a submission failed: the driver is gone. Carries the value back.
 ///
 /// ```
-/// /// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (driver, submitter) = Driver::new(Wheel::<Entry<Vec<u8>>, Growable>::new(WheelConfig::new()));

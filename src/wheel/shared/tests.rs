@@ -33,5 +33,8 @@ fn reset_from_handle_and_delay_queue_core() {
     d.apply_commands();
     assert!(a.reset_at(30));
     assert!(d.poll_expired(29).is_none());
-    assert_eq!(d.poll_expired(30).map(|f| (f.deadline, f.value)), Some((30, 1)));
+    assert_eq!(
+        d.poll_expired(30).map(|f| (f.deadline, f.value)),
+        Some((30, 1))
+    );
 }
