@@ -231,7 +231,7 @@ fn run_delay<K: StorageKind>(
                 prop_assert_eq!(q.next_deadline(), model.first_key_value().map(|(k, _)| k.0));
                 if adv % 7 == 0 {
                     q.compact();
-                    for (_, &(k, v)) in &model {
+                    for &(k, v) in model.values() {
                         prop_assert_eq!(q.get(k), Some(&v));
                     }
                 }

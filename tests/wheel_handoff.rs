@@ -1,6 +1,7 @@
 //! The wheel's cross-thread hand-off under real threads: producers
 //! schedule and cancel while the owner polls; every timer is fired or
 //! cancelled exactly once.
+#![cfg(feature = "std")]
 
 use latchfree::wheel::shared::{Driver, Entry};
 use latchfree::wheel::{Growable, Wheel, WheelConfig};
