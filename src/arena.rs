@@ -18,6 +18,9 @@
 //!   [`Arena::compact`]); free slots below `init` form a singly linked list
 //!   through `next_free`. Neither needs the storage to be initialised up
 //!   front, so a fixed arena is `const`-constructible.
+//! - The free-list links (`free`, `next_free`) are stored inverted
+//!   (`!index`, so `!NIL == 0` means "none"): an empty arena, and a blank
+//!   slot, is all zero bits, so a `static` one goes to `.bss`.
 //! - `gen_floor` is even and at least the generation of every slot
 //!   `compact` truncated away; a slot grown anew starts from it, so a key
 //!   into a truncated slot stays stale when the slot comes back.
@@ -260,6 +263,7 @@ pub struct Expired<K, T> {
 /// One arena entry. Its fields are private to the crate.
 pub struct Slot<L, T> {
     gen: u32,
+    /// The next free slot, inverted (ground rule 3).
     next_free: u32,
     pub(crate) link: L,
     value: MaybeUninit<T>,
@@ -268,7 +272,7 @@ pub struct Slot<L, T> {
 impl<L: Blank, T> Blank for Slot<L, T> {
     const BLANK: Self = Slot {
         gen: 0,
-        next_free: NIL,
+        next_free: !NIL,
         link: L::BLANK,
         value: MaybeUninit::uninit(),
     };
@@ -277,6 +281,7 @@ impl<L: Blank, T> Blank for Slot<L, T> {
 /// The arena: slots, the free list and the count of live entries.
 pub(crate) struct Arena<L: Blank, T, K: StorageKind> {
     slots: K::Buf<Slot<L, T>>,
+    /// The first free slot below `init`, inverted (ground rule 3).
     free: u32,
     init: u32,
     len: u32,
@@ -290,7 +295,7 @@ impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
         assert!(N < NIL as usize, "arena capacity must be below u32::MAX");
         Self {
             slots: [const { Slot::BLANK }; N],
-            free: NIL,
+            free: !NIL,
             init: 0,
             len: 0,
             gen_floor: 0,
@@ -305,7 +310,7 @@ impl<L: Blank, T> Arena<L, T, Growable> {
     pub(crate) fn new_growable(reserve: usize) -> Self {
         Self {
             slots: GrowVec::new(reserve),
-            free: NIL,
+            free: !NIL,
             init: 0,
             len: 0,
             gen_floor: 0,
@@ -330,8 +335,9 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     /// storage is full.
     #[inline]
     pub(crate) fn insert(&mut self, link: L, value: T) -> Result<RawKey, T> {
-        let index = if self.free != NIL {
-            let i = self.free;
+        let index = if !self.free != NIL {
+            let i = !self.free;
+            // Both inverted: the link moves as it is.
             self.free = self.slots.as_slice()[i as usize].next_free;
             i
         } else if (self.init as usize) < self.slots.as_slice().len() {
@@ -431,7 +437,7 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         assert!(slot.gen & 1 == 1, "removed a free slot");
         slot.gen = slot.gen.wrapping_add(1);
         slot.next_free = free;
-        self.free = index;
+        self.free = !index;
         self.len -= 1;
         // SAFETY: the generation was odd, so the value was initialised; the
         // now-even generation marks it moved out, so nothing reads it again.
@@ -451,7 +457,7 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
                 self.0.drop_values();
                 // Slots below `init` are reused through the `init` path
                 // again; their generations carry on from where they were.
-                self.0.free = NIL;
+                self.0.free = !NIL;
                 self.0.init = 0;
                 self.0.len = 0;
             }
@@ -482,23 +488,23 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         // list to the slots below it, in its order.
         let mut kept = NIL;
         let mut tail = NIL;
-        let mut i = self.free;
+        let mut i = !self.free;
         while i != NIL {
-            let next = self.slots.as_slice()[i as usize].next_free;
+            let next = !self.slots.as_slice()[i as usize].next_free;
             if (i as usize) < init {
                 if tail == NIL {
                     kept = i;
                 } else {
-                    self.slots.as_mut_slice()[tail as usize].next_free = i;
+                    self.slots.as_mut_slice()[tail as usize].next_free = !i;
                 }
                 tail = i;
             }
             i = next;
         }
         if tail != NIL {
-            self.slots.as_mut_slice()[tail as usize].next_free = NIL;
+            self.slots.as_mut_slice()[tail as usize].next_free = !NIL;
         }
-        self.free = kept;
+        self.free = !kept;
         self.init = init as u32;
         self.gen_floor = floor;
         self.slots.truncate_and_shrink(init);

@@ -6,7 +6,7 @@
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-use latchfree::wheel::{Fixed, Growable, StorageKind, TimerKey, Wheel, WheelConfig};
+use latchfree::wheel::{Fixed, Growable, StorageKind, TimerKey, Wheel, WheelConfig, MAX_LEVELS};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -44,7 +44,7 @@ fn tick(d: u64, s: u32) -> u64 {
 }
 
 fn run<K: StorageKind>(
-    mut w: Wheel<u64, K>,
+    mut w: Wheel<u64, K, MAX_LEVELS>,
     cap: usize,
     shift: u32,
     ops: Vec<Op>,
@@ -138,13 +138,13 @@ proptest! {
     #[test]
     fn growable_matches_model(levels in 1u8..=10, shift in 0u32..5, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels).tick_shift(shift as u8);
-        run(Wheel::<u64, Growable>::new(config), usize::MAX, shift, ops)?;
+        run(Wheel::<u64, Growable, MAX_LEVELS>::new(config), usize::MAX, shift, ops)?;
     }
 
     #[test]
     fn fixed_matches_model(levels in 1u8..=10, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels);
-        run(Wheel::<u64, Fixed<8>>::new_fixed(config), 8, 0, ops)?;
+        run(Wheel::<u64, Fixed<8>, MAX_LEVELS>::new_fixed(config), 8, 0, ops)?;
     }
 }
 
@@ -185,8 +185,8 @@ proptest! {
     #[test]
     fn advance_with_matches_advance_to(levels in 1u8..=10, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels);
-        let mut a: Wheel<u64, Growable> = Wheel::new(config);
-        let mut b: Wheel<u64, Growable> = Wheel::new(config);
+        let mut a: Wheel<u64, Growable, MAX_LEVELS> = Wheel::new(config);
+        let mut b: Wheel<u64, Growable, MAX_LEVELS> = Wheel::new(config);
         let mut keys = Vec::new();
         let mut now = 0u64;
         let mut v = 0;

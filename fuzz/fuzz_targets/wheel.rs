@@ -2,7 +2,7 @@
 //! never early; cancel/reset answer as the model does.
 #![no_main]
 use arbitrary::Arbitrary;
-use latchfree::wheel::{Fixed, TimerKey, Wheel, WheelConfig};
+use latchfree::wheel::{Fixed, TimerKey, Wheel, WheelConfig, MAX_LEVELS};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -27,7 +27,7 @@ fuzz_target!(|input: Input| {
     let config = WheelConfig::new()
         .levels(input.levels % 11)
         .tick_shift(shift as u8);
-    let mut w: Wheel<u64, Fixed<64>> = Wheel::new_fixed(config);
+    let mut w: Wheel<u64, Fixed<64>, MAX_LEVELS> = Wheel::new_fixed(config);
     let tick = |d: u64| (d >> shift) + u64::from(d & ((1u64 << shift) - 1) != 0);
     let mut model: BTreeMap<(u32, u32), u64> = BTreeMap::new();
     let mut keys: Vec<TimerKey> = Vec::new();

@@ -358,7 +358,7 @@ impl TimerService {
 
     /// A service whose callbacks run on `executor`.
     pub fn with_executor(executor: impl Executor) -> Self {
-        let wheel: Wheel<Entry<Job>, Growable> =
+        let wheel: Wheel<Entry<Job>, Growable, 7> =
             Wheel::new(WheelConfig::new().levels(7).tick_shift(Inner::TICK_SHIFT));
         let (mut driver, sub) = Driver::new(wheel);
         let (tx, rx) = mpsc::channel::<Arc<Inner>>();

@@ -60,29 +60,35 @@ pub(crate) struct Link {
 }
 
 impl Blank for Link {
+    /// All zero bits (a `static` wheel goes to `.bss`); a blank link is
+    /// never read: `insert` writes the whole link first.
     const BLANK: Self = Link {
         when: 0,
-        prev: NIL,
-        next: NIL,
-        bucket: READY,
+        prev: 0,
+        next: 0,
+        bucket: 0,
     };
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Level {
-    /// Bit `s` set iff `head[s] != NIL`.
+    /// Bit `s` set iff slot `s` is not empty.
     occupied: u64,
+    /// Each slot's first entry, stored inverted (`!index`, so an empty
+    /// slot, `!NIL`, is 0): an empty level is all zero bits, its reset a
+    /// `memset`, and a `static` wheel goes to `.bss`.
     head: [u32; SLOTS],
 }
 
 impl Level {
     const EMPTY: Level = Level {
         occupied: 0,
-        head: [NIL; SLOTS],
+        head: [!NIL; SLOTS],
     };
 }
 
-/// A FIFO intrusive list with head and tail.
+/// A FIFO intrusive list with head and tail, both stored inverted as a
+/// level's heads are (an empty list is all zero bits).
 #[derive(Clone, Copy, Debug)]
 struct List {
     head: u32,
@@ -94,8 +100,8 @@ struct List {
 
 impl List {
     const EMPTY: List = List {
-        head: NIL,
-        tail: NIL,
+        head: !NIL,
+        tail: !NIL,
         unsorted: false,
     };
 }
@@ -131,10 +137,13 @@ impl WheelConfig {
         }
     }
 
-    /// Number of levels, `1..=10` (clamped). More levels cost 264 bytes each
-    /// and an extra cascade for the farthest timers; fewer levels make timers
+    /// Number of levels in use, `1..=10` (clamped, and clamped again to the
+    /// levels the wheel's type reserves: its `LEVELS` parameter, 6 unless
+    /// spelled out). Storage is sized by the type, 264 bytes per level, so
+    /// a small wheel picks a small `LEVELS`; fewer levels in use make timers
     /// beyond `64^levels` ticks re-cascade through the top level once per
-    /// top-level rotation (still never early).
+    /// top-level rotation (still never early), more cost an extra cascade
+    /// for the farthest timers.
     pub const fn levels(mut self, levels: u8) -> Self {
         self.levels = if levels == 0 {
             1
@@ -210,10 +219,13 @@ impl WheelConfig {
 /// assert_eq!(timeouts.remove(req), Some(17)); // answered in time
 /// assert!(timeouts.is_empty());
 /// ```
-pub struct Wheel<T, K: StorageKind> {
+pub struct Wheel<T, K: StorageKind, const LEVELS: usize = 6> {
     arena: Arena<Link, T, K>,
-    levels: [Level; MAX_LEVELS],
-    num_levels: u8,
+    levels: [Level; LEVELS],
+    /// `LEVELS` minus the levels in use (0 when the config asks for all of
+    /// them, as the default does: the whole wheel then starts as zero
+    /// bits, so a `static` one goes to `.bss`).
+    spare_levels: u8,
     tick_shift: u8,
     /// Current time in ticks; only moves forward.
     elapsed: u64,
@@ -221,14 +233,31 @@ pub struct Wheel<T, K: StorageKind> {
     ready: List,
 }
 
-impl<T, const N: usize> Wheel<T, Fixed<N>> {
+/// `LEVELS` minus the levels `config` asks for, clamped to `1..=LEVELS`;
+/// refuses (at compile time) a `LEVELS` outside `1..=MAX_LEVELS`.
+const fn spare_levels<const LEVELS: usize>(config: WheelConfig) -> u8 {
+    const {
+        assert!(
+            LEVELS >= 1 && LEVELS <= MAX_LEVELS,
+            "a wheel has 1..=10 levels"
+        )
+    };
+    let used = if config.levels as usize > LEVELS {
+        LEVELS
+    } else {
+        config.levels as usize
+    };
+    (LEVELS - used) as u8
+}
+
+impl<T, const N: usize, const LEVELS: usize> Wheel<T, Fixed<N>, LEVELS> {
     /// A wheel for at most `N` timers stored inline; no allocator needed.
     /// Can initialise a `static`.
     pub const fn new_fixed(config: WheelConfig) -> Self {
         Wheel {
             arena: Arena::new_fixed(),
-            levels: [Level::EMPTY; MAX_LEVELS],
-            num_levels: config.levels,
+            levels: [Level::EMPTY; LEVELS],
+            spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
             overdue: List::EMPTY,
@@ -238,7 +267,7 @@ impl<T, const N: usize> Wheel<T, Fixed<N>> {
 }
 
 #[cfg(feature = "alloc")]
-impl<T> Wheel<T, crate::arena::Growable> {
+impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     /// An unbounded wheel on the heap.
     pub fn new(config: WheelConfig) -> Self {
         Self::with_capacity(config, 0)
@@ -249,8 +278,8 @@ impl<T> Wheel<T, crate::arena::Growable> {
     pub fn with_capacity(config: WheelConfig, capacity: usize) -> Self {
         Wheel {
             arena: Arena::new_growable(capacity),
-            levels: [Level::EMPTY; MAX_LEVELS],
-            num_levels: config.levels,
+            levels: [Level::EMPTY; LEVELS],
+            spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
             overdue: List::EMPTY,
@@ -260,7 +289,7 @@ impl<T> Wheel<T, crate::arena::Growable> {
 }
 
 #[cfg(feature = "alloc")]
-impl<T> Wheel<T, crate::arena::Growable> {
+impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     /// Adds a timer due at `deadline` (caller time units) and returns its
     /// key. A deadline at or before [`now`](Self::now) fires at the next
     /// advance; any deadline up to `u64::MAX` is accepted.
@@ -298,7 +327,13 @@ fn level_for(elapsed: u64, when: u64, num_levels: u8) -> usize {
     level.min(num_levels as usize - 1)
 }
 
-impl<T, K: StorageKind> Wheel<T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
+    /// Levels in use.
+    #[inline(always)]
+    fn num_levels(&self) -> u8 {
+        (LEVELS - self.spare_levels as usize) as u8
+    }
+
     /// Timers in the wheel, including expired ones not yet taken.
     pub fn len(&self) -> usize {
         self.arena.len()
@@ -391,7 +426,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
         if old_bucket != READY && old_bucket != OVERDUE {
             let when = self.tick_of(deadline);
             if when > self.elapsed {
-                let level = level_for(self.elapsed, when, self.num_levels);
+                let level = level_for(self.elapsed, when, self.num_levels());
                 let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
                 if (level * SLOTS + slot) as u16 == old_bucket {
                     self.arena.link_mut(i).when = deadline;
@@ -437,11 +472,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
             self.push_back(i, OVERDUE);
             return;
         }
-        let level = level_for(self.elapsed, when, self.num_levels);
+        let level = level_for(self.elapsed, when, self.num_levels());
         let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
         let lvl = &mut self.levels[level];
-        let head = lvl.head[slot];
-        lvl.head[slot] = i;
+        let head = !lvl.head[slot];
+        lvl.head[slot] = !i;
         lvl.occupied |= 1 << slot;
         if head != NIL {
             self.arena.link_mut(head).prev = i;
@@ -461,10 +496,10 @@ impl<T, K: StorageKind> Wheel<T, K> {
         } else {
             &mut self.ready
         };
-        let tail = list.tail;
-        list.tail = i;
+        let tail = !list.tail;
+        list.tail = !i;
         if tail == NIL {
-            list.head = i;
+            list.head = !i;
         } else {
             let tail_link = self.arena.link_mut(tail);
             tail_link.next = i;
@@ -504,12 +539,12 @@ impl<T, K: StorageKind> Wheel<T, K> {
                     &mut self.ready
                 };
                 if prev == NIL {
-                    list.head = next;
+                    list.head = !next;
                 }
                 if next == NIL {
-                    list.tail = prev;
+                    list.tail = !prev;
                 }
-                if list.head == NIL {
+                if !list.head == NIL {
                     list.unsorted = false;
                 }
             }
@@ -517,7 +552,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 if prev == NIL {
                     let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
                     let lvl = &mut self.levels[level];
-                    lvl.head[slot] = next;
+                    lvl.head[slot] = !next;
                     if next == NIL {
                         lvl.occupied &= !(1 << slot);
                     }
@@ -531,7 +566,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     #[inline]
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         let now = self.elapsed;
-        for (level, lvl) in self.levels[..self.num_levels as usize].iter().enumerate() {
+        for (level, lvl) in self.levels[..self.num_levels() as usize].iter().enumerate() {
             if lvl.occupied == 0 {
                 continue;
             }
@@ -550,7 +585,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
             if deadline <= now {
                 // Only the top level wraps: a far timer placed in a slot at
                 // or behind the current one is one rotation ahead.
-                debug_assert_eq!(level, self.num_levels as usize - 1);
+                debug_assert_eq!(level, self.num_levels() as usize - 1);
                 deadline = deadline.saturating_add(1u64 << level_bits);
             }
             return Some((level, slot, deadline));
@@ -565,7 +600,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// cascade. `None` for a wheel with nothing pending (expired timers not
     /// yet taken do not count).
     pub fn next_deadline(&self) -> Option<u64> {
-        if self.overdue.head != NIL {
+        if !self.overdue.head != NIL {
             return Some(self.now());
         }
         self.next_slot().map(|(_, _, t)| self.units_of(t))
@@ -593,9 +628,9 @@ impl<T, K: StorageKind> Wheel<T, K> {
     #[inline(never)]
     fn sort_list(&mut self, bucket: u16) {
         let head = if bucket == OVERDUE {
-            self.overdue.head
+            !self.overdue.head
         } else {
-            self.ready.head
+            !self.ready.head
         };
         // `runs[k]` is NIL or a sorted run of 2^k entries, all of which came
         // before every entry of `runs[j]` for `j < k` (a binary counter).
@@ -636,8 +671,8 @@ impl<T, K: StorageKind> Wheel<T, K> {
         } else {
             &mut self.ready
         };
-        list.head = sorted;
-        list.tail = prev;
+        list.head = !sorted;
+        list.tail = !prev;
         list.unsorted = false;
     }
 
@@ -688,8 +723,8 @@ impl<T, K: StorageKind> Wheel<T, K> {
         }
         // Overdue timers fire at this advance whatever `now` is, earliest
         // deadline first.
-        while self.overdue.head != NIL {
-            let i = self.overdue.head;
+        while !self.overdue.head != NIL {
+            let i = !self.overdue.head;
             self.unlink(i);
             fire(self, i);
             fired += 1;
@@ -703,10 +738,10 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 break;
             }
             self.elapsed = deadline;
-            let top = self.num_levels as usize - 1;
+            let top = self.num_levels() as usize - 1;
             let lvl = &mut self.levels[level];
-            let head = lvl.head[slot];
-            lvl.head[slot] = NIL;
+            let head = !lvl.head[slot];
+            lvl.head[slot] = !NIL;
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
             if USER {
@@ -802,14 +837,14 @@ impl<T, K: StorageKind> Wheel<T, K> {
         now: u64,
         fire: &mut F,
     ) -> usize {
-        let top = self.num_levels as usize - 1;
+        let top = self.num_levels() as usize - 1;
         let mut min = u64::MAX;
         let mut chain = NIL;
         let mut occupied = self.levels[top].occupied;
         while occupied != 0 {
             let slot = occupied.trailing_zeros() as usize;
             occupied &= occupied - 1;
-            let mut i = self.levels[top].head[slot];
+            let mut i = !self.levels[top].head[slot];
             while i != NIL {
                 let next = self.arena.link(i).next;
                 min = min.min(self.tick_of(self.arena.link(i).when));
@@ -857,7 +892,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Takes the earliest expired timer (the list is in deadline order).
     #[inline]
     pub fn pop_expired(&mut self) -> Option<Expired<T>> {
-        let i = self.ready.head;
+        let i = !self.ready.head;
         if i == NIL {
             return None;
         }
@@ -883,7 +918,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// assert_eq!(wheel.peek().map(|(k, _, _)| k), Some(late));
     /// ```
     pub fn peek(&self) -> Option<(TimerKey, &T, u64)> {
-        let i = self.ready.head;
+        let i = !self.ready.head;
         if i == NIL {
             return None;
         }
@@ -895,7 +930,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Takes every expired timer, in deadline order (ties in the order they
     /// came due). Timers the iterator does not reach stay in the expired
     /// list.
-    pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K> {
+    pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K, LEVELS> {
         DrainExpired { wheel: self }
     }
 
@@ -910,7 +945,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// `while let Some(e) = wheel.poll_expired(now)` fires everything due.
     #[inline]
     pub fn poll_expired(&mut self, now: u64) -> Option<Expired<T>> {
-        if self.ready.head == NIL {
+        if !self.ready.head == NIL {
             self.advance_to(now);
         }
         self.pop_expired()
@@ -921,7 +956,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     pub fn clear(&mut self) {
         // Lists first: dropping payloads runs user code, and if a `Drop`
         // panics the arena still ends empty, so nothing may point into it.
-        self.levels = [Level::EMPTY; MAX_LEVELS];
+        self.levels = [Level::EMPTY; LEVELS];
         self.overdue = List::EMPTY;
         self.ready = List::EMPTY;
         self.arena.clear();
@@ -934,13 +969,13 @@ impl<T, K: StorageKind> Wheel<T, K> {
 /// does, dropping this re-homes the rest, so no timer is left in no list
 /// (counted by `len` but unreachable): those due by `due` go to the overdue
 /// list (they fire at the next advance), the others back to their slots.
-struct Detached<'a, T, K: StorageKind> {
-    wheel: &'a mut Wheel<T, K>,
+struct Detached<'a, T, K: StorageKind, const LEVELS: usize> {
+    wheel: &'a mut Wheel<T, K, LEVELS>,
     rest: u32,
     due: u64,
 }
 
-impl<T, K: StorageKind> Detached<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Detached<'_, T, K, LEVELS> {
     /// Takes the next timer off the chain (it is then the caller's to fire
     /// or place).
     #[inline(always)]
@@ -962,7 +997,7 @@ impl<T, K: StorageKind> Detached<'_, T, K> {
     }
 }
 
-impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Drop for Detached<'_, T, K, LEVELS> {
     fn drop(&mut self) {
         // Empty unless a sink panicked; runs no user code.
         while let Some(i) = self.next() {
@@ -993,11 +1028,11 @@ impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
 /// assert_eq!(due, "xyabc"); // deadline order
 /// assert_eq!(wheel.len(), 1);
 /// ```
-pub struct DrainExpired<'a, T, K: StorageKind> {
-    wheel: &'a mut Wheel<T, K>,
+pub struct DrainExpired<'a, T, K: StorageKind, const LEVELS: usize = 6> {
+    wheel: &'a mut Wheel<T, K, LEVELS>,
 }
 
-impl<T, K: StorageKind> Iterator for DrainExpired<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Iterator for DrainExpired<'_, T, K, LEVELS> {
     type Item = Expired<T>;
     #[inline]
     fn next(&mut self) -> Option<Expired<T>> {
@@ -1005,12 +1040,12 @@ impl<T, K: StorageKind> Iterator for DrainExpired<'_, T, K> {
     }
 }
 
-impl<T, K: StorageKind> core::fmt::Debug for Wheel<T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> core::fmt::Debug for Wheel<T, K, LEVELS> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Wheel")
             .field("len", &self.len())
             .field("now", &self.now())
-            .field("levels", &self.num_levels)
+            .field("levels", &self.num_levels())
             .field("tick_shift", &self.tick_shift)
             .finish_non_exhaustive()
     }

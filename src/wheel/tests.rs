@@ -72,7 +72,8 @@ fn past_deadline_fires_on_next_advance() {
 #[test]
 fn far_deadlines_saturate_and_still_fire_on_time() {
     for levels in 1..=MAX_LEVELS as u8 {
-        let mut w: W<8> = Wheel::new_fixed(WheelConfig::new().levels(levels));
+        let mut w: Wheel<u64, Fixed<8>, MAX_LEVELS> =
+            Wheel::new_fixed(WheelConfig::new().levels(levels));
         let far = [u64::MAX, u64::MAX - 1, 1 << 62, (1 << 40) + 3];
         for &d in &far {
             w.try_insert_at(d, d).unwrap();
@@ -318,4 +319,42 @@ fn compact_returns_memory_and_keeps_keys() {
     assert!(burst.iter().all(|k| !w.contains(*k)));
     assert!(again.iter().all(|k| w.contains(*k)));
     assert_eq!(w.poll_expired(10).map(|e| e.key), Some(keep));
+}
+
+#[test]
+fn storage_is_sized_by_the_level_count() {
+    use core::mem::size_of;
+    // A small wheel costs what it holds: one level of slot heads plus 16
+    // timers fits in 1 KiB (issue 14's target for a 16-timer static wheel).
+    assert!(size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
+    assert!(size_of::<Wheel<u32, Fixed<16>, 1>>() <= 1024);
+    // Each level adds its 64 slot heads and occupancy word, nothing more.
+    let per_level = size_of::<Wheel<u8, Fixed<16>, 2>>() - size_of::<Wheel<u8, Fixed<16>, 1>>();
+    assert_eq!(per_level, 64 * 4 + 8);
+    assert_eq!(
+        size_of::<Wheel<u8, Fixed<16>, 10>>() - size_of::<Wheel<u8, Fixed<16>, 6>>(),
+        4 * per_level
+    );
+}
+
+#[test]
+fn fewer_levels_in_use_than_reserved_still_fire_on_time() {
+    // `WheelConfig::levels` below the type's `LEVELS`: the top level in
+    // use acts as the ring; above it: clamped to `LEVELS`.
+    for levels in [1u8, 2, 3, 9] {
+        let mut w: Wheel<u64, Fixed<8>, 3> = Wheel::new_fixed(WheelConfig::new().levels(levels));
+        for d in [5u64, 300, 70_000, 1 << 33] {
+            w.try_insert_at(d, d).unwrap();
+        }
+        for d in [5u64, 300, 70_000, 1 << 33] {
+            w.advance_to(d - 1);
+            assert!(w.pop_expired().is_none(), "early at levels {levels}");
+            w.advance_to(d);
+            assert_eq!(
+                w.pop_expired().map(|e| e.deadline),
+                Some(d),
+                "levels {levels}"
+            );
+        }
+    }
 }

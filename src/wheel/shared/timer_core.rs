@@ -47,7 +47,7 @@ pub trait TimerCore {
     }
 }
 
-impl<V, K: StorageKind> TimerCore for Wheel<V, K> {
+impl<V, K: StorageKind, const LEVELS: usize> TimerCore for Wheel<V, K, LEVELS> {
     type Value = V;
     fn try_insert_at(&mut self, value: V, deadline: u64) -> Result<RawKey, V> {
         Wheel::try_insert_at(self, value, deadline).map(|k| k.0)
