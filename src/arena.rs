@@ -444,6 +444,26 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         unsafe { slot.value.assume_init_read() }
     }
 
+    /// As [`remove`](Self::remove), also returning the key the entry had
+    /// (one slot lookup instead of two).
+    #[inline]
+    pub(crate) fn remove_keyed(&mut self, index: u32) -> (RawKey, T) {
+        let free = self.free;
+        let slot = &mut self.slots.as_mut_slice()[index as usize];
+        assert!(slot.gen & 1 == 1, "removed a free slot");
+        let key = RawKey {
+            index,
+            gen: slot.gen,
+        };
+        slot.gen = slot.gen.wrapping_add(1);
+        slot.next_free = free;
+        self.free = !index;
+        self.len -= 1;
+        // SAFETY: as in `remove`: the generation was odd (initialised), and
+        // is even now, so the value is never read again.
+        (key, unsafe { slot.value.assume_init_read() })
+    }
+
     /// Drops every value and frees every slot, keeping generations so that
     /// keys handed out before stay stale. If a value's `Drop` panics, the
     /// rest are still dropped (a second panic aborts, as for a `Vec`) and

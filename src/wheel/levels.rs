@@ -128,8 +128,8 @@ impl Default for WheelConfig {
 }
 
 impl WheelConfig {
-    /// Six levels (64^6 = 2^36 ticks of range, 1.5 KiB of slot heads) and a
-    /// tick of one caller time unit.
+    /// Six levels (64^6 = 2^36 ticks of range; a wheel's default `LEVELS`)
+    /// and a tick of one caller time unit.
     pub const fn new() -> Self {
         WheelConfig {
             levels: 6,
@@ -191,6 +191,22 @@ impl WheelConfig {
 /// within one tick after its deadline (exactly at the first `now >= d` when
 /// `s = 0`), however many cascades it went through. A deadline at or before
 /// the wheel's current time fires at the next `advance_to`.
+///
+/// # Footprint
+///
+/// `LEVELS` (6 unless spelled out, at most [`MAX_LEVELS`]) sizes the slot
+/// tables: 264 bytes per level, plus [`bytes_per_timer`](super::bytes_per_timer)
+/// per timer of a `Fixed<N>` arena. A fresh wheel is all zero bits when
+/// its config uses all `LEVELS` levels (the default config and the default
+/// `LEVELS` agree), so a `static` one costs RAM in `.bss` and no flash:
+///
+/// ```
+/// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
+///
+/// // 16 timers, one level (64 ticks before far timers re-cascade): 960 bytes.
+/// static mut TIMERS: Wheel<u8, Fixed<16>, 1> = Wheel::new_fixed(WheelConfig::new());
+/// assert!(core::mem::size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
+/// ```
 ///
 /// # Costs
 ///
@@ -723,9 +739,11 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         }
         // Overdue timers fire at this advance whatever `now` is, earliest
         // deadline first.
-        while !self.overdue.head != NIL {
-            let i = !self.overdue.head;
-            self.unlink(i);
+        loop {
+            let i = self.pop_front(OVERDUE);
+            if i == NIL {
+                break;
+            }
             fire(self, i);
             fired += 1;
         }
@@ -744,6 +762,10 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             lvl.head[slot] = !NIL;
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
+            // A level-0 slot below the top holds timers of exactly this
+            // tick (they differed from `elapsed` in the lowest digit only,
+            // and no occupied slot is skipped): all fire, unchecked.
+            let all_due = level == 0 && level < top;
             if USER {
                 let mut rest = Detached {
                     wheel: &mut *self,
@@ -751,7 +773,10 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                     due: deadline,
                 };
                 while let Some(i) = rest.next() {
-                    if rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
+                    debug_assert!(
+                        !all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) == deadline
+                    );
+                    if all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
                         fire(rest.wheel, i);
                         fired += 1;
                         progress = true;
@@ -766,7 +791,8 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 let mut i = head;
                 while i != NIL {
                     let next = self.arena.link(i).next;
-                    if self.tick_of(self.arena.link(i).when) <= deadline {
+                    debug_assert!(!all_due || self.tick_of(self.arena.link(i).when) == deadline);
+                    if all_due || self.tick_of(self.arena.link(i).when) <= deadline {
                         fire(self, i);
                         fired += 1;
                         progress = true;
@@ -815,9 +841,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// Removes unlinked entry `i` and packages it.
     #[inline(always)]
     fn take(&mut self, i: u32) -> Expired<T> {
-        let key = TimerKey(self.arena.key_of(i));
         let deadline = self.arena.link(i).when;
-        let value = self.arena.remove(i);
+        let (key, value) = self.arena.remove_keyed(i);
+        let key = TimerKey(key);
         Expired {
             key,
             value,
@@ -892,12 +918,36 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// Takes the earliest expired timer (the list is in deadline order).
     #[inline]
     pub fn pop_expired(&mut self) -> Option<Expired<T>> {
-        let i = !self.ready.head;
+        let i = self.pop_front(READY);
         if i == NIL {
             return None;
         }
-        self.unlink(i);
         Some(self.take(i))
+    }
+
+    /// Takes the first entry off the overdue or ready list (`NIL` if it is
+    /// empty): `unlink` for the one case the drains need, without its
+    /// general branches.
+    #[inline(always)]
+    fn pop_front(&mut self, bucket: u16) -> u32 {
+        let list = if bucket == OVERDUE {
+            &mut self.overdue
+        } else {
+            &mut self.ready
+        };
+        let i = !list.head;
+        if i == NIL {
+            return NIL;
+        }
+        let next = self.arena.link(i).next;
+        list.head = !next;
+        if next == NIL {
+            list.tail = !NIL;
+            list.unsorted = false;
+        } else {
+            self.arena.link_mut(next).prev = NIL;
+        }
+        i
     }
 
     /// The expired timer [`pop_expired`](Self::pop_expired) would take
