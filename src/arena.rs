@@ -335,25 +335,27 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     /// storage is full.
     #[inline]
     pub(crate) fn insert(&mut self, link: L, value: T) -> Result<RawKey, T> {
-        let index = if !self.free != NIL {
+        let (index, grown) = if !self.free != NIL {
             let i = !self.free;
             // Both inverted: the link moves as it is.
             self.free = self.slots.as_slice()[i as usize].next_free;
-            i
+            (i, false)
         } else if (self.init as usize) < self.slots.as_slice().len() {
             self.init += 1;
-            self.init - 1
+            (self.init - 1, false)
         } else if self.slots.try_grow() {
-            // A slot grown anew (maybe one `compact` took away): start
-            // above every generation a stale key into it may carry.
-            let i = self.init;
-            self.slots.as_mut_slice()[i as usize].gen = self.gen_floor;
             self.init += 1;
-            i
+            (self.init - 1, true)
         } else {
             return Err(value);
         };
+        let floor = self.gen_floor;
         let slot = &mut self.slots.as_mut_slice()[index as usize];
+        if grown {
+            // A slot grown anew (maybe one `compact` took away): start
+            // above every generation a stale key into it may carry.
+            slot.gen = floor;
+        }
         debug_assert!(slot.gen & 1 == 0, "allocated an occupied slot");
         slot.gen = slot.gen.wrapping_add(1);
         slot.link = link;
