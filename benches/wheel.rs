@@ -10,9 +10,8 @@
 )]
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
-use latchfree::queue::arena::Growable;
 use latchfree::queue::PriorityQueue;
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{Growable, Wheel, WheelConfig};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Duration;
@@ -35,13 +34,13 @@ fn wheel(c: &mut Criterion) {
     let ds = deadlines(N, 10_000);
     let mut g = c.benchmark_group("wheel insert+cancel 10k");
     g.bench_function("latchfree", |b| {
-        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N, usize::MAX);
+        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N);
         let mut keys = Vec::with_capacity(N);
         b.iter(|| {
-            keys.extend(ds.iter().map(|&d| w.insert(d, d).unwrap()));
+            keys.extend(ds.iter().map(|&d| w.insert_at(d, d)));
             let mut sum = 0;
             for k in keys.drain(..) {
-                sum += w.cancel(k).unwrap();
+                sum += w.remove(k).unwrap();
             }
             assert!(w.is_empty());
             black_box(sum)
@@ -72,10 +71,9 @@ fn wheel(c: &mut Criterion) {
     g.bench_function("latchfree", |b| {
         b.iter_batched_ref(
             || {
-                let mut w: Wheel<u64, Growable> =
-                    Wheel::with_capacity(WheelConfig::new(), N, usize::MAX);
+                let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N);
                 for &d in &ds {
-                    w.insert(d, d).unwrap();
+                    w.insert_at(d, d);
                 }
                 w
             },
@@ -106,10 +104,10 @@ fn pqueue(c: &mut Criterion) {
     let ps = deadlines(N, 1 << 40);
     let mut g = c.benchmark_group("pqueue push+pop 10k");
     g.bench_function("latchfree", |b| {
-        let mut q: PriorityQueue<u64, u32, Growable> = PriorityQueue::with_capacity(N, usize::MAX);
+        let mut q: PriorityQueue<u32, u64, Growable> = PriorityQueue::with_capacity(N);
         b.iter(|| {
             for (i, &p) in ps.iter().enumerate() {
-                q.push(p, i as u32).unwrap();
+                q.push(i as u32, p);
             }
             let mut n = 0;
             while q.pop().is_some() {

@@ -57,10 +57,9 @@ use latchfree::buffer::{Buffer, BufferPool};
 use latchfree::limiter::{Keyed, Quota};
 use latchfree::map::{Computed, HashMap, Op};
 use latchfree::pool::ThreadPool;
-use latchfree::queue::arena::Growable;
 use latchfree::ring::{Blocking, Heap, Multi, MultiProducer, Ring};
 use latchfree::ring::{Disruptor, EventHandler};
-use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
+use latchfree::wheel::{Growable, TimerKey, Wheel, WheelConfig};
 
 const ACCOUNTS: u32 = 512;
 const MID: u32 = 10_000; // price in ticks
@@ -329,7 +328,7 @@ impl Matcher {
             self.release(account, u64::from(q) * u64::from(price));
             if done {
                 let timer = self.remove(id).timer;
-                self.expiry.cancel(timer);
+                self.expiry.remove(timer);
                 self.out.filled.add(id);
             }
         }
@@ -367,10 +366,7 @@ impl EventHandler<Order> for Matcher {
             if left == 0 {
                 self.out.filled.add(o.id);
             } else {
-                let timer = self
-                    .expiry
-                    .insert(now + RESTING_TTL_NS, o.id)
-                    .expect("growable");
+                let timer = self.expiry.insert_at(o.id, now + RESTING_TTL_NS);
                 let book = &mut self.books[usize::from(o.buy)];
                 book.entry(o.price).or_default().push_back(o.id);
                 let (account, buy, price) = (o.account, o.buy, o.price);
@@ -404,7 +400,7 @@ impl EventHandler<Order> for Matcher {
         let ids: Vec<u64> = self.resting.keys().copied().collect();
         for id in ids {
             let timer = self.remove(id).timer;
-            self.expiry.cancel(timer);
+            self.expiry.remove(timer);
             self.out.cancelled.add(id);
         }
         self.notify();

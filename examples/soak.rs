@@ -66,13 +66,10 @@ use latchfree::batch::{BatchError, Batcher};
 use latchfree::buffer::{BufferPool, ObjectPool};
 use latchfree::map::{HashMap, Op};
 use latchfree::pool::{Builder as PoolBuilder, JoinError, TaskError, TaskQueue, ThreadPool};
-use latchfree::queue::arena::Growable;
-use latchfree::queue::std_blocking::BlockingDelayQueue;
-use latchfree::queue::{DelayQueue, PriorityQueue};
+use latchfree::queue::{BlockingDelayQueue, DelayQueue, Growable, PriorityQueue};
 use latchfree::ring::{Disruptor, EventHandler, PanicPolicy};
 use latchfree::ring::{Heap, Multi, MultiProducer, Parking, Producer, Ring, Single};
-use latchfree::wheel::std_service::{MissedTick, Timer, TimerService};
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{MissedTick, Timer, TimerService, Wheel, WheelConfig};
 
 // ------------------------------------------------------------ options
 
@@ -1014,13 +1011,9 @@ impl Station for WheelStation {
         for _ in 0..8 {
             let id = next_id();
             let deadline = now + ctx.rng.below(4096);
-            match w.insert(deadline, g.ledger.track(id)) {
-                Ok(k) => {
-                    g.inserted.add(id);
-                    lock(&g.keys).push(k);
-                }
-                Err(_) => Books::bump(&self.books.refused, 1),
-            }
+            let k = w.insert_at(g.ledger.track(id), deadline);
+            g.inserted.add(id);
+            lock(&g.keys).push(k);
         }
         {
             let mut keys = lock(&g.keys);
@@ -1032,12 +1025,12 @@ impl Station for WheelStation {
                 let k = keys.swap_remove(i);
                 match ctx.rng.below(2) {
                     0 => {
-                        if let Some(t) = w.cancel(k) {
+                        if let Some(t) = w.remove(k) {
                             g.cancelled.add(t.id());
                         }
                     }
                     _ => {
-                        w.reset(k, now + ctx.rng.below(4096));
+                        w.reset_at(k, now + ctx.rng.below(4096));
                         keys.push(k);
                     }
                 }
@@ -1194,10 +1187,13 @@ impl Station for TimerStation {
             let t = g.ledger.track(id);
             let (ran, fault) = (g.ran.clone(), g.fault.clone());
             let delay = Duration::from_micros(ctx.rng.below(20_000));
-            match g.service.after(delay, move || {
-                ran.add(t.id());
-                fault.hit("timer callback");
-            }) {
+            match g.service.schedule(
+                move || {
+                    ran.add(t.id());
+                    fault.hit("timer callback");
+                },
+                delay,
+            ) {
                 Ok(timer) => {
                     g.scheduled.add(id);
                     lock(&g.once).push((id, timer));
@@ -1232,14 +1228,18 @@ impl Station for TimerStation {
                 panicked_at.clone(),
                 g.periodic_fault.clone(),
             );
-            let timer = g.service.every(PERIOD, MissedTick::Skip, move || {
-                let n = r.fetch_add(1, Ordering::SeqCst) + 1;
-                if f.fails() {
-                    rp.store(n, Ordering::SeqCst);
-                    *lock(&pa) = Some(Instant::now());
-                    panic!("{}: periodic timer callback", fault::INJECTED);
-                }
-            });
+            let timer = g.service.schedule_every(
+                move || {
+                    let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+                    if f.fails() {
+                        rp.store(n, Ordering::SeqCst);
+                        *lock(&pa) = Some(Instant::now());
+                        panic!("{}: periodic timer callback", fault::INJECTED);
+                    }
+                },
+                PERIOD,
+                MissedTick::Skip,
+            );
             if let Ok(timer) = timer {
                 periodic.push(Periodic {
                     timer,
@@ -1280,7 +1280,7 @@ impl Ord for Prio {
 }
 
 struct QueueGen {
-    pq: Mutex<PriorityQueue<Prio, Tracked, Growable>>,
+    pq: Mutex<PriorityQueue<Tracked, Prio, Growable>>,
     dq: Mutex<DelayQueue<Tracked, Growable>>,
     bq: BlockingDelayQueue<Tracked>,
     ord: Arc<Fault>,
@@ -1325,7 +1325,7 @@ impl QueueStation {
         g.ord.disarm();
         {
             let mut pq = lock(&g.pq);
-            while let Some((_, t)) = pq.pop() {
+            while let Some((t, _)) = pq.pop() {
                 g.popped.add(t.id());
             }
             let mut dq = lock(&g.dq);
@@ -1398,9 +1398,10 @@ impl Station for QueueStation {
                 let p = Prio(ctx.rng.below(1000), g.ord.clone());
                 let t = g.ledger.track(id);
                 let before = pq.len();
-                match guarded(b, "pqueue", || pq.push(p, t).is_ok()) {
-                    Some(true) => g.pushed.add(id),
-                    Some(false) => Books::bump(&b.refused, 1),
+                match guarded(b, "pqueue", || {
+                    pq.push(t, p);
+                }) {
+                    Some(()) => g.pushed.add(id),
                     // A panicking Ord: the push happened whole (the item
                     // is in) or not at all (the item was dropped).
                     None => {
@@ -1419,7 +1420,7 @@ impl Station for QueueStation {
             for _ in 0..pops {
                 let before = pq.len();
                 match guarded(b, "pqueue", || pq.pop()) {
-                    Some(Some((_, t))) => g.popped.add(t.id()),
+                    Some(Some((t, _))) => g.popped.add(t.id()),
                     Some(None) => break,
                     None => {
                         let after = pq.len();
@@ -1436,12 +1437,8 @@ impl Station for QueueStation {
             let now = g.clock.fetch_add(10, Ordering::Relaxed);
             for _ in 0..6 {
                 let id = next_id();
-                if dq
-                    .insert_at(g.ledger.track(id), now + ctx.rng.below(100))
-                    .is_ok()
-                {
-                    g.inserted.add(id);
-                }
+                dq.insert_at(g.ledger.track(id), now + ctx.rng.below(100));
+                g.inserted.add(id);
             }
             while let Some(e) = dq.poll_expired(now) {
                 g.expired.add(e.value.id());
@@ -1450,7 +1447,7 @@ impl Station for QueueStation {
         ctx.doing("queues: blocking delay queue");
         for _ in 0..4 {
             let id = next_id();
-            match g.bq.offer(
+            match g.bq.insert(
                 g.ledger.track(id),
                 Duration::from_micros(ctx.rng.below(500)),
             ) {
@@ -1458,7 +1455,7 @@ impl Station for QueueStation {
                 Err(_) => Books::bump(&b.refused, 1),
             }
         }
-        while let Ok(t) = g.bq.try_take() {
+        while let Ok(t) = g.bq.try_pop() {
             g.taken.add(t.id());
         }
     }

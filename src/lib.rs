@@ -92,6 +92,7 @@ compile_error!("the loom models (`--cfg latchfree_loom`) need the `std` feature"
 
 #[macro_use]
 mod macros;
+mod arena;
 mod sync;
 
 pub mod balance;
@@ -105,7 +106,7 @@ pub mod limiter;
 pub mod map;
 pub mod queue;
 pub mod ring;
-cfg_std! {
+cfg_threads! {
     mod threaded;
 }
 pub mod wheel;
@@ -141,7 +142,7 @@ pub mod __loom {
     cfg_threads! {
         pub use crate::batch::handoff::{clock, Flush, FlushCause, Handoff};
         pub use crate::doorbell::{Check, Doorbell};
-        pub use crate::wheel::periodic::{Run, Series};
+        pub use crate::wheel::std_periodic::{Run, Series};
     }
     #[cfg(feature = "alloc")]
     pub use crate::buffer::idle::IdleSet;

@@ -964,25 +964,24 @@ impl Ord for Prio {
 /// `Ord` panics leaves each item in the queue exactly once.
 #[test]
 fn priority_queue_ord_panicking_at_every_k() {
-    use latchfree::queue::{arena::Growable, PriorityQueue};
+    use latchfree::queue::{Growable, PriorityQueue};
     quiet_injected_panics();
     for &k in KS {
         let ledger = Ledger::new();
         let ord = Arc::new(Fault::with(Plan::Every(k)));
         let (mut pushed, mut out) = (Vec::new(), Vec::new());
         {
-            let mut q: PriorityQueue<Prio, Tracked, Growable> = PriorityQueue::new();
+            let mut q: PriorityQueue<Tracked, Prio, Growable> = PriorityQueue::new();
             let mut handles = Vec::new();
             let mut rng = fault::Rng::new(k);
             for id in 0..N {
                 let prio = Prio(rng.below(50), ord.clone(), ledger.track(id));
                 let before = q.len();
-                match catch_unwind(AssertUnwindSafe(|| q.push(prio, ledger.track(id)))) {
-                    Ok(Ok(h)) => {
+                match catch_unwind(AssertUnwindSafe(|| q.push(ledger.track(id), prio))) {
+                    Ok(h) => {
                         pushed.push(id);
                         handles.push(h);
                     }
-                    Ok(Err(_)) => panic!("a growable queue refused a push"),
                     Err(p) => {
                         assert!(is_injected(&*p));
                         // Whole or not at all.
@@ -995,7 +994,7 @@ fn priority_queue_ord_panicking_at_every_k() {
                 let before = q.len();
                 match rng.below(4) {
                     0 => match catch_unwind(AssertUnwindSafe(|| q.pop())) {
-                        Ok(Some((_, t))) => out.push(t.id()),
+                        Ok(Some((t, _))) => out.push(t.id()),
                         Ok(None) => {}
                         Err(_) => {
                             assert_eq!(q.len(), before, "k={k}: a panicking pop lost its item")
@@ -1004,7 +1003,7 @@ fn priority_queue_ord_panicking_at_every_k() {
                     1 if !handles.is_empty() => {
                         let h = handles.swap_remove(rng.below(handles.len() as u64) as usize);
                         match catch_unwind(AssertUnwindSafe(|| q.remove(h))) {
-                            Ok(Some((_, t))) => out.push(t.id()),
+                            Ok(Some((t, _))) => out.push(t.id()),
                             Ok(None) => {}
                             Err(_) => assert_eq!(
                                 q.len(),
@@ -1023,7 +1022,7 @@ fn priority_queue_ord_panicking_at_every_k() {
                 }
             }
             ord.disarm();
-            while let Some((_, t)) = q.pop() {
+            while let Some((t, _)) = q.pop() {
                 out.push(t.id());
             }
         }

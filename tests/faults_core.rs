@@ -17,11 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchfree::buffer::{BufferPool, ObjectPool};
-use latchfree::queue::arena::{Fixed, Growable};
-use latchfree::queue::{DelayQueue, PriorityQueue};
+use latchfree::queue::{DelayQueue, Fixed, Growable, PriorityQueue};
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
-use latchfree::wheel::std_service::{MissedTick, TimerService};
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{MissedTick, TimerService, Wheel, WheelConfig};
 
 /// Counts live instances; its `Drop` is a fault point.
 #[derive(Debug)]
@@ -174,7 +172,7 @@ fn buffer_cache_of_a_pool_dropped_elsewhere_does_not_block_other_pools() {
 fn wheel_with(live: &Arc<AtomicUsize>, deadlines: &[u64]) -> Wheel<Tracked, Growable> {
     let mut w = Wheel::new(WheelConfig::new());
     for (i, &d) in deadlines.iter().enumerate() {
-        w.insert(d, Tracked::new(i as u64, live)).unwrap();
+        w.insert_at(Tracked::new(i as u64, live), d);
     }
     w
 }
@@ -197,7 +195,7 @@ fn wheel_panicking_sink_orphans_no_timer() {
     // Three went to the sink (the third panicked in it): seven are left.
     assert_eq!(seen.len(), 3);
     assert_eq!(w.len(), 7);
-    assert!(w.next_expiration().is_some(), "orphaned: nothing pending");
+    assert!(w.next_deadline().is_some(), "orphaned: nothing pending");
     assert_eq!(w.advance_with(10, |e| seen.push(e.value.id)), 7);
     seen.sort_unstable();
     assert_eq!(seen, (0..10).collect::<Vec<u64>>());
@@ -241,7 +239,7 @@ fn wheel_sink_faults_across_k() {
             });
             assert_eq!(w.len(), before - got, "k={k}: len drifted");
             assert!(
-                w.is_empty() || w.next_expiration().is_some(),
+                w.is_empty() || w.next_deadline().is_some(),
                 "k={k}: timers in no slot"
             );
         }
@@ -257,21 +255,21 @@ fn wheel_payload_drop_faults_across_k() {
         let live = Arc::new(AtomicUsize::new(0));
         let mut w = wheel_with(&live, &[1, 2, 3, 70, 80, 5000, 6000, 9, 10, 11]);
         let keys: Vec<_> = (0..4)
-            .map(|i| w.insert(100 + i, Tracked::new(99, &live)).unwrap())
+            .map(|i| w.insert_at(Tracked::new(99, &live), 100 + i))
             .collect();
         fault::arm(k);
         for key in keys {
-            let _ = caught(|| drop(w.cancel(key)));
+            let _ = caught(|| drop(w.remove(key)));
         }
         let _ = caught(|| w.advance_to(75));
         let _ = caught(|| w.drain_expired().for_each(drop));
         let _ = caught(|| w.clear());
         fault::disarm();
         assert!(w.is_empty(), "k={k}");
-        assert_eq!(w.next_expiration(), None);
+        assert_eq!(w.next_deadline(), None);
         assert_eq!(live.load(Ordering::Relaxed), 0, "k={k}: leaked");
-        w.insert(1, Tracked::new(0, &live)).unwrap();
-        assert_eq!(w.poll(u64::MAX).map(|e| e.value.id), Some(0));
+        w.insert_at(Tracked::new(0, &live), 1);
+        assert_eq!(w.poll_expired(u64::MAX).map(|e| e.value.id), Some(0));
     }
 }
 
@@ -280,7 +278,7 @@ fn handoff_panicking_drop_loses_no_command() {
     let live = Arc::new(AtomicUsize::new(0));
     let (mut d, s) = Driver::new(Wheel::<Entry<Tracked>, Growable>::new(WheelConfig::new()));
     let hs: Vec<_> = (0..6)
-        .map(|i| s.schedule(i, Tracked::new(i, &live)).unwrap())
+        .map(|i| s.insert_at(Tracked::new(i, &live), i).unwrap())
         .collect();
     // Cancelled before the driver saw it: its payload is dropped while the
     // command list is applied, and that drop panics.
@@ -288,7 +286,7 @@ fn handoff_panicking_drop_loses_no_command() {
     fault::arm(1);
     assert!(caught(|| d.apply_commands()).is_none() && fault::fired());
     fault::disarm();
-    let mut fired: Vec<u64> = std::iter::from_fn(|| d.poll(100))
+    let mut fired: Vec<u64> = std::iter::from_fn(|| d.poll_expired(100))
         .map(|f| f.value.id)
         .collect();
     fired.sort_unstable();
@@ -308,7 +306,7 @@ fn handoff_drop_faults_across_k() {
             WheelConfig::new(),
         ));
         let hs: Vec<_> = (0..8)
-            .map(|i| s.schedule(i % 3, Tracked::new(i, &live)).unwrap())
+            .map(|i| s.insert_at(Tracked::new(i, &live), i % 3).unwrap())
             .collect();
         for h in hs.iter().step_by(3) {
             h.cancel();
@@ -317,7 +315,7 @@ fn handoff_drop_faults_across_k() {
         let mut fired = Vec::new();
         for _ in 0..20 {
             let _ = caught(|| {
-                while let Some(f) = d.poll(10) {
+                while let Some(f) = d.poll_expired(10) {
                     fired.push(f.value.id);
                 }
             });
@@ -348,11 +346,15 @@ fn periodic_timer_survives_a_panicking_run() {
     let runs = Arc::new(AtomicUsize::new(0));
     let r = runs.clone();
     let t = timers
-        .every(Duration::from_millis(1), MissedTick::Skip, move || {
-            if r.fetch_add(1, Ordering::Relaxed) == 0 {
-                std::panic::panic_any(fault::INJECTED);
-            }
-        })
+        .schedule_every(
+            move || {
+                if r.fetch_add(1, Ordering::Relaxed) == 0 {
+                    std::panic::panic_any(fault::INJECTED);
+                }
+            },
+            Duration::from_millis(1),
+            MissedTick::Skip,
+        )
         .unwrap();
     let start = Instant::now();
     while runs.load(Ordering::Relaxed) < 3 && start.elapsed() < Duration::from_secs(5) {
@@ -369,9 +371,9 @@ fn periodic_timer_survives_a_panicking_run() {
 #[test]
 fn huge_durations_saturate_instead_of_panicking() {
     let timers = TimerService::new();
-    let t = timers.after(Duration::MAX, || unreachable!()).unwrap();
+    let t = timers.schedule(|| unreachable!(), Duration::MAX).unwrap();
     let p = timers
-        .every(Duration::MAX, MissedTick::Skip, || unreachable!())
+        .schedule_every(|| unreachable!(), Duration::MAX, MissedTick::Skip)
         .unwrap();
     assert!(t.cancel() && p.cancel());
     assert_eq!(timers.shutdown(), 0);
@@ -437,13 +439,13 @@ fn priority_queue_faults_across_k() {
     let ks = if cfg!(miri) { 60 } else { 400 };
     for k in 1..ks {
         let live = Arc::new(AtomicUsize::new(0));
-        let mut q: PriorityQueue<Prio, Tracked, Growable> = PriorityQueue::new();
+        let mut q: PriorityQueue<Tracked, Prio, Growable> = PriorityQueue::new();
         let mut handles = Vec::new();
         fault::arm(k);
         for i in 0..40u64 {
             let _ = caught(|| {
                 let p = Prio::new((i * 7919) % 31, &live);
-                handles.push((i, q.push(p, Tracked::new(i, &live)).unwrap()));
+                handles.push((i, q.push(Tracked::new(i, &live), p)));
             });
             if i % 5 == 4 {
                 let _ = caught(|| drop(q.pop()));
@@ -476,7 +478,7 @@ fn priority_queue_faults_across_k() {
         // `BinaryHeap`); the contents are not.
         let n = q.len();
         let mut ids = Vec::new();
-        while let Some((_, v)) = q.pop() {
+        while let Some((v, _)) = q.pop() {
             ids.push(v.id);
         }
         assert_eq!(ids.len(), n, "k={k}: len vs entries");
@@ -491,8 +493,52 @@ fn priority_queue_faults_across_k() {
         drop(q);
         assert_eq!(live.load(Ordering::Relaxed), 0, "k={k}: leaked");
         q = PriorityQueue::new();
-        q.push(Prio::new(1, &live), Tracked::new(0, &live)).unwrap();
+        q.push(Tracked::new(0, &live), Prio::new(1, &live));
         assert!(q.pop().is_some());
+    }
+}
+
+/// `retain` with a predicate, `Drop`s and `Ord` that panic at the k-th
+/// call: afterwards every entry not removed is still there exactly once,
+/// and nothing leaks.
+#[test]
+fn priority_queue_retain_faults_across_k() {
+    for k in 1..200 {
+        let live = Arc::new(AtomicUsize::new(0));
+        let mut q: PriorityQueue<Tracked, Prio, Growable> = PriorityQueue::new();
+        for i in 0..30u64 {
+            q.push(Tracked::new(i, &live), Prio::new((i * 7919) % 23, &live));
+        }
+        fault::arm(k);
+        let mut asked = Vec::new();
+        let _ = caught(|| {
+            q.retain(|v, _| {
+                asked.push(v.id);
+                fault::point();
+                v.id % 3 != 0
+            })
+        });
+        fault::disarm();
+        let mut ids = Vec::new();
+        while let Some((v, _)) = q.pop() {
+            ids.push(v.id);
+        }
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(n, ids.len(), "k={k}: an entry came out twice");
+        // Kept entries and those not yet asked about are all there; one
+        // whose predicate or drop panicked may be either.
+        for i in 0..30u64 {
+            if i % 3 != 0 || !asked.contains(&i) {
+                assert!(
+                    ids.contains(&i) || asked.last() == Some(&i),
+                    "k={k}: entry {i} lost"
+                );
+            }
+        }
+        drop(q);
+        assert_eq!(live.load(Ordering::Relaxed), 0, "k={k}: leaked");
     }
 }
 
@@ -502,7 +548,7 @@ fn delay_queue_drop_faults_across_k() {
         let live = Arc::new(AtomicUsize::new(0));
         let mut q: DelayQueue<Tracked, Fixed<16>> = DelayQueue::new_fixed();
         let keys: Vec<_> = (0..12u64)
-            .map(|i| q.insert_at(Tracked::new(i, &live), 20 - i).unwrap())
+            .map(|i| q.try_insert_at(Tracked::new(i, &live), 20 - i).unwrap())
             .collect();
         fault::arm(k);
         for key in keys.iter().step_by(4) {
@@ -521,7 +567,7 @@ fn delay_queue_drop_faults_across_k() {
         assert!(q.is_empty() && keys.iter().all(|k| !q.contains(*k)));
         drop(seen);
         assert_eq!(live.load(Ordering::Relaxed), 0, "k={k}: leaked");
-        q.insert_at(Tracked::new(0, &live), 1).unwrap();
+        q.try_insert_at(Tracked::new(0, &live), 1).unwrap();
         assert_eq!(q.poll_expired(1).map(|e| e.value.id), Some(0));
     }
 }

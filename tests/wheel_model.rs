@@ -6,8 +6,7 @@
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
-use latchfree::queue::arena::{Fixed, Growable};
-use latchfree::wheel::{TimerKey, Wheel, WheelConfig};
+use latchfree::wheel::{Fixed, Growable, StorageKind, TimerKey, Wheel, WheelConfig, MAX_LEVELS};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -44,8 +43,8 @@ fn tick(d: u64, s: u32) -> u64 {
     (d >> s) + u64::from(d & ((1u64 << s) - 1) != 0)
 }
 
-fn run<K: latchfree::queue::arena::StorageKind>(
-    mut w: Wheel<u64, K>,
+fn run<K: StorageKind>(
+    mut w: Wheel<u64, K, MAX_LEVELS>,
     cap: usize,
     shift: u32,
     ops: Vec<Op>,
@@ -61,7 +60,7 @@ fn run<K: latchfree::queue::arena::StorageKind>(
             Op::Insert(off) => {
                 let d = now.saturating_add(off);
                 next_value += 1;
-                match w.insert(d, next_value) {
+                match w.try_insert_at(next_value, d) {
                     Ok(k) => {
                         prop_assert!(model.len() < cap);
                         model.insert((k.raw().index, k.raw().gen), (k, d, next_value));
@@ -76,7 +75,7 @@ fn run<K: latchfree::queue::arena::StorageKind>(
             Op::Cancel(i) if !keys.is_empty() => {
                 let k = keys[i % keys.len()];
                 let expect = model.remove(&(k.raw().index, k.raw().gen)).map(|e| e.2);
-                prop_assert_eq!(w.cancel(k), expect);
+                prop_assert_eq!(w.remove(k), expect);
             }
             Op::Reset(i, off) if !keys.is_empty() => {
                 let k = keys[i % keys.len()];
@@ -86,7 +85,7 @@ fn run<K: latchfree::queue::arena::StorageKind>(
                 if let Some(e) = live {
                     e.1 = d;
                 }
-                prop_assert_eq!(w.reset(k, d), ok);
+                prop_assert_eq!(w.reset_at(k, d), ok);
             }
             Op::Advance(off) | Op::AdvanceBack(off) => {
                 if matches!(op, Op::Advance(_)) {
@@ -94,19 +93,22 @@ fn run<K: latchfree::queue::arena::StorageKind>(
                 } else {
                     now = now.saturating_sub(off);
                 }
-                let before = elapsed;
                 elapsed = elapsed.max(now >> shift);
                 w.advance_to(now);
-                let mut last_tick = 0;
+                let mut last = 0;
                 let mut fired = Vec::new();
-                for e in w.drain_expired() {
-                    // Timers overdue when set come first, in the order set;
-                    // the rest in deadline order.
-                    let t = tick(e.deadline, shift);
-                    if t > before {
-                        prop_assert!(t >= last_tick, "out of order");
-                        last_tick = t;
-                    }
+                // Every drain in deadline order, overdue-at-insert timers
+                // included; `peek` shows what comes next.
+                while let Some((k, &v, d)) = w.peek() {
+                    let e = w.pop_expired().unwrap();
+                    prop_assert_eq!((e.key, e.value, e.deadline), (k, v, d));
+                    prop_assert!(
+                        e.deadline >= last,
+                        "out of order: {} after {}",
+                        e.deadline,
+                        last
+                    );
+                    last = e.deadline;
                     fired.push(e);
                 }
                 let due: Vec<(u32, u32)> = model
@@ -136,13 +138,13 @@ proptest! {
     #[test]
     fn growable_matches_model(levels in 1u8..=10, shift in 0u32..5, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels).tick_shift(shift as u8);
-        run(Wheel::<u64, Growable>::new(config), usize::MAX, shift, ops)?;
+        run(Wheel::<u64, Growable, MAX_LEVELS>::new(config), usize::MAX, shift, ops)?;
     }
 
     #[test]
     fn fixed_matches_model(levels in 1u8..=10, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels);
-        run(Wheel::<u64, Fixed<8>>::new_fixed(config), 8, 0, ops)?;
+        run(Wheel::<u64, Fixed<8>, MAX_LEVELS>::new_fixed(config), 8, 0, ops)?;
     }
 }
 
@@ -155,13 +157,13 @@ fn many_timers_fire_once_in_order() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        w.insert(x % (N * 100), i).unwrap();
+        w.try_insert_at(i, x % (N * 100)).unwrap();
     }
     let mut seen = vec![false; N as usize];
     let mut t = 0;
     let mut count = 0;
     while !w.is_empty() {
-        t = w.next_expiration().unwrap();
+        t = w.next_deadline().unwrap();
         w.advance_to(t);
         for e in w.drain_expired() {
             assert_eq!(e.deadline, t);
@@ -178,12 +180,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 4 } else { 256 }, ..ProptestConfig::default() })]
 
     /// `advance_with` hands out exactly what `advance_to` + `drain_expired`
-    /// would, in the same order.
+    /// would (`drain_expired` in deadline order; the sink tick by tick, so
+    /// only a rebase of far timers may order it differently).
     #[test]
     fn advance_with_matches_advance_to(levels in 1u8..=10, ops in prop::collection::vec(op(), 0..200)) {
         let config = WheelConfig::new().levels(levels);
-        let mut a: Wheel<u64, Growable> = Wheel::new(config);
-        let mut b: Wheel<u64, Growable> = Wheel::new(config);
+        let mut a: Wheel<u64, Growable, MAX_LEVELS> = Wheel::new(config);
+        let mut b: Wheel<u64, Growable, MAX_LEVELS> = Wheel::new(config);
         let mut keys = Vec::new();
         let mut now = 0u64;
         let mut v = 0;
@@ -192,25 +195,27 @@ proptest! {
                 Op::Insert(off) => {
                     v += 1;
                     let d = now.saturating_add(off);
-                    let ka = a.insert(d, v).unwrap();
-                    prop_assert_eq!(Ok(ka), b.insert(d, v));
+                    let ka = a.insert_at(v, d);
+                    prop_assert_eq!(ka, b.insert_at(v, d));
                     keys.push(ka);
                 }
                 Op::Cancel(i) if !keys.is_empty() => {
                     let k = keys[i % keys.len()];
-                    prop_assert_eq!(a.cancel(k), b.cancel(k));
+                    prop_assert_eq!(a.remove(k), b.remove(k));
                 }
                 Op::Reset(i, off) if !keys.is_empty() => {
                     let k = keys[i % keys.len()];
                     let d = now.saturating_add(off);
-                    prop_assert_eq!(a.reset(k, d), b.reset(k, d));
+                    prop_assert_eq!(a.reset_at(k, d), b.reset_at(k, d));
                 }
                 Op::Advance(off) | Op::AdvanceBack(off) => {
                     now = if matches!(op, Op::Advance(_)) { now.saturating_add(off) } else { now.saturating_sub(off) };
                     a.advance_to(now);
                     let ea: Vec<_> = a.drain_expired().collect();
+                    prop_assert!(ea.windows(2).all(|p| p[0].deadline <= p[1].deadline));
                     let mut eb = Vec::new();
                     b.advance_with(now, |e| eb.push(e));
+                    eb.sort_by_key(|e| e.deadline); // stable: ties keep their order
                     prop_assert_eq!(ea, eb);
                 }
                 _ => {}

@@ -6,8 +6,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use crate::report::{Better, Report};
-use latchfree::queue::arena::Growable;
-use latchfree::queue::PriorityQueue;
+use latchfree::queue::{Growable, PriorityQueue};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
@@ -35,13 +34,13 @@ pub fn run(r: &mut Report) {
 
     // --- push all then pop all -------------------------------------------
     {
-        let mut q: PriorityQueue<u64, u32, Growable> = PriorityQueue::with_capacity(N, usize::MAX);
+        let mut q: PriorityQueue<u32, u64, Growable> = PriorityQueue::with_capacity(N);
         let t = Instant::now();
         for (i, &p) in prios.iter().enumerate() {
-            q.push(p, i as u32).unwrap();
+            q.push(i as u32, p);
         }
         let mut out = Vec::with_capacity(N);
-        while let Some((p, _)) = q.pop() {
+        while let Some((_, p)) = q.pop() {
             out.push(p);
         }
         let el = t.elapsed();
@@ -118,18 +117,15 @@ pub fn run(r: &mut Report) {
         cur.iter().sum()
     };
     {
-        let mut q: PriorityQueue<u64, u32, Growable> =
-            PriorityQueue::with_capacity(LIVE, usize::MAX);
-        let hs: Vec<_> = (0..LIVE)
-            .map(|i| q.push(prios[i], i as u32).unwrap())
-            .collect();
+        let mut q: PriorityQueue<u32, u64, Growable> = PriorityQueue::with_capacity(LIVE);
+        let hs: Vec<_> = (0..LIVE).map(|i| q.push(i as u32, prios[i])).collect();
         let t = Instant::now();
         for &(i, p) in &changes {
             q.change_priority(hs[i], p);
         }
         let el = t.elapsed();
         let mut sum = 0;
-        while let Some((p, _)) = q.pop() {
+        while let Some((_, p)) = q.pop() {
             sum += p;
         }
         assert_eq!(sum, final_sum);
@@ -170,12 +166,9 @@ pub fn run(r: &mut Report) {
     // --- delay queue: insert then remove --------------------------------
     {
         let mut q: latchfree::queue::DelayQueue<u64, Growable> =
-            latchfree::queue::DelayQueue::with_capacity(N, usize::MAX);
+            latchfree::queue::DelayQueue::with_capacity(N);
         let t = Instant::now();
-        let keys: Vec<_> = prios
-            .iter()
-            .map(|&p| q.insert_at(p, p % 10_000).unwrap())
-            .collect();
+        let keys: Vec<_> = prios.iter().map(|&p| q.insert_at(p, p % 10_000)).collect();
         let mut sum = 0u64;
         for k in keys {
             sum += q.remove(k).unwrap();

@@ -10,8 +10,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use crate::report::{Better, Report};
-use latchfree::queue::arena::Growable;
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{Growable, Wheel, WheelConfig};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::hint::black_box;
@@ -51,12 +50,12 @@ pub fn run(r: &mut Report) {
 
     // --- insert then cancel ---------------------------------------------
     {
-        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N, usize::MAX);
+        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N);
         let t = Instant::now();
-        let keys: Vec<_> = ds.iter().map(|&d| w.insert(d, d).unwrap()).collect();
+        let keys: Vec<_> = ds.iter().map(|&d| w.insert_at(d, d)).collect();
         let mut sum = 0u64;
         for k in keys {
-            sum += w.cancel(k).unwrap();
+            sum += w.remove(k).unwrap();
         }
         let el = t.elapsed();
         assert_eq!(sum, ds.iter().sum::<u64>());
@@ -121,9 +120,9 @@ pub fn run(r: &mut Report) {
     // --- insert then drain (all expire) ---------------------------------
     let ds = deadlines(N, SPREAD);
     {
-        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N, usize::MAX);
+        let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), N);
         for &d in &ds {
-            w.insert(d, d).unwrap();
+            w.insert_at(d, d);
         }
         let t = Instant::now();
         let mut n = 0;
@@ -213,15 +212,14 @@ pub fn run(r: &mut Report) {
         };
         let pds = deadlines(pending, 1 << 30);
         {
-            let mut w: Wheel<u64, Growable> =
-                Wheel::with_capacity(WheelConfig::new(), pending + 1, usize::MAX);
+            let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), pending + 1);
             for &d in &pds {
-                w.insert(d, 0).unwrap();
+                w.insert_at(0, d);
             }
             let t = Instant::now();
             for i in 0..OPS {
-                let k = w.insert(1000 + (i as u64 & 0xffff), i as u64).unwrap();
-                assert_eq!(w.cancel(k), Some(i as u64));
+                let k = w.insert_at(i as u64, 1000 + (i as u64 & 0xffff));
+                assert_eq!(w.remove(k), Some(i as u64));
             }
             let el = t.elapsed();
             assert_eq!(w.len(), pending);
@@ -265,9 +263,8 @@ pub fn run(r: &mut Report) {
     {
         const CONNS: usize = 100_000;
         const ROUNDS: usize = 20;
-        let mut w: Wheel<usize, Growable> =
-            Wheel::with_capacity(WheelConfig::new(), CONNS, usize::MAX);
-        let keys: Vec<_> = (0..CONNS).map(|i| w.insert(30_000, i).unwrap()).collect();
+        let mut w: Wheel<usize, Growable> = Wheel::with_capacity(WheelConfig::new(), CONNS);
+        let keys: Vec<_> = (0..CONNS).map(|i| w.insert_at(i, 30_000)).collect();
         let t = Instant::now();
         let mut now = 0;
         for _ in 0..ROUNDS {
@@ -275,7 +272,7 @@ pub fn run(r: &mut Report) {
             w.advance_to(now);
             assert!(w.pop_expired().is_none());
             for k in &keys {
-                assert!(w.reset(*k, now + 30_000));
+                assert!(w.reset_at(*k, now + 30_000));
             }
         }
         let el = t.elapsed();

@@ -1,8 +1,7 @@
 //! Delay queue against a sorted model: exact deadline order, ties FIFO.
 #![no_main]
 use arbitrary::Arbitrary;
-use latchfree::queue::arena::Growable;
-use latchfree::queue::{DelayKey, DelayQueue};
+use latchfree::queue::{DelayKey, DelayQueue, Growable};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -13,6 +12,7 @@ enum Op {
     Reset(u16, u16),
     Poll(u8),
     Clear,
+    Compact,
 }
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -24,7 +24,7 @@ fuzz_target!(|ops: Vec<Op>| {
         match op {
             Op::Insert(d) => {
                 v += 1;
-                let k = q.insert_at(v, now + u64::from(d)).unwrap();
+                let k = q.insert_at(v, now + u64::from(d));
                 seq += 1;
                 model.insert((now + u64::from(d), seq), (k, v));
                 keys.push(k);
@@ -42,13 +42,17 @@ fuzz_target!(|ops: Vec<Op>| {
                     seq += 1;
                     model.insert((now + u64::from(d), seq), e);
                 }
-                assert_eq!(q.reset(k, now + u64::from(d)), mk.is_some());
+                assert_eq!(q.reset_at(k, now + u64::from(d)), mk.is_some());
             }
             Op::Poll(adv) => {
                 now += u64::from(adv);
                 loop {
+                    let head = model.first_key_value().map(|(&(d, _), &(k, v))| (k, d, v));
+                    assert_eq!(q.peek().map(|(k, &v, d)| (k, d, v)), head);
                     let expect = match model.first_key_value() {
-                        Some((&(d, _), _)) if d <= now => model.pop_first().map(|((d, _), (k, v))| (k, d, v)),
+                        Some((&(d, _), _)) if d <= now => {
+                            model.pop_first().map(|((d, _), (k, v))| (k, d, v))
+                        }
                         _ => None,
                     };
                     let got = q.poll_expired(now).map(|e| (e.key, e.deadline, e.value));
@@ -61,6 +65,10 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Clear => {
                 q.clear();
                 model.clear();
+            }
+            Op::Compact => {
+                q.compact();
+                assert!(model.values().all(|&(k, v)| q.get(k) == Some(&v)));
             }
             _ => {}
         }

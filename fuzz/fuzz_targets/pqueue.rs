@@ -2,8 +2,7 @@
 //! FIFO sequence).
 #![no_main]
 use arbitrary::Arbitrary;
-use latchfree::queue::arena::Growable;
-use latchfree::queue::{Handle, PriorityQueue};
+use latchfree::queue::{Fixed, Growable, PriorityKey, PriorityQueue, StorageKind};
 use libfuzzer_sys::fuzz_target;
 use std::collections::BTreeMap;
 
@@ -14,20 +13,36 @@ enum Op {
     Change(u16, u8),
     Remove(u16),
     Clear,
+    Retain(u8),
+    PopIf(u8),
 }
 
-fuzz_target!(|input: (u8, Vec<Op>)| {
-    let limit = input.0 as usize % 40;
-    let mut q: PriorityQueue<u8, u32, Growable> = PriorityQueue::with_capacity(0, limit);
+fuzz_target!(|input: (bool, Vec<Op>)| {
+    if input.0 {
+        run(
+            PriorityQueue::<u32, u8, Growable>::new(),
+            usize::MAX,
+            input.1,
+        );
+    } else {
+        run(
+            PriorityQueue::<u32, u8, Fixed<16>>::new_fixed(),
+            16,
+            input.1,
+        );
+    }
+});
+
+fn run<K: StorageKind>(mut q: PriorityQueue<u32, u8, K>, limit: usize, ops: Vec<Op>) {
     let mut model: BTreeMap<(u8, u64), u32> = BTreeMap::new();
     let mut pos: BTreeMap<(u32, u32), (u8, u64)> = BTreeMap::new();
-    let mut hs: Vec<Handle> = Vec::new();
+    let mut hs: Vec<PriorityKey> = Vec::new();
     let (mut seq, mut v) = (0u64, 0u32);
-    for op in input.1 {
+    for op in ops {
         match op {
             Op::Push(p) => {
                 v += 1;
-                match q.push(p, v) {
+                match q.try_push(v, p) {
                     Ok(h) => {
                         seq += 1;
                         model.insert((p, seq), v);
@@ -35,14 +50,14 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
                         hs.push(h);
                     }
                     Err(back) => {
-                        assert_eq!(back, (p, v));
+                        assert_eq!(back, (v, p));
                         assert_eq!(model.len(), limit);
                     }
                 }
             }
             Op::Pop => {
-                let expect = model.pop_first().map(|((p, _), v)| (p, v));
-                if let Some((p, _)) = expect {
+                let expect = model.pop_first().map(|((p, _), v)| (v, p));
+                if let Some((_, p)) = expect {
                     pos.retain(|_, k| k.0 != p || model.contains_key(k));
                 }
                 assert_eq!(q.pop(), expect);
@@ -65,7 +80,7 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
                 let h = hs[i as usize % hs.len()];
                 let expect = pos
                     .remove(&(h.raw().index, h.raw().gen))
-                    .map(|k| (k.0, model.remove(&k).unwrap()));
+                    .map(|k| (model.remove(&k).unwrap(), k.0));
                 assert_eq!(q.remove(h), expect);
             }
             Op::Clear => {
@@ -73,8 +88,22 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
                 model.clear();
                 pos.clear();
             }
+            Op::Retain(m) => {
+                let m = u32::from(m % 3);
+                q.retain(|&v, _| v % 3 != m);
+                model.retain(|_, v| *v % 3 != m);
+                pos.retain(|_, k| model.contains_key(k));
+            }
+            Op::PopIf(limit) => {
+                let expect = match model.first_key_value() {
+                    Some((&(p, _), _)) if p <= limit => model.pop_first().map(|((p, _), v)| (v, p)),
+                    _ => None,
+                };
+                pos.retain(|_, k| model.contains_key(k));
+                assert_eq!(q.pop_if(|_, &p| p <= limit), expect);
+            }
             _ => {}
         }
         assert_eq!(q.len(), model.len());
     }
-});
+}

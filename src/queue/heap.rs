@@ -5,7 +5,7 @@
 //! sifting compares entries in place without chasing into the arena; a
 //! compact `u32` table beside the arena holds each slot's position in the
 //! heap (kept out of the arena slots so the writes every sift step makes
-//! touch 4 bytes per entry, not a whole slot), so a handle finds its entry
+//! touch 4 bytes per entry, not a whole slot), so a key finds its entry
 //! in O(1) and change-priority and remove are O(log n). A 4-ary heap
 //! is half as deep as a binary one and its four children share a cache line
 //! or two, which is why it is the usual choice for decrease-key heaps.
@@ -26,7 +26,7 @@
 use core::mem::{ManuallyDrop, MaybeUninit};
 use core::ptr;
 
-use super::arena::{Arena, Fixed, RawKey, Storage, StorageKind};
+use crate::arena::{Arena, Fixed, RawKey, Storage, StorageKind};
 
 const ARITY: usize = 4;
 
@@ -35,21 +35,20 @@ const ARITY: usize = 4;
 /// or `false`.
 ///
 /// ```
-/// use latchfree::queue::arena::Growable;
-/// use latchfree::queue::PriorityQueue;
+/// use latchfree::queue::{Growable, PriorityQueue};
 ///
-/// let mut jobs: PriorityQueue<u32, &str, Growable> = PriorityQueue::new();
-/// let backup = jobs.push(50, "backup").unwrap();
-/// jobs.push(10, "page oncall").unwrap();
+/// let mut jobs: PriorityQueue<&str, u32, Growable> = PriorityQueue::new();
+/// let backup = jobs.push("backup", 50);
+/// jobs.push("page oncall", 10);
 /// assert!(jobs.change_priority(backup, 5)); // now urgent
 /// assert_eq!(jobs.priority(backup), Some(&5));
-/// assert_eq!(jobs.pop(), Some((5, "backup")));
+/// assert_eq!(jobs.pop(), Some(("backup", 5)));
 /// assert!(!jobs.contains(backup));
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub struct Handle(pub(crate) RawKey);
+pub struct PriorityKey(pub(crate) RawKey);
 
-impl Handle {
+impl PriorityKey {
     /// The raw slot index and generation.
     pub fn raw(self) -> RawKey {
         self.0
@@ -74,26 +73,29 @@ impl<P: Ord> Entry<P> {
 }
 
 /// An addressable min-priority queue with stable FIFO order among equal
-/// priorities.
+/// priorities: items `T` ranked by priorities `P` (lowest first).
 ///
-/// `push` returns a [`Handle`]; [`pop`](Self::pop), [`peek`](Self::peek),
-/// [`change_priority`](Self::change_priority) and [`remove`](Self::remove)
-/// are O(log n) (peek O(1)). `K` picks the storage: [`Fixed<N>`] (inline, no
-/// allocator, `const fn` [`new_fixed`](Self::new_fixed); `N = 0` is a valid
-/// queue that is always full) or `Growable` (with `alloc`).
+/// `push` returns a [`PriorityKey`]; [`pop`](Self::pop),
+/// [`peek`](Self::peek), [`change_priority`](Self::change_priority) and
+/// [`remove`](Self::remove) are O(log n) (peek O(1)). `K` picks the
+/// storage: [`Fixed<N>`] (inline, no allocator, `const fn`
+/// [`new_fixed`](Self::new_fixed), bounded: [`try_push`](Self::try_push);
+/// `N = 0` is a valid queue that is always full) or
+/// [`Growable`](crate::queue::Growable) (with `alloc`, unbounded:
+/// [`push`](Self::push) returns the key).
 ///
 /// ```
-/// use latchfree::queue::{arena::Fixed, PriorityQueue};
-/// let mut q: PriorityQueue<u32, &str, Fixed<4>> = PriorityQueue::new_fixed();
-/// let a = q.push(5, "a").unwrap();
-/// q.push(3, "b").unwrap();
-/// q.push(3, "c").unwrap();
+/// use latchfree::queue::{Fixed, PriorityQueue};
+/// let mut q: PriorityQueue<&str, u32, Fixed<4>> = PriorityQueue::new_fixed();
+/// let a = q.try_push("a", 5).unwrap();
+/// q.try_push("b", 3).unwrap();
+/// q.try_push("c", 3).unwrap();
 /// assert!(q.change_priority(a, 1));
-/// assert_eq!(q.pop(), Some((1, "a")));
-/// assert_eq!(q.pop(), Some((3, "b"))); // FIFO among equals
-/// assert_eq!(q.remove(a), None); // stale handle
+/// assert_eq!(q.pop(), Some(("a", 1)));
+/// assert_eq!(q.pop(), Some(("b", 3))); // FIFO among equals
+/// assert_eq!(q.remove(a), None); // stale key
 /// ```
-pub struct PriorityQueue<P, T, K: StorageKind> {
+pub struct PriorityQueue<T, P, K: StorageKind> {
     arena: Arena<(), T, K>,
     /// Heap position of each arena slot (meaningful for live slots).
     pos: K::Buf<u32>,
@@ -102,7 +104,7 @@ pub struct PriorityQueue<P, T, K: StorageKind> {
     seq: u64,
 }
 
-impl<P, T, const N: usize> PriorityQueue<P, T, Fixed<N>> {
+impl<T, P, const N: usize> PriorityQueue<T, P, Fixed<N>> {
     /// An empty queue of at most `N` entries stored inline.
     pub const fn new_fixed() -> Self {
         PriorityQueue {
@@ -116,20 +118,19 @@ impl<P, T, const N: usize> PriorityQueue<P, T, Fixed<N>> {
 }
 
 #[cfg(feature = "alloc")]
-impl<P, T> PriorityQueue<P, T, super::arena::Growable> {
+impl<T, P> PriorityQueue<T, P, crate::arena::Growable> {
     /// An empty unbounded queue on the heap.
     pub fn new() -> Self {
-        Self::with_capacity(0, usize::MAX)
+        Self::with_capacity(0)
     }
 
-    /// An empty heap queue with room for `reserve` entries before it
-    /// reallocates, holding at most `limit` (0 gives an always-full queue).
-    pub fn with_capacity(reserve: usize, limit: usize) -> Self {
-        let limit = limit.min(u32::MAX as usize - 1);
+    /// An empty unbounded queue with room for `capacity` entries before it
+    /// reallocates.
+    pub fn with_capacity(capacity: usize) -> Self {
         PriorityQueue {
-            arena: Arena::new_growable(reserve, limit),
-            pos: super::arena::GrowVec::new(reserve, limit),
-            heap: super::arena::GrowVec::new(reserve, limit),
+            arena: Arena::new_growable(capacity),
+            pos: crate::arena::GrowVec::new(capacity),
+            heap: crate::arena::GrowVec::new(capacity),
             len: 0,
             seq: 0,
         }
@@ -137,13 +138,56 @@ impl<P, T> PriorityQueue<P, T, super::arena::Growable> {
 }
 
 #[cfg(feature = "alloc")]
-impl<P, T> Default for PriorityQueue<P, T, super::arena::Growable> {
+impl<T, P: Ord> PriorityQueue<T, P, crate::arena::Growable> {
+    /// Adds `value` with `priority` and returns its key. Never fails.
+    ///
+    /// # Panics
+    ///
+    /// If the queue already holds `u32::MAX - 1` entries (its index space),
+    /// as `Vec::push` panics past `isize::MAX` bytes.
+    #[inline]
+    pub fn push(&mut self, value: T, priority: P) -> PriorityKey {
+        match self.try_push(value, priority) {
+            Ok(key) => key,
+            Err(_) => panic!("PriorityQueue: more than u32::MAX - 1 entries"),
+        }
+    }
+
+    /// Every entry, in no particular order (the heap's), emptying the queue.
+    pub fn into_vec(mut self) -> alloc::vec::Vec<(T, P)> {
+        let mut out = alloc::vec::Vec::with_capacity(self.len);
+        while self.len > 0 {
+            self.len -= 1;
+            // SAFETY: position `len` was below the old `len`, so it is
+            // initialised; with `len` lowered first it is read exactly once.
+            let e = unsafe { self.heap.as_mut_slice()[self.len].assume_init_read() };
+            out.push((self.arena.remove(e.index), e.prio));
+        }
+        out
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T, P> Default for PriorityQueue<T, P, crate::arena::Growable> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
+#[cfg(feature = "alloc")]
+impl<T, P: Ord> Extend<(T, P)> for PriorityQueue<T, P, crate::arena::Growable> {
+    /// Pushes every `(value, priority)`, in order (so equal priorities keep
+    /// the iterator's order).
+    fn extend<I: IntoIterator<Item = (T, P)>>(&mut self, iter: I) {
+        let iter = iter.into_iter();
+        self.reserve(iter.size_hint().0);
+        for (value, priority) in iter {
+            self.push(value, priority);
+        }
+    }
+}
+
+impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
     /// Entries in the queue.
     #[inline]
     pub fn len(&self) -> usize {
@@ -173,15 +217,16 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         unsafe { self.heap.as_slice()[pos].assume_init_ref() }
     }
 
-    /// Adds `value` with `prio`; gives both back when the queue is full.
+    /// Adds `value` with `priority`; gives both back when the queue is
+    /// full.
     #[inline]
-    pub fn push(&mut self, prio: P, value: T) -> Result<Handle, (P, T)> {
+    pub fn try_push(&mut self, value: T, priority: P) -> Result<PriorityKey, (T, P)> {
         if self.len == self.heap.as_slice().len() && !self.heap.try_grow() {
-            return Err((prio, value));
+            return Err((value, priority));
         }
         let key = match self.arena.insert((), value) {
             Ok(k) => k,
-            Err(v) => return Err((prio, v)),
+            Err(v) => return Err((v, priority)),
         };
         if key.index as usize >= self.pos.as_slice().len() {
             // The arena grew by one slot; the table follows (same limit).
@@ -192,12 +237,12 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         let pos = self.len;
         self.len += 1;
         let entry = Entry {
-            prio,
+            prio: priority,
             seq,
             index: key.index,
         };
         sift_up(&mut Hole::new(self, pos, entry));
-        Ok(Handle(key))
+        Ok(PriorityKey(key))
     }
 
     #[inline(always)]
@@ -208,84 +253,196 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
 
     /// The entry with the lowest priority (the oldest among equals).
     #[inline]
-    pub fn peek(&self) -> Option<(&P, &T)> {
+    pub fn peek(&self) -> Option<(&T, &P)> {
         if self.len == 0 {
             return None;
         }
         let e = self.at(0);
-        Some((&e.prio, self.arena.value(e.index)))
+        Some((self.arena.value(e.index), &e.prio))
     }
 
-    /// The handle of the entry [`peek`](Self::peek) shows.
-    pub fn peek_handle(&self) -> Option<Handle> {
+    /// The key of the entry [`peek`](Self::peek) shows.
+    pub fn peek_key(&self) -> Option<PriorityKey> {
         if self.len == 0 {
             return None;
         }
-        Some(Handle(self.arena.key_of(self.at(0).index)))
+        Some(PriorityKey(self.arena.key_of(self.at(0).index)))
     }
 
     /// Removes and returns the entry with the lowest priority.
     #[inline]
-    pub fn pop(&mut self) -> Option<(P, T)> {
+    pub fn pop(&mut self) -> Option<(T, P)> {
         if self.len == 0 {
             return None;
         }
         Some(self.remove_at(0))
     }
 
-    /// Removes the entry `h` names; `None` if the handle is stale.
+    /// Pops the entry [`peek`](Self::peek) shows if `pred` accepts it.
+    ///
+    /// ```
+    /// use latchfree::queue::{Growable, PriorityQueue};
+    ///
+    /// let mut q: PriorityQueue<&str, u32, Growable> = PriorityQueue::new();
+    /// q.extend([("later", 20), ("soon", 10)]);
+    /// assert_eq!(q.pop_if(|_, &p| p <= 15), Some(("soon", 10)));
+    /// assert_eq!(q.pop_if(|_, &p| p <= 15), None); // "later" stays
+    /// assert_eq!(q.len(), 1);
+    /// ```
+    pub fn pop_if(&mut self, pred: impl FnOnce(&T, &P) -> bool) -> Option<(T, P)> {
+        let (value, priority) = self.peek()?;
+        if pred(value, priority) {
+            self.pop()
+        } else {
+            None
+        }
+    }
+
+    /// Removes the entry `key` names; `None` if the key is stale.
     #[inline]
-    pub fn remove(&mut self, h: Handle) -> Option<(P, T)> {
-        if !self.arena.contains(h.0) {
+    pub fn remove(&mut self, key: PriorityKey) -> Option<(T, P)> {
+        if !self.arena.contains(key.0) {
             return None;
         }
-        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
+        let pos = self.pos.as_slice()[key.0.index as usize] as usize;
         Some(self.remove_at(pos))
     }
 
     /// The priority of a live entry.
-    pub fn priority(&self, h: Handle) -> Option<&P> {
-        if !self.arena.contains(h.0) {
+    pub fn priority(&self, key: PriorityKey) -> Option<&P> {
+        if !self.arena.contains(key.0) {
             return None;
         }
         Some(
             &self
-                .at(self.pos.as_slice()[h.0.index as usize] as usize)
+                .at(self.pos.as_slice()[key.0.index as usize] as usize)
                 .prio,
         )
     }
 
     /// The value of a live entry.
-    pub fn get(&self, h: Handle) -> Option<&T> {
-        self.arena.get(h.0)
+    pub fn get(&self, key: PriorityKey) -> Option<&T> {
+        self.arena.get(key.0)
     }
 
     /// The value of a live entry, mutably.
-    pub fn get_mut(&mut self, h: Handle) -> Option<&mut T> {
-        self.arena.get_mut(h.0)
+    pub fn get_mut(&mut self, key: PriorityKey) -> Option<&mut T> {
+        self.arena.get_mut(key.0)
     }
 
-    /// Whether `h` names a live entry.
-    pub fn contains(&self, h: Handle) -> bool {
-        self.arena.contains(h.0)
+    /// Whether `key` names a live entry.
+    pub fn contains(&self, key: PriorityKey) -> bool {
+        self.arena.contains(key.0)
+    }
+
+    /// Every entry with its key, in no particular order (the heap's).
+    ///
+    /// ```
+    /// use latchfree::queue::{Growable, PriorityQueue};
+    ///
+    /// let mut q: PriorityQueue<char, u8, Growable> = PriorityQueue::new();
+    /// let b = q.push('b', 2);
+    /// q.push('a', 1);
+    /// let mut all: Vec<(char, u8)> = q.iter().map(|(_, &v, &p)| (v, p)).collect();
+    /// all.sort();
+    /// assert_eq!(all, [('a', 1), ('b', 2)]);
+    /// assert!(q.iter().any(|(k, _, _)| k == b));
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T, P, K> {
+        Iter {
+            queue: self,
+            pos: 0,
+        }
+    }
+
+    /// Keeps only the entries `keep` accepts, in O(n) (the heap is rebuilt
+    /// once). If `keep` (or a `Drop`, or `Ord`) panics, the queue keeps
+    /// every entry not yet looked at and all that were kept.
+    ///
+    /// ```
+    /// use latchfree::queue::{Growable, PriorityQueue};
+    ///
+    /// let mut q: PriorityQueue<u32, u32, Growable> = PriorityQueue::new();
+    /// q.extend((0..10).map(|i| (i, 9 - i)));
+    /// q.retain(|&v, _| v % 3 == 0);
+    /// assert_eq!(q.into_vec().len(), 4); // 0, 3, 6, 9
+    /// ```
+    pub fn retain(&mut self, mut keep: impl FnMut(&T, &P) -> bool) {
+        let len = self.len;
+        let mut run = Retain {
+            queue: self,
+            read: 0,
+            write: 0,
+            len,
+            removed: false,
+        };
+        while run.read < run.len {
+            let r = run.read;
+            // SAFETY: `r` is below the old `len` and not yet moved or read
+            // out (ground rule, `Retain` invariant).
+            let e = unsafe { run.queue.heap.as_slice()[r].assume_init_ref() };
+            if keep(run.queue.arena.value(e.index), &e.prio) {
+                if r != run.write {
+                    let w = run.write;
+                    // SAFETY: `r` is initialised and read once; `w < r` was
+                    // moved out or dropped before, so writing it leaks
+                    // nothing.
+                    let e = unsafe { run.queue.heap.as_mut_slice()[r].assume_init_read() };
+                    run.queue.pos.as_mut_slice()[e.index as usize] = w as u32;
+                    run.queue.heap.as_mut_slice()[w].write(e);
+                }
+                run.write += 1;
+                run.read += 1;
+            } else {
+                // SAFETY: as above; `read` moves past it before any user
+                // code runs, so it is never read again.
+                let e = unsafe { run.queue.heap.as_mut_slice()[r].assume_init_read() };
+                run.read += 1;
+                run.removed = true;
+                let value = run.queue.arena.remove(e.index);
+                drop(e);
+                drop(value);
+            }
+        }
+    }
+
+    /// Makes room for `additional` more entries without reallocating
+    /// (growable storage; fixed storage has all its room already).
+    pub fn reserve(&mut self, additional: usize) {
+        let want = self.len.saturating_add(additional);
+        let heap_room = self.heap.as_slice().len();
+        self.heap.reserve(want.saturating_sub(heap_room));
+        let slots = self.arena.high_water();
+        self.arena.reserve(want.saturating_sub(slots));
+        self.pos
+            .reserve(want.saturating_sub(self.pos.as_slice().len()));
+    }
+
+    /// Hands back memory no entry needs (growable storage: the heap to
+    /// `len`, the slots above the highest live one). Keys stay valid, and
+    /// stale keys stay stale.
+    pub fn compact(&mut self) {
+        let slots = self.arena.compact();
+        self.pos.truncate_and_shrink(slots);
+        self.heap.truncate_and_shrink(self.len);
     }
 
     /// Gives a live entry a new priority (up or down), O(log n); `false`
-    /// for a stale handle. The entry then ranks after entries already
+    /// for a stale key. The entry then ranks after entries already
     /// holding an equal priority, as if pushed anew.
     #[inline]
-    pub fn change_priority(&mut self, h: Handle, prio: P) -> bool {
-        if !self.arena.contains(h.0) {
+    pub fn change_priority(&mut self, key: PriorityKey, priority: P) -> bool {
+        if !self.arena.contains(key.0) {
             return false;
         }
-        let pos = self.pos.as_slice()[h.0.index as usize] as usize;
+        let pos = self.pos.as_slice()[key.0.index as usize] as usize;
         let seq = self.next_seq();
         let len = self.len;
         // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
         // is read out here and the hole refilled by the `Hole` below.
         let old = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
         let new = Entry {
-            prio,
+            prio: priority,
             seq,
             index: old.index,
         };
@@ -301,7 +458,7 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         true
     }
 
-    /// Removes every entry. Handles handed out before stay stale.
+    /// Removes every entry. Keys handed out before stay stale.
     pub fn clear(&mut self) {
         /// Clears the arena on every path, also if a `P::drop` panicked.
         struct ClearArena<'a, T, K: StorageKind>(&'a mut Arena<(), T, K>);
@@ -317,10 +474,25 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
     }
 
+    /// Restores the heap order over positions `0..len` (Floyd's
+    /// bottom-up build, O(n)).
+    fn heapify(&mut self) {
+        let len = self.len;
+        if len < 2 {
+            return;
+        }
+        for at in (0..=(len - 2) / ARITY).rev() {
+            // SAFETY: `at < len`: initialised; read out here and refilled by
+            // the `Hole` (on unwind too).
+            let e = unsafe { self.heap.as_mut_slice()[at].assume_init_read() };
+            sift_down(&mut Hole::new(self, at, e), len);
+        }
+    }
+
     /// Takes the entry at heap position `pos` out, restoring the heap. If
     /// `Ord` panics while the last entry is sifted into the gap, the entry
     /// goes back in (at the end) and the queue keeps every item.
-    fn remove_at(&mut self, pos: usize) -> (P, T) {
+    fn remove_at(&mut self, pos: usize) -> (T, P) {
         debug_assert!(pos < self.len);
         self.len -= 1;
         let last_pos = self.len;
@@ -351,7 +523,77 @@ impl<P: Ord, T, K: StorageKind> PriorityQueue<P, T, K> {
         let removed = unsafe { ManuallyDrop::take(&mut undo.entry) };
         drop(undo);
         let value = self.arena.remove(removed.index);
-        (removed.prio, value)
+        (value, removed.prio)
+    }
+}
+
+/// Iterator returned by [`PriorityQueue::iter`]: `(key, value, priority)`
+/// in heap order.
+pub struct Iter<'a, T, P, K: StorageKind> {
+    queue: &'a PriorityQueue<T, P, K>,
+    pos: usize,
+}
+
+impl<'a, T, P: Ord, K: StorageKind> Iterator for Iter<'a, T, P, K> {
+    type Item = (PriorityKey, &'a T, &'a P);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.queue.len {
+            return None;
+        }
+        let e = self.queue.at(self.pos);
+        self.pos += 1;
+        Some((
+            PriorityKey(self.queue.arena.key_of(e.index)),
+            self.queue.arena.value(e.index),
+            &e.prio,
+        ))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.queue.len - self.pos.min(self.queue.len);
+        (n, Some(n))
+    }
+}
+
+impl<T, P: Ord, K: StorageKind> ExactSizeIterator for Iter<'_, T, P, K> {}
+
+impl<T, P: Ord, K: StorageKind> core::fmt::Debug for Iter<'_, T, P, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Iter").field("left", &self.len()).finish()
+    }
+}
+
+/// A `retain` in progress: positions `0..write` hold kept entries,
+/// `write..read` are moved out or dropped, `read..len` not yet looked at.
+/// Dropping it (also on unwind, when the predicate, a `Drop` or `Ord`
+/// panicked) closes the gap and, if anything was removed, rebuilds the heap
+/// order, so the ground rules hold on every path.
+struct Retain<'a, T, P: Ord, K: StorageKind> {
+    queue: &'a mut PriorityQueue<T, P, K>,
+    read: usize,
+    write: usize,
+    len: usize,
+    removed: bool,
+}
+
+impl<T, P: Ord, K: StorageKind> Drop for Retain<'_, T, P, K> {
+    fn drop(&mut self) {
+        let q = &mut *self.queue;
+        for r in self.read..self.len {
+            if r != self.write {
+                // SAFETY: `r` is in the untouched range, initialised; it is
+                // read once and written to the gap at `write < r`.
+                let e = unsafe { q.heap.as_mut_slice()[r].assume_init_read() };
+                q.pos.as_mut_slice()[e.index as usize] = self.write as u32;
+                q.heap.as_mut_slice()[self.write].write(e);
+            }
+            self.write += 1;
+        }
+        q.len = self.write;
+        if self.removed {
+            q.heapify();
+        }
     }
 }
 
@@ -367,7 +609,7 @@ struct Hole<'a, P> {
 }
 
 impl<'a, P> Hole<'a, P> {
-    fn new<T, K: StorageKind>(q: &'a mut PriorityQueue<P, T, K>, at: usize, elt: Entry<P>) -> Self {
+    fn new<T, K: StorageKind>(q: &'a mut PriorityQueue<T, P, K>, at: usize, elt: Entry<P>) -> Self {
         Hole {
             heap: q.heap.as_mut_slice(),
             pos: q.pos.as_mut_slice(),
@@ -404,13 +646,13 @@ impl<P> Drop for Hole<'_, P> {
 /// Puts a removed entry back at the end of the heap unless disarmed: the
 /// unwind path of `remove_at` when `Ord` panicked (no comparison, so it
 /// cannot panic itself).
-struct PutBack<'a, P, T, K: StorageKind> {
-    queue: &'a mut PriorityQueue<P, T, K>,
+struct PutBack<'a, T, P, K: StorageKind> {
+    queue: &'a mut PriorityQueue<T, P, K>,
     entry: ManuallyDrop<Entry<P>>,
     armed: bool,
 }
 
-impl<P, T, K: StorageKind> Drop for PutBack<'_, P, T, K> {
+impl<T, P, K: StorageKind> Drop for PutBack<'_, T, P, K> {
     fn drop(&mut self) {
         if self.armed {
             // SAFETY: `entry` is taken exactly once, here (disarmed, the
@@ -472,7 +714,7 @@ fn sift_down<P: Ord>(hole: &mut Hole<'_, P>, len: usize) {
     }
 }
 
-impl<P, T, K: StorageKind> Drop for PriorityQueue<P, T, K> {
+impl<T, P, K: StorageKind> Drop for PriorityQueue<T, P, K> {
     fn drop(&mut self) {
         let len = core::mem::replace(&mut self.len, 0);
         // SAFETY: positions below `len` are initialised; dropped once.
@@ -496,7 +738,7 @@ unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>]) {
     }
 }
 
-impl<P, T, K: StorageKind> core::fmt::Debug for PriorityQueue<P, T, K> {
+impl<T, P, K: StorageKind> core::fmt::Debug for PriorityQueue<T, P, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("PriorityQueue")
             .field("len", &self.len)

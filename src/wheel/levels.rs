@@ -14,7 +14,7 @@
 //! due, so they cascade again instead of firing early.
 //!
 //! Ground rules:
-//! - Entries live in an [`Arena`](crate::queue::arena) slot; their list
+//! - Entries live in an [`Arena`](crate::arena) slot; their list
 //!   links are `u32` indices in that slot, so inserting a timer never
 //!   allocates. `Link::bucket` names the list an entry is on.
 //! - `elapsed` only moves forward, and only to a slot deadline that has been
@@ -22,9 +22,16 @@
 //!   deadline, so no occupied slot is ever skipped.
 //! - The wheel never calls user code: expired timers move to the `ready`
 //!   list, from which the caller takes them.
+//! - The `ready` list is in deadline order (by `when`, ties in the order
+//!   they came due) whenever a public method returns: `push_back` notes
+//!   when an entry lands behind a later one (`List::unsorted`, a compare
+//!   with the tail it writes anyway), and `advance_to` sorts the list only
+//!   then (overdue timers inserted out of order, a slot of one tick holding
+//!   different deadlines when `tick_shift > 0`, a rebase). The `overdue`
+//!   list is sorted the same way before it fires.
 
-use super::TimerKey;
-use crate::queue::arena::{Arena, Blank, Fixed, StorageKind, NIL};
+use super::{Expired, TimerKey};
+use crate::arena::{Arena, Blank, Fixed, StorageKind, NIL};
 
 /// Slots per level.
 const SLOTS: usize = 64;
@@ -53,39 +60,49 @@ pub(crate) struct Link {
 }
 
 impl Blank for Link {
+    /// All zero bits (a `static` wheel goes to `.bss`); a blank link is
+    /// never read: `insert` writes the whole link first.
     const BLANK: Self = Link {
         when: 0,
-        prev: NIL,
-        next: NIL,
-        bucket: READY,
+        prev: 0,
+        next: 0,
+        bucket: 0,
     };
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Level {
-    /// Bit `s` set iff `head[s] != NIL`.
+    /// Bit `s` set iff slot `s` is not empty.
     occupied: u64,
+    /// Each slot's first entry, stored inverted (`!index`, so an empty
+    /// slot, `!NIL`, is 0): an empty level is all zero bits, its reset a
+    /// `memset`, and a `static` wheel goes to `.bss`.
     head: [u32; SLOTS],
 }
 
 impl Level {
     const EMPTY: Level = Level {
         occupied: 0,
-        head: [NIL; SLOTS],
+        head: [!NIL; SLOTS],
     };
 }
 
-/// A FIFO intrusive list with head and tail.
+/// A FIFO intrusive list with head and tail, both stored inverted as a
+/// level's heads are (an empty list is all zero bits).
 #[derive(Clone, Copy, Debug)]
 struct List {
     head: u32,
     tail: u32,
+    /// Some entry sits behind one with a later deadline (ground rule 4);
+    /// `false` whenever the list is empty.
+    unsorted: bool,
 }
 
 impl List {
     const EMPTY: List = List {
-        head: NIL,
-        tail: NIL,
+        head: !NIL,
+        tail: !NIL,
+        unsorted: false,
     };
 }
 
@@ -111,8 +128,8 @@ impl Default for WheelConfig {
 }
 
 impl WheelConfig {
-    /// Six levels (64^6 = 2^36 ticks of range, 1.5 KiB of slot heads) and a
-    /// tick of one caller time unit.
+    /// Six levels (64^6 = 2^36 ticks of range; a wheel's default `LEVELS`)
+    /// and a tick of one caller time unit.
     pub const fn new() -> Self {
         WheelConfig {
             levels: 6,
@@ -120,10 +137,13 @@ impl WheelConfig {
         }
     }
 
-    /// Number of levels, `1..=10` (clamped). More levels cost 264 bytes each
-    /// and an extra cascade for the farthest timers; fewer levels make timers
+    /// Number of levels in use, `1..=10` (clamped, and clamped again to the
+    /// levels the wheel's type reserves: its `LEVELS` parameter, 6 unless
+    /// spelled out). Storage is sized by the type, 264 bytes per level, so
+    /// a small wheel picks a small `LEVELS`; fewer levels in use make timers
     /// beyond `64^levels` ticks re-cascade through the top level once per
-    /// top-level rotation (still never early).
+    /// top-level rotation (still never early), more cost an extra cascade
+    /// for the farthest timers.
     pub const fn levels(mut self, levels: u8) -> Self {
         self.levels = if levels == 0 {
             1
@@ -151,33 +171,17 @@ impl WheelConfig {
     }
 }
 
-/// A timer the wheel handed back: it expired, or was taken out by `clear`.
-///
-/// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::wheel::{Expired, Wheel, WheelConfig};
-///
-/// let mut wheel: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
-/// let key = wheel.insert(7, 70).unwrap();
-/// wheel.advance_to(100);
-/// let Expired { key: k, deadline, value } = wheel.pop_expired().unwrap();
-/// assert_eq!((k, deadline, value), (key, 7, 70));
-/// assert!(!wheel.contains(key)); // the key is stale now
-/// ```
-#[derive(Debug, PartialEq, Eq)]
-pub struct Expired<T> {
-    /// The key it was inserted with (stale from now on).
-    pub key: TimerKey,
-    /// Its deadline, in caller time units, as last set.
-    pub deadline: u64,
-    /// The payload.
-    pub value: T,
-}
-
 /// A hierarchical timing wheel driven by the caller's clock.
 ///
 /// `K` chooses the storage: [`Fixed<N>`] (no allocator, `const fn`
-/// [`Wheel::new_fixed`]) or `Growable` (with `alloc`, [`Wheel::new`]).
+/// [`Wheel::new_fixed`], bounded: [`try_insert_at`](Self::try_insert_at)
+/// gives the value back when full) or [`Growable`](super::Growable) (with
+/// `alloc`, [`Wheel::new`], unbounded: [`insert_at`](Self::insert_at)
+/// returns the key).
+///
+/// Names follow the crate's keyed timed containers: value first, then
+/// when; `_at` takes an absolute deadline, no suffix a delay from
+/// [`now`](Self::now).
 ///
 /// # Timing bound
 ///
@@ -188,37 +192,56 @@ pub struct Expired<T> {
 /// `s = 0`), however many cascades it went through. A deadline at or before
 /// the wheel's current time fires at the next `advance_to`.
 ///
-/// # Costs
+/// # Footprint
 ///
-/// insert, cancel, reset: O(1). `advance_to`: O(levels) per due slot plus
-/// O(1) per timer fired or cascaded (each timer cascades at most once per
-/// level). No operation allocates except a `Growable` arena growing.
+/// `LEVELS` (6 unless spelled out, at most [`MAX_LEVELS`]) sizes the slot
+/// tables: 264 bytes per level, plus [`bytes_per_timer`](super::bytes_per_timer)
+/// per timer of a `Fixed<N>` arena. A fresh wheel is all zero bits when
+/// its config uses all `LEVELS` levels (the default config and the default
+/// `LEVELS` agree), so a `static` one costs RAM in `.bss` and no flash:
 ///
 /// ```
-/// use latchfree::queue::arena::Growable;
-/// use latchfree::wheel::{Wheel, WheelConfig};
+/// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
-/// // Time in nanoseconds, ~1 ms ticks (2^20 ns), heap storage that grows up
-/// // to a million timers.
+/// // 16 timers, one level (64 ticks before far timers re-cascade): 960 bytes.
+/// static mut TIMERS: Wheel<u8, Fixed<16>, 1> = Wheel::new_fixed(WheelConfig::new());
+/// assert!(core::mem::size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
+/// ```
+///
+/// # Costs
+///
+/// insert, remove, reset: O(1). `advance_to`: O(levels) per due slot plus
+/// O(1) per timer fired or cascaded (each timer cascades at most once per
+/// level), plus a sort of the expired list in the rare cases ground rule 4
+/// names. No operation allocates except a `Growable` arena growing.
+///
+/// ```
+/// use latchfree::wheel::{Growable, Wheel, WheelConfig};
+///
+/// // Time in nanoseconds, ~1 ms ticks (2^20 ns), heap storage with room
+/// // for 1024 timers before it reallocates.
 /// let config = WheelConfig::new().tick_shift(20);
-/// let mut timeouts: Wheel<u64, Growable> = Wheel::with_capacity(config, 1024, 1 << 20);
+/// let mut timeouts: Wheel<u64, Growable> = Wheel::with_capacity(config, 1024);
 /// let ms = 1_000_000;
-/// let req = timeouts.insert(30 * ms, 17).unwrap(); // request 17 times out at 30 ms
-/// assert!(timeouts.reset(req, 50 * ms)); // activity: push it back
-/// timeouts.insert(40 * ms, 18).unwrap();
-/// let next = timeouts.next_expiration().unwrap();
+/// let req = timeouts.insert_at(17, 30 * ms); // request 17 times out at 30 ms
+/// assert!(timeouts.reset_at(req, 50 * ms)); // activity: push it back
+/// timeouts.insert(18, 40 * ms); // relative to `now()`, which is 0 here
+/// let next = timeouts.next_deadline().unwrap();
 /// assert!(next >= 40 * ms && next < 41 * ms); // rounded up to a whole tick
 ///
 /// let mut fired = Vec::new();
 /// timeouts.advance_with(45 * ms, |e| fired.push(e.value)); // handle in place
 /// assert_eq!(fired, [18]);
-/// assert_eq!(timeouts.cancel(req), Some(17)); // answered in time
+/// assert_eq!(timeouts.remove(req), Some(17)); // answered in time
 /// assert!(timeouts.is_empty());
 /// ```
-pub struct Wheel<T, K: StorageKind> {
+pub struct Wheel<T, K: StorageKind, const LEVELS: usize = 6> {
     arena: Arena<Link, T, K>,
-    levels: [Level; MAX_LEVELS],
-    num_levels: u8,
+    levels: [Level; LEVELS],
+    /// `LEVELS` minus the levels in use (0 when the config asks for all of
+    /// them, as the default does: the whole wheel then starts as zero
+    /// bits, so a `static` one goes to `.bss`).
+    spare_levels: u8,
     tick_shift: u8,
     /// Current time in ticks; only moves forward.
     elapsed: u64,
@@ -226,14 +249,31 @@ pub struct Wheel<T, K: StorageKind> {
     ready: List,
 }
 
-impl<T, const N: usize> Wheel<T, Fixed<N>> {
+/// `LEVELS` minus the levels `config` asks for, clamped to `1..=LEVELS`;
+/// refuses (at compile time) a `LEVELS` outside `1..=MAX_LEVELS`.
+const fn spare_levels<const LEVELS: usize>(config: WheelConfig) -> u8 {
+    const {
+        assert!(
+            LEVELS >= 1 && LEVELS <= MAX_LEVELS,
+            "a wheel has 1..=10 levels"
+        )
+    };
+    let used = if config.levels as usize > LEVELS {
+        LEVELS
+    } else {
+        config.levels as usize
+    };
+    (LEVELS - used) as u8
+}
+
+impl<T, const N: usize, const LEVELS: usize> Wheel<T, Fixed<N>, LEVELS> {
     /// A wheel for at most `N` timers stored inline; no allocator needed.
     /// Can initialise a `static`.
     pub const fn new_fixed(config: WheelConfig) -> Self {
         Wheel {
             arena: Arena::new_fixed(),
-            levels: [Level::EMPTY; MAX_LEVELS],
-            num_levels: config.levels,
+            levels: [Level::EMPTY; LEVELS],
+            spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
             overdue: List::EMPTY,
@@ -243,24 +283,54 @@ impl<T, const N: usize> Wheel<T, Fixed<N>> {
 }
 
 #[cfg(feature = "alloc")]
-impl<T> Wheel<T, crate::queue::arena::Growable> {
+impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     /// An unbounded wheel on the heap.
     pub fn new(config: WheelConfig) -> Self {
-        Self::with_capacity(config, 0, usize::MAX)
+        Self::with_capacity(config, 0)
     }
 
-    /// A heap wheel with room for `reserve` timers before it reallocates and
-    /// at most `limit` timers (inserts beyond that give the value back).
-    pub fn with_capacity(config: WheelConfig, reserve: usize, limit: usize) -> Self {
+    /// An unbounded heap wheel with room for `capacity` timers before it
+    /// reallocates.
+    pub fn with_capacity(config: WheelConfig, capacity: usize) -> Self {
         Wheel {
-            arena: Arena::new_growable(reserve, limit),
-            levels: [Level::EMPTY; MAX_LEVELS],
-            num_levels: config.levels,
+            arena: Arena::new_growable(capacity),
+            levels: [Level::EMPTY; LEVELS],
+            spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
             overdue: List::EMPTY,
             ready: List::EMPTY,
         }
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
+    /// Adds a timer due at `deadline` (caller time units) and returns its
+    /// key. A deadline at or before [`now`](Self::now) fires at the next
+    /// advance; any deadline up to `u64::MAX` is accepted.
+    ///
+    /// # Panics
+    ///
+    /// If the wheel already holds `u32::MAX - 1` timers (its index space),
+    /// as `Vec::push` panics past `isize::MAX` bytes.
+    #[inline]
+    pub fn insert_at(&mut self, value: T, deadline: u64) -> TimerKey {
+        match self.try_insert_at(value, deadline) {
+            Ok(key) => key,
+            Err(_) => panic!("Wheel: more than u32::MAX - 1 timers"),
+        }
+    }
+
+    /// Adds a timer due `delay` after [`now`](Self::now) (saturating) and
+    /// returns its key.
+    ///
+    /// # Panics
+    ///
+    /// As [`insert_at`](Self::insert_at).
+    #[inline]
+    pub fn insert(&mut self, value: T, delay: u64) -> TimerKey {
+        self.insert_at(value, self.now().saturating_add(delay))
     }
 }
 
@@ -273,7 +343,13 @@ fn level_for(elapsed: u64, when: u64, num_levels: u8) -> usize {
     level.min(num_levels as usize - 1)
 }
 
-impl<T, K: StorageKind> Wheel<T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
+    /// Levels in use.
+    #[inline(always)]
+    fn num_levels(&self) -> u8 {
+        (LEVELS - self.spare_levels as usize) as u8
+    }
+
     /// Timers in the wheel, including expired ones not yet taken.
     pub fn len(&self) -> usize {
         self.arena.len()
@@ -315,7 +391,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// back when the wheel is full. A deadline at or before [`now`](Self::now)
     /// fires at the next advance; any deadline up to `u64::MAX` is accepted.
     #[inline]
-    pub fn insert(&mut self, deadline: u64, value: T) -> Result<TimerKey, T> {
+    pub fn try_insert_at(&mut self, value: T, deadline: u64) -> Result<TimerKey, T> {
         let link = Link {
             when: deadline,
             prev: NIL,
@@ -327,11 +403,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         Ok(TimerKey(key))
     }
 
+    /// Adds a timer due `delay` after [`now`](Self::now) (saturating).
+    /// Gives the value back when the wheel is full.
+    #[inline]
+    pub fn try_insert(&mut self, value: T, delay: u64) -> Result<TimerKey, T> {
+        self.try_insert_at(value, self.now().saturating_add(delay))
+    }
+
     /// Removes a pending (or expired but not yet taken) timer and returns
     /// its payload; `None` if the key is stale: the timer was already taken,
-    /// cancelled, or the slot reused. Never panics.
+    /// removed, or the slot reused. Never panics.
     #[inline]
-    pub fn cancel(&mut self, key: TimerKey) -> Option<T> {
+    pub fn remove(&mut self, key: TimerKey) -> Option<T> {
         if !self.arena.contains(key.0) {
             return None;
         }
@@ -339,11 +422,18 @@ impl<T, K: StorageKind> Wheel<T, K> {
         Some(self.arena.remove(key.0.index))
     }
 
+    /// Moves a live timer to `delay` after [`now`](Self::now) (saturating);
+    /// `false` for a stale key. As [`reset_at`](Self::reset_at).
+    #[inline]
+    pub fn reset(&mut self, key: TimerKey, delay: u64) -> bool {
+        self.reset_at(key, self.now().saturating_add(delay))
+    }
+
     /// Moves a live timer to a new deadline; `false` for a stale key. If the
     /// timer had expired but was not yet taken, it is re-armed. O(1); when
     /// the new deadline falls in the same slot only the deadline is written.
     #[inline]
-    pub fn reset(&mut self, key: TimerKey, deadline: u64) -> bool {
+    pub fn reset_at(&mut self, key: TimerKey, deadline: u64) -> bool {
         if !self.arena.contains(key.0) {
             return false;
         }
@@ -352,7 +442,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
         if old_bucket != READY && old_bucket != OVERDUE {
             let when = self.tick_of(deadline);
             if when > self.elapsed {
-                let level = level_for(self.elapsed, when, self.num_levels);
+                let level = level_for(self.elapsed, when, self.num_levels());
                 let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
                 if (level * SLOTS + slot) as u16 == old_bucket {
                     self.arena.link_mut(i).when = deadline;
@@ -398,11 +488,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
             self.push_back(i, OVERDUE);
             return;
         }
-        let level = level_for(self.elapsed, when, self.num_levels);
+        let level = level_for(self.elapsed, when, self.num_levels());
         let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
         let lvl = &mut self.levels[level];
-        let head = lvl.head[slot];
-        lvl.head[slot] = i;
+        let head = !lvl.head[slot];
+        lvl.head[slot] = !i;
         lvl.occupied |= 1 << slot;
         if head != NIL {
             self.arena.link_mut(head).prev = i;
@@ -416,18 +506,28 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Appends `i` to the overdue or ready list.
     #[inline]
     fn push_back(&mut self, i: u32, bucket: u16) {
+        let when = self.arena.link(i).when;
         let list = if bucket == OVERDUE {
             &mut self.overdue
         } else {
             &mut self.ready
         };
-        let tail = list.tail;
-        list.tail = i;
+        let tail = !list.tail;
+        list.tail = !i;
         if tail == NIL {
-            list.head = i;
-        }
-        if tail != NIL {
-            self.arena.link_mut(tail).next = i;
+            list.head = !i;
+        } else {
+            let tail_link = self.arena.link_mut(tail);
+            tail_link.next = i;
+            if tail_link.when > when {
+                // Ground rule 4: the list needs a sort before it is used.
+                let list = if bucket == OVERDUE {
+                    &mut self.overdue
+                } else {
+                    &mut self.ready
+                };
+                list.unsorted = true;
+            }
         }
         let link = self.arena.link_mut(i);
         link.prev = tail;
@@ -455,17 +555,20 @@ impl<T, K: StorageKind> Wheel<T, K> {
                     &mut self.ready
                 };
                 if prev == NIL {
-                    list.head = next;
+                    list.head = !next;
                 }
                 if next == NIL {
-                    list.tail = prev;
+                    list.tail = !prev;
+                }
+                if !list.head == NIL {
+                    list.unsorted = false;
                 }
             }
             b => {
                 if prev == NIL {
                     let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
                     let lvl = &mut self.levels[level];
-                    lvl.head[slot] = next;
+                    lvl.head[slot] = !next;
                     if next == NIL {
                         lvl.occupied &= !(1 << slot);
                     }
@@ -479,7 +582,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     #[inline]
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         let now = self.elapsed;
-        for (level, lvl) in self.levels[..self.num_levels as usize].iter().enumerate() {
+        for (level, lvl) in self.levels[..self.num_levels() as usize].iter().enumerate() {
             if lvl.occupied == 0 {
                 continue;
             }
@@ -498,7 +601,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
             if deadline <= now {
                 // Only the top level wraps: a far timer placed in a slot at
                 // or behind the current one is one rotation ahead.
-                debug_assert_eq!(level, self.num_levels as usize - 1);
+                debug_assert_eq!(level, self.num_levels() as usize - 1);
                 deadline = deadline.saturating_add(1u64 << level_bits);
             }
             return Some((level, slot, deadline));
@@ -512,8 +615,8 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// deadline: when the slot is above level 0 the advance may only
     /// cascade. `None` for a wheel with nothing pending (expired timers not
     /// yet taken do not count).
-    pub fn next_expiration(&self) -> Option<u64> {
-        if self.overdue.head != NIL {
+    pub fn next_deadline(&self) -> Option<u64> {
+        if !self.overdue.head != NIL {
             return Some(self.now());
         }
         self.next_slot().map(|(_, _, t)| self.units_of(t))
@@ -521,13 +624,100 @@ impl<T, K: StorageKind> Wheel<T, K> {
 
     /// Moves the wheel's time to `now` (caller units; a `now` earlier than
     /// the wheel's time is ignored) and moves every timer due by then to the
-    /// expired list: first those that were already overdue when inserted or
-    /// reset (in that order), then the rest in deadline order. Returns how
-    /// many expired. Take them
-    /// with [`pop_expired`](Self::pop_expired) or
+    /// expired list, which stays in deadline order (ties in the order they
+    /// came due): timers overdue when inserted or reset take their place by
+    /// deadline too. Returns how many expired. Take them with
+    /// [`pop_expired`](Self::pop_expired) or
     /// [`drain_expired`](Self::drain_expired).
     pub fn advance_to(&mut self, now: u64) -> usize {
-        self.advance_core::<false, _>(now, &mut |w, i| w.push_back(i, READY))
+        let fired = self.advance_core::<false, _>(now, &mut |w, i| w.push_back(i, READY));
+        if self.ready.unsorted {
+            self.sort_list(READY);
+        }
+        fired
+    }
+
+    /// Sorts the overdue or ready list by deadline, stably (ground rule
+    /// 4): a bottom-up merge sort over the `next` links, O(n log n), no
+    /// allocation; then the `prev` links and the tail are rebuilt.
+    #[cold]
+    #[inline(never)]
+    fn sort_list(&mut self, bucket: u16) {
+        let head = if bucket == OVERDUE {
+            !self.overdue.head
+        } else {
+            !self.ready.head
+        };
+        // `runs[k]` is NIL or a sorted run of 2^k entries, all of which came
+        // before every entry of `runs[j]` for `j < k` (a binary counter).
+        let mut runs = [NIL; 33];
+        let mut i = head;
+        while i != NIL {
+            let next = self.arena.link(i).next;
+            self.arena.link_mut(i).next = NIL;
+            let mut run = i;
+            let mut k = 0;
+            while runs[k] != NIL {
+                run = self.merge(runs[k], run);
+                runs[k] = NIL;
+                k += 1;
+            }
+            runs[k] = run;
+            i = next;
+        }
+        let mut sorted = NIL;
+        for &run in &runs {
+            if run != NIL {
+                sorted = if sorted == NIL {
+                    run
+                } else {
+                    self.merge(run, sorted)
+                };
+            }
+        }
+        let (mut prev, mut i) = (NIL, sorted);
+        while i != NIL {
+            let link = self.arena.link_mut(i);
+            link.prev = prev;
+            prev = i;
+            i = link.next;
+        }
+        let list = if bucket == OVERDUE {
+            &mut self.overdue
+        } else {
+            &mut self.ready
+        };
+        list.head = !sorted;
+        list.tail = !prev;
+        list.unsorted = false;
+    }
+
+    /// Merges two sorted `next`-linked chains; on equal deadlines `a`'s
+    /// entries (the earlier ones) go first, so the sort is stable.
+    fn merge(&mut self, mut a: u32, mut b: u32) -> u32 {
+        let (mut head, mut tail) = (NIL, NIL);
+        while a != NIL && b != NIL {
+            let take;
+            if self.arena.link(a).when <= self.arena.link(b).when {
+                take = a;
+                a = self.arena.link(a).next;
+            } else {
+                take = b;
+                b = self.arena.link(b).next;
+            }
+            if tail == NIL {
+                head = take;
+            } else {
+                self.arena.link_mut(tail).next = take;
+            }
+            tail = take;
+        }
+        let rest = if a != NIL { a } else { b };
+        if tail == NIL {
+            return rest;
+        }
+        self.arena.link_mut(tail).next = rest;
+        head
     }
 
     /// The one advance loop behind [`advance_to`](Self::advance_to) and
@@ -544,10 +734,16 @@ impl<T, K: StorageKind> Wheel<T, K> {
         fire: &mut F,
     ) -> usize {
         let mut fired = 0;
-        // Overdue timers fire at this advance whatever `now` is.
-        while self.overdue.head != NIL {
-            let i = self.overdue.head;
-            self.unlink(i);
+        if self.overdue.unsorted {
+            self.sort_list(OVERDUE);
+        }
+        // Overdue timers fire at this advance whatever `now` is, earliest
+        // deadline first.
+        loop {
+            let i = self.pop_front(OVERDUE);
+            if i == NIL {
+                break;
+            }
             fire(self, i);
             fired += 1;
         }
@@ -560,12 +756,16 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 break;
             }
             self.elapsed = deadline;
-            let top = self.num_levels as usize - 1;
+            let top = self.num_levels() as usize - 1;
             let lvl = &mut self.levels[level];
-            let head = lvl.head[slot];
-            lvl.head[slot] = NIL;
+            let head = !lvl.head[slot];
+            lvl.head[slot] = !NIL;
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
+            // A level-0 slot below the top holds timers of exactly this
+            // tick (they differed from `elapsed` in the lowest digit only,
+            // and no occupied slot is skipped): all fire, unchecked.
+            let all_due = level == 0 && level < top;
             if USER {
                 let mut rest = Detached {
                     wheel: &mut *self,
@@ -573,7 +773,10 @@ impl<T, K: StorageKind> Wheel<T, K> {
                     due: deadline,
                 };
                 while let Some(i) = rest.next() {
-                    if rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
+                    debug_assert!(
+                        !all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) == deadline
+                    );
+                    if all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
                         fire(rest.wheel, i);
                         fired += 1;
                         progress = true;
@@ -588,7 +791,8 @@ impl<T, K: StorageKind> Wheel<T, K> {
                 let mut i = head;
                 while i != NIL {
                     let next = self.arena.link(i).next;
-                    if self.tick_of(self.arena.link(i).when) <= deadline {
+                    debug_assert!(!all_due || self.tick_of(self.arena.link(i).when) == deadline);
+                    if all_due || self.tick_of(self.arena.link(i).when) <= deadline {
                         fire(self, i);
                         fired += 1;
                         progress = true;
@@ -613,8 +817,11 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Like [`advance_to`](Self::advance_to), but hands every expired timer
     /// straight to `sink` (already removed from the wheel, its key stale)
     /// instead of parking it on the expired list: one pass over each timer
-    /// instead of two, which is what a bulk drain wants. Timers already on
-    /// the expired list go to `sink` first. The sink is the caller's own
+    /// instead of two, which is what a bulk drain wants. Order: timers
+    /// already on the expired list first (in deadline order), then those
+    /// overdue when inserted or reset (in deadline order), then the rest
+    /// tick by tick; timers of one tick (different deadlines only when
+    /// `tick_shift > 0`) in no particular order. The sink is the caller's own
     /// code running with the wheel borrowed, not a callback stored in the
     /// wheel. Returns how many timers went to `sink`.
     ///
@@ -634,13 +841,13 @@ impl<T, K: StorageKind> Wheel<T, K> {
     /// Removes unlinked entry `i` and packages it.
     #[inline(always)]
     fn take(&mut self, i: u32) -> Expired<T> {
-        let key = TimerKey(self.arena.key_of(i));
         let deadline = self.arena.link(i).when;
-        let value = self.arena.remove(i);
+        let (key, value) = self.arena.remove_keyed(i);
+        let key = TimerKey(key);
         Expired {
             key,
-            deadline,
             value,
+            deadline,
         }
     }
 
@@ -656,14 +863,14 @@ impl<T, K: StorageKind> Wheel<T, K> {
         now: u64,
         fire: &mut F,
     ) -> usize {
-        let top = self.num_levels as usize - 1;
+        let top = self.num_levels() as usize - 1;
         let mut min = u64::MAX;
         let mut chain = NIL;
         let mut occupied = self.levels[top].occupied;
         while occupied != 0 {
             let slot = occupied.trailing_zeros() as usize;
             occupied &= occupied - 1;
-            let mut i = self.levels[top].head[slot];
+            let mut i = !self.levels[top].head[slot];
             while i != NIL {
                 let next = self.arena.link(i).next;
                 min = min.min(self.tick_of(self.arena.link(i).when));
@@ -708,35 +915,87 @@ impl<T, K: StorageKind> Wheel<T, K> {
         fired
     }
 
-    /// Takes the earliest expired timer.
+    /// Takes the earliest expired timer (the list is in deadline order).
     #[inline]
     pub fn pop_expired(&mut self) -> Option<Expired<T>> {
-        let i = self.ready.head;
+        let i = self.pop_front(READY);
         if i == NIL {
             return None;
         }
-        self.unlink(i);
-        let key = TimerKey(self.arena.key_of(i));
-        let deadline = self.arena.link(i).when;
-        let value = self.arena.remove(i);
-        Some(Expired {
-            key,
-            deadline,
-            value,
-        })
+        Some(self.take(i))
     }
 
-    /// Takes every expired timer, in deadline order. Timers the iterator
-    /// does not reach stay in the expired list.
-    pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K> {
+    /// Takes the first entry off the overdue or ready list (`NIL` if it is
+    /// empty): `unlink` for the one case the drains need, without its
+    /// general branches.
+    #[inline(always)]
+    fn pop_front(&mut self, bucket: u16) -> u32 {
+        let list = if bucket == OVERDUE {
+            &mut self.overdue
+        } else {
+            &mut self.ready
+        };
+        let i = !list.head;
+        if i == NIL {
+            return NIL;
+        }
+        let next = self.arena.link(i).next;
+        list.head = !next;
+        if next == NIL {
+            list.tail = !NIL;
+            list.unsorted = false;
+        } else {
+            self.arena.link_mut(next).prev = NIL;
+        }
+        i
+    }
+
+    /// The expired timer [`pop_expired`](Self::pop_expired) would take
+    /// next: its key, value and deadline. `None` when nothing expired is
+    /// waiting (pending timers are not looked at: a wheel knows the next
+    /// one only to a slot, see [`next_deadline`](Self::next_deadline)).
+    ///
+    /// ```
+    /// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
+    ///
+    /// let mut wheel: Wheel<&str, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+    /// let late = wheel.try_insert_at("late", 8).unwrap();
+    /// let early = wheel.try_insert_at("early", 3).unwrap();
+    /// assert_eq!(wheel.peek(), None); // nothing expired yet
+    /// wheel.advance_to(10);
+    /// assert_eq!(wheel.peek(), Some((early, &"early", 3)));
+    /// assert!(wheel.reset_at(early, 20)); // the key lets you act on it
+    /// assert_eq!(wheel.peek().map(|(k, _, _)| k), Some(late));
+    /// ```
+    pub fn peek(&self) -> Option<(TimerKey, &T, u64)> {
+        let i = !self.ready.head;
+        if i == NIL {
+            return None;
+        }
+        let key = self.arena.key_of(i);
+        let value = self.arena.get(key)?;
+        Some((TimerKey(key), value, self.arena.link(i).when))
+    }
+
+    /// Takes every expired timer, in deadline order (ties in the order they
+    /// came due). Timers the iterator does not reach stay in the expired
+    /// list.
+    pub fn drain_expired(&mut self) -> DrainExpired<'_, T, K, LEVELS> {
         DrainExpired { wheel: self }
     }
 
+    /// Hands back the memory of free slots above the highest live one
+    /// (growable storage; a fixed wheel keeps its array). Keys stay valid
+    /// and stale keys stay stale. O(slots).
+    pub fn compact(&mut self) {
+        self.arena.compact();
+    }
+
     /// Advances to `now` and takes the earliest expired timer: a loop of
-    /// `while let Some(e) = wheel.poll(now)` fires everything due.
+    /// `while let Some(e) = wheel.poll_expired(now)` fires everything due.
     #[inline]
-    pub fn poll(&mut self, now: u64) -> Option<Expired<T>> {
-        if self.ready.head == NIL {
+    pub fn poll_expired(&mut self, now: u64) -> Option<Expired<T>> {
+        if !self.ready.head == NIL {
             self.advance_to(now);
         }
         self.pop_expired()
@@ -747,7 +1006,7 @@ impl<T, K: StorageKind> Wheel<T, K> {
     pub fn clear(&mut self) {
         // Lists first: dropping payloads runs user code, and if a `Drop`
         // panics the arena still ends empty, so nothing may point into it.
-        self.levels = [Level::EMPTY; MAX_LEVELS];
+        self.levels = [Level::EMPTY; LEVELS];
         self.overdue = List::EMPTY;
         self.ready = List::EMPTY;
         self.arena.clear();
@@ -760,13 +1019,13 @@ impl<T, K: StorageKind> Wheel<T, K> {
 /// does, dropping this re-homes the rest, so no timer is left in no list
 /// (counted by `len` but unreachable): those due by `due` go to the overdue
 /// list (they fire at the next advance), the others back to their slots.
-struct Detached<'a, T, K: StorageKind> {
-    wheel: &'a mut Wheel<T, K>,
+struct Detached<'a, T, K: StorageKind, const LEVELS: usize> {
+    wheel: &'a mut Wheel<T, K, LEVELS>,
     rest: u32,
     due: u64,
 }
 
-impl<T, K: StorageKind> Detached<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Detached<'_, T, K, LEVELS> {
     /// Takes the next timer off the chain (it is then the caller's to fire
     /// or place).
     #[inline(always)]
@@ -788,7 +1047,7 @@ impl<T, K: StorageKind> Detached<'_, T, K> {
     }
 }
 
-impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Drop for Detached<'_, T, K, LEVELS> {
     fn drop(&mut self) {
         // Empty unless a sink panicked; runs no user code.
         while let Some(i) = self.next() {
@@ -804,23 +1063,26 @@ impl<T, K: StorageKind> Drop for Detached<'_, T, K> {
 /// Iterator returned by [`Wheel::drain_expired`].
 ///
 /// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::wheel::{Wheel, WheelConfig};
+/// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
 /// let mut wheel: Wheel<char, Fixed<8>> = Wheel::new_fixed(WheelConfig::new());
-/// for (t, c) in [(3, 'c'), (1, 'a'), (2, 'b'), (9, 'z')] {
-///     wheel.insert(t, c).unwrap();
+/// wheel.advance_to(100);
+/// for (t, c) in [(103, 'c'), (101, 'a'), (102, 'b'), (109, 'z')] {
+///     wheel.try_insert_at(c, t).unwrap();
 /// }
-/// assert_eq!(wheel.advance_to(5), 3);
+/// // Already overdue when inserted: they take their place by deadline too.
+/// wheel.try_insert_at('y', 50).unwrap();
+/// wheel.try_insert_at('x', 40).unwrap();
+/// assert_eq!(wheel.advance_to(105), 5);
 /// let due: String = wheel.drain_expired().map(|e| e.value).collect();
-/// assert_eq!(due, "abc"); // deadline order
+/// assert_eq!(due, "xyabc"); // deadline order
 /// assert_eq!(wheel.len(), 1);
 /// ```
-pub struct DrainExpired<'a, T, K: StorageKind> {
-    wheel: &'a mut Wheel<T, K>,
+pub struct DrainExpired<'a, T, K: StorageKind, const LEVELS: usize = 6> {
+    wheel: &'a mut Wheel<T, K, LEVELS>,
 }
 
-impl<T, K: StorageKind> Iterator for DrainExpired<'_, T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> Iterator for DrainExpired<'_, T, K, LEVELS> {
     type Item = Expired<T>;
     #[inline]
     fn next(&mut self) -> Option<Expired<T>> {
@@ -828,12 +1090,12 @@ impl<T, K: StorageKind> Iterator for DrainExpired<'_, T, K> {
     }
 }
 
-impl<T, K: StorageKind> core::fmt::Debug for Wheel<T, K> {
+impl<T, K: StorageKind, const LEVELS: usize> core::fmt::Debug for Wheel<T, K, LEVELS> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Wheel")
             .field("len", &self.len())
             .field("now", &self.now())
-            .field("levels", &self.num_levels)
+            .field("levels", &self.num_levels())
             .field("tick_shift", &self.tick_shift)
             .finish_non_exhaustive()
     }

@@ -9,16 +9,21 @@
 //! and keys are generation-checked, so a stale key is refused instead of
 //! touching a reused slot.
 //!
+//! Names follow the crate's keyed timed containers (as the delay queue):
+//! value first, then when; `insert_at`/`reset_at` take an absolute
+//! deadline, `insert`/`reset` a delay from [`Wheel::now`]; `remove`,
+//! `peek`, `next_deadline`, `poll_expired`, `pop_expired`,
+//! `drain_expired`; bounded (fixed) storage answers through `try_` forms.
+//!
 //! ```
-//! use latchfree::queue::arena::Fixed;
-//! use latchfree::wheel::{Wheel, WheelConfig};
+//! use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 //!
 //! // 16 timers inline, no allocator.
 //! let mut wheel: Wheel<&str, Fixed<16>> = Wheel::new_fixed(WheelConfig::new());
-//! let a = wheel.insert(10, "a").unwrap();
-//! let b = wheel.insert(5_000, "b").unwrap();
-//! assert_eq!(wheel.cancel(b), Some("b"));
-//! assert_eq!(wheel.cancel(b), None); // stale key: refused, never a panic
+//! let a = wheel.try_insert_at("a", 10).unwrap();
+//! let b = wheel.try_insert_at("b", 5_000).unwrap();
+//! assert_eq!(wheel.remove(b), Some("b"));
+//! assert_eq!(wheel.remove(b), None); // stale key: refused, never a panic
 //!
 //! wheel.advance_to(9);
 //! assert!(wheel.pop_expired().is_none()); // never early
@@ -29,41 +34,70 @@
 //!
 //! With the `alloc` feature, [`shared`] adds a lock-free multi-producer
 //! hand-off so any thread can schedule, cancel and reset timers while one
-//! owner thread drives the wheel; with `std`, `std_service` runs a timer
+//! owner thread drives the wheel; with `std`, [`TimerService`] runs a timer
 //! thread on the monotonic clock.
 
 mod levels;
 // Public through `crate::__loom`, for the models.
-#[cfg(any(feature = "std", latchfree_loom))]
-pub(crate) mod periodic;
+cfg_threads! {
+    #[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+    pub(crate) mod std_periodic;
+}
 #[cfg(feature = "alloc")]
 pub mod shared;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
-pub mod std_service;
+cfg_std! {
+    pub use crate::threaded::timer_service::{
+        Executor, Job, MissedTick, ShutDown, Timer, TimerService, WorkerThread,
+    };
+}
 
-pub use levels::{DrainExpired, Expired, Wheel, WheelConfig, MAX_LEVELS};
+#[cfg(feature = "alloc")]
+pub use crate::arena::Growable;
+pub use crate::arena::{Fixed, RawKey, StorageKind};
+pub use levels::{DrainExpired, Wheel, WheelConfig, MAX_LEVELS};
 
-use crate::queue::arena::RawKey;
+/// A timer a [`Wheel`] handed back: its key (stale from now on), value and
+/// deadline. The same type as [`crate::queue::Expired`], keyed by
+/// [`TimerKey`] here.
+///
+/// ```
+/// use latchfree::wheel::{Expired, Fixed, Wheel, WheelConfig};
+///
+/// let mut wheel: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+/// let key = wheel.try_insert_at(70, 7).unwrap();
+/// wheel.advance_to(100);
+/// let Expired { key: k, value, deadline } = wheel.pop_expired().unwrap();
+/// assert_eq!((k, value, deadline), (key, 70, 7));
+/// assert!(!wheel.contains(key)); // the key is stale now
+/// ```
+pub type Expired<T> = crate::arena::Expired<TimerKey, T>;
 
 /// Bytes one timer with payload `T` occupies in a wheel's arena (links,
 /// deadline, generation and free-list link included); the per-level slot
 /// tables (264 bytes per level) are fixed and not counted.
+///
+/// ```
+/// use latchfree::wheel::bytes_per_timer;
+///
+/// // What one timer with a `u64` payload costs in a wheel's arena.
+/// let bytes = bytes_per_timer::<u64>();
+/// assert!(bytes >= 8 && bytes <= 64);
+/// ```
 pub const fn bytes_per_timer<T>() -> usize {
-    core::mem::size_of::<crate::queue::arena::Slot<levels::Link, T>>()
+    core::mem::size_of::<crate::arena::Slot<levels::Link, T>>()
 }
 
 /// Names one timer in a [`Wheel`]. Generation-checked: once the timer has
-/// fired or been cancelled the key is stale and every operation with it
+/// fired or been removed the key is stale and every operation with it
 /// answers `None` / `false`.
 ///
 /// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::wheel::{Wheel, WheelConfig};
+/// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
 /// let mut wheel: Wheel<&str, Fixed<1>> = Wheel::new_fixed(WheelConfig::new());
-/// let old = wheel.insert(10, "first").unwrap();
-/// assert_eq!(wheel.cancel(old), Some("first"));
-/// let new = wheel.insert(10, "second").unwrap(); // reuses the only slot
+/// let old = wheel.try_insert_at("first", 10).unwrap();
+/// assert_eq!(wheel.remove(old), Some("first"));
+/// let new = wheel.try_insert_at("second", 10).unwrap(); // reuses the only slot
 /// assert_eq!(old.raw().index, new.raw().index);
 /// assert_ne!(old, new); // but the generation differs:
 /// assert_eq!(wheel.get(old), None); // the stale key cannot reach it

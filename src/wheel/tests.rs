@@ -1,11 +1,11 @@
 use super::*;
-use crate::queue::arena::Fixed;
+use crate::arena::Fixed;
 
 type W<const N: usize> = Wheel<u64, Fixed<N>>;
 
 #[test]
 fn overhead_per_timer_is_at_most_32_bytes() {
-    use crate::queue::arena::Slot;
+    use crate::arena::Slot;
     type S<T> = Slot<levels_link::Link, T>;
     assert!(core::mem::size_of::<S<u64>>() - core::mem::size_of::<u64>() <= 32);
     assert!(core::mem::size_of::<S<[u64; 4]>>() - 32 <= 32);
@@ -33,7 +33,7 @@ fn fires_exactly_at_deadline_never_early() {
         1 << 30,
     ];
     for (n, &d) in deadlines.iter().enumerate() {
-        w.insert(d, n as u64).unwrap();
+        w.try_insert_at(n as u64, d).unwrap();
     }
     let mut t = 0u64;
     let mut seen = 0;
@@ -61,8 +61,8 @@ fn fires_exactly_at_deadline_never_early() {
 fn past_deadline_fires_on_next_advance() {
     let mut w: W<4> = Wheel::new_fixed(WheelConfig::new());
     w.advance_to(1000);
-    let k = w.insert(10, 7).unwrap();
-    assert_eq!(w.next_expiration(), Some(1000));
+    let k = w.try_insert_at(7, 10).unwrap();
+    assert_eq!(w.next_deadline(), Some(1000));
     assert!(w.pop_expired().is_none());
     w.advance_to(1000);
     let e = w.pop_expired().unwrap();
@@ -72,10 +72,11 @@ fn past_deadline_fires_on_next_advance() {
 #[test]
 fn far_deadlines_saturate_and_still_fire_on_time() {
     for levels in 1..=MAX_LEVELS as u8 {
-        let mut w: W<8> = Wheel::new_fixed(WheelConfig::new().levels(levels));
+        let mut w: Wheel<u64, Fixed<8>, MAX_LEVELS> =
+            Wheel::new_fixed(WheelConfig::new().levels(levels));
         let far = [u64::MAX, u64::MAX - 1, 1 << 62, (1 << 40) + 3];
         for &d in &far {
-            w.insert(d, d).unwrap();
+            w.try_insert_at(d, d).unwrap();
         }
         let mut t = 0u64;
         let mut fired = 0;
@@ -99,39 +100,39 @@ fn far_deadlines_saturate_and_still_fire_on_time() {
 }
 
 #[test]
-fn cancel_and_reset_are_generation_checked() {
+fn remove_and_reset_are_generation_checked() {
     let mut w: W<2> = Wheel::new_fixed(WheelConfig::new());
-    let a = w.insert(100, 1).unwrap();
-    let b = w.insert(200, 2).unwrap();
-    assert_eq!(w.insert(300, 3), Err(3));
+    let a = w.try_insert_at(1, 100).unwrap();
+    let b = w.try_insert_at(2, 200).unwrap();
+    assert_eq!(w.try_insert_at(3, 300), Err(3));
     assert_eq!(w.capacity(), 2);
-    assert!(w.reset(a, 150));
-    assert!(w.reset(a, 151)); // same slot: fast path
+    assert!(w.reset_at(a, 150));
+    assert!(w.reset_at(a, 151)); // same slot: fast path
     assert_eq!(w.deadline(a), Some(151));
-    assert_eq!(w.cancel(a), Some(1));
-    assert_eq!(w.cancel(a), None);
-    assert!(!w.reset(a, 10));
-    let c = w.insert(50, 4).unwrap(); // reuses a's slot
+    assert_eq!(w.remove(a), Some(1));
+    assert_eq!(w.remove(a), None);
+    assert!(!w.reset_at(a, 10));
+    let c = w.try_insert_at(4, 50).unwrap(); // reuses a's slot
     assert_eq!(c.raw().index, a.raw().index);
-    assert_eq!(w.cancel(a), None);
+    assert_eq!(w.remove(a), None);
     w.advance_to(500);
     let got: [u64; 2] = [
         w.pop_expired().unwrap().value,
         w.pop_expired().unwrap().value,
     ];
     assert_eq!(got, [4, 2]);
-    assert_eq!(w.cancel(b), None);
-    assert_eq!(w.cancel(c), None);
+    assert_eq!(w.remove(b), None);
+    assert_eq!(w.remove(c), None);
 }
 
 #[test]
-fn expired_but_untaken_can_be_cancelled_or_rearmed() {
+fn expired_but_untaken_can_be_removed_or_rearmed() {
     let mut w: W<4> = Wheel::new_fixed(WheelConfig::new());
-    let a = w.insert(5, 1).unwrap();
-    let b = w.insert(5, 2).unwrap();
+    let a = w.try_insert_at(1, 5).unwrap();
+    let b = w.try_insert_at(2, 5).unwrap();
     w.advance_to(10);
-    assert_eq!(w.cancel(a), Some(1));
-    assert!(w.reset(b, 20));
+    assert_eq!(w.remove(a), Some(1));
+    assert!(w.reset_at(b, 20));
     assert!(w.pop_expired().is_none());
     w.advance_to(19);
     assert!(w.pop_expired().is_none());
@@ -142,7 +143,7 @@ fn expired_but_untaken_can_be_cancelled_or_rearmed() {
 #[test]
 fn tick_shift_rounds_up() {
     let mut w: W<4> = Wheel::new_fixed(WheelConfig::new().tick_shift(4));
-    w.insert(17, 1).unwrap(); // tick 2 = time 32
+    w.try_insert_at(1, 17).unwrap(); // tick 2 = time 32
     w.advance_to(31);
     assert!(w.pop_expired().is_none());
     w.advance_to(32);
@@ -154,17 +155,17 @@ fn const_static_wheel() {
     static W0: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
     assert!(W0.is_empty());
     let mut w: Wheel<u32, Fixed<0>> = Wheel::new_fixed(WheelConfig::new());
-    assert_eq!(w.insert(1, 1), Err(1));
+    assert_eq!(w.try_insert_at(1, 1), Err(1));
     assert_eq!(w.capacity(), 0);
 }
 
 #[test]
-fn next_expiration_is_a_lower_bound() {
+fn next_deadline_is_a_lower_bound() {
     let mut w: W<4> = Wheel::new_fixed(WheelConfig::new());
-    assert_eq!(w.next_expiration(), None);
-    w.insert(10_000, 1).unwrap();
+    assert_eq!(w.next_deadline(), None);
+    w.try_insert_at(1, 10_000).unwrap();
     let mut n = 0;
-    while let Some(t) = w.next_expiration() {
+    while let Some(t) = w.next_deadline() {
         assert!(t <= 10_000);
         w.advance_to(t);
         n += 1;
@@ -181,14 +182,14 @@ fn next_expiration_is_a_lower_bound() {
 fn growable_drops_payloads_once() {
     use alloc::rc::Rc;
     let probe = Rc::new(());
-    let mut w: Wheel<Rc<()>, crate::queue::arena::Growable> = Wheel::new(WheelConfig::new());
+    let mut w: Wheel<Rc<()>, crate::arena::Growable> = Wheel::new(WheelConfig::new());
     const N: u64 = if cfg!(miri) { 64 } else { 10_000 };
     let mut keys = alloc::vec::Vec::new();
     for i in 0..N {
-        keys.push(w.insert(i * 7, probe.clone()).unwrap());
+        keys.push(w.insert_at(probe.clone(), i * 7));
     }
     for k in keys.iter().step_by(3) {
-        assert!(w.cancel(*k).is_some());
+        assert!(w.remove(*k).is_some());
     }
     w.advance_to(N * 3);
     let drained = w.drain_expired().count();
@@ -199,4 +200,161 @@ fn growable_drops_payloads_once() {
     );
     drop(w);
     assert_eq!(Rc::strong_count(&probe), 1);
+}
+
+/// A small xorshift, so the order tests cover many shapes reproducibly.
+fn next_rand(seed: &mut u64) -> u64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    *seed
+}
+
+#[test]
+fn drain_expired_is_in_deadline_order() {
+    // Overdue-at-insert timers inserted out of order, several deadlines in
+    // one tick (`tick_shift > 0`), far timers rebased on a one-level wheel:
+    // every drain comes out sorted by deadline, and every pop matches the
+    // peek before it.
+    let mut seed = 0x2545_f491_4f6c_dd1d;
+    for levels in 1..=3u8 {
+        for shift in 0..=3u8 {
+            let mut w: W<64> =
+                Wheel::new_fixed(WheelConfig::new().levels(levels).tick_shift(shift));
+            let mut now = 0u64;
+            let mut fired = 0usize;
+            let mut inserted = 0usize;
+            for _round in 0..40 {
+                for _ in 0..(next_rand(&mut seed) % 6) {
+                    let r = next_rand(&mut seed);
+                    // A third in the past, the rest ahead, some far ahead.
+                    let d = match r % 3 {
+                        0 => now.saturating_sub(r % 500),
+                        1 => now + r % 300,
+                        _ => now + (r % 5) * 5_000 + r % 7,
+                    };
+                    if w.try_insert_at(d, d).is_ok() {
+                        inserted += 1;
+                    }
+                }
+                now += next_rand(&mut seed) % 700;
+                w.advance_to(now);
+                let mut last = 0u64;
+                while let Some((k, &v, d)) = w.peek() {
+                    let e = w.pop_expired().unwrap();
+                    assert_eq!((e.key, e.value, e.deadline), (k, v, d));
+                    assert!(
+                        e.deadline >= last,
+                        "levels {levels} shift {shift}: {} after {last}",
+                        e.deadline
+                    );
+                    assert!(e.deadline <= now);
+                    last = e.deadline;
+                    fired += 1;
+                }
+            }
+            w.advance_to(u64::MAX);
+            let mut last = 0;
+            for e in w.drain_expired() {
+                assert!(e.deadline >= last, "{} after {last}", e.deadline);
+                last = e.deadline;
+                fired += 1;
+            }
+            assert_eq!(fired, inserted);
+        }
+    }
+}
+
+#[test]
+fn overdue_timers_drain_before_later_ones_in_deadline_order() {
+    // The trap issue 12 names: timers already due when inserted used to
+    // come first, in insertion order.
+    let mut w: Wheel<char, Fixed<8>> = Wheel::new_fixed(WheelConfig::new());
+    w.advance_to(100);
+    w.try_insert_at('c', 101).unwrap();
+    w.try_insert_at('b', 90).unwrap(); // overdue
+    w.try_insert_at('a', 80).unwrap(); // overdue, earlier
+    w.advance_to(101);
+    let mut order = ['-'; 3];
+    for (slot, e) in order.iter_mut().zip(w.drain_expired()) {
+        *slot = e.value;
+    }
+    assert_eq!(order, ['a', 'b', 'c']);
+}
+
+#[test]
+fn relative_insert_and_reset_count_from_now() {
+    let mut w: W<4> = Wheel::new_fixed(WheelConfig::new());
+    w.advance_to(1_000);
+    let k = w.try_insert(1, 50).unwrap();
+    assert_eq!(w.deadline(k), Some(1_050));
+    assert!(w.reset(k, 70));
+    assert_eq!(w.deadline(k), Some(1_070));
+    assert!(w.reset_at(k, 1_060));
+    w.advance_to(1_059);
+    assert!(w.pop_expired().is_none());
+    w.advance_to(1_060);
+    assert_eq!(w.peek().map(|(key, _, d)| (key, d)), Some((k, 1_060)));
+    // Saturates instead of overflowing.
+    let far = w.try_insert(2, u64::MAX).unwrap();
+    assert_eq!(w.deadline(far), Some(u64::MAX));
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn compact_returns_memory_and_keeps_keys() {
+    let mut w: Wheel<u32, crate::arena::Growable> = Wheel::new(WheelConfig::new());
+    let keep = w.insert_at(0, 10);
+    let burst: alloc::vec::Vec<_> = (1..1000).map(|i| w.insert_at(i, 20)).collect();
+    for k in &burst {
+        w.remove(*k);
+    }
+    w.compact();
+    assert_eq!(w.len(), 1);
+    for k in &burst {
+        assert!(!w.contains(*k));
+    }
+    // Regrown slots never answer to the burst's keys.
+    let again: alloc::vec::Vec<_> = (0..1000).map(|i| w.insert_at(i, 30)).collect();
+    assert!(burst.iter().all(|k| !w.contains(*k)));
+    assert!(again.iter().all(|k| w.contains(*k)));
+    assert_eq!(w.poll_expired(10).map(|e| e.key), Some(keep));
+}
+
+#[test]
+fn storage_is_sized_by_the_level_count() {
+    use core::mem::size_of;
+    // A small wheel costs what it holds: one level of slot heads plus 16
+    // timers fits in 1 KiB (issue 14's target for a 16-timer static wheel).
+    assert!(size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
+    assert!(size_of::<Wheel<u32, Fixed<16>, 1>>() <= 1024);
+    // Each level adds its 64 slot heads and occupancy word, nothing more.
+    let per_level = size_of::<Wheel<u8, Fixed<16>, 2>>() - size_of::<Wheel<u8, Fixed<16>, 1>>();
+    assert_eq!(per_level, 64 * 4 + 8);
+    assert_eq!(
+        size_of::<Wheel<u8, Fixed<16>, 10>>() - size_of::<Wheel<u8, Fixed<16>, 6>>(),
+        4 * per_level
+    );
+}
+
+#[test]
+fn fewer_levels_in_use_than_reserved_still_fire_on_time() {
+    // `WheelConfig::levels` below the type's `LEVELS`: the top level in
+    // use acts as the ring; above it: clamped to `LEVELS`.
+    for levels in [1u8, 2, 3, 9] {
+        let mut w: Wheel<u64, Fixed<8>, 3> = Wheel::new_fixed(WheelConfig::new().levels(levels));
+        for d in [5u64, 300, 70_000, 1 << 33] {
+            w.try_insert_at(d, d).unwrap();
+        }
+        for d in [5u64, 300, 70_000, 1 << 33] {
+            w.advance_to(d - 1);
+            assert!(w.pop_expired().is_none(), "early at levels {levels}");
+            w.advance_to(d);
+            assert_eq!(
+                w.pop_expired().map(|e| e.deadline),
+                Some(d),
+                "levels {levels}"
+            );
+        }
+    }
 }

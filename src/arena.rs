@@ -1,5 +1,6 @@
 //! An index-linked slot arena with generation-checked keys, shared by the
-//! timing wheel and the priority queue.
+//! timing wheel ([`crate::wheel`]) and the priority and delay queues
+//! ([`crate::queue`]).
 //!
 //! Every entry lives in a [`Slot`]: a generation counter, a free-list link,
 //! the structure's own intrusive link data `L` (list neighbours, heap
@@ -13,27 +14,30 @@
 //!   insert and each removal adds one, so a [`RawKey`] taken at insert time
 //!   matches its slot only until that value leaves: a stale key can never
 //!   reach a reused slot. Generations wrap after 2^31 reuses of one slot.
-//! - Slots `init..` have never been handed out; free slots below `init` form
-//!   a singly linked list through `next_free`. Neither needs the storage to
-//!   be initialised up front, so a fixed arena is `const`-constructible.
+//! - Slots `init..` have never been handed out (or were handed back by
+//!   [`Arena::compact`]); free slots below `init` form a singly linked list
+//!   through `next_free`. Neither needs the storage to be initialised up
+//!   front, so a fixed arena is `const`-constructible.
+//! - The free-list links (`free`, `next_free`) are stored inverted
+//!   (`!index`, so `!NIL == 0` means "none"): an empty arena, and a blank
+//!   slot, is all zero bits, so a `static` one goes to `.bss`.
+//! - `gen_floor` is even and at least the generation of every slot
+//!   `compact` truncated away; a slot grown anew starts from it, so a key
+//!   into a truncated slot stays stale when the slot comes back.
 //!
 //! Storage is chosen by a [`StorageKind`]: [`Fixed<N>`] is an inline array
-//! (no allocator, `const fn` constructors), `Growable` a `Vec` (with the
-//! `alloc` feature) that grows up to an optional limit.
+//! (no allocator, `const fn` constructors), [`Growable`] a `Vec` (with the
+//! `alloc` feature). The public types are re-exported from
+//! [`crate::queue`] and [`crate::wheel`]; `Storage`, `Blank` and `GrowVec`
+//! are nameable by no user, so `StorageKind` is sealed.
 
 use core::mem::MaybeUninit;
 
 /// The "no slot" index.
 pub(crate) const NIL: u32 = u32::MAX;
 
-/// Types with a constant placeholder value that fills storage before use.
-///
-/// ```
-/// use latchfree::queue::arena::Blank;
-///
-/// // What fills a fixed structure's unused index slots before first use.
-/// assert_eq!(<u32 as Blank>::BLANK, 0);
-/// ```
+/// Types with a constant placeholder value that fills storage before use
+/// (all zero bits where possible, so a `static` goes to `.bss`).
 pub trait Blank {
     /// The placeholder.
     const BLANK: Self;
@@ -52,15 +56,6 @@ impl Blank for () {
 }
 
 /// A contiguous buffer an arena or heap lives in.
-///
-/// ```
-/// use latchfree::queue::arena::Storage;
-///
-/// let mut inline = [0u32; 4]; // a `Fixed<4>` buffer
-/// assert_eq!(Storage::<u32>::limit(&inline), 4);
-/// assert!(!inline.try_grow()); // fixed storage never grows
-/// assert_eq!(inline.as_slice().len(), 4);
-/// ```
 pub trait Storage<E> {
     /// The elements available so far.
     fn as_slice(&self) -> &[E];
@@ -70,24 +65,30 @@ pub trait Storage<E> {
     fn try_grow(&mut self) -> bool;
     /// The most elements this storage will ever hold.
     fn limit(&self) -> usize;
+    /// Makes room for `additional` more elements without reallocating
+    /// (fixed storage: nothing to do).
+    fn reserve(&mut self, additional: usize);
+    /// Drops the elements from `len` on and returns spare memory (fixed
+    /// storage: nothing to do; its length never changes).
+    fn truncate_and_shrink(&mut self, len: usize);
 }
 
 /// A family of storages: chooses fixed or growable buffers for every
-/// buffer a structure needs.
+/// buffer a structure needs. Sealed: [`Fixed`] and [`Growable`] are the
+/// two kinds.
 ///
 /// ```
-/// use latchfree::queue::arena::{Fixed, Growable, StorageKind};
-/// use latchfree::queue::PriorityQueue;
+/// use latchfree::queue::{Fixed, Growable, PriorityQueue, StorageKind};
 ///
 /// // Code written once for both storages.
-/// fn drain_sorted<K: StorageKind>(q: &mut PriorityQueue<u32, (), K>) -> Vec<u32> {
-///     std::iter::from_fn(|| q.pop().map(|(p, ())| p)).collect()
+/// fn drain_sorted<K: StorageKind>(q: &mut PriorityQueue<(), u32, K>) -> Vec<u32> {
+///     std::iter::from_fn(|| q.pop().map(|((), p)| p)).collect()
 /// }
-/// let mut fixed: PriorityQueue<u32, (), Fixed<8>> = PriorityQueue::new_fixed();
-/// let mut heap: PriorityQueue<u32, (), Growable> = PriorityQueue::new();
+/// let mut fixed: PriorityQueue<(), u32, Fixed<8>> = PriorityQueue::new_fixed();
+/// let mut heap: PriorityQueue<(), u32, Growable> = PriorityQueue::new();
 /// for p in [3, 1, 2] {
-///     fixed.push(p, ()).unwrap();
-///     heap.push(p, ()).unwrap();
+///     fixed.try_push((), p).unwrap();
+///     heap.push((), p);
 /// }
 /// assert_eq!(drain_sorted(&mut fixed), drain_sorted(&mut heap));
 /// ```
@@ -100,14 +101,13 @@ pub trait StorageKind {
 /// constructors, so a structure can sit in a `static`.
 ///
 /// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::queue::PriorityQueue;
+/// use latchfree::queue::{Fixed, PriorityQueue};
 ///
-/// let mut q: PriorityQueue<u8, &str, Fixed<2>> = PriorityQueue::new_fixed();
-/// q.push(1, "a").unwrap();
-/// q.push(2, "b").unwrap();
+/// let mut q: PriorityQueue<&str, u8, Fixed<2>> = PriorityQueue::new_fixed();
+/// q.try_push("a", 1).unwrap();
+/// q.try_push("b", 2).unwrap();
 /// assert!(q.is_full());
-/// assert_eq!(q.push(3, "c"), Err((3, "c"))); // full: handed back, no panic
+/// assert_eq!(q.try_push("c", 3), Err(("c", 3))); // full: handed back, no panic
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Fixed<const N: usize>;
@@ -133,20 +133,22 @@ impl<E, const N: usize> Storage<E> for [E; N] {
     fn limit(&self) -> usize {
         N
     }
+    fn reserve(&mut self, _additional: usize) {}
+    fn truncate_and_shrink(&mut self, _len: usize) {}
 }
 
-/// Heap storage that grows on demand (amortised O(1)), up to a limit.
+/// Heap storage that grows on demand (amortised O(1)) and is unbounded
+/// but for the index space: at most `u32::MAX - 1` entries.
 ///
 /// ```
-/// use latchfree::queue::arena::Growable;
-/// use latchfree::queue::PriorityQueue;
+/// use latchfree::queue::{Growable, PriorityQueue};
 ///
-/// // Reserve room for 16, never hold more than 1000.
-/// let mut q: PriorityQueue<u32, u32, Growable> = PriorityQueue::with_capacity(16, 1000);
+/// // Room for 16 before the first reallocation; `push` never fails.
+/// let mut q: PriorityQueue<u32, u32, Growable> = PriorityQueue::with_capacity(16);
 /// for i in 0..1000 {
-///     q.push(i, i).unwrap();
+///     q.push(i, i);
 /// }
-/// assert!(q.push(0, 0).is_err());
+/// assert_eq!(q.len(), 1000);
 /// ```
 #[cfg(feature = "alloc")]
 #[derive(Debug, Clone, Copy)]
@@ -158,14 +160,6 @@ impl StorageKind for Growable {
 }
 
 /// A `Vec` that grows one blank element at a time up to `limit`.
-///
-/// ```
-/// use latchfree::queue::arena::{GrowVec, Growable, StorageKind};
-///
-/// // `Growable` structures keep each of their buffers in a `GrowVec`.
-/// fn is_growvec<E>(_: std::marker::PhantomData<GrowVec<E>>) {}
-/// is_growvec::<u32>(std::marker::PhantomData::<<Growable as StorageKind>::Buf<u32>>);
-/// ```
 #[cfg(feature = "alloc")]
 #[derive(Debug)]
 pub struct GrowVec<E> {
@@ -175,7 +169,10 @@ pub struct GrowVec<E> {
 
 #[cfg(feature = "alloc")]
 impl<E> GrowVec<E> {
-    pub(crate) fn new(reserve: usize, limit: usize) -> Self {
+    /// An empty buffer with room for `reserve` elements, never longer than
+    /// the index space allows (`NIL - 1`).
+    pub(crate) fn new(reserve: usize) -> Self {
+        let limit = NIL as usize - 1;
         Self {
             vec: alloc::vec::Vec::with_capacity(reserve.min(limit)),
             limit,
@@ -205,16 +202,23 @@ impl<E: Blank> Storage<E> for GrowVec<E> {
     fn limit(&self) -> usize {
         self.limit
     }
+    fn reserve(&mut self, additional: usize) {
+        let room = self.limit - self.vec.len();
+        self.vec.reserve(additional.min(room));
+    }
+    fn truncate_and_shrink(&mut self, len: usize) {
+        self.vec.truncate(len);
+        self.vec.shrink_to_fit();
+    }
 }
 
 /// A slot index plus the generation it was handed out with.
 ///
 /// ```
-/// use latchfree::queue::arena::Fixed;
-/// use latchfree::queue::PriorityQueue;
+/// use latchfree::queue::{Fixed, PriorityQueue};
 ///
-/// let mut q: PriorityQueue<u8, (), Fixed<4>> = PriorityQueue::new_fixed();
-/// let raw = q.push(1, ()).unwrap().raw();
+/// let mut q: PriorityQueue<(), u8, Fixed<4>> = PriorityQueue::new_fixed();
+/// let raw = q.try_push((), 1).unwrap().raw();
 /// assert_eq!((raw.index, raw.gen % 2), (0, 1)); // live slots have odd generations
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -225,17 +229,41 @@ pub struct RawKey {
     pub gen: u32,
 }
 
+/// A timed entry a keyed timed container handed back (it expired, or was
+/// taken out): its key (stale from now on), its value and its deadline as
+/// last set. One shape for the wheel ([`crate::wheel::Expired`], keyed by
+/// [`TimerKey`](crate::wheel::TimerKey)) and the delay queue
+/// ([`crate::queue::Expired`], keyed by [`DelayKey`](crate::queue::DelayKey)).
+///
+/// ```
+/// use latchfree::queue::{DelayQueue, Expired, Fixed};
+/// use latchfree::wheel::{Wheel, WheelConfig};
+///
+/// let mut q: DelayQueue<u32, Fixed<4>> = DelayQueue::new_fixed();
+/// let key = q.try_insert_at(7, 5).unwrap();
+/// let Expired { key: k, value, deadline } = q.poll_expired(9).unwrap();
+/// assert_eq!((k, value, deadline), (key, 7, 5));
+///
+/// // The wheel's is the same struct, keyed by `TimerKey`.
+/// let mut w: Wheel<u32, Fixed<4>> = Wheel::new_fixed(WheelConfig::new());
+/// let key = w.try_insert_at(7, 5).unwrap();
+/// let e: latchfree::wheel::Expired<u32> = w.poll_expired(9).unwrap();
+/// assert_eq!((e.key, e.value, e.deadline), (key, 7, 5));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Expired<K, T> {
+    /// The key it was inserted with (stale from now on).
+    pub key: K,
+    /// The payload.
+    pub value: T,
+    /// Its deadline, in caller time units, as last set.
+    pub deadline: u64,
+}
+
 /// One arena entry. Its fields are private to the crate.
-///
-/// ```
-/// use latchfree::wheel::bytes_per_timer;
-///
-/// // What one timer with a `u64` payload costs in a wheel's arena.
-/// let bytes = bytes_per_timer::<u64>();
-/// assert!(bytes >= 8 && bytes <= 64);
-/// ```
 pub struct Slot<L, T> {
     gen: u32,
+    /// The next free slot, inverted (ground rule 3).
     next_free: u32,
     pub(crate) link: L,
     value: MaybeUninit<T>,
@@ -244,7 +272,7 @@ pub struct Slot<L, T> {
 impl<L: Blank, T> Blank for Slot<L, T> {
     const BLANK: Self = Slot {
         gen: 0,
-        next_free: NIL,
+        next_free: !NIL,
         link: L::BLANK,
         value: MaybeUninit::uninit(),
     };
@@ -253,9 +281,12 @@ impl<L: Blank, T> Blank for Slot<L, T> {
 /// The arena: slots, the free list and the count of live entries.
 pub(crate) struct Arena<L: Blank, T, K: StorageKind> {
     slots: K::Buf<Slot<L, T>>,
+    /// The first free slot below `init`, inverted (ground rule 3).
     free: u32,
     init: u32,
     len: u32,
+    /// Even; see ground rule 3.
+    gen_floor: u32,
 }
 
 impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
@@ -264,9 +295,10 @@ impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
         assert!(N < NIL as usize, "arena capacity must be below u32::MAX");
         Self {
             slots: [const { Slot::BLANK }; N],
-            free: NIL,
+            free: !NIL,
             init: 0,
             len: 0,
+            gen_floor: 0,
         }
     }
 }
@@ -274,13 +306,14 @@ impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
 #[cfg(feature = "alloc")]
 impl<L: Blank, T> Arena<L, T, Growable> {
     /// An empty growable arena with room for `reserve` entries before it
-    /// reallocates, holding at most `limit` entries.
-    pub(crate) fn new_growable(reserve: usize, limit: usize) -> Self {
+    /// reallocates.
+    pub(crate) fn new_growable(reserve: usize) -> Self {
         Self {
-            slots: GrowVec::new(reserve, limit.min(NIL as usize - 1)),
-            free: NIL,
+            slots: GrowVec::new(reserve),
+            free: !NIL,
             init: 0,
             len: 0,
+            gen_floor: 0,
         }
     }
 }
@@ -302,17 +335,27 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     /// storage is full.
     #[inline]
     pub(crate) fn insert(&mut self, link: L, value: T) -> Result<RawKey, T> {
-        let index = if self.free != NIL {
-            let i = self.free;
+        let (index, grown) = if !self.free != NIL {
+            let i = !self.free;
+            // Both inverted: the link moves as it is.
             self.free = self.slots.as_slice()[i as usize].next_free;
-            i
-        } else if (self.init as usize) < self.slots.as_slice().len() || self.slots.try_grow() {
+            (i, false)
+        } else if (self.init as usize) < self.slots.as_slice().len() {
             self.init += 1;
-            self.init - 1
+            (self.init - 1, false)
+        } else if self.slots.try_grow() {
+            self.init += 1;
+            (self.init - 1, true)
         } else {
             return Err(value);
         };
+        let floor = self.gen_floor;
         let slot = &mut self.slots.as_mut_slice()[index as usize];
+        if grown {
+            // A slot grown anew (maybe one `compact` took away): start
+            // above every generation a stale key into it may carry.
+            slot.gen = floor;
+        }
         debug_assert!(slot.gen & 1 == 0, "allocated an occupied slot");
         slot.gen = slot.gen.wrapping_add(1);
         slot.link = link;
@@ -396,11 +439,31 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         assert!(slot.gen & 1 == 1, "removed a free slot");
         slot.gen = slot.gen.wrapping_add(1);
         slot.next_free = free;
-        self.free = index;
+        self.free = !index;
         self.len -= 1;
         // SAFETY: the generation was odd, so the value was initialised; the
         // now-even generation marks it moved out, so nothing reads it again.
         unsafe { slot.value.assume_init_read() }
+    }
+
+    /// As [`remove`](Self::remove), also returning the key the entry had
+    /// (one slot lookup instead of two).
+    #[inline]
+    pub(crate) fn remove_keyed(&mut self, index: u32) -> (RawKey, T) {
+        let free = self.free;
+        let slot = &mut self.slots.as_mut_slice()[index as usize];
+        assert!(slot.gen & 1 == 1, "removed a free slot");
+        let key = RawKey {
+            index,
+            gen: slot.gen,
+        };
+        slot.gen = slot.gen.wrapping_add(1);
+        slot.next_free = free;
+        self.free = !index;
+        self.len -= 1;
+        // SAFETY: as in `remove`: the generation was odd (initialised), and
+        // is even now, so the value is never read again.
+        (key, unsafe { slot.value.assume_init_read() })
     }
 
     /// Drops every value and frees every slot, keeping generations so that
@@ -416,13 +479,65 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
                 self.0.drop_values();
                 // Slots below `init` are reused through the `init` path
                 // again; their generations carry on from where they were.
-                self.0.free = NIL;
+                self.0.free = !NIL;
                 self.0.init = 0;
                 self.0.len = 0;
             }
         }
         let finish = Finish(self);
         finish.0.drop_values();
+    }
+
+    /// Makes room for `additional` more entries without reallocating
+    /// (nothing for fixed storage).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.slots.reserve(additional);
+    }
+
+    /// Hands back the memory of the free slots above the highest live one
+    /// (growable storage; fixed storage keeps its array). Keys stay valid;
+    /// keys into handed-back slots stay stale (ground rule 3). Returns the
+    /// new number of slots in use, `init`. O(slots).
+    pub(crate) fn compact(&mut self) -> usize {
+        let slots = self.slots.as_slice();
+        let mut init = self.init as usize;
+        let mut floor = self.gen_floor;
+        while init > 0 && slots[init - 1].gen & 1 == 0 {
+            init -= 1;
+            floor = floor.max(slots[init].gen);
+        }
+        // Every slot from `init` up is free or never used; keep the free
+        // list to the slots below it, in its order.
+        let mut kept = NIL;
+        let mut tail = NIL;
+        let mut i = !self.free;
+        while i != NIL {
+            let next = !self.slots.as_slice()[i as usize].next_free;
+            if (i as usize) < init {
+                if tail == NIL {
+                    kept = i;
+                } else {
+                    self.slots.as_mut_slice()[tail as usize].next_free = !i;
+                }
+                tail = i;
+            }
+            i = next;
+        }
+        if tail != NIL {
+            self.slots.as_mut_slice()[tail as usize].next_free = !NIL;
+        }
+        self.free = !kept;
+        self.init = init as u32;
+        self.gen_floor = floor;
+        self.slots.truncate_and_shrink(init);
+        init
+    }
+
+    /// The slot indices handed out so far (`0..init`): every live entry is
+    /// below it.
+    #[inline(always)]
+    pub(crate) fn high_water(&self) -> usize {
+        self.init as usize
     }
 
     /// Drops the value of every occupied slot, marking each free first.
@@ -476,13 +591,35 @@ mod tests {
     fn growable_respects_limit_and_drops() {
         use alloc::rc::Rc;
         let probe = Rc::new(());
-        let mut a: Arena<u32, Rc<()>, Growable> = Arena::new_growable(0, 3);
+        let mut a: Arena<u32, Rc<()>, Growable> = Arena::new_growable(0);
         for _ in 0..3 {
             a.insert(0, probe.clone()).unwrap();
         }
-        assert!(a.insert(0, probe.clone()).is_err());
         assert_eq!(Rc::strong_count(&probe), 4);
         drop(a);
         assert_eq!(Rc::strong_count(&probe), 1);
+    }
+
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn compact_keeps_live_keys_and_stale_keys_stale() {
+        let mut a: Arena<u32, u32, Growable> = Arena::new_growable(0);
+        let keys: alloc::vec::Vec<_> = (0..8).map(|v| a.insert(0, v).unwrap()).collect();
+        for k in &keys[2..] {
+            a.remove(k.index);
+        }
+        a.remove(keys[0].index);
+        assert_eq!(a.compact(), 2); // slot 1 is the highest live one
+        assert_eq!(a.get(keys[1]), Some(&1));
+        for k in keys.iter().filter(|k| k.index != 1) {
+            assert!(!a.contains(*k));
+        }
+        // Regrown and reused slots never answer to the old keys.
+        let fresh: alloc::vec::Vec<_> = (0..8).map(|v| a.insert(0, 10 + v).unwrap()).collect();
+        for k in keys.iter().filter(|k| k.index != 1) {
+            assert!(!a.contains(*k), "stale key {k:?} reached a regrown slot");
+        }
+        assert_eq!(a.len(), 9);
+        assert!(fresh.iter().all(|k| a.contains(*k)));
     }
 }

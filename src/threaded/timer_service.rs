@@ -1,14 +1,23 @@
 //! A timer service for threads (std only): a driver thread on the monotonic
 //! clock runs a [`Wheel`] through the lock-free hand-off of
-//! [`shared`](super::shared); callbacks run on an [`Executor`], never on the
-//! driver thread.
+//! [`shared`](crate::wheel::shared); callbacks run on an [`Executor`], never
+//! on the driver thread. Public as `latchfree::wheel::TimerService`.
 //!
-//! - [`TimerService::after`], [`at`](TimerService::at): one-shot callbacks.
-//! - [`every`](TimerService::every): a period with a [`MissedTick`] policy.
-//! - [`schedule`](TimerService::schedule): the next run time comes from a
-//!   function of the last one (the Go original's `ScheduleFunc`).
+//! Names follow the crate's convention for timed inserts: the callback
+//! first, then when; `_at` takes an `Instant`, no suffix a delay from now.
+//!
+//! - [`TimerService::schedule`], [`schedule_at`](TimerService::schedule_at):
+//!   one-shot callbacks.
+//! - [`schedule_every`](TimerService::schedule_every): a period with a
+//!   [`MissedTick`] policy.
+//! - [`schedule_series`](TimerService::schedule_series),
+//!   [`schedule_series_at`](TimerService::schedule_series_at): the next run
+//!   time comes from a function of the last one (the Go original's
+//!   `ScheduleFunc`).
 //! - Runs of one periodic timer never overlap: the next run is scheduled
-//!   only when the previous one has finished.
+//!   only when the previous one has finished. So a periodic callback and
+//!   its schedule need only be `Send` (`FnMut`: they may keep state
+//!   without atomics); neither is ever shared between threads.
 //! - A panicking callback never stops its series: the run ends, the next
 //!   one is scheduled as usual, [`Timer::panics`] counts it, and the panic
 //!   is then re-raised on the executor (as a one-shot's is), which
@@ -32,18 +41,18 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use super::periodic::{Run, Series};
-use super::shared::{Driver, Entry, Submitter, TimerHandle};
-use super::{Wheel, WheelConfig};
-use crate::queue::arena::Growable;
+use crate::arena::Growable;
 use crate::sync::blocking::Mutex;
 use crate::sync::thread::{park_timeout, Thread};
 use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::wheel::shared::{Driver, Entry, Submitter, TimerHandle, TimerState};
+use crate::wheel::std_periodic::{Run, Series};
+use crate::wheel::{Wheel, WheelConfig};
 
 /// A unit of work the service hands to an executor.
 ///
 /// ```
-/// use latchfree::wheel::std_service::{Executor, Job};
+/// use latchfree::wheel::{Executor, Job};
 ///
 /// struct Inline;
 /// impl Executor for Inline {
@@ -60,7 +69,7 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// ```
 /// use std::sync::mpsc;
 /// use std::time::Duration;
-/// use latchfree::wheel::std_service::{Executor, Job, TimerService};
+/// use latchfree::wheel::{Executor, Job, TimerService};
 ///
 /// /// Runs each callback on a fresh thread.
 /// struct Spawner;
@@ -71,7 +80,7 @@ pub type Job = Box<dyn FnOnce() + Send + 'static>;
 /// }
 /// let timers = TimerService::with_executor(Spawner);
 /// let (tx, rx) = mpsc::channel();
-/// timers.after(Duration::from_millis(1), move || tx.send("done").unwrap()).unwrap();
+/// timers.schedule(move || tx.send("done").unwrap(), Duration::from_millis(1)).unwrap();
 /// assert_eq!(rx.recv().unwrap(), "done");
 /// ```
 pub trait Executor: Send + Sync + 'static {
@@ -83,7 +92,7 @@ pub trait Executor: Send + Sync + 'static {
 /// one at a time, in the order they fell due.
 ///
 /// ```
-/// use latchfree::wheel::std_service::{TimerService, WorkerThread};
+/// use latchfree::wheel::{TimerService, WorkerThread};
 ///
 /// // The same as `TimerService::new()`: callbacks run one at a time, in order.
 /// let timers = TimerService::with_executor(WorkerThread::new());
@@ -131,16 +140,20 @@ impl Executor for WorkerThread {
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use latchfree::wheel::std_service::{MissedTick, TimerService};
+/// use latchfree::wheel::{MissedTick, TimerService};
 ///
 /// let timers = TimerService::new();
 /// let runs = Arc::new(AtomicU32::new(0));
 /// let r = runs.clone();
 /// // A slow run is followed by one run, not a burst of catch-up runs.
 /// let heartbeat = timers
-///     .every(Duration::from_millis(2), MissedTick::Skip, move || {
-///         r.fetch_add(1, Ordering::Relaxed);
-///     })
+///     .schedule_every(
+///         move || {
+///             r.fetch_add(1, Ordering::Relaxed);
+///         },
+///         Duration::from_millis(2),
+///         MissedTick::Skip,
+///     )
 ///     .unwrap();
 /// while runs.load(Ordering::Relaxed) < 3 {
 ///     std::thread::sleep(Duration::from_millis(1));
@@ -162,11 +175,11 @@ pub enum MissedTick {
 ///
 /// ```
 /// use std::time::Duration;
-/// use latchfree::wheel::std_service::{ShutDown, TimerService};
+/// use latchfree::wheel::{ShutDown, TimerService};
 ///
 /// let timers = TimerService::new();
 /// timers.shutdown();
-/// let Err(ShutDown(callback)) = timers.after(Duration::from_secs(1), || println!("flush")) else {
+/// let Err(ShutDown(callback)) = timers.schedule(|| println!("flush"), Duration::from_secs(1)) else {
 ///     panic!("the service is shut down");
 /// };
 /// callback(); // handed back: run it yourself, or drop it
@@ -205,7 +218,7 @@ impl Inner {
         if self.stop.load(Ordering::Acquire) {
             return Err(job);
         }
-        let h = self.sub.schedule(self.nanos(at), job).map_err(|c| c.0)?;
+        let h = self.sub.insert_at(job, self.nanos(at)).map_err(|c| c.0)?;
         self.driver.unpark();
         Ok(h)
     }
@@ -236,12 +249,12 @@ enum Kind {
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use latchfree::wheel::std_service::TimerService;
+/// use latchfree::wheel::TimerService;
 ///
 /// let timers = TimerService::new();
 /// let ran = Arc::new(AtomicBool::new(false));
 /// let r = ran.clone();
-/// let timeout = timers.after(Duration::from_secs(60), move || r.store(true, Ordering::Relaxed)).unwrap();
+/// let timeout = timers.schedule(move || r.store(true, Ordering::Relaxed), Duration::from_secs(60)).unwrap();
 /// assert!(timeout.cancel()); // the reply came first
 /// assert!(!timeout.cancel());
 /// assert_eq!(timers.shutdown(), 0); // nothing left pending
@@ -252,17 +265,46 @@ pub struct Timer {
 }
 
 impl Timer {
-    /// Cancels the callback. One-shot: `true` if this prevented the run;
-    /// `false` if the callback ran, is running or will run (it had already
-    /// fired), or was already cancelled. Periodic: `true` if this stopped
-    /// the series (a run in progress finishes, none follows); `false` if it
-    /// was already cancelled.
+    /// Cancels the callback: `true` if this call stopped something.
+    /// One-shot: `true` if this prevented the run; `false` if the callback
+    /// ran, is running or will run (it had already fired), was already
+    /// cancelled, or was dropped by a shutdown. Periodic: `true` if this
+    /// stopped the series (a run in progress finishes, none follows);
+    /// `false` if it was already cancelled, or had ended (its schedule
+    /// returned `None`, or the service shut down).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::{Duration, Instant};
+    /// use latchfree::wheel::TimerService;
+    ///
+    /// let timers = TimerService::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// // Two runs, then the schedule says "no more".
+    /// let mut left = 2;
+    /// let twice = timers
+    ///     .schedule_series(
+    ///         move || tx.send(()).unwrap(),
+    ///         Duration::ZERO,
+    ///         move |_, _| {
+    ///             left -= 1;
+    ///             (left > 0).then(Instant::now)
+    ///         },
+    ///     )
+    ///     .unwrap();
+    /// rx.recv().unwrap();
+    /// rx.recv().unwrap();
+    /// std::thread::sleep(Duration::from_millis(20)); // let the series end
+    /// assert!(!twice.cancel()); // it had ended: nothing was stopped
+    /// ```
     pub fn cancel(&self) -> bool {
         match &self.kind {
             Kind::Once(h) => h.cancel(),
-            // Cancelling the armed run frees its wheel slot early.
+            // Cancelling the armed run frees its wheel slot early. It would
+            // still have run unless the shutdown dropped it.
             Kind::Periodic(series) => series.cancel(|h| {
                 h.cancel();
+                h.state() != TimerState::Rejected
             }),
         }
     }
@@ -289,14 +331,14 @@ impl core::fmt::Debug for Timer {
 /// ```
 /// use std::sync::mpsc;
 /// use std::time::{Duration, Instant};
-/// use latchfree::wheel::std_service::TimerService;
+/// use latchfree::wheel::TimerService;
 ///
 /// let timers = TimerService::new();
 /// let (tx, rx) = mpsc::channel();
 /// let start = Instant::now();
 /// for ms in [30u64, 10, 20] {
 ///     let tx = tx.clone();
-///     timers.after(Duration::from_millis(ms), move || tx.send(ms).unwrap()).unwrap();
+///     timers.schedule(move || tx.send(ms).unwrap(), Duration::from_millis(ms)).unwrap();
 /// }
 /// let order: Vec<u64> = (0..3).map(|_| rx.recv().unwrap()).collect();
 /// assert_eq!(order, [10, 20, 30]);
@@ -316,7 +358,7 @@ impl TimerService {
 
     /// A service whose callbacks run on `executor`.
     pub fn with_executor(executor: impl Executor) -> Self {
-        let wheel: Wheel<Entry<Job>, Growable> =
+        let wheel: Wheel<Entry<Job>, Growable, 7> =
             Wheel::new(WheelConfig::new().levels(7).tick_shift(Inner::TICK_SHIFT));
         let (mut driver, sub) = Driver::new(wheel);
         let (tx, rx) = mpsc::channel::<Arc<Inner>>();
@@ -330,7 +372,7 @@ impl TimerService {
                         break;
                     }
                     let now = inner.nanos(Instant::now());
-                    while let Some(f) = driver.poll(now) {
+                    while let Some(f) = driver.poll_expired(now) {
                         executor.execute(f.value);
                     }
                     match driver.next_deadline() {
@@ -339,7 +381,16 @@ impl TimerService {
                     }
                 }
                 drop(inner);
-                driver.shutdown().len()
+                // Pending timers will never run: settle each one so a later
+                // `cancel` says it stopped nothing.
+                let mut core = driver.shutdown();
+                let mut abandoned = 0;
+                while let Some(e) = core.poll_expired(u64::MAX) {
+                    let (state, job) = e.value;
+                    abandoned += usize::from(state.abandon());
+                    drop(job);
+                }
+                abandoned
             })
             .expect("spawn timer driver thread");
         let inner = Arc::new(Inner {
@@ -356,19 +407,19 @@ impl TimerService {
     }
 
     /// Runs `f` once after `delay`.
-    pub fn after<F: FnOnce() + Send + 'static>(
+    pub fn schedule<F: FnOnce() + Send + 'static>(
         &self,
-        delay: Duration,
         f: F,
+        delay: Duration,
     ) -> Result<Timer, ShutDown<F>> {
-        self.at(saturating_add(Instant::now(), delay), f)
+        self.schedule_at(f, saturating_add(Instant::now(), delay))
     }
 
     /// Runs `f` once at `when` (at once if `when` has passed).
-    pub fn at<F: FnOnce() + Send + 'static>(
+    pub fn schedule_at<F: FnOnce() + Send + 'static>(
         &self,
-        when: Instant,
         f: F,
+        when: Instant,
     ) -> Result<Timer, ShutDown<F>> {
         if self.inner.stop.load(Ordering::Acquire) {
             return Err(ShutDown(f));
@@ -399,15 +450,17 @@ impl TimerService {
     }
 
     /// Runs `f` every `period` (first run one period from now), handling
-    /// late runs per `policy`. Runs never overlap.
-    pub fn every<F: Fn() + Send + Sync + 'static>(
+    /// late runs per `policy`. Runs never overlap, so `f` may be `FnMut`
+    /// and need not be `Sync`.
+    pub fn schedule_every<F: FnMut() + Send + 'static>(
         &self,
+        f: F,
         period: Duration,
         policy: MissedTick,
-        f: F,
     ) -> Result<Timer, ShutDown<F>> {
         let period = period.max(Duration::from_nanos(1));
-        self.schedule(
+        self.schedule_series_at(
+            f,
             saturating_add(Instant::now(), period),
             move |planned, finished| match policy {
                 MissedTick::Burst => Some(saturating_add(planned, period)),
@@ -426,33 +479,80 @@ impl TimerService {
                     Some(next)
                 }
             },
-            f,
         )
+    }
+
+    /// Runs `f` after `first_delay`, then as
+    /// [`schedule_series_at`](Self::schedule_series_at) does.
+    pub fn schedule_series<F, N>(
+        &self,
+        f: F,
+        first_delay: Duration,
+        next: N,
+    ) -> Result<Timer, ShutDown<F>>
+    where
+        F: FnMut() + Send + 'static,
+        N: FnMut(Instant, Instant) -> Option<Instant> + Send + 'static,
+    {
+        self.schedule_series_at(f, saturating_add(Instant::now(), first_delay), next)
     }
 
     /// Runs `f` at `first`, then at `next(planned, finished)` after each
     /// run (`planned`: when the run was due; `finished`: when it ended)
     /// until `next` returns `None` or the timer is cancelled. Runs never
-    /// overlap: the next one is scheduled when the last has finished. A
-    /// panicking run is followed by the next as usual (see the module
-    /// docs); a panicking `next` ends the series as `None` would, and its
-    /// panic is re-raised on the executor too.
-    pub fn schedule<F, N>(&self, first: Instant, next: N, f: F) -> Result<Timer, ShutDown<F>>
+    /// overlap: the next one is scheduled when the last has finished, so
+    /// `f` and `next` are never called concurrently and need only be
+    /// `Send` (`FnMut`: a schedule may count or back off in plain
+    /// variables). A panicking run is followed by the next as usual (see
+    /// the module docs); a panicking `next` ends the series as `None`
+    /// would, and its panic is re-raised on the executor too.
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use std::time::{Duration, Instant};
+    /// use latchfree::wheel::TimerService;
+    ///
+    /// let timers = TimerService::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut run = 0u32; // plain state, no atomics: runs never overlap
+    /// let mut backoff = Duration::from_millis(1);
+    /// timers
+    ///     .schedule_series_at(
+    ///         move || {
+    ///             run += 1;
+    ///             tx.send(run).unwrap();
+    ///         },
+    ///         Instant::now(),
+    ///         move |_planned, finished| {
+    ///             backoff *= 2; // exponential backoff, up to 3 runs
+    ///             (backoff <= Duration::from_millis(4)).then(|| finished + backoff)
+    ///         },
+    ///     )
+    ///     .unwrap();
+    /// let runs: Vec<u32> = rx.iter().take(3).collect();
+    /// assert_eq!(runs, [1, 2, 3]);
+    /// ```
+    pub fn schedule_series_at<F, N>(
+        &self,
+        f: F,
+        first: Instant,
+        next: N,
+    ) -> Result<Timer, ShutDown<F>>
     where
-        F: Fn() + Send + Sync + 'static,
-        N: Fn(Instant, Instant) -> Option<Instant> + Send + Sync + 'static,
+        F: FnMut() + Send + 'static,
+        N: FnMut(Instant, Instant) -> Option<Instant> + Send + 'static,
     {
         if self.inner.stop.load(Ordering::Acquire) {
             return Err(ShutDown(f));
         }
         let series = Arc::new(Series::new());
-        let run = Arc::new(Periodic {
+        let run = Periodic {
             inner: Arc::downgrade(&self.inner),
             f,
             next,
             series: Arc::clone(&series),
-        });
-        Periodic::arm(run, first);
+        };
+        run.arm(first);
         Ok(Timer {
             kind: Kind::Periodic(series),
         })
@@ -489,6 +589,9 @@ impl core::fmt::Debug for TimerService {
     }
 }
 
+/// One periodic timer's callback and schedule. Owned by exactly one job
+/// at a time (the armed run's), and moved into the next run's job when it
+/// re-arms: `f` and `next` are never shared, so `Send` is all they need.
 struct Periodic<F, N> {
     inner: alloc::sync::Weak<Inner>,
     f: F,
@@ -498,35 +601,40 @@ struct Periodic<F, N> {
 
 impl<F, N> Periodic<F, N>
 where
-    F: Fn() + Send + Sync + 'static,
-    N: Fn(Instant, Instant) -> Option<Instant> + Send + Sync + 'static,
+    F: FnMut() + Send + 'static,
+    N: FnMut(Instant, Instant) -> Option<Instant> + Send + 'static,
 {
-    fn arm(this: Arc<Self>, when: Instant) {
-        let Some(inner) = this.inner.upgrade() else {
+    fn arm(self, when: Instant) {
+        let Some(inner) = self.inner.upgrade() else {
             return;
         };
-        let me = Arc::clone(&this);
+        let series = Arc::clone(&self.series);
+        let mut me = self;
         let job: Job = Box::new(move || {
-            let Run::Ran { rearm, panic } = me.series.run(|| (me.f)()) else {
+            let Periodic { f, next, series, .. } = &mut me;
+            let mut after = None;
+            let mut next_panic = None;
+            let verdict = series.run(f, || {
+                // `next` is user code too: if it panics the series ends.
+                match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+                    next(when, Instant::now())
+                })) {
+                    Ok(t) => after = t,
+                    Err(p) => next_panic = Some(p),
+                }
+                after.is_some()
+            });
+            let Run::Ran { rearm, panic } = verdict else {
                 return;
             };
-            let mut panic = panic;
-            if rearm {
-                // `next` is user code too: if it panics the series ends.
-                let next = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-                    (me.next)(when, Instant::now())
-                }));
-                match next {
-                    Ok(Some(next)) => Periodic::arm(Arc::clone(&me), next),
-                    Ok(None) => {}
-                    Err(p) => panic = panic.or(Some(p)),
-                }
+            if let (true, Some(t)) = (rearm, after) {
+                me.arm(t);
             }
             // Reported where one-shots report theirs: on the executor.
-            if let Some(p) = panic {
+            if let Some(p) = panic.or(next_panic) {
                 std::panic::resume_unwind(p);
             }
         });
-        this.series.arm(|| inner.submit(when, job).ok());
+        series.arm(|| inner.submit(when, job).ok());
     }
 }
