@@ -10,7 +10,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use latchfree::__loom::{Run, Series};
 use latchfree::wheel::shared::{Driver, Entry, TimerState};
-use latchfree::__loom::{Run, Series};
 use latchfree::wheel::{Growable, Wheel, WheelConfig};
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;

@@ -557,11 +557,12 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.epoch.store(epoch_of(pos), Ordering::Release);
     }
 
-    /// Single producer: whether the producer has closed the ring (dropped,
-    /// closed, or refused a publish after a close request).
-    #[cfg(feature = "std")]
-    pub(crate) fn closed_by_producer(&self) -> bool {
-        self.state.load(Ordering::Acquire) & CLOSED != 0
+    cfg_std! {
+        /// Single producer: whether the producer has closed the ring
+        /// (dropped, closed, or refused a publish after a close request).
+        pub(crate) fn closed_by_producer(&self) -> bool {
+            self.state.load(Ordering::Acquire) & CLOSED != 0
+        }
     }
 
     /// The single producer marks the ring closed after its last publish.
