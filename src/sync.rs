@@ -13,8 +13,19 @@
 // Not every structure uses every item, under every feature set.
 #![allow(unused_imports)]
 
+/// Where the atomics come from: core's, or with the `portable-atomic`
+/// feature portable-atomic's, which are the same types on a target with
+/// compare-and-swap and emulate the read-modify-writes on one without
+/// (Cortex-M0/M0+, riscv32imc), through the backend the firmware picks
+/// (`critical-section` or `unsafe-assume-single-core`). Plain loads and
+/// stores stay plain loads and stores either way.
+#[cfg(all(feature = "portable-atomic", not(latchfree_loom)))]
+use portable_atomic as atomic;
+#[cfg(not(any(feature = "portable-atomic", latchfree_loom)))]
+use core::sync::atomic;
+
 #[cfg(not(latchfree_loom))]
-pub(crate) use core::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
+pub(crate) use atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
 
@@ -181,9 +192,9 @@ pub(crate) use core::sync::atomic::AtomicUsize as IdCounter;
 
 // --- added for wheel ---
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
-pub(crate) use core::sync::atomic::AtomicPtr;
+pub(crate) use atomic::AtomicPtr;
 #[cfg(all(feature = "alloc", not(latchfree_loom)))]
-pub(crate) use core::sync::atomic::AtomicU8;
+pub(crate) use atomic::AtomicU8;
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::AtomicPtr;
 
@@ -238,6 +249,6 @@ pub(crate) mod time {
 /// 64-bit atomics, where the target has them (the limiters' one-word GCRA
 /// and token bucket, the breaker's state word).
 #[cfg(all(target_has_atomic = "64", not(latchfree_loom)))]
-pub(crate) use core::sync::atomic::AtomicU64;
+pub(crate) use atomic::AtomicU64;
 #[cfg(latchfree_loom)]
 pub(crate) use loom::sync::atomic::AtomicU64;
