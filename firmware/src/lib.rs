@@ -89,3 +89,31 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// The `never_*` firmwares' panic handler. With the `panic-never` feature
+/// it calls a function nobody defines, so the firmware links only if the
+/// optimiser removed every path to a panic; without it, it is a plain loop
+/// (the image links, and its disassembly shows who still calls a panic).
+#[macro_export]
+macro_rules! panic_never_handler {
+    () => {
+        #[panic_handler]
+        fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+            #[cfg(feature = "panic-never")]
+            {
+                extern "Rust" {
+                    /// Undefined on purpose: a link error naming it means a
+                    /// panicking branch survived on a hot path.
+                    fn latchfree_hot_path_may_panic() -> !;
+                }
+                // SAFETY: never runs: the firmware only links when no call
+                // to this handler is left.
+                unsafe { latchfree_hot_path_may_panic() }
+            }
+            #[cfg(not(feature = "panic-never"))]
+            loop {
+                cortex_m::asm::udf();
+            }
+        }
+    };
+}

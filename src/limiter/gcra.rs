@@ -21,6 +21,7 @@
 //! read) as that case and repairs it to `now + τ`: an empty schedule,
 //! never a full one.
 
+#[cfg(any(target_has_atomic = "64", latchfree_loom))]
 use super::Quota;
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]

@@ -1,0 +1,30 @@
+//! panic-never: the single-producer ring's hot path (`try_publish`,
+//! `try_push`, `poll`) on a `static` ring, with inputs the optimiser cannot
+//! see through. Links with `--features panic-never` only if that path has
+//! no panicking branch (set-up included: building the graph).
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use latchfree::ring::{BusySpin, Inline, Ring, Single};
+
+static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::new(Inline::new([0; 16]), BusySpin);
+
+#[entry]
+fn main() -> ! {
+    let Ok(mut graph) = Ring::graph(&RING) else { loop {} };
+    let Ok(mut consumer) = graph.consumer(&[]) else { loop {} };
+    let mut producer = graph.single_producer();
+    loop {
+        let value = black_box(0u32);
+        let _ = black_box(producer.try_publish(|slot| *slot = value).is_ok());
+        let _ = black_box(producer.try_push(value ^ 1).is_ok());
+        let _ = black_box(consumer.poll(|&event, seq, end| {
+            black_box((event, seq, end));
+        }));
+    }
+}
+
+latchfree_firmware::panic_never_handler!();
