@@ -13,7 +13,9 @@ fn main() {
     } else if target.starts_with("thumbv7em") {
         "an386"
     } else {
-        panic!("latchfree-firmware: no board for target {target:?} (thumbv6m, thumbv7m, thumbv7em)");
+        panic!(
+            "latchfree-firmware: no board for target {target:?} (thumbv6m, thumbv7m, thumbv7em)"
+        );
     };
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
     let map = fs::read(format!("memory/{board}.x")).unwrap();

@@ -14,8 +14,12 @@ static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::new(Inline::new(
 
 #[entry]
 fn main() -> ! {
-    let Ok(mut graph) = Ring::graph(&RING) else { loop {} };
-    let Ok(mut consumer) = graph.consumer(&[]) else { loop {} };
+    let Ok(mut graph) = Ring::graph(&RING) else {
+        loop {}
+    };
+    let Ok(mut consumer) = graph.consumer(&[]) else {
+        loop {}
+    };
     let mut producer = graph.single_producer();
     loop {
         let value = black_box(0u32);

@@ -85,7 +85,12 @@ fn SysTick() {
         let value = *NEXT_SAMPLE;
         match samples.try_publish(|s| *s = value) {
             Ok(seq) => {
-                check!(seq == u64::from(value), "sample {} got sequence {}", value, seq);
+                check!(
+                    seq == u64::from(value),
+                    "sample {} got sequence {}",
+                    value,
+                    seq
+                );
                 *NEXT_SAMPLE += 1;
             }
             Err(PublishError::Full(_)) => FULL.store(FULL.load(Relaxed) + 1, Relaxed),
@@ -122,7 +127,10 @@ fn main() -> ! {
     let mut graph = Ring::graph(&EVENT_RING).unwrap();
     let mut events = graph.consumer(&[]).unwrap();
     let mut event_producer = graph.multi_producer();
-    check!(Ring::graph(&SAMPLE_RING).is_err(), "a second graph was built");
+    check!(
+        Ring::graph(&SAMPLE_RING).is_err(),
+        "a second graph was built"
+    );
     let irq = (sample_producer, event_producer.clone());
     critical_section::with(|cs| *IRQ_HANDLES.borrow_ref_mut(cs) = Some(irq));
 
@@ -147,11 +155,21 @@ fn rings_and_wheel(
         *key = wheel.insert(*deadline, i as u32).ok();
         check!(key.is_some(), "the wheel refused timer {}", i);
     }
-    check!(wheel.insert(5, 99) == Err(99), "a full wheel took a 17th timer");
+    check!(
+        wheel.insert(5, 99) == Err(99),
+        "a full wheel took a 17th timer"
+    );
     let mut cancelled = [false; 16];
     for i in [3, 7] {
-        check!(wheel.cancel(keys[i].unwrap()) == Some(i as u32), "cancel {}", i);
-        check!(wheel.cancel(keys[i].unwrap()).is_none(), "a stale key cancelled twice");
+        check!(
+            wheel.cancel(keys[i].unwrap()) == Some(i as u32),
+            "cancel {}",
+            i
+        );
+        check!(
+            wheel.cancel(keys[i].unwrap()).is_none(),
+            "a stale key cancelled twice"
+        );
         cancelled[i] = true;
     }
     deadlines[5] = 700;
@@ -167,11 +185,24 @@ fn rings_and_wheel(
     loop {
         let now = TICKS.load(Acquire);
         if now > GIVE_UP_TICKS {
-            check!(false, "gave up at tick {}: samples {}, events {}+{}", now, next_sample, main_seen, irq_seen);
+            check!(
+                false,
+                "gave up at tick {}: samples {}, events {}+{}",
+                now,
+                next_sample,
+                main_seen,
+                irq_seen
+            );
             break;
         }
         samples.poll(|&s, seq, _| {
-            check!(s == next_sample && seq == u64::from(s), "sample {} at {}, expected {}", s, seq, next_sample);
+            check!(
+                s == next_sample && seq == u64::from(s),
+                "sample {} at {}, expected {}",
+                s,
+                seq,
+                next_sample
+            );
             next_sample = s + 1;
         });
         if main_next < EVENTS {
@@ -183,7 +214,11 @@ fn rings_and_wheel(
         }
         events.poll(|&e, _, _| {
             if e & FROM_IRQ != 0 {
-                check!(e & !FROM_IRQ == irq_seen, "interrupt event {} out of order", e & !FROM_IRQ);
+                check!(
+                    e & !FROM_IRQ == irq_seen,
+                    "interrupt event {} out of order",
+                    e & !FROM_IRQ
+                );
                 irq_seen += 1;
             } else {
                 check!(e == main_seen, "main event {} out of order", e);
@@ -193,9 +228,24 @@ fn rings_and_wheel(
         wheel.advance_to(u64::from(now));
         while let Some(x) = wheel.pop_expired() {
             let i = x.value as usize;
-            check!(i < 16 && !fired[i] && !cancelled[i], "timer {} fired twice or after cancel", i);
-            check!(x.deadline == deadlines[i], "timer {}: deadline {}", i, x.deadline);
-            check!(x.deadline <= u64::from(now), "timer {} early: {} at {}", i, x.deadline, now);
+            check!(
+                i < 16 && !fired[i] && !cancelled[i],
+                "timer {} fired twice or after cancel",
+                i
+            );
+            check!(
+                x.deadline == deadlines[i],
+                "timer {}: deadline {}",
+                i,
+                x.deadline
+            );
+            check!(
+                x.deadline <= u64::from(now),
+                "timer {} early: {} at {}",
+                i,
+                x.deadline,
+                now
+            );
             check!(Some(x.key) == keys[i], "timer {}: key", i);
             fired[i] = true;
         }
@@ -204,7 +254,13 @@ fn rings_and_wheel(
         }
     }
     for i in 0..16 {
-        check!(fired[i] != cancelled[i], "timer {}: fired {} cancelled {}", i, fired[i], cancelled[i]);
+        check!(
+            fired[i] != cancelled[i],
+            "timer {}: fired {} cancelled {}",
+            i,
+            fired[i],
+            cancelled[i]
+        );
     }
     check!(FULL.load(Relaxed) > 0, "the sample ring never filled up");
 }
@@ -221,14 +277,25 @@ fn priority_queue(q: &mut PriorityQueue<u32, u32, Fixed<16>>) {
             keys[i] = q.push(prio[i], i as u32).ok();
             check!(keys[i].is_some(), "round {}: push {} refused", round, i);
         }
-        check!(q.is_full() && q.push(0, 99) == Err((0, 99)), "a full queue took a 17th item");
+        check!(
+            q.is_full() && q.push(0, 99) == Err((0, 99)),
+            "a full queue took a 17th item"
+        );
         for i in [2, 9, 13] {
             prio[i] = rng.below(40);
-            check!(q.change_priority(keys[i].unwrap(), prio[i]), "change_priority {}", i);
+            check!(
+                q.change_priority(keys[i].unwrap(), prio[i]),
+                "change_priority {}",
+                i
+            );
         }
         let mut gone = [false; 16];
         for i in [4, 11] {
-            check!(q.remove(keys[i].unwrap()) == Some((prio[i], i as u32)), "remove {}", i);
+            check!(
+                q.remove(keys[i].unwrap()) == Some((prio[i], i as u32)),
+                "remove {}",
+                i
+            );
             check!(q.remove(keys[i].unwrap()).is_none(), "removed {} twice", i);
             gone[i] = true;
         }
@@ -245,7 +312,12 @@ fn priority_queue(q: &mut PriorityQueue<u32, u32, Fixed<16>>) {
             last = p;
             popped += 1;
         }
-        check!(popped == 14 && q.is_empty(), "round {}: popped {}", round, popped);
+        check!(
+            popped == 14 && q.is_empty(),
+            "round {}: popped {}",
+            round,
+            popped
+        );
     }
 }
 
@@ -260,11 +332,17 @@ fn delay_queue(q: &mut DelayQueue<u32, Fixed<16>>) {
         keys[i] = q.insert_at(i as u32, deadline[i]).ok();
         check!(keys[i].is_some(), "insert {} refused", i);
     }
-    check!(q.insert_at(99, 1) == Err(99), "a full delay queue took a 17th item");
+    check!(
+        q.insert_at(99, 1) == Err(99),
+        "a full delay queue took a 17th item"
+    );
     for i in [1, 6] {
         deadline[i] = 1 + u64::from(rng.below(500));
         check!(q.reset(keys[i].unwrap(), deadline[i]), "reset {}", i);
-        check!(q.deadline(keys[i].unwrap()) == Some(deadline[i]), "deadline after reset");
+        check!(
+            q.deadline(keys[i].unwrap()) == Some(deadline[i]),
+            "deadline after reset"
+        );
     }
     let mut gone = [false; 16];
     for i in [0, 12] {
@@ -277,8 +355,18 @@ fn delay_queue(q: &mut DelayQueue<u32, Fixed<16>>) {
     while !q.is_empty() && now < 1_000 {
         while let Some(e) = q.poll_expired(now) {
             let i = e.value as usize;
-            check!(i < 16 && !gone[i] && e.deadline == deadline[i], "released {}", e.value);
-            check!(e.deadline <= now && e.deadline >= last, "{} released at {} after {}", e.deadline, now, last);
+            check!(
+                i < 16 && !gone[i] && e.deadline == deadline[i],
+                "released {}",
+                e.value
+            );
+            check!(
+                e.deadline <= now && e.deadline >= last,
+                "{} released at {} after {}",
+                e.deadline,
+                now,
+                last
+            );
             check!(Some(e.key) == keys[i], "key of {}", i);
             gone[i] = true;
             last = e.deadline;
@@ -300,24 +388,41 @@ fn limiter() {
     };
     let t0 = 1_000;
     for n in 0..3 {
-        check!(gcra.try_acquire_at(1, t0).is_ok(), "burst cell {} refused", n);
+        check!(
+            gcra.try_acquire_at(1, t0).is_ok(),
+            "burst cell {} refused",
+            n
+        );
     }
     match gcra.try_acquire_at(1, t0) {
         Err(TryAcquireError::NotReady { ready_at }) => {
             check!(ready_at == t0 + 10, "ready_at {}", ready_at);
-            check!(gcra.try_acquire_at(1, ready_at).is_ok(), "refused at ready_at");
+            check!(
+                gcra.try_acquire_at(1, ready_at).is_ok(),
+                "refused at ready_at"
+            );
         }
         other => check!(false, "a fourth cell in the burst: {:?}", other),
     }
-    check!(gcra.try_acquire_at(4, t0 + 100).is_err(), "took more than the burst");
+    check!(
+        gcra.try_acquire_at(4, t0 + 100).is_err(),
+        "took more than the burst"
+    );
 }
 
 /// The fixed round-robin balancer in a `static`.
 fn balancer() {
     static LB: RoundRobin<u16, 4> = RoundRobin::new();
-    check!(LB.add(8080).is_ok() && LB.add(8081).is_ok() && LB.add(8082).is_ok(), "add");
+    check!(
+        LB.add(8080).is_ok() && LB.add(8081).is_ok() && LB.add(8082).is_ok(),
+        "add"
+    );
     let picks = [LB.pick(), LB.pick(), LB.pick(), LB.pick()];
-    check!(picks == [Some(8080), Some(8081), Some(8082), Some(8080)], "picks {:?}", picks);
+    check!(
+        picks == [Some(8080), Some(8081), Some(8082), Some(8080)],
+        "picks {:?}",
+        picks
+    );
     check!(LB.remove(&8081).is_ok(), "remove");
     check!(LB.len() == 2, "len {}", LB.len());
     for _ in 0..4 {
