@@ -22,6 +22,7 @@ use core::sync::atomic::{
 };
 
 use cortex_m_rt::{entry, exception};
+use cortex_m_semihosting::hprintln;
 use critical_section::Mutex;
 use latchfree::balance::fixed::RoundRobin;
 use latchfree::limiter::{Gcra32, TryAcquireError};
@@ -136,6 +137,7 @@ fn main() -> ! {
 
     start_systick(core.SYST, TICK_CYCLES);
     rings_and_wheel(&mut samples, &mut events, &mut event_producer, WHEEL);
+    footprint();
     finish("selftest")
 }
 
@@ -263,6 +265,40 @@ fn rings_and_wheel(
         );
     }
     check!(FULL.load(Relaxed) > 0, "the sample ring never filled up");
+}
+
+/// What a `static` costs on this core, for the record (issue 14's
+/// target: a single-producer ring at most 64 B beyond its slots).
+fn footprint() {
+    use core::mem::size_of;
+    fn ring<const N: usize>(name: &str, size: usize) {
+        let slots = N * size_of::<u32>();
+        hprintln!(
+            "size_of {}: {} B ({} B of slots, {} B beyond)",
+            name,
+            size,
+            slots,
+            size - slots
+        );
+    }
+    ring::<1>(
+        "SP Ring<Inline<u32, 1, 1>>",
+        size_of::<Ring<Inline<u32, 1, 1>, Single, BusySpin>>(),
+    );
+    ring::<16>("SP Ring<Inline<u32, 16, 1>>", size_of::<SampleRing>());
+    ring::<16>("MP Ring<Inline<u32, 16, 1>>", size_of::<EventRing>());
+    hprintln!(
+        "size_of Wheel<u32, Fixed<16>>: {} B",
+        size_of::<Wheel<u32, Fixed<16>>>()
+    );
+    hprintln!(
+        "size_of PriorityQueue<u32, u32, Fixed<16>>: {} B",
+        size_of::<PriorityQueue<u32, u32, Fixed<16>>>()
+    );
+    hprintln!(
+        "size_of DelayQueue<u32, Fixed<16>>: {} B",
+        size_of::<DelayQueue<u32, Fixed<16>>>()
+    );
 }
 
 /// Fixed-capacity priority queue against a model: push to full, change
