@@ -13,16 +13,16 @@
 // Not every structure uses every item, under every feature set.
 #![allow(unused_imports)]
 
-/// Where the atomics come from: core's, or with the `portable-atomic`
-/// feature portable-atomic's, which are the same types on a target with
-/// compare-and-swap and emulate the read-modify-writes on one without
-/// (Cortex-M0/M0+, riscv32imc), through the backend the firmware picks
-/// (`critical-section` or `unsafe-assume-single-core`). Plain loads and
-/// stores stay plain loads and stores either way.
-#[cfg(all(feature = "portable-atomic", not(latchfree_loom)))]
-use portable_atomic as atomic;
+// Where the atomics come from: core's, or with the `portable-atomic`
+// feature portable-atomic's, which are the same types on a target with
+// compare-and-swap and emulate the read-modify-writes on one without
+// (Cortex-M0/M0+, riscv32imc), through the backend the firmware picks
+// (`unsafe-assume-single-core`, or `critical-section`, which takes a
+// critical section for loads and stores too).
 #[cfg(not(any(feature = "portable-atomic", latchfree_loom)))]
 use core::sync::atomic;
+#[cfg(all(feature = "portable-atomic", not(latchfree_loom)))]
+use portable_atomic as atomic;
 
 #[cfg(not(latchfree_loom))]
 pub(crate) use atomic::{fence, AtomicBool, AtomicU32, AtomicUsize, Ordering};
