@@ -75,7 +75,7 @@ pub struct Rng(pub u32);
 
 impl Rng {
     /// The next value.
-    pub fn next(&mut self) -> u32 {
+    pub fn next_u32(&mut self) -> u32 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 17;
@@ -86,7 +86,7 @@ impl Rng {
 
     /// A value in `0..n` (`n > 0`).
     pub fn below(&mut self, n: u32) -> u32 {
-        self.next() % n
+        self.next_u32() % n
     }
 }
 

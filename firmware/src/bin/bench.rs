@@ -102,7 +102,9 @@ fn ok<T, E>(r: Result<T, E>) -> T {
         Err(_) => {
             hprintln!("FAIL bench: set-up refused");
             cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
-            loop {}
+            loop {
+                cortex_m::asm::wfi();
+            }
         }
     }
 }

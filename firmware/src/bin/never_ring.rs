@@ -14,11 +14,13 @@ static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::new(Inline::new(
 
 #[entry]
 fn main() -> ! {
+    // A refused set-up parks the core (it cannot happen: one graph, one
+    // consumer); a panic would defeat the check.
     let Ok(mut graph) = Ring::graph(&RING) else {
-        loop {}
+        halt()
     };
     let Ok(mut consumer) = graph.consumer(&[]) else {
-        loop {}
+        halt()
     };
     let mut producer = graph.single_producer();
     loop {
@@ -28,6 +30,12 @@ fn main() -> ! {
         let _ = black_box(consumer.poll(|&event, seq, end| {
             black_box((event, seq, end));
         }));
+    }
+}
+
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
     }
 }
 
