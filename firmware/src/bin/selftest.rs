@@ -21,6 +21,7 @@ use core::sync::atomic::{
     Ordering::{Acquire, Relaxed, Release},
 };
 
+use cortex_m::peripheral::SYST;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::hprintln;
 use critical_section::Mutex;
@@ -71,8 +72,17 @@ fn SysTick() {
     static mut HANDLES: Option<IrqHandles> = None;
     static mut NEXT_SAMPLE: u32 = 0;
     static mut NEXT_EVENT: u32 = 0;
+    static mut JITTER: Rng = Rng(0x6c07_8965);
 
     TICKS.store(TICKS.load(Relaxed).wrapping_add(1), Release);
+    // The next tick comes after a random number of clocks, so under
+    // QEMU's `-icount` (the same instruction stream on every run) the
+    // interrupt still lands at many different points of the main loop,
+    // inside its publishes and polls among them.
+    let next = TICK_CYCLES / 2 + JITTER.below(TICK_CYCLES);
+    // SAFETY: only this handler writes the reload register once SysTick
+    // runs; the new value takes effect at the next wrap.
+    unsafe { (*SYST::PTR).rvr.write(next - 1) };
     if HANDLES.is_none() {
         *HANDLES = critical_section::with(|cs| IRQ_HANDLES.borrow_ref_mut(cs).take());
     }
