@@ -1,13 +1,24 @@
 //! The real primitives that need no `std`: atomics, the cell, spin hints
 //! and the backoff (selected by `sync` outside loom).
 
-pub(crate) use core::sync::atomic::{
+// Where the atomics come from: core's, or with the `portable-atomic`
+// feature portable-atomic's, which are the same types on a target with
+// compare-and-swap and emulate the read-modify-writes on one without
+// (Cortex-M0/M0+, riscv32imc), through the backend the firmware picks
+// (`unsafe-assume-single-core`, or `critical-section`, which takes a
+// critical section for loads and stores too).
+#[cfg(not(feature = "portable-atomic"))]
+use core::sync::atomic;
+#[cfg(feature = "portable-atomic")]
+use portable_atomic as atomic;
+
+pub(crate) use atomic::{
     fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering,
 };
 /// 64-bit atomics, where the target has them (the limiters' one-word GCRA
 /// and token bucket, the breaker's state word).
 #[cfg(target_has_atomic = "64")]
-pub(crate) use core::sync::atomic::AtomicU64;
+pub(crate) use atomic::AtomicU64;
 
 #[cfg(feature = "alloc")]
 pub(crate) use alloc::sync::{Arc, Weak};

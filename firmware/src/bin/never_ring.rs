@@ -1,0 +1,42 @@
+//! panic-never: the single-producer ring's hot path (`try_publish`,
+//! `try_push`, `poll`) on a `static` ring, with inputs the optimiser cannot
+//! see through. Links with `--features panic-never` only if that path has
+//! no panicking branch (set-up included: building the graph).
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+
+use cortex_m_rt::entry;
+use latchfree::ring::{BusySpin, Inline, Ring, Single};
+
+static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::new(Inline::new([0; 16]), BusySpin);
+
+#[entry]
+fn main() -> ! {
+    // A refused set-up parks the core (it cannot happen: one graph, one
+    // consumer); a panic would defeat the check.
+    let Ok(mut graph) = Ring::graph(&RING) else {
+        halt()
+    };
+    let Ok(mut consumer) = graph.consumer(&[]) else {
+        halt()
+    };
+    let mut producer = graph.single_producer();
+    loop {
+        let value = black_box(0u32);
+        let _ = black_box(producer.try_publish(|slot| *slot = value).is_ok());
+        let _ = black_box(producer.try_push(value ^ 1).is_ok());
+        let _ = black_box(consumer.poll(|&event, seq, end| {
+            black_box((event, seq, end));
+        }));
+    }
+}
+
+fn halt() -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+latchfree_firmware::panic_never_handler!();

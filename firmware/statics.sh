@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Where the self-test's `static` structures land: `.bss` (zero-initialised:
+# RAM only) or `.data` (a non-zero initial value: RAM, and the same bytes
+# again in flash). Fails if a structure held to `.bss` is in `.data`;
+# the others are reported (issue 14: the wheel's and queues' empty markers).
+#
+#   ./statics.sh TARGET
+set -euo pipefail
+cd "$(dirname "$0")"
+target="$1"
+held_to_bss="SAMPLE_RING EVENT_RING"
+tools="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+cargo build -q --release --target "$target" --bin selftest
+image="target/$target/release/selftest"
+symbols=$("$tools/llvm-nm" -S --demangle "$image")
+bad=0
+for name in SAMPLE_RING EVENT_RING WHEEL PRIORITIES DELAYS; do
+    line=$(echo "$symbols" | grep -E "[ :]${name}(::h[0-9a-f]+)?$" | head -n 1)
+    [ -n "$line" ] || { echo "$name: not found in $image"; bad=1; continue; }
+    read -r _ size kind _ <<<"$line"
+    case "$kind" in
+        b | B) where=.bss ;;
+        d | D) where=.data ;;
+        *) where="section '$kind'" ;;
+    esac
+    echo "$name ($target): $((16#$size)) B in $where"
+    if [ "$where" != .bss ] && [[ " $held_to_bss " == *" $name "* ]]; then
+        bad=1
+    fi
+done
+exit "$bad"
