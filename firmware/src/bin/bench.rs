@@ -70,9 +70,9 @@ fn main() -> ! {
     #[cfg(feature = "measure-bbqueue")]
     report("bbqueue grant+commit+read+release", bb::run());
     #[cfg(feature = "measure-wheel")]
-    report("latchfree wheel insert+advance+pop", wheel::run());
+    report("latchfree wheel try_insert_at+advance+pop", wheel::run());
     #[cfg(feature = "measure-delay")]
-    report("latchfree delay queue insert_at+poll_expired", delay::run());
+    report("latchfree delay queue try_insert_at+poll_expired", delay::run());
     #[cfg(feature = "measure-embassy")]
     report(
         "embassy generic queue schedule_wake+next_expiration",
@@ -129,12 +129,12 @@ mod ring {
     use latchfree::ring::{BusySpin, Inline, Ring, Single};
 
     static RING: Ring<Inline<u32, 64, 1>, Single, BusySpin> =
-        Ring::new(Inline::new([0; 64]), BusySpin);
+        Ring::with_wait(Inline::new([0; 64]), BusySpin);
 
     pub(super) fn run() -> u32 {
         let mut graph = ok(Ring::graph(&RING));
         let mut consumer = ok(graph.consumer(&[]));
-        let mut producer = graph.single_producer();
+        let mut producer = ok(graph.single_producer());
         let mut sum = 0u32;
         let t = elapsed(|| {
             for i in 0..N {
@@ -153,12 +153,12 @@ mod mpring {
     use latchfree::ring::{BusySpin, Inline, Multi, Ring};
 
     static RING: Ring<Inline<u32, 64, 1>, Multi, BusySpin> =
-        Ring::new(Inline::new([0; 64]), BusySpin);
+        Ring::with_wait(Inline::new([0; 64]), BusySpin);
 
     pub(super) fn run() -> u32 {
         let mut graph = ok(Ring::graph(&RING));
         let mut consumer = ok(graph.consumer(&[]));
-        let mut producer = graph.multi_producer();
+        let mut producer = ok(graph.multi_producer());
         let mut sum = 0u32;
         let t = elapsed(|| {
             for i in 0..N {
@@ -226,21 +226,20 @@ mod bb {
 #[cfg(feature = "measure-wheel")]
 mod wheel {
     use super::*;
-    use latchfree::queue::arena::Fixed;
-    use latchfree::wheel::{Wheel, WheelConfig};
+    use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 
     pub(super) fn run() -> u32 {
         static mut WHEEL: Wheel<u32, Fixed<16>> = Wheel::new_fixed(WheelConfig::new());
         // SAFETY: the only reference to WHEEL, taken once.
         let wheel = unsafe { &mut *core::ptr::addr_of_mut!(WHEEL) };
         for r in 0..RESIDENTS {
-            ok(wheel.insert(FAR + u64::from(r), u32::MAX).map_err(drop));
+            ok(wheel.try_insert_at(u32::MAX, FAR + u64::from(r)).map_err(drop));
         }
         let mut sum = 0u32;
         let t = elapsed(|| {
             for i in 0..N {
                 let now = u64::from(i) * 10;
-                let _ = wheel.insert(now + 10, black_box(i));
+                let _ = wheel.try_insert_at(black_box(i), now + 10);
                 wheel.advance_to(now + 10);
                 if let Some(e) = wheel.pop_expired() {
                     sum = sum.wrapping_add(e.value);
@@ -255,21 +254,20 @@ mod wheel {
 #[cfg(feature = "measure-delay")]
 mod delay {
     use super::*;
-    use latchfree::queue::arena::Fixed;
-    use latchfree::queue::DelayQueue;
+    use latchfree::queue::{DelayQueue, Fixed};
 
     pub(super) fn run() -> u32 {
         static mut QUEUE: DelayQueue<u32, Fixed<16>> = DelayQueue::new_fixed();
         // SAFETY: the only reference to QUEUE, taken once.
         let queue = unsafe { &mut *core::ptr::addr_of_mut!(QUEUE) };
         for r in 0..RESIDENTS {
-            ok(queue.insert_at(u32::MAX, FAR + u64::from(r)).map_err(drop));
+            ok(queue.try_insert_at(u32::MAX, FAR + u64::from(r)).map_err(drop));
         }
         let mut sum = 0u32;
         let t = elapsed(|| {
             for i in 0..N {
                 let now = u64::from(i) * 10;
-                let _ = queue.insert_at(black_box(i), now + 10);
+                let _ = queue.try_insert_at(black_box(i), now + 10);
                 if let Some(e) = queue.poll_expired(now + 10) {
                     sum = sum.wrapping_add(e.value);
                 }

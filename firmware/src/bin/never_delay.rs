@@ -1,5 +1,5 @@
-//! panic-never: the delay queue's hot path (`insert_at`, `reset`,
-//! `remove`, `poll_expired`) on a 16-item fixed queue, with inputs the
+//! panic-never: the delay queue's hot path (`try_insert_at`,
+//! `reset_at`, `remove`, `poll_expired`) on a 16-item fixed queue, with inputs the
 //! optimiser cannot see through.
 #![no_std]
 #![no_main]
@@ -7,8 +7,7 @@
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use latchfree::queue::arena::Fixed;
-use latchfree::queue::DelayQueue;
+use latchfree::queue::{DelayQueue, Fixed};
 
 #[entry]
 fn main() -> ! {
@@ -16,8 +15,8 @@ fn main() -> ! {
     let queue = black_box(QUEUE);
     let mut now = 0u64;
     loop {
-        if let Ok(key) = queue.insert_at(black_box(1), black_box(now + 10)) {
-            let _ = black_box(queue.reset(key, black_box(now + 20)));
+        if let Ok(key) = queue.try_insert_at(black_box(1), black_box(now + 10)) {
+            let _ = black_box(queue.reset_at(key, black_box(now + 20)));
             if black_box(false) {
                 let _ = black_box(queue.remove(key));
             }

@@ -10,7 +10,7 @@ use core::hint::black_box;
 use cortex_m_rt::entry;
 use latchfree::ring::{BusySpin, Inline, Ring, Single};
 
-static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::new(Inline::new([0; 16]), BusySpin);
+static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::with_wait(Inline::new([0; 16]), BusySpin);
 
 #[entry]
 fn main() -> ! {
@@ -22,7 +22,9 @@ fn main() -> ! {
     let Ok(mut consumer) = graph.consumer(&[]) else {
         halt()
     };
-    let mut producer = graph.single_producer();
+    let Ok(mut producer) = graph.single_producer() else {
+        halt()
+    };
     loop {
         let value = black_box(0u32);
         let _ = black_box(producer.try_publish(|slot| *slot = value).is_ok());

@@ -1,5 +1,5 @@
-//! panic-never: the timing wheel's hot path (`insert`, `cancel`, `reset`,
-//! `advance_to`, `pop_expired`) on a `static` 16-timer wheel, with inputs
+//! panic-never: the timing wheel's hot path (`try_insert_at`, `remove`,
+//! `reset_at`, `advance_to`, `pop_expired`) on a `static` 16-timer wheel, with inputs
 //! the optimiser cannot see through.
 #![no_std]
 #![no_main]
@@ -7,8 +7,7 @@
 use core::hint::black_box;
 
 use cortex_m_rt::entry;
-use latchfree::queue::arena::Fixed;
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 
 #[entry]
 fn main() -> ! {
@@ -17,10 +16,10 @@ fn main() -> ! {
     let mut now = 0u64;
     loop {
         let deadline = black_box(now + 100);
-        if let Ok(key) = wheel.insert(deadline, black_box(7)) {
-            let _ = black_box(wheel.reset(key, black_box(deadline + 3)));
+        if let Ok(key) = wheel.try_insert_at(black_box(7), deadline) {
+            let _ = black_box(wheel.reset_at(key, black_box(deadline + 3)));
             if black_box(false) {
-                let _ = black_box(wheel.cancel(key));
+                let _ = black_box(wheel.remove(key));
             }
         }
         now = black_box(now + 1);

@@ -27,8 +27,7 @@ use cortex_m_semihosting::hprintln;
 use critical_section::Mutex;
 use latchfree::balance::fixed::RoundRobin;
 use latchfree::limiter::{Gcra32, TryAcquireError};
-use latchfree::queue::arena::Fixed;
-use latchfree::queue::{DelayQueue, PriorityQueue};
+use latchfree::queue::{DelayQueue, Fixed, PriorityQueue};
 use latchfree::ring::{
     BusySpin, Consumer, Inline, Multi, MultiProducer, Producer, PublishError, Ring, Single,
 };
@@ -50,8 +49,8 @@ type SampleRing = Ring<Inline<u32, 16, 1>, Single, BusySpin>;
 type EventRing = Ring<Inline<u32, 16, 1>, Multi, BusySpin>;
 
 /// A ring in a `static`: built at compile time, no allocator.
-static SAMPLE_RING: SampleRing = Ring::new(Inline::new([0; 16]), BusySpin);
-static EVENT_RING: EventRing = Ring::new(Inline::new([0; 16]), BusySpin);
+static SAMPLE_RING: SampleRing = Ring::with_wait(Inline::new([0; 16]), BusySpin);
+static EVENT_RING: EventRing = Ring::with_wait(Inline::new([0; 16]), BusySpin);
 
 type IrqHandles = (
     Producer<&'static SampleRing>,
@@ -134,10 +133,10 @@ fn main() -> ! {
 
     let mut graph = Ring::graph(&SAMPLE_RING).unwrap();
     let mut samples = graph.consumer(&[]).unwrap();
-    let sample_producer = graph.single_producer();
+    let sample_producer = graph.single_producer().unwrap();
     let mut graph = Ring::graph(&EVENT_RING).unwrap();
     let mut events = graph.consumer(&[]).unwrap();
-    let mut event_producer = graph.multi_producer();
+    let mut event_producer = graph.multi_producer().unwrap();
     check!(
         Ring::graph(&SAMPLE_RING).is_err(),
         "a second graph was built"
@@ -164,28 +163,28 @@ fn rings_and_wheel(
     let mut keys = [None; 16];
     for (i, (deadline, key)) in deadlines.iter_mut().zip(&mut keys).enumerate() {
         *deadline = 30 + u64::from(rng.below(600));
-        *key = wheel.insert(*deadline, i as u32).ok();
+        *key = wheel.try_insert_at(i as u32, *deadline).ok();
         check!(key.is_some(), "the wheel refused timer {}", i);
     }
     check!(
-        wheel.insert(5, 99) == Err(99),
+        wheel.try_insert_at(99, 5) == Err(99),
         "a full wheel took a 17th timer"
     );
     let mut cancelled = [false; 16];
     for i in [3, 7] {
         check!(
-            wheel.cancel(keys[i].unwrap()) == Some(i as u32),
+            wheel.remove(keys[i].unwrap()) == Some(i as u32),
             "cancel {}",
             i
         );
         check!(
-            wheel.cancel(keys[i].unwrap()).is_none(),
+            wheel.remove(keys[i].unwrap()).is_none(),
             "a stale key cancelled twice"
         );
         cancelled[i] = true;
     }
     deadlines[5] = 700;
-    check!(wheel.reset(keys[5].unwrap(), 700), "reset");
+    check!(wheel.reset_at(keys[5].unwrap(), 700), "reset");
     let mut fired = [false; 16];
 
     // Let the interrupt fill the sample ring before anyone drains it.
@@ -320,11 +319,11 @@ fn priority_queue(q: &mut PriorityQueue<u32, u32, Fixed<16>>) {
         let mut keys = [None; 16];
         for i in 0..16 {
             prio[i] = rng.below(40);
-            keys[i] = q.push(prio[i], i as u32).ok();
+            keys[i] = q.try_push(i as u32, prio[i]).ok();
             check!(keys[i].is_some(), "round {}: push {} refused", round, i);
         }
         check!(
-            q.is_full() && q.push(0, 99) == Err((0, 99)),
+            q.is_full() && q.try_push(99, 0) == Err((99, 0)),
             "a full queue took a 17th item"
         );
         for i in [2, 9, 13] {
@@ -338,7 +337,7 @@ fn priority_queue(q: &mut PriorityQueue<u32, u32, Fixed<16>>) {
         let mut gone = [false; 16];
         for i in [4, 11] {
             check!(
-                q.remove(keys[i].unwrap()) == Some((prio[i], i as u32)),
+                q.remove(keys[i].unwrap()) == Some((i as u32, prio[i])),
                 "remove {}",
                 i
             );
@@ -346,10 +345,10 @@ fn priority_queue(q: &mut PriorityQueue<u32, u32, Fixed<16>>) {
             gone[i] = true;
         }
         let min = (0..16).filter(|&i| !gone[i]).map(|i| prio[i]).min();
-        check!(q.peek().map(|(p, _)| *p) == min, "peek is not the minimum");
+        check!(q.peek().map(|(_, p)| *p) == min, "peek is not the minimum");
         let mut last = 0;
         let mut popped = 0;
-        while let Some((p, v)) = q.pop() {
+        while let Some((v, p)) = q.pop() {
             let i = v as usize;
             check!(i < 16 && !gone[i] && p == prio[i], "popped ({}, {})", p, v);
             check!(p >= last, "popped {} after {}", p, last);
@@ -375,16 +374,16 @@ fn delay_queue(q: &mut DelayQueue<u32, Fixed<16>>) {
     let mut keys = [None; 16];
     for i in 0..16 {
         deadline[i] = 1 + u64::from(rng.below(500));
-        keys[i] = q.insert_at(i as u32, deadline[i]).ok();
+        keys[i] = q.try_insert_at(i as u32, deadline[i]).ok();
         check!(keys[i].is_some(), "insert {} refused", i);
     }
     check!(
-        q.insert_at(99, 1) == Err(99),
+        q.try_insert_at(99, 1) == Err(99),
         "a full delay queue took a 17th item"
     );
     for i in [1, 6] {
         deadline[i] = 1 + u64::from(rng.below(500));
-        check!(q.reset(keys[i].unwrap(), deadline[i]), "reset {}", i);
+        check!(q.reset_at(keys[i].unwrap(), deadline[i]), "reset {}", i);
         check!(
             q.deadline(keys[i].unwrap()) == Some(deadline[i]),
             "deadline after reset"
