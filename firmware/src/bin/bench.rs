@@ -72,7 +72,10 @@ fn main() -> ! {
     #[cfg(feature = "measure-wheel")]
     report("latchfree wheel try_insert_at+advance+pop", wheel::run());
     #[cfg(feature = "measure-delay")]
-    report("latchfree delay queue try_insert_at+poll_expired", delay::run());
+    report(
+        "latchfree delay queue try_insert_at+poll_expired",
+        delay::run(),
+    );
     #[cfg(feature = "measure-embassy")]
     report(
         "embassy generic queue schedule_wake+next_expiration",
@@ -233,7 +236,9 @@ mod wheel {
         // SAFETY: the only reference to WHEEL, taken once.
         let wheel = unsafe { &mut *core::ptr::addr_of_mut!(WHEEL) };
         for r in 0..RESIDENTS {
-            ok(wheel.try_insert_at(u32::MAX, FAR + u64::from(r)).map_err(drop));
+            ok(wheel
+                .try_insert_at(u32::MAX, FAR + u64::from(r))
+                .map_err(drop));
         }
         let mut sum = 0u32;
         let t = elapsed(|| {
@@ -261,7 +266,9 @@ mod delay {
         // SAFETY: the only reference to QUEUE, taken once.
         let queue = unsafe { &mut *core::ptr::addr_of_mut!(QUEUE) };
         for r in 0..RESIDENTS {
-            ok(queue.try_insert_at(u32::MAX, FAR + u64::from(r)).map_err(drop));
+            ok(queue
+                .try_insert_at(u32::MAX, FAR + u64::from(r))
+                .map_err(drop));
         }
         let mut sum = 0u32;
         let t = elapsed(|| {

@@ -10,7 +10,8 @@ use core::hint::black_box;
 use cortex_m_rt::entry;
 use latchfree::ring::{BusySpin, Inline, Ring, Single};
 
-static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> = Ring::with_wait(Inline::new([0; 16]), BusySpin);
+static RING: Ring<Inline<u32, 16, 1>, Single, BusySpin> =
+    Ring::with_wait(Inline::new([0; 16]), BusySpin);
 
 #[entry]
 fn main() -> ! {
