@@ -301,6 +301,10 @@ fn footprint() {
         size_of::<Wheel<u32, Fixed<16>>>()
     );
     hprintln!(
+        "size_of Wheel<u32, Fixed<16>, 1>: {} B",
+        size_of::<Wheel<u32, Fixed<16>, 1>>()
+    );
+    hprintln!(
         "size_of PriorityQueue<u32, u32, Fixed<16>>: {} B",
         size_of::<PriorityQueue<u32, u32, Fixed<16>>>()
     );
