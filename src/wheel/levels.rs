@@ -347,7 +347,12 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// Levels in use.
     #[inline(always)]
     fn num_levels(&self) -> u8 {
-        (LEVELS - self.spare_levels as usize) as u8
+        // `spare_levels < LEVELS` (set only by `spare_levels`), so this is
+        // `LEVELS - spare_levels`; spelled so the optimiser sees
+        // `1..=LEVELS` and drops the bounds checks of `levels[level]`.
+        LEVELS
+            .saturating_sub(self.spare_levels as usize)
+            .clamp(1, LEVELS) as u8
     }
 
     /// Timers in the wheel, including expired ones not yet taken.
@@ -656,13 +661,17 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             let next = self.arena.link(i).next;
             self.arena.link_mut(i).next = NIL;
             let mut run = i;
-            let mut k = 0;
-            while runs[k] != NIL {
-                run = self.merge(runs[k], run);
-                runs[k] = NIL;
-                k += 1;
+            // The first empty `runs[k]` takes the carry; 33 counters hold
+            // 2^33 - 1 entries, more than `u32` indices can name, so one
+            // is always empty.
+            for slot in runs.iter_mut() {
+                if *slot == NIL {
+                    *slot = run;
+                    break;
+                }
+                run = self.merge(*slot, run);
+                *slot = NIL;
             }
-            runs[k] = run;
             i = next;
         }
         let mut sorted = NIL;
