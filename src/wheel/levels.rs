@@ -347,12 +347,10 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// Levels in use.
     #[inline(always)]
     fn num_levels(&self) -> u8 {
-        // `spare_levels < LEVELS` (set only by `spare_levels`), so this is
-        // `LEVELS - spare_levels`; spelled so the optimiser sees
-        // `1..=LEVELS` and drops the bounds checks of `levels[level]`.
-        LEVELS
-            .saturating_sub(self.spare_levels as usize)
-            .clamp(1, LEVELS) as u8
+        // `spare_levels < LEVELS` (set only by `spare_levels`), so the `min`
+        // changes nothing; it lets the optimiser see `1..=LEVELS` and drop
+        // the bounds checks of `levels[level]`.
+        (LEVELS - (self.spare_levels as usize).min(LEVELS - 1)) as u8
     }
 
     /// Timers in the wheel, including expired ones not yet taken.
