@@ -49,7 +49,7 @@ row "latchfree SP ring, \`Inline<u32, 64, 1>\`" "\`try_publish\` + \`poll\`" "la
 row "heapless \`spsc::Queue<u32, 64>\`" "\`enqueue\` + \`dequeue\`" "heapless spsc enqueue+dequeue" heapless
 row "bbqueue \`BBBuffer<256>\` (4-byte grants)" "\`grant_exact\` + \`commit\` + \`read\` + \`release\`" "bbqueue grant+commit+read+release" bbqueue
 row "latchfree MP ring, \`Inline<u32, 64, 1>\`" "\`try_publish\` + \`poll\`" "latchfree MP ring try_publish+poll" mpring
-row "latchfree \`Wheel<u32, Fixed<16>>\`" "\`try_insert_at\` + \`advance_to\` + \`pop_expired\`" "latchfree wheel try_insert_at+advance+pop" wheel
+row "latchfree \`Wheel<u32, Fixed<16>>\` (6 levels, the default)" "\`try_insert_at\` + \`advance_to\` + \`pop_expired\`" "latchfree wheel try_insert_at+advance+pop" wheel
 row "latchfree \`DelayQueue<u32, Fixed<16>>\`" "\`try_insert_at\` + \`poll_expired\`" "latchfree delay queue try_insert_at+poll_expired" delay
 row "embassy-time generic queue \`ConstGenericQueue<16>\` (wakers only)" "\`schedule_wake\` + \`next_expiration\`" "embassy generic queue schedule_wake+next_expiration" embassy
 echo
