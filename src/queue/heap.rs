@@ -687,6 +687,9 @@ fn sift_up<P: Ord>(hole: &mut Hole<'_, P>) {
 /// Moves the hole's entry towards the leaves of a heap of `len` entries.
 #[inline]
 fn sift_down<P: Ord>(hole: &mut Hole<'_, P>, len: usize) {
+    // `len <= heap.len()` always; the `min` lets the optimiser see that the
+    // children indexed below are in bounds (no bounds checks in the loop).
+    let len = len.min(hole.heap.len());
     loop {
         let first = hole.at * ARITY + 1;
         if first >= len {
