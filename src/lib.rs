@@ -94,23 +94,25 @@ extern crate std;
 mod macros;
 mod sync;
 
-#[cfg(any(feature = "std", latchfree_loom))]
+pub mod error;
+// The thread-owning adapters (`std`): `pool` and `batch` below, and what
+// they share. Under loom too: the models run the real code (`loom-tests`).
+#[cfg(feature = "std")]
 #[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
-mod doorbell;
-/// The pool's sleep/wake protocol, exposed for the loom models only.
-#[cfg(latchfree_loom)]
+mod threaded;
+#[cfg(feature = "std")]
+pub use threaded::{batch, pool};
+/// The adapters' sleep/wake protocol, exposed for the loom models only.
+#[cfg(all(feature = "std", latchfree_loom))]
 #[doc(hidden)]
-pub use doorbell::{Check, Doorbell};
-
-pub mod balance;
-#[cfg(all(feature = "std", not(latchfree_loom)))]
-pub mod batch;
+pub use threaded::doorbell::{Check, Doorbell};
 /// The batcher's flush/close/sleep hand-off, exposed for the loom models
 /// only.
-#[cfg(latchfree_loom)]
+#[cfg(all(feature = "std", latchfree_loom))]
 #[doc(hidden)]
-#[path = "batch/handoff.rs"]
-pub mod batch_handoff;
+pub use threaded::batch::handoff as batch_handoff;
+
+pub mod balance;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]
 pub mod breaker;
 #[cfg(feature = "alloc")]
@@ -118,9 +120,6 @@ pub mod buffer;
 pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
-// Under loom too: its models run the real workers (`loom-tests`).
-#[cfg(feature = "std")]
-pub mod pool;
 pub mod queue;
 pub mod ring;
 pub mod wheel;

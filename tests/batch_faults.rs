@@ -18,8 +18,7 @@ use std::sync::{Arc, Once};
 use std::thread;
 use std::time::Duration;
 
-use latchfree::batch::{BatchError, Batcher};
-use latchfree::pool::{TaskError, TaskQueue};
+use latchfree::batch::{BatchError, Batcher, TaskError, TaskQueue};
 
 /// Items per run.
 const ITEMS: usize = if cfg!(miri) { 12 } else { 60 };
@@ -309,7 +308,7 @@ enum TaskSite {
     ValueDrop,
 }
 
-/// One task-queue run: the handler is called exactly once per posted value
+/// One task-queue run: the handler is called exactly once per pushed value
 /// and each value dropped once, whatever panics; the counters add up.
 fn task_run(site: TaskSite, k: usize, workers: usize) {
     let fault = Fault::new(k);
@@ -347,7 +346,7 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
                 drops: d2.clone(),
                 fault: (site == TaskSite::ValueDrop).then(|| f3.clone()),
             };
-            q2.post(item).map_err(|_| ()).expect("accepted");
+            q2.push(item).map_err(|_| ()).expect("accepted");
             if id % 7 == 6 {
                 q2.flush();
             }
@@ -363,7 +362,7 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
             "{site:?} k={k} workers={workers}: item {id}"
         );
     }
-    assert_eq!(m.posted, ITEMS);
+    assert_eq!(m.pushed, ITEMS);
     assert_eq!(m.handled + m.failed + m.panicked, ITEMS, "{m:?}");
     assert_eq!(errors.load(Ordering::SeqCst), m.failed + m.panicked);
 }

@@ -50,7 +50,7 @@ fn race(flushers: usize, try_push: bool) {
                     let r = if try_push {
                         b.try_push((p, i))
                     } else {
-                        b.push((p, i))
+                        b.push((p, i)).map_err(Into::into)
                     };
                     match r {
                         Ok(()) => {

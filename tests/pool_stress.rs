@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use latchfree::pool::{Builder, SubmitError};
+use latchfree::pool::{Builder, TryPushError};
 
 const PER_PRODUCER: usize = if cfg!(miri) { 64 } else { 20_000 };
 
@@ -35,7 +35,7 @@ fn race(shutdown_now: bool) {
                         r[id].fetch_add(1, Ordering::Relaxed);
                     };
                     let res = if i % 2 == 0 {
-                        pool.execute(job).map_err(|e| e.is_full())
+                        pool.execute(job).map_err(|_closed| false)
                     } else {
                         pool.try_execute(job).map_err(|e| e.is_full())
                     };
@@ -63,7 +63,7 @@ fn race(shutdown_now: bool) {
     // Nothing is accepted after the shutdown returned.
     assert!(matches!(
         pool.try_execute(|| ()),
-        Err(SubmitError::Closed(_))
+        Err(TryPushError::Closed(_))
     ));
     let returned = back.len();
     for job in back {

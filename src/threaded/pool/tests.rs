@@ -92,7 +92,7 @@ fn try_execute_full_and_closed_give_the_job_back() {
     match pool.try_execute(move || {
         h3.store(8, Ordering::Relaxed);
     }) {
-        Err(SubmitError::Closed(f)) => f(),
+        Err(TryPushError::Closed(f)) => f(),
         other => panic!("expected Closed, got {other:?}"),
     }
     assert_eq!(hit.load(Ordering::Relaxed), 8);
@@ -278,7 +278,7 @@ fn hooks_run() {
 /// `wait_idle` would return early or never).
 #[test]
 fn many_pools_share_a_thread_cache() {
-    let pools: Vec<ThreadPool> = (0..stripes::CACHE_LANES + 2)
+    let pools: Vec<ThreadPool> = (0..crate::threaded::lane::CACHE_LANES + 2)
         .map(|_| ThreadPool::new(1))
         .collect();
     let count = StdArc::new(StdAtomic::new(0));
@@ -308,7 +308,7 @@ fn a_refused_boxed_closure_comes_back_as_is() {
     let f: Box<dyn FnOnce() + Send> = Box::new(move || assert_eq!(v[0], 7));
     let raw = &*f as *const (dyn FnOnce() + Send) as *const u8;
     match pool.try_execute(f) {
-        Err(SubmitError::Closed(back)) => {
+        Err(TryPushError::Closed(back)) => {
             let back_raw = &*back as *const (dyn FnOnce() + Send) as *const u8;
             assert_eq!(raw, back_raw, "the same box came back");
             back();

@@ -1,8 +1,9 @@
 //! A doorbell: how idle threads sleep until someone makes work for them,
 //! with no lost wake-ups and no cost to the ringer while nobody sleeps.
 //!
-//! Used by the thread pool's workers (`pool`), whose work is a ring they
-//! poll; the doorbell knows nothing about the work itself.
+//! The one sleep/wake protocol of the adapters: the thread pool's workers
+//! and the batcher's flushers sleep on it, and whoever publishes into their
+//! queue rings it. It knows nothing about the work itself.
 //!
 //! # Protocol
 //!
@@ -18,8 +19,31 @@
 //! sleeper's check sees the work. In the first case the lock makes the
 //! signal land after the sleeper is waiting (or after it checked again). A
 //! signalled sleeper that finds nothing (another thread took the work)
-//! simply waits again. `loom-tests/tests/pool.rs` checks this with the
-//! ring as the work.
+//! simply waits again.
+//!
+//! A sleep may be timed ([`Check::Wait`] with a limit); the check then
+//! learns whether the wait timed out.
+//!
+//! # Naps and state changes
+//!
+//! [`Doorbell::ring_all`] is for state changes every waiter must see (a
+//! close, a flush): the changer makes the change, then takes the lock and
+//! wakes everyone. A check made under the lock either sees the change or
+//! runs before the change's `ring_all` takes the lock, and then its thread
+//! is waiting when the wake-up comes. No fence is needed for that: the lock
+//! orders it.
+//!
+//! A *nap* ([`Doorbell::nap`]) is a short timed wait that is not counted
+//! in `sleepers`, so [`ring`](Doorbell::ring) never pays to wake it; only
+//! [`ring_all`](Doorbell::ring_all) cuts it short. Nappers wait on a
+//! condition variable of their own, so `ring`'s single signal always goes
+//! to a counted sleeper. (The batcher's flusher naps while a batch lingers
+//! for more items: producers filling it pay nothing for the flusher.)
+//!
+//! `loom-tests/tests/doorbell.rs` models the protocol alone (a ring racing
+//! a sleeper's registration, a timed sleep, a close with `ring_all`, a
+//! nap); `loom-tests/tests/pool.rs` and `batch.rs` run it with the real
+//! ring and callers.
 
 use core::time::Duration;
 
@@ -39,7 +63,10 @@ pub struct Doorbell {
     /// Threads inside `sleep`, `0..=threads`.
     sleepers: CachePadded<AtomicUsize>,
     lock: Mutex<()>,
+    /// Where counted sleepers wait.
     cond: Condvar,
+    /// Where nappers wait (never signalled by `ring`).
+    naps: Condvar,
 }
 
 impl Default for Doorbell {
@@ -63,6 +90,7 @@ impl Doorbell {
             sleepers: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(()),
             cond: Condvar::new(),
+            naps: Condvar::new(),
         }
     }
 
@@ -93,11 +121,25 @@ impl Doorbell {
         true
     }
 
-    /// Wakes every sleeper (for state changes such as a close).
+    /// Wakes every sleeper and napper. Call after a state change every
+    /// waiter must see (a close, a flush): see the module docs.
     pub fn ring_all(&self) {
         let g = self.lock();
         self.cond.notify_all();
+        self.naps.notify_all();
         drop(g);
+    }
+
+    /// Naps at most `d` unless `ready` (called once, under the lock, so it
+    /// must not ring this doorbell) says there is no need, or a
+    /// [`ring_all`](Self::ring_all) comes. Not counted as a sleeper:
+    /// [`ring`](Self::ring) does not wake it (module docs). May return
+    /// early.
+    pub fn nap(&self, d: Duration, ready: impl FnOnce() -> bool) {
+        let g = self.lock();
+        if !ready() {
+            nap_timeout(&self.naps, g, d);
+        }
     }
 
     /// Sleeps until `check` says done. `check` runs under the doorbell's
@@ -154,4 +196,18 @@ fn wait_timeout<'a>(
         return (g, true);
     }
     (cond.wait(g).unwrap_or_else(|e| e.into_inner()), false)
+}
+
+#[cfg(not(latchfree_loom))]
+fn nap_timeout(cond: &Condvar, g: MutexGuard<'_, ()>, d: Duration) {
+    drop(cond.wait_timeout(g, d));
+}
+
+// Loom models no time: a nap is a yield (it may end at any moment, which
+// every caller handles). Its only waker, `ring_all`, then has nothing to
+// wake; the lock still orders the nap's check with it.
+#[cfg(latchfree_loom)]
+fn nap_timeout(_cond: &Condvar, g: MutexGuard<'_, ()>, _d: Duration) {
+    drop(g);
+    crate::sync::thread::yield_now();
 }

@@ -1,7 +1,9 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use super::*;
+use crate::sync::time::Instant;
 use crate::sync::AtomicBool;
+use std::thread;
 use std::sync::atomic::AtomicUsize as StdAtomic;
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
 use std::vec::Vec;
