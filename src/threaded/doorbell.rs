@@ -211,3 +211,51 @@ fn nap_timeout(_cond: &Condvar, g: MutexGuard<'_, ()>, _d: Duration) {
     drop(g);
     crate::sync::thread::yield_now();
 }
+
+#[cfg(all(test, not(latchfree_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::{Arc, AtomicBool};
+    use std::thread;
+    use std::time::Instant;
+
+    /// A `ring` must reach the counted sleeper even while a napper waits:
+    /// with one condition variable for both, its single signal could go
+    /// to the napper (which waits 10 s) and the sleeper would sleep on.
+    #[test]
+    fn ring_reaches_the_sleeper_not_a_napper() {
+        let bell = Arc::new(Doorbell::new());
+        let go = Arc::new(AtomicBool::new(false));
+        let b = bell.clone();
+        // The napper waits first, so it would be first in line for a
+        // signal.
+        let napper = thread::spawn(move || b.nap(Duration::from_secs(10), || false));
+        thread::sleep(Duration::from_millis(50));
+        let (b, g) = (bell.clone(), go.clone());
+        let sleeper = thread::spawn(move || {
+            b.sleep(|_| {
+                if g.load(Ordering::SeqCst) {
+                    Check::Done(())
+                } else {
+                    // Timed, so a lost ring fails the test, not hangs it.
+                    Check::Wait(Some(Duration::from_secs(5)))
+                }
+            });
+            Instant::now()
+        });
+        while bell.sleepers() == 0 {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(20));
+        go.store(true, Ordering::SeqCst);
+        let rung = Instant::now();
+        assert!(bell.ring(), "the sleeper is counted");
+        let woke = sleeper.join().unwrap();
+        assert!(
+            woke.duration_since(rung) < Duration::from_secs(4),
+            "the ring was spent on the napper"
+        );
+        bell.ring_all();
+        napper.join().unwrap();
+    }
+}
