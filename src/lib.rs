@@ -100,17 +100,17 @@ pub mod error;
 #[cfg(feature = "std")]
 #[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
 mod threaded;
-#[cfg(feature = "std")]
-pub use threaded::{batch, pool};
-/// The adapters' sleep/wake protocol, exposed for the loom models only.
-#[cfg(all(feature = "std", latchfree_loom))]
-#[doc(hidden)]
-pub use threaded::doorbell::{Check, Doorbell};
 /// The batcher's flush/close/sleep hand-off, exposed for the loom models
 /// only.
 #[cfg(all(feature = "std", latchfree_loom))]
 #[doc(hidden)]
 pub use threaded::batch::handoff as batch_handoff;
+/// The adapters' sleep/wake protocol, exposed for the loom models only.
+#[cfg(all(feature = "std", latchfree_loom))]
+#[doc(hidden)]
+pub use threaded::doorbell::{Check, Doorbell};
+#[cfg(feature = "std")]
+pub use threaded::{batch, pool};
 
 pub mod balance;
 #[cfg(any(target_has_atomic = "64", latchfree_loom))]

@@ -177,8 +177,9 @@ fn ring_reaches_the_sleeper_not_the_napper() {
         let napper = thread::spawn(move || {
             let mut naps = 0;
             while !w2.closed.load(Ordering::Relaxed) && naps < 2 {
-                w2.bell
-                    .nap(Duration::from_secs(60), || w2.closed.load(Ordering::Relaxed));
+                w2.bell.nap(Duration::from_secs(60), || {
+                    w2.closed.load(Ordering::Relaxed)
+                });
                 naps += 1;
             }
         });

@@ -172,44 +172,48 @@ impl Doorbell {
     }
 }
 
-#[cfg(not(latchfree_loom))]
-fn wait_timeout<'a>(
-    cond: &Condvar,
-    g: MutexGuard<'a, ()>,
-    d: Duration,
-) -> (MutexGuard<'a, ()>, bool) {
-    let (g, t) = cond.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner());
-    (g, t.timed_out())
+cfg_not_loom! {
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        g: MutexGuard<'a, ()>,
+        d: Duration,
+    ) -> (MutexGuard<'a, ()>, bool) {
+        let (g, t) = cond.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner());
+        (g, t.timed_out())
+    }
 }
 
 // Loom models no time: a timed wait is an untimed one that ends only by
 // being woken, which every caller handles; except a zero wait, which times
 // out at once (so a pool with a zero keep-alive retires its workers in the
 // models too).
-#[cfg(latchfree_loom)]
-fn wait_timeout<'a>(
-    cond: &Condvar,
-    g: MutexGuard<'a, ()>,
-    d: Duration,
-) -> (MutexGuard<'a, ()>, bool) {
-    if d.is_zero() {
-        return (g, true);
+cfg_loom! {
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        g: MutexGuard<'a, ()>,
+        d: Duration,
+    ) -> (MutexGuard<'a, ()>, bool) {
+        if d.is_zero() {
+            return (g, true);
+        }
+        (cond.wait(g).unwrap_or_else(|e| e.into_inner()), false)
     }
-    (cond.wait(g).unwrap_or_else(|e| e.into_inner()), false)
 }
 
-#[cfg(not(latchfree_loom))]
-fn nap_timeout(cond: &Condvar, g: MutexGuard<'_, ()>, d: Duration) {
-    drop(cond.wait_timeout(g, d));
+cfg_not_loom! {
+    fn nap_timeout(cond: &Condvar, g: MutexGuard<'_, ()>, d: Duration) {
+        drop(cond.wait_timeout(g, d));
+    }
 }
 
 // Loom models no time: a nap is a yield (it may end at any moment, which
 // every caller handles). Its only waker, `ring_all`, then has nothing to
 // wake; the lock still orders the nap's check with it.
-#[cfg(latchfree_loom)]
-fn nap_timeout(_cond: &Condvar, g: MutexGuard<'_, ()>, _d: Duration) {
-    drop(g);
-    crate::sync::thread::yield_now();
+cfg_loom! {
+    fn nap_timeout(_cond: &Condvar, g: MutexGuard<'_, ()>, _d: Duration) {
+        drop(g);
+        crate::sync::thread::yield_now();
+    }
 }
 
 #[cfg(all(test, not(latchfree_loom)))]

@@ -128,19 +128,21 @@ struct Entry {
     lane: Box<dyn Any>,
 }
 
-#[cfg(not(latchfree_loom))]
-thread::thread_local! {
-    /// This thread's cached lanes, most recently added last.
-    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-    /// This thread's preferred fallback stripe.
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+cfg_not_loom! {
+    thread::thread_local! {
+        /// This thread's cached lanes, most recently added last.
+        static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+        /// This thread's preferred fallback stripe.
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
 }
 
 // Loom's `thread_local!` takes no `const` initialisers.
-#[cfg(latchfree_loom)]
-thread::thread_local! {
-    static CACHE: RefCell<Vec<Entry>> = RefCell::new(Vec::new());
-    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+cfg_loom! {
+    thread::thread_local! {
+        static CACHE: RefCell<Vec<Entry>> = RefCell::new(Vec::new());
+        static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+    }
 }
 
 static NEXT_STRIPE: IdCounter = IdCounter::new(0);

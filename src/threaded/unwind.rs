@@ -28,9 +28,10 @@ pub type Payload = Box<dyn Any + Send + 'static>;
 
 /// The message of a panic payload, when it is a string.
 pub(crate) fn panic_message(p: &Payload) -> Option<&str> {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<alloc::string::String>().map(|s| s.as_str()))
+    p.downcast_ref::<&str>().copied().or_else(|| {
+        p.downcast_ref::<alloc::string::String>()
+            .map(|s| s.as_str())
+    })
 }
 
 /// Drops `x` where a panic in its `Drop` is caught and discarded. That

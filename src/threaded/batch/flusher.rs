@@ -9,9 +9,9 @@ use core::time::Duration;
 use std::panic::catch_unwind;
 
 use super::error::BatchError;
-use super::handoff::{self, Flush, FlushCause};
 #[cfg(doc)]
 use super::handoff::Handoff;
+use super::handoff::{self, Flush, FlushCause};
 use super::{Queue, Shared};
 use crate::ring::{Consumer, Poll, Worker};
 use crate::sync::time::Instant;

@@ -81,7 +81,8 @@
 //! fixed instant), so a model's choices never depend on the wall clock: a
 //! zero delay is always over and a lingering batch ships only at its item
 //! limit, a flush or the close. A nap is a yield under loom, and the
-//! backoff before sleeping is the sync facade's loom twin (two yields).
+//! backoff before sleeping is skipped (it changes no outcome, only the
+//! cost).
 
 use alloc::vec::Vec;
 use core::time::Duration;
@@ -363,6 +364,10 @@ impl Handoff {
     /// Polls with a backoff (spins, then yields) between; true as soon as
     /// there is something to do (items, a flush, the close).
     fn spin<F: Flush>(&self, f: &mut F, seen: usize) -> bool {
+        if cfg!(latchfree_loom) {
+            // Only multiplies the states; decides nothing (module docs).
+            return false;
+        }
         let backoff = Backoff::new();
         while !backoff.is_completed() {
             backoff.snooze();

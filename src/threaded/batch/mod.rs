@@ -60,11 +60,13 @@ mod error;
 mod flusher;
 // The flush/close/sleep hand-off: public (hidden) under loom, whose models
 // drive it directly (`loom-tests/tests/batch.rs`).
-#[cfg(not(latchfree_loom))]
-mod handoff;
-#[cfg(latchfree_loom)]
-#[doc(hidden)]
-pub mod handoff;
+cfg_not_loom! {
+    mod handoff;
+}
+cfg_loom! {
+    #[doc(hidden)]
+    pub mod handoff;
+}
 mod metrics;
 mod task;
 

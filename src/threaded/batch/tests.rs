@@ -3,9 +3,9 @@
 use super::*;
 use crate::sync::time::Instant;
 use crate::sync::AtomicBool;
-use std::thread;
 use std::sync::atomic::AtomicUsize as StdAtomic;
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
+use std::thread;
 use std::vec::Vec;
 
 type Log = StdArc<StdMutex<Vec<Vec<u32>>>>;

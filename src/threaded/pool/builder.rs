@@ -8,9 +8,9 @@ use core::time::Duration;
 use super::job::TaskInfo;
 use super::metrics::WorkerStats;
 use super::state::{Handle, Inner, Queue, Threads};
-use super::{Payload, ThreadPool};
 #[cfg(doc)]
 use super::JoinHandle;
+use super::{Payload, ThreadPool};
 use crate::ring::Ring;
 use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, HandleArc};

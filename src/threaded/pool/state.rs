@@ -82,16 +82,18 @@ pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-#[cfg(not(latchfree_loom))]
-thread::thread_local! {
-    /// The `Inner` address of the pool this thread works for, or 0.
-    pub(super) static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+cfg_not_loom! {
+    thread::thread_local! {
+        /// The `Inner` address of the pool this thread works for, or 0.
+        pub(super) static CURRENT_POOL: Cell<usize> = const { Cell::new(0) };
+    }
 }
 
 // Loom's `thread_local!` takes no `const` initialisers.
-#[cfg(latchfree_loom)]
-thread::thread_local! {
-    pub(super) static CURRENT_POOL: Cell<usize> = Cell::new(0);
+cfg_loom! {
+    thread::thread_local! {
+        pub(super) static CURRENT_POOL: Cell<usize> = Cell::new(0);
+    }
 }
 
 /// Why a worker stopped waiting.
