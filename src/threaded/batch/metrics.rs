@@ -36,7 +36,7 @@ pub struct Metrics {
     /// Of which panicked (the handler, or the weigher on an item).
     pub panicked: usize,
     /// Items the weigher panicked on: each went to the error callback alone
-    /// ([`BatchError::Unweighed`]) instead of to the handler.
+    /// ([`BatchError::Unweighed`](super::BatchError::Unweighed)) instead of to the handler.
     pub unweighed: usize,
     /// Batches shipped full of items.
     pub by_items: usize,

@@ -5,7 +5,7 @@ use core::fmt;
 
 pub use crate::error::{Closed, TryPushError};
 
-/// [`ThreadPool::wait_idle`] was called from one of the pool's own threads,
+/// [`ThreadPool::wait_idle`](super::ThreadPool::wait_idle) was called from one of the pool's own threads,
 /// where it could never return.
 ///
 /// ```
