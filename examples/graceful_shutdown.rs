@@ -35,7 +35,8 @@ fn main() {
                 // Stand-in for a write to a log or a database.
                 w2.fetch_add(batch.len(), Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let audited = Arc::new(AtomicUsize::new(0));
     let a2 = audited.clone();
@@ -47,7 +48,8 @@ fn main() {
                 // Stand-in for an audit-log append.
                 a2.fetch_add(1, Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let pool = Arc::new(
         ThreadPool::builder()
@@ -55,7 +57,8 @@ fn main() {
             .max_workers(4)
             .queue_capacity(1024)
             .thread_name("service")
-            .build(),
+            .build()
+            .unwrap(),
     );
 
     let stop = Arc::new(AtomicBool::new(false));

@@ -494,6 +494,7 @@ fn journal_writer(sink: Arc<JournalSink>) -> Batcher<Buffer<'static>> {
             let _ = sink.write(batch);
             Ok(())
         })
+        .unwrap()
 }
 
 /// Rate-limits each account, then reserves each order's notional against
@@ -567,7 +568,8 @@ fn main() {
         ThreadPool::builder()
             .max_workers(2)
             .thread_name("notify")
-            .build(),
+            .build()
+            .unwrap(),
     );
 
     let epoch = Instant::now();

@@ -1680,7 +1680,8 @@ impl PoolStation {
                     // The panic handler panics now and then too.
                     handler_fault.hit("pool panic handler");
                 })
-                .build(),
+                .build()
+                .unwrap(),
             prints,
             fault: rate_fault(rate, seed),
             spawn_fault: rate_fault(rate, mix(seed)),
@@ -1892,7 +1893,8 @@ impl BatchStation {
                     p1.delivered.add(t.id());
                 }
                 Ok(())
-            });
+            })
+            .unwrap();
         BatchGen {
             batcher,
             prints,
@@ -2036,7 +2038,8 @@ impl TaskStation {
                     panic!("{}: task handler", fault::INJECTED);
                 }
                 Ok(())
-            });
+            })
+            .unwrap();
         TaskGen {
             queue,
             prints,

@@ -178,7 +178,8 @@ fn batcher_run(site: Site, k: usize, flushers: usize) {
                 h.add(it.id);
             }
             Ok(())
-        });
+        })
+        .unwrap();
     let b = Arc::new(b);
     let b2 = b.clone();
     let (d2, f4) = (drops.clone(), fault.clone());
@@ -280,7 +281,8 @@ fn a_weigher_panic_reports_that_item() {
         .build(move |batch: &mut Vec<u32>| {
             d.fetch_add(batch.len(), Ordering::SeqCst);
             Ok::<(), ()>(())
-        });
+        })
+        .unwrap();
     let b = Arc::new(b);
     let b2 = b.clone();
     within(10, "weigher panic".into(), move || {
@@ -335,7 +337,8 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
                 return Err(it.id);
             }
             Ok(())
-        });
+        })
+        .unwrap();
     let q = Arc::new(q);
     let q2 = q.clone();
     let (d2, f3) = (drops.clone(), fault.clone());
@@ -411,7 +414,8 @@ fn dropping_a_batcher_with_panicking_items_loses_nothing() {
         .build(move |batch: &mut Vec<Item>| {
             h.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
-        });
+        })
+        .unwrap();
     for id in 0..ITEMS {
         b.push(Item {
             id,

@@ -26,7 +26,8 @@ fn race(workers: usize) {
             .build(move |v: usize| {
                 s[v].fetch_add(1, Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let returned = Arc::new(AtomicUsize::new(0));
     let posters: Vec<_> = (0..4)
@@ -110,7 +111,8 @@ fn panics_do_not_kill_workers_and_errors_reach_the_callback() {
             3 => Err(format!("bad {v}")),
             7 => panic!("boom"),
             _ => Ok(()),
-        });
+        })
+        .unwrap();
     for v in 0..100 {
         q.push(v).unwrap();
     }
@@ -139,7 +141,8 @@ fn full_queue_refuses_and_times_out() {
             s2.fetch_add(1, Ordering::SeqCst);
             drop(g2.lock().unwrap());
             Ok(())
-        });
+        })
+        .unwrap();
     // The worker takes the first value and blocks in the handler; then the
     // queue fills up.
     q.push(0).unwrap();
@@ -180,7 +183,8 @@ fn blocked_poster_gets_closed() {
             .build(move |_: u32| {
                 drop(g2.lock().unwrap());
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     while q.try_push(0).is_ok() {}
     let q2 = q.clone();
@@ -216,7 +220,8 @@ fn flush_against_blocked_posters() {
             .build(move |_: usize| {
                 h2.fetch_add(1, Ordering::SeqCst);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let posted = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = std::sync::mpsc::channel();

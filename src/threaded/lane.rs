@@ -40,7 +40,7 @@ use core::time::Duration;
 
 use super::slot::Slot;
 use crate::error::TryPushError;
-use crate::ring::{Heap, Multi, MultiProducer, Parking, PublishError, Ring};
+use crate::ring::{CapacityError, Heap, Multi, MultiProducer, Parking, PublishError, Ring};
 use crate::sync::blocking::Mutex;
 use crate::sync::time;
 use crate::sync::{thread, Arc, AtomicBool, AtomicUsize, CachePadded, IdCounter, Ordering};
@@ -55,15 +55,20 @@ pub(crate) type Producer<T> = MultiProducer<Arc<Queue<T>>>;
 /// A [`Queue`] of `capacity` slots (rounded up to a power of two) with
 /// room for `gates` consumer gates.
 ///
-/// # Panics
+/// # Errors
 ///
-/// If `capacity` is too large for a ring.
-pub(crate) fn queue<T>(capacity: usize, gates: usize) -> Arc<Queue<T>> {
-    Arc::new(Ring::new(
-        Heap::with_default(capacity.max(1).next_power_of_two(), gates)
-            .expect("queue capacity too large"),
+/// If `capacity` is zero or too large for a ring (or `gates` too many).
+pub(crate) fn queue<T>(capacity: usize, gates: usize) -> Result<Arc<Queue<T>>, CapacityError> {
+    if capacity == 0 {
+        return Err(CapacityError::NotPowerOfTwo(0));
+    }
+    let slots = capacity
+        .checked_next_power_of_two()
+        .ok_or(CapacityError::NotPowerOfTwo(capacity))?;
+    Ok(Arc::new(Ring::new(
+        Heap::with_default(slots, gates)?,
         Parking::with_max_park(Duration::from_micros(200)),
-    ))
+    )))
 }
 
 /// Lanes one thread keeps cached, across all pools and batchers.
@@ -81,7 +86,7 @@ impl<P> Lane<P> {
     #[inline]
     pub(crate) fn count(&self) {
         // Plain load and store, no RMW: the owner is the only writer.
-        // Release: pairs with `counted`'s Acquire (see `pool::Inner::is_idle`).
+        // Release: pairs with `counted`'s Acquire (see `pool::state::Inner::is_idle`).
         let c = &self.count;
         c.store(c.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
@@ -268,7 +273,7 @@ impl<P: Clone + Send + 'static> Lanes<P> {
     }
 
     /// Submissions counted in every lane so far. Each counter only grows;
-    /// the sum is not a snapshot (see `pool::Inner::is_idle` for how it is
+    /// the sum is not a snapshot (see `pool::state::Inner::is_idle` for how it is
     /// used).
     pub(crate) fn counted(&self) -> usize {
         let all = lock(&self.registry.all);

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::time::Duration;
 
-use super::error::BatchError;
+use super::error::{BatchError, BuildError};
 use super::flusher::{Flusher, OnError, Source, Weigher};
 use super::handoff::Handoff;
 use super::metrics::Counters;
@@ -35,7 +35,7 @@ pub const MAX_FLUSHERS: usize = crate::ring::MAX_GATES - 1;
 ///         // Write `lines` somewhere; an `Err` goes to the error callback.
 ///         assert!(!lines.is_empty());
 ///         Ok(())
-///     });
+///     }).unwrap();
 /// b.push("hello".to_string()).unwrap();
 /// b.close();
 /// ```
@@ -142,14 +142,16 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
 
     /// Starts the flushers, each with a clone of `handler`.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the capacity is too large for a ring or a thread cannot start.
-    pub fn build<H>(self, handler: H) -> Batcher<T>
+    /// [`BuildError`] if the capacity is too large for a ring or a thread
+    /// cannot start (then none is left running).
+    pub fn build<H>(self, handler: H) -> Result<Batcher<T>, BuildError>
     where
         H: FnMut(&mut Vec<T>) -> Result<(), E> + Send + Clone + 'static,
     {
-        let ring: Arc<Queue<T>> = lane::queue(self.capacity, self.flushers + 1);
+        let ring: Arc<Queue<T>> = lane::queue(self.capacity, self.flushers + 1)
+            .map_err(|_| BuildError::Capacity(self.capacity))?;
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
         let sources: Vec<Source<T>> = if self.flushers == 1 {
             alloc::vec![Source::One(graph.consumer(&[]).expect("gates sized"))]
@@ -207,20 +209,20 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 .spawn(move || f.run());
             match started {
                 Ok(j) => joins.push(j),
-                Err(e) => {
+                Err(_) => {
                     // Stop the flushers already running before reporting.
                     shared.ring.close();
                     shared.handoff.wake_all();
                     for j in joins {
                         let _ = j.join();
                     }
-                    panic!("could not start a flusher thread: {e}");
+                    return Err(BuildError::Spawn);
                 }
             }
         }
-        Batcher {
+        Ok(Batcher {
             shared,
             joins: Mutex::new(joins),
-        }
+        })
     }
 }

@@ -21,7 +21,8 @@ use crate::threaded::unwind::Payload;
 ///             f.lock().unwrap().push((why, items.clone()));
 ///         }
 ///     })
-///     .build(|_: &mut Vec<u32>| Err("disk full"));
+///     .build(|_: &mut Vec<u32>| Err("disk full"))
+///     .unwrap();
 /// b.push(1).unwrap();
 /// b.push(2).unwrap();
 /// b.close();
@@ -58,3 +59,35 @@ impl<E: fmt::Display> fmt::Display for BatchError<E> {
 }
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for BatchError<E> {}
+
+/// Why [`Builder::build`](super::Builder::build) (or
+/// [`TaskQueueBuilder::build`](super::TaskQueueBuilder::build)) failed.
+/// Nothing is left running.
+///
+/// ```
+/// use latchfree::batch::{Batcher, BuildError};
+///
+/// let r = Batcher::builder::<()>()
+///     .queue_capacity(usize::MAX)
+///     .build(|_: &mut Vec<u8>| Ok(()));
+/// assert_eq!(r.unwrap_err(), BuildError::Capacity(usize::MAX));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The queue capacity is too large for a ring.
+    Capacity(usize),
+    /// A flusher thread could not be started.
+    Spawn,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Capacity(n) => write!(f, "queue capacity {n} is too large"),
+            Self::Spawn => f.write_str("a flusher thread could not be started"),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}

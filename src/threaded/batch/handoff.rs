@@ -98,7 +98,7 @@ use crate::threaded::doorbell::{Check, Doorbell};
 /// ```
 /// use latchfree::batch::Batcher;
 ///
-/// let b = Batcher::builder::<()>().max_items(3).build(|_: &mut Vec<u8>| Ok(()));
+/// let b = Batcher::builder::<()>().max_items(3).build(|_: &mut Vec<u8>| Ok(())).unwrap();
 /// for i in 0..4 {
 ///     b.push(i).unwrap();
 /// }

@@ -12,7 +12,7 @@ use crate::sync::{AtomicUsize, Ordering};
 /// let b = Batcher::builder::<()>()
 ///     .max_items(10)
 ///     .max_delay(Duration::from_secs(60))
-///     .build(|_: &mut Vec<u32>| Ok(()));
+///     .build(|_: &mut Vec<u32>| Ok(())).unwrap();
 /// for i in 0..25 {
 ///     b.push(i).unwrap();
 /// }

@@ -75,7 +75,7 @@ use core::fmt;
 use core::time::Duration;
 
 pub use self::builder::{Builder, MAX_FLUSHERS};
-pub use self::error::{BatchError, Closed, TryPushError};
+pub use self::error::{BatchError, BuildError, Closed, TryPushError};
 pub use self::handoff::FlushCause;
 pub use self::metrics::Metrics;
 pub use self::task::{TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
@@ -102,7 +102,7 @@ use crate::threaded::lane::{Lanes, Producer, Queue};
 /// let b = Batcher::builder::<()>().max_items(64).build(move |batch: &mut Vec<u64>| {
 ///     w.fetch_add(batch.len(), Ordering::Relaxed);
 ///     Ok(())
-/// });
+/// }).unwrap();
 /// for i in 0..1000 {
 ///     b.push(i).unwrap();
 /// }

@@ -26,7 +26,7 @@ use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::panic::catch_unwind;
 
-use super::{Batcher, Closed, TryPushError, MAX_FLUSHERS};
+use super::{Batcher, BuildError, Closed, TryPushError, MAX_FLUSHERS};
 use crate::sync::{AtomicUsize, CachePadded, HandleArc, Ordering};
 use crate::threaded::unwind::{drop_quietly, panic_message, Payload};
 
@@ -47,7 +47,8 @@ use crate::threaded::unwind::{drop_quietly, panic_message, Payload};
 ///             e.lock().unwrap().push((value, why));
 ///         }
 ///     })
-///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) });
+///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) })
+///     .unwrap();
 /// for v in 0..5 {
 ///     q.push(v).unwrap();
 /// }
@@ -133,7 +134,7 @@ type OnError<E> = HandleArc<dyn Fn(TaskError<E>) + Send + Sync>;
 ///     .queue_capacity(256)
 ///     .thread_name("audit")
 ///     .on_error(|e| eprintln!("audit: {e}"))
-///     .build(|v: u32| if v % 2 == 0 { Ok(()) } else { Err("odd") });
+///     .build(|v: u32| if v % 2 == 0 { Ok(()) } else { Err("odd") }).unwrap();
 /// for v in 0..10 {
 ///     q.push(v).unwrap();
 /// }
@@ -210,10 +211,11 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
 
     /// Starts the workers.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the capacity is too large for a ring or a thread cannot start.
-    pub fn build<H>(self, handler: H) -> TaskQueue<T>
+    /// [`BuildError`] if the capacity is too large for a ring or a thread
+    /// cannot start (then none is left running).
+    pub fn build<H>(self, handler: H) -> Result<TaskQueue<T>, BuildError>
     where
         H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
     {
@@ -268,8 +270,8 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
             .queue_capacity(self.capacity)
             .flushers(self.workers)
             .thread_name(self.name)
-            .build(run);
-        TaskQueue { batcher, counters }
+            .build(run)?;
+        Ok(TaskQueue { batcher, counters })
     }
 }
 
@@ -323,12 +325,19 @@ impl<T: Send + 'static> TaskQueue<T> {
 
     /// A task queue with the [`TaskQueueBuilder`] defaults (one worker,
     /// order kept, 1024 queued values, errors printed to stderr).
+    ///
+    /// # Panics
+    ///
+    /// If the worker thread cannot be started.
     pub fn with_handler<E, H>(handler: H) -> Self
     where
         E: 'static,
         H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
     {
-        TaskQueueBuilder::new().build(handler)
+        match TaskQueueBuilder::new().build(handler) {
+            Ok(q) => q,
+            Err(e) => panic!("TaskQueue::with_handler: {e}"),
+        }
     }
 
     /// Adds `value`, waiting while the queue is full.

@@ -10,7 +10,7 @@ use super::metrics::WorkerStats;
 use super::state::{Handle, Inner, Queue, Threads};
 #[cfg(doc)]
 use super::JoinHandle;
-use super::{Payload, ThreadPool};
+use super::{BuildError, Payload, ThreadPool};
 use crate::ring::Ring;
 use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, CachePadded, HandleArc};
@@ -35,7 +35,7 @@ pub(super) type PanicHook = HandleArc<dyn Fn(&TaskInfo, &Payload) + Send + Sync>
 ///     .keep_alive(Duration::from_secs(10))
 ///     .queue_capacity(256)
 ///     .thread_name("io")
-///     .build();
+///     .build().unwrap();
 /// let h = pool.spawn(|| std::thread::current().name().map(String::from)).unwrap();
 /// assert!(h.join().unwrap().unwrap().starts_with("io-"));
 /// ```
@@ -157,21 +157,23 @@ impl Builder {
 
     /// Starts the pool with its `min` workers.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `max` is 0 or above [`MAX_WORKERS`], `min > max`, the capacity is
-    /// 0 or too large for a ring, or a thread cannot be started.
-    pub fn build(self) -> ThreadPool {
-        assert!(
-            (1..=MAX_WORKERS).contains(&self.max),
-            "max_workers must be in 1..={MAX_WORKERS}"
-        );
-        assert!(
-            self.min <= self.max,
-            "min_workers must not exceed max_workers"
-        );
-        assert!(self.capacity > 0, "queue capacity must be positive");
-        let ring: Arc<Queue> = lane::queue(self.capacity, self.max + 1);
+    /// [`BuildError`] if `max` is 0 or above [`MAX_WORKERS`], `min > max`,
+    /// the capacity is 0 or too large for a ring, or a thread cannot be
+    /// started (then none is left running).
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        if !(1..=MAX_WORKERS).contains(&self.max) {
+            return Err(BuildError::MaxWorkers(self.max));
+        }
+        if self.min > self.max {
+            return Err(BuildError::MinWorkers {
+                min: self.min,
+                max: self.max,
+            });
+        }
+        let ring: Arc<Queue> = lane::queue(self.capacity, self.max + 1)
+            .map_err(|_| BuildError::Capacity(self.capacity))?;
         let mut graph = Ring::graph(ring.clone()).expect("fresh ring");
         let mut handles: Vec<(usize, Handle)> = graph
             .work_group_vec(self.max, &[])
@@ -214,12 +216,13 @@ impl Builder {
             on_exit: self.on_exit,
             on_panic: self.on_panic,
         });
+        let pool = ThreadPool { inner };
         for _ in 0..self.min {
-            if Inner::try_grow(&inner, usize::MAX) {
-                continue;
+            if !Inner::try_grow(&pool.inner, usize::MAX) {
+                // Dropping the pool shuts down the workers already started.
+                return Err(BuildError::Spawn);
             }
-            panic!("could not start a pool worker");
         }
-        ThreadPool { inner }
+        Ok(pool)
     }
 }

@@ -29,7 +29,7 @@ pub use crate::threaded::unwind::Payload;
 ///     .min_workers(1)
 ///     .max_workers(1)
 ///     .panic_handler(move |info, _payload| s.lock().unwrap().push(info.id))
-///     .build();
+///     .build().unwrap();
 /// pool.execute(|| panic!("boom")).unwrap();
 /// pool.shutdown();
 /// assert_eq!(seen.lock().unwrap().len(), 1);

@@ -81,7 +81,7 @@ use core::time::Duration;
 use std::panic::catch_unwind;
 
 pub use self::builder::{Builder, MAX_WORKERS};
-pub use self::error::{Closed, TryPushError, WaitIdleError};
+pub use self::error::{BuildError, Closed, TryPushError, WaitIdleError};
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload, TaskInfo};
 pub use self::metrics::Metrics;
 
@@ -128,8 +128,16 @@ impl fmt::Debug for ThreadPool {
 
 impl ThreadPool {
     /// A pool with `n` workers and the other [`Builder`] defaults.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0 or above [`MAX_WORKERS`], or a thread cannot be started
+    /// ([`Builder::build`] returns these as a [`BuildError`]).
     pub fn new(n: usize) -> Self {
-        Builder::new().min_workers(n).max_workers(n).build()
+        match Builder::new().min_workers(n).max_workers(n).build() {
+            Ok(pool) => pool,
+            Err(e) => panic!("ThreadPool::new({n}): {e}"),
+        }
     }
 
     /// Starts configuring a pool.
