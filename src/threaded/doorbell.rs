@@ -136,10 +136,7 @@ impl Doorbell {
     /// [`ring`](Self::ring) does not wake it (module docs). May return
     /// early.
     pub fn nap(&self, d: Duration, ready: impl FnOnce() -> bool) {
-        let g = self.lock();
-        if !ready() {
-            nap_timeout(&self.naps, g, d);
-        }
+        self.nap_inner(d, ready);
     }
 
     /// Sleeps until `check` says done. `check` runs under the doorbell's
@@ -200,19 +197,25 @@ cfg_loom! {
     }
 }
 
-cfg_not_loom! {
-    fn nap_timeout(cond: &Condvar, g: MutexGuard<'_, ()>, d: Duration) {
-        drop(cond.wait_timeout(g, d));
+impl Doorbell {
+    cfg_not_loom! {
+        fn nap_inner(&self, d: Duration, ready: impl FnOnce() -> bool) {
+            let g = self.lock();
+            if !ready() {
+                drop(self.naps.wait_timeout(g, d));
+            }
+        }
     }
-}
 
-// Loom models no time: a nap is a yield (it may end at any moment, which
-// every caller handles). Its only waker, `ring_all`, then has nothing to
-// wake; the lock still orders the nap's check with it.
-cfg_loom! {
-    fn nap_timeout(_cond: &Condvar, g: MutexGuard<'_, ()>, _d: Duration) {
-        drop(g);
-        crate::sync::thread::yield_now();
+    // Loom models no time: a nap is a yield (it may end at any moment,
+    // which every caller handles), so it never waits for `ring_all` and
+    // needs no lock (which would only multiply a model's states).
+    cfg_loom! {
+        fn nap_inner(&self, _d: Duration, ready: impl FnOnce() -> bool) {
+            if !ready() {
+                crate::sync::thread::yield_now();
+            }
+        }
     }
 }
 
