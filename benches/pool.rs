@@ -29,7 +29,8 @@ fn pool(c: &mut Criterion) {
         .min_workers(2)
         .max_workers(2)
         .queue_capacity(4096)
-        .build();
+        .build()
+        .unwrap();
     g.bench_function("latchfree", |b| {
         b.iter(|| {
             let n = Arc::new(AtomicUsize::new(0));
@@ -124,7 +125,8 @@ fn batch(c: &mut Criterion) {
                 .build(move |v: &mut Vec<u64>| {
                     n2.fetch_add(v.len(), Ordering::Relaxed);
                     Ok(())
-                });
+                })
+                .unwrap();
             for i in 0..JOBS as u64 {
                 bt.push(i).unwrap();
             }

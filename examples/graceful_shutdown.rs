@@ -2,7 +2,7 @@
 //! batcher.
 //!
 //! Producer threads submit requests to a pool; each request's handler
-//! pushes a record into a batcher whose handler "writes" batches, and posts
+//! pushes a record into a batcher whose handler "writes" batches, and pushes
 //! an audit event to a task queue (one handler, in order). After a
 //! while a shutdown signal arrives (here a timer standing in for SIGTERM
 //! from an orchestrator): the service stops accepting, drains the pool and
@@ -20,7 +20,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use latchfree::batch::Batcher;
-use latchfree::pool::{TaskError, TaskQueue, ThreadPool};
+use latchfree::batch::{TaskError, TaskQueue};
+use latchfree::pool::ThreadPool;
 
 fn main() {
     let written = Arc::new(AtomicUsize::new(0));
@@ -34,7 +35,8 @@ fn main() {
                 // Stand-in for a write to a log or a database.
                 w2.fetch_add(batch.len(), Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let audited = Arc::new(AtomicUsize::new(0));
     let a2 = audited.clone();
@@ -46,7 +48,8 @@ fn main() {
                 // Stand-in for an audit-log append.
                 a2.fetch_add(1, Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let pool = Arc::new(
         ThreadPool::builder()
@@ -54,7 +57,8 @@ fn main() {
             .max_workers(4)
             .queue_capacity(1024)
             .thread_name("service")
-            .build(),
+            .build()
+            .unwrap(),
     );
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -72,7 +76,7 @@ fn main() {
                     n += 1;
                     let job = move || {
                         // The request's work, then its record.
-                        if b.push(request).is_err() || a.post(request).is_err() {
+                        if b.push(request).is_err() || a.push(request).is_err() {
                             unreachable!("both close only after the pool drained");
                         }
                     };
@@ -119,7 +123,7 @@ fn main() {
         audited.load(Ordering::Relaxed),
         m.failed
     );
-    assert_eq!(m.posted, accepted, "an audit event was refused");
+    assert_eq!(m.pushed, accepted, "an audit event was refused");
     assert_eq!(
         audited.load(Ordering::Relaxed),
         accepted,

@@ -490,6 +490,7 @@ fn journal_writer(sink: Arc<JournalSink>) -> Batcher<Buffer<'static>> {
             let _ = sink.write(batch);
             Ok(())
         })
+        .unwrap()
 }
 
 /// Rate-limits each account, then reserves each order's notional against
@@ -563,7 +564,8 @@ fn main() {
         ThreadPool::builder()
             .max_workers(2)
             .thread_name("notify")
-            .build(),
+            .build()
+            .unwrap(),
     );
 
     let epoch = Instant::now();

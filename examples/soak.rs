@@ -24,7 +24,7 @@
 //! | `buffers` | object pool (`init`/`reset` panicking, bounded) and byte-buffer pool | objects created = dropped; in use ≤ bound; hits + misses = gets |
 //! | `pool` | thread pool: `execute`, `spawn`, jobs panicking, `shutdown`/`shutdown_now` | submitted = ran + dropped unrun; panics reported = injected |
 //! | `batch` | batcher: handler `Err`/panic, weigher panicking, `flush` | accepted = delivered + failed |
-//! | `tasks` | `TaskQueue`: handler `Err`/panic, `flush` | posted = handled + failed + panicked |
+//! | `tasks` | `TaskQueue`: handler `Err`/panic, `flush` | pushed = handled + failed + panicked |
 //!
 //! Exactly-once is checked with a fingerprint per side of each equation:
 //! the count of items and the wrapping sum of a 64-bit mix of their ids
@@ -62,10 +62,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use fault::{is_injected, mix, quiet_injected_panics, Fault, Ledger, Plan, Rng, Tracked};
-use latchfree::batch::{BatchError, Batcher};
+use latchfree::batch::{BatchError, Batcher, TaskError, TaskQueue};
 use latchfree::buffer::{BufferPool, ObjectPool};
 use latchfree::map::{HashMap, Op};
-use latchfree::pool::{Builder as PoolBuilder, JoinError, TaskError, TaskQueue, ThreadPool};
+use latchfree::pool::{Builder as PoolBuilder, JoinError, ThreadPool};
 use latchfree::queue::{BlockingDelayQueue, DelayQueue, Growable, PriorityQueue};
 use latchfree::ring::{Disruptor, EventHandler, PanicPolicy};
 use latchfree::ring::{Heap, Multi, MultiProducer, Parking, Producer, Ring, Single};
@@ -1677,7 +1677,8 @@ impl PoolStation {
                     // The panic handler panics now and then too.
                     handler_fault.hit("pool panic handler");
                 })
-                .build(),
+                .build()
+                .unwrap(),
             prints,
             fault: rate_fault(rate, seed),
             spawn_fault: rate_fault(rate, mix(seed)),
@@ -1889,7 +1890,8 @@ impl BatchStation {
                     p1.delivered.add(t.id());
                 }
                 Ok(())
-            });
+            })
+            .unwrap();
         BatchGen {
             batcher,
             prints,
@@ -1948,7 +1950,7 @@ impl Station for BatchStation {
             let id = next_id();
             let t = g.ledger.track(id);
             let r = match ctx.rng.below(3) {
-                0 if self.blocking_flush => g.batcher.push(t),
+                0 if self.blocking_flush => g.batcher.push(t).map_err(Into::into),
                 0 | 1 => g.batcher.push_timeout(t, Duration::from_millis(1)),
                 _ => g.batcher.try_push(t),
             };
@@ -2033,7 +2035,8 @@ impl TaskStation {
                     panic!("{}: task handler", fault::INJECTED);
                 }
                 Ok(())
-            });
+            })
+            .unwrap();
         TaskGen {
             queue,
             prints,
@@ -2075,7 +2078,7 @@ impl TaskStation {
         let m = g.queue.metrics();
         b.check(
             "tasks",
-            m.posted == m.handled + m.failed + m.panicked,
+            m.pushed == m.handled + m.failed + m.panicked,
             || format!("metrics: {m:?}"),
         );
         Books::bump(&b.generations, 1);
@@ -2103,14 +2106,14 @@ impl Station for TaskStation {
             return self.retire(ctx);
         }
         let g = self.cur.get();
-        ctx.doing("tasks: post");
+        ctx.doing("tasks: push");
         for _ in 0..16 {
             let id = next_id();
             let t = g.ledger.track(id);
             let r = match ctx.rng.below(3) {
-                0 if self.blocking_flush => g.queue.post(t),
-                0 | 1 => g.queue.post_timeout(t, Duration::from_millis(1)),
-                _ => g.queue.try_post(t),
+                0 if self.blocking_flush => g.queue.push(t).map_err(Into::into),
+                0 | 1 => g.queue.push_timeout(t, Duration::from_millis(1)),
+                _ => g.queue.try_push(t),
             };
             match r {
                 Ok(()) => g.prints.posted.add(id),

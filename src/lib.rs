@@ -101,24 +101,22 @@ cfg_atomic64! {
 }
 #[cfg(feature = "alloc")]
 pub mod buffer;
+pub mod error;
 pub mod limiter;
 #[cfg(feature = "alloc")]
 pub mod map;
 pub mod queue;
 pub mod ring;
-cfg_threads! {
-    mod threaded;
-}
 pub mod wheel;
 
-// The thread-owning adapters. Also under loom, whose models run their real
-// protocols (`__loom` below).
+// The thread-owning adapters (`src/threaded/`), also under loom, whose
+// models run their real protocols (`__loom` below). Their public paths are
+// short: `pool` and `batch` here, the ring's runner and the timer service
+// from `ring` and `wheel`.
 cfg_threads! {
-    pub mod batch;
-    // Public through `__loom`, for the models; its docs point here.
-    #[allow(rustdoc::private_intra_doc_links)]
-    mod doorbell;
-    pub mod pool;
+    #[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+    mod threaded;
+    pub use threaded::{batch, pool};
 }
 
 /// The padding that keeps hot atomics apart (the ring's gates, see
@@ -140,8 +138,8 @@ const _: () = assert!(
 #[doc(hidden)]
 pub mod __loom {
     cfg_threads! {
-        pub use crate::batch::handoff::{clock, Flush, FlushCause, Handoff};
-        pub use crate::doorbell::{Check, Doorbell};
+        pub use crate::threaded::batch::handoff::{clock, Flush, FlushCause, Handoff};
+        pub use crate::threaded::doorbell::{Check, Doorbell};
         pub use crate::wheel::std_periodic::{Run, Series};
     }
     #[cfg(feature = "alloc")]

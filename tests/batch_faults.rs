@@ -22,8 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use fault::{is_injected, quiet_injected_panics, Bomb, Fault, Plan, Tally};
-use latchfree::batch::{BatchError, Batcher};
-use latchfree::pool::{TaskError, TaskQueue};
+use latchfree::batch::{BatchError, Batcher, TaskError, TaskQueue};
 
 /// Items per run.
 const ITEMS: usize = if cfg!(miri) { 12 } else { 60 };
@@ -127,7 +126,8 @@ fn batcher_run(site: Site, k: usize, flushers: usize) {
                 h.see(it.id as u64);
             }
             Ok(())
-        });
+        })
+        .unwrap();
     let b = Arc::new(b);
     let b2 = b.clone();
     let (d2, f4) = (drops.clone(), fault.clone());
@@ -230,7 +230,8 @@ fn a_weigher_panic_reports_that_item() {
         .build(move |batch: &mut Vec<u32>| {
             d.fetch_add(batch.len(), Ordering::SeqCst);
             Ok::<(), ()>(())
-        });
+        })
+        .unwrap();
     let b = Arc::new(b);
     let b2 = b.clone();
     within(10, "weigher panic".into(), move || {
@@ -258,7 +259,7 @@ enum TaskSite {
     ValueDrop,
 }
 
-/// One task-queue run: the handler is called exactly once per posted value
+/// One task-queue run: the handler is called exactly once per pushed value
 /// and each value dropped once, whatever panics; the counters add up.
 fn task_run(site: TaskSite, k: usize, workers: usize) {
     let fault = on_call(k);
@@ -293,7 +294,8 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
                 return Err(it.id);
             }
             Ok(())
-        });
+        })
+        .unwrap();
     let q = Arc::new(q);
     let q2 = q.clone();
     let (d2, f3) = (drops.clone(), fault.clone());
@@ -304,7 +306,7 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
                 drops: d2.clone(),
                 fault: (site == TaskSite::ValueDrop).then(|| f3.clone()),
             };
-            q2.post(item).map_err(|_| ()).expect("accepted");
+            q2.push(item).map_err(|_| ()).expect("accepted");
             if id % 7 == 6 {
                 q2.flush();
             }
@@ -320,7 +322,7 @@ fn task_run(site: TaskSite, k: usize, workers: usize) {
             "{site:?} k={k} workers={workers}: item {id}"
         );
     }
-    assert_eq!(m.posted, ITEMS);
+    assert_eq!(m.pushed, ITEMS);
     assert_eq!(m.handled + m.failed + m.panicked, ITEMS, "{m:?}");
     assert_eq!(errors.load(Ordering::SeqCst), m.failed + m.panicked);
 }
@@ -369,7 +371,8 @@ fn dropping_a_batcher_with_panicking_items_loses_nothing() {
         .build(move |batch: &mut Vec<Item>| {
             h.fetch_add(batch.len(), Ordering::SeqCst);
             Ok(())
-        });
+        })
+        .unwrap();
     for id in 0..ITEMS {
         b.push(Item {
             id,

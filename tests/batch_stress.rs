@@ -39,7 +39,8 @@ fn race(flushers: usize, try_push: bool) {
                     }
                 }
                 Ok::<(), ()>(())
-            }),
+            })
+            .unwrap(),
     );
     let accepted = Arc::new(AtomicUsize::new(0));
     let producers: Vec<_> = (0..PRODUCERS)
@@ -50,7 +51,7 @@ fn race(flushers: usize, try_push: bool) {
                     let r = if try_push {
                         b.try_push((p, i))
                     } else {
-                        b.push((p, i))
+                        b.push((p, i)).map_err(Into::into)
                     };
                     match r {
                         Ok(()) => {
@@ -108,7 +109,8 @@ fn flush_sees_everything_accepted_before_it() {
             .build(move |batch: &mut Vec<usize>| {
                 c2.fetch_add(batch.len(), Ordering::SeqCst);
                 Ok::<(), ()>(())
-            }),
+            })
+            .unwrap(),
     );
     let hs: Vec<_> = (0..2)
         .map(|_| {
@@ -171,7 +173,8 @@ fn flush_against_blocked_pushers(pushers: usize, flushers: usize) {
             .build(move |batch: &mut Vec<usize>| {
                 d2.fetch_add(batch.len(), Ordering::SeqCst);
                 Ok::<(), ()>(())
-            }),
+            })
+            .unwrap(),
     );
     let accepted = Arc::new(AtomicUsize::new(0));
     let (b2, a2, del) = (b.clone(), accepted.clone(), delivered.clone());

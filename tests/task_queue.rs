@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use latchfree::pool::{PostError, TaskError, TaskQueue};
+use latchfree::batch::{Closed, TaskError, TaskQueue, TryPushError};
 
 const PER_POSTER: usize = if cfg!(miri) { 64 } else { 20_000 };
 
-/// Four posters (post, try_post, post_timeout in turn) race a close: every
+/// Four posters (push, try_push, push_timeout in turn) race a close: every
 /// value is handled exactly once or came back to its poster, and
 /// handled + returned == attempted.
 fn race(workers: usize) {
@@ -26,7 +26,8 @@ fn race(workers: usize) {
             .build(move |v: usize| {
                 s[v].fetch_add(1, Ordering::Relaxed);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let returned = Arc::new(AtomicUsize::new(0));
     let posters: Vec<_> = (0..4)
@@ -36,9 +37,9 @@ fn race(workers: usize) {
                 for i in 0..PER_POSTER {
                     let v = p * PER_POSTER + i;
                     let r = match i % 3 {
-                        0 => q.post(v),
-                        1 => q.try_post(v),
-                        _ => q.post_timeout(v, Duration::from_micros(50)),
+                        0 => q.push(v).map_err(Into::into),
+                        1 => q.try_push(v),
+                        _ => q.push_timeout(v, Duration::from_micros(50)),
                     };
                     if let Err(e) = r {
                         assert_eq!(e.into_inner(), v, "the refused value comes back");
@@ -63,8 +64,8 @@ fn race(workers: usize) {
         );
     }
     let m = q.metrics();
-    assert_eq!(m.posted, m.handled);
-    assert_eq!(m.posted + returned.load(Ordering::Relaxed), 4 * PER_POSTER);
+    assert_eq!(m.pushed, m.handled);
+    assert_eq!(m.pushed + returned.load(Ordering::Relaxed), 4 * PER_POSTER);
     assert_eq!(m.rejected, returned.load(Ordering::Relaxed));
 }
 
@@ -79,7 +80,7 @@ fn exactly_once_with_close_racing_three_workers() {
 }
 
 #[test]
-fn one_worker_keeps_post_order() {
+fn one_worker_keeps_push_order() {
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     let q = TaskQueue::with_handler(move |v: u32| {
@@ -87,7 +88,7 @@ fn one_worker_keeps_post_order() {
         Ok::<(), ()>(())
     });
     for v in 0..1000 {
-        q.post(v).unwrap();
+        q.push(v).unwrap();
     }
     drop(q); // Drop closes and drains.
     assert_eq!(*log.lock().unwrap(), (0..1000).collect::<Vec<_>>());
@@ -110,14 +111,15 @@ fn panics_do_not_kill_workers_and_errors_reach_the_callback() {
             3 => Err(format!("bad {v}")),
             7 => panic!("boom"),
             _ => Ok(()),
-        });
+        })
+        .unwrap();
     for v in 0..100 {
-        q.post(v).unwrap();
+        q.push(v).unwrap();
     }
     q.close();
     let m = q.metrics();
     assert_eq!(
-        (m.posted, m.handled, m.failed, m.panicked),
+        (m.pushed, m.handled, m.failed, m.panicked),
         (100, 80, 10, 10)
     );
     let errors = errors.lock().unwrap();
@@ -139,24 +141,25 @@ fn full_queue_refuses_and_times_out() {
             s2.fetch_add(1, Ordering::SeqCst);
             drop(g2.lock().unwrap());
             Ok(())
-        });
+        })
+        .unwrap();
     // The worker takes the first value and blocks in the handler; then the
     // queue fills up.
-    q.post(0).unwrap();
+    q.push(0).unwrap();
     while started.load(Ordering::SeqCst) == 0 {
         thread::yield_now();
     }
     let mut accepted = 1;
     let t = Instant::now();
-    while q.try_post(accepted).is_ok() {
+    while q.try_push(accepted).is_ok() {
         accepted += 1;
         assert!(t.elapsed() < Duration::from_secs(5), "never full");
     }
-    assert!(matches!(q.try_post(99), Err(PostError::Full(99))));
+    assert!(matches!(q.try_push(99), Err(TryPushError::Full(99))));
     let t = Instant::now();
     assert!(matches!(
-        q.post_timeout(98, Duration::from_millis(20)),
-        Err(PostError::Full(98))
+        q.push_timeout(98, Duration::from_millis(20)),
+        Err(TryPushError::Full(98))
     ));
     assert!(t.elapsed() >= Duration::from_millis(15));
     drop(g);
@@ -180,11 +183,12 @@ fn blocked_poster_gets_closed() {
             .build(move |_: u32| {
                 drop(g2.lock().unwrap());
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
-    while q.try_post(0).is_ok() {}
+    while q.try_push(0).is_ok() {}
     let q2 = q.clone();
-    let poster = thread::spawn(move || q2.post(7));
+    let poster = thread::spawn(move || q2.push(7));
     thread::sleep(Duration::from_millis(20));
     let closer = {
         let q = q.clone();
@@ -194,13 +198,13 @@ fn blocked_poster_gets_closed() {
     drop(g);
     closer.join().unwrap();
     match poster.join().unwrap() {
-        Err(PostError::Closed(7)) => {}
+        Err(Closed(7)) => {}
         // It may have got in before the close reached the queue.
         Ok(()) => {}
         other => panic!("{other:?}"),
     }
     let m = q.metrics();
-    assert_eq!(m.posted, m.handled);
+    assert_eq!(m.pushed, m.handled);
 }
 
 /// Issue 11, failure 1, through the task queue: posters blocked on a full
@@ -216,7 +220,8 @@ fn flush_against_blocked_posters() {
             .build(move |_: usize| {
                 h2.fetch_add(1, Ordering::SeqCst);
                 Ok(())
-            }),
+            })
+            .unwrap(),
     );
     let posted = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -229,7 +234,7 @@ fn flush_against_blocked_posters() {
                 let (q, posted) = (q2.clone(), p2.clone());
                 thread::spawn(move || {
                     for i in 0..ITEMS {
-                        q.post(i).unwrap();
+                        q.push(i).unwrap();
                         posted.fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -256,5 +261,5 @@ fn flush_against_blocked_posters() {
     }
     q.close();
     assert_eq!(handled.load(Ordering::SeqCst), 2 * ITEMS);
-    assert_eq!(q.metrics().posted, 2 * ITEMS);
+    assert_eq!(q.metrics().pushed, 2 * ITEMS);
 }

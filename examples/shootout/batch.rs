@@ -40,7 +40,8 @@ fn latchfree(batch: usize, np: usize) -> f64 {
         .build(move |v: &mut Vec<u64>| {
             c2.fetch_add(v.len(), Ordering::Relaxed);
             Ok(())
-        });
+        })
+        .unwrap();
     let t = Instant::now();
     producers(np, |x| b.push(x).unwrap());
     b.close();

@@ -181,7 +181,8 @@ fn pools() -> Vec<(&'static str, Box<dyn Pool>)> {
                     .min_workers(WORKERS)
                     .max_workers(WORKERS)
                     .queue_capacity(65_536)
-                    .build(),
+                    .build()
+                    .unwrap(),
             )),
         ),
         (

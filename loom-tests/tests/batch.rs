@@ -1,9 +1,10 @@
 //! Loom models of the batcher's flush/close/sleep hand-off. Run with
 //! `RUSTFLAGS="--cfg latchfree_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p latchfree-loom-tests --test batch`.
 //!
-//! The batcher's flusher loop, flush target and epoch and sleep flag
-//! live in its `Handoff` (reached through `latchfree::__loom`); these
-//! models run that very loop on a loom thread against the same kind of queue the batcher uses (a
+//! The batcher's flusher loop, flush target and epoch live in its
+//! `Handoff`, and its flushers sleep on the adapters' doorbell (both
+//! reached through `latchfree::__loom`); these models run that very loop
+//! on a loom thread against the same kind of queue the batcher uses (a
 //! multi-producer ring with one consumer), with a batch that records what
 //! was shipped. Time stands still under loom (see the module docs), so a
 //! batch with a delay lingers until a flush or the close ships it, and a
@@ -50,7 +51,8 @@ struct TestFlusher {
 }
 
 impl Flush for TestFlusher {
-    fn fill(&mut self) -> Poll {
+    /// The batch has no item limit here: everything waiting is taken.
+    fn take(&mut self) -> Poll {
         let batch = &mut self.batch;
         let was_empty = batch.is_empty();
         let p = match &mut self.src {
@@ -65,6 +67,9 @@ impl Flush for TestFlusher {
         }
         p
     }
+
+    /// Nothing to weigh, no limit to ship at.
+    fn absorb(&mut self) {}
 
     fn position(&self) -> u64 {
         match &self.src {

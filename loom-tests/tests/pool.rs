@@ -168,7 +168,8 @@ fn pool_wait_idle_sees_every_job_run() {
             .min_workers(1)
             .max_workers(1)
             .queue_capacity(2)
-            .build();
+            .build()
+            .unwrap();
         let ran = counter();
         pool.execute(bump(&ran)).unwrap();
         pool.wait_idle().unwrap();
@@ -187,7 +188,8 @@ fn pool_shutdown_now_runs_or_returns_each_job_once() {
                 .min_workers(1)
                 .max_workers(1)
                 .queue_capacity(2)
-                .build(),
+                .build()
+                .unwrap(),
         );
         let ran = counter();
         pool.execute(bump(&ran)).unwrap();
@@ -214,7 +216,8 @@ fn pool_retire_races_a_submit() {
                 .max_workers(1)
                 .keep_alive(Duration::ZERO)
                 .queue_capacity(2)
-                .build(),
+                .build()
+                .unwrap(),
         );
         let ran = counter();
         pool.execute(bump(&ran)).unwrap();

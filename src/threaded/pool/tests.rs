@@ -40,7 +40,8 @@ fn panics_keep_capacity_and_reach_handles() {
             assert!(info.thread.is_some());
             s2.fetch_add(1, Ordering::Relaxed);
         })
-        .build();
+        .build()
+        .unwrap();
     for _ in 0..10 {
         pool.execute(|| panic!("boom")).unwrap();
     }
@@ -59,7 +60,8 @@ fn try_execute_full_and_closed_give_the_job_back() {
         .min_workers(1)
         .max_workers(1)
         .queue_capacity(2)
-        .build();
+        .build()
+        .unwrap();
     let gate = StdArc::new(std::sync::Barrier::new(2));
     let g2 = gate.clone();
     pool.execute(move || {
@@ -92,7 +94,7 @@ fn try_execute_full_and_closed_give_the_job_back() {
     match pool.try_execute(move || {
         h3.store(8, Ordering::Relaxed);
     }) {
-        Err(SubmitError::Closed(f)) => f(),
+        Err(TryPushError::Closed(f)) => f(),
         other => panic!("expected Closed, got {other:?}"),
     }
     assert_eq!(hit.load(Ordering::Relaxed), 8);
@@ -101,7 +103,11 @@ fn try_execute_full_and_closed_give_the_job_back() {
 
 #[test]
 fn shutdown_now_returns_unstarted_jobs() {
-    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    let pool = Builder::new()
+        .min_workers(1)
+        .max_workers(1)
+        .build()
+        .unwrap();
     let gate = StdArc::new(std::sync::Barrier::new(2));
     let g2 = gate.clone();
     let ran = StdArc::new(StdAtomic::new(0));
@@ -138,7 +144,11 @@ fn shutdown_now_returns_unstarted_jobs() {
 
 #[test]
 fn shutdown_timeout_returns_what_it_did_not_start() {
-    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    let pool = Builder::new()
+        .min_workers(1)
+        .max_workers(1)
+        .build()
+        .unwrap();
     for _ in 0..20 {
         pool.execute(|| thread::sleep(Duration::from_millis(10)))
             .unwrap();
@@ -151,7 +161,11 @@ fn shutdown_timeout_returns_what_it_did_not_start() {
 
 #[test]
 fn deadlines_and_cancel() {
-    let pool = Builder::new().min_workers(1).max_workers(1).build();
+    let pool = Builder::new()
+        .min_workers(1)
+        .max_workers(1)
+        .build()
+        .unwrap();
     let gate = StdArc::new(std::sync::Barrier::new(2));
     let g2 = gate.clone();
     pool.execute(move || {
@@ -209,7 +223,8 @@ fn elastic_grows_and_shrinks() {
         .min_workers(0)
         .max_workers(4)
         .keep_alive(Duration::from_millis(20))
-        .build();
+        .build()
+        .unwrap();
     assert_eq!(pool.metrics().workers, 0);
     let gate = StdArc::new(std::sync::Barrier::new(5));
     for _ in 0..4 {
@@ -260,7 +275,8 @@ fn hooks_run() {
         .on_thread_exit(move |_| {
             e.fetch_add(1, Ordering::Relaxed);
         })
-        .build();
+        .build()
+        .unwrap();
     let name = pool
         .spawn(|| thread::current().name().map(String::from))
         .unwrap()
@@ -278,7 +294,7 @@ fn hooks_run() {
 /// `wait_idle` would return early or never).
 #[test]
 fn many_pools_share_a_thread_cache() {
-    let pools: Vec<ThreadPool> = (0..stripes::CACHE_LANES + 2)
+    let pools: Vec<ThreadPool> = (0..crate::threaded::lane::CACHE_LANES + 2)
         .map(|_| ThreadPool::new(1))
         .collect();
     let count = StdArc::new(StdAtomic::new(0));
@@ -308,7 +324,7 @@ fn a_refused_boxed_closure_comes_back_as_is() {
     let f: Box<dyn FnOnce() + Send> = Box::new(move || assert_eq!(v[0], 7));
     let raw = &*f as *const (dyn FnOnce() + Send) as *const u8;
     match pool.try_execute(f) {
-        Err(SubmitError::Closed(back)) => {
+        Err(TryPushError::Closed(back)) => {
             let back_raw = &*back as *const (dyn FnOnce() + Send) as *const u8;
             assert_eq!(raw, back_raw, "the same box came back");
             back();
@@ -321,4 +337,25 @@ fn a_refused_boxed_closure_comes_back_as_is() {
 fn a_queued_job_is_small() {
     // A queue slot (Option<Job>) fits a cache line.
     assert!(core::mem::size_of::<Option<Job>>() <= 64);
+}
+
+#[test]
+fn bad_configurations_are_errors_not_panics() {
+    let b = || Builder::new().min_workers(0).max_workers(1);
+    assert_eq!(
+        b().queue_capacity(0).build().unwrap_err(),
+        BuildError::Capacity(0)
+    );
+    assert_eq!(
+        b().queue_capacity(usize::MAX).build().unwrap_err(),
+        BuildError::Capacity(usize::MAX)
+    );
+    assert_eq!(
+        Builder::new()
+            .max_workers(MAX_WORKERS + 1)
+            .build()
+            .unwrap_err(),
+        BuildError::MaxWorkers(MAX_WORKERS + 1)
+    );
+    assert!(b().build().is_ok());
 }

@@ -1,12 +1,13 @@
-//! A task queue: values posted to one handler on a few worker threads (the
+//! A task queue: values pushed to one handler on a few worker threads (the
 //! "async task" of Go worker-pool libraries), with a bounded queue, an
-//! error callback and a draining close.
+//! error callback, a flush and a draining close.
 //!
-//! It is a thin layer over the [`Batcher`](crate::batch::Batcher): the
-//! queue is the batcher's multi-producer ring, the workers are its flusher
-//! threads, and each worker takes what is waiting (natural batching, no
-//! linger) and calls the handler once per value, catching panics value by
-//! value. So a handler's panic never costs a worker, order is kept with one
+//! It is a [`Batcher`] configured for it (which is why it lives here, not
+//! in `pool`: flush, ordered delivery and the draining close are the
+//! batcher's): the queue is the batcher's multi-producer ring, the workers
+//! are its flusher threads, and each worker takes what is waiting (natural
+//! batching, no linger) and calls the handler once per value, catching
+//! panics value by value. So a handler's panic never costs a worker, order is kept with one
 //! worker, and `close` (or `Drop`) hands every accepted value to the handler
 //! before it returns.
 //!
@@ -25,69 +26,9 @@ use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::panic::catch_unwind;
 
-use super::Payload;
-use crate::batch::{drop_quietly, Batcher, PushError};
-use crate::sync::{Arc, AtomicUsize, CachePadded, Ordering};
-
-/// Why a value was not accepted; the value comes back.
-///
-/// ```
-/// use latchfree::pool::{PostError, TaskQueue};
-///
-/// let q = TaskQueue::with_handler(|_: u32| Ok::<(), ()>(()));
-/// q.close();
-/// assert!(matches!(q.post(5), Err(PostError::Closed(5))));
-/// ```
-pub enum PostError<T> {
-    /// The queue is full (from `try_post`, or `post_timeout` after its
-    /// wait).
-    Full(T),
-    /// The queue is closed.
-    Closed(T),
-}
-
-impl<T> PostError<T> {
-    /// The value that was not accepted.
-    pub fn into_inner(self) -> T {
-        match self {
-            Self::Full(t) | Self::Closed(t) => t,
-        }
-    }
-
-    /// Whether the queue was full.
-    pub fn is_full(&self) -> bool {
-        matches!(self, Self::Full(_))
-    }
-}
-
-impl<T> From<PushError<T>> for PostError<T> {
-    fn from(e: PushError<T>) -> Self {
-        match e {
-            PushError::Full(t) => Self::Full(t),
-            PushError::Closed(t) => Self::Closed(t),
-        }
-    }
-}
-
-impl<T> fmt::Debug for PostError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(_) => f.write_str("Full(..)"),
-            Self::Closed(_) => f.write_str("Closed(..)"),
-        }
-    }
-}
-
-impl<T> fmt::Display for PostError<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Full(_) => f.write_str("the task queue is full"),
-            Self::Closed(_) => f.write_str("the task queue is closed"),
-        }
-    }
-}
-
-impl<T> core::error::Error for PostError<T> {}
+use super::{Batcher, BuildError, Closed, TryPushError, MAX_FLUSHERS};
+use crate::sync::{AtomicUsize, CachePadded, HandleArc, Ordering};
+use crate::threaded::unwind::{drop_quietly, panic_message, Payload};
 
 /// What the error callback learns about a value the handler did not
 /// handle. The value itself was moved into the handler and is gone; a
@@ -95,7 +36,7 @@ impl<T> core::error::Error for PostError<T> {}
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use latchfree::pool::{TaskError, TaskQueue};
+/// use latchfree::batch::{TaskError, TaskQueue};
 ///
 /// let errors = Arc::new(Mutex::new(Vec::new()));
 /// let e = errors.clone();
@@ -106,9 +47,10 @@ impl<T> core::error::Error for PostError<T> {}
 ///             e.lock().unwrap().push((value, why));
 ///         }
 ///     })
-///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) });
+///     .build(|v: u32| if v == 3 { Err((v, "three")) } else { Ok(()) })
+///     .unwrap();
 /// for v in 0..5 {
-///     q.post(v).unwrap();
+///     q.push(v).unwrap();
 /// }
 /// q.close();
 /// assert_eq!(*errors.lock().unwrap(), [(3, "three")]);
@@ -143,39 +85,32 @@ impl<E: fmt::Display> fmt::Display for TaskError<E> {
 
 impl<E: fmt::Debug + fmt::Display> core::error::Error for TaskError<E> {}
 
-/// The message of a panic payload, when it is a string.
-fn panic_message(p: &Payload) -> Option<&str> {
-    p.downcast_ref::<&str>()
-        .copied()
-        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
-}
-
 /// A point-in-time view of a [`TaskQueue`]'s counters; stale under
 /// concurrency. Once the queue is closed,
-/// `posted == handled + failed + panicked`.
+/// `pushed == handled + failed + panicked`.
 ///
 /// ```
-/// use latchfree::pool::TaskQueue;
+/// use latchfree::batch::TaskQueue;
 ///
 /// let q = TaskQueue::with_handler(|v: u32| if v < 8 { Ok(()) } else { Err(v) });
 /// for v in 0..10 {
-///     q.post(v).unwrap();
+///     q.push(v).unwrap();
 /// }
 /// q.close();
 /// let m = q.metrics();
-/// assert_eq!((m.posted, m.handled, m.failed), (10, 8, 2));
+/// assert_eq!((m.pushed, m.handled, m.failed), (10, 8, 2));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TaskMetrics {
     /// Values accepted.
-    pub posted: usize,
+    pub pushed: usize,
     /// Values the handler returned `Ok` for.
     pub handled: usize,
     /// Values the handler returned `Err` for.
     pub failed: usize,
     /// Values the handler panicked on.
     pub panicked: usize,
-    /// Posts refused (full or closed).
+    /// Pushes refused (full or closed).
     pub rejected: usize,
 }
 
@@ -186,21 +121,22 @@ struct Counters {
     panicked: AtomicUsize,
 }
 
-type OnError<E> = Arc<dyn Fn(TaskError<E>) + Send + Sync>;
+/// User callbacks are owned, not synchronised on: the plain `Arc`.
+type OnError<E> = HandleArc<dyn Fn(TaskError<E>) + Send + Sync>;
 
 /// Configures and starts a [`TaskQueue`].
 ///
 /// ```
-/// use latchfree::pool::TaskQueue;
+/// use latchfree::batch::TaskQueue;
 ///
 /// let q = TaskQueue::builder()
 ///     .workers(2)
 ///     .queue_capacity(256)
 ///     .thread_name("audit")
 ///     .on_error(|e| eprintln!("audit: {e}"))
-///     .build(|v: u32| if v % 2 == 0 { Ok(()) } else { Err("odd") });
+///     .build(|v: u32| if v % 2 == 0 { Ok(()) } else { Err("odd") }).unwrap();
 /// for v in 0..10 {
-///     q.post(v).unwrap();
+///     q.push(v).unwrap();
 /// }
 /// q.close();
 /// let m = q.metrics();
@@ -231,7 +167,7 @@ impl<T: Send + 'static, E: 'static> Default for TaskQueueBuilder<T, E> {
 }
 
 impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
-    /// Defaults: one worker (values handled in post order), 1024 queued
+    /// Defaults: one worker (values handled in push order), 1024 queued
     /// values, threads named `latchfree-task-N`, failures and panics
     /// printed to stderr.
     pub fn new() -> Self {
@@ -244,16 +180,16 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
         }
     }
 
-    /// Worker threads (1..=63). With one, values are handled in the order
+    /// Worker threads (1..=[`MAX_FLUSHERS`]). With one, values are handled in the order
     /// they were accepted; with more, in parallel and in no set order, each
     /// worker taking one value at a time so a slow value holds up no other.
     pub fn workers(mut self, n: usize) -> Self {
-        self.workers = n.clamp(1, super::MAX_WORKERS);
+        self.workers = n.clamp(1, MAX_FLUSHERS);
         self
     }
 
     /// Values that may wait (rounded up to a power of two). When full,
-    /// `post` waits, `try_post` refuses and `post_timeout` waits a while.
+    /// `push` waits, `try_push` refuses and `push_timeout` waits a while.
     pub fn queue_capacity(mut self, n: usize) -> Self {
         self.capacity = n.max(1);
         self
@@ -269,22 +205,23 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
     /// panicked on (see [`TaskError`]). Runs on the worker; a panic in it
     /// is caught and ignored.
     pub fn on_error(mut self, f: impl Fn(TaskError<E>) + Send + Sync + 'static) -> Self {
-        self.on_error = Some(Arc::new(f));
+        self.on_error = Some(HandleArc::new(f));
         self
     }
 
     /// Starts the workers.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If the capacity is too large for a ring or a thread cannot start.
-    pub fn build<H>(self, handler: H) -> TaskQueue<T>
+    /// [`BuildError`] if the capacity is too large for a ring or a thread
+    /// cannot start (then none is left running).
+    pub fn build<H>(self, handler: H) -> Result<TaskQueue<T>, BuildError>
     where
         H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
     {
-        let counters = Arc::new(Counters::default());
+        let counters = HandleArc::new(Counters::default());
         let on_error: OnError<E> = self.on_error.unwrap_or_else(|| {
-            Arc::new(|e: TaskError<E>| {
+            HandleArc::new(|e: TaskError<E>| {
                 let why = match &e {
                     TaskError::Failed(_) => "failed",
                     TaskError::Panicked(p) => panic_message(p).unwrap_or("panicked"),
@@ -292,7 +229,7 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
                 std::eprintln!("latchfree task: a value was not handled: {why}");
             })
         });
-        let handler = Arc::new(handler);
+        let handler = HandleArc::new(handler);
         let c = counters.clone();
         let run = move |batch: &mut alloc::vec::Vec<T>| -> Result<(), Infallible> {
             let (mut ok, mut failed, mut panicked) = (0, 0, 0);
@@ -333,16 +270,16 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
             .queue_capacity(self.capacity)
             .flushers(self.workers)
             .thread_name(self.name)
-            .build(run);
-        TaskQueue { batcher, counters }
+            .build(run)?;
+        Ok(TaskQueue { batcher, counters })
     }
 }
 
-/// Values posted to one handler on worker threads, with a bounded queue,
-/// an error callback and a draining close.
+/// Values pushed to one handler on worker threads, with a bounded queue,
+/// an error callback, a flush and a draining close.
 ///
-/// A thin layer over the [`Batcher`](crate::batch::Batcher): its ring is
-/// the queue and its flushers are the workers, each taking what is waiting
+/// A [`Batcher`] configured for it: its ring is the queue and its flushers
+/// are the workers, each taking what is waiting
 /// and calling the handler once per value, catching panics value by value.
 /// A panic never costs a worker; with one worker values are handled in
 /// the order they were accepted.
@@ -353,25 +290,25 @@ impl<T: Send + 'static, E: 'static> TaskQueueBuilder<T, E> {
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
 /// use std::sync::Arc;
-/// use latchfree::pool::{PostError, ThreadPool};
+/// use latchfree::batch::{TaskQueue, TryPushError};
 ///
 /// let sum = Arc::new(AtomicUsize::new(0));
 /// let s = sum.clone();
-/// let q = ThreadPool::with_handler(move |v: usize| {
+/// let q = TaskQueue::with_handler(move |v: usize| {
 ///     s.fetch_add(v, Ordering::Relaxed);
 ///     Ok::<(), ()>(())
 /// });
 /// for v in 1..=100 {
-///     q.post(v).unwrap();
+///     q.push(v).unwrap();
 /// }
-/// q.flush(); // everything posted so far was handled
+/// q.flush(); // everything pushed so far was handled
 /// assert_eq!(sum.load(Ordering::Relaxed), 5050);
 /// q.close();
-/// assert!(matches!(q.try_post(1), Err(PostError::Closed(1))));
+/// assert!(matches!(q.try_push(1), Err(TryPushError::Closed(1))));
 /// ```
 pub struct TaskQueue<T> {
     batcher: Batcher<T>,
-    counters: Arc<Counters>,
+    counters: HandleArc<Counters>,
 }
 
 impl<T> fmt::Debug for TaskQueue<T> {
@@ -388,41 +325,47 @@ impl<T: Send + 'static> TaskQueue<T> {
 
     /// A task queue with the [`TaskQueueBuilder`] defaults (one worker,
     /// order kept, 1024 queued values, errors printed to stderr).
+    ///
+    /// # Panics
+    ///
+    /// If the worker thread cannot be started.
     pub fn with_handler<E, H>(handler: H) -> Self
     where
         E: 'static,
         H: Fn(T) -> Result<(), E> + Send + Sync + 'static,
     {
-        TaskQueueBuilder::new().build(handler)
+        match TaskQueueBuilder::new().build(handler) {
+            Ok(q) => q,
+            Err(e) => panic!("TaskQueue::with_handler: {e}"),
+        }
     }
 
-    /// Posts `value`, waiting while the queue is full.
+    /// Adds `value`, waiting while the queue is full.
     ///
     /// # Errors
     ///
-    /// `Closed(value)` once the queue is closed (including while waiting).
-    pub fn post(&self, value: T) -> Result<(), PostError<T>> {
-        self.batcher.push(value).map_err(PostError::from)
+    /// [`Closed`] with the value once the queue is closed (including while
+    /// waiting).
+    pub fn push(&self, value: T) -> Result<(), Closed<T>> {
+        self.batcher.push(value)
     }
 
-    /// Posts `value` if there is room now.
+    /// Adds `value` if there is room now.
     ///
     /// # Errors
     ///
     /// `Full(value)` or `Closed(value)`.
-    pub fn try_post(&self, value: T) -> Result<(), PostError<T>> {
-        self.batcher.try_push(value).map_err(PostError::from)
+    pub fn try_push(&self, value: T) -> Result<(), TryPushError<T>> {
+        self.batcher.try_push(value)
     }
 
-    /// Posts `value`, waiting at most `timeout` for room.
+    /// Adds `value`, waiting at most `timeout` for room.
     ///
     /// # Errors
     ///
     /// `Full(value)` after the wait, or `Closed(value)`.
-    pub fn post_timeout(&self, value: T, timeout: Duration) -> Result<(), PostError<T>> {
-        self.batcher
-            .push_timeout(value, timeout)
-            .map_err(PostError::from)
+    pub fn push_timeout(&self, value: T, timeout: Duration) -> Result<(), TryPushError<T>> {
+        self.batcher.push_timeout(value, timeout)
     }
 
     /// Returns once every value accepted before this call has been handed
@@ -431,7 +374,7 @@ impl<T: Send + 'static> TaskQueue<T> {
         self.batcher.flush();
     }
 
-    /// Stops accepting (waiting posters get `Closed`), hands every accepted
+    /// Stops accepting (waiting pushers get `Closed`), hands every accepted
     /// value to the handler, and joins the workers. Idempotent.
     pub fn close(&self) {
         self.batcher.close();
@@ -447,7 +390,7 @@ impl<T: Send + 'static> TaskQueue<T> {
         let b = self.batcher.metrics();
         let c = &self.counters;
         TaskMetrics {
-            posted: b.accepted,
+            pushed: b.accepted,
             handled: c.handled.load(Ordering::Relaxed),
             failed: c.failed.load(Ordering::Relaxed),
             panicked: c.panicked.load(Ordering::Relaxed),

@@ -3,8 +3,9 @@
 //!
 //! It is kept apart from the batcher (which owns the queue, the batch and
 //! the handler) so that the loom models in `loom-tests/tests/batch.rs` run
-//! exactly this code, flusher loop included, with loom's threads, park,
-//! mutex and clock. The batcher supplies the queue side through [`Flush`].
+//! exactly this code, flusher loop included, with loom's threads, mutex,
+//! condition variable and clock. The batcher supplies the queue side
+//! through [`Flush`].
 //!
 //! # Ground rules
 //!
@@ -25,18 +26,23 @@
 //! - A flusher's [`Flush::position`] is one past the highest sequence it
 //!   took (its consumer's position with one flusher). Only its owner reads
 //!   it; flushers share progress only through `covered`.
-//! - `sleepers[i].sleeping` is written only by flusher `i`: `true` from just
-//!   before its last poll until it is back from `park`.
 //!
 //! # Sleeping and waking
 //!
-//! An idle flusher sets its `sleeping` flag, issues a `SeqCst` fence, polls
-//! once more and checks the epoch; only if both show nothing new does it
-//! park. A producer publishes, issues a `SeqCst` fence and unparks a flusher
-//! whose flag it sees. By the two fences, either the producer sees the flag
-//! or the flusher's last poll sees the item; an `unpark` that comes before
-//! the `park` makes the park return at once. `flush` and `close` unpark
-//! every flusher unconditionally.
+//! Flushers sleep on the adapters' one [`Doorbell`]: an idle flusher's
+//! check (under the doorbell's lock, after its fence) takes what the queue
+//! holds and reads the epoch; only if both show nothing new does it wait.
+//! A producer publishes and rings ([`Handoff::pushed`]): by the doorbell's
+//! two fences either it sees the sleeper or the sleeper's check sees the
+//! item. `flush` bumps the epoch and `close` closes the queue, then both
+//! ring every waiter ([`Handoff::wake_all`]); a check under the lock sees
+//! the change or its thread is waiting when the wake-up comes. The check
+//! only moves items out of the queue ([`Flush::take`]); no user code runs
+//! under the doorbell's lock.
+//!
+//! A flusher whose batch lingers (a delay not yet over) *naps* instead:
+//! short timed waits that producers do not pay to cut short, so a filling
+//! batch costs them nothing; `flush` and `close` do cut them short.
 //!
 //! # Flush
 //!
@@ -74,25 +80,25 @@
 //! Time comes from `crate::sync::time::now`. Under loom it stands still (one
 //! fixed instant), so a model's choices never depend on the wall clock: a
 //! zero delay is always over and a lingering batch ships only at its item
-//! limit, a flush or the close. A timed nap is a yield under loom, and the
-//! spin before sleeping is skipped (it changes no outcome, only the cost).
+//! limit, a flush or the close. A nap is a yield under loom, and the
+//! backoff before sleeping is skipped (it changes no outcome, only the
+//! cost).
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::time::Duration;
 
 use crate::ring::Poll;
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
-use crate::sync::thread::{self, Thread};
 use crate::sync::time::{now, Instant};
-use crate::sync::{fence, AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicUsize, Backoff, Ordering};
+use crate::threaded::doorbell::{Check, Doorbell};
 
 /// Why a batch was shipped.
 ///
 /// ```
 /// use latchfree::batch::Batcher;
 ///
-/// let b = Batcher::builder::<()>().max_items(3).build(|_: &mut Vec<u8>| Ok(()));
+/// let b = Batcher::builder::<()>().max_items(3).build(|_: &mut Vec<u8>| Ok(())).unwrap();
 /// for i in 0..4 {
 ///     b.push(i).unwrap();
 /// }
@@ -125,9 +131,15 @@ pub fn clock() -> Instant {
 
 /// The queue side of a flusher, as [`Handoff::run`] drives it.
 pub trait Flush {
-    /// Polls the queue once without waiting, moving what is there into the
-    /// batch (and shipping on the way at the item and byte limits).
-    fn fill(&mut self) -> Poll;
+    /// Polls the queue once without waiting and moves what is there into
+    /// the flusher (at most what fits in the batch). Runs no user code: it
+    /// is also the sleep check, under the doorbell's lock. Called only
+    /// while the batch has room ([`absorb`](Self::absorb) ships a full one;
+    /// a flusher sleeps only with an empty batch).
+    fn take(&mut self) -> Poll;
+    /// Batches what [`take`](Self::take) moved in, shipping at the item and
+    /// byte limits (this runs the weigher and the handler).
+    fn absorb(&mut self);
     /// Hands the batch to the handler, unless it is empty.
     fn ship(&mut self, cause: FlushCause);
     /// When the current batch got its first item (by [`clock`]); `None`
@@ -139,28 +151,20 @@ pub trait Flush {
     fn position(&self) -> u64;
 }
 
-/// An idle flusher polls this many times with exponentially growing spins
-/// between (127 spin hints in all), then
-const SPIN_ROUNDS: u32 = 7;
-/// this many times with a yield between, before it naps or sleeps.
-const YIELD_ROUNDS: u32 = 8;
 /// Longest nap of a lingering flusher between polls (also of a flusher
 /// waiting for another to reach a flush target).
 const LINGER_NAP: Duration = Duration::from_micros(50);
 
-struct Sleeper {
-    /// See the module's ground rules.
-    sleeping: AtomicBool,
-    /// The flusher's thread, once it has started.
-    thread: Mutex<Option<Thread>>,
+/// [`Flush::take`] then [`Flush::absorb`]: one poll, batched.
+fn fill<F: Flush>(f: &mut F) -> Poll {
+    let p = f.take();
+    f.absorb();
+    p
 }
 
-impl Sleeper {
-    fn unpark(&self) {
-        if let Some(t) = &*lock(&self.thread) {
-            t.unpark();
-        }
-    }
+/// Whether a poll found nothing to do.
+fn idle(p: Poll) -> bool {
+    matches!(p, Poll::Idle | Poll::Unfinished | Poll::Gated)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -185,7 +189,9 @@ struct Flushes {
 
 /// The protocol's shared state. See the [module docs](self).
 pub struct Handoff {
-    sleepers: Box<[Sleeper]>,
+    /// Where idle flushers sleep and lingering ones nap.
+    bell: Doorbell,
+    flushers: usize,
     /// Flushes asked for (wrapping).
     epoch: AtomicUsize,
     flushes: Mutex<Flushes>,
@@ -195,7 +201,8 @@ pub struct Handoff {
 impl core::fmt::Debug for Handoff {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Handoff")
-            .field("flushers", &self.sleepers.len())
+            .field("flushers", &self.flushers)
+            .field("sleeping", &self.bell.sleepers())
             .finish_non_exhaustive()
     }
 }
@@ -204,12 +211,8 @@ impl Handoff {
     /// The state for `flushers` flusher threads, indexed `0..flushers`.
     pub fn new(flushers: usize) -> Self {
         Self {
-            sleepers: (0..flushers)
-                .map(|_| Sleeper {
-                    sleeping: AtomicBool::new(false),
-                    thread: Mutex::new(None),
-                })
-                .collect(),
+            bell: Doorbell::new(),
+            flushers,
             epoch: AtomicUsize::new(0),
             flushes: Mutex::new(Flushes {
                 target: 0,
@@ -223,23 +226,13 @@ impl Handoff {
     /// A producer published an item: wakes a sleeping flusher, if any.
     #[inline]
     pub fn pushed(&self) {
-        // SeqCst: pairs with the fence in `sleep` (module docs).
-        fence(Ordering::SeqCst);
-        for s in self.sleepers.iter() {
-            // Relaxed would do after the fence; SeqCst keeps the argument
-            // simple and costs nothing extra on the load.
-            if s.sleeping.load(Ordering::SeqCst) {
-                s.unpark();
-                return;
-            }
-        }
+        self.bell.ring();
     }
 
-    /// Wakes every flusher (after a close, or for a flush).
+    /// Wakes every flusher, sleeping or napping. Call after the queue's
+    /// close (a flush calls it itself).
     pub fn wake_all(&self) {
-        for s in self.sleepers.iter() {
-            s.unpark();
-        }
+        self.bell.ring_all();
     }
 
     /// Returns once every item below `target` has been shipped (or every
@@ -281,9 +274,9 @@ impl Handoff {
             let fl = lock(&self.flushes);
             (self.epoch.load(Ordering::SeqCst), fl.target)
         };
-        let mut waits = 0;
+        let backoff = Backoff::new();
         loop {
-            let p = f.fill();
+            let p = fill(f);
             if f.position() >= target || matches!(p, Poll::Closed | Poll::Halted) {
                 let mut fl = lock(&self.flushes);
                 if at_or_after(epoch, fl.covered) {
@@ -292,7 +285,7 @@ impl Handoff {
                 break;
             }
             if let Poll::Processed(_) = p {
-                waits = 0;
+                backoff.reset();
                 continue;
             }
             // Nothing for us below the target: another flusher took it (and
@@ -301,11 +294,11 @@ impl Handoff {
             if at_or_after(lock(&self.flushes).covered, epoch) {
                 break;
             }
-            waits += 1;
-            if waits <= YIELD_ROUNDS {
-                thread::yield_now();
+            if backoff.is_completed() {
+                // Neither of them rings for us: nap and look again.
+                self.bell.nap(LINGER_NAP, || false);
             } else {
-                thread::park_timeout(LINGER_NAP);
+                backoff.snooze();
             }
         }
         f.ship(FlushCause::Manual);
@@ -318,10 +311,9 @@ impl Handoff {
     /// natural batching), answers flushes, sleeps when idle, and returns
     /// after the close once everything was shipped.
     pub fn run<F: Flush>(&self, index: usize, max_delay: Duration, f: &mut F) {
-        *lock(&self.sleepers[index].thread) = Some(thread::current());
         let mut seen = 0;
         loop {
-            let p = f.fill();
+            let p = fill(f);
             // SeqCst: pairs with the bump in `flush` (module docs).
             if self.epoch.load(Ordering::SeqCst) != seen {
                 seen = self.answer(index, f);
@@ -355,54 +347,49 @@ impl Handoff {
             }
             if let Some(d) = deadline {
                 // Lingering: nap in short steps without asking producers
-                // to wake us, so a filling batch costs them nothing.
+                // to wake us, so a filling batch costs them nothing; a
+                // flush or the close cuts the nap short.
                 let left = d.saturating_duration_since(now());
-                thread::park_timeout(left.min(LINGER_NAP));
+                self.bell.nap(left.min(LINGER_NAP), || {
+                    self.epoch.load(Ordering::SeqCst) != seen
+                });
                 continue;
             }
-            self.sleep(index, seen, f);
+            self.sleep(seen, f);
+            // The sleep's check may have taken items (up to a full batch).
+            f.absorb();
         }
     }
 
-    /// Polls with growing spins, then yields, between; true as soon as
+    /// Polls with a backoff (spins, then yields) between; true as soon as
     /// there is something to do (items, a flush, the close).
     fn spin<F: Flush>(&self, f: &mut F, seen: usize) -> bool {
         if cfg!(latchfree_loom) {
             // Only multiplies the states; decides nothing (module docs).
             return false;
         }
-        for round in 0..SPIN_ROUNDS + YIELD_ROUNDS {
-            if round < SPIN_ROUNDS {
-                for _ in 0..(1u32 << round) {
-                    crate::sync::spin_loop();
-                }
-            } else {
-                thread::yield_now();
-            }
+        let backoff = Backoff::new();
+        while !backoff.is_completed() {
+            backoff.snooze();
             // Relaxed epoch load: only a hint to stop spinning; the loop's
             // SeqCst load decides.
-            if !matches!(f.fill(), Poll::Idle | Poll::Unfinished | Poll::Gated)
-                || self.epoch.load(Ordering::Relaxed) != seen
-            {
+            if !idle(fill(f)) || self.epoch.load(Ordering::Relaxed) != seen {
                 return true;
             }
         }
         false
     }
 
-    /// Sleeps (module docs): announce, fence, poll and check once more,
-    /// park.
-    fn sleep<F: Flush>(&self, index: usize, seen: usize, f: &mut F) {
-        let me = &self.sleepers[index];
-        me.sleeping.store(true, Ordering::SeqCst);
-        // SeqCst: pairs with the fence in `wake_one` (module docs).
-        fence(Ordering::SeqCst);
-        let p = f.fill();
-        if matches!(p, Poll::Idle | Poll::Unfinished | Poll::Gated)
-            && self.epoch.load(Ordering::SeqCst) == seen
-        {
-            thread::park();
-        }
-        me.sleeping.store(false, Ordering::SeqCst);
+    /// Sleeps on the doorbell until the queue holds something, a flush
+    /// comes or the queue closes (module docs). The check only takes.
+    fn sleep<F: Flush>(&self, seen: usize, f: &mut F) {
+        self.bell.sleep(|_| {
+            // SeqCst: pairs with the bump in `flush`, as in `run`.
+            if !idle(f.take()) || self.epoch.load(Ordering::SeqCst) != seen {
+                Check::Done(())
+            } else {
+                Check::Wait(None)
+            }
+        });
     }
 }

@@ -1,9 +1,11 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use super::*;
+use crate::sync::time::Instant;
 use crate::sync::AtomicBool;
 use std::sync::atomic::AtomicUsize as StdAtomic;
 use std::sync::{Arc as StdArc, Mutex as StdMutex};
+use std::thread;
 use std::vec::Vec;
 
 type Log = StdArc<StdMutex<Vec<Vec<u32>>>>;
@@ -23,7 +25,8 @@ fn batches_by_items_keep_order_and_drain_on_close() {
     let b = Batcher::builder::<()>()
         .max_items(4)
         .max_delay(Duration::from_secs(10))
-        .build(recorder(&log));
+        .build(recorder(&log))
+        .unwrap();
     for i in 0..10 {
         b.push(i).unwrap();
     }
@@ -45,7 +48,8 @@ fn time_and_manual_flush() {
     let b = Batcher::builder::<()>()
         .max_items(1000)
         .max_delay(Duration::from_millis(20))
-        .build(recorder(&log));
+        .build(recorder(&log))
+        .unwrap();
     b.push(1).unwrap();
     b.push(2).unwrap();
     let t = Instant::now();
@@ -70,7 +74,8 @@ fn bytes_limit_and_natural_batching() {
         .max_items(100)
         .max_bytes(10, |x: &u32| *x as usize)
         .max_delay(Duration::ZERO)
-        .build(recorder(&log));
+        .build(recorder(&log))
+        .unwrap();
     for x in [4, 4, 4, 20, 1] {
         b.push(x).unwrap();
     }
@@ -106,7 +111,8 @@ fn errors_and_panics_reach_the_callback() {
                 return Err("odd");
             }
             Ok(())
-        });
+        })
+        .unwrap();
     for x in [0, 0, 1, 1, 2, 2] {
         b.push(x).unwrap();
     }
@@ -129,7 +135,8 @@ fn try_push_full_and_many_flushers() {
                 g2.wait();
             }
             Ok(())
-        });
+        })
+        .unwrap();
     b.push(0).unwrap();
     thread::sleep(Duration::from_millis(20));
     b.try_push(1).unwrap();
@@ -151,7 +158,8 @@ fn try_push_full_and_many_flushers() {
         .build(move |b: &mut Vec<u32>| {
             s2.fetch_add(b.len(), Ordering::Relaxed);
             Ok(())
-        });
+        })
+        .unwrap();
     let n = if cfg!(miri) { 40 } else { 1000 };
     for i in 0..n {
         b.push(i).unwrap();

@@ -1,13 +1,14 @@
-//! Producer handles for structures shared by `&self`: one per submitting
-//! thread, with a count of that thread's submissions.
+//! Producer lanes: how the pool and the batcher (shared by `&self`) let
+//! any thread publish into their queue without a lock, and the one
+//! publish-with-retry both use.
 //!
-//! Ring producers take `&mut self`. A pool or batcher used from many
-//! threads gives each submitting thread a *lane*: a private clone of the
-//! producer handle, kept in a small thread-local cache, plus a counter only
-//! that thread writes. A submit then takes no lock and does no atomic
-//! read-modify-write of its own: the counter is bumped with a plain load
-//! and store, and the handle's cached view of the ring's free space stays
-//! on the submitting core.
+//! The queue is a multi-producer [`Ring`] of take-once [`Slot`]s
+//! ([`Queue`]). Ring producers take `&mut self`, so each submitting thread
+//! gets a *lane*: a private clone of the producer handle, kept in a small
+//! thread-local cache, plus a counter only that thread writes. A submit
+//! then takes no lock and does no atomic read-modify-write of its own: the
+//! counter is bumped with a plain load and store, and the handle's cached
+//! view of the ring's free space stays on the submitting core.
 //!
 //! Ground rules:
 //!
@@ -27,16 +28,50 @@
 //! - Where the thread-local cache is unavailable (during thread teardown,
 //!   or a nested use on the same thread) a submit falls back to the striped
 //!   lanes, each behind a mutex, starting from its thread's stripe.
+//! - [`Lanes::push`] counts a submission *before* its first publish attempt
+//!   (refused ones too; the owner counts those apart), so no consumer can
+//!   finish an item before it is counted (see `pool::state` on `is_idle`).
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::any::Any;
 use core::cell::{Cell, RefCell};
+use core::time::Duration;
 
+use super::slot::Slot;
+use crate::error::TryPushError;
+use crate::ring::{CapacityError, Heap, Multi, MultiProducer, Parking, PublishError, Ring};
 use crate::sync::blocking::Mutex;
+use crate::sync::time;
 use crate::sync::{
     thread, Arc, AtomicBool, AtomicUsize, CachePadded, Ordering, UntrackedAtomicUsize,
 };
+
+/// The queue of the pool and the batcher: a multi-producer ring of
+/// take-once slots whose producers, when it is full, park (200 µs at most
+/// at a time, so a close is seen promptly).
+pub(crate) type Queue<T> = Ring<Heap<Slot<T>>, Multi, Parking>;
+/// A producer handle of a [`Queue`]: what a lane holds.
+pub(crate) type Producer<T> = MultiProducer<Arc<Queue<T>>>;
+
+/// A [`Queue`] of `capacity` slots (rounded up to a power of two) with
+/// room for `gates` consumer gates.
+///
+/// # Errors
+///
+/// If `capacity` is zero or too large for a ring (or `gates` too many).
+pub(crate) fn queue<T>(capacity: usize, gates: usize) -> Result<Arc<Queue<T>>, CapacityError> {
+    if capacity == 0 {
+        return Err(CapacityError::NotPowerOfTwo(0));
+    }
+    let slots = capacity
+        .checked_next_power_of_two()
+        .ok_or(CapacityError::NotPowerOfTwo(capacity))?;
+    Ok(Arc::new(Ring::with_wait(
+        Heap::builder(slots).gates(gates).build()?,
+        Parking::with_max_park(Duration::from_micros(200)),
+    )))
+}
 
 /// Lanes one thread keeps cached, across all pools and batchers.
 pub(crate) const CACHE_LANES: usize = 4;
@@ -53,7 +88,7 @@ impl<P> Lane<P> {
     #[inline]
     pub(crate) fn count(&self) {
         // Plain load and store, no RMW: the owner is the only writer.
-        // Release: pairs with `counted`'s Acquire (see `pool::Inner::is_idle`).
+        // Release: pairs with `counted`'s Acquire (see `pool::state::Inner::is_idle`).
         let c = &self.count;
         c.store(c.load(Ordering::Relaxed) + 1, Ordering::Release);
     }
@@ -100,25 +135,27 @@ struct Entry {
     lane: Box<dyn Any>,
 }
 
-#[cfg(not(latchfree_loom))]
-thread::thread_local! {
-    /// This thread's cached lanes, most recently added last.
-    static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
-    /// This thread's preferred fallback stripe.
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+cfg_not_loom! {
+    thread::thread_local! {
+        /// This thread's cached lanes, most recently added last.
+        static CACHE: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
+        /// This thread's preferred fallback stripe.
+        static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
 }
 
 // Loom's `thread_local!` takes no `const` initialisers.
-#[cfg(latchfree_loom)]
-thread::thread_local! {
-    static CACHE: RefCell<Vec<Entry>> = RefCell::new(Vec::new());
-    static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+cfg_loom! {
+    thread::thread_local! {
+        static CACHE: RefCell<Vec<Entry>> = RefCell::new(Vec::new());
+        static STRIPE: Cell<usize> = Cell::new(usize::MAX);
+    }
 }
 
 static NEXT_STRIPE: UntrackedAtomicUsize = UntrackedAtomicUsize::new(0);
 static NEXT_ID: UntrackedAtomicUsize = UntrackedAtomicUsize::new(0);
 
-/// See the [module docs](self).
+/// A structure's lanes. See the [module docs](self).
 pub(crate) struct Lanes<P> {
     /// Unique per structure (never reused), so a cache entry can never be
     /// mistaken for another structure's.
@@ -238,11 +275,68 @@ impl<P: Clone + Send + 'static> Lanes<P> {
     }
 
     /// Submissions counted in every lane so far. Each counter only grows;
-    /// the sum is not a snapshot (see `pool::Inner::is_idle` for how it is
+    /// the sum is not a snapshot (see `pool::state::Inner::is_idle` for how it is
     /// used).
     pub(crate) fn counted(&self) -> usize {
         let all = lock(&self.registry.all);
         // Acquire: pairs with `Lane::count`'s Release.
         all.iter().map(|c| c.load(Ordering::Acquire)).sum()
+    }
+}
+
+impl<T: Send + 'static> Lanes<Producer<T>> {
+    /// Counts a submission in this thread's lane, then publishes `item`,
+    /// waiting for room as long as it takes (`wait` is `None`), not at all
+    /// (`Some(ZERO)`) or at most the given time. Returns the item's
+    /// sequence in the queue.
+    ///
+    /// # Errors
+    ///
+    /// `Full(item)` if no room came in time; `Closed(item)` once the queue
+    /// is closed (including while this call waited).
+    #[inline]
+    pub(crate) fn push(&self, item: T, wait: Option<Duration>) -> Result<u64, TryPushError<T>> {
+        let slot = Slot::new(item);
+        let r = self.with(|lane| {
+            lane.count();
+            match wait {
+                None => lane.producer.push(slot),
+                Some(_) => lane.producer.try_push(slot),
+            }
+        });
+        let r = match (r, wait) {
+            (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
+            (r, _) => r,
+        };
+        r.map_err(|e| match e {
+            PublishError::Full(s) | PublishError::Timeout(s) => TryPushError::Full(s.into_item()),
+            // `Halted` and `TooLarge` cannot happen to these queues (nobody
+            // halts them; one slot at a time); either way nothing more
+            // will be accepted.
+            PublishError::Closed(s) | PublishError::Halted(s) | PublishError::TooLarge(s) => {
+                TryPushError::Closed(s.into_item())
+            }
+        })
+    }
+
+    /// Tries again (not counting again) until `d` has passed, napping
+    /// between tries from 10 µs up to 1 ms: a timed wait for room has no
+    /// one to wake it (the ring wakes only blocked `push`es).
+    #[cold]
+    fn retry(&self, mut slot: Slot<T>, d: Duration) -> Result<u64, PublishError<Slot<T>>> {
+        let deadline = time::now() + d;
+        let mut nap = Duration::from_micros(10);
+        loop {
+            let left = deadline.saturating_duration_since(time::now());
+            if left.is_zero() {
+                return Err(PublishError::Full(slot));
+            }
+            thread::park_timeout(nap.min(left));
+            nap = (nap * 2).min(Duration::from_millis(1));
+            match self.with(|lane| lane.producer.try_push(slot)) {
+                Err(PublishError::Full(s)) => slot = s,
+                other => return other,
+            }
+        }
     }
 }

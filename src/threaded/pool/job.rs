@@ -8,27 +8,39 @@
 
 use crate::sync::time::{self, Instant};
 use alloc::boxed::Box;
+use alloc::string::String;
 use core::any::Any;
 use core::fmt;
 
 use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, Ordering};
 
-/// A panic payload, as `std::panic::catch_unwind` returns it.
+pub use crate::threaded::unwind::Payload;
+
+/// What the panic handler learns about the task that panicked.
 ///
 /// ```
-/// use latchfree::pool::{JoinError, ThreadPool};
+/// use std::sync::{Arc, Mutex};
+/// use latchfree::pool::ThreadPool;
 ///
-/// let pool = ThreadPool::new(1);
-/// let h = pool.spawn(|| -> u32 { panic!("no luck") }).unwrap();
-/// match h.join() {
-///     Err(JoinError::Panicked(payload)) => {
-///         assert_eq!(payload.downcast_ref::<&str>(), Some(&"no luck"));
-///     }
-///     other => panic!("{other:?}"),
-/// }
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let s = seen.clone();
+/// let pool = ThreadPool::builder()
+///     .min_workers(1)
+///     .max_workers(1)
+///     .panic_handler(move |info, _payload| s.lock().unwrap().push(info.id))
+///     .build().unwrap();
+/// pool.execute(|| panic!("boom")).unwrap();
+/// pool.shutdown();
+/// assert_eq!(seen.lock().unwrap().len(), 1);
 /// ```
-pub type Payload = Box<dyn Any + Send + 'static>;
+#[derive(Debug, Clone)]
+pub struct TaskInfo {
+    /// The task's identity (see [`Job::id`]).
+    pub id: usize,
+    /// The name of the worker thread it ran on.
+    pub thread: Option<String>,
+}
 
 /// How the pool starts a job.
 pub(crate) enum Start {

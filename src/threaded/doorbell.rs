@@ -1,0 +1,268 @@
+//! A doorbell: how idle threads sleep until someone makes work for them,
+//! with no lost wake-ups and no cost to the ringer while nobody sleeps.
+//!
+//! The one sleep/wake protocol of the adapters: the thread pool's workers
+//! and the batcher's flushers sleep on it, and whoever publishes into their
+//! queue rings it. It knows nothing about the work itself.
+//!
+//! # Protocol
+//!
+//! - A sleeper takes the lock, counts itself in `sleepers`, then in a loop
+//!   issues a `SeqCst` fence and checks for work; only if there is none
+//!   does it wait on the condition variable (releasing the lock
+//!   atomically). It uncounts itself before leaving, still under the lock.
+//! - A ringer makes work available, issues a `SeqCst` fence and reads
+//!   `sleepers`; if non-zero it takes and releases the lock, then signals
+//!   one sleeper.
+//!
+//! By the two fences, either the ringer sees the sleeper's count, or the
+//! sleeper's check sees the work. In the first case the lock makes the
+//! signal land after the sleeper is waiting (or after it checked again). A
+//! signalled sleeper that finds nothing (another thread took the work)
+//! simply waits again.
+//!
+//! A sleep may be timed ([`Check::Wait`] with a limit); the check then
+//! learns whether the wait timed out.
+//!
+//! # Naps and state changes
+//!
+//! [`Doorbell::ring_all`] is for state changes every waiter must see (a
+//! close, a flush): the changer makes the change, then takes the lock and
+//! wakes everyone. A check made under the lock either sees the change or
+//! runs before the change's `ring_all` takes the lock, and then its thread
+//! is waiting when the wake-up comes. No fence is needed for that: the lock
+//! orders it.
+//!
+//! A *nap* ([`Doorbell::nap`]) is a short timed wait that is not counted
+//! in `sleepers`, so [`ring`](Doorbell::ring) never pays to wake it; only
+//! [`ring_all`](Doorbell::ring_all) cuts it short. Nappers wait on a
+//! condition variable of their own, so `ring`'s single signal always goes
+//! to a counted sleeper. (The batcher's flusher naps while a batch lingers
+//! for more items: producers filling it pay nothing for the flusher.)
+//!
+//! `loom-tests/tests/doorbell.rs` models the protocol alone (a ring racing
+//! a sleeper's registration, a timed sleep, a close with `ring_all`, a
+//! nap); `loom-tests/tests/pool.rs` and `batch.rs` run it with the real
+//! ring and callers.
+
+use core::time::Duration;
+
+use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
+use crate::sync::{fence, AtomicUsize, CachePadded, Ordering};
+
+/// What a sleeper's check found.
+pub enum Check<R> {
+    /// Stop sleeping with this.
+    Done(R),
+    /// Nothing yet: wait for a ring, at most this long (`None`: no limit).
+    Wait(Option<Duration>),
+}
+
+/// See the [module docs](self).
+pub struct Doorbell {
+    /// Threads inside `sleep`, `0..=threads`.
+    sleepers: CachePadded<AtomicUsize>,
+    lock: Mutex<()>,
+    /// Where counted sleepers wait.
+    cond: Condvar,
+    /// Where nappers wait (never signalled by `ring`).
+    naps: Condvar,
+}
+
+impl Default for Doorbell {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl core::fmt::Debug for Doorbell {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Doorbell")
+            .field("sleepers", &self.sleepers())
+            .finish()
+    }
+}
+
+impl Doorbell {
+    /// A doorbell nobody sleeps on.
+    pub fn new() -> Self {
+        Self {
+            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(()),
+            cond: Condvar::new(),
+            naps: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data; poisoning means nothing here.
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Threads sleeping (or about to) now. Stale under concurrency.
+    pub fn sleepers(&self) -> usize {
+        self.sleepers.load(Ordering::Relaxed)
+    }
+
+    /// Call after making work available: wakes one sleeper if there is one.
+    /// Returns whether there was.
+    pub fn ring(&self) -> bool {
+        // SeqCst: pairs with the sleeper's fence (module docs).
+        fence(Ordering::SeqCst);
+        if self.sleepers.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        // Taking the lock waits out a sleeper between its check and its
+        // wait; once we hold it, every counted sleeper that has not left is
+        // waiting. The signal goes after the unlock, so the woken thread
+        // does not block again on the lock we hold.
+        drop(self.lock());
+        self.cond.notify_one();
+        true
+    }
+
+    /// Wakes every sleeper and napper. Call after a state change every
+    /// waiter must see (a close, a flush): see the module docs.
+    pub fn ring_all(&self) {
+        let g = self.lock();
+        self.cond.notify_all();
+        self.naps.notify_all();
+        drop(g);
+    }
+
+    /// Naps at most `d` unless `ready` (called once, under the lock, so it
+    /// must not ring this doorbell) says there is no need, or a
+    /// [`ring_all`](Self::ring_all) comes. Not counted as a sleeper:
+    /// [`ring`](Self::ring) does not wake it (module docs). May return
+    /// early.
+    pub fn nap(&self, d: Duration, ready: impl FnOnce() -> bool) {
+        self.nap_inner(d, ready);
+    }
+
+    /// Sleeps until `check` says done. `check` runs under the doorbell's
+    /// lock (so it must not ring this doorbell), first at once and then
+    /// after every wake-up; its argument says whether the last wait timed
+    /// out.
+    pub fn sleep<R>(&self, mut check: impl FnMut(bool) -> Check<R>) -> R {
+        let mut g = self.lock();
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        let mut timed_out = false;
+        let r = loop {
+            // SeqCst: pairs with the fence in `ring` (module docs).
+            fence(Ordering::SeqCst);
+            match check(timed_out) {
+                Check::Done(r) => break r,
+                Check::Wait(None) => {
+                    g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+                    timed_out = false;
+                }
+                Check::Wait(Some(d)) => {
+                    let (g2, t) = wait_timeout(&self.cond, g, d);
+                    g = g2;
+                    timed_out = t;
+                }
+            }
+        };
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        drop(g);
+        r
+    }
+}
+
+cfg_not_loom! {
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        g: MutexGuard<'a, ()>,
+        d: Duration,
+    ) -> (MutexGuard<'a, ()>, bool) {
+        let (g, t) = cond.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner());
+        (g, t.timed_out())
+    }
+}
+
+// Loom models no time: a timed wait is an untimed one that ends only by
+// being woken, which every caller handles; except a zero wait, which times
+// out at once (so a pool with a zero keep-alive retires its workers in the
+// models too).
+cfg_loom! {
+    fn wait_timeout<'a>(
+        cond: &Condvar,
+        g: MutexGuard<'a, ()>,
+        d: Duration,
+    ) -> (MutexGuard<'a, ()>, bool) {
+        if d.is_zero() {
+            return (g, true);
+        }
+        (cond.wait(g).unwrap_or_else(|e| e.into_inner()), false)
+    }
+}
+
+impl Doorbell {
+    cfg_not_loom! {
+        fn nap_inner(&self, d: Duration, ready: impl FnOnce() -> bool) {
+            let g = self.lock();
+            if !ready() {
+                drop(self.naps.wait_timeout(g, d));
+            }
+        }
+    }
+
+    // Loom models no time: a nap is a yield (it may end at any moment,
+    // which every caller handles), so it never waits for `ring_all` and
+    // needs no lock (which would only multiply a model's states).
+    cfg_loom! {
+        fn nap_inner(&self, _d: Duration, ready: impl FnOnce() -> bool) {
+            if !ready() {
+                crate::sync::thread::yield_now();
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(latchfree_loom)))]
+mod tests {
+    use super::*;
+    use crate::sync::{Arc, AtomicBool};
+    use std::thread;
+    use std::time::Instant;
+
+    /// A `ring` must reach the counted sleeper even while a napper waits:
+    /// with one condition variable for both, its single signal could go
+    /// to the napper (which waits 10 s) and the sleeper would sleep on.
+    #[test]
+    fn ring_reaches_the_sleeper_not_a_napper() {
+        let bell = Arc::new(Doorbell::new());
+        let go = Arc::new(AtomicBool::new(false));
+        let b = bell.clone();
+        // The napper waits first, so it would be first in line for a
+        // signal.
+        let napper = thread::spawn(move || b.nap(Duration::from_secs(10), || false));
+        thread::sleep(Duration::from_millis(50));
+        let (b, g) = (bell.clone(), go.clone());
+        let sleeper = thread::spawn(move || {
+            b.sleep(|_| {
+                if g.load(Ordering::SeqCst) {
+                    Check::Done(())
+                } else {
+                    // Timed, so a lost ring fails the test, not hangs it.
+                    Check::Wait(Some(Duration::from_secs(5)))
+                }
+            });
+            Instant::now()
+        });
+        while bell.sleepers() == 0 {
+            thread::yield_now();
+        }
+        thread::sleep(Duration::from_millis(20));
+        go.store(true, Ordering::SeqCst);
+        let rung = Instant::now();
+        assert!(bell.ring(), "the sleeper is counted");
+        let woke = sleeper.join().unwrap();
+        assert!(
+            woke.duration_since(rung) < Duration::from_secs(4),
+            "the ring was spent on the napper"
+        );
+        bell.ring_all();
+        napper.join().unwrap();
+    }
+}
