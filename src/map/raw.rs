@@ -60,6 +60,8 @@
 //! and current values (the old copies of migrated entries).
 
 use alloc::boxed::Box;
+use alloc::collections::TryReserveError;
+use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::mem::{needs_drop, MaybeUninit};
 use core::ptr;
@@ -236,6 +238,44 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// [`new`](Self::new), reporting an allocation failure (or a size
+    /// overflowing `isize`) instead of aborting.
+    pub(super) fn try_new(capacity: usize) -> Result<Self, TryReserveError> {
+        let len = capacity
+            .max(MIN_TABLE)
+            .checked_next_power_of_two()
+            .ok_or_else(overflow)?;
+        let arena = (len / 4).max(1);
+        Ok(Self {
+            mask: len - 1,
+            ctrl: try_boxed(len / GROUP, || AtomicUsize::new(0))?,
+            ovf: try_boxed(len, || AtomicU32::new(0))?,
+            buckets: try_boxed(len, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
+            arena: try_boxed(arena, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
+            next: Atomic::null(),
+            refs: AtomicUsize::new(1),
+            w: CachePadded::new(TableCounters {
+                occupied: AtomicUsize::new(0),
+                arena_used: AtomicUsize::new(0),
+                migrated: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Slots in use (live, removed or moved); may be stale outside the
+    /// lock.
+    #[inline]
+    pub(super) fn occupied(&self) -> usize {
+        // Relaxed: a hint for sizing; checked again under the lock.
+        self.w.occupied.load(Ordering::Relaxed)
+    }
+
+    /// Entries the table takes before it must grow: 3/4 of its slots.
+    #[inline]
+    pub(super) fn capacity(&self) -> usize {
+        self.len() / 4 * 3
+    }
+
     /// Whether a control byte is live (`FULL` or `FULL_OVF`).
     #[inline]
     pub(super) fn is_live_ctrl(c: u8) -> bool {
@@ -350,6 +390,19 @@ impl<K, V> Table<K, V> {
             unsafe { (*self.arena[cell as usize].get()).assume_init_ref() },
             cell,
         )
+    }
+
+    /// A pointer to the value that version `version` of slot `i` names.
+    /// Dereferencing it needs the contract of the caller's use (`get_mut`:
+    /// the map borrowed mutably, so no reader or writer can reach it).
+    #[inline]
+    pub(super) fn value_ptr(&self, i: usize, version: Version) -> *mut V {
+        if version == INLINE {
+            // SAFETY: in bounds; no reference is made (see `bucket`).
+            unsafe { ptr::addr_of_mut!((*self.bucket(i)).value) }
+        } else {
+            self.arena[version as usize].get().cast::<V>()
+        }
     }
 
     /// The version of live slot `i`; lock held.
@@ -604,6 +657,23 @@ fn contained(f: impl FnOnce()) {
     }
     #[cfg(not(feature = "std"))]
     f();
+}
+
+/// A boxed slice of `n` elements made by `f`, or the allocation error.
+fn try_boxed<T>(n: usize, f: impl FnMut() -> T) -> Result<Box<[T]>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)?;
+    v.extend(core::iter::repeat_with(f).take(n));
+    Ok(v.into_boxed_slice())
+}
+
+/// The error of a request for more than `isize::MAX` bytes. (The standard
+/// library gives no constructor; an impossible reservation makes one.)
+pub(super) fn overflow() -> TryReserveError {
+    match Vec::<u8>::new().try_reserve(usize::MAX) {
+        Err(e) => e,
+        Ok(()) => unreachable!("no allocation of usize::MAX bytes succeeds"),
+    }
 }
 
 /// Where a lookup found a key: its live slot and current value.
@@ -1021,6 +1091,86 @@ impl<K, V> Shard<K, V> {
             new: Some(kv),
             spare_key: None,
         })
+    }
+
+    /// Entries the shard holds before it must grow (or, while growing,
+    /// before its next table must): its live entries plus the new keys its
+    /// newest table still has room for. May be stale under concurrency.
+    pub(super) fn capacity(&self, guard: &Guard) -> usize {
+        // SAFETY: the current table and its next are alive under `guard`.
+        let c = unsafe { self.table(guard).deref() };
+        let next = c.next(guard);
+        // Relaxed: a point-in-time observer of writer-side counters.
+        let (newest, reserved) = if next.is_null() {
+            (c, 0)
+        } else {
+            // SAFETY: as above.
+            (
+                unsafe { next.deref() },
+                self.w.pending.load(Ordering::Relaxed),
+            )
+        };
+        let used = newest.w.occupied.load(Ordering::Relaxed) + reserved;
+        self.len() + newest.capacity().saturating_sub(used)
+    }
+
+    /// Rebuilds the shard into a table of `target(slots, live)` slots when
+    /// that returns one (`slots`: the current table's, `live`: the live
+    /// entries), and migrates it completely before returning: the sizing
+    /// half of `try_reserve` and `shrink_to_fit`. The new table is
+    /// allocated outside the lock; a failed allocation changes nothing.
+    /// Runs `Hash` and `Clone` (migration).
+    pub(super) fn rebuild<H, F>(
+        &self,
+        hasher: &H,
+        guard: &Guard,
+        mut target: F,
+    ) -> Result<(), TryReserveError>
+    where
+        H: HashKey<K> + ?Sized,
+        F: FnMut(&Table<K, V>, usize) -> Result<Option<usize>, TryReserveError>,
+        K: Clone,
+        V: Clone,
+    {
+        loop {
+            self.finish_migration(hasher, guard);
+            let cur = self.table(guard);
+            // SAFETY: the current table is alive under `guard`.
+            let c = unsafe { cur.deref() };
+            let Some(slots) = target(c, self.len())? else {
+                return Ok(());
+            };
+            let new = Table::try_new(slots)?;
+            let lock = self.w.lock.lock();
+            // Relaxed: under the lock.
+            let still = self.table.load(Ordering::Relaxed, guard) == cur
+                && c.next.load(Ordering::Relaxed, guard).is_null();
+            let live = self.w.len.load(Ordering::Relaxed);
+            if !still || new.capacity() < live {
+                // A concurrent writer got in first: size again.
+                drop(lock);
+                drop(new);
+                continue;
+            }
+            self.w.pending.store(live, Ordering::Relaxed);
+            let n = Owned::new(new).into_shared(guard);
+            // Release pairs with `Table::next`'s Acquire (see `start_growth`).
+            c.next.store(n, Ordering::Release);
+            drop(lock);
+            self.finish_migration(hasher, guard);
+            return Ok(());
+        }
+    }
+
+    /// Helps the current migration, if any, until it is done.
+    fn finish_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard)
+    where
+        K: Clone,
+        V: Clone,
+    {
+        while self.growing(guard) {
+            self.help_migrate(hasher, guard);
+        }
     }
 
     /// Allocates the table `c` (current, not growing) migrates into and
