@@ -54,8 +54,8 @@ impl<'r, 'm, K, V, S, G: AsGuard> Entry<'r, 'm, K, V, S, G> {
 
 impl<'r, 'm, K, V, S, G, F> Entry<'r, 'm, K, V, S, G, F>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
     G: AsGuard,
     F: FnMut(&V) -> V,

@@ -45,10 +45,15 @@
 //! an entry while a shard grows, so do not rely on interior mutability
 //! (atomics, `Mutex`, `OnceLock`) *inside* a value to share state; put
 //! such state behind an `Arc` (cheap to clone, and every copy points to
-//! the same object) or change the value through [`MapRef::compute`]. A
-//! removed or replaced value (and a removed key) is dropped as soon as no
-//! pinned reader can see it, except a value replaced while its shard is
-//! growing, which is dropped when that growth completes.
+//! the same object) or change the value through [`MapRef::compute`].
+//!
+//! Keys and values may borrow (`HashMap<&str, &T>`): nothing of theirs is
+//! dropped after the map. A removed or replaced value (and a removed key)
+//! is dropped by a later write to its shard once no pinned reader can see
+//! it, or when the map is dropped, whichever comes first; a value replaced
+//! while its shard is growing waits for that growth to complete. (The
+//! epoch only raises a flag; the map runs the drops itself: see
+//! `src/map/grave.rs`.)
 //!
 //! The map requires the `alloc` feature. The default hasher is `ahash`;
 //! see [`HashMap::with_seeds`] for what an unseeded `no_std` map risks.
@@ -88,6 +93,7 @@
 //! [`Iter`].
 
 mod entry;
+mod grave;
 mod iter;
 mod lock;
 mod raw;
@@ -96,6 +102,8 @@ mod rayon_impl;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod set;
+#[cfg(feature = "std")]
+mod std_contained;
 #[cfg(feature = "std")]
 mod std_methods;
 #[cfg(feature = "std")]
@@ -643,8 +651,8 @@ struct Outcome<'g, K, V> {
 
 impl<K, V, S> HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     #[inline]
@@ -777,8 +785,8 @@ where
 
 impl<K, V, S> HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     /// A mutable reference to the value for `key`. Needs `&mut self`, so
@@ -798,11 +806,10 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        // SAFETY: `&mut self`: no reader or writer can reach the tables, so
-        // nothing is retired while we look and the unprotected guard is
-        // enough. (Deferred drops of earlier removals may still run on other
-        // threads; they touch removed slots and replaced values only, never
-        // a live slot's current value.)
+        // SAFETY: `&mut self`: no reader or writer can reach the tables
+        // (retired entries are dropped by the map's own writers, which need
+        // `&self`), so nothing is retired while we look and the unprotected
+        // guard is enough.
         let guard = unsafe { crossbeam_epoch::unprotected() };
         let f = self.find(key, guard)?;
         // SAFETY: found under `guard`; the table is the shard's, alive
@@ -920,8 +927,8 @@ fn table_for(entries: usize) -> Result<usize, TryReserveError> {
 
 impl<K, V, S> PartialEq for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static + PartialEq,
+    K: Hash + Eq + Send,
+    V: Send + PartialEq,
     S: BuildHasher,
 {
     /// Whether both maps hold the same keys with equal values. Exact when
@@ -938,16 +945,16 @@ where
 
 impl<K, V, S> Eq for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static + Eq,
+    K: Hash + Eq + Send,
+    V: Send + Eq,
     S: BuildHasher,
 {
 }
 
 impl<K, V, S> Clone for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher + Clone,
 {
     /// A map with the same shard count, hasher and collector, holding
@@ -973,8 +980,8 @@ where
 
 impl<'m, K, V, S, G> MapRef<'m, K, V, S, G>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
     G: AsGuard,
 {
@@ -1362,8 +1369,8 @@ where
 
 impl<K, V, S, G: AsGuard> fmt::Debug for MapRef<'_, K, V, S, G>
 where
-    K: Hash + Eq + Send + 'static + fmt::Debug,
-    V: Send + 'static + fmt::Debug,
+    K: Hash + Eq + Send + fmt::Debug,
+    V: Send + fmt::Debug,
     S: BuildHasher,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1373,8 +1380,8 @@ where
 
 impl<K, V, S> fmt::Debug for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static + fmt::Debug,
-    V: Send + 'static + fmt::Debug,
+    K: Hash + Eq + Send + fmt::Debug,
+    V: Send + fmt::Debug,
     S: BuildHasher,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1390,8 +1397,8 @@ impl<K, V, S: Default> Default for HashMap<K, V, S> {
 
 impl<K, V, S> Extend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1401,8 +1408,8 @@ where
 
 impl<K, V, S> Extend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1415,8 +1422,8 @@ where
 
 impl<K, V, S> FromIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {

@@ -52,10 +52,12 @@
 //! # Reclamation
 //!
 //! A table is freed when its last reference goes: one for being reachable
-//! from the shard (released, through the epoch, when it is unlinked) and
-//! one per removed slot or replaced value whose drop still waits in the
-//! epoch. So a removed key and value, and a replaced value, are dropped as
-//! soon as no reader can hold them, not when the table is next rebuilt.
+//! from the shard (released by a grave when it is unlinked) and one per
+//! removed slot or replaced value whose grave still waits (see
+//! `grave.rs`: the shard's writers drop graves once the epoch has passed
+//! them, and the shard's drop drops the rest). So a removed key and value,
+//! and a replaced value, are dropped soon after no reader can hold them,
+//! not when the table is next rebuilt, and never after the map.
 //! What the table itself drops is what is left: live and moved slots' keys
 //! and current values (the old copies of migrated entries).
 
@@ -68,8 +70,9 @@ use core::ptr;
 
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
+use super::grave::{Graveyard, Retired};
 use super::lock::ShardLock;
-use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UntrackedUnsafeCell};
+use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UnsafeCell, UntrackedUnsafeCell};
 
 /// A write-once cell of a table (see the module docs).
 type Cell<T> = UntrackedUnsafeCell<MaybeUninit<T>>;
@@ -454,15 +457,16 @@ impl<K, V> Table<K, V> {
     }
 
     /// Replaces the value of live slot `i` (control byte `c`) by a new
-    /// arena cell holding `value`, and has the epoch drop the value it
-    /// replaced. Lock held; the arena has room; `this` is `self`.
+    /// arena cell holding `value`, and buries the value it replaced in
+    /// `graves` (it needs a drop). Lock held; the arena has room; `this` is
+    /// `self`.
     fn replace<'g>(
         &'g self,
         this: Shared<'g, Self>,
         i: usize,
         c: u8,
         value: V,
-        guard: &Guard,
+        graves: &mut Graveyard<K, V>,
     ) -> &'g V {
         let old = self.version(i, c);
         let cell = self.w.arena_used.load(Ordering::Relaxed);
@@ -477,18 +481,14 @@ impl<K, V> Table<K, V> {
             self.set_ctrl(i, ctrl(FULL_OVF, c & TAG_MASK));
         }
         if needs_drop::<V>() {
-            // See `retire_removed`.
+            // The grave holds a table reference. Relaxed: the table is
+            // alive (the shard's reference, under the lock); `release`
+            // orders the drops.
             self.refs.fetch_add(1, Ordering::Relaxed);
-            let this = this.as_raw() as usize;
-            // SAFETY: the replaced value is unreachable for readers that
-            // load the slot from now on; the epoch runs the closure after
-            // every earlier reader is gone; our reference keeps the table
-            // alive until then. Each value is replaced (so dropped) once.
-            unsafe {
-                guard.defer_unchecked(move || {
-                    contained(|| Table::drop_replaced(this as *const Table<K, V>, i, old));
-                });
-            }
+            // The replaced value is unreachable for readers that load the
+            // slot from now on; its grave waits for the earlier ones. Each
+            // value is replaced (so buried) once.
+            graves.bury(Retired::Replaced(this.as_raw(), i, old));
         }
         v
     }
@@ -500,7 +500,7 @@ impl<K, V> Table<K, V> {
     /// # Safety
     ///
     /// As for [`drop_removed`](Self::drop_removed), for a replaced value.
-    unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
+    pub(super) unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
         // SAFETY: the caller's contract; the table's own drop skips
         // replaced values (see `Drop`).
         unsafe {
@@ -529,7 +529,7 @@ impl<K, V> Table<K, V> {
     /// `this` is a live table holding a reference for this call; no reader
     /// can reach the slot's key or current value any more (the epoch has
     /// passed the removal); called once per removal.
-    unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
+    pub(super) unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
         // SAFETY: the caller's contract: the table is alive, the contents
         // are unreachable, and nobody else drops them (the table's own drop
         // skips what a removal drops: see `Drop`).
@@ -552,7 +552,7 @@ impl<K, V> Table<K, V> {
     ///
     /// `this` came from `Owned::into_shared` and the caller owns one of its
     /// references.
-    unsafe fn release(this: *const Self) {
+    pub(super) unsafe fn release(this: *const Self) {
         // SAFETY: the caller's reference keeps `this` alive until here.
         // AcqRel: the last releaser sees every other releaser's drops
         // before it frees the memory.
@@ -569,9 +569,9 @@ impl<K, V> Drop for Table<K, V> {
             return;
         }
         // What is still ours: every replaced value and every removed slot's
-        // key and value were dropped through the epoch (`drop_replaced`,
-        // `drop_removed`), and those closures hold references, so they
-        // have all run by now. Left: the keys of live and moved slots, and
+        // key and value were dropped by their graves (`drop_replaced`,
+        // `drop_removed`), and those hold references, so they have all
+        // been dropped by now. Left: the keys of live and moved slots, and
         // their current values (in the bucket, or in the arena cell the
         // slot names).
         // SAFETY: `&mut self`: nobody else can reach the table.
@@ -642,21 +642,6 @@ impl<T> Drop for DropOnExit<T> {
         // drops nowhere else.
         unsafe { ptr::drop_in_place(self.0) };
     }
-}
-
-/// Runs a deferred drop. It runs at some later pin, on whatever thread
-/// collects: under `std` a panic from a key's or value's `Drop` is caught
-/// and discarded here, because unwinding into crossbeam-epoch would skip
-/// the other deferred drops of its batch (leaking them). Without `std`
-/// nothing can catch it, and it unwinds from the pin that ran it.
-#[inline]
-fn contained(f: impl FnOnce()) {
-    #[cfg(feature = "std")]
-    {
-        let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
-    }
-    #[cfg(not(feature = "std"))]
-    f();
 }
 
 /// A boxed slice of `n` elements made by `f`, or the allocation error.
@@ -840,11 +825,11 @@ pub(super) struct Shard<K, V> {
     /// Slot count of the table `clear` installs.
     initial: usize,
     /// The writer-side state, on its own cache line.
-    w: CachePadded<ShardWriters>,
+    w: CachePadded<ShardWriters<K, V>>,
 }
 
 /// A shard's writer-side state.
-struct ShardWriters {
+struct ShardWriters<K, V> {
     lock: ShardLock,
     /// Insertions of new keys committed in this shard (wrapping). Bumped
     /// with Release after the new entry is published; see `commit`.
@@ -854,7 +839,15 @@ struct ShardWriters {
     /// While growing: live slots of the old table not yet moved out (room
     /// the new table keeps for them). Under the lock.
     pending: AtomicUsize,
+    /// Retired keys, values and tables waiting for readers to leave. Under
+    /// the lock.
+    graves: UnsafeCell<Graveyard<K, V>>,
 }
+
+// SAFETY: the graveyard is touched only under the shard lock (or with
+// `&mut`), which serialises its users; what it holds is `Send` (see
+// `Grave`). The rest is atomics and epoch pointers to `Send + Sync` tables.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Shard<K, V> {}
 
 /// What a writer decided to do, computed before it locks.
 pub(super) enum Plan<K, V> {
@@ -900,6 +893,7 @@ impl<K, V> Shard<K, V> {
                 inserts: AtomicUsize::new(0),
                 len: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
+                graves: UnsafeCell::new(Graveyard::new()),
             }),
         })
     }
@@ -959,6 +953,46 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
     ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
         let lock = self.w.lock.lock();
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
+        let r = self.commit_locked(hash, found, inserts, plan, graves, guard);
+        let dead = graves.seal_and_sweep(guard);
+        drop(lock);
+        dead.bury(guard);
+        r
+    }
+
+    /// Retired items waiting for readers to leave (a point-in-time count,
+    /// taken under the lock).
+    #[cfg(test)]
+    pub(super) fn graves_waiting(&self) -> usize {
+        let _lock = self.w.lock.lock();
+        // SAFETY: the lock is held while the reference lives.
+        unsafe { self.graves() }.len()
+    }
+
+    /// The graveyard.
+    ///
+    /// # Safety
+    ///
+    /// The shard lock is held (or the shard is `&mut`) for as long as the
+    /// reference lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn graves(&self) -> &mut Graveyard<K, V> {
+        // SAFETY: the caller's contract: the lock serialises every access.
+        self.w.graves.with_mut(|g| unsafe { &mut *g })
+    }
+
+    /// [`commit`](Self::commit), lock held.
+    fn commit_locked<'g>(
+        &self,
+        hash: u64,
+        found: Option<Found<'g, K, V>>,
+        inserts: usize,
+        plan: Plan<K, V>,
+        graves: &mut Graveyard<K, V>,
+        guard: &'g Guard,
+    ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is alive under `guard`.
@@ -996,7 +1030,6 @@ impl<K, V> Shard<K, V> {
             self.w
                 .inserts
                 .store(inserts.wrapping_add(1), Ordering::Release);
-            drop(lock);
             // SAFETY: just published in a table alive under `guard`.
             let kv = unsafe { (t.key(i), t.inline_value(i)) };
             return Ok(Committed {
@@ -1028,24 +1061,14 @@ impl<K, V> Shard<K, V> {
                     self.moved_out();
                 }
                 if needs_drop::<K>() || needs_drop::<V>() {
-                    // The deferred drop holds a table reference. Relaxed:
-                    // the table is alive (we hold the shard's reference
-                    // under the lock), and `release` orders the drops.
+                    // The grave holds a table reference. Relaxed: the table
+                    // is alive (we hold the shard's reference under the
+                    // lock), and `release` orders the drops.
                     t.refs.fetch_add(1, Ordering::Relaxed);
-                    let this = f.table.as_raw() as usize;
-                    let (i, version) = (f.index, f.version);
-                    // SAFETY: the slot's key and current value are
-                    // unreachable for readers pinned after this point, and
-                    // the epoch runs the closure after every reader pinned
-                    // before it is gone; the reference taken above keeps the
-                    // table alive until then.
-                    unsafe {
-                        guard.defer_unchecked(move || {
-                            contained(|| {
-                                Table::drop_removed(this as *const Table<K, V>, i, version);
-                            });
-                        });
-                    }
+                    // The slot's key and current value are unreachable for
+                    // readers that load it from now on; the grave waits for
+                    // the earlier ones.
+                    graves.bury(Retired::Removed(f.table.as_raw(), f.index, f.version));
                 }
                 return Ok(Committed {
                     new: None,
@@ -1058,8 +1081,7 @@ impl<K, V> Shard<K, V> {
         // not an old table being migrated; otherwise (or with the arena
         // used up) the key moves on to the next table.
         if !in_old && !t.arena_full() {
-            let v = t.replace(f.table, f.index, cb, value, guard);
-            drop(lock);
+            let v = t.replace(f.table, f.index, cb, value, graves);
             return Ok(Committed {
                 new: Some((f.key, v)),
                 spare_key: Some(key),
@@ -1084,7 +1106,6 @@ impl<K, V> Shard<K, V> {
         // follows MOVED (Acquire) finds it.
         t.set_ctrl(f.index, moved(cb));
         self.moved_out();
-        drop(lock);
         // SAFETY: just published in a table alive under `guard`.
         let kv = unsafe { (n.key(j), n.inline_value(j)) };
         Ok(Committed {
@@ -1224,6 +1245,8 @@ impl<K, V> Shard<K, V> {
             }
         }
         let lock = self.w.lock.lock();
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
         // Relaxed: under the lock.
         if self.table.load(Ordering::Relaxed, guard) == cur
             && c.w.migrated.load(Ordering::Relaxed) == start
@@ -1248,21 +1271,18 @@ impl<K, V> Shard<K, V> {
                 debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
                 // Release pairs with `Shard::table`'s Acquire.
                 self.table.store(next, Ordering::Release);
-                let this = cur.as_raw() as usize;
-                // SAFETY: the old table is unlinked; readers still in it
-                // are pinned, and the epoch runs this after them. This
-                // releases the shard's reference.
-                unsafe {
-                    guard.defer_unchecked(move || {
-                        contained(|| Table::release(this as *const Table<K, V>));
-                    });
-                }
+                // The old table is unlinked; readers still in it are
+                // pinned, and its grave waits for them. It releases the
+                // shard's reference.
+                graves.bury(Retired::Table(cur.as_raw()));
             }
         }
+        let dead = graves.seal_and_sweep(guard);
         drop(lock);
-        // Clones that went stale (the slot changed meanwhile) drop here,
-        // outside the lock.
+        // Clones that went stale (the slot changed meanwhile) and raised
+        // graves drop here, outside the lock.
         drop(batch);
+        dead.bury(guard);
     }
 
     /// Removes every entry: installs a fresh table and releases the old
@@ -1276,31 +1296,37 @@ impl<K, V> Shard<K, V> {
         let removed = self.w.len.load(Ordering::Relaxed);
         self.w.len.store(0, Ordering::Relaxed);
         self.w.pending.store(0, Ordering::Relaxed);
-        drop(lock);
-        // SAFETY: `old` is unlinked (writers validate reachability from the
-        // shard before they touch a slot); readers still in it are pinned.
-        // Each table of the chain gets its shard reference released once.
-        unsafe {
-            let next = old.deref().next.load(Ordering::Relaxed, guard);
-            for t in [old, next] {
-                if !t.is_null() {
-                    let this = t.as_raw() as usize;
-                    guard.defer_unchecked(move || {
-                        contained(|| Table::release(this as *const Table<K, V>));
-                    });
-                }
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
+        // `old` is unlinked (writers validate reachability from the shard
+        // before they touch a slot); readers still in it are pinned, and
+        // the graves wait for them. Each table of the chain gets its shard
+        // reference released once.
+        // SAFETY: the old table is alive under `guard`. Relaxed: under the
+        // lock.
+        let next = unsafe { old.deref() }.next.load(Ordering::Relaxed, guard);
+        for t in [old, next] {
+            if !t.is_null() {
+                graves.bury(Retired::Table(t.as_raw()));
             }
         }
+        let dead = graves.seal_and_sweep(guard);
+        drop(lock);
+        dead.bury(guard);
         removed
     }
 }
 
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
+        // No reader can hold anything of the map any more (every view
+        // borrows it): every grave drops now, raised or not, so nothing of
+        // `K` or `V` is dropped after the map.
+        // SAFETY: `&mut self`.
+        unsafe { self.graves() }.drain();
         // SAFETY: `&mut self`: no reader or writer can reach this shard; the
         // current table and its next each hold the shard's reference, which
-        // we release once (removals still waiting in the epoch hold their
-        // own).
+        // we release once (the graves released their own above).
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let t = self.table.load(Ordering::Relaxed, guard);
@@ -1320,16 +1346,14 @@ mod tests {
     use super::*;
 
     /// A reader holds `&K` into a bucket (it looked the key up after the
-    /// value was replaced, so the epoch does not wait for it) while the
+    /// value was replaced, so its grave does not wait for it) while the
     /// replaced inline value beside the key is dropped. The drop must touch
     /// the value's bytes only: under Stacked Borrows a `&mut` to the whole
     /// bucket would invalidate the reader's `&K` (run this under Miri
     /// without Tree Borrows).
     #[test]
     fn dropping_a_replaced_value_leaves_readers_key_valid() {
-        // SAFETY: the table is reachable from this thread only; with the
-        // unprotected guard, the deferred drop runs at once, which is the
-        // point of the test.
+        // SAFETY: the table is reachable from this thread only.
         let guard = unsafe { crossbeam_epoch::unprotected() };
         let table = Owned::new(Table::<String, String>::new(4)).into_shared(guard);
         // SAFETY: just allocated, alive until `release` below.
@@ -1338,7 +1362,10 @@ mod tests {
         let c = t.ctrl_locked(i);
         // SAFETY: slot `i` was just published as FULL; `t` outlives `key`.
         let key = unsafe { t.key(i) };
-        t.replace(table, i, c, "new".to_string(), guard);
+        let mut graves = Graveyard::new();
+        t.replace(table, i, c, "new".to_string(), &mut graves);
+        // Drops the replaced value now, as a raised grave would.
+        graves.drain();
         assert_eq!(key, "key");
         // SAFETY: the slot is live (FULL_OVF now, loaded under "the lock").
         let (value, _) = unsafe { t.value(i, t.ctrl_locked(i)) };

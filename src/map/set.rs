@@ -113,7 +113,7 @@ impl<T, S> HashSet<T, S> {
 
 impl<T, S> HashSet<T, S>
 where
-    T: Hash + Eq + Send + 'static,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
     /// Elements the set holds before a shard grows; see
@@ -158,7 +158,7 @@ pub struct SetRef<'m, T, S, G: AsGuard> {
 
 impl<'m, T, S, G> SetRef<'m, T, S, G>
 where
-    T: Hash + Eq + Send + 'static,
+    T: Hash + Eq + Send,
     S: BuildHasher,
     G: AsGuard,
 {
@@ -244,7 +244,7 @@ where
 
 impl<T, S, G> fmt::Debug for SetRef<'_, T, S, G>
 where
-    T: Hash + Eq + Send + 'static + fmt::Debug,
+    T: Hash + Eq + Send + fmt::Debug,
     S: BuildHasher,
     G: AsGuard,
 {
@@ -255,7 +255,7 @@ where
 
 impl<T, S> fmt::Debug for HashSet<T, S>
 where
-    T: Hash + Eq + Send + 'static + fmt::Debug,
+    T: Hash + Eq + Send + fmt::Debug,
     S: BuildHasher,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -265,7 +265,7 @@ where
 
 impl<T, S> PartialEq for HashSet<T, S>
 where
-    T: Hash + Eq + Send + 'static,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
     /// Whether both sets hold the same elements; see
@@ -277,14 +277,14 @@ where
 
 impl<T, S> Eq for HashSet<T, S>
 where
-    T: Hash + Eq + Send + 'static,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
 }
 
 impl<T, S> Clone for HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send + 'static,
+    T: Hash + Eq + Clone + Send,
     S: BuildHasher + Clone,
 {
     fn clone(&self) -> Self {
@@ -300,7 +300,7 @@ impl<T, S: Default> Default for HashSet<T, S> {
 
 impl<T, S> Extend<T> for &HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send + 'static,
+    T: Hash + Eq + Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
@@ -313,7 +313,7 @@ where
 
 impl<T, S> Extend<T> for HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send + 'static,
+    T: Hash + Eq + Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
@@ -323,7 +323,7 @@ where
 
 impl<T, S> FromIterator<T> for HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send + 'static,
+    T: Hash + Eq + Clone + Send,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {

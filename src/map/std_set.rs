@@ -8,7 +8,7 @@ use super::HashSet;
 
 impl<T, S> HashSet<T, S>
 where
-    T: Hash + Eq + Send + 'static,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
     /// Adds `value`; `false` if it was present already.
