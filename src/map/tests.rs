@@ -740,10 +740,15 @@ fn retired_entries_do_not_pile_up_under_steady_writes() {
     // bounded however long the writes go on.
     // A private collector: other tests' long pins would stall the shared
     // one's epoch.
+    // (`collector` outlives `handle`: a handle that drops the last
+    // reference to its collector frees itself from under its own `&self`,
+    // which Miri flags inside crossbeam-epoch.)
     let collector = Collector::new();
     let handle = collector.register();
-    let map: HashMap<usize, alloc::string::String> =
-        HashMap::builder().shards(1).collector(collector).build();
+    let map: HashMap<usize, alloc::string::String> = HashMap::builder()
+        .shards(1)
+        .collector(collector.clone())
+        .build();
     let rounds = if cfg!(miri) { 200 } else { 100_000 };
     let mut most = 0;
     for i in 0..rounds {
