@@ -30,6 +30,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crossbeam_epoch::Guard;
@@ -131,11 +132,34 @@ pub(super) struct Graveyard<K, V> {
     unsealed: usize,
 }
 
-/// Graves a writer drops after unlocking, with [`Dead::bury`].
+/// Graves a writer drops after unlocking, with [`Dead::bury`]. Built on
+/// every commit, so it costs two stores when there is nothing to drop.
 pub(super) struct Dead<K, V> {
-    graves: [Option<Grave<K, V>>; SWEEP],
+    /// `graves[..len]` are initialised and ours.
+    len: usize,
+    graves: [MaybeUninit<Grave<K, V>>; SWEEP],
     /// A ticket was sealed for a full batch: hand it to the epoch now.
     flush: bool,
+}
+
+impl<K, V> Dead<K, V> {
+    #[inline]
+    pub(super) fn none() -> Self {
+        Self {
+            len: 0,
+            // SAFETY: an array of `MaybeUninit` needs no initialisation.
+            graves: unsafe { MaybeUninit::uninit().assume_init() },
+            flush: false,
+        }
+    }
+}
+
+impl<K, V> Drop for Dead<K, V> {
+    fn drop(&mut self) {
+        if self.len > 0 {
+            self.drop_graves();
+        }
+    }
 }
 
 impl<K, V> Dead<K, V> {
@@ -143,11 +167,29 @@ impl<K, V> Dead<K, V> {
     /// bag it would wait for 63 more deferred items, and a steady writer
     /// would pile up that many batches), then drops the graves. Lock not
     /// held: flushing runs deferred closures, and dropping runs user code.
-    pub(super) fn bury(self, guard: &Guard) {
+    #[inline]
+    pub(super) fn bury(&mut self, guard: &Guard) {
         if self.flush {
+            self.flush = false;
             guard.flush();
         }
-        drop(self.graves);
+        if self.len > 0 {
+            self.drop_graves();
+        }
+    }
+
+    #[cold]
+    fn drop_graves(&mut self) {
+        let len = core::mem::replace(&mut self.len, 0);
+        // SAFETY: the first `len` graves are initialised and ours; `len`
+        // is zeroed first, so a panicking drop cannot drop them twice (the
+        // rest then leak).
+        unsafe {
+            ptr::drop_in_place(ptr::slice_from_raw_parts_mut(
+                self.graves.as_mut_ptr().cast::<Grave<K, V>>(),
+                len,
+            ));
+        }
     }
 }
 
@@ -173,14 +215,22 @@ impl<K, V> Graveyard<K, V> {
     /// are unsealed (then a later writer seals them); and takes up to
     /// [`SWEEP`] graves whose ticket is raised from the front, for the
     /// caller to [`bury`](Dead::bury) after unlocking. Lock held.
-    pub(super) fn seal_and_sweep(&mut self, guard: &Guard) -> Dead<K, V> {
-        let mut dead = Dead {
-            graves: [const { None }; SWEEP],
-            flush: false,
-        };
-        for d in dead.graves.iter_mut() {
+    #[inline]
+    pub(super) fn seal_and_sweep(&mut self, guard: &Guard, dead: &mut Dead<K, V>) {
+        if !self.queue.is_empty() {
+            self.sweep_and_seal(guard, dead);
+        }
+    }
+
+    fn sweep_and_seal(&mut self, guard: &Guard, dead: &mut Dead<K, V>) {
+        while dead.len < SWEEP {
             match self.queue.front() {
-                Some(g) if g.raised() => *d = self.queue.pop_front(),
+                Some(g) if g.raised() => {
+                    if let Some(g) = self.queue.pop_front() {
+                        dead.graves[dead.len].write(g);
+                        dead.len += 1;
+                    }
+                }
                 _ => break,
             }
         }
@@ -190,7 +240,6 @@ impl<K, V> Graveyard<K, V> {
         } else if self.unsealed > 0 && !self.waiting() {
             self.seal(guard);
         }
-        dead
     }
 
     /// Whether the newest ticket is still waiting in the epoch.

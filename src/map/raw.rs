@@ -70,7 +70,7 @@ use core::ptr;
 
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
-use super::grave::{Graveyard, Retired};
+use super::grave::{Dead, Graveyard, Retired};
 use super::lock::ShardLock;
 use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UnsafeCell, UntrackedUnsafeCell};
 
@@ -644,6 +644,27 @@ impl<T> Drop for DropOnExit<T> {
     }
 }
 
+/// Releases the shard's reference to the unlinked table `t` once no reader
+/// can be in it. A table whose keys and values need no drop frees nothing
+/// but its own memory, which is fine at any later time, so the epoch frees
+/// it directly, promptly and even after the map; otherwise the release
+/// waits in a grave (it may drop keys and values: see `grave.rs`).
+fn retire_table<K, V>(t: *const Table<K, V>, graves: &mut Graveyard<K, V>, guard: &Guard) {
+    if needs_drop::<K>() || needs_drop::<V>() {
+        graves.bury(Retired::Table(t));
+        return;
+    }
+    let t = t as usize;
+    // SAFETY: the table is unlinked, and the epoch runs the closure after
+    // every reader pinned before now is gone. The closure holds the shard's
+    // reference; the last release frees memory only (no `K` or `V` has
+    // drop glue, so `Table::drop` touches neither), which stays sound after
+    // the map and after any lifetime in `K` or `V` has ended.
+    unsafe {
+        guard.defer_unchecked(move || Table::release(t as *const Table<K, V>));
+    }
+}
+
 /// A boxed slice of `n` elements made by `f`, or the allocation error.
 fn try_boxed<T>(n: usize, f: impl FnMut() -> T) -> Result<Box<[T]>, TryReserveError> {
     let mut v = Vec::new();
@@ -956,7 +977,8 @@ impl<K, V> Shard<K, V> {
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
         let r = self.commit_locked(hash, found, inserts, plan, graves, guard);
-        let dead = graves.seal_and_sweep(guard);
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
         drop(lock);
         dead.bury(guard);
         r
@@ -984,6 +1006,7 @@ impl<K, V> Shard<K, V> {
     }
 
     /// [`commit`](Self::commit), lock held.
+    #[inline(always)]
     fn commit_locked<'g>(
         &self,
         hash: u64,
@@ -1272,12 +1295,12 @@ impl<K, V> Shard<K, V> {
                 // Release pairs with `Shard::table`'s Acquire.
                 self.table.store(next, Ordering::Release);
                 // The old table is unlinked; readers still in it are
-                // pinned, and its grave waits for them. It releases the
-                // shard's reference.
-                graves.bury(Retired::Table(cur.as_raw()));
+                // pinned. Releasing the shard's reference waits for them.
+                retire_table(cur.as_raw(), graves, guard);
             }
         }
-        let dead = graves.seal_and_sweep(guard);
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
         drop(lock);
         // Clones that went stale (the slot changed meanwhile) and raised
         // graves drop here, outside the lock.
@@ -1307,10 +1330,11 @@ impl<K, V> Shard<K, V> {
         let next = unsafe { old.deref() }.next.load(Ordering::Relaxed, guard);
         for t in [old, next] {
             if !t.is_null() {
-                graves.bury(Retired::Table(t.as_raw()));
+                retire_table(t.as_raw(), graves, guard);
             }
         }
-        let dead = graves.seal_and_sweep(guard);
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
         drop(lock);
         dead.bury(guard);
         removed
