@@ -20,6 +20,10 @@ enum Action {
     ComputeRemoveOdd(u8),
     Get(u8),
     RetainBelow(u16),
+    Entry(u8, u16),
+    EntryOrInsert(u8, u16),
+    Reserve(u16),
+    Shrink,
     Clear,
     Check,
 }
@@ -36,6 +40,10 @@ fn action() -> impl Strategy<Value = Action> {
         2 => any::<u8>().prop_map(Action::ComputeRemoveOdd),
         4 => any::<u8>().prop_map(Action::Get),
         1 => any::<u16>().prop_map(Action::RetainBelow),
+        2 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Action::Entry(k, v)),
+        1 => (any::<u8>(), any::<u16>()).prop_map(|(k, v)| Action::EntryOrInsert(k, v)),
+        1 => any::<u16>().prop_map(Action::Reserve),
+        1 => Just(Action::Shrink),
         1 => Just(Action::Clear),
         1 => Just(Action::Check),
     ]
@@ -106,6 +114,29 @@ fn run(actions: &[Action], shards: usize) {
                 m.retain(|_, v| *v < limit);
                 model.retain(|_, v| *v < limit);
             }
+            Action::Entry(k, v) => {
+                let e = model
+                    .entry(k)
+                    .and_modify(|x| *x = x.wrapping_add(2))
+                    .or_insert(v);
+                let got = m.entry(k).and_modify(|x| x.wrapping_add(2)).or_insert(v);
+                assert_eq!(*got, *e);
+            }
+            Action::EntryOrInsert(k, v) => {
+                assert_eq!(
+                    *m.entry(k).or_insert_with(|| v),
+                    *model.entry(k).or_insert(v)
+                );
+            }
+            Action::Reserve(n) => {
+                let n = usize::from(n % 512);
+                map.try_reserve(n).unwrap();
+                assert!(map.capacity() >= model.len() + n);
+            }
+            Action::Shrink => {
+                map.shrink_to_fit();
+                assert!(map.capacity() >= model.len());
+            }
             Action::Clear => {
                 m.clear();
                 model.clear();
@@ -116,6 +147,12 @@ fn run(actions: &[Action], shards: usize) {
                 assert_eq!(m.sorted_by_key(Order::Ascending), want);
                 want.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
                 assert_eq!(m.sorted_by_value_stable(Order::Descending), want);
+                let copy = map.clone();
+                assert!(copy == map);
+                let mut cloned: Vec<(u8, u16)> = map.iter().collect();
+                cloned.sort_unstable();
+                want.sort_unstable();
+                assert_eq!(cloned, want);
             }
         }
         assert_eq!(m.len(), model.len());

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use latchfree::map::{HashMap, Op};
+use latchfree::map::{HashMap, HashSet, Op};
 
 const N: usize = if cfg!(miri) { 64 } else { 100_000 };
 const THREADS: usize = 4;
@@ -26,6 +26,42 @@ fn compute_counters_lose_no_increment() {
     });
     let total: u64 = (0..keys).map(|k| map.get(&k).unwrap()).sum();
     assert_eq!(total, (THREADS * N) as u64);
+}
+
+#[test]
+fn entry_loses_no_increment() {
+    // One shard: every entry call of both threads contends on it, and the
+    // map grows while they count.
+    let map: HashMap<usize, u64> = HashMap::with_shards(1);
+    let keys = 64;
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for i in 0..N {
+                    map.pin().entry(i % keys).and_modify(|n| n + 1).or_insert(1);
+                }
+            });
+        }
+    });
+    let total: u64 = (0..keys).map(|k| map.get(&k).unwrap()).sum();
+    assert_eq!(total, (THREADS * N) as u64);
+}
+
+#[test]
+fn set_inserts_each_element_once() {
+    // Every thread offers every element; exactly one insert of each wins.
+    let set: HashSet<usize> = HashSet::with_capacity(0);
+    let won = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                let n = (0..N).filter(|&i| set.insert(i)).count();
+                won.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+    });
+    assert_eq!(won.load(Ordering::Relaxed), N);
+    assert_eq!(set.len(), N);
 }
 
 #[test]

@@ -29,6 +29,7 @@ mod buffer;
 mod guard_support;
 mod limiter;
 mod map;
+mod map_bustle;
 mod pool;
 mod queue;
 mod report;

@@ -14,7 +14,11 @@
 //!
 //! `MAPF=<text>` runs only the workload rows whose "scenario impl" contains
 //! `<text>` (e.g. `MAPF="ReadHeavy 98/1/1/0 1t"`) and skips the latency and
-//! memory rows: for profiling one contender.
+//! memory rows and the DRAM-resident half: for profiling one contender.
+//!
+//! Then the DRAM-resident half: conc-map-bench's exact workloads through
+//! `bustle` (`map_bustle.rs`; `MAPB_LOG2=0` skips it, other `MAPB_*`
+//! variables size it).
 
 #![allow(
     clippy::std_instead_of_core,
@@ -436,6 +440,9 @@ pub fn run(r: &mut Report) {
     if std::env::var("MAPF").is_err() {
         latency(r);
         memory(r);
+        if std::env::var("MAPB_LOG2").as_deref() != Ok("0") {
+            crate::map_bustle::run(r);
+        }
     }
 }
 

@@ -228,3 +228,38 @@ fn migration_races_removes() {
         assert_eq!(keys, want);
     });
 }
+
+/// The graves protocol (`src/map/grave.rs`): the epoch only raises a
+/// ticket; a later write of the shard drops what the ticket covers. A
+/// reader that found the value before its removal must still read it
+/// while a second writer's sweep runs; once every reader is gone, later
+/// writes drop it (before the map, which must find nothing left to drop
+/// twice).
+#[test]
+fn graves_are_dropped_by_later_writes_never_under_a_reader() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<Flagged>());
+        let drops = Arc::new(AtomicUsize::new(0));
+        map.pin().insert(1, Flagged(drops.clone()));
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            assert!(w.pin().remove(&1).is_some());
+            // A later write: it may find the ticket raised (after the
+            // flush) and sweep.
+            w.pin().guard().flush();
+            w.pin().remove(&2);
+        });
+        {
+            let m = map.pin();
+            if let Some(v) = m.get(&1) {
+                thread::yield_now();
+                assert_eq!(v.0.load(SeqCst), 0, "value dropped under a reader");
+            }
+        }
+        writer.join().unwrap();
+        let before = drops.load(SeqCst);
+        assert!(before <= 1);
+        drop(map);
+        assert_eq!(drops.load(SeqCst), 1, "dropped twice or never");
+    });
+}

@@ -45,10 +45,15 @@
 //! an entry while a shard grows, so do not rely on interior mutability
 //! (atomics, `Mutex`, `OnceLock`) *inside* a value to share state; put
 //! such state behind an `Arc` (cheap to clone, and every copy points to
-//! the same object) or change the value through [`MapRef::compute`]. A
-//! removed or replaced value (and a removed key) is dropped as soon as no
-//! pinned reader can see it, except a value replaced while its shard is
-//! growing, which is dropped when that growth completes.
+//! the same object) or change the value through [`MapRef::compute`].
+//!
+//! Keys and values may borrow (`HashMap<&str, &T>`): nothing of theirs is
+//! dropped after the map. A removed or replaced value (and a removed key)
+//! is dropped by a later write to its shard once no pinned reader can see
+//! it, or when the map is dropped, whichever comes first; a value replaced
+//! while its shard is growing waits for that growth to complete. (The
+//! epoch only raises a flag; the map runs the drops itself: see
+//! `src/map/grave.rs`.)
 //!
 //! The map requires the `alloc` feature. The default hasher is `ahash`;
 //! see [`HashMap::with_seeds`] for what an unseeded `no_std` map risks.
@@ -87,6 +92,8 @@
 //! on it: `retain`, snapshots, `Debug`) is *weakly consistent*; see
 //! [`Iter`].
 
+mod entry;
+mod grave;
 mod iter;
 mod lock;
 mod raw;
@@ -94,10 +101,16 @@ mod raw;
 mod rayon_impl;
 #[cfg(feature = "serde")]
 mod serde_impl;
+mod set;
+#[cfg(feature = "std")]
+mod std_contained;
 #[cfg(feature = "std")]
 mod std_methods;
+#[cfg(feature = "std")]
+mod std_set;
 
 use alloc::boxed::Box;
+use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::fmt;
@@ -105,8 +118,10 @@ use core::hash::{BuildHasher, Hash};
 
 pub use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
-pub use self::iter::{Iter, Keys, Values};
+pub use self::entry::Entry;
+pub use self::iter::{Iter, Keys, PinnedIter, Values};
 use self::raw::{find, Found, Plan, Shard, Stale};
+pub use self::set::{HashSet, SetRef};
 use crate::sync::CachePadded;
 
 /// The default hasher: `ahash`, randomly seeded under `std`. Without `std`
@@ -622,8 +637,8 @@ enum Decision<V> {
 /// A writer's decision procedure. `recycle` takes back a value that was
 /// prepared but not stored (the commit was stale), so a one-shot value is
 /// reused by the retry instead of being lost.
-trait Updater<'g, V> {
-    fn decide(&mut self, current: Option<&'g V>) -> Decision<V>;
+trait Updater<'g, K, V> {
+    fn decide(&mut self, key: &K, current: Option<&'g V>) -> Decision<V>;
     fn recycle(&mut self, _value: V) {}
 }
 
@@ -636,8 +651,8 @@ struct Outcome<'g, K, V> {
 
 impl<K, V, S> HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     #[inline]
@@ -663,7 +678,7 @@ where
     }
 
     /// The write path of every operation that may store a value.
-    fn modify<'g, U: Updater<'g, V>>(
+    fn modify<'g, U: Updater<'g, K, V>>(
         &self,
         key: K,
         guard: &'g Guard,
@@ -683,7 +698,7 @@ where
             };
             let found = find(shard.table(guard), hash, k, guard);
             let old = found.map(|f| (f.key, f.value));
-            let plan = match u.decide(found.map(|f| f.value)) {
+            let plan = match u.decide(k, found.map(|f| f.value)) {
                 Decision::Keep => {
                     return Outcome {
                         old,
@@ -768,10 +783,205 @@ where
     }
 }
 
+impl<K, V, S> HashMap<K, V, S>
+where
+    K: Hash + Eq + Send,
+    V: Send,
+    S: BuildHasher,
+{
+    /// A mutable reference to the value for `key`. Needs `&mut self`, so
+    /// no other thread can be reading the map: the value is changed in
+    /// place, without a new version or a lock.
+    ///
+    /// ```
+    /// use latchfree::map::HashMap;
+    ///
+    /// let mut map: HashMap<&str, Vec<u32>> = HashMap::new();
+    /// map.pin().insert("a", vec![1]);
+    /// map.get_mut("a").unwrap().push(2);
+    /// assert_eq!(map.pin().get("a"), Some(&vec![1, 2]));
+    /// ```
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        // SAFETY: `&mut self`: no reader or writer can reach the tables
+        // (retired entries are dropped by the map's own writers, which need
+        // `&self`), so nothing is retired while we look and the unprotected
+        // guard is enough.
+        let guard = unsafe { crossbeam_epoch::unprotected() };
+        let f = self.find(key, guard)?;
+        // SAFETY: found under `guard`; the table is the shard's, alive
+        // while we borrow the map.
+        let t = unsafe { f.table.deref() };
+        // SAFETY: the current value of a live slot: initialised, and (see
+        // above) nobody else reads or drops it while `self` is borrowed
+        // mutably, which the returned reference keeps it.
+        Some(unsafe { &mut *t.value_ptr(f.index, f.version) })
+    }
+
+    /// Iterates over clones of the entries, pinning the epoch once for the
+    /// whole walk; see [`PinnedIter`]. For references instead of clones,
+    /// iterate a [`pin`](Self::pin)ned view: `map.pin().iter()`.
+    pub fn iter(&self) -> PinnedIter<'_, K, V>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        PinnedIter::new(&self.shards, &self.hasher, self.pin_guard())
+    }
+
+    /// Entries the map holds before a shard grows, if they spread over the
+    /// shards as evenly as they do now: the sum of what each shard has room
+    /// for. May be stale under concurrency.
+    ///
+    /// ```
+    /// use latchfree::map::HashMap;
+    ///
+    /// let map: HashMap<u64, u64> = HashMap::with_capacity(1000);
+    /// assert!(map.capacity() >= 1000);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        let guard = self.pin_guard();
+        self.shards.iter().map(|s| s.capacity(&guard)).sum()
+    }
+
+    /// Makes room for `additional` more entries, spread evenly over the
+    /// shards (each shard's share rounded up), so that inserting them does
+    /// not grow a shard; grows now (migrating completely) where needed.
+    /// Reports an allocation failure instead of aborting; shards grown
+    /// before the failure stay grown.
+    ///
+    /// Concurrent writers keep working while it grows (they help migrate).
+    /// Runs `Hash` and `Clone` on entries it moves.
+    ///
+    /// ```
+    /// use latchfree::map::HashMap;
+    ///
+    /// let map: HashMap<u64, u64> = HashMap::new();
+    /// map.try_reserve(10_000).unwrap();
+    /// assert!(map.capacity() >= 10_000);
+    /// assert!(map.try_reserve(usize::MAX).is_err());
+    /// ```
+    pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError>
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let share = additional.div_ceil(self.shards.len());
+        let guard = self.pin_guard();
+        for s in self.shards.iter() {
+            s.rebuild(&self.hasher, &guard, |t, live| {
+                let room = t.capacity().saturating_sub(t.occupied());
+                if room >= share {
+                    return Ok(None);
+                }
+                table_for(live.checked_add(share).ok_or_else(raw::overflow)?).map(Some)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Shrinks every shard whose table is larger than its live entries
+    /// need into the smallest table that holds them (also dropping the
+    /// slots removed entries left behind), migrating completely. Runs
+    /// `Hash` and `Clone` on entries it moves.
+    ///
+    /// ```
+    /// use latchfree::map::HashMap;
+    ///
+    /// let map: HashMap<u64, u64> = (0..10_000).map(|i| (i, i)).collect();
+    /// let big = map.capacity();
+    /// map.retain(|k, _| *k < 10);
+    /// map.shrink_to_fit();
+    /// assert!(map.capacity() < big / 10);
+    /// assert_eq!(map.len(), 10);
+    /// ```
+    pub fn shrink_to_fit(&self)
+    where
+        K: Clone,
+        V: Clone,
+    {
+        let guard = self.pin_guard();
+        for s in self.shards.iter() {
+            // An error can only be a refused allocation of a table smaller
+            // than the one in use: keeping the bigger one loses nothing.
+            let _ = s.rebuild(&self.hasher, &guard, |t, live| {
+                let slots = table_for(live)?;
+                Ok((slots < t.len()).then_some(slots))
+            });
+        }
+    }
+}
+
+/// Slots of the smallest table holding `entries` below its growth
+/// threshold.
+fn table_for(entries: usize) -> Result<usize, TryReserveError> {
+    entries
+        .checked_mul(4)
+        .map(|n| n / 3 + 1)
+        .and_then(usize::checked_next_power_of_two)
+        .ok_or_else(raw::overflow)
+}
+
+impl<K, V, S> PartialEq for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send,
+    V: Send + PartialEq,
+    S: BuildHasher,
+{
+    /// Whether both maps hold the same keys with equal values. Exact when
+    /// neither changes during the call; under concurrent writes it compares
+    /// weakly consistent views (see [`Iter`]).
+    fn eq(&self, other: &Self) -> bool {
+        if core::ptr::eq(self, other) {
+            return true;
+        }
+        let (a, b) = (self.pin(), other.pin());
+        a.len() == b.len() && a.iter().all(|(k, v)| b.get(k) == Some(v))
+    }
+}
+
+impl<K, V, S> Eq for HashMap<K, V, S>
+where
+    K: Hash + Eq + Send,
+    V: Send + Eq,
+    S: BuildHasher,
+{
+}
+
+impl<K, V, S> Clone for HashMap<K, V, S>
+where
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
+    S: BuildHasher + Clone,
+{
+    /// A map with the same shard count, hasher and collector, holding
+    /// clones of the entries (a weakly consistent snapshot under concurrent
+    /// writes; see [`Iter`]).
+    fn clone(&self) -> Self {
+        let from = self.pin();
+        let map = Builder::new()
+            .shards(self.shards.len())
+            .capacity(self.len())
+            .hasher(self.hasher.clone())
+            .collector(self.collector.clone())
+            .build();
+        {
+            let to = map.pin();
+            for (k, v) in from.iter() {
+                to.insert(k.clone(), v.clone());
+            }
+        }
+        map
+    }
+}
+
 impl<'m, K, V, S, G> MapRef<'m, K, V, S, G>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
     G: AsGuard,
 {
@@ -824,8 +1034,8 @@ where
         V: Clone,
     {
         struct Ins<V>(Option<V>);
-        impl<V> Updater<'_, V> for Ins<V> {
-            fn decide(&mut self, _: Option<&V>) -> Decision<V> {
+        impl<K, V> Updater<'_, K, V> for Ins<V> {
+            fn decide(&mut self, _: &K, _: Option<&V>) -> Decision<V> {
                 self.0.take().map_or(Decision::Keep, Decision::Put)
             }
             fn recycle(&mut self, v: V) {
@@ -845,8 +1055,8 @@ where
         V: Clone,
     {
         struct TryIns<V>(Option<V>);
-        impl<V> Updater<'_, V> for TryIns<V> {
-            fn decide(&mut self, cur: Option<&V>) -> Decision<V> {
+        impl<K, V> Updater<'_, K, V> for TryIns<V> {
+            fn decide(&mut self, _: &K, cur: Option<&V>) -> Decision<V> {
                 match (cur, self.0.take()) {
                     (None, Some(v)) => Decision::Put(v),
                     (_, v) => {
@@ -884,8 +1094,8 @@ where
             return f.value;
         }
         struct OrIns<V, F>(Option<F>, Option<V>);
-        impl<V, F: FnOnce() -> V> Updater<'_, V> for OrIns<V, F> {
-            fn decide(&mut self, cur: Option<&V>) -> Decision<V> {
+        impl<K, V, F: FnOnce() -> V> Updater<'_, K, V> for OrIns<V, F> {
+            fn decide(&mut self, _: &K, cur: Option<&V>) -> Decision<V> {
                 if cur.is_some() {
                     return Decision::Keep;
                 }
@@ -964,8 +1174,8 @@ where
         V: Clone,
     {
         struct Comp<F>(F);
-        impl<'g, V: 'g, F: FnMut(Option<&V>) -> Op<V>> Updater<'g, V> for Comp<F> {
-            fn decide(&mut self, cur: Option<&'g V>) -> Decision<V> {
+        impl<'g, K, V: 'g, F: FnMut(Option<&V>) -> Op<V>> Updater<'g, K, V> for Comp<F> {
+            fn decide(&mut self, _: &K, cur: Option<&'g V>) -> Decision<V> {
                 match (self.0)(cur) {
                     Op::Put(v) => Decision::Put(v),
                     Op::Remove => Decision::Remove,
@@ -981,6 +1191,13 @@ where
             (true, Some((_, o)), None) => Computed::Removed(o),
             (true, None, None) => Computed::Unchanged(None),
         }
+    }
+
+    /// The entry for `key`, to finish with `or_insert` and friends,
+    /// optionally after [`and_modify`](Entry::and_modify): one atomic
+    /// read-modify-write that holds no lock; see [`Entry`].
+    pub fn entry(&self, key: K) -> Entry<'_, 'm, K, V, S, G> {
+        Entry::new(self, key)
     }
 
     /// Removes `key`; returns its value.
@@ -1152,8 +1369,8 @@ where
 
 impl<K, V, S, G: AsGuard> fmt::Debug for MapRef<'_, K, V, S, G>
 where
-    K: Hash + Eq + Send + 'static + fmt::Debug,
-    V: Send + 'static + fmt::Debug,
+    K: Hash + Eq + Send + fmt::Debug,
+    V: Send + fmt::Debug,
     S: BuildHasher,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1163,8 +1380,8 @@ where
 
 impl<K, V, S> fmt::Debug for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static + fmt::Debug,
-    V: Send + 'static + fmt::Debug,
+    K: Hash + Eq + Send + fmt::Debug,
+    V: Send + fmt::Debug,
     S: BuildHasher,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1180,8 +1397,8 @@ impl<K, V, S: Default> Default for HashMap<K, V, S> {
 
 impl<K, V, S> Extend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1191,8 +1408,8 @@ where
 
 impl<K, V, S> Extend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1205,8 +1422,8 @@ where
 
 impl<K, V, S> FromIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static,
-    V: Clone + Send + 'static,
+    K: Hash + Eq + Clone + Send,
+    V: Clone + Send,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {

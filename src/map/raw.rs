@@ -52,22 +52,27 @@
 //! # Reclamation
 //!
 //! A table is freed when its last reference goes: one for being reachable
-//! from the shard (released, through the epoch, when it is unlinked) and
-//! one per removed slot or replaced value whose drop still waits in the
-//! epoch. So a removed key and value, and a replaced value, are dropped as
-//! soon as no reader can hold them, not when the table is next rebuilt.
+//! from the shard (released by a grave when it is unlinked) and one per
+//! removed slot or replaced value whose grave still waits (see
+//! `grave.rs`: the shard's writers drop graves once the epoch has passed
+//! them, and the shard's drop drops the rest). So a removed key and value,
+//! and a replaced value, are dropped soon after no reader can hold them,
+//! not when the table is next rebuilt, and never after the map.
 //! What the table itself drops is what is left: live and moved slots' keys
 //! and current values (the old copies of migrated entries).
 
 use alloc::boxed::Box;
+use alloc::collections::TryReserveError;
+use alloc::vec::Vec;
 use core::borrow::Borrow;
 use core::mem::{needs_drop, MaybeUninit};
 use core::ptr;
 
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
+use super::grave::{Dead, Graveyard, Retired};
 use super::lock::ShardLock;
-use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UntrackedUnsafeCell};
+use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UnsafeCell, UntrackedUnsafeCell};
 
 /// A write-once cell of a table (see the module docs).
 type Cell<T> = UntrackedUnsafeCell<MaybeUninit<T>>;
@@ -236,6 +241,44 @@ impl<K, V> Table<K, V> {
         }
     }
 
+    /// [`new`](Self::new), reporting an allocation failure (or a size
+    /// overflowing `isize`) instead of aborting.
+    pub(super) fn try_new(capacity: usize) -> Result<Self, TryReserveError> {
+        let len = capacity
+            .max(MIN_TABLE)
+            .checked_next_power_of_two()
+            .ok_or_else(overflow)?;
+        let arena = (len / 4).max(1);
+        Ok(Self {
+            mask: len - 1,
+            ctrl: try_boxed(len / GROUP, || AtomicUsize::new(0))?,
+            ovf: try_boxed(len, || AtomicU32::new(0))?,
+            buckets: try_boxed(len, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
+            arena: try_boxed(arena, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
+            next: Atomic::null(),
+            refs: AtomicUsize::new(1),
+            w: CachePadded::new(TableCounters {
+                occupied: AtomicUsize::new(0),
+                arena_used: AtomicUsize::new(0),
+                migrated: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// Slots in use (live, removed or moved); may be stale outside the
+    /// lock.
+    #[inline]
+    pub(super) fn occupied(&self) -> usize {
+        // Relaxed: a hint for sizing; checked again under the lock.
+        self.w.occupied.load(Ordering::Relaxed)
+    }
+
+    /// Entries the table takes before it must grow: 3/4 of its slots.
+    #[inline]
+    pub(super) fn capacity(&self) -> usize {
+        self.len() / 4 * 3
+    }
+
     /// Whether a control byte is live (`FULL` or `FULL_OVF`).
     #[inline]
     pub(super) fn is_live_ctrl(c: u8) -> bool {
@@ -352,6 +395,19 @@ impl<K, V> Table<K, V> {
         )
     }
 
+    /// A pointer to the value that version `version` of slot `i` names.
+    /// Dereferencing it needs the contract of the caller's use (`get_mut`:
+    /// the map borrowed mutably, so no reader or writer can reach it).
+    #[inline]
+    pub(super) fn value_ptr(&self, i: usize, version: Version) -> *mut V {
+        if version == INLINE {
+            // SAFETY: in bounds; no reference is made (see `bucket`).
+            unsafe { ptr::addr_of_mut!((*self.bucket(i)).value) }
+        } else {
+            self.arena[version as usize].get().cast::<V>()
+        }
+    }
+
     /// The version of live slot `i`; lock held.
     fn version(&self, i: usize, c: u8) -> Version {
         if state(c) == FULL {
@@ -401,15 +457,16 @@ impl<K, V> Table<K, V> {
     }
 
     /// Replaces the value of live slot `i` (control byte `c`) by a new
-    /// arena cell holding `value`, and has the epoch drop the value it
-    /// replaced. Lock held; the arena has room; `this` is `self`.
+    /// arena cell holding `value`, and buries the value it replaced in
+    /// `graves` (it needs a drop). Lock held; the arena has room; `this` is
+    /// `self`.
     fn replace<'g>(
         &'g self,
         this: Shared<'g, Self>,
         i: usize,
         c: u8,
         value: V,
-        guard: &Guard,
+        graves: &mut Graveyard<K, V>,
     ) -> &'g V {
         let old = self.version(i, c);
         let cell = self.w.arena_used.load(Ordering::Relaxed);
@@ -424,18 +481,14 @@ impl<K, V> Table<K, V> {
             self.set_ctrl(i, ctrl(FULL_OVF, c & TAG_MASK));
         }
         if needs_drop::<V>() {
-            // See `retire_removed`.
+            // The grave holds a table reference. Relaxed: the table is
+            // alive (the shard's reference, under the lock); `release`
+            // orders the drops.
             self.refs.fetch_add(1, Ordering::Relaxed);
-            let this = this.as_raw() as usize;
-            // SAFETY: the replaced value is unreachable for readers that
-            // load the slot from now on; the epoch runs the closure after
-            // every earlier reader is gone; our reference keeps the table
-            // alive until then. Each value is replaced (so dropped) once.
-            unsafe {
-                guard.defer_unchecked(move || {
-                    contained(|| Table::drop_replaced(this as *const Table<K, V>, i, old));
-                });
-            }
+            // The replaced value is unreachable for readers that load the
+            // slot from now on; its grave waits for the earlier ones. Each
+            // value is replaced (so buried) once.
+            graves.bury(Retired::Replaced(this.as_raw(), i, old));
         }
         v
     }
@@ -447,7 +500,7 @@ impl<K, V> Table<K, V> {
     /// # Safety
     ///
     /// As for [`drop_removed`](Self::drop_removed), for a replaced value.
-    unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
+    pub(super) unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
         // SAFETY: the caller's contract; the table's own drop skips
         // replaced values (see `Drop`).
         unsafe {
@@ -476,7 +529,7 @@ impl<K, V> Table<K, V> {
     /// `this` is a live table holding a reference for this call; no reader
     /// can reach the slot's key or current value any more (the epoch has
     /// passed the removal); called once per removal.
-    unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
+    pub(super) unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
         // SAFETY: the caller's contract: the table is alive, the contents
         // are unreachable, and nobody else drops them (the table's own drop
         // skips what a removal drops: see `Drop`).
@@ -499,7 +552,7 @@ impl<K, V> Table<K, V> {
     ///
     /// `this` came from `Owned::into_shared` and the caller owns one of its
     /// references.
-    unsafe fn release(this: *const Self) {
+    pub(super) unsafe fn release(this: *const Self) {
         // SAFETY: the caller's reference keeps `this` alive until here.
         // AcqRel: the last releaser sees every other releaser's drops
         // before it frees the memory.
@@ -516,9 +569,9 @@ impl<K, V> Drop for Table<K, V> {
             return;
         }
         // What is still ours: every replaced value and every removed slot's
-        // key and value were dropped through the epoch (`drop_replaced`,
-        // `drop_removed`), and those closures hold references, so they
-        // have all run by now. Left: the keys of live and moved slots, and
+        // key and value were dropped by their graves (`drop_replaced`,
+        // `drop_removed`), and those hold references, so they have all
+        // been dropped by now. Left: the keys of live and moved slots, and
         // their current values (in the bucket, or in the arena cell the
         // slot names).
         // SAFETY: `&mut self`: nobody else can reach the table.
@@ -591,19 +644,42 @@ impl<T> Drop for DropOnExit<T> {
     }
 }
 
-/// Runs a deferred drop. It runs at some later pin, on whatever thread
-/// collects: under `std` a panic from a key's or value's `Drop` is caught
-/// and discarded here, because unwinding into crossbeam-epoch would skip
-/// the other deferred drops of its batch (leaking them). Without `std`
-/// nothing can catch it, and it unwinds from the pin that ran it.
-#[inline]
-fn contained(f: impl FnOnce()) {
-    #[cfg(feature = "std")]
-    {
-        let _ = std::panic::catch_unwind(core::panic::AssertUnwindSafe(f));
+/// Releases the shard's reference to the unlinked table `t` once no reader
+/// can be in it. A table whose keys and values need no drop frees nothing
+/// but its own memory, which is fine at any later time, so the epoch frees
+/// it directly, promptly and even after the map; otherwise the release
+/// waits in a grave (it may drop keys and values: see `grave.rs`).
+fn retire_table<K, V>(t: *const Table<K, V>, graves: &mut Graveyard<K, V>, guard: &Guard) {
+    if needs_drop::<K>() || needs_drop::<V>() {
+        graves.bury(Retired::Table(t));
+        return;
     }
-    #[cfg(not(feature = "std"))]
-    f();
+    let t = t as usize;
+    // SAFETY: the table is unlinked, and the epoch runs the closure after
+    // every reader pinned before now is gone. The closure holds the shard's
+    // reference; the last release frees memory only (no `K` or `V` has
+    // drop glue, so `Table::drop` touches neither), which stays sound after
+    // the map and after any lifetime in `K` or `V` has ended.
+    unsafe {
+        guard.defer_unchecked(move || Table::release(t as *const Table<K, V>));
+    }
+}
+
+/// A boxed slice of `n` elements made by `f`, or the allocation error.
+fn try_boxed<T>(n: usize, f: impl FnMut() -> T) -> Result<Box<[T]>, TryReserveError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)?;
+    v.extend(core::iter::repeat_with(f).take(n));
+    Ok(v.into_boxed_slice())
+}
+
+/// The error of a request for more than `isize::MAX` bytes. (The standard
+/// library gives no constructor; an impossible reservation makes one.)
+pub(super) fn overflow() -> TryReserveError {
+    match Vec::<u8>::new().try_reserve(usize::MAX) {
+        Err(e) => e,
+        Ok(()) => unreachable!("no allocation of usize::MAX bytes succeeds"),
+    }
 }
 
 /// Where a lookup found a key: its live slot and current value.
@@ -770,11 +846,11 @@ pub(super) struct Shard<K, V> {
     /// Slot count of the table `clear` installs.
     initial: usize,
     /// The writer-side state, on its own cache line.
-    w: CachePadded<ShardWriters>,
+    w: CachePadded<ShardWriters<K, V>>,
 }
 
 /// A shard's writer-side state.
-struct ShardWriters {
+struct ShardWriters<K, V> {
     lock: ShardLock,
     /// Insertions of new keys committed in this shard (wrapping). Bumped
     /// with Release after the new entry is published; see `commit`.
@@ -784,7 +860,15 @@ struct ShardWriters {
     /// While growing: live slots of the old table not yet moved out (room
     /// the new table keeps for them). Under the lock.
     pending: AtomicUsize,
+    /// Retired keys, values and tables waiting for readers to leave. Under
+    /// the lock.
+    graves: UnsafeCell<Graveyard<K, V>>,
 }
+
+// SAFETY: the graveyard is touched only under the shard lock (or with
+// `&mut`), which serialises its users; what it holds is `Send` (see
+// `Grave`). The rest is atomics and epoch pointers to `Send + Sync` tables.
+unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Shard<K, V> {}
 
 /// What a writer decided to do, computed before it locks.
 pub(super) enum Plan<K, V> {
@@ -830,6 +914,7 @@ impl<K, V> Shard<K, V> {
                 inserts: AtomicUsize::new(0),
                 len: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
+                graves: UnsafeCell::new(Graveyard::new()),
             }),
         })
     }
@@ -889,6 +974,48 @@ impl<K, V> Shard<K, V> {
         guard: &'g Guard,
     ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
         let lock = self.w.lock.lock();
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
+        let r = self.commit_locked(hash, found, inserts, plan, graves, guard);
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
+        drop(lock);
+        dead.bury(guard);
+        r
+    }
+
+    /// Retired items waiting for readers to leave (a point-in-time count,
+    /// taken under the lock).
+    #[cfg(test)]
+    pub(super) fn graves_waiting(&self) -> usize {
+        let _lock = self.w.lock.lock();
+        // SAFETY: the lock is held while the reference lives.
+        unsafe { self.graves() }.len()
+    }
+
+    /// The graveyard.
+    ///
+    /// # Safety
+    ///
+    /// The shard lock is held (or the shard is `&mut`) for as long as the
+    /// reference lives.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn graves(&self) -> &mut Graveyard<K, V> {
+        // SAFETY: the caller's contract: the lock serialises every access.
+        self.w.graves.with_mut(|g| unsafe { &mut *g })
+    }
+
+    /// [`commit`](Self::commit), lock held.
+    #[inline(always)]
+    fn commit_locked<'g>(
+        &self,
+        hash: u64,
+        found: Option<Found<'g, K, V>>,
+        inserts: usize,
+        plan: Plan<K, V>,
+        graves: &mut Graveyard<K, V>,
+        guard: &'g Guard,
+    ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is alive under `guard`.
@@ -926,7 +1053,6 @@ impl<K, V> Shard<K, V> {
             self.w
                 .inserts
                 .store(inserts.wrapping_add(1), Ordering::Release);
-            drop(lock);
             // SAFETY: just published in a table alive under `guard`.
             let kv = unsafe { (t.key(i), t.inline_value(i)) };
             return Ok(Committed {
@@ -958,24 +1084,14 @@ impl<K, V> Shard<K, V> {
                     self.moved_out();
                 }
                 if needs_drop::<K>() || needs_drop::<V>() {
-                    // The deferred drop holds a table reference. Relaxed:
-                    // the table is alive (we hold the shard's reference
-                    // under the lock), and `release` orders the drops.
+                    // The grave holds a table reference. Relaxed: the table
+                    // is alive (we hold the shard's reference under the
+                    // lock), and `release` orders the drops.
                     t.refs.fetch_add(1, Ordering::Relaxed);
-                    let this = f.table.as_raw() as usize;
-                    let (i, version) = (f.index, f.version);
-                    // SAFETY: the slot's key and current value are
-                    // unreachable for readers pinned after this point, and
-                    // the epoch runs the closure after every reader pinned
-                    // before it is gone; the reference taken above keeps the
-                    // table alive until then.
-                    unsafe {
-                        guard.defer_unchecked(move || {
-                            contained(|| {
-                                Table::drop_removed(this as *const Table<K, V>, i, version);
-                            });
-                        });
-                    }
+                    // The slot's key and current value are unreachable for
+                    // readers that load it from now on; the grave waits for
+                    // the earlier ones.
+                    graves.bury(Retired::Removed(f.table.as_raw(), f.index, f.version));
                 }
                 return Ok(Committed {
                     new: None,
@@ -988,8 +1104,7 @@ impl<K, V> Shard<K, V> {
         // not an old table being migrated; otherwise (or with the arena
         // used up) the key moves on to the next table.
         if !in_old && !t.arena_full() {
-            let v = t.replace(f.table, f.index, cb, value, guard);
-            drop(lock);
+            let v = t.replace(f.table, f.index, cb, value, graves);
             return Ok(Committed {
                 new: Some((f.key, v)),
                 spare_key: Some(key),
@@ -1014,13 +1129,92 @@ impl<K, V> Shard<K, V> {
         // follows MOVED (Acquire) finds it.
         t.set_ctrl(f.index, moved(cb));
         self.moved_out();
-        drop(lock);
         // SAFETY: just published in a table alive under `guard`.
         let kv = unsafe { (n.key(j), n.inline_value(j)) };
         Ok(Committed {
             new: Some(kv),
             spare_key: None,
         })
+    }
+
+    /// Entries the shard holds before it must grow (or, while growing,
+    /// before its next table must): its live entries plus the new keys its
+    /// newest table still has room for. May be stale under concurrency.
+    pub(super) fn capacity(&self, guard: &Guard) -> usize {
+        // SAFETY: the current table and its next are alive under `guard`.
+        let c = unsafe { self.table(guard).deref() };
+        let next = c.next(guard);
+        // Relaxed: a point-in-time observer of writer-side counters.
+        let (newest, reserved) = if next.is_null() {
+            (c, 0)
+        } else {
+            // SAFETY: as above.
+            (
+                unsafe { next.deref() },
+                self.w.pending.load(Ordering::Relaxed),
+            )
+        };
+        let used = newest.w.occupied.load(Ordering::Relaxed) + reserved;
+        self.len() + newest.capacity().saturating_sub(used)
+    }
+
+    /// Rebuilds the shard into a table of `target(slots, live)` slots when
+    /// that returns one (`slots`: the current table's, `live`: the live
+    /// entries), and migrates it completely before returning: the sizing
+    /// half of `try_reserve` and `shrink_to_fit`. The new table is
+    /// allocated outside the lock; a failed allocation changes nothing.
+    /// Runs `Hash` and `Clone` (migration).
+    pub(super) fn rebuild<H, F>(
+        &self,
+        hasher: &H,
+        guard: &Guard,
+        mut target: F,
+    ) -> Result<(), TryReserveError>
+    where
+        H: HashKey<K> + ?Sized,
+        F: FnMut(&Table<K, V>, usize) -> Result<Option<usize>, TryReserveError>,
+        K: Clone,
+        V: Clone,
+    {
+        loop {
+            self.finish_migration(hasher, guard);
+            let cur = self.table(guard);
+            // SAFETY: the current table is alive under `guard`.
+            let c = unsafe { cur.deref() };
+            let Some(slots) = target(c, self.len())? else {
+                return Ok(());
+            };
+            let new = Table::try_new(slots)?;
+            let lock = self.w.lock.lock();
+            // Relaxed: under the lock.
+            let still = self.table.load(Ordering::Relaxed, guard) == cur
+                && c.next.load(Ordering::Relaxed, guard).is_null();
+            let live = self.w.len.load(Ordering::Relaxed);
+            if !still || new.capacity() < live {
+                // A concurrent writer got in first: size again.
+                drop(lock);
+                drop(new);
+                continue;
+            }
+            self.w.pending.store(live, Ordering::Relaxed);
+            let n = Owned::new(new).into_shared(guard);
+            // Release pairs with `Table::next`'s Acquire (see `start_growth`).
+            c.next.store(n, Ordering::Release);
+            drop(lock);
+            self.finish_migration(hasher, guard);
+            return Ok(());
+        }
+    }
+
+    /// Helps the current migration, if any, until it is done.
+    fn finish_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard)
+    where
+        K: Clone,
+        V: Clone,
+    {
+        while self.growing(guard) {
+            self.help_migrate(hasher, guard);
+        }
     }
 
     /// Allocates the table `c` (current, not growing) migrates into and
@@ -1074,6 +1268,8 @@ impl<K, V> Shard<K, V> {
             }
         }
         let lock = self.w.lock.lock();
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
         // Relaxed: under the lock.
         if self.table.load(Ordering::Relaxed, guard) == cur
             && c.w.migrated.load(Ordering::Relaxed) == start
@@ -1098,21 +1294,18 @@ impl<K, V> Shard<K, V> {
                 debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
                 // Release pairs with `Shard::table`'s Acquire.
                 self.table.store(next, Ordering::Release);
-                let this = cur.as_raw() as usize;
-                // SAFETY: the old table is unlinked; readers still in it
-                // are pinned, and the epoch runs this after them. This
-                // releases the shard's reference.
-                unsafe {
-                    guard.defer_unchecked(move || {
-                        contained(|| Table::release(this as *const Table<K, V>));
-                    });
-                }
+                // The old table is unlinked; readers still in it are
+                // pinned. Releasing the shard's reference waits for them.
+                retire_table(cur.as_raw(), graves, guard);
             }
         }
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
         drop(lock);
-        // Clones that went stale (the slot changed meanwhile) drop here,
-        // outside the lock.
+        // Clones that went stale (the slot changed meanwhile) and raised
+        // graves drop here, outside the lock.
         drop(batch);
+        dead.bury(guard);
     }
 
     /// Removes every entry: installs a fresh table and releases the old
@@ -1126,31 +1319,38 @@ impl<K, V> Shard<K, V> {
         let removed = self.w.len.load(Ordering::Relaxed);
         self.w.len.store(0, Ordering::Relaxed);
         self.w.pending.store(0, Ordering::Relaxed);
-        drop(lock);
-        // SAFETY: `old` is unlinked (writers validate reachability from the
-        // shard before they touch a slot); readers still in it are pinned.
-        // Each table of the chain gets its shard reference released once.
-        unsafe {
-            let next = old.deref().next.load(Ordering::Relaxed, guard);
-            for t in [old, next] {
-                if !t.is_null() {
-                    let this = t.as_raw() as usize;
-                    guard.defer_unchecked(move || {
-                        contained(|| Table::release(this as *const Table<K, V>));
-                    });
-                }
+        // SAFETY: the lock is held until after the last use.
+        let graves = unsafe { self.graves() };
+        // `old` is unlinked (writers validate reachability from the shard
+        // before they touch a slot); readers still in it are pinned, and
+        // the graves wait for them. Each table of the chain gets its shard
+        // reference released once.
+        // SAFETY: the old table is alive under `guard`. Relaxed: under the
+        // lock.
+        let next = unsafe { old.deref() }.next.load(Ordering::Relaxed, guard);
+        for t in [old, next] {
+            if !t.is_null() {
+                retire_table(t.as_raw(), graves, guard);
             }
         }
+        let mut dead = Dead::none();
+        graves.seal_and_sweep(guard, &mut dead);
+        drop(lock);
+        dead.bury(guard);
         removed
     }
 }
 
 impl<K, V> Drop for Shard<K, V> {
     fn drop(&mut self) {
+        // No reader can hold anything of the map any more (every view
+        // borrows it): every grave drops now, raised or not, so nothing of
+        // `K` or `V` is dropped after the map.
+        // SAFETY: `&mut self`.
+        unsafe { self.graves() }.drain();
         // SAFETY: `&mut self`: no reader or writer can reach this shard; the
         // current table and its next each hold the shard's reference, which
-        // we release once (removals still waiting in the epoch hold their
-        // own).
+        // we release once (the graves released their own above).
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let t = self.table.load(Ordering::Relaxed, guard);
@@ -1170,16 +1370,14 @@ mod tests {
     use super::*;
 
     /// A reader holds `&K` into a bucket (it looked the key up after the
-    /// value was replaced, so the epoch does not wait for it) while the
+    /// value was replaced, so its grave does not wait for it) while the
     /// replaced inline value beside the key is dropped. The drop must touch
     /// the value's bytes only: under Stacked Borrows a `&mut` to the whole
     /// bucket would invalidate the reader's `&K` (run this under Miri
     /// without Tree Borrows).
     #[test]
     fn dropping_a_replaced_value_leaves_readers_key_valid() {
-        // SAFETY: the table is reachable from this thread only; with the
-        // unprotected guard, the deferred drop runs at once, which is the
-        // point of the test.
+        // SAFETY: the table is reachable from this thread only.
         let guard = unsafe { crossbeam_epoch::unprotected() };
         let table = Owned::new(Table::<String, String>::new(4)).into_shared(guard);
         // SAFETY: just allocated, alive until `release` below.
@@ -1188,7 +1386,10 @@ mod tests {
         let c = t.ctrl_locked(i);
         // SAFETY: slot `i` was just published as FULL; `t` outlives `key`.
         let key = unsafe { t.key(i) };
-        t.replace(table, i, c, "new".to_string(), guard);
+        let mut graves = Graveyard::new();
+        t.replace(table, i, c, "new".to_string(), &mut graves);
+        // Drops the replaced value now, as a raised grave would.
+        graves.drain();
         assert_eq!(key, "key");
         // SAFETY: the slot is live (FULL_OVF now, loaded under "the lock").
         let (value, _) = unsafe { t.value(i, t.ctrl_locked(i)) };

@@ -10,8 +10,8 @@ use super::HashMap;
 
 impl<K, V, S> HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + Sync + Clone + 'static,
-    V: Send + Sync + Clone + 'static,
+    K: Hash + Eq + Send + Sync + Clone,
+    V: Send + Sync + Clone,
     S: BuildHasher,
 {
     /// A parallel iterator over a weakly consistent snapshot (clones) of the
@@ -23,8 +23,8 @@ where
 
 impl<K, V, S> IntoParallelIterator for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + Sync + Clone + 'static,
-    V: Send + Sync + Clone + 'static,
+    K: Hash + Eq + Send + Sync + Clone,
+    V: Send + Sync + Clone,
     S: BuildHasher,
 {
     type Iter = rayon::vec::IntoIter<(K, V)>;
@@ -38,8 +38,8 @@ where
 
 impl<K, V, S> ParallelExtend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
     S: BuildHasher + Sync,
 {
     fn par_extend<I: IntoParallelIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -52,8 +52,8 @@ where
 
 impl<K, V, S> ParallelExtend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
     S: BuildHasher + Sync,
 {
     fn par_extend<I: IntoParallelIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -63,8 +63,8 @@ where
 
 impl<K, V, S> FromParallelIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
+    K: Hash + Eq + Clone + Send + Sync,
+    V: Clone + Send + Sync,
     S: BuildHasher + Default + Sync,
 {
     fn from_par_iter<I: IntoParallelIterator<Item = (K, V)>>(iter: I) -> Self {

@@ -12,8 +12,8 @@ use super::{Builder, HashMap};
 
 impl<K, V, S> Serialize for HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static + Serialize,
-    V: Send + 'static + Serialize,
+    K: Hash + Eq + Send + Serialize,
+    V: Send + Serialize,
     S: BuildHasher,
 {
     fn serialize<Ser: Serializer>(&self, serializer: Ser) -> Result<Ser::Ok, Ser::Error> {
@@ -24,8 +24,8 @@ where
 
 impl<'de, K, V, S> Deserialize<'de> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static + Deserialize<'de>,
-    V: Clone + Send + 'static + Deserialize<'de>,
+    K: Hash + Eq + Clone + Send + Deserialize<'de>,
+    V: Clone + Send + Deserialize<'de>,
     S: BuildHasher + Default,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -39,8 +39,8 @@ struct MapVisitor<K, V, S>(PhantomData<MakesMap<K, V, S>>);
 
 impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + 'static + Deserialize<'de>,
-    V: Clone + Send + 'static + Deserialize<'de>,
+    K: Hash + Eq + Clone + Send + Deserialize<'de>,
+    V: Clone + Send + Deserialize<'de>,
     S: BuildHasher + Default,
 {
     type Value = HashMap<K, V, S>;

@@ -9,8 +9,8 @@ use super::{HashMap, Op, Order};
 
 impl<K, V, S> HashMap<K, V, S>
 where
-    K: Hash + Eq + Send + 'static,
-    V: Send + 'static,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     /// A clone of the value for `key`. Lock-free; never waits for a writer.

@@ -1,0 +1,142 @@
+//! Single-thread cost of one map operation, for counting instructions and
+//! cache misses per operation under cachegrind (deterministic on a loaded
+//! machine, unlike wall-clock time).
+//!
+//! ```text
+//! cargo build --release --example map_cost
+//! valgrind --tool=cachegrind --cache-sim=yes \
+//!     target/release/examples/map_cost <impl> <op> <count> [keys]
+//! ```
+//!
+//! `<impl>`: `latchfree` (a pin per operation), `latchfree_pinned` (one
+//! guard for the whole run: the operation without the pin), `dashmap`,
+//! `papaya` (a pin per operation). `<op>`: `get` (hits over a map prefilled
+//! with `keys` keys, default 2^20) or `insert` (`count` new keys into a map
+//! prefilled with `keys` keys; growth included, as in a filling map).
+//! Run it twice with different counts and divide the difference of the
+//! totals by the difference of the counts: set-up cost cancels out, and
+//! what is left is the cost per operation. Keys are u64, values u64,
+//! hasher `ahash` with fixed seeds.
+
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::hint::black_box;
+
+type H = ahash::RandomState;
+
+fn hasher() -> H {
+    H::with_seeds(1, 2, 3, 4)
+}
+
+/// Spreads key indices over the hash space (the shootout's `scramble`).
+fn key(i: u64) -> u64 {
+    i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5555
+}
+
+/// The i-th lookup: a pseudo-random prefilled key.
+fn probe(i: u64, keys: u64) -> u64 {
+    key(i.wrapping_mul(0x2545_F491_4F6C_DD1D) % keys)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage =
+        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|insert> <count> [keys]";
+    let (imp, op) = match (args.get(1), args.get(2)) {
+        (Some(i), Some(o)) => (i.as_str(), o.as_str()),
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    };
+    let count: u64 = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(100_000);
+    let keys: u64 = args.get(4).and_then(|c| c.parse().ok()).unwrap_or(1 << 20);
+    let mut hits = 0u64;
+    match imp {
+        "latchfree" | "latchfree_pinned" => {
+            let map = latchfree::map::HashMap::<u64, u64, H>::with_hasher(hasher());
+            let pinned = imp == "latchfree_pinned";
+            {
+                let m = map.pin();
+                for i in 0..keys {
+                    m.insert(key(i), i);
+                }
+            }
+            let guard = map.pin();
+            match op {
+                "get" if pinned => {
+                    for i in 0..count {
+                        hits += u64::from(guard.get(&probe(i, keys)).is_some());
+                    }
+                }
+                "get" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
+                    }
+                }
+                "insert" if pinned => {
+                    for i in keys..keys + count {
+                        hits += u64::from(guard.insert(key(i), i).is_none());
+                    }
+                }
+                "insert" => {
+                    for i in keys..keys + count {
+                        hits += u64::from(map.pin().insert(key(i), i).is_none());
+                    }
+                }
+                _ => {
+                    eprintln!("{usage}");
+                    std::process::exit(2);
+                }
+            }
+        }
+        "dashmap" => {
+            let map = dashmap::DashMap::<u64, u64, H>::with_hasher(hasher());
+            for i in 0..keys {
+                map.insert(key(i), i);
+            }
+            match op {
+                "get" => {
+                    for i in 0..count {
+                        hits += u64::from(map.get(&probe(i, keys)).is_some());
+                    }
+                }
+                "insert" => {
+                    for i in keys..keys + count {
+                        hits += u64::from(map.insert(key(i), i).is_none());
+                    }
+                }
+                _ => std::process::exit(2),
+            }
+        }
+        "papaya" => {
+            let map: papaya::HashMap<u64, u64, H> =
+                papaya::HashMap::builder().hasher(hasher()).build();
+            {
+                let m = map.pin();
+                for i in 0..keys {
+                    m.insert(key(i), i);
+                }
+            }
+            match op {
+                "get" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
+                    }
+                }
+                "insert" => {
+                    for i in keys..keys + count {
+                        hits += u64::from(map.pin().insert(key(i), i).is_none());
+                    }
+                }
+                _ => std::process::exit(2),
+            }
+        }
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    }
+    // Every get hits; every insert is of a new key.
+    assert_eq!(black_box(hits), count, "{imp} {op}: wrong results");
+}
