@@ -21,7 +21,8 @@ use super::DelayQueue;
 use crate::arena::Growable;
 use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 
-/// The queue was closed; carries back the item an insert could not queue.
+/// The queue was closed: the one crate-wide [`Closed`], carrying back the
+/// item an insert could not queue.
 ///
 /// ```
 /// use std::time::Duration;
@@ -31,29 +32,7 @@ use crate::sync::blocking::{Condvar, Mutex, MutexGuard};
 /// q.close();
 /// assert_eq!(q.insert("late", Duration::ZERO), Err(Closed("late")));
 /// ```
-#[derive(PartialEq, Eq)]
-pub struct Closed<T>(pub T);
-
-impl<T> Closed<T> {
-    /// The item that was not queued.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> core::fmt::Debug for Closed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Closed(..)")
-    }
-}
-
-impl<T> core::fmt::Display for Closed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("the delay queue is closed")
-    }
-}
-
-impl<T> core::error::Error for Closed<T> {}
+pub use crate::error::Closed;
 
 /// Why a `pop_timeout` or `try_pop` returned nothing.
 ///

@@ -278,41 +278,20 @@ fn key_of(shared: &Shared) -> Option<RawKey> {
     })
 }
 
-/// Why a submission failed: the driver is gone. Carries the value back.
+/// The driver is gone: the one crate-wide [`Closed`], carrying the value
+/// back.
 ///
 /// ```
-/// use latchfree::wheel::shared::{Driver, Entry};
+/// use latchfree::wheel::shared::{Closed, Driver, Entry};
 /// use latchfree::wheel::{Growable, Wheel, WheelConfig};
 ///
 /// let (driver, submitter) = Driver::new(Wheel::<Entry<Vec<u8>>, Growable>::new(WheelConfig::new()));
 /// drop(driver);
 /// let err = submitter.insert_at(vec![1, 2, 3], 5).unwrap_err();
-/// assert_eq!(err.to_string(), "the timer driver is gone");
+/// assert_eq!(err.to_string(), "closed");
 /// assert_eq!(err.into_inner(), [1, 2, 3]);
 /// ```
-#[derive(PartialEq, Eq)]
-pub struct Closed<T>(pub T);
-
-impl<T> Closed<T> {
-    /// The value that was not scheduled.
-    pub fn into_inner(self) -> T {
-        self.0
-    }
-}
-
-impl<T> core::fmt::Debug for Closed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("Closed(..)")
-    }
-}
-
-impl<T> core::fmt::Display for Closed<T> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("the timer driver is gone")
-    }
-}
-
-impl<T> core::error::Error for Closed<T> {}
+pub use crate::error::Closed;
 
 impl<T> Submitter<T> {
     /// Schedules `value` for `deadline` (the driver's time units: the
