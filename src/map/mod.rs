@@ -299,7 +299,7 @@ fn resolve_shards(requested: usize) -> usize {
 fn default_shards() -> usize {
     #[cfg(all(feature = "std", not(latchfree_loom)))]
     {
-        let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let cpus = crate::sync::thread::available_parallelism().map_or(4, |n| n.get());
         (cpus * 4).clamp(16, MAX_SHARDS)
     }
     #[cfg(not(all(feature = "std", not(latchfree_loom))))]

@@ -61,13 +61,12 @@ pub use self::sequence::MAX_CAPACITY;
 pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};
 #[cfg(feature = "std")]
 pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
-#[cfg(not(latchfree_loom))]
 pub use self::storage::Inline;
 #[cfg(feature = "alloc")]
 pub use self::storage::{Heap, HeapBuilder};
 pub use self::storage::{Storage, MAX_GATES};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
-cfg_std! {
+cfg_threads! {
     pub use crate::threaded::disruptor::{
         Disruptor, DisruptorBuilder, EventHandler, PanicPolicy, PanicReport,
     };

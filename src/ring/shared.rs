@@ -557,7 +557,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.epoch.store(epoch_of(pos), Ordering::Release);
     }
 
-    cfg_std! {
+    cfg_threads! {
         /// Single producer: whether the producer has closed the ring
         /// (dropped, closed, or refused a publish after a close request).
         pub(crate) fn closed_by_producer(&self) -> bool {

@@ -152,7 +152,6 @@ pub unsafe trait Storage {
 /// producer.push(9).unwrap();
 /// consumer.poll(|e, _, _| assert_eq!(*e, 9));
 /// ```
-#[cfg(not(latchfree_loom))]
 pub struct Inline<T, const N: usize, const G: usize = 4> {
     slots: crate::sync::UnsafeCell<[T; N]>,
     stamps: [AtomicUsize; N],
@@ -193,8 +192,24 @@ impl<T, const N: usize, const G: usize> Inline<T, N, G> {
     }
 }
 
+// Under loom the same storage, built at run time (loom's atomics have no
+// `const` constructor), so the models see the module tree a user does.
+#[cfg(latchfree_loom)]
+impl<T, const N: usize, const G: usize> Inline<T, N, G> {
+    /// Wraps pre-built events, one per slot (see the `const` version).
+    pub fn new(events: [T; N]) -> Self {
+        assert!(N.is_power_of_two(), "ring capacity must be a power of two");
+        assert!(N <= MAX_CAPACITY, "ring capacity too large");
+        assert!(G <= MAX_GATES, "a ring has at most 64 gates");
+        Self {
+            slots: crate::sync::UnsafeCell::new(events),
+            stamps: core::array::from_fn(|_| AtomicUsize::new(0)),
+            gates: core::array::from_fn(|_| super::sequence::new_sequence()),
+        }
+    }
+}
+
 // SAFETY: as for `Heap`: shared, it gives out raw slot pointers and atomics.
-#[cfg(not(latchfree_loom))]
 unsafe impl<T: Send + Sync, const N: usize, const G: usize> Sync for Inline<T, N, G> {}
 
 // SAFETY: `N` is a power of two in 1..=MAX_CAPACITY and G <= 64 (checked at
@@ -202,7 +217,6 @@ unsafe impl<T: Send + Sync, const N: usize, const G: usize> Sync for Inline<T, N
 // `new` and lives inside `self`, which the ring never moves while shared
 // (it is borrowed through `&Ring`); the stamp and gate arrays have the
 // promised lengths and start at zero.
-#[cfg(not(latchfree_loom))]
 unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
     type Item = T;
 

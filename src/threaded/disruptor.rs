@@ -11,8 +11,8 @@ use core::any::Any;
 use core::panic::AssertUnwindSafe;
 use core::time::Duration;
 use std::panic::catch_unwind;
-use std::thread::JoinHandle;
-use std::time::Instant;
+use crate::sync::thread::JoinHandle;
+use crate::sync::time::now;
 
 use crate::ring::{
     BuildError, ConsumeError, Consumer, Graph, Mode, Multi, MultiProducer, Node, Producer, Ring,
@@ -382,14 +382,14 @@ where
     /// stuck) the ring is halted instead. Returns `true` when it drained.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> bool {
         self.ring.close();
-        let deadline = Instant::now() + timeout;
-        while self.threads.iter().any(|t| !t.is_finished()) {
-            if Instant::now() >= deadline {
+        let deadline = now() + timeout;
+        while self.threads.iter().any(|t| !crate::sync::thread::is_finished(t)) {
+            if now() >= deadline {
                 self.ring.halt();
                 self.join();
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            crate::sync::thread::sleep(Duration::from_millis(1));
         }
         self.join();
         true
@@ -735,7 +735,7 @@ where
         let ring = self.graph.ring.clone();
         let mut threads = Vec::with_capacity(self.jobs.len());
         for (name, job) in self.jobs.drain(..) {
-            match std::thread::Builder::new().name(name).spawn(job) {
+            match crate::sync::thread::Builder::new().name(name).spawn(job) {
                 Ok(t) => threads.push(t),
                 Err(_) => {
                     let mut d = Disruptor { ring, threads };

@@ -29,7 +29,5 @@ pub(crate) mod unwind;
 pub mod batch;
 pub mod pool;
 
-cfg_std! {
-    pub(crate) mod disruptor;
-    pub(crate) mod timer_service;
-}
+pub(crate) mod disruptor;
+pub(crate) mod timer_service;

@@ -38,13 +38,14 @@
 use alloc::boxed::Box;
 use core::time::Duration;
 use std::sync::mpsc;
-use std::thread::JoinHandle;
-use std::time::Instant;
 
 use crate::arena::Growable;
 use crate::sync::blocking::Mutex;
-use crate::sync::thread::{park_timeout, Thread};
-use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::sync::thread::{park_timeout, JoinHandle, Thread};
+use crate::sync::time::{now, Instant};
+// The real `Arc` also under loom: the service's reference count orders
+// nothing a model checks, and it needs `Weak` (loom has none).
+use crate::sync::{AtomicBool, HandleArc as Arc, Ordering};
 use crate::wheel::shared::{Driver, Entry, Submitter, TimerHandle, TimerState};
 use crate::wheel::std_periodic::{Run, Series};
 use crate::wheel::{Wheel, WheelConfig};
@@ -106,7 +107,7 @@ impl WorkerThread {
     /// Starts the worker thread; it exits when the executor is dropped.
     pub fn new() -> Self {
         let (tx, rx) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        crate::sync::thread::Builder::new()
             .name("latchfree-timer-worker".into())
             .spawn(move || {
                 while let Ok(job) = rx.recv() {
@@ -362,7 +363,7 @@ impl TimerService {
             Wheel::new(WheelConfig::new().levels(7).tick_shift(Inner::TICK_SHIFT));
         let (mut driver, sub) = Driver::new(wheel);
         let (tx, rx) = mpsc::channel::<Arc<Inner>>();
-        let thread = std::thread::Builder::new()
+        let thread = crate::sync::thread::Builder::new()
             .name("latchfree-timer-driver".into())
             .spawn(move || {
                 let inner: Arc<Inner> = rx.recv().expect("service handshake");
@@ -371,7 +372,7 @@ impl TimerService {
                     if inner.stop.load(Ordering::Acquire) {
                         break;
                     }
-                    let now = inner.nanos(Instant::now());
+                    let now = inner.nanos(now());
                     while let Some(f) = driver.poll_expired(now) {
                         executor.execute(f.value);
                     }
@@ -395,7 +396,7 @@ impl TimerService {
             .expect("spawn timer driver thread");
         let inner = Arc::new(Inner {
             sub,
-            epoch: Instant::now(),
+            epoch: now(),
             driver: thread.thread().clone(),
             stop: AtomicBool::new(false),
         });
@@ -412,7 +413,7 @@ impl TimerService {
         f: F,
         delay: Duration,
     ) -> Result<Timer, ShutDown<F>> {
-        self.schedule_at(f, saturating_add(Instant::now(), delay))
+        self.schedule_at(f, saturating_add(now(), delay))
     }
 
     /// Runs `f` once at `when` (at once if `when` has passed).
@@ -461,7 +462,7 @@ impl TimerService {
         let period = period.max(Duration::from_nanos(1));
         self.schedule_series_at(
             f,
-            saturating_add(Instant::now(), period),
+            saturating_add(now(), period),
             move |planned, finished| match policy {
                 MissedTick::Burst => Some(saturating_add(planned, period)),
                 MissedTick::Delay => Some(saturating_add(finished, period)),
@@ -494,7 +495,7 @@ impl TimerService {
         F: FnMut() + Send + 'static,
         N: FnMut(Instant, Instant) -> Option<Instant> + Send + 'static,
     {
-        self.schedule_series_at(f, saturating_add(Instant::now(), first_delay), next)
+        self.schedule_series_at(f, saturating_add(now(), first_delay), next)
     }
 
     /// Runs `f` at `first`, then at `next(planned, finished)` after each
@@ -617,7 +618,7 @@ where
             let verdict = series.run(f, || {
                 // `next` is user code too: if it panics the series ends.
                 match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
-                    next(when, Instant::now())
+                    next(when, now())
                 })) {
                     Ok(t) => after = t,
                     Err(p) => next_panic = Some(p),

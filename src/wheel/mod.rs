@@ -45,7 +45,7 @@ cfg_threads! {
 }
 #[cfg(feature = "alloc")]
 pub mod shared;
-cfg_std! {
+cfg_threads! {
     pub use crate::threaded::timer_service::{
         Executor, Job, MissedTick, ShutDown, Timer, TimerService, WorkerThread,
     };
