@@ -29,6 +29,7 @@ mod buffer;
 mod guard_support;
 mod limiter;
 mod map;
+#[cfg(target_pointer_width = "64")]
 mod map_bustle;
 mod pool;
 mod queue;

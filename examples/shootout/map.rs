@@ -440,6 +440,7 @@ pub fn run(r: &mut Report) {
     if std::env::var("MAPF").is_err() {
         latency(r);
         memory(r);
+        #[cfg(target_pointer_width = "64")]
         if std::env::var("MAPB_LOG2").as_deref() != Ok("0") {
             crate::map_bustle::run(r);
         }
