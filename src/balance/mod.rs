@@ -80,11 +80,11 @@ use core::hash::Hasher;
 #[cfg(feature = "alloc")]
 pub use self::hashing::{HashRing, Rendezvous};
 #[cfg(feature = "alloc")]
-pub use self::least_loaded::{Lease, LeastLoaded};
+pub use self::least_loaded::{Lease, LeastLoaded, LeastLoadedPicker, PickerLease};
 #[cfg(feature = "alloc")]
-pub use self::round_robin::RoundRobin;
+pub use self::round_robin::{RoundRobin, RoundRobinPicker};
 #[cfg(feature = "alloc")]
-pub use self::weighted::Weighted;
+pub use self::weighted::{Weighted, WeightedPicker};
 
 /// Why a membership change was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
