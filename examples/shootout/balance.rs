@@ -1,7 +1,10 @@
 //! Balancers: picks per second against `Mutex`-guarded implementations of
 //! the same algorithms and the `hashring` crate (behind a `RwLock`, as it
 //! is not concurrent), on one and two threads; and picker tail latency
-//! while a third thread changes the membership.
+//! while a third thread changes the membership. `latchfree` rows use a
+//! per-thread picker (`RoundRobin::picker` etc.), `latchfree_shared` rows
+//! the balancer's own `pick_cloned`/`pick_with` (shared counter, a pin
+//! per pick).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
@@ -142,7 +145,7 @@ pub fn run(r: &mut Report) {
             "ns_per_pick",
             Better::Lower,
             &[
-                ("latchfree_picker", &|| {
+                ("latchfree", &|| {
                     per_thread_op(threads, OPS, &|| {
                         let mut p = rr.picker();
                         Box::new(move |_| {
@@ -150,7 +153,7 @@ pub fn run(r: &mut Report) {
                         })
                     })
                 }),
-                ("latchfree", &|| {
+                ("latchfree_shared", &|| {
                     per_thread_op(threads, OPS, &|| {
                         Box::new(|_| {
                             let _ = black_box(rr.pick_cloned());
@@ -176,7 +179,7 @@ pub fn run(r: &mut Report) {
             "ns_per_pick",
             Better::Lower,
             &[
-                ("latchfree_picker", &|| {
+                ("latchfree", &|| {
                     per_thread_op(threads, OPS, &|| {
                         let mut p = sw.picker();
                         Box::new(move |_| {
@@ -184,7 +187,7 @@ pub fn run(r: &mut Report) {
                         })
                     })
                 }),
-                ("latchfree", &|| {
+                ("latchfree_shared", &|| {
                     per_thread_op(threads, OPS, &|| {
                         Box::new(|_| {
                             let _ = black_box(sw.pick_cloned());
@@ -237,7 +240,7 @@ pub fn run(r: &mut Report) {
             "ns_per_pick",
             Better::Lower,
             &[
-                ("latchfree_picker", &|| {
+                ("latchfree", &|| {
                     per_thread_op(threads, OPS, &|| {
                         let mut p = p2c.picker();
                         Box::new(move |i| {
@@ -245,7 +248,7 @@ pub fn run(r: &mut Report) {
                         })
                     })
                 }),
-                ("latchfree", &|| {
+                ("latchfree_shared", &|| {
                     per_thread_op(threads, OPS, &|| {
                         Box::new(|i| {
                             let _ = black_box(p2c.pick_with(mix(i)));

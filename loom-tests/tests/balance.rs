@@ -114,7 +114,10 @@ fn standing_pin_keeps_picked_member_alive_across_a_change() {
         assert_eq!(picked.0, 1);
         writer.join().unwrap();
         // Still valid: the pin predates the swap.
-        assert!(!one_dropped.load(SeqCst), "picked member freed under the pin");
+        assert!(
+            !one_dropped.load(SeqCst),
+            "picked member freed under the pin"
+        );
         assert_eq!(picked.0, 1);
         p.refresh();
         assert_eq!(p.pick().unwrap().0, 2);
