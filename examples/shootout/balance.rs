@@ -1,7 +1,10 @@
 //! Balancers: picks per second against `Mutex`-guarded implementations of
 //! the same algorithms and the `hashring` crate (behind a `RwLock`, as it
 //! is not concurrent), on one and two threads; and picker tail latency
-//! while a third thread changes the membership.
+//! while a third thread changes the membership. `latchfree` rows use a
+//! per-thread picker (`RoundRobin::picker` etc.), `latchfree_shared` rows
+//! the balancer's own `pick_cloned`/`pick_with` (shared counter, a pin
+//! per pick).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
@@ -10,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use crate::guard_support::{add_rows, median, per_op, ROUNDS};
+use crate::guard_support::{add_rows, median, ROUNDS};
 use crate::report::{Better, Report};
 use latchfree::balance::{HashRing, LeastLoaded, RoundRobin, Weighted};
 
@@ -56,6 +59,34 @@ impl MutexP2c {
     fn done(&self, c: usize) {
         self.load.lock().unwrap()[c] -= 1;
     }
+}
+
+/// Nanoseconds per operation with `threads` threads, each pinned to its
+/// own core (when the machine reports cores), building its per-thread
+/// state with `make` and running the returned op `ops` times. Used for
+/// every row of the pick sections, so all implementations run alike.
+fn per_thread_op<'a>(
+    threads: usize,
+    ops: usize,
+    make: &(dyn Fn() -> Box<dyn FnMut(usize) + 'a> + Sync + 'a),
+) -> f64 {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let t = std::time::Instant::now();
+    std::thread::scope(|s| {
+        for th in 0..threads {
+            let core = cores.get(th % cores.len().max(1)).copied();
+            s.spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
+                let mut op = make();
+                for i in 0..ops {
+                    op(th * ops + i);
+                }
+            });
+        }
+    });
+    t.elapsed().as_nanos() as f64 / ops as f64
 }
 
 fn mix(i: usize) -> u64 {
@@ -115,16 +146,28 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|_| {
-                        let _ = black_box(rr.pick_cloned());
+                    per_thread_op(threads, OPS, &|| {
+                        let mut p = rr.picker();
+                        Box::new(move |_| {
+                            let _ = black_box(p.pick().copied());
+                        })
+                    })
+                }),
+                ("latchfree_shared", &|| {
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|_| {
+                            let _ = black_box(rr.pick_cloned());
+                        })
                     })
                 }),
                 ("mutex", &|| {
-                    per_op(threads, OPS, &|_| {
-                        let v = rr_mx.lock().unwrap();
-                        let mut n = rr_next.lock().unwrap();
-                        *n += 1;
-                        black_box(v[*n % v.len()]);
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|_| {
+                            let v = rr_mx.lock().unwrap();
+                            let mut n = rr_next.lock().unwrap();
+                            *n += 1;
+                            black_box(v[*n % v.len()]);
+                        })
                     })
                 }),
             ],
@@ -137,13 +180,25 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|_| {
-                        let _ = black_box(sw.pick_cloned());
+                    per_thread_op(threads, OPS, &|| {
+                        let mut p = sw.picker();
+                        Box::new(move |_| {
+                            let _ = black_box(p.pick().copied());
+                        })
+                    })
+                }),
+                ("latchfree_shared", &|| {
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|_| {
+                            let _ = black_box(sw.pick_cloned());
+                        })
                     })
                 }),
                 ("mutex", &|| {
-                    per_op(threads, OPS, &|_| {
-                        let _ = black_box(sw_mx.pick());
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|_| {
+                            let _ = black_box(sw_mx.pick());
+                        })
                     })
                 }),
             ],
@@ -156,18 +211,24 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|i| {
-                        let _ = black_box(ring.pick_cloned(&mix(i)));
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|i| {
+                            let _ = black_box(ring.pick_cloned(&mix(i)));
+                        })
                     })
                 }),
                 ("hashring_rwlock", &|| {
-                    per_op(threads, OPS, &|i| {
-                        let _ = black_box(hr.read().unwrap().get(&mix(i)).copied());
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|i| {
+                            let _ = black_box(hr.read().unwrap().get(&mix(i)).copied());
+                        })
                     })
                 }),
                 ("hashring_mutex", &|| {
-                    per_op(threads, OPS, &|i| {
-                        let _ = black_box(hr_mx.lock().unwrap().get(&mix(i)).copied());
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|i| {
+                            let _ = black_box(hr_mx.lock().unwrap().get(&mix(i)).copied());
+                        })
                     })
                 }),
             ],
@@ -180,14 +241,26 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|i| {
-                        let _ = black_box(p2c.pick_with(mix(i)));
+                    per_thread_op(threads, OPS, &|| {
+                        let mut p = p2c.picker();
+                        Box::new(move |i| {
+                            let _ = black_box(p.pick_with(mix(i)));
+                        })
+                    })
+                }),
+                ("latchfree_shared", &|| {
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|i| {
+                            let _ = black_box(p2c.pick_with(mix(i)));
+                        })
                     })
                 }),
                 ("mutex", &|| {
-                    per_op(threads, OPS, &|i| {
-                        let c = p2c_mx.pick(mix(i));
-                        p2c_mx.done(black_box(c));
+                    per_thread_op(threads, OPS, &|| {
+                        Box::new(|i| {
+                            let c = p2c_mx.pick(mix(i));
+                            p2c_mx.done(black_box(c));
+                        })
                     })
                 }),
             ],

@@ -16,6 +16,16 @@
 //!   to the epoch collector, which frees it once no pinned picker can hold
 //!   it. Pickers are wait-free apart from the epoch pin; changes are
 //!   lock-free.
+//! - Hot loops take a per-thread *picker* ([`RoundRobin::picker`],
+//!   [`Weighted::picker`], [`LeastLoaded::picker`]): it holds one epoch
+//!   pin across picks (re-pinned every 64 picks, so reclamation still
+//!   progresses) and keeps its own cursor, so a pick is one `Acquire` load
+//!   of the snapshot pointer and private arithmetic, writing no cache line
+//!   another picker writes (P2C: only the chosen member's in-flight
+//!   count). Each picker's own picks follow the algorithm exactly (a
+//!   rotation of round robin's order or of nginx's sequence); the totals
+//!   over all pickers stay within one pick per picker (round robin) or
+//!   `weight` per picker (SWRR) of the exact shares.
 //! - Without an allocator, [`fixed::RoundRobin`] keeps two fixed-capacity
 //!   copies and a reader count per copy (the left-right scheme): pickers
 //!   enter the live copy and never wait; a change writes the idle copy
@@ -80,11 +90,11 @@ use core::hash::Hasher;
 #[cfg(feature = "alloc")]
 pub use self::hashing::{HashRing, Rendezvous};
 #[cfg(feature = "alloc")]
-pub use self::least_loaded::{Lease, LeastLoaded};
+pub use self::least_loaded::{Lease, LeastLoaded, LeastLoadedPicker, PickerLease};
 #[cfg(feature = "alloc")]
-pub use self::round_robin::RoundRobin;
+pub use self::round_robin::{RoundRobin, RoundRobinPicker};
 #[cfg(feature = "alloc")]
-pub use self::weighted::Weighted;
+pub use self::weighted::{Weighted, WeightedPicker};
 
 /// Why a membership change was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -128,3 +128,62 @@ cfg_not_std! {
         collector.register().pin()
     }
 }
+
+/// A picker's standing pin: one guard held across many picks, so a pick
+/// reads the snapshot pointer with one `Acquire` load (a plain load on
+/// x86) instead of pinning (a `SeqCst` fence) each time.
+///
+/// Holding the guard keeps the epoch from advancing past it, so retired
+/// snapshots (under `std`, anything retired to crossbeam's global
+/// collector) wait for it. It therefore re-pins every [`REPIN_EVERY`]
+/// picks, and is `!Send` (a guard belongs to its thread).
+pub(crate) struct Pinned {
+    guard: Guard,
+    until_repin: u32,
+}
+
+/// Picks between re-pins of a [`Pinned`].
+pub(crate) const REPIN_EVERY: u32 = 64;
+
+impl Pinned {
+    pub(crate) fn new<T>(snapshot: &Snapshot<T>) -> Pinned {
+        Pinned {
+            guard: snapshot.pin(),
+            until_repin: REPIN_EVERY,
+        }
+    }
+
+    /// Counts one pick and re-pins when due. Call before taking a new
+    /// reference with [`load`](Self::load): a re-pin ends the lifetimes of
+    /// references taken through the old pin, which `&mut self` enforces.
+    #[inline]
+    pub(crate) fn tick(&mut self) {
+        self.until_repin -= 1;
+        if self.until_repin == 0 {
+            self.until_repin = REPIN_EVERY;
+            // Unpins and pins again: the epoch may advance in between, so
+            // snapshots retired before now can be freed.
+            self.guard.repin();
+        }
+    }
+
+    /// Ends the pin now and pins afresh (for a picker about to sit idle).
+    pub(crate) fn refresh(&mut self) {
+        self.until_repin = REPIN_EVERY;
+        self.guard.repin();
+    }
+
+    /// The current snapshot of `snapshot`, which must be the one this pin
+    /// was made for (the caller's type pairs them).
+    #[inline]
+    pub(crate) fn load<'p, T>(&'p self, snapshot: &Snapshot<T>) -> &'p T {
+        debug_assert!(self.guard.collector() == Some(&snapshot.collector));
+        // Acquire: pairs with the installing CAS's Release.
+        let shared = snapshot.current.load(Acquire, &self.guard);
+        // SAFETY: never null (see `Snapshot::load`); `self.guard` has been
+        // pinned on `snapshot`'s collector since before this load (checked
+        // at construction: `Pinned::new` pins from it), and the reference
+        // borrows `self`, so it dies before any `repin` (`&mut self`).
+        unsafe { shared.deref() }
+    }
+}

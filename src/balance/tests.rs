@@ -181,3 +181,144 @@ fn fixed_round_robin() {
     assert_eq!(lb.len(), 1);
     assert_eq!(lb.pick(), Some(2));
 }
+
+/// nginx's loop, run directly: the reference for the pickers.
+fn nginx_sequence(weights: &[i64], picks: usize) -> Vec<usize> {
+    let total: i64 = weights.iter().sum();
+    let mut current = alloc::vec![0i64; weights.len()];
+    (0..picks)
+        .map(|_| {
+            let mut best = 0;
+            for (i, w) in weights.iter().enumerate() {
+                current[i] += w;
+                if current[i] > current[best] {
+                    best = i;
+                }
+            }
+            current[best] -= total;
+            best
+        })
+        .collect()
+}
+
+#[test]
+fn round_robin_pickers_are_fair_overall() {
+    let n = 7usize;
+    let rr = RoundRobin::new(0..n);
+    let mut pickers: Vec<_> = (0..3).map(|_| rr.picker()).collect();
+    // Successive pickers start at successive members.
+    let firsts: Vec<usize> = pickers.iter_mut().map(|p| *p.pick().unwrap()).collect();
+    assert_eq!(firsts, [0, 1, 2]);
+    // Uneven, interleaved use: each picker is an exact rotation of its
+    // own, and the totals stay within one per picker of the even share.
+    let mut counts = alloc::vec![0usize; n];
+    for &c in &firsts {
+        counts[c] += 1;
+    }
+    let mut state = 0x9e37_79b9u64;
+    let mut last: Vec<usize> = firsts.clone();
+    let mut total = firsts.len();
+    for _ in 0..KEYS {
+        let k = (xorshift(&mut state) % 3) as usize;
+        let m = *pickers[k].pick().unwrap();
+        assert_eq!(m, (last[k] + 1) % n, "picker {k} left its rotation");
+        last[k] = m;
+        counts[m] += 1;
+        total += 1;
+    }
+    for &c in &counts {
+        assert!(
+            (c as f64 - total as f64 / n as f64).abs() < pickers.len() as f64,
+            "{counts:?}"
+        );
+    }
+}
+
+#[test]
+fn round_robin_picker_follows_membership_changes() {
+    let rr = RoundRobin::new([1u32, 2, 3]);
+    let mut p = rr.picker();
+    assert_eq!(p.pick(), Some(&1));
+    rr.set([7u32, 8]);
+    // A change is seen at the next pick, even with the pin held.
+    for _ in 0..100 {
+        assert!(matches!(p.pick(), Some(7 | 8)));
+    }
+    rr.set([]);
+    assert_eq!(p.pick(), None);
+    rr.add(5);
+    p.refresh();
+    assert_eq!(p.pick(), Some(&5));
+}
+
+#[test]
+fn weighted_pickers_walk_nginx_exactly_and_share_fairly() {
+    let weights = [5i64, 1, 3, 2, 4];
+    let w = Weighted::new(weights.iter().enumerate().map(|(i, &x)| (i, x as u32))).unwrap();
+    let period: usize = weights.iter().sum::<i64>() as usize;
+    let nginx = nginx_sequence(&weights, period);
+    let mut pickers: Vec<_> = (0..4).map(|_| w.picker()).collect();
+    let mut counts = alloc::vec![0usize; weights.len()];
+    let mut seen: Vec<Vec<usize>> = alloc::vec![Vec::new(); pickers.len()];
+    let mut state = 7u64;
+    for _ in 0..KEYS {
+        let k = (xorshift(&mut state) % pickers.len() as u64) as usize;
+        let m = *pickers[k].pick().unwrap();
+        seen[k].push(m);
+        counts[m] += 1;
+    }
+    // Each picker yields nginx's sequence, rotated to its starting offset
+    // (picker k starts at position k).
+    for (k, s) in seen.iter().enumerate() {
+        for (i, &m) in s.iter().enumerate() {
+            assert_eq!(m, nginx[(k + i) % period], "picker {k} pick {i}");
+        }
+    }
+    let total = KEYS as f64;
+    for (m, &c) in counts.iter().enumerate() {
+        let share = total * weights[m] as f64 / period as f64;
+        assert!(
+            (c as f64 - share).abs() < (pickers.len() as i64 * weights[m]) as f64,
+            "member {m}: {c} vs {share}"
+        );
+    }
+    // A change restarts each picker's walk of the new period at its offset.
+    w.reweight(&0, 1).unwrap();
+    let nginx = nginx_sequence(&[1, 1, 3, 2, 4], 11);
+    let seq: Vec<usize> = (0..11).map(|_| *pickers[2].pick().unwrap()).collect();
+    let expect: Vec<usize> = (0..11).map(|i| nginx[(2 + i) % 11]).collect();
+    assert_eq!(seq, expect);
+}
+
+#[test]
+fn least_loaded_picker_leases_count_and_release() {
+    let lb = LeastLoaded::new(0..4u32);
+    let mut p = lb.picker();
+    let mut state = 3u64;
+    for _ in 0..KEYS {
+        let lease = p.pick_with(xorshift(&mut state)).unwrap();
+        let m = *lease.member();
+        assert_eq!(lb.in_flight()[m as usize].1, 1);
+        drop(lease);
+    }
+    assert!(lb.in_flight().iter().all(|m| m.1 == 0));
+    // With one member held busy by an owned lease, the picker's choice
+    // among the two sampled avoids it.
+    let busy = lb.pick_with(0).unwrap();
+    let b = *busy.member();
+    for _ in 0..100 {
+        let lease = p.pick_with(xorshift(&mut state)).unwrap();
+        assert_ne!(*lease.member(), b);
+        drop(lease);
+        // Every choice pairs two members; the busy one loses each pair
+        // it appears in, so it is never picked while busy.
+    }
+    drop(busy);
+    // A removed member's lease stays valid while the pin holds it.
+    let lease = p.pick_with(0).unwrap();
+    let m = *lease.member();
+    lb.remove(&m).unwrap();
+    assert_eq!(*lease.member(), m);
+    drop(lease);
+    assert!(lb.in_flight().iter().all(|x| x.0 != m));
+}

@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::snapshot::Snapshot;
+use super::snapshot::{Pinned, Snapshot};
 use super::BalanceError;
 use crate::sync::{AtomicUsize, CachePadded, Ordering::Relaxed};
 use crossbeam_epoch::{Collector, Guard};
@@ -164,5 +164,104 @@ impl<B: Clone + PartialEq + Send + Sync> Weighted<B> {
     /// The collector to pin guards for [`pick_in`](Self::pick_in) from.
     pub fn collector(&self) -> &Collector {
         self.table.collector()
+    }
+
+    /// A per-thread picker walking nginx's sequence with its own cursor
+    /// and a standing epoch pin; no pick writes shared memory.
+    ///
+    /// SWRR's scores are state every pick mutates, so a shared form must
+    /// serialise picks. The precomputed period removes the scores; the
+    /// per-picker cursor removes the shared counter. What each picker
+    /// yields is exactly nginx's sequence (a rotation of it: the picker
+    /// starts at the next shared ticket, so successive pickers start at
+    /// successive positions), so any `Σ weights` consecutive picks of one
+    /// picker hold each member exactly `weight` times (weights reduced by
+    /// their gcd). Over all pickers, each member's count differs from its
+    /// exact share `total × weight / Σ weights` by less than
+    /// `pickers × weight`: each picker's picks are whole periods plus one
+    /// partial period holding at most `weight` of that member.
+    ///
+    /// After a membership change a picker restarts the new period at its
+    /// starting offset (or, if the new snapshot happens to reuse the old
+    /// one's address, carries on its cursor modulo the new period).
+    ///
+    /// ```
+    /// use latchfree::balance::Weighted;
+    ///
+    /// let w = Weighted::new([("a", 5), ("b", 1), ("c", 1)]).unwrap();
+    /// let mut p = w.picker();
+    /// let seq: String = (0..7).map(|_| *p.pick().unwrap()).collect();
+    /// assert_eq!(seq, "aabacaa");
+    /// ```
+    pub fn picker(&self) -> WeightedPicker<'_, B> {
+        // Relaxed: a ticket, not a publication.
+        let start = self.next.fetch_add(1, Relaxed);
+        WeightedPicker {
+            w: self,
+            pin: Pinned::new(&self.table),
+            start,
+            cursor: start,
+            seen: core::ptr::null(),
+        }
+    }
+}
+
+/// A [`Weighted`]'s per-thread picker (from [`Weighted::picker`]): a pick
+/// is one `Acquire` load of the snapshot pointer and a private cursor
+/// step through the precomputed nginx period.
+///
+/// It stays pinned between picks, re-pinning every 64 picks, so a retired
+/// snapshot (under `std`, anything retired to crossbeam-epoch's global
+/// collector) can wait on it: [`refresh`](Self::refresh) or drop a picker
+/// that is about to sit idle. It is not `Send`.
+pub struct WeightedPicker<'a, B> {
+    w: &'a Weighted<B>,
+    pin: Pinned,
+    start: usize,
+    cursor: usize,
+    /// The snapshot the cursor walks (compared by address only).
+    seen: *const Table<B>,
+}
+
+impl<B> core::fmt::Debug for WeightedPicker<'_, B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WeightedPicker")
+            .field("cursor", &self.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> WeightedPicker<'_, B> {
+    /// The next member in this picker's walk of nginx's sequence, or
+    /// `None` if there are none.
+    #[inline]
+    pub fn pick(&mut self) -> Option<&B> {
+        self.pin.tick();
+        let t = self.pin.load(&self.w.table);
+        let len = t.sequence.len();
+        if len == 0 {
+            return None;
+        }
+        if !core::ptr::eq(t, self.seen) {
+            // A new snapshot (or the first pick): start its period at this
+            // picker's offset. Should a new snapshot reuse a freed one's
+            // address, the picker just carries on its cursor (reduced
+            // modulo the new period below): still a valid index.
+            self.seen = t;
+            self.cursor = self.start % len;
+        }
+        let i = if self.cursor < len {
+            self.cursor
+        } else {
+            self.cursor % len
+        };
+        self.cursor = i + 1;
+        Some(&t.members[t.sequence[i] as usize].0)
+    }
+
+    /// Drops the standing pin and pins afresh, so snapshots retired so far
+    /// can be freed while this picker sits idle.
+    pub fn refresh(&mut self) {
+        self.pin.refresh();
     }
 }
