@@ -144,7 +144,10 @@ fn waker_replaced_while_a_wake_is_in_flight() {
         let seen = flag.load(Ordering::Relaxed);
         waker.join().unwrap();
         let (o, n) = (old.0.load(Ordering::Relaxed), new.0.load(Ordering::Relaxed));
-        assert!(seen || n == 1, "lost wake: re-check saw nothing and the new waker slept");
+        assert!(
+            seen || n == 1,
+            "lost wake: re-check saw nothing and the new waker slept"
+        );
         assert!(o <= 1 && n <= 1 && o + n >= 1);
         drop(w_old);
         // Only our handle is left on the old waker: the cell dropped its
