@@ -319,3 +319,36 @@ fn async_halt_wakes_waiters_on_a_runtime() {
         assert_eq!(slow.poll(|_, _, _| ()), Poll::Halted);
     });
 }
+
+/// The waker cell on real threads: a wake racing a registration is never
+/// lost (the registrant's re-check sees the flag, or its waker is woken).
+#[test]
+fn waker_cell_threads_never_lose_a_wake() {
+    use latchfree::__loom::AtomicWaker;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicU64);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for _ in 0..2_000 {
+        let cell = Arc::new(AtomicWaker::new());
+        let flag = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(Count(AtomicU64::new(0)));
+        let w = Waker::from(count.clone());
+        let t = {
+            let (cell, flag) = (cell.clone(), flag.clone());
+            std::thread::spawn(move || {
+                flag.store(true, Ordering::SeqCst);
+                cell.wake();
+            })
+        };
+        cell.register(&w);
+        let seen = flag.load(Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(seen || count.0.load(Ordering::SeqCst) == 1);
+    }
+}

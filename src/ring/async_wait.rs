@@ -293,13 +293,14 @@ impl<H: Awaitable, Op> fmt::Debug for Retry<'_, H, Op> {
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
+    use alloc::sync::Arc;
+    use alloc::task::Wake;
+    use alloc::vec::Vec;
     use core::future::Future;
     use core::pin::pin;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::Waker;
     use core::task::{Context, Poll as TaskPoll};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Arc;
-    use std::task::{Wake, Waker};
-    use std::vec::Vec;
 
     use crate::ring::{
         AsyncWait, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
