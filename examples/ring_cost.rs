@@ -10,6 +10,8 @@
 //!
 //! `<impl>` is `latchfree` (producer `publish`, consumer `poll`),
 //! `latchfree_wait` (consumer `wait`), `latchfree_multi` (a `Multi` ring),
+//! `latchfree_async` (as `latchfree` on a ring with the `AsyncWait` strategy
+//! that nobody awaits),
 //! `disruptor` (single producer, `EventPoller::poll`), `disruptor_multi`
 //! (its multi-producer sequencer), `arrayqueue` (crossbeam's MPMC queue) or
 //! `rtrb` (`push`/`pop`). Each round publishes `burst` u64 events one at a time
@@ -23,16 +25,16 @@
 use std::hint::black_box;
 
 use disruptor::{Polling, Producer as _};
-use latchfree::ring::{BusySpin, Heap, Multi, Poll, Ring, Single};
+use latchfree::ring::{AsyncWait, BusySpin, Heap, Multi, Poll, Ring, Single};
 
 const CAP: usize = 4096;
 
 /// A single-producer ring with one consumer; `$drain` consumes one round.
 macro_rules! latchfree_single {
-    ($events:expr, $burst:expr, |$c:ident, $sum:ident| $drain:expr) => {{
-        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_wait(
+    ($events:expr, $burst:expr, $wait:expr, |$c:ident, $sum:ident| $drain:expr) => {{
+        let ring = Ring::<Heap<u64>, Single, _>::with_wait(
             Heap::builder(CAP).gates(1).build().expect("capacity"),
-            BusySpin,
+            $wait,
         );
         let mut g = Ring::graph(&ring).expect("graph");
         let mut $c = g.consumer(&[]).expect("gate");
@@ -53,17 +55,35 @@ macro_rules! latchfree_single {
 
 #[inline(never)]
 fn latchfree_poll(events: u64, burst: u64) -> u64 {
-    latchfree_single!(events, burst, |c, sum| match c.poll(|e, _, _| sum += *e) {
-        Poll::Processed(k) => k,
-        other => panic!("latchfree: {other:?}"),
-    })
+    latchfree_single!(
+        events,
+        burst,
+        BusySpin,
+        |c, sum| match c.poll(|e, _, _| sum += *e) {
+            Poll::Processed(k) => k,
+            other => panic!("latchfree: {other:?}"),
+        }
+    )
 }
 
 #[inline(never)]
 fn latchfree_wait(events: u64, burst: u64) -> u64 {
-    latchfree_single!(events, burst, |c, sum| c
+    latchfree_single!(events, burst, BusySpin, |c, sum| c
         .wait(|e, _, _| sum += *e)
         .expect("events"))
+}
+
+#[inline(never)]
+fn latchfree_async(events: u64, burst: u64) -> u64 {
+    latchfree_single!(
+        events,
+        burst,
+        AsyncWait::<BusySpin>::with(BusySpin),
+        |c, sum| match c.poll(|e, _, _| sum += *e) {
+            Poll::Processed(k) => k,
+            other => panic!("latchfree async: {other:?}"),
+        }
+    )
 }
 
 #[inline(never)]
@@ -192,6 +212,7 @@ fn main() {
         "latchfree" => latchfree_poll(events, burst),
         "latchfree_wait" => latchfree_wait(events, burst),
         "latchfree_multi" => latchfree_multi(events, burst),
+        "latchfree_async" => latchfree_async(events, burst),
         "disruptor" => disruptor(events, burst),
         "disruptor_multi" => disruptor_multi(events, burst),
         "arrayqueue" => arrayqueue(events, burst),

@@ -94,6 +94,7 @@ compile_error!("the loom models (`--cfg latchfree_loom`) need the `std` feature"
 mod macros;
 mod arena;
 mod sync;
+mod waker;
 
 pub mod balance;
 cfg_atomic64! {
@@ -144,6 +145,7 @@ pub mod __loom {
     }
     #[cfg(feature = "alloc")]
     pub use crate::buffer::idle::IdleSet;
+    pub use crate::waker::AtomicWaker;
 }
 
 /// The README's Rust snippets compile and run as doc tests.

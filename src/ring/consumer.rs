@@ -12,9 +12,12 @@
 //! [`Ring::halt`] releases them).
 
 use core::cell::Cell;
+use core::future::Future;
 use core::marker::PhantomData;
 use core::ops::Deref;
+use core::task::Poll as TaskPoll;
 
+use super::async_wait::{AsyncWait, Awaitable, Retry};
 use super::error::ConsumeError;
 use super::sequence::{pack, word};
 use super::shared::{AnyRing, Mode, Node, Ring};
@@ -1088,5 +1091,119 @@ where
             self.ring
                 .store_gate(self.me, pack(word(self.backlog.1), false));
         }
+    }
+}
+
+/// Maps a non-waiting poll to a future step: done, or not yet.
+fn async_step(p: Poll) -> TaskPoll<Result<usize, ConsumeError>> {
+    match p {
+        Poll::Processed(n) => TaskPoll::Ready(Ok(n)),
+        Poll::Closed => TaskPoll::Ready(Err(ConsumeError::Closed)),
+        Poll::Halted => TaskPoll::Ready(Err(ConsumeError::Halted)),
+        Poll::Gated | Poll::Idle | Poll::Unfinished => TaskPoll::Pending,
+    }
+}
+
+impl<R, S, M, W, const N: usize> Awaitable for Consumer<R>
+where
+    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
+        self.ring.wait.arm(slot, waker);
+    }
+    fn disarm(&self, slot: &mut Option<usize>) {
+        self.ring.wait.disarm(slot);
+    }
+}
+
+impl<R, S, M, W, const N: usize> Consumer<R>
+where
+    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    /// [`wait`](Self::wait) as a future: handles the available events with
+    /// `handler`, or, when there are none, registers the task's waker and
+    /// completes once some are published (or the ring closes or halts).
+    /// Only on rings with the [`AsyncWait`] strategy.
+    ///
+    /// Dropping the future before it completes loses nothing: events are
+    /// handled (and released) only inside the poll that completes it.
+    ///
+    /// ```
+    /// use latchfree::ring::{AsyncWait, ConsumeError, Heap, Ring, SpinHint};
+    ///
+    /// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
+    ///     Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(SpinHint));
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let mut consumer = graph.consumer(&[]).unwrap();
+    /// let mut producer = graph.single_producer().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || (1..=3).for_each(|i| { producer.push(i).unwrap(); }));
+    ///     let sum = pollster::block_on(async {
+    ///         let mut sum = 0;
+    ///         while consumer.wait_async(|e, _, _| sum += e).await.is_ok() {}
+    ///         sum
+    ///     });
+    ///     assert_eq!(sum, 6); // then `Closed`: the producer was dropped
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once the ring is closed and drained for this consumer, or
+    /// `Halted`.
+    pub fn wait_async<'a, F>(
+        &'a mut self,
+        mut handler: F,
+    ) -> impl Future<Output = Result<usize, ConsumeError>> + 'a
+    where
+        F: FnMut(&S::Item, u64, bool) + 'a,
+    {
+        Retry::new(self, move |c: &mut Self| async_step(c.poll(&mut handler)))
+    }
+}
+
+impl<R, S, M, W, const N: usize> Awaitable for Worker<R>
+where
+    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
+        self.ring.wait.arm(slot, waker);
+    }
+    fn disarm(&self, slot: &mut Option<usize>) {
+        self.ring.wait.disarm(slot);
+    }
+}
+
+impl<R, S, M, W, const N: usize> Worker<R>
+where
+    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
+    S: Storage,
+    M: Mode,
+    W: WaitStrategy,
+{
+    /// [`wait`](Self::wait) as a future (see [`Consumer::wait_async`]):
+    /// claims and handles events, or registers the task's waker until
+    /// there are some to claim (or the ring closes or halts).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Consumer::wait_async`].
+    pub fn wait_async<'a, F>(
+        &'a mut self,
+        mut handler: F,
+    ) -> impl Future<Output = Result<usize, ConsumeError>> + 'a
+    where
+        F: FnMut(&S::Item, u64, bool) + 'a,
+    {
+        Retry::new(self, move |w: &mut Self| async_step(w.poll(&mut handler)))
     }
 }

@@ -42,6 +42,7 @@
 //! consumers; a handle that needs another way to wait can loop on the
 //! never-waiting `poll` with its own.
 
+mod async_wait;
 mod consumer;
 mod error;
 mod producer;
@@ -52,6 +53,7 @@ mod std_wait;
 mod storage;
 mod wait;
 
+pub use self::async_wait::AsyncWait;
 pub use self::consumer::{Consumer, Drain, Poll, ReadBatch, Worker};
 pub use self::error::{
     BuildError, CapacityError, ConsumeError, ForcePushError, PublishError, TimedOut,

@@ -1,0 +1,157 @@
+//! Loom models of the async wait protocol: `AsyncWait` (the ring's waker
+//! cells, register-fence-re-check against notify's fence-load) and the
+//! `AtomicWaker` cell under it. Run with
+//! `RUSTFLAGS="--cfg latchfree_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release -p latchfree-loom-tests --test ring_async`.
+//!
+//! The waiting side runs under `loom::future::block_on`, which parks the
+//! model thread until its waker is called: a lost wake-up is a deadlock,
+//! which loom reports as a failure. With the re-check in the ring's
+//! futures removed (`Retry::poll` returning `Pending` right after
+//! registering), `register_races_publish` and `register_races_close` fail.
+#![cfg(latchfree_loom)]
+
+use std::task::{Wake, Waker};
+
+use latchfree::__loom::AtomicWaker;
+use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Poll, Ring, Single};
+use loom::future::block_on;
+use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    b.check(f);
+}
+
+type Sp = Ring<Heap<usize>, Single, AsyncWait<BusySpin, 2>>;
+type Mp = Ring<Heap<usize>, Multi, AsyncWait<BusySpin, 2>>;
+
+fn sp(cap: usize, gates: usize) -> Arc<Sp> {
+    Arc::new(Ring::with_wait(
+        Heap::builder(cap).gates(gates).build().unwrap(),
+        AsyncWait::with(BusySpin),
+    ))
+}
+
+/// A consumer awaits while the producer publishes: whichever runs first,
+/// the consumer gets the event (a lost wake is a deadlock).
+#[test]
+fn register_races_publish() {
+    model(|| {
+        let ring = sp(2, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let consumer = thread::spawn(move || {
+            let mut got = 0;
+            let r = block_on(c.wait_async(|e, _, _| got = *e));
+            (r, got)
+        });
+        p.push(7).unwrap();
+        assert_eq!(consumer.join().unwrap(), (Ok(1), 7));
+        drop(p);
+    });
+}
+
+/// A consumer awaits while the ring is closed (the producer dropped): it
+/// completes with `Closed`.
+#[test]
+fn register_races_close() {
+    model(|| {
+        let ring = sp(2, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let p = g.single_producer().unwrap();
+        let consumer = thread::spawn(move || block_on(c.wait_async(|_, _, _| ())));
+        drop(p);
+        assert_eq!(consumer.join().unwrap(), Err(ConsumeError::Closed));
+    });
+}
+
+/// Two consumers await the same publish, each in its own cell: both wake.
+#[test]
+fn two_waiters() {
+    model(|| {
+        let ring = sp(2, 2);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let ta = thread::spawn(move || block_on(a.wait_async(|_, _, _| ())));
+        let tb = thread::spawn(move || block_on(b.wait_async(|_, _, _| ())));
+        p.push(1).unwrap();
+        assert_eq!(ta.join().unwrap(), Ok(1));
+        assert_eq!(tb.join().unwrap(), Ok(1));
+        drop(p);
+    });
+}
+
+/// A producer awaits space on a full multi-producer ring while the
+/// consumer releases the slot: the producer gets it, the event arrives.
+#[test]
+fn producer_awaits_a_release() {
+    model(|| {
+        let ring: Arc<Mp> = Arc::new(Ring::with_wait(
+            Heap::builder(1).gates(1).build().unwrap(),
+            AsyncWait::with(BusySpin),
+        ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        p.push(1).unwrap();
+        let producer = thread::spawn(move || block_on(p.push_async(2)).is_ok());
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 1)), Poll::Processed(1));
+        assert!(producer.join().unwrap());
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 2)), Poll::Processed(1));
+    });
+}
+
+struct Count(AtomicUsize);
+impl Wake for Count {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+fn counter() -> (std::sync::Arc<Count>, Waker) {
+    let c = std::sync::Arc::new(Count(AtomicUsize::new(0)));
+    (c.clone(), Waker::from(c))
+}
+
+/// The registrant replaces its waker while a wake is in flight: if its
+/// re-check (after the new registration) finds nothing, the new waker is
+/// woken; the old one is woken at most once; the cell keeps no clone of
+/// the old one once the wake is over.
+#[test]
+fn waker_replaced_while_a_wake_is_in_flight() {
+    model(|| {
+        let cell = Arc::new(AtomicWaker::new());
+        let flag = Arc::new(AtomicBool::new(false));
+        let (old, w_old) = counter();
+        let (new, w_new) = counter();
+        cell.register(&w_old);
+        let waker = {
+            let (cell, flag) = (cell.clone(), flag.clone());
+            thread::spawn(move || {
+                flag.store(true, Ordering::Relaxed);
+                cell.wake();
+            })
+        };
+        cell.register(&w_new);
+        let seen = flag.load(Ordering::Relaxed);
+        waker.join().unwrap();
+        let (o, n) = (old.0.load(Ordering::Relaxed), new.0.load(Ordering::Relaxed));
+        assert!(
+            seen || n == 1,
+            "lost wake: re-check saw nothing and the new waker slept"
+        );
+        assert!(o <= 1 && n <= 1 && o + n >= 1);
+        drop(w_old);
+        // Only our handle is left on the old waker: the cell dropped its
+        // clone on replacement, or the wake consumed it.
+        assert_eq!(std::sync::Arc::strong_count(&old), 1);
+    });
+}

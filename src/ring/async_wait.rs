@@ -1,0 +1,488 @@
+//! [`AsyncWait`]: the wait strategy that lets ring handles `.await` instead
+//! of holding a thread, in `no_std` without an allocator.
+//!
+//! # Protocol (register, then re-check)
+//!
+//! A waiting future (`Consumer::wait_async`, `Producer::push_async`, ...)
+//! first tries its operation. If it cannot proceed it takes one of the
+//! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
+//! waker there, issues a `SeqCst` fence and tries again; only if that second
+//! try also fails does it return `Pending`. Every publish, every consumer
+//! release, close and halt call [`notify`](WaitStrategy::notify), which
+//! issues a `SeqCst` fence, loads `taken`, and wakes every taken cell.
+//!
+//! The two fences make it a Dekker handshake: either the notifier's load
+//! sees the waiter's bit (and wakes the cell, whose own protocol, in
+//! `crate::waker`, hands the wake to a registration in progress), or the
+//! waiter's second try sees the notifier's progress. So a wake is never
+//! lost. A ring nobody awaits pays a fence and one load of a word nobody
+//! writes per publish and per release; rings with any other strategy pay
+//! nothing at all (the ring only calls `notify` when
+//! [`NOTIFIES`](WaitStrategy::NOTIFIES) is true).
+//!
+//! A woken future re-registers on every poll, so one cell per future is
+//! enough, and it keeps its cell until it completes or is dropped (then the
+//! cell is emptied and its bit cleared). Every waiter is woken on every
+//! change; each re-tries and at most the ones that can proceed do. When all
+//! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
+//! polled again at once (`wake_by_ref`) and so busy-polls its executor
+//! until a cell frees; size `SLOTS` to the number of handles that await at
+//! once.
+//!
+//! Blocking waits (`wait`, `push`, ...) on a ring with this strategy use
+//! the wrapped strategy `W` unchanged, so one consumer can await while
+//! another spins or blocks on a thread, and the wrapped strategy is
+//! notified too when it needs to be.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll as TaskPoll, Waker};
+
+use super::error::TimedOut;
+use super::wait::{DefaultWait, WaitStrategy};
+use crate::sync::{fence, AtomicUsize, Ordering};
+use crate::waker::AtomicWaker;
+
+/// A [`WaitStrategy`] whose rings can be awaited: handles get `wait_async`
+/// ([`Consumer`](super::Consumer), [`Worker`](super::Worker)) and
+/// `push_async`/`publish_async` ([`Producer`](super::Producer),
+/// [`MultiProducer`](super::MultiProducer)) futures, which register a
+/// [`Waker`] instead of holding a thread. Blocking waits use the wrapped
+/// strategy `W`.
+///
+/// `SLOTS` (at most the bits of a `usize`, 8 by default) is how many
+/// futures can be waiting at once without busy-polling (module docs of
+/// `async_wait`); each costs two words and a `Waker`.
+///
+/// Cost: every publish and release issues a `SeqCst` fence and loads one
+/// word, which stays in the publisher's cache while nobody awaits.
+///
+/// ```
+/// use latchfree::ring::{AsyncWait, Heap, Ring, SpinHint};
+///
+/// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
+///     Ring::with_wait(Heap::with_capacity(8).unwrap(), AsyncWait::with(SpinHint));
+/// let mut graph = Ring::graph(&ring).unwrap();
+/// let mut consumer = graph.consumer(&[]).unwrap();
+/// let mut producer = graph.single_producer().unwrap();
+/// let got = pollster::block_on(async {
+///     producer.push_async(7).await.unwrap();
+///     let mut got = 0;
+///     consumer.wait_async(|e, _, _| got = *e).await.unwrap();
+///     got
+/// });
+/// assert_eq!(got, 7);
+/// ```
+pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
+    inner: W,
+    /// Bit `i` set: cell `i` belongs to a waiting future. Below `2^SLOTS`.
+    taken: AtomicUsize,
+    cells: [AtomicWaker; SLOTS],
+}
+
+impl<W: Default, const SLOTS: usize> Default for AsyncWait<W, SLOTS> {
+    fn default() -> Self {
+        Self::with(W::default())
+    }
+}
+
+impl<const SLOTS: usize> AsyncWait<DefaultWait, SLOTS> {
+    /// The strategy, wrapping [`DefaultWait`] for blocking waits.
+    pub fn new() -> Self {
+        Self::with(DefaultWait::default())
+    }
+}
+
+impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
+    const_fn_unless_loom! {
+        /// The strategy, wrapping `inner` for blocking waits. `const`, so a
+        /// ring with [`Inline`](super::Inline) storage can be a `static`.
+        pub fn with(inner: W) -> Self {
+            const { assert!(SLOTS >= 1 && SLOTS <= usize::BITS as usize, "1 ..= usize::BITS slots") };
+            Self {
+                inner,
+                taken: AtomicUsize::new(0),
+                cells: new_cells(),
+            }
+        }
+    }
+
+    /// The wrapped strategy.
+    pub fn inner(&self) -> &W {
+        &self.inner
+    }
+
+    /// Takes a cell for `slot` if it has none, registers `waker` there and
+    /// fences. The caller must re-try its operation afterwards.
+    pub(super) fn arm(&self, slot: &mut Option<usize>, waker: &Waker) {
+        let i = match *slot {
+            Some(i) => i,
+            None => {
+                let all = if SLOTS == usize::BITS as usize {
+                    usize::MAX
+                } else {
+                    (1 << SLOTS) - 1
+                };
+                let mut cur = self.taken.load(Ordering::Relaxed);
+                loop {
+                    let free = !cur & all;
+                    if free == 0 {
+                        // Every cell is taken: be polled again at once.
+                        waker.wake_by_ref();
+                        return;
+                    }
+                    let i = free.trailing_zeros() as usize;
+                    // Relaxed: the bit only has to be in `taken`'s
+                    // modification order before the fence below.
+                    match self.taken.compare_exchange_weak(
+                        cur,
+                        cur | 1 << i,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break i,
+                        Err(now) => cur = now,
+                    }
+                }
+            }
+        };
+        *slot = Some(i);
+        self.cells[i].register(waker);
+        // SeqCst: pairs with the fence in `notify`. Either the notifier's
+        // load of `taken` sees our bit, or our re-try sees its progress.
+        fence(Ordering::SeqCst);
+    }
+
+    /// Gives `slot`'s cell back (emptied), if it has one.
+    pub(super) fn disarm(&self, slot: &mut Option<usize>) {
+        if let Some(i) = slot.take() {
+            // Drop our waker now rather than leave it for the next owner.
+            drop(self.cells[i].take());
+            // Release: the emptied cell is handed to the next owner, whose
+            // claim is ordered after this by `taken`'s modification order.
+            self.taken.fetch_and(!(1 << i), Ordering::Release);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wake_all(&self, mut taken: usize) {
+        while taken != 0 {
+            let i = taken.trailing_zeros() as usize;
+            taken &= taken - 1;
+            self.cells[i].wake();
+        }
+    }
+}
+
+cfg_not_loom! {
+    const fn new_cells<const SLOTS: usize>() -> [AtomicWaker; SLOTS] {
+        [const { AtomicWaker::new() }; SLOTS]
+    }
+}
+
+cfg_loom! {
+    fn new_cells<const SLOTS: usize>() -> [AtomicWaker; SLOTS] {
+        core::array::from_fn(|_| AtomicWaker::new())
+    }
+}
+
+impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
+    const NOTIFIES: bool = true;
+
+    #[inline]
+    fn wait_until<F: FnMut() -> bool>(&self, ready: F) -> Result<(), TimedOut> {
+        self.inner.wait_until(ready)
+    }
+
+    #[inline]
+    fn notify(&self) {
+        if W::NOTIFIES {
+            self.inner.notify();
+        }
+        // SeqCst: orders the caller's publish, release, close or halt
+        // before the load of `taken`; pairs with the fence in `arm`.
+        fence(Ordering::SeqCst);
+        let taken = self.taken.load(Ordering::Relaxed);
+        if taken != 0 {
+            self.wake_all(taken);
+        }
+    }
+}
+
+impl<W: fmt::Debug, const SLOTS: usize> fmt::Debug for AsyncWait<W, SLOTS> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncWait")
+            .field("inner", &self.inner)
+            .field("slots", &SLOTS)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`]
+/// needs of it.
+pub(super) trait Awaitable {
+    fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
+    fn disarm(&self, slot: &mut Option<usize>);
+}
+
+/// The future of a ring handle's `_async` method: re-tries an operation
+/// until it completes, registering the task's waker in between (module
+/// docs). Dropping it gives up the wait and loses nothing: the operation
+/// either completed inside a poll that returned `Ready` or did not happen.
+#[must_use = "futures do nothing unless polled"]
+pub(super) struct Retry<'a, H: Awaitable, Op> {
+    handle: &'a mut H,
+    op: Op,
+    slot: Option<usize>,
+}
+
+impl<'a, H: Awaitable, Op> Retry<'a, H, Op> {
+    pub(super) fn new(handle: &'a mut H, op: Op) -> Self {
+        Self {
+            handle,
+            op,
+            slot: None,
+        }
+    }
+}
+
+// No field is structurally pinned: `op` is only ever called through
+// `&mut`, so moving the future between polls is fine.
+impl<H: Awaitable, Op> Unpin for Retry<'_, H, Op> {}
+
+impl<H: Awaitable, Op, T> Future for Retry<'_, H, Op>
+where
+    Op: FnMut(&mut H) -> TaskPoll<T>,
+{
+    type Output = T;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
+        let this = self.get_mut();
+        if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+            this.handle.disarm(&mut this.slot);
+            return TaskPoll::Ready(v);
+        }
+        this.handle.arm(&mut this.slot, cx.waker());
+        // The re-check: progress made before our registration was visible
+        // to the notifier is seen here (module docs).
+        match (this.op)(this.handle) {
+            TaskPoll::Ready(v) => {
+                this.handle.disarm(&mut this.slot);
+                TaskPoll::Ready(v)
+            }
+            TaskPoll::Pending => TaskPoll::Pending,
+        }
+    }
+}
+
+impl<H: Awaitable, Op> Drop for Retry<'_, H, Op> {
+    fn drop(&mut self) {
+        self.handle.disarm(&mut self.slot);
+    }
+}
+
+impl<H: Awaitable, Op> fmt::Debug for Retry<'_, H, Op> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::task::Wake;
+    use alloc::vec::Vec;
+    use core::future::Future;
+    use core::pin::pin;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::Waker;
+    use core::task::{Context, Poll as TaskPoll};
+
+    use crate::ring::{
+        AsyncWait, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
+    };
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counter() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+    fn wakes(c: &Count) -> usize {
+        c.0.load(Ordering::SeqCst)
+    }
+
+    type Sp<const N: usize> = Ring<Heap<u32>, Single, AsyncWait<SpinHint, N>>;
+
+    fn mk<M: crate::ring::Mode, const N: usize>(
+        cap: usize,
+        gates: usize,
+    ) -> Ring<Heap<u32>, M, AsyncWait<SpinHint, N>> {
+        Ring::with_wait(
+            Heap::builder(cap).gates(gates).build().unwrap(),
+            AsyncWait::with(SpinHint),
+        )
+    }
+
+    #[test]
+    fn async_consumer_sleeps_until_a_publish_wakes_it() {
+        let ring: Sp<8> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut seen = Vec::new();
+        {
+            let mut fut = pin!(c.wait_async(|e, _, _| seen.push(*e)));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(wakes(&count), 0);
+            p.push(5).unwrap();
+            assert_eq!(wakes(&count), 1, "the publish wakes the registered task");
+            p.push(6).unwrap(); // the waker was taken: nothing more to wake
+            assert_eq!(wakes(&count), 1);
+            assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(2)));
+        }
+        assert_eq!(seen, [5, 6]);
+        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0, "cell given back");
+    }
+
+    #[test]
+    fn async_producer_waits_for_space_and_a_release_wakes_it() {
+        let ring: Sp<8> = mk(2, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut fut = pin!(p.push_async(3));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(c.poll(|_, _, _| ()), Poll::Processed(2));
+            assert_eq!(wakes(&count), 1);
+            assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(2)));
+        }
+        let mut got = 0;
+        c.poll(|e, _, _| got = *e);
+        assert_eq!(got, 3);
+    }
+
+    #[test]
+    fn async_close_and_halt_wake_every_waiter() {
+        let ring: Sp<8> = mk(2, 2);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[]).unwrap();
+        let p = g.single_producer().unwrap();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut fa = pin!(a.wait_async(|_, _, _| ()));
+        let mut fb = pin!(b.wait_async(|_, _, _| ()));
+        assert!(fa.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+        assert!(fb.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        drop(p); // closes the ring
+        assert_eq!((wakes(&ca), wakes(&cb)), (1, 1));
+        let closed = TaskPoll::Ready(Err(ConsumeError::Closed));
+        assert_eq!(fa.as_mut().poll(&mut Context::from_waker(&wa)), closed);
+        assert_eq!(fb.as_mut().poll(&mut Context::from_waker(&wb)), closed);
+
+        let ring: Ring<Heap<u32>, Multi, AsyncWait<SpinHint, 8>> = mk(1, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let _c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        p.push(1).unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(p.push_async(2));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        ring.halt();
+        assert_eq!(wakes(&count), 1);
+        assert!(matches!(
+            fut.as_mut().poll(&mut cx),
+            TaskPoll::Ready(Err(PublishError::Halted(2)))
+        ));
+    }
+
+    #[test]
+    fn async_dropped_future_gives_its_cell_back_and_loses_nothing() {
+        let ring: Sp<1> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut n = 0;
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| n += 1));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 1);
+        } // dropped mid-await
+        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0);
+        p.push(1).unwrap();
+        assert_eq!(wakes(&count), 0, "a dropped future's waker is gone");
+        // The event is still there for the next wait.
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| n += 1));
+            assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+        }
+        assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn async_waiters_beyond_the_cells_busy_poll() {
+        let ring: Sp<1> = mk(4, 2);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (ca, wa) = counter();
+        let (cb, wb) = counter();
+        let mut fa = pin!(a.wait_async(|_, _, _| ()));
+        let mut fb = pin!(b.wait_async(|_, _, _| ()));
+        assert!(fa.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
+        assert!(fb.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        assert_eq!(wakes(&ca), 0);
+        assert_eq!(wakes(&cb), 1, "no cell left: asked to be polled again");
+        p.push(1).unwrap();
+        assert_eq!(wakes(&ca), 1);
+        assert_eq!(
+            fa.as_mut().poll(&mut Context::from_waker(&wa)),
+            TaskPoll::Ready(Ok(1))
+        );
+        assert_eq!(
+            fb.as_mut().poll(&mut Context::from_waker(&wb)),
+            TaskPoll::Ready(Ok(1))
+        );
+    }
+
+    #[test]
+    fn async_worker_and_a_spinning_consumer_share_a_ring() {
+        let ring: Sp<8> = mk(8, 4);
+        let mut g = Ring::graph(&ring).unwrap();
+        let [mut w] = g.work_group::<1>(&[]).unwrap();
+        let mut spinner = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut sum = 0;
+        {
+            let mut fut = pin!(w.wait_async(|e, _, _| sum += e));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            p.push(4).unwrap();
+            assert_eq!(spinner.wait(|e, _, _| assert_eq!(*e, 4)), Ok(1));
+            assert!(wakes(&count) >= 1);
+            assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+        }
+        assert_eq!(sum, 4);
+    }
+}

@@ -1,0 +1,354 @@
+//! Async waits on the ring, on real executors: a 2-worker tokio runtime, a
+//! current-thread tokio runtime, and `pollster` (a minimal executor). Every
+//! event is seen exactly once per multicast consumer and once overall in a
+//! work group, per-producer order holds, and futures dropped mid-await
+//! (timeouts) lose nothing and publish nothing twice.
+#![cfg(feature = "std")]
+#![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Poll as TaskPoll;
+use std::time::Duration;
+
+use latchfree::ring::{
+    AsyncWait, Blocking, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
+    Yielding,
+};
+
+const PER_PRODUCER: u64 = if cfg!(debug_assertions) {
+    5_000
+} else {
+    50_000
+};
+
+/// Event: (producer id, per-producer counter).
+type Ev = (u64, u64);
+
+type MpRing = Ring<Heap<Ev>, Multi, AsyncWait<Yielding>>;
+
+/// 3 async producers (each dropping every 7th push after one poll), 2
+/// async multicast consumers (dropping every 5th wait after one poll), a work group of 2 async
+/// workers and one consumer spinning on a thread of its own.
+async fn mixed(ring: Arc<MpRing>) {
+    const PRODUCERS: u64 = 3;
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let consumers: Vec<_> = (0..2).map(|_| g.consumer(&[]).unwrap()).collect();
+    let mut spinner = g.consumer(&[]).unwrap();
+    let workers = g.work_group::<2>(&[]).unwrap();
+    let producer = g.multi_producer().unwrap();
+
+    let mut tasks = Vec::new();
+    for id in 0..PRODUCERS {
+        let mut p = producer.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            let mut cancelled = 0u64;
+            while i < PER_PRODUCER {
+                // Every 7th push gets a deadline it often misses on a full
+                // ring: the dropped future must have published nothing.
+                if i % 7 == 0 {
+                    match tokio::time::timeout(Duration::from_micros(1), p.push_async((id, i)))
+                        .await
+                    {
+                        Ok(r) => {
+                            r.unwrap();
+                            i += 1;
+                        }
+                        Err(_) => cancelled += 1, // retry the same `i`
+                    }
+                } else {
+                    p.push_async((id, i)).await.unwrap();
+                    i += 1;
+                }
+            }
+            cancelled
+        }));
+    }
+    drop(producer); // the ring closes when the tasks' clones go
+
+    let mut readers = Vec::new();
+    for (k, mut c) in consumers.into_iter().enumerate() {
+        readers.push(tokio::spawn(async move {
+            let mut next = [0u64; PRODUCERS as usize];
+            let mut round = 0u64;
+            loop {
+                round += 1;
+                let handler = |e: &Ev, _: u64, _: bool| {
+                    assert_eq!(e.1, next[e.0 as usize], "consumer {k}: order or duplicate");
+                    next[e.0 as usize] += 1;
+                };
+                let r = if round % 5 == 0 {
+                    match poll_once(c.wait_async(handler)).await {
+                        TaskPoll::Ready(r) => r,
+                        TaskPoll::Pending => {
+                            tokio::task::yield_now().await;
+                            continue;
+                        }
+                    }
+                } else {
+                    c.wait_async(handler).await
+                };
+                match r {
+                    Ok(n) => assert!(n > 0),
+                    Err(e) => {
+                        assert_eq!(e, ConsumeError::Closed);
+                        break;
+                    }
+                }
+            }
+            next
+        }));
+    }
+    let seen = Arc::new(
+        (0..PRODUCERS * PER_PRODUCER)
+            .map(|_| AtomicU64::new(0))
+            .collect::<Vec<_>>(),
+    );
+    for mut w in workers {
+        let seen = seen.clone();
+        readers.push(tokio::spawn(async move {
+            let mut handled = 0;
+            loop {
+                let r = w
+                    .wait_async(|e: &Ev, _, _| {
+                        seen[(e.0 * PER_PRODUCER + e.1) as usize].fetch_add(1, Ordering::Relaxed);
+                        handled += 1;
+                    })
+                    .await;
+                if r.is_err() {
+                    break;
+                }
+            }
+            [handled, 0, 0]
+        }));
+    }
+    let spin = std::thread::spawn(move || {
+        let mut n = 0u64;
+        while spinner.wait(|_, _, _| n += 1).is_ok() {}
+        n
+    });
+
+    let mut cancelled = 0;
+    for t in tasks {
+        cancelled += t.await.unwrap();
+    }
+    eprintln!("pushes dropped mid-await: {cancelled}");
+    let mut worked = 0;
+    for (i, r) in readers.into_iter().enumerate() {
+        let got = r.await.unwrap();
+        if i < 2 {
+            assert_eq!(
+                got, [PER_PRODUCER; PRODUCERS as usize],
+                "consumer {i} lost events"
+            );
+        } else {
+            worked += got[0];
+        }
+    }
+    assert_eq!(worked, PRODUCERS * PER_PRODUCER);
+    assert!(
+        seen.iter().all(|s| s.load(Ordering::Relaxed) == 1),
+        "work group: not exactly once"
+    );
+    assert_eq!(spin.join().unwrap(), PRODUCERS * PER_PRODUCER);
+}
+
+/// Polls `fut` once and drops it: a future cancelled right after it
+/// registered its waker, if it could not complete.
+async fn poll_once<F: Future>(fut: F) -> TaskPoll<F::Output> {
+    let mut fut = pin!(fut);
+    poll_fn(|cx| TaskPoll::Ready(fut.as_mut().poll(cx))).await
+}
+
+fn mp_ring() -> Arc<MpRing> {
+    Arc::new(Ring::with_wait(
+        Heap::builder(16).gates(8).build().unwrap(),
+        AsyncWait::with(Yielding),
+    ))
+}
+
+#[test]
+fn async_mixed_on_a_two_worker_runtime() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(mixed(mp_ring()));
+}
+
+#[test]
+fn async_mixed_on_a_current_thread_runtime() {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(mixed(mp_ring()));
+}
+
+/// SPSC between two tasks on one thread: each side must yield to the
+/// other through the wakers alone (a lost wake hangs the runtime).
+#[test]
+fn async_spsc_on_a_current_thread_runtime() {
+    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<SpinHint>>::with_wait(
+        Heap::builder(4).gates(1).build().unwrap(),
+        AsyncWait::with(SpinHint),
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let sum = rt.block_on(async move {
+        let producer = tokio::spawn(async move {
+            for i in 0..PER_PRODUCER {
+                p.push_async(i).await.unwrap();
+            }
+        });
+        let mut expect = 0;
+        while c
+            .wait_async(|e, _, _| {
+                assert_eq!(*e, expect);
+                expect += 1;
+            })
+            .await
+            .is_ok()
+        {}
+        producer.await.unwrap();
+        expect
+    });
+    assert_eq!(sum, PER_PRODUCER);
+}
+
+/// A producer blocking on a thread (the `Blocking` strategy) while the
+/// consumer awaits on `pollster`, and the reverse: a producer awaiting
+/// space while a thread consumes with blocking waits.
+#[test]
+fn async_and_blocking_sides_on_pollster() {
+    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<Blocking>>::with_wait(
+        Heap::builder(8).gates(1).build().unwrap(),
+        AsyncWait::with(Blocking::new()),
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let t = std::thread::spawn(move || {
+        for i in 0..PER_PRODUCER {
+            p.push(i).unwrap();
+        }
+    });
+    let mut n = 0;
+    pollster::block_on(async {
+        while c
+            .wait_async(|e, _, _| {
+                assert_eq!(*e, n);
+                n += 1;
+            })
+            .await
+            .is_ok()
+        {}
+    });
+    t.join().unwrap();
+    assert_eq!(n, PER_PRODUCER);
+
+    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<Blocking>>::with_wait(
+        Heap::builder(8).gates(1).build().unwrap(),
+        AsyncWait::with(Blocking::new()),
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let t = std::thread::spawn(move || {
+        let mut n = 0;
+        while c
+            .wait(|e, _, _| {
+                assert_eq!(*e, n);
+                n += 1;
+            })
+            .is_ok()
+        {}
+        n
+    });
+    pollster::block_on(async {
+        for i in 0..PER_PRODUCER {
+            p.push_async(i).await.unwrap();
+        }
+    });
+    drop(p);
+    assert_eq!(t.join().unwrap(), PER_PRODUCER);
+}
+
+/// Halt wakes an awaiting producer on a full ring and an awaiting consumer,
+/// each on its own runtime thread.
+#[test]
+fn async_halt_wakes_waiters_on_a_runtime() {
+    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<Yielding>>::with_wait(
+        Heap::builder(2).gates(2).build().unwrap(),
+        AsyncWait::with(Yielding),
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let mut slow = g.consumer(&[]).unwrap();
+    let mut idle = g.consumer(&[slow.node()]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let producer = tokio::spawn(async move {
+            let mut last = Ok(0);
+            for i in 0..3 {
+                last = p.push_async(i).await;
+            }
+            last
+        });
+        // `idle` runs after `slow`, which never polls: it waits forever.
+        let consumer = tokio::spawn(async move { idle.wait_async(|_, _, _| ()).await });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ring.halt();
+        assert!(matches!(
+            producer.await.unwrap(),
+            Err(PublishError::Halted(2))
+        ));
+        assert_eq!(consumer.await.unwrap(), Err(ConsumeError::Halted));
+        assert_eq!(slow.poll(|_, _, _| ()), Poll::Halted);
+    });
+}
+
+/// The waker cell on real threads: a wake racing a registration is never
+/// lost (the registrant's re-check sees the flag, or its waker is woken).
+#[test]
+fn waker_cell_threads_never_lose_a_wake() {
+    use latchfree::__loom::AtomicWaker;
+    use std::sync::atomic::AtomicBool;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicU64);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    for _ in 0..2_000 {
+        let cell = Arc::new(AtomicWaker::new());
+        let flag = Arc::new(AtomicBool::new(false));
+        let count = Arc::new(Count(AtomicU64::new(0)));
+        let w = Waker::from(count.clone());
+        let t = {
+            let (cell, flag) = (cell.clone(), flag.clone());
+            std::thread::spawn(move || {
+                flag.store(true, Ordering::SeqCst);
+                cell.wake();
+            })
+        };
+        cell.register(&w);
+        let seen = flag.load(Ordering::SeqCst);
+        t.join().unwrap();
+        assert!(seen || count.0.load(Ordering::SeqCst) == 1);
+    }
+}
