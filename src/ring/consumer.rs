@@ -741,8 +741,12 @@ where
 /// downstream consumer) reads the claim, fences, then reads the words and
 /// counts only busy ones: by the two fences, a worker whose busy word it
 /// missed must have CASed after it read the claim, so that worker's batch
-/// lies at or above the claim it already counted. Idle workers hold nothing,
-/// so a worker that stops polling never stalls the ring.
+/// lies at or above the claim it already counted. Both word stores are
+/// Release: a gater that reads a busy word in place of the idle word it
+/// overwrote must still see the batch handled before (a Relaxed announce
+/// would break that chain: it does not continue the idle store's release
+/// sequence). Idle workers hold nothing, so a worker that stops polling
+/// never stalls the ring.
 ///
 /// If a handler panics, the rest of the worker's batch stays with it (its
 /// word stays busy) and its next poll handles it first. A worker dropped
@@ -957,9 +961,14 @@ where
                 self.set_idle(pos);
                 return self.empty_state(pos);
             }
-            // Relaxed store, then the SeqCst fence: the fence is what orders
-            // the announcement before the claim CAS (see the type docs).
-            gates[self.me].store(pack(word(pos), true), Ordering::Relaxed);
+            // Release store, then the SeqCst fence: the fence orders the
+            // announcement before the claim CAS (see the type docs); Release
+            // because a downstream gater that reads this word (Acquire) in
+            // place of the idle store it overwrites must still see the
+            // events we handled before it (a plain store does not continue
+            // the idle store's release sequence; loom found this at three
+            // preemptions: `downstream_of_a_work_group`).
+            gates[self.me].store(pack(word(pos), true), Ordering::Release);
             self.busy = true;
             fence(Ordering::SeqCst);
             let end = pos + k as u64;
