@@ -701,3 +701,29 @@ fn force_push_with_racing_workers_loses_and_duplicates_nothing() {
     // Taken events are oldest-first.
     assert!(taken.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn a_panicking_thread_start_hook_is_reported_and_every_event_still_handled() {
+    let reports = Arc::new(AtomicUsize::new(0));
+    let r = reports.clone();
+    let sum = Arc::new(AtomicU64::new(0));
+    let s = sum.clone();
+    let (mut producer, d) = Disruptor::builder(Ring::new(Heap::with_capacity(8).unwrap()))
+        .unwrap()
+        .on_panic(move |_| {
+            r.fetch_add(1, Ordering::Relaxed);
+        })
+        .on_thread_start(|_, _| panic!("the pinning hook failed"))
+        .handle_events_with(move |e: &u64, _: u64, _: bool| {
+            s.fetch_add(*e, Ordering::Relaxed);
+        })
+        .build_single()
+        .unwrap();
+    for i in 1..=100 {
+        producer.push(i).unwrap();
+    }
+    drop(producer);
+    assert!(d.shutdown());
+    assert_eq!(sum.load(Ordering::Relaxed), 5050);
+    assert_eq!(reports.load(Ordering::Relaxed), 1);
+}
