@@ -1012,128 +1012,79 @@ fn push_step<T>(
     }
 }
 
-impl<R, S, W, const N: usize> Awaitable for Producer<R>
-where
-    R: Deref<Target = Ring<S, Single, AsyncWait<W, N>>>,
-    S: Storage,
-    W: WaitStrategy,
-{
-    fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
-        self.ring.wait.arm(slot, waker);
-    }
-    fn disarm(&self, slot: &mut Option<usize>) {
-        self.ring.wait.disarm(slot);
-    }
+/// The futures of both producer handles (one body: `$handle` over a ring
+/// in mode `$mode`).
+macro_rules! async_producer {
+    ($handle:ident, $mode:ty) => {
+        impl<R, S, W, const N: usize> Awaitable for $handle<R>
+        where
+            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
+            S: Storage,
+            W: WaitStrategy,
+        {
+            fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
+                self.ring.wait.arm(slot, waker);
+            }
+            fn disarm(&self, slot: &mut Option<usize>) {
+                self.ring.wait.disarm(slot);
+            }
+        }
+
+        impl<R, S, W, const N: usize> $handle<R>
+        where
+            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
+            S: Storage,
+            W: WaitStrategy,
+        {
+            /// [`push`](Self::push) as a future: publishes `value`, or,
+            /// while the ring is full, registers the task's waker and
+            /// completes once a slot frees (or the ring closes or halts).
+            /// Only on rings with the [`AsyncWait`] strategy.
+            ///
+            /// Dropping the future before it completes publishes nothing
+            /// and drops `value`; no slot is claimed until the poll that
+            /// publishes.
+            ///
+            /// # Errors
+            ///
+            /// `Closed` or `Halted`, handing `value` back.
+            pub fn push_async<'a>(
+                &'a mut self,
+                value: S::Item,
+            ) -> impl Future<Output = Result<u64, PublishError<S::Item>>> + 'a
+            where
+                S::Item: 'a,
+            {
+                let mut value = Some(value);
+                Retry::new(self, move |p: &mut Self| {
+                    let v = value.take().expect("`push_async` polled after completion");
+                    push_step(p.try_push(v), &mut value)
+                })
+            }
+
+            /// [`publish`](Self::publish) as a future: writes one event in
+            /// place with `f` once a slot is free (see
+            /// [`push_async`](Self::push_async)).
+            ///
+            /// # Errors
+            ///
+            /// `Closed` or `Halted`, handing `f` back unrun.
+            pub fn publish_async<'a, F>(
+                &'a mut self,
+                f: F,
+            ) -> impl Future<Output = Result<u64, PublishError<F>>> + 'a
+            where
+                F: FnOnce(&mut S::Item) + 'a,
+            {
+                let mut f = Some(f);
+                Retry::new(self, move |p: &mut Self| {
+                    let g = f.take().expect("`publish_async` polled after completion");
+                    push_step(p.try_publish(g), &mut f)
+                })
+            }
+        }
+    };
 }
 
-impl<R, S, W, const N: usize> Producer<R>
-where
-    R: Deref<Target = Ring<S, Single, AsyncWait<W, N>>>,
-    S: Storage,
-    W: WaitStrategy,
-{
-    /// [`push`](Self::push) as a future: publishes `value`, or, while the
-    /// ring is full, registers the task's waker and completes once a slot
-    /// frees (or the ring closes or halts). Only on rings with the
-    /// [`AsyncWait`] strategy.
-    ///
-    /// Dropping the future before it completes publishes nothing and drops
-    /// `value`; no slot is claimed until the poll that publishes.
-    ///
-    /// # Errors
-    ///
-    /// `Closed` or `Halted`, handing `value` back.
-    pub fn push_async<'a>(
-        &'a mut self,
-        value: S::Item,
-    ) -> impl Future<Output = Result<u64, PublishError<S::Item>>> + 'a
-    where
-        S::Item: 'a,
-    {
-        let mut value = Some(value);
-        Retry::new(self, move |p: &mut Self| {
-            let v = value.take().expect("`push_async` polled after completion");
-            push_step(p.try_push(v), &mut value)
-        })
-    }
-
-    /// [`publish`](Self::publish) as a future: writes one event in place
-    /// with `f` once a slot is free (see [`push_async`](Self::push_async)).
-    ///
-    /// # Errors
-    ///
-    /// `Closed` or `Halted`, handing `f` back unrun.
-    pub fn publish_async<'a, F>(
-        &'a mut self,
-        f: F,
-    ) -> impl Future<Output = Result<u64, PublishError<F>>> + 'a
-    where
-        F: FnOnce(&mut S::Item) + 'a,
-    {
-        let mut f = Some(f);
-        Retry::new(self, move |p: &mut Self| {
-            let g = f.take().expect("`publish_async` polled after completion");
-            push_step(p.try_publish(g), &mut f)
-        })
-    }
-}
-
-impl<R, S, W, const N: usize> Awaitable for MultiProducer<R>
-where
-    R: Deref<Target = Ring<S, Multi, AsyncWait<W, N>>>,
-    S: Storage,
-    W: WaitStrategy,
-{
-    fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
-        self.ring.wait.arm(slot, waker);
-    }
-    fn disarm(&self, slot: &mut Option<usize>) {
-        self.ring.wait.disarm(slot);
-    }
-}
-
-impl<R, S, W, const N: usize> MultiProducer<R>
-where
-    R: Deref<Target = Ring<S, Multi, AsyncWait<W, N>>>,
-    S: Storage,
-    W: WaitStrategy,
-{
-    /// [`push`](Self::push) as a future (see [`Producer::push_async`]).
-    ///
-    /// # Errors
-    ///
-    /// `Closed` or `Halted`, handing `value` back.
-    pub fn push_async<'a>(
-        &'a mut self,
-        value: S::Item,
-    ) -> impl Future<Output = Result<u64, PublishError<S::Item>>> + 'a
-    where
-        S::Item: 'a,
-    {
-        let mut value = Some(value);
-        Retry::new(self, move |p: &mut Self| {
-            let v = value.take().expect("`push_async` polled after completion");
-            push_step(p.try_push(v), &mut value)
-        })
-    }
-
-    /// [`publish`](Self::publish) as a future (see
-    /// [`Producer::publish_async`]).
-    ///
-    /// # Errors
-    ///
-    /// `Closed` or `Halted`, handing `f` back unrun.
-    pub fn publish_async<'a, F>(
-        &'a mut self,
-        f: F,
-    ) -> impl Future<Output = Result<u64, PublishError<F>>> + 'a
-    where
-        F: FnOnce(&mut S::Item) + 'a,
-    {
-        let mut f = Some(f);
-        Retry::new(self, move |p: &mut Self| {
-            let g = f.take().expect("`publish_async` polled after completion");
-            push_step(p.try_publish(g), &mut f)
-        })
-    }
-}
+async_producer!(Producer, Single);
+async_producer!(MultiProducer, Multi);
