@@ -41,7 +41,10 @@ fuzz_target!(|input: Input| {
                 model.entry(k).or_insert(v);
             }
             Action::Upsert(k, v) => {
-                let want = *model.entry(k).and_modify(|x| *x = x.wrapping_add(v)).or_insert(v);
+                let want = *model
+                    .entry(k)
+                    .and_modify(|x| *x = x.wrapping_add(v))
+                    .or_insert(v);
                 assert_eq!(*m.upsert(k, || v, |x| x.wrapping_add(v)), want);
             }
             Action::ComputeRemove(k) => {

@@ -8,7 +8,9 @@ use libfuzzer_sys::fuzz_target;
 mod model;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&cap, rest)) = data.split_first() else { return };
+    let Some((&cap, rest)) = data.split_first() else {
+        return;
+    };
     let ops: Vec<model::Op> = rest
         .chunks_exact(3)
         .map(|c| model::Op::from_bytes([c[0], c[1], c[2]]))
