@@ -10,8 +10,11 @@
 //! back) refills nothing until the clock passes the stored tick again;
 //! far behind (more than a full refill plus 2²⁴ ticks: a wrap after 2³¹
 //! idle ticks) repairs the word to an empty bucket at the new tick. No
-//! token is ever created by a strange clock. Choose an `interval` of a
-//! microsecond or more, so the 32-bit tick wraps rarely.
+//! token is created by a clock that goes back by less than about 2³¹
+//! ticks; a jump back by more than that cannot be told from time going
+//! forward across the wrap and refills the bucket (2.1 s at a 1 ns
+//! interval, 36 min at 1 µs; found by the `limiter` fuzz target). Choose
+//! an `interval` of a microsecond or more, so the 32-bit tick wraps rarely.
 
 use super::{check_size, Limiter, Quota, TryAcquireError};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
