@@ -760,3 +760,29 @@ fn retired_entries_do_not_pile_up_under_steady_writes() {
     let bound = 8 * grave::BATCH;
     assert!(most <= bound, "{most} graves waiting (bound {bound})");
 }
+
+#[cfg(feature = "std")]
+#[test]
+fn entry_closures_that_panic_leave_the_map_as_it_was() {
+    use core::panic::AssertUnwindSafe;
+    use std::panic::catch_unwind;
+    let map = small::<&str, usize>();
+    let m = map.pin();
+    m.entry("a").or_insert(1);
+    // `and_modify` panics on a present key: the old value stays.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.entry("a").and_modify(|_| panic!("modify")).or_insert(0);
+    }));
+    assert!(r.is_err());
+    assert_eq!(m.get("a"), Some(&1));
+    // `or_insert_with` panics on an absent key: nothing is inserted.
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        m.entry("b").or_insert_with(|| panic!("make"));
+    }));
+    assert!(r.is_err());
+    assert_eq!(m.get("b"), None);
+    // No lock was left held: both keys still take writes.
+    m.entry("a").and_modify(|n| n + 1).or_insert(0);
+    m.entry("b").or_insert(5);
+    assert_eq!((m.get("a"), m.get("b"), m.len()), (Some(&2), Some(&5), 2));
+}
