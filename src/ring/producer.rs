@@ -18,7 +18,7 @@ use super::sequence::{epoch_of, pack, unpacked_flag, word, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
-use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// Why a claim failed, before the caller's closure is attached.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -679,17 +679,17 @@ where
 /// Publishes (or, if the writer panicked, marks skipped) the claimed range
 /// when dropped, so a claimed slot is never left as a hole that would stall
 /// every consumer.
-struct StampGuard<'a, S: Storage> {
-    storage: &'a S,
+struct StampGuard<'a> {
+    stamps: &'a [AtomicUsize],
     start: u64,
     end: u64,
     written: bool,
 }
 
-impl<S: Storage> Drop for StampGuard<'_, S> {
+impl Drop for StampGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let stamps = self.storage.stamps();
+        let stamps = self.stamps;
         let mask = stamps.len() - 1;
         for seq in self.start..self.end {
             let w = word(seq);
@@ -841,7 +841,7 @@ where
 
     fn write<T>(&self, start: u64, n: usize, f: impl FnOnce(Claimed<'_, S>) -> T) -> T {
         let mut guard = StampGuard {
-            storage: &self.ring.storage,
+            stamps: self.ring.stamps(),
             start,
             end: start + n as u64,
             written: false,
@@ -868,14 +868,15 @@ where
     ) -> Result<u64, PublishError<V>> {
         match self.claim(1, block) {
             Ok(start) => {
-                let storage = &self.ring.storage;
+                let ring: &Ring<S, Multi, W> = &self.ring;
+                let stamps = ring.stamps();
                 let mut guard = StampGuard {
-                    storage,
+                    stamps,
                     start,
                     end: start + 1,
                     written: false,
                 };
-                let p = storage.slot_mut(word(start) & (storage.stamps().len() - 1));
+                let p = ring.storage.slot_mut(word(start) & (stamps.len() - 1));
                 // SAFETY: slot `start` is claimed by this handle's CAS and
                 // not yet stamped, so no other handle touches it; the guard
                 // stamps it (published, or skipped if `write` panics).

@@ -974,3 +974,29 @@ fn a_worker_that_scanned_its_batch_skips_what_the_scan_saw() {
     while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
     assert_eq!(seen, [(0, 10, false), (1, 11, true), (3, 13, true)]);
 }
+
+#[test]
+fn single_producer_rings_keep_no_stamps() {
+    use core::mem::size_of;
+    // One stamp word per slot, and only in multi-producer mode: a `static`
+    // single-producer ring costs its slots and a few words.
+    type Sp = Ring<Inline<u64, 1024, 1>, Single, BusySpin>;
+    type Mp = Ring<Inline<u64, 1024, 1>, Multi, BusySpin>;
+    assert_eq!(
+        size_of::<Mp>() - size_of::<Sp>(),
+        1024 * size_of::<crate::sync::AtomicUsize>()
+    );
+    assert!(size_of::<Sp>() - 1024 * size_of::<u64>() <= 8 * 128);
+    // The multi-producer table beside inline storage works as the heap's
+    // (in-storage) one does: out-of-order claims publish in order.
+    let ring = Mp::with_wait(Inline::new([0; 1024]), BusySpin);
+    let mut graph = Ring::graph(&ring).unwrap();
+    let mut consumer = graph.consumer(&[]).unwrap();
+    let mut a = graph.multi_producer().unwrap();
+    let mut b = a.clone();
+    a.push(1).unwrap();
+    b.push(2).unwrap();
+    let mut seen = Vec::new();
+    assert_eq!(consumer.poll(|e, _, _| seen.push(*e)), Poll::Processed(2));
+    assert_eq!(seen, [1, 2]);
+}
