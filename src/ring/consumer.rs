@@ -117,7 +117,9 @@ where
     R: Deref<Target = Ring<S, M, W>>,
 {
     consumer: &'a mut Consumer<R>,
-    upto: u64,
+    start: u64,
+    /// Events from `start` on that count as handled.
+    done: usize,
 }
 
 impl<R, S: Storage, M: Mode, W: WaitStrategy> Drop for Commit<'_, R, S, M, W>
@@ -126,7 +128,7 @@ where
 {
     #[inline]
     fn drop(&mut self) {
-        self.consumer.release_to(self.upto);
+        self.consumer.release_to(self.start + self.done as u64);
     }
 }
 
@@ -196,7 +198,9 @@ where
     #[inline(always)]
     fn refresh(&mut self, limit: usize) -> usize {
         let cached = (self.avail_until - self.next) as usize;
-        if cached >= limit {
+        // `poll` and `wait` pass no limit: a batch is everything published,
+        // so they always rescan (the test folds away for them).
+        if limit != usize::MAX && cached >= limit {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
@@ -228,9 +232,12 @@ where
         self.ring.store_gate(self.gate, word(upto));
     }
 
+    /// Whether the ring is halted. Relaxed: nothing is read on the
+    /// strength of it, and a halt that happened before this poll is seen by
+    /// coherence.
     #[inline(always)]
     fn halted(&self) -> bool {
-        Ring::<S, M, W>::halted_bit(self.ring.state())
+        Ring::<S, M, W>::halted_bit(self.ring.state_relaxed())
     }
 
     /// Why nothing is available: gated, idle, closed or halted.
@@ -282,34 +289,39 @@ where
     #[inline(always)]
     fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, n: usize, handler: &mut F) -> usize {
         let start = self.next;
-        let end = start + n as u64;
-        let mut last = end - 1;
+        // Offsets from `start` in a word, so a 32-bit target counts events
+        // with one register, not a pair; the handler's 64-bit sequence is
+        // `start + i` (dead code for a handler that ignores it).
+        let mut last = n - 1;
         let skips = M::MULTI && self.skips;
         if skips {
-            while last > start && self.ring.skipped(last) {
+            while last > 0 && self.ring.skipped(start + last as u64) {
                 last -= 1;
             }
         }
         let mask = self.mask;
+        let base = word(start);
         let mut commit = Commit {
             consumer: self,
-            upto: start,
+            start,
+            done: 0,
         };
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
         // `n >= 1`: test for the end after each event, not before the first.
-        let mut seq = start;
+        let mut i = 0;
         loop {
-            commit.upto = seq + 1;
+            commit.done = i + 1;
+            let seq = start + i as u64;
             if !(skips && ring.skipped(seq)) {
-                let p = ring.storage.slot(word(seq) & mask);
+                let p = ring.storage.slot(base.wrapping_add(i) & mask);
                 // SAFETY: `seq` is below this consumer's barrier (published
                 // and past every upstream gate) and at or above its own gate,
                 // so the producer cannot reclaim the slot until we release
                 // it; others only read it too.
-                handler(unsafe { &*p }, seq, seq == last);
+                handler(unsafe { &*p }, seq, i == last);
             }
-            seq += 1;
-            if seq == end {
+            i += 1;
+            if i == n {
                 break;
             }
         }

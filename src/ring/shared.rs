@@ -510,6 +510,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.state.load(Ordering::Acquire)
     }
 
+    /// The state word for a fast-path check of its bits alone: Relaxed,
+    /// since nothing is read on the strength of it (a close or halt that
+    /// happened before the check is still seen, by coherence); paths that
+    /// act on a bit (the closed cursor) read it with Acquire.
+    #[inline(always)]
+    pub(super) fn state_relaxed(&self) -> usize {
+        self.state.load(Ordering::Relaxed)
+    }
+
     /// Whether `state` is `GRAPH_BUILT` alone: not halted, no close asked
     /// for. The producer's fast path tests only this.
     #[inline(always)]
