@@ -98,11 +98,13 @@ where
     deps_workers: u64,
     node: Node,
     next: u64,
-    /// Events below this are known to be available.
-    avail_until: u64,
+    /// How many events from `next` on are known to be available
+    /// (`0..=capacity`): a count in a word, so a 32-bit target keeps it in
+    /// one register.
+    avail: usize,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
-    /// Whether `[next, avail_until)` may hold skipped slots (only on a
+    /// Whether the `avail` events from `next` may hold skipped slots (only on a
     /// multi-producer ring): while false, events are handed out without
     /// loading their stamps again.
     skips: bool,
@@ -117,8 +119,7 @@ where
     R: Deref<Target = Ring<S, M, W>>,
 {
     consumer: &'a mut Consumer<R>,
-    start: u64,
-    /// Events from `start` on that count as handled.
+    /// Events of the batch that count as handled.
     done: usize,
 }
 
@@ -128,7 +129,7 @@ where
 {
     #[inline]
     fn drop(&mut self) {
-        self.consumer.release_to(self.start + self.done as u64);
+        self.consumer.release(self.done);
     }
 }
 
@@ -155,7 +156,7 @@ where
             deps_workers,
             node,
             next: first,
-            avail_until: first,
+            avail: 0,
             skips: false,
             _not_sync: PhantomData,
         }
@@ -197,7 +198,7 @@ where
     /// consumer right after the producer).
     #[inline(always)]
     fn refresh(&mut self, limit: usize) -> usize {
-        let cached = (self.avail_until - self.next) as usize;
+        let cached = self.avail;
         // `poll` and `wait` pass no limit: a batch is everything published,
         // so they always rescan (the test folds away for them).
         if limit != usize::MAX && cached >= limit {
@@ -210,7 +211,7 @@ where
                 // Only the part past what is already known needs scanning
                 // (one stamp load per event), and the scan says whether it
                 // met a skipped slot.
-                let (k, skips) = ring.published_scan(self.avail_until, cap - cached);
+                let (k, skips) = ring.published_scan(self.next + cached as u64, cap - cached);
                 self.skips = (cached > 0 && self.skips) || skips;
                 cached + k
             } else {
@@ -222,14 +223,17 @@ where
             self.skips = M::MULTI;
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
-        self.avail_until = self.next + n as u64;
+        self.avail = n;
         n
     }
 
     #[inline]
-    fn release_to(&mut self, upto: u64) {
-        self.next = upto;
-        self.ring.store_gate(self.gate, word(upto));
+    /// Releases the next `k` events (`k <= avail`): they count as handled.
+    fn release(&mut self, k: usize) {
+        debug_assert!(k <= self.avail);
+        self.avail -= k;
+        self.next += k as u64;
+        self.ring.store_gate(self.gate, word(self.next));
     }
 
     /// Whether the ring is halted. Relaxed: nothing is read on the
@@ -303,7 +307,6 @@ where
         let base = word(start);
         let mut commit = Commit {
             consumer: self,
-            start,
             done: 0,
         };
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
@@ -424,7 +427,7 @@ where
                 Some(s) => wait_ready(ring, s, at, plain, workers)?,
                 None => wait_ready(ring, &ring.wait, at, plain, workers)?,
             };
-            self.avail_until = self.next + found as u64;
+            self.avail = found;
             self.skips = skips;
             n = found.min(max);
         }
@@ -551,7 +554,7 @@ where
                 // below; others only read it too.
                 Some(unsafe { &*ring.storage.slot(word(seq) & c.mask) }.clone())
             };
-            c.release_to(seq + 1);
+            c.release(1);
             if let Some(item) = item {
                 return Some((seq, item));
             }
@@ -721,8 +724,8 @@ where
     /// producers can reuse their slots.
     pub fn release(&mut self, count: usize) {
         let upto = (self.start + count as u64).min(self.end);
+        self.consumer.release((upto - self.start) as usize);
         self.start = upto;
-        self.consumer.release_to(upto);
     }
 }
 
@@ -733,6 +736,8 @@ where
 {
     fn drop(&mut self) {
         let c = &mut *self.consumer;
+        // The batch came out of the consumer's `avail` events.
+        c.avail -= (self.end - c.next) as usize;
         c.next = self.end;
         c.ring.store_gate(c.gate, word(self.end));
     }

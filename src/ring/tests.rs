@@ -1000,3 +1000,36 @@ fn single_producer_rings_keep_no_stamps() {
     assert_eq!(consumer.poll(|e, _, _| seen.push(*e)), Poll::Processed(2));
     assert_eq!(seen, [1, 2]);
 }
+
+#[test]
+fn a_cached_batch_never_outlives_its_release() {
+    // The consumer counts the events it knows are available; every way of
+    // releasing them (a batch dropped, a partial release, a drain) must
+    // take them off that count, or a limited poll would hand them out again.
+    let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(
+        Heap::builder(8).gates(1).build().unwrap(),
+        BusySpin,
+    );
+    let mut graph = Ring::graph(&ring).unwrap();
+    let mut consumer = graph.consumer(&[]).unwrap();
+    let mut producer = graph.single_producer().unwrap();
+    for i in 0..6 {
+        producer.push(i).unwrap();
+    }
+    let mut batch = consumer.read_limit(3).unwrap();
+    batch.release(1);
+    drop(batch);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(consumer.poll_limit(1, |e, _, _| seen.push(*e)), Poll::Processed(1));
+    }
+    assert_eq!(seen, [3, 4, 5]);
+    assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
+    producer.push(6).unwrap();
+    producer.push(7).unwrap();
+    let drained: Vec<_> = consumer.drain().take(1).map(|(_, e)| e).collect();
+    assert_eq!(drained, [6]);
+    assert_eq!(consumer.poll_limit(1, |e, _, _| seen.push(*e)), Poll::Processed(1));
+    assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
+    assert_eq!(seen, [3, 4, 5, 7]);
+}
