@@ -960,7 +960,8 @@ where
     ) -> Poll {
         let max = max.max(1);
         // Once per poll (a batch), not per event.
-        if Ring::<S, M, W>::halted_bit(self.ring.state()) {
+        // Relaxed: a bit test only (see `Ring::state_relaxed`).
+        if Ring::<S, M, W>::halted_bit(self.ring.state_relaxed()) {
             return Poll::Halted;
         }
         if self.backlog.0 < self.backlog.1 {

@@ -812,7 +812,8 @@ where
         let read = || ring.cursor.load(Ordering::Acquire);
         let (mut w, mut epoch) = ring.read_anchored(read);
         loop {
-            if Ring::<S, Multi, W>::halted_bit(ring.state()) {
+            // Relaxed: a bit test only (see `Ring::state_relaxed`).
+            if Ring::<S, Multi, W>::halted_bit(ring.state_relaxed()) {
                 return Err(Refusal::Halted);
             }
             if unpacked_flag(w) {
