@@ -395,6 +395,7 @@ where
         // close or halt that happened before this call is seen by
         // coherence, and the slow path reads it again with Acquire.
         if n <= self.free && Ring::<S, Single, W>::open_bit_only(ring.state_relaxed()) {
+            debug_assert!(!WORDS_WRAP || n == 0 || epoch_of(self.next) == self.epoch);
             self.free -= n;
             return Ok(self.next);
         }

@@ -590,6 +590,12 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 .compare_exchange(seen, epoch_of(pos), Ordering::Release, Ordering::Relaxed);
     }
 
+    /// The epoch word, for tests.
+    #[cfg(test)]
+    pub(super) fn epoch_now(&self) -> usize {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
     /// Single producer: publishes the epoch of `pos`, its next claim.
     #[cold]
     pub(super) fn store_epoch(&self, pos: u64) {

@@ -1021,7 +1021,10 @@ fn a_cached_batch_never_outlives_its_release() {
     drop(batch);
     let mut seen = Vec::new();
     for _ in 0..3 {
-        assert_eq!(consumer.poll_limit(1, |e, _, _| seen.push(*e)), Poll::Processed(1));
+        assert_eq!(
+            consumer.poll_limit(1, |e, _, _| seen.push(*e)),
+            Poll::Processed(1)
+        );
     }
     assert_eq!(seen, [3, 4, 5]);
     assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
@@ -1029,7 +1032,55 @@ fn a_cached_batch_never_outlives_its_release() {
     producer.push(7).unwrap();
     let drained: Vec<_> = consumer.drain().take(1).map(|(_, e)| e).collect();
     assert_eq!(drained, [6]);
-    assert_eq!(consumer.poll_limit(1, |e, _, _| seen.push(*e)), Poll::Processed(1));
+    assert_eq!(
+        consumer.poll_limit(1, |e, _, _| seen.push(*e)),
+        Poll::Processed(1)
+    );
     assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
     assert_eq!(seen, [3, 4, 5, 7]);
+}
+
+#[test]
+fn single_producer_stores_each_epoch_before_claiming_in_it() {
+    use super::sequence::{epoch_of, EPOCH_SHIFT, WORDS_WRAP};
+    // The producer's cached free count stops at its epoch's end, so the
+    // claim that starts a new epoch takes the slow path and stores the
+    // epoch first (workers rebuild the group's claim from it). Across the
+    // boundary one event at a time, then in batches that straddle the next
+    // one; a work group downstream sees every sequence once.
+    let boundary = 1u64 << EPOCH_SHIFT;
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_first_sequence(
+        Heap::builder(8).gates(3).build().unwrap(),
+        BusySpin,
+        boundary - 5,
+    );
+    let mut graph = Ring::graph(&ring).unwrap();
+    let [mut a, mut b] = graph.work_group::<2>(&[]).unwrap();
+    let mut producer = graph.single_producer().unwrap();
+    let mut seen = Vec::new();
+    let mut expect = Vec::new();
+    for round in 0..6u64 {
+        let n = if round < 3 { 1 } else { 5 };
+        let first = producer
+            .publish_batch(n, |claimed| {
+                for (i, slot) in claimed.into_iter().enumerate() {
+                    *slot = i as u64;
+                }
+            })
+            .unwrap();
+        expect.extend(first..first + n as u64);
+        if WORDS_WRAP {
+            assert_eq!(ring.epoch_now(), epoch_of(first), "round {round}");
+        }
+        while let Poll::Processed(_) = a.poll_limit(2, |_, seq, _| seen.push(seq)) {
+            let _ = b.poll_limit(1, |_, seq, _| seen.push(seq));
+        }
+    }
+    // Past the boundary's epoch, a lone event after a straddling batch.
+    let last = producer.push(7).unwrap();
+    expect.push(last);
+    assert!(last > boundary + 8);
+    while let Poll::Processed(_) = b.poll(|_, seq, _| seen.push(seq)) {}
+    seen.sort_unstable();
+    assert_eq!(seen, expect);
 }
