@@ -591,7 +591,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     }
 
     /// The epoch word, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     pub(super) fn epoch_now(&self) -> usize {
         self.epoch.load(Ordering::Relaxed)
     }
