@@ -343,7 +343,10 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
 /// [`Heap::with_capacity`] fills the slots with `T::default()` and leaves
 /// room for [`MAX_GATES`] consumers, workers and work groups, so the graph
 /// counts them as it is built; [`Heap::builder`] sets a smaller gate table
-/// (each gate is a cache line) or fills the slots with a factory.
+/// (each gate is a cache line) or fills the slots with a factory. It holds a
+/// multi-producer ring's stamps itself ([`InStorage`]), one word per slot,
+/// allocated whichever mode it serves (a single-producer ring never touches
+/// them; [`Inline`] storage has none unless the ring is multi-producer).
 ///
 /// ```
 /// use latchfree::ring::{Heap, Ring};
