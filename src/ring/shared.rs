@@ -717,7 +717,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// a single producer, which simply does not publish such a slot).
     #[inline(always)]
     pub(super) fn skipped(&self, seq: u64) -> bool {
-        M::MULTI && unpacked_flag(self.stamps()[self.index(seq)].load(Ordering::Relaxed))
+        if !M::MULTI {
+            return false;
+        }
+        let stamps = self.stamps();
+        // SAFETY: a multi-producer ring's stamp table has `capacity`
+        // entries (the `Storage` contract), and `index` masks with
+        // `capacity - 1`.
+        let stamp = unsafe { stamps.get_unchecked(self.index(seq)) };
+        unpacked_flag(stamp.load(Ordering::Relaxed))
     }
 
     /// The smallest lead of the gates in `plain` (positions) and `workers`
