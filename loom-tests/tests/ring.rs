@@ -399,3 +399,80 @@ fn force_push_takes_the_oldest_or_waits_for_its_worker() {
         assert!(seen.contains(&2));
     });
 }
+
+/// The single producer tests close and halt with a Relaxed load of the
+/// state word on its fast path (a bit test; nothing is read on the strength
+/// of it). A close request racing two publishes that take the fast path:
+/// every publish that returned `Ok` is delivered, a refused one is not, a
+/// request that happened before a publish is always honoured, and the
+/// consumer ends with `Closed`.
+#[test]
+fn single_producer_close_races_fast_publishes() {
+    model(|| {
+        let ring = sp::<usize>(4, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap(); // caches the free count: the rest are fast
+        let producer = thread::spawn(move || {
+            let mut accepted = 1;
+            for i in 2..=3 {
+                match p.try_publish(|e| *e = i) {
+                    Ok(_) => accepted += i,
+                    Err(PublishError::Closed(_)) => {}
+                    Err(e) => panic!("unexpected {e:?}"),
+                }
+            }
+            (p, accepted)
+        });
+        let r2 = ring.clone();
+        let closer = thread::spawn(move || r2.close());
+        let mut delivered = 0;
+        let _ = c.poll(|e, _, _| delivered += *e);
+        closer.join().unwrap();
+        let (mut p, accepted) = producer.join().unwrap();
+        assert!(matches!(
+            p.try_publish(|e| *e = 9),
+            Err(PublishError::Closed(_))
+        ));
+        drop(p);
+        while let Poll::Processed(_) = c.poll(|e, _, _| delivered += *e) {}
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Closed);
+        assert_eq!(accepted, delivered);
+    });
+}
+
+/// Consumers and the single producer test halt with a Relaxed load too: a
+/// halt that happened before a poll or a publish (joined) is always seen,
+/// with events left and free slots cached; a poll racing the halt either
+/// hands out its event or reports `Halted`.
+#[test]
+fn a_halt_before_a_poll_or_publish_is_seen() {
+    model(|| {
+        let ring = sp::<usize>(4, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        let r2 = ring.clone();
+        let halter = thread::spawn(move || r2.halt());
+        let consumer = thread::spawn(move || {
+            let mut seen = Vec::new();
+            let first = c.poll_limit(1, |e, _, _| seen.push(*e));
+            (c, first, seen)
+        });
+        halter.join().unwrap();
+        let (mut c, first, seen) = consumer.join().unwrap();
+        match first {
+            Poll::Processed(1) => assert_eq!(seen, [1]),
+            Poll::Halted => assert!(seen.is_empty()),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(c.poll(|_, _, _| panic!("halted")), Poll::Halted);
+        assert!(matches!(
+            p.try_publish(|e| *e = 3),
+            Err(PublishError::Halted(_))
+        ));
+    });
+}

@@ -98,11 +98,13 @@ where
     deps_workers: u64,
     node: Node,
     next: u64,
-    /// Events below this are known to be available.
-    avail_until: u64,
+    /// How many events from `next` on are known to be available
+    /// (`0..=capacity`): a count in a word, so a 32-bit target keeps it in
+    /// one register.
+    avail: usize,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
-    /// Whether `[next, avail_until)` may hold skipped slots (only on a
+    /// Whether the `avail` events from `next` may hold skipped slots (only on a
     /// multi-producer ring): while false, events are handed out without
     /// loading their stamps again.
     skips: bool,
@@ -117,7 +119,8 @@ where
     R: Deref<Target = Ring<S, M, W>>,
 {
     consumer: &'a mut Consumer<R>,
-    upto: u64,
+    /// Events of the batch that count as handled.
+    done: usize,
 }
 
 impl<R, S: Storage, M: Mode, W: WaitStrategy> Drop for Commit<'_, R, S, M, W>
@@ -126,7 +129,7 @@ where
 {
     #[inline]
     fn drop(&mut self) {
-        self.consumer.release_to(self.upto);
+        self.consumer.release(self.done);
     }
 }
 
@@ -153,7 +156,7 @@ where
             deps_workers,
             node,
             next: first,
-            avail_until: first,
+            avail: 0,
             skips: false,
             _not_sync: PhantomData,
         }
@@ -195,8 +198,10 @@ where
     /// consumer right after the producer).
     #[inline(always)]
     fn refresh(&mut self, limit: usize) -> usize {
-        let cached = (self.avail_until - self.next) as usize;
-        if cached >= limit {
+        let cached = self.avail;
+        // `poll` and `wait` pass no limit: a batch is everything published,
+        // so they always rescan (the test folds away for them).
+        if limit != usize::MAX && cached >= limit {
             return cached;
         }
         let ring: &Ring<S, M, W> = &self.ring;
@@ -206,7 +211,7 @@ where
                 // Only the part past what is already known needs scanning
                 // (one stamp load per event), and the scan says whether it
                 // met a skipped slot.
-                let (k, skips) = ring.published_scan(self.avail_until, cap - cached);
+                let (k, skips) = ring.published_scan(self.next + cached as u64, cap - cached);
                 self.skips = (cached > 0 && self.skips) || skips;
                 cached + k
             } else {
@@ -218,19 +223,25 @@ where
             self.skips = M::MULTI;
             ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
         };
-        self.avail_until = self.next + n as u64;
+        self.avail = n;
         n
     }
 
     #[inline]
-    fn release_to(&mut self, upto: u64) {
-        self.next = upto;
-        self.ring.store_gate(self.gate, word(upto));
+    /// Releases the next `k` events (`k <= avail`): they count as handled.
+    fn release(&mut self, k: usize) {
+        debug_assert!(k <= self.avail);
+        self.avail -= k;
+        self.next += k as u64;
+        self.ring.store_gate(self.gate, word(self.next));
     }
 
+    /// Whether the ring is halted. Relaxed: nothing is read on the
+    /// strength of it, and a halt that happened before this poll is seen by
+    /// coherence.
     #[inline(always)]
     fn halted(&self) -> bool {
-        Ring::<S, M, W>::halted_bit(self.ring.state())
+        Ring::<S, M, W>::halted_bit(self.ring.state_relaxed())
     }
 
     /// Why nothing is available: gated, idle, closed or halted.
@@ -282,34 +293,38 @@ where
     #[inline(always)]
     fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, n: usize, handler: &mut F) -> usize {
         let start = self.next;
-        let end = start + n as u64;
-        let mut last = end - 1;
+        // Offsets from `start` in a word, so a 32-bit target counts events
+        // with one register, not a pair; the handler's 64-bit sequence is
+        // `start + i` (dead code for a handler that ignores it).
+        let mut last = n - 1;
         let skips = M::MULTI && self.skips;
         if skips {
-            while last > start && self.ring.skipped(last) {
+            while last > 0 && self.ring.skipped(start + last as u64) {
                 last -= 1;
             }
         }
         let mask = self.mask;
+        let base = word(start);
         let mut commit = Commit {
             consumer: self,
-            upto: start,
+            done: 0,
         };
         let ring: &Ring<S, M, W> = &commit.consumer.ring;
         // `n >= 1`: test for the end after each event, not before the first.
-        let mut seq = start;
+        let mut i = 0;
         loop {
-            commit.upto = seq + 1;
+            commit.done = i + 1;
+            let seq = start + i as u64;
             if !(skips && ring.skipped(seq)) {
-                let p = ring.storage.slot(word(seq) & mask);
+                let p = ring.storage.slot(base.wrapping_add(i) & mask);
                 // SAFETY: `seq` is below this consumer's barrier (published
                 // and past every upstream gate) and at or above its own gate,
                 // so the producer cannot reclaim the slot until we release
                 // it; others only read it too.
-                handler(unsafe { &*p }, seq, seq == last);
+                handler(unsafe { &*p }, seq, i == last);
             }
-            seq += 1;
-            if seq == end {
+            i += 1;
+            if i == n {
                 break;
             }
         }
@@ -412,7 +427,7 @@ where
                 Some(s) => wait_ready(ring, s, at, plain, workers)?,
                 None => wait_ready(ring, &ring.wait, at, plain, workers)?,
             };
-            self.avail_until = self.next + found as u64;
+            self.avail = found;
             self.skips = skips;
             n = found.min(max);
         }
@@ -539,7 +554,7 @@ where
                 // below; others only read it too.
                 Some(unsafe { &*ring.storage.slot(word(seq) & c.mask) }.clone())
             };
-            c.release_to(seq + 1);
+            c.release(1);
             if let Some(item) = item {
                 return Some((seq, item));
             }
@@ -709,8 +724,8 @@ where
     /// producers can reuse their slots.
     pub fn release(&mut self, count: usize) {
         let upto = (self.start + count as u64).min(self.end);
+        self.consumer.release((upto - self.start) as usize);
         self.start = upto;
-        self.consumer.release_to(upto);
     }
 }
 
@@ -721,6 +736,8 @@ where
 {
     fn drop(&mut self) {
         let c = &mut *self.consumer;
+        // The batch came out of the consumer's `avail` events.
+        c.avail -= (self.end - c.next) as usize;
         c.next = self.end;
         c.ring.store_gate(c.gate, word(self.end));
     }
@@ -943,7 +960,8 @@ where
     ) -> Poll {
         let max = max.max(1);
         // Once per poll (a batch), not per event.
-        if Ring::<S, M, W>::halted_bit(self.ring.state()) {
+        // Relaxed: a bit test only (see `Ring::state_relaxed`).
+        if Ring::<S, M, W>::halted_bit(self.ring.state_relaxed()) {
             return Poll::Halted;
         }
         if self.backlog.0 < self.backlog.1 {

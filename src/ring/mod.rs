@@ -66,7 +66,7 @@ pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::storage::Inline;
 #[cfg(feature = "alloc")]
 pub use self::storage::{Heap, HeapBuilder};
-pub use self::storage::{Storage, MAX_GATES};
+pub use self::storage::{InStorage, StampTable, Storage, MAX_GATES};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
 cfg_threads! {
     pub use crate::threaded::disruptor::{

@@ -4,7 +4,9 @@
 //! Both claim slots, let a closure write the events in place, then publish.
 //! A slot is claimable once every terminal gate (the last consumers of the
 //! graph) has passed its previous occupant; each handle caches how far that
-//! is (`free_until`) and rescans the gates only when the cache runs out.
+//! is (the single producer as a count of free slots, a multi-producer
+//! handle as a position, `free_until`) and rescans the gates only when the
+//! cache runs out.
 
 use core::cell::Cell;
 use core::future::Future;
@@ -14,11 +16,11 @@ use core::task::Poll as TaskPoll;
 
 use super::async_wait::{AsyncWait, Awaitable, Retry};
 use super::error::{ForcePushError, PublishError};
-use super::sequence::{epoch_of, pack, unpacked_flag, word, WORDS_WRAP};
+use super::sequence::{epoch_of, epoch_start, pack, unpacked_flag, word, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
-use crate::sync::Ordering;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// Why a claim failed, before the caller's closure is attached.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -282,7 +284,13 @@ where
 {
     ring: R,
     next: u64,
-    free_until: u64,
+    /// Slots from `next` on known to be free (every terminal gate has
+    /// passed their previous occupants): `0..=capacity`, never more than
+    /// the truth. Where words wrap it also stops at the end of the epoch
+    /// `next` was in when it was counted, so a claim the count allows
+    /// starts in the epoch this producer last stored, and the fast path
+    /// needs no epoch check (see `cache_free`).
+    free: usize,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
     plain: u64,
@@ -310,7 +318,7 @@ where
         Self {
             queue_claim,
             next: ring.first,
-            free_until: ring.first,
+            free: 0,
             mask: ring.capacity() - 1,
             epoch: epoch_of(ring.first),
             ring,
@@ -334,8 +342,22 @@ where
     /// Free slots right now (rescans the gates). Stale as soon as consumers
     /// move on, but never more than the truth.
     pub fn remaining_capacity(&mut self) -> usize {
-        self.free_until = free_until(&self.ring, self.next, self.plain, self.workers);
-        (self.free_until - self.next) as usize
+        let until = free_until(&self.ring, self.next, self.plain, self.workers);
+        self.cache_free(until);
+        (until - self.next) as usize
+    }
+
+    /// Caches `until - next` free slots, stopping at the end of `next`'s
+    /// epoch where words wrap (once per 2^29 events the claim then takes
+    /// the slow path, which stores the next epoch before claiming in it).
+    #[inline(always)]
+    fn cache_free(&mut self, until: u64) {
+        let until = if WORDS_WRAP {
+            until.min(epoch_start(epoch_of(self.next) + 1))
+        } else {
+            until
+        };
+        self.free = until.saturating_sub(self.next) as usize;
     }
 
     /// Events in the ring: published (or, with several producers, claimed)
@@ -358,25 +380,30 @@ where
         self.remaining_capacity() == 0
     }
 
-    /// Claims `n` slots from `next`. The fast path is one load of the
-    /// read-mostly state word and a compare with the cached free limit;
-    /// everything else (a batch larger than the ring, a full ring, close,
-    /// halt) is on the slow path. `n <= free_until - next` implies
-    /// `n <= capacity`, since `free_until` is never more than a capacity
-    /// ahead.
+    /// Claims `n` slots from `next`. The fast path compares `n` with the
+    /// cached free count and loads the read-mostly state word (close, halt);
+    /// everything else (a batch larger than the ring, a full ring, a new
+    /// epoch, close, halt) is on the slow path. `n <= free` implies
+    /// `n <= capacity` and, where words wrap, that `next` is in the epoch
+    /// last stored (see `cache_free`). The count is taken before the
+    /// caller's closure runs: if it panics, the slots are counted as used
+    /// though `next` did not move, an under-count the next rescan repairs.
     #[inline(always)]
     fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
         let ring: &Ring<S, Single, W> = &self.ring;
-        if Ring::<S, Single, W>::open_bit_only(ring.state())
-            && self.next + n as u64 <= self.free_until
-            && (!WORDS_WRAP || epoch_of(self.next) == self.epoch)
-        {
+        // Relaxed: only the value matters (no data is read on its word); a
+        // close or halt that happened before this call is seen by
+        // coherence, and the slow path reads it again with Acquire.
+        if n <= self.free && Ring::<S, Single, W>::open_bit_only(ring.state_relaxed()) {
+            debug_assert!(!WORDS_WRAP || n == 0 || epoch_of(self.next) == self.epoch);
+            self.free -= n;
             return Ok(self.next);
         }
         // Values in and out, so the handle's fields stay in registers
         // across the (not inlined) slow path.
         let (plain, workers) = (self.plain, self.workers);
-        match claim_slow(ring, self.next, self.free_until, plain, workers, n, block) {
+        let cached = self.next + self.free as u64;
+        match claim_slow(ring, self.next, cached, plain, workers, n, block) {
             Ok(until) => {
                 if WORDS_WRAP && epoch_of(self.next) != self.epoch {
                     // Once per 2^29 events on 32-bit targets; compiled out
@@ -384,16 +411,19 @@ where
                     self.epoch = epoch_of(self.next);
                     ring.store_epoch(self.next);
                 }
-                self.free_until = until;
+                // `until >= next + n`; the claim itself may run past the
+                // epoch's end (the count below stops there).
+                self.cache_free(until);
+                self.free = self.free.saturating_sub(n);
                 Ok(self.next)
             }
             Err((Refusal::Closed, until)) => {
-                self.free_until = until;
+                self.cache_free(until);
                 self.finish();
                 Err(Refusal::Closed)
             }
             Err((r, until)) => {
-                self.free_until = until;
+                self.cache_free(until);
                 Err(r)
             }
         }
@@ -679,17 +709,17 @@ where
 /// Publishes (or, if the writer panicked, marks skipped) the claimed range
 /// when dropped, so a claimed slot is never left as a hole that would stall
 /// every consumer.
-struct StampGuard<'a, S: Storage> {
-    storage: &'a S,
+struct StampGuard<'a> {
+    stamps: &'a [AtomicUsize],
     start: u64,
     end: u64,
     written: bool,
 }
 
-impl<S: Storage> Drop for StampGuard<'_, S> {
+impl Drop for StampGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let stamps = self.storage.stamps();
+        let stamps = self.stamps;
         let mask = stamps.len() - 1;
         for seq in self.start..self.end {
             let w = word(seq);
@@ -769,7 +799,9 @@ where
 
     fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
         let ring: &Ring<S, Multi, W> = &self.ring;
-        if n > ring.capacity() {
+        // A capacity is at least 1: a single-slot claim (every `publish`)
+        // skips the test at compile time.
+        if n > 1 && n > ring.capacity() {
             return Err(Refusal::TooLarge);
         }
         let (plain, workers) = (self.plain, self.workers);
@@ -783,7 +815,8 @@ where
         let read = || ring.cursor.load(Ordering::Acquire);
         let (mut w, mut epoch) = ring.read_anchored(read);
         loop {
-            if Ring::<S, Multi, W>::halted_bit(ring.state()) {
+            // Relaxed: a bit test only (see `Ring::state_relaxed`).
+            if Ring::<S, Multi, W>::halted_bit(ring.state_relaxed()) {
                 return Err(Refusal::Halted);
             }
             if unpacked_flag(w) {
@@ -841,7 +874,7 @@ where
 
     fn write<T>(&self, start: u64, n: usize, f: impl FnOnce(Claimed<'_, S>) -> T) -> T {
         let mut guard = StampGuard {
-            storage: &self.ring.storage,
+            stamps: self.ring.stamps(),
             start,
             end: start + n as u64,
             written: false,
@@ -868,14 +901,15 @@ where
     ) -> Result<u64, PublishError<V>> {
         match self.claim(1, block) {
             Ok(start) => {
-                let storage = &self.ring.storage;
+                let ring: &Ring<S, Multi, W> = &self.ring;
+                let stamps = ring.stamps();
                 let mut guard = StampGuard {
-                    storage,
+                    stamps,
                     start,
                     end: start + 1,
                     written: false,
                 };
-                let p = storage.slot_mut(word(start) & (storage.stamps().len() - 1));
+                let p = ring.storage.slot_mut(word(start) & (stamps.len() - 1));
                 // SAFETY: slot `start` is claimed by this handle's CAS and
                 // not yet stamped, so no other handle touches it; the guard
                 // stamps it (published, or skipped if `write` panics).

@@ -25,7 +25,7 @@ use super::sequence::{
     bits, distance, epoch_of, epoch_start, pack, packed_distance, unpacked_flag, unpacked_pos,
     word, Sequence, MAX_CAPACITY, WORDS_WRAP,
 };
-use super::storage::Storage;
+use super::storage::{empty_stamps, StampTable, Storage};
 use super::wait::{DefaultWait, WaitStrategy};
 use crate::sync::{fence, AtomicUsize, CachePadded, Ordering};
 
@@ -43,6 +43,16 @@ use crate::sync::{fence, AtomicUsize, CachePadded, Ordering};
 pub trait Mode: sealed::Sealed + Send + Sync + 'static {
     /// `true` for [`Multi`].
     const MULTI: bool;
+
+    /// What the ring keeps beside a storage `S` for per-slot stamps:
+    /// nothing for [`Single`], `S::Stamps` for [`Multi`].
+    #[doc(hidden)]
+    type Stamps<S: Storage>: StampTable;
+
+    /// The stamp table of a ring in this mode (empty for [`Single`], whose
+    /// code never reads it).
+    #[doc(hidden)]
+    fn stamps<'a, S: Storage>(storage: &'a S, beside: &'a Self::Stamps<S>) -> &'a [AtomicUsize];
 }
 
 /// One producer: publishing is a plain store, no read-modify-write.
@@ -81,9 +91,19 @@ pub struct Multi;
 
 impl Mode for Single {
     const MULTI: bool = false;
+    type Stamps<S: Storage> = ();
+    #[inline(always)]
+    fn stamps<'a, S: Storage>(_: &'a S, _: &'a ()) -> &'a [AtomicUsize] {
+        &[]
+    }
 }
 impl Mode for Multi {
     const MULTI: bool = true;
+    type Stamps<S: Storage> = S::Stamps;
+    #[inline(always)]
+    fn stamps<'a, S: Storage>(storage: &'a S, beside: &'a S::Stamps) -> &'a [AtomicUsize] {
+        storage.stamps(beside)
+    }
 }
 
 mod sealed {
@@ -271,6 +291,9 @@ pub struct Ring<S: Storage, M: Mode = Single, W: WaitStrategy = DefaultWait> {
     /// [`with_first_sequence`](Self::with_first_sequence)). Never changes.
     pub(super) first: u64,
     pub(super) storage: S,
+    /// The per-slot stamps kept beside the storage (multi-producer rings
+    /// over storages that do not hold them; nothing otherwise).
+    beside: M::Stamps<S>,
     pub(super) wait: W,
     _mode: PhantomData<M>,
 }
@@ -331,6 +354,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 epoch: AtomicUsize::new(0),
                 first: 0,
                 storage,
+                beside: empty_stamps(),
                 wait,
                 _mode: PhantomData,
             }
@@ -362,7 +386,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         if M::MULTI {
             for seq in first..first + cap {
                 let prev = word(seq.wrapping_sub(cap));
-                ring.storage.stamps()[word(seq) & mask]
+                ring.stamps()[word(seq) & mask]
                     .store(pack(prev.wrapping_add(1), false), Ordering::Relaxed);
             }
         }
@@ -468,6 +492,14 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
 
     // ----- crate-internal protocol pieces -----
 
+    /// The per-slot stamps (multi-producer rings; empty otherwise).
+    #[inline(always)]
+    pub(super) fn stamps(&self) -> &[AtomicUsize] {
+        let stamps = M::stamps(&self.storage, &self.beside);
+        debug_assert!(!M::MULTI || stamps.len() == self.capacity());
+        stamps
+    }
+
     #[inline(always)]
     pub(super) fn index(&self, seq: u64) -> usize {
         word(seq) & (self.capacity() - 1)
@@ -476,6 +508,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     #[inline(always)]
     pub(super) fn state(&self) -> usize {
         self.state.load(Ordering::Acquire)
+    }
+
+    /// The state word for a fast-path check of its bits alone: Relaxed,
+    /// since nothing is read on the strength of it (a close or halt that
+    /// happened before the check is still seen, by coherence); paths that
+    /// act on a bit (the closed cursor) read it with Acquire.
+    #[inline(always)]
+    pub(super) fn state_relaxed(&self) -> usize {
+        self.state.load(Ordering::Relaxed)
     }
 
     /// Whether `state` is `GRAPH_BUILT` alone: not halted, no close asked
@@ -547,6 +588,12 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         let _ =
             self.epoch
                 .compare_exchange(seen, epoch_of(pos), Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// The epoch word, for tests.
+    #[cfg(all(test, feature = "std"))]
+    pub(super) fn epoch_now(&self) -> usize {
+        self.epoch.load(Ordering::Relaxed)
     }
 
     /// Single producer: publishes the epoch of `pos`, its next claim.
@@ -637,7 +684,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 word(from),
                 unpacked_pos(self.cursor.load(Ordering::Acquire)),
             );
-            let stamps = self.storage.stamps();
+            let stamps = self.stamps();
             let mask = stamps.len() - 1;
             let upto = claimed.min(limit);
             let mut n = 0;
@@ -670,7 +717,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     /// a single producer, which simply does not publish such a slot).
     #[inline(always)]
     pub(super) fn skipped(&self, seq: u64) -> bool {
-        M::MULTI && unpacked_flag(self.storage.stamps()[self.index(seq)].load(Ordering::Relaxed))
+        if !M::MULTI {
+            return false;
+        }
+        let stamps = self.stamps();
+        // SAFETY: a multi-producer ring's stamp table has `capacity`
+        // entries (the `Storage` contract), and `index` masks with
+        // `capacity - 1`.
+        let stamp = unsafe { stamps.get_unchecked(self.index(seq)) };
+        unpacked_flag(stamp.load(Ordering::Relaxed))
     }
 
     /// The smallest lead of the gates in `plain` (positions) and `workers`

@@ -2,13 +2,17 @@
 //! in a `static` with no allocator) or on the heap (a capacity chosen at run
 //! time, under `alloc`).
 //!
-//! Besides the event slots, a storage holds two tables the protocols need:
+//! Besides the event slots, the protocols need two tables:
 //!
-//! - one *stamp* per slot, written only by multi-producer rings: the packed
-//!   `(sequence + 1, skipped)` of the last event published into the slot, which
-//!   is how a consumer learns that a slot claimed out of order is ready;
 //! - the *gates*, one padded sequence per consumer, worker or work-group claim
-//!   (at most 64, so a set of them fits a `u64` mask).
+//!   (at most 64, so a set of them fits a `u64` mask), held by the storage;
+//! - one *stamp* per slot, multi-producer rings only: the packed
+//!   `(sequence + 1, skipped)` of the last event published into the slot,
+//!   which is how a consumer learns that a slot claimed out of order is
+//!   ready. A storage names where its stamps live ([`Storage::Stamps`]):
+//!   `Inline` lets a multi-producer ring keep a `[AtomicUsize; N]` beside
+//!   it, so a single-producer ring, which keeps none, costs no stamp
+//!   memory at all; `Heap` allocates them with its slots.
 //!
 //! Every slot holds an initialised `T` from construction to drop: events are
 //! pre-allocated and written in place, never moved in and out.
@@ -24,6 +28,74 @@ use crate::sync::AtomicUsize;
 /// The most gates (consumers + workers + work groups) one ring can have.
 pub const MAX_GATES: usize = 64;
 
+/// What a multi-producer ring keeps beside its storage for the per-slot
+/// stamps (a storage names it as [`Storage::Stamps`]): the table itself,
+/// `[AtomicUsize; N]`, or [`InStorage`] when the storage holds them.
+/// Sealed; a single-producer ring keeps `()`.
+pub trait StampTable: sealed::Sealed + Send + Sync {
+    /// A table of zero stamps.
+    #[doc(hidden)]
+    #[cfg(not(latchfree_loom))]
+    // A fresh table per use is the point: each ring gets its own.
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self;
+
+    /// A table of zero stamps (loom's atomics have no `const` constructor).
+    #[doc(hidden)]
+    #[cfg(latchfree_loom)]
+    fn empty() -> Self;
+}
+
+/// [`Storage::Stamps`] of a storage that holds its stamps itself (as
+/// [`Heap`] does): the ring keeps nothing beside it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InStorage;
+
+mod sealed {
+    pub trait Sealed {}
+    impl<const N: usize> Sealed for [crate::sync::AtomicUsize; N] {}
+    impl Sealed for super::InStorage {}
+    impl Sealed for () {}
+}
+
+impl<const N: usize> StampTable for [AtomicUsize; N] {
+    #[cfg(not(latchfree_loom))]
+    #[allow(clippy::declare_interior_mutable_const)]
+    const EMPTY: Self = [const { AtomicUsize::new(0) }; N];
+    #[cfg(latchfree_loom)]
+    fn empty() -> Self {
+        core::array::from_fn(|_| AtomicUsize::new(0))
+    }
+}
+
+impl StampTable for InStorage {
+    #[cfg(not(latchfree_loom))]
+    const EMPTY: Self = InStorage;
+    #[cfg(latchfree_loom)]
+    fn empty() -> Self {
+        InStorage
+    }
+}
+
+impl StampTable for () {
+    #[cfg(not(latchfree_loom))]
+    const EMPTY: Self = ();
+    #[cfg(latchfree_loom)]
+    fn empty() -> Self {}
+}
+
+/// A table of zero stamps, in a `const` context where there is one.
+#[cfg(not(latchfree_loom))]
+pub(super) const fn empty_stamps<T: StampTable>() -> T {
+    T::EMPTY
+}
+
+/// A table of zero stamps.
+#[cfg(latchfree_loom)]
+pub(super) fn empty_stamps<T: StampTable>() -> T {
+    T::empty()
+}
+
 /// Backing memory for a ring.
 ///
 /// # Safety
@@ -34,7 +106,8 @@ pub const MAX_GATES: usize = 64;
 /// - `slot(i)` for `i < capacity()` returns a pointer to an initialised `Item`
 ///   that stays valid, at the same address, for the life of the storage, and
 ///   distinct indices give distinct, non-overlapping items;
-/// - `stamps()` has exactly `capacity()` entries, all starting at zero;
+/// - `stamps(beside)` returns exactly `capacity()` entries, all starting at
+///   zero, and the same entries on every call for the same `beside`;
 /// - `gates()` has at most [`MAX_GATES`] entries, all starting at zero.
 ///
 /// The ring, not the storage, is responsible for never creating aliasing
@@ -57,13 +130,16 @@ pub const MAX_GATES: usize = 64;
 /// // SAFETY: every method forwards to `Heap`, which keeps the contract.
 /// unsafe impl Storage for Counted {
 ///     type Item = u64;
+///     type Stamps = <Heap<u64> as Storage>::Stamps;
 ///     fn capacity(&self) -> usize {
 ///         self.calls.fetch_add(1, Ordering::Relaxed);
 ///         self.inner.capacity()
 ///     }
 ///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
 ///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
-///     fn stamps(&self) -> &[AtomicUsize] { self.inner.stamps() }
+///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize] {
+///         self.inner.stamps(beside)
+///     }
 ///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
@@ -87,13 +163,16 @@ pub const MAX_GATES: usize = 64;
 /// }
 /// unsafe impl Storage for Counted {
 ///     type Item = u64;
+///     type Stamps = <Heap<u64> as Storage>::Stamps;
 ///     fn capacity(&self) -> usize {
 ///         self.calls.set(self.calls.get() + 1);
 ///         self.inner.capacity()
 ///     }
 ///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
 ///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
-///     fn stamps(&self) -> &[AtomicUsize] { self.inner.stamps() }
+///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize] {
+///         self.inner.stamps(beside)
+///     }
 ///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
@@ -117,6 +196,12 @@ pub unsafe trait Storage {
     /// The event type held in each slot.
     type Item;
 
+    /// What a multi-producer ring keeps beside this storage for its stamps:
+    /// the table itself (`[AtomicUsize; N]`, as [`Inline`] does), or a
+    /// marker when the storage holds them ([`InStorage`], as [`Heap`]
+    /// does). A single-producer ring keeps nothing.
+    type Stamps: StampTable;
+
     /// The number of slots, a power of two.
     fn capacity(&self) -> usize;
 
@@ -126,8 +211,9 @@ pub unsafe trait Storage {
     /// A raw pointer to slot `index` (`index < capacity()`), for writing.
     fn slot_mut(&self, index: usize) -> *mut Self::Item;
 
-    /// The per-slot publication stamps (multi-producer rings only).
-    fn stamps(&self) -> &[AtomicUsize];
+    /// The per-slot publication stamps of a multi-producer ring, given
+    /// what the ring keeps `beside` the storage.
+    fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize];
 
     /// The gate sequences.
     fn gates(&self) -> &[Sequence];
@@ -137,7 +223,9 @@ pub unsafe trait Storage {
 /// `const` context so a ring can be a `static` with no allocator.
 ///
 /// `N` must be a power of two and `G` at most 64; both are checked at compile
-/// time. The stamps cost one word per slot even in a single-producer ring.
+/// time. A multi-producer ring keeps one stamp word per slot beside the
+/// storage; a single-producer ring keeps none, so its whole overhead beyond
+/// the slots is a few words (the cursor, state and gates).
 ///
 /// ```
 /// use latchfree::ring::{Inline, Ring, Single, SpinHint};
@@ -154,7 +242,6 @@ pub unsafe trait Storage {
 /// ```
 pub struct Inline<T, const N: usize, const G: usize = 4> {
     slots: crate::sync::UnsafeCell<[T; N]>,
-    stamps: [AtomicUsize; N],
     gates: [Sequence; G],
 }
 
@@ -186,7 +273,6 @@ impl<T, const N: usize, const G: usize> Inline<T, N, G> {
         }
         Self {
             slots: crate::sync::UnsafeCell::new(events),
-            stamps: [const { AtomicUsize::new(0) }; N],
             gates: [const { super::sequence::new_sequence() }; G],
         }
     }
@@ -203,7 +289,6 @@ impl<T, const N: usize, const G: usize> Inline<T, N, G> {
         assert!(G <= MAX_GATES, "a ring has at most 64 gates");
         Self {
             slots: crate::sync::UnsafeCell::new(events),
-            stamps: core::array::from_fn(|_| AtomicUsize::new(0)),
             gates: core::array::from_fn(|_| super::sequence::new_sequence()),
         }
     }
@@ -215,10 +300,12 @@ unsafe impl<T: Send + Sync, const N: usize, const G: usize> Sync for Inline<T, N
 // SAFETY: `N` is a power of two in 1..=MAX_CAPACITY and G <= 64 (checked at
 // compile time in `new`, the only constructor); every slot is initialised by
 // `new` and lives inside `self`, which the ring never moves while shared
-// (it is borrowed through `&Ring`); the stamp and gate arrays have the
-// promised lengths and start at zero.
+// (it is borrowed through `&Ring`); the gate array and the stamp table kept
+// beside (`[AtomicUsize; N]`, made by `StampTable::EMPTY`) have the promised
+// lengths and start at zero.
 unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
     type Item = T;
+    type Stamps = [AtomicUsize; N];
 
     #[inline(always)]
     fn capacity(&self) -> usize {
@@ -241,8 +328,8 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
     }
 
     #[inline(always)]
-    fn stamps(&self) -> &[AtomicUsize] {
-        &self.stamps
+    fn stamps<'a>(&'a self, beside: &'a [AtomicUsize; N]) -> &'a [AtomicUsize] {
+        beside
     }
 
     #[inline(always)]
@@ -256,7 +343,10 @@ unsafe impl<T, const N: usize, const G: usize> Storage for Inline<T, N, G> {
 /// [`Heap::with_capacity`] fills the slots with `T::default()` and leaves
 /// room for [`MAX_GATES`] consumers, workers and work groups, so the graph
 /// counts them as it is built; [`Heap::builder`] sets a smaller gate table
-/// (each gate is a cache line) or fills the slots with a factory.
+/// (each gate is a cache line) or fills the slots with a factory. It holds a
+/// multi-producer ring's stamps itself ([`InStorage`]), one word per slot,
+/// allocated whichever mode it serves (a single-producer ring never touches
+/// them; [`Inline`] storage has none unless the ring is multi-producer).
 ///
 /// ```
 /// use latchfree::ring::{Heap, Ring};
@@ -404,6 +494,7 @@ unsafe impl<T: Send + Sync> Sync for Heap<T> {}
 #[cfg(feature = "alloc")]
 unsafe impl<T> Storage for Heap<T> {
     type Item = T;
+    type Stamps = InStorage;
 
     #[inline(always)]
     fn capacity(&self) -> usize {
@@ -426,7 +517,7 @@ unsafe impl<T> Storage for Heap<T> {
     }
 
     #[inline(always)]
-    fn stamps(&self) -> &[AtomicUsize] {
+    fn stamps<'a>(&'a self, _: &'a InStorage) -> &'a [AtomicUsize] {
         &self.stamps
     }
 

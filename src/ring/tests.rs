@@ -974,3 +974,113 @@ fn a_worker_that_scanned_its_batch_skips_what_the_scan_saw() {
     while let Poll::Processed(_) = w.poll(|e, s, eob| seen.push((s, *e, eob))) {}
     assert_eq!(seen, [(0, 10, false), (1, 11, true), (3, 13, true)]);
 }
+
+#[test]
+fn single_producer_rings_keep_no_stamps() {
+    use core::mem::size_of;
+    // One stamp word per slot, and only in multi-producer mode: a `static`
+    // single-producer ring costs its slots and a few words.
+    type Sp = Ring<Inline<u64, 1024, 1>, Single, BusySpin>;
+    type Mp = Ring<Inline<u64, 1024, 1>, Multi, BusySpin>;
+    assert_eq!(
+        size_of::<Mp>() - size_of::<Sp>(),
+        1024 * size_of::<crate::sync::AtomicUsize>()
+    );
+    assert!(size_of::<Sp>() - 1024 * size_of::<u64>() <= 8 * 128);
+    // The multi-producer table beside inline storage works as the heap's
+    // (in-storage) one does: out-of-order claims publish in order.
+    let ring = Mp::with_wait(Inline::new([0; 1024]), BusySpin);
+    let mut graph = Ring::graph(&ring).unwrap();
+    let mut consumer = graph.consumer(&[]).unwrap();
+    let mut a = graph.multi_producer().unwrap();
+    let mut b = a.clone();
+    a.push(1).unwrap();
+    b.push(2).unwrap();
+    let mut seen = Vec::new();
+    assert_eq!(consumer.poll(|e, _, _| seen.push(*e)), Poll::Processed(2));
+    assert_eq!(seen, [1, 2]);
+}
+
+#[test]
+fn a_cached_batch_never_outlives_its_release() {
+    // The consumer counts the events it knows are available; every way of
+    // releasing them (a batch dropped, a partial release, a drain) must
+    // take them off that count, or a limited poll would hand them out again.
+    let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(
+        Heap::builder(8).gates(1).build().unwrap(),
+        BusySpin,
+    );
+    let mut graph = Ring::graph(&ring).unwrap();
+    let mut consumer = graph.consumer(&[]).unwrap();
+    let mut producer = graph.single_producer().unwrap();
+    for i in 0..6 {
+        producer.push(i).unwrap();
+    }
+    let mut batch = consumer.read_limit(3).unwrap();
+    batch.release(1);
+    drop(batch);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        assert_eq!(
+            consumer.poll_limit(1, |e, _, _| seen.push(*e)),
+            Poll::Processed(1)
+        );
+    }
+    assert_eq!(seen, [3, 4, 5]);
+    assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
+    producer.push(6).unwrap();
+    producer.push(7).unwrap();
+    let drained: Vec<_> = consumer.drain().take(1).map(|(_, e)| e).collect();
+    assert_eq!(drained, [6]);
+    assert_eq!(
+        consumer.poll_limit(1, |e, _, _| seen.push(*e)),
+        Poll::Processed(1)
+    );
+    assert_eq!(consumer.poll_limit(1, |_, _, _| ()), Poll::Idle);
+    assert_eq!(seen, [3, 4, 5, 7]);
+}
+
+#[test]
+fn single_producer_stores_each_epoch_before_claiming_in_it() {
+    use super::sequence::{epoch_of, EPOCH_SHIFT, WORDS_WRAP};
+    // The producer's cached free count stops at its epoch's end, so the
+    // claim that starts a new epoch takes the slow path and stores the
+    // epoch first (workers rebuild the group's claim from it). Across the
+    // boundary one event at a time, then in batches that straddle the next
+    // one; a work group downstream sees every sequence once.
+    let boundary = 1u64 << EPOCH_SHIFT;
+    let ring = Ring::<Heap<u64>, Single, BusySpin>::with_first_sequence(
+        Heap::builder(8).gates(3).build().unwrap(),
+        BusySpin,
+        boundary - 5,
+    );
+    let mut graph = Ring::graph(&ring).unwrap();
+    let [mut a, mut b] = graph.work_group::<2>(&[]).unwrap();
+    let mut producer = graph.single_producer().unwrap();
+    let mut seen = Vec::new();
+    let mut expect = Vec::new();
+    for round in 0..6u64 {
+        let n = if round < 3 { 1 } else { 5 };
+        let first = producer
+            .publish_batch(n, |claimed| {
+                for (i, slot) in claimed.into_iter().enumerate() {
+                    *slot = i as u64;
+                }
+            })
+            .unwrap();
+        expect.extend(first..first + n as u64);
+        if WORDS_WRAP {
+            assert_eq!(ring.epoch_now(), epoch_of(first), "round {round}");
+        }
+        while let Poll::Processed(_) = a.poll_limit(2, |_, seq, _| seen.push(seq)) {
+            let _ = b.poll_limit(1, |_, seq, _| seen.push(seq));
+        }
+    }
+    // Past the boundary's epoch, a lone event after a straddling batch.
+    let last = producer.push(7).unwrap();
+    expect.push(last);
+    assert!(last > boundary + 8);
+    while let Poll::Processed(_) = b.poll(|_, seq, _| seen.push(seq)) {}
+    seen.sort_unstable();
+    assert_eq!(seen, expect);
+}

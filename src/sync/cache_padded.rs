@@ -12,7 +12,7 @@
 //! have no data cache at all, and where there is one (M7) it belongs to one
 //! core and is not kept coherent with any other, so there is no line to
 //! share falsely. There the type is a transparent wrapper aligned to a word
-//! (a single-producer `Ring<Inline<u8, 1, 1>>` takes 40 bytes instead
+//! (a single-producer `Ring<Inline<u8, 1, 1>>` takes 32 bytes instead
 //! of 160). Bare-metal
 //! Cortex-A/R builds (`armv7a-none-eabi`) match the same cfg; an SMP
 //! firmware on one of those pays false sharing, not unsoundness.
