@@ -220,10 +220,15 @@ impl<W: fmt::Debug, const SLOTS: usize> fmt::Debug for AsyncWait<W, SLOTS> {
     }
 }
 
-/// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`]
-/// needs of it.
-pub(super) trait Awaitable {
+/// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`],
+/// `EventStream` and `EventSink` need of it. Public only so those can name
+/// it in their bounds; this module is private, so it stays sealed.
+pub trait Awaitable {
+    /// [`AsyncWait::arm`] on the handle's ring.
+    #[doc(hidden)]
     fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
+    /// [`AsyncWait::disarm`] on the handle's ring.
+    #[doc(hidden)]
     fn disarm(&self, slot: &mut Option<usize>);
 }
 
