@@ -9,7 +9,7 @@
 //! waiter's registration is a read-modify-write on the same word, so one
 //! of the two is ordered first: if the wake is, the registration's Acquire
 //! sees the stored state in the re-check; if the registration is, the wake
-//! finds the waker. `loom-tests/tests/ring_async.rs` (`signal_*`) explores
+//! finds the waker. `loom-tests/tests/async_adapters.rs` (`signal_*`) explores
 //! it.
 
 use core::task::{Context, Poll};

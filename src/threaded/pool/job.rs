@@ -335,7 +335,7 @@ impl core::error::Error for JoinError {}
 /// registers, then looks under the lock again. If its look takes the lock
 /// before `put` does, its registration (made before that look) is ordered
 /// before `put`'s wake by the lock, so the wake finds it; otherwise the
-/// look sees the result. `loom-tests/tests/pool.rs` explores it.
+/// look sees the result. `loom-tests/tests/async_adapters.rs` explores it.
 struct Packet<T> {
     result: Mutex<Option<Result<T, JoinError>>>,
     ready: Condvar,
