@@ -167,3 +167,102 @@ impl<T> ReadyAnd<T> for Poll<T> {
         }
     }
 }
+
+use latchfree::queue::{BlockingDelayQueue, Closed};
+
+#[test]
+fn pop_async_each_item_once_never_early_on_tokio() {
+    const N: u64 = if cfg!(debug_assertions) { 300 } else { 3_000 };
+    for rt in runtimes() {
+        rt.block_on(async {
+            let q = Arc::new(BlockingDelayQueue::<(u64, Instant)>::new());
+            let mut consumers = Vec::new();
+            for _ in 0..3 {
+                let q = q.clone();
+                consumers.push(tokio::spawn(async move {
+                    let mut got = Vec::new();
+                    while let Ok((i, due)) =
+                        q.pop_async(|t| tokio::time::sleep_until(t.into())).await
+                    {
+                        assert!(Instant::now() >= due, "popped before its deadline");
+                        got.push(i);
+                    }
+                    got
+                }));
+            }
+            let producer = {
+                let q = q.clone();
+                std::thread::spawn(move || {
+                    for i in 0..N {
+                        let d = Duration::from_micros((i * 7919) % 3000);
+                        q.insert((i, Instant::now() + d), d).unwrap();
+                    }
+                })
+            };
+            producer.join().unwrap();
+            while !q.is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            assert!(q.close().is_empty());
+            let mut all: Vec<u64> = Vec::new();
+            for c in consumers {
+                all.extend(c.await.unwrap());
+            }
+            all.sort_unstable();
+            assert_eq!(all, (0..N).collect::<Vec<_>>(), "each item exactly once");
+        });
+    }
+}
+
+#[test]
+fn pop_async_wakes_early_for_an_earlier_item_and_at_close() {
+    let timers = TimerService::new();
+    let q = BlockingDelayQueue::new();
+    q.insert("late", Duration::from_secs(60)).unwrap();
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut pop = pin!(q.pop_async(|t| timers.sleep_at(t)));
+        assert!(pop.as_mut().poll(&mut cx).is_pending());
+        q.insert("now", Duration::ZERO).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1, "the new head woke it");
+        assert_eq!(pop.as_mut().poll(&mut cx), Poll::Ready(Ok("now")));
+    }
+    {
+        let mut pop = pin!(q.pop_async(|t| timers.sleep_at(t)));
+        assert!(pop.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(q.close(), ["late"]);
+        assert_eq!(count.0.load(Ordering::SeqCst), 2, "close woke it");
+        assert_eq!(pop.as_mut().poll(&mut cx), Poll::Ready(Err(Closed(()))));
+    }
+}
+
+#[test]
+fn pop_async_cancelled_or_panicking_takes_nothing() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let q = BlockingDelayQueue::new();
+    q.insert(1, Duration::from_millis(30)).unwrap();
+    rt.block_on(async {
+        let r = tokio::time::timeout(
+            Duration::from_millis(1),
+            q.pop_async(|t| tokio::time::sleep_until(t.into())),
+        )
+        .await;
+        assert!(r.is_err(), "timed out before the deadline");
+    });
+    assert_eq!(q.len(), 1, "the cancelled pop took nothing");
+    // A panicking sleep function: the panic leaves the queue as it was.
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        pollster::block_on(
+            q.pop_async(|_| -> std::future::Ready<()> { panic!("user sleep panics") }),
+        )
+    }));
+    assert!(r.is_err());
+    assert_eq!(q.len(), 1);
+    // And the queue still serves async pops.
+    let got = rt.block_on(q.pop_async(|t| tokio::time::sleep_until(t.into())));
+    assert_eq!(got, Ok(1));
+}
