@@ -266,3 +266,152 @@ fn pop_async_cancelled_or_panicking_takes_nothing() {
     let got = rt.block_on(q.pop_async(|t| tokio::time::sleep_until(t.into())));
     assert_eq!(got, Ok(1));
 }
+
+use latchfree::batch::Batcher;
+use std::sync::Mutex;
+
+/// 3 async pushers per runtime into a small queue (backpressure), then
+/// `flush_async` and `close_async`: every item reaches the handler once.
+#[test]
+fn batcher_push_async_backpressure_flush_and_close_on_tokio() {
+    const PER: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    for rt in runtimes() {
+        for flushers in [1, 2] {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = seen.clone();
+            let b = Arc::new(
+                Batcher::builder::<()>()
+                    .queue_capacity(8)
+                    .max_items(64)
+                    .flushers(flushers)
+                    .build(move |batch: &mut Vec<u64>| {
+                        s.lock().unwrap().extend(batch.drain(..));
+                        Ok(())
+                    })
+                    .unwrap(),
+            );
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..3u64)
+                    .map(|p| {
+                        let b = b.clone();
+                        tokio::spawn(async move {
+                            for i in 0..PER {
+                                b.push_async(p * PER + i).await.unwrap();
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+                b.flush_async().await;
+                assert_eq!(seen.lock().unwrap().len() as u64, 3 * PER, "flushed");
+                b.close_async().await;
+            });
+            let mut all = std::mem::take(&mut *seen.lock().unwrap());
+            all.sort_unstable();
+            assert_eq!(
+                all,
+                (0..3 * PER).collect::<Vec<_>>(),
+                "each item exactly once"
+            );
+            let m = b.metrics();
+            assert_eq!((m.accepted, m.rejected), (3 * PER as usize, 0));
+        }
+    }
+}
+
+#[test]
+fn batcher_push_async_waits_for_room_and_close_refuses_it() {
+    let (gate_tx, gate_rx) = mpsc::channel::<()>();
+    let gate_rx = Arc::new(Mutex::new(gate_rx));
+    let b = Batcher::builder::<()>()
+        .queue_capacity(1)
+        .max_items(1)
+        .build(move |_: &mut Vec<u32>| {
+            gate_rx.lock().unwrap().recv().ok();
+            Ok(())
+        })
+        .unwrap();
+    b.push(0).unwrap(); // taken by the flusher, which blocks in the handler
+    let start = Instant::now();
+    while b.metrics().batches == 0 && b.push_timeout(1, Duration::ZERO).is_ok() {
+        // Fill the one slot; the flusher holds item 0 in its handler.
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+    let (count, waker) = counter();
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut push = pin!(b.push_async(2));
+        assert!(push.as_mut().poll(&mut cx).is_pending(), "queue full");
+        gate_tx.send(()).unwrap(); // the handler returns, the flusher takes 1
+        wait_for(&count, 1);
+        assert!(matches!(push.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+    }
+    // Fill again, then close while a push waits: it gets its item back.
+    let mut push = pin!(b.push_async(3));
+    let mut pending = false;
+    for _ in 0..1000 {
+        if push.as_mut().poll(&mut cx).is_pending() {
+            pending = true;
+            break;
+        }
+        push.set(b.push_async(3));
+    }
+    assert!(pending, "the queue filled up while the handler is blocked");
+    let before = count.0.load(Ordering::SeqCst);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Unblocks the handler for everything close drains.
+            for _ in 0..2000 {
+                if gate_tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+        let closer = s.spawn(|| pollster::block_on(b.close_async()));
+        wait_for(&count, before + 1);
+        assert!(matches!(push.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
+        closer.join().unwrap();
+    });
+    assert!(b.is_closed());
+}
+
+#[test]
+fn batcher_async_paths_survive_a_panicking_handler() {
+    let delivered = Arc::new(AtomicUsize::new(0));
+    let reported = Arc::new(AtomicUsize::new(0));
+    let (d, r) = (delivered.clone(), reported.clone());
+    let b = Batcher::builder::<()>()
+        .queue_capacity(16)
+        .max_items(8)
+        .on_error(move |_, items: &mut Vec<u64>| {
+            r.fetch_add(items.len(), Ordering::SeqCst);
+        })
+        .build(move |batch: &mut Vec<u64>| {
+            assert!(!batch.contains(&13), "handler panics on a batch with 13");
+            d.fetch_add(batch.len(), Ordering::SeqCst);
+            Ok(())
+        })
+        .unwrap();
+    pollster::block_on(async {
+        for i in 0..500 {
+            b.push_async(i).await.unwrap();
+        }
+        b.flush_async().await;
+        for i in 500..600 {
+            b.push_async(i).await.unwrap();
+        }
+        b.close_async().await;
+    });
+    let (d, r) = (
+        delivered.load(Ordering::SeqCst),
+        reported.load(Ordering::SeqCst),
+    );
+    assert!(r >= 1, "the panicking batch went to the error callback");
+    assert_eq!(d + r, 600, "no item lost or duplicated");
+}
