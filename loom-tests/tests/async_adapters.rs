@@ -72,3 +72,57 @@ fn join_handle_races_completion() {
         worker.join().unwrap();
     });
 }
+
+/// A pusher awaits room on a full queue (the batcher's `push_async`
+/// protocol: try, register in `Room`, fence, try again) while a consumer
+/// frees the slot and notifies: the pusher always gets in. With the
+/// fence in `Room::notify` removed, this deadlocks.
+#[test]
+fn room_register_races_release() {
+    use latchfree::__loom::Room;
+    use latchfree::ring::{BusySpin, Heap, Multi, Poll as RingPoll, PublishError, Ring};
+    use std::task::Poll;
+
+    model(|| {
+        let ring: Arc<Ring<Heap<usize>, Multi, BusySpin>> = Arc::new(Ring::with_wait(
+            Heap::builder(1).gates(1).build().unwrap(),
+            BusySpin,
+        ));
+        let room = Arc::new(Room::new());
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        p.push(1).unwrap();
+        let pusher = {
+            let room = room.clone();
+            thread::spawn(move || {
+                let mut id = None;
+                let mut item = Some(2);
+                block_on(poll_fn(|cx| {
+                    let mut armed = false;
+                    loop {
+                        match p.try_push(item.take().unwrap()) {
+                            Ok(_) => {
+                                room.forget(&mut id);
+                                return Poll::Ready(());
+                            }
+                            Err(PublishError::Full(v)) => {
+                                item = Some(v);
+                                if armed {
+                                    return Poll::Pending;
+                                }
+                                room.register(&mut id, cx.waker());
+                                armed = true;
+                            }
+                            Err(_) => unreachable!(),
+                        }
+                    }
+                }));
+            })
+        };
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 1)), RingPoll::Processed(1));
+        room.notify();
+        pusher.join().unwrap();
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 2)), RingPoll::Processed(1));
+    });
+}
