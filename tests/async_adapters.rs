@@ -151,21 +151,9 @@ fn sleep_ends_with_shut_down_when_the_service_stops_and_a_dropped_sleep_cancels(
     assert!(s.as_mut().poll(&mut cx).is_pending());
     assert_eq!(timers.shutdown(), 1, "only the live sleep was pending");
     wait_for(&count, 1);
-    assert!(s.as_mut().poll(&mut cx).is_ready_and(|r| r.is_err()));
+    assert!(matches!(s.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
     // After the shutdown a new sleep resolves at once, with the error.
     assert!(pollster::block_on(timers.sleep(Duration::ZERO)).is_err());
-}
-
-trait ReadyAnd<T> {
-    fn is_ready_and(self, f: impl FnOnce(T) -> bool) -> bool;
-}
-impl<T> ReadyAnd<T> for Poll<T> {
-    fn is_ready_and(self, f: impl FnOnce(T) -> bool) -> bool {
-        match self {
-            Poll::Ready(v) => f(v),
-            Poll::Pending => false,
-        }
-    }
 }
 
 use latchfree::queue::{BlockingDelayQueue, Closed};
@@ -414,4 +402,81 @@ fn batcher_async_paths_survive_a_panicking_handler() {
     );
     assert!(r >= 1, "the panicking batch went to the error callback");
     assert_eq!(d + r, 600, "no item lost or duplicated");
+}
+
+use latchfree::batch::{BatchError, Closed as BatchClosed};
+
+#[test]
+fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
+    const PER: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    for rt in runtimes() {
+        let (b, mut batches) = Batcher::builder::<BatchClosed<()>>()
+            .queue_capacity(16)
+            .max_items(64)
+            .flushers(2)
+            .build_stream()
+            .unwrap();
+        let b = Arc::new(b);
+        rt.block_on(async {
+            let consumer = tokio::spawn(async move {
+                let (mut items, mut n) = (Vec::new(), 0);
+                while let Some(batch) = batches.next_batch().await {
+                    assert!(!batch.is_empty() && batch.len() <= 64);
+                    n += 1;
+                    items.extend(batch);
+                }
+                (items, n)
+            });
+            let pushers: Vec<_> = (0..3u64)
+                .map(|p| {
+                    let b = b.clone();
+                    tokio::spawn(async move {
+                        for i in 0..PER {
+                            b.push_async(p * PER + i).await.unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in pushers {
+                t.await.unwrap();
+            }
+            b.close_async().await;
+            let (mut items, n) = consumer.await.unwrap();
+            items.sort_unstable();
+            assert_eq!(
+                items,
+                (0..3 * PER).collect::<Vec<_>>(),
+                "each item exactly once"
+            );
+            assert_eq!(
+                b.metrics().batches,
+                n,
+                "every shipped batch reached the stream"
+            );
+        });
+    }
+}
+
+#[test]
+fn dropped_batch_stream_sends_later_batches_to_the_error_callback() {
+    let reported = Arc::new(AtomicUsize::new(0));
+    let r = reported.clone();
+    let (b, batches) = Batcher::builder::<BatchClosed<()>>()
+        .max_items(4)
+        .on_error(move |e, items: &mut Vec<u32>| {
+            assert!(matches!(e, BatchError::Failed(BatchClosed(()))));
+            r.fetch_add(items.len(), Ordering::SeqCst);
+        })
+        .build_stream()
+        .unwrap();
+    drop(batches);
+    for i in 0..40 {
+        b.push(i).unwrap();
+    }
+    b.close(); // returns: no flusher waits for the gone stream
+    assert_eq!(reported.load(Ordering::SeqCst), 40);
 }

@@ -46,7 +46,7 @@ pub struct Builder<T, E> {
     weigher: Option<Weigher<T>>,
     max_delay: Duration,
     capacity: usize,
-    flushers: usize,
+    pub(super) flushers: usize,
     name: String,
     on_error: Option<OnError<T, E>>,
 }

@@ -63,6 +63,7 @@ mod flusher;
 #[allow(rustdoc::private_intra_doc_links)]
 pub(crate) mod handoff;
 mod metrics;
+mod stream;
 mod task;
 
 use alloc::vec::Vec;
@@ -76,6 +77,7 @@ pub use self::builder::{Builder, MAX_FLUSHERS};
 pub use self::error::{BatchError, BuildError, Closed, TryPushError};
 pub use self::handoff::FlushCause;
 pub use self::metrics::Metrics;
+pub use self::stream::BatchStream;
 pub use self::task::{TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
 pub use crate::threaded::unwind::Payload;
 
