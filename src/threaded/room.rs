@@ -33,7 +33,7 @@ struct List {
     wakers: Vec<(u64, Waker)>,
 }
 
-/// See the [module docs](self).
+/// See the module docs (`threaded::room`).
 pub struct Room {
     /// How many waiters are registered: `list.wakers.len()` (ground rules).
     count: AtomicUsize,

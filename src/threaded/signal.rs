@@ -20,7 +20,7 @@ use crate::waker::AtomicWaker;
 /// Nothing happened yet.
 const PENDING: u8 = 0;
 
-/// See the [module docs](self).
+/// See the module docs (`threaded::signal`).
 pub struct Signal {
     /// `PENDING` until set, then the value set (never `PENDING` again).
     state: AtomicU8,

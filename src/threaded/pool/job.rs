@@ -475,7 +475,7 @@ impl<T> JoinHandle<T> {
 
 /// A join handle and the closure that completes it (`Some(v)`: the task
 /// returned `v`; `None`: it was dropped unrun), with no pool around them:
-/// for the loom model of [`Packet`]'s wake-up (`latchfree::__loom`).
+/// for the loom model of `Packet`'s wake-up (`latchfree::__loom`).
 pub fn join_pair<T>() -> (impl FnOnce(Option<T>) + Send, JoinHandle<T>)
 where
     T: Send,
