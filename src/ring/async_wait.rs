@@ -20,6 +20,22 @@
 //! nothing at all (the ring only calls `notify` when
 //! [`NOTIFIES`](WaitStrategy::NOTIFIES) is true).
 //!
+//! Why the notifier keeps its fence (issue 15 asked for "at most one
+//! uncontended load per publish"): a publish is a store (the cursor, a
+//! stamp, a gate) followed by a load of `taken`, and a waiter is a store
+//! to `taken` followed by a load of the ring's words: the store-buffering
+//! shape, which no ordering on the load alone can close. With `notify`
+//! reduced to one `SeqCst` load of `taken` (no fence), loom deadlocks
+//! `register_races_publish` and `producer_awaits_a_release`
+//! (`loom-tests/tests/ring_async.rs`): the publisher's store is still in
+//! its store buffer when it reads `taken == 0`, while the waiter's
+//! re-check reads the old cursor. Moving the whole cost to the waiter side
+//! needs an asymmetric barrier (`membarrier`, `FlushProcessWriteBuffers`)
+//! that `no_std` has no portable form of, or a publish that is a
+//! read-modify-write (a `swap` on the cursor costs what the fence does and
+//! makes multi-producer stamps contend), so the fence stays: it is the
+//! price of an awaitable ring, paid only by rings that choose `AsyncWait`.
+//!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
 //! cell is emptied and its bit cleared). Every waiter is woken on every
