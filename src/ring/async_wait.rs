@@ -170,6 +170,12 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         fence(Ordering::SeqCst);
     }
 
+    /// The bitmap of taken cells, for tests.
+    #[cfg(test)]
+    pub(super) fn inner_taken(&self) -> usize {
+        self.taken.load(Ordering::SeqCst)
+    }
+
     /// Gives `slot`'s cell back (emptied), if it has one.
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {

@@ -226,3 +226,72 @@ impl<P: SinkTarget> futures_sink::Sink<P::Item> for EventSink<P> {
         self.get_mut().close_step(cx)
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::task::Wake;
+    use core::pin::Pin;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::{Context, Poll as TaskPoll, Waker};
+
+    use futures_sink::Sink;
+
+    use super::EventSink;
+    use crate::ring::{AsyncWait, Heap, Multi, Poll, PublishError, Ring, SpinHint};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn sink_keeps_one_item_waits_for_room_and_closes_the_ring() {
+        let ring: Ring<Heap<u32>, Multi, AsyncWait<SpinHint, 1>> =
+            Ring::with_wait(Heap::with_capacity(1).unwrap(), AsyncWait::with(SpinHint));
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let p = g.multi_producer().unwrap();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut sink = EventSink::new(p);
+        let mut s = Pin::new(&mut sink);
+        assert!(matches!(
+            s.as_mut().poll_ready(&mut cx),
+            TaskPoll::Ready(Ok(()))
+        ));
+        s.as_mut().start_send(1).unwrap();
+        // A second send without `poll_ready` is refused, item handed back.
+        assert!(matches!(
+            s.as_mut().start_send(7),
+            Err(PublishError::Full(7))
+        ));
+        assert!(matches!(
+            s.as_mut().poll_ready(&mut cx),
+            TaskPoll::Ready(Ok(()))
+        ));
+        s.as_mut().start_send(2).unwrap();
+        assert!(s.as_mut().poll_flush(&mut cx).is_pending(), "ring full");
+        assert_eq!(ring.wait.inner_taken(), 1);
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 1)), Poll::Processed(1));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the release woke the sink"
+        );
+        assert!(matches!(
+            s.as_mut().poll_close(&mut cx),
+            TaskPoll::Ready(Ok(()))
+        ));
+        assert_eq!(ring.wait.inner_taken(), 0);
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 2)), Poll::Processed(1));
+        assert_eq!(
+            c.poll(|_, _, _| ()),
+            Poll::Closed,
+            "close dropped the producer"
+        );
+    }
+}

@@ -192,3 +192,50 @@ impl<H: StreamSource> futures_core::Stream for EventStream<H> {
         self.get_mut().next_step(cx)
     }
 }
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::task::Wake;
+    use core::pin::Pin;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use core::task::{Context, Poll as TaskPoll, Waker};
+
+    use futures_core::Stream;
+
+    use super::EventStream;
+    use crate::ring::{AsyncWait, Heap, Ring, Single, SpinHint};
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn stream_waits_is_woken_yields_then_ends_and_unwraps() {
+        let ring: Ring<Heap<u32>, Single, AsyncWait<SpinHint, 1>> =
+            Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(SpinHint));
+        let mut g = Ring::graph(&ring).unwrap();
+        let c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut s = EventStream::new(c);
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
+        p.push(9).unwrap();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            Pin::new(&mut s).poll_next(&mut cx),
+            TaskPoll::Ready(Some(9))
+        );
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
+        let c = s.into_inner(); // gives the cell back, keeps the handle
+        assert_eq!(ring.wait.inner_taken(), 0);
+        drop(p); // closes the ring
+        let mut s = EventStream::new(c);
+        assert_eq!(Pin::new(&mut s).poll_next(&mut cx), TaskPoll::Ready(None));
+    }
+}
