@@ -170,8 +170,8 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         fence(Ordering::SeqCst);
     }
 
-    /// The bitmap of taken cells, for tests.
-    #[cfg(test)]
+    /// The bitmap of taken cells, for the stream and sink tests.
+    #[cfg(all(test, any(feature = "futures-core", feature = "futures-sink")))]
     pub(super) fn inner_taken(&self) -> usize {
         self.taken.load(Ordering::SeqCst)
     }
