@@ -141,6 +141,9 @@ pub mod __loom {
     cfg_threads! {
         pub use crate::threaded::batch::handoff::{clock, Flush, FlushCause, Handoff};
         pub use crate::threaded::doorbell::{Check, Doorbell};
+        pub use crate::threaded::pool::join_pair;
+        pub use crate::threaded::room::Room;
+        pub use crate::threaded::signal::Signal;
         pub use crate::wheel::std_periodic::{Run, Series};
     }
     #[cfg(feature = "alloc")]

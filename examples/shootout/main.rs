@@ -2,7 +2,7 @@
 //! floor, measured in one run on this machine.
 //!
 //! ```text
-//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|limiter|breaker|balance|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
+//! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|limiter|breaker|balance|async|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
 //! ```
 //!
 //! `--pin` pins every thread of the ring section to a core (round-robin
@@ -22,6 +22,7 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod async_rt;
 mod balance;
 mod batch;
 mod breaker;
@@ -53,6 +54,7 @@ const SECTIONS: &[Section] = &[
     ("limiter", limiter::run),
     ("breaker", breaker::run),
     ("balance", balance::run),
+    ("async", async_rt::run),
 ];
 
 /// Counts heap bytes per thread for the map section's bytes-per-entry rows

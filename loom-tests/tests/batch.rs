@@ -382,3 +382,57 @@ fn flush_waits_for_a_gap_below_its_target() {
         assert_eq!(log, [1, 2]);
     });
 }
+
+/// The batcher's `flush_async`: start the flush, then await the flushers'
+/// acknowledgements through `poll_answered` (the waker registered under
+/// the same lock `ack` takes). An item pushed before it is shipped when it
+/// completes; a lost acknowledgement wake-up is a deadlock of `block_on`.
+#[test]
+fn flush_async_is_woken_by_the_acknowledgement() {
+    use loom::future::block_on;
+    use std::future::poll_fn;
+    use std::task::Poll as TaskPoll;
+
+    model(|| {
+        let (s, flusher, mut p) = batcher(2, Duration::from_secs(1));
+        push(&s, &mut p, 1).unwrap();
+        let epoch = s.handoff.start_flush(p.sequence());
+        block_on(poll_fn(|cx| {
+            if s.handoff.poll_answered(Some(epoch), cx.waker()) {
+                TaskPoll::Ready(())
+            } else {
+                TaskPoll::Pending
+            }
+        }));
+        assert_eq!(s.count.load(Ordering::SeqCst), 1, "shipped by the flush");
+        drop(p);
+        close(&s, flusher);
+    });
+}
+
+/// The batcher's `close_async`: close, then await every flusher's exit
+/// (its last acknowledgement) without joining; everything pushed was
+/// shipped by then.
+#[test]
+fn close_async_is_woken_by_the_last_flusher() {
+    use loom::future::block_on;
+    use std::future::poll_fn;
+    use std::task::Poll as TaskPoll;
+
+    model(|| {
+        let (s, flusher, mut p) = batcher(2, Duration::from_secs(1));
+        push(&s, &mut p, 1).unwrap();
+        s.ring.close();
+        s.handoff.wake_all();
+        block_on(poll_fn(|cx| {
+            if s.handoff.poll_answered(None, cx.waker()) {
+                TaskPoll::Ready(())
+            } else {
+                TaskPoll::Pending
+            }
+        }));
+        assert_eq!(s.count.load(Ordering::SeqCst), 1, "shipped before the exit");
+        flusher.join().unwrap();
+        drop(p);
+    });
+}

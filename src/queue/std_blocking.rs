@@ -9,11 +9,23 @@
 //! between reading the old head and waiting cannot miss it). Time is the
 //! monotonic clock, measured from the queue's creation.
 //!
+//! [`pop_async`](BlockingDelayQueue::pop_async) is `pop` for async code:
+//! its future registers its task's waker in the queue's waiter list under
+//! the same lock as its check (so an insert or close that follows the
+//! check finds it; no wake is lost, with no atomic protocol of its own),
+//! and sleeps until the head's deadline on a sleep future the caller
+//! supplies, so it works with any runtime's timer, or the crate's timer
+//! service.
+//!
 //! [`close`](BlockingDelayQueue::close) wakes every waiter; later inserts
 //! return their item in the error and pops fail, and `close` hands back
 //! what was still queued, so nothing is dropped silently.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::time::Instant;
 
@@ -69,6 +81,32 @@ impl core::error::Error for PopError {}
 struct State<T> {
     q: DelayQueue<T, Growable>,
     closed: bool,
+    /// The tasks of waiting `pop_async` futures, by future id: each is
+    /// woken (and removed) by the next insert of a new head, `close`, or a
+    /// pop that leaves another item due.
+    waiters: Vec<(u64, Waker)>,
+    /// The next `pop_async` future's id.
+    next_waiter: u64,
+}
+
+impl<T> State<T> {
+    /// Takes every registered waker, to be woken after the lock is let go
+    /// (a waker is user code: it must not run under our lock).
+    fn take_waiters(&mut self) -> Vec<(u64, Waker)> {
+        core::mem::take(&mut self.waiters)
+    }
+
+    fn forget(&mut self, id: Option<u64>) {
+        if let Some(id) = id {
+            self.waiters.retain(|(w, _)| *w != id);
+        }
+    }
+}
+
+fn wake_all(waiters: Vec<(u64, Waker)>) {
+    for (_, w) in waiters {
+        w.wake();
+    }
 }
 
 /// A delay queue several threads can insert into and pop from.
@@ -116,6 +154,8 @@ impl<T> BlockingDelayQueue<T> {
             state: Mutex::new(State {
                 q: DelayQueue::new(),
                 closed: false,
+                waiters: Vec::new(),
+                next_waiter: 0,
             }),
             ready: Condvar::new(),
             epoch: Instant::now(),
@@ -179,6 +219,9 @@ impl<T> BlockingDelayQueue<T> {
             // for anything at all). Notified under the lock, so a consumer
             // that read the old head is already waiting on the condvar.
             self.ready.notify_all();
+            let waiters = st.take_waiters();
+            drop(st);
+            wake_all(waiters);
         }
         Ok(())
     }
@@ -210,6 +253,55 @@ impl<T> BlockingDelayQueue<T> {
             .ok_or(PopError::Timeout)
     }
 
+    /// [`pop`](Self::pop) as a future: takes the earliest item once it is
+    /// due, or `Err` once the queue is closed, without holding a thread.
+    ///
+    /// `sleep_until` makes a future that completes at a given instant: the
+    /// caller's runtime's timer (`|t| tokio::time::sleep_until(t.into())`)
+    /// or the crate's own, runtime-agnostic
+    /// [`TimerService::sleep_at`](crate::wheel::TimerService::sleep_at).
+    /// It is called outside the queue's lock, once per new head deadline;
+    /// whatever it completes with is ignored (the future re-checks the
+    /// clock). An insert of an earlier item or `close` wakes the future
+    /// early.
+    ///
+    /// Dropping the future before it completes takes nothing from the
+    /// queue. If `sleep_until` or its future panics, the panic propagates
+    /// out of `poll` and the queue is untouched.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use latchfree::queue::BlockingDelayQueue;
+    /// use latchfree::wheel::TimerService;
+    ///
+    /// let timers = TimerService::new();
+    /// let q = BlockingDelayQueue::new();
+    /// let start = Instant::now();
+    /// q.insert("later", Duration::from_millis(5)).unwrap();
+    /// let got = pollster::block_on(q.pop_async(|t| timers.sleep_at(t)));
+    /// assert_eq!(got, Ok("later"));
+    /// assert!(start.elapsed() >= Duration::from_millis(5));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed` once the queue is closed.
+    pub fn pop_async<'a, F, S>(
+        &'a self,
+        sleep_until: F,
+    ) -> impl Future<Output = Result<T, Closed<()>>> + 'a
+    where
+        F: FnMut(Instant) -> S + 'a,
+        S: Future + 'a,
+    {
+        PopAsync {
+            queue: self,
+            sleep_until,
+            sleep: None,
+            id: None,
+        }
+    }
+
     fn pop_until(&self, limit: Option<u64>) -> Result<T, PopError> {
         let mut st = self.lock();
         loop {
@@ -221,6 +313,9 @@ impl<T> BlockingDelayQueue<T> {
                 if st.q.next_deadline().is_some_and(|d| d <= now) {
                     // More is due: make sure another consumer looks.
                     self.ready.notify_one();
+                    let waiters = st.take_waiters();
+                    drop(st);
+                    wake_all(waiters);
                 }
                 return Ok(e.value);
             }
@@ -255,6 +350,9 @@ impl<T> BlockingDelayQueue<T> {
             rest.push(e.value);
         }
         self.ready.notify_all();
+        let waiters = st.take_waiters();
+        drop(st);
+        wake_all(waiters);
         rest
     }
 
@@ -271,6 +369,100 @@ impl<T> BlockingDelayQueue<T> {
     /// Whether [`close`](Self::close) has been called.
     pub fn is_closed(&self) -> bool {
         self.lock().closed
+    }
+}
+
+/// The future of [`BlockingDelayQueue::pop_async`].
+struct PopAsync<'a, T, F, S> {
+    queue: &'a BlockingDelayQueue<T>,
+    sleep_until: F,
+    /// The sleep for the head deadline (in the queue's nanoseconds) it
+    /// was made for.
+    sleep: Option<(u64, Pin<Box<S>>)>,
+    /// This future's id in the waiter list, once it registered.
+    id: Option<u64>,
+}
+
+// `sleep` is boxed (pinned on the heap); nothing else is pinned.
+impl<T, F, S> Unpin for PopAsync<'_, T, F, S> {}
+
+impl<T, F, S> Future for PopAsync<'_, T, F, S>
+where
+    F: FnMut(Instant) -> S,
+    S: Future,
+{
+    type Output = Result<T, Closed<()>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let q = this.queue;
+        let mut slept = false;
+        loop {
+            let mut st = q.lock();
+            if st.closed {
+                st.forget(this.id.take());
+                return Poll::Ready(Err(Closed(())));
+            }
+            let now = q.now();
+            if let Some(e) = st.q.poll_expired(now) {
+                st.forget(this.id.take());
+                let more = st.q.next_deadline().is_some_and(|d| d <= now);
+                if more {
+                    // As in `pop_until`: another consumer should look.
+                    q.ready.notify_one();
+                    let waiters = st.take_waiters();
+                    drop(st);
+                    wake_all(waiters);
+                }
+                return Poll::Ready(Ok(e.value));
+            }
+            // Registered under the lock that saw nothing due: an insert
+            // or close after this finds the waker.
+            let id = *this.id.get_or_insert_with(|| {
+                st.next_waiter += 1;
+                st.next_waiter
+            });
+            match st.waiters.iter_mut().find(|(w, _)| *w == id) {
+                Some((_, w)) => w.clone_from(cx.waker()),
+                None => st.waiters.push((id, cx.waker().clone())),
+            }
+            let head = st.q.next_deadline();
+            drop(st);
+            let Some(d) = head else {
+                this.sleep = None;
+                return Poll::Pending;
+            };
+            if this.sleep.as_ref().map(|(at, _)| *at) != Some(d) {
+                // Outside the lock: `sleep_until` is user code. A deadline
+                // past what `Instant` holds is never: no sleep.
+                this.sleep = q
+                    .epoch
+                    .checked_add(Duration::from_nanos(d))
+                    .map(|t| (d, Box::pin((this.sleep_until)(t))));
+            }
+            let Some((_, sleep)) = this.sleep.as_mut() else {
+                return Poll::Pending;
+            };
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.sleep = None;
+            if slept {
+                // A sleep that keeps completing before the deadline: yield
+                // to the executor rather than spin inside one poll.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            slept = true;
+        }
+    }
+}
+
+impl<T, F, S> Drop for PopAsync<'_, T, F, S> {
+    fn drop(&mut self) {
+        if self.id.is_some() {
+            self.queue.lock().forget(self.id.take());
+        }
     }
 }
 

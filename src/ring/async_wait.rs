@@ -20,6 +20,22 @@
 //! nothing at all (the ring only calls `notify` when
 //! [`NOTIFIES`](WaitStrategy::NOTIFIES) is true).
 //!
+//! Why the notifier keeps its fence (issue 15 asked for "at most one
+//! uncontended load per publish"): a publish is a store (the cursor, a
+//! stamp, a gate) followed by a load of `taken`, and a waiter is a store
+//! to `taken` followed by a load of the ring's words: the store-buffering
+//! shape, which no ordering on the load alone can close. With `notify`
+//! reduced to one `SeqCst` load of `taken` (no fence), loom deadlocks
+//! `register_races_publish` and `producer_awaits_a_release`
+//! (`loom-tests/tests/ring_async.rs`): the publisher's store is still in
+//! its store buffer when it reads `taken == 0`, while the waiter's
+//! re-check reads the old cursor. Moving the whole cost to the waiter side
+//! needs an asymmetric barrier (`membarrier`, `FlushProcessWriteBuffers`)
+//! that `no_std` has no portable form of, or a publish that is a
+//! read-modify-write (a `swap` on the cursor costs what the fence does and
+//! makes multi-producer stamps contend), so the fence stays: it is the
+//! price of an awaitable ring, paid only by rings that choose `AsyncWait`.
+//!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
 //! cell is emptied and its bit cleared). Every waiter is woken on every
@@ -154,6 +170,12 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         fence(Ordering::SeqCst);
     }
 
+    /// The bitmap of taken cells, for the stream and sink tests.
+    #[cfg(all(test, any(feature = "futures-core", feature = "futures-sink")))]
+    pub(super) fn inner_taken(&self) -> usize {
+        self.taken.load(Ordering::SeqCst)
+    }
+
     /// Gives `slot`'s cell back (emptied), if it has one.
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {
@@ -220,10 +242,15 @@ impl<W: fmt::Debug, const SLOTS: usize> fmt::Debug for AsyncWait<W, SLOTS> {
     }
 }
 
-/// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`]
-/// needs of it.
-pub(super) trait Awaitable {
+/// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`],
+/// `EventStream` and `EventSink` need of it. Public only so those can name
+/// it in their bounds; this module is private, so it stays sealed.
+pub trait Awaitable {
+    /// [`AsyncWait::arm`] on the handle's ring.
+    #[doc(hidden)]
     fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
+    /// [`AsyncWait::disarm`] on the handle's ring.
+    #[doc(hidden)]
     fn disarm(&self, slot: &mut Option<usize>);
 }
 

@@ -48,12 +48,18 @@ mod error;
 mod producer;
 mod sequence;
 mod shared;
+#[cfg(feature = "futures-sink")]
+mod sink;
 #[cfg(feature = "std")]
 mod std_wait;
 mod storage;
+#[cfg(feature = "futures-core")]
+mod stream;
 mod wait;
 
 pub use self::async_wait::AsyncWait;
+#[cfg(feature = "std")]
+pub(crate) use self::async_wait::Awaitable;
 pub use self::consumer::{Consumer, Drain, Poll, ReadBatch, Worker};
 pub use self::error::{
     BuildError, CapacityError, ConsumeError, ForcePushError, PublishError, TimedOut,
@@ -61,12 +67,16 @@ pub use self::error::{
 pub use self::producer::{Claimed, ClaimedIter, MultiProducer, Producer};
 pub use self::sequence::MAX_CAPACITY;
 pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};
+#[cfg(feature = "futures-sink")]
+pub use self::sink::{EventSink, SinkTarget};
 #[cfg(feature = "std")]
 pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::storage::Inline;
 #[cfg(feature = "alloc")]
 pub use self::storage::{Heap, HeapBuilder};
 pub use self::storage::{InStorage, StampTable, Storage, MAX_GATES};
+#[cfg(feature = "futures-core")]
+pub use self::stream::{EventStream, StreamSource};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
 cfg_threads! {
     pub use crate::threaded::disruptor::{

@@ -308,15 +308,18 @@ impl<T: Send + 'static> Lanes<Producer<T>> {
             (Err(PublishError::Full(slot)), Some(d)) if !d.is_zero() => self.retry(slot, d),
             (r, _) => r,
         };
-        r.map_err(|e| match e {
-            PublishError::Full(s) | PublishError::Timeout(s) => TryPushError::Full(s.into_item()),
-            // `Halted` and `TooLarge` cannot happen to these queues (nobody
-            // halts them; one slot at a time); either way nothing more
-            // will be accepted.
-            PublishError::Closed(s) | PublishError::Halted(s) | PublishError::TooLarge(s) => {
-                TryPushError::Closed(s.into_item())
-            }
-        })
+        r.map_err(refused)
+    }
+
+    /// One more non-waiting try for an item whose first push (counted)
+    /// found the queue full; not counted again.
+    ///
+    /// # Errors
+    ///
+    /// `Full(item)` or `Closed(item)`.
+    pub(crate) fn try_again(&self, item: T) -> Result<u64, TryPushError<T>> {
+        self.with(|lane| lane.producer.try_push(Slot::new(item)))
+            .map_err(refused)
     }
 
     /// Tries again (not counting again) until `d` has passed, napping
@@ -337,6 +340,19 @@ impl<T: Send + 'static> Lanes<Producer<T>> {
                 Err(PublishError::Full(s)) => slot = s,
                 other => return other,
             }
+        }
+    }
+}
+
+/// A refused publish as the adapters report it, the item handed back.
+fn refused<T>(e: PublishError<Slot<T>>) -> TryPushError<T> {
+    match e {
+        PublishError::Full(s) | PublishError::Timeout(s) => TryPushError::Full(s.into_item()),
+        // `Halted` and `TooLarge` cannot happen to these queues (nobody
+        // halts them; one slot at a time); either way nothing more will
+        // be accepted.
+        PublishError::Closed(s) | PublishError::Halted(s) | PublishError::TooLarge(s) => {
+            TryPushError::Closed(s.into_item())
         }
     }
 }

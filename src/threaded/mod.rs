@@ -13,7 +13,11 @@
 //! - [`lane`]: the queue the pool and the batcher publish into (a
 //!   multi-producer ring of take-once slots), per-thread producer lanes and
 //!   the one publish with its retry and its error mapping;
+//! - [`room`]: async pushers waiting for room in that queue, and the
+//!   consumer side's one fence and load to see whether any are;
 //! - [`slot`]: the take-once slot;
+//! - [`signal`]: a one-shot flag an async task awaits (the timer
+//!   service's `Sleep`);
 //! - [`unwind`]: the panic payload type and a drop that cannot unwind.
 //!
 //! On top: [`pool`] (jobs on an elastic set of workers), [`batch`] (the
@@ -23,6 +27,10 @@
 #[allow(rustdoc::private_intra_doc_links)]
 pub(crate) mod doorbell;
 pub(crate) mod lane;
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+pub(crate) mod room;
+#[cfg_attr(not(latchfree_loom), allow(unreachable_pub))]
+pub(crate) mod signal;
 pub(crate) mod slot;
 pub(crate) mod unwind;
 

@@ -24,6 +24,10 @@
 //!   [`WorkerThread`] catches and drops.
 //! - Durations and instants too far out to represent (`Duration::MAX`)
 //!   saturate to "never" instead of panicking.
+//! - [`sleep`](TimerService::sleep), [`sleep_at`](TimerService::sleep_at):
+//!   a runtime-agnostic [`Sleep`] future, completed by a one-shot timer's
+//!   callback through a [`Signal`](crate::threaded::signal::Signal); it
+//!   needs no async runtime's timer, so it works on any executor.
 //! - [`TimerService::shutdown`] stops accepting (later calls return
 //!   [`ShutDown`]) and reports how many callbacks were pending and will not
 //!   run.
@@ -36,6 +40,9 @@
 //! latency).
 
 use alloc::boxed::Box;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
 use std::sync::mpsc;
 
@@ -46,6 +53,7 @@ use crate::sync::time::{now, Instant};
 // The real `Arc` also under loom: the service's reference count orders
 // nothing a model checks, and it needs `Weak` (loom has none).
 use crate::sync::{AtomicBool, HandleArc as Arc, Ordering};
+use crate::threaded::signal::Signal;
 use crate::wheel::shared::{Driver, Entry, Submitter, TimerHandle, TimerState};
 use crate::wheel::std_periodic::{Run, Series};
 use crate::wheel::{Wheel, WheelConfig};
@@ -559,6 +567,43 @@ impl TimerService {
         })
     }
 
+    /// A future that completes `delay` from now, driven by this service
+    /// (see [`sleep_at`](Self::sleep_at)).
+    pub fn sleep(&self, delay: Duration) -> Sleep {
+        self.sleep_at(saturating_add(now(), delay))
+    }
+
+    /// A future that completes at `deadline` (at once if it has passed),
+    /// never earlier, and within about a tick after it, like any of this
+    /// service's timers. It needs no async runtime's timer: the service's
+    /// callback wakes the awaiting task, on any executor. It resolves to
+    /// `Err(ShutDown(()))` if the service shuts down (or had) before the
+    /// deadline; dropping it cancels its timer.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use latchfree::wheel::TimerService;
+    ///
+    /// let timers = TimerService::new();
+    /// let start = Instant::now();
+    /// pollster::block_on(timers.sleep(Duration::from_millis(5))).unwrap();
+    /// assert!(start.elapsed() >= Duration::from_millis(5));
+    /// ```
+    pub fn sleep_at(&self, deadline: Instant) -> Sleep {
+        let signal = Arc::new(Signal::new());
+        let fire = Fire(Arc::clone(&signal));
+        // Moving `fire` in: run, it sets `FIRED`; dropped unrun (cancelled,
+        // or discarded by a shutdown), it sets `DROPPED`.
+        let timer = match self.schedule_at(move || fire.fire(), deadline) {
+            Ok(t) => Some(t),
+            Err(ShutDown(f)) => {
+                drop(f);
+                None
+            }
+        };
+        Sleep { signal, timer }
+    }
+
     /// Stops the service: later calls fail with [`ShutDown`], the driver
     /// thread exits, and the number of callbacks that were pending (and
     /// will not run) is returned; 0 on a second call. Callbacks already
@@ -587,6 +632,69 @@ impl Drop for TimerService {
 impl core::fmt::Debug for TimerService {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("TimerService").finish_non_exhaustive()
+    }
+}
+
+/// The future of [`TimerService::sleep`] and
+/// [`sleep_at`](TimerService::sleep_at): `Ok(())` once the deadline has
+/// passed, `Err(ShutDown(()))` if the service shut down first. Dropping it
+/// cancels its timer.
+#[must_use = "futures do nothing unless polled"]
+pub struct Sleep {
+    signal: Arc<Signal>,
+    /// `None` once completed, or if the service was already shut down.
+    timer: Option<Timer>,
+}
+
+/// The signal values a [`Sleep`] completes with.
+const FIRED: u8 = 1;
+const DROPPED: u8 = 2;
+
+/// Sets a sleep's signal when its callback runs (`FIRED`) or is dropped
+/// unrun (`DROPPED`): so a sleep completes whatever becomes of its timer.
+struct Fire(Arc<Signal>);
+
+impl Fire {
+    fn fire(self) {
+        self.0.set(FIRED);
+    }
+}
+
+impl Drop for Fire {
+    fn drop(&mut self) {
+        // A no-op after `fire`.
+        self.0.set(DROPPED);
+    }
+}
+
+impl Future for Sleep {
+    type Output = Result<(), ShutDown<()>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match this.signal.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(v) => {
+                this.timer = None;
+                Poll::Ready(if v == FIRED { Ok(()) } else { Err(ShutDown(())) })
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(t) = self.timer.take() {
+            t.cancel();
+        }
+    }
+}
+
+impl core::fmt::Debug for Sleep {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Sleep")
+            .field("signal", &self.signal)
+            .finish_non_exhaustive()
     }
 }
 

@@ -47,7 +47,7 @@ cfg_threads! {
 pub mod shared;
 cfg_threads! {
     pub use crate::threaded::timer_service::{
-        Executor, Job, MissedTick, ShutDown, Timer, TimerService, WorkerThread,
+        Executor, Job, MissedTick, ShutDown, Sleep, Timer, TimerService, WorkerThread,
     };
 }
 

@@ -14,6 +14,7 @@ use crate::ring::Ring;
 use crate::sync::blocking::Mutex;
 use crate::sync::{thread, Arc, HandleArc};
 use crate::threaded::lane;
+use crate::threaded::room::Room;
 
 /// The most flusher threads: a ring has 64 gates, one of which a work
 /// group's claim takes.
@@ -45,7 +46,7 @@ pub struct Builder<T, E> {
     weigher: Option<Weigher<T>>,
     max_delay: Duration,
     capacity: usize,
-    flushers: usize,
+    pub(super) flushers: usize,
     name: String,
     on_error: Option<OnError<T, E>>,
 }
@@ -173,6 +174,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
             producers,
             handoff: Handoff::new(self.flushers),
             counters: Counters::default(),
+            room: Room::new(),
         });
         let on_error: OnError<T, E> = self.on_error.unwrap_or_else(|| {
             HandleArc::new(|e: BatchError<E>, items: &mut Vec<T>| {
@@ -207,6 +209,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
                 incoming: Vec::new(),
                 bytes: 0,
                 first_at: None,
+                freed: false,
             };
             let started = thread::Builder::new()
                 .name(alloc::format!("{}-{i}", self.name))

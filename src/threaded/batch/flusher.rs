@@ -102,6 +102,9 @@ pub(super) struct Flusher<T, E, H> {
     pub(super) incoming: Vec<T>,
     pub(super) bytes: usize,
     pub(super) first_at: Option<Instant>,
+    /// The last `take` freed queue slots: `absorb` tells waiting async
+    /// pushers (not `take`, which may run under the doorbell's lock).
+    pub(super) freed: bool,
 }
 
 impl<T, E, H> Flusher<T, E, H>
@@ -115,16 +118,21 @@ where
     fn take(&mut self) -> Poll {
         let room = self.max_items - self.batch.len();
         debug_assert!(room > 0, "a full batch is shipped before the next take");
-        if self.weigher.is_some() {
+        let p = if self.weigher.is_some() {
             let incoming = &mut self.incoming;
-            return self.src.poll(room, |item| incoming.push(item));
-        }
-        // Fast path: straight into the batch.
-        let was_empty = self.batch.is_empty();
-        let batch = &mut self.batch;
-        let p = self.src.poll(room, |item| batch.push(item));
-        if was_empty && !self.batch.is_empty() {
-            self.first_at = Some(handoff::clock());
+            self.src.poll(room, |item| incoming.push(item))
+        } else {
+            // Fast path: straight into the batch.
+            let was_empty = self.batch.is_empty();
+            let batch = &mut self.batch;
+            let p = self.src.poll(room, |item| batch.push(item));
+            if was_empty && !self.batch.is_empty() {
+                self.first_at = Some(handoff::clock());
+            }
+            p
+        };
+        if let Poll::Processed(_) = p {
+            self.freed = true;
         }
         p
     }
@@ -132,6 +140,11 @@ where
     /// Batches what `take` moved in: weighs the landing area's items into
     /// the batch (shipping at the byte limit), and ships a full batch.
     fn absorb(&mut self) {
+        if core::mem::take(&mut self.freed) {
+            // Slots were released by the take: wake async pushers waiting
+            // for room (a fence and a load when none is).
+            self.shared.room.notify();
+        }
         if !self.incoming.is_empty() {
             let mut got = core::mem::take(&mut self.incoming);
             for item in got.drain(..) {

@@ -85,6 +85,7 @@
 //! cost).
 
 use alloc::vec::Vec;
+use core::task::Waker;
 use core::time::Duration;
 
 use crate::ring::Poll;
@@ -185,6 +186,21 @@ struct Flushes {
     target: u64,
     acks: Vec<Option<usize>>,
     covered: usize,
+    /// Tasks of `flush_async`/`close_async` futures waiting for
+    /// acknowledgements; every `ack` wakes (and empties) them.
+    wakers: Vec<Waker>,
+}
+
+impl Flushes {
+    /// Whether every flusher answered `epoch` or exited (`None`: whether
+    /// every flusher exited).
+    fn answered(&self, epoch: Option<usize>) -> bool {
+        self.acks.iter().all(|a| match (*a, epoch) {
+            (None, _) => true,
+            (Some(e), Some(want)) => at_or_after(e, want),
+            (Some(_), None) => false,
+        })
+    }
 }
 
 /// The protocol's shared state. See the [module docs](self).
@@ -218,6 +234,7 @@ impl Handoff {
                 target: 0,
                 acks: alloc::vec![Some(0); flushers],
                 covered: 0,
+                wakers: Vec::new(),
             }),
             acked: Condvar::new(),
         }
@@ -240,6 +257,17 @@ impl Handoff {
     /// the caller, so it covers every push that returned before this call.
     /// Waits for no push: see the module docs.
     pub fn flush(&self, target: u64) {
+        let epoch = self.start_flush(target);
+        let mut fl = lock(&self.flushes);
+        while !fl.answered(Some(epoch)) {
+            fl = self.acked.wait(fl).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// The first half of [`flush`](Self::flush): raises the target, bumps
+    /// the epoch and wakes the flushers, without waiting. Returns the
+    /// epoch to wait for ([`poll_answered`](Self::poll_answered)).
+    pub fn start_flush(&self, target: u64) -> usize {
         let epoch = {
             let mut fl = lock(&self.flushes);
             fl.target = fl.target.max(target);
@@ -248,22 +276,35 @@ impl Handoff {
             self.epoch.fetch_add(1, Ordering::SeqCst).wrapping_add(1)
         };
         self.wake_all();
+        epoch
+    }
+
+    /// Whether every flusher answered `epoch` (or, for `None`, exited); if
+    /// not, registers `waker` to be woken by the next acknowledgement. The
+    /// check and the registration share one critical section with `ack`'s
+    /// update, so no acknowledgement is missed.
+    pub fn poll_answered(&self, epoch: Option<usize>, waker: &Waker) -> bool {
         let mut fl = lock(&self.flushes);
-        while fl
-            .acks
-            .iter()
-            .any(|a| matches!(*a, Some(e) if !at_or_after(e, epoch)))
-        {
-            fl = self.acked.wait(fl).unwrap_or_else(|e| e.into_inner());
+        if fl.answered(epoch) {
+            return true;
         }
+        if !fl.wakers.iter().any(|w| w.will_wake(waker)) {
+            fl.wakers.push(waker.clone());
+        }
+        false
     }
 
     /// Flusher `index` answered `epoch` (`None`: it exited).
     fn ack(&self, index: usize, epoch: Option<usize>) {
         let mut fl = lock(&self.flushes);
         fl.acks[index] = epoch;
+        let wakers = core::mem::take(&mut fl.wakers);
         drop(fl);
         self.acked.notify_all();
+        // After the lock: a waker is user code.
+        for w in wakers {
+            w.wake();
+        }
     }
 
     /// Answers the flushes up to the current epoch (module docs): polls

@@ -63,16 +63,21 @@ mod flusher;
 #[allow(rustdoc::private_intra_doc_links)]
 pub(crate) mod handoff;
 mod metrics;
+mod stream;
 mod task;
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 pub use self::builder::{Builder, MAX_FLUSHERS};
 pub use self::error::{BatchError, BuildError, Closed, TryPushError};
 pub use self::handoff::FlushCause;
 pub use self::metrics::Metrics;
+pub use self::stream::BatchStream;
 pub use self::task::{TaskError, TaskMetrics, TaskQueue, TaskQueueBuilder};
 pub use crate::threaded::unwind::Payload;
 
@@ -81,6 +86,7 @@ use self::metrics::Counters;
 use crate::sync::blocking::Mutex;
 use crate::sync::{thread, Arc, Ordering};
 use crate::threaded::lane::{Lanes, Producer, Queue};
+use crate::threaded::room::Room;
 
 /// The asynchronous batcher. See the [module docs](self).
 ///
@@ -117,6 +123,8 @@ struct Shared<T> {
     producers: Lanes<Producer<T>>,
     handoff: Handoff,
     counters: Counters,
+    /// Async pushers waiting for room (`push_async`).
+    room: Room,
 }
 
 impl<T> fmt::Debug for Batcher<T> {
@@ -198,6 +206,87 @@ impl<T: Send + 'static> Batcher<T> {
         }
     }
 
+    /// [`push`](Self::push) as a future: adds `item`, or, while the queue
+    /// is full, registers the task's waker and completes once a flusher
+    /// has made room (backpressure without holding a thread). Runtime-
+    /// agnostic: the flusher that frees slots wakes the task.
+    ///
+    /// Dropping the future before it completes adds nothing and drops
+    /// `item`: the item is in the queue only once a poll returned `Ready(Ok)`.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use latchfree::batch::Batcher;
+    ///
+    /// let seen = Arc::new(AtomicUsize::new(0));
+    /// let s = seen.clone();
+    /// let b = Batcher::builder::<()>().queue_capacity(4).max_items(16).build(move |batch: &mut Vec<u32>| {
+    ///     s.fetch_add(batch.len(), Ordering::Relaxed);
+    ///     Ok(())
+    /// }).unwrap();
+    /// pollster::block_on(async {
+    ///     for i in 0..100 {
+    ///         b.push_async(i).await.unwrap(); // waits for room at 4 queued
+    ///     }
+    ///     b.flush_async().await;
+    /// });
+    /// assert_eq!(seen.load(Ordering::Relaxed), 100);
+    /// pollster::block_on(b.close_async());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Closed`] with the item once the batcher is closed (including
+    /// while waiting).
+    pub fn push_async(&self, item: T) -> impl Future<Output = Result<(), Closed<T>>> + '_ {
+        PushAsync {
+            batcher: self,
+            item: Some(item),
+            counted: false,
+            id: None,
+        }
+    }
+
+    /// [`flush`](Self::flush) as a future: completes once every item
+    /// accepted before its first poll has been handed to the handler. The
+    /// flushers acknowledge to the awaiting task's waker; no thread waits.
+    /// Dropping it early abandons only the wait (the flush still happens).
+    pub fn flush_async(&self) -> impl Future<Output = ()> + '_ {
+        let mut epoch = None;
+        core::future::poll_fn(move |cx: &mut Context<'_>| {
+            let s = &self.shared;
+            let e = *epoch.get_or_insert_with(|| {
+                let target = s.producers.with(|l| l.producer.sequence());
+                s.handoff.start_flush(target)
+            });
+            if s.handoff.poll_answered(Some(e), cx.waker()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// [`close`](Self::close) as a future: stops accepting at its first
+    /// poll (waiting pushers get `Closed`) and completes once every
+    /// accepted item has been handed to the handler and every flusher has
+    /// finished. The flusher threads are joined by a later `close` or the
+    /// drop (by then they are exiting).
+    pub fn close_async(&self) -> impl Future<Output = ()> + '_ {
+        let mut closed = false;
+        core::future::poll_fn(move |cx: &mut Context<'_>| {
+            if !core::mem::replace(&mut closed, true) {
+                self.shared.close();
+            }
+            if self.shared.handoff.poll_answered(None, cx.waker()) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
     /// Whether the batcher stopped accepting.
     pub fn is_closed(&self) -> bool {
         self.shared.ring.is_closed()
@@ -215,6 +304,77 @@ impl<T> Shared<T> {
     fn close(&self) {
         self.ring.close();
         self.handoff.wake_all();
+        // A close is "room" too: waiting async pushers see it and give up.
+        self.room.notify();
+    }
+}
+
+/// The future of [`Batcher::push_async`].
+struct PushAsync<'a, T> {
+    batcher: &'a Batcher<T>,
+    /// `None` once pushed or refused.
+    item: Option<T>,
+    /// The first try counted the submission (in the lane) already.
+    counted: bool,
+    /// The waiter id in the batcher's [`Room`], once registered.
+    id: Option<u64>,
+}
+
+// Nothing is pinned: the item is only moved, never borrowed across polls.
+impl<T> Unpin for PushAsync<'_, T> {}
+
+impl<T: Send + 'static> Future for PushAsync<'_, T> {
+    type Output = Result<(), Closed<T>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let s = &this.batcher.shared;
+        let mut armed = false;
+        loop {
+            let item = this.item.take().expect("`push_async` polled after completion");
+            let r = if core::mem::replace(&mut this.counted, true) {
+                s.producers.try_again(item)
+            } else {
+                s.producers.push(item, Some(Duration::ZERO)).map(|_| 0)
+            };
+            match r {
+                Ok(_) => {
+                    s.room.forget(&mut this.id);
+                    s.handoff.pushed();
+                    return Poll::Ready(Ok(()));
+                }
+                Err(TryPushError::Closed(v)) => {
+                    s.room.forget(&mut this.id);
+                    // Relaxed: metrics only.
+                    s.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    return Poll::Ready(Err(Closed(v)));
+                }
+                Err(TryPushError::Full(v)) => {
+                    this.item = Some(v);
+                    if armed {
+                        return Poll::Pending;
+                    }
+                    // Register, then try once more (`threaded::room`).
+                    s.room.register(&mut this.id, cx.waker());
+                    armed = true;
+                }
+            }
+        }
+    }
+}
+
+impl<T> Drop for PushAsync<'_, T> {
+    fn drop(&mut self) {
+        self.batcher.shared.room.forget(&mut self.id);
+        if self.counted && self.item.is_some() {
+            // Counted as a submission but never accepted: a refusal.
+            // Relaxed: metrics only.
+            self.batcher
+                .shared
+                .counters
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -11,9 +11,13 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use core::any::Any;
 use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 
 use crate::sync::blocking::{Condvar, Mutex};
 use crate::sync::{Arc, AtomicBool, Ordering};
+use crate::waker::AtomicWaker;
 
 pub use crate::threaded::unwind::Payload;
 
@@ -324,10 +328,18 @@ impl fmt::Display for JoinError {
 
 impl core::error::Error for JoinError {}
 
-/// The one-shot slot a spawned task's result goes through.
+/// The one-shot slot a spawned task's result goes through: a thread that
+/// joins sleeps on `ready`, a task that awaits registers in `waker`.
+///
+/// No wake is lost: `put` stores under the lock, then wakes; the future
+/// registers, then looks under the lock again. If its look takes the lock
+/// before `put` does, its registration (made before that look) is ordered
+/// before `put`'s wake by the lock, so the wake finds it; otherwise the
+/// look sees the result. `loom-tests/tests/async_adapters.rs` explores it.
 struct Packet<T> {
     result: Mutex<Option<Result<T, JoinError>>>,
     ready: Condvar,
+    waker: AtomicWaker,
 }
 
 impl<T> Packet<T> {
@@ -338,6 +350,11 @@ impl<T> Packet<T> {
         }
         drop(g);
         self.ready.notify_all();
+        self.waker.wake();
+    }
+
+    fn try_take(&self) -> Option<Result<T, JoinError>> {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -362,6 +379,20 @@ impl<T> Drop for Sender<T> {
 /// [`ThreadPool::spawn`](super::ThreadPool::spawn): join it for the task's
 /// value, or the panic, timeout or cancellation that took its place.
 ///
+/// It is also a [`Future`] of the same result, so async code awaits a
+/// pool task without blocking its executor (runtime-agnostic: the worker
+/// that finishes the task wakes the awaiting task's [`Waker`](core::task::Waker)).
+/// Dropping the handle, awaited or not, does not cancel the task; polling
+/// it again after it completed panics, as for any future.
+///
+/// ```
+/// use latchfree::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// let h = pool.spawn(|| 6 * 7).unwrap();
+/// assert_eq!(pollster::block_on(h).unwrap(), 42);
+/// ```
+///
 /// ```
 /// use latchfree::pool::ThreadPool;
 ///
@@ -375,12 +406,15 @@ pub struct JoinHandle<T> {
     cancel: CancelToken,
     /// Set once the pool accepted the task (see [`Job::id`]).
     pub(crate) id: usize,
+    /// The future completed: its result was taken.
+    done: bool,
 }
 
 pub(crate) fn channel<T>(cancel: CancelToken) -> (Sender<T>, JoinHandle<T>) {
     let packet = Arc::new(Packet {
         result: Mutex::new(None),
         ready: Condvar::new(),
+        waker: AtomicWaker::new(),
     });
     (
         Sender(packet.clone()),
@@ -388,6 +422,7 @@ pub(crate) fn channel<T>(cancel: CancelToken) -> (Sender<T>, JoinHandle<T>) {
             packet,
             cancel,
             id: 0,
+            done: false,
         },
     )
 }
@@ -404,7 +439,12 @@ impl<T> JoinHandle<T> {
     ///
     /// [`JoinError`]: the task panicked, timed out before starting, or was
     /// never run.
+    ///
+    /// # Panics
+    ///
+    /// If the handle was already polled to completion as a future.
     pub fn join(self) -> Result<T, JoinError> {
+        assert!(!self.done, "`JoinHandle` joined after it completed as a future");
         let mut g = self.packet.result.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(r) = g.take() {
@@ -416,7 +456,9 @@ impl<T> JoinHandle<T> {
 
     /// Whether the task has finished (or will never run). May be stale.
     pub fn is_finished(&self) -> bool {
-        self.packet
+        self.done
+            || self
+                .packet
             .result
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -428,6 +470,44 @@ impl<T> JoinHandle<T> {
     /// running, its [`CancelToken`] says so.
     pub fn cancel(&self) {
         self.cancel.cancel();
+    }
+}
+
+/// A join handle and the closure that completes it (`Some(v)`: the task
+/// returned `v`; `None`: it was dropped unrun), with no pool around them:
+/// for the loom model of `Packet`'s wake-up (`latchfree::__loom`).
+pub fn join_pair<T>() -> (impl FnOnce(Option<T>) + Send, JoinHandle<T>)
+where
+    T: Send,
+{
+    let (tx, rx) = channel(CancelToken::new(Arc::new(AtomicBool::new(false))));
+    let complete = move |v: Option<T>| match v {
+        Some(v) => tx.send(Ok(v)),
+        None => drop(tx),
+    };
+    (complete, rx)
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        assert!(!this.done, "`JoinHandle` polled after completion");
+        if let Some(r) = this.packet.try_take() {
+            this.done = true;
+            return Poll::Ready(r);
+        }
+        this.packet.waker.register(cx.waker());
+        // The re-check (see `Packet`): a result put before our
+        // registration was visible to `put` is seen here.
+        match this.packet.try_take() {
+            Some(r) => {
+                this.done = true;
+                Poll::Ready(r)
+            }
+            None => Poll::Pending,
+        }
     }
 }
 

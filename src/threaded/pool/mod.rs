@@ -85,6 +85,8 @@ pub use self::error::{BuildError, Closed, TryPushError, WaitIdleError};
 pub use self::job::{CancelToken, Job, JoinError, JoinHandle, Payload, TaskInfo};
 pub use self::metrics::Metrics;
 
+#[doc(hidden)]
+pub use self::job::join_pair;
 use self::job::{Ran, Start};
 use self::state::{lock, Inner, CURRENT_POOL};
 use self::worker::take;
