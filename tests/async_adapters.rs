@@ -353,6 +353,16 @@ fn batcher_push_async_waits_for_room_and_close_refuses_it() {
     assert!(pending, "the queue filled up while the handler is blocked");
     let before = count.0.load(Ordering::SeqCst);
     std::thread::scope(|s| {
+        let closer = s.spawn(|| pollster::block_on(b.close_async()));
+        // The handler is still blocked, so no room can free up: the wake
+        // the waiting push gets is close's, and it must refuse.
+        let start = Instant::now();
+        while !b.is_closed() {
+            assert!(start.elapsed() < Duration::from_secs(10), "close never began");
+            std::thread::yield_now();
+        }
+        wait_for(&count, before + 1);
+        assert!(matches!(push.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
         s.spawn(|| {
             // Unblocks the handler for everything close drains.
             for _ in 0..2000 {
@@ -361,9 +371,6 @@ fn batcher_push_async_waits_for_room_and_close_refuses_it() {
                 }
             }
         });
-        let closer = s.spawn(|| pollster::block_on(b.close_async()));
-        wait_for(&count, before + 1);
-        assert!(matches!(push.as_mut().poll(&mut cx), Poll::Ready(Err(_))));
         closer.join().unwrap();
     });
     assert!(b.is_closed());
