@@ -72,19 +72,20 @@ pub use levels::{DrainExpired, Wheel, WheelConfig, MAX_LEVELS};
 /// ```
 pub type Expired<T> = crate::arena::Expired<TimerKey, T>;
 
-/// Bytes one timer with payload `T` occupies in a wheel's arena (links,
-/// deadline, generation and free-list link included); the per-level slot
-/// tables (264 bytes per level) are fixed and not counted.
+/// Bytes one timer with payload `T` occupies in a wheel's arena: its slot
+/// (deadline, generation, list bucket or free-list link, payload) and its
+/// 8-byte entry in the arena's chain table (list neighbours); the
+/// per-level slot tables (264 bytes per level) are fixed and not counted.
 ///
 /// ```
 /// use latchfree::wheel::bytes_per_timer;
 ///
 /// // What one timer with a `u64` payload costs in a wheel's arena.
-/// let bytes = bytes_per_timer::<u64>();
-/// assert!(bytes >= 8 && bytes <= 64);
+/// assert_eq!(bytes_per_timer::<u64>(), 32);
 /// ```
 pub const fn bytes_per_timer<T>() -> usize {
     core::mem::size_of::<crate::arena::Slot<levels::Link, T>>()
+        + core::mem::size_of::<levels::Chain>()
 }
 
 /// Names one timer in a [`Wheel`]. Generation-checked: once the timer has

@@ -4,16 +4,12 @@ use crate::arena::Fixed;
 type W<const N: usize> = Wheel<u64, Fixed<N>>;
 
 #[test]
-fn overhead_per_timer_is_at_most_32_bytes() {
-    use crate::arena::Slot;
-    type S<T> = Slot<levels_link::Link, T>;
-    assert!(core::mem::size_of::<S<u64>>() - core::mem::size_of::<u64>() <= 32);
-    assert!(core::mem::size_of::<S<[u64; 4]>>() - 32 <= 32);
-    assert!(core::mem::size_of::<S<()>>() <= 32);
-}
-
-mod levels_link {
-    pub(crate) use super::super::levels::Link;
+fn overhead_per_timer_is_at_most_24_bytes() {
+    // Slot (deadline, generation, bucket/free link) plus the chain entry.
+    assert!(bytes_per_timer::<u64>() - core::mem::size_of::<u64>() <= 24);
+    assert!(bytes_per_timer::<[u64; 4]>() - 32 <= 24);
+    assert!(bytes_per_timer::<()>() <= 24);
+    assert!(bytes_per_timer::<u8>() <= 32);
 }
 
 #[test]
