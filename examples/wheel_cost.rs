@@ -17,11 +17,16 @@
 //! current-thread runtime after real time has passed). `fill` stops before
 //! the drain and leaks the structure (no drop walk), so `drain` minus
 //! `fill` is the drain alone; divide by `<timers>`.
+//!
+//! It also prints the drain's wall-clock and on-CPU nanoseconds per timer
+//! (the thread's run time from `/proc/thread-self/schedstat`, which a
+//! loaded machine's time slicing does not inflate), for quick comparisons
+//! outside cachegrind; the shootout is the side-by-side figure.
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use latchfree::wheel::{Growable, Wheel, WheelConfig};
 use tokio_util::time::DelayQueue;
@@ -39,6 +44,24 @@ fn deadlines(n: usize) -> Vec<u64> {
             1 + s % SPREAD
         })
         .collect()
+}
+
+/// This thread's time on a CPU so far, in ns (0 where unavailable).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Runs `drain`, printing its wall and CPU time per timer.
+fn timed(n: usize, drain: impl FnOnce() -> u64) -> u64 {
+    let (c, t) = (cpu_ns(), Instant::now());
+    let sum = drain();
+    let wall = t.elapsed().as_nanos() as f64 / n as f64;
+    let cpu = (cpu_ns() - c) as f64 / n as f64;
+    eprintln!("drain: {wall:.1} ns/timer wall, {cpu:.1} ns/timer on CPU");
+    sum
 }
 
 fn filled(ds: &[u64]) -> Wheel<u64, Growable> {
@@ -96,10 +119,15 @@ fn delayqueue(ds: &[u64], drain: bool) -> u64 {
             std::mem::forget(q);
             return ds.iter().sum();
         }
+        let (c, t) = (cpu_ns(), Instant::now());
         let mut sum = 0;
         while let Some(e) = std::future::poll_fn(|cx| q.poll_expired(cx)).await {
             sum += e.into_inner();
         }
+        let n = ds.len() as f64;
+        let wall = t.elapsed().as_nanos() as f64 / n;
+        let cpu = (cpu_ns() - c) as f64 / n;
+        eprintln!("drain: {wall:.1} ns/timer wall, {cpu:.1} ns/timer on CPU");
         sum
     })
 }
@@ -127,11 +155,11 @@ fn main() {
                 std::mem::forget(w);
                 ds.iter().sum()
             } else if imp == "latchfree" {
-                latchfree_sink(w)
+                timed(n, || latchfree_sink(w))
             } else if imp == "latchfree_pop" {
-                latchfree_pop(w)
+                timed(n, || latchfree_pop(w))
             } else {
-                latchfree_poll(w)
+                timed(n, || latchfree_poll(w))
             }
         }
         other => {
