@@ -121,6 +121,28 @@ pub trait Storage<E> {
 pub trait StorageKind {
     /// The buffer of `E`s.
     type Buf<E: Blank>: Storage<E>;
+    /// The heads of one wheel slot's lists ([`crate::wheel`] splits a
+    /// slot's timers over this many lists, by slot index, so a drain
+    /// follows that many chains at once instead of waiting for each link
+    /// in turn): one for fixed storage, whose wheels are small and where
+    /// every byte of the slot tables counts; eight for growable storage,
+    /// whose wheels hold millions of timers.
+    type Ways: Ways;
+}
+
+/// One wheel slot's list heads, one per way, each stored inverted (so a
+/// blank one, all zero bits, is empty): a `[u32; N]`.
+pub trait Ways: Blank + Copy + AsRef<[u32]> + AsMut<[u32]> {
+    /// Lists per slot.
+    const LEN: usize;
+}
+
+impl<const N: usize> Ways for [u32; N] {
+    const LEN: usize = N;
+}
+
+impl<const N: usize> Blank for [u32; N] {
+    const BLANK: Self = [0; N];
 }
 
 /// Inline storage for exactly `N` entries: no allocator, `const`
@@ -140,6 +162,7 @@ pub struct Fixed<const N: usize>;
 
 impl<const N: usize> StorageKind for Fixed<N> {
     type Buf<E: Blank> = [E; N];
+    type Ways = [u32; 1];
 }
 
 impl<E, const N: usize> Storage<E> for [E; N] {
@@ -183,6 +206,7 @@ pub struct Growable;
 #[cfg(feature = "alloc")]
 impl StorageKind for Growable {
     type Buf<E: Blank> = GrowVec<E>;
+    type Ways = [u32; 8];
 }
 
 /// A `Vec` that grows one blank element at a time up to `limit`.

@@ -32,7 +32,7 @@
 //!   list is sorted the same way before it fires.
 
 use super::{Expired, TimerKey};
-use crate::arena::{Arena, Blank, Fixed, StorageKind, NIL};
+use crate::arena::{Arena, Blank, Fixed, StorageKind, Ways, NIL};
 
 /// Slots per level.
 const SLOTS: usize = 64;
@@ -73,26 +73,33 @@ impl Blank for Chain {
     };
 }
 
-/// How many links ahead of the entry it works on a walk along a list
-/// prefetches: enough misses in flight to cover a memory access while a
-/// few entries are handled.
-const LOOKAHEAD: usize = 8;
+/// How many links ahead of the entries it works on a walk along a slot's
+/// lists prefetches, all ways together: enough misses in flight to cover
+/// a memory access while a few entries are handled.
+const LOOKAHEAD: usize = 16;
 
 #[derive(Clone, Copy, Debug)]
-struct Level {
+struct Level<W> {
     /// Bit `s` set iff slot `s` is not empty.
     occupied: u64,
-    /// Each slot's first entry, stored inverted (`!index`, so an empty
-    /// slot, `!NIL`, is 0): an empty level is all zero bits, its reset a
+    /// Each slot's lists' first entries (`W::LEN` lists; an entry is on
+    /// list `index % W::LEN`), stored inverted (`!index`, so an empty list,
+    /// `!NIL`, is 0): an empty level is all zero bits, its reset a
     /// `memset`, and a `static` wheel goes to `.bss`.
-    head: [u32; SLOTS],
+    head: [W; SLOTS],
 }
 
-impl Level {
-    const EMPTY: Level = Level {
+impl<W: Ways> Level<W> {
+    const EMPTY: Self = Level {
         occupied: 0,
-        head: [!NIL; SLOTS],
+        head: [W::BLANK; SLOTS],
     };
+}
+
+/// The list of slot `slot`'s lists that entry `i` is on.
+#[inline(always)]
+fn way_of<W: Ways>(i: u32) -> usize {
+    i as usize % W::LEN
 }
 
 /// A FIFO intrusive list with head and tail, both stored inverted as a
@@ -245,7 +252,7 @@ impl WheelConfig {
 /// ```
 pub struct Wheel<T, K: StorageKind, const LEVELS: usize = 6> {
     arena: Arena<Chain, Link, T, K>,
-    levels: [Level; LEVELS],
+    levels: [Level<K::Ways>; LEVELS],
     /// `LEVELS` minus the levels in use (0 when the config asks for all of
     /// them, as the default does: the whole wheel then starts as zero
     /// bits, so a `static` one goes to `.bss`).
@@ -383,49 +390,92 @@ impl<T, K: StorageKind> Arena<Chain, Link, T, K> {
     }
 }
 
-/// A walk along a chain of entries linked by `next` that keeps a second
-/// cursor `LOOKAHEAD` links ahead and prefetches the slot under it, so
-/// the slots (deadline, generation, payload: what firing an entry reads
-/// and writes) are already on their way when the walk reaches them: the
-/// walk waits for the dense chain table, not for one slot after another.
+/// A walk along `W::LEN` chains of entries linked by `next` (a slot's
+/// lists), taking one entry from each in turn, that keeps a second cursor
+/// on each chain `LOOKAHEAD / W::LEN` links ahead and prefetches the slot
+/// under it. So the slots (deadline, generation, payload: what firing an
+/// entry reads and writes) are already on their way when the walk reaches
+/// them, and the chain links themselves are fetched `W::LEN` at a time:
+/// a drain waits for memory once per few entries, not once per entry.
 /// Only the entry just handed out may be relinked by the caller; the ones
 /// ahead of it are read, never written.
 #[derive(Clone, Copy)]
-struct Lookahead {
-    /// The next entry to hand out (`NIL`: done).
-    rest: u32,
-    /// `LOOKAHEAD` links past `rest`, or `NIL`.
-    ahead: u32,
+struct Lookahead<W> {
+    /// Per chain, the next entry to hand out (`NIL`: that chain is done).
+    /// Plain indices, not inverted.
+    rest: W,
+    /// Per chain, a cursor ahead of `rest`, or `NIL`.
+    ahead: W,
+    /// The chain to take from next.
+    turn: usize,
 }
 
-impl Lookahead {
+impl<W: Ways> Lookahead<W> {
+    /// Starts on the chains whose first entries are `heads` (stored
+    /// inverted, as in a level).
     #[inline(always)]
-    fn start<T, K: StorageKind>(arena: &Arena<Chain, Link, T, K>, head: u32) -> Self {
-        let mut ahead = head;
-        for _ in 0..LOOKAHEAD {
-            if ahead == NIL {
-                break;
+    fn start<T, K: StorageKind>(arena: &Arena<Chain, Link, T, K>, heads: W) -> Self {
+        let mut rest = heads;
+        let mut ahead = heads;
+        let depth = (LOOKAHEAD / W::LEN).max(2);
+        for (r, a) in rest.as_mut().iter_mut().zip(ahead.as_mut()) {
+            *r = !*r;
+            *a = *r;
+            for _ in 0..depth {
+                if *a == NIL {
+                    break;
+                }
+                arena.prefetch(*a);
+                *a = arena.next_of(*a);
             }
-            arena.prefetch(ahead);
-            ahead = arena.next_of(ahead);
         }
-        Lookahead { rest: head, ahead }
+        Lookahead {
+            rest,
+            ahead,
+            turn: 0,
+        }
+    }
+
+    /// Starts on one chain.
+    #[inline(always)]
+    fn start_one<T, K: StorageKind>(arena: &Arena<Chain, Link, T, K>, head: u32) -> Self {
+        let mut heads = W::BLANK;
+        if let Some(h) = heads.as_mut().first_mut() {
+            *h = !head;
+        }
+        Self::start(arena, heads)
     }
 
     /// Hands out the next entry (its `next` link already read, so the
     /// caller may relink it).
     #[inline(always)]
     fn next<T, K: StorageKind>(&mut self, arena: &Arena<Chain, Link, T, K>) -> Option<u32> {
-        let i = self.rest;
-        if i == NIL {
-            return None;
+        for _ in 0..W::LEN {
+            let w = self.turn % W::LEN;
+            self.turn = w + 1;
+            let (Some(rest), Some(ahead)) = (
+                self.rest.as_mut().get_mut(w),
+                self.ahead.as_mut().get_mut(w),
+            ) else {
+                return None;
+            };
+            let i = *rest;
+            if i == NIL {
+                continue;
+            }
+            *rest = arena.next_of(i);
+            if *ahead != NIL {
+                arena.prefetch(*ahead);
+                *ahead = arena.next_of(*ahead);
+            }
+            return Some(i);
         }
-        self.rest = arena.next_of(i);
-        if self.ahead != NIL {
-            arena.prefetch(self.ahead);
-            self.ahead = arena.next_of(self.ahead);
-        }
-        Some(i)
+        None
+    }
+
+    /// Whether every chain is done.
+    fn is_done(&self) -> bool {
+        self.rest.as_ref().iter().all(|&i| i == NIL)
     }
 }
 
@@ -591,8 +641,11 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let level = level_for(self.elapsed, when, self.num_levels());
         let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
         let lvl = &mut self.levels[level];
-        let head = !lvl.head[slot];
-        lvl.head[slot] = !i;
+        let Some(way) = lvl.head[slot].as_mut().get_mut(way_of::<K::Ways>(i)) else {
+            return OVERDUE;
+        };
+        let head = !*way;
+        *way = !i;
         lvl.occupied |= 1 << slot;
         if head != NIL {
             self.arena.set_prev(head, i);
@@ -676,8 +729,11 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 // Buckets below `OVERDUE` name a level in use, so `get`
                 // always finds it; a head's `prev` is `NIL`.
                 if let (NIL, Some(lvl)) = (prev, self.levels.get_mut(level)) {
-                    lvl.head[slot] = !next;
-                    if next == NIL {
+                    let heads = lvl.head[slot].as_mut();
+                    if let Some(way) = heads.get_mut(way_of::<K::Ways>(i)) {
+                        *way = !next;
+                    }
+                    if next == NIL && heads.iter().all(|&h| h == !NIL) {
                         lvl.occupied &= !(1 << slot);
                     }
                 }
@@ -872,8 +928,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             let Some(lvl) = self.levels.get_mut(level) else {
                 break;
             };
-            let head = !lvl.head[slot];
-            lvl.head[slot] = !NIL;
+            let heads = core::mem::replace(&mut lvl.head[slot], Blank::BLANK);
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
             // A level-0 slot below the top holds timers of exactly this
@@ -881,7 +936,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             // and no occupied slot is skipped): all fire, unchecked.
             let all_due = level == 0 && level < top;
             if USER {
-                let mut rest = Detached::new(self, head, deadline);
+                let mut rest = Detached::new(self, heads, deadline);
                 while let Some(i) = rest.next() {
                     let w = &mut *rest.wheel;
                     debug_assert!(!all_due || w.tick_of(w.arena.when_of(i)) == deadline);
@@ -896,7 +951,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 rest.done();
             } else {
                 // `fire` runs no user code: nothing can interrupt the list.
-                let mut walk = Lookahead::start(&self.arena, head);
+                let mut walk = Lookahead::start(&self.arena, heads);
                 while let Some(i) = walk.next(&self.arena) {
                     debug_assert!(!all_due || self.tick_of(self.arena.when_of(i)) == deadline);
                     if all_due || self.tick_of(self.arena.when_of(i)) <= deadline {
@@ -978,13 +1033,16 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         while occupied != 0 {
             let slot = occupied.trailing_zeros() as usize & (SLOTS - 1);
             occupied &= occupied - 1;
-            let mut i = !self.levels[top].head[slot];
-            while i != NIL {
-                let next = self.arena.next_of(i);
-                min = min.min(self.tick_of(self.arena.when_of(i)));
-                self.arena.set_next(i, chain);
-                chain = i;
-                i = next;
+            let heads = self.levels[top].head[slot];
+            for &head in heads.as_ref() {
+                let mut i = !head;
+                while i != NIL {
+                    let next = self.arena.next_of(i);
+                    min = min.min(self.tick_of(self.arena.when_of(i)));
+                    self.arena.set_next(i, chain);
+                    chain = i;
+                    i = next;
+                }
             }
         }
         self.levels[top] = Level::EMPTY;
@@ -994,7 +1052,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let mut fired = 0;
         if !USER {
             // `fire` runs no user code: nothing can interrupt the chain.
-            let mut walk = Lookahead::start(&self.arena, chain);
+            let mut walk = Lookahead::<K::Ways>::start_one(&self.arena, chain);
             while let Some(i) = walk.next(&self.arena) {
                 if self.tick_of(self.arena.when_of(i)) <= target {
                     fire(self, i);
@@ -1005,7 +1063,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             }
             return fired;
         }
-        let mut rest = Detached::new(self, chain, target);
+        let mut rest = Detached::new_one(self, chain, target);
         while let Some(i) = rest.next() {
             let w = &mut *rest.wheel;
             if w.tick_of(w.arena.when_of(i)) <= target {
@@ -1130,14 +1188,22 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
 /// the others back to their slots.
 struct Detached<'a, T, K: StorageKind, const LEVELS: usize> {
     wheel: &'a mut Wheel<T, K, LEVELS>,
-    walk: Lookahead,
+    walk: Lookahead<K::Ways>,
     due: u64,
 }
 
 impl<'a, T, K: StorageKind, const LEVELS: usize> Detached<'a, T, K, LEVELS> {
+    /// The chains of a slot's lists, `heads` as the level stored them.
     #[inline(always)]
-    fn new(wheel: &'a mut Wheel<T, K, LEVELS>, head: u32, due: u64) -> Self {
-        let walk = Lookahead::start(&wheel.arena, head);
+    fn new(wheel: &'a mut Wheel<T, K, LEVELS>, heads: K::Ways, due: u64) -> Self {
+        let walk = Lookahead::start(&wheel.arena, heads);
+        Detached { wheel, walk, due }
+    }
+
+    /// One chain, `head` a plain index.
+    #[inline(always)]
+    fn new_one(wheel: &'a mut Wheel<T, K, LEVELS>, head: u32, due: u64) -> Self {
+        let walk = Lookahead::start_one(&wheel.arena, head);
         Detached { wheel, walk, due }
     }
 
@@ -1152,7 +1218,7 @@ impl<'a, T, K: StorageKind, const LEVELS: usize> Detached<'a, T, K, LEVELS> {
     /// skipped, keeping the common path as cheap as a plain loop).
     #[inline(always)]
     fn done(self) {
-        debug_assert_eq!(self.walk.rest, NIL);
+        debug_assert!(self.walk.is_done());
         core::mem::forget(self);
     }
 }
