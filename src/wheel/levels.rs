@@ -154,7 +154,8 @@ impl WheelConfig {
 
     /// Number of levels in use, `1..=10` (clamped, and clamped again to the
     /// levels the wheel's type reserves: its `LEVELS` parameter, 6 unless
-    /// spelled out). Storage is sized by the type, 264 bytes per level, so
+    /// spelled out). Storage is sized by the type, 264 bytes per level
+    /// (2056 for a growable wheel), so
     /// a small wheel picks a small `LEVELS`; fewer levels in use make timers
     /// beyond `64^levels` ticks re-cascade through the top level once per
     /// top-level rotation (still never early), more cost an extra cascade
@@ -210,15 +211,19 @@ impl WheelConfig {
 /// # Footprint
 ///
 /// `LEVELS` (6 unless spelled out, at most [`MAX_LEVELS`]) sizes the slot
-/// tables: 264 bytes per level, plus [`bytes_per_timer`](super::bytes_per_timer)
-/// per timer of a `Fixed<N>` arena. A fresh wheel is all zero bits when
+/// tables: 264 bytes per level with `Fixed` storage (one list per slot),
+/// 2056 with `Growable` (eight lists per slot, so a drain of millions of
+/// timers follows eight chains at once), plus
+/// [`bytes_per_timer`](super::bytes_per_timer) per timer of a `Fixed<N>`
+/// arena. [`SmallWheel`](super::SmallWheel) is the one-level wheel for
+/// small parts. A fresh wheel is all zero bits when
 /// its config uses all `LEVELS` levels (the default config and the default
 /// `LEVELS` agree), so a `static` one costs RAM in `.bss` and no flash:
 ///
 /// ```
 /// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
-/// // 16 timers, one level (64 ticks before far timers re-cascade): 960 bytes.
+/// // 16 timers, one level (64 ticks before far timers re-cascade): 832 bytes.
 /// static mut TIMERS: Wheel<u8, Fixed<16>, 1> = Wheel::new_fixed(WheelConfig::new());
 /// assert!(core::mem::size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
 /// ```
