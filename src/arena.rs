@@ -128,6 +128,42 @@ pub trait StorageKind {
     /// every byte of the slot tables counts; eight for growable storage,
     /// whose wheels hold millions of timers.
     type Ways: Ways;
+    /// A small table of `L` `E`s (a wheel's levels): inline for fixed
+    /// storage (`const`, `static`-ready), boxed for growable storage, so a
+    /// growable wheel, whose eight lists per slot make its levels 2 KiB
+    /// each, stays a small value to move and to keep on a small stack.
+    type Table<E: Blank, const L: usize>: Table<E>;
+}
+
+/// `L` elements, inline or boxed (see [`StorageKind::Table`]).
+pub trait Table<E> {
+    /// The elements.
+    fn items(&self) -> &[E];
+    /// The elements, mutably.
+    fn items_mut(&mut self) -> &mut [E];
+}
+
+impl<E, const L: usize> Table<E> for [E; L] {
+    #[inline(always)]
+    fn items(&self) -> &[E] {
+        self
+    }
+    #[inline(always)]
+    fn items_mut(&mut self) -> &mut [E] {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<E, const L: usize> Table<E> for alloc::boxed::Box<[E; L]> {
+    #[inline(always)]
+    fn items(&self) -> &[E] {
+        &self[..]
+    }
+    #[inline(always)]
+    fn items_mut(&mut self) -> &mut [E] {
+        &mut self[..]
+    }
 }
 
 /// One wheel slot's list heads, one per way, each stored inverted (so a
@@ -163,6 +199,7 @@ pub struct Fixed<const N: usize>;
 impl<const N: usize> StorageKind for Fixed<N> {
     type Buf<E: Blank> = [E; N];
     type Ways = [u32; 1];
+    type Table<E: Blank, const L: usize> = [E; L];
 }
 
 impl<E, const N: usize> Storage<E> for [E; N] {
@@ -207,6 +244,7 @@ pub struct Growable;
 impl StorageKind for Growable {
     type Buf<E: Blank> = GrowVec<E>;
     type Ways = [u32; 8];
+    type Table<E: Blank, const L: usize> = alloc::boxed::Box<[E; L]>;
 }
 
 /// A `Vec` that grows one blank element at a time up to `limit`.

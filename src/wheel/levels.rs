@@ -32,7 +32,7 @@
 //!   list is sorted the same way before it fires.
 
 use super::{Expired, TimerKey};
-use crate::arena::{Arena, Blank, Fixed, StorageKind, Ways, NIL};
+use crate::arena::{Arena, Blank, Fixed, StorageKind, Table, Ways, NIL};
 
 /// Slots per level.
 const SLOTS: usize = 64;
@@ -94,6 +94,10 @@ impl<W: Ways> Level<W> {
         occupied: 0,
         head: [W::BLANK; SLOTS],
     };
+}
+
+impl<W: Ways> Blank for Level<W> {
+    const BLANK: Self = Self::EMPTY;
 }
 
 /// The list of slot `slot`'s lists that entry `i` is on.
@@ -257,7 +261,8 @@ impl WheelConfig {
 /// ```
 pub struct Wheel<T, K: StorageKind, const LEVELS: usize = 6> {
     arena: Arena<Chain, Link, T, K>,
-    levels: [Level<K::Ways>; LEVELS],
+    /// `LEVELS` levels: inline for `Fixed` storage, boxed for `Growable`.
+    levels: K::Table<Level<K::Ways>, LEVELS>,
     /// `LEVELS` minus the levels in use (0 when the config asks for all of
     /// them, as the default does: the whole wheel then starts as zero
     /// bits, so a `static` one goes to `.bss`).
@@ -314,7 +319,7 @@ impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     pub fn with_capacity(config: WheelConfig, capacity: usize) -> Self {
         Wheel {
             arena: Arena::new_growable(capacity),
-            levels: [Level::EMPTY; LEVELS],
+            levels: alloc::boxed::Box::new([Level::EMPTY; LEVELS]),
             spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
@@ -645,8 +650,15 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         }
         let level = level_for(self.elapsed, when, self.num_levels());
         let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
-        let lvl = &mut self.levels[level];
+        // `level < LEVELS` and `way < W::LEN`: both lookups always find
+        // their entry; were one not to, the timer would still be on a
+        // list (the overdue one), never lost.
+        let Some(lvl) = self.levels.items_mut().get_mut(level) else {
+            self.push_back(i, OVERDUE);
+            return OVERDUE;
+        };
         let Some(way) = lvl.head[slot].as_mut().get_mut(way_of::<K::Ways>(i)) else {
+            self.push_back(i, OVERDUE);
             return OVERDUE;
         };
         let head = !*way;
@@ -733,7 +745,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
                 // Buckets below `OVERDUE` name a level in use, so `get`
                 // always finds it; a head's `prev` is `NIL`.
-                if let (NIL, Some(lvl)) = (prev, self.levels.get_mut(level)) {
+                if let (NIL, Some(lvl)) = (prev, self.levels.items_mut().get_mut(level)) {
                     let heads = lvl.head[slot].as_mut();
                     if let Some(way) = heads.get_mut(way_of::<K::Ways>(i)) {
                         *way = !next;
@@ -751,7 +763,8 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     #[inline]
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         let now = self.elapsed;
-        for (level, lvl) in self.levels[..self.num_levels() as usize].iter().enumerate() {
+        let in_use = self.num_levels() as usize;
+        for (level, lvl) in self.levels.items().iter().take(in_use).enumerate() {
             if lvl.occupied == 0 {
                 continue;
             }
@@ -930,7 +943,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             self.elapsed = deadline;
             let top = self.num_levels() as usize - 1;
             // `next_slot` names a level in use, so this always finds it.
-            let Some(lvl) = self.levels.get_mut(level) else {
+            let Some(lvl) = self.levels.items_mut().get_mut(level) else {
                 break;
             };
             let heads = core::mem::replace(&mut lvl.head[slot], Blank::BLANK);
@@ -968,7 +981,14 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                     }
                 }
             }
-            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
+            if !progress
+                && self
+                    .levels
+                    .items()
+                    .iter()
+                    .take(top)
+                    .all(|l| l.occupied == 0)
+            {
                 // Only far timers are left, all on the top level's ring:
                 // rotating it slot by slot could take ~now / 64^levels
                 // steps. Jump straight to the earliest of them instead.
@@ -1034,11 +1054,18 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let top = self.num_levels() as usize - 1;
         let mut min = u64::MAX;
         let mut chain = NIL;
-        let mut occupied = self.levels[top].occupied;
+        let Some(mut occupied) = self.levels.items().get(top).map(|l| l.occupied) else {
+            return 0;
+        };
         while occupied != 0 {
             let slot = occupied.trailing_zeros() as usize & (SLOTS - 1);
             occupied &= occupied - 1;
-            let heads = self.levels[top].head[slot];
+            let Some(level) = self.levels.items_mut().get_mut(top) else {
+                break;
+            };
+            // Emptied slot by slot (no copy of the level), so the level
+            // ends empty once its occupancy word is cleared below.
+            let heads = core::mem::replace(&mut level.head[slot], Blank::BLANK);
             for &head in heads.as_ref() {
                 let mut i = !head;
                 while i != NIL {
@@ -1050,7 +1077,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 }
             }
         }
-        self.levels[top] = Level::EMPTY;
+        if let Some(level) = self.levels.items_mut().get_mut(top) {
+            level.occupied = 0;
+        }
         let target = min.min(now);
         debug_assert!(target >= self.elapsed);
         self.elapsed = target;
@@ -1177,7 +1206,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     pub fn clear(&mut self) {
         // Lists first: dropping payloads runs user code, and if a `Drop`
         // panics the arena still ends empty, so nothing may point into it.
-        self.levels = [Level::EMPTY; LEVELS];
+        for level in self.levels.items_mut() {
+            *level = Level::EMPTY;
+        }
         self.overdue = List::EMPTY;
         self.ready = List::EMPTY;
         self.arena.clear();

@@ -400,3 +400,13 @@ fn small_wheel_fires_near_and_far_timers_on_time() {
     assert_eq!(fired, deadlines.len());
     assert!(w.is_empty());
 }
+
+#[cfg(feature = "alloc")]
+#[test]
+fn growable_wheel_is_a_small_value() {
+    // Its levels (eight lists per slot: 2 KiB each) are boxed, so moving a
+    // growable wheel, or keeping one on a small stack (loom's coroutines,
+    // an RTOS task), costs a few words, not 12 KiB.
+    assert!(core::mem::size_of::<Wheel<u64, crate::arena::Growable>>() <= 256);
+    assert!(core::mem::size_of::<Wheel<u64, crate::arena::Growable, MAX_LEVELS>>() <= 256);
+}
