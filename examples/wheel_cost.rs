@@ -14,7 +14,9 @@
 //! `advance_with` sink), `latchfree_pop` (`advance_to`, then
 //! `pop_expired`), `latchfree_poll` (`poll_expired(now)` loops) or
 //! `delayqueue` (tokio-util's `DelayQueue`, `poll_expired` on a
-//! current-thread runtime after real time has passed). `fill` stops before
+//! current-thread runtime after real time has passed); `startstop` is the
+//! shootout's other wheel scenario instead: `<timers>` far timers pending,
+//! then a million inserts each removed at once (`fill`: without them). `fill` stops before
 //! the drain and leaks the structure (no drop walk), so `drain` minus
 //! `fill` is the drain alone; divide by `<timers>`.
 //!
@@ -149,6 +151,27 @@ fn main() {
     let ds = deadlines(black_box(n));
     let sum = match imp.as_str() {
         "delayqueue" => delayqueue(&ds, drain),
+        "startstop" => {
+            let mut w: Wheel<u64, Growable> = Wheel::with_capacity(WheelConfig::new(), n + 1);
+            let mut s = 0x2545_f491_4f6c_dd1du64;
+            for _ in 0..n {
+                s ^= s << 13;
+                s ^= s >> 7;
+                s ^= s << 17;
+                w.insert_at(0, 1 + s % (1 << 30));
+            }
+            if drain {
+                timed(1_000_000, || {
+                    for i in 0..1_000_000u64 {
+                        let k = w.insert_at(i, 1000 + (i & 0xffff));
+                        assert_eq!(w.remove(k), Some(i));
+                    }
+                    0
+                });
+            }
+            std::mem::forget(w);
+            ds.iter().sum()
+        }
         "latchfree" | "latchfree_pop" | "latchfree_poll" => {
             let w = filled(&ds);
             if !drain {
