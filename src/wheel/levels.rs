@@ -18,6 +18,14 @@
 //!   payload in the slot, the bucket naming the list an entry is on in the
 //!   slot's tag, its list links (`u32` indices) in the arena's hot table.
 //!   Inserting a timer never allocates.
+//! - A wheel slot holds `StorageKind::Ways` lists (one for `Fixed`, eight
+//!   for `Growable`); entry `i` is on list `i % ways`. A slot is occupied
+//!   iff one of its lists is not empty. A due slot's lists are walked
+//!   together with a [`Lookahead`], which prefetches the slots a few links
+//!   ahead: draining millions of timers then waits for memory once per
+//!   few timers rather than once per timer (the lists live in a table far
+//!   larger than the caches, and each link is only known once the one
+//!   before it has arrived).
 //! - `elapsed` only moves forward, and only to a slot deadline that has been
 //!   processed or to an `advance_to` time before every remaining slot's
 //!   deadline, so no occupied slot is ever skipped.
