@@ -2,11 +2,23 @@
 //! timing wheel ([`crate::wheel`]) and the priority and delay queues
 //! ([`crate::queue`]).
 //!
-//! Every entry lives in a [`Slot`]: a generation counter, a free-list link,
-//! the structure's own intrusive link data `L` (list neighbours, heap
-//! position, ...) and the payload. Structures link entries to each other by
-//! `u32` slot index, never by pointer, so the storage may move (a `Vec`
-//! growing) without breaking a link, and one timer costs no allocation.
+//! Layout: two parallel tables indexed by slot, split by how often a walk
+//! touches them.
+//! - `slots`: one [`Slot`] per entry: a generation counter, a word that is
+//!   the free-list link while the slot is free and the structure's *tag*
+//!   while it is occupied (a wheel's bucket), the structure's *cold* link
+//!   data `C` (what only this entry's own operations read: a deadline) and
+//!   the payload.
+//! - `hot`: the structure's *hot* link data `H`, one small record per slot
+//!   (list neighbours, a heap position): what a walk over many entries
+//!   reads. Kept apart so a walk through thousands of entries reads a dense
+//!   table (a wheel's chain is 8 bytes a timer) and can look ahead of the
+//!   entry it is working on, prefetching the slots it will need
+//!   ([`Arena::prefetch`]) instead of waiting for each in turn.
+//!
+//! Structures link entries to each other by `u32` slot index, never by
+//! pointer, so the storage may move (a `Vec` growing) without breaking a
+//! link, and one timer costs no allocation.
 //!
 //! Ground rules:
 //! - A slot's generation is odd exactly while it holds a value (its
@@ -16,14 +28,24 @@
 //!   reach a reused slot. Generations wrap after 2^31 reuses of one slot.
 //! - Slots `init..` have never been handed out (or were handed back by
 //!   [`Arena::compact`]); free slots below `init` form a singly linked list
-//!   through `next_free`. Neither needs the storage to be initialised up
+//!   through `aux`. Neither needs the storage to be initialised up
 //!   front, so a fixed arena is `const`-constructible.
-//! - The free-list links (`free`, `next_free`) are stored inverted
+//! - The free-list links (`free`, `aux` of a free slot) are stored inverted
 //!   (`!index`, so `!NIL == 0` means "none"): an empty arena, and a blank
 //!   slot, is all zero bits, so a `static` one goes to `.bss`.
 //! - `gen_floor` is even and at least the generation of every slot
 //!   `compact` truncated away; a slot grown anew starts from it, so a key
 //!   into a truncated slot stays stale when the slot comes back.
+//! - `hot` and `slots` always have the same length, and every index the
+//!   arena hands out is below it.
+//!
+//! No panics: every lookup by index is a checked `get`. An index the
+//! structures link is in range by the rules above, so the "out of range"
+//! branch is dead; it still exists (a refusal, `None`, or a write that
+//! lands nowhere, each with a `debug_assert!`) rather than a panic or an
+//! unchecked access, so a user's key is always just refused and the
+//! `panic-never` firmwares link. The one branch costs a compare per access
+//! the predictor never gets wrong.
 //!
 //! Storage is chosen by a [`StorageKind`]: [`Fixed<N>`] is an inline array
 //! (no allocator, `const fn` constructors), [`Growable`] a `Vec` (with the
@@ -48,6 +70,10 @@ impl<T> Blank for MaybeUninit<T> {
 }
 
 impl Blank for u32 {
+    const BLANK: Self = 0;
+}
+
+impl Blank for u64 {
     const BLANK: Self = 0;
 }
 
@@ -95,6 +121,64 @@ pub trait Storage<E> {
 pub trait StorageKind {
     /// The buffer of `E`s.
     type Buf<E: Blank>: Storage<E>;
+    /// The heads of one wheel slot's lists ([`crate::wheel`] splits a
+    /// slot's timers over this many lists, by slot index, so a drain
+    /// follows that many chains at once instead of waiting for each link
+    /// in turn): one for fixed storage, whose wheels are small and where
+    /// every byte of the slot tables counts; eight for growable storage,
+    /// whose wheels hold millions of timers.
+    type Ways: Ways;
+    /// A small table of `L` `E`s (a wheel's levels): inline for fixed
+    /// storage (`const`, `static`-ready), boxed for growable storage, so a
+    /// growable wheel, whose eight lists per slot make its levels 2 KiB
+    /// each, stays a small value to move and to keep on a small stack.
+    type Table<E: Blank, const L: usize>: Table<E>;
+}
+
+/// `L` elements, inline or boxed (see [`StorageKind::Table`]).
+pub trait Table<E> {
+    /// The elements.
+    fn items(&self) -> &[E];
+    /// The elements, mutably.
+    fn items_mut(&mut self) -> &mut [E];
+}
+
+impl<E, const L: usize> Table<E> for [E; L] {
+    #[inline(always)]
+    fn items(&self) -> &[E] {
+        self
+    }
+    #[inline(always)]
+    fn items_mut(&mut self) -> &mut [E] {
+        self
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl<E, const L: usize> Table<E> for alloc::boxed::Box<[E; L]> {
+    #[inline(always)]
+    fn items(&self) -> &[E] {
+        &self[..]
+    }
+    #[inline(always)]
+    fn items_mut(&mut self) -> &mut [E] {
+        &mut self[..]
+    }
+}
+
+/// One wheel slot's list heads, one per way, each stored inverted (so a
+/// blank one, all zero bits, is empty): a `[u32; N]`.
+pub trait Ways: Blank + Copy + AsRef<[u32]> + AsMut<[u32]> {
+    /// Lists per slot.
+    const LEN: usize;
+}
+
+impl<const N: usize> Ways for [u32; N] {
+    const LEN: usize = N;
+}
+
+impl<const N: usize> Blank for [u32; N] {
+    const BLANK: Self = [0; N];
 }
 
 /// Inline storage for exactly `N` entries: no allocator, `const`
@@ -114,6 +198,8 @@ pub struct Fixed<const N: usize>;
 
 impl<const N: usize> StorageKind for Fixed<N> {
     type Buf<E: Blank> = [E; N];
+    type Ways = [u32; 1];
+    type Table<E: Blank, const L: usize> = [E; L];
 }
 
 impl<E, const N: usize> Storage<E> for [E; N] {
@@ -157,6 +243,8 @@ pub struct Growable;
 #[cfg(feature = "alloc")]
 impl StorageKind for Growable {
     type Buf<E: Blank> = GrowVec<E>;
+    type Ways = [u32; 8];
+    type Table<E: Blank, const L: usize> = alloc::boxed::Box<[E; L]>;
 }
 
 /// A `Vec` that grows one blank element at a time up to `limit`.
@@ -260,41 +348,64 @@ pub struct Expired<K, T> {
     pub deadline: u64,
 }
 
-/// One arena entry. Its fields are private to the crate.
-pub struct Slot<L, T> {
+/// One arena entry: its generation, free-list link or tag, the
+/// structure's cold link data `C` and the payload. Its fields are private
+/// to the crate.
+pub struct Slot<C, T> {
     gen: u32,
-    /// The next free slot, inverted (ground rule 3).
-    next_free: u32,
-    pub(crate) link: L,
+    /// Free slot: the next free slot, inverted (ground rule 3). Occupied
+    /// slot: the structure's tag ([`Arena::tag`]), 0 from `insert` on.
+    aux: u32,
+    link: C,
     value: MaybeUninit<T>,
 }
 
-impl<L: Blank, T> Blank for Slot<L, T> {
+impl<C: Blank, T> Blank for Slot<C, T> {
     const BLANK: Self = Slot {
         gen: 0,
-        next_free: !NIL,
-        link: L::BLANK,
+        aux: !NIL,
+        link: C::BLANK,
         value: MaybeUninit::uninit(),
     };
 }
 
-/// The arena: slots, the free list and the count of live entries.
-pub(crate) struct Arena<L: Blank, T, K: StorageKind> {
-    slots: K::Buf<Slot<L, T>>,
+/// Asks the processor to start loading the cache line at `p` (no effect
+/// on targets without a prefetch instruction, or under Miri). A hint: it
+/// reads nothing, cannot fault, and `p` may point anywhere.
+#[inline(always)]
+fn prefetch_read(p: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch is a hint that never faults and reads no memory
+    // the program can observe; any address is allowed.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = p;
+}
+
+/// The arena: slots, their hot link table, the free list and the count of
+/// live entries. `H` is the structure's hot link data, `C` its cold link
+/// data (see the module docs).
+pub(crate) struct Arena<H: Blank, C: Blank, T, K: StorageKind> {
+    slots: K::Buf<Slot<C, T>>,
+    /// One `H` per slot (ground rule 5: as long as `slots`).
+    hot: K::Buf<H>,
     /// The first free slot below `init`, inverted (ground rule 3).
     free: u32,
     init: u32,
     len: u32,
-    /// Even; see ground rule 3.
+    /// Even; see ground rule 4.
     gen_floor: u32,
 }
 
-impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
+impl<H: Blank, C: Blank, T, const N: usize> Arena<H, C, T, Fixed<N>> {
     /// An empty arena of exactly `N` slots.
     pub(crate) const fn new_fixed() -> Self {
         assert!(N < NIL as usize, "arena capacity must be below u32::MAX");
         Self {
             slots: [const { Slot::BLANK }; N],
+            hot: [const { H::BLANK }; N],
             free: !NIL,
             init: 0,
             len: 0,
@@ -304,12 +415,13 @@ impl<L: Blank, T, const N: usize> Arena<L, T, Fixed<N>> {
 }
 
 #[cfg(feature = "alloc")]
-impl<L: Blank, T> Arena<L, T, Growable> {
+impl<H: Blank, C: Blank, T> Arena<H, C, T, Growable> {
     /// An empty growable arena with room for `reserve` entries before it
     /// reallocates.
     pub(crate) fn new_growable(reserve: usize) -> Self {
         Self {
             slots: GrowVec::new(reserve),
+            hot: GrowVec::new(reserve),
             free: !NIL,
             init: 0,
             len: 0,
@@ -318,7 +430,7 @@ impl<L: Blank, T> Arena<L, T, Growable> {
     }
 }
 
-impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
+impl<H: Blank, C: Blank, T, K: StorageKind> Arena<H, C, T, K> {
     /// Live entries.
     #[inline(always)]
     pub(crate) fn len(&self) -> usize {
@@ -331,26 +443,48 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         self.slots.limit()
     }
 
-    /// Stores `value` with link data `link`; gives the value back when the
-    /// storage is full.
+    /// Appends one blank slot to both tables; `false` once they cannot
+    /// grow.
     #[inline]
-    pub(crate) fn insert(&mut self, link: L, value: T) -> Result<RawKey, T> {
-        let (index, grown) = if !self.free != NIL {
-            let i = !self.free;
-            // Both inverted: the link moves as it is.
-            self.free = self.slots.as_slice()[i as usize].next_free;
-            (i, false)
+    fn grow(&mut self) -> bool {
+        if !self.slots.try_grow() {
+            return false;
+        }
+        // Same length and limit as `slots` (ground rule 5), so this grows
+        // too.
+        let grew = self.hot.try_grow();
+        debug_assert!(grew, "the hot table stopped growing before the slots");
+        grew
+    }
+
+    /// Stores `value` with cold link data `link`; gives the value back when
+    /// the storage is full. The slot's hot data is left as it was: the
+    /// structure writes it next.
+    #[inline]
+    pub(crate) fn insert(&mut self, link: C, value: T) -> Result<RawKey, T> {
+        let first_free = !self.free;
+        let (index, from_free, grown) = if first_free != NIL {
+            (first_free, true, false)
         } else if (self.init as usize) < self.slots.as_slice().len() {
-            self.init += 1;
-            (self.init - 1, false)
-        } else if self.slots.try_grow() {
-            self.init += 1;
-            (self.init - 1, true)
+            (self.init, false, false)
+        } else if self.grow() {
+            (self.init, false, true)
         } else {
             return Err(value);
         };
         let floor = self.gen_floor;
-        let slot = &mut self.slots.as_mut_slice()[index as usize];
+        let Some(slot) = self.slots.as_mut_slice().get_mut(index as usize) else {
+            // Dead: free-list links and `init` are below the length
+            // (ground rules 2 and 5).
+            debug_assert!(false, "arena free list out of range");
+            return Err(value);
+        };
+        if from_free {
+            // Both inverted: the link moves as it is.
+            self.free = slot.aux;
+        } else {
+            self.init += 1;
+        }
         if grown {
             // A slot grown anew (maybe one `compact` took away): start
             // above every generation a stale key into it may carry.
@@ -358,6 +492,7 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         }
         debug_assert!(slot.gen & 1 == 0, "allocated an occupied slot");
         slot.gen = slot.gen.wrapping_add(1);
+        slot.aux = 0;
         slot.link = link;
         slot.value.write(value);
         self.len += 1;
@@ -378,24 +513,111 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
             .is_some_and(|s| s.gen == key.gen)
     }
 
-    /// The key of the occupied slot `index`.
+    /// The key of the occupied slot `index`; `None` if it is free.
     #[inline(always)]
-    pub(crate) fn key_of(&self, index: u32) -> RawKey {
-        let gen = self.slots.as_slice()[index as usize].gen;
-        debug_assert!(gen & 1 == 1);
-        RawKey { index, gen }
+    pub(crate) fn key_of(&self, index: u32) -> Option<RawKey> {
+        let gen = self.slots.as_slice().get(index as usize)?.gen;
+        (gen & 1 == 1).then_some(RawKey { index, gen })
     }
 
-    /// Link data of slot `index` (occupied or not).
+    /// Cold link data of slot `index` (occupied or not; blank for an index
+    /// out of range, which no structure links).
     #[inline(always)]
-    pub(crate) fn link(&self, index: u32) -> &L {
-        &self.slots.as_slice()[index as usize].link
+    pub(crate) fn link(&self, index: u32) -> C
+    where
+        C: Copy,
+    {
+        match self.slots.as_slice().get(index as usize) {
+            Some(slot) => slot.link,
+            None => {
+                debug_assert!(false, "arena link {index} out of range");
+                C::BLANK
+            }
+        }
     }
 
-    /// Link data of slot `index`, mutably.
+    /// Cold link data of slot `index`, mutably (`None` only for an index
+    /// out of range, which no structure links).
     #[inline(always)]
-    pub(crate) fn link_mut(&mut self, index: u32) -> &mut L {
-        &mut self.slots.as_mut_slice()[index as usize].link
+    pub(crate) fn link_mut(&mut self, index: u32) -> Option<&mut C> {
+        let slot = self.slots.as_mut_slice().get_mut(index as usize);
+        debug_assert!(slot.is_some(), "arena link {index} out of range");
+        Some(&mut slot?.link)
+    }
+
+    /// The tag of occupied slot `index`: a `u32` the structure keeps with
+    /// the entry (the wheel: which list it is on) in the word that links
+    /// the slot into the free list while it is free. 0 from `insert` until
+    /// set; 0 for an index out of range, which no structure links.
+    #[inline(always)]
+    pub(crate) fn tag(&self, index: u32) -> u32 {
+        let slot = self.slots.as_slice().get(index as usize);
+        debug_assert!(
+            slot.is_some_and(|s| s.gen & 1 == 1),
+            "tag of free slot {index}"
+        );
+        slot.map_or(0, |s| s.aux)
+    }
+
+    /// Sets the tag of occupied slot `index` (nothing for an index out of
+    /// range, which no structure links).
+    #[inline(always)]
+    pub(crate) fn set_tag(&mut self, index: u32, tag: u32) {
+        let slot = self.slots.as_mut_slice().get_mut(index as usize);
+        debug_assert!(
+            slot.as_ref().is_some_and(|s| s.gen & 1 == 1),
+            "tag of free slot {index}"
+        );
+        if let Some(slot) = slot {
+            slot.aux = tag;
+        }
+    }
+
+    /// Hot link data of slot `index` (blank for an index out of range,
+    /// which no structure links).
+    #[inline(always)]
+    pub(crate) fn hot(&self, index: u32) -> H
+    where
+        H: Copy,
+    {
+        match self.hot.as_slice().get(index as usize) {
+            Some(h) => *h,
+            None => {
+                debug_assert!(false, "arena hot link {index} out of range");
+                H::BLANK
+            }
+        }
+    }
+
+    /// Hot link data of slot `index`, mutably (`None` only for an index out
+    /// of range, which no structure links).
+    #[inline(always)]
+    pub(crate) fn hot_mut(&mut self, index: u32) -> Option<&mut H> {
+        let h = self.hot.as_mut_slice().get_mut(index as usize);
+        debug_assert!(h.is_some(), "arena hot link {index} out of range");
+        h
+    }
+
+    /// The whole hot table (one entry per slot, live or not).
+    #[inline(always)]
+    pub(crate) fn hot_table_mut(&mut self) -> &mut [H] {
+        self.hot.as_mut_slice()
+    }
+
+    /// Starts loading slot `index` into the cache, so a walk can ask for
+    /// the slots it will reach a few steps from now while it works on this
+    /// one. A hint: any index is fine.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, index: u32) {
+        let first = self
+            .slots
+            .as_slice()
+            .as_ptr()
+            .wrapping_add(index as usize)
+            .cast::<u8>();
+        prefetch_read(first);
+        // A slot may straddle two cache lines.
+        prefetch_read(first.wrapping_add(core::mem::size_of::<Slot<C, T>>() - 1));
     }
 
     /// The value of a live entry.
@@ -421,49 +643,45 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
         Some(unsafe { slot.value.assume_init_mut() })
     }
 
-    /// The value in occupied slot `index`.
+    /// The value in slot `index`; `None` if the slot is free.
     #[inline]
-    pub(crate) fn value(&self, index: u32) -> &T {
-        let slot = &self.slots.as_slice()[index as usize];
-        assert!(slot.gen & 1 == 1, "value of a free slot");
+    pub(crate) fn value(&self, index: u32) -> Option<&T> {
+        let slot = self.slots.as_slice().get(index as usize)?;
+        if slot.gen & 1 == 0 {
+            debug_assert!(false, "value of free slot {index}");
+            return None;
+        }
         // SAFETY: the generation is odd, so the value is initialised.
-        unsafe { slot.value.assume_init_ref() }
+        Some(unsafe { slot.value.assume_init_ref() })
     }
 
-    /// Takes the value out of occupied slot `index` and frees the slot.
-    /// The caller must already have unlinked it from its structure.
+    /// Takes the value out of slot `index`, frees the slot and returns
+    /// the key and cold link data the entry had (one slot access). `None`
+    /// if the slot is free (no structure removes a slot it has not
+    /// linked). The caller must already have unlinked it from its
+    /// structure.
     #[inline]
-    pub(crate) fn remove(&mut self, index: u32) -> T {
+    pub(crate) fn remove(&mut self, index: u32) -> Option<(RawKey, C, T)>
+    where
+        C: Copy,
+    {
         let free = self.free;
-        let slot = &mut self.slots.as_mut_slice()[index as usize];
-        assert!(slot.gen & 1 == 1, "removed a free slot");
-        slot.gen = slot.gen.wrapping_add(1);
-        slot.next_free = free;
-        self.free = !index;
-        self.len -= 1;
-        // SAFETY: the generation was odd, so the value was initialised; the
-        // now-even generation marks it moved out, so nothing reads it again.
-        unsafe { slot.value.assume_init_read() }
-    }
-
-    /// As [`remove`](Self::remove), also returning the key the entry had
-    /// (one slot lookup instead of two).
-    #[inline]
-    pub(crate) fn remove_keyed(&mut self, index: u32) -> (RawKey, T) {
-        let free = self.free;
-        let slot = &mut self.slots.as_mut_slice()[index as usize];
-        assert!(slot.gen & 1 == 1, "removed a free slot");
+        let slot = self.slots.as_mut_slice().get_mut(index as usize)?;
+        if slot.gen & 1 == 0 {
+            debug_assert!(false, "removed free slot {index}");
+            return None;
+        }
         let key = RawKey {
             index,
             gen: slot.gen,
         };
         slot.gen = slot.gen.wrapping_add(1);
-        slot.next_free = free;
+        slot.aux = free;
         self.free = !index;
         self.len -= 1;
-        // SAFETY: as in `remove`: the generation was odd (initialised), and
-        // is even now, so the value is never read again.
-        (key, unsafe { slot.value.assume_init_read() })
+        // SAFETY: the generation was odd, so the value was initialised; the
+        // now-even generation marks it moved out, so nothing reads it again.
+        Some((key, slot.link, unsafe { slot.value.assume_init_read() }))
     }
 
     /// Drops every value and frees every slot, keeping generations so that
@@ -472,8 +690,8 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     /// the arena still ends empty.
     pub(crate) fn clear(&mut self) {
         /// Finishes the clear on every path, unwinding included.
-        struct Finish<'a, L: Blank, T, K: StorageKind>(&'a mut Arena<L, T, K>);
-        impl<L: Blank, T, K: StorageKind> Drop for Finish<'_, L, T, K> {
+        struct Finish<'a, H: Blank, C: Blank, T, K: StorageKind>(&'a mut Arena<H, C, T, K>);
+        impl<H: Blank, C: Blank, T, K: StorageKind> Drop for Finish<'_, H, C, T, K> {
             fn drop(&mut self) {
                 // Empty after a clean pass; after a panic, drops the rest.
                 self.0.drop_values();
@@ -492,44 +710,50 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     /// (nothing for fixed storage).
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.slots.reserve(additional);
+        self.hot.reserve(additional);
     }
 
     /// Hands back the memory of the free slots above the highest live one
     /// (growable storage; fixed storage keeps its array). Keys stay valid;
-    /// keys into handed-back slots stay stale (ground rule 3). Returns the
+    /// keys into handed-back slots stay stale (ground rule 4). Returns the
     /// new number of slots in use, `init`. O(slots).
     pub(crate) fn compact(&mut self) -> usize {
         let slots = self.slots.as_slice();
-        let mut init = self.init as usize;
+        let mut init = (self.init as usize).min(slots.len());
         let mut floor = self.gen_floor;
-        while init > 0 && slots[init - 1].gen & 1 == 0 {
+        while let Some(slot) = init.checked_sub(1).and_then(|i| slots.get(i)) {
+            if slot.gen & 1 == 1 {
+                break;
+            }
             init -= 1;
-            floor = floor.max(slots[init].gen);
+            floor = floor.max(slot.gen);
         }
         // Every slot from `init` up is free or never used; keep the free
         // list to the slots below it, in its order.
+        let slots = self.slots.as_mut_slice();
         let mut kept = NIL;
         let mut tail = NIL;
         let mut i = !self.free;
-        while i != NIL {
-            let next = !self.slots.as_slice()[i as usize].next_free;
+        while let Some(slot) = slots.get(i as usize) {
+            let next = !slot.aux;
             if (i as usize) < init {
-                if tail == NIL {
-                    kept = i;
+                if let Some(t) = slots.get_mut(tail as usize) {
+                    t.aux = !i;
                 } else {
-                    self.slots.as_mut_slice()[tail as usize].next_free = !i;
+                    kept = i;
                 }
                 tail = i;
             }
             i = next;
         }
-        if tail != NIL {
-            self.slots.as_mut_slice()[tail as usize].next_free = !NIL;
+        if let Some(t) = slots.get_mut(tail as usize) {
+            t.aux = !NIL;
         }
         self.free = !kept;
         self.init = init as u32;
         self.gen_floor = floor;
         self.slots.truncate_and_shrink(init);
+        self.hot.truncate_and_shrink(init);
         init
     }
 
@@ -542,8 +766,9 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
 
     /// Drops the value of every occupied slot, marking each free first.
     fn drop_values(&mut self) {
-        let init = self.init as usize;
-        for slot in &mut self.slots.as_mut_slice()[..init] {
+        let slots = self.slots.as_mut_slice();
+        let init = (self.init as usize).min(slots.len());
+        for slot in &mut slots[..init] {
             if slot.gen & 1 == 1 {
                 slot.gen = slot.gen.wrapping_add(1);
                 // SAFETY: odd generation: initialised; the generation is now
@@ -554,7 +779,7 @@ impl<L: Blank, T, K: StorageKind> Arena<L, T, K> {
     }
 }
 
-impl<L: Blank, T, K: StorageKind> Drop for Arena<L, T, K> {
+impl<H: Blank, C: Blank, T, K: StorageKind> Drop for Arena<H, C, T, K> {
     fn drop(&mut self) {
         if core::mem::needs_drop::<T>() {
             self.clear();
@@ -568,11 +793,11 @@ mod tests {
 
     #[test]
     fn stale_keys_never_reach_reused_slots() {
-        let mut a: Arena<u32, u64, Fixed<2>> = Arena::new_fixed();
+        let mut a: Arena<u32, u32, u64, Fixed<2>> = Arena::new_fixed();
         let k1 = a.insert(0, 1).unwrap();
         let k2 = a.insert(0, 2).unwrap();
         assert_eq!(a.insert(0, 3), Err(3));
-        assert_eq!(a.remove(k1.index), 1);
+        assert_eq!(a.remove(k1.index), Some((k1, 0, 1)));
         assert!(!a.contains(k1));
         let k3 = a.insert(0, 4).unwrap();
         assert_eq!(k3.index, k1.index);
@@ -591,7 +816,7 @@ mod tests {
     fn growable_respects_limit_and_drops() {
         use alloc::rc::Rc;
         let probe = Rc::new(());
-        let mut a: Arena<u32, Rc<()>, Growable> = Arena::new_growable(0);
+        let mut a: Arena<u32, u32, Rc<()>, Growable> = Arena::new_growable(0);
         for _ in 0..3 {
             a.insert(0, probe.clone()).unwrap();
         }
@@ -603,12 +828,12 @@ mod tests {
     #[cfg(feature = "alloc")]
     #[test]
     fn compact_keeps_live_keys_and_stale_keys_stale() {
-        let mut a: Arena<u32, u32, Growable> = Arena::new_growable(0);
+        let mut a: Arena<u32, u32, u32, Growable> = Arena::new_growable(0);
         let keys: alloc::vec::Vec<_> = (0..8).map(|v| a.insert(0, v).unwrap()).collect();
         for k in &keys[2..] {
-            a.remove(k.index);
+            assert!(a.remove(k.index).is_some());
         }
-        a.remove(keys[0].index);
+        assert!(a.remove(keys[0].index).is_some());
         assert_eq!(a.compact(), 2); // slot 1 is the highest live one
         assert_eq!(a.get(keys[1]), Some(&1));
         for k in keys.iter().filter(|k| k.index != 1) {

@@ -2,19 +2,26 @@
 //! arena.
 //!
 //! The heap array holds `(priority, sequence, slot index)` entries, so
-//! sifting compares entries in place without chasing into the arena; a
-//! compact `u32` table beside the arena holds each slot's position in the
-//! heap (kept out of the arena slots so the writes every sift step makes
-//! touch 4 bytes per entry, not a whole slot), so a key finds its entry
-//! in O(1) and change-priority and remove are O(log n). A 4-ary heap
+//! sifting compares entries in place without chasing into the arena; the
+//! arena's hot table holds each slot's `u32` position in the heap (apart
+//! from the slots, so the writes every sift step makes touch 4 bytes per
+//! entry, not a whole slot), so a key finds its entry in O(1) and
+//! change-priority and remove are O(log n). A 4-ary heap
 //! is half as deep as a binary one and its four children share a cache line
 //! or two, which is why it is the usual choice for decrease-key heaps.
 //! Equal priorities leave in FIFO order: every push (and every priority
 //! change) takes the next value of a 64-bit sequence counter that breaks
 //! ties.
 //!
-//! Ground rules: heap positions `0..len` are initialised and no others; for
-//! every live slot `s`, `heap[pos[s]].index == s`.
+//! Ground rules: heap positions `0..len` are initialised and no others
+//! (`len <= heap.len()`); for every live slot `s`, `heap[pos[s]].index ==
+//! s`.
+//!
+//! No panics on the hot paths: the sift loops carry `at < heap.len()` in
+//! their conditions so the compiler sees every index in range, and the
+//! position table is reached through the arena's total accessors; a
+//! position or index out of range (which the ground rules exclude) ends a
+//! loop or refuses, it never panics or reads out of bounds.
 //!
 //! A user `Ord` may panic in the middle of a sift. Every sift therefore
 //! moves its entry inside a [`Hole`] guard, which writes the entry into
@@ -96,9 +103,9 @@ impl<P: Ord> Entry<P> {
 /// assert_eq!(q.remove(a), None); // stale key
 /// ```
 pub struct PriorityQueue<T, P, K: StorageKind> {
-    arena: Arena<(), T, K>,
-    /// Heap position of each arena slot (meaningful for live slots).
-    pos: K::Buf<u32>,
+    /// Hot data: the heap position of each slot (meaningful for live
+    /// slots); no cold link data.
+    arena: Arena<u32, (), T, K>,
     heap: K::Buf<MaybeUninit<Entry<P>>>,
     len: usize,
     seq: u64,
@@ -109,7 +116,6 @@ impl<T, P, const N: usize> PriorityQueue<T, P, Fixed<N>> {
     pub const fn new_fixed() -> Self {
         PriorityQueue {
             arena: Arena::new_fixed(),
-            pos: [0; N],
             heap: [const { MaybeUninit::uninit() }; N],
             len: 0,
             seq: 0,
@@ -129,7 +135,6 @@ impl<T, P> PriorityQueue<T, P, crate::arena::Growable> {
     pub fn with_capacity(capacity: usize) -> Self {
         PriorityQueue {
             arena: Arena::new_growable(capacity),
-            pos: crate::arena::GrowVec::new(capacity),
             heap: crate::arena::GrowVec::new(capacity),
             len: 0,
             seq: 0,
@@ -158,10 +163,15 @@ impl<T, P: Ord> PriorityQueue<T, P, crate::arena::Growable> {
         let mut out = alloc::vec::Vec::with_capacity(self.len);
         while self.len > 0 {
             self.len -= 1;
+            let Some(cell) = self.heap.as_mut_slice().get_mut(self.len) else {
+                break;
+            };
             // SAFETY: position `len` was below the old `len`, so it is
             // initialised; with `len` lowered first it is read exactly once.
-            let e = unsafe { self.heap.as_mut_slice()[self.len].assume_init_read() };
-            out.push((self.arena.remove(e.index), e.prio));
+            let e = unsafe { cell.assume_init_read() };
+            if let Some((_, (), value)) = self.arena.remove(e.index) {
+                out.push((value, e.prio));
+            }
         }
         out
     }
@@ -210,11 +220,15 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         self.arena.capacity()
     }
 
+    /// The entry at heap position `pos`; `None` past the end.
     #[inline(always)]
-    fn at(&self, pos: usize) -> &Entry<P> {
-        debug_assert!(pos < self.len);
+    fn at(&self, pos: usize) -> Option<&Entry<P>> {
+        if pos >= self.len {
+            return None;
+        }
+        let cell = self.heap.as_slice().get(pos)?;
         // SAFETY: positions below `len` are initialised (ground rule).
-        unsafe { self.heap.as_slice()[pos].assume_init_ref() }
+        Some(unsafe { cell.assume_init_ref() })
     }
 
     /// Adds `value` with `priority`; gives both back when the queue is
@@ -228,11 +242,6 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
             Ok(k) => k,
             Err(v) => return Err((v, priority)),
         };
-        if key.index as usize >= self.pos.as_slice().len() {
-            // The arena grew by one slot; the table follows (same limit).
-            let grew = self.pos.try_grow();
-            debug_assert!(grew && key.index as usize == self.pos.as_slice().len() - 1);
-        }
         let seq = self.next_seq();
         let pos = self.len;
         self.len += 1;
@@ -254,19 +263,13 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
     /// The entry with the lowest priority (the oldest among equals).
     #[inline]
     pub fn peek(&self) -> Option<(&T, &P)> {
-        if self.len == 0 {
-            return None;
-        }
-        let e = self.at(0);
-        Some((self.arena.value(e.index), &e.prio))
+        let e = self.at(0)?;
+        Some((self.arena.value(e.index)?, &e.prio))
     }
 
     /// The key of the entry [`peek`](Self::peek) shows.
     pub fn peek_key(&self) -> Option<PriorityKey> {
-        if self.len == 0 {
-            return None;
-        }
-        Some(PriorityKey(self.arena.key_of(self.at(0).index)))
+        self.arena.key_of(self.at(0)?.index).map(PriorityKey)
     }
 
     /// Removes and returns the entry with the lowest priority.
@@ -275,7 +278,7 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         if self.len == 0 {
             return None;
         }
-        Some(self.remove_at(0))
+        self.remove_at(0)
     }
 
     /// Pops the entry [`peek`](Self::peek) shows if `pred` accepts it.
@@ -304,8 +307,8 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         if !self.arena.contains(key.0) {
             return None;
         }
-        let pos = self.pos.as_slice()[key.0.index as usize] as usize;
-        Some(self.remove_at(pos))
+        let pos = self.arena.hot(key.0.index) as usize;
+        self.remove_at(pos)
     }
 
     /// The priority of a live entry.
@@ -313,11 +316,7 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         if !self.arena.contains(key.0) {
             return None;
         }
-        Some(
-            &self
-                .at(self.pos.as_slice()[key.0.index as usize] as usize)
-                .prio,
-        )
+        Some(&self.at(self.arena.hot(key.0.index) as usize)?.prio)
     }
 
     /// The value of a live entry.
@@ -378,25 +377,32 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         };
         while run.read < run.len {
             let r = run.read;
+            let Some(cell) = run.queue.heap.as_slice().get(r) else {
+                break;
+            };
             // SAFETY: `r` is below the old `len` and not yet moved or read
             // out (ground rule, `Retain` invariant).
-            let e = unsafe { run.queue.heap.as_slice()[r].assume_init_ref() };
-            if keep(run.queue.arena.value(e.index), &e.prio) {
+            let e = unsafe { cell.assume_init_ref() };
+            let kept = match run.queue.arena.value(e.index) {
+                Some(value) => keep(value, &e.prio),
+                None => true,
+            };
+            if kept {
                 if r != run.write {
-                    let w = run.write;
-                    // SAFETY: `r` is initialised and read once; `w < r` was
-                    // moved out or dropped before, so writing it leaks
+                    // SAFETY: `r` is initialised and read once; `write < r`
+                    // was moved out or dropped before, so writing it leaks
                     // nothing.
-                    let e = unsafe { run.queue.heap.as_mut_slice()[r].assume_init_read() };
-                    run.queue.pos.as_mut_slice()[e.index as usize] = w as u32;
-                    run.queue.heap.as_mut_slice()[w].write(e);
+                    unsafe { run.queue.shift(r, run.write) };
                 }
                 run.write += 1;
                 run.read += 1;
             } else {
+                let Some(cell) = run.queue.heap.as_mut_slice().get_mut(r) else {
+                    break;
+                };
                 // SAFETY: as above; `read` moves past it before any user
                 // code runs, so it is never read again.
-                let e = unsafe { run.queue.heap.as_mut_slice()[r].assume_init_read() };
+                let e = unsafe { cell.assume_init_read() };
                 run.read += 1;
                 run.removed = true;
                 let value = run.queue.arena.remove(e.index);
@@ -414,16 +420,13 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         self.heap.reserve(want.saturating_sub(heap_room));
         let slots = self.arena.high_water();
         self.arena.reserve(want.saturating_sub(slots));
-        self.pos
-            .reserve(want.saturating_sub(self.pos.as_slice().len()));
     }
 
     /// Hands back memory no entry needs (growable storage: the heap to
     /// `len`, the slots above the highest live one). Keys stay valid, and
     /// stale keys stay stale.
     pub fn compact(&mut self) {
-        let slots = self.arena.compact();
-        self.pos.truncate_and_shrink(slots);
+        self.arena.compact();
         self.heap.truncate_and_shrink(self.len);
     }
 
@@ -435,12 +438,19 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         if !self.arena.contains(key.0) {
             return false;
         }
-        let pos = self.pos.as_slice()[key.0.index as usize] as usize;
-        let seq = self.next_seq();
+        let pos = self.arena.hot(key.0.index) as usize;
         let len = self.len;
-        // SAFETY: `pos < len` (ground rule), so the entry is initialised; it
-        // is read out here and the hole refilled by the `Hole` below.
-        let old = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
+        // `pos < len` for a live key (ground rule).
+        if pos >= len {
+            return false;
+        }
+        let Some(cell) = self.heap.as_mut_slice().get_mut(pos) else {
+            return false;
+        };
+        // SAFETY: `pos < len`, so the entry is initialised; it is read out
+        // here and the hole refilled by the `Hole` below.
+        let old = unsafe { cell.assume_init_read() };
+        let seq = self.next_seq();
         let new = Entry {
             prio: priority,
             seq,
@@ -461,7 +471,7 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
     /// Removes every entry. Keys handed out before stay stale.
     pub fn clear(&mut self) {
         /// Clears the arena on every path, also if a `P::drop` panicked.
-        struct ClearArena<'a, T, K: StorageKind>(&'a mut Arena<(), T, K>);
+        struct ClearArena<'a, T, K: StorageKind>(&'a mut Arena<u32, (), T, K>);
         impl<T, K: StorageKind> Drop for ClearArena<'_, T, K> {
             fn drop(&mut self) {
                 self.0.clear();
@@ -471,7 +481,29 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         let _arena = ClearArena(&mut self.arena);
         // SAFETY: as in `Drop`: positions below the old `len` were
         // initialised and `len` is already 0, so none is read again.
-        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
+        unsafe { drop_entries(self.heap.as_mut_slice(), len) };
+    }
+
+    /// Moves the entry at `from` to the vacant position `to` and records
+    /// its new position (`retain` closing its gap). Nothing happens if
+    /// either is out of range.
+    ///
+    /// # Safety
+    ///
+    /// `from` is initialised and is not read again before it is written;
+    /// `to` holds no entry (moved out or dropped).
+    #[inline]
+    unsafe fn shift(&mut self, from: usize, to: usize) {
+        let heap = self.heap.as_mut_slice();
+        if from >= heap.len() || to >= heap.len() {
+            return;
+        }
+        // SAFETY: the caller's contract: initialised, read once.
+        let e = unsafe { heap[from].assume_init_read() };
+        if let Some(p) = self.arena.hot_mut(e.index) {
+            *p = to as u32;
+        }
+        heap[to].write(e);
     }
 
     /// Restores the heap order over positions `0..len` (Floyd's
@@ -482,9 +514,12 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
             return;
         }
         for at in (0..=(len - 2) / ARITY).rev() {
+            let Some(cell) = self.heap.as_mut_slice().get_mut(at) else {
+                continue;
+            };
             // SAFETY: `at < len`: initialised; read out here and refilled by
             // the `Hole` (on unwind too).
-            let e = unsafe { self.heap.as_mut_slice()[at].assume_init_read() };
+            let e = unsafe { cell.assume_init_read() };
             sift_down(&mut Hole::new(self, at, e), len);
         }
     }
@@ -492,24 +527,30 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
     /// Takes the entry at heap position `pos` out, restoring the heap. If
     /// `Ord` panics while the last entry is sifted into the gap, the entry
     /// goes back in (at the end) and the queue keeps every item.
-    fn remove_at(&mut self, pos: usize) -> (T, P) {
-        debug_assert!(pos < self.len);
-        self.len -= 1;
-        let last_pos = self.len;
+    /// `None` only for a position past the end, which no caller passes.
+    fn remove_at(&mut self, pos: usize) -> Option<(T, P)> {
+        let last_pos = self.len.checked_sub(1)?;
+        let heap = self.heap.as_mut_slice();
+        if pos > last_pos || last_pos >= heap.len() {
+            debug_assert!(false, "heap position {pos} out of range");
+            return None;
+        }
+        self.len = last_pos;
         // SAFETY: `pos` was below the old `len`, so it is initialised; it is
         // read exactly once, and the gap is refilled (by the `Hole` below,
         // or by `PutBack` when that is `last_pos` itself).
-        let removed = unsafe { self.heap.as_mut_slice()[pos].assume_init_read() };
+        let removed = unsafe { heap[pos].assume_init_read() };
+        // SAFETY: `last_pos` was below the old `len` and is now past `len`:
+        // read once, and its entry moves into the `Hole` (no user code runs
+        // before the guards below hold both entries).
+        let last = (pos != last_pos).then(|| unsafe { heap[last_pos].assume_init_read() });
         let mut undo = PutBack {
             queue: self,
             entry: ManuallyDrop::new(removed),
             armed: true,
         };
-        if pos != last_pos {
+        if let Some(last) = last {
             let len = undo.queue.len;
-            // SAFETY: `last_pos` was below the old `len` and is now past
-            // `len`: read once, and its entry moves into the `Hole`.
-            let last = unsafe { undo.queue.heap.as_mut_slice()[last_pos].assume_init_read() };
             let mut hole = Hole::new(undo.queue, pos, last);
             if hole.elt.before(&undo.entry) {
                 sift_up(&mut hole);
@@ -522,8 +563,8 @@ impl<T, P: Ord, K: StorageKind> PriorityQueue<T, P, K> {
         // disarmed.
         let removed = unsafe { ManuallyDrop::take(&mut undo.entry) };
         drop(undo);
-        let value = self.arena.remove(removed.index);
-        (value, removed.prio)
+        let (_, (), value) = self.arena.remove(removed.index)?;
+        Some((value, removed.prio))
     }
 }
 
@@ -541,11 +582,11 @@ impl<'a, T, P: Ord, K: StorageKind> Iterator for Iter<'a, T, P, K> {
         if self.pos >= self.queue.len {
             return None;
         }
-        let e = self.queue.at(self.pos);
+        let e = self.queue.at(self.pos)?;
         self.pos += 1;
         Some((
-            PriorityKey(self.queue.arena.key_of(e.index)),
-            self.queue.arena.value(e.index),
+            PriorityKey(self.queue.arena.key_of(e.index)?),
+            self.queue.arena.value(e.index)?,
             &e.prio,
         ))
     }
@@ -584,9 +625,7 @@ impl<T, P: Ord, K: StorageKind> Drop for Retain<'_, T, P, K> {
             if r != self.write {
                 // SAFETY: `r` is in the untouched range, initialised; it is
                 // read once and written to the gap at `write < r`.
-                let e = unsafe { q.heap.as_mut_slice()[r].assume_init_read() };
-                q.pos.as_mut_slice()[e.index as usize] = self.write as u32;
-                q.heap.as_mut_slice()[self.write].write(e);
+                unsafe { q.shift(r, self.write) };
             }
             self.write += 1;
         }
@@ -603,6 +642,7 @@ impl<T, P: Ord, K: StorageKind> Drop for Retain<'_, T, P, K> {
 /// `0..len` stay initialised and the position table right.
 struct Hole<'a, P> {
     heap: &'a mut [MaybeUninit<Entry<P>>],
+    /// The arena's hot table: each slot's heap position.
     pos: &'a mut [u32],
     at: usize,
     elt: ManuallyDrop<Entry<P>>,
@@ -612,24 +652,34 @@ impl<'a, P> Hole<'a, P> {
     fn new<T, K: StorageKind>(q: &'a mut PriorityQueue<T, P, K>, at: usize, elt: Entry<P>) -> Self {
         Hole {
             heap: q.heap.as_mut_slice(),
-            pos: q.pos.as_mut_slice(),
+            pos: q.arena.hot_table_mut(),
             at,
             elt: ManuallyDrop::new(elt),
         }
     }
 
     /// Moves the entry at `from` into the hole; `from` becomes the hole.
+    /// The sift loops only call it with both positions below
+    /// `heap.len()`, which they have checked, so once inlined the checks
+    /// here fold away; were either out of range, nothing would move.
     ///
     /// # Safety
     ///
-    /// `from` is initialised, is not the hole, and is below `len`.
+    /// `from` is initialised and is not the hole.
     #[inline(always)]
     unsafe fn move_from(&mut self, from: usize) {
+        let at = self.at;
+        if from >= self.heap.len() || at >= self.heap.len() {
+            debug_assert!(false, "sift out of range");
+            return;
+        }
         // SAFETY: `from` is initialised (caller); its bits are not read again
         // until the hole, now at `from`, is refilled.
         let e = unsafe { self.heap[from].assume_init_read() };
-        self.pos[e.index as usize] = self.at as u32;
-        self.heap[self.at].write(e);
+        if let Some(p) = self.pos.get_mut(e.index as usize) {
+            *p = at as u32;
+        }
+        self.heap[at].write(e);
         self.at = from;
     }
 }
@@ -638,8 +688,13 @@ impl<P> Drop for Hole<'_, P> {
     fn drop(&mut self) {
         // SAFETY: `elt` is taken exactly once, here.
         let e = unsafe { ManuallyDrop::take(&mut self.elt) };
-        self.pos[e.index as usize] = self.at as u32;
-        self.heap[self.at].write(e);
+        if let Some(p) = self.pos.get_mut(e.index as usize) {
+            *p = self.at as u32;
+        }
+        // The hole is a position below `len`, so in range.
+        if let Some(cell) = self.heap.get_mut(self.at) {
+            cell.write(e);
+        }
     }
 }
 
@@ -662,9 +717,13 @@ impl<T, P, K: StorageKind> Drop for PutBack<'_, T, P, K> {
             // Position `len` is past every initialised one (the `Hole` has
             // refilled the gap), and there is room: the entry came out.
             let at = q.len;
-            q.pos.as_mut_slice()[e.index as usize] = at as u32;
-            q.heap.as_mut_slice()[at].write(e);
-            q.len += 1;
+            if let Some(p) = q.arena.hot_mut(e.index) {
+                *p = at as u32;
+            }
+            if let Some(cell) = q.heap.as_mut_slice().get_mut(at) {
+                cell.write(e);
+                q.len += 1;
+            }
         }
     }
 }
@@ -672,7 +731,9 @@ impl<T, P, K: StorageKind> Drop for PutBack<'_, T, P, K> {
 /// Moves the hole's entry towards the root.
 #[inline]
 fn sift_up<P: Ord>(hole: &mut Hole<'_, P>) {
-    while hole.at > 0 {
+    // `at < heap.len()` always (a hole is a position below `len`); saying
+    // so in the condition lets the optimiser see `parent < at` in range.
+    while hole.at > 0 && hole.at < hole.heap.len() {
         let parent = (hole.at - 1) / ARITY;
         // SAFETY: `parent < at < len`: initialised, and not the hole.
         let p = unsafe { hole.heap[parent].assume_init_ref() };
@@ -687,15 +748,15 @@ fn sift_up<P: Ord>(hole: &mut Hole<'_, P>) {
 /// Moves the hole's entry towards the leaves of a heap of `len` entries.
 #[inline]
 fn sift_down<P: Ord>(hole: &mut Hole<'_, P>, len: usize) {
-    // `len <= heap.len()` always; the `min` lets the optimiser see that the
-    // children indexed below are in bounds (no bounds checks in the loop).
+    // `len <= heap.len()` and `at < len` always; the `min` and the first
+    // check let the optimiser see every index below in bounds.
     let len = len.min(hole.heap.len());
-    loop {
-        let first = hole.at * ARITY + 1;
+    while hole.at < len {
+        let first = hole.at.saturating_mul(ARITY).saturating_add(1);
         if first >= len {
             break;
         }
-        let end = (first + ARITY).min(len);
+        let end = first.saturating_add(ARITY).min(len);
         let mut best = first;
         // SAFETY: children are `< len` and none of them is the hole (the
         // hole is their parent), so they are initialised.
@@ -721,21 +782,21 @@ impl<T, P, K: StorageKind> Drop for PriorityQueue<T, P, K> {
     fn drop(&mut self) {
         let len = core::mem::replace(&mut self.len, 0);
         // SAFETY: positions below `len` are initialised; dropped once.
-        unsafe { drop_entries(&mut self.heap.as_mut_slice()[..len]) };
+        unsafe { drop_entries(self.heap.as_mut_slice(), len) };
         // The arena drops the values (also if a `P::drop` panicked).
     }
 }
 
-/// Drops initialised entries; if one `P::drop` panics the others are still
-/// dropped (as for a slice).
+/// Drops the first `len` entries; if one `P::drop` panics the others are
+/// still dropped (as for a slice).
 ///
 /// # Safety
 ///
-/// Every entry of `entries` is initialised and is never read again.
-unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>]) {
+/// The first `len` entries are initialised and are never read again.
+unsafe fn drop_entries<P>(entries: &mut [MaybeUninit<Entry<P>>], len: usize) {
     if core::mem::needs_drop::<P>() {
-        let all =
-            ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), entries.len());
+        let len = len.min(entries.len());
+        let all = ptr::slice_from_raw_parts_mut(entries.as_mut_ptr().cast::<Entry<P>>(), len);
         // SAFETY: the caller's contract; `MaybeUninit<E>` has `E`'s layout.
         unsafe { ptr::drop_in_place(all) };
     }

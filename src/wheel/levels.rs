@@ -14,9 +14,18 @@
 //! due, so they cascade again instead of firing early.
 //!
 //! Ground rules:
-//! - Entries live in an [`Arena`](crate::arena) slot; their list
-//!   links are `u32` indices in that slot, so inserting a timer never
-//!   allocates. `Link::bucket` names the list an entry is on.
+//! - Entries live in an [`Arena`](crate::arena) slot: the deadline and
+//!   payload in the slot, the bucket naming the list an entry is on in the
+//!   slot's tag, its list links (`u32` indices) in the arena's hot table.
+//!   Inserting a timer never allocates.
+//! - A wheel slot holds `StorageKind::Ways` lists (one for `Fixed`, eight
+//!   for `Growable`); entry `i` is on list `i % ways`. A slot is occupied
+//!   iff one of its lists is not empty. A due slot's lists are walked
+//!   together with a [`Lookahead`], which prefetches the slots a few links
+//!   ahead: draining millions of timers then waits for memory once per
+//!   few timers rather than once per timer (the lists live in a table far
+//!   larger than the caches, and each link is only known once the one
+//!   before it has arrived).
 //! - `elapsed` only moves forward, and only to a slot deadline that has been
 //!   processed or to an `advance_to` time before every remaining slot's
 //!   deadline, so no occupied slot is ever skipped.
@@ -31,7 +40,7 @@
 //!   list is sorted the same way before it fires.
 
 use super::{Expired, TimerKey};
-use crate::arena::{Arena, Blank, Fixed, StorageKind, NIL};
+use crate::arena::{Arena, Blank, Fixed, StorageKind, Table, Ways, NIL};
 
 /// Slots per level.
 const SLOTS: usize = 64;
@@ -47,44 +56,62 @@ const OVERDUE: u16 = 0xFFFD;
 /// `bucket` of an expired entry not yet taken by the caller.
 const READY: u16 = 0xFFFE;
 
-/// An entry's intrusive links: 8 + 4 + 4 + 2 bytes, which with the arena's
-/// generation and free link makes 26 (32 after alignment) bytes per timer.
+/// What a wheel keeps of an entry, and where: the deadline (caller time
+/// units, as given) is the slot's cold link data; the bucket (`level * 64 +
+/// slot`, or `OVERDUE` / `READY`) is the slot's tag; the list neighbours
+/// are its [`Chain`] in the hot table. With the arena's generation that is
+/// 16 bytes in the slot before the payload, plus 8 in the chain table.
+pub(crate) type Link = u64;
+
+/// An entry's list neighbours, in the arena's hot table: 8 bytes a timer,
+/// so walking a slot's list reads a dense table and can run ahead of the
+/// entries it fires (see `Lookahead`). Both stored inverted (`!index`), as
+/// a level's heads are: a blank chain is all zero bits and reads as "no
+/// neighbour", so a walk that ever met one would end, not loop.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Link {
-    /// Deadline in caller time units (not ticks), as given.
-    when: u64,
-    prev: u32,
+pub(crate) struct Chain {
     next: u32,
-    /// `level * 64 + slot`, or `OVERDUE` / `READY`.
-    bucket: u16,
+    prev: u32,
 }
 
-impl Blank for Link {
-    /// All zero bits (a `static` wheel goes to `.bss`); a blank link is
-    /// never read: `insert` writes the whole link first.
-    const BLANK: Self = Link {
-        when: 0,
-        prev: 0,
-        next: 0,
-        bucket: 0,
+impl Blank for Chain {
+    const BLANK: Self = Chain {
+        next: !NIL,
+        prev: !NIL,
     };
 }
 
+/// How many links ahead of the entries it works on a walk along a slot's
+/// lists prefetches, all ways together: enough misses in flight to cover
+/// a memory access while a few entries are handled.
+const LOOKAHEAD: usize = 16;
+
 #[derive(Clone, Copy, Debug)]
-struct Level {
+struct Level<W> {
     /// Bit `s` set iff slot `s` is not empty.
     occupied: u64,
-    /// Each slot's first entry, stored inverted (`!index`, so an empty
-    /// slot, `!NIL`, is 0): an empty level is all zero bits, its reset a
+    /// Each slot's lists' first entries (`W::LEN` lists; an entry is on
+    /// list `index % W::LEN`), stored inverted (`!index`, so an empty list,
+    /// `!NIL`, is 0): an empty level is all zero bits, its reset a
     /// `memset`, and a `static` wheel goes to `.bss`.
-    head: [u32; SLOTS],
+    head: [W; SLOTS],
 }
 
-impl Level {
-    const EMPTY: Level = Level {
+impl<W: Ways> Level<W> {
+    const EMPTY: Self = Level {
         occupied: 0,
-        head: [!NIL; SLOTS],
+        head: [W::BLANK; SLOTS],
     };
+}
+
+impl<W: Ways> Blank for Level<W> {
+    const BLANK: Self = Self::EMPTY;
+}
+
+/// The list of slot `slot`'s lists that entry `i` is on.
+#[inline(always)]
+fn way_of<W: Ways>(i: u32) -> usize {
+    i as usize % W::LEN
 }
 
 /// A FIFO intrusive list with head and tail, both stored inverted as a
@@ -139,7 +166,8 @@ impl WheelConfig {
 
     /// Number of levels in use, `1..=10` (clamped, and clamped again to the
     /// levels the wheel's type reserves: its `LEVELS` parameter, 6 unless
-    /// spelled out). Storage is sized by the type, 264 bytes per level, so
+    /// spelled out). Storage is sized by the type, 264 bytes per level
+    /// (2056 for a growable wheel), so
     /// a small wheel picks a small `LEVELS`; fewer levels in use make timers
     /// beyond `64^levels` ticks re-cascade through the top level once per
     /// top-level rotation (still never early), more cost an extra cascade
@@ -195,15 +223,19 @@ impl WheelConfig {
 /// # Footprint
 ///
 /// `LEVELS` (6 unless spelled out, at most [`MAX_LEVELS`]) sizes the slot
-/// tables: 264 bytes per level, plus [`bytes_per_timer`](super::bytes_per_timer)
-/// per timer of a `Fixed<N>` arena. A fresh wheel is all zero bits when
+/// tables: 264 bytes per level with `Fixed` storage (one list per slot),
+/// 2056 with `Growable` (eight lists per slot, so a drain of millions of
+/// timers follows eight chains at once), plus
+/// [`bytes_per_timer`](super::bytes_per_timer) per timer of a `Fixed<N>`
+/// arena. [`SmallWheel`](super::SmallWheel) is the one-level wheel for
+/// small parts. A fresh wheel is all zero bits when
 /// its config uses all `LEVELS` levels (the default config and the default
 /// `LEVELS` agree), so a `static` one costs RAM in `.bss` and no flash:
 ///
 /// ```
 /// use latchfree::wheel::{Fixed, Wheel, WheelConfig};
 ///
-/// // 16 timers, one level (64 ticks before far timers re-cascade): 960 bytes.
+/// // 16 timers, one level (64 ticks before far timers re-cascade): 832 bytes.
 /// static mut TIMERS: Wheel<u8, Fixed<16>, 1> = Wheel::new_fixed(WheelConfig::new());
 /// assert!(core::mem::size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
 /// ```
@@ -236,8 +268,9 @@ impl WheelConfig {
 /// assert!(timeouts.is_empty());
 /// ```
 pub struct Wheel<T, K: StorageKind, const LEVELS: usize = 6> {
-    arena: Arena<Link, T, K>,
-    levels: [Level; LEVELS],
+    arena: Arena<Chain, Link, T, K>,
+    /// `LEVELS` levels: inline for `Fixed` storage, boxed for `Growable`.
+    levels: K::Table<Level<K::Ways>, LEVELS>,
     /// `LEVELS` minus the levels in use (0 when the config asks for all of
     /// them, as the default does: the whole wheel then starts as zero
     /// bits, so a `static` one goes to `.bss`).
@@ -294,7 +327,7 @@ impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     pub fn with_capacity(config: WheelConfig, capacity: usize) -> Self {
         Wheel {
             arena: Arena::new_growable(capacity),
-            levels: [Level::EMPTY; LEVELS],
+            levels: alloc::boxed::Box::new([Level::EMPTY; LEVELS]),
             spare_levels: spare_levels::<LEVELS>(config),
             tick_shift: config.tick_shift,
             elapsed: 0,
@@ -331,6 +364,136 @@ impl<T, const LEVELS: usize> Wheel<T, crate::arena::Growable, LEVELS> {
     #[inline]
     pub fn insert(&mut self, value: T, delay: u64) -> TimerKey {
         self.insert_at(value, self.now().saturating_add(delay))
+    }
+}
+
+/// The wheel's view of its arena: list steps in the hot table, deadline
+/// and bucket in the slot. Every accessor is total: an index no list
+/// holds reads as "no neighbour" and writes nowhere (see the arena's
+/// no-panic rule).
+impl<T, K: StorageKind> Arena<Chain, Link, T, K> {
+    /// The entry after `i` on its list, or `NIL`.
+    #[inline(always)]
+    fn next_of(&self, i: u32) -> u32 {
+        !self.hot(i).next
+    }
+
+    #[inline(always)]
+    fn set_next(&mut self, i: u32, next: u32) {
+        if let Some(c) = self.hot_mut(i) {
+            c.next = !next;
+        }
+    }
+
+    #[inline(always)]
+    fn set_prev(&mut self, i: u32, prev: u32) {
+        if let Some(c) = self.hot_mut(i) {
+            c.prev = !prev;
+        }
+    }
+
+    #[inline(always)]
+    fn when_of(&self, i: u32) -> u64 {
+        self.link(i)
+    }
+
+    #[inline(always)]
+    fn bucket_of(&self, i: u32) -> u16 {
+        self.tag(i) as u16
+    }
+
+    #[inline(always)]
+    fn set_bucket(&mut self, i: u32, bucket: u16) {
+        self.set_tag(i, u32::from(bucket));
+    }
+}
+
+/// A walk along `W::LEN` chains of entries linked by `next` (a slot's
+/// lists), taking one entry from each in turn, that keeps a second cursor
+/// on each chain `LOOKAHEAD / W::LEN` links ahead and prefetches the slot
+/// under it. So the slots (deadline, generation, payload: what firing an
+/// entry reads and writes) are already on their way when the walk reaches
+/// them, and the chain links themselves are fetched `W::LEN` at a time:
+/// a drain waits for memory once per few entries, not once per entry.
+/// Only the entry just handed out may be relinked by the caller; the ones
+/// ahead of it are read, never written.
+#[derive(Clone, Copy)]
+struct Lookahead<W> {
+    /// Per chain, the next entry to hand out (`NIL`: that chain is done).
+    /// Plain indices, not inverted.
+    rest: W,
+    /// Per chain, a cursor ahead of `rest`, or `NIL`.
+    ahead: W,
+    /// The chain to take from next.
+    turn: usize,
+}
+
+impl<W: Ways> Lookahead<W> {
+    /// Starts on the chains whose first entries are `heads` (stored
+    /// inverted, as in a level).
+    #[inline(always)]
+    fn start<T, K: StorageKind>(arena: &Arena<Chain, Link, T, K>, heads: W) -> Self {
+        let mut rest = heads;
+        let mut ahead = heads;
+        let depth = (LOOKAHEAD / W::LEN).max(2);
+        for (r, a) in rest.as_mut().iter_mut().zip(ahead.as_mut()) {
+            *r = !*r;
+            *a = *r;
+            for _ in 0..depth {
+                if *a == NIL {
+                    break;
+                }
+                arena.prefetch(*a);
+                *a = arena.next_of(*a);
+            }
+        }
+        Lookahead {
+            rest,
+            ahead,
+            turn: 0,
+        }
+    }
+
+    /// Starts on one chain.
+    #[inline(always)]
+    fn start_one<T, K: StorageKind>(arena: &Arena<Chain, Link, T, K>, head: u32) -> Self {
+        let mut heads = W::BLANK;
+        if let Some(h) = heads.as_mut().first_mut() {
+            *h = !head;
+        }
+        Self::start(arena, heads)
+    }
+
+    /// Hands out the next entry (its `next` link already read, so the
+    /// caller may relink it).
+    #[inline(always)]
+    fn next<T, K: StorageKind>(&mut self, arena: &Arena<Chain, Link, T, K>) -> Option<u32> {
+        for _ in 0..W::LEN {
+            let w = self.turn % W::LEN;
+            self.turn = w + 1;
+            let (Some(rest), Some(ahead)) = (
+                self.rest.as_mut().get_mut(w),
+                self.ahead.as_mut().get_mut(w),
+            ) else {
+                return None;
+            };
+            let i = *rest;
+            if i == NIL {
+                continue;
+            }
+            *rest = arena.next_of(i);
+            if *ahead != NIL {
+                arena.prefetch(*ahead);
+                *ahead = arena.next_of(*ahead);
+            }
+            return Some(i);
+        }
+        None
+    }
+
+    /// Whether every chain is done.
+    fn is_done(&self) -> bool {
+        self.rest.as_ref().iter().all(|&i| i == NIL)
     }
 }
 
@@ -395,13 +558,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// fires at the next advance; any deadline up to `u64::MAX` is accepted.
     #[inline]
     pub fn try_insert_at(&mut self, value: T, deadline: u64) -> Result<TimerKey, T> {
-        let link = Link {
-            when: deadline,
-            prev: NIL,
-            next: NIL,
-            bucket: READY,
-        };
-        let key = self.arena.insert(link, value)?;
+        let key = self.arena.insert(deadline, value)?;
         self.place(key.index);
         Ok(TimerKey(key))
     }
@@ -422,7 +579,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             return None;
         }
         self.unlink(key.0.index);
-        Some(self.arena.remove(key.0.index))
+        self.arena.remove(key.0.index).map(|(_, _, value)| value)
     }
 
     /// Moves a live timer to `delay` after [`now`](Self::now) (saturating);
@@ -441,20 +598,20 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             return false;
         }
         let i = key.0.index;
-        let old_bucket = self.arena.link(i).bucket;
+        let old_bucket = self.arena.bucket_of(i);
         if old_bucket != READY && old_bucket != OVERDUE {
             let when = self.tick_of(deadline);
             if when > self.elapsed {
                 let level = level_for(self.elapsed, when, self.num_levels());
                 let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
                 if (level * SLOTS + slot) as u16 == old_bucket {
-                    self.arena.link_mut(i).when = deadline;
+                    self.set_when(i, deadline);
                     return true;
                 }
             }
         }
         self.unlink(i);
-        self.arena.link_mut(i).when = deadline;
+        self.set_when(i, deadline);
         self.place(i);
         true
     }
@@ -467,7 +624,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     /// The deadline of a live timer.
     pub fn deadline(&self, key: TimerKey) -> Option<u64> {
         if self.arena.contains(key.0) {
-            Some(self.arena.link(key.0.index).when)
+            Some(self.arena.when_of(key.0.index))
         } else {
             None
         }
@@ -483,33 +640,56 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         self.arena.get_mut(key.0)
     }
 
-    /// Puts unlinked entry `i` on the list its deadline calls for.
+    #[inline(always)]
+    fn set_when(&mut self, i: u32, deadline: u64) {
+        if let Some(when) = self.arena.link_mut(i) {
+            *when = deadline;
+        }
+    }
+
+    /// Puts unlinked entry `i` on the list its deadline calls for and
+    /// returns that list's bucket.
     #[inline]
-    fn place(&mut self, i: u32) {
-        let when = self.tick_of(self.arena.link(i).when);
+    fn place(&mut self, i: u32) -> u16 {
+        let when = self.tick_of(self.arena.when_of(i));
         if when <= self.elapsed {
             self.push_back(i, OVERDUE);
-            return;
+            return OVERDUE;
         }
         let level = level_for(self.elapsed, when, self.num_levels());
         let slot = ((when >> (SLOT_BITS * level as u32)) & 63) as usize;
-        let lvl = &mut self.levels[level];
-        let head = !lvl.head[slot];
-        lvl.head[slot] = !i;
+        // `level < LEVELS` and `way < W::LEN`: both lookups always find
+        // their entry; were one not to, the timer would still be on a
+        // list (the overdue one), never lost.
+        let Some(lvl) = self.levels.items_mut().get_mut(level) else {
+            self.push_back(i, OVERDUE);
+            return OVERDUE;
+        };
+        let Some(way) = lvl.head[slot].as_mut().get_mut(way_of::<K::Ways>(i)) else {
+            self.push_back(i, OVERDUE);
+            return OVERDUE;
+        };
+        let head = !*way;
+        *way = !i;
         lvl.occupied |= 1 << slot;
         if head != NIL {
-            self.arena.link_mut(head).prev = i;
+            self.arena.set_prev(head, i);
         }
-        let link = self.arena.link_mut(i);
-        link.prev = NIL;
-        link.next = head;
-        link.bucket = (level * SLOTS + slot) as u16;
+        if let Some(c) = self.arena.hot_mut(i) {
+            *c = Chain {
+                next: !head,
+                prev: !NIL,
+            };
+        }
+        let bucket = (level * SLOTS + slot) as u16;
+        self.arena.set_bucket(i, bucket);
+        bucket
     }
 
     /// Appends `i` to the overdue or ready list.
     #[inline]
     fn push_back(&mut self, i: u32, bucket: u16) {
-        let when = self.arena.link(i).when;
+        let when = self.arena.when_of(i);
         let list = if bucket == OVERDUE {
             &mut self.overdue
         } else {
@@ -520,9 +700,8 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         if tail == NIL {
             list.head = !i;
         } else {
-            let tail_link = self.arena.link_mut(tail);
-            tail_link.next = i;
-            if tail_link.when > when {
+            self.arena.set_next(tail, i);
+            if self.arena.when_of(tail) > when {
                 // Ground rule 4: the list needs a sort before it is used.
                 let list = if bucket == OVERDUE {
                     &mut self.overdue
@@ -532,23 +711,26 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 list.unsorted = true;
             }
         }
-        let link = self.arena.link_mut(i);
-        link.prev = tail;
-        link.next = NIL;
-        link.bucket = bucket;
+        if let Some(c) = self.arena.hot_mut(i) {
+            *c = Chain {
+                next: !NIL,
+                prev: !tail,
+            };
+        }
+        self.arena.set_bucket(i, bucket);
     }
 
     /// Takes `i` off whatever list it is on.
     #[inline]
     fn unlink(&mut self, i: u32) {
-        let Link {
-            prev, next, bucket, ..
-        } = *self.arena.link(i);
+        let chain = self.arena.hot(i);
+        let (next, prev) = (!chain.next, !chain.prev);
+        let bucket = self.arena.bucket_of(i);
         if prev != NIL {
-            self.arena.link_mut(prev).next = next;
+            self.arena.set_next(prev, next);
         }
         if next != NIL {
-            self.arena.link_mut(next).prev = prev;
+            self.arena.set_prev(next, prev);
         }
         match bucket {
             OVERDUE | READY => {
@@ -568,11 +750,15 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
                 }
             }
             b => {
-                if prev == NIL {
-                    let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
-                    let lvl = &mut self.levels[level];
-                    lvl.head[slot] = !next;
-                    if next == NIL {
+                let (level, slot) = (b as usize / SLOTS, b as usize % SLOTS);
+                // Buckets below `OVERDUE` name a level in use, so `get`
+                // always finds it; a head's `prev` is `NIL`.
+                if let (NIL, Some(lvl)) = (prev, self.levels.items_mut().get_mut(level)) {
+                    let heads = lvl.head[slot].as_mut();
+                    if let Some(way) = heads.get_mut(way_of::<K::Ways>(i)) {
+                        *way = !next;
+                    }
+                    if next == NIL && heads.iter().all(|&h| h == !NIL) {
                         lvl.occupied &= !(1 << slot);
                     }
                 }
@@ -585,7 +771,8 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     #[inline]
     fn next_slot(&self) -> Option<(usize, usize, u64)> {
         let now = self.elapsed;
-        for (level, lvl) in self.levels[..self.num_levels() as usize].iter().enumerate() {
+        let in_use = self.num_levels() as usize;
+        for (level, lvl) in self.levels.items().iter().take(in_use).enumerate() {
             if lvl.occupied == 0 {
                 continue;
             }
@@ -656,8 +843,8 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let mut runs = [NIL; 33];
         let mut i = head;
         while i != NIL {
-            let next = self.arena.link(i).next;
-            self.arena.link_mut(i).next = NIL;
+            let next = self.arena.next_of(i);
+            self.arena.set_next(i, NIL);
             let mut run = i;
             // The first empty `runs[k]` takes the carry; 33 counters hold
             // 2^33 - 1 entries, more than `u32` indices can name, so one
@@ -684,10 +871,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         }
         let (mut prev, mut i) = (NIL, sorted);
         while i != NIL {
-            let link = self.arena.link_mut(i);
-            link.prev = prev;
+            self.arena.set_prev(i, prev);
             prev = i;
-            i = link.next;
+            i = self.arena.next_of(i);
         }
         let list = if bucket == OVERDUE {
             &mut self.overdue
@@ -705,17 +891,17 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let (mut head, mut tail) = (NIL, NIL);
         while a != NIL && b != NIL {
             let take;
-            if self.arena.link(a).when <= self.arena.link(b).when {
+            if self.arena.when_of(a) <= self.arena.when_of(b) {
                 take = a;
-                a = self.arena.link(a).next;
+                a = self.arena.next_of(a);
             } else {
                 take = b;
-                b = self.arena.link(b).next;
+                b = self.arena.next_of(b);
             }
             if tail == NIL {
                 head = take;
             } else {
-                self.arena.link_mut(tail).next = take;
+                self.arena.set_next(tail, take);
             }
             tail = take;
         }
@@ -723,7 +909,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         if tail == NIL {
             return rest;
         }
-        self.arena.link_mut(tail).next = rest;
+        self.arena.set_next(tail, rest);
         head
     }
 
@@ -764,9 +950,11 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             }
             self.elapsed = deadline;
             let top = self.num_levels() as usize - 1;
-            let lvl = &mut self.levels[level];
-            let head = !lvl.head[slot];
-            lvl.head[slot] = !NIL;
+            // `next_slot` names a level in use, so this always finds it.
+            let Some(lvl) = self.levels.items_mut().get_mut(level) else {
+                break;
+            };
+            let heads = core::mem::replace(&mut lvl.head[slot], Blank::BLANK);
             lvl.occupied &= !(1 << slot);
             let mut progress = level < top;
             // A level-0 slot below the top holds timers of exactly this
@@ -774,43 +962,41 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             // and no occupied slot is skipped): all fire, unchecked.
             let all_due = level == 0 && level < top;
             if USER {
-                let mut rest = Detached {
-                    wheel: &mut *self,
-                    rest: head,
-                    due: deadline,
-                };
+                let mut rest = Detached::new(self, heads, deadline);
                 while let Some(i) = rest.next() {
-                    debug_assert!(
-                        !all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) == deadline
-                    );
-                    if all_due || rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= deadline {
-                        fire(rest.wheel, i);
+                    let w = &mut *rest.wheel;
+                    debug_assert!(!all_due || w.tick_of(w.arena.when_of(i)) == deadline);
+                    if all_due || w.tick_of(w.arena.when_of(i)) <= deadline {
+                        fire(w, i);
                         fired += 1;
                         progress = true;
                     } else {
-                        rest.wheel.place(i);
-                        progress |= (rest.wheel.arena.link(i).bucket as usize) < top * SLOTS;
+                        progress |= (w.place(i) as usize) < top * SLOTS;
                     }
                 }
                 rest.done();
             } else {
                 // `fire` runs no user code: nothing can interrupt the list.
-                let mut i = head;
-                while i != NIL {
-                    let next = self.arena.link(i).next;
-                    debug_assert!(!all_due || self.tick_of(self.arena.link(i).when) == deadline);
-                    if all_due || self.tick_of(self.arena.link(i).when) <= deadline {
+                let mut walk = Lookahead::start(&self.arena, heads);
+                while let Some(i) = walk.next(&self.arena) {
+                    debug_assert!(!all_due || self.tick_of(self.arena.when_of(i)) == deadline);
+                    if all_due || self.tick_of(self.arena.when_of(i)) <= deadline {
                         fire(self, i);
                         fired += 1;
                         progress = true;
                     } else {
-                        self.place(i);
-                        progress |= (self.arena.link(i).bucket as usize) < top * SLOTS;
+                        progress |= (self.place(i) as usize) < top * SLOTS;
                     }
-                    i = next;
                 }
             }
-            if !progress && self.levels[..top].iter().all(|l| l.occupied == 0) {
+            if !progress
+                && self
+                    .levels
+                    .items()
+                    .iter()
+                    .take(top)
+                    .all(|l| l.occupied == 0)
+            {
                 // Only far timers are left, all on the top level's ring:
                 // rotating it slot by slot could take ~now / 64^levels
                 // steps. Jump straight to the earliest of them instead.
@@ -842,20 +1028,23 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
             sink(e);
             n += 1;
         }
-        n + self.advance_core::<true, _>(now, &mut |w, i| sink(w.take(i)))
+        n + self.advance_core::<true, _>(now, &mut |w, i| {
+            if let Some(e) = w.take(i) {
+                sink(e);
+            }
+        })
     }
 
-    /// Removes unlinked entry `i` and packages it.
+    /// Removes unlinked entry `i` and packages it (`None` only if `i` is
+    /// not a live entry, which no list holds).
     #[inline(always)]
-    fn take(&mut self, i: u32) -> Expired<T> {
-        let deadline = self.arena.link(i).when;
-        let (key, value) = self.arena.remove_keyed(i);
-        let key = TimerKey(key);
-        Expired {
-            key,
+    fn take(&mut self, i: u32) -> Option<Expired<T>> {
+        let (key, link, value) = self.arena.remove(i)?;
+        Some(Expired {
+            key: TimerKey(key),
             value,
-            deadline,
-        }
+            deadline: link,
+        })
     }
 
     /// With every timer on the top level, moves `elapsed` to the earlier of
@@ -873,49 +1062,57 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         let top = self.num_levels() as usize - 1;
         let mut min = u64::MAX;
         let mut chain = NIL;
-        let mut occupied = self.levels[top].occupied;
+        let Some(mut occupied) = self.levels.items().get(top).map(|l| l.occupied) else {
+            return 0;
+        };
         while occupied != 0 {
-            let slot = occupied.trailing_zeros() as usize;
+            let slot = occupied.trailing_zeros() as usize & (SLOTS - 1);
             occupied &= occupied - 1;
-            let mut i = !self.levels[top].head[slot];
-            while i != NIL {
-                let next = self.arena.link(i).next;
-                min = min.min(self.tick_of(self.arena.link(i).when));
-                self.arena.link_mut(i).next = chain;
-                chain = i;
-                i = next;
+            let Some(level) = self.levels.items_mut().get_mut(top) else {
+                break;
+            };
+            // Emptied slot by slot (no copy of the level), so the level
+            // ends empty once its occupancy word is cleared below.
+            let heads = core::mem::replace(&mut level.head[slot], Blank::BLANK);
+            for &head in heads.as_ref() {
+                let mut i = !head;
+                while i != NIL {
+                    let next = self.arena.next_of(i);
+                    min = min.min(self.tick_of(self.arena.when_of(i)));
+                    self.arena.set_next(i, chain);
+                    chain = i;
+                    i = next;
+                }
             }
         }
-        self.levels[top] = Level::EMPTY;
+        if let Some(level) = self.levels.items_mut().get_mut(top) {
+            level.occupied = 0;
+        }
         let target = min.min(now);
         debug_assert!(target >= self.elapsed);
         self.elapsed = target;
         let mut fired = 0;
         if !USER {
             // `fire` runs no user code: nothing can interrupt the chain.
-            while chain != NIL {
-                let next = self.arena.link(chain).next;
-                if self.tick_of(self.arena.link(chain).when) <= target {
-                    fire(self, chain);
+            let mut walk = Lookahead::<K::Ways>::start_one(&self.arena, chain);
+            while let Some(i) = walk.next(&self.arena) {
+                if self.tick_of(self.arena.when_of(i)) <= target {
+                    fire(self, i);
                     fired += 1;
                 } else {
-                    self.place(chain);
+                    self.place(i);
                 }
-                chain = next;
             }
             return fired;
         }
-        let mut rest = Detached {
-            wheel: self,
-            rest: chain,
-            due: target,
-        };
+        let mut rest = Detached::new_one(self, chain, target);
         while let Some(i) = rest.next() {
-            if rest.wheel.tick_of(rest.wheel.arena.link(i).when) <= target {
-                fire(rest.wheel, i);
+            let w = &mut *rest.wheel;
+            if w.tick_of(w.arena.when_of(i)) <= target {
+                fire(w, i);
                 fired += 1;
             } else {
-                rest.wheel.place(i);
+                w.place(i);
             }
         }
         rest.done();
@@ -929,7 +1126,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         if i == NIL {
             return None;
         }
-        Some(self.take(i))
+        self.take(i)
     }
 
     /// Takes the first entry off the overdue or ready list (`NIL` if it is
@@ -946,13 +1143,17 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         if i == NIL {
             return NIL;
         }
-        let next = self.arena.link(i).next;
+        let next = self.arena.next_of(i);
         list.head = !next;
         if next == NIL {
             list.tail = !NIL;
             list.unsorted = false;
         } else {
-            self.arena.link_mut(next).prev = NIL;
+            self.arena.set_prev(next, NIL);
+            // The caller takes `i` now and, popping in a loop, `next` soon:
+            // start its slot on the way (its chain entry is cached by the
+            // write above).
+            self.arena.prefetch(next);
         }
         i
     }
@@ -979,9 +1180,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
         if i == NIL {
             return None;
         }
-        let key = self.arena.key_of(i);
+        let key = self.arena.key_of(i)?;
         let value = self.arena.get(key)?;
-        Some((TimerKey(key), value, self.arena.link(i).when))
+        Some((TimerKey(key), value, self.arena.when_of(i)))
     }
 
     /// Takes every expired timer, in deadline order (ties in the order they
@@ -1013,7 +1214,9 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
     pub fn clear(&mut self) {
         // Lists first: dropping payloads runs user code, and if a `Drop`
         // panics the arena still ends empty, so nothing may point into it.
-        self.levels = [Level::EMPTY; LEVELS];
+        for level in self.levels.items_mut() {
+            *level = Level::EMPTY;
+        }
         self.overdue = List::EMPTY;
         self.ready = List::EMPTY;
         self.arena.clear();
@@ -1022,34 +1225,44 @@ impl<T, K: StorageKind, const LEVELS: usize> Wheel<T, K, LEVELS> {
 
 /// A chain of timers taken off the wheel to be fired or re-placed (a due
 /// slot's list, or the top level during a rebase), linked through `next`
-/// and in no list. `fire` runs user code (a sink) that may panic: if it
-/// does, dropping this re-homes the rest, so no timer is left in no list
-/// (counted by `len` but unreachable): those due by `due` go to the overdue
-/// list (they fire at the next advance), the others back to their slots.
+/// and in no list, walked with a [`Lookahead`]. `fire` runs user code (a
+/// sink) that may panic: if it does, dropping this re-homes the rest, so
+/// no timer is left in no list (counted by `len` but unreachable): those
+/// due by `due` go to the overdue list (they fire at the next advance),
+/// the others back to their slots.
 struct Detached<'a, T, K: StorageKind, const LEVELS: usize> {
     wheel: &'a mut Wheel<T, K, LEVELS>,
-    rest: u32,
+    walk: Lookahead<K::Ways>,
     due: u64,
 }
 
-impl<T, K: StorageKind, const LEVELS: usize> Detached<'_, T, K, LEVELS> {
+impl<'a, T, K: StorageKind, const LEVELS: usize> Detached<'a, T, K, LEVELS> {
+    /// The chains of a slot's lists, `heads` as the level stored them.
+    #[inline(always)]
+    fn new(wheel: &'a mut Wheel<T, K, LEVELS>, heads: K::Ways, due: u64) -> Self {
+        let walk = Lookahead::start(&wheel.arena, heads);
+        Detached { wheel, walk, due }
+    }
+
+    /// One chain, `head` a plain index.
+    #[inline(always)]
+    fn new_one(wheel: &'a mut Wheel<T, K, LEVELS>, head: u32, due: u64) -> Self {
+        let walk = Lookahead::start_one(&wheel.arena, head);
+        Detached { wheel, walk, due }
+    }
+
     /// Takes the next timer off the chain (it is then the caller's to fire
     /// or place).
     #[inline(always)]
     fn next(&mut self) -> Option<u32> {
-        let i = self.rest;
-        if i == NIL {
-            return None;
-        }
-        self.rest = self.wheel.arena.link(i).next;
-        Some(i)
+        self.walk.next(&self.wheel.arena)
     }
 
     /// The chain was worked through: nothing to re-home (the drop glue is
     /// skipped, keeping the common path as cheap as a plain loop).
     #[inline(always)]
     fn done(self) {
-        debug_assert_eq!(self.rest, NIL);
+        debug_assert!(self.walk.is_done());
         core::mem::forget(self);
     }
 }
@@ -1058,7 +1271,7 @@ impl<T, K: StorageKind, const LEVELS: usize> Drop for Detached<'_, T, K, LEVELS>
     fn drop(&mut self) {
         // Empty unless a sink panicked; runs no user code.
         while let Some(i) = self.next() {
-            if self.wheel.tick_of(self.wheel.arena.link(i).when) <= self.due {
+            if self.wheel.tick_of(self.wheel.arena.when_of(i)) <= self.due {
                 self.wheel.push_back(i, OVERDUE);
             } else {
                 self.wheel.place(i);

@@ -56,6 +56,38 @@ pub use crate::arena::Growable;
 pub use crate::arena::{Fixed, RawKey, StorageKind};
 pub use levels::{DrainExpired, Wheel, WheelConfig, MAX_LEVELS};
 
+/// The wheel for a small part: `N` timers stored inline and one level of
+/// 64 slots, the least RAM a wheel can take (16 timers with `u32`
+/// payloads: 832 bytes on Cortex-M, all `.bss` in a `static`, against
+/// 2152 for the default six levels).
+///
+/// One level spans 64 ticks: a timer due within 64 ticks sits in its
+/// slot (O(1) in and out, as on any wheel); one due later waits on the
+/// level as on a ring and is looked at again once per 64 ticks until it is
+/// due (never early), and when nothing nearer is left the wheel jumps
+/// straight to the earliest. With a few dozen timers that is a handful of
+/// compares per rotation, which is why this is the default worth reaching
+/// for on a 4–8 KiB part. Pick the tick with
+/// [`WheelConfig::tick_shift`]: with `now` in microseconds and a shift of
+/// 10, one tick is ~1 ms and the level spans ~65 ms.
+///
+/// ```
+/// use latchfree::wheel::{SmallWheel, WheelConfig};
+///
+/// static mut TIMERS: SmallWheel<u32, 16> = SmallWheel::new_fixed(WheelConfig::new());
+/// assert!(core::mem::size_of::<SmallWheel<u32, 16>>() <= 1024);
+///
+/// let mut wheel: SmallWheel<&str, 16> = SmallWheel::new_fixed(WheelConfig::new());
+/// wheel.try_insert_at("blink", 10).unwrap();
+/// wheel.try_insert_at("watchdog", 5_000).unwrap(); // beyond the 64-tick level
+/// wheel.advance_to(4_999);
+/// assert_eq!(wheel.pop_expired().map(|e| e.value), Some("blink"));
+/// assert!(wheel.pop_expired().is_none()); // never early
+/// wheel.advance_to(5_000);
+/// assert_eq!(wheel.pop_expired().map(|e| e.value), Some("watchdog"));
+/// ```
+pub type SmallWheel<T, const N: usize> = Wheel<T, Fixed<N>, 1>;
+
 /// A timer a [`Wheel`] handed back: its key (stale from now on), value and
 /// deadline. The same type as [`crate::queue::Expired`], keyed by
 /// [`TimerKey`] here.
@@ -72,19 +104,22 @@ pub use levels::{DrainExpired, Wheel, WheelConfig, MAX_LEVELS};
 /// ```
 pub type Expired<T> = crate::arena::Expired<TimerKey, T>;
 
-/// Bytes one timer with payload `T` occupies in a wheel's arena (links,
-/// deadline, generation and free-list link included); the per-level slot
-/// tables (264 bytes per level) are fixed and not counted.
+/// Bytes one timer with payload `T` occupies in a wheel's arena: its slot
+/// (deadline, generation, list bucket or free-list link, payload) and its
+/// 8-byte entry in the arena's chain table (list neighbours); the
+/// per-level slot tables (264 bytes per level with fixed storage, 2056
+/// with growable storage's eight lists per slot) are fixed and not
+/// counted.
 ///
 /// ```
 /// use latchfree::wheel::bytes_per_timer;
 ///
 /// // What one timer with a `u64` payload costs in a wheel's arena.
-/// let bytes = bytes_per_timer::<u64>();
-/// assert!(bytes >= 8 && bytes <= 64);
+/// assert_eq!(bytes_per_timer::<u64>(), 32);
 /// ```
 pub const fn bytes_per_timer<T>() -> usize {
     core::mem::size_of::<crate::arena::Slot<levels::Link, T>>()
+        + core::mem::size_of::<levels::Chain>()
 }
 
 /// Names one timer in a [`Wheel`]. Generation-checked: once the timer has

@@ -4,16 +4,12 @@ use crate::arena::Fixed;
 type W<const N: usize> = Wheel<u64, Fixed<N>>;
 
 #[test]
-fn overhead_per_timer_is_at_most_32_bytes() {
-    use crate::arena::Slot;
-    type S<T> = Slot<levels_link::Link, T>;
-    assert!(core::mem::size_of::<S<u64>>() - core::mem::size_of::<u64>() <= 32);
-    assert!(core::mem::size_of::<S<[u64; 4]>>() - 32 <= 32);
-    assert!(core::mem::size_of::<S<()>>() <= 32);
-}
-
-mod levels_link {
-    pub(crate) use super::super::levels::Link;
+fn overhead_per_timer_is_at_most_24_bytes() {
+    // Slot (deadline, generation, bucket/free link) plus the chain entry.
+    assert!(bytes_per_timer::<u64>() - core::mem::size_of::<u64>() <= 24);
+    assert!(bytes_per_timer::<[u64; 4]>() - 32 <= 24);
+    assert!(bytes_per_timer::<()>() <= 24);
+    assert!(bytes_per_timer::<u8>() <= 32);
 }
 
 #[test]
@@ -328,6 +324,7 @@ fn storage_is_sized_by_the_level_count() {
     // timers fits in 1 KiB (issue 14's target for a 16-timer static wheel).
     assert!(size_of::<Wheel<u8, Fixed<16>, 1>>() <= 1024);
     assert!(size_of::<Wheel<u32, Fixed<16>, 1>>() <= 1024);
+    assert!(size_of::<SmallWheel<u64, 16>>() <= 1024);
     // Each level adds its 64 slot heads and occupancy word, nothing more.
     let per_level = size_of::<Wheel<u8, Fixed<16>, 2>>() - size_of::<Wheel<u8, Fixed<16>, 1>>();
     assert_eq!(per_level, 64 * 4 + 8);
@@ -357,4 +354,59 @@ fn fewer_levels_in_use_than_reserved_still_fire_on_time() {
             );
         }
     }
+}
+
+#[test]
+fn small_wheel_fires_near_and_far_timers_on_time() {
+    // One level of 64 ticks: far timers wait on the ring and re-cascade,
+    // never early; a far jump takes them straight to their deadline.
+    let mut w: SmallWheel<u64, 16> = Wheel::new_fixed(WheelConfig::new());
+    let deadlines = [
+        1u64,
+        63,
+        64,
+        65,
+        127,
+        128,
+        1000,
+        4095,
+        4096,
+        70_000,
+        1 << 20,
+        1 << 40,
+        u64::MAX - 1,
+        5,
+        5,
+        0,
+    ];
+    for &d in &deadlines {
+        w.try_insert_at(d, d).unwrap();
+    }
+    assert!(w.try_insert_at(7, 7).is_err());
+    let mut stops = [0u64; 32];
+    for (n, &d) in deadlines.iter().enumerate() {
+        stops[2 * n] = d.saturating_sub(1);
+        stops[2 * n + 1] = d;
+    }
+    stops.sort_unstable();
+    let mut fired = 0;
+    for &t in &stops {
+        w.advance_to(t);
+        while let Some(e) = w.pop_expired() {
+            assert_eq!(e.deadline, t, "fired at {t}, due {}", e.deadline);
+            fired += 1;
+        }
+    }
+    assert_eq!(fired, deadlines.len());
+    assert!(w.is_empty());
+}
+
+#[cfg(feature = "alloc")]
+#[test]
+fn growable_wheel_is_a_small_value() {
+    // Its levels (eight lists per slot: 2 KiB each) are boxed, so moving a
+    // growable wheel, or keeping one on a small stack (loom's coroutines,
+    // an RTOS task), costs a few words, not 12 KiB.
+    assert!(core::mem::size_of::<Wheel<u64, crate::arena::Growable>>() <= 256);
+    assert!(core::mem::size_of::<Wheel<u64, crate::arena::Growable, MAX_LEVELS>>() <= 256);
 }

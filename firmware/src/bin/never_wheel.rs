@@ -1,6 +1,7 @@
 //! panic-never: the timing wheel's hot path (`try_insert_at`, `remove`,
-//! `reset_at`, `advance_to`, `pop_expired`) on a `static` 16-timer wheel, with inputs
-//! the optimiser cannot see through.
+//! `reset_at`, `advance_to`, `pop_expired`, `advance_with`, `poll_expired`)
+//! on a `static` 16-timer wheel, with inputs the optimiser cannot see
+//! through.
 #![no_std]
 #![no_main]
 
@@ -23,9 +24,20 @@ fn main() -> ! {
             }
         }
         now = black_box(now + 1);
-        let _ = black_box(wheel.advance_to(now));
-        while let Some(expired) = wheel.pop_expired() {
-            black_box((expired.key, expired.deadline, expired.value));
+        if black_box(now & 1 == 0) {
+            let _ = black_box(wheel.advance_to(now));
+            while let Some(expired) = wheel.pop_expired() {
+                black_box((expired.key, expired.deadline, expired.value));
+            }
+        } else if black_box(now & 2 == 0) {
+            let fired = wheel.advance_with(now, |expired| {
+                black_box((expired.key, expired.deadline, expired.value));
+            });
+            black_box(fired);
+        } else {
+            while let Some(expired) = wheel.poll_expired(now) {
+                black_box((expired.key, expired.deadline, expired.value));
+            }
         }
     }
 }

@@ -31,7 +31,7 @@ use latchfree::queue::{DelayQueue, Fixed, PriorityQueue};
 use latchfree::ring::{
     BusySpin, Consumer, Inline, Multi, MultiProducer, Producer, PublishError, Ring, Single,
 };
-use latchfree::wheel::{Wheel, WheelConfig};
+use latchfree::wheel::{SmallWheel, Wheel, WheelConfig};
 use latchfree_firmware::{check, finish, start_systick, Rng};
 
 /// Samples the SysTick handler publishes into the single-producer ring.
@@ -123,11 +123,13 @@ fn main() -> ! {
     static mut WHEEL: Wheel<u32, Fixed<16>> = Wheel::new_fixed(WheelConfig::new());
     static mut PRIORITIES: PriorityQueue<u32, u32, Fixed<16>> = PriorityQueue::new_fixed();
     static mut DELAYS: DelayQueue<u32, Fixed<16>> = DelayQueue::new_fixed();
+    static mut SMALL_WHEEL: SmallWheel<u32, 16> = SmallWheel::new_fixed(WheelConfig::new());
 
     let core = cortex_m::Peripherals::take().unwrap();
 
     priority_queue(PRIORITIES);
     delay_queue(DELAYS);
+    small_wheel(SMALL_WHEEL);
     limiter();
     balancer();
 
@@ -307,8 +309,12 @@ fn footprint() {
         size_of::<Wheel<u32, Fixed<16>>>()
     );
     hprintln!(
-        "size_of Wheel<u32, Fixed<16>, 1>: {} B",
-        size_of::<Wheel<u32, Fixed<16>, 1>>()
+        "size_of SmallWheel<u32, 16> (one level): {} B",
+        size_of::<SmallWheel<u32, 16>>()
+    );
+    check!(
+        size_of::<SmallWheel<u32, 16>>() <= 1024,
+        "a 16-timer SmallWheel takes more than 1 KiB"
     );
     hprintln!(
         "size_of PriorityQueue<u32, u32, Fixed<16>>: {} B",
@@ -318,6 +324,63 @@ fn footprint() {
         "size_of DelayQueue<u32, Fixed<16>>: {} B",
         size_of::<DelayQueue<u32, Fixed<16>>>()
     );
+}
+
+/// The one-level wheel for small parts: 16 timers near and far (far ones
+/// wait on the 64-tick ring and re-cascade), each handed out at the first
+/// advance at or after its deadline and never before; full at 16.
+fn small_wheel(wheel: &mut SmallWheel<u32, 16>) {
+    const DEADLINES: [u64; 16] = [
+        0,
+        1,
+        5,
+        5,
+        63,
+        64,
+        65,
+        127,
+        128,
+        1000,
+        4095,
+        4096,
+        70_000,
+        1 << 20,
+        1 << 40,
+        u64::MAX - 1,
+    ];
+    for (i, &d) in DEADLINES.iter().enumerate() {
+        check!(
+            wheel.try_insert_at(i as u32, d).is_ok(),
+            "the small wheel refused timer {}",
+            i
+        );
+    }
+    check!(
+        wheel.try_insert_at(99, 3) == Err(99),
+        "a full small wheel took a 17th timer"
+    );
+    let mut stops = [0u64; 32];
+    for (n, &d) in DEADLINES.iter().enumerate() {
+        stops[2 * n] = d.saturating_sub(1);
+        stops[2 * n + 1] = d;
+    }
+    stops.sort_unstable();
+    let mut fired = 0;
+    for &t in &stops {
+        wheel.advance_to(t);
+        while let Some(e) = wheel.pop_expired() {
+            check!(
+                e.deadline == t && DEADLINES[e.value as usize] == t,
+                "small wheel: timer {} due {} fired at {}",
+                e.value,
+                e.deadline,
+                t
+            );
+            fired += 1;
+        }
+    }
+    check!(fired == 16, "small wheel: {} of 16 timers fired", fired);
+    check!(wheel.is_empty(), "small wheel not empty after the drain");
 }
 
 /// Fixed-capacity priority queue against a model: push to full, change
