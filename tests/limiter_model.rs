@@ -62,6 +62,66 @@ impl GcraModel {
     }
 }
 
+/// juju/ratelimit's token bucket as a plain sequential model on unwrapped
+/// ticks: `tokens` as of tick `anchor`, refilled by `quantum` per tick up
+/// to `capacity`. A tick behind the anchor sees the tokens it would have
+/// had then: `quantum` fewer per tick (capacity not yet refilled),
+/// never more. The anchor and count move only on an admission.
+struct BucketModel {
+    anchor: u128,
+    tokens: u128,
+    capacity: u128,
+    quantum: u128,
+    interval: u64,
+}
+
+impl BucketModel {
+    fn new(capacity: u32, quantum: u32, interval: u64) -> BucketModel {
+        BucketModel {
+            anchor: 0,
+            tokens: capacity as u128,
+            capacity: capacity as u128,
+            quantum: quantum as u128,
+            interval,
+        }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u128 > self.capacity {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.capacity as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let tick = (now / self.interval) as u128;
+        let n = n as u128;
+        // Tokens at `tick` (negative: owed), written as `have − owe`.
+        let (have, owe) = if tick >= self.anchor {
+            let refilled = self.tokens + (tick - self.anchor) * self.quantum;
+            (refilled.min(self.capacity), 0)
+        } else {
+            (self.tokens, (self.anchor - tick) * self.quantum)
+        };
+        if have < n + owe {
+            // The first tick after which `n` are there: `n + owe − have`
+            // more tokens, `quantum` a tick.
+            let missing = n + owe - have;
+            let ready = tick + missing.div_ceil(self.quantum);
+            let ready_at = (ready * self.interval as u128).min(u64::MAX as u128) as u64;
+            return Err(TryAcquireError::NotReady { ready_at });
+        }
+        if tick >= self.anchor {
+            (self.anchor, self.tokens) = (tick, have - n);
+        } else {
+            self.tokens -= n; // as of the anchor, which stays
+        }
+        Ok(())
+    }
+}
+
 fn clock(ops: &[(Step, u32)]) -> Vec<(u64, u32)> {
     let mut now = 1_000_000u64;
     ops.iter()
@@ -130,6 +190,47 @@ proptest! {
         let mut m = GcraModel { tat: 0, period: 100, burst: 4 };
         for (now, n) in clock(&ops) {
             prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now));
+        }
+    }
+
+    #[test]
+    fn token_bucket_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        quantum in 1u32..4,
+        interval in 1u64..300,
+    ) {
+        let l = TokenBucket::with_refill(6, quantum, interval);
+        let mut m = BucketModel::new(6, quantum, interval);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks: first calls and jumps (either way) of up to 2⁴⁰ ticks,
+    /// across and far beyond any 32-bit wrap; the whole run admits at most
+    /// `capacity + quantum × (latest tick − earliest tick)`.
+    #[test]
+    fn token_bucket_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+    ) {
+        let (capacity, quantum, interval) = (6u32, 2u32, 3u64);
+        let l = TokenBucket::with_refill(capacity, quantum, interval);
+        let mut m = BucketModel::new(capacity, quantum, interval);
+        let (mut tick, mut lo, mut hi, mut admitted) = (first, first, first, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                tick = tick.saturating_add_signed(jump);
+            }
+            (lo, hi) = (lo.min(tick), hi.max(tick));
+            let now = tick * interval;
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} tick {}", n, tick);
+            if r.is_ok() {
+                admitted += n as u64;
+            }
+            let bound = capacity as u64 + quantum as u64 * (hi - lo);
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
         }
     }
 

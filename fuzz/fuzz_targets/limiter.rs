@@ -1,5 +1,6 @@
 //! GCRA (64- and 32-bit) and the token bucket against sequential models
-//! over arbitrary `(n, clock step)` sequences, backwards jumps included:
+//! over arbitrary `(n, clock step)` sequences, backwards jumps included
+//! (for the token bucket: any first tick and jumps of up to 2⁵⁰ ticks):
 //! every decision and every `ready_at` matches the model, quota
 //! construction refuses exactly the bad inputs, and no monotone stretch of
 //! time admits more than the burst plus the refills it holds.
@@ -17,6 +18,7 @@ struct Input {
     capacity: u32,
     quantum: u32,
     interval: u32,
+    first_tick: u64,
     ops: Vec<(u32, i32)>,
 }
 
@@ -89,42 +91,56 @@ impl Gcra32Model {
     }
 }
 
-/// The token bucket's documented rules on unwrapped ticks.
+/// juju/ratelimit's token bucket on unwrapped ticks (`u128`, so the model
+/// itself never wraps): `tokens` as of tick `anchor`, `quantum` more per
+/// tick up to `capacity`. A tick behind the anchor sees the tokens it
+/// would have had then (`quantum` fewer per tick), never more; the anchor
+/// and count move only on an admission. The documented range: a refill
+/// level `quantum × tick` past `2⁶⁴ − 1 − capacity`, or a take that would
+/// carry the full-again level past `2⁶⁴ − 1`, is refused with `u64::MAX`.
 struct BucketModel {
-    anchor: u64,
-    tokens: u64,
-    capacity: u64,
-    quantum: u64,
+    anchor: u128,
+    tokens: u128,
+    capacity: u128,
+    quantum: u128,
     interval: u64,
 }
 
 impl BucketModel {
     fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
-        if u64::from(n) > self.capacity {
+        if u128::from(n) > self.capacity {
             return Err(too_large(n, self.capacity as u32));
         }
-        let tick = now / self.interval;
-        let full_refill = self.capacity.div_ceil(self.quantum);
-        let (anchor, available) = if tick >= self.anchor {
-            let refill = (tick - self.anchor).saturating_mul(self.quantum);
-            (tick, (self.tokens + refill).min(self.capacity))
-        } else if self.anchor - tick <= full_refill + (1 << 24) {
-            (self.anchor, self.tokens)
-        } else {
-            (tick, 0)
-        };
-        // A refusal stores only a repair; a refusal after a refill or a
-        // stale read stores nothing (a later call recomputes the same).
-        if available < u64::from(n) {
-            if anchor == tick && available == 0 && tick < self.anchor {
-                (self.anchor, self.tokens) = (anchor, 0);
-            }
-            let wait = (u64::from(n) - available).div_ceil(self.quantum);
-            return Err(TryAcquireError::NotReady {
-                ready_at: anchor.saturating_add(wait).saturating_mul(self.interval),
-            });
+        if n == 0 {
+            return Ok(());
         }
-        (self.anchor, self.tokens) = (anchor, available - u64::from(n));
+        let never = Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        let n = u128::from(n);
+        let tick = u128::from(now / self.interval);
+        let max = u128::from(u64::MAX);
+        if tick * self.quantum > max - self.capacity {
+            return never;
+        }
+        let full_at = (self.anchor * self.quantum + self.capacity - self.tokens).max(tick * self.quantum);
+        if full_at + n > max {
+            return never;
+        }
+        let (have, owe) = if tick >= self.anchor {
+            let refilled = self.tokens + (tick - self.anchor) * self.quantum;
+            (refilled.min(self.capacity), 0)
+        } else {
+            (self.tokens, (self.anchor - tick) * self.quantum)
+        };
+        if have < n + owe {
+            let ready = tick + (n + owe - have).div_ceil(self.quantum);
+            let ready_at = (ready * u128::from(self.interval)).min(max) as u64;
+            return Err(TryAcquireError::NotReady { ready_at });
+        }
+        if tick >= self.anchor {
+            (self.anchor, self.tokens) = (tick, have - n);
+        } else {
+            self.tokens -= n;
+        }
         Ok(())
     }
 }
@@ -243,34 +259,53 @@ fuzz_target!(|input: Input| {
     }
 
     // Token bucket (constructed only from valid arguments: the invalid
-    // ones are documented panics).
+    // ones are documented panics), on the whole clock: a first call at any
+    // tick, then steps and jumps either way of up to 2⁵⁰ ticks (across the
+    // 32-bit wraps and up to the end of the level's range).
     let capacity = input.capacity % (1 << 20) + 1;
     let quantum = input.quantum % capacity + 1;
     let interval = u64::from(input.interval % (1 << 16)) + 1;
     let tb = TokenBucket::with_refill(capacity, quantum, interval);
-    // The fresh word's tick is 0, i.e. 2³² here.
     let mut m = BucketModel {
-        anchor: 1 << 32,
-        tokens: u64::from(capacity),
-        capacity: u64::from(capacity),
-        quantum: u64::from(quantum),
+        anchor: 0,
+        tokens: u128::from(capacity),
+        capacity: u128::from(capacity),
+        quantum: u128::from(quantum),
         interval,
     };
-    // A window of 2³⁰ ticks across the 32-bit tick's wrap: any two ticks
-    // are less than 2³¹ apart, so the wrapping tick is never ambiguous (a
-    // refusal or a `TooLarge` stores nothing, so the anchor may lag the
-    // clock by the whole window).
-    let lo = ((1u64 << 32) - (1 << 29)) * interval;
-    let hi = ((1u64 << 32) + (1 << 29)) * interval;
-    let mut now = (1u64 << 32) * interval;
+    let (c, qn) = (u64::from(capacity), u64::from(quantum));
+    let max_tick = u64::MAX / interval;
+    let mut tick = input.first_tick % max_tick.saturating_add(1);
+    let (mut hi, mut admitted, mut first_taken) = (tick, 0u64, None);
     let mut trace = Vec::new();
-    for &(n, d) in ops {
-        now = step(now, d >> 2, lo, hi);
+    for (i, &(n, d)) in ops.iter().enumerate() {
+        if i > 0 {
+            // The low 5 bits scale the step: mostly small, sometimes huge.
+            let jump = i64::from(d >> 5) << (d & 31).min(24);
+            tick = tick.saturating_add_signed(jump).min(max_tick);
+        }
+        hi = hi.max(tick);
+        let now = tick * interval;
         let n = n % (capacity + 2);
         let r = tb.try_acquire_at(n, now);
-        assert_eq!(r, m.acquire(n, now), "n {n} now {now}");
+        assert_eq!(r, m.acquire(n, now), "n {n} tick {tick}");
+        if let Err(TryAcquireError::NotReady { ready_at }) = r {
+            // `u64::MAX`: never (the end of the range).
+            assert!(ready_at > now || ready_at == u64::MAX);
+        }
+        if r.is_ok() && n > 0 {
+            admitted += u64::from(n);
+            first_taken.get_or_insert(tick);
+        }
+        // No jump back creates a token: from the first admission on, the
+        // run takes at most a bucket plus the refills up to the latest
+        // tick read, however far back later readings go.
+        let refilled = hi - first_taken.unwrap_or(hi);
+        let bound = u128::from(c) + u128::from(qn) * u128::from(refilled);
+        assert!(u128::from(admitted) <= bound, "{admitted} admitted, bound {bound}");
         trace.push((now, n, r.is_ok()));
     }
-    let (c, qn) = (u64::from(capacity), u64::from(quantum));
-    check_stretches(&trace, |a, z| c + qn * (z / interval - a / interval));
+    check_stretches(&trace, |a, z| {
+        c.saturating_add(qn.saturating_mul(z / interval - a / interval))
+    });
 });

@@ -43,6 +43,36 @@ fn token_bucket_never_over_admits() {
     exactly_capacity(|| TokenBucket::new(Quota::with_period(100).allow_burst(2)));
 }
 
+/// A stale caller (its `now` one tick behind) racing two current ones:
+/// the bucket (2 tokens, 1 a tick) admits at most the 2 it holds plus the
+/// 1 refilled by the later tick, whatever the order; the stale reading
+/// never moves the word back to refill the ticks between again.
+#[test]
+fn token_bucket_stale_caller_creates_nothing() {
+    model(|| {
+        let l = Arc::new(TokenBucket::with_refill(2, 1, 100));
+        let take = |l: Arc<TokenBucket>, n: u32, now: u64| {
+            thread::spawn(move || {
+                if l.try_acquire_at(n, now).is_ok() {
+                    n
+                } else {
+                    0
+                }
+            })
+        };
+        let current = take(l.clone(), 2, 1_100);
+        let stale = take(l.clone(), 1, 1_000);
+        let mine = if l.try_acquire_at(1, 1_100).is_ok() {
+            1
+        } else {
+            0
+        };
+        let admitted = mine + current.join().unwrap() + stale.join().unwrap();
+        assert!((1..=3).contains(&admitted), "{admitted} admitted");
+        assert!(l.try_acquire_at(1, 1_100).is_err() || admitted < 3);
+    });
+}
+
 #[test]
 fn leaky_bucket_never_over_admits() {
     exactly_capacity(|| LeakyBucket::new(Quota::with_period(100).allow_burst(2)));

@@ -20,7 +20,9 @@
 //!   One compare-and-swap per admission. [`Gcra32`] is the same algorithm
 //!   on a wrapping 32-bit tick, for targets without 64-bit atomics.
 //! - [`TokenBucket`]: juju/ratelimit's shape: `quantum` tokens land every
-//!   `interval`, up to `capacity`. Word: `(tick: u32, tokens: u32)`.
+//!   `interval`, up to `capacity`. Word: the refill level (`quantum ×
+//!   ⌊now / interval⌋`) at which the bucket is full again, a full `u64`
+//!   that never wraps: GCRA on the refill clock.
 //! - [`LeakyBucket`]: uber-go/ratelimit's pacing leaky bucket:
 //!   [`take_at`](LeakyBucket::take_at) always reserves the next slot and
 //!   says how long to wait for it, so callers leave evenly spaced; `slack`
@@ -50,10 +52,13 @@
 //! - **`n` above the burst is an error**, [`TryAcquireError::TooLarge`], not
 //!   a wait that never ends. `n == 0` is always admitted.
 //! - **The clock may go backwards.** Nothing panics and no capacity is
-//!   created: a limiter that sees time run backwards re-anchors to the new
-//!   reading *without* refilling, so the worst case is a refusal of at most
-//!   one burst period (or window) longer than needed. The same rule covers
-//!   the wrapping 32-bit words after a very long idle period.
+//!   created. [`Gcra`], [`TokenBucket`] and [`LeakyBucket`] never move
+//!   their word back, whatever the jump: a `now` behind it (a stale
+//!   reading, or a clock that went back by `d`) sees less capacity, so the
+//!   worst case is `d` of refusals. The window limiters re-anchor to the
+//!   new reading *without* refilling, a refusal of at most one window
+//!   longer than needed; so does [`Gcra32`]'s wrapping 32-bit word after a
+//!   very long idle spell.
 //!
 //! Progress: every `try_acquire` is lock-free (a failed CAS means another
 //! caller's succeeded). Nothing here blocks except the `std` `acquire`

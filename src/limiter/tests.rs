@@ -173,3 +173,61 @@ fn keyed_is_per_key_and_sweeps_idle_keys() {
     assert!(k.try_acquire_at(&3, 2, 200).is_ok());
     assert!(k.try_acquire_at(&3, 1, 200).is_err());
 }
+
+/// A clock that jumps back, by any amount, creates no token. (The old
+/// word kept a wrapping 32-bit tick: a jump back by more than 2³¹ ticks
+/// read as time gone forward and refilled the bucket.)
+#[test]
+fn token_bucket_far_jump_back_creates_nothing() {
+    for interval in [1, 1_000] {
+        let b = TokenBucket::with_refill(10, 1, interval);
+        let t = (1u64 << 33) * interval;
+        assert!(b.try_acquire_at(10, t).is_ok());
+        for back in [
+            1,
+            1 << 24,
+            (1 << 31) + 5,
+            (1 << 31) + (1 << 24) + 5,
+            (1 << 32) - 3,
+            1 << 32,
+            (1 << 32) + 7,
+            1 << 33,
+        ] {
+            let at = t - back * interval;
+            assert!(
+                b.try_acquire_at(1, at).is_err(),
+                "admitted after a jump back by {back} ticks"
+            );
+        }
+        assert!(b.try_acquire_at(1, t).is_err());
+        // Time resumes where it was: one token per tick after `t`.
+        assert!(b.try_acquire_at(1, t + interval).is_ok());
+        assert!(b.try_acquire_at(1, t + interval).is_err());
+    }
+}
+
+/// A new bucket is full whenever its first call comes. (The old word's
+/// fresh tick 0 read as a wrapped word from about 2³¹ + 2²⁴ ticks on, and
+/// the bucket started empty.)
+#[test]
+fn token_bucket_starts_full_at_any_first_tick() {
+    for interval in [1, 7, 1_000] {
+        for tick in [
+            0u64,
+            1,
+            1 << 31,
+            (1 << 31) + (1 << 24) + 11,
+            u32::MAX as u64,
+            1 << 32,
+            (1 << 32) + (1 << 31) + (1 << 24) + 11,
+            u32::MAX as u64 * 7,
+            1 << 40,
+        ] {
+            let b = TokenBucket::with_refill(5, 2, interval);
+            let now = tick * interval;
+            assert_eq!(b.available_at(now), 5, "first tick {tick}");
+            assert!(b.try_acquire_at(5, now).is_ok(), "first tick {tick}");
+            assert!(b.try_acquire_at(1, now).is_err());
+        }
+    }
+}
