@@ -121,7 +121,8 @@ impl BucketModel {
         if tick * self.quantum > max - self.capacity {
             return never;
         }
-        let full_at = (self.anchor * self.quantum + self.capacity - self.tokens).max(tick * self.quantum);
+        let full_at =
+            (self.anchor * self.quantum + self.capacity - self.tokens).max(tick * self.quantum);
         if full_at + n > max {
             return never;
         }
@@ -302,7 +303,10 @@ fuzz_target!(|input: Input| {
         // tick read, however far back later readings go.
         let refilled = hi - first_taken.unwrap_or(hi);
         let bound = u128::from(c) + u128::from(qn) * u128::from(refilled);
-        assert!(u128::from(admitted) <= bound, "{admitted} admitted, bound {bound}");
+        assert!(
+            u128::from(admitted) <= bound,
+            "{admitted} admitted, bound {bound}"
+        );
         trace.push((now, n, r.is_ok()));
     }
     check_stretches(&trace, |a, z| {
