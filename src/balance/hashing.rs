@@ -69,7 +69,10 @@ impl<B> Ring<B> {
         // Points of lower buckets are all below `hash`, of higher ones all
         // above it: the answer is in this bucket or is the next bucket's
         // first point.
-        let (lo, hi) = (self.starts[bucket] as usize, self.starts[bucket + 1] as usize);
+        let (lo, hi) = (
+            self.starts[bucket] as usize,
+            self.starts[bucket + 1] as usize,
+        );
         let at = lo + self.points[lo..hi].partition_point(|&p| p < hash);
         let at = if at == self.points.len() { 0 } else { at };
         Some(&self.members[self.owners[at] as usize])

@@ -17,12 +17,12 @@
 //!   it. Pickers are wait-free apart from the epoch pin; changes are
 //!   lock-free.
 //! - Hot loops take a per-thread *picker* ([`RoundRobin::picker`],
-//!   [`Weighted::picker`], [`HashRing::picker`], [`LeastLoaded::picker`]): it holds one epoch
-//!   pin across picks (re-pinned every 64 picks, so reclamation still
-//!   progresses) and keeps its own cursor, so a pick is one `Acquire` load
-//!   of the snapshot pointer and private arithmetic, writing no cache line
-//!   another picker writes (P2C: only the chosen member's in-flight
-//!   count). Each picker's own picks follow the algorithm exactly (a
+//!   [`Weighted::picker`], [`HashRing::picker`], [`LeastLoaded::picker`]):
+//!   it holds one epoch pin across picks (re-pinned every 64 picks, so
+//!   reclamation still progresses) and keeps its own cursor, so a pick is
+//!   one `Acquire` load of the snapshot pointer and private arithmetic (a
+//!   ring lookup), writing no cache line another picker writes (P2C: only
+//!   the chosen member's in-flight count). Each picker's own picks follow the algorithm exactly (a
 //!   rotation of round robin's order or of nginx's sequence); the totals
 //!   over all pickers stay within one pick per picker (round robin) or
 //!   `weight` per picker (SWRR) of the exact shares.

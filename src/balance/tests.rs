@@ -128,7 +128,15 @@ fn naive_owner(members: &[u32], vnodes: u32, hash: u64) -> Option<u32> {
 #[test]
 fn ring_lookup_matches_the_naive_search() {
     let mut rng = 0x1234_5678_9abc_def1u64;
-    for (n, vnodes) in [(0u32, 4u32), (1, 1), (1, 2), (2, 1), (3, 5), (4, 16), (16, 160)] {
+    for (n, vnodes) in [
+        (0u32, 4u32),
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (3, 5),
+        (4, 16),
+        (16, 160),
+    ] {
         let members: Vec<u32> = (0..n).map(|m| m * 7 + 1).collect();
         let ring = HashRing::new(members.iter().copied(), vnodes);
         let mut p = ring.picker();
