@@ -7,7 +7,16 @@
 //! admits. A reader in an *earlier* window (the clock went backwards, or a
 //! wrap after 2³¹ / 2²³ idle windows) re-anchors the word to its own window
 //! and keeps the counts: the worst a strange clock costs is refusals until
-//! the next window boundary, never extra admissions.
+//! the next window boundary.
+//!
+//! Known limits of the wrapping window index (32 bits for [`FixedWindow`],
+//! 24 for [`SlidingWindow`]), the same two the token bucket had: a clock
+//! jump back by more than 2³¹ (fixed) or 2²³ (sliding) windows reads as
+//! time gone forward and starts a fresh count (extra admissions: 2²³
+//! windows of 1 ms is 2.3 hours); and a new limiter whose first call falls
+//! in a window index at or past about 2³¹ (fixed) or 2²³ (sliding), modulo
+//! the index width, takes its fresh word for a wrapped one and refuses
+//! until the next window.
 
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
