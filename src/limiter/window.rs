@@ -36,7 +36,10 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 /// ```
 #[derive(Debug)]
 pub struct FixedWindow {
-    /// `window << 32 | count`; `count ≤ limit`.
+    /// The *position*: `limit × window + count` of the latest window
+    /// counted in; only grows. A window's first position is also the one
+    /// after its predecessor's last, so a full window reads as an empty
+    /// next one, and a fresh word (0) as an empty window anywhere.
     word: AtomicU64,
     limit: u32,
     len: u64,
@@ -74,40 +77,40 @@ impl FixedWindow {
     #[inline]
     pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
         check_size(n, self.limit)?;
-        let index = now / self.len;
-        let window = index as u32;
-        let mut word = self.word.load(Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
+        let limit = self.limit as u64;
+        // The first position of `now`'s window; in range, `level + limit`
+        // fits a `u64`.
+        let Some(level) = (now / self.len)
+            .checked_mul(limit)
+            .filter(|&level| level <= u64::MAX - limit)
+        else {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        };
+        // Relaxed: the word guards no other memory; the CAS alone orders
+        // admissions (its modification order is the order they counted).
+        let mut position = self.word.load(Relaxed);
         loop {
-            let (stored, count) = ((word >> 32) as u32, word as u32);
-            let ahead = window.wrapping_sub(stored) as i32;
-            // Later window: fresh count. Same or a little earlier: count
-            // in the stored window. Far earlier: wrapped, repair as full.
-            let (anchor, count, repaired) = if ahead > 0 {
-                (window, 0, false)
-            } else if ahead.unsigned_abs() <= STALE_WINDOWS {
-                (stored, count, false)
+            // The end of the window the admission counts in: `now`'s, or
+            // for a word past it (a stale or backwards `now`) the word's
+            // own, `⌈position / limit⌉`: the word never moves back.
+            let end = if position <= level + limit {
+                level + limit
             } else {
-                (window, self.limit, true)
+                position.div_ceil(limit) * limit
             };
-            if count + n > self.limit {
-                if repaired {
-                    let repair = (anchor as u64) << 32 | count as u64;
-                    let _ = self.word.compare_exchange(word, repair, Relaxed, Relaxed);
-                }
-                let anchor_index =
-                    index.wrapping_add(anchor.wrapping_sub(window) as i32 as i64 as u64);
+            let new = position.max(level) + n as u64;
+            if new > end {
                 return Err(TryAcquireError::NotReady {
-                    ready_at: anchor_index.saturating_add(1).saturating_mul(self.len),
+                    ready_at: (end / limit).saturating_mul(self.len),
                 });
             }
-            let new = (anchor as u64) << 32 | (count + n) as u64;
-            if new == word {
-                return Ok(());
-            }
-            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+            match self.word.compare_exchange_weak(position, new, Relaxed, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
-                    word = seen;
+                    position = seen;
                     crate::sync::busy_loop();
                 }
             }
@@ -160,6 +163,12 @@ pub struct SlidingWindow {
     len: u64,
 }
 
+/// A new word, empty whatever window its first call reads. Never stored
+/// otherwise: `current == 2²⁰ − 1` needs `limit == 2²⁰ − 1` with nothing
+/// left of the previous window (`previous` weighs at least 1 while it is
+/// not 0), so `previous == 2²⁰ − 1` beside it is unreachable.
+const FRESH: u64 = pack(0, COUNT_MASK as u32, COUNT_MASK as u32);
+
 const fn pack(window: u32, current: u32, previous: u32) -> u64 {
     ((window & WINDOW_MASK) as u64) << (2 * COUNT_BITS)
         | (current as u64) << COUNT_BITS
@@ -193,7 +202,7 @@ impl SlidingWindow {
             if limit as u64 > COUNT_MASK {
                 return Err(QuotaError::TooLong);
             }
-            Ok(SlidingWindow { word: AtomicU64::new(0), limit, len })
+            Ok(SlidingWindow { word: AtomicU64::new(FRESH), limit, len })
         }
     }
 
@@ -217,6 +226,8 @@ impl SlidingWindow {
             // at its start (offset 0: the previous window weighs fully);
             // far earlier means the index wrapped: repair as full.
             let (anchor, cur, prev, offset, repaired) = match ahead {
+                // A fresh word is empty at every window.
+                _ if word == FRESH => (window, 0, 0, offset, false),
                 0 => (window, cur, prev, offset, false),
                 1 => (window, 0, cur, offset, false),
                 a if a < 1 << (WINDOW_BITS - 1) => (window, 0, 0, offset, false),
