@@ -122,6 +122,54 @@ impl BucketModel {
     }
 }
 
+/// A fixed window counter as a plain sequential model: admissions count
+/// in the latest window read so far (a `now` behind it, stale or after a
+/// jump back, counts there too), at most `limit` per window; a window
+/// index past the end of the range (`limit × window > 2⁶⁴ − 1 − limit`)
+/// is refused for good.
+struct FixedModel {
+    window: Option<u64>,
+    count: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl FixedModel {
+    fn new(limit: u32, len: u64) -> FixedModel {
+        FixedModel { window: None, count: 0, limit: limit as u64, len }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u64 > self.limit {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.limit as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let index = now / self.len;
+        if index as u128 * self.limit as u128 > (u64::MAX - self.limit) as u128 {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        }
+        if self.window.map_or(true, |w| index > w) {
+            // A full window reads as an empty next one, so whether a later
+            // reading counts here or there makes no difference.
+            self.window = Some(index);
+            self.count = 0;
+        }
+        let w = self.window.unwrap();
+        if self.count + n as u64 > self.limit {
+            return Err(TryAcquireError::NotReady {
+                ready_at: (w + 1).saturating_mul(self.len),
+            });
+        }
+        self.count += n as u64;
+        Ok(())
+    }
+}
+
 fn clock(ops: &[(Step, u32)]) -> Vec<(u64, u32)> {
     let mut now = 1_000_000u64;
     ops.iter()
@@ -232,6 +280,60 @@ proptest! {
             let bound = capacity as u64 + quantum as u64 * (hi - lo);
             prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
         }
+    }
+
+    #[test]
+    fn fixed_window_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        limit in 1u32..8,
+        len in 1u64..700,
+    ) {
+        let l = FixedWindow::new(limit, len);
+        let mut m = FixedModel::new(limit, len);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks: a first call and jumps (either way) of up to 2⁴⁰
+    /// windows, across and far beyond the old 32-bit index's wrap; the
+    /// whole run admits at most `limit × (latest window − first admitting
+    /// window + 1)`, however far back later readings go.
+    #[test]
+    fn fixed_window_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+        len in 1u64..1_000,
+    ) {
+        let limit = 6u32;
+        let l = FixedWindow::new(limit, len);
+        let mut m = FixedModel::new(limit, len);
+        let (mut index, mut hi, mut first_taken, mut admitted) = (first, first, None, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                index = index.saturating_add_signed(jump);
+            }
+            hi = hi.max(index);
+            let now = index * len + (jump as u64 % len);
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} index {}", n, index);
+            if r.is_ok() && n > 0 {
+                admitted += n as u64;
+                first_taken.get_or_insert(index);
+            }
+            let windows = hi - first_taken.unwrap_or(hi) + 1;
+            let bound = limit as u64 * windows;
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+        }
+    }
+
+    /// A new sliding window admits its full limit at any first window.
+    #[test]
+    fn sliding_window_starts_full(first in 0u64..1 << 40, len in 1u64..1_000, limit in 1u32..1 << 20) {
+        let l = SlidingWindow::new(limit, len);
+        let now = first * len + first % len;
+        prop_assert!(l.try_acquire_at(limit, now).is_ok(), "first window {}", first);
+        prop_assert!(l.try_acquire_at(1, now).is_err());
     }
 
     #[test]
