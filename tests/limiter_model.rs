@@ -170,6 +170,66 @@ impl FixedModel {
     }
 }
 
+/// The sliding window counter as a plain sequential model, on unwrapped
+/// window indexes: admissions count in the latest window admitted in so
+/// far, or `now`'s if later; a `now` behind it counts at that window's
+/// start (the previous window weighs fully).
+struct SlidingModel {
+    latest: Option<u64>,
+    cur: u64,
+    prev: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl SlidingModel {
+    fn new(limit: u32, len: u64) -> SlidingModel {
+        SlidingModel { latest: None, cur: 0, prev: 0, limit: limit as u64, len }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u64 > self.limit {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.limit as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let (n, len, index) = (n as u64, self.len, now / self.len);
+        let (target, offset) = match self.latest {
+            Some(l) if l > index => (l, 0),
+            _ => (index, now % len),
+        };
+        let (cur, prev) = match self.latest.map(|l| target - l) {
+            Some(0) => (self.cur, self.prev),
+            Some(1) => (0, self.cur),
+            _ => (0, 0),
+        };
+        let weighted = (prev as u128 * (len - offset) as u128).div_ceil(len as u128) as u64;
+        if weighted + cur + n > self.limit {
+            // The first instant the estimate leaves room, searched from
+            // the definition: this window's later offsets, then the next
+            // window's (where `cur` is the previous one).
+            let fits = |p: u64, c: u64, o: u64| {
+                (p as u128 * (len - o) as u128).div_ceil(len as u128) as u64 + c + n <= self.limit
+            };
+            let start = target as u128 * len as u128;
+            let at = (offset..len)
+                .find(|&o| fits(prev, cur, o))
+                .map(|o| start + o as u128)
+                .or_else(|| (0..len).find(|&o| fits(cur, 0, o)).map(|o| start + (len + o) as u128))
+                .unwrap_or(start + 2 * len as u128);
+            return Err(TryAcquireError::NotReady {
+                ready_at: at.min(u64::MAX as u128) as u64,
+            });
+        }
+        (self.latest, self.cur, self.prev) = (Some(target), cur + n, prev);
+        Ok(())
+    }
+}
+
 fn clock(ops: &[(Step, u32)]) -> Vec<(u64, u32)> {
     let mut now = 1_000_000u64;
     ops.iter()
@@ -312,6 +372,54 @@ proptest! {
         for (i, &(jump, n)) in jumps.iter().enumerate() {
             if i > 0 {
                 index = index.saturating_add_signed(jump);
+            }
+            hi = hi.max(index);
+            let now = index * len + (jump as u64 % len);
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} index {}", n, index);
+            if r.is_ok() && n > 0 {
+                admitted += n as u64;
+                first_taken.get_or_insert(index);
+            }
+            let windows = hi - first_taken.unwrap_or(hi) + 1;
+            let bound = limit as u64 * windows;
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+        }
+    }
+
+    #[test]
+    fn sliding_window_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        limit in 1u32..8,
+        len in 1u64..700,
+    ) {
+        let l = SlidingWindow::new(limit, len);
+        let mut m = SlidingModel::new(limit, len);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks for the sliding window: a first call and jumps (either
+    /// way) of up to 2⁴⁰ windows, across and far beyond the 24-bit
+    /// index's wrap; every decision matches the model and the whole run
+    /// admits at most `limit × (latest window − first admitting window +
+    /// 1)`, however far back later readings go.
+    #[test]
+    fn sliding_window_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+        len in 1u64..100,
+    ) {
+        let limit = 6u32;
+        let l = SlidingWindow::new(limit, len);
+        let mut m = SlidingModel::new(limit, len);
+        let (mut index, mut hi, mut first_taken, mut admitted) = (first, first, None, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                // Some jumps exactly a multiple of the 24-bit index's range.
+                let jump = if jump % 5 == 0 { (jump >> 24) << 24 } else { jump };
+                index = index.saturating_add_signed(jump).min(u64::MAX / len - 1);
             }
             hi = hi.max(index);
             let now = index * len + (jump as u64 % len);

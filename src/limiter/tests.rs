@@ -326,3 +326,35 @@ fn fixed_window_range_end() {
     );
     assert!(w.try_acquire_at(0, u64::MAX).is_ok());
 }
+
+/// A sliding window never moves back either: after a jump back of any
+/// size (past the 24-bit index's wrap, or an exact multiple of it) the
+/// admissions count in the latest window, at its start. (The old word
+/// read a jump back by more than 2²³ windows as time gone forward and
+/// admitted afresh, and one by more than 2¹⁶ re-anchored the word there.)
+#[test]
+fn sliding_window_far_jump_back_admits_nothing() {
+    for len in [1, 1_000] {
+        let w = SlidingWindow::new(10, len);
+        let index = 1u64 << 33;
+        assert!(w.try_acquire_at(10, index * len).is_ok());
+        for back in [
+            1,
+            (1 << 16) + 1,
+            (1 << 23) + 5,
+            (1 << 24) - 1,
+            1 << 24,
+            (1 << 24) + 1,
+            (1 << 31) + 5,
+            1 << 33,
+        ] {
+            assert!(
+                w.try_acquire_at(1, (index - back) * len).is_err(),
+                "jump back by {back} windows"
+            );
+        }
+        // Two windows later (the full one no longer overlaps) all is free.
+        assert!(w.try_acquire_at(1, (index + 1) * len).is_err());
+        assert!(w.try_acquire_at(10, (index + 2) * len).is_ok());
+    }
+}

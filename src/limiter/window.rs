@@ -19,7 +19,10 @@
 //! until the next window.
 
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
-use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// At most `limit` admissions per aligned window of `len`.
 ///
@@ -129,10 +132,6 @@ impl Limiter for FixedWindow {
     }
 }
 
-/// How many windows behind the stored one a `now` may be and still count
-/// as stale (counted in the stored window) rather than wrapped (repaired).
-const STALE_WINDOWS: u32 = 1 << 16;
-
 const WINDOW_BITS: u32 = 24;
 const COUNT_BITS: u32 = 20;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
@@ -157,8 +156,13 @@ const WINDOW_MASK: u32 = (1 << WINDOW_BITS) - 1;
 /// ```
 #[derive(Debug)]
 pub struct SlidingWindow {
-    /// `window (24 bits, wrapping) << 40 | current << 20 | previous`.
+    /// `window (low 24 bits) << 40 | current << 20 | previous`, or
+    /// [`FRESH`].
     word: AtomicU64,
+    /// The latest window (full index) any admission counted in; only
+    /// grows, and is raised before the word is moved to a later window,
+    /// so it is never behind the word's window as a reader sees it.
+    latest: AtomicU64,
     limit: u32,
     len: u64,
 }
@@ -202,7 +206,12 @@ impl SlidingWindow {
             if limit as u64 > COUNT_MASK {
                 return Err(QuotaError::TooLong);
             }
-            Ok(SlidingWindow { word: AtomicU64::new(FRESH), limit, len })
+            Ok(SlidingWindow {
+                word: AtomicU64::new(FRESH),
+                latest: AtomicU64::new(0),
+                limit,
+                len,
+            })
         }
     }
 
@@ -211,52 +220,58 @@ impl SlidingWindow {
     pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
         check_size(n, self.limit)?;
         let index = now / self.len;
-        let window = index as u32 & WINDOW_MASK;
         let offset = now % self.len;
         let len = self.len as u128;
-        let mut word = self.word.load(Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
+        // Acquire (here and on a failed CAS) pairs with the Release of the
+        // CAS that stored the word: that writer raised `latest` to the
+        // word's window first, so the `latest` read below is not behind it.
+        let mut word = self.word.load(Acquire);
         loop {
+            let latest = self.latest.load(Relaxed);
+            // The window this admission counts in: `now`'s, or the latest
+            // one for a `now` behind it (stale, or the clock went back),
+            // as if at that window's start (the previous window weighs
+            // fully). The word never moves back.
+            let (target, offset) = if index >= latest {
+                (index, offset)
+            } else {
+                (latest, 0)
+            };
             let stored = (word >> (2 * COUNT_BITS)) as u32;
             let cur = ((word >> COUNT_BITS) & COUNT_MASK) as u32;
             let prev = (word & COUNT_MASK) as u32;
-            let ahead = window.wrapping_sub(stored) & WINDOW_MASK;
-            let behind = (WINDOW_MASK + 1 - ahead) & WINDOW_MASK;
-            // Later windows shift or clear the counts. An earlier window
-            // (stale or backwards `now`) counts in the stored one, as if
-            // at its start (offset 0: the previous window weighs fully);
-            // far earlier means the index wrapped: repair as full.
-            let (anchor, cur, prev, offset, repaired) = match ahead {
-                // A fresh word is empty at every window.
-                _ if word == FRESH => (window, 0, 0, offset, false),
-                0 => (window, cur, prev, offset, false),
-                1 => (window, 0, cur, offset, false),
-                a if a < 1 << (WINDOW_BITS - 1) => (window, 0, 0, offset, false),
-                _ if behind <= STALE_WINDOWS => (stored, cur, prev, 0, false),
-                _ => (window, self.limit, 0, offset, true),
+            // The stored window is at most `latest ≤ target` and congruent
+            // to `ahead` modulo 2²⁴, so `ahead ≥ 2` means at least 2 ahead.
+            // Without a race the stored window *is* `latest`; in a race
+            // (`latest` raised, the word not yet moved) `ahead` may be
+            // short by a multiple of 2²⁴, which only keeps old counts:
+            // towards refusal, never extra admissions.
+            let ahead = (target as u32).wrapping_sub(stored) & WINDOW_MASK;
+            let (cur, prev) = if word == FRESH || target - latest >= 2 || ahead >= 2 {
+                (0, 0)
+            } else if ahead == 1 {
+                (0, cur)
+            } else {
+                (cur, prev)
             };
             // ceil(prev × (len − offset) / len): the previous window's
             // share still inside the last `len`, rounded towards refusal.
             let weighted = (prev as u128 * (len - offset as u128)).div_ceil(len) as u32;
             if weighted + cur + n > self.limit {
-                if repaired {
-                    let _ =
-                        self.word
-                            .compare_exchange(word, pack(anchor, cur, prev), Relaxed, Relaxed);
-                }
-                let anchor_index = if anchor == window {
-                    index
-                } else {
-                    index + behind as u64
-                };
                 return Err(TryAcquireError::NotReady {
-                    ready_at: self.ready_at(anchor_index, cur, prev, n),
+                    ready_at: self.ready_at(target, cur, prev, n),
                 });
             }
-            let new = pack(anchor, cur + n, prev);
-            if new == word {
-                return Ok(());
+            if target > latest {
+                // Before the word moves to `target`; see `latest`.
+                self.latest.fetch_max(target, Relaxed);
             }
-            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+            let new = pack(target as u32, cur + n, prev);
+            // Release: see the Acquire above.
+            match self.word.compare_exchange_weak(word, new, Release, Acquire) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
                     word = seen;
