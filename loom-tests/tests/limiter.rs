@@ -88,6 +88,43 @@ fn sliding_window_never_over_admits() {
     exactly_capacity(|| SlidingWindow::new(2, 10_000));
 }
 
+/// A backwards caller racing a current one across the sliding window's
+/// 24-bit index wrap: B reads window 0, A window 2²⁴ + 2 (whose low bits
+/// read as 2 ahead of 0). Whatever the order, A's window ends up full: B
+/// either counted first (in window 0, cleared by A), or counts in A's
+/// window (once A raised `latest`, even before A's own admission lands:
+/// then A is refused); it never moves the word back to window 0, which
+/// would free A's window again.
+#[test]
+fn sliding_window_backwards_caller_never_moves_the_word_back() {
+    model(|| {
+        let l = Arc::new(SlidingWindow::new(2, 1));
+        let far = (1u64 << 24) + 2;
+        let l2 = l.clone();
+        let back = thread::spawn(move || l2.try_acquire_at(2, 0).is_ok());
+        let mine = l.try_acquire_at(2, far).is_ok();
+        assert!(back.join().unwrap() || mine);
+        assert!(
+            l.try_acquire_at(1, far).is_err(),
+            "the latest window was freed by a backwards caller"
+        );
+    });
+}
+
+/// The same race on the fixed window (one word, its position only grows).
+#[test]
+fn fixed_window_backwards_caller_never_moves_the_word_back() {
+    model(|| {
+        let l = Arc::new(FixedWindow::new(2, 1));
+        let far = (1u64 << 32) + 2;
+        let l2 = l.clone();
+        let back = thread::spawn(move || l2.try_acquire_at(2, 0).is_ok());
+        let mine = l.try_acquire_at(2, far).is_ok();
+        assert!(back.join().unwrap() || mine);
+        assert!(l.try_acquire_at(1, far).is_err());
+    });
+}
+
 #[test]
 fn leaky_take_hands_out_distinct_slots() {
     model(|| {
