@@ -136,7 +136,12 @@ struct FixedModel {
 
 impl FixedModel {
     fn new(limit: u32, len: u64) -> FixedModel {
-        FixedModel { window: None, count: 0, limit: limit as u64, len }
+        FixedModel {
+            window: None,
+            count: 0,
+            limit: limit as u64,
+            len,
+        }
     }
 
     fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
@@ -184,7 +189,13 @@ struct SlidingModel {
 
 impl SlidingModel {
     fn new(limit: u32, len: u64) -> SlidingModel {
-        SlidingModel { latest: None, cur: 0, prev: 0, limit: limit as u64, len }
+        SlidingModel {
+            latest: None,
+            cur: 0,
+            prev: 0,
+            limit: limit as u64,
+            len,
+        }
     }
 
     fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
@@ -219,7 +230,11 @@ impl SlidingModel {
             let at = (offset..len)
                 .find(|&o| fits(prev, cur, o))
                 .map(|o| start + o as u128)
-                .or_else(|| (0..len).find(|&o| fits(cur, 0, o)).map(|o| start + (len + o) as u128))
+                .or_else(|| {
+                    (0..len)
+                        .find(|&o| fits(cur, 0, o))
+                        .map(|o| start + (len + o) as u128)
+                })
                 .unwrap_or(start + 2 * len as u128);
             return Err(TryAcquireError::NotReady {
                 ready_at: at.min(u64::MAX as u128) as u64,

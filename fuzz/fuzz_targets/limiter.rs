@@ -1,12 +1,16 @@
-//! GCRA (64- and 32-bit) and the token bucket against sequential models
-//! over arbitrary `(n, clock step)` sequences, backwards jumps included
-//! (for the token bucket: any first tick and jumps of up to 2⁵⁰ ticks):
-//! every decision and every `ready_at` matches the model, quota
-//! construction refuses exactly the bad inputs, and no monotone stretch of
-//! time admits more than the burst plus the refills it holds.
+//! GCRA (64- and 32-bit), the token bucket and the fixed and sliding
+//! window counters against sequential models over arbitrary `(n, clock
+//! step)` sequences, backwards jumps included (for the token bucket and
+//! the windows: any first tick or window and jumps either way of up to
+//! 2⁵⁰ of them): every decision and every `ready_at` matches the model,
+//! quota construction refuses exactly the bad inputs, no jump back admits
+//! anything extra, and no monotone stretch of time admits more than the
+//! burst plus the refills it holds.
 #![no_main]
 use arbitrary::Arbitrary;
-use latchfree::limiter::{Gcra, Gcra32, Quota, QuotaError, TokenBucket, TryAcquireError};
+use latchfree::limiter::{
+    FixedWindow, Gcra, Gcra32, Quota, QuotaError, SlidingWindow, TokenBucket, TryAcquireError,
+};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Arbitrary, Debug)]
@@ -19,6 +23,9 @@ struct Input {
     quantum: u32,
     interval: u32,
     first_tick: u64,
+    window_limit: u32,
+    window_len: u32,
+    first_window: u64,
     ops: Vec<(u32, i32)>,
 }
 
@@ -142,6 +149,116 @@ impl BucketModel {
         } else {
             self.tokens -= n;
         }
+        Ok(())
+    }
+}
+
+/// The fixed window on unwrapped windows: admissions count in the latest
+/// window read so far (a `now` behind it counts there too), at most
+/// `limit` per window; a window with `limit × window > 2⁶⁴ − 1 − limit`
+/// (the end of the documented range) is refused with `u64::MAX`.
+struct FixedModel {
+    window: Option<u64>,
+    count: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl FixedModel {
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if u64::from(n) > self.limit {
+            return Err(too_large(n, self.limit as u32));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let index = now / self.len;
+        if u128::from(index) * u128::from(self.limit) > u128::from(u64::MAX - self.limit) {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        }
+        let w = match self.window {
+            Some(w) if w >= index => w,
+            _ => {
+                self.count = 0;
+                index
+            }
+        };
+        self.window = Some(w);
+        if self.count + u64::from(n) > self.limit {
+            return Err(TryAcquireError::NotReady {
+                ready_at: (w + 1).saturating_mul(self.len),
+            });
+        }
+        self.count += u64::from(n);
+        Ok(())
+    }
+}
+
+/// The sliding window counter on unwrapped windows: admissions count in
+/// the latest window admitted in, or `now`'s if later; a `now` behind it
+/// counts at that window's start. `ready_at` is searched (bisection on
+/// the offset, the estimate only falls as the offset grows), not computed
+/// from the implementation's formula.
+struct SlidingModel {
+    latest: Option<u64>,
+    cur: u64,
+    prev: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl SlidingModel {
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if u64::from(n) > self.limit {
+            return Err(too_large(n, self.limit as u32));
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let (n, len, index) = (u64::from(n), self.len, now / self.len);
+        let (target, offset) = match self.latest {
+            Some(l) if l > index => (l, 0),
+            _ => (index, now % len),
+        };
+        let (cur, prev) = match self.latest.map(|l| target - l) {
+            Some(0) => (self.cur, self.prev),
+            Some(1) => (0, self.cur),
+            _ => (0, 0),
+        };
+        let limit = self.limit;
+        let fits = |p: u64, c: u64, o: u64| {
+            (u128::from(p) * u128::from(len - o)).div_ceil(u128::from(len)) as u64 + c + n <= limit
+        };
+        if !fits(prev, cur, offset) {
+            // The first offset in `[lo, len)` where `fits`, if any.
+            let first = |p: u64, c: u64, lo: u64| {
+                if !fits(p, c, len - 1) {
+                    return None;
+                }
+                let (mut lo, mut hi) = (lo, len - 1);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    if fits(p, c, mid) {
+                        hi = mid;
+                    } else {
+                        lo = mid + 1;
+                    }
+                }
+                Some(lo)
+            };
+            let start = u128::from(target) * u128::from(len);
+            let at = match first(prev, cur, offset) {
+                Some(o) => start + u128::from(o),
+                None => match first(cur, 0, 0) {
+                    Some(o) => start + u128::from(len + o),
+                    None => start + 2 * u128::from(len),
+                },
+            };
+            return Err(TryAcquireError::NotReady {
+                ready_at: at.min(u128::from(u64::MAX)) as u64,
+            });
+        }
+        (self.latest, self.cur, self.prev) = (Some(target), cur + n, prev);
         Ok(())
     }
 }
@@ -312,4 +429,80 @@ fuzz_target!(|input: Input| {
     check_stretches(&trace, |a, z| {
         c.saturating_add(qn.saturating_mul(z / interval - a / interval))
     });
+
+    // The window counters, the same way: a first call in any window, then
+    // steps and jumps either way of up to 2⁵⁰ windows (across the old
+    // 32- and 24-bit indexes' wraps, and for the fixed window up to the
+    // end of its position's range), at any offset in the window.
+    let len = u64::from(input.window_len % (1 << 16)) + 1;
+    let fixed_limit = input.window_limit.max(1);
+    let sliding_limit = input.window_limit % ((1 << 20) - 1) + 1;
+    let fixed = FixedWindow::new(fixed_limit, len);
+    let sliding = SlidingWindow::new(sliding_limit, len);
+    let mut fm = FixedModel {
+        window: None,
+        count: 0,
+        limit: u64::from(fixed_limit),
+        len,
+    };
+    let mut sm = SlidingModel {
+        latest: None,
+        cur: 0,
+        prev: 0,
+        limit: u64::from(sliding_limit),
+        len,
+    };
+    let max_window = u64::MAX / len - 1;
+    let mut window = input.first_window % (max_window + 1);
+    let mut hi = window;
+    let (mut fixed_first, mut sliding_first) = (None, None);
+    let (mut fixed_admitted, mut sliding_admitted) = (0u128, 0u128);
+    let (mut fixed_trace, mut sliding_trace) = (Vec::new(), Vec::new());
+    for (i, &(n, d)) in ops.iter().enumerate() {
+        if i > 0 {
+            let jump = i64::from(d >> 5) << (d & 31).min(24);
+            window = window.saturating_add_signed(jump).min(max_window);
+        }
+        hi = hi.max(window);
+        let now = window * len + u64::from(d as u32) % len;
+        for (r, model, limit, first, admitted, trace) in [
+            (
+                fixed.try_acquire_at(n % (fixed_limit.saturating_add(2)), now),
+                fm.acquire(n % (fixed_limit.saturating_add(2)), now),
+                fixed_limit,
+                &mut fixed_first,
+                &mut fixed_admitted,
+                &mut fixed_trace,
+            ),
+            (
+                sliding.try_acquire_at(n % (sliding_limit + 2), now),
+                sm.acquire(n % (sliding_limit + 2), now),
+                sliding_limit,
+                &mut sliding_first,
+                &mut sliding_admitted,
+                &mut sliding_trace,
+            ),
+        ] {
+            let n = n % (limit.saturating_add(2));
+            assert_eq!(r, model, "limit {limit} n {n} now {now}");
+            if let Err(TryAcquireError::NotReady { ready_at }) = r {
+                assert!(ready_at > now || ready_at == u64::MAX);
+            }
+            if r.is_ok() && n > 0 {
+                *admitted += u128::from(n);
+                first.get_or_insert(window);
+            }
+            // No jump back admits anything extra: at most `limit` in each
+            // window from the first admitting one to the latest read.
+            let windows = hi - first.unwrap_or(hi) + 1;
+            let bound = u128::from(limit) * u128::from(windows);
+            assert!(*admitted <= bound, "{admitted} admitted, bound {bound}");
+            trace.push((now, n, r.is_ok()));
+        }
+    }
+    for (trace, limit) in [(&fixed_trace, fixed_limit), (&sliding_trace, sliding_limit)] {
+        check_stretches(trace, |a, z| {
+            u64::from(limit).saturating_mul(z / len - a / len + 1)
+        });
+    }
 });

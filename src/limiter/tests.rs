@@ -304,10 +304,16 @@ fn windows_start_full_at_any_first_window() {
         ] {
             let now = index * len + len / 2;
             let f = FixedWindow::new(5, len);
-            assert!(f.try_acquire_at(5, now).is_ok(), "fixed, first window {index}");
+            assert!(
+                f.try_acquire_at(5, now).is_ok(),
+                "fixed, first window {index}"
+            );
             assert!(f.try_acquire_at(1, now).is_err());
             let s = SlidingWindow::new(5, len);
-            assert!(s.try_acquire_at(5, now).is_ok(), "sliding, first window {index}");
+            assert!(
+                s.try_acquire_at(5, now).is_ok(),
+                "sliding, first window {index}"
+            );
             assert!(s.try_acquire_at(1, now).is_err());
         }
     }
@@ -320,6 +326,12 @@ fn fixed_window_range_end() {
     let w = FixedWindow::new(u32::MAX, 1);
     let last = (u64::MAX - u32::MAX as u64) / u32::MAX as u64;
     assert!(w.try_acquire_at(u32::MAX, last).is_ok());
+    // The last window's end is `u64::MAX` itself: a take past it is
+    // refused, not an overflow (found by the `limiter` fuzz target).
+    assert_eq!(
+        w.try_acquire_at(1, last),
+        Err(TryAcquireError::NotReady { ready_at: last + 1 })
+    );
     assert_eq!(
         w.try_acquire_at(1, last + 1),
         Err(TryAcquireError::NotReady { ready_at: u64::MAX })

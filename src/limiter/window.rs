@@ -104,12 +104,16 @@ impl FixedWindow {
             } else {
                 position.div_ceil(limit) * limit
             };
-            let new = position.max(level) + n as u64;
-            if new > end {
+            // `end` may be `u64::MAX` at the end of the range: checked.
+            let Some(new) = position
+                .max(level)
+                .checked_add(n as u64)
+                .filter(|&new| new <= end)
+            else {
                 return Err(TryAcquireError::NotReady {
                     ready_at: (end / limit).saturating_mul(self.len),
                 });
-            }
+            };
             match self.word.compare_exchange_weak(position, new, Relaxed, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
