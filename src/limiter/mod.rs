@@ -27,12 +27,13 @@
 //!   [`take_at`](LeakyBucket::take_at) always reserves the next slot and
 //!   says how long to wait for it, so callers leave evenly spaced; `slack`
 //!   lets an idle limiter catch up by a few slots.
-//! - [`FixedWindow`]: at most `limit` per aligned window. Word:
-//!   `(window: u32, count: u32)`.
+//! - [`FixedWindow`]: at most `limit` per aligned window. Word: the
+//!   position `limit × window + count`, a full `u64` that never wraps.
 //! - [`SlidingWindow`]: Cloudflare's sliding-window counter: the previous
 //!   window's count, weighted by how much of it still overlaps the last
 //!   `window` of time, plus the current one. Word: `(window: u24,
-//!   current: u20, previous: u20)`.
+//!   current: u20, previous: u20)`, beside a second word, the full index
+//!   of the latest window counted in, which tells the 24 bits' direction.
 //! - [`Keyed`] (`alloc`): one GCRA word per key in a [`map::HashMap`](crate::map::HashMap);
 //!   a key whose `tat` is in the past is indistinguishable from a fresh
 //!   one, so [`Keyed::sweep_at`] removes it without changing any future
@@ -45,20 +46,23 @@
 //!   changed only by a compare-and-swap from the value the decision was
 //!   computed on, so concurrent admissions are serialised by that word's
 //!   modification order and count exactly as if they ran one after another.
-//!   The word guards no other memory, so `Relaxed` is enough everywhere.
+//!   The word guards no other memory, so `Relaxed` is enough, except in
+//!   [`SlidingWindow`], whose word publishes its high-water window index
+//!   (Release/Acquire).
 //! - **`try_acquire` never waits.** On refusal it says when `n` will be
 //!   available ([`TryAcquireError::NotReady`]), on the caller's clock, if
 //!   nobody else takes capacity first.
 //! - **`n` above the burst is an error**, [`TryAcquireError::TooLarge`], not
 //!   a wait that never ends. `n == 0` is always admitted.
 //! - **The clock may go backwards.** Nothing panics and no capacity is
-//!   created. [`Gcra`], [`TokenBucket`] and [`LeakyBucket`] never move
-//!   their word back, whatever the jump: a `now` behind it (a stale
-//!   reading, or a clock that went back by `d`) sees less capacity, so the
-//!   worst case is `d` of refusals. The window limiters re-anchor to the
-//!   new reading *without* refilling, a refusal of at most one window
-//!   longer than needed; so does [`Gcra32`]'s wrapping 32-bit word after a
-//!   very long idle spell.
+//!   created. [`Gcra`], [`TokenBucket`], [`LeakyBucket`], [`FixedWindow`]
+//!   and [`SlidingWindow`] never move their word back, whatever the jump:
+//!   a `now` behind it (a stale reading, or a clock that went back by `d`)
+//!   sees less capacity (the window counters count it in the latest window
+//!   read), so the worst case is `d` of refusals (plus a window for the
+//!   window counters). [`Gcra32`]'s wrapping 32-bit word re-anchors to the
+//!   new reading *without* refilling after a very long idle spell.
+//! - **A new limiter starts full** whatever its first `now`.
 //!
 //! Progress: every `try_acquire` is lock-free (a failed CAS means another
 //! caller's succeeded). Nothing here blocks except the `std` `acquire`

@@ -1,22 +1,40 @@
-//! Window counters: [`FixedWindow`] and [`SlidingWindow`], one word each.
+//! Window counters: [`FixedWindow`] (one word) and [`SlidingWindow`] (a
+//! counting word and a high-water window index).
 //!
 //! Windows are aligned on the caller's clock: window `w` covers
-//! `[w·len, (w+1)·len)`. Each word stores the window index it counts for
-//! (wrapping) next to the counts; a reader in a later window resets (fixed)
-//! or shifts (sliding) the counts, in the same compare-and-swap that
-//! admits. A reader in an *earlier* window (the clock went backwards, or a
-//! wrap after 2³¹ / 2²³ idle windows) re-anchors the word to its own window
-//! and keeps the counts: the worst a strange clock costs is refusals until
-//! the next window boundary.
+//! `[w·len, (w+1)·len)`. A reader in a later window than the one counted
+//! in resets (fixed) or shifts (sliding) the counts, in the same
+//! compare-and-swap that admits.
 //!
-//! Known limits of the wrapping window index (32 bits for [`FixedWindow`],
-//! 24 for [`SlidingWindow`]), the same two the token bucket had: a clock
-//! jump back by more than 2³¹ (fixed) or 2²³ (sliding) windows reads as
-//! time gone forward and starts a fresh count (extra admissions: 2²³
-//! windows of 1 ms is 2.3 hours); and a new limiter whose first call falls
-//! in a window index at or past about 2³¹ (fixed) or 2²³ (sliding), modulo
-//! the index width, takes its fresh word for a wrapped one and refuses
-//! until the next window.
+//! Like every limiter here, a window counter never moves back. A reader
+//! in an *earlier* window than the latest one counted in (a stale reading
+//! from a preempted caller, or a clock that went back by any amount)
+//! counts in that latest window, and the sliding window as if at its start
+//! (the previous window weighing fully). So no clock creates capacity: a
+//! run of admissions never holds more than `limit` in any window from the
+//! first admitting one to the latest one read, and a jump back of `d`
+//! costs at most `d` (plus the window it lands in) of refusals, as the
+//! clock catches up. A new counter is empty at whatever window its first
+//! call reads.
+//!
+//! - [`FixedWindow`]'s word is its *position* `limit × window + count`, a
+//!   full `u64` that never wraps (GCRA's shape: the first position of
+//!   `now`'s window is the floor, its last the ceiling). Range: `limit ×
+//!   ⌊now / len⌋ ≤ 2⁶⁴ − 1 − limit`, i.e. `now` below `2⁶⁴ / rate` (584
+//!   years of nanoseconds at one admission a nanosecond); a `now` past it
+//!   is refused with `ready_at == u64::MAX`, never admitted.
+//! - [`SlidingWindow`]'s counts (20 bits each) leave 24 bits of the word
+//!   for the window, too few to tell a jump back from time gone forward.
+//!   The full index of the latest window counted in lives in a second
+//!   word, `latest`, which only grows and is raised before the counting
+//!   word moves to a later window (the word's Release/Acquire makes a
+//!   reader that sees the word see `latest` too), so the stored window is
+//!   never ahead of `latest` as a reader sees it, and its 24 bits only say
+//!   by how much it is behind. Without a race the two agree exactly. In a
+//!   race (`latest` raised by a caller whose word update has not landed)
+//!   a reader may keep old counts it could have dropped (if the word
+//!   trails by a multiple of 2²⁴ windows): a refusal, never an extra
+//!   admission.
 
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
 use crate::sync::{
