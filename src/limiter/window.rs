@@ -250,6 +250,11 @@ impl SlidingWindow {
         // Acquire (here and on a failed CAS) pairs with the Release of the
         // CAS that stored the word: that writer raised `latest` to the
         // word's window first, so the `latest` read below is not behind it.
+        // With Relaxed a reader could see the moved word beside an older
+        // `latest`, read its 24 bits as a window far ahead of a backwards
+        // `now`, and clear the latest window's counts (the loom model
+        // `sliding_window_backwards_caller_never_moves_the_word_back`
+        // catches it).
         let mut word = self.word.load(Acquire);
         loop {
             let latest = self.latest.load(Relaxed);
@@ -291,6 +296,7 @@ impl SlidingWindow {
                 // Before the word moves to `target`; see `latest`.
                 self.latest.fetch_max(target, Relaxed);
             }
+            debug_assert!(cur + n <= self.limit && prev <= self.limit);
             let new = pack(target as u32, cur + n, prev);
             // Release: see the Acquire above.
             match self.word.compare_exchange_weak(word, new, Release, Acquire) {
