@@ -42,9 +42,10 @@
 //!
 //! # Ground rules
 //!
-//! - **Never over-admit.** Each limiter's whole state is one atomic word,
-//!   changed only by a compare-and-swap from the value the decision was
-//!   computed on, so concurrent admissions are serialised by that word's
+//! - **Never over-admit.** Each limiter's counting state is one atomic
+//!   word (the sliding window's second word only says how far back its
+//!   window is), changed only by a compare-and-swap from the value the
+//!   decision was computed on, so concurrent admissions are serialised by that word's
 //!   modification order and count exactly as if they ran one after another.
 //!   The word guards no other memory, so `Relaxed` is enough, except in
 //!   [`SlidingWindow`], whose word publishes its high-water window index
