@@ -1,6 +1,7 @@
-//! Rate limiters on one atomic word each: GCRA, a token bucket, a leaky
-//! bucket that paces, and fixed- and sliding-window counters; a keyed
-//! limiter (`alloc`) on the crate's own map.
+//! Rate limiters on one atomic word each (the sliding window: two): GCRA,
+//! a token bucket, a leaky bucket that paces, and fixed- and
+//! sliding-window counters; a keyed limiter (`alloc`) on the crate's own
+//! map.
 //!
 //! # The clock is the caller's
 //!
@@ -45,8 +46,9 @@
 //! - **Never over-admit.** Each limiter's counting state is one atomic
 //!   word (the sliding window's second word only says how far back its
 //!   window is), changed only by a compare-and-swap from the value the
-//!   decision was computed on, so concurrent admissions are serialised by that word's
-//!   modification order and count exactly as if they ran one after another.
+//!   decision was computed on, so concurrent admissions are serialised by
+//!   that word's modification order and count exactly as if they ran one
+//!   after another.
 //!   The word guards no other memory, so `Relaxed` is enough, except in
 //!   [`SlidingWindow`], whose word publishes its high-water window index
 //!   (Release/Acquire).
