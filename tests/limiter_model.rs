@@ -62,6 +62,189 @@ impl GcraModel {
     }
 }
 
+/// juju/ratelimit's token bucket as a plain sequential model on unwrapped
+/// ticks: `tokens` as of tick `anchor`, refilled by `quantum` per tick up
+/// to `capacity`. A tick behind the anchor sees the tokens it would have
+/// had then: `quantum` fewer per tick (capacity not yet refilled),
+/// never more. The anchor and count move only on an admission.
+struct BucketModel {
+    anchor: u128,
+    tokens: u128,
+    capacity: u128,
+    quantum: u128,
+    interval: u64,
+}
+
+impl BucketModel {
+    fn new(capacity: u32, quantum: u32, interval: u64) -> BucketModel {
+        BucketModel {
+            anchor: 0,
+            tokens: capacity as u128,
+            capacity: capacity as u128,
+            quantum: quantum as u128,
+            interval,
+        }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u128 > self.capacity {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.capacity as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let tick = (now / self.interval) as u128;
+        let n = n as u128;
+        // Tokens at `tick` (negative: owed), written as `have − owe`.
+        let (have, owe) = if tick >= self.anchor {
+            let refilled = self.tokens + (tick - self.anchor) * self.quantum;
+            (refilled.min(self.capacity), 0)
+        } else {
+            (self.tokens, (self.anchor - tick) * self.quantum)
+        };
+        if have < n + owe {
+            // The first tick after which `n` are there: `n + owe − have`
+            // more tokens, `quantum` a tick.
+            let missing = n + owe - have;
+            let ready = tick + missing.div_ceil(self.quantum);
+            let ready_at = (ready * self.interval as u128).min(u64::MAX as u128) as u64;
+            return Err(TryAcquireError::NotReady { ready_at });
+        }
+        if tick >= self.anchor {
+            (self.anchor, self.tokens) = (tick, have - n);
+        } else {
+            self.tokens -= n; // as of the anchor, which stays
+        }
+        Ok(())
+    }
+}
+
+/// A fixed window counter as a plain sequential model: admissions count
+/// in the latest window read so far (a `now` behind it, stale or after a
+/// jump back, counts there too), at most `limit` per window; a window
+/// index past the end of the range (`limit × window > 2⁶⁴ − 1 − limit`)
+/// is refused for good.
+struct FixedModel {
+    window: Option<u64>,
+    count: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl FixedModel {
+    fn new(limit: u32, len: u64) -> FixedModel {
+        FixedModel {
+            window: None,
+            count: 0,
+            limit: limit as u64,
+            len,
+        }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u64 > self.limit {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.limit as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let index = now / self.len;
+        if index as u128 * self.limit as u128 > (u64::MAX - self.limit) as u128 {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        }
+        if self.window.map_or(true, |w| index > w) {
+            // A full window reads as an empty next one, so whether a later
+            // reading counts here or there makes no difference.
+            self.window = Some(index);
+            self.count = 0;
+        }
+        let w = self.window.unwrap();
+        if self.count + n as u64 > self.limit {
+            return Err(TryAcquireError::NotReady {
+                ready_at: (w + 1).saturating_mul(self.len),
+            });
+        }
+        self.count += n as u64;
+        Ok(())
+    }
+}
+
+/// The sliding window counter as a plain sequential model, on unwrapped
+/// window indexes: admissions count in the latest window admitted in so
+/// far, or `now`'s if later; a `now` behind it counts at that window's
+/// start (the previous window weighs fully).
+struct SlidingModel {
+    latest: Option<u64>,
+    cur: u64,
+    prev: u64,
+    limit: u64,
+    len: u64,
+}
+
+impl SlidingModel {
+    fn new(limit: u32, len: u64) -> SlidingModel {
+        SlidingModel {
+            latest: None,
+            cur: 0,
+            prev: 0,
+            limit: limit as u64,
+            len,
+        }
+    }
+
+    fn acquire(&mut self, n: u32, now: u64) -> Result<(), TryAcquireError> {
+        if n as u64 > self.limit {
+            return Err(TryAcquireError::TooLarge {
+                requested: n,
+                capacity: self.limit as u32,
+            });
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        let (n, len, index) = (n as u64, self.len, now / self.len);
+        let (target, offset) = match self.latest {
+            Some(l) if l > index => (l, 0),
+            _ => (index, now % len),
+        };
+        let (cur, prev) = match self.latest.map(|l| target - l) {
+            Some(0) => (self.cur, self.prev),
+            Some(1) => (0, self.cur),
+            _ => (0, 0),
+        };
+        let weighted = (prev as u128 * (len - offset) as u128).div_ceil(len as u128) as u64;
+        if weighted + cur + n > self.limit {
+            // The first instant the estimate leaves room, searched from
+            // the definition: this window's later offsets, then the next
+            // window's (where `cur` is the previous one).
+            let fits = |p: u64, c: u64, o: u64| {
+                (p as u128 * (len - o) as u128).div_ceil(len as u128) as u64 + c + n <= self.limit
+            };
+            let start = target as u128 * len as u128;
+            let at = (offset..len)
+                .find(|&o| fits(prev, cur, o))
+                .map(|o| start + o as u128)
+                .or_else(|| {
+                    (0..len)
+                        .find(|&o| fits(cur, 0, o))
+                        .map(|o| start + (len + o) as u128)
+                })
+                .unwrap_or(start + 2 * len as u128);
+            return Err(TryAcquireError::NotReady {
+                ready_at: at.min(u64::MAX as u128) as u64,
+            });
+        }
+        (self.latest, self.cur, self.prev) = (Some(target), cur + n, prev);
+        Ok(())
+    }
+}
+
 fn clock(ops: &[(Step, u32)]) -> Vec<(u64, u32)> {
     let mut now = 1_000_000u64;
     ops.iter()
@@ -131,6 +314,149 @@ proptest! {
         for (now, n) in clock(&ops) {
             prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now));
         }
+    }
+
+    #[test]
+    fn token_bucket_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        quantum in 1u32..4,
+        interval in 1u64..300,
+    ) {
+        let l = TokenBucket::with_refill(6, quantum, interval);
+        let mut m = BucketModel::new(6, quantum, interval);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks: first calls and jumps (either way) of up to 2⁴⁰ ticks,
+    /// across and far beyond any 32-bit wrap; the whole run admits at most
+    /// `capacity + quantum × (latest tick − earliest tick)`.
+    #[test]
+    fn token_bucket_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+    ) {
+        let (capacity, quantum, interval) = (6u32, 2u32, 3u64);
+        let l = TokenBucket::with_refill(capacity, quantum, interval);
+        let mut m = BucketModel::new(capacity, quantum, interval);
+        let (mut tick, mut lo, mut hi, mut admitted) = (first, first, first, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                tick = tick.saturating_add_signed(jump);
+            }
+            (lo, hi) = (lo.min(tick), hi.max(tick));
+            let now = tick * interval;
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} tick {}", n, tick);
+            if r.is_ok() {
+                admitted += n as u64;
+            }
+            let bound = capacity as u64 + quantum as u64 * (hi - lo);
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+        }
+    }
+
+    #[test]
+    fn fixed_window_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        limit in 1u32..8,
+        len in 1u64..700,
+    ) {
+        let l = FixedWindow::new(limit, len);
+        let mut m = FixedModel::new(limit, len);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks: a first call and jumps (either way) of up to 2⁴⁰
+    /// windows, across and far beyond the old 32-bit index's wrap; the
+    /// whole run admits at most `limit × (latest window − first admitting
+    /// window + 1)`, however far back later readings go.
+    #[test]
+    fn fixed_window_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+        len in 1u64..1_000,
+    ) {
+        let limit = 6u32;
+        let l = FixedWindow::new(limit, len);
+        let mut m = FixedModel::new(limit, len);
+        let (mut index, mut hi, mut first_taken, mut admitted) = (first, first, None, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                index = index.saturating_add_signed(jump);
+            }
+            hi = hi.max(index);
+            let now = index * len + (jump as u64 % len);
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} index {}", n, index);
+            if r.is_ok() && n > 0 {
+                admitted += n as u64;
+                first_taken.get_or_insert(index);
+            }
+            let windows = hi - first_taken.unwrap_or(hi) + 1;
+            let bound = limit as u64 * windows;
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+        }
+    }
+
+    #[test]
+    fn sliding_window_matches_model(
+        ops in proptest::collection::vec((step(), 0u32..9), 1..120),
+        limit in 1u32..8,
+        len in 1u64..700,
+    ) {
+        let l = SlidingWindow::new(limit, len);
+        let mut m = SlidingModel::new(limit, len);
+        for (now, n) in clock(&ops) {
+            prop_assert_eq!(l.try_acquire_at(n, now), m.acquire(n, now), "n {} now {}", n, now);
+        }
+    }
+
+    /// Far clocks for the sliding window: a first call and jumps (either
+    /// way) of up to 2⁴⁰ windows, across and far beyond the 24-bit
+    /// index's wrap; every decision matches the model and the whole run
+    /// admits at most `limit × (latest window − first admitting window +
+    /// 1)`, however far back later readings go.
+    #[test]
+    fn sliding_window_far_jumps(
+        first in 0u64..1 << 40,
+        jumps in proptest::collection::vec((-(1i64 << 40)..1 << 40, 0u32..9), 1..60),
+        len in 1u64..100,
+    ) {
+        let limit = 6u32;
+        let l = SlidingWindow::new(limit, len);
+        let mut m = SlidingModel::new(limit, len);
+        let (mut index, mut hi, mut first_taken, mut admitted) = (first, first, None, 0u64);
+        for (i, &(jump, n)) in jumps.iter().enumerate() {
+            if i > 0 {
+                // Some jumps exactly a multiple of the 24-bit index's range.
+                let jump = if jump % 5 == 0 { (jump >> 24) << 24 } else { jump };
+                index = index.saturating_add_signed(jump).min(u64::MAX / len - 1);
+            }
+            hi = hi.max(index);
+            let now = index * len + (jump as u64 % len);
+            let r = l.try_acquire_at(n, now);
+            prop_assert_eq!(r, m.acquire(n, now), "n {} index {}", n, index);
+            if r.is_ok() && n > 0 {
+                admitted += n as u64;
+                first_taken.get_or_insert(index);
+            }
+            let windows = hi - first_taken.unwrap_or(hi) + 1;
+            let bound = limit as u64 * windows;
+            prop_assert!(admitted <= bound, "{} admitted, bound {}", admitted, bound);
+        }
+    }
+
+    /// A new sliding window admits its full limit at any first window.
+    #[test]
+    fn sliding_window_starts_full(first in 0u64..1 << 40, len in 1u64..1_000, limit in 1u32..1 << 20) {
+        let l = SlidingWindow::new(limit, len);
+        let now = first * len + first % len;
+        prop_assert!(l.try_acquire_at(limit, now).is_ok(), "first window {}", first);
+        prop_assert!(l.try_acquire_at(1, now).is_err());
     }
 
     #[test]

@@ -212,6 +212,14 @@ pub fn run(r: &mut Report) {
             &[
                 ("latchfree", &|| {
                     per_thread_op(threads, OPS, &|| {
+                        let mut p = ring.picker();
+                        Box::new(move |i| {
+                            let _ = black_box(p.pick(&mix(i)).copied());
+                        })
+                    })
+                }),
+                ("latchfree_shared", &|| {
+                    per_thread_op(threads, OPS, &|| {
                         Box::new(|i| {
                             let _ = black_box(ring.pick_cloned(&mix(i)));
                         })

@@ -6,7 +6,7 @@
 
 mod support;
 
-use latchfree::balance::{fixed, RoundRobin};
+use latchfree::balance::{fixed, HashRing, RoundRobin};
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
@@ -27,6 +27,28 @@ fn picker_sees_old_or_new_snapshot() {
         }
         writer.join().unwrap();
         assert!(rr.pick_cloned().unwrap() >= 3);
+    });
+}
+
+/// A hash ring's per-thread picker racing a change of the whole ring: each
+/// pick reads the old ring or the new one (its points, owners and bucket
+/// index all from one snapshot), never going back, and the new one once
+/// the change is done.
+#[test]
+fn ring_picker_sees_old_or_new_ring() {
+    model(|| {
+        let ring = Arc::new(HashRing::new([1u32], 2));
+        let ring2 = ring.clone();
+        let writer = thread::spawn(move || ring2.set([2u32, 3]));
+        let mut p = ring.picker();
+        let first = *p.pick_hash(7).unwrap();
+        let second = *p.pick_hash(u64::MAX).unwrap();
+        assert!((1..=3).contains(&first) && (1..=3).contains(&second));
+        if first >= 2 {
+            assert!(second >= 2, "went back to the old ring");
+        }
+        writer.join().unwrap();
+        assert!(*p.pick_hash(7).unwrap() >= 2);
     });
 }
 

@@ -3,28 +3,79 @@
 use alloc::vec::Vec;
 use core::hash::Hash;
 
-use super::snapshot::Snapshot;
+use super::snapshot::{Pinned, Snapshot};
 use super::{stable_hash, BalanceError, StableHasher};
 use crossbeam_epoch::{Collector, Guard};
 
 struct Ring<B> {
     members: Vec<B>,
-    /// `(point, member index)`, sorted by point.
-    points: Vec<(u64, u32)>,
+    /// Every virtual node's point, sorted.
+    points: Vec<u64>,
+    /// `owners[i]`: the member index of `points[i]`.
+    owners: Vec<u32>,
+    /// A bucket index over the points' top `bits` bits: the points of
+    /// bucket `b` are `points[starts[b] .. starts[b + 1]]`. `2^bits` is at
+    /// least the point count, so a bucket holds about one point and a
+    /// lookup is two loads and a search of a few entries, not a binary
+    /// search of the whole ring.
+    starts: Vec<u32>,
+    /// `64 − bits`: a hash's bucket is `hash >> shift` (`bits ≥ 1`).
+    shift: u32,
 }
+
+/// Most bucket-index bits (2²⁰ buckets, 4 MiB of index).
+const MAX_INDEX_BITS: u32 = 20;
 
 impl<B: Hash> Ring<B> {
     fn build(members: Vec<B>, vnodes: u32) -> Ring<B> {
-        let mut points = Vec::with_capacity(members.len() * vnodes as usize);
+        let mut pairs = Vec::with_capacity(members.len() * vnodes as usize);
         for (i, m) in members.iter().enumerate() {
             for v in 0..vnodes {
-                points.push((point(m, v), i as u32));
+                pairs.push((point(m, v), i as u32));
             }
         }
         // Ties (astronomically rare) break by member index, so every
         // process builds the same ring.
-        points.sort_unstable();
-        Ring { members, points }
+        pairs.sort_unstable();
+        let (points, owners): (Vec<u64>, Vec<u32>) = pairs.into_iter().unzip();
+        let bits = (usize::BITS - points.len().leading_zeros()).clamp(1, MAX_INDEX_BITS);
+        let shift = 64 - bits;
+        let mut starts = Vec::with_capacity((1 << bits) + 1);
+        let mut at = 0;
+        for bucket in 0..=(1u64 << bits) {
+            while at < points.len() && points[at] >> shift < bucket {
+                at += 1;
+            }
+            starts.push(at as u32);
+        }
+        Ring {
+            members,
+            points,
+            owners,
+            starts,
+            shift,
+        }
+    }
+}
+
+impl<B> Ring<B> {
+    /// The member owning `hash`: the first point at or after it, wrapping.
+    #[inline]
+    fn owner(&self, hash: u64) -> Option<&B> {
+        if self.points.is_empty() {
+            return None;
+        }
+        let bucket = (hash >> self.shift) as usize;
+        // Points of lower buckets are all below `hash`, of higher ones all
+        // above it: the answer is in this bucket or is the next bucket's
+        // first point.
+        let (lo, hi) = (
+            self.starts[bucket] as usize,
+            self.starts[bucket + 1] as usize,
+        );
+        let at = lo + self.points[lo..hi].partition_point(|&p| p < hash);
+        let at = if at == self.points.len() { 0 } else { at };
+        Some(&self.members[self.owners[at] as usize])
     }
 }
 
@@ -85,13 +136,7 @@ impl<B: Hash + Clone + PartialEq + Send + Sync> HashRing<B> {
     /// (or any well-mixed 64-bit hash) is `hash`.
     #[inline]
     pub fn pick_hash_in<'g>(&self, hash: u64, guard: &'g Guard) -> Option<&'g B> {
-        let ring = self.ring.load(guard);
-        if ring.points.is_empty() {
-            return None;
-        }
-        let at = ring.points.partition_point(|p| p.0 < hash);
-        let (_, member) = ring.points[if at == ring.points.len() { 0 } else { at }];
-        Some(&ring.members[member as usize])
+        self.ring.load(guard).owner(hash)
     }
 
     /// The member owning `key`, cloned.
@@ -141,6 +186,63 @@ impl<B: Hash + Clone + PartialEq + Send + Sync> HashRing<B> {
     /// The collector to pin guards for [`pick_in`](Self::pick_in) from.
     pub fn collector(&self) -> &Collector {
         self.ring.collector()
+    }
+
+    /// A per-thread picker with a standing epoch pin: a pick is one
+    /// `Acquire` load of the ring pointer and a lookup, with no pin and no
+    /// shared write.
+    ///
+    /// ```
+    /// use latchfree::balance::HashRing;
+    ///
+    /// let ring = HashRing::new(["a", "b", "c"], 64);
+    /// let mut p = ring.picker();
+    /// assert_eq!(p.pick(&"user:42").copied(), ring.pick_cloned(&"user:42"));
+    /// ```
+    pub fn picker(&self) -> HashRingPicker<'_, B> {
+        HashRingPicker {
+            pin: Pinned::new(&self.ring),
+            ring: self,
+        }
+    }
+}
+
+/// A [`HashRing`]'s per-thread picker (from [`HashRing::picker`]).
+///
+/// It stays pinned between picks, re-pinning every 64 picks, so a retired
+/// ring (under `std`, anything retired to crossbeam-epoch's global
+/// collector) can wait on it: [`refresh`](Self::refresh) or drop a picker
+/// that is about to sit idle. It is not `Send`.
+pub struct HashRingPicker<'a, B> {
+    ring: &'a HashRing<B>,
+    pin: Pinned,
+}
+
+impl<B> core::fmt::Debug for HashRingPicker<'_, B> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HashRingPicker").finish_non_exhaustive()
+    }
+}
+
+impl<B> HashRingPicker<'_, B> {
+    /// The member owning `key`, as [`HashRing::pick_in`].
+    #[inline]
+    pub fn pick<K: Hash + ?Sized>(&mut self, key: &K) -> Option<&B> {
+        self.pick_hash(stable_hash(key))
+    }
+
+    /// The member owning a key whose hash is `hash`, as
+    /// [`HashRing::pick_hash_in`].
+    #[inline]
+    pub fn pick_hash(&mut self, hash: u64) -> Option<&B> {
+        self.pin.tick();
+        self.pin.load(&self.ring.ring).owner(hash)
+    }
+
+    /// Drops the standing pin and pins afresh, so rings retired so far can
+    /// be freed while this picker sits idle.
+    pub fn refresh(&mut self) {
+        self.pin.refresh();
     }
 }
 

@@ -1,4 +1,15 @@
 //! Power of two choices on calls in flight.
+//!
+//! Where a contended pick's time goes: a picker's pick-and-release reads
+//! two members' in-flight counts and writes the chosen one twice (the
+//! lease's `fetch_add`, its drop's `fetch_sub`). Each count has its own
+//! cache line, but with two threads picking among the same members a line
+//! was last written by the other core about half the time, so a pick
+//! usually moves one or two lines between cores. No pin, no shared counter
+//! and no allocation remain on the path; what is left is the algorithm's
+//! own shared state (the loads it compares are the other pickers'
+//! writes). Sharding the counts per picker would keep the writes local but
+//! make every comparison read the other shards' lines instead.
 
 use alloc::vec::Vec;
 

@@ -17,12 +17,12 @@
 //!   it. Pickers are wait-free apart from the epoch pin; changes are
 //!   lock-free.
 //! - Hot loops take a per-thread *picker* ([`RoundRobin::picker`],
-//!   [`Weighted::picker`], [`LeastLoaded::picker`]): it holds one epoch
-//!   pin across picks (re-pinned every 64 picks, so reclamation still
-//!   progresses) and keeps its own cursor, so a pick is one `Acquire` load
-//!   of the snapshot pointer and private arithmetic, writing no cache line
-//!   another picker writes (P2C: only the chosen member's in-flight
-//!   count). Each picker's own picks follow the algorithm exactly (a
+//!   [`Weighted::picker`], [`HashRing::picker`], [`LeastLoaded::picker`]):
+//!   it holds one epoch pin across picks (re-pinned every 64 picks, so
+//!   reclamation still progresses) and keeps its own cursor, so a pick is
+//!   one `Acquire` load of the snapshot pointer and private arithmetic (a
+//!   ring lookup), writing no cache line another picker writes (P2C: only
+//!   the chosen member's in-flight count). Each picker's own picks follow the algorithm exactly (a
 //!   rotation of round robin's order or of nginx's sequence); the totals
 //!   over all pickers stay within one pick per picker (round robin) or
 //!   `weight` per picker (SWRR) of the exact shares.
@@ -45,6 +45,9 @@
 //!   (each member at `vnodes` points of a 64-bit ring; a key goes to the
 //!   first point at or after its hash). Adding one of `n + 1` members
 //!   moves about `1/(n + 1)` of the keys, all of them to the new member.
+//!   A bucket index over the points' top bits (at least one bucket per
+//!   point) makes a lookup two loads and a search of about one entry
+//!   instead of a binary search of the whole ring.
 //! - [`Rendezvous`]: Thaler and Ravishankar's highest-random-weight
 //!   hashing: a key goes to the member with the largest `hash(member,
 //!   key)`. `O(n)` per pick, no ring to keep, minimal movement on any
@@ -88,7 +91,7 @@ use core::fmt;
 use core::hash::Hasher;
 
 #[cfg(feature = "alloc")]
-pub use self::hashing::{HashRing, Rendezvous};
+pub use self::hashing::{HashRing, HashRingPicker, Rendezvous};
 #[cfg(feature = "alloc")]
 pub use self::least_loaded::{Lease, LeastLoaded, LeastLoadedPicker, PickerLease};
 #[cfg(feature = "alloc")]

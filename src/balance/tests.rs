@@ -100,6 +100,63 @@ fn ring_moves_about_one_nth_on_add() {
     }
 }
 
+/// The ring's documented placement, computed the slow way: every virtual
+/// node `v` of member `m` at `StableHasher(m, v as u32)`, sorted (ties by
+/// member index).
+fn naive_points(members: &[u32], vnodes: u32) -> Vec<(u64, u32)> {
+    use core::hash::{Hash, Hasher};
+    let mut points: Vec<(u64, u32)> = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        for v in 0..vnodes {
+            let mut h = StableHasher::new();
+            m.hash(&mut h);
+            h.write_u32(v);
+            points.push((h.finish(), i as u32));
+        }
+    }
+    points.sort_unstable();
+    points
+}
+
+/// A hash goes to the first point at or after it, wrapping to the first.
+fn naive_owner(members: &[u32], points: &[(u64, u32)], hash: u64) -> Option<u32> {
+    let at = points.partition_point(|p| p.0 < hash);
+    let (_, i) = *points.get(at).or(points.first())?;
+    Some(members[i as usize])
+}
+
+/// The bucket-indexed lookup (shared and per-thread picker) agrees with
+/// the naive search on every point, its neighbours, the ends of the hash
+/// space and random hashes, for ring sizes around the index's powers of
+/// two (0, 1, 2 points, a bucket per point and more).
+#[test]
+fn ring_lookup_matches_the_naive_search() {
+    let mut rng = 0x1234_5678_9abc_def1u64;
+    let sizes: &[(u32, u32)] = if cfg!(miri) {
+        &[(0, 4), (1, 1), (1, 2), (2, 1), (3, 5)]
+    } else {
+        &[(0, 4), (1, 1), (1, 2), (2, 1), (3, 5), (4, 16), (16, 160)]
+    };
+    for &(n, vnodes) in sizes {
+        let members: Vec<u32> = (0..n).map(|m| m * 7 + 1).collect();
+        let points = naive_points(&members, vnodes);
+        let ring = HashRing::new(members.iter().copied(), vnodes);
+        let mut p = ring.picker();
+        let mut hashes = alloc::vec![0, 1, u64::MAX - 1, u64::MAX, 1 << 63, (1 << 63) - 1];
+        for &(pt, _) in &points {
+            hashes.extend([pt.wrapping_sub(1), pt, pt.wrapping_add(1)]);
+        }
+        let randoms = if cfg!(miri) { 20 } else { 2_000 };
+        hashes.extend((0..randoms).map(|_| xorshift(&mut rng)));
+        let guard = ring.collector().register().pin();
+        for h in hashes {
+            let want = naive_owner(&members, &points, h);
+            assert_eq!(p.pick_hash(h).copied(), want, "hash {h:#x}, {n} members");
+            assert_eq!(ring.pick_hash_in(h, &guard).copied(), want);
+        }
+    }
+}
+
 #[test]
 fn rendezvous_moves_only_the_new_members_keys() {
     let r = Rendezvous::new(0..5u32);

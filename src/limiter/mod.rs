@@ -1,6 +1,7 @@
-//! Rate limiters on one atomic word each: GCRA, a token bucket, a leaky
-//! bucket that paces, and fixed- and sliding-window counters; a keyed
-//! limiter (`alloc`) on the crate's own map.
+//! Rate limiters on one atomic word each (the sliding window: two): GCRA,
+//! a token bucket, a leaky bucket that paces, and fixed- and
+//! sliding-window counters; a keyed limiter (`alloc`) on the crate's own
+//! map.
 //!
 //! # The clock is the caller's
 //!
@@ -20,17 +21,20 @@
 //!   One compare-and-swap per admission. [`Gcra32`] is the same algorithm
 //!   on a wrapping 32-bit tick, for targets without 64-bit atomics.
 //! - [`TokenBucket`]: juju/ratelimit's shape: `quantum` tokens land every
-//!   `interval`, up to `capacity`. Word: `(tick: u32, tokens: u32)`.
+//!   `interval`, up to `capacity`. Word: the refill level (`quantum ×
+//!   ⌊now / interval⌋`) at which the bucket is full again, a full `u64`
+//!   that never wraps: GCRA on the refill clock.
 //! - [`LeakyBucket`]: uber-go/ratelimit's pacing leaky bucket:
 //!   [`take_at`](LeakyBucket::take_at) always reserves the next slot and
 //!   says how long to wait for it, so callers leave evenly spaced; `slack`
 //!   lets an idle limiter catch up by a few slots.
-//! - [`FixedWindow`]: at most `limit` per aligned window. Word:
-//!   `(window: u32, count: u32)`.
+//! - [`FixedWindow`]: at most `limit` per aligned window. Word: the
+//!   position `limit × window + count`, a full `u64` that never wraps.
 //! - [`SlidingWindow`]: Cloudflare's sliding-window counter: the previous
 //!   window's count, weighted by how much of it still overlaps the last
 //!   `window` of time, plus the current one. Word: `(window: u24,
-//!   current: u20, previous: u20)`.
+//!   current: u20, previous: u20)`, beside a second word, the full index
+//!   of the latest window counted in, which tells the 24 bits' direction.
 //! - [`Keyed`] (`alloc`): one GCRA word per key in a [`map::HashMap`](crate::map::HashMap);
 //!   a key whose `tat` is in the past is indistinguishable from a fresh
 //!   one, so [`Keyed::sweep_at`] removes it without changing any future
@@ -39,21 +43,29 @@
 //!
 //! # Ground rules
 //!
-//! - **Never over-admit.** Each limiter's whole state is one atomic word,
-//!   changed only by a compare-and-swap from the value the decision was
-//!   computed on, so concurrent admissions are serialised by that word's
-//!   modification order and count exactly as if they ran one after another.
-//!   The word guards no other memory, so `Relaxed` is enough everywhere.
+//! - **Never over-admit.** Each limiter's counting state is one atomic
+//!   word (the sliding window's second word only says how far back its
+//!   window is), changed only by a compare-and-swap from the value the
+//!   decision was computed on, so concurrent admissions are serialised by
+//!   that word's modification order and count exactly as if they ran one
+//!   after another.
+//!   The word guards no other memory, so `Relaxed` is enough, except in
+//!   [`SlidingWindow`], whose word publishes its high-water window index
+//!   (Release/Acquire).
 //! - **`try_acquire` never waits.** On refusal it says when `n` will be
 //!   available ([`TryAcquireError::NotReady`]), on the caller's clock, if
 //!   nobody else takes capacity first.
 //! - **`n` above the burst is an error**, [`TryAcquireError::TooLarge`], not
 //!   a wait that never ends. `n == 0` is always admitted.
 //! - **The clock may go backwards.** Nothing panics and no capacity is
-//!   created: a limiter that sees time run backwards re-anchors to the new
-//!   reading *without* refilling, so the worst case is a refusal of at most
-//!   one burst period (or window) longer than needed. The same rule covers
-//!   the wrapping 32-bit words after a very long idle period.
+//!   created. [`Gcra`], [`TokenBucket`], [`LeakyBucket`], [`FixedWindow`]
+//!   and [`SlidingWindow`] never move their word back, whatever the jump:
+//!   a `now` behind it (a stale reading, or a clock that went back by `d`)
+//!   sees less capacity (the window counters count it in the latest window
+//!   read), so the worst case is `d` of refusals (plus a window for the
+//!   window counters). [`Gcra32`]'s wrapping 32-bit word re-anchors to the
+//!   new reading *without* refilling after a very long idle spell.
+//! - **A new limiter starts full** whatever its first `now`.
 //!
 //! Progress: every `try_acquire` is lock-free (a failed CAS means another
 //! caller's succeeded). Nothing here blocks except the `std` `acquire`

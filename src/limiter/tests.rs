@@ -173,3 +173,200 @@ fn keyed_is_per_key_and_sweeps_idle_keys() {
     assert!(k.try_acquire_at(&3, 2, 200).is_ok());
     assert!(k.try_acquire_at(&3, 1, 200).is_err());
 }
+
+/// A clock that jumps back, by any amount, creates no token. (The old
+/// word kept a wrapping 32-bit tick: a jump back by more than 2³¹ ticks
+/// read as time gone forward and refilled the bucket.)
+#[test]
+fn token_bucket_far_jump_back_creates_nothing() {
+    for interval in [1, 1_000] {
+        let b = TokenBucket::with_refill(10, 1, interval);
+        let t = (1u64 << 33) * interval;
+        assert!(b.try_acquire_at(10, t).is_ok());
+        for back in [
+            1,
+            1 << 24,
+            (1 << 31) + 5,
+            (1 << 31) + (1 << 24) + 5,
+            (1 << 32) - 3,
+            1 << 32,
+            (1 << 32) + 7,
+            1 << 33,
+        ] {
+            let at = t - back * interval;
+            assert!(
+                b.try_acquire_at(1, at).is_err(),
+                "admitted after a jump back by {back} ticks"
+            );
+        }
+        assert!(b.try_acquire_at(1, t).is_err());
+        // Time resumes where it was: one token per tick after `t`.
+        assert!(b.try_acquire_at(1, t + interval).is_ok());
+        assert!(b.try_acquire_at(1, t + interval).is_err());
+    }
+}
+
+/// A new bucket is full whenever its first call comes. (The old word's
+/// fresh tick 0 read as a wrapped word from about 2³¹ + 2²⁴ ticks on, and
+/// the bucket started empty.)
+#[test]
+fn token_bucket_starts_full_at_any_first_tick() {
+    for interval in [1, 7, 1_000] {
+        for tick in [
+            0u64,
+            1,
+            1 << 31,
+            (1 << 31) + (1 << 24) + 11,
+            u32::MAX as u64,
+            1 << 32,
+            (1 << 32) + (1 << 31) + (1 << 24) + 11,
+            u32::MAX as u64 * 7,
+            1 << 40,
+        ] {
+            let b = TokenBucket::with_refill(5, 2, interval);
+            let now = tick * interval;
+            assert_eq!(b.available_at(now), 5, "first tick {tick}");
+            assert!(b.try_acquire_at(5, now).is_ok(), "first tick {tick}");
+            assert!(b.try_acquire_at(1, now).is_err());
+        }
+    }
+}
+
+/// A fixed window's word never moves back: after a jump back of any size
+/// the admissions count in the latest window read (already full here),
+/// and `ready_at` is that window's end. (The old word kept a wrapping
+/// 32-bit window index: a jump back by more than 2³¹ windows read as time
+/// gone forward and admitted a fresh window.)
+#[test]
+fn fixed_window_far_jump_back_admits_nothing() {
+    for len in [1, 1_000] {
+        let w = FixedWindow::new(10, len);
+        let index = 1u64 << 33;
+        let t = index * len;
+        assert!(w.try_acquire_at(10, t).is_ok());
+        for back in [
+            1,
+            1 << 16,
+            (1 << 16) + 1,
+            (1 << 31) + 5,
+            (1 << 32) - 3,
+            1 << 32,
+            (1 << 32) + 7,
+            1 << 33,
+        ] {
+            assert_eq!(
+                w.try_acquire_at(1, (index - back) * len),
+                Err(TryAcquireError::NotReady {
+                    ready_at: (index + 1) * len
+                }),
+                "jump back by {back} windows"
+            );
+        }
+        // Time resumes where it was: a fresh window after `t`'s.
+        assert!(w.try_acquire_at(10, (index + 1) * len).is_ok());
+        assert!(w.try_acquire_at(1, (index + 1) * len).is_err());
+    }
+}
+
+/// A stale `now` (a window behind the latest read) counts in the latest
+/// window: never more than `limit` in it, whatever order readings come in.
+#[test]
+fn fixed_window_stale_reading_counts_in_the_latest_window() {
+    let w = FixedWindow::new(4, 100);
+    assert!(w.try_acquire_at(1, 1_050).is_ok());
+    assert!(w.try_acquire_at(2, 950).is_ok()); // stale: counts in [1000, 1100)
+    assert!(w.try_acquire_at(1, 1_099).is_ok());
+    assert_eq!(
+        w.try_acquire_at(1, 990),
+        Err(TryAcquireError::NotReady { ready_at: 1_100 })
+    );
+    assert!(w.try_acquire_at(4, 1_100).is_ok());
+}
+
+/// New window counters admit their full limit whenever the first call
+/// comes. (The old words' fresh index 0 read as a wrapped word from a
+/// window index of about 2³¹ (fixed) or 2²³ (sliding) on, modulo the index
+/// width, and refused for a window.)
+#[test]
+fn windows_start_full_at_any_first_window() {
+    for len in [1, 7, 1_000] {
+        for index in [
+            0u64,
+            1,
+            (1 << 23) - 1,
+            1 << 23,
+            (1 << 23) + (1 << 16) + 11,
+            (1 << 24) - 1,
+            (1 << 31) + (1 << 16) + 11,
+            u32::MAX as u64,
+            (1 << 32) + (1 << 31) + (1 << 16) + 11,
+            1 << 40,
+        ] {
+            let now = index * len + len / 2;
+            let f = FixedWindow::new(5, len);
+            assert!(
+                f.try_acquire_at(5, now).is_ok(),
+                "fixed, first window {index}"
+            );
+            assert!(f.try_acquire_at(1, now).is_err());
+            let s = SlidingWindow::new(5, len);
+            assert!(
+                s.try_acquire_at(5, now).is_ok(),
+                "sliding, first window {index}"
+            );
+            assert!(s.try_acquire_at(1, now).is_err());
+        }
+    }
+}
+
+/// A fixed window past the end of its range (`limit × window` beyond
+/// `2⁶⁴ − 1 − limit`) refuses with `ready_at == u64::MAX`, never admits.
+#[test]
+fn fixed_window_range_end() {
+    let w = FixedWindow::new(u32::MAX, 1);
+    let last = (u64::MAX - u32::MAX as u64) / u32::MAX as u64;
+    assert!(w.try_acquire_at(u32::MAX, last).is_ok());
+    // The last window's end is `u64::MAX` itself: a take past it is
+    // refused, not an overflow (found by the `limiter` fuzz target).
+    assert_eq!(
+        w.try_acquire_at(1, last),
+        Err(TryAcquireError::NotReady { ready_at: last + 1 })
+    );
+    assert_eq!(
+        w.try_acquire_at(1, last + 1),
+        Err(TryAcquireError::NotReady { ready_at: u64::MAX })
+    );
+    assert!(w.try_acquire_at(0, u64::MAX).is_ok());
+}
+
+/// A sliding window never moves back either: after a jump back of any
+/// size (past the 24-bit index's wrap, or an exact multiple of it) the
+/// admissions count in the latest window, at its start. (The old word
+/// read a jump back by more than 2²³ windows as time gone forward and
+/// admitted afresh, and one by more than 2¹⁶ re-anchored the word there.)
+#[test]
+fn sliding_window_far_jump_back_admits_nothing() {
+    for len in [1, 1_000] {
+        let w = SlidingWindow::new(10, len);
+        let index = 1u64 << 33;
+        assert!(w.try_acquire_at(10, index * len).is_ok());
+        for back in [
+            1,
+            (1 << 16) + 1,
+            (1 << 23) + 5,
+            (1 << 24) - 1,
+            1 << 24,
+            (1 << 24) + 1,
+            (1 << 31) + 5,
+            1 << 33,
+        ] {
+            assert!(
+                w.try_acquire_at(1, (index - back) * len).is_err(),
+                "jump back by {back} windows"
+            );
+        }
+        // Two windows later (the full one no longer overlaps) all is free.
+        assert!(w.try_acquire_at(1, (index + 1) * len).is_err());
+        assert!(w.try_acquire_at(10, (index + 2) * len).is_ok());
+    }
+}

@@ -1,20 +1,26 @@
 //! A token bucket in juju/ratelimit's shape, on one word.
 //!
-//! Word layout: `tick: u32` (high half, `now / interval`, wrapping) and
-//! `tokens: u32` (low half, `0 ..= capacity`). A reader refills by
-//! `quantum` per tick elapsed since `tick`, capped at `capacity`, takes
-//! what it needs and stores the new pair with one compare-and-swap.
+//! `quantum` tokens land every `interval`, up to `capacity`. Measure the
+//! refills on one axis, the *level* `quantum × ⌊now / interval⌋` (every
+//! token ever refilled, counted from the clock's origin). The word is
+//! `full_at`: the level at which the bucket is full again. At level `L`
+//! the bucket holds `capacity − (full_at − L)` tokens if `full_at > L`,
+//! else `capacity`. Taking `n` moves the word to `max(full_at, L) + n`,
+//! allowed while that is at most `L + capacity`; one compare-and-swap.
 //!
-//! Ticks are compared with a signed wrapping distance. A tick *behind* the
-//! stored one (a stale `now` from a preempted caller, or a clock that went
-//! back) refills nothing until the clock passes the stored tick again;
-//! far behind (more than a full refill plus 2²⁴ ticks: a wrap after 2³¹
-//! idle ticks) repairs the word to an empty bucket at the new tick. No
-//! token is created by a clock that goes back by less than about 2³¹
-//! ticks; a jump back by more than that cannot be told from time going
-//! forward across the wrap and refills the bucket (2.1 s at a 1 ns
-//! interval, 36 min at 1 µs; found by the `limiter` fuzz target). Choose
-//! an `interval` of a microsecond or more, so the 32-bit tick wraps rarely.
+//! This is GCRA ([`Gcra`](super::Gcra)) on the refill clock, with `n`
+//! tokens for `n·T` and `capacity` for `τ`, and it inherits GCRA's clock
+//! rule: the word only ever moves forward. A `now` behind the word's level
+//! (a stale reading from a preempted caller, or a clock that went back)
+//! sees fewer tokens, never more, so a jump back of any size creates no
+//! token: it costs at most its own length in refusals, as time catches up.
+//! A fresh word (0) reads as a full bucket at every `now`, whenever the
+//! first call comes.
+//!
+//! Range: the level must fit a `u64` with room for `capacity` to spare,
+//! i.e. `quantum × now / interval < 2⁶⁴ − capacity` (584 years of
+//! nanoseconds at a token per nanosecond). A `now` past that is refused
+//! with `ready_at == u64::MAX`, never admitted.
 
 use super::{check_size, Limiter, Quota, TryAcquireError};
 use crate::sync::{AtomicU64, Ordering::Relaxed};
@@ -34,23 +40,13 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 /// ```
 #[derive(Debug)]
 pub struct TokenBucket {
-    /// `tick << 32 | tokens`.
-    word: AtomicU64,
+    /// The refill level (`quantum × ⌊now / interval⌋`) at which the bucket
+    /// is full again; only grows, and at most `capacity` past the latest
+    /// level that took tokens. 0 (fresh) reads as full at any level.
+    full_at: AtomicU64,
     capacity: u32,
     quantum: u32,
     interval: u64,
-}
-
-/// How far behind the stored tick a `now` may be and still count as stale
-/// (time stands still) rather than wrapped (repaired).
-const STALE_TICKS: u64 = 1 << 24;
-
-const fn pack(tick: u32, tokens: u32) -> u64 {
-    (tick as u64) << 32 | tokens as u64
-}
-
-const fn unpack(word: u64) -> (u32, u32) {
-    ((word >> 32) as u32, word as u32)
 }
 
 impl TokenBucket {
@@ -75,7 +71,7 @@ impl TokenBucket {
             assert!(quantum > 0 && quantum <= capacity, "TokenBucket: quantum must be in 1..=capacity");
             assert!(interval > 0, "TokenBucket: interval must be positive");
             TokenBucket {
-                word: AtomicU64::new(pack(0, capacity)),
+                full_at: AtomicU64::new(0),
                 capacity,
                 quantum,
                 interval,
@@ -87,76 +83,59 @@ impl TokenBucket {
     #[inline]
     pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
         check_size(n, self.capacity)?;
-        let ticks = now / self.interval;
-        let tick = ticks as u32;
-        // Relaxed: the word guards nothing else; the CAS orders takers.
-        let mut word = self.word.load(Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
+        let Some(level) = self.level(now) else {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        };
+        let capacity = self.capacity as u64;
+        // Relaxed: the word guards no other memory; the CAS alone orders
+        // takers (its modification order is the order tokens were taken).
+        let mut full_at = self.full_at.load(Relaxed);
         loop {
-            let (anchor, available, repaired) = self.refill(word, tick);
-            // The anchor tick as a full count on the caller's clock.
-            let anchor_ticks = ticks.wrapping_add(anchor.wrapping_sub(tick) as i32 as i64 as u64);
-            if available < n {
-                if repaired {
-                    // Store the repair so the refusal stays bounded.
-                    let _ =
-                        self.word
-                            .compare_exchange(word, pack(anchor, available), Relaxed, Relaxed);
-                }
-                let missing = (n - available) as u64;
-                let wait_ticks = missing.div_ceil(self.quantum as u64);
+            // `level ≤ 2⁶⁴ − 1 − capacity` and, once stored, `full_at` is
+            // at most `capacity` past some level, so only a `full_at` from
+            // a later `now` at the very end of the range can overflow.
+            let Some(new) = full_at.max(level).checked_add(n as u64) else {
+                return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+            };
+            if new - level > capacity {
+                // Includes a `now` behind the word (stale or backwards):
+                // fewer tokens, never a reason to move the word back.
+                // Ready at the first tick whose level reaches
+                // `new − capacity` (after `now`'s, as `new − capacity >
+                // level`).
+                let ready_tick = (new - capacity).div_ceil(self.quantum as u64);
                 return Err(TryAcquireError::NotReady {
-                    ready_at: anchor_ticks
-                        .saturating_add(wait_ticks)
-                        .saturating_mul(self.interval),
+                    ready_at: ready_tick.saturating_mul(self.interval),
                 });
             }
-            let new = pack(anchor, available - n);
-            if new == word {
-                return Ok(()); // n == 0 and nothing to refill
-            }
-            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+            match self.full_at.compare_exchange_weak(full_at, new, Relaxed, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
-                    word = seen;
+                    full_at = seen;
                     crate::sync::busy_loop();
                 }
             }
         }
     }
 
-    /// The word's state at `tick`: `(anchor tick, tokens, repaired)`.
-    ///
-    /// - `tick` at or after the stored one: refill and move the anchor
-    ///   there.
-    /// - `tick` behind it by at most a full refill plus 2²⁴ ticks (a stale
-    ///   `now` from a preempted caller, or a clock that went back a
-    ///   little): time stands still at the stored tick, no refill until
-    ///   the clock passes it again. The anchor never moves back here, or
-    ///   the ticks between would be refilled twice.
-    /// - further behind (a wrap of the 32-bit tick after 2³¹ idle ticks, or
-    ///   a big jump back): repair to an *empty* bucket at `tick`, so the
-    ///   refusal lasts at most one full refill.
+    /// The refill level at `now`, if within range (see the module docs).
     #[inline]
-    fn refill(&self, word: u64, tick: u32) -> (u32, u32, bool) {
-        let (then, tokens) = unpack(word);
-        let elapsed = tick.wrapping_sub(then) as i32;
-        if elapsed >= 0 {
-            let refill = (elapsed as u64).saturating_mul(self.quantum as u64);
-            let tokens = (tokens as u64 + refill).min(self.capacity as u64) as u32;
-            return (tick, tokens, false);
-        }
-        let full_refill = (self.capacity as u64).div_ceil(self.quantum as u64);
-        if elapsed.unsigned_abs() as u64 <= full_refill + STALE_TICKS {
-            (then, tokens, false)
-        } else {
-            (tick, 0, true)
-        }
+    fn level(&self, now: u64) -> Option<u64> {
+        (now / self.interval)
+            .checked_mul(self.quantum as u64)
+            .filter(|&level| level <= u64::MAX - self.capacity as u64)
     }
 
     /// Tokens available at `now` (stale as soon as it returns).
     pub fn available_at(&self, now: u64) -> u32 {
-        self.refill(self.word.load(Relaxed), (now / self.interval) as u32)
-            .1
+        let Some(level) = self.level(now) else {
+            return 0;
+        };
+        let owed = self.full_at.load(Relaxed).saturating_sub(level);
+        self.capacity - owed.min(self.capacity as u64) as u32
     }
 }
 

@@ -1,16 +1,46 @@
-//! Window counters: [`FixedWindow`] and [`SlidingWindow`], one word each.
+//! Window counters: [`FixedWindow`] (one word) and [`SlidingWindow`] (a
+//! counting word and a high-water window index).
 //!
 //! Windows are aligned on the caller's clock: window `w` covers
-//! `[w·len, (w+1)·len)`. Each word stores the window index it counts for
-//! (wrapping) next to the counts; a reader in a later window resets (fixed)
-//! or shifts (sliding) the counts, in the same compare-and-swap that
-//! admits. A reader in an *earlier* window (the clock went backwards, or a
-//! wrap after 2³¹ / 2²³ idle windows) re-anchors the word to its own window
-//! and keeps the counts: the worst a strange clock costs is refusals until
-//! the next window boundary, never extra admissions.
+//! `[w·len, (w+1)·len)`. A reader in a later window than the one counted
+//! in resets (fixed) or shifts (sliding) the counts, in the same
+//! compare-and-swap that admits.
+//!
+//! Like every limiter here, a window counter never moves back. A reader
+//! in an *earlier* window than the latest one counted in (a stale reading
+//! from a preempted caller, or a clock that went back by any amount)
+//! counts in that latest window, and the sliding window as if at its start
+//! (the previous window weighing fully). So no clock creates capacity: a
+//! run of admissions never holds more than `limit` in any window from the
+//! first admitting one to the latest one read, and a jump back of `d`
+//! costs at most `d` (plus the window it lands in) of refusals, as the
+//! clock catches up. A new counter is empty at whatever window its first
+//! call reads.
+//!
+//! - [`FixedWindow`]'s word is its *position* `limit × window + count`, a
+//!   full `u64` that never wraps (GCRA's shape: the first position of
+//!   `now`'s window is the floor, its last the ceiling). Range: `limit ×
+//!   ⌊now / len⌋ ≤ 2⁶⁴ − 1 − limit`, i.e. `now` below `2⁶⁴ / rate` (584
+//!   years of nanoseconds at one admission a nanosecond); a `now` past it
+//!   is refused with `ready_at == u64::MAX`, never admitted.
+//! - [`SlidingWindow`]'s counts (20 bits each) leave 24 bits of the word
+//!   for the window, too few to tell a jump back from time gone forward.
+//!   The full index of the latest window counted in lives in a second
+//!   word, `latest`, which only grows and is raised before the counting
+//!   word moves to a later window (the word's Release/Acquire makes a
+//!   reader that sees the word see `latest` too), so the stored window is
+//!   never ahead of `latest` as a reader sees it, and its 24 bits only say
+//!   by how much it is behind. Without a race the two agree exactly. In a
+//!   race (`latest` raised by a caller whose word update has not landed)
+//!   a reader may keep old counts it could have dropped (if the word
+//!   trails by a multiple of 2²⁴ windows): a refusal, never an extra
+//!   admission.
 
 use super::{check_size, Limiter, QuotaError, TryAcquireError};
-use crate::sync::{AtomicU64, Ordering::Relaxed};
+use crate::sync::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 
 /// At most `limit` admissions per aligned window of `len`.
 ///
@@ -27,7 +57,10 @@ use crate::sync::{AtomicU64, Ordering::Relaxed};
 /// ```
 #[derive(Debug)]
 pub struct FixedWindow {
-    /// `window << 32 | count`; `count ≤ limit`.
+    /// The *position*: `limit × window + count` of the latest window
+    /// counted in; only grows. A window's first position is also the one
+    /// after its predecessor's last, so a full window reads as an empty
+    /// next one, and a fresh word (0) as an empty window anywhere.
     word: AtomicU64,
     limit: u32,
     len: u64,
@@ -65,40 +98,44 @@ impl FixedWindow {
     #[inline]
     pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
         check_size(n, self.limit)?;
-        let index = now / self.len;
-        let window = index as u32;
-        let mut word = self.word.load(Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
+        let limit = self.limit as u64;
+        // The first position of `now`'s window; in range, `level + limit`
+        // fits a `u64`.
+        let Some(level) = (now / self.len)
+            .checked_mul(limit)
+            .filter(|&level| level <= u64::MAX - limit)
+        else {
+            return Err(TryAcquireError::NotReady { ready_at: u64::MAX });
+        };
+        // Relaxed: the word guards no other memory; the CAS alone orders
+        // admissions (its modification order is the order they counted).
+        let mut position = self.word.load(Relaxed);
         loop {
-            let (stored, count) = ((word >> 32) as u32, word as u32);
-            let ahead = window.wrapping_sub(stored) as i32;
-            // Later window: fresh count. Same or a little earlier: count
-            // in the stored window. Far earlier: wrapped, repair as full.
-            let (anchor, count, repaired) = if ahead > 0 {
-                (window, 0, false)
-            } else if ahead.unsigned_abs() <= STALE_WINDOWS {
-                (stored, count, false)
+            // The end of the window the admission counts in: `now`'s, or
+            // for a word past it (a stale or backwards `now`) the word's
+            // own, `⌈position / limit⌉`: the word never moves back.
+            let end = if position <= level + limit {
+                level + limit
             } else {
-                (window, self.limit, true)
+                position.div_ceil(limit) * limit
             };
-            if count + n > self.limit {
-                if repaired {
-                    let repair = (anchor as u64) << 32 | count as u64;
-                    let _ = self.word.compare_exchange(word, repair, Relaxed, Relaxed);
-                }
-                let anchor_index =
-                    index.wrapping_add(anchor.wrapping_sub(window) as i32 as i64 as u64);
+            // `end` may be `u64::MAX` at the end of the range: checked.
+            let Some(new) = position
+                .max(level)
+                .checked_add(n as u64)
+                .filter(|&new| new <= end)
+            else {
                 return Err(TryAcquireError::NotReady {
-                    ready_at: anchor_index.saturating_add(1).saturating_mul(self.len),
+                    ready_at: (end / limit).saturating_mul(self.len),
                 });
-            }
-            let new = (anchor as u64) << 32 | (count + n) as u64;
-            if new == word {
-                return Ok(());
-            }
-            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+            };
+            match self.word.compare_exchange_weak(position, new, Relaxed, Relaxed) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
-                    word = seen;
+                    position = seen;
                     crate::sync::busy_loop();
                 }
             }
@@ -116,10 +153,6 @@ impl Limiter for FixedWindow {
         self.limit
     }
 }
-
-/// How many windows behind the stored one a `now` may be and still count
-/// as stale (counted in the stored window) rather than wrapped (repaired).
-const STALE_WINDOWS: u32 = 1 << 16;
 
 const WINDOW_BITS: u32 = 24;
 const COUNT_BITS: u32 = 20;
@@ -145,11 +178,22 @@ const WINDOW_MASK: u32 = (1 << WINDOW_BITS) - 1;
 /// ```
 #[derive(Debug)]
 pub struct SlidingWindow {
-    /// `window (24 bits, wrapping) << 40 | current << 20 | previous`.
+    /// `window (low 24 bits) << 40 | current << 20 | previous`, or
+    /// [`FRESH`].
     word: AtomicU64,
+    /// The latest window (full index) any admission counted in; only
+    /// grows, and is raised before the word is moved to a later window,
+    /// so it is never behind the word's window as a reader sees it.
+    latest: AtomicU64,
     limit: u32,
     len: u64,
 }
+
+/// A new word, empty whatever window its first call reads. Never stored
+/// otherwise: `current == 2²⁰ − 1` needs `limit == 2²⁰ − 1` with nothing
+/// left of the previous window (`previous` weighs at least 1 while it is
+/// not 0), so `previous == 2²⁰ − 1` beside it is unreachable.
+const FRESH: u64 = pack(0, COUNT_MASK as u32, COUNT_MASK as u32);
 
 const fn pack(window: u32, current: u32, previous: u32) -> u64 {
     ((window & WINDOW_MASK) as u64) << (2 * COUNT_BITS)
@@ -184,7 +228,12 @@ impl SlidingWindow {
             if limit as u64 > COUNT_MASK {
                 return Err(QuotaError::TooLong);
             }
-            Ok(SlidingWindow { word: AtomicU64::new(0), limit, len })
+            Ok(SlidingWindow {
+                word: AtomicU64::new(FRESH),
+                latest: AtomicU64::new(0),
+                limit,
+                len,
+            })
         }
     }
 
@@ -193,50 +242,64 @@ impl SlidingWindow {
     pub fn try_acquire_at(&self, n: u32, now: u64) -> Result<(), TryAcquireError> {
         check_size(n, self.limit)?;
         let index = now / self.len;
-        let window = index as u32 & WINDOW_MASK;
         let offset = now % self.len;
         let len = self.len as u128;
-        let mut word = self.word.load(Relaxed);
+        if n == 0 {
+            return Ok(());
+        }
+        // Acquire (here and on a failed CAS) pairs with the Release of the
+        // CAS that stored the word: that writer raised `latest` to the
+        // word's window first, so the `latest` read below is not behind it.
+        // With Relaxed a reader could see the moved word beside an older
+        // `latest`, read its 24 bits as a window far ahead of a backwards
+        // `now`, and clear the latest window's counts (the loom model
+        // `sliding_window_backwards_caller_never_moves_the_word_back`
+        // catches it).
+        let mut word = self.word.load(Acquire);
         loop {
+            let latest = self.latest.load(Relaxed);
+            // The window this admission counts in: `now`'s, or the latest
+            // one for a `now` behind it (stale, or the clock went back),
+            // as if at that window's start (the previous window weighs
+            // fully). The word never moves back.
+            let (target, offset) = if index >= latest {
+                (index, offset)
+            } else {
+                (latest, 0)
+            };
             let stored = (word >> (2 * COUNT_BITS)) as u32;
             let cur = ((word >> COUNT_BITS) & COUNT_MASK) as u32;
             let prev = (word & COUNT_MASK) as u32;
-            let ahead = window.wrapping_sub(stored) & WINDOW_MASK;
-            let behind = (WINDOW_MASK + 1 - ahead) & WINDOW_MASK;
-            // Later windows shift or clear the counts. An earlier window
-            // (stale or backwards `now`) counts in the stored one, as if
-            // at its start (offset 0: the previous window weighs fully);
-            // far earlier means the index wrapped: repair as full.
-            let (anchor, cur, prev, offset, repaired) = match ahead {
-                0 => (window, cur, prev, offset, false),
-                1 => (window, 0, cur, offset, false),
-                a if a < 1 << (WINDOW_BITS - 1) => (window, 0, 0, offset, false),
-                _ if behind <= STALE_WINDOWS => (stored, cur, prev, 0, false),
-                _ => (window, self.limit, 0, offset, true),
+            // The stored window is at most `latest ≤ target` and congruent
+            // to `ahead` modulo 2²⁴, so `ahead ≥ 2` means at least 2 ahead.
+            // Without a race the stored window *is* `latest`; in a race
+            // (`latest` raised, the word not yet moved) `ahead` may be
+            // short by a multiple of 2²⁴, which only keeps old counts:
+            // towards refusal, never extra admissions.
+            let ahead = (target as u32).wrapping_sub(stored) & WINDOW_MASK;
+            let (cur, prev) = if word == FRESH || target - latest >= 2 || ahead >= 2 {
+                (0, 0)
+            } else if ahead == 1 {
+                (0, cur)
+            } else {
+                (cur, prev)
             };
             // ceil(prev × (len − offset) / len): the previous window's
             // share still inside the last `len`, rounded towards refusal.
             let weighted = (prev as u128 * (len - offset as u128)).div_ceil(len) as u32;
             if weighted + cur + n > self.limit {
-                if repaired {
-                    let _ =
-                        self.word
-                            .compare_exchange(word, pack(anchor, cur, prev), Relaxed, Relaxed);
-                }
-                let anchor_index = if anchor == window {
-                    index
-                } else {
-                    index + behind as u64
-                };
                 return Err(TryAcquireError::NotReady {
-                    ready_at: self.ready_at(anchor_index, cur, prev, n),
+                    ready_at: self.ready_at(target, cur, prev, n),
                 });
             }
-            let new = pack(anchor, cur + n, prev);
-            if new == word {
-                return Ok(());
+            if target > latest {
+                // Before the word moves to `target`; see `latest`.
+                self.latest.fetch_max(target, Relaxed);
             }
-            match self.word.compare_exchange_weak(word, new, Relaxed, Relaxed) {
+            debug_assert!(cur + n <= self.limit && prev <= self.limit);
+            let new = pack(target as u32, cur + n, prev);
+            // Release: see the Acquire above.
+            match self.word.compare_exchange_weak(word, new, Release, Acquire) {
                 Ok(_) => return Ok(()),
                 Err(seen) => {
                     word = seen;
