@@ -405,6 +405,11 @@ fn latchfree_map() -> latchfree::map::HashMap<u64, u64, Hasher> {
 }
 
 pub fn run(r: &mut Report) {
+    // `MAPM=1`: only the bytes-per-entry rows (a quick memory check).
+    if std::env::var("MAPM").is_ok() {
+        memory(r);
+        return;
+    }
     r.note("map: workloads (2^18 keys, 600k ops per run)");
     let zipf = zipf_table();
     for mix in MIXES {

@@ -79,20 +79,14 @@ where
     /// Inserts `value` if the key is absent (else modifies, if asked);
     /// returns the value stored afterwards.
     pub fn or_insert(self, value: V) -> &'r V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         self.finish(|_| value)
     }
 
     /// Inserts `make()` if the key is absent (else modifies, if asked);
     /// returns the value stored afterwards. `make` runs at most once.
     pub fn or_insert_with<I: FnOnce() -> V>(self, make: I) -> &'r V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         self.finish(|_| make())
     }
 
@@ -100,10 +94,7 @@ where
     /// asked); returns the value stored afterwards. `make` runs at most
     /// once.
     pub fn or_insert_with_key<I: FnOnce(&K) -> V>(self, make: I) -> &'r V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         self.finish(make)
     }
 
@@ -111,17 +102,13 @@ where
     /// asked); returns the value stored afterwards.
     pub fn or_default(self) -> &'r V
     where
-        K: Clone,
-        V: Clone + Default,
+        V: Default,
     {
         self.finish(|_| V::default())
     }
 
     fn finish<I: FnOnce(&K) -> V>(self, make: I) -> &'r V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         /// Decides for one entry: modify if present, insert if absent. A
         /// made value whose commit went stale is kept for the retry (the
         /// maker is `FnOnce`); a modified one is not (it was computed from

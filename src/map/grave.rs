@@ -35,7 +35,7 @@ use core::ptr;
 
 use crossbeam_epoch::Guard;
 
-use super::raw::{Table, Version};
+use super::raw::{Node, Table};
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Graves sealed under one ticket before a new one is made even while the
@@ -74,12 +74,11 @@ impl Ticket {
 
 /// What a grave drops.
 pub(super) enum Retired<K, V> {
-    /// A removed slot: its key and the value of `version`.
-    Removed(*const Table<K, V>, usize, Version),
-    /// A replaced value: the one `version` of the slot named.
-    Replaced(*const Table<K, V>, usize, Version),
-    /// The shard's reference to an unlinked table.
-    Table(*const Table<K, V>),
+    /// A removed or replaced entry (from `Box::into_raw`).
+    Node(*mut Node<K, V>),
+    /// An unlinked table (from `Owned::into_shared`), with the nodes it
+    /// still owns.
+    Table(*mut Table<K, V>),
 }
 
 /// A retired item waiting for its ticket.
@@ -89,8 +88,8 @@ pub(super) struct Grave<K, V> {
     what: Retired<K, V>,
 }
 
-// SAFETY: a grave owns what it drops (keys and values: `Send`) and a table
-// reference; the ticket is shared through atomics only.
+// SAFETY: a grave owns what it drops (a node or a table: keys and values,
+// `Send`); the ticket is shared through atomics only.
 unsafe impl<K: Send, V: Send> Send for Grave<K, V> {}
 
 impl<K, V> Grave<K, V> {
@@ -114,12 +113,11 @@ impl<K, V> Drop for Grave<K, V> {
         }
         // SAFETY: graves are dropped once, only when no reader can reach
         // what they hold (ticket raised, or the map is being dropped), and
-        // each holds the table reference its drop releases.
+        // each owns what it drops (nothing else drops it: see `raw.rs`).
         contained(|| unsafe {
             match self.what {
-                Retired::Removed(t, i, v) => Table::drop_removed(t, i, v),
-                Retired::Replaced(t, i, v) => Table::drop_replaced(t, i, v),
-                Retired::Table(t) => Table::release(t),
+                Retired::Node(n) => drop(Box::from_raw(n)),
+                Retired::Table(t) => drop(crossbeam_epoch::Owned::from_raw(t)),
             }
         });
     }
@@ -211,18 +209,19 @@ impl<K, V> Graveyard<K, V> {
     }
 
     /// Seals the unsealed graves under a new ticket deferred to the epoch,
-    /// unless the last ticket is still waiting and fewer than [`BATCH`]
-    /// are unsealed (then a later writer seals them); and takes up to
-    /// [`SWEEP`] graves whose ticket is raised from the front, for the
-    /// caller to [`bury`](Dead::bury) after unlocking. Lock held.
+    /// unless `growing` (the shard is migrating: see "Reclamation" in
+    /// `raw.rs`), or the last ticket is still waiting and fewer than
+    /// [`BATCH`] are unsealed (then a later writer seals them); and takes
+    /// up to [`SWEEP`] graves whose ticket is raised from the front, for
+    /// the caller to [`bury`](Dead::bury) after unlocking. Lock held.
     #[inline]
-    pub(super) fn seal_and_sweep(&mut self, guard: &Guard, dead: &mut Dead<K, V>) {
+    pub(super) fn seal_and_sweep(&mut self, guard: &Guard, growing: bool, dead: &mut Dead<K, V>) {
         if !self.queue.is_empty() {
-            self.sweep_and_seal(guard, dead);
+            self.sweep_and_seal(guard, growing, dead);
         }
     }
 
-    fn sweep_and_seal(&mut self, guard: &Guard, dead: &mut Dead<K, V>) {
+    fn sweep_and_seal(&mut self, guard: &Guard, growing: bool, dead: &mut Dead<K, V>) {
         while dead.len < SWEEP {
             match self.queue.front() {
                 Some(g) if g.raised() => {
@@ -234,10 +233,12 @@ impl<K, V> Graveyard<K, V> {
                 _ => break,
             }
         }
-        if self.unsealed >= BATCH {
+        if growing || self.unsealed == 0 {
+            // Sealing waits for the old table to be unlinked.
+        } else if self.unsealed >= BATCH {
             self.seal(guard);
             dead.flush = true;
-        } else if self.unsealed > 0 && !self.waiting() {
+        } else if !self.waiting() {
             self.seal(guard);
         }
     }

@@ -67,7 +67,9 @@ impl<K: Eq, V> Cursor<K, V> {
                     unsafe { Found::at(table, i, c) }
                 } else if Table::<K, V>::is_moved_ctrl(c) {
                     // The key lives on in the next table (possibly updated).
-                    // SAFETY: non-empty (Acquire); `t` lives for `'g`.
+                    // SAFETY: MOVED (Acquire), and `guard` has been pinned
+                    // since `t` was reachable from its shard (the caller's
+                    // contract), so the node's grave waits for it.
                     let key = unsafe { t.key(i) };
                     match find(t.next(guard), hasher.hash_key(key), key, guard) {
                         Some(f) => f,
@@ -80,7 +82,9 @@ impl<K: Eq, V> Cursor<K, V> {
                     // SAFETY: as for `t`.
                     let first = unsafe { &*self.first };
                     let hash = hasher.hash_key(candidate.key);
-                    if in_table(first, hash, candidate.key) {
+                    // SAFETY: `guard` has been pinned since `first` was
+                    // the shard's current table.
+                    if unsafe { in_table(first, hash, candidate.key) } {
                         // Visited (or followed) in the first pass.
                         continue;
                     }

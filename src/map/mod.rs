@@ -4,25 +4,24 @@
 //!
 //! The map is split into a power-of-two number of *shards*, picked by the
 //! top bits of a key's hash. Each shard is an open-addressing table
-//! (linear probing, indexed by the low hash bits) that stores keys and
-//! values *inline*, with one control byte per slot (state and a hash tag)
-//! packed eight to a word, so a lookup reads one control word and then the
-//! one bucket whose tag matches: a hit costs one cache miss, not two.
-//! Memory is managed with [crossbeam-epoch](crossbeam_epoch):
+//! (linear probing, indexed by the low hash bits) of pointers to boxed
+//! entries (a key and its value), with one control byte per slot (state
+//! and a hash tag) packed eight to a word, so a lookup reads one control
+//! word and then the one entry whose tag matches. Memory is managed with
+//! [crossbeam-epoch](crossbeam_epoch):
 //!
-//! - **Reads take no lock and never wait.** Every bucket and every value
-//!   cell is written once, before it is published, and never written
-//!   again while its table lives. A new value for a present key goes to a
-//!   fresh cell of the table's value *arena* and is published by one
-//!   store, so a reader sees the old or the new value, never a torn one.
-//!   Removed entries and outgrown tables are dropped only once no pinned
+//! - **Reads take no lock and never wait.** An entry is written once,
+//!   before it is published, and never written again. A new value for a
+//!   present key is a new entry, published by one pointer store, so a
+//!   reader sees the old or the new value, never a torn one. Removed and
+//!   replaced entries and outgrown tables are dropped only once no pinned
 //!   reader can hold them.
 //! - **Writers to different shards never contend.** Within a shard, writers
 //!   serialise their *commit* (a validation and a few stores) with a small
 //!   spin-then-yield lock. Everything the user wrote (`Hash`, `Eq`,
-//!   `Clone`, closures, `Drop`) runs outside that lock: a writer finds its
-//!   key lock-free, runs its closure, then locks and checks that the slot
-//!   it read still holds the value it saw; if not, it retries. So a closure
+//!   closures, `Drop`) runs outside that lock: a writer finds its key
+//!   lock-free, runs its closure, then locks and checks that the slot it
+//!   read still holds the entry it saw; if not, it retries. So a closure
 //!   passed to [`MapRef::compute`], [`MapRef::update`] or
 //!   [`MapRef::upsert`] **may run more than once** for one call (only the
 //!   result of the last run is stored). No method returns anything that
@@ -30,22 +29,22 @@
 //!   are *blocking* within a shard in the strict sense (a writer preempted
 //!   while committing delays the others of its shard), and readers are
 //!   wait-free apart from the epoch pin.
-//! - **Growth is incremental.** When a table passes 3/4 occupancy (or its
-//!   arena is used up) the shard allocates a table for twice its live
-//!   entries, and every later write to that shard moves at most 16 old
-//!   slots, so no single insert rehashes a large table. Moving an entry
-//!   *clones* it (outside the lock): readers may still be reading the old
-//!   copy, so it cannot be moved out from under them. Readers look in the
-//!   old table and then the new one.
+//! - **Growth is incremental.** When a table passes 3/4 occupancy the shard
+//!   allocates a table for twice its live entries, and every later write
+//!   to that shard moves at most 16 old slots, so no single insert rehashes
+//!   a large table. Moving a slot moves the *pointer* to its entry: keys
+//!   and values never move and are never copied. Readers look in the old
+//!   table and then the new one.
 //!
 //! ## What this asks of your types
 //!
-//! Methods that store a value need `K: Clone` and `V: Clone`, for growth.
-//! A value you read is a **snapshot**: the map may hold several copies of
-//! an entry while a shard grows, so do not rely on interior mutability
-//! (atomics, `Mutex`, `OnceLock`) *inside* a value to share state; put
-//! such state behind an `Arc` (cheap to clone, and every copy points to
-//! the same object) or change the value through [`MapRef::compute`].
+//! Nothing beyond `Hash + Eq + Send` (and `Sync` to share the map): keys
+//! and values need not be `Clone` (a channel sender, a file handle, a
+//! `Box<dyn FnOnce>` are fine). A value stays at one address for as long as
+//! it is its key's current value, so interior mutability inside a value
+//! (an `AtomicU64` counter, a `Mutex`) works while shards grow. Storing a
+//! value for a present key stores the caller's key with it (the entry is
+//! replaced whole) and drops the old key later with the old value.
 //!
 //! Keys and values may borrow (`HashMap<&str, &T>`): nothing of theirs is
 //! dropped after the map. A removed or replaced value (and a removed key)
@@ -684,10 +683,7 @@ where
         guard: &'g Guard,
         u: &mut U,
     ) -> Outcome<'g, K, V>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         let hash = self.hash(&key);
         let shard = self.shard(hash);
         let mut key = Some(key);
@@ -720,8 +716,6 @@ where
             };
             let plan = match shard.commit(hash, found, inserts, plan, guard) {
                 Ok(committed) => {
-                    // Not stored: the shard kept its own copy of the key.
-                    drop(committed.spare_key);
                     // Growth is paid for by writes, a chunk each.
                     if shard.growing(guard) {
                         shard.help_migrate(&self.hasher, guard);
@@ -812,13 +806,10 @@ where
         // guard is enough.
         let guard = unsafe { crossbeam_epoch::unprotected() };
         let f = self.find(key, guard)?;
-        // SAFETY: found under `guard`; the table is the shard's, alive
-        // while we borrow the map.
-        let t = unsafe { f.table.deref() };
-        // SAFETY: the current value of a live slot: initialised, and (see
+        // SAFETY: the current value of a live entry: initialised, and (see
         // above) nobody else reads or drops it while `self` is borrowed
         // mutably, which the returned reference keeps it.
-        Some(unsafe { &mut *t.value_ptr(f.index, f.version) })
+        Some(unsafe { &mut *f.value_ptr() })
     }
 
     /// Iterates over clones of the entries, pinning the epoch once for the
@@ -854,7 +845,7 @@ where
     /// before the failure stay grown.
     ///
     /// Concurrent writers keep working while it grows (they help migrate).
-    /// Runs `Hash` and `Clone` on entries it moves.
+    /// Runs `Hash` on entries it moves.
     ///
     /// ```
     /// use latchfree::map::HashMap;
@@ -865,10 +856,7 @@ where
     /// assert!(map.try_reserve(usize::MAX).is_err());
     /// ```
     pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         let share = additional.div_ceil(self.shards.len());
         let guard = self.pin_guard();
         for s in self.shards.iter() {
@@ -886,7 +874,7 @@ where
     /// Shrinks every shard whose table is larger than its live entries
     /// need into the smallest table that holds them (also dropping the
     /// slots removed entries left behind), migrating completely. Runs
-    /// `Hash` and `Clone` on entries it moves.
+    /// `Hash` on entries it moves.
     ///
     /// ```
     /// use latchfree::map::HashMap;
@@ -898,11 +886,7 @@ where
     /// assert!(map.capacity() < big / 10);
     /// assert_eq!(map.len(), 10);
     /// ```
-    pub fn shrink_to_fit(&self)
-    where
-        K: Clone,
-        V: Clone,
-    {
+    pub fn shrink_to_fit(&self) {
         let guard = self.pin_guard();
         for s in self.shards.iter() {
             // An error can only be a refused allocation of a table smaller
@@ -1029,10 +1013,7 @@ where
 
     /// Inserts or replaces; returns the previous value.
     pub fn insert(&self, key: K, value: V) -> Option<&V>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         struct Ins<V>(Option<V>);
         impl<K, V> Updater<'_, K, V> for Ins<V> {
             fn decide(&mut self, _: &K, _: Option<&V>) -> Decision<V> {
@@ -1050,10 +1031,7 @@ where
     /// Inserts if `key` is absent and returns the stored value; otherwise
     /// hands `value` back with the current one.
     pub fn try_insert(&self, key: K, value: V) -> Result<&V, OccupiedError<'_, V>>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         struct TryIns<V>(Option<V>);
         impl<K, V> Updater<'_, K, V> for TryIns<V> {
             fn decide(&mut self, _: &K, cur: Option<&V>) -> Decision<V> {
@@ -1086,10 +1064,7 @@ where
     /// looked up (if another thread inserts the key meanwhile, its value
     /// wins and the made one is dropped).
     pub fn get_or_insert_with<F: FnOnce() -> V>(&self, key: K, make: F) -> &V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         if let Some(f) = self.map.find(&key, self.guard()) {
             return f.value;
         }
@@ -1119,10 +1094,7 @@ where
 
     /// [`get_or_insert_with`](Self::get_or_insert_with) with a ready value.
     pub fn get_or_insert(&self, key: K, value: V) -> &V
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         self.get_or_insert_with(key, || value)
     }
 
@@ -1132,10 +1104,7 @@ where
     /// `f` runs outside any lock and **may run more than once** if another
     /// writer changes the key concurrently; only the last result is stored.
     pub fn update<F: FnMut(&V) -> V>(&self, key: K, mut f: F) -> Option<&V>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         self.compute(key, |cur| cur.map_or(Op::Keep, |v| Op::Put(f(v))))
             .value()
     }
@@ -1148,8 +1117,6 @@ where
     where
         I: FnMut() -> V,
         F: FnMut(&V) -> V,
-        K: Clone,
-        V: Clone,
     {
         match self.compute(key, |cur| {
             Op::Put(cur.map_or_else(&mut insert, &mut update))
@@ -1169,10 +1136,7 @@ where
     /// into the same shard) concurrently; only the last run's result takes
     /// effect. Keep side effects in `f` idempotent.
     pub fn compute<F: FnMut(Option<&V>) -> Op<V>>(&self, key: K, f: F) -> Computed<'_, V>
-    where
-        K: Clone,
-        V: Clone,
-    {
+where {
         struct Comp<F>(F);
         impl<'g, K, V: 'g, F: FnMut(Option<&V>) -> Op<V>> Updater<'g, K, V> for Comp<F> {
             fn decide(&mut self, _: &K, cur: Option<&'g V>) -> Decision<V> {
@@ -1397,8 +1361,8 @@ impl<K, V, S: Default> Default for HashMap<K, V, S> {
 
 impl<K, V, S> Extend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send,
-    V: Clone + Send,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1408,8 +1372,8 @@ where
 
 impl<K, V, S> Extend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send,
-    V: Clone + Send,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -1422,8 +1386,8 @@ where
 
 impl<K, V, S> FromIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send,
-    V: Clone + Send,
+    K: Hash + Eq + Send,
+    V: Send,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {

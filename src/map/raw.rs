@@ -1,87 +1,83 @@
-//! One shard: an epoch-managed open-addressing table with inline,
-//! write-once buckets, its writer lock and counters; and the lock-free
-//! lookup shared by readers and writers.
+//! One shard: an epoch-managed open-addressing table of pointers to
+//! boxed entries, its writer lock and counters; and the lock-free lookup
+//! shared by readers and writers.
 //!
 //! # Layout
 //!
 //! A [`Table`] has, per slot, a control byte (state and a 5-bit hash tag,
-//! SwissTable style), a bucket holding the key and its first value inline,
-//! and a `u32` naming the slot's current value in the table's *arena* once
-//! the value has been replaced. A lookup reads control bytes (one byte per
-//! slot, so a probe run shares a cache line) and then the one bucket whose
-//! tag matches: one cache miss per hit instead of two for an entry behind a
-//! pointer.
+//! SwissTable style) and a pointer to a [`Node`]: a heap cell holding one
+//! key and one value. A lookup reads control bytes (one byte per slot, so a
+//! probe run shares a cache line), then the pointer and node of the one
+//! slot whose tag matches.
+//!
+//! A node never moves and is never written after it is published: a new
+//! value for a present key is a new node (with the caller's key), swapped
+//! into the slot by one pointer store. So growth moves *pointers*, never
+//! keys or values (no `Clone`, no bitwise copy that a reader holding `&V`,
+//! or a value with interior mutability, could observe), and a reader
+//! always sees a whole node, old or new.
 //!
 //! # Ground rules
 //!
-//! - **Write-once memory.** A bucket is written once, while its slot is
-//!   `EMPTY` (invisible to readers), then published by a `Release` store of
-//!   its control byte. An arena cell is written once, while unused, then
-//!   published by a `Release` store of the slot's arena index. Nothing a
-//!   reader can reach is ever written again while the table is alive, so a
-//!   reader holding `&K`/`&V` into a table reads immutable memory, for as
-//!   long as its epoch guard keeps the table alive.
-//! - **Slot states.** `EMPTY` ends a probe. `FULL` (value inline) and
-//!   `FULL_OVF` (value in the arena) are live. `DELETED` is removed (probes
-//!   continue; the slot is never reused in this table).
-//!   `MOVED`: the key now lives in the table's `next` table. States only go
-//!   `EMPTY -> FULL -> FULL_OVF`, and from a live state to a removed one or
-//!   `MOVED`: never back.
+//! - **Slot states.** `EMPTY` ends a probe. `FULL` is live: the slot owns
+//!   the node its pointer names. `DELETED` is removed (probes continue; the
+//!   slot is never reused in this table). `MOVED`: the key's node now
+//!   lives in the table's `next` table (the pointer left behind still
+//!   names it, owned by `next`). States only go `EMPTY -> FULL`, and from
+//!   `FULL` to `DELETED` or `MOVED`: never back.
 //! - **A key is live in at most one slot** over all tables of a shard; that
 //!   slot is its authoritative location. A key's slot index never changes
-//!   within a table (a replaced value goes to the arena), which is what
-//!   makes iteration exactly-once for keys present throughout.
-//! - **Writers hold the shard lock** for every control byte, arena index,
+//!   within a table (a replacement swaps the pointer in place), which is
+//!   what makes iteration exactly-once for keys present throughout.
+//! - **Writers hold the shard lock** for every control byte, pointer,
 //!   `next` and `table` store, and run no user code under it (no `Hash`,
-//!   `Eq`, `Clone`, closure or `Drop`). User code runs before the lock
-//!   (finding the key, cloning entries to migrate) or after it (dropping a
-//!   key that was not stored, or a migration clone that went stale).
+//!   `Eq`, closure or `Drop`). User code runs before the lock (finding the
+//!   key, hashing entries to migrate) or after it (dropping graves).
+//! - **Only `FULL` slots' nodes are read by lookups.** A `MOVED` slot's
+//!   node is read only by iteration (`iter.rs`, `in_table`), which is safe
+//!   because graves are not sealed while their shard grows (see
+//!   "Reclamation").
 //!
 //! # Growth
 //!
 //! A table grows (or is rebuilt at the same size, when it is full of removed
-//! slots or its arena is used up) into a `next` table sized for twice the
-//! live entries. While it migrates, new keys and replaced values go to
-//! `next`; every committed write then moves up to [`MIGRATE_CHUNK`] old
-//! slots, so no single write pays for a whole table. Moving means *cloning*
-//! the entry (outside the lock, then installing the clone under it if the
-//! slot did not change): the old copy stays readable, untouched, by readers
-//! still in the old table, and is dropped with it. Readers look in the old
-//! table, then in `next`.
+//! slots) into a `next` table sized for twice the live entries. While it
+//! migrates, new keys and replaced values go to `next`; every committed
+//! write then moves up to [`MIGRATE_CHUNK`] old slots, so no single write
+//! pays for a whole table. Moving a slot hashes its key outside the lock,
+//! then, under it, if the slot still holds the same node, publishes the
+//! node's pointer in `next` and marks the old slot `MOVED`. Readers look
+//! in the old table, then in `next`.
 //!
 //! # Reclamation
 //!
-//! A table is freed when its last reference goes: one for being reachable
-//! from the shard (released by a grave when it is unlinked) and one per
-//! removed slot or replaced value whose grave still waits (see
-//! `grave.rs`: the shard's writers drop graves once the epoch has passed
-//! them, and the shard's drop drops the rest). So a removed key and value,
-//! and a replaced value, are dropped soon after no reader can hold them,
-//! not when the table is next rebuilt, and never after the map.
-//! What the table itself drops is what is left: live and moved slots' keys
-//! and current values (the old copies of migrated entries).
+//! A removed or replaced node, and an unlinked table, go to the shard's
+//! graveyard (`grave.rs`), which drops them once the epoch shows no reader
+//! can hold them. Graves buried while the shard grows are sealed only once
+//! the old table is unlinked: a reader (an iterator) that reads a node
+//! through an old table's `MOVED` slot pinned while that table was
+//! reachable, so it pinned before the seal and the ticket waits for it.
+//! A table drops the nodes of its `FULL` slots when it is dropped; a
+//! migrated table has none left.
 
 use alloc::boxed::Box;
 use alloc::collections::TryReserveError;
 use alloc::vec::Vec;
 use core::borrow::Borrow;
-use core::mem::{needs_drop, MaybeUninit};
+use core::mem::needs_drop;
 use core::ptr;
 
 use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 use super::grave::{Dead, Graveyard, Retired};
 use super::lock::ShardLock;
-use crate::sync::{AtomicU32, AtomicUsize, CachePadded, Ordering, UnsafeCell, UntrackedUnsafeCell};
-
-/// A write-once cell of a table (see the module docs).
-type Cell<T> = UntrackedUnsafeCell<MaybeUninit<T>>;
+use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// Smallest table (slots).
 pub(super) const MIN_TABLE: usize = if GROUP > 4 { GROUP } else { 4 };
 
 /// Old-table slots a write migrates during growth: the migration work one
-/// write may be charged (its clones), and so the tail of insert latency.
+/// write may be charged (its rehashes), and so the tail of insert latency.
 #[cfg(not(latchfree_loom))]
 pub(super) const MIGRATE_CHUNK: usize = 16;
 #[cfg(latchfree_loom)]
@@ -92,27 +88,8 @@ const TAG_BITS: u32 = 5;
 const TAG_MASK: u8 = (1 << TAG_BITS) - 1;
 const EMPTY: u8 = 0;
 const DELETED: u8 = 1;
+const MOVED: u8 = 2;
 const FULL: u8 = 4;
-const FULL_OVF: u8 = 5;
-const MOVED: u8 = 6;
-/// `MOVED` from `FULL_OVF`: the bucket's own value was already dropped.
-const MOVED_OVF: u8 = 7;
-
-/// With [`TAG_MASK`]: the state bits a probe compares (the top one, set in
-/// every live and moved state) and the tag; bits 5-6, which tell live from
-/// moved, are left out.
-const PROBE_MASK: u8 = 0x80 | TAG_MASK;
-
-/// What a live or moved slot of `tag` reads as under [`PROBE_MASK`].
-#[inline]
-fn probe_pattern(tag: u8) -> u8 {
-    0x80 | tag
-}
-
-/// The version of a live slot's value: the arena cell, or [`INLINE`].
-pub(super) type Version = u32;
-/// The value is the bucket's own.
-const INLINE: Version = u32::MAX;
 
 #[inline]
 fn state(c: u8) -> u8 {
@@ -144,22 +121,21 @@ fn zero_bytes(v: usize) -> usize {
     v.wrapping_sub(LSB) & !v & MSB
 }
 
-/// The `MOVED` control byte for live control byte `c`.
-#[inline]
-fn moved(c: u8) -> u8 {
-    let s = if state(c) == FULL { MOVED } else { MOVED_OVF };
-    ctrl(s, c & TAG_MASK)
-}
-
 #[inline]
 fn is_live(c: u8) -> bool {
-    matches!(state(c), FULL | FULL_OVF)
+    state(c) == FULL
 }
 
-/// A key and its first value.
-struct Bucket<K, V> {
+/// One entry: a key and its value, boxed so that growth moves a pointer.
+pub(super) struct Node<K, V> {
     key: K,
     value: V,
+}
+
+impl<K, V> Node<K, V> {
+    pub(super) fn new(key: K, value: V) -> Box<Self> {
+        Box::new(Self { key, value })
+    }
 }
 
 /// Hashes keys for the iterator and the migration (which do not know the
@@ -184,15 +160,12 @@ pub(super) struct Table<K, V> {
     /// from the low end) of word `i / GROUP`. Words are written only under
     /// the lock, whole.
     ctrl: Box<[AtomicUsize]>,
-    /// Per slot: the arena cell holding the current value (`FULL_OVF`).
-    ovf: Box<[AtomicU32]>,
-    buckets: Box<[Cell<Bucket<K, V>>]>,
-    arena: Box<[Cell<V>]>,
+    /// Per slot: its node (null while `EMPTY`). Stored under the lock:
+    /// before the control byte is published, or (replacement) with Release.
+    nodes: Box<[AtomicPtr<Node<K, V>>]>,
     /// The table this one migrates into; null when not growing. Set once
     /// (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
-    /// See "Reclamation" in the module docs.
-    refs: AtomicUsize,
     /// Writer-only counters, on their own cache line (readers load the
     /// fields above on every probe).
     w: CachePadded<TableCounters>,
@@ -202,17 +175,14 @@ pub(super) struct Table<K, V> {
 struct TableCounters {
     /// Non-`EMPTY` slots. Under the lock.
     occupied: AtomicUsize,
-    /// Arena cells used. Under the lock.
-    arena_used: AtomicUsize,
     /// Migration cursor: slots below it are migrated. Written under the
     /// lock; read outside it as a hint (checked again under the lock).
     migrated: AtomicUsize,
 }
 
-// SAFETY: a table owns its keys and values (dropped on whatever thread
-// frees it: `Send`), and shares `&K`/`&V` with every reader (`Sync`). The
-// cells are written only under the shard lock before publication (see the
-// module docs).
+// SAFETY: a table owns the nodes of its `FULL` slots (dropped on whatever
+// thread frees it: `Send`), and shares `&K`/`&V` with every reader
+// (`Sync`). Nodes are written only before publication (module docs).
 unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Table<K, V> {}
 // SAFETY: as above.
 unsafe impl<K: Send, V: Send> Send for Table<K, V> {}
@@ -220,22 +190,13 @@ unsafe impl<K: Send, V: Send> Send for Table<K, V> {}
 impl<K, V> Table<K, V> {
     pub(super) fn new(capacity: usize) -> Self {
         let len = capacity.max(MIN_TABLE).next_power_of_two();
-        let arena = (len / 4).max(1);
         Self {
             mask: len - 1,
             ctrl: (0..len / GROUP).map(|_| AtomicUsize::new(0)).collect(),
-            ovf: (0..len).map(|_| AtomicU32::new(0)).collect(),
-            buckets: (0..len)
-                .map(|_| UntrackedUnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
-            arena: (0..arena)
-                .map(|_| UntrackedUnsafeCell::new(MaybeUninit::uninit()))
-                .collect(),
+            nodes: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
             next: Atomic::null(),
-            refs: AtomicUsize::new(1),
             w: CachePadded::new(TableCounters {
                 occupied: AtomicUsize::new(0),
-                arena_used: AtomicUsize::new(0),
                 migrated: AtomicUsize::new(0),
             }),
         }
@@ -248,18 +209,13 @@ impl<K, V> Table<K, V> {
             .max(MIN_TABLE)
             .checked_next_power_of_two()
             .ok_or_else(overflow)?;
-        let arena = (len / 4).max(1);
         Ok(Self {
             mask: len - 1,
             ctrl: try_boxed(len / GROUP, || AtomicUsize::new(0))?,
-            ovf: try_boxed(len, || AtomicU32::new(0))?,
-            buckets: try_boxed(len, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
-            arena: try_boxed(arena, || UntrackedUnsafeCell::new(MaybeUninit::uninit()))?,
+            nodes: try_boxed(len, || AtomicPtr::new(ptr::null_mut()))?,
             next: Atomic::null(),
-            refs: AtomicUsize::new(1),
             w: CachePadded::new(TableCounters {
                 occupied: AtomicUsize::new(0),
-                arena_used: AtomicUsize::new(0),
                 migrated: AtomicUsize::new(0),
             }),
         })
@@ -279,7 +235,7 @@ impl<K, V> Table<K, V> {
         self.len() / 4 * 3
     }
 
-    /// Whether a control byte is live (`FULL` or `FULL_OVF`).
+    /// Whether a control byte is live (`FULL`).
     #[inline]
     pub(super) fn is_live_ctrl(c: u8) -> bool {
         is_live(c)
@@ -288,7 +244,7 @@ impl<K, V> Table<K, V> {
     /// Whether a control byte is `MOVED`.
     #[inline]
     pub(super) fn is_moved_ctrl(c: u8) -> bool {
-        matches!(state(c), MOVED | MOVED_OVF)
+        state(c) == MOVED
     }
 
     /// Number of slots.
@@ -305,7 +261,7 @@ impl<K, V> Table<K, V> {
     }
 
     /// The control byte of slot `i`, loaded with Acquire: it pairs with the
-    /// writers' Release stores, so a published bucket is initialised.
+    /// writers' Release stores, so a published slot's node is visible.
     #[inline]
     pub(super) fn ctrl(&self, i: usize) -> u8 {
         (self.ctrl[i / GROUP].load(Ordering::Acquire) >> (8 * (i % GROUP))) as u8
@@ -332,90 +288,33 @@ impl<K, V> Table<K, V> {
         );
     }
 
-    /// A raw pointer to the bucket of slot `i`. Buckets are only ever
-    /// reached through it, by field: no reference to a whole bucket is
-    /// made while the table is shared, because a reader's `&K` and the
-    /// epoch's drop of the inline value beside it (`drop_replaced`) must
-    /// not overlap (a `&Bucket` would cover the value being dropped, a
-    /// `&mut Bucket` would invalidate the `&K` under Stacked Borrows).
-    #[inline(always)]
-    fn bucket(&self, i: usize) -> *mut Bucket<K, V> {
-        // `MaybeUninit<B>` has `B`'s layout.
-        self.buckets[i].get().cast()
+    /// The node of slot `i`, loaded with Acquire: pairs with the Release
+    /// store of a replacement, so the new node's contents are visible.
+    #[inline]
+    fn node(&self, i: usize) -> *mut Node<K, V> {
+        self.nodes[i].load(Ordering::Acquire)
     }
 
-    /// The key of a non-`EMPTY` slot.
+    /// The node of slot `i`, lock held (or `&mut`).
+    #[inline]
+    fn node_locked(&self, i: usize) -> *mut Node<K, V> {
+        // Relaxed: slot pointers are written only under the lock.
+        self.nodes[i].load(Ordering::Relaxed)
+    }
+
+    /// The key of a `FULL` or `MOVED` slot.
     ///
     /// # Safety
     ///
-    /// The slot's control byte was seen non-`EMPTY` (with Acquire, or under
-    /// the lock), and the reference must not outlive the table.
+    /// The slot's control byte was seen `FULL` (with Acquire, or under the
+    /// lock), or `MOVED` by a reader that has been pinned since the table
+    /// was reachable from its shard (see "Reclamation"); the reference
+    /// must not outlive the caller's guard.
     #[inline]
     pub(super) unsafe fn key(&self, i: usize) -> &K {
-        // SAFETY: a non-empty slot's key was written before its control
-        // byte was published and is never written again (module docs).
-        unsafe { &*ptr::addr_of!((*self.bucket(i)).key) }
-    }
-
-    /// The inline (first) value of a non-`EMPTY` slot.
-    ///
-    /// # Safety
-    ///
-    /// As for [`key`](Self::key), and the value has not been replaced yet
-    /// (or the reader's epoch guard predates its replacement).
-    #[inline]
-    unsafe fn inline_value(&self, i: usize) -> &V {
-        // SAFETY: as for `key`; a replaced inline value is dropped only
-        // once no reader can hold it (the caller's contract).
-        unsafe { &*ptr::addr_of!((*self.bucket(i)).value) }
-    }
-
-    /// The current value and its version of live slot `i` whose control
-    /// byte was loaded as `c`.
-    ///
-    /// # Safety
-    ///
-    /// `c` was loaded (Acquire, or under the lock) from slot `i` and is
-    /// live; the reference must not outlive the table.
-    #[inline]
-    pub(super) unsafe fn value(&self, i: usize, c: u8) -> (&V, Version) {
-        if state(c) == FULL {
-            // SAFETY: the caller's contract; see `bucket`.
-            return (unsafe { self.inline_value(i) }, INLINE);
-        }
-        // Acquire pairs with the Release store in `replace`: the cell it
-        // names is initialised. (`FULL_OVF` was stored after the first
-        // index, so the index we load is at least that one.)
-        let cell = self.ovf[i].load(Ordering::Acquire);
-        // SAFETY: a published arena cell is initialised and never written
-        // again while the table lives.
-        (
-            unsafe { (*self.arena[cell as usize].get()).assume_init_ref() },
-            cell,
-        )
-    }
-
-    /// A pointer to the value that version `version` of slot `i` names.
-    /// Dereferencing it needs the contract of the caller's use (`get_mut`:
-    /// the map borrowed mutably, so no reader or writer can reach it).
-    #[inline]
-    pub(super) fn value_ptr(&self, i: usize, version: Version) -> *mut V {
-        if version == INLINE {
-            // SAFETY: in bounds; no reference is made (see `bucket`).
-            unsafe { ptr::addr_of_mut!((*self.bucket(i)).value) }
-        } else {
-            self.arena[version as usize].get().cast::<V>()
-        }
-    }
-
-    /// The version of live slot `i`; lock held.
-    fn version(&self, i: usize, c: u8) -> Version {
-        if state(c) == FULL {
-            INLINE
-        } else {
-            // Relaxed: written under the lock we hold.
-            self.ovf[i].load(Ordering::Relaxed)
-        }
+        // SAFETY: the node was published before the control byte that the
+        // caller saw, and its grave (if any) waits for the caller's guard.
+        unsafe { &(*self.node(i)).key }
     }
 
     /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
@@ -436,13 +335,14 @@ impl<K, V> Table<K, V> {
         }
     }
 
-    /// Writes and publishes a new entry at an empty slot; lock held.
-    fn place(&self, hash: u64, key: K, value: V) -> usize {
+    /// Publishes `node` at an empty slot, which then owns it; lock held.
+    fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
         let i = self.free_slot(hash);
-        // SAFETY: the slot is EMPTY, so no reader reads its bucket, and we
-        // hold the lock, so no writer writes it.
-        unsafe { self.bucket(i).write(Bucket { key, value }) };
-        // Release: publishes the bucket to readers' Acquire loads.
+        // Relaxed: the slot is EMPTY, so no reader loads its pointer; the
+        // control byte's Release store below publishes it.
+        self.nodes[i].store(node, Ordering::Relaxed);
+        // Release: publishes the pointer and the node to readers' Acquire
+        // loads of the control word.
         self.set_ctrl(i, ctrl(FULL, tag(hash)));
         self.w.occupied.store(
             self.w.occupied.load(Ordering::Relaxed) + 1,
@@ -451,138 +351,25 @@ impl<K, V> Table<K, V> {
         i
     }
 
-    /// Whether the arena has a free cell. Lock held.
-    fn arena_full(&self) -> bool {
-        self.w.arena_used.load(Ordering::Relaxed) == self.arena.len()
-    }
-
-    /// Replaces the value of live slot `i` (control byte `c`) by a new
-    /// arena cell holding `value`, and buries the value it replaced in
-    /// `graves` (it needs a drop). Lock held; the arena has room; `this` is
-    /// `self`.
-    fn replace<'g>(
-        &'g self,
-        this: Shared<'g, Self>,
-        i: usize,
-        c: u8,
-        value: V,
-        graves: &mut Graveyard<K, V>,
-    ) -> &'g V {
-        let old = self.version(i, c);
-        let cell = self.w.arena_used.load(Ordering::Relaxed);
-        self.w.arena_used.store(cell + 1, Ordering::Relaxed);
-        // SAFETY: cells at and above `arena_used` were never published; we
-        // hold the lock.
-        let v = unsafe { (*self.arena[cell].get()).write(value) };
-        // Release: publishes the cell to readers' Acquire index loads.
-        self.ovf[i].store(cell as u32, Ordering::Release);
-        if state(c) == FULL {
-            // Release: a reader that sees FULL_OVF sees the index above.
-            self.set_ctrl(i, ctrl(FULL_OVF, c & TAG_MASK));
-        }
-        if needs_drop::<V>() {
-            // The grave holds a table reference. Relaxed: the table is
-            // alive (the shard's reference, under the lock); `release`
-            // orders the drops.
-            self.refs.fetch_add(1, Ordering::Relaxed);
-            // The replaced value is unreachable for readers that load the
-            // slot from now on; its grave waits for the earlier ones. Each
-            // value is replaced (so buried) once.
-            graves.bury(Retired::Replaced(this.as_raw(), i, old));
-        }
-        v
-    }
-
-    /// Drops the value of slot `i` that version `old` names (the bucket's
-    /// own, or an arena cell), then releases the reference the
-    /// replacement took.
-    ///
-    /// # Safety
-    ///
-    /// As for [`drop_removed`](Self::drop_removed), for a replaced value.
-    pub(super) unsafe fn drop_replaced(this: *const Self, i: usize, old: Version) {
-        // SAFETY: the caller's contract; the table's own drop skips
-        // replaced values (see `Drop`).
-        unsafe {
-            let _release = Release(this);
-            let t = &*this;
-            if old == INLINE {
-                // By field: readers may hold `&K` into this bucket.
-                ptr::drop_in_place(ptr::addr_of_mut!((*t.bucket(i)).value));
-            } else {
-                ptr::drop_in_place(t.arena[old as usize].get().cast::<V>());
-            }
-        }
-    }
-
     /// Over 3/4 occupied, counting `extra` more slots.
     fn over_threshold(&self, extra: usize) -> bool {
         (self.w.occupied.load(Ordering::Relaxed) + extra) * 4 > self.len() * 3
-    }
-
-    /// Drops the key and current value of slot `i`, removed while its
-    /// control byte was `c` (live), then releases the table reference the
-    /// removal took.
-    ///
-    /// # Safety
-    ///
-    /// `this` is a live table holding a reference for this call; no reader
-    /// can reach the slot's key or current value any more (the epoch has
-    /// passed the removal); called once per removal.
-    pub(super) unsafe fn drop_removed(this: *const Self, i: usize, version: Version) {
-        // SAFETY: the caller's contract: the table is alive, the contents
-        // are unreachable, and nobody else drops them (the table's own drop
-        // skips what a removal drops: see `Drop`).
-        unsafe {
-            let t = &*this;
-            let _release = Release(this);
-            let b = t.bucket(i);
-            let _value = DropOnExit(if version == INLINE {
-                ptr::addr_of_mut!((*b).value)
-            } else {
-                t.arena[version as usize].get().cast::<V>()
-            });
-            ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
-        }
-    }
-
-    /// Drops one reference; frees the table on the last.
-    ///
-    /// # Safety
-    ///
-    /// `this` came from `Owned::into_shared` and the caller owns one of its
-    /// references.
-    pub(super) unsafe fn release(this: *const Self) {
-        // SAFETY: the caller's reference keeps `this` alive until here.
-        // AcqRel: the last releaser sees every other releaser's drops
-        // before it frees the memory.
-        if unsafe { &*this }.refs.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: no references remain: nobody can reach the table.
-            drop(unsafe { Owned::from_raw(this.cast_mut()) });
-        }
     }
 }
 
 impl<K, V> Drop for Table<K, V> {
     fn drop(&mut self) {
-        if !needs_drop::<K>() && !needs_drop::<V>() {
-            return;
-        }
-        // What is still ours: every replaced value and every removed slot's
-        // key and value were dropped by their graves (`drop_replaced`,
-        // `drop_removed`), and those hold references, so they have all
-        // been dropped by now. Left: the keys of live and moved slots, and
-        // their current values (in the bucket, or in the arena cell the
-        // slot names).
+        // What is still ours: the nodes of `FULL` slots (removed and
+        // replaced nodes went to graves; moved ones belong to `next`).
         // SAFETY: `&mut self`: nobody else can reach the table.
         unsafe { Self::drop_slots(self, 0) };
     }
 }
 
 impl<K, V> Table<K, V> {
-    /// Drops what slots `from..` still own (see `Drop`). If a `Drop` of a
-    /// key or value panics, the rest are still dropped while unwinding (a
-    /// second panic aborts, as for a `Vec`).
+    /// Drops the nodes slots `from..` still own (see `Drop`). If a `Drop`
+    /// of a key or value panics, the rest are still dropped while unwinding
+    /// (a second panic aborts, as for a `Vec`).
     ///
     /// # Safety
     ///
@@ -598,70 +385,50 @@ impl<K, V> Table<K, V> {
             }
         }
         // SAFETY: the caller's contract: the table is ours alone; each
-        // thing dropped here was initialised and not dropped before.
+        // node dropped here is owned by its FULL slot and dropped nowhere
+        // else.
         unsafe {
-            for i in from..(*this).len() {
-                let rest = Rest(this, i + 1);
+            let len = (*this).len();
+            let mut i = from;
+            while i < len {
                 let t = &*this;
-                let c = t.ctrl_locked(i);
-                let b = t.bucket(i);
-                match state(c) {
-                    FULL | MOVED => ptr::drop_in_place(b),
-                    FULL_OVF | MOVED_OVF => {
-                        // Relaxed: the table is ours alone.
-                        let cell = t.ovf[i].load(Ordering::Relaxed) as usize;
-                        let _value = DropOnExit(t.arena[cell].get().cast::<V>());
-                        ptr::drop_in_place(ptr::addr_of_mut!((*b).key));
+                // A word at a time: one atomic load per `GROUP` slots
+                // (this runs for every table freed).
+                let word = t.ctrl[i / GROUP].load(Ordering::Relaxed) >> (8 * (i % GROUP));
+                let end = (i / GROUP + 1) * GROUP;
+                let mut w = word;
+                while i < end {
+                    if is_live(w as u8) {
+                        let rest = Rest(this, i + 1);
+                        drop(Box::from_raw(t.node_locked(i)));
+                        core::mem::forget(rest);
                     }
-                    _ => {}
+                    w >>= 8;
+                    i += 1;
                 }
-                core::mem::forget(rest);
             }
         }
     }
 }
 
-/// Releases a table reference when dropped, also on unwind.
-struct Release<K, V>(*const Table<K, V>);
-
-impl<K, V> Drop for Release<K, V> {
-    fn drop(&mut self) {
-        // SAFETY: made only by the owner of one of the table's references,
-        // which it hands over to this guard.
-        unsafe { Table::release(self.0) };
-    }
-}
-
-/// Drops the value it points to when dropped, also on unwind (so a key
-/// whose `Drop` panics does not leak its value).
-struct DropOnExit<T>(*mut T);
-
-impl<T> Drop for DropOnExit<T> {
-    fn drop(&mut self) {
-        // SAFETY: made only over an initialised value its maker owns and
-        // drops nowhere else.
-        unsafe { ptr::drop_in_place(self.0) };
-    }
-}
-
-/// Releases the shard's reference to the unlinked table `t` once no reader
-/// can be in it. A table whose keys and values need no drop frees nothing
-/// but its own memory, which is fine at any later time, so the epoch frees
-/// it directly, promptly and even after the map; otherwise the release
-/// waits in a grave (it may drop keys and values: see `grave.rs`).
-fn retire_table<K, V>(t: *const Table<K, V>, graves: &mut Graveyard<K, V>, guard: &Guard) {
+/// Retires the unlinked table `t` once no reader can
+/// be in it. A table whose keys and values need no drop frees nothing but
+/// memory (its own and its live nodes'), which is fine at any later time,
+/// so the epoch frees it directly, promptly and even after the map;
+/// otherwise it waits in a grave (it may drop keys and values: see
+/// `grave.rs`).
+fn retire_table<K, V>(t: *mut Table<K, V>, graves: &mut Graveyard<K, V>, guard: &Guard) {
     if needs_drop::<K>() || needs_drop::<V>() {
         graves.bury(Retired::Table(t));
         return;
     }
     let t = t as usize;
     // SAFETY: the table is unlinked, and the epoch runs the closure after
-    // every reader pinned before now is gone. The closure holds the shard's
-    // reference; the last release frees memory only (no `K` or `V` has
-    // drop glue, so `Table::drop` touches neither), which stays sound after
-    // the map and after any lifetime in `K` or `V` has ended.
+    // every reader pinned before now is gone. Dropping it frees memory only
+    // (no `K` or `V` has drop glue), which stays sound after the map and
+    // after any lifetime in `K` or `V` has ended.
     unsafe {
-        guard.defer_unchecked(move || Table::release(t as *const Table<K, V>));
+        guard.defer_unchecked(move || drop(Owned::from_raw(t as *mut Table<K, V>)));
     }
 }
 
@@ -682,37 +449,60 @@ pub(super) fn overflow() -> TryReserveError {
     }
 }
 
-/// Where a lookup found a key: its live slot and current value.
+/// Where a lookup found a key: its live slot and its node.
 pub(super) struct Found<'g, K, V> {
     pub(super) table: Shared<'g, Table<K, V>>,
     pub(super) index: usize,
-    pub(super) version: Version,
+    /// The node the slot held; a writer's commit checks it still does.
+    node: *mut Node<K, V>,
     pub(super) key: &'g K,
     pub(super) value: &'g V,
 }
 
 impl<'g, K, V> Found<'g, K, V> {
+    /// The entry `node` at slot `i` of `table`.
+    ///
+    /// # Safety
+    ///
+    /// `table` is alive for `'g`; `node` was loaded (Acquire) from slot
+    /// `i` after its control byte was seen `FULL` (Acquire), and its grave,
+    /// if any, waits for the guard of `'g`.
+    #[inline(always)]
+    unsafe fn new(table: Shared<'g, Table<K, V>>, i: usize, node: *mut Node<K, V>) -> Self {
+        // SAFETY: the caller's contract: the node is published and alive
+        // for `'g`, and never written again.
+        let n: &'g Node<K, V> = unsafe { &*node };
+        Self {
+            table,
+            index: i,
+            node,
+            key: &n.key,
+            value: &n.value,
+        }
+    }
+
     /// The entry at slot `i` of `table`, whose control byte was loaded
     /// (Acquire) as the live `c`.
     ///
     /// # Safety
     ///
     /// `table` is alive for `'g` and `c` is live and was loaded from slot
-    /// `i` with Acquire.
+    /// `i` with Acquire under the guard of `'g`.
     #[inline]
     pub(super) unsafe fn at(table: Shared<'g, Table<K, V>>, i: usize, c: u8) -> Self {
+        debug_assert!(is_live(c));
         // SAFETY: the caller's contract.
         let t: &'g Table<K, V> = unsafe { table.deref() };
-        // SAFETY: as above: `c` is live, so the bucket and the value it
-        // names are published.
-        let (key, (value, version)) = unsafe { (t.key(i), t.value(i, c)) };
-        Self {
-            table,
-            index: i,
-            version,
-            key,
-            value,
-        }
+        // SAFETY: as above.
+        unsafe { Self::new(table, i, t.node(i)) }
+    }
+
+    /// A pointer to the value. Dereferencing it mutably needs the map
+    /// borrowed mutably (`get_mut`), so no reader or writer can reach it.
+    #[inline]
+    pub(super) fn value_ptr(&self) -> *mut V {
+        // SAFETY: in bounds of a live node; no reference is made.
+        unsafe { ptr::addr_of_mut!((*self.node).value) }
     }
 }
 
@@ -736,7 +526,7 @@ where
     K: Borrow<Q>,
     Q: Eq + ?Sized,
 {
-    let pattern = probe_pattern(tag(hash));
+    let pattern = ctrl(FULL, tag(hash));
     let want = LSB * usize::from(pattern);
     loop {
         // SAFETY: tables are loaded under `guard` and released through the
@@ -745,13 +535,21 @@ where
         let t: &'g Table<K, V> = unsafe { table.deref() };
         let home = hash as usize & t.mask;
         let (mut wi, off) = (home / GROUP, home % GROUP);
-        // Acquire pairs with the writers' Release word stores: every bucket
-        // a byte of this word publishes is initialised.
+        // Acquire pairs with the writers' Release word stores: every node
+        // a byte of this word publishes is visible.
         let mut raw = t.ctrl[wi].load(Ordering::Acquire);
         // Fast path: most keys sit in their home slot, and most absent
         // keys find it empty.
         let c = (raw >> (8 * off)) as u8;
-        if c == EMPTY {
+        if c == pattern {
+            let node = t.node(home);
+            // SAFETY: FULL (Acquire); the node lives while `guard` does
+            // (its grave waits for it).
+            if unsafe { &(*node).key }.borrow() == key {
+                // SAFETY: as above; `table` lives for `'g`.
+                return Some(unsafe { Found::new(table, home, node) });
+            }
+        } else if c == EMPTY {
             let next = t.next(guard);
             if next.is_null() {
                 return None;
@@ -759,46 +557,32 @@ where
             table = next;
             continue;
         }
-        if c & PROBE_MASK == pattern && state(c) < MOVED {
-            // SAFETY: `c` is non-empty (Acquire); `t` lives for `'g`.
-            if unsafe { t.key(home) }.borrow() == key {
-                // SAFETY: `c` is live (Acquire); `table` lives for `'g`.
-                return Some(unsafe { Found::at(table, home, c) });
-            }
-        }
         // The rest of the run, from the slot after `home`, in the word
         // already loaded: bytes up to `home` read as 0x7F (neither empty
         // nor a match). `home` itself was just looked at.
         let mut skip = usize::MAX >> (8 * (GROUP - 1 - off));
         let words = t.ctrl.len();
-        let mut moved = false;
         // `words + 1` words cover every slot even from mid-word.
-        'probe: for _ in 0..=words {
+        for _ in 0..=words {
             let w = (raw & !skip) | (skip & (LSB * 0x7F));
             skip = 0;
             let empty = zero_bytes(w);
             // Matches before the first empty byte (all, if none).
-            let mut hits = zero_bytes((w & (LSB * usize::from(PROBE_MASK))) ^ want)
-                & empty.wrapping_sub(1)
-                & !empty;
+            let mut hits = zero_bytes(w ^ want) & empty.wrapping_sub(1) & !empty;
             while hits != 0 {
                 let b = hits.trailing_zeros() as usize / 8;
                 hits &= hits - 1;
-                let c = (raw >> (8 * b)) as u8;
                 // The first hit is exact; later ones may be borrow
                 // artefacts of `zero_bytes`.
-                if c & PROBE_MASK != pattern {
+                if (w >> (8 * b)) as u8 != pattern {
                     continue;
                 }
                 let slot = wi * GROUP + b;
-                // SAFETY: `c` is non-empty (Acquire); `t` lives for `'g`.
-                if unsafe { t.key(slot) }.borrow() == key {
-                    if state(c) >= MOVED {
-                        moved = true;
-                        break 'probe;
-                    }
-                    // SAFETY: `c` is live (Acquire); `table` lives for `'g`.
-                    return Some(unsafe { Found::at(table, slot, c) });
+                let node = t.node(slot);
+                // SAFETY: FULL (Acquire); as for the home slot.
+                if unsafe { &(*node).key }.borrow() == key {
+                    // SAFETY: as above; `table` lives for `'g`.
+                    return Some(unsafe { Found::new(table, slot, node) });
                 }
             }
             if empty != 0 {
@@ -809,10 +593,6 @@ where
             raw = t.ctrl[wi].load(Ordering::Acquire);
         }
         let next = t.next(guard);
-        debug_assert!(
-            !moved || !next.is_null(),
-            "moved entry without a next table"
-        );
         if next.is_null() {
             return None;
         }
@@ -822,7 +602,12 @@ where
 
 /// Whether `key` has a live or moved slot in `table` itself (its `next`
 /// not consulted). Lock-free; runs `Eq`.
-pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K) -> bool {
+///
+/// # Safety
+///
+/// The caller has been pinned since `table` was reachable from its shard
+/// (it reads `MOVED` slots' nodes: see "Reclamation").
+pub(super) unsafe fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K) -> bool {
     let tag = tag(hash);
     let mut i = hash as usize & table.mask;
     for _ in 0..table.len() {
@@ -830,8 +615,11 @@ pub(super) fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K) -> boo
         if c == EMPTY {
             return false;
         }
-        // SAFETY: non-empty (Acquire); the caller keeps `table` alive.
-        if c & TAG_MASK == tag && state(c) >= FULL && unsafe { table.key(i) } == key {
+        if c & TAG_MASK == tag
+            && matches!(state(c), FULL | MOVED)
+            // SAFETY: FULL or MOVED (Acquire), and the caller's contract.
+            && unsafe { table.key(i) } == key
+        {
             return true;
         }
         i = (i + 1) & table.mask;
@@ -860,8 +648,8 @@ struct ShardWriters<K, V> {
     /// While growing: live slots of the old table not yet moved out (room
     /// the new table keeps for them). Under the lock.
     pending: AtomicUsize,
-    /// Retired keys, values and tables waiting for readers to leave. Under
-    /// the lock.
+    /// Retired nodes and tables waiting for readers to leave. Under the
+    /// lock.
     graves: UnsafeCell<Graveyard<K, V>>,
 }
 
@@ -872,11 +660,30 @@ unsafe impl<K: Send + Sync, V: Send + Sync> Sync for Shard<K, V> {}
 
 /// What a writer decided to do, computed before it locks.
 pub(super) enum Plan<K, V> {
-    /// Store this value for this key (replacing the found one, or as a new
-    /// key).
+    /// Store this value for this key (replacing the found entry, or as a
+    /// new key).
     Put(K, V),
     /// Remove the found entry.
     Remove,
+}
+
+/// A plan with its node allocated (before the lock).
+enum Prepared<K, V> {
+    Put(Box<Node<K, V>>),
+    Remove,
+}
+
+impl<K, V> Prepared<K, V> {
+    fn into_plan(self) -> Plan<K, V> {
+        match self {
+            Prepared::Put(node) => {
+                // Never published: ours to take apart.
+                let n = *node;
+                Plan::Put(n.key, n.value)
+            }
+            Prepared::Remove => Plan::Remove,
+        }
+    }
 }
 
 /// Why a commit did not happen; the plan comes back.
@@ -887,21 +694,31 @@ pub(super) enum Stale<K, V> {
     Migrate(Plan<K, V>),
 }
 
-/// A committed write: the entry it published, and the caller's key if the
-/// shard kept its own copy (to be dropped outside the lock).
-pub(super) struct Committed<'g, K, V> {
-    pub(super) new: Option<(&'g K, &'g V)>,
-    pub(super) spare_key: Option<K>,
+/// Why a commit did not happen, under the lock.
+enum Retry {
+    Changed,
+    Migrate,
 }
 
-/// A clone of an old-table entry, made outside the lock for migration.
+/// A committed write: the entry it published, if any.
+pub(super) struct Committed<'g, K, V> {
+    pub(super) new: Option<(&'g K, &'g V)>,
+}
+
+/// An old-table slot to migrate, read (and its key hashed) outside the
+/// lock.
 struct Moving<K, V> {
     index: usize,
-    ctrl: u8,
+    node: *mut Node<K, V>,
     hash: u64,
-    key: K,
-    value: V,
 }
+
+impl<K, V> Clone for Moving<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Moving<K, V> {}
 
 impl<K, V> Shard<K, V> {
     pub(super) fn new(capacity: usize) -> CachePadded<Self> {
@@ -949,6 +766,17 @@ impl<K, V> Shard<K, V> {
         !unsafe { self.table(guard).deref() }.next(guard).is_null()
     }
 
+    /// Whether the current table is migrating; lock held.
+    fn growing_locked(&self, guard: &Guard) -> bool {
+        // Relaxed: under the lock, which orders every store of these.
+        let t = self.table.load(Ordering::Relaxed, guard);
+        // SAFETY: the current table is alive under `guard`.
+        !unsafe { t.deref() }
+            .next
+            .load(Ordering::Relaxed, guard)
+            .is_null()
+    }
+
     fn add_len(&self, delta: isize) {
         let len = self.w.len.load(Ordering::Relaxed);
         self.w
@@ -973,15 +801,23 @@ impl<K, V> Shard<K, V> {
         plan: Plan<K, V>,
         guard: &'g Guard,
     ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
+        // The node is allocated before the lock, to keep the lock short.
+        let prepared = match plan {
+            Plan::Put(k, v) => Prepared::Put(Node::new(k, v)),
+            Plan::Remove => Prepared::Remove,
+        };
         let lock = self.w.lock.lock();
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
-        let r = self.commit_locked(hash, found, inserts, plan, graves, guard);
+        let r = self.commit_locked(hash, found, inserts, prepared, graves, guard);
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, &mut dead);
+        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead);
         drop(lock);
         dead.bury(guard);
-        r
+        r.map_err(|(why, p)| match why {
+            Retry::Changed => Stale::Changed(p.into_plan()),
+            Retry::Migrate => Stale::Migrate(p.into_plan()),
+        })
     }
 
     /// Retired items waiting for readers to leave (a point-in-time count,
@@ -1012,70 +848,69 @@ impl<K, V> Shard<K, V> {
         hash: u64,
         found: Option<Found<'g, K, V>>,
         inserts: usize,
-        plan: Plan<K, V>,
+        plan: Prepared<K, V>,
         graves: &mut Graveyard<K, V>,
         guard: &'g Guard,
-    ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
+    ) -> Result<Committed<'g, K, V>, (Retry, Prepared<K, V>)> {
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is alive under `guard`.
         let c = unsafe { cur.deref() };
-        let mut next = c.next.load(Ordering::Relaxed, guard);
+        let next = c.next.load(Ordering::Relaxed, guard);
         let Some(f) = found else {
             // Only the insertion of a new key can make an absent key
             // present.
             if self.w.inserts.load(Ordering::Relaxed) != inserts {
-                return Err(Stale::Changed(plan));
+                return Err((Retry::Changed, plan));
             }
-            let Plan::Put(key, value) = plan else {
-                return Ok(Committed {
-                    new: None,
-                    spare_key: None,
-                });
+            let Prepared::Put(node) = plan else {
+                return Ok(Committed { new: None });
             };
-            if next.is_null() && c.over_threshold(1) {
-                next = self.start_growth(c, guard);
-            }
-            let t = if next.is_null() {
-                c
-            } else {
+            let t = if !next.is_null() {
                 // SAFETY: the current table's next is alive.
                 let n = unsafe { next.deref() };
                 if n.over_threshold(self.w.pending.load(Ordering::Relaxed) + 1) {
-                    return Err(Stale::Migrate(Plan::Put(key, value)));
+                    return Err((Retry::Migrate, Prepared::Put(node)));
                 }
                 n
+            } else if c.over_threshold(1) {
+                let n = self.start_growth(c, guard);
+                // SAFETY: just allocated and linked; alive under `guard`.
+                unsafe { n.deref() }
+            } else {
+                c
             };
-            let i = t.place(hash, key, value);
+            let node = Box::into_raw(node);
+            t.place(hash, node);
             self.add_len(1);
             // Release: pairs with `inserts()`; after the entry's control
             // byte store, so a writer that reads the new count finds it.
             self.w
                 .inserts
                 .store(inserts.wrapping_add(1), Ordering::Release);
-            // SAFETY: just published in a table alive under `guard`.
-            let kv = unsafe { (t.key(i), t.inline_value(i)) };
+            // SAFETY: just published in a table alive under `guard`; a
+            // grave for it would wait for `guard`.
+            let n = unsafe { &*node };
             return Ok(Committed {
-                new: Some(kv),
-                spare_key: None,
+                new: Some((&n.key, &n.value)),
             });
         };
         // The key was found: valid iff its table is still reachable and its
-        // slot still holds the value the writer saw (slots and arena cells
-        // are write-once, so equal versions mean the same value).
+        // slot still holds the node the writer saw (a node is published
+        // once, and cannot be freed and reused while `guard` is pinned, so
+        // an equal pointer means the same entry).
         if f.table != cur && f.table != next {
-            return Err(Stale::Changed(plan));
+            return Err((Retry::Changed, plan));
         }
         // SAFETY: reachable from the shard, so alive under `guard`.
         let t = unsafe { f.table.deref() };
-        // Relaxed: written under the lock we hold.
         let cb = t.ctrl_locked(f.index);
-        if !is_live(cb) || t.version(f.index, cb) != f.version {
-            return Err(Stale::Changed(plan));
+        if !is_live(cb) || t.node_locked(f.index) != f.node {
+            return Err((Retry::Changed, plan));
         }
         let in_old = !next.is_null() && f.table == cur;
-        let (key, value) = match plan {
-            Plan::Remove => {
+        let node = match plan {
+            Prepared::Remove => {
                 // Release: orders the removal before later stores (readers
                 // need nothing from a removed slot).
                 t.set_ctrl(f.index, ctrl(DELETED, cb & TAG_MASK));
@@ -1083,57 +918,44 @@ impl<K, V> Shard<K, V> {
                 if in_old {
                     self.moved_out();
                 }
-                if needs_drop::<K>() || needs_drop::<V>() {
-                    // The grave holds a table reference. Relaxed: the table
-                    // is alive (we hold the shard's reference under the
-                    // lock), and `release` orders the drops.
-                    t.refs.fetch_add(1, Ordering::Relaxed);
-                    // The slot's key and current value are unreachable for
-                    // readers that load it from now on; the grave waits for
-                    // the earlier ones.
-                    graves.bury(Retired::Removed(f.table.as_raw(), f.index, f.version));
-                }
-                return Ok(Committed {
-                    new: None,
-                    spare_key: None,
-                });
+                // Unreachable for readers that load the slot from now on;
+                // the grave waits for the earlier ones.
+                graves.bury(Retired::Node(f.node));
+                return Ok(Committed { new: None });
             }
-            Plan::Put(key, value) => (key, value),
+            Prepared::Put(node) => node,
         };
-        // A replaced value goes to the arena of the key's table when it is
-        // not an old table being migrated; otherwise (or with the arena
-        // used up) the key moves on to the next table.
-        if !in_old && !t.arena_full() {
-            let v = t.replace(f.table, f.index, cb, value, graves);
-            return Ok(Committed {
-                new: Some((f.key, v)),
-                spare_key: Some(key),
-            });
-        }
-        if next.is_null() {
-            // Not growing and the arena is used up: rebuild.
-            next = self.start_growth(c, guard);
-        } else if !in_old {
-            // The next table's arena is used up: it must become current
-            // (and so able to grow) first.
-            return Err(Stale::Migrate(Plan::Put(key, value)));
-        }
-        // SAFETY: the current table's next is alive.
-        let n = unsafe { next.deref() };
-        // Our key leaves the old table: it no longer needs reserved room.
-        if n.over_threshold(self.w.pending.load(Ordering::Relaxed)) {
-            return Err(Stale::Migrate(Plan::Put(key, value)));
-        }
-        let j = n.place(hash, key, value);
-        // Release: after the new entry is published, so a reader that
-        // follows MOVED (Acquire) finds it.
-        t.set_ctrl(f.index, moved(cb));
-        self.moved_out();
+        let node = if in_old {
+            // The old table is being migrated: the key moves on to the
+            // next table with its new node.
+            // SAFETY: the current table's next is alive.
+            let n = unsafe { next.deref() };
+            // Our key leaves the old table: it no longer needs reserved
+            // room.
+            if n.over_threshold(self.w.pending.load(Ordering::Relaxed)) {
+                return Err((Retry::Migrate, Prepared::Put(node)));
+            }
+            let node = Box::into_raw(node);
+            n.place(hash, node);
+            // Release: after the entry is published in `next`, so a reader
+            // that finds the old slot no longer FULL and goes on to `next`
+            // (Acquire) finds it.
+            t.set_ctrl(f.index, ctrl(MOVED, cb & TAG_MASK));
+            self.moved_out();
+            node
+        } else {
+            let node = Box::into_raw(node);
+            // Release: publishes the new node to readers' Acquire pointer
+            // loads; a reader sees the old node or the new one, whole.
+            t.nodes[f.index].store(node, Ordering::Release);
+            node
+        };
+        // The replaced node: as for a removal.
+        graves.bury(Retired::Node(f.node));
         // SAFETY: just published in a table alive under `guard`.
-        let kv = unsafe { (n.key(j), n.inline_value(j)) };
+        let n = unsafe { &*node };
         Ok(Committed {
-            new: Some(kv),
-            spare_key: None,
+            new: Some((&n.key, &n.value)),
         })
     }
 
@@ -1163,7 +985,7 @@ impl<K, V> Shard<K, V> {
     /// entries), and migrates it completely before returning: the sizing
     /// half of `try_reserve` and `shrink_to_fit`. The new table is
     /// allocated outside the lock; a failed allocation changes nothing.
-    /// Runs `Hash` and `Clone` (migration).
+    /// Runs `Hash` (migration).
     pub(super) fn rebuild<H, F>(
         &self,
         hasher: &H,
@@ -1173,8 +995,6 @@ impl<K, V> Shard<K, V> {
     where
         H: HashKey<K> + ?Sized,
         F: FnMut(&Table<K, V>, usize) -> Result<Option<usize>, TryReserveError>,
-        K: Clone,
-        V: Clone,
     {
         loop {
             self.finish_migration(hasher, guard);
@@ -1207,11 +1027,7 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Helps the current migration, if any, until it is done.
-    fn finish_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard)
-    where
-        K: Clone,
-        V: Clone,
-    {
+    fn finish_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
         while self.growing(guard) {
             self.help_migrate(hasher, guard);
         }
@@ -1232,14 +1048,10 @@ impl<K, V> Shard<K, V> {
         n
     }
 
-    /// During growth, migrates one chunk of the current table: clones its
-    /// live entries outside the lock, then installs the clones of the slots
-    /// that did not change meanwhile. Runs `Hash` and `Clone`.
-    pub(super) fn help_migrate<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard)
-    where
-        K: Clone,
-        V: Clone,
-    {
+    /// During growth, migrates one chunk of the current table: hashes its
+    /// live keys outside the lock, then moves the pointers of the slots
+    /// that did not change meanwhile. Runs `Hash`.
+    pub(super) fn help_migrate<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
         let cur = self.table(guard);
         // SAFETY: the current table is alive under `guard`.
         let c = unsafe { cur.deref() };
@@ -1250,21 +1062,25 @@ impl<K, V> Shard<K, V> {
         // Relaxed: a hint; checked again under the lock.
         let start = c.w.migrated.load(Ordering::Relaxed);
         let end = (start + MIGRATE_CHUNK).min(c.len());
-        let mut batch: [Option<Moving<K, V>>; MIGRATE_CHUNK] = [const { None }; MIGRATE_CHUNK];
-        for (i, b) in (start..end).zip(batch.iter_mut()) {
-            let cb = c.ctrl(i);
-            if is_live(cb) {
-                // SAFETY: live (Acquire); `c` is alive under `guard`. While
-                // growing, an old slot's value never changes (replacements
-                // go to the next table), so this is its current value.
-                let (k, v) = unsafe { (c.key(i), c.value(i, cb).0) };
-                *b = Some(Moving {
+        let mut batch = [Moving {
+            index: usize::MAX,
+            node: ptr::null_mut(),
+            hash: 0,
+        }; MIGRATE_CHUNK];
+        let mut n_batch = 0;
+        for i in start..end {
+            if is_live(c.ctrl(i)) {
+                let node = c.node(i);
+                // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
+                // the node's grave (if it is replaced meanwhile) waits for
+                // `guard`.
+                let hash = hasher.hash_key(unsafe { &(*node).key });
+                batch[n_batch] = Moving {
                     index: i,
-                    ctrl: cb,
-                    hash: hasher.hash_key(k),
-                    key: k.clone(),
-                    value: v.clone(),
-                });
+                    node,
+                    hash,
+                };
+                n_batch += 1;
             }
         }
         let lock = self.w.lock.lock();
@@ -1276,17 +1092,19 @@ impl<K, V> Shard<K, V> {
         {
             // SAFETY: the current table's next is alive.
             let n = unsafe { next.deref() };
-            for b in batch.iter_mut() {
-                let Some(m) = b.take_if(|m| {
-                    // Relaxed: under the lock.
-                    c.ctrl_locked(m.index) == m.ctrl
-                }) else {
+            for m in &batch[..n_batch] {
+                let cb = c.ctrl_locked(m.index);
+                // While growing an old slot's node never changes (a
+                // replacement moves the key on), but it may have been
+                // removed or replaced-and-moved since we read it.
+                if !is_live(cb) || c.node_locked(m.index) != m.node {
                     continue;
-                };
-                n.place(m.hash, m.key, m.value);
+                }
+                n.place(m.hash, m.node);
                 // Release: after the entry is published in `next`, so a
-                // reader that follows MOVED (Acquire) finds it.
-                c.set_ctrl(m.index, moved(m.ctrl));
+                // reader that finds the old slot no longer FULL and goes on
+                // to `next` (Acquire) finds it.
+                c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
                 self.moved_out();
             }
             c.w.migrated.store(end, Ordering::Relaxed);
@@ -1295,20 +1113,17 @@ impl<K, V> Shard<K, V> {
                 // Release pairs with `Shard::table`'s Acquire.
                 self.table.store(next, Ordering::Release);
                 // The old table is unlinked; readers still in it are
-                // pinned. Releasing the shard's reference waits for them.
-                retire_table(cur.as_raw(), graves, guard);
+                // pinned. It owns no node any more (all moved or removed).
+                retire_table(cur.as_raw().cast_mut(), graves, guard);
             }
         }
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, &mut dead);
+        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead);
         drop(lock);
-        // Clones that went stale (the slot changed meanwhile) and raised
-        // graves drop here, outside the lock.
-        drop(batch);
         dead.bury(guard);
     }
 
-    /// Removes every entry: installs a fresh table and releases the old
+    /// Removes every entry: installs a fresh table and retires the old
     /// table(s). Returns how many entries it removed.
     pub(super) fn clear(&self, guard: &Guard) -> usize {
         let lock = self.w.lock.lock();
@@ -1323,18 +1138,18 @@ impl<K, V> Shard<K, V> {
         let graves = unsafe { self.graves() };
         // `old` is unlinked (writers validate reachability from the shard
         // before they touch a slot); readers still in it are pinned, and
-        // the graves wait for them. Each table of the chain gets its shard
-        // reference released once.
+        // the graves wait for them. Each node is FULL in exactly one table
+        // of the chain, which drops it.
         // SAFETY: the old table is alive under `guard`. Relaxed: under the
         // lock.
         let next = unsafe { old.deref() }.next.load(Ordering::Relaxed, guard);
         for t in [old, next] {
             if !t.is_null() {
-                retire_table(t.as_raw(), graves, guard);
+                retire_table(t.as_raw().cast_mut(), graves, guard);
             }
         }
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, &mut dead);
+        graves.seal_and_sweep(guard, false, &mut dead);
         drop(lock);
         dead.bury(guard);
         removed
@@ -1349,52 +1164,16 @@ impl<K, V> Drop for Shard<K, V> {
         // SAFETY: `&mut self`.
         unsafe { self.graves() }.drain();
         // SAFETY: `&mut self`: no reader or writer can reach this shard; the
-        // current table and its next each hold the shard's reference, which
-        // we release once (the graves released their own above).
+        // current table and its next are the shard's, each dropping the
+        // nodes it owns.
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let t = self.table.load(Ordering::Relaxed, guard);
             let next = t.deref().next.load(Ordering::Relaxed, guard);
-            Table::release(t.as_raw());
+            drop(t.into_owned());
             if !next.is_null() {
-                Table::release(next.as_raw());
+                drop(next.into_owned());
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use alloc::string::{String, ToString};
-
-    use super::*;
-
-    /// A reader holds `&K` into a bucket (it looked the key up after the
-    /// value was replaced, so its grave does not wait for it) while the
-    /// replaced inline value beside the key is dropped. The drop must touch
-    /// the value's bytes only: under Stacked Borrows a `&mut` to the whole
-    /// bucket would invalidate the reader's `&K` (run this under Miri
-    /// without Tree Borrows).
-    #[test]
-    fn dropping_a_replaced_value_leaves_readers_key_valid() {
-        // SAFETY: the table is reachable from this thread only.
-        let guard = unsafe { crossbeam_epoch::unprotected() };
-        let table = Owned::new(Table::<String, String>::new(4)).into_shared(guard);
-        // SAFETY: just allocated, alive until `release` below.
-        let t = unsafe { table.deref() };
-        let i = t.place(7, "key".to_string(), "old".to_string());
-        let c = t.ctrl_locked(i);
-        // SAFETY: slot `i` was just published as FULL; `t` outlives `key`.
-        let key = unsafe { t.key(i) };
-        let mut graves = Graveyard::new();
-        t.replace(table, i, c, "new".to_string(), &mut graves);
-        // Drops the replaced value now, as a raised grave would.
-        graves.drain();
-        assert_eq!(key, "key");
-        // SAFETY: the slot is live (FULL_OVF now, loaded under "the lock").
-        let (value, _) = unsafe { t.value(i, t.ctrl_locked(i)) };
-        assert_eq!(value, "new");
-        // SAFETY: our one reference, taken by `new`; nothing uses `t` after.
-        unsafe { Table::release(table.as_raw()) };
     }
 }

@@ -38,8 +38,8 @@ where
 
 impl<K, V, S> ParallelExtend<(K, V)> for &HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
     S: BuildHasher + Sync,
 {
     fn par_extend<I: IntoParallelIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -52,8 +52,8 @@ where
 
 impl<K, V, S> ParallelExtend<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
     S: BuildHasher + Sync,
 {
     fn par_extend<I: IntoParallelIterator<Item = (K, V)>>(&mut self, iter: I) {
@@ -63,8 +63,8 @@ where
 
 impl<K, V, S> FromParallelIterator<(K, V)> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Sync,
-    V: Clone + Send + Sync,
+    K: Hash + Eq + Send + Sync,
+    V: Send + Sync,
     S: BuildHasher + Default + Sync,
 {
     fn from_par_iter<I: IntoParallelIterator<Item = (K, V)>>(iter: I) -> Self {

@@ -24,8 +24,8 @@ where
 
 impl<'de, K, V, S> Deserialize<'de> for HashMap<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Deserialize<'de>,
-    V: Clone + Send + Deserialize<'de>,
+    K: Hash + Eq + Send + Deserialize<'de>,
+    V: Send + Deserialize<'de>,
     S: BuildHasher + Default,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -39,8 +39,8 @@ struct MapVisitor<K, V, S>(PhantomData<MakesMap<K, V, S>>);
 
 impl<'de, K, V, S> Visitor<'de> for MapVisitor<K, V, S>
 where
-    K: Hash + Eq + Clone + Send + Deserialize<'de>,
-    V: Clone + Send + Deserialize<'de>,
+    K: Hash + Eq + Send + Deserialize<'de>,
+    V: Send + Deserialize<'de>,
     S: BuildHasher + Default,
 {
     type Value = HashMap<K, V, S>;

@@ -125,18 +125,13 @@ where
     /// Makes room for `additional` more elements; see
     /// [`HashMap::try_reserve`].
     pub fn try_reserve(&self, additional: usize) -> Result<(), TryReserveError>
-    where
-        T: Clone,
-    {
+where {
         self.map.try_reserve(additional)
     }
 
     /// Shrinks the tables to what the elements need; see
     /// [`HashMap::shrink_to_fit`].
-    pub fn shrink_to_fit(&self)
-    where
-        T: Clone,
-    {
+    pub fn shrink_to_fit(&self) {
         self.map.shrink_to_fit();
     }
 
@@ -170,9 +165,7 @@ where
     /// Adds `value`; `false` if it was present already (the set keeps the
     /// element it had and drops `value`).
     pub fn insert(&self, value: T) -> bool
-    where
-        T: Clone,
-    {
+where {
         self.map.try_insert(value, ()).is_ok()
     }
 
@@ -300,7 +293,7 @@ impl<T, S: Default> Default for HashSet<T, S> {
 
 impl<T, S> Extend<T> for &HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
@@ -313,7 +306,7 @@ where
 
 impl<T, S> Extend<T> for HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send,
+    T: Hash + Eq + Send,
     S: BuildHasher,
 {
     fn extend<I: IntoIterator<Item = T>>(&mut self, iter: I) {
@@ -323,7 +316,7 @@ where
 
 impl<T, S> FromIterator<T> for HashSet<T, S>
 where
-    T: Hash + Eq + Clone + Send,
+    T: Hash + Eq + Send,
     S: BuildHasher + Default,
 {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {

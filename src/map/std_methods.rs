@@ -50,7 +50,6 @@ where
     #[inline]
     pub fn insert(&self, key: K, value: V) -> Option<V>
     where
-        K: Clone,
         V: Clone,
     {
         self.pin().insert(key, value).cloned()
@@ -59,7 +58,6 @@ where
     /// Inserts if absent; otherwise gives `value` back.
     pub fn try_insert(&self, key: K, value: V) -> Result<(), V>
     where
-        K: Clone,
         V: Clone,
     {
         self.pin()
@@ -72,7 +70,6 @@ where
     /// (`make` runs at most once).
     pub fn get_or_insert_with<F: FnOnce() -> V>(&self, key: K, make: F) -> V
     where
-        K: Clone,
         V: Clone,
     {
         self.pin().get_or_insert_with(key, make).clone()
@@ -105,7 +102,6 @@ where
     /// once. Returns a clone of the stored value.
     pub fn update<F: FnMut(&V) -> V>(&self, key: K, f: F) -> Option<V>
     where
-        K: Clone,
         V: Clone,
     {
         self.pin().update(key, f).cloned()
@@ -115,7 +111,6 @@ where
     /// more than once. Returns a clone of the stored value.
     pub fn upsert<I, F>(&self, key: K, insert: I, update: F) -> V
     where
-        K: Clone,
         V: Clone,
         I: FnMut() -> V,
         F: FnMut(&V) -> V,
@@ -127,7 +122,6 @@ where
     /// than once. Returns a clone of the key's value afterwards.
     pub fn compute<F: FnMut(Option<&V>) -> Op<V>>(&self, key: K, f: F) -> Option<V>
     where
-        K: Clone,
         V: Clone,
     {
         self.pin().compute(key, f).value().cloned()

@@ -13,9 +13,7 @@ where
 {
     /// Adds `value`; `false` if it was present already.
     pub fn insert(&self, value: T) -> bool
-    where
-        T: Clone,
-    {
+where {
         self.pin().insert(value)
     }
 
