@@ -358,7 +358,10 @@ fn batcher_push_async_waits_for_room_and_close_refuses_it() {
         // the waiting push gets is close's, and it must refuse.
         let start = Instant::now();
         while !b.is_closed() {
-            assert!(start.elapsed() < Duration::from_secs(10), "close never began");
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "close never began"
+            );
             std::thread::yield_now();
         }
         wait_for(&count, before + 1);
