@@ -335,7 +335,7 @@ fn iteration_reads_moved_slots_whose_keys_were_removed() {
         );
         // The smallest table: FILL is 3/4 of it.
         let slots = (u64::from(FILL) * 4 / 3).next_power_of_two();
-        let home = |k: u32| map.hasher().hash_one(&Watched::new(k)) % slots;
+        let home = |k: u32| map.hasher().hash_one(Watched::new(k)) % slots;
         // The victim sits in slot 0, the first one growth moves: inserted
         // first, at its home.
         let victim = (0..).find(|&k| home(k) == 0).unwrap();
