@@ -26,7 +26,10 @@
 //! - A ticket's count is one for the epoch closure plus one per grave it
 //!   covers; the last holder frees it.
 //! - A grave's drop runs outside the lock (the caller collects the dead
-//!   ones under it and drops them after).
+//!   ones under it and drops them after). It drops keys and values only;
+//!   the memory (a node's slab cell, a table's live cells and the table
+//!   itself) is given back after, under the lock again (`raw::recycle`).
+//!   Where keys and values need no drop, the sweep gives it back at once.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -35,7 +38,8 @@ use core::ptr;
 
 use crossbeam_epoch::Guard;
 
-use super::raw::{Node, Table};
+use super::raw::{recycle, Node, Table};
+use super::slab::Slab;
 use crate::sync::{AtomicBool, AtomicUsize, Ordering};
 
 /// Graves sealed under one ticket before a new one is made even while the
@@ -74,12 +78,19 @@ impl Ticket {
 
 /// What a grave drops.
 pub(super) enum Retired<K, V> {
-    /// A removed or replaced entry (from `Box::into_raw`).
+    /// A removed or replaced entry (a cell of the shard's slab).
     Node(*mut Node<K, V>),
     /// An unlinked table (from `Owned::into_shared`), with the nodes it
     /// still owns.
     Table(*mut Table<K, V>),
 }
+
+impl<K, V> Clone for Retired<K, V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<K, V> Copy for Retired<K, V> {}
 
 /// A retired item waiting for its ticket.
 pub(super) struct Grave<K, V> {
@@ -103,6 +114,17 @@ impl<K, V> Grave<K, V> {
                 .ready
                 .load(Ordering::Acquire)
     }
+
+    /// Gives up the grave without dropping what it holds (the caller
+    /// frees it: nothing in it needs a drop).
+    fn into_what(self) -> Retired<K, V> {
+        let this = core::mem::ManuallyDrop::new(self);
+        if !this.ticket.is_null() {
+            // SAFETY: the grave holds one of the ticket's references.
+            unsafe { Ticket::release(this.ticket) };
+        }
+        this.what
+    }
 }
 
 impl<K, V> Drop for Grave<K, V> {
@@ -114,10 +136,11 @@ impl<K, V> Drop for Grave<K, V> {
         // SAFETY: graves are dropped once, only when no reader can reach
         // what they hold (ticket raised, or the map is being dropped), and
         // each owns what it drops (nothing else drops it: see `raw.rs`).
+        // Keys and values only: the memory goes back to the slab after.
         contained(|| unsafe {
             match self.what {
-                Retired::Node(n) => drop(Box::from_raw(n)),
-                Retired::Table(t) => drop(crossbeam_epoch::Owned::from_raw(t)),
+                Retired::Node(n) => ptr::drop_in_place(n),
+                Retired::Table(t) => Table::drop_nodes(t),
             }
         });
     }
@@ -154,9 +177,40 @@ impl<K, V> Dead<K, V> {
 
 impl<K, V> Drop for Dead<K, V> {
     fn drop(&mut self) {
+        // Not buried (a panic on the way): the cells stay with the slab
+        // until the map is dropped; tables' own memory is freed here.
         if self.len > 0 {
-            self.drop_graves();
+            for what in self.drop_graves() {
+                free_table(what);
+            }
         }
+    }
+}
+
+/// Frees the memory of a table whose grave was dropped; nothing for a
+/// node (its cell belongs to the slab).
+fn free_table<K, V>(what: Retired<K, V>) {
+    if let Retired::Table(t) = what {
+        // SAFETY: the grave owned the table, and its drop dropped the
+        // nodes' keys and values; the table's own memory is left.
+        drop(unsafe { crossbeam_epoch::Owned::from_raw(t) });
+    }
+}
+
+/// What a [`Dead::bury`] dropped, whose memory is yet to be given back.
+pub(super) struct Spent<K, V>([Option<Retired<K, V>>; SWEEP]);
+
+impl<K, V> Spent<K, V> {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0[0].is_none()
+    }
+}
+
+impl<K, V> IntoIterator for Spent<K, V> {
+    type Item = Retired<K, V>;
+    type IntoIter = core::iter::Flatten<core::array::IntoIter<Option<Retired<K, V>>, SWEEP>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().flatten()
     }
 }
 
@@ -165,20 +219,28 @@ impl<K, V> Dead<K, V> {
     /// bag it would wait for 63 more deferred items, and a steady writer
     /// would pile up that many batches), then drops the graves. Lock not
     /// held: flushing runs deferred closures, and dropping runs user code.
+    /// Returns what they held, for its memory to be given back.
     #[inline]
-    pub(super) fn bury(&mut self, guard: &Guard) {
+    pub(super) fn bury(&mut self, guard: &Guard) -> Spent<K, V> {
         if self.flush {
             self.flush = false;
             guard.flush();
         }
         if self.len > 0 {
-            self.drop_graves();
+            self.drop_graves()
+        } else {
+            Spent([None; SWEEP])
         }
     }
 
     #[cold]
-    fn drop_graves(&mut self) {
+    fn drop_graves(&mut self) -> Spent<K, V> {
         let len = core::mem::replace(&mut self.len, 0);
+        let mut spent = Spent([None; SWEEP]);
+        for (i, s) in spent.0.iter_mut().take(len).enumerate() {
+            // SAFETY: the first `len` graves are initialised.
+            *s = Some(unsafe { self.graves[i].assume_init_ref() }.what);
+        }
         // SAFETY: the first `len` graves are initialised and ours; `len`
         // is zeroed first, so a panicking drop cannot drop them twice (the
         // rest then leak).
@@ -188,6 +250,7 @@ impl<K, V> Dead<K, V> {
                 len,
             ));
         }
+        spent
     }
 }
 
@@ -215,19 +278,42 @@ impl<K, V> Graveyard<K, V> {
     /// up to [`SWEEP`] graves whose ticket is raised from the front, for
     /// the caller to [`bury`](Dead::bury) after unlocking. Lock held.
     #[inline]
-    pub(super) fn seal_and_sweep(&mut self, guard: &Guard, growing: bool, dead: &mut Dead<K, V>) {
+    pub(super) fn seal_and_sweep(
+        &mut self,
+        guard: &Guard,
+        growing: bool,
+        dead: &mut Dead<K, V>,
+        slab: &mut Slab<K, V>,
+    ) {
         if !self.queue.is_empty() {
-            self.sweep_and_seal(guard, growing, dead);
+            self.sweep_and_seal(guard, growing, dead, slab);
         }
     }
 
-    fn sweep_and_seal(&mut self, guard: &Guard, growing: bool, dead: &mut Dead<K, V>) {
-        while dead.len < SWEEP {
+    fn sweep_and_seal(
+        &mut self,
+        guard: &Guard,
+        growing: bool,
+        dead: &mut Dead<K, V>,
+        slab: &mut Slab<K, V>,
+    ) {
+        // Nothing to drop: the memory goes back now, under the lock.
+        let memory_only = !core::mem::needs_drop::<Node<K, V>>();
+        let mut swept = 0;
+        while swept < SWEEP {
             match self.queue.front() {
                 Some(g) if g.raised() => {
                     if let Some(g) = self.queue.pop_front() {
-                        dead.graves[dead.len].write(g);
-                        dead.len += 1;
+                        swept += 1;
+                        if memory_only {
+                            // SAFETY: raised: no reader can reach it; its
+                            // contents need no drop; the caller holds the
+                            // lock and passes the shard's slab.
+                            unsafe { recycle(g.into_what(), slab) };
+                        } else {
+                            dead.graves[dead.len].write(g);
+                            dead.len += 1;
+                        }
                     }
                 }
                 _ => break,
@@ -286,7 +372,9 @@ impl<K, V> Graveyard<K, V> {
         // Front to back; a panicking drop still drops the rest (the
         // `VecDeque`'s own drop continues while unwinding).
         while let Some(g) = self.queue.pop_front() {
+            let what = g.what;
             drop(g);
+            free_table(what);
         }
     }
 

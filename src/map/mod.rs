@@ -54,6 +54,13 @@
 //! epoch only raises a flag; the map runs the drops itself: see
 //! `src/map/grave.rs`.)
 //!
+//! Entries live in chunks of cells that each shard allocates (no heap
+//! block per entry). A removed entry's cell is reused by later inserts
+//! into its shard; the chunks are returned to the allocator when the map
+//! is dropped, so a map that once held many entries keeps their cells
+//! ([`shrink_to_fit`](HashMap::shrink_to_fit) and `clear` shrink the
+//! tables only).
+//!
 //! The map requires the `alloc` feature. The default hasher is `ahash`;
 //! see [`HashMap::with_seeds`] for what an unseeded `no_std` map risks.
 //!
@@ -101,6 +108,7 @@ mod rayon_impl;
 #[cfg(feature = "serde")]
 mod serde_impl;
 mod set;
+mod slab;
 #[cfg(feature = "std")]
 mod std_contained;
 #[cfg(feature = "std")]

@@ -71,6 +71,7 @@ use crossbeam_epoch::{Atomic, Guard, Owned, Shared};
 
 use super::grave::{Dead, Graveyard, Retired};
 use super::lock::ShardLock;
+use super::slab::Slab;
 use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// Smallest table (slots).
@@ -130,12 +131,6 @@ fn is_live(c: u8) -> bool {
 pub(super) struct Node<K, V> {
     key: K,
     value: V,
-}
-
-impl<K, V> Node<K, V> {
-    pub(super) fn new(key: K, value: V) -> Box<Self> {
-        Box::new(Self { key, value })
-    }
 }
 
 /// Hashes keys for the iterator and the migration (which do not know the
@@ -357,17 +352,38 @@ impl<K, V> Table<K, V> {
     }
 }
 
-impl<K, V> Drop for Table<K, V> {
-    fn drop(&mut self) {
-        // What is still ours: the nodes of `FULL` slots (removed and
-        // replaced nodes went to graves; moved ones belong to `next`).
-        // SAFETY: `&mut self`: nobody else can reach the table.
-        unsafe { Self::drop_slots(self, 0) };
-    }
-}
-
 impl<K, V> Table<K, V> {
-    /// Drops the nodes slots `from..` still own (see `Drop`). If a `Drop`
+    /// Drops the keys and values of the nodes its `FULL` slots own
+    /// (removed and replaced nodes went to graves; moved ones belong to
+    /// `next`), leaving their cells to the slab. Dropping a table frees
+    /// only its own memory.
+    ///
+    /// # Safety
+    ///
+    /// `this` is exclusively ours; called once.
+    pub(super) unsafe fn drop_nodes(this: *mut Self) {
+        if needs_drop::<Node<K, V>>() {
+            // SAFETY: the caller's contract.
+            unsafe { Self::drop_slots(this, 0) };
+        }
+    }
+
+    /// Gives the cells of its `FULL` slots' nodes (their keys and values
+    /// dropped already) back to `slab`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Slab::free`], for each such node.
+    pub(super) unsafe fn free_cells(&self, slab: &mut Slab<K, V>) {
+        for i in 0..self.len() {
+            if is_live(self.ctrl_locked(i)) {
+                // SAFETY: the caller's contract.
+                unsafe { slab.free(self.node_locked(i)) };
+            }
+        }
+    }
+
+    /// Drops the nodes slots `from..` still own (see `drop_nodes`). If a `Drop`
     /// of a key or value panics, the rest are still dropped while unwinding
     /// (a second panic aborts, as for a `Vec`).
     ///
@@ -400,7 +416,7 @@ impl<K, V> Table<K, V> {
                 while i < end {
                     if is_live(w as u8) {
                         let rest = Rest(this, i + 1);
-                        drop(Box::from_raw(t.node_locked(i)));
+                        ptr::drop_in_place(t.node_locked(i));
                         core::mem::forget(rest);
                     }
                     w >>= 8;
@@ -411,24 +427,39 @@ impl<K, V> Table<K, V> {
     }
 }
 
-/// Retires the unlinked table `t` once no reader can
-/// be in it. A table whose keys and values need no drop frees nothing but
-/// memory (its own and its live nodes'), which is fine at any later time,
-/// so the epoch frees it directly, promptly and even after the map;
-/// otherwise it waits in a grave (it may drop keys and values: see
-/// `grave.rs`).
-fn retire_table<K, V>(t: *mut Table<K, V>, graves: &mut Graveyard<K, V>, guard: &Guard) {
-    if needs_drop::<K>() || needs_drop::<V>() {
-        graves.bury(Retired::Table(t));
-        return;
-    }
-    let t = t as usize;
+/// Frees the unlinked table `t`, which owns no node (every one moved or
+/// removed), once no reader can be in it. Dropping a table frees its own
+/// memory only, which is fine at any later time, so the epoch frees it
+/// directly, promptly and even after the map.
+fn retire_table<K, V>(t: *mut Table<K, V>, guard: &Guard) {
     // SAFETY: the table is unlinked, and the epoch runs the closure after
     // every reader pinned before now is gone. Dropping it frees memory only
-    // (no `K` or `V` has drop glue), which stays sound after the map and
-    // after any lifetime in `K` or `V` has ended.
+    // (it drops no `K` or `V` and touches no node), which stays sound after
+    // the map and after any lifetime in `K` or `V` has ended. (The closure
+    // keeps the pointer itself, not an integer: its provenance survives.)
     unsafe {
-        guard.defer_unchecked(move || drop(Owned::from_raw(t as *mut Table<K, V>)));
+        guard.defer_unchecked(move || drop(Owned::from_raw(t)));
+    }
+}
+
+/// Gives a raised grave's memory back: a node's cell to the slab; a
+/// table's live nodes' cells to the slab, then the table's memory.
+///
+/// # Safety
+///
+/// The grave was raised (no reader can reach what it holds) and its keys
+/// and values were dropped (see `Grave`), or need no drop; `slab` is the
+/// shard's (lock held).
+pub(super) unsafe fn recycle<K, V>(what: Retired<K, V>, slab: &mut Slab<K, V>) {
+    match what {
+        // SAFETY: the caller's contract.
+        Retired::Node(n) => unsafe { slab.free(n) },
+        // SAFETY: the caller's contract: the grave owned the table (from
+        // `Owned`), and its live nodes' keys and values are dropped.
+        Retired::Table(t) => unsafe {
+            (*t).free_cells(slab);
+            drop(Owned::from_raw(t));
+        },
     }
 }
 
@@ -651,6 +682,8 @@ struct ShardWriters<K, V> {
     /// Retired nodes and tables waiting for readers to leave. Under the
     /// lock.
     graves: UnsafeCell<Graveyard<K, V>>,
+    /// The cells of this shard's nodes. Under the lock.
+    slab: UnsafeCell<Slab<K, V>>,
 }
 
 // SAFETY: the graveyard is touched only under the shard lock (or with
@@ -665,25 +698,6 @@ pub(super) enum Plan<K, V> {
     Put(K, V),
     /// Remove the found entry.
     Remove,
-}
-
-/// A plan with its node allocated (before the lock).
-enum Prepared<K, V> {
-    Put(Box<Node<K, V>>),
-    Remove,
-}
-
-impl<K, V> Prepared<K, V> {
-    fn into_plan(self) -> Plan<K, V> {
-        match self {
-            Prepared::Put(node) => {
-                // Never published: ours to take apart.
-                let n = *node;
-                Plan::Put(n.key, n.value)
-            }
-            Prepared::Remove => Plan::Remove,
-        }
-    }
 }
 
 /// Why a commit did not happen; the plan comes back.
@@ -732,6 +746,7 @@ impl<K, V> Shard<K, V> {
                 len: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
                 graves: UnsafeCell::new(Graveyard::new()),
+                slab: UnsafeCell::new(Slab::new()),
             }),
         })
     }
@@ -801,22 +816,20 @@ impl<K, V> Shard<K, V> {
         plan: Plan<K, V>,
         guard: &'g Guard,
     ) -> Result<Committed<'g, K, V>, Stale<K, V>> {
-        // The node is allocated before the lock, to keep the lock short.
-        let prepared = match plan {
-            Plan::Put(k, v) => Prepared::Put(Node::new(k, v)),
-            Plan::Remove => Prepared::Remove,
-        };
         let lock = self.w.lock.lock();
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
-        let r = self.commit_locked(hash, found, inserts, prepared, graves, guard);
+        let r = self.commit_locked(hash, found, inserts, plan, graves, guard);
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead);
+        // SAFETY: the lock is held.
+        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
+            self.slab()
+        });
         drop(lock);
-        dead.bury(guard);
+        self.bury(dead, guard);
         r.map_err(|(why, p)| match why {
-            Retry::Changed => Stale::Changed(p.into_plan()),
-            Retry::Migrate => Stale::Migrate(p.into_plan()),
+            Retry::Changed => Stale::Changed(p),
+            Retry::Migrate => Stale::Migrate(p),
         })
     }
 
@@ -827,6 +840,14 @@ impl<K, V> Shard<K, V> {
         let _lock = self.w.lock.lock();
         // SAFETY: the lock is held while the reference lives.
         unsafe { self.graves() }.len()
+    }
+
+    /// Cells the shard's slab holds, free or not (taken under the lock).
+    #[cfg(test)]
+    pub(super) fn cells(&self) -> usize {
+        let _lock = self.w.lock.lock();
+        // SAFETY: the lock is held while the reference lives.
+        unsafe { self.slab() }.cells()
     }
 
     /// The graveyard.
@@ -841,6 +862,33 @@ impl<K, V> Shard<K, V> {
         self.w.graves.with_mut(|g| unsafe { &mut *g })
     }
 
+    /// The node cells.
+    ///
+    /// # Safety
+    ///
+    /// As for [`graves`](Self::graves).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn slab(&self) -> &mut Slab<K, V> {
+        // SAFETY: the caller's contract: the lock serialises every access.
+        self.w.slab.with_mut(|s| unsafe { &mut *s })
+    }
+
+    /// Finishes what a sweep left to do outside the lock: drops the
+    /// raised graves' keys and values (user code: never under the lock),
+    /// then takes the lock again to give their cells back to the slab.
+    fn bury(&self, mut dead: Dead<K, V>, guard: &Guard) {
+        let spent = dead.bury(guard);
+        if spent.is_empty() {
+            return;
+        }
+        let _lock = self.w.lock.lock();
+        for what in spent {
+            // SAFETY: the lock is held; the graves were raised (no reader
+            // holds their nodes) and their keys and values dropped.
+            unsafe { recycle(what, self.slab()) };
+        }
+    }
+
     /// [`commit`](Self::commit), lock held.
     #[inline(always)]
     fn commit_locked<'g>(
@@ -848,10 +896,10 @@ impl<K, V> Shard<K, V> {
         hash: u64,
         found: Option<Found<'g, K, V>>,
         inserts: usize,
-        plan: Prepared<K, V>,
+        plan: Plan<K, V>,
         graves: &mut Graveyard<K, V>,
         guard: &'g Guard,
-    ) -> Result<Committed<'g, K, V>, (Retry, Prepared<K, V>)> {
+    ) -> Result<Committed<'g, K, V>, (Retry, Plan<K, V>)> {
         // Relaxed: under the lock we see every write of previous holders.
         let cur = self.table.load(Ordering::Relaxed, guard);
         // SAFETY: the current table is alive under `guard`.
@@ -863,14 +911,14 @@ impl<K, V> Shard<K, V> {
             if self.w.inserts.load(Ordering::Relaxed) != inserts {
                 return Err((Retry::Changed, plan));
             }
-            let Prepared::Put(node) = plan else {
+            let Plan::Put(key, value) = plan else {
                 return Ok(Committed { new: None });
             };
             let t = if !next.is_null() {
                 // SAFETY: the current table's next is alive.
                 let n = unsafe { next.deref() };
                 if n.over_threshold(self.w.pending.load(Ordering::Relaxed) + 1) {
-                    return Err((Retry::Migrate, Prepared::Put(node)));
+                    return Err((Retry::Migrate, Plan::Put(key, value)));
                 }
                 n
             } else if c.over_threshold(1) {
@@ -880,7 +928,8 @@ impl<K, V> Shard<K, V> {
             } else {
                 c
             };
-            let node = Box::into_raw(node);
+            // SAFETY: the lock is held.
+            let node = unsafe { self.slab() }.alloc(Node { key, value });
             t.place(hash, node);
             self.add_len(1);
             // Release: pairs with `inserts()`; after the entry's control
@@ -909,8 +958,8 @@ impl<K, V> Shard<K, V> {
             return Err((Retry::Changed, plan));
         }
         let in_old = !next.is_null() && f.table == cur;
-        let node = match plan {
-            Prepared::Remove => {
+        let (key, value) = match plan {
+            Plan::Remove => {
                 // Release: orders the removal before later stores (readers
                 // need nothing from a removed slot).
                 t.set_ctrl(f.index, ctrl(DELETED, cb & TAG_MASK));
@@ -923,7 +972,7 @@ impl<K, V> Shard<K, V> {
                 graves.bury(Retired::Node(f.node));
                 return Ok(Committed { new: None });
             }
-            Prepared::Put(node) => node,
+            Plan::Put(key, value) => (key, value),
         };
         let node = if in_old {
             // The old table is being migrated: the key moves on to the
@@ -933,9 +982,10 @@ impl<K, V> Shard<K, V> {
             // Our key leaves the old table: it no longer needs reserved
             // room.
             if n.over_threshold(self.w.pending.load(Ordering::Relaxed)) {
-                return Err((Retry::Migrate, Prepared::Put(node)));
+                return Err((Retry::Migrate, Plan::Put(key, value)));
             }
-            let node = Box::into_raw(node);
+            // SAFETY: the lock is held.
+            let node = unsafe { self.slab() }.alloc(Node { key, value });
             n.place(hash, node);
             // Release: after the entry is published in `next`, so a reader
             // that finds the old slot no longer FULL and goes on to `next`
@@ -944,7 +994,8 @@ impl<K, V> Shard<K, V> {
             self.moved_out();
             node
         } else {
-            let node = Box::into_raw(node);
+            // SAFETY: the lock is held.
+            let node = unsafe { self.slab() }.alloc(Node { key, value });
             // Release: publishes the new node to readers' Acquire pointer
             // loads; a reader sees the old node or the new one, whole.
             t.nodes[f.index].store(node, Ordering::Release);
@@ -1114,13 +1165,16 @@ impl<K, V> Shard<K, V> {
                 self.table.store(next, Ordering::Release);
                 // The old table is unlinked; readers still in it are
                 // pinned. It owns no node any more (all moved or removed).
-                retire_table(cur.as_raw().cast_mut(), graves, guard);
+                retire_table(cur.as_raw().cast_mut(), guard);
             }
         }
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead);
+        // SAFETY: the lock is held.
+        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
+            self.slab()
+        });
         drop(lock);
-        dead.bury(guard);
+        self.bury(dead, guard);
     }
 
     /// Removes every entry: installs a fresh table and retires the old
@@ -1145,13 +1199,16 @@ impl<K, V> Shard<K, V> {
         let next = unsafe { old.deref() }.next.load(Ordering::Relaxed, guard);
         for t in [old, next] {
             if !t.is_null() {
-                retire_table(t.as_raw().cast_mut(), graves, guard);
+                // Its live nodes go with it: a grave (their cells return
+                // to the slab).
+                graves.bury(Retired::Table(t.as_raw().cast_mut()));
             }
         }
         let mut dead = Dead::none();
-        graves.seal_and_sweep(guard, false, &mut dead);
+        // SAFETY: the lock is held.
+        graves.seal_and_sweep(guard, false, &mut dead, unsafe { self.slab() });
         drop(lock);
-        dead.bury(guard);
+        self.bury(dead, guard);
         removed
     }
 }
@@ -1165,14 +1222,19 @@ impl<K, V> Drop for Shard<K, V> {
         unsafe { self.graves() }.drain();
         // SAFETY: `&mut self`: no reader or writer can reach this shard; the
         // current table and its next are the shard's, each dropping the
-        // nodes it owns.
+        // nodes it owns. The cells go with the slab, after this.
         unsafe {
             let guard = crossbeam_epoch::unprotected();
             let t = self.table.load(Ordering::Relaxed, guard);
             let next = t.deref().next.load(Ordering::Relaxed, guard);
-            drop(t.into_owned());
+            let t = t.into_owned().into_box();
+            let t = alloc::boxed::Box::into_raw(t);
+            Table::drop_nodes(t);
+            drop(Box::from_raw(t));
             if !next.is_null() {
-                drop(next.into_owned());
+                let n = Box::into_raw(next.into_owned().into_box());
+                Table::drop_nodes(n);
+                drop(Box::from_raw(n));
             }
         }
     }

@@ -761,6 +761,44 @@ fn retired_entries_do_not_pile_up_under_steady_writes() {
     assert!(most <= bound, "{most} graves waiting (bound {bound})");
 }
 
+/// Removes and replaces entries for many rounds in one shard and returns
+/// the most slab cells the shard ever held.
+fn cells_under_churn<V: Send>(value: impl Fn(usize) -> V) -> usize {
+    // A private collector, as in the test above.
+    let collector = Collector::new();
+    let handle = collector.register();
+    let map: HashMap<usize, V> = HashMap::builder()
+        .shards(1)
+        .collector(collector.clone())
+        .build();
+    let rounds = if cfg!(miri) { 300 } else { 100_000 };
+    let mut most = 0;
+    for i in 0..rounds {
+        let guard = handle.pin();
+        let m = map.with_guard(&guard);
+        m.insert(i % 8, value(i));
+        if i % 3 == 0 {
+            m.remove(&((i + 4) % 8));
+        }
+        drop(guard);
+        most = most.max(map.shards[0].cells());
+    }
+    most
+}
+
+#[test]
+fn removed_and_replaced_entries_cells_are_reused() {
+    // Eight keys at most live, the graves bounded (see above): the cells
+    // must be bounded too, for drop-free entries (their cells go back
+    // under the lock at the sweep) and for entries with drop glue (their
+    // drops run after the lock, then the cells go back).
+    let bound = 8 + 8 * grave::BATCH + 2 * grave::SWEEP;
+    let plain = cells_under_churn(|i| i as u64);
+    assert!(plain <= 2 * bound, "{plain} cells (bound {})", 2 * bound);
+    let owning = cells_under_churn(|i| alloc::format!("{i}"));
+    assert!(owning <= 2 * bound, "{owning} cells (bound {})", 2 * bound);
+}
+
 #[cfg(feature = "std")]
 #[test]
 fn entry_closures_that_panic_leave_the_map_as_it_was() {
