@@ -56,49 +56,34 @@ fn one_step<T>(p: Poll, out: &mut Option<T>) -> TaskPoll<Option<T>> {
     }
 }
 
-impl<R, S, M, W, const N: usize> StreamSource for Consumer<R>
-where
-    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
-    S: Storage,
-    S::Item: Clone,
-    M: Mode,
-    W: WaitStrategy,
-{
-    type Item = S::Item;
+/// One body for both consumer-side handles: poll one event, clone it out.
+macro_rules! stream_source {
+    ($($handle:ident),+) => {$(
+        impl<R, S, M, W, const N: usize> StreamSource for $handle<R>
+        where
+            R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
+            S: Storage,
+            S::Item: Clone,
+            M: Mode,
+            W: WaitStrategy,
+        {
+            type Item = S::Item;
 
-    fn take_one(&mut self) -> TaskPoll<Option<S::Item>> {
-        loop {
-            let mut out = None;
-            let p = self.poll_limit(1, |e, _, _| out = Some(e.clone()));
-            match (one_step(p, &mut out), p) {
-                (TaskPoll::Pending, Poll::Processed(_)) => continue,
-                (step, _) => return step,
+            fn take_one(&mut self) -> TaskPoll<Option<S::Item>> {
+                loop {
+                    let mut out = None;
+                    let p = self.poll_limit(1, |e, _, _| out = Some(e.clone()));
+                    match (one_step(p, &mut out), p) {
+                        (TaskPoll::Pending, Poll::Processed(_)) => continue,
+                        (step, _) => return step,
+                    }
+                }
             }
         }
-    }
+    )+};
 }
 
-impl<R, S, M, W, const N: usize> StreamSource for Worker<R>
-where
-    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
-    S: Storage,
-    S::Item: Clone,
-    M: Mode,
-    W: WaitStrategy,
-{
-    type Item = S::Item;
-
-    fn take_one(&mut self) -> TaskPoll<Option<S::Item>> {
-        loop {
-            let mut out = None;
-            let p = self.poll_limit(1, |e, _, _| out = Some(e.clone()));
-            match (one_step(p, &mut out), p) {
-                (TaskPoll::Pending, Poll::Processed(_)) => continue,
-                (step, _) => return step,
-            }
-        }
-    }
-}
+stream_source!(Consumer, Worker);
 
 /// A [`Consumer`] or [`Worker`] on an [`AsyncWait`] ring as a `Stream` of
 /// owned events (feature `futures-core`): each item is a clone of one
