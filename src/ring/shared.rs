@@ -677,33 +677,38 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     #[inline]
     pub(super) fn published_scan(&self, from: u64, limit: usize) -> (usize, bool) {
         if M::MULTI {
-            // Acquire is not needed for the claim word itself (each stamp
-            // below is the real publication), but costs nothing on the
-            // platforms that matter and keeps the reasoning local.
-            let claimed = packed_distance(
-                word(from),
-                unpacked_pos(self.cursor.load(Ordering::Acquire)),
-            );
+            // The stamps alone say what is published; the claim word is not
+            // read. A slot's stamp names the last sequence published in it,
+            // and for every `seq` within a capacity of a handle's position
+            // that is `seq` itself or the occupant a lap before (which the
+            // handle's own gate still holds back from reuse), so no slot
+            // reads as published early. Leaving the claim word alone keeps
+            // the consumer off the line every producer's claim RMW writes.
             let stamps = self.stamps();
             let mask = stamps.len() - 1;
-            let upto = claimed.min(limit);
+            let upto = limit.min(stamps.len());
+            let base = word(from);
+            let mut expect = pack(base.wrapping_add(1), false);
             let mut n = 0;
             let mut skipped = 0;
             while n < upto {
-                let seq = word(from).wrapping_add(n);
                 // SAFETY: `stamps` has `capacity` entries, a power of two
-                // (the `Storage` contract), so `seq & mask` is in bounds.
-                let stamp = unsafe { stamps.get_unchecked(seq & mask) };
+                // (the `Storage` contract), so the masked index is in
+                // bounds.
+                let stamp = unsafe { stamps.get_unchecked(base.wrapping_add(n) & mask) };
                 // Acquire: pairs with the producer's Release stamp store, so
                 // the event written before it is visible here.
-                let stamp = stamp.load(Ordering::Acquire);
-                if stamp & !1 != pack(seq.wrapping_add(1), false) {
+                // `stamp ^ expect` is 0 (published), 1 (published as
+                // skipped) or more (not published yet).
+                let diff = stamp.load(Ordering::Acquire) ^ expect;
+                if diff > 1 {
                     break;
                 }
-                skipped |= stamp;
+                skipped |= diff;
                 n += 1;
+                expect = expect.wrapping_add(2);
             }
-            (n, unpacked_flag(skipped))
+            (n, skipped != 0)
         } else {
             // Acquire: pairs with the producer's Release cursor store, so
             // every event below the cursor is visible here.

@@ -3,8 +3,9 @@
 //!
 //! Every spin-then-yield phase is the crate's one [`Backoff`]
 //! (crossbeam-utils' own): exponential spins, then yields, until it reports
-//! completed; what a strategy does after that is its own (keep yielding,
-//! park for a doubling interval, sleep on a condition variable).
+//! completed; what a strategy does after that is its own (park for a
+//! doubling interval, sleep on a condition variable). [`Yielding`] has no
+//! spin phase: it yields from the first failed check.
 
 use core::time::Duration;
 use std::time::Instant;
@@ -77,10 +78,16 @@ impl TimedWait for super::wait::SpinHint {
     }
 }
 
-/// Backs off (spins, then yields), then yields the core to the scheduler
-/// between checks.
-/// Good latency when threads do not outnumber cores by much; idle cost
-/// is a core's worth of `sched_yield` calls.
+/// Yields the core to the scheduler between checks, with no spin phase.
+///
+/// Made for threads that outnumber cores (a few producers and consumers on
+/// a small machine): there the thread being waited for is often runnable on
+/// this very core, and spinning first only delays it; a waiter that spins
+/// also catches up with every event as it is published, so events travel
+/// one at a time, each a cache-line transfer, where a waiter that yields
+/// finds a batch when it runs again. On an otherwise idle core
+/// `sched_yield` returns at once and acts as a short spin. Idle cost is a
+/// core's worth of `sched_yield` calls; [`Parking`] idles for free.
 ///
 /// ```
 /// use latchfree::ring::{Heap, Multi, Ring, Yielding};
@@ -94,13 +101,8 @@ pub struct Yielding;
 
 impl WaitStrategy for Yielding {
     fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
-        let backoff = Backoff::new();
         while !ready() {
-            if backoff.is_completed() {
-                thread::yield_now();
-            } else {
-                backoff.snooze();
-            }
+            thread::yield_now();
         }
         Ok(())
     }
@@ -112,16 +114,11 @@ impl TimedWait for Yielding {
         mut ready: F,
         deadline: Instant,
     ) -> Result<(), TimedOut> {
-        let backoff = Backoff::new();
         while !ready() {
-            if backoff.is_completed() {
-                if Instant::now() >= deadline {
-                    return if ready() { Ok(()) } else { Err(TimedOut) };
-                }
-                thread::yield_now();
-            } else {
-                backoff.snooze();
+            if Instant::now() >= deadline {
+                return if ready() { Ok(()) } else { Err(TimedOut) };
             }
+            thread::yield_now();
         }
         Ok(())
     }
