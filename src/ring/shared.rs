@@ -687,15 +687,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
             let stamps = self.stamps();
             let mask = stamps.len() - 1;
             let upto = limit.min(stamps.len());
-            let base = word(from);
-            let mut expect = pack(base.wrapping_add(1), false);
+            let mut expect = pack(word(from).wrapping_add(1), false);
+            let mut i = word(from) & mask;
             let mut n = 0;
             let mut skipped = 0;
             while n < upto {
                 // SAFETY: `stamps` has `capacity` entries, a power of two
-                // (the `Storage` contract), so the masked index is in
-                // bounds.
-                let stamp = unsafe { stamps.get_unchecked(base.wrapping_add(n) & mask) };
+                // (the `Storage` contract), and `i` is masked with
+                // `capacity - 1`.
+                let stamp = unsafe { stamps.get_unchecked(i) };
                 // Acquire: pairs with the producer's Release stamp store, so
                 // the event written before it is visible here.
                 // `stamp ^ expect` is 0 (published), 1 (published as
@@ -707,6 +707,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
                 skipped |= diff;
                 n += 1;
                 expect = expect.wrapping_add(2);
+                i = (i + 1) & mask;
             }
             (n, skipped != 0)
         } else {
