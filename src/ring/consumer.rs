@@ -857,7 +857,7 @@ where
     fn available_from(&self, pos: u64, limit: usize) -> (usize, bool) {
         let ring: &Ring<S, M, W> = &self.ring;
         if self.deps_plain | self.deps_workers == 0 {
-            ring.published_scan(pos, limit)
+            ring.published_scan(pos, limit.min(ring.capacity()))
         } else {
             let lead = ring.gate_lead(word(pos), self.deps_plain, self.deps_workers, limit);
             (lead, M::MULTI)

@@ -701,6 +701,9 @@ where
 {
     ring: R,
     free_until: u64,
+    /// `capacity - 1`, kept here so a publish needs no load for it (the
+    /// claim RMW makes the compiler reload what it reads from the ring).
+    mask: usize,
     plain: u64,
     workers: u64,
     _not_sync: PhantomData<Cell<()>>,
@@ -711,6 +714,8 @@ where
 /// every consumer.
 struct StampGuard<'a> {
     stamps: &'a [AtomicUsize],
+    /// `stamps.len() - 1`.
+    mask: usize,
     start: u64,
     end: u64,
     written: bool,
@@ -719,8 +724,8 @@ struct StampGuard<'a> {
 impl Drop for StampGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let stamps = self.stamps;
-        let mask = stamps.len() - 1;
+        let (stamps, mask) = (self.stamps, self.mask);
+        debug_assert_eq!(mask, stamps.len() - 1);
         for seq in self.start..self.end {
             let w = word(seq);
             // SAFETY: `stamps` has `capacity` entries, a power of two (the
@@ -743,6 +748,7 @@ where
         ring.producers.fetch_add(1, Ordering::Relaxed);
         Self {
             free_until: ring.first,
+            mask: ring.capacity() - 1,
             ring,
             plain,
             workers,
@@ -875,6 +881,7 @@ where
     fn write<T>(&self, start: u64, n: usize, f: impl FnOnce(Claimed<'_, S>) -> T) -> T {
         let mut guard = StampGuard {
             stamps: self.ring.stamps(),
+            mask: self.mask,
             start,
             end: start + n as u64,
             written: false,
@@ -905,11 +912,12 @@ where
                 let stamps = ring.stamps();
                 let mut guard = StampGuard {
                     stamps,
+                    mask: self.mask,
                     start,
                     end: start + 1,
                     written: false,
                 };
-                let p = ring.storage.slot_mut(word(start) & (stamps.len() - 1));
+                let p = ring.storage.slot_mut(word(start) & self.mask);
                 // SAFETY: slot `start` is claimed by this handle's CAS and
                 // not yet stamped, so no other handle touches it; the guard
                 // stamps it (published, or skipped if `write` panics).
@@ -1014,6 +1022,7 @@ where
         Self {
             ring: self.ring.clone(),
             free_until: self.free_until,
+            mask: self.mask,
             plain: self.plain,
             workers: self.workers,
             _not_sync: PhantomData,

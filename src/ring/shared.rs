@@ -663,7 +663,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     }
 
     /// How many events from position `from` on are published and contiguous,
-    /// looking at most `limit` ahead.
+    /// looking at most `limit` (at most the capacity) ahead.
     #[inline]
     pub(super) fn published_from(&self, from: u64, limit: usize) -> usize {
         self.published_scan(from, limit).0
@@ -686,7 +686,8 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
             // the consumer off the line every producer's claim RMW writes.
             let stamps = self.stamps();
             let mask = stamps.len() - 1;
-            let upto = limit.min(stamps.len());
+            debug_assert!(limit <= stamps.len());
+            let upto = limit;
             let mut expect = pack(word(from).wrapping_add(1), false);
             let mut i = word(from) & mask;
             let mut n = 0;
