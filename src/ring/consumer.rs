@@ -621,10 +621,14 @@ fn wait_ready<S: Storage, M: Mode, W: WaitStrategy, V: WaitStrategy>(
         if found > 0 {
             return Ok((found, skips));
         }
-        match empty_state(ring, next, has_deps) {
-            Poll::Closed => return Err(ConsumeError::Closed),
-            Poll::Halted => return Err(ConsumeError::Halted),
-            _ => {}
+        // Only halted and closed matter here: gated, idle and unfinished
+        // all mean wait, so the claim word or cursor is not read to tell
+        // them apart (`empty_state` would, a hot line for a consumer).
+        if Ring::<S, M, W>::halted_bit(ring.state()) {
+            return Err(ConsumeError::Halted);
+        }
+        if ring.closed_remaining(next) == Some(0) {
+            return Err(ConsumeError::Closed);
         }
         let waited = strategy.wait_until(|| {
             (found, skips) = scan();
