@@ -13,8 +13,8 @@
 //!   (latchfree `BusySpin`, disruptor `BusySpin`, peers spin on
 //!   `core::hint::spin_loop`); `sync_channel` always blocks.
 //! - `3p1c`, `pipeline3` and `diamond` run four threads on two cores: every
-//!   implementation yields. latchfree uses `Yielding` (64 spins, then
-//!   `sched_yield`); the queue peers use the same spin-then-yield loop;
+//!   implementation yields. latchfree uses `Yielding` (`sched_yield` at
+//!   each failed check); the queue peers spin 64 times, then yield;
 //!   disruptor consumers use a `WaitStrategy` defined here that yields on
 //!   every empty check (the crate ships only spin and sleep strategies), and
 //!   since disruptor producers have no wait strategy at all (`publish`
@@ -174,8 +174,7 @@ fn check(imp: &str, what: &str, got: u64, n: u64) {
 pub enum Wait {
     /// `spin_loop` forever (two threads on two cores).
     Spin,
-    /// 64 spins, then `yield_now` (more threads than cores); the same shape
-    /// as `latchfree::ring::Yielding`.
+    /// 64 spins, then `yield_now` (more threads than cores).
     Yield,
 }
 
