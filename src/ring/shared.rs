@@ -678,12 +678,15 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     pub(super) fn published_scan(&self, from: u64, limit: usize) -> (usize, bool) {
         if M::MULTI {
             // The stamps alone say what is published; the claim word is not
-            // read. A slot's stamp names the last sequence published in it,
-            // and for every `seq` within a capacity of a handle's position
-            // that is `seq` itself or the occupant a lap before (which the
-            // handle's own gate still holds back from reuse), so no slot
-            // reads as published early. Leaving the claim word alone keeps
-            // the consumer off the line every producer's claim RMW writes.
+            // read. A stamp equal to `pack(seq + 1)` is proof that `seq` was
+            // published (the top bit `pack` loses would take 2^63 events,
+            // 2^31 on 32-bit targets, while the slot's stamp lags at most a
+            // lap). Within a capacity of a consumer's position a slot holds
+            // `seq` or the occupant a lap before, which the consumer's own
+            // gate keeps from reuse; a worker's view of its group's claim
+            // may be stale, but then its claim CAS fails before it reads a
+            // slot. So no slot reads as published early, and the consumer
+            // stays off the line every producer's claim RMW writes.
             let stamps = self.stamps();
             let mask = stamps.len() - 1;
             debug_assert!(limit <= stamps.len());
