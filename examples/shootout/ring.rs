@@ -174,33 +174,27 @@ fn check(imp: &str, what: &str, got: u64, n: u64) {
 pub enum Wait {
     /// `spin_loop` forever (two threads on two cores).
     Spin,
-    /// 64 spins, then `yield_now` (more threads than cores).
+    /// `yield_now` from the first failed check (more threads than cores):
+    /// the same policy as latchfree's `Yielding`, so neither side gains
+    /// from a different wait.
     Yield,
 }
 
 struct Backoff {
     wait: Wait,
-    spins: u32,
 }
 
 impl Backoff {
     #[inline]
     fn new(wait: Wait) -> Self {
-        Self { wait, spins: 0 }
+        Self { wait }
     }
 
     #[inline]
     fn snooze(&mut self) {
         match self.wait {
             Wait::Spin => spin_loop(),
-            Wait::Yield => {
-                if self.spins < 64 {
-                    self.spins += 1;
-                    spin_loop();
-                } else {
-                    thread::yield_now();
-                }
-            }
+            Wait::Yield => thread::yield_now(),
         }
     }
 }
