@@ -429,10 +429,9 @@ fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
         20_000
     };
     for rt in runtimes() {
-        let (b, mut batches) = Batcher::builder::<BatchClosed<()>>()
+        let (b, mut batches) = Batcher::builder()
             .queue_capacity(16)
             .max_items(64)
-            .flushers(2)
             .build_stream()
             .unwrap();
         let b = Arc::new(b);
@@ -477,21 +476,37 @@ fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
 }
 
 #[test]
-fn dropped_batch_stream_sends_later_batches_to_the_error_callback() {
+fn dropped_batch_stream_reports_what_it_held_and_refuses_later_pushes() {
     let reported = Arc::new(AtomicUsize::new(0));
     let r = reported.clone();
-    let (b, batches) = Batcher::builder::<BatchClosed<()>>()
+    let (b, mut batches) = Batcher::builder()
         .max_items(4)
+        .max_delay(Duration::from_secs(60))
         .on_error(move |e, items: &mut Vec<u32>| {
             assert!(matches!(e, BatchError::Failed(BatchClosed(()))));
             r.fetch_add(items.len(), Ordering::SeqCst);
         })
         .build_stream()
         .unwrap();
-    drop(batches);
-    for i in 0..40 {
+    for i in 0..10 {
         b.push(i).unwrap();
     }
-    b.close(); // returns: no flusher waits for the gone stream
-    assert_eq!(reported.load(Ordering::SeqCst), 40);
+    // Two full batches yielded; two items in the filling batch, none left
+    // in the queue... then six more pushed: all reported on the drop.
+    let got = pollster::block_on(async {
+        let a = batches.next_batch().await.unwrap();
+        let c = batches.next_batch().await.unwrap();
+        (a, c)
+    });
+    assert_eq!(got, (vec![0, 1, 2, 3], vec![4, 5, 6, 7]));
+    for i in 10..16 {
+        b.push(i).unwrap();
+    }
+    drop(batches);
+    assert_eq!(reported.load(Ordering::SeqCst), 8, "items 8..16 reported");
+    assert!(b.is_closed());
+    assert!(matches!(b.push(99), Err(BatchClosed(99))), "later pushes get their item back");
+    b.flush(); // answered: the stream is gone
+    pollster::block_on(b.close_async());
+    b.close();
 }

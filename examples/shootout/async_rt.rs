@@ -20,7 +20,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchfree::batch::{Batcher, Closed as BatchClosed};
+use latchfree::batch::Batcher;
 use latchfree::ring::{AsyncWait, ConsumeError, Heap, Multi, Ring, Single, SpinHint};
 
 use crate::report::{Better, Report};
@@ -402,7 +402,7 @@ fn p50(mut v: Vec<u64>) -> f64 {
 /// Async batcher, batches of 64: ns per item from 1 pusher task to an
 /// async consumer of whole batches.
 fn latchfree_batch(rt: &tokio::runtime::Runtime, per: u64) -> f64 {
-    let (b, mut batches) = Batcher::builder::<BatchClosed<()>>()
+    let (b, mut batches) = Batcher::builder()
         .max_items(64)
         .max_delay(Duration::from_millis(1))
         .queue_capacity(CAP)
