@@ -505,7 +505,10 @@ fn dropped_batch_stream_reports_what_it_held_and_refuses_later_pushes() {
     drop(batches);
     assert_eq!(reported.load(Ordering::SeqCst), 8, "items 8..16 reported");
     assert!(b.is_closed());
-    assert!(matches!(b.push(99), Err(BatchClosed(99))), "later pushes get their item back");
+    assert!(
+        matches!(b.push(99), Err(BatchClosed(99))),
+        "later pushes get their item back"
+    );
     b.flush(); // answered: the stream is gone
     pollster::block_on(b.close_async());
     b.close();
