@@ -287,8 +287,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
+        // Polled again while armed (woken, as a rule): give the cell back
+        // before trying, so the try's own notify (a consumer's release, a
+        // producer's publish) finds no bit of ours and does not wake our
+        // cell, which the waker emptied. If the try fails we arm again
+        // below, and re-check.
+        this.handle.disarm(&mut this.slot);
         if let TaskPoll::Ready(v) = (this.op)(this.handle) {
-            this.handle.disarm(&mut this.slot);
             return TaskPoll::Ready(v);
         }
         this.handle.arm(&mut this.slot, cx.waker());
