@@ -513,3 +513,106 @@ fn dropped_batch_stream_reports_what_it_held_and_refuses_later_pushes() {
     pollster::block_on(b.close_async());
     b.close();
 }
+
+/// Exactly once with cancellation: the consumer awaits each batch under a
+/// short timeout, so `next_batch` futures are dropped mid-await over and
+/// over; async pushers push under backpressure (a small queue). Every item
+/// is yielded once, in each pusher's order.
+#[test]
+fn batch_stream_with_cancelled_waits_loses_and_doubles_nothing() {
+    const PER: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    for rt in runtimes() {
+        let (b, mut batches) = Batcher::builder()
+            .queue_capacity(8)
+            .max_items(16)
+            .max_delay(Duration::from_micros(200))
+            .build_stream()
+            .unwrap();
+        let b = Arc::new(b);
+        rt.block_on(async {
+            let consumer = tokio::spawn(async move {
+                let (mut items, mut cancelled) = (Vec::new(), 0u64);
+                loop {
+                    match tokio::time::timeout(Duration::from_micros(50), batches.next_batch())
+                        .await
+                    {
+                        Ok(Some(batch)) => {
+                            assert!(!batch.is_empty() && batch.len() <= 16);
+                            items.extend(batch);
+                        }
+                        Ok(None) => break,
+                        Err(_) => cancelled += 1,
+                    }
+                }
+                (items, cancelled)
+            });
+            let pushers: Vec<_> = (0..2u64)
+                .map(|p| {
+                    let b = b.clone();
+                    tokio::spawn(async move {
+                        for i in 0..PER {
+                            b.push_async(p * PER + i).await.unwrap();
+                            if i % 512 == 0 {
+                                tokio::time::sleep(Duration::from_micros(300)).await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in pushers {
+                t.await.unwrap();
+            }
+            b.close_async().await;
+            let (items, cancelled) = consumer.await.unwrap();
+            assert!(cancelled > 0, "some waits were cancelled");
+            for p in 0..2u64 {
+                let mine: Vec<u64> = items.iter().copied().filter(|v| v / PER == p).collect();
+                assert_eq!(
+                    mine,
+                    (p * PER..(p + 1) * PER).collect::<Vec<_>>(),
+                    "pusher {p}: each item once, in order"
+                );
+            }
+            assert_eq!(items.len() as u64, 2 * PER);
+        });
+    }
+}
+
+/// A dropped stream hands its items to an error callback that panics, and
+/// the items' own `Drop` panics: both are caught, every item is dropped
+/// once, and the batcher stays usable (pushes refused, flush and close
+/// return).
+#[test]
+fn dropped_batch_stream_survives_panicking_callback_and_drops() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Bomb(u32);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+            if self.0 % 2 == 0 {
+                panic!("bomb {}", self.0);
+            }
+        }
+    }
+    let (b, batches) = Batcher::builder()
+        .max_items(64)
+        .on_error(|_, items: &mut Vec<Bomb>| {
+            assert_eq!(items.len(), 6);
+            panic!("the error callback panics too");
+        })
+        .build_stream()
+        .unwrap();
+    for i in 0..6 {
+        b.push(Bomb(i)).unwrap();
+    }
+    drop(batches);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 6, "every item dropped once");
+    assert!(b.push(Bomb(7)).is_err());
+    b.flush();
+    b.close();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 7);
+}
