@@ -411,6 +411,35 @@ mod tests {
     }
 
     #[test]
+    fn async_a_woken_cell_stays_owned_but_is_not_woken_again() {
+        let ring: Sp<8> = mk(8, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(c.wait_async(|_, _, _| ()));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 1);
+        p.push(1).unwrap();
+        assert_eq!(wakes(&count), 1);
+        assert_eq!(
+            (
+                ring.wait.taken.load(Ordering::SeqCst),
+                ring.wait.armed.load(Ordering::SeqCst)
+            ),
+            (1, 0),
+            "the woken cell is still the future's, but no longer armed"
+        );
+        for i in 2..6 {
+            p.push(i).unwrap(); // finds nothing armed: no wake, no cell touched
+        }
+        assert_eq!(wakes(&count), 1);
+        assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(5)));
+        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
     fn async_producer_waits_for_space_and_a_release_wakes_it() {
         let ring: Sp<8> = mk(2, 1);
         let mut g = Ring::graph(&ring).unwrap();
