@@ -140,6 +140,7 @@ const _: () = assert!(
 pub mod __loom {
     cfg_threads! {
         pub use crate::threaded::batch::handoff::{clock, Flush, FlushCause, Handoff};
+        pub use crate::threaded::batch::tap::Tap;
         pub use crate::threaded::doorbell::{Check, Doorbell};
         pub use crate::threaded::pool::join_pair;
         pub use crate::threaded::room::Room;

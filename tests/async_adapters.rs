@@ -429,10 +429,9 @@ fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
         20_000
     };
     for rt in runtimes() {
-        let (b, mut batches) = Batcher::builder::<BatchClosed<()>>()
+        let (b, mut batches) = Batcher::builder()
             .queue_capacity(16)
             .max_items(64)
-            .flushers(2)
             .build_stream()
             .unwrap();
         let b = Arc::new(b);
@@ -477,21 +476,143 @@ fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
 }
 
 #[test]
-fn dropped_batch_stream_sends_later_batches_to_the_error_callback() {
+fn dropped_batch_stream_reports_what_it_held_and_refuses_later_pushes() {
     let reported = Arc::new(AtomicUsize::new(0));
     let r = reported.clone();
-    let (b, batches) = Batcher::builder::<BatchClosed<()>>()
+    let (b, mut batches) = Batcher::builder()
         .max_items(4)
+        .max_delay(Duration::from_secs(60))
         .on_error(move |e, items: &mut Vec<u32>| {
             assert!(matches!(e, BatchError::Failed(BatchClosed(()))));
             r.fetch_add(items.len(), Ordering::SeqCst);
         })
         .build_stream()
         .unwrap();
-    drop(batches);
-    for i in 0..40 {
+    for i in 0..10 {
         b.push(i).unwrap();
     }
-    b.close(); // returns: no flusher waits for the gone stream
-    assert_eq!(reported.load(Ordering::SeqCst), 40);
+    // Two full batches yielded; two items in the filling batch, none left
+    // in the queue... then six more pushed: all reported on the drop.
+    let got = pollster::block_on(async {
+        let a = batches.next_batch().await.unwrap();
+        let c = batches.next_batch().await.unwrap();
+        (a, c)
+    });
+    assert_eq!(got, (vec![0, 1, 2, 3], vec![4, 5, 6, 7]));
+    for i in 10..16 {
+        b.push(i).unwrap();
+    }
+    drop(batches);
+    assert_eq!(reported.load(Ordering::SeqCst), 8, "items 8..16 reported");
+    assert!(b.is_closed());
+    assert!(
+        matches!(b.push(99), Err(BatchClosed(99))),
+        "later pushes get their item back"
+    );
+    b.flush(); // answered: the stream is gone
+    pollster::block_on(b.close_async());
+    b.close();
+}
+
+/// Exactly once with cancellation: the consumer awaits each batch under a
+/// short timeout, so `next_batch` futures are dropped mid-await over and
+/// over; async pushers push under backpressure (a small queue). Every item
+/// is yielded once, in each pusher's order.
+#[test]
+fn batch_stream_with_cancelled_waits_loses_and_doubles_nothing() {
+    const PER: u64 = if cfg!(debug_assertions) {
+        2_000
+    } else {
+        20_000
+    };
+    for rt in runtimes() {
+        let (b, mut batches) = Batcher::builder()
+            .queue_capacity(8)
+            .max_items(16)
+            .max_delay(Duration::from_micros(200))
+            .build_stream()
+            .unwrap();
+        let b = Arc::new(b);
+        rt.block_on(async {
+            let consumer = tokio::spawn(async move {
+                let (mut items, mut cancelled) = (Vec::new(), 0u64);
+                loop {
+                    match tokio::time::timeout(Duration::from_micros(50), batches.next_batch())
+                        .await
+                    {
+                        Ok(Some(batch)) => {
+                            assert!(!batch.is_empty() && batch.len() <= 16);
+                            items.extend(batch);
+                        }
+                        Ok(None) => break,
+                        Err(_) => cancelled += 1,
+                    }
+                }
+                (items, cancelled)
+            });
+            let pushers: Vec<_> = (0..2u64)
+                .map(|p| {
+                    let b = b.clone();
+                    tokio::spawn(async move {
+                        for i in 0..PER {
+                            b.push_async(p * PER + i).await.unwrap();
+                            if i % 512 == 0 {
+                                tokio::time::sleep(Duration::from_micros(300)).await;
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for t in pushers {
+                t.await.unwrap();
+            }
+            b.close_async().await;
+            let (items, cancelled) = consumer.await.unwrap();
+            assert!(cancelled > 0, "some waits were cancelled");
+            for p in 0..2u64 {
+                let mine: Vec<u64> = items.iter().copied().filter(|v| v / PER == p).collect();
+                assert_eq!(
+                    mine,
+                    (p * PER..(p + 1) * PER).collect::<Vec<_>>(),
+                    "pusher {p}: each item once, in order"
+                );
+            }
+            assert_eq!(items.len() as u64, 2 * PER);
+        });
+    }
+}
+
+/// A dropped stream hands its items to an error callback that panics, and
+/// the items' own `Drop` panics: both are caught, every item is dropped
+/// once, and the batcher stays usable (pushes refused, flush and close
+/// return).
+#[test]
+fn dropped_batch_stream_survives_panicking_callback_and_drops() {
+    static DROPS: AtomicUsize = AtomicUsize::new(0);
+    struct Bomb(u32);
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+            if self.0 % 2 == 0 {
+                panic!("bomb {}", self.0);
+            }
+        }
+    }
+    let (b, batches) = Batcher::builder()
+        .max_items(64)
+        .on_error(|_, items: &mut Vec<Bomb>| {
+            assert_eq!(items.len(), 6);
+            panic!("the error callback panics too");
+        })
+        .build_stream()
+        .unwrap();
+    for i in 0..6 {
+        b.push(Bomb(i)).unwrap();
+    }
+    drop(batches);
+    assert_eq!(DROPS.load(Ordering::SeqCst), 6, "every item dropped once");
+    assert!(b.push(Bomb(7)).is_err());
+    b.flush();
+    b.close();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 7);
 }

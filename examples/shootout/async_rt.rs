@@ -9,6 +9,11 @@
 //! - `batch64`: ns per item from async pushers through batches of 64 to an
 //!   async consumer (`Batcher::push_async` + `BatchStream`).
 //!
+//! `LATCHFREE_ASYNC_ONLY=pingpong_ct,batch64` runs only the scenarios
+//! with those name prefixes, `LATCHFREE_ASYNC_ROUNDS=N` sets the rounds
+//! (for profiling); the section ends with issue 15's targets, met or
+//! MISSED.
+//!
 //! Every run checks its count and sum before its time counts. Rounds are
 //! interleaved (each round runs every implementation once, in turn), the
 //! median and min–max over them are reported, with the load average at
@@ -20,7 +25,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use latchfree::batch::{Batcher, Closed as BatchClosed};
+use latchfree::batch::Batcher;
 use latchfree::ring::{AsyncWait, ConsumeError, Heap, Multi, Ring, Single, SpinHint};
 
 use crate::report::{Better, Report};
@@ -402,7 +407,7 @@ fn p50(mut v: Vec<u64>) -> f64 {
 /// Async batcher, batches of 64: ns per item from 1 pusher task to an
 /// async consumer of whole batches.
 fn latchfree_batch(rt: &tokio::runtime::Runtime, per: u64) -> f64 {
-    let (b, mut batches) = Batcher::builder::<BatchClosed<()>>()
+    let (b, mut batches) = Batcher::builder()
         .max_items(64)
         .max_delay(Duration::from_millis(1))
         .queue_capacity(CAP)
@@ -460,6 +465,25 @@ fn futures_batch(rt: &tokio::runtime::Runtime, per: u64) -> f64 {
     t.as_nanos() as f64 / per as f64
 }
 
+/// Whether to run `scenario`: every one, unless `LATCHFREE_ASYNC_ONLY`
+/// holds a comma-separated list of name prefixes (`pingpong_ct,batch64`),
+/// for profiling one scenario.
+fn wanted(scenario: &str) -> bool {
+    match std::env::var("LATCHFREE_ASYNC_ONLY") {
+        Ok(list) => list.split(',').any(|p| scenario.starts_with(p.trim())),
+        Err(_) => true,
+    }
+}
+
+/// Rounds per scenario: `LATCHFREE_ASYNC_ROUNDS`, else [`ROUNDS`].
+fn rounds() -> usize {
+    std::env::var("LATCHFREE_ASYNC_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n >= 1)
+        .unwrap_or(ROUNDS)
+}
+
 pub fn run(r: &mut Report) {
     r.note(&format!(
         "async: AsyncWait ring vs tokio::sync::mpsc, thingbuf, kanal, async-channel, flume; \
@@ -471,9 +495,12 @@ pub fn run(r: &mut Report) {
         let rt = runtime(multi);
         for producers in [1u64, 3] {
             let scenario = format!("{}_{rt_name}", if producers == 1 { "spsc" } else { "3p1c" });
+            if !wanted(&scenario) {
+                continue;
+            }
             let imps = throughput_imps();
             let mut samples = vec![Vec::new(); imps.len()];
-            for _ in 0..ROUNDS {
+            for _ in 0..rounds() {
                 for (k, (_, f)) in imps.iter().enumerate() {
                     let t = f(&rt, producers, per / producers);
                     samples[k].push((per / producers * producers) as f64 / t.as_secs_f64());
@@ -491,19 +518,24 @@ pub fn run(r: &mut Report) {
             }
         }
         let scenario = format!("pingpong_{rt_name}");
-        let imps = pingpong_imps();
-        let mut samples = vec![Vec::new(); imps.len()];
-        for _ in 0..ROUNDS {
-            for (k, (_, f)) in imps.iter().enumerate() {
-                samples[k].push(p50(f(&rt, trips())));
+        if wanted(&scenario) {
+            let imps = pingpong_imps();
+            let mut samples = vec![Vec::new(); imps.len()];
+            for _ in 0..rounds() {
+                for (k, (_, f)) in imps.iter().enumerate() {
+                    samples[k].push(p50(f(&rt, trips())));
+                }
+            }
+            for ((name, _), s) in imps.iter().zip(&samples) {
+                r.add_rounds("async", &scenario, name, "rtt_ns_p50", s, Better::Lower);
             }
         }
-        for ((name, _), s) in imps.iter().zip(&samples) {
-            r.add_rounds("async", &scenario, name, "rtt_ns_p50", s, Better::Lower);
-        }
         let scenario = format!("batch64_{rt_name}");
+        if !wanted(&scenario) {
+            continue;
+        }
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             ours.push(latchfree_batch(&rt, per / 4));
             theirs.push(futures_batch(&rt, per / 4));
         }
@@ -524,5 +556,71 @@ pub fn run(r: &mut Report) {
             Better::Lower,
         );
     }
+    targets(r);
     r.note(&format!("async: done (load average {})", loadavg()));
+}
+
+fn value(r: &Report, scenario: &str, imp: &str, metric: &str) -> Option<f64> {
+    r.rows()
+        .iter()
+        .find(|row| {
+            row.structure == "async"
+                && row.scenario == scenario
+                && row.imp == imp
+                && row.metric == metric
+        })
+        .map(|row| row.value)
+}
+
+/// Prints issue 15's targets as met / MISSED (progress notes), on medians.
+fn targets(r: &Report) {
+    let eps = "events_per_sec";
+    let rtt = "rtt_ns_p50";
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    for rt in ["mt2", "ct"] {
+        let spsc = format!("spsc_{rt}");
+        if let (Some(ours), Some(tokio)) = (
+            value(r, &spsc, "latchfree", eps),
+            value(r, &spsc, "tokio::mpsc", eps),
+        ) {
+            let x = ours / tokio;
+            r.note(&format!(
+                "target {spsc} >= 1.5x tokio::mpsc: {x:.2}x (medians), {}",
+                verdict(x >= 1.5)
+            ));
+        }
+        let best = ["thingbuf", "kanal"]
+            .iter()
+            .filter_map(|p| value(r, &spsc, p, eps).map(|v| (*p, v)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(ours), Some((peer, v))) = (value(r, &spsc, "latchfree", eps), best) {
+            let x = ours / v;
+            r.note(&format!(
+                "target {spsc} >= 1.0x best of thingbuf/kanal ({peer}): {x:.2}x (medians), {}",
+                verdict(x >= 1.0)
+            ));
+        }
+        let ping = format!("pingpong_{rt}");
+        let best = pingpong_imps()
+            .iter()
+            .filter(|(n, _)| *n != "latchfree")
+            .filter_map(|(n, _)| value(r, &ping, n, rtt).map(|v| (*n, v)))
+            .min_by(|a, b| a.1.total_cmp(&b.1));
+        if let (Some(ours), Some((peer, v))) = (value(r, &ping, "latchfree", rtt), best) {
+            r.note(&format!(
+                "target {ping} p50 <= best peer ({peer} {v:.0} ns): {ours:.0} ns (medians), {}",
+                verdict(ours <= v)
+            ));
+        }
+        let batch = format!("batch64_{rt}");
+        if let (Some(ours), Some(theirs)) = (
+            value(r, &batch, "latchfree", "ns_per_item"),
+            value(r, &batch, "futures-batch", "ns_per_item"),
+        ) {
+            r.note(&format!(
+                "target {batch} <= futures-batch ({theirs:.1} ns/item): {ours:.1} ns/item (medians), {}",
+                verdict(ours <= theirs)
+            ));
+        }
+    }
 }

@@ -436,3 +436,103 @@ fn close_async_is_woken_by_the_last_flusher() {
         drop(p);
     });
 }
+
+/// The streamed batcher's stream task (`batch::tap`): takes what the
+/// queue holds, answers a flush whose items it has all taken, ends (and
+/// says so) once the queue is closed and drained; otherwise registers,
+/// looks again, and waits. Returns once it answered `until`.
+fn stream_task(tap: &latchfree::__loom::Tap, c: &mut Consumer<Arc<Q>>, until: u64) -> usize {
+    use std::future::poll_fn;
+    use std::task::Poll as TaskPoll;
+    let (mut taken, mut answered, mut id) = (0usize, 0u64, None);
+    loom::future::block_on(poll_fn(|cx| {
+        let mut armed = false;
+        loop {
+            let p = c.poll(|_, _, _| taken += 1);
+            if let Poll::Closed = p {
+                tap.forget_stream(&mut id);
+                tap.answer(u64::MAX);
+                return TaskPoll::Ready(taken);
+            }
+            let wanted = tap.wanted();
+            if wanted > answered && c.sequence() >= wanted {
+                answered = c.sequence();
+                tap.answer(answered);
+            }
+            if answered >= until {
+                tap.forget_stream(&mut id);
+                return TaskPoll::Ready(taken);
+            }
+            if let Poll::Processed(_) = p {
+                continue;
+            }
+            if armed {
+                return TaskPoll::Pending;
+            }
+            tap.register_stream(&mut id, cx.waker());
+            armed = true;
+        }
+    }))
+}
+
+/// A producer pushes and then flushes (blocking, parked on its thread)
+/// while the stream task takes the item and waits: the push wakes the
+/// stream, the flush request wakes it again, its answer unparks the
+/// flusher. With the fence gone from either side of a `Room`, or the
+/// re-check gone from the stream or from `poll_answered`, this deadlocks.
+#[test]
+fn tap_flush_races_the_stream_task() {
+    use latchfree::__loom::Tap;
+    model(|| {
+        let ring: Arc<Q> = Arc::new(Ring::with_wait(
+            Heap::builder(2).gates(1).build().unwrap(),
+            BusySpin,
+        ));
+        let tap = Arc::new(Tap::new());
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        let producer = {
+            let tap = tap.clone();
+            thread::spawn(move || {
+                p.push(7).unwrap();
+                tap.pushed();
+                tap.flush(p.sequence());
+            })
+        };
+        assert_eq!(stream_task(&tap, &mut c, 1), 1);
+        producer.join().unwrap();
+    });
+}
+
+/// The close (queue closed, then the stream woken) races the stream task;
+/// a `close_async`-style waiter for the end always finishes, and the item
+/// pushed before the close is taken exactly once.
+#[test]
+fn tap_close_races_the_stream_task() {
+    use latchfree::__loom::Tap;
+    model(|| {
+        let ring: Arc<Q> = Arc::new(Ring::with_wait(
+            Heap::builder(2).gates(1).build().unwrap(),
+            BusySpin,
+        ));
+        let tap = Arc::new(Tap::new());
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        let closer = {
+            let tap = tap.clone();
+            let ring = ring.clone();
+            thread::spawn(move || {
+                p.push(7).unwrap();
+                tap.pushed();
+                ring.close();
+                tap.pushed();
+                tap.wait_answered(u64::MAX);
+                assert!(tap.finished());
+            })
+        };
+        assert_eq!(stream_task(&tap, &mut c, u64::MAX), 1);
+        closer.join().unwrap();
+    });
+}

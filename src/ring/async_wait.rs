@@ -6,10 +6,16 @@
 //! A waiting future (`Consumer::wait_async`, `Producer::push_async`, ...)
 //! first tries its operation. If it cannot proceed it takes one of the
 //! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
-//! waker there, issues a `SeqCst` fence and tries again; only if that second
-//! try also fails does it return `Pending`. Every publish, every consumer
-//! release, close and halt call [`notify`](WaitStrategy::notify), which
-//! issues a `SeqCst` fence, loads `taken`, and wakes every taken cell.
+//! waker there, marks the cell *armed* (its bit in `armed`), issues a
+//! `SeqCst` fence and tries again; only if that second try also fails does
+//! it return `Pending`. Every publish, every consumer release, close and
+//! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
+//! fence, loads `armed`, and, if any bit is set, takes the armed bits
+//! (a swap to zero) and wakes those cells. A woken cell stays taken by its
+//! future but is no longer armed, so the publishes that follow the one
+//! that woke it (a producer filling the ring before the woken consumer
+//! runs) find `armed == 0` and wake nothing: one wake per wait, not one
+//! per publish.
 //!
 //! The two fences make it a Dekker handshake: either the notifier's load
 //! sees the waiter's bit (and wakes the cell, whose own protocol, in
@@ -22,13 +28,13 @@
 //!
 //! Why the notifier keeps its fence (issue 15 asked for "at most one
 //! uncontended load per publish"): a publish is a store (the cursor, a
-//! stamp, a gate) followed by a load of `taken`, and a waiter is a store
-//! to `taken` followed by a load of the ring's words: the store-buffering
+//! stamp, a gate) followed by a load of `armed`, and a waiter is a store
+//! to `armed` followed by a load of the ring's words: the store-buffering
 //! shape, which no ordering on the load alone can close. With `notify`
-//! reduced to one `SeqCst` load of `taken` (no fence), loom deadlocks
+//! reduced to one `SeqCst` load of `armed` (no fence), loom deadlocks
 //! `register_races_publish` and `producer_awaits_a_release`
 //! (`loom-tests/tests/ring_async.rs`): the publisher's store is still in
-//! its store buffer when it reads `taken == 0`, while the waiter's
+//! its store buffer when it reads `armed == 0`, while the waiter's
 //! re-check reads the old cursor. Moving the whole cost to the waiter side
 //! needs an asymmetric barrier (`membarrier`, `FlushProcessWriteBuffers`)
 //! that `no_std` has no portable form of, or a publish that is a
@@ -94,6 +100,10 @@ pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     inner: W,
     /// Bit `i` set: cell `i` belongs to a waiting future. Below `2^SLOTS`.
     taken: AtomicUsize,
+    /// Bit `i` set: cell `i` holds a waker no notify has claimed yet (set
+    /// by its owner's `arm`, cleared by the `notify` that wakes it or by
+    /// `disarm`). Only bits of `taken` are ever set here.
+    armed: AtomicUsize,
     cells: [AtomicWaker; SLOTS],
 }
 
@@ -119,6 +129,7 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
             Self {
                 inner,
                 taken: AtomicUsize::new(0),
+                armed: AtomicUsize::new(0),
                 cells: new_cells(),
             }
         }
@@ -165,8 +176,11 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         };
         *slot = Some(i);
         self.cells[i].register(waker);
+        // Release: a notifier whose swap takes this bit (Acquire) finds the
+        // registration above in the cell.
+        self.armed.fetch_or(1 << i, Ordering::Release);
         // SeqCst: pairs with the fence in `notify`. Either the notifier's
-        // load of `taken` sees our bit, or our re-try sees its progress.
+        // load of `armed` sees our bit, or our re-try sees its progress.
         fence(Ordering::SeqCst);
     }
 
@@ -181,6 +195,12 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         if let Some(i) = slot.take() {
             // Drop our waker now rather than leave it for the next owner.
             drop(self.cells[i].take());
+            // Unarm before the cell changes hands, so its next owner does
+            // not inherit a stale bit. Usually a notify cleared it already:
+            // then this is a load, no read-modify-write.
+            if self.armed.load(Ordering::Relaxed) & (1 << i) != 0 {
+                self.armed.fetch_and(!(1 << i), Ordering::Relaxed);
+            }
             // Release: the emptied cell is handed to the next owner, whose
             // claim is ordered after this by `taken`'s modification order.
             self.taken.fetch_and(!(1 << i), Ordering::Release);
@@ -189,7 +209,11 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
 
     #[cold]
     #[inline(never)]
-    fn wake_all(&self, mut taken: usize) {
+    fn wake_all(&self) {
+        // Acquire: pairs with `arm`'s Release (the registration is in the
+        // cell). Taking the bits makes later notifies skip these cells
+        // until their owners arm them again (module docs).
+        let mut taken = self.armed.swap(0, Ordering::Acquire);
         while taken != 0 {
             let i = taken.trailing_zeros() as usize;
             taken &= taken - 1;
@@ -224,11 +248,10 @@ impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
             self.inner.notify();
         }
         // SeqCst: orders the caller's publish, release, close or halt
-        // before the load of `taken`; pairs with the fence in `arm`.
+        // before the load of `armed`; pairs with the fence in `arm`.
         fence(Ordering::SeqCst);
-        let taken = self.taken.load(Ordering::Relaxed);
-        if taken != 0 {
-            self.wake_all(taken);
+        if self.armed.load(Ordering::Relaxed) != 0 {
+            self.wake_all();
         }
     }
 }
@@ -287,8 +310,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
+        // Polled again while armed (woken, as a rule): give the cell back
+        // before trying, so the try's own notify (a consumer's release, a
+        // producer's publish) finds no bit of ours and does not wake our
+        // cell, which the waker emptied. If the try fails we arm again
+        // below, and re-check.
+        this.handle.disarm(&mut this.slot);
         if let TaskPoll::Ready(v) = (this.op)(this.handle) {
-            this.handle.disarm(&mut this.slot);
             return TaskPoll::Ready(v);
         }
         this.handle.arm(&mut this.slot, cx.waker());
@@ -380,6 +408,35 @@ mod tests {
         }
         assert_eq!(seen, [5, 6]);
         assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0, "cell given back");
+    }
+
+    #[test]
+    fn async_a_woken_cell_stays_owned_but_is_not_woken_again() {
+        let ring: Sp<8> = mk(8, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut fut = pin!(c.wait_async(|_, _, _| ()));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 1);
+        p.push(1).unwrap();
+        assert_eq!(wakes(&count), 1);
+        assert_eq!(
+            (
+                ring.wait.taken.load(Ordering::SeqCst),
+                ring.wait.armed.load(Ordering::SeqCst)
+            ),
+            (1, 0),
+            "the woken cell is still the future's, but no longer armed"
+        );
+        for i in 2..6 {
+            p.push(i).unwrap(); // finds nothing armed: no wake, no cell touched
+        }
+        assert_eq!(wakes(&count), 1);
+        assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(5)));
+        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0);
     }
 
     #[test]

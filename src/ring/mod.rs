@@ -58,8 +58,6 @@ mod stream;
 mod wait;
 
 pub use self::async_wait::AsyncWait;
-#[cfg(feature = "std")]
-pub(crate) use self::async_wait::Awaitable;
 pub use self::consumer::{Consumer, Drain, Poll, ReadBatch, Worker};
 pub use self::error::{
     BuildError, CapacityError, ConsumeError, ForcePushError, PublishError, TimedOut,

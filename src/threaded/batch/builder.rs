@@ -41,14 +41,14 @@ pub const MAX_FLUSHERS: usize = crate::ring::MAX_GATES - 1;
 /// b.close();
 /// ```
 pub struct Builder<T, E> {
-    max_items: usize,
-    max_bytes: usize,
-    weigher: Option<Weigher<T>>,
-    max_delay: Duration,
-    capacity: usize,
+    pub(super) max_items: usize,
+    pub(super) max_bytes: usize,
+    pub(super) weigher: Option<Weigher<T>>,
+    pub(super) max_delay: Duration,
+    pub(super) capacity: usize,
     pub(super) flushers: usize,
-    name: String,
-    on_error: Option<OnError<T, E>>,
+    pub(super) name: String,
+    pub(super) on_error: Option<OnError<T, E>>,
 }
 
 impl<T, E> fmt::Debug for Builder<T, E> {
@@ -173,6 +173,7 @@ impl<T: Send + 'static, E: 'static> Builder<T, E> {
             ring,
             producers,
             handoff: Handoff::new(self.flushers),
+            tap: None,
             counters: Counters::default(),
             room: Room::new(),
         });

@@ -66,7 +66,7 @@ impl<T: Send> Source<T> {
 
 /// Hands a failed batch to the error callback; a panic in it is caught and
 /// discarded (there is nowhere further to report it).
-fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &mut Vec<T>) {
+pub(super) fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &mut Vec<T>) {
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| on_error(e, items))) {
         drop_quietly(p);
     }
@@ -75,7 +75,7 @@ fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &mut Vec<T>) 
 /// Empties `items`, dropping each on its own with [`drop_quietly`]: a
 /// panicking `Drop` neither stops the others from being dropped nor
 /// escapes (a second panic in one `Vec::clear` would abort).
-fn clear_quietly<T>(items: &mut Vec<T>) {
+pub(super) fn clear_quietly<T>(items: &mut Vec<T>) {
     if core::mem::needs_drop::<T>() {
         for item in items.drain(..) {
             drop_quietly(item);

@@ -64,6 +64,10 @@ mod flusher;
 pub(crate) mod handoff;
 mod metrics;
 mod stream;
+// The streamed batcher's wake protocol; public through `crate::__loom`,
+// for the models, in every build.
+#[allow(rustdoc::private_intra_doc_links)]
+pub(crate) mod tap;
 mod task;
 
 use alloc::vec::Vec;
@@ -83,6 +87,7 @@ pub use crate::threaded::unwind::Payload;
 
 use self::handoff::Handoff;
 use self::metrics::Counters;
+use self::tap::Tap;
 use crate::sync::blocking::Mutex;
 use crate::sync::{thread, Arc, Ordering};
 use crate::threaded::lane::{Lanes, Producer, Queue};
@@ -121,7 +126,11 @@ struct Shared<T> {
     /// Producer lanes; their counters count every push (refused ones too,
     /// which `counters.rejected` counts apart).
     producers: Lanes<Producer<T>>,
+    /// The flushers' hand-off (no flusher with a stream: every flush is
+    /// answered there at once).
     handoff: Handoff,
+    /// With [`Builder::build_stream`]: the stream's wake protocol.
+    tap: Option<Tap>,
     counters: Counters,
     /// Async pushers waiting for room (`push_async`).
     room: Room,
@@ -147,7 +156,7 @@ impl<T: Send + 'static> Batcher<T> {
         let s = &self.shared;
         match s.producers.push(item, wait) {
             Ok(_) => {
-                s.handoff.pushed();
+                s.pushed();
                 Ok(())
             }
             Err(e) => {
@@ -192,12 +201,21 @@ impl<T: Send + 'static> Batcher<T> {
     pub fn flush(&self) {
         // Every push that returned before this call claimed a sequence
         // below the queue's claim position now.
-        let target = self.shared.producers.with(|l| l.producer.sequence());
-        self.shared.handoff.flush(target);
+        let s = &self.shared;
+        let target = s.producers.with(|l| l.producer.sequence());
+        match &s.tap {
+            Some(tap) => tap.flush(target),
+            None => s.handoff.flush(target),
+        }
     }
 
     /// Stops accepting (waiting pushers get `Closed`), hands everything
     /// accepted to the handler, and joins the flushers. Idempotent.
+    ///
+    /// With a [`BatchStream`] ([`Builder::build_stream`]) it only stops
+    /// accepting: the stream yields what was accepted, then ends; it may
+    /// run on this very thread, so `close` does not wait for it
+    /// ([`close_async`](Self::close_async) does).
     pub fn close(&self) {
         self.shared.close();
         let joins = core::mem::take(&mut *self.joins.lock().unwrap_or_else(|e| e.into_inner()));
@@ -252,10 +270,24 @@ impl<T: Send + 'static> Batcher<T> {
     /// accepted before its first poll has been handed to the handler. The
     /// flushers acknowledge to the awaiting task's waker; no thread waits.
     /// Dropping it early abandons only the wait (the flush still happens).
+    /// With a [`BatchStream`], "handed to the handler" is "yielded by the
+    /// stream" (or reported, the stream dropped).
     pub fn flush_async(&self) -> impl Future<Output = ()> + '_ {
-        let mut epoch = None;
+        let (mut epoch, mut asked, mut id) = (None, None, None);
         core::future::poll_fn(move |cx: &mut Context<'_>| {
             let s = &self.shared;
+            if let Some(tap) = &s.tap {
+                let target = *asked.get_or_insert_with(|| {
+                    let target = s.producers.with(|l| l.producer.sequence());
+                    tap.start_flush(target);
+                    target
+                });
+                return if tap.poll_answered(target, &mut id, cx.waker()) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                };
+            }
             let e = *epoch.get_or_insert_with(|| {
                 let target = s.producers.with(|l| l.producer.sequence());
                 s.handoff.start_flush(target)
@@ -272,14 +304,24 @@ impl<T: Send + 'static> Batcher<T> {
     /// poll (waiting pushers get `Closed`) and completes once every
     /// accepted item has been handed to the handler and every flusher has
     /// finished. The flusher threads are joined by a later `close` or the
-    /// drop (by then they are exiting).
+    /// drop (by then they are exiting). With a [`BatchStream`] it completes
+    /// once the stream ended (yielded everything) or was dropped.
     pub fn close_async(&self) -> impl Future<Output = ()> + '_ {
         let mut closed = false;
+        let mut id = None;
         core::future::poll_fn(move |cx: &mut Context<'_>| {
+            let s = &self.shared;
             if !core::mem::replace(&mut closed, true) {
-                self.shared.close();
+                s.close();
             }
-            if self.shared.handoff.poll_answered(None, cx.waker()) {
+            if let Some(tap) = &s.tap {
+                return if tap.poll_answered(u64::MAX, &mut id, cx.waker()) {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending
+                };
+            }
+            if s.handoff.poll_answered(None, cx.waker()) {
                 Poll::Ready(())
             } else {
                 Poll::Pending
@@ -300,10 +342,22 @@ impl<T: Send + 'static> Batcher<T> {
 }
 
 impl<T> Shared<T> {
-    /// Closes the queue and wakes every flusher to drain it.
+    /// An item was published: wakes whoever drains the queue.
+    #[inline]
+    fn pushed(&self) {
+        match &self.tap {
+            Some(tap) => tap.pushed(),
+            None => self.handoff.pushed(),
+        }
+    }
+
+    /// Closes the queue and wakes every flusher (or the stream) to drain it.
     fn close(&self) {
         self.ring.close();
         self.handoff.wake_all();
+        if let Some(tap) = &self.tap {
+            tap.pushed();
+        }
         // A close is "room" too: waiting async pushers see it and give up.
         self.room.notify();
     }
@@ -340,7 +394,7 @@ impl<T: Send + 'static> Future for PushAsync<'_, T> {
             match r {
                 Ok(_) => {
                     s.room.forget(&mut this.id);
-                    s.handoff.pushed();
+                    s.pushed();
                     return Poll::Ready(Ok(()));
                 }
                 Err(TryPushError::Closed(v)) => {

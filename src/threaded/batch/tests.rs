@@ -167,3 +167,192 @@ fn try_push_full_and_many_flushers() {
     b.flush();
     assert_eq!(seen.load(Ordering::Relaxed), n as usize);
 }
+
+// ---- The streamed batcher (`build_stream`): batches made in the task. ----
+
+mod streamed {
+    use super::*;
+    use core::pin::pin;
+    use core::task::{Context, Poll as TaskPoll, Waker};
+    use std::task::Wake;
+    use std::boxed::Box;
+    use std::vec;
+
+    struct Count(StdAtomic);
+    impl Wake for Count {
+        fn wake(self: StdArc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    fn counter() -> (StdArc<Count>, Waker) {
+        let c = StdArc::new(Count(StdAtomic::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    /// Runs `f` on a thread; fails the test if it has not finished within
+    /// ten seconds (a lost wake-up hangs instead of failing).
+    fn within_10s<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("no wake-up came within 10 s")
+    }
+
+    #[test]
+    fn one_wake_of_the_stream_task_per_run_of_pushes() {
+        let (b, mut s) = Batcher::builder().max_items(64).build_stream().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let mut next = pin!(s.next_batch());
+        assert!(next.as_mut().poll(&mut cx).is_pending());
+        for i in 0..64u32 {
+            b.push(i).unwrap();
+        }
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "the first publish wakes the task; the other 63 find nobody waiting"
+        );
+        match next.as_mut().poll(&mut cx) {
+            TaskPoll::Ready(Some(v)) => assert_eq!(v, (0..64).collect::<Vec<_>>()),
+            other => panic!("expected a full batch, got {other:?}"),
+        }
+        let m = b.metrics();
+        assert_eq!((m.batches, m.by_items, m.delivered), (1, 1, 64));
+    }
+
+    #[test]
+    fn a_waiting_batch_ships_at_its_deadline_without_more_pushes() {
+        let (b, mut s) = Batcher::builder()
+            .max_items(64)
+            .max_delay(Duration::from_millis(30))
+            .build_stream()
+            .unwrap();
+        let t = Instant::now();
+        b.push(7u32).unwrap();
+        let (got, waited) = within_10s(move || {
+            let got = pollster::block_on(s.next_batch());
+            (got, t.elapsed())
+        });
+        assert_eq!(got, Some(vec![7]));
+        assert!(waited >= Duration::from_millis(30), "shipped early: {waited:?}");
+        assert_eq!(b.metrics().by_time, 1);
+    }
+
+    #[test]
+    fn natural_batching_ships_what_is_there_at_once() {
+        let (b, mut s) = Batcher::builder()
+            .max_items(64)
+            .max_delay(Duration::ZERO)
+            .build_stream()
+            .unwrap();
+        for i in 0..5u32 {
+            b.push(i).unwrap();
+        }
+        let got = pollster::block_on(s.next_batch());
+        assert_eq!(got, Some(vec![0, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn flush_waits_until_the_stream_yielded_the_lingering_batch() {
+        let (b, mut s) = Batcher::builder()
+            .max_items(64)
+            .max_delay(Duration::from_secs(60))
+            .build_stream()
+            .unwrap();
+        let b = StdArc::new(b);
+        let consumer = thread::spawn(move || {
+            pollster::block_on(async {
+                let mut all = Vec::new();
+                while let Some(batch) = s.next_batch().await {
+                    all.push(batch);
+                }
+                all
+            })
+        });
+        for i in 0..3u32 {
+            b.push(i).unwrap();
+        }
+        let b2 = b.clone();
+        within_10s(move || b2.flush());
+        assert_eq!(b.metrics().delivered, 3, "flush returned after the yield");
+        assert_eq!(b.metrics().by_manual, 1);
+        b.push(3).unwrap();
+        pollster::block_on(b.flush_async());
+        assert_eq!(b.metrics().delivered, 4);
+        b.close();
+        let all = consumer.join().unwrap();
+        assert_eq!(all, [vec![0, 1, 2], vec![3]]);
+    }
+
+    #[test]
+    fn byte_limit_and_a_panicking_weigher_lose_nothing() {
+        let reported: StdArc<StdMutex<Vec<u32>>> = Default::default();
+        let r = reported.clone();
+        let (b, mut s) = Batcher::builder()
+            .max_items(64)
+            .max_delay(Duration::ZERO)
+            .max_bytes(10, |v: &u32| {
+                assert!(*v != 13, "unlucky");
+                *v as usize
+            })
+            .on_error(move |e, items: &mut Vec<u32>| {
+                assert!(matches!(e, BatchError::Unweighed(_)));
+                r.lock().unwrap().extend(items.iter().copied());
+            })
+            .build_stream()
+            .unwrap();
+        for v in [4u32, 5, 13, 3, 9, 1] {
+            b.push(v).unwrap();
+        }
+        b.close();
+        let batches = pollster::block_on(async {
+            let mut all = Vec::new();
+            while let Some(batch) = s.next_batch().await {
+                all.push(batch);
+            }
+            all
+        });
+        // 4 + 5 = 9; 13 goes to the error callback alone; 9 + 3 > 10 ships
+        // [4, 5] and carries 3; 3 + 9 > 10 ships [3]; the close ships [9, 1].
+        assert_eq!(batches, [vec![4, 5], vec![3], vec![9, 1]]);
+        assert_eq!(*reported.lock().unwrap(), [13]);
+        let m = b.metrics();
+        assert_eq!((m.unweighed, m.by_bytes, m.delivered), (1, 2, 5));
+    }
+
+    #[test]
+    fn dropped_next_batch_future_loses_nothing_and_close_async_waits_for_the_end() {
+        let (b, mut s) = Batcher::builder()
+            .max_items(4)
+            .max_delay(Duration::from_secs(60))
+            .build_stream()
+            .unwrap();
+        let (_, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        for i in 0..3u32 {
+            b.push(i).unwrap();
+        }
+        {
+            // Takes 0..3 into the filling batch, then waits (the deadline
+            // is far off); dropped mid-wait.
+            let mut next = pin!(s.next_batch());
+            assert!(next.as_mut().poll(&mut cx).is_pending());
+        }
+        let mut close = pin!(b.close_async());
+        assert!(close.as_mut().poll(&mut cx).is_pending(), "the stream has not ended");
+        let rest = pollster::block_on(async {
+            let mut all = Vec::new();
+            while let Some(batch) = s.next_batch().await {
+                all.push(batch);
+            }
+            all
+        });
+        assert_eq!(rest, [vec![0, 1, 2]]);
+        assert!(close.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(b.metrics().by_close, 1);
+        let _ = Box::new(s); // ended: dropping it reports nothing
+    }
+}
