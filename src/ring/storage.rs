@@ -96,6 +96,16 @@ pub(super) fn empty_stamps<T: StampTable>() -> T {
     T::empty()
 }
 
+/// One slot's publication stamp, as [`Storage::stamps`] hands them out:
+/// `core`'s `AtomicUsize`, or `portable-atomic`'s under that feature.
+/// Implementations outside the crate name it so they build either way.
+pub type Stamp = AtomicUsize;
+
+/// One consumer's gate, as [`Storage::gates`] hands them out: a
+/// [`Stamp`]-sized word, padded to a cache line where the target has a data
+/// cache and word-aligned on Cortex-M.
+pub type Gate = Sequence;
+
 /// Backing memory for a ring.
 ///
 /// # Safety
@@ -120,8 +130,7 @@ pub(super) fn empty_stamps<T: StampTable>() -> T {
 ///
 /// ```
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use crossbeam_utils::CachePadded;
-/// use latchfree::ring::{BusySpin, Heap, Ring, Single, Storage};
+/// use latchfree::ring::{BusySpin, Gate, Heap, Ring, Single, Stamp, Storage};
 ///
 /// struct Counted {
 ///     inner: Heap<u64>,
@@ -137,10 +146,10 @@ pub(super) fn empty_stamps<T: StampTable>() -> T {
 ///     }
 ///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
 ///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
-///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize] {
+///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [Stamp] {
 ///         self.inner.stamps(beside)
 ///     }
-///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
+///     fn gates(&self) -> &[Gate] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
 /// let storage = Counted { inner: Heap::builder(8).gates(1).build().unwrap(), calls: AtomicUsize::new(0) };
@@ -153,9 +162,7 @@ pub(super) fn empty_stamps<T: StampTable>() -> T {
 ///
 /// ```compile_fail
 /// use std::cell::Cell;
-/// use std::sync::atomic::AtomicUsize;
-/// use crossbeam_utils::CachePadded;
-/// use latchfree::ring::{BusySpin, Heap, Ring, Single, Storage};
+/// use latchfree::ring::{BusySpin, Gate, Heap, Ring, Single, Stamp, Storage};
 ///
 /// struct Counted {
 ///     inner: Heap<u64>,
@@ -170,10 +177,10 @@ pub(super) fn empty_stamps<T: StampTable>() -> T {
 ///     }
 ///     fn slot(&self, i: usize) -> *const u64 { self.inner.slot(i) }
 ///     fn slot_mut(&self, i: usize) -> *mut u64 { self.inner.slot_mut(i) }
-///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize] {
+///     fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [Stamp] {
 ///         self.inner.stamps(beside)
 ///     }
-///     fn gates(&self) -> &[CachePadded<AtomicUsize>] { self.inner.gates() }
+///     fn gates(&self) -> &[Gate] { self.inner.gates() }
 /// }
 /// fn shared<T: Sync>(_: &T) {}
 /// let storage = Counted { inner: Heap::builder(8).gates(1).build().unwrap(), calls: Cell::new(0) };
@@ -213,10 +220,10 @@ pub unsafe trait Storage {
 
     /// The per-slot publication stamps of a multi-producer ring, given
     /// what the ring keeps `beside` the storage.
-    fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [AtomicUsize];
+    fn stamps<'a>(&'a self, beside: &'a Self::Stamps) -> &'a [Stamp];
 
     /// The gate sequences.
-    fn gates(&self) -> &[Sequence];
+    fn gates(&self) -> &[Gate];
 }
 
 /// Inline storage for `N` events and up to `G` gates, constructible in a
