@@ -410,7 +410,10 @@ fn single_producer_crosses_an_epoch_boundary() {
         while let Poll::Processed(_) = w.poll(|e, seq, _| worked.push((seq, *e))) {}
         assert_eq!(worked, sent);
         let seqs: Vec<u64> = sent.iter().map(|&(s, _)| s).collect();
-        assert_eq!(seqs, (first..first + sent.len() as u64).collect::<Vec<u64>>());
+        assert_eq!(
+            seqs,
+            (first..first + sent.len() as u64).collect::<Vec<u64>>()
+        );
     });
 }
 

@@ -80,13 +80,12 @@ fn free_count(next: u64, until: u64) -> usize {
 /// refusal the `n` slots from `next` are claimed: the count excludes them.
 #[cold]
 #[inline(never)]
-fn claim_slow<S: Storage, W: WaitStrategy>(
+fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
     ring: &Ring<S, Single, W>,
     next: u64,
     free: usize,
     gates: (u64, u64),
     n: usize,
-    block: bool,
 ) -> (usize, Option<Refusal>) {
     let (plain, workers) = gates;
     if n > ring.capacity() {
@@ -108,7 +107,7 @@ fn claim_slow<S: Storage, W: WaitStrategy>(
         until = free_until(ring, next, plain, workers);
     }
     if end > until {
-        if !block {
+        if !BLOCK {
             return (free_count(next, until), Some(Refusal::Full));
         }
         let mut stop = 0;
@@ -406,7 +405,7 @@ where
     /// caller's closure runs: if it panics, the slots are counted as used
     /// though `next` did not move, an under-count the next rescan repairs.
     #[inline(always)]
-    fn claim(&mut self, n: usize, block: bool) -> Result<(), Refusal> {
+    fn claim<const BLOCK: bool>(&mut self, n: usize) -> Result<(), Refusal> {
         let ring: &Ring<S, Single, W> = &self.ring;
         // Relaxed: only the value matters (no data is read on its word); a
         // close or halt that happened before this call is seen by
@@ -418,13 +417,12 @@ where
             self.free -= n;
             return Ok(());
         }
-        let (free, refusal) = claim_slow(
+        let (free, refusal) = claim_slow::<S, W, BLOCK>(
             ring,
             self.next.get(),
             self.free,
             (self.plain, self.workers),
             n,
-            block,
         );
         self.free = free;
         match refusal {
@@ -470,7 +468,7 @@ where
     /// `Closed`, `Halted` or `Timeout`, each handing `f` back unrun.
     #[inline]
     pub fn publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, true) {
+        match self.claim::<true>(1) {
             Ok(()) => Ok(self.write_one(f)),
             Err(r) => Err(r.with(f)),
         }
@@ -483,7 +481,7 @@ where
     /// `Full` when no slot is free, or `Closed`/`Halted`.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, false) {
+        match self.claim::<false>(1) {
             Ok(()) => Ok(self.write_one(f)),
             Err(r) => Err(r.with(f)),
         }
@@ -497,7 +495,7 @@ where
     /// As for [`publish`](Self::publish), handing `value` back.
     #[inline]
     pub fn push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, true) {
+        match self.claim::<true>(1) {
             Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
         }
@@ -510,7 +508,7 @@ where
     /// As for [`try_publish`](Self::try_publish), handing `value` back.
     #[inline]
     pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, false) {
+        match self.claim::<false>(1) {
             Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
         }
@@ -625,7 +623,7 @@ where
         n: usize,
         f: F,
     ) -> Result<u64, PublishError<F>> {
-        match self.claim(n, true) {
+        match self.claim::<true>(n) {
             Ok(()) => Ok(self.write_batch(n, f)),
             Err(r) => Err(r.with(f)),
         }
@@ -642,7 +640,7 @@ where
         n: usize,
         f: F,
     ) -> Result<u64, PublishError<F>> {
-        match self.claim(n, false) {
+        match self.claim::<false>(n) {
             Ok(()) => Ok(self.write_batch(n, f)),
             Err(r) => Err(r.with(f)),
         }
