@@ -577,10 +577,7 @@ where
 
 /// Why a handle at `next` finds nothing available: halted, closed and
 /// drained, gated (events published but an upstream node is behind them:
-/// only possible if it `has_deps`) or idle. Cold and out of line: a poll
-/// that finds events never runs it, and it is one copy in the image.
-#[cold]
-#[inline(never)]
+/// only possible if it `has_deps`) or idle.
 fn empty_state<S: Storage, M: Mode, W: WaitStrategy>(
     ring: &Ring<S, M, W>,
     next: u64,

@@ -16,7 +16,7 @@ use core::task::Poll as TaskPoll;
 
 use super::async_wait::{AsyncWait, Awaitable, Retry};
 use super::error::{ForcePushError, PublishError};
-use super::sequence::{epoch_of, epoch_start, pack, unpacked_flag, word, Position, WORDS_WRAP};
+use super::sequence::{epoch_of, pack, unpacked_flag, word, Position, EPOCH_SHIFT, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -58,17 +58,19 @@ fn free_until<S: Storage, M: super::Mode, W: WaitStrategy>(
     next + ring.gate_lead(anchor, plain, workers, cap) as u64
 }
 
-/// `until - next` free slots, stopping at the end of `next`'s epoch where
-/// words wrap (once per 2^29 events the claim then takes the slow path,
-/// which stores the next epoch before claiming in it).
+/// `lead` free slots from `next` on, stopping at the end of `next`'s epoch
+/// where words wrap (once per 2^29 events the claim then takes the slow
+/// path, which stores the next epoch before claiming in it). In words: the
+/// room left in the epoch is `2^EPOCH_SHIFT` less `next`'s offset in it,
+/// which the word holds whole (`EPOCH_SHIFT < usize::BITS`).
 #[inline(always)]
-fn free_count(next: u64, until: u64) -> usize {
-    let until = if WORDS_WRAP {
-        until.min(epoch_start(epoch_of(next) + 1))
+fn free_count(next: usize, lead: usize) -> usize {
+    if WORDS_WRAP {
+        let span = 1usize << EPOCH_SHIFT;
+        lead.min(span - (next & (span - 1)))
     } else {
-        until
-    };
-    until.saturating_sub(next) as usize
+        lead
+    }
 }
 
 /// The single producer's slow path: a batch larger than the ring, a full
@@ -78,6 +80,8 @@ fn free_count(next: u64, until: u64) -> usize {
 /// handle's fields stay in registers on the fast path, and this, cold and
 /// out of line, is the only copy of the slow path in the image). Without a
 /// refusal the `n` slots from `next` are claimed: the count excludes them.
+/// Counts are words (leads past `next`, at most a capacity), so a 32-bit
+/// core does no 64-bit arithmetic here but the epoch's.
 #[cold]
 #[inline(never)]
 fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
@@ -88,7 +92,8 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
     n: usize,
 ) -> (usize, Option<Refusal>) {
     let (plain, workers) = gates;
-    if n > ring.capacity() {
+    let cap = ring.capacity();
+    if n > cap {
         return (free, Some(Refusal::TooLarge));
     }
     let state = ring.state();
@@ -101,22 +106,23 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
             return (free, Some(Refusal::Closed));
         }
     }
-    let end = next + n as u64;
-    let mut until = next + free as u64;
-    if end > until {
-        until = free_until(ring, next, plain, workers);
+    let at = word(next);
+    let anchor = at.wrapping_sub(cap);
+    let mut lead = free;
+    if n > lead {
+        lead = ring.gate_lead(anchor, plain, workers, cap);
     }
-    if end > until {
+    if n > lead {
         if !BLOCK {
-            return (free_count(next, until), Some(Refusal::Full));
+            return (free_count(at, lead), Some(Refusal::Full));
         }
         let mut stop = 0;
         let waited = ring.wait.wait_until(|| {
-            until = free_until(ring, next, plain, workers);
+            lead = ring.gate_lead(anchor, plain, workers, cap);
             stop = ring.state() & !1;
-            until >= end || stop != 0
+            lead >= n || stop != 0
         });
-        if until < end {
+        if lead < n {
             let refusal = if Ring::<S, Single, W>::halted_bit(stop) {
                 Refusal::Halted
             } else if stop != 0 {
@@ -125,7 +131,7 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
                 debug_assert!(waited.is_err());
                 Refusal::Timeout
             };
-            return (free_count(next, until), Some(refusal));
+            return (free_count(at, lead), Some(refusal));
         }
     }
     if WORDS_WRAP && epoch_of(next) != ring.epoch_relaxed() {
@@ -133,9 +139,9 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
         // Before the claim is published (`commit`).
         ring.store_epoch(next);
     }
-    // `until >= next + n`; the claim itself may run past the epoch's end
-    // (the count stops there).
-    (free_count(next, until).saturating_sub(n), None)
+    // `lead >= n`; the claim itself may run past the epoch's end (the
+    // count stops there).
+    (free_count(at, lead).saturating_sub(n), None)
 }
 
 /// Slots claimed by a batch publish, written in place before they are
@@ -373,7 +379,7 @@ where
     /// the slow path, which stores the next epoch before claiming in it).
     #[inline(always)]
     fn cache_free(&mut self, until: u64) {
-        self.free = free_count(self.next.get(), until);
+        self.free = free_count(self.next.word(), (until - self.next.get()) as usize);
     }
 
     /// Events in the ring: published (or, with several producers, claimed)
