@@ -86,10 +86,10 @@ fn free_count(next: usize, lead: usize) -> usize {
 #[inline(never)]
 fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
     ring: &Ring<S, Single, W>,
-    next: u64,
-    free: usize,
-    gates: (u64, u64),
     n: usize,
+    free: usize,
+    next: u64,
+    gates: (u64, u64),
 ) -> (usize, Option<Refusal>) {
     let (plain, workers) = gates;
     let cap = ring.capacity();
@@ -103,6 +103,8 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
             return (free, Some(Refusal::Halted));
         }
         if Ring::<S, Single, W>::close_requested_bit(state) {
+            // Honour the request: the cursor is final from here on.
+            ring.mark_closed_by_producer();
             return (free, Some(Refusal::Closed));
         }
     }
@@ -126,6 +128,7 @@ fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
             let refusal = if Ring::<S, Single, W>::halted_bit(stop) {
                 Refusal::Halted
             } else if stop != 0 {
+                ring.mark_closed_by_producer();
                 Refusal::Closed
             } else {
                 debug_assert!(waited.is_err());
@@ -425,18 +428,16 @@ where
         }
         let (free, refusal) = claim_slow::<S, W, BLOCK>(
             ring,
-            self.next.get(),
-            self.free,
-            (self.plain, self.workers),
             n,
+            self.free,
+            self.next.get(),
+            (self.plain, self.workers),
         );
         self.free = free;
         match refusal {
             None => Ok(()),
-            Some(Refusal::Closed) => {
-                self.finish();
-                Err(Refusal::Closed)
-            }
+            // A `Closed` refusal has marked the ring closed already (a
+            // second mark when the handle is dropped changes nothing).
             Some(r) => Err(r),
         }
     }

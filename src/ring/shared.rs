@@ -621,9 +621,6 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
     }
 
     /// The single producer marks the ring closed after its last publish.
-    /// Cold and out of line: once per ring, and one copy in the image.
-    #[cold]
-    #[inline(never)]
     pub(super) fn mark_closed_by_producer(&self) {
         // Release: a consumer that sees CLOSED (Acquire) also sees the final
         // cursor store, which came before in the producer's program order.
