@@ -321,7 +321,10 @@ where
     /// the truth. Where words wrap it also stops at the end of the epoch
     /// `next` was in when it was counted, so a claim the count allows
     /// starts in the epoch this producer last stored, and the fast path
-    /// needs no epoch check (see `cache_free`).
+    /// needs no epoch check (see `free_count`). The producer keeps no copy
+    /// of that epoch: it is the ring's epoch word's only writer, so its
+    /// slow path reads the word back (Relaxed) to see whether a claim
+    /// enters a new epoch.
     free: usize,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
@@ -410,7 +413,7 @@ where
     /// everything else (a batch larger than the ring, a full ring, a new
     /// epoch, close, halt) is on the slow path. `n <= free` implies
     /// `n <= capacity` and, where words wrap, that `next` is in the epoch
-    /// last stored (see `cache_free`). The count is taken before the
+    /// last stored (see `free_count`). The count is taken before the
     /// caller's closure runs: if it panics, the slots are counted as used
     /// though `next` did not move, an under-count the next rescan repairs.
     #[inline(always)]
