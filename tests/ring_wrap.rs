@@ -218,3 +218,71 @@ fn force_push_takes_the_oldest_across_the_wrap() {
         assert_eq!(p.remaining_capacity(), 4, "seed {first}");
     }
 }
+
+/// One producer, one consumer (the no-graph shape a microcontroller uses):
+/// the handles advance their own positions as words, carrying into the
+/// high part when the word wraps (every 2^32 on 32-bit targets). Every
+/// sequence the handles report, hand out and take back must be the true
+/// 64-bit one across that carry, through every way in and out: single and
+/// batch publishes, `poll`, `poll_limit`, `read` (released in part) and
+/// `drain`.
+#[test]
+fn one_producer_one_consumer_count_true_sequences_across_the_wrap() {
+    for first in SEEDS {
+        let ring = Ring::<Heap<u64>, Single, BusySpin>::with_first_sequence(
+            Heap::builder(8).gates(1).build().unwrap(),
+            BusySpin,
+            first,
+        );
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let mut seen = Vec::new();
+        let mut sent = 0u64;
+        for round in 0..12u64 {
+            assert_eq!(p.sequence(), first + sent, "seed {first}");
+            if round % 2 == 0 {
+                let start = p
+                    .try_publish_batch(3, |claimed| {
+                        for (i, slot) in claimed.into_iter().enumerate() {
+                            *slot = first + sent + i as u64;
+                        }
+                    })
+                    .unwrap_or_else(|_| panic!("seed {first}: batch refused"));
+                assert_eq!(start, first + sent, "seed {first}");
+                sent += 3;
+            } else {
+                assert_eq!(p.try_push(first + sent), Ok(first + sent), "seed {first}");
+                sent += 1;
+            }
+            match round % 4 {
+                0 => {
+                    assert_eq!(
+                        c.poll_limit(2, |e, s, _| seen.push((s, *e))),
+                        Poll::Processed(2)
+                    );
+                }
+                1 => {
+                    let mut batch = c.read().unwrap();
+                    let at = batch.first_sequence();
+                    let held: Vec<(u64, u64)> = batch.iter().map(|(s, e)| (s, *e)).collect();
+                    assert_eq!(held.first().map(|h| h.0), Some(at), "seed {first}");
+                    // Release one, then the rest as the batch drops.
+                    batch.release(1);
+                    assert_eq!(batch.first_sequence(), at + 1, "seed {first}");
+                    drop(batch);
+                    seen.extend(held);
+                }
+                2 => seen.extend(c.drain()),
+                _ => while let Poll::Processed(_) = c.poll(|e, s, _| seen.push((s, *e))) {},
+            }
+            assert_eq!(c.sequence(), first + seen.len() as u64, "seed {first}");
+        }
+        while let Poll::Processed(_) = c.poll(|e, s, _| seen.push((s, *e))) {}
+        let want: Vec<(u64, u64)> = (first..first + sent).map(|s| (s, s)).collect();
+        assert_eq!(seen, want, "seed {first}");
+        assert_eq!(p.remaining_capacity(), 8, "seed {first}");
+        drop(p);
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Closed);
+    }
+}

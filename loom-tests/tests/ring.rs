@@ -414,6 +414,53 @@ fn producers_claim_across_an_epoch_boundary() {
     });
 }
 
+/// The single producer across an epoch boundary with a consumer polling
+/// concurrently: the producer keeps no epoch of its own and reads back the
+/// one it last stored in the ring (it is that word's only writer), so its
+/// first claim past the boundary must store the new epoch before the
+/// cursor shows the event. The consumer and a work group (whose claim word
+/// is rebuilt against that epoch) each see every event once, with its true
+/// sequence, and the producer's own count (`sequence`) carries over too.
+#[test]
+fn single_producer_crosses_an_epoch_boundary() {
+    model(|| {
+        let first = (1u64 << (usize::BITS - 3)) - 1;
+        let ring: Arc<Sp<u64>> = Arc::new(Ring::with_first_sequence(
+            Heap::builder(2).gates(3).build().unwrap(),
+            BusySpin,
+            first,
+        ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let [mut w] = g.work_group::<1>(&[c.node()]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let producer = thread::spawn(move || {
+            let mut sent = Vec::new();
+            for v in [1, 2, 3] {
+                if let Ok(seq) = p.try_push(v) {
+                    sent.push((seq, v));
+                }
+            }
+            (p, sent)
+        });
+        let mut got = Vec::new();
+        let _ = c.poll(|e, seq, _| got.push((seq, *e)));
+        let (p, sent) = producer.join().unwrap();
+        assert_eq!(p.sequence(), first + sent.len() as u64);
+        while let Poll::Processed(_) = c.poll(|e, seq, _| got.push((seq, *e))) {}
+        assert_eq!(got, sent);
+        assert_eq!(c.sequence(), p.sequence());
+        let mut worked = Vec::new();
+        while let Poll::Processed(_) = w.poll(|e, seq, _| worked.push((seq, *e))) {}
+        assert_eq!(worked, sent);
+        let seqs: Vec<u64> = sent.iter().map(|&(s, _)| s).collect();
+        assert_eq!(
+            seqs,
+            (first..first + sent.len() as u64).collect::<Vec<u64>>()
+        );
+    });
+}
+
 /// `force_push` on a full one-slot queue while a worker polls: the producer
 /// either takes the oldest event back (the worker never sees it) or finds
 /// the worker holding it and waits for its slot. Every event ends up seen

@@ -19,7 +19,7 @@ use core::task::Poll as TaskPoll;
 
 use super::async_wait::{AsyncWait, Awaitable, Retry};
 use super::error::ConsumeError;
-use super::sequence::{pack, word};
+use super::sequence::{distance, pack, word, Position};
 use super::shared::{AnyRing, Mode, Node, Ring};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -97,7 +97,7 @@ where
     deps_plain: u64,
     deps_workers: u64,
     node: Node,
-    next: u64,
+    next: Position,
     /// How many events from `next` on are known to be available
     /// (`0..=capacity`): a count in a word, so a 32-bit target keeps it in
     /// one register.
@@ -155,7 +155,7 @@ where
             deps_plain,
             deps_workers,
             node,
-            next: first,
+            next: Position::new(first),
             avail: 0,
             skips: false,
             _not_sync: PhantomData,
@@ -169,7 +169,7 @@ where
 
     /// The sequence of the next event this consumer will handle.
     pub fn sequence(&self) -> u64 {
-        self.next
+        self.next.get()
     }
 
     /// How many events are ready for this consumer now: published, past
@@ -211,17 +211,25 @@ where
                 // Only the part past what is already known needs scanning
                 // (one stamp load per event), and the scan says whether it
                 // met a skipped slot.
-                let (k, skips) = ring.published_scan(self.next + cached as u64, cap - cached);
+                let (k, skips) = ring.published_scan(self.next.get() + cached as u64, cap - cached);
                 self.skips = (cached > 0 && self.skips) || skips;
                 cached + k
             } else {
-                // One cursor load covers everything published.
-                ring.published_from(self.next, cap)
+                // One cursor load covers everything published. Acquire:
+                // pairs with the producer's Release cursor store, so every
+                // event below it is visible. No cap on the count: the
+                // producer never gets more than a capacity past the
+                // terminal gates, which are at or behind this consumer's
+                // (downstream of it, or its own), and the cursor never
+                // reads as behind `next` (this consumer saw it there).
+                let n = distance(self.next.word(), ring.cursor.load(Ordering::Acquire));
+                debug_assert!(n <= cap);
+                n
             }
         } else {
             // Behind other nodes no stamp is scanned: check each event.
             self.skips = M::MULTI;
-            ring.gate_lead(word(self.next), self.deps_plain, self.deps_workers, cap)
+            ring.gate_lead(self.next.word(), self.deps_plain, self.deps_workers, cap)
         };
         self.avail = n;
         n
@@ -232,8 +240,8 @@ where
     fn release(&mut self, k: usize) {
         debug_assert!(k <= self.avail);
         self.avail -= k;
-        self.next += k as u64;
-        self.ring.store_gate(self.gate, word(self.next));
+        self.next.advance(k);
+        self.ring.store_gate(self.gate, self.next.word());
     }
 
     /// Whether the ring is halted. Relaxed: nothing is read on the
@@ -248,7 +256,7 @@ where
     fn empty_state(&self) -> Poll {
         empty_state(
             &self.ring,
-            self.next,
+            self.next.get(),
             self.deps_plain | self.deps_workers != 0,
         )
     }
@@ -292,7 +300,7 @@ where
     /// them (on unwind too, up to and including the one that panicked).
     #[inline(always)]
     fn run<F: FnMut(&S::Item, u64, bool)>(&mut self, n: usize, handler: &mut F) -> usize {
-        let start = self.next;
+        let start = self.next.get();
         // Offsets from `start` in a word, so a 32-bit target counts events
         // with one register, not a pair; the handler's 64-bit sequence is
         // `start + i` (dead code for a handler that ignores it).
@@ -304,7 +312,7 @@ where
             }
         }
         let mask = self.mask;
-        let base = word(start);
+        let base = self.next.word();
         let mut commit = Commit {
             consumer: self,
             done: 0,
@@ -421,7 +429,7 @@ where
         if n == 0 {
             // Values in, a count out: the handle's fields stay in registers
             // across the (not inlined) slow path.
-            let (ring, at) = (&*self.ring, self.next);
+            let (ring, at) = (&*self.ring, self.next.get());
             let (plain, workers) = (self.deps_plain, self.deps_workers);
             let (found, skips) = match strategy {
                 Some(s) => wait_ready(ring, s, at, plain, workers)?,
@@ -463,7 +471,7 @@ where
         if self.halted() {
             return Err(Poll::Halted);
         }
-        let start = self.next;
+        let start = self.next.get();
         Ok(ReadBatch {
             consumer: self,
             start,
@@ -511,7 +519,7 @@ where
     /// ```
     pub fn drain(&mut self) -> Drain<'_, R> {
         let n = if self.halted() { 0 } else { self.available() };
-        let end = self.next + n as u64;
+        let end = self.next.get() + n as u64;
         Drain {
             consumer: self,
             end,
@@ -542,8 +550,8 @@ where
 
     fn next(&mut self) -> Option<Self::Item> {
         let c = &mut *self.consumer;
-        while c.next < self.end {
-            let seq = c.next;
+        while c.next.get() < self.end {
+            let seq = c.next.get();
             let ring: &Ring<S, M, W> = &c.ring;
             let item = if M::MULTI && c.skips && ring.skipped(seq) {
                 None
@@ -563,7 +571,7 @@ where
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (0, Some((self.end - self.consumer.next) as usize))
+        (0, Some((self.end - self.consumer.next.get()) as usize))
     }
 }
 
@@ -741,9 +749,10 @@ where
     fn drop(&mut self) {
         let c = &mut *self.consumer;
         // The batch came out of the consumer's `avail` events.
-        c.avail -= (self.end - c.next) as usize;
-        c.next = self.end;
-        c.ring.store_gate(c.gate, word(self.end));
+        let k = (self.end - c.next.get()) as usize;
+        c.avail -= k;
+        c.next.advance(k);
+        c.ring.store_gate(c.gate, c.next.word());
     }
 }
 

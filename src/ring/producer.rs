@@ -16,7 +16,7 @@ use core::task::Poll as TaskPoll;
 
 use super::async_wait::{AsyncWait, Awaitable, Retry};
 use super::error::{ForcePushError, PublishError};
-use super::sequence::{epoch_of, epoch_start, pack, unpacked_flag, word, WORDS_WRAP};
+use super::sequence::{epoch_of, pack, unpacked_flag, word, Position, EPOCH_SHIFT, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
 use super::storage::Storage;
 use super::wait::WaitStrategy;
@@ -58,61 +58,102 @@ fn free_until<S: Storage, M: super::Mode, W: WaitStrategy>(
     next + ring.gate_lead(anchor, plain, workers, cap) as u64
 }
 
-/// The single producer's slow path: a batch larger than the ring, a full
-/// ring (rescan the gates, then wait), close or halt. Takes the handle's
-/// `next` and cached `free_until` and returns the new `free_until`, with the
-/// refusal if there is one.
-#[inline(never)]
-fn claim_slow<S: Storage, W: WaitStrategy>(
-    ring: &Ring<S, Single, W>,
-    next: u64,
-    cached: u64,
-    plain: u64,
-    workers: u64,
+/// `lead` free slots from `next` on, stopping at the end of `next`'s epoch
+/// where words wrap (once per 2^29 events the claim then takes the slow
+/// path, which stores the next epoch before claiming in it). In words: the
+/// room left in the epoch is `2^EPOCH_SHIFT` less `next`'s offset in it,
+/// which the word holds whole (`EPOCH_SHIFT < usize::BITS`).
+#[inline(always)]
+fn free_count(next: usize, lead: usize) -> usize {
+    if WORDS_WRAP {
+        let span = 1usize << EPOCH_SHIFT;
+        lead.min(span - (next & (span - 1)))
+    } else {
+        lead
+    }
+}
+
+/// What the single producer's slow path is asked: claim `n` slots from
+/// `next`, with `free` cached. Passed by reference to a copy, so the call
+/// ties up no register that the loop around a publish keeps its own values
+/// in (measured: two register copies per publish fewer in `ring_cost`).
+#[derive(Clone, Copy)]
+struct SlowArgs {
     n: usize,
-    block: bool,
-) -> Result<u64, (Refusal, u64)> {
-    if n > ring.capacity() {
-        return Err((Refusal::TooLarge, cached));
+    free: usize,
+    next: u64,
+}
+
+/// The single producer's slow path: a batch larger than the ring, a full
+/// ring (rescan the gates, then wait), a new epoch, close or halt. Takes the
+/// handle's fields as values and returns its new free count with the
+/// refusal if there is one (two words: returned in registers, so the
+/// handle's fields stay in registers on the fast path, and this, cold and
+/// out of line, is the only copy of the slow path in the image). Without a
+/// refusal the `n` slots from `next` are claimed: the count excludes them.
+/// Counts are words (leads past `next`, at most a capacity), so a 32-bit
+/// core does no 64-bit arithmetic here but the epoch's.
+#[cold]
+#[inline(never)]
+fn claim_slow<S: Storage, W: WaitStrategy, const BLOCK: bool>(
+    ring: &Ring<S, Single, W>,
+    (plain, workers): (u64, u64),
+    at: &SlowArgs,
+) -> (usize, Option<Refusal>) {
+    let SlowArgs { n, free, next } = *at;
+    let cap = ring.capacity();
+    if n > cap {
+        return (free, Some(Refusal::TooLarge));
     }
     let state = ring.state();
     if !Ring::<S, Single, W>::open_bit_only(state) {
         // Anything but GRAPH_BUILT alone: halted or asked to close.
         if Ring::<S, Single, W>::halted_bit(state) {
-            return Err((Refusal::Halted, cached));
+            return (free, Some(Refusal::Halted));
         }
         if Ring::<S, Single, W>::close_requested_bit(state) {
-            return Err((Refusal::Closed, cached));
+            // Honour the request: the cursor is final from here on.
+            ring.mark_closed_by_producer();
+            return (free, Some(Refusal::Closed));
         }
     }
-    let end = next + n as u64;
-    if end <= cached {
-        return Ok(cached);
+    let at = word(next);
+    let anchor = at.wrapping_sub(cap);
+    let mut lead = free;
+    if n > lead {
+        lead = ring.gate_lead(anchor, plain, workers, cap);
     }
-    let mut until = free_until(ring, next, plain, workers);
-    if end <= until {
-        return Ok(until);
+    if n > lead {
+        if !BLOCK {
+            return (free_count(at, lead), Some(Refusal::Full));
+        }
+        let mut stop = 0;
+        let waited = ring.wait.wait_until(|| {
+            lead = ring.gate_lead(anchor, plain, workers, cap);
+            stop = ring.state() & !1;
+            lead >= n || stop != 0
+        });
+        if lead < n {
+            let refusal = if Ring::<S, Single, W>::halted_bit(stop) {
+                Refusal::Halted
+            } else if stop != 0 {
+                ring.mark_closed_by_producer();
+                Refusal::Closed
+            } else {
+                debug_assert!(waited.is_err());
+                Refusal::Timeout
+            };
+            return (free_count(at, lead), Some(refusal));
+        }
     }
-    if !block {
-        return Err((Refusal::Full, until));
+    if WORDS_WRAP && epoch_of(next) != ring.epoch_relaxed() {
+        // Once per 2^29 events on 32-bit targets; compiled out on 64-bit.
+        // Before the claim is published (`commit`).
+        ring.store_epoch(next);
     }
-    let mut stop = 0;
-    let waited = ring.wait.wait_until(|| {
-        until = free_until(ring, next, plain, workers);
-        stop = ring.state() & !1;
-        until >= end || stop != 0
-    });
-    if until >= end {
-        return Ok(until);
-    }
-    if Ring::<S, Single, W>::halted_bit(stop) {
-        return Err((Refusal::Halted, until));
-    }
-    if stop != 0 {
-        return Err((Refusal::Closed, until));
-    }
-    debug_assert!(waited.is_err());
-    Err((Refusal::Timeout, until))
+    // `lead >= n`; the claim itself may run past the epoch's end (the
+    // count stops there).
+    (free_count(at, lead).saturating_sub(n), None)
 }
 
 /// Slots claimed by a batch publish, written in place before they are
@@ -283,20 +324,21 @@ where
     R::Target: AnyRing,
 {
     ring: R,
-    next: u64,
+    next: Position,
     /// Slots from `next` on known to be free (every terminal gate has
     /// passed their previous occupants): `0..=capacity`, never more than
     /// the truth. Where words wrap it also stops at the end of the epoch
     /// `next` was in when it was counted, so a claim the count allows
     /// starts in the epoch this producer last stored, and the fast path
-    /// needs no epoch check (see `cache_free`).
+    /// needs no epoch check (see `free_count`). The producer keeps no copy
+    /// of that epoch: it is the ring's epoch word's only writer, so its
+    /// slow path reads the word back (Relaxed) to see whether a claim
+    /// enters a new epoch.
     free: usize,
     /// `capacity - 1`, kept here so the hot path needs no load for it.
     mask: usize,
     plain: u64,
     workers: u64,
-    /// The epoch this producer last stored (see `sequence`).
-    epoch: usize,
     done: bool,
     /// The claim gate of the graph's one node when that node is a work
     /// group straight after the producer (the ring is a queue, and
@@ -317,10 +359,9 @@ where
     pub(super) fn new(ring: R, plain: u64, workers: u64, queue_claim: usize) -> Self {
         Self {
             queue_claim,
-            next: ring.first,
+            next: Position::new(ring.first),
             free: 0,
             mask: ring.capacity() - 1,
-            epoch: epoch_of(ring.first),
             ring,
             plain,
             workers,
@@ -336,15 +377,16 @@ where
 
     /// The sequence the next published event will get.
     pub fn sequence(&self) -> u64 {
-        self.next
+        self.next.get()
     }
 
     /// Free slots right now (rescans the gates). Stale as soon as consumers
     /// move on, but never more than the truth.
     pub fn remaining_capacity(&mut self) -> usize {
-        let until = free_until(&self.ring, self.next, self.plain, self.workers);
+        let next = self.next.get();
+        let until = free_until(&self.ring, next, self.plain, self.workers);
         self.cache_free(until);
-        (until - self.next) as usize
+        (until - next) as usize
     }
 
     /// Caches `until - next` free slots, stopping at the end of `next`'s
@@ -352,12 +394,7 @@ where
     /// the slow path, which stores the next epoch before claiming in it).
     #[inline(always)]
     fn cache_free(&mut self, until: u64) {
-        let until = if WORDS_WRAP {
-            until.min(epoch_start(epoch_of(self.next) + 1))
-        } else {
-            until
-        };
-        self.free = until.saturating_sub(self.next) as usize;
+        self.free = free_count(self.next.word(), (until - self.next.get()) as usize);
     }
 
     /// Events in the ring: published (or, with several producers, claimed)
@@ -385,69 +422,61 @@ where
     /// everything else (a batch larger than the ring, a full ring, a new
     /// epoch, close, halt) is on the slow path. `n <= free` implies
     /// `n <= capacity` and, where words wrap, that `next` is in the epoch
-    /// last stored (see `cache_free`). The count is taken before the
+    /// last stored (see `free_count`). The count is taken before the
     /// caller's closure runs: if it panics, the slots are counted as used
     /// though `next` did not move, an under-count the next rescan repairs.
     #[inline(always)]
-    fn claim(&mut self, n: usize, block: bool) -> Result<u64, Refusal> {
+    fn claim<const BLOCK: bool>(&mut self, n: usize) -> Result<(), Refusal> {
         let ring: &Ring<S, Single, W> = &self.ring;
         // Relaxed: only the value matters (no data is read on its word); a
         // close or halt that happened before this call is seen by
         // coherence, and the slow path reads it again with Acquire.
         if n <= self.free && Ring::<S, Single, W>::open_bit_only(ring.state_relaxed()) {
-            debug_assert!(!WORDS_WRAP || n == 0 || epoch_of(self.next) == self.epoch);
+            debug_assert!(
+                !WORDS_WRAP || n == 0 || epoch_of(self.next.get()) == ring.epoch_relaxed()
+            );
             self.free -= n;
-            return Ok(self.next);
+            return Ok(());
         }
-        // Values in and out, so the handle's fields stay in registers
-        // across the (not inlined) slow path.
-        let (plain, workers) = (self.plain, self.workers);
-        let cached = self.next + self.free as u64;
-        match claim_slow(ring, self.next, cached, plain, workers, n, block) {
-            Ok(until) => {
-                if WORDS_WRAP && epoch_of(self.next) != self.epoch {
-                    // Once per 2^29 events on 32-bit targets; compiled out
-                    // on 64-bit. Before the claim is published (`commit`).
-                    self.epoch = epoch_of(self.next);
-                    ring.store_epoch(self.next);
-                }
-                // `until >= next + n`; the claim itself may run past the
-                // epoch's end (the count below stops there).
-                self.cache_free(until);
-                self.free = self.free.saturating_sub(n);
-                Ok(self.next)
-            }
-            Err((Refusal::Closed, until)) => {
-                self.cache_free(until);
-                self.finish();
-                Err(Refusal::Closed)
-            }
-            Err((r, until)) => {
-                self.cache_free(until);
-                Err(r)
-            }
+        let args = SlowArgs {
+            n,
+            free: self.free,
+            next: self.next.get(),
+        };
+        let gates = (self.plain, self.workers);
+        let (free, refusal) = claim_slow::<S, W, BLOCK>(ring, gates, &args);
+        self.free = free;
+        match refusal {
+            None => Ok(()),
+            // A `Closed` refusal has marked the ring closed already (a
+            // second mark when the handle is dropped changes nothing).
+            Some(r) => Err(r),
         }
     }
 
-    #[inline]
-    fn commit(&mut self, end: u64) {
-        self.next = end;
+    /// Publishes the `n` claimed slots from `next` on.
+    #[inline(always)]
+    fn commit(&mut self, n: usize) {
+        self.next.advance(n);
         // Release: pairs with consumers' Acquire cursor load; the event
         // writes above become visible with the new cursor.
-        self.ring.cursor.store(word(end), Ordering::Release);
+        self.ring.cursor.store(self.next.word(), Ordering::Release);
         self.ring.notify();
     }
 
-    #[inline]
-    fn write_one<F: FnOnce(&mut S::Item)>(&mut self, start: u64, f: F) -> u64 {
-        let p = self.ring.storage.slot_mut(word(start) & self.mask);
+    /// Writes the claimed slot `next` with `f` and publishes it; returns
+    /// its sequence.
+    #[inline(always)]
+    fn write_one<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> u64 {
+        let start = self.next;
+        let p = self.ring.storage.slot_mut(start.word() & self.mask);
         // SAFETY: slot `start` is claimed (every terminal gate is past its
         // previous occupant) and not yet published, and this is the ring's
         // only producer: no other reference to it exists. If `f` panics the
         // cursor does not move, so the slot is simply claimed again later.
         f(unsafe { &mut *p });
-        self.commit(start + 1);
-        start
+        self.commit(1);
+        start.get()
     }
 
     /// Writes one event in place with `f` and publishes it, waiting (with the
@@ -458,8 +487,8 @@ where
     /// `Closed`, `Halted` or `Timeout`, each handing `f` back unrun.
     #[inline]
     pub fn publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, true) {
-            Ok(start) => Ok(self.write_one(start, f)),
+        match self.claim::<true>(1) {
+            Ok(()) => Ok(self.write_one(f)),
             Err(r) => Err(r.with(f)),
         }
     }
@@ -471,8 +500,8 @@ where
     /// `Full` when no slot is free, or `Closed`/`Halted`.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim(1, false) {
-            Ok(start) => Ok(self.write_one(start, f)),
+        match self.claim::<false>(1) {
+            Ok(()) => Ok(self.write_one(f)),
             Err(r) => Err(r.with(f)),
         }
     }
@@ -485,8 +514,8 @@ where
     /// As for [`publish`](Self::publish), handing `value` back.
     #[inline]
     pub fn push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, true) {
-            Ok(start) => Ok(self.write_one(start, |slot| *slot = value)),
+        match self.claim::<true>(1) {
+            Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
         }
     }
@@ -498,8 +527,8 @@ where
     /// As for [`try_publish`](Self::try_publish), handing `value` back.
     #[inline]
     pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim(1, false) {
-            Ok(start) => Ok(self.write_one(start, |slot| *slot = value)),
+        match self.claim::<false>(1) {
+            Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
         }
     }
@@ -554,7 +583,7 @@ where
         let ring: &Ring<S, Single, W> = &self.ring;
         let cap = ring.capacity() as u64;
         // Full: every terminal gate is at `next - cap`, the oldest event.
-        let oldest = self.next - cap;
+        let oldest = self.next.get() - cap;
         let claim = &ring.storage.gates()[self.queue_claim];
         // AcqRel, as a worker's claim CAS (see `Worker`): taking the
         // position from the group's claim word is what keeps every worker
@@ -574,28 +603,29 @@ where
                 Err(e) => Err(ForcePushError::from_publish(e)),
             };
         }
-        if WORDS_WRAP && epoch_of(self.next) != self.epoch {
-            self.epoch = epoch_of(self.next);
-            ring.store_epoch(self.next);
+        let next = self.next.get();
+        if WORDS_WRAP && epoch_of(next) != ring.epoch_relaxed() {
+            ring.store_epoch(next);
         }
-        let p = ring.storage.slot_mut(word(self.next) & self.mask);
+        let p = ring.storage.slot_mut(self.next.word() & self.mask);
         // SAFETY: slot `next` is slot `oldest` (a capacity apart). Its event
         // was published and no worker claimed it (our CAS moved the group's
         // claim past it), no worker ever will, and every other terminal gate
         // is a worker word not busy on it; this is the ring's only producer.
         // So no other reference to the slot exists.
         let old = core::mem::replace(unsafe { &mut *p }, value);
-        self.commit(self.next + 1);
+        self.commit(1);
         Ok(Some(old))
     }
 
-    fn write_batch<F: FnOnce(Claimed<'_, S>)>(&mut self, start: u64, n: usize, f: F) -> u64 {
+    fn write_batch<F: FnOnce(Claimed<'_, S>)>(&mut self, n: usize, f: F) -> u64 {
+        let start = self.next.get();
         f(Claimed {
             storage: &self.ring.storage,
             start,
             len: n,
         });
-        self.commit(start + n as u64);
+        self.commit(n);
         start
     }
 
@@ -612,8 +642,8 @@ where
         n: usize,
         f: F,
     ) -> Result<u64, PublishError<F>> {
-        match self.claim(n, true) {
-            Ok(start) => Ok(self.write_batch(start, n, f)),
+        match self.claim::<true>(n) {
+            Ok(()) => Ok(self.write_batch(n, f)),
             Err(r) => Err(r.with(f)),
         }
     }
@@ -629,8 +659,8 @@ where
         n: usize,
         f: F,
     ) -> Result<u64, PublishError<F>> {
-        match self.claim(n, false) {
-            Ok(start) => Ok(self.write_batch(start, n, f)),
+        match self.claim::<false>(n) {
+            Ok(()) => Ok(self.write_batch(n, f)),
             Err(r) => Err(r.with(f)),
         }
     }

@@ -87,6 +87,73 @@ const_fn_unless_loom! {
     }
 }
 
+/// A handle's own 64-bit position (a producer's next claim, a consumer's
+/// next event), kept as the word the atomics hold plus the high part the
+/// word leaves out. Advancing it is one word add; the carry into the high
+/// part (once per 2^32 events on a 32-bit target, never on a 64-bit one)
+/// is a branch not taken. So a 32-bit target keeps the word in one
+/// register and reads the high part only when a caller asks for the whole
+/// sequence, where a `u64` would cost an add-with-carry and a second
+/// register on every event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Position {
+    /// The low `usize::BITS` bits: what gates and cursors store.
+    word: usize,
+    /// The sequence less `word`: a multiple of 2^32. Only where the word
+    /// is narrower than a sequence; on 64-bit targets the word is the whole
+    /// position (no second field to keep in a register).
+    #[cfg(not(target_pointer_width = "64"))]
+    high: u64,
+}
+
+impl Position {
+    /// The position of sequence `seq`.
+    #[inline(always)]
+    pub(crate) const fn new(seq: u64) -> Self {
+        Self {
+            word: word(seq),
+            #[cfg(not(target_pointer_width = "64"))]
+            high: seq - word(seq) as u64,
+        }
+    }
+
+    /// The whole 64-bit sequence.
+    #[inline(always)]
+    pub(crate) const fn get(self) -> u64 {
+        #[cfg(not(target_pointer_width = "64"))]
+        return self.high | self.word as u64;
+        #[cfg(target_pointer_width = "64")]
+        return self.word as u64;
+    }
+
+    /// The word the atomics hold ([`word`] of [`get`](Self::get)).
+    #[inline(always)]
+    pub(crate) const fn word(self) -> usize {
+        self.word
+    }
+
+    /// Moves the position `n` on.
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, n: usize) {
+        let (w, _carried) = self.word.overflowing_add(n);
+        self.word = w;
+        #[cfg(not(target_pointer_width = "64"))]
+        if _carried {
+            self.high = carry(self.high);
+        }
+    }
+}
+
+/// The high part after a carry out of the word: out of line and cold, so
+/// the branch to it stays a branch not taken (not a conditional update of
+/// the high part's register on every advance).
+#[cfg(not(target_pointer_width = "64"))]
+#[cold]
+#[inline(never)]
+const fn carry(high: u64) -> u64 {
+    high + (1 << usize::BITS)
+}
+
 /// Truncates a 64-bit position to the word the atomics hold.
 #[inline(always)]
 pub(crate) const fn word(pos: u64) -> usize {
@@ -145,6 +212,26 @@ pub(crate) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_carry_into_the_high_part() {
+        // On 32-bit targets (CI runs these on i686) the word wraps here;
+        // on 64-bit ones it is the whole sequence.
+        for start in [0u64, (1 << 32) - 3, (1 << 33) - 1, u64::MAX >> 2] {
+            let mut p = Position::new(start);
+            assert_eq!((p.get(), p.word()), (start, word(start)));
+            for step in [1usize, 2, 5] {
+                let before = p.get();
+                p.advance(step);
+                assert_eq!(p.get(), before + step as u64);
+                assert_eq!(p.word(), word(p.get()));
+            }
+        }
+        let mut p = Position::new(u64::from(u32::MAX));
+        p.advance(1);
+        assert_eq!(p.get(), 1 << 32);
+        assert_eq!(p.word(), word(1 << 32));
+    }
 
     #[test]
     fn distances_survive_the_wrap() {

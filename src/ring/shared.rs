@@ -596,6 +596,14 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         self.epoch.load(Ordering::Relaxed)
     }
 
+    /// Single producer: the epoch it last stored. Relaxed: it is the
+    /// epoch's only writer on a single-producer ring, so it reads its own
+    /// last store (coherence).
+    #[inline(always)]
+    pub(super) fn epoch_relaxed(&self) -> usize {
+        self.epoch.load(Ordering::Relaxed)
+    }
+
     /// Single producer: publishes the epoch of `pos`, its next claim.
     #[cold]
     pub(super) fn store_epoch(&self, pos: u64) {
