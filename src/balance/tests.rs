@@ -417,7 +417,8 @@ fn least_loaded_picker_staleness_is_bounded() {
 /// leases alive on it at every checkpoint, and all are zero at the end.
 #[test]
 fn least_loaded_releases_land_on_their_own_count() {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use core::panic::AssertUnwindSafe;
+    use std::panic::catch_unwind;
     use std::sync::{Barrier, Mutex};
 
     let rounds = if cfg!(miri) { 4 } else { 300 };
