@@ -33,8 +33,12 @@ use crossbeam_epoch::Collector;
 pub const P2C_SHARDS: usize = 8;
 
 /// A picker's cached sum of the other shards' counts of a member is reused
-/// for this many of the picker's own picks.
-pub const P2C_STALE_AFTER: u32 = 64;
+/// for this many of the picker's own picks. Each re-read of a member the
+/// other pickers use costs a cache-line transfer (and their next write
+/// another): at 64, with 16 members, that was about half a transfer per
+/// pick and doubled the two-thread pick + release (35 ns against 17 ns at
+/// 256, shootout, pinned, same host).
+pub const P2C_STALE_AFTER: u32 = 256;
 
 /// A member and its calls in flight, one count per shard. Shared (by
 /// `Arc`) between successive snapshots, so a membership change keeps every
@@ -357,6 +361,12 @@ impl<B> LeastLoadedPicker<'_, B> {
             slot: chosen,
             shard,
         })
+    }
+
+    /// The shard this picker's leases count on (for tests).
+    #[cfg(test)]
+    pub(super) fn shard(&self) -> usize {
+        self.shard
     }
 
     /// Drops the standing pin and pins afresh, so snapshots retired so far
