@@ -26,12 +26,27 @@ pub fn nanos() -> u64 {
 }
 
 /// Nanoseconds per operation with `threads` threads each running `op`
-/// `ops` times.
+/// `ops` times, unpinned (the scheduler places them).
 pub fn per_op(threads: usize, ops: usize, op: &(dyn Fn(usize) + Sync)) -> f64 {
+    per_op_on(false, threads, ops, op)
+}
+
+/// As [`per_op`], with thread `k` pinned to core `k` (modulo the cores)
+/// when `pin` is set and the machine reports its cores.
+pub fn per_op_on(pin: bool, threads: usize, ops: usize, op: &(dyn Fn(usize) + Sync)) -> f64 {
+    let cores = if pin {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let t = Instant::now();
     std::thread::scope(|s| {
         for th in 0..threads {
+            let core = cores.get(th % cores.len().max(1)).copied();
             s.spawn(move || {
+                if let Some(c) = core {
+                    core_affinity::set_for_current(c);
+                }
                 for i in 0..ops {
                     op(th * ops + i);
                 }
@@ -83,4 +98,43 @@ pub fn add_rows(
         "  {scenario} {metric} ranges over {ROUNDS} rounds: {}",
         ranges.join(", ")
     ));
+}
+
+/// The median recorded for `imp` in `structure`'s `scenario`.
+fn value(r: &Report, structure: &str, scenario: &str, imp: &str) -> Option<f64> {
+    r.rows()
+        .iter()
+        .find(|row| row.structure == structure && row.scenario == scenario && row.imp == imp)
+        .map(|row| row.value)
+}
+
+/// Notes `target WHAT: RATIOx (medians), met|MISSED`, where the ratio is
+/// `num`'s median over `den`'s (both lower-is-better times, so `num` is
+/// the peer) and the target is met at `want` or more.
+pub fn target(
+    r: &Report,
+    what: &str,
+    structure: &str,
+    scenario: &str,
+    num: &str,
+    den: &str,
+    want: f64,
+) {
+    if let (Some(a), Some(b)) = (
+        value(r, structure, scenario, num),
+        value(r, structure, scenario, den),
+    ) {
+        let ratio = a / b;
+        let verdict = if ratio >= want { "met" } else { "MISSED" };
+        r.note(&format!(
+            "target {what}: {ratio:.2}x (medians {a:.1} / {b:.1}), {verdict}"
+        ));
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages (`?` where unreadable).
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }

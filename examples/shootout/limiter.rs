@@ -7,10 +7,11 @@
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::guard_support::{add_rows, nanos, per_op};
+use crate::guard_support::{add_rows, loadavg, nanos, per_op, per_op_on, target};
 use crate::report::{Better, Report};
 use latchfree::limiter::{Gcra, Keyed, Quota};
 
@@ -115,11 +116,29 @@ pub fn run(r: &mut Report) {
         .build()
         .unwrap();
     let mx = MutexGcra::new(1, 1_000_000_000);
-    for threads in [1, 2] {
+    // The physical floor of any limiter that keeps its state in one shared
+    // word: one RMW on that word per call (plus the same clock read). A
+    // `fetch_add` is the cheapest such RMW; a load + CAS is GCRA's shape.
+    let floor_word = AtomicU64::new(0);
+    let floor_cas = AtomicU64::new(0);
+    let cas_once = || {
+        let now = nanos();
+        let mut cur = floor_cas.load(Ordering::Relaxed);
+        loop {
+            let next = cur.max(now) + 1;
+            match floor_cas.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(seen) => cur = seen,
+            }
+        }
+    };
+    for (threads, pin) in [(1, false), (2, false), (2, true)] {
         let scenario = format!(
-            "try_acquire_{threads}_thread{}",
-            if threads > 1 { "s" } else { "" }
+            "try_acquire_{threads}_thread{}{}",
+            if threads > 1 { "s" } else { "" },
+            if pin { "_pinned" } else { "" }
         );
+        r.note(&format!("  {scenario}: loadavg {}", loadavg()));
         add_rows(
             r,
             "limiter",
@@ -128,24 +147,69 @@ pub fn run(r: &mut Report) {
             Better::Lower,
             &[
                 ("latchfree", &|| {
-                    per_op(threads, OPS, &|_| {
+                    per_op_on(pin, threads, OPS, &|_| {
                         assert!(lf.try_acquire_at(1, nanos()).is_ok())
                     })
                 }),
                 ("latchfree_std_instant", &|| {
-                    per_op(threads, OPS, &|_| assert!(lf_std.try_acquire(1).is_ok()))
+                    per_op_on(pin, threads, OPS, &|_| {
+                        assert!(lf_std.try_acquire(1).is_ok())
+                    })
                 }),
                 ("governor", &|| {
-                    per_op(threads, OPS, &|_| assert!(gov.check().is_ok()))
+                    per_op_on(pin, threads, OPS, &|_| assert!(gov.check().is_ok()))
                 }),
                 ("ratelimit", &|| {
-                    per_op(threads, OPS, &|_| assert!(rl.try_wait().is_ok()))
+                    per_op_on(pin, threads, OPS, &|_| assert!(rl.try_wait().is_ok()))
                 }),
                 ("mutex_gcra", &|| {
-                    per_op(threads, OPS, &|_| assert!(mx.try_acquire(nanos())))
+                    per_op_on(pin, threads, OPS, &|_| assert!(mx.try_acquire(nanos())))
+                }),
+                ("floor_fetch_add", &|| {
+                    per_op_on(pin, threads, OPS, &|_| {
+                        black_box(
+                            floor_word.fetch_add(black_box(nanos()) & 1 | 1, Ordering::AcqRel),
+                        );
+                    })
+                }),
+                ("floor_cas", &|| {
+                    per_op_on(pin, threads, OPS, &|_| cas_once())
                 }),
             ],
         );
+        let want = if threads == 1 { 1.0 } else { 1.5 };
+        target(
+            r,
+            &format!("{scenario} >= {want}x governor"),
+            "limiter",
+            &scenario,
+            "governor",
+            "latchfree",
+            want,
+        );
+        // Whether any one-word limiter could meet it here: the floor must
+        // be at most governor / want.
+        target(
+            r,
+            &format!("{scenario} one-shared-word floor (fetch_add) >= {want}x governor (reachable at all)"),
+            "limiter",
+            &scenario,
+            "governor",
+            "floor_fetch_add",
+            want,
+        );
+        target(
+            r,
+            &format!("{scenario} latchfree within 1.1x of the CAS floor"),
+            "limiter",
+            &scenario,
+            "floor_cas",
+            "latchfree",
+            1.0 / 1.1,
+        );
+        if pin {
+            continue;
+        }
         // Refusals: a saturated limiter answers "not yet" (a load, no CAS).
         // One cell per ~11 days: nothing is admitted during the run.
         let lf_full = Gcra::new(Quota::with_period(1 << 50));

@@ -2,11 +2,12 @@
 //! Loom models of the balancers' snapshot swaps: pickers racing a
 //! membership change see the old or the new members, never anything else
 //! (and never a freed snapshot); racing changes both land; the fixed
-//! left-right form never lets a picker read the copy being written.
+//! left-right form never lets a picker read the copy being written; the
+//! least-loaded balancer's sharded in-flight counts stay exact.
 
 mod support;
 
-use latchfree::balance::{fixed, HashRing, RoundRobin};
+use latchfree::balance::{fixed, HashRing, LeastLoaded, RoundRobin};
 use loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use loom::sync::Arc;
 use loom::thread;
@@ -143,5 +144,35 @@ fn standing_pin_keeps_picked_member_alive_across_a_change() {
         assert_eq!(picked.0, 1);
         p.refresh();
         assert_eq!(p.pick().unwrap().0, 2);
+    });
+}
+
+/// P2C's sharded counts: a picker's leases count on its own shard, shared
+/// picks on shard 0, and a lease dropped on another thread, across a
+/// membership change, decrements the count its pick incremented. Whatever
+/// the interleaving, the loads never exceed the leases alive and all are
+/// zero once every lease is dropped (broken if a release lands on another
+/// member: a count stays up; a release on the wrong shard of the right
+/// member keeps the sums right and is caught by the unit test
+/// `least_loaded_releases_land_on_their_own_count`, which reads shards).
+#[test]
+fn p2c_sharded_counts_stay_exact() {
+    model(|| {
+        let lb = Arc::new(LeastLoaded::new([1u32, 2]));
+        let held = lb.pick_with(0).unwrap();
+        let lb2 = lb.clone();
+        let other = thread::spawn(move || {
+            let mut p = lb2.picker();
+            let lease = p.pick_with(0x8000_0000_0000_0000).unwrap();
+            drop(held); // a shared-shard lease, released on this thread
+            drop(lease);
+        });
+        lb.add(3);
+        let total: usize = lb.in_flight().iter().map(|x| x.1).sum();
+        assert!(total <= 2, "loads {total} exceed the leases alive");
+        other.join().unwrap();
+        let loads = lb.in_flight();
+        assert_eq!(loads.len(), 3);
+        assert!(loads.iter().all(|x| x.1 == 0), "{loads:?}");
     });
 }

@@ -22,7 +22,7 @@
 //!   reclamation still progresses) and keeps its own cursor, so a pick is
 //!   one `Acquire` load of the snapshot pointer and private arithmetic (a
 //!   ring lookup), writing no cache line another picker writes (P2C: only
-//!   the chosen member's in-flight count). Each picker's own picks follow the algorithm exactly (a
+//!   the picker's own shard of the chosen member's in-flight count). Each picker's own picks follow the algorithm exactly (a
 //!   rotation of round robin's order or of nginx's sequence); the totals
 //!   over all pickers stay within one pick per picker (round robin) or
 //!   `weight` per picker (SWRR) of the exact shares.
@@ -54,7 +54,8 @@
 //!   change.
 //! - [`LeastLoaded`]: Mitzenmacher's power of two choices: sample two
 //!   members at random and take the one with fewer calls in flight
-//!   (counted by the [`Lease`] a pick returns). Keeps the maximum load
+//!   (counted by the [`Lease`] a pick returns, on the picker's own shard
+//!   of the member's counts, see [`LeastLoaded::picker`]). Keeps the maximum load
 //!   within `O(log log n)` of the mean where a single random choice gives
 //!   `O(log n / log log n)`.
 //!
@@ -93,7 +94,9 @@ use core::hash::Hasher;
 #[cfg(feature = "alloc")]
 pub use self::hashing::{HashRing, HashRingPicker, Rendezvous};
 #[cfg(feature = "alloc")]
-pub use self::least_loaded::{Lease, LeastLoaded, LeastLoadedPicker, PickerLease};
+pub use self::least_loaded::{
+    Lease, LeastLoaded, LeastLoadedPicker, PickerLease, P2C_SHARDS, P2C_STALE_AFTER,
+};
 #[cfg(feature = "alloc")]
 pub use self::round_robin::{RoundRobin, RoundRobinPicker};
 #[cfg(feature = "alloc")]

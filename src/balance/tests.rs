@@ -359,10 +359,12 @@ fn least_loaded_picker_leases_count_and_release() {
         drop(lease);
     }
     assert!(lb.in_flight().iter().all(|m| m.1 == 0));
-    // With one member held busy by an owned lease, the picker's choice
-    // among the two sampled avoids it.
+    // With one member held busy by an owned lease (another shard's
+    // count), the picker's choice among the two sampled avoids it once
+    // it has forgotten the loads it cached.
     let busy = lb.pick_with(0).unwrap();
     let b = *busy.member();
+    p.refresh();
     for _ in 0..100 {
         let lease = p.pick_with(xorshift(&mut state)).unwrap();
         assert_ne!(*lease.member(), b);
@@ -371,6 +373,7 @@ fn least_loaded_picker_leases_count_and_release() {
         // it appears in, so it is never picked while busy.
     }
     drop(busy);
+    p.refresh();
     // A removed member's lease stays valid while the pin holds it.
     let lease = p.pick_with(0).unwrap();
     let m = *lease.member();
@@ -378,4 +381,106 @@ fn least_loaded_picker_leases_count_and_release() {
     assert_eq!(*lease.member(), m);
     drop(lease);
     assert!(lb.in_flight().iter().all(|x| x.0 != m));
+}
+
+/// A picker sees the other shards' counts at most `P2C_STALE_AFTER` of
+/// its own picks late: after that many picks it avoids a member another
+/// shard holds busy, without a refresh.
+#[test]
+fn least_loaded_picker_staleness_is_bounded() {
+    let lb = LeastLoaded::new(0..2u32);
+    let mut p = lb.picker();
+    let mut state = 11u64;
+    for _ in 0..10 {
+        drop(p.pick_with(xorshift(&mut state)).unwrap());
+    }
+    let busy = lb.pick_with(0).unwrap();
+    let b = *busy.member();
+    for _ in 0..P2C_STALE_AFTER {
+        drop(p.pick_with(xorshift(&mut state)).unwrap());
+    }
+    for _ in 0..200 {
+        let lease = p.pick_with(xorshift(&mut state)).unwrap();
+        assert_ne!(
+            *lease.member(),
+            b,
+            "still stale after {P2C_STALE_AFTER} picks"
+        );
+    }
+    drop(busy);
+}
+
+/// Every release decrements the very count its pick incremented (member
+/// and shard), whichever thread drops the lease and whether it is dropped
+/// by a panic's unwinding: with pickers on two threads and shared leases
+/// handed between threads, each shard's count of each member equals the
+/// leases alive on it at every checkpoint, and all are zero at the end.
+#[test]
+fn least_loaded_releases_land_on_their_own_count() {
+    use core::panic::AssertUnwindSafe;
+    use std::panic::catch_unwind;
+    use std::sync::{Barrier, Mutex};
+
+    let rounds = if cfg!(miri) { 4 } else { 300 };
+    let lb = LeastLoaded::new(0..5u32);
+    // Round by round: (member, shard) of each live lease.
+    let held: Mutex<Vec<(u32, usize)>> = Mutex::new(Vec::new());
+    let sync = Barrier::new(3);
+    let shared: Mutex<Vec<Lease<u32>>> = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (lb, held, sync, shared) = (&lb, &held, &sync, &shared);
+            s.spawn(move || {
+                let mut p = lb.picker();
+                let shard = p.shard();
+                assert!(shard == 1 || shard == 2, "the first two pickers made");
+                let mut state = 0x1234_5678 + t;
+                for round in 0..rounds {
+                    let r = xorshift(&mut state);
+                    let lease = p.pick_with(r).unwrap();
+                    let owned = lb.pick_with(xorshift(&mut state)).unwrap();
+                    {
+                        let mut h = held.lock().unwrap();
+                        h.push((*lease.member(), shard));
+                        h.push((*owned.member(), 0));
+                    }
+                    shared.lock().unwrap().push(owned);
+                    sync.wait(); // main checks the counts
+                    sync.wait();
+                    if round % 3 == 0 {
+                        // Released by unwinding.
+                        let r = catch_unwind(AssertUnwindSafe(move || {
+                            let _held = lease;
+                            panic!("call failed");
+                        }));
+                        assert!(r.is_err());
+                    } else {
+                        drop(lease);
+                    }
+                    sync.wait(); // main drops the shared leases, checks zero
+                    sync.wait();
+                }
+            });
+        }
+        for _ in 0..rounds {
+            sync.wait();
+            let mut expect = [[0usize; P2C_SHARDS]; 5];
+            for &(m, k) in held.lock().unwrap().iter() {
+                expect[m as usize][k] += 1;
+            }
+            for (m, counts) in lb.shard_counts() {
+                assert_eq!(counts, expect[m as usize], "member {m}");
+            }
+            sync.wait();
+            sync.wait();
+            // The other threads' shared leases, dropped here.
+            shared.lock().unwrap().clear();
+            held.lock().unwrap().clear();
+            for (m, counts) in lb.shard_counts() {
+                assert_eq!(counts, [0; P2C_SHARDS], "member {m}");
+            }
+            sync.wait();
+        }
+    });
+    assert!(lb.in_flight().iter().all(|l| l.1 == 0));
 }
