@@ -70,9 +70,9 @@ pub use self::sink::{EventSink, SinkTarget};
 #[cfg(feature = "std")]
 pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::storage::Inline;
+pub use self::storage::{Gate, InStorage, Stamp, StampTable, Storage, MAX_GATES};
 #[cfg(feature = "alloc")]
 pub use self::storage::{Heap, HeapBuilder};
-pub use self::storage::{Gate, InStorage, Stamp, StampTable, Storage, MAX_GATES};
 #[cfg(feature = "futures-core")]
 pub use self::stream::{EventStream, StreamSource};
 pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
