@@ -12,7 +12,12 @@
 //! guard for the whole run: the operation without the pin), `dashmap`,
 //! `papaya` (a pin per operation). `<op>`: `get` (hits over a map prefilled
 //! with `keys` keys, default 2^20) or `insert` (`count` new keys into a map
-//! prefilled with `keys` keys; growth included, as in a filling map).
+//! prefilled with `keys` keys; growth included, as in a filling map) or
+//! `lookup` (the shootout's read shape: `keys` prefilled, probes drawn
+//! from a universe of `keys * 4 / 3`, so a quarter of them miss) or
+//! `readheavy` (the shootout's ReadHeavy 98/1/1 mix over those probes:
+//! with `keys` = 196608 its tables sit at the growth threshold, as the
+//! shootout's do, and the 2% writes drive their migrations).
 //! Run it twice with different counts and divide the difference of the
 //! totals by the difference of the counts: set-up cost cancels out, and
 //! what is left is the cost per operation. Keys are u64, values u64,
@@ -38,10 +43,48 @@ fn probe(i: u64, keys: u64) -> u64 {
     key(i.wrapping_mul(0x2545_F491_4F6C_DD1D) % keys)
 }
 
+/// The i-th `lookup` probe: from a universe a third larger than the
+/// prefilled keys (the shootout's 3/4 prefill), so about a quarter miss.
+fn probe_mixed(i: u64, keys: u64) -> u64 {
+    probe(i, keys * 4 / 3)
+}
+
+/// The shootout's ReadHeavy 98/1/1 mix on one thread (probes as for
+/// `lookup`); returns `count` after checking the operations' results
+/// against the map's own count of hits.
+fn read_heavy(
+    count: u64,
+    keys: u64,
+    get: impl Fn(u64) -> bool,
+    insert: impl Fn(u64, u64) -> bool,
+    remove: impl Fn(u64) -> bool,
+) -> u64 {
+    let universe = keys * 4 / 3;
+    let mut rng = 0x1234_5678u64;
+    let mut net = 0i64;
+    for _ in 0..count {
+        // xorshift64*, as the shootout's
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        let r = rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let k = key((r & 0xFFFF_FFFF) % universe);
+        match (r >> 32) % 100 {
+            0..98 => {
+                black_box(get(k));
+            }
+            98 => net += i64::from(insert(k, r)),
+            _ => net -= i64::from(remove(k)),
+        }
+    }
+    black_box(net);
+    count
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|insert> <count> [keys]";
+        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|lookup|readheavy|insert> <count> [keys]";
     let (imp, op) = match (args.get(1), args.get(2)) {
         (Some(i), Some(o)) => (i.as_str(), o.as_str()),
         _ => {
@@ -74,6 +117,25 @@ fn main() {
                         hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
                     }
                 }
+                "lookup" if pinned => {
+                    for i in 0..count {
+                        hits += u64::from(guard.get(&probe_mixed(i, keys)).is_some());
+                    }
+                }
+                "lookup" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe_mixed(i, keys)).is_some());
+                    }
+                }
+                "readheavy" => {
+                    hits = read_heavy(
+                        count,
+                        keys,
+                        |k| map.pin().get(&k).is_some(),
+                        |k, v| map.pin().insert(k, v).is_none(),
+                        |k| map.pin().remove(&k).is_some(),
+                    );
+                }
                 "insert" if pinned => {
                     for i in keys..keys + count {
                         hits += u64::from(guard.insert(key(i), i).is_none());
@@ -101,6 +163,20 @@ fn main() {
                         hits += u64::from(map.get(&probe(i, keys)).is_some());
                     }
                 }
+                "lookup" => {
+                    for i in 0..count {
+                        hits += u64::from(map.get(&probe_mixed(i, keys)).is_some());
+                    }
+                }
+                "readheavy" => {
+                    hits = read_heavy(
+                        count,
+                        keys,
+                        |k| map.get(&k).is_some(),
+                        |k, v| map.insert(k, v).is_none(),
+                        |k| map.remove(&k).is_some(),
+                    );
+                }
                 "insert" => {
                     for i in keys..keys + count {
                         hits += u64::from(map.insert(key(i), i).is_none());
@@ -124,6 +200,11 @@ fn main() {
                         hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
                     }
                 }
+                "lookup" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe_mixed(i, keys)).is_some());
+                    }
+                }
                 "insert" => {
                     for i in keys..keys + count {
                         hits += u64::from(map.pin().insert(key(i), i).is_none());
@@ -137,6 +218,14 @@ fn main() {
             std::process::exit(2);
         }
     }
-    // Every get hits; every insert is of a new key.
-    assert_eq!(black_box(hits), count, "{imp} {op}: wrong results");
+    // Every get hits; every insert is of a new key; `lookup` hits exactly
+    // the probes below `keys`.
+    let want = if op == "lookup" {
+        (0..count)
+            .filter(|&i| i.wrapping_mul(0x2545_F491_4F6C_DD1D) % (keys * 4 / 3) < keys)
+            .count() as u64
+    } else {
+        count
+    };
+    assert_eq!(black_box(hits), want, "{imp} {op}: wrong results");
 }
