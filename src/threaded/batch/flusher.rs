@@ -11,6 +11,7 @@ use std::panic::catch_unwind;
 use super::error::BatchError;
 #[cfg(doc)]
 use super::handoff::Handoff;
+use super::metrics::Counters;
 use super::handoff::{self, Flush, FlushCause};
 use super::{Queue, Shared};
 use crate::ring::{Consumer, Poll, Worker};
@@ -70,6 +71,19 @@ pub(super) fn report<T, E>(on_error: &OnError<T, E>, e: BatchError<E>, items: &m
     if let Err(p) = catch_unwind(AssertUnwindSafe(|| on_error(e, items))) {
         drop_quietly(p);
     }
+}
+
+/// The weigher panicked on `item`: counts it and hands it to the error
+/// callback alone (a flusher's and a batch stream's common slow path).
+#[cold]
+pub(super) fn report_unweighed<T, E>(c: &Counters, on_error: &OnError<T, E>, item: T, p: Payload) {
+    // Relaxed: metrics only.
+    c.failed.fetch_add(1, Ordering::Relaxed);
+    c.panicked.fetch_add(1, Ordering::Relaxed);
+    c.unweighed.fetch_add(1, Ordering::Relaxed);
+    let mut one = alloc::vec![item];
+    report(on_error, BatchError::Unweighed(p), &mut one);
+    clear_quietly(&mut one);
 }
 
 /// Empties `items`, dropping each on its own with [`drop_quietly`]: a
@@ -180,14 +194,7 @@ where
     /// The weigher panicked on `item`: it goes to the error callback alone.
     #[cold]
     fn unweighed(&mut self, item: T, p: Payload) {
-        let c = &self.shared.counters;
-        // Relaxed: metrics only.
-        c.failed.fetch_add(1, Ordering::Relaxed);
-        c.panicked.fetch_add(1, Ordering::Relaxed);
-        c.unweighed.fetch_add(1, Ordering::Relaxed);
-        let mut one = alloc::vec![item];
-        report(&self.on_error, BatchError::Unweighed(p), &mut one);
-        clear_quietly(&mut one);
+        report_unweighed(&self.shared.counters, &self.on_error, item, p);
     }
 
     fn ship(&mut self, cause: FlushCause) {

@@ -56,7 +56,7 @@ use core::time::Duration;
 use std::panic::catch_unwind;
 
 use super::error::BatchError;
-use super::flusher::{clear_quietly, report, OnError, Weigher};
+use super::flusher::{clear_quietly, report, report_unweighed, OnError, Weigher};
 use super::handoff::{clock, FlushCause, Handoff};
 use super::metrics::Counters;
 use super::tap::Tap;
@@ -310,14 +310,7 @@ impl<T> BatchStream<T> {
     /// The weigher panicked on `item`: it goes to the error callback alone.
     #[cold]
     fn unweighed(&mut self, item: T, p: Payload) {
-        let c = &self.shared.counters;
-        // Relaxed: metrics only.
-        c.failed.fetch_add(1, Ordering::Relaxed);
-        c.panicked.fetch_add(1, Ordering::Relaxed);
-        c.unweighed.fetch_add(1, Ordering::Relaxed);
-        let mut one = alloc::vec![item];
-        report(&self.on_error, BatchError::Unweighed(p), &mut one);
-        clear_quietly(&mut one);
+        report_unweighed(&self.shared.counters, &self.on_error, item, p);
     }
 
     /// One past the last sequence whose item left the stream (yielded or
