@@ -277,7 +277,7 @@ impl<B: Clone + PartialEq + Send + Sync> LeastLoaded<B> {
 
     /// Each member and its count on every shard (for tests: a release
     /// must decrement the very count its pick incremented).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     pub(super) fn shard_counts(&self) -> Vec<(B, [usize; P2C_SHARDS])> {
         let guard = self.slots.pin();
         self.slots
@@ -364,7 +364,7 @@ impl<B> LeastLoadedPicker<'_, B> {
     }
 
     /// The shard this picker's leases count on (for tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "std"))]
     pub(super) fn shard(&self) -> usize {
         self.shard
     }

@@ -415,6 +415,7 @@ fn least_loaded_picker_staleness_is_bounded() {
 /// by a panic's unwinding: with pickers on two threads and shared leases
 /// handed between threads, each shard's count of each member equals the
 /// leases alive on it at every checkpoint, and all are zero at the end.
+#[cfg(feature = "std")]
 #[test]
 fn least_loaded_releases_land_on_their_own_count() {
     use core::panic::AssertUnwindSafe;
