@@ -165,25 +165,37 @@ impl fmt::Debug for AtomicWaker {
     }
 }
 
+/// A waker that counts its wakes, for the crate's unit tests.
 #[cfg(all(test, feature = "std"))]
-mod tests {
-    use super::AtomicWaker;
+pub(crate) mod counting {
     use alloc::sync::Arc;
     use alloc::task::Wake;
     use core::sync::atomic::{AtomicUsize, Ordering};
     use core::task::Waker;
 
-    struct Count(AtomicUsize);
+    /// Wakes so far.
+    pub(crate) struct Count(pub(crate) AtomicUsize);
+
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    fn counter() -> (Arc<Count>, Waker) {
+    /// A fresh count and a waker that adds to it.
+    pub(crate) fn counter() -> (Arc<Count>, Waker) {
         let c = Arc::new(Count(AtomicUsize::new(0)));
         (c.clone(), Waker::from(c))
     }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::AtomicWaker;
+    use alloc::sync::Arc;
+    use core::sync::atomic::Ordering;
+
+    use crate::waker::counting::counter;
 
     #[test]
     fn waker_wakes_the_latest_registration_once() {

@@ -348,29 +348,19 @@ impl<H: Awaitable, Op> fmt::Debug for Retry<'_, H, Op> {
 
 #[cfg(all(test, feature = "std"))]
 mod tests {
-    use alloc::sync::Arc;
-    use alloc::task::Wake;
+
     use alloc::vec::Vec;
     use core::future::Future;
     use core::pin::pin;
-    use core::sync::atomic::{AtomicUsize, Ordering};
-    use core::task::Waker;
+    use core::sync::atomic::Ordering;
+
     use core::task::{Context, Poll as TaskPoll};
 
     use crate::ring::{
         AsyncWait, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
     };
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-    fn counter() -> (Arc<Count>, Waker) {
-        let c = Arc::new(Count(AtomicUsize::new(0)));
-        (c.clone(), Waker::from(c))
-    }
+    use crate::waker::counting::{counter, Count};
     fn wakes(c: &Count) -> usize {
         c.0.load(Ordering::SeqCst)
     }

@@ -230,7 +230,7 @@ impl<P: SinkTarget> futures_sink::Sink<P::Item> for EventSink<P> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use alloc::sync::Arc;
-    use alloc::task::Wake;
+
     use core::pin::Pin;
     use core::sync::atomic::{AtomicUsize, Ordering};
     use core::task::{Context, Poll as TaskPoll, Waker};
@@ -240,12 +240,7 @@ mod tests {
     use super::EventSink;
     use crate::ring::{AsyncWait, Heap, Multi, Poll, PublishError, Ring, SpinHint};
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::waker::counting::Count;
 
     #[test]
     fn sink_keeps_one_item_waits_for_room_and_closes_the_ring() {

@@ -181,7 +181,7 @@ impl<H: StreamSource> futures_core::Stream for EventStream<H> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use alloc::sync::Arc;
-    use alloc::task::Wake;
+
     use core::pin::Pin;
     use core::sync::atomic::{AtomicUsize, Ordering};
     use core::task::{Context, Poll as TaskPoll, Waker};
@@ -191,12 +191,7 @@ mod tests {
     use super::EventStream;
     use crate::ring::{AsyncWait, Heap, Ring, Single, SpinHint};
 
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::waker::counting::Count;
 
     #[test]
     fn stream_waits_is_woken_yields_then_ends_and_unwraps() {
