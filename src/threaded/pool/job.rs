@@ -239,8 +239,10 @@ impl fmt::Debug for Job {
 /// use latchfree::pool::ThreadPool;
 ///
 /// let pool = ThreadPool::new(1);
+/// let (started, running) = std::sync::mpsc::channel();
 /// let h = pool
-///     .spawn_with(None, |token| {
+///     .spawn_with(None, move |token| {
+///         started.send(()).unwrap();
 ///         let mut rounds = 0u64;
 ///         while !token.is_cancelled() {
 ///             rounds += 1;
@@ -249,7 +251,7 @@ impl fmt::Debug for Job {
 ///         rounds
 ///     })
 ///     .unwrap();
-/// std::thread::sleep(std::time::Duration::from_millis(5));
+/// running.recv().unwrap(); // cancelled before it starts, it would not run
 /// h.cancel();
 /// assert!(h.join().is_ok()); // it saw the token and returned
 /// ```
