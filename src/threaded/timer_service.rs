@@ -289,6 +289,7 @@ impl Timer {
     ///
     /// let timers = TimerService::new();
     /// let (tx, rx) = mpsc::channel();
+    /// let (ended_tx, ended) = mpsc::channel();
     /// // Two runs, then the schedule says "no more".
     /// let mut left = 2;
     /// let twice = timers
@@ -297,13 +298,17 @@ impl Timer {
     ///         Duration::ZERO,
     ///         move |_, _| {
     ///             left -= 1;
+    ///             if left == 0 {
+    ///                 ended_tx.send(()).unwrap();
+    ///             }
     ///             (left > 0).then(Instant::now)
     ///         },
     ///     )
     ///     .unwrap();
     /// rx.recv().unwrap();
     /// rx.recv().unwrap();
-    /// std::thread::sleep(Duration::from_millis(20)); // let the series end
+    /// ended.recv().unwrap(); // the schedule said "no more"
+    /// std::thread::sleep(Duration::from_millis(20)); // let the service record it
     /// assert!(!twice.cancel()); // it had ended: nothing was stopped
     /// ```
     pub fn cancel(&self) -> bool {
