@@ -667,3 +667,157 @@ const _: () = {
     send::<SpscConsumer<'static, u32, 4>>();
     // Not `Sync`: the `compile_fail` examples on the handle types.
 };
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize as Count, Ordering::Relaxed};
+    use std::vec::Vec;
+
+    #[test]
+    fn fifo_holds_n_items_and_gives_them_back_in_order() {
+        let queue: Spsc<u32, 4> = Spsc::new();
+        let (mut p, mut c) = queue.split().unwrap();
+        assert!(queue.split().is_none());
+        for round in 0..3u32 {
+            for i in 0..4 {
+                p.try_push(round * 10 + i).unwrap();
+            }
+            assert!(p.is_full());
+            assert_eq!(p.try_push(99), Err(TryPushError::Full(99)));
+            assert_eq!(c.len(), 4);
+            for i in 0..4 {
+                assert_eq!(c.try_pop(), Ok(round * 10 + i));
+            }
+            assert_eq!(c.try_pop(), Err(TryPopError::Empty));
+            assert!(c.is_empty() && p.is_empty() && queue.is_empty());
+        }
+    }
+
+    #[test]
+    fn ring_spsc_positions_wrap() {
+        // Positions start 3 short of the wrap of `usize` (2^32 on i686,
+        // where CI runs this too): every fill level crosses it.
+        for skew in 0..8 {
+            let queue: Spsc<usize, 4> = Spsc::starting_at((usize::MAX - 3).wrapping_add(skew));
+            let (mut p, mut c) = queue.split().unwrap();
+            let mut next_in = 0;
+            let mut next_out = 0;
+            for step in 0..64 {
+                let burst = step % 5;
+                for _ in 0..burst {
+                    match p.try_push(next_in) {
+                        Ok(()) => next_in += 1,
+                        Err(e) => {
+                            assert!(e.is_full());
+                            assert_eq!(next_in - next_out, 4);
+                        }
+                    }
+                }
+                assert_eq!(c.len(), next_in - next_out);
+                for _ in 0..(step % 3) {
+                    match c.try_pop() {
+                        Ok(v) => {
+                            assert_eq!(v, next_out);
+                            next_out += 1;
+                        }
+                        Err(e) => {
+                            assert_eq!(e, TryPopError::Empty);
+                            assert_eq!(next_in, next_out);
+                        }
+                    }
+                }
+            }
+            assert!(next_out > 16);
+        }
+    }
+
+    #[test]
+    fn ring_spsc_close_by_either_handle() {
+        let queue: Spsc<u8, 2> = Spsc::new();
+        let (mut p, mut c) = queue.split().unwrap();
+        p.try_push(1).unwrap();
+        p.close();
+        assert!(c.is_closed());
+        assert_eq!(c.try_pop(), Ok(1));
+        assert_eq!(c.try_pop(), Err(TryPopError::Closed));
+        assert_eq!(c.pop(), None);
+
+        let queue: Spsc<u8, 2> = Spsc::new();
+        let (mut p, c) = queue.split().unwrap();
+        drop(c);
+        assert!(p.is_closed());
+        // Free slots still take items; a full queue says closed.
+        p.try_push(1).unwrap();
+        p.push(2).unwrap();
+        assert_eq!(p.try_push(3), Err(TryPushError::Closed(3)));
+        assert_eq!(p.push(4), Err(Closed(4)));
+        assert_eq!(queue.len(), 2);
+    }
+
+    #[test]
+    fn ring_spsc_drops_each_item_once() {
+        static DROPS: Count = Count::new(0);
+        struct D;
+        impl Drop for D {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Relaxed);
+            }
+        }
+        {
+            let queue: Spsc<D, 4> = Spsc::starting_at(usize::MAX - 1);
+            let (mut p, mut c) = queue.split().unwrap();
+            for _ in 0..4 {
+                assert!(p.try_push(D).is_ok());
+            }
+            // Refused: handed back, dropped here by the caller.
+            drop(p.try_push(D));
+            assert_eq!(DROPS.load(Relaxed), 1);
+            drop(c.try_pop());
+            assert_eq!(DROPS.load(Relaxed), 2);
+            drop((p, c));
+            // Three still queued.
+            assert_eq!(DROPS.load(Relaxed), 2);
+        }
+        assert_eq!(DROPS.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn ring_spsc_threads_hand_over_every_item_in_order() {
+        const ITEMS: usize = if cfg!(miri) { 200 } else { 200_000 };
+        let queue: Spsc<usize, 8> = Spsc::starting_at(usize::MAX - 100);
+        let (mut p, mut c) = queue.split().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                for i in 0..ITEMS {
+                    if i % 3 == 0 {
+                        p.push(i).unwrap();
+                    } else {
+                        let mut item = i;
+                        while let Err(e) = p.try_push(item) {
+                            item = e.into_inner();
+                            std::thread::yield_now();
+                        }
+                    }
+                }
+            });
+            let mut got = Vec::with_capacity(ITEMS);
+            while let Some(v) = c.pop() {
+                got.push(v);
+                if got.len() % 1000 == 0 {
+                    std::thread::yield_now();
+                }
+            }
+            assert_eq!(got.len(), ITEMS);
+            assert!(got.iter().enumerate().all(|(i, &v)| i == v));
+        });
+    }
+
+    #[test]
+    fn ring_spsc_debug_needs_no_debug_items() {
+        struct Opaque;
+        let queue: Spsc<Opaque, 2> = Spsc::default();
+        let (p, c) = queue.split().unwrap();
+        assert!(std::format!("{queue:?} {p:?} {c:?}").contains("capacity: 2"));
+    }
+}
