@@ -74,9 +74,18 @@ use crate::sync::{spin_loop, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 ///
 /// [`split`](Spsc::split) hands out its two handles, once. Every slot is
 /// usable (a full queue holds `N` items). Pushing and popping are wait-free
-/// loads and stores; a side learns that the other one left only when it
-/// cannot go on (see the [module docs](self) for the contract, which
-/// differs from [`Ring::close`](super::Ring::close)).
+/// loads and stores (no compare-and-swap: Cortex-M0 and riscv32imc run
+/// them natively), with each side caching the other's position.
+///
+/// **Closing differs from [`Ring::close`](super::Ring::close)**, which any
+/// holder of a ring may call and every publish and poll honours at once.
+/// An `Spsc` is closed by its handles going away, and a side looks at the
+/// other's departure only when it cannot go on, so neither fast path tests
+/// it: after the producer is dropped (or [`SpscProducer::close`]d) the
+/// consumer takes every item pushed before, then gets
+/// [`TryPopError::Closed`]; after the consumer is dropped the producer
+/// keeps filling the free slots, then gets [`TryPushError::Closed`] with
+/// its item back. Items still queued drop with the queue.
 ///
 /// An interrupt producer on a microcontroller: the queue is a `static`
 /// (all zero bits, so it costs RAM in `.bss` and no flash), the producer is
@@ -669,7 +678,10 @@ const _: () = {
 };
 
 #[cfg(all(test, feature = "std"))]
+#[allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use std::sync::atomic::{AtomicUsize as Count, Ordering::Relaxed};
     use std::vec::Vec;

@@ -74,7 +74,10 @@ fn run_n<const N: usize>(start: usize, ops: &[Op]) -> Result<(), String> {
                 Op::Push(v) => {
                     let Some(p) = producer.as_mut() else { continue };
                     created += 1;
-                    let item = Counted { value: *v, drops: drops.clone() };
+                    let item = Counted {
+                        value: *v,
+                        drops: drops.clone(),
+                    };
                     let got = p.try_push(item).map_err(|e| match e {
                         TryPushError::Full(i) => ("full", i.value),
                         TryPushError::Closed(i) => ("closed", i.value),
