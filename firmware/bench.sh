@@ -28,7 +28,7 @@ build() {
 build
 read -r bare_flash bare_ram < <(sizes)
 declare -A flash ram
-for m in ring mpring heapless bbqueue wheel delay embassy; do
+for m in spsc ring mpring heapless bbqueue wheel delay embassy; do
     build --features "measure-$m"
     read -r f r < <(sizes)
     flash[$m]=$((f - bare_flash))
@@ -45,6 +45,7 @@ insns() { echo "$out" | sed -n "s/^insns\/op $1: //p"; }
 echo "| structure (16 or 64 slots of u32) | operation | instructions / op | flash (B) | RAM (B) |"
 echo "|---|---|---|---|---|"
 row() { echo "| $1 | $2 | $(insns "$3") | ${flash[$4]} | ${ram[$4]} |"; }
+row "latchfree \`Spsc<u32, 64>\`" "\`try_push\` + \`try_pop\`" "latchfree Spsc try_push+try_pop" spsc
 row "latchfree SP ring, \`Inline<u32, 64, 1>\`" "\`try_publish\` + \`poll\`" "latchfree SP ring try_publish+poll" ring
 row "heapless \`spsc::Queue<u32, 64>\`" "\`enqueue\` + \`dequeue\`" "heapless spsc enqueue+dequeue" heapless
 row "bbqueue \`BBBuffer<256>\` (4-byte grants)" "\`grant_exact\` + \`commit\` + \`read\` + \`release\`" "bbqueue grant+commit+read+release" bbqueue

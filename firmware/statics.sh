@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 target="$1"
-held_to_bss="SAMPLE_RING EVENT_RING WHEEL SMALL_WHEEL PRIORITIES DELAYS"
+held_to_bss="SAMPLE_RING EVENT_RING SPSC_QUEUE WHEEL SMALL_WHEEL PRIORITIES DELAYS"
 # A 16-timer `static` wheel for a small part fits in 1 KiB (issue 14).
 held_to_1k="SMALL_WHEEL"
 tools="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"

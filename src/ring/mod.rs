@@ -50,6 +50,7 @@ mod sequence;
 mod shared;
 #[cfg(feature = "futures-sink")]
 mod sink;
+mod spsc;
 #[cfg(feature = "std")]
 mod std_wait;
 mod storage;
@@ -67,6 +68,7 @@ pub use self::sequence::MAX_CAPACITY;
 pub use self::shared::{AnyRing, Graph, Mode, Multi, Node, Ring, RingRef, Single};
 #[cfg(feature = "futures-sink")]
 pub use self::sink::{EventSink, SinkTarget};
+pub use self::spsc::{Spsc, SpscConsumer, SpscProducer, TryPopError};
 #[cfg(feature = "std")]
 pub use self::std_wait::{Blocking, Parking, TimedWait, Timeout, Yielding};
 pub use self::storage::Inline;

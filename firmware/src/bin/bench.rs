@@ -5,7 +5,7 @@
 //! bare firmware. `bench.sh` runs it all and prints the README's table.
 //!
 //! Each operation is the pair a queue exists for: put one `u32` in, take it
-//! out (ring: `try_publish` + `poll`; heapless: `enqueue` + `dequeue`;
+//! out (`Spsc`: `try_push` + `try_pop`; ring: `try_publish` + `poll`; heapless: `enqueue` + `dequeue`;
 //! bbqueue: `grant_exact(4)` + `commit` + `read` + `release`), or a timer's
 //! whole life (insert, advance past it, pop it).
 #![no_std]
@@ -61,6 +61,8 @@ fn main() -> ! {
     report("empty loop", empty);
     verify(black_box(expected_sum()));
 
+    #[cfg(feature = "measure-spsc")]
+    report("latchfree Spsc try_push+try_pop", spsc::run());
     #[cfg(feature = "measure-ring")]
     report("latchfree SP ring try_publish+poll", ring::run());
     #[cfg(feature = "measure-mpring")]
@@ -124,6 +126,35 @@ fn elapsed(f: impl FnOnce()) -> u32 {
     f();
     let end = SYST::get_current();
     start.wrapping_sub(end) & 0x00ff_ffff
+}
+
+#[cfg(feature = "measure-spsc")]
+mod spsc {
+    use super::*;
+    use latchfree::ring::Spsc;
+
+    static QUEUE: Spsc<u32, 64> = Spsc::new();
+
+    pub(super) fn run() -> u32 {
+        // Split once, so never refused; if it were, a failed run (through
+        // `verify`, already in the bare image: the set-up costs no flash
+        // the structure does not).
+        let Some((mut producer, mut consumer)) = QUEUE.split() else {
+            verify(expected_sum().wrapping_add(1));
+            return 0;
+        };
+        let mut sum = 0u32;
+        let t = elapsed(|| {
+            for i in 0..N {
+                let _ = producer.try_push(black_box(i));
+                if let Ok(v) = consumer.try_pop() {
+                    sum = sum.wrapping_add(v);
+                }
+            }
+        });
+        verify(black_box(sum));
+        t
+    }
 }
 
 #[cfg(feature = "measure-ring")]

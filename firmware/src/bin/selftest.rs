@@ -4,6 +4,9 @@
 //! - a `static` single-producer ring fed from the SysTick interrupt (the
 //!   producer handle moved into the handler once), drained by the main
 //!   loop, filled to the brim on purpose;
+//! - a `static` `Spsc` (the ring's single-producer/single-consumer front)
+//!   fed from the same interrupt with `try_push`, drained with `try_pop`,
+//!   filled to the brim, then closed by the interrupt dropping its producer;
 //! - a `static` multi-producer ring published from the main loop and from
 //!   the interrupt at once;
 //! - a `static` timing wheel driven by the tick counter the interrupt keeps;
@@ -29,8 +32,10 @@ use latchfree::balance::fixed::RoundRobin;
 use latchfree::limiter::{Gcra32, TryAcquireError};
 use latchfree::queue::{DelayQueue, Fixed, PriorityQueue};
 use latchfree::ring::{
-    BusySpin, Consumer, Inline, Multi, MultiProducer, Producer, PublishError, Ring, Single,
+    BusySpin, Consumer, Inline, Multi, MultiProducer, Producer, PublishError, Ring, Single, Spsc,
+    SpscConsumer, SpscProducer, TryPopError,
 };
+use latchfree::error::TryPushError;
 use latchfree::wheel::{SmallWheel, Wheel, WheelConfig};
 use latchfree_firmware::{check, finish, start_systick, Rng};
 
@@ -38,6 +43,8 @@ use latchfree_firmware::{check, finish, start_systick, Rng};
 const SAMPLES: u32 = 300;
 /// Events each of the two producers publishes into the multi-producer ring.
 const EVENTS: u32 = 200;
+/// Items the SysTick handler pushes into the `Spsc` before it closes it.
+const ITEMS: u32 = 250;
 /// Marks an event the interrupt published.
 const FROM_IRQ: u32 = 1 << 31;
 /// Processor clocks between two SysTick interrupts.
@@ -51,10 +58,15 @@ type EventRing = Ring<Inline<u32, 16, 1>, Multi, BusySpin>;
 /// A ring in a `static`: built at compile time, no allocator.
 static SAMPLE_RING: SampleRing = Ring::with_wait(Inline::new([0; 16]), BusySpin);
 static EVENT_RING: EventRing = Ring::with_wait(Inline::new([0; 16]), BusySpin);
+/// The single-producer/single-consumer front, in a `static` too.
+static SPSC_QUEUE: Spsc<u32, 8> = Spsc::new();
 
 type IrqHandles = (
     Producer<&'static SampleRing>,
     MultiProducer<&'static EventRing>,
+    // `None` once the handler has pushed every item: dropping the producer
+    // closes the queue for the main loop.
+    Option<SpscProducer<'static, u32, 8>>,
 );
 /// The hand-off: `main` puts the interrupt's producer handles here once;
 /// the handler takes them on its first run and owns them from then on.
@@ -64,6 +76,8 @@ static IRQ_HANDLES: Mutex<RefCell<Option<IrqHandles>>> = Mutex::new(RefCell::new
 static TICKS: AtomicU32 = AtomicU32::new(0);
 /// Ticks on which the sample ring was full (the sample waits a tick).
 static FULL: AtomicU32 = AtomicU32::new(0);
+/// Ticks on which the `Spsc` was full (the item waits a tick).
+static QUEUE_FULL: AtomicU32 = AtomicU32::new(0);
 
 #[exception]
 fn SysTick() {
@@ -71,6 +85,7 @@ fn SysTick() {
     static mut HANDLES: Option<IrqHandles> = None;
     static mut NEXT_SAMPLE: u32 = 0;
     static mut NEXT_EVENT: u32 = 0;
+    static mut NEXT_ITEM: u32 = 0;
     static mut JITTER: Rng = Rng(0x6c07_8965);
 
     TICKS.store(TICKS.load(Relaxed).wrapping_add(1), Release);
@@ -85,7 +100,7 @@ fn SysTick() {
     if HANDLES.is_none() {
         *HANDLES = critical_section::with(|cs| IRQ_HANDLES.borrow_ref_mut(cs).take());
     }
-    let Some((samples, events)) = HANDLES else {
+    let Some((samples, events, queue)) = HANDLES else {
         return;
     };
     // Only `try_publish` in here: a waiting `publish` would wait for the
@@ -105,6 +120,17 @@ fn SysTick() {
             }
             Err(PublishError::Full(_)) => FULL.store(FULL.load(Relaxed) + 1, Relaxed),
             Err(_) => check!(false, "the sample ring refused sample {}", value),
+        }
+    }
+    if let Some(producer) = queue {
+        // `try_push` only, for the same reason.
+        match producer.try_push(*NEXT_ITEM) {
+            Ok(()) => *NEXT_ITEM += 1,
+            Err(TryPushError::Full(_)) => QUEUE_FULL.store(QUEUE_FULL.load(Relaxed) + 1, Relaxed),
+            Err(TryPushError::Closed(_)) => check!(false, "the Spsc closed under its producer"),
+        }
+        if *NEXT_ITEM == ITEMS {
+            *queue = None;
         }
     }
     if *NEXT_EVENT < EVENTS {
@@ -143,11 +169,15 @@ fn main() -> ! {
         Ring::graph(&SAMPLE_RING).is_err(),
         "a second graph was built"
     );
-    let irq = (sample_producer, event_producer.clone());
+    let Some((queue_producer, mut queue)) = SPSC_QUEUE.split() else {
+        panic!("the Spsc refused its first split");
+    };
+    check!(SPSC_QUEUE.split().is_none(), "the Spsc split twice");
+    let irq = (sample_producer, event_producer.clone(), Some(queue_producer));
     critical_section::with(|cs| *IRQ_HANDLES.borrow_ref_mut(cs) = Some(irq));
 
     start_systick(core.SYST, TICK_CYCLES);
-    rings_and_wheel(&mut samples, &mut events, &mut event_producer, WHEEL);
+    rings_and_wheel(&mut samples, &mut events, &mut event_producer, &mut queue, WHEEL);
     footprint();
     finish("selftest")
 }
@@ -158,6 +188,7 @@ fn rings_and_wheel(
     samples: &mut Consumer<&'static SampleRing>,
     events: &mut Consumer<&'static EventRing>,
     producer: &mut MultiProducer<&'static EventRing>,
+    queue: &mut SpscConsumer<'static, u32, 8>,
     wheel: &mut Wheel<u32, Fixed<16>>,
 ) {
     let mut rng = Rng(0x2545_f491);
@@ -195,16 +226,18 @@ fn rings_and_wheel(
     }
 
     let (mut next_sample, mut main_next, mut main_seen, mut irq_seen) = (0u32, 0u32, 0u32, 0u32);
+    let (mut next_item, mut queue_closed) = (0u32, false);
     loop {
         let now = TICKS.load(Acquire);
         if now > GIVE_UP_TICKS {
             check!(
                 false,
-                "gave up at tick {}: samples {}, events {}+{}",
+                "gave up at tick {}: samples {}, events {}+{}, items {}",
                 now,
                 next_sample,
                 main_seen,
-                irq_seen
+                irq_seen,
+                next_item
             );
             break;
         }
@@ -218,6 +251,20 @@ fn rings_and_wheel(
             );
             next_sample = s + 1;
         });
+        // Every item, in order, then `Closed` (never before the last).
+        while !queue_closed {
+            match queue.try_pop() {
+                Ok(v) => {
+                    check!(v == next_item, "Spsc item {}, expected {}", v, next_item);
+                    next_item = v + 1;
+                }
+                Err(TryPopError::Empty) => break,
+                Err(TryPopError::Closed) => {
+                    check!(next_item == ITEMS, "Spsc closed after {} items", next_item);
+                    queue_closed = true;
+                }
+            }
+        }
         if main_next < EVENTS {
             match producer.try_publish(|e| *e = main_next) {
                 Ok(_) => main_next += 1,
@@ -262,7 +309,12 @@ fn rings_and_wheel(
             check!(Some(x.key) == keys[i], "timer {}: key", i);
             fired[i] = true;
         }
-        if next_sample == SAMPLES && main_seen == EVENTS && irq_seen == EVENTS && wheel.is_empty() {
+        if next_sample == SAMPLES
+            && main_seen == EVENTS
+            && irq_seen == EVENTS
+            && queue_closed
+            && wheel.is_empty()
+        {
             break;
         }
     }
@@ -276,6 +328,7 @@ fn rings_and_wheel(
         );
     }
     check!(FULL.load(Relaxed) > 0, "the sample ring never filled up");
+    check!(QUEUE_FULL.load(Relaxed) > 0, "the Spsc never filled up");
 }
 
 /// What a `static` costs on this core, for the record, and issue 14's
@@ -304,6 +357,12 @@ fn footprint() {
         size_of::<SampleRing>() - 16 * size_of::<u32>()
     );
     ring::<16>("MP Ring<Inline<u32, 16, 1>>", size_of::<EventRing>());
+    ring::<8>("Spsc<u32, 8>", size_of::<Spsc<u32, 8>>());
+    check!(
+        size_of::<Spsc<u32, 8>>() - 8 * size_of::<u32>() <= 64,
+        "Spsc overhead beyond its slots: {} B (at most 64)",
+        size_of::<Spsc<u32, 8>>() - 8 * size_of::<u32>()
+    );
     hprintln!(
         "size_of Wheel<u32, Fixed<16>>: {} B",
         size_of::<Wheel<u32, Fixed<16>>>()
