@@ -13,13 +13,18 @@
 //!   (latchfree `BusySpin`, disruptor `BusySpin`, peers spin on
 //!   `core::hint::spin_loop`); `sync_channel` always blocks.
 //! - `3p1c`, `pipeline3` and `diamond` run four threads on two cores: every
-//!   implementation yields. latchfree uses `Yielding` (`sched_yield` at
-//!   each failed check); the queue peers spin 64 times, then yield;
-//!   disruptor consumers use a `WaitStrategy` defined here that yields on
-//!   every empty check (the crate ships only spin and sleep strategies), and
-//!   since disruptor producers have no wait strategy at all (`publish`
-//!   busy-loops on a full ring) the harness gives them `try_publish` plus the
-//!   same spin-then-yield loop.
+//!   implementation yields at each failed check (`sched_yield`). latchfree
+//!   uses `Yielding` (in `3p1c` the same loop with its yields counted); the
+//!   queue peers yield at each failed push or pop; disruptor consumers use
+//!   a `WaitStrategy` defined here that yields on every empty check (the
+//!   crate ships only spin and sleep strategies), and since disruptor
+//!   producers have no wait strategy at all (`publish` busy-loops on a full
+//!   ring) the harness gives them `try_publish` plus the same yield loop.
+//!   `3p1c` also reports, from its timed runs, the yields per 1000 events
+//!   of the producers and of the consumer, and the events per batch of
+//!   latchfree's consumer: with more threads than cores a yield that
+//!   switches threads costs microseconds, so these counts explain its
+//!   throughput.
 //! - Queues have no multicast: `pipeline3` and `diamond` use one queue per
 //!   edge with forwarding threads (the diamond's C joins its two inputs).
 //!
@@ -49,6 +54,7 @@
 // the library, not its benchmarks.
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
+use std::cell::Cell;
 use std::hint::{black_box, spin_loop};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex, OnceLock};
@@ -59,7 +65,9 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 use disruptor::{Polling, Producer as _};
 use hdrhistogram::Histogram;
-use latchfree::ring::{BusySpin, ConsumeError, Heap, Multi, Poll, Ring, Single, Yielding};
+use latchfree::ring::{
+    BusySpin, ConsumeError, Heap, Multi, Poll, Ring, Single, TimedOut, WaitStrategy, Yielding,
+};
 
 use crate::report::{Better, Report};
 
@@ -180,6 +188,61 @@ pub enum Wait {
     Yield,
 }
 
+// ---------------------------------------------------------------------------
+// Yield counts (the 3p1c diagnosis): every `sched_yield` a waiter makes is
+// counted in its thread, and each thread adds its count to its role's total
+// when it ends, so the count adds no shared write to the waits it measures.
+
+thread_local! {
+    static YIELDS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Yields made by producer threads and by consumer threads, since the last
+/// `take_yields`.
+static YIELDS_BY_ROLE: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Which total a thread's yields go to.
+#[derive(Clone, Copy)]
+enum Role {
+    Producer = 0,
+    Consumer = 1,
+}
+
+/// `yield_now`, counted for the calling thread.
+#[inline]
+fn counted_yield() {
+    YIELDS.with(|c| c.set(c.get() + 1));
+    thread::yield_now();
+}
+
+/// Adds the calling thread's yields to `role`'s total (call as it ends).
+fn flush_yields(role: Role) {
+    let n = YIELDS.with(|c| c.replace(0));
+    YIELDS_BY_ROLE[role as usize].fetch_add(n, Ordering::Relaxed);
+}
+
+/// The totals `(producers, consumers)` since the last call, reset.
+fn take_yields() -> (u64, u64) {
+    (
+        YIELDS_BY_ROLE[0].swap(0, Ordering::Relaxed),
+        YIELDS_BY_ROLE[1].swap(0, Ordering::Relaxed),
+    )
+}
+
+/// latchfree's `Yielding` (a yield at each failed check), its yields
+/// counted: the one strategy of the rows that report yields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CountedYielding;
+
+impl WaitStrategy for CountedYielding {
+    fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
+        while !ready() {
+            counted_yield();
+        }
+        Ok(())
+    }
+}
+
 struct Backoff {
     wait: Wait,
 }
@@ -194,7 +257,7 @@ impl Backoff {
     fn snooze(&mut self) {
         match self.wait {
             Wait::Spin => spin_loop(),
-            Wait::Yield => thread::yield_now(),
+            Wait::Yield => counted_yield(),
         }
     }
 }
@@ -205,7 +268,7 @@ pub struct DisruptorYield;
 
 impl disruptor::wait_strategies::WaitStrategy for DisruptorYield {
     fn wait_for(&self, _sequence: disruptor::Sequence) {
-        thread::yield_now();
+        counted_yield();
     }
 }
 
@@ -218,6 +281,8 @@ struct Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
+        // The consumer thread ends here (its yields count for 3p1c).
+        flush_yields(Role::Consumer);
         self.out.store(self.sum, Ordering::Release);
     }
 }
@@ -452,23 +517,33 @@ pub fn lf_1p1c(n: u64, batch: usize, poll: bool) -> Duration {
     })
 }
 
-/// 3P1C on a `Multi` ring with `Yielding`.
-pub fn lf_3p1c(n: u64) -> Duration {
+/// 3P1C on a `Multi` ring with `Yielding` (counted: `CountedYielding`).
+/// Returns the time and how many batches the consumer's `wait` handed out.
+pub fn lf_3p1c(n: u64) -> (Duration, u64) {
     assert_eq!(n % PRODUCERS, 0);
     let per = n / PRODUCERS;
-    let ring = Ring::<Heap<u64>, Multi, Yielding>::with_wait(
+    let ring = Ring::<Heap<u64>, Multi, CountedYielding>::with_wait(
         Heap::builder(CAP).gates(1).build().expect("capacity"),
-        Yielding,
+        CountedYielding,
     );
     let mut g = Ring::graph(&ring).expect("graph");
-    let c = g.consumer(&[]).expect("gate");
+    let mut c = g.consumer(&[]).expect("gate");
     let p = g.multi_producer().unwrap();
     let go = Barrier::new(PRODUCERS as usize + 1);
     let go = &go;
     thread::scope(|s| {
         let h = s.spawn(move || {
             pin(1);
-            lf_drain!(c)
+            let (mut sum, mut batches) = (0u64, 0u64);
+            loop {
+                match c.wait(|e: &u64, _, _| sum += *e) {
+                    Ok(_) => batches += 1,
+                    Err(ConsumeError::Closed) => break,
+                    Err(e) => panic!("latchfree consumer: {e}"),
+                }
+            }
+            flush_yields(Role::Consumer);
+            (sum, batches)
         });
         for j in 0..PRODUCERS {
             let mut p = p.clone();
@@ -478,15 +553,16 @@ pub fn lf_3p1c(n: u64) -> Duration {
                 for v in j * per + 1..=(j + 1) * per {
                     p.publish(|slot| *slot = v).expect("open");
                 }
+                flush_yields(Role::Producer);
             });
         }
         drop(p);
         go.wait();
         let t = Instant::now();
-        let sum = h.join().expect("consumer");
+        let (sum, batches) = h.join().expect("consumer");
         let el = t.elapsed();
         check("latchfree", "consumer", sum, n);
-        el
+        (el, batches)
     })
 }
 
@@ -671,6 +747,7 @@ pub fn d_3p1c(n: u64) -> Duration {
                 for v in j * per + 1..=(j + 1) * per {
                     d_publish(&mut p, v, Wait::Yield);
                 }
+                flush_yields(Role::Producer);
                 // The last handle dropped joins the consumer.
             });
         }
@@ -827,6 +904,7 @@ pub fn q_3p1c<C: Chan>(n: u64, wait: Wait) -> Option<Duration> {
             for _ in 0..n {
                 sum += C::recv(&mut rx, wait);
             }
+            flush_yields(Role::Consumer);
             sum
         });
         for (j, mut tx) in (0..PRODUCERS).zip(txs) {
@@ -836,6 +914,7 @@ pub fn q_3p1c<C: Chan>(n: u64, wait: Wait) -> Option<Duration> {
                 for v in j * per + 1..=(j + 1) * per {
                     C::send(&mut tx, v, wait);
                 }
+                flush_yields(Role::Producer);
             });
         }
         go.wait();
@@ -1483,6 +1562,82 @@ fn throughput(r: &mut Report, scenario: &str, mut cases: Vec<Case<'_>>) {
     }
 }
 
+/// The `3p1c` rows: throughput, implementations round-robin as in
+/// `throughput`, plus what explains it where threads outnumber cores: the
+/// yields per 1000 events of the producers and of the consumer (every
+/// implementation yields at its first failed check), and the events per
+/// batch latchfree's consumer takes. The counts come from the timed runs
+/// (a thread-local increment per yield, added up as each thread ends).
+fn three_p1c(r: &mut Report) {
+    const SCENARIO: &str = "3p1c";
+    if !selected(SCENARIO) {
+        return;
+    }
+    let batches = Cell::new(0u64);
+    let mut cases: Vec<Case<'_>> = vec![
+        case("latchfree", N, || {
+            let (el, b) = lf_3p1c(N);
+            batches.set(b);
+            el
+        }),
+        case("disruptor", N, || d_3p1c(N)),
+        case(CrossbeamArrayQueue::NAME, N, || {
+            q_3p1c::<CrossbeamArrayQueue>(N, Wait::Yield).expect("MPMC")
+        }),
+        case(StdSyncChannel::NAME, N_STD, || {
+            q_3p1c::<StdSyncChannel>(N_STD, Wait::Yield).expect("MPSC")
+        }),
+        case("floor", N, || floor_tput(N)),
+    ];
+    let mut rates: Vec<Vec<f64>> = cases.iter().map(|_| Vec::new()).collect();
+    let mut yields: Vec<[Vec<f64>; 2]> = cases.iter().map(|_| Default::default()).collect();
+    let mut per_batch = Vec::new();
+    for _ in 0..rounds() {
+        for ((v, y), (imp, n, f)) in rates.iter_mut().zip(&mut yields).zip(cases.iter_mut()) {
+            // Counts left by other scenarios' threads are not this run's.
+            take_yields();
+            v.push(*n as f64 / f().as_secs_f64());
+            let (p, c) = take_yields();
+            let per_k = |k: u64| k as f64 * 1000.0 / *n as f64;
+            y[0].push(per_k(p));
+            y[1].push(per_k(c));
+            if *imp == "latchfree" {
+                per_batch.push(N as f64 / batches.get().max(1) as f64);
+            }
+        }
+    }
+    for ((v, y), (imp, _, _)) in rates.into_iter().zip(yields).zip(cases) {
+        r.add_rounds("ring", SCENARIO, imp, "events_per_sec", &v, Better::Higher);
+        // The floor does not wait; `sync_channel` blocks instead of yielding.
+        if imp != "floor" && imp != StdSyncChannel::NAME {
+            r.add_rounds(
+                "ring",
+                SCENARIO,
+                imp,
+                "prod_yields_per_1k",
+                &y[0],
+                Better::Lower,
+            );
+            r.add_rounds(
+                "ring",
+                SCENARIO,
+                imp,
+                "cons_yields_per_1k",
+                &y[1],
+                Better::Lower,
+            );
+        }
+    }
+    r.add_rounds(
+        "ring",
+        SCENARIO,
+        "latchfree",
+        "events_per_batch",
+        &per_batch,
+        Better::Higher,
+    );
+}
+
 type Burst<'a> = (&'static str, Box<dyn FnMut(u64) -> f64 + 'a>);
 
 /// Burst sizes of the burst benchmark.
@@ -1771,22 +1926,11 @@ fn run_pinned_or_not(r: &mut Report) {
         ],
     );
 
-    r.note("ring: 3p1c (yielding; rtrb is SPSC only)");
-    throughput(
-        r,
-        "3p1c",
-        vec![
-            case("latchfree", N, || lf_3p1c(N)),
-            case("disruptor", N, || d_3p1c(N)),
-            case(CrossbeamArrayQueue::NAME, N, || {
-                q_3p1c::<CrossbeamArrayQueue>(N, Wait::Yield).expect("MPMC")
-            }),
-            case(StdSyncChannel::NAME, N_STD, || {
-                q_3p1c::<StdSyncChannel>(N_STD, Wait::Yield).expect("MPSC")
-            }),
-            case("floor", N, || floor_tput(N)),
-        ],
+    r.note(
+        "ring: 3p1c (yielding; rtrb is SPSC only; yields per 1000 events by producers and by \
+         the consumer, and latchfree's events per consumer batch, counted in the timed runs)",
     );
+    three_p1c(r);
 
     r.note("ring: pipeline3 (yielding; queues chained with forwarding threads)");
     throughput(
