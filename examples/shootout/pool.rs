@@ -299,7 +299,11 @@ fn one_pass(name: &str, p: &dyn Pool, n: usize, iters: u32) -> f64 {
         p.submit(job(&warm, 0));
     }
     p.join(&warm, 1000);
-    assert_eq!(warm.load(Ordering::Acquire), 1000, "{name} lost warm-up jobs");
+    assert_eq!(
+        warm.load(Ordering::Acquire),
+        1000,
+        "{name} lost warm-up jobs"
+    );
     let done = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
     for _ in 0..n {
@@ -420,5 +424,8 @@ pub fn run(r: &mut Report) {
     throughput(r, "noop_1M", 1_000_000, 0);
     throughput(r, "work_1us_100k", 100_000, calibrate());
     idle_cpu(r);
-    r.note(&format!("pool: load average after the section {}", loadavg()));
+    r.note(&format!(
+        "pool: load average after the section {}",
+        loadavg()
+    ));
 }
