@@ -340,4 +340,49 @@ mod tests {
         bell.ring_all();
         napper.join().unwrap();
     }
+
+    /// While the one sleeper's signal is in flight (it cannot run yet: we
+    /// hold the lock it must take back), another ring sends nothing and so
+    /// never waits for the lock; before signals in flight were counted it
+    /// took the lock and signalled again every time.
+    #[test]
+    fn a_ring_with_a_signal_in_flight_skips_the_lock() {
+        let bell = Arc::new(Doorbell::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, st) = (bell.clone(), stop.clone());
+        let sleeper = thread::spawn(move || {
+            b.sleep(|_| {
+                if st.load(Ordering::SeqCst) {
+                    Check::Done(())
+                } else {
+                    Check::Wait(Some(Duration::from_secs(5)))
+                }
+            })
+        });
+        // Until we catch the signal in flight: ring, then take the lock
+        // before the sleeper takes it back (it may win; then try again).
+        let g = loop {
+            while bell.sleepers() == 0 {
+                thread::yield_now();
+            }
+            assert!(bell.ring(), "the sleeper is counted");
+            let g = bell.lock();
+            if bell.pending() == 1 {
+                break g;
+            }
+            drop(g);
+            thread::sleep(Duration::from_millis(1));
+        };
+        let b = bell.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ringer = thread::spawn(move || tx.send(b.ring()).unwrap());
+        let rang = rx.recv_timeout(Duration::from_secs(2));
+        drop(g);
+        assert_eq!(rang, Ok(true), "the second ring waited for the lock");
+        ringer.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        bell.ring_all();
+        sleeper.join().unwrap();
+        assert_eq!((bell.sleepers(), bell.pending()), (0, 0));
+    }
 }
