@@ -7,7 +7,7 @@
 //!
 //! `--pin` pins every thread of the ring section to a core (round-robin
 //! over the cores, the same placement for every implementation);
-//! `--rounds N` sets its number of interleaved rounds (default 5; the
+//! `--rounds N` sets its (and the pool section's) number of interleaved rounds (default 5; the
 //! median and min–max over them are reported); `--only 1p1c,pingpong`
 //! runs only the ring scenarios whose names start with those prefixes.
 //!
@@ -114,6 +114,7 @@ fn main() {
         }
     }
 
+    pool::configure(ring_opts.rounds);
     ring::configure(ring_opts);
     let mut report = Report::new(true);
     let start = std::time::Instant::now();

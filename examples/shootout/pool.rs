@@ -1,7 +1,11 @@
 //! Thread pool against `threadpool`, `rayon::spawn` and crossbeam-channel
 //! workers: 1M no-op jobs submitted then joined, 100k jobs of ~1 µs work,
 //! and the CPU an idle pool burns serving one job per millisecond for 2 s.
-//! Every pool has 2 workers (the machine's cores).
+//! Every pool has 2 workers (the machine's cores) and one thread submits.
+//! The throughput scenarios interleave the pools over `--rounds` rounds
+//! (default 5; a fresh pool each round, warmed with 1000 jobs) and report
+//! the median with min–max; each pass checks that every job ran before its
+//! time counts. The load average is noted before and after.
 //!
 //! Floors, measured in the same run: for the no-op jobs, the same boxed
 //! jobs handed through a wait-free SPSC ring (`rtrb`) to one busy-spinning
@@ -23,6 +27,26 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 2;
+
+static ROUNDS: AtomicUsize = AtomicUsize::new(5);
+
+/// Sets the section's interleaved rounds (`--rounds`, shared with the
+/// ring section).
+pub fn configure(rounds: usize) {
+    ROUNDS.store(rounds.max(1), Ordering::Relaxed);
+}
+
+fn rounds() -> usize {
+    ROUNDS.load(Ordering::Relaxed)
+}
+
+/// `/proc/loadavg`'s first three fields, or "unknown".
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
 
 /// A pool under test: submit a job, wait for all submitted jobs.
 trait Pool {
@@ -222,8 +246,9 @@ fn calibrate() -> u32 {
     (1000.0 / per_iter.max(0.01)) as u32
 }
 
-/// The hand-off floor for no-op jobs (module docs).
-fn spsc_floor(r: &mut Report, scenario: &str, n: usize) {
+/// The hand-off floor for no-op jobs (module docs): one timed pass of `n`
+/// jobs, in jobs per second.
+fn spsc_floor(n: usize, iters: u32) -> f64 {
     type Boxed = Box<dyn FnOnce() + Send + 'static>;
     let (mut tx, mut rx) = rtrb::RingBuffer::<Boxed>::new(65_536);
     let done = Arc::new(AtomicUsize::new(0));
@@ -241,10 +266,7 @@ fn spsc_floor(r: &mut Report, scenario: &str, n: usize) {
     });
     let t = Instant::now();
     for _ in 0..n {
-        let d = done.clone();
-        let mut f: Boxed = Box::new(move || {
-            d.fetch_add(1, Ordering::Release);
-        });
+        let mut f = job(&done, iters);
         while let Err(rtrb::PushError::Full(back)) = tx.push(f) {
             f = back;
             std::hint::spin_loop();
@@ -253,55 +275,76 @@ fn spsc_floor(r: &mut Report, scenario: &str, n: usize) {
     consumer.join().unwrap();
     let e = t.elapsed();
     assert_eq!(done.load(Ordering::Acquire), n, "floor lost jobs");
-    r.add(
-        "pool",
-        scenario,
-        "floor",
-        "jobs_per_sec",
-        n as f64 / e.as_secs_f64(),
-        Better::Higher,
-    );
+    n as f64 / e.as_secs_f64()
 }
 
+/// The job every throughput scenario submits: `iters` of `spin_work`,
+/// then one count in `done` (through a clone of its `Arc`).
+fn job(done: &Arc<AtomicUsize>, iters: u32) -> Box<dyn FnOnce() + Send + 'static> {
+    let d = done.clone();
+    Box::new(move || {
+        if iters > 0 {
+            std::hint::black_box(spin_work(iters));
+        }
+        d.fetch_add(1, Ordering::Release);
+    })
+}
+
+/// One timed pass of `n` jobs through a fresh pool `name` (warmed up with
+/// 1000 jobs first), in jobs per second; every job is checked to have run
+/// before the time counts.
+fn one_pass(name: &str, p: &dyn Pool, n: usize, iters: u32) -> f64 {
+    let warm = Arc::new(AtomicUsize::new(0));
+    for _ in 0..1000 {
+        p.submit(job(&warm, 0));
+    }
+    p.join(&warm, 1000);
+    assert_eq!(
+        warm.load(Ordering::Acquire),
+        1000,
+        "{name} lost warm-up jobs"
+    );
+    let done = Arc::new(AtomicUsize::new(0));
+    let t = Instant::now();
+    for _ in 0..n {
+        p.submit(job(&done, iters));
+    }
+    p.join(&done, n);
+    let e = t.elapsed();
+    assert_eq!(done.load(Ordering::Acquire), n, "{name} lost jobs");
+    n as f64 / e.as_secs_f64()
+}
+
+/// `n` jobs from one submitting thread into each pool (2 workers each),
+/// the pools interleaved over the rounds (each round builds every pool
+/// afresh, in the same order, and drops it before the next), plus the SPSC
+/// floor for no-op jobs. Rows are the median with min–max.
 fn throughput(r: &mut Report, scenario: &str, n: usize, iters: u32) {
-    // The inline "floor" is not a pool: it would only show the cost of a
-    // boxed call, so it is left out of the throughput rows.
-    for (name, p) in pools()
-        .into_iter()
-        .filter(|p| p.0 != "floor" && p.0 != "wake_floor")
-    {
-        // Warm up (threads started, queues touched).
-        let warm = Arc::new(AtomicUsize::new(0));
-        for _ in 0..1000 {
-            let w = warm.clone();
-            p.submit(Box::new(move || {
-                w.fetch_add(1, Ordering::Release);
-            }));
+    let mut samples: Vec<(&'static str, Vec<f64>)> = Vec::new();
+    for _ in 0..rounds() {
+        // The inline "floor" is not a pool: it would only show the cost of
+        // a boxed call, so it is left out of the throughput rows.
+        for (name, p) in pools()
+            .into_iter()
+            .filter(|p| p.0 != "floor" && p.0 != "wake_floor")
+        {
+            let v = one_pass(name, p.as_ref(), n, iters);
+            drop(p);
+            push_sample(&mut samples, name, v);
         }
-        p.join(&warm, 1000);
-        let done = Arc::new(AtomicUsize::new(0));
-        let t = Instant::now();
-        for _ in 0..n {
-            let d = done.clone();
-            p.submit(Box::new(move || {
-                if iters > 0 {
-                    std::hint::black_box(spin_work(iters));
-                }
-                d.fetch_add(1, Ordering::Release);
-            }));
+        if iters == 0 {
+            push_sample(&mut samples, "floor", spsc_floor(n, iters));
         }
-        p.join(&done, n);
-        let e = t.elapsed();
-        assert_eq!(done.load(Ordering::Acquire), n, "{name} lost jobs");
-        r.add(
-            "pool",
-            scenario,
-            name,
-            "jobs_per_sec",
-            n as f64 / e.as_secs_f64(),
-            Better::Higher,
-        );
-        drop(p);
+    }
+    for (name, s) in &samples {
+        r.add_rounds("pool", scenario, name, "jobs_per_sec", s, Better::Higher);
+    }
+}
+
+fn push_sample(samples: &mut Vec<(&'static str, Vec<f64>)>, name: &'static str, v: f64) {
+    match samples.iter_mut().find(|s| s.0 == name) {
+        Some(s) => s.1.push(v),
+        None => samples.push((name, vec![v])),
     }
 }
 
@@ -370,9 +413,19 @@ fn idle_cpu(r: &mut Report) {
 }
 
 pub fn run(r: &mut Report) {
-    r.note("pool: thread pool vs threadpool, rayon::spawn, crossbeam-channel workers (2 workers)");
+    r.note(&format!(
+        "pool: thread pool vs threadpool, rayon::spawn, crossbeam-channel workers: \
+         1 submitting thread, {WORKERS} workers per pool, {} cores; throughput rows are \
+         the median (min–max) of {} interleaved rounds; load average {}",
+        thread::available_parallelism().map_or(0, |n| n.get()),
+        rounds(),
+        loadavg()
+    ));
     throughput(r, "noop_1M", 1_000_000, 0);
-    spsc_floor(r, "noop_1M", 1_000_000);
     throughput(r, "work_1us_100k", 100_000, calibrate());
     idle_cpu(r);
+    r.note(&format!(
+        "pool: load average after the section {}",
+        loadavg()
+    ));
 }

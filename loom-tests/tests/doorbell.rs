@@ -191,3 +191,55 @@ fn ring_reaches_the_sleeper_not_the_napper() {
         napper.join().unwrap();
     });
 }
+
+/// Two rings race one sleeper: the second ring may find the first one's
+/// signal still in flight and send none (module docs, "Wakes in flight").
+/// The signalled sleeper's next check must then come after the second
+/// token, so a sleeper that sleeps again for each token it takes (as a
+/// worker polls again after each job) gets both; a skipped signal that
+/// left a token unseen shows up as a deadlock. Ends with no signal counted.
+#[test]
+fn a_ring_skipped_for_a_signal_in_flight_is_not_lost() {
+    model(|| {
+        let w = work();
+        let w2 = w.clone();
+        let sleeper = thread::spawn(move || w2.sleep(None) && w2.sleep(None));
+        let w3 = w.clone();
+        let ringer = thread::spawn(move || w3.give());
+        w.give();
+        ringer.join().unwrap();
+        assert!(sleeper.join().unwrap(), "a token was lost");
+        assert_eq!(w.bell.sleepers(), 0);
+        assert_eq!(w.bell.pending(), 0, "a signal count was left behind");
+    });
+}
+
+/// A signal in flight to a timed sleeper whose wait ends on its own (a
+/// zero wait, which under loom returns at once): whichever return takes
+/// the signal up, a later ring still reaches the sleeper, and no count is
+/// left behind for rings to skip on.
+#[test]
+fn a_timed_out_sleeper_takes_up_the_signal() {
+    model(|| {
+        let w = work();
+        let w2 = w.clone();
+        let sleeper = thread::spawn(move || {
+            let mut naps = 0;
+            let got = w2.bell.sleep(|_| {
+                if w2.take() {
+                    Check::Done(true)
+                } else if naps < 1 {
+                    naps += 1;
+                    Check::Wait(Some(Duration::ZERO))
+                } else {
+                    Check::Wait(None)
+                }
+            });
+            got && w2.sleep(None)
+        });
+        w.give();
+        w.give();
+        assert!(sleeper.join().unwrap(), "a token was lost");
+        assert_eq!(w.bell.pending(), 0, "a signal count was left behind");
+    });
+}

@@ -21,6 +21,33 @@
 //! signalled sleeper that finds nothing (another thread took the work)
 //! simply waits again.
 //!
+//! # Wakes in flight
+//!
+//! A signal costs the ringer a system call, and a signalled sleeper takes
+//! microseconds to run again (far longer on a loaded machine), while a
+//! steady submitter rings every publish. So the doorbell counts the
+//! signals sent and not yet taken up, `pending`, beside `sleepers`:
+//!
+//! - A ringer that has seen `sleepers` non-zero also reads `pending`; if
+//!   every sleeper already has a signal on its way (`pending >= sleepers`)
+//!   it sends none, since a signal now would wake nobody new. Otherwise it
+//!   takes the lock, counts its signal in `pending` (only while a sleeper
+//!   is still counted) and signals.
+//! - A sleeper back from a wait (signalled, timed out or spurious) takes
+//!   one off `pending` if it is non-zero, under the lock, *before* its
+//!   fence and check. A sleeper that leaves keeps `pending <= sleepers`.
+//!
+//! Why skipping is safe: a ringer that reads `pending > 0` has not seen the
+//! take-up of at least one signal; that take-up is sequenced before its
+//! thread's fence, so by the fences that thread's next check comes after
+//! the ringer's fence and sees the ringer's work. That is what a signal
+//! would have bought: one more check after the work was made (a sleeper
+//! already signalled would not be woken twice). Every signal counted is
+//! taken up: it was sent while its sleepers were all waiting (the ringer
+//! held the lock), so some sleeper returns from its wait after the count
+//! and takes it. `loom-tests/tests/doorbell.rs` models rings racing a
+//! signalled sleeper.
+//!
 //! A sleep may be timed ([`Check::Wait`] with a limit); the check then
 //! learns whether the wait timed out.
 //!
@@ -60,13 +87,21 @@ pub enum Check<R> {
 
 /// See the [module docs](self).
 pub struct Doorbell {
-    /// Threads inside `sleep`, `0..=threads`.
-    sleepers: CachePadded<AtomicUsize>,
+    /// What a ringer reads, on one line.
+    counts: CachePadded<Counts>,
     lock: Mutex<()>,
     /// Where counted sleepers wait.
     cond: Condvar,
     /// Where nappers wait (never signalled by `ring`).
     naps: Condvar,
+}
+
+struct Counts {
+    /// Threads inside `sleep`, `0..=threads`.
+    sleepers: AtomicUsize,
+    /// Signals sent and not yet taken up by a sleeper, `0..=sleepers`
+    /// (module docs, "Wakes in flight"). Written under the lock.
+    pending: AtomicUsize,
 }
 
 impl Default for Doorbell {
@@ -79,6 +114,7 @@ impl core::fmt::Debug for Doorbell {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Doorbell")
             .field("sleepers", &self.sleepers())
+            .field("pending", &self.counts.pending.load(Ordering::Relaxed))
             .finish()
     }
 }
@@ -87,7 +123,10 @@ impl Doorbell {
     /// A doorbell nobody sleeps on.
     pub fn new() -> Self {
         Self {
-            sleepers: CachePadded::new(AtomicUsize::new(0)),
+            counts: CachePadded::new(Counts {
+                sleepers: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
+            }),
             lock: Mutex::new(()),
             cond: Condvar::new(),
             naps: Condvar::new(),
@@ -101,22 +140,43 @@ impl Doorbell {
 
     /// Threads sleeping (or about to) now. Stale under concurrency.
     pub fn sleepers(&self) -> usize {
-        self.sleepers.load(Ordering::Relaxed)
+        self.counts.sleepers.load(Ordering::Relaxed)
     }
 
-    /// Call after making work available: wakes one sleeper if there is one.
-    /// Returns whether there was.
+    /// Signals sent and not yet taken up by a sleeper (module docs, "Wakes
+    /// in flight"). Stale under concurrency.
+    pub fn pending(&self) -> usize {
+        self.counts.pending.load(Ordering::Relaxed)
+    }
+
+    /// Call after making work available: wakes one sleeper if there is one
+    /// and none is already on its way up (module docs). Returns whether
+    /// there was a sleeper.
     pub fn ring(&self) -> bool {
         // SeqCst: pairs with the sleeper's fence (module docs).
         fence(Ordering::SeqCst);
-        if self.sleepers.load(Ordering::SeqCst) == 0 {
+        let c = &self.counts;
+        let sleepers = c.sleepers.load(Ordering::SeqCst);
+        if sleepers == 0 {
             return false;
+        }
+        // SeqCst, after the same fence: a signal not yet taken up means a
+        // check still to come after our work (module docs).
+        if c.pending.load(Ordering::SeqCst) >= sleepers {
+            return true;
         }
         // Taking the lock waits out a sleeper between its check and its
         // wait; once we hold it, every counted sleeper that has not left is
         // waiting. The signal goes after the unlock, so the woken thread
         // does not block again on the lock we hold.
-        drop(self.lock());
+        let g = self.lock();
+        // Under the lock (where sleepers count and uncount themselves): a
+        // signal is counted only while a sleeper waits to take it up.
+        let (s, p) = (c.sleepers.load(Ordering::SeqCst), c.pending.load(Ordering::SeqCst));
+        if p < s {
+            c.pending.store(p + 1, Ordering::SeqCst);
+        }
+        drop(g);
         self.cond.notify_one();
         true
     }
@@ -144,8 +204,9 @@ impl Doorbell {
     /// after every wake-up; its argument says whether the last wait timed
     /// out.
     pub fn sleep<R>(&self, mut check: impl FnMut(bool) -> Check<R>) -> R {
+        let c = &self.counts;
         let mut g = self.lock();
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        c.sleepers.fetch_add(1, Ordering::SeqCst);
         let mut timed_out = false;
         let r = loop {
             // SeqCst: pairs with the fence in `ring` (module docs).
@@ -162,8 +223,22 @@ impl Doorbell {
                     timed_out = t;
                 }
             }
+            // Back from a wait, under the lock: take up a signal in flight
+            // before the fence and check above (module docs: a ringer that
+            // saw it counted skipped its own signal on our next check).
+            let p = c.pending.load(Ordering::SeqCst);
+            if p > 0 {
+                c.pending.store(p - 1, Ordering::SeqCst);
+            }
         };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        // Still under the lock. Keeps `pending <= sleepers`: a count no
+        // sleeper is left to take up would make later rings skip their
+        // signal (by the module docs' argument it cannot arise; this keeps
+        // it so).
+        let s = c.sleepers.fetch_sub(1, Ordering::SeqCst) - 1;
+        if c.pending.load(Ordering::SeqCst) > s {
+            c.pending.store(s, Ordering::SeqCst);
+        }
         drop(g);
         r
     }
@@ -264,5 +339,50 @@ mod tests {
         );
         bell.ring_all();
         napper.join().unwrap();
+    }
+
+    /// While the one sleeper's signal is in flight (it cannot run yet: we
+    /// hold the lock it must take back), another ring sends nothing and so
+    /// never waits for the lock; before signals in flight were counted it
+    /// took the lock and signalled again every time.
+    #[test]
+    fn a_ring_with_a_signal_in_flight_skips_the_lock() {
+        let bell = Arc::new(Doorbell::new());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, st) = (bell.clone(), stop.clone());
+        let sleeper = thread::spawn(move || {
+            b.sleep(|_| {
+                if st.load(Ordering::SeqCst) {
+                    Check::Done(())
+                } else {
+                    Check::Wait(Some(Duration::from_secs(5)))
+                }
+            })
+        });
+        // Until we catch the signal in flight: ring, then take the lock
+        // before the sleeper takes it back (it may win; then try again).
+        let g = loop {
+            while bell.sleepers() == 0 {
+                thread::yield_now();
+            }
+            assert!(bell.ring(), "the sleeper is counted");
+            let g = bell.lock();
+            if bell.pending() == 1 {
+                break g;
+            }
+            drop(g);
+            thread::sleep(Duration::from_millis(1));
+        };
+        let b = bell.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let ringer = thread::spawn(move || tx.send(b.ring()).unwrap());
+        let rang = rx.recv_timeout(Duration::from_secs(2));
+        drop(g);
+        assert_eq!(rang, Ok(true), "the second ring waited for the lock");
+        ringer.join().unwrap();
+        stop.store(true, Ordering::SeqCst);
+        bell.ring_all();
+        sleeper.join().unwrap();
+        assert_eq!((bell.sleepers(), bell.pending()), (0, 0));
     }
 }

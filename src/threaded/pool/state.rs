@@ -212,10 +212,15 @@ impl Inner {
     pub(super) fn wake_one(this: &Arc<Self>) {
         // The doorbell's fences (module docs): it sees a sleeper, or the
         // sleeper sees our job.
+        // Relaxed loads: a stale answer only starts a worker late (the busy
+        // workers will reach the job) or refuses at `try_grow`'s CAS. Checked
+        // here so a full pool (the steady state) pays two loads per submit,
+        // not a call.
         if !this.bell.ring() {
-            // Relaxed loads: a stale answer only starts a worker late (the
-            // busy workers will reach the job) or refuses at the CAS.
-            Inner::try_grow(this, this.max.load(Ordering::Relaxed));
+            let max = this.max.load(Ordering::Relaxed);
+            if this.workers.load(Ordering::Relaxed) < max {
+                Inner::try_grow(this, max);
+            }
         }
     }
 
@@ -224,6 +229,7 @@ impl Inner {
     }
 
     /// Starts a worker if fewer than `limit` (and `cap`) live.
+    #[cold]
     pub(super) fn try_grow(this: &Arc<Self>, limit: usize) -> bool {
         let limit = limit.min(this.cap);
         let mut w = this.workers.load(Ordering::Relaxed);
