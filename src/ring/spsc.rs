@@ -52,7 +52,7 @@
 //! gets `Closed` (its item back) once they run out.
 //!
 //! **Progress.** Both sides are wait-free: a `try_` call is a bounded
-//! sequence of loads and stores. `push` and `pop` spin until they can go on
+//! sequence of loads and stores. `push` and `pop` wait (spin, then yield under `std`) until they can go on
 //! (see their docs for where that must never be called).
 //!
 //! **No read-modify-write on the way.** Pushing and popping are plain loads
@@ -66,7 +66,7 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
 use crate::error::{Closed, TryPushError};
-use crate::sync::{spin_loop, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicUsize, Backoff, Ordering, UnsafeCell};
 
 /// A single-producer/single-consumer queue of `N` slots (a power of two),
 /// with no allocator and a `const` constructor: the ring without a
@@ -138,7 +138,7 @@ use crate::sync::{spin_loop, AtomicBool, AtomicUsize, Ordering, UnsafeCell};
 /// ```
 ///
 /// The blocking forms, [`SpscProducer::push`] and [`SpscConsumer::pop`],
-/// spin until they can go on. Never call them where the other side cannot
+/// wait (spin, then yield under `std`) until they can go on. Never call them where the other side cannot
 /// run until they return: in an interrupt handler whose other side is the
 /// code it interrupted (a full queue never drains, an empty one never
 /// fills), or on one core without preemption.
@@ -417,20 +417,23 @@ impl<T, const N: usize> SpscProducer<'_, T, N> {
         Ok(())
     }
 
-    /// Adds `item`, spinning while the queue is full; hands it back if the
-    /// consumer is gone and the queue is full.
+    /// Adds `item`, waiting while the queue is full; hands it back if the
+    /// consumer is gone and the queue is full. It waits with the crate's
+    /// backoff: spins that grow, then (with the `std` feature) yields of
+    /// the thread, so a consumer on the same core gets to run.
     ///
     /// Never call it where the consumer cannot run until it returns (an
     /// interrupt handler whose consumer is the code it interrupted, one
     /// core without preemption): a full queue would spin forever. Use
     /// [`try_push`](Self::try_push) there.
     pub fn push(&mut self, mut item: T) -> Result<(), Closed<T>> {
+        let backoff = Backoff::new();
         loop {
             match self.try_push(item) {
                 Ok(()) => return Ok(()),
                 Err(TryPushError::Full(back)) => {
                     item = back;
-                    spin_loop();
+                    backoff.snooze();
                 }
                 Err(TryPushError::Closed(back)) => return Err(Closed(back)),
             }
@@ -583,18 +586,20 @@ impl<T, const N: usize> SpscConsumer<'_, T, N> {
         Ok(item)
     }
 
-    /// Takes the oldest item, spinning while the queue is empty; `None` once
-    /// it is empty and the producer is gone.
+    /// Takes the oldest item, waiting while the queue is empty (with the
+    /// crate's backoff, as [`SpscProducer::push`] does); `None` once it is
+    /// empty and the producer is gone.
     ///
     /// Never call it where the producer cannot run until it returns (an
     /// interrupt handler whose producer is the code it interrupted, one
     /// core without preemption): an empty queue would spin forever. Use
     /// [`try_pop`](Self::try_pop) there.
     pub fn pop(&mut self) -> Option<T> {
+        let backoff = Backoff::new();
         loop {
             match self.try_pop() {
                 Ok(item) => return Some(item),
-                Err(TryPopError::Empty) => spin_loop(),
+                Err(TryPopError::Empty) => backoff.snooze(),
                 Err(TryPopError::Closed) => return None,
             }
         }
