@@ -123,9 +123,17 @@ fn main() {
         args.get(2).expect(usage).as_str(),
     );
     let n: u64 = args.get(3).and_then(|s| s.parse().ok()).expect(usage);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
+    let rt = if std::env::var("MT2").is_ok() {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime")
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+    };
+    let t0 = std::time::Instant::now();
     let sum = rt.block_on(async move {
         match (imp, scenario) {
             ("latchfree", "pingpong") => latchfree_pingpong(n).await,
@@ -140,5 +148,5 @@ fn main() {
         _ => n * (n + 1) / 2,
     };
     assert_eq!(sum, want, "{imp} {scenario}: delivered sum");
-    println!("{imp} {scenario} {n}: ok");
+    println!("{imp} {scenario} {n}: ok in {:?}", t0.elapsed());
 }

@@ -8,7 +8,11 @@
 //! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
 //! waker there, marks the cell *armed* (its bit in `armed`), issues a
 //! `SeqCst` fence and tries again; only if that second try also fails does
-//! it return `Pending`. Every publish, every consumer release, close and
+//! it return `Pending`. A handle that can tell cheaply that its operation
+//! would fail (a consumer: one barrier scan and the closed and halted
+//! bits, `Awaitable::may_proceed`) makes both tries that cheap check and
+//! runs the full operation only when it finds something, so a wait costs
+//! one full check (the one that succeeds), not three. Every publish, every consumer release, close and
 //! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
 //! fence, loads `armed`, and, if any bit is set, takes the armed bits
 //! (a swap to zero) and wakes those cells. A woken cell stays taken by its
@@ -44,7 +48,10 @@
 //!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
-//! cell is emptied and its bit cleared). Every waiter is woken on every
+//! cell is emptied and its bit cleared); an `EventStream` or `EventSink`
+//! keeps one from its first wait until it is dropped. A future polled again
+//! first takes its cell out of the next notify's reach (`unarm`: one load
+//! when the notify that woke it already took the bit). Every waiter is woken on every
 //! change; each re-tries and at most the ones that can proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
 //! polled again at once (`wake_by_ref`) and so busy-polls its executor
