@@ -14,7 +14,9 @@
 //! a producer task to a consumer task through a queue of 1024, as
 //! `spsc_ct`), both on a current-thread tokio runtime. Run it twice with
 //! different `n` and divide the difference of the totals by the difference
-//! of the `n`s: set-up cost cancels out.
+//! of the `n`s: set-up cost cancels out. `PING_CAP=k` sets the ping-pong
+//! rings' capacity (2 by default, as the shootout's); `MT2=1` runs on a
+//! 2-worker runtime instead (for timing; the elapsed time is printed).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 

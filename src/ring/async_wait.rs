@@ -12,8 +12,9 @@
 //! would fail (a consumer: one barrier scan and the closed and halted
 //! bits, `Awaitable::may_proceed`) makes both tries that cheap check and
 //! runs the full operation only when it finds something, so a wait costs
-//! one full check (the one that succeeds), not three. Every publish, every consumer release, close and
-//! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
+//! one full check (the one that succeeds), not three. Every publish, every
+//! consumer release, close and halt call
+//! [`notify`](WaitStrategy::notify), which issues a `SeqCst`
 //! fence, loads `armed`, and, if any bit is set, takes the armed bits
 //! (a swap to zero) and wakes those cells. A woken cell stays taken by its
 //! future but is no longer armed, so the publishes that follow the one
@@ -51,8 +52,9 @@
 //! cell is emptied and its bit cleared); an `EventStream` or `EventSink`
 //! keeps one from its first wait until it is dropped. A future polled again
 //! first takes its cell out of the next notify's reach (`unarm`: one load
-//! when the notify that woke it already took the bit). Every waiter is woken on every
-//! change; each re-tries and at most the ones that can proceed do. When all
+//! when the notify that woke it already took the bit). Every waiter is
+//! woken on every change; each re-tries and at most the ones that can
+//! proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
 //! polled again at once (`wake_by_ref`) and so busy-polls its executor
 //! until a cell frees; size `SLOTS` to the number of handles that await at
