@@ -36,7 +36,7 @@
 use core::fmt;
 use core::task::Waker;
 
-use crate::sync::{AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{spin_loop, AtomicUsize, Ordering, UnsafeCell};
 
 /// Nobody holds the cell.
 const WAITING: usize = 0;
@@ -119,8 +119,13 @@ impl AtomicWaker {
             }
             // A waker holds the cell: the wake is for us; honour it on the
             // new waker (the old one may be stale), so we are polled again
-            // and register then.
-            Err(_) => waker.wake_by_ref(),
+            // and register then. The spin hint: an executor that re-polls
+            // at once would otherwise spin on this path until the waker
+            // clears its bit (and loom needs it to run the waker then).
+            Err(_) => {
+                waker.wake_by_ref();
+                spin_loop();
+            }
         }
     }
 

@@ -352,3 +352,69 @@ fn waker_cell_threads_never_lose_a_wake() {
         assert!(seen || count.0.load(Ordering::SeqCst) == 1);
     }
 }
+
+/// Two `EventSink`s into one `EventStream` whose `next()` is cancelled
+/// (dropped after one poll) every third item: the stream keeps its waker
+/// cell across items and cancellations, and every event still arrives
+/// exactly once, in per-producer order.
+#[cfg(all(feature = "futures-core", feature = "futures-sink"))]
+async fn streams_with_cancelled_nexts() {
+    use futures_util::{stream, SinkExt, StreamExt};
+    use latchfree::ring::{EventSink, EventStream};
+
+    const PRODUCERS: u64 = 2;
+    let ring: Arc<Ring<Heap<Ev>, Multi, AsyncWait<SpinHint, 4>>> = Arc::new(Ring::with_wait(
+        Heap::builder(8).gates(1).build().unwrap(),
+        AsyncWait::with(SpinHint),
+    ));
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let consumer = g.consumer(&[]).unwrap();
+    let producer = g.multi_producer().unwrap();
+    let sends: Vec<_> = (0..PRODUCERS)
+        .map(|id| {
+            let mut sink = EventSink::new(producer.clone());
+            tokio::spawn(async move {
+                let mut items = stream::iter((0..PER_PRODUCER).map(move |i| Ok((id, i))));
+                sink.send_all(&mut items).await.unwrap();
+                sink.close().await.unwrap();
+            })
+        })
+        .collect();
+    drop(producer);
+    let mut s = EventStream::new(consumer);
+    let mut next = [0u64; PRODUCERS as usize];
+    let mut k = 0u64;
+    loop {
+        k += 1;
+        let item = if k % 3 == 0 {
+            match poll_once(s.next()).await {
+                TaskPoll::Ready(item) => item,
+                TaskPoll::Pending => continue,
+            }
+        } else {
+            s.next().await
+        };
+        let Some((id, i)) = item else { break };
+        assert_eq!(i, next[id as usize], "producer {id}: order, exactly once");
+        next[id as usize] += 1;
+    }
+    assert_eq!(next, [PER_PRODUCER; PRODUCERS as usize]);
+    for t in sends {
+        t.await.unwrap();
+    }
+    drop(s);
+}
+
+#[cfg(all(feature = "futures-core", feature = "futures-sink"))]
+#[test]
+fn async_streams_with_cancellation_on_both_runtimes() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+        .block_on(streams_with_cancelled_nexts());
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(streams_with_cancelled_nexts());
+}

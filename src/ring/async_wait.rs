@@ -8,8 +8,13 @@
 //! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
 //! waker there, marks the cell *armed* (its bit in `armed`), issues a
 //! `SeqCst` fence and tries again; only if that second try also fails does
-//! it return `Pending`. Every publish, every consumer release, close and
-//! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
+//! it return `Pending`. A handle that can tell cheaply that its operation
+//! would fail (a consumer: one barrier scan and the closed and halted
+//! bits, `Awaitable::may_proceed`) makes both tries that cheap check and
+//! runs the full operation only when it finds something, so a wait costs
+//! one full check (the one that succeeds), not three. Every publish, every
+//! consumer release, close and halt call
+//! [`notify`](WaitStrategy::notify), which issues a `SeqCst`
 //! fence, loads `armed`, and, if any bit is set, takes the armed bits
 //! (a swap to zero) and wakes those cells. A woken cell stays taken by its
 //! future but is no longer armed, so the publishes that follow the one
@@ -44,8 +49,12 @@
 //!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
-//! cell is emptied and its bit cleared). Every waiter is woken on every
-//! change; each re-tries and at most the ones that can proceed do. When all
+//! cell is emptied and its bit cleared); an `EventStream` or `EventSink`
+//! keeps one from its first wait until it is dropped. A future polled again
+//! first takes its cell out of the next notify's reach (`unarm`: one load
+//! when the notify that woke it already took the bit). Every waiter is
+//! woken on every change; each re-tries and at most the ones that can
+//! proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
 //! polled again at once (`wake_by_ref`) and so busy-polls its executor
 //! until a cell frees; size `SLOTS` to the number of handles that await at
@@ -63,7 +72,7 @@ use core::task::{Context, Poll as TaskPoll, Waker};
 
 use super::error::TimedOut;
 use super::wait::{DefaultWait, WaitStrategy};
-use crate::sync::{fence, AtomicUsize, Ordering};
+use crate::sync::{fence, spin_loop, AtomicUsize, Ordering};
 use crate::waker::AtomicWaker;
 
 /// A [`WaitStrategy`] whose rings can be awaited: handles get `wait_async`
@@ -157,6 +166,7 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                     if free == 0 {
                         // Every cell is taken: be polled again at once.
                         waker.wake_by_ref();
+                        spin_loop();
                         return;
                     }
                     let i = free.trailing_zeros() as usize;
@@ -190,19 +200,39 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         self.taken.load(Ordering::SeqCst)
     }
 
-    /// Gives `slot`'s cell back (emptied), if it has one.
+    /// Takes `slot`'s cell out of the next notify's reach, keeping the
+    /// cell: if its bit is still armed (no notify claimed it: the future
+    /// was polled without being woken), clears the bit and empties the
+    /// cell. Afterwards the cell is empty, or a notify that claimed the bit
+    /// is emptying it (and wakes what it takes).
+    #[inline]
+    pub(super) fn unarm(&self, slot: Option<usize>) {
+        if let Some(i) = slot {
+            // Relaxed: only this cell's owner sets the bit, and a notify's
+            // swap that clears it meanwhile is seen by the `fetch_and`.
+            // Usually a notify took the bit already: then this is one load.
+            if self.armed.load(Ordering::Relaxed) & (1 << i) != 0
+                && self.armed.fetch_and(!(1 << i), Ordering::Relaxed) & (1 << i) != 0
+            {
+                // No notify claimed the bit, so none will take the cell:
+                // drop our waker now rather than keep the task alive.
+                drop(self.cells[i].take());
+            }
+        }
+    }
+
+    /// Gives `slot`'s cell back (emptied, or being emptied by the notify
+    /// that woke it), if it has one.
+    #[inline]
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {
-            // Drop our waker now rather than leave it for the next owner.
-            drop(self.cells[i].take());
             // Unarm before the cell changes hands, so its next owner does
-            // not inherit a stale bit. Usually a notify cleared it already:
-            // then this is a load, no read-modify-write.
-            if self.armed.load(Ordering::Relaxed) & (1 << i) != 0 {
-                self.armed.fetch_and(!(1 << i), Ordering::Relaxed);
-            }
-            // Release: the emptied cell is handed to the next owner, whose
-            // claim is ordered after this by `taken`'s modification order.
+            // not inherit a stale bit.
+            self.unarm(Some(i));
+            // Release: the cell is handed to the next owner, whose claim is
+            // ordered after this by `taken`'s modification order. A notify
+            // still emptying it may wake the next owner's first waker: a
+            // spurious wake, never a lost one (it wakes what it takes).
             self.taken.fetch_and(!(1 << i), Ordering::Release);
         }
     }
@@ -272,9 +302,26 @@ pub trait Awaitable {
     /// [`AsyncWait::arm`] on the handle's ring.
     #[doc(hidden)]
     fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
+    /// [`AsyncWait::unarm`] on the handle's ring.
+    #[doc(hidden)]
+    fn unarm(&self, slot: Option<usize>);
     /// [`AsyncWait::disarm`] on the handle's ring.
     #[doc(hidden)]
     fn disarm(&self, slot: &mut Option<usize>);
+    /// A cheap check whether the operation could complete now. `false`
+    /// must mean the operation would return `Pending`, judged only by
+    /// loads of words a notifier writes before it notifies (the cursor or
+    /// stamps, upstream gates, the closed and halted bits), so that it can
+    /// stand in for the operation both before registering and as the
+    /// re-check after it: an operation that has to wait runs these loads
+    /// twice and its full body not at all. `true` may be wrong (the
+    /// operation then returns `Pending` itself); the default is always
+    /// `true`, which makes every check the full operation.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn may_proceed(&mut self) -> bool {
+        true
+    }
 }
 
 /// The future of a ring handle's `_async` method: re-tries an operation
@@ -310,18 +357,32 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
-        // Polled again while armed (woken, as a rule): give the cell back
-        // before trying, so the try's own notify (a consumer's release, a
-        // producer's publish) finds no bit of ours and does not wake our
-        // cell, which the waker emptied. If the try fails we arm again
-        // below, and re-check.
-        this.handle.disarm(&mut this.slot);
-        if let TaskPoll::Ready(v) = (this.op)(this.handle) {
-            return TaskPoll::Ready(v);
+        let try_first = match this.slot {
+            // Polled again (woken, as a rule): keep the cell, but take it
+            // out of reach of the try's own notify (a consumer's release,
+            // a producer's publish), which would wake our own task. If the
+            // try fails we arm again below, and re-check.
+            Some(_) => {
+                this.handle.unarm(this.slot);
+                true
+            }
+            // First poll: try at once unless the handle can tell cheaply
+            // that it would fail, then go straight to registering.
+            None => this.handle.may_proceed(),
+        };
+        if try_first {
+            if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+                this.handle.disarm(&mut this.slot);
+                return TaskPoll::Ready(v);
+            }
         }
         this.handle.arm(&mut this.slot, cx.waker());
         // The re-check: progress made before our registration was visible
-        // to the notifier is seen here (module docs).
+        // to the notifier is seen here (module docs); the cheap check
+        // first, the operation only if that finds something.
+        if !this.handle.may_proceed() {
+            return TaskPoll::Pending;
+        }
         match (this.op)(this.handle) {
             TaskPoll::Ready(v) => {
                 this.handle.disarm(&mut this.slot);

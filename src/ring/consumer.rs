@@ -1154,8 +1154,21 @@ where
     fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
         self.ring.wait.arm(slot, waker);
     }
+    fn unarm(&self, slot: Option<usize>) {
+        self.ring.wait.unarm(slot);
+    }
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
+    }
+    /// One barrier scan (a cursor load right after the producer) and the
+    /// state bits, not the full empty-poll diagnosis. Relaxed state: after
+    /// `arm`'s fence a close or halt ordered before the notifier's fence is
+    /// seen; before it, this is only a hint.
+    #[inline(always)]
+    fn may_proceed(&mut self) -> bool {
+        self.refresh(usize::MAX) != 0
+            || !Ring::<S, M, AsyncWait<W, N>>::open_bit_only(self.ring.state_relaxed())
+            || (M::MULTI && self.ring.is_closed())
     }
 }
 
@@ -1217,6 +1230,9 @@ where
 {
     fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
         self.ring.wait.arm(slot, waker);
+    }
+    fn unarm(&self, slot: Option<usize>) {
+        self.ring.wait.unarm(slot);
     }
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);

@@ -1098,6 +1098,9 @@ macro_rules! async_producer {
             fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
                 self.ring.wait.arm(slot, waker);
             }
+            fn unarm(&self, slot: Option<usize>) {
+                self.ring.wait.unarm(slot);
+            }
             fn disarm(&self, slot: &mut Option<usize>) {
                 self.ring.wait.disarm(slot);
             }

@@ -148,10 +148,16 @@ impl<P: SinkTarget> EventSink<P> {
         let Some(handle) = self.handle.as_mut() else {
             return TaskPoll::Ready(Ok(()));
         };
+        // Polled again: out of reach of our own push's notify (as in
+        // `Retry::poll`); the cell stays ours until the sink is dropped,
+        // unwrapped or closed.
+        handle.unarm(self.slot);
         let mut armed = false;
         loop {
             let Some(v) = self.pending.take() else {
-                handle.disarm(&mut self.slot);
+                if armed {
+                    handle.unarm(self.slot);
+                }
                 return TaskPoll::Ready(Ok(()));
             };
             match handle.try_send(v) {
@@ -177,6 +183,9 @@ impl<P: SinkTarget> EventSink<P> {
     fn close_step(&mut self, cx: &mut Context<'_>) -> TaskPoll<Result<(), PublishError<P::Item>>> {
         match self.push_pending(cx) {
             TaskPoll::Ready(Ok(())) => {
+                if let Some(h) = &self.handle {
+                    h.disarm(&mut self.slot);
+                }
                 drop(self.handle.take());
                 TaskPoll::Ready(Ok(()))
             }

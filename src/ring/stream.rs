@@ -134,17 +134,31 @@ impl<H: StreamSource> EventStream<H> {
         unsafe { core::ptr::read(&me.handle) }
     }
 
-    /// One `poll_next` step; `Stream` wraps it.
+    /// One `poll_next` step; `Stream` wraps it. The stream keeps its
+    /// waker cell from its first wait until it is dropped or unwrapped, so
+    /// a stream that waits once per item claims and frees no cell per item.
     fn next_step(&mut self, cx: &mut Context<'_>) -> TaskPoll<Option<H::Item>> {
-        if let TaskPoll::Ready(v) = self.handle.take_one() {
-            self.handle.disarm(&mut self.slot);
-            return TaskPoll::Ready(v);
+        let try_first = match self.slot {
+            // Out of reach of our own take's notify (`Retry::poll`).
+            Some(_) => {
+                self.handle.unarm(self.slot);
+                true
+            }
+            None => self.handle.may_proceed(),
+        };
+        if try_first {
+            if let TaskPoll::Ready(v) = self.handle.take_one() {
+                return TaskPoll::Ready(v);
+            }
         }
         self.handle.arm(&mut self.slot, cx.waker());
-        // The re-check (`async_wait`'s module docs).
+        // The re-check (`async_wait`'s module docs), cheap check first.
+        if !self.handle.may_proceed() {
+            return TaskPoll::Pending;
+        }
         match self.handle.take_one() {
             TaskPoll::Ready(v) => {
-                self.handle.disarm(&mut self.slot);
+                self.handle.unarm(self.slot);
                 TaskPoll::Ready(v)
             }
             TaskPoll::Pending => TaskPoll::Pending,
@@ -210,6 +224,18 @@ mod tests {
         assert_eq!(
             Pin::new(&mut s).poll_next(&mut cx),
             TaskPoll::Ready(Some(9))
+        );
+        assert_eq!(ring.wait.inner_taken(), 1, "the stream keeps its cell");
+        assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
+        p.push(10).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            2,
+            "re-armed in the kept cell"
+        );
+        assert_eq!(
+            Pin::new(&mut s).poll_next(&mut cx),
+            TaskPoll::Ready(Some(10))
         );
         assert!(Pin::new(&mut s).poll_next(&mut cx).is_pending());
         let c = s.into_inner(); // gives the cell back, keeps the handle
