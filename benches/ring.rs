@@ -76,7 +76,7 @@ fn spsc(c: &mut Criterion) {
 
 fn mpsc(c: &mut Criterion) {
     let mut g = group(c, "3p1c", N);
-    run(&mut g, "latchfree", || ring::lf_3p1c(N));
+    run(&mut g, "latchfree", || ring::lf_3p1c(N).0); // (time, consumer batches)
     run(&mut g, "disruptor", || ring::d_3p1c(N));
     run(&mut g, CrossbeamArrayQueue::NAME, || {
         ring::q_3p1c::<CrossbeamArrayQueue>(N, Wait::Yield).expect("MPMC")
