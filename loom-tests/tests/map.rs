@@ -23,6 +23,16 @@ fn tiny<V>() -> HashMap<u32, V> {
         .build()
 }
 
+/// `loom::model` with room for longer executions: a lookup that looks in
+/// two tables also moves a migration chunk (a try-lock and a few slot
+/// stores), which takes a growth model past loom's default of 1000
+/// branches per execution.
+fn model_long<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut b = loom::model::Builder::new();
+    b.max_branches = 10_000;
+    b.check(f);
+}
+
 /// Keys that fill the smallest table to its growth threshold.
 const FILL: u32 = if cfg!(target_pointer_width = "64") {
     6
@@ -81,7 +91,7 @@ fn insert_get_remove_one_key() {
 
 #[test]
 fn reader_during_growth() {
-    loom::model(|| {
+    model_long(|| {
         let map = Arc::new(filled());
         let w = map.clone();
         let writer = thread::spawn(move || {
@@ -194,7 +204,7 @@ fn replaced_values_are_read_whole_and_in_order() {
 
 #[test]
 fn migration_races_removes() {
-    loom::model(|| {
+    model_long(|| {
         let map = Arc::new(filled());
         let w = map.clone();
         let grower = thread::spawn(move || {
@@ -383,5 +393,42 @@ fn iteration_reads_moved_slots_whose_keys_were_removed() {
         assert!(!victim_dropped.load(SeqCst));
         drop(map);
         assert!(victim_dropped.load(SeqCst));
+    });
+}
+
+#[test]
+fn readers_move_chunks_while_a_writer_grows() {
+    // Lookups that look in two tables try the shard lock and move a chunk
+    // of the migration; the writer's own chunks race them. No key may
+    // vanish or be moved twice, and a reader never waits for the lock.
+    model_long(|| {
+        let map = Arc::new(filled());
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            // Starts growth (and moves a chunk), then replaces a key that
+            // may be old, moving or moved.
+            m.insert(FILL, FILL + 100);
+            m.insert(1, 201);
+        });
+        let m = map.pin();
+        // Absent keys probe both tables once growth has started: each such
+        // lookup may move a chunk.
+        assert_eq!(m.get(&(FILL + 7)), None);
+        assert_eq!(m.get(&(FILL + 8)), None);
+        for k in 2..FILL {
+            assert_eq!(m.get(&k), Some(&(k + 100)), "key {k} vanished mid-growth");
+        }
+        let v1 = *m.get(&1).unwrap();
+        assert!(v1 == 101 || v1 == 201);
+        drop(m);
+        writer.join().unwrap();
+        let m = map.pin();
+        for k in 0..=FILL {
+            let want = if k == 1 { 201 } else { k + 100 };
+            assert_eq!(m.get(&k), Some(&want));
+        }
+        assert_eq!(m.len(), FILL as usize + 1);
+        assert_eq!(m.iter().count(), FILL as usize + 1);
     });
 }

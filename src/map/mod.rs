@@ -127,7 +127,7 @@ pub use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
 pub use self::entry::Entry;
 pub use self::iter::{Iter, Keys, PinnedIter, Values};
-use self::raw::{find, Found, Plan, Shard, Stale};
+use self::raw::{find, find_noting_growth, Found, Plan, Shard, Stale};
 pub use self::set::{HashSet, SetRef};
 use crate::sync::CachePadded;
 
@@ -684,6 +684,24 @@ where
         find(self.shard(hash).table(guard), hash, key, guard)
     }
 
+    /// [`find`](Self::find) for a reader: one that has to look in two
+    /// tables does its share of the migration first, if the shard's lock
+    /// is free (it never waits).
+    #[inline(always)]
+    fn lookup<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        // Before it goes on to the next table (a key the assist moves is
+        // then found there).
+        find_noting_growth(shard.table(guard), hash, key, guard, || {
+            shard.assist_migration(&self.hasher, guard);
+        })
+    }
+
     /// The write path of every operation that may store a value.
     fn modify<'g, U: Updater<'g, K, V>>(
         &self,
@@ -996,7 +1014,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|f| f.value)
+        self.map.lookup(key, self.guard()).map(|f| f.value)
     }
 
     /// The stored key and value for `key`.
@@ -1006,7 +1024,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|f| (f.key, f.value))
+        self.map.lookup(key, self.guard()).map(|f| (f.key, f.value))
     }
 
     /// Whether `key` is present.
@@ -1016,7 +1034,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).is_some()
+        self.map.lookup(key, self.guard()).is_some()
     }
 
     /// Inserts or replaces; returns the previous value.

@@ -44,7 +44,9 @@
 //! slots) into a `next` table sized for twice the live entries. While it
 //! migrates, new keys and replaced values go to `next`; every committed
 //! write then moves up to [`MIGRATE_CHUNK`] old slots, so no single write
-//! pays for a whole table. Moving a slot hashes its key outside the lock,
+//! pays for a whole table; so does a lookup that finds the shard growing
+//! and its lock free (it only *tries* the lock: a reader never waits), so
+//! a read-mostly shard does not stay in two tables for long. Moving a slot hashes its key outside the lock,
 //! then, under it, if the slot still holds the same node, publishes the
 //! node's pointer in `next` and marks the old slot `MOVED`. Readers look
 //! in the old table, then in `next`.
@@ -548,10 +550,27 @@ impl<K, V> Copy for Found<'_, K, V> {}
 /// into. Lock-free; runs `Eq`.
 #[inline(always)]
 pub(super) fn find<'g, K, V, Q>(
+    table: Shared<'g, Table<K, V>>,
+    hash: u64,
+    key: &Q,
+    guard: &'g Guard,
+) -> Option<Found<'g, K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    find_noting_growth(table, hash, key, guard, || ())
+}
+
+/// [`find`], calling `growing` each time the lookup goes on from a table
+/// to the one it migrates into (so it paid for two tables).
+#[inline(always)]
+pub(super) fn find_noting_growth<'g, K, V, Q>(
     mut table: Shared<'g, Table<K, V>>,
     hash: u64,
     key: &Q,
     guard: &'g Guard,
+    mut growing: impl FnMut(),
 ) -> Option<Found<'g, K, V>>
 where
     K: Borrow<Q>,
@@ -585,6 +604,7 @@ where
             if next.is_null() {
                 return None;
             }
+            growing();
             table = next;
             continue;
         }
@@ -627,6 +647,7 @@ where
         if next.is_null() {
             return None;
         }
+        growing();
         table = next;
     }
 }
@@ -717,6 +738,17 @@ enum Retry {
 /// A committed write: the entry it published, if any.
 pub(super) struct Committed<'g, K, V> {
     pub(super) new: Option<(&'g K, &'g V)>,
+}
+
+/// A migration chunk read outside the lock: the tables, the slot range
+/// and its live slots.
+struct Chunk<'g, K, V> {
+    cur: Shared<'g, Table<K, V>>,
+    next: Shared<'g, Table<K, V>>,
+    start: usize,
+    end: usize,
+    batch: [Moving<K, V>; MIGRATE_CHUNK],
+    len: usize,
 }
 
 /// An old-table slot to migrate, read (and its key hashed) outside the
@@ -1103,71 +1135,13 @@ impl<K, V> Shard<K, V> {
     /// live keys outside the lock, then moves the pointers of the slots
     /// that did not change meanwhile. Runs `Hash`.
     pub(super) fn help_migrate<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
-        let cur = self.table(guard);
-        // SAFETY: the current table is alive under `guard`.
-        let c = unsafe { cur.deref() };
-        let next = c.next(guard);
-        if next.is_null() {
+        let Some(chunk) = self.read_chunk(hasher, guard) else {
             return;
-        }
-        // Relaxed: a hint; checked again under the lock.
-        let start = c.w.migrated.load(Ordering::Relaxed);
-        let end = (start + MIGRATE_CHUNK).min(c.len());
-        let mut batch = [Moving {
-            index: usize::MAX,
-            node: ptr::null_mut(),
-            hash: 0,
-        }; MIGRATE_CHUNK];
-        let mut n_batch = 0;
-        for i in start..end {
-            if is_live(c.ctrl(i)) {
-                let node = c.node(i);
-                // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
-                // the node's grave (if it is replaced meanwhile) waits for
-                // `guard`.
-                let hash = hasher.hash_key(unsafe { &(*node).key });
-                batch[n_batch] = Moving {
-                    index: i,
-                    node,
-                    hash,
-                };
-                n_batch += 1;
-            }
-        }
+        };
         let lock = self.w.lock.lock();
+        self.move_chunk(&chunk, guard);
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
-        // Relaxed: under the lock.
-        if self.table.load(Ordering::Relaxed, guard) == cur
-            && c.w.migrated.load(Ordering::Relaxed) == start
-        {
-            // SAFETY: the current table's next is alive.
-            let n = unsafe { next.deref() };
-            for m in &batch[..n_batch] {
-                let cb = c.ctrl_locked(m.index);
-                // While growing an old slot's node never changes (a
-                // replacement moves the key on), but it may have been
-                // removed or replaced-and-moved since we read it.
-                if !is_live(cb) || c.node_locked(m.index) != m.node {
-                    continue;
-                }
-                n.place(m.hash, m.node);
-                // Release: after the entry is published in `next`, so a
-                // reader that finds the old slot no longer FULL and goes on
-                // to `next` (Acquire) finds it.
-                c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
-                self.moved_out();
-            }
-            c.w.migrated.store(end, Ordering::Relaxed);
-            if end == c.len() {
-                debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
-                // Release pairs with `Shard::table`'s Acquire.
-                self.table.store(next, Ordering::Release);
-                // The old table is unlinked; readers still in it are
-                // pinned. It owns no node any more (all moved or removed).
-                retire_table(cur.as_raw().cast_mut(), guard);
-            }
-        }
         let mut dead = Dead::none();
         // SAFETY: the lock is held.
         graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
@@ -1175,6 +1149,122 @@ impl<K, V> Shard<K, V> {
         });
         drop(lock);
         self.bury(dead, guard);
+    }
+
+    /// A lookup's share of a migration, for a lookup that had to look in
+    /// two tables: if the shard is still growing and its lock is free,
+    /// migrates one chunk, as [`help_migrate`](Self::help_migrate) does;
+    /// if a writer holds the lock it gives up at once, so a reader never
+    /// waits. It neither seals nor drops graves (that stays with
+    /// writers: a reader runs no `Drop` of an entry), so a writer that
+    /// comes later seals the ones buried during the growth it finished.
+    /// Runs `Hash`.
+    ///
+    /// Without it a read-mostly shard that has started growing stays in
+    /// two tables until enough writes have migrated the old one (every
+    /// lookup of a moved key probes both), which in a 98%-read workload is
+    /// most of the run.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn assist_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
+        // Relaxed: a hint; a reader only tries a free lock.
+        if self.w.lock.is_locked() {
+            return;
+        }
+        let Some(chunk) = self.read_chunk(hasher, guard) else {
+            return;
+        };
+        if let Some(_lock) = self.w.lock.try_lock() {
+            self.move_chunk(&chunk, guard);
+        }
+    }
+
+    /// The next chunk of a migration, read and hashed outside the lock;
+    /// `None` when the shard is not growing.
+    fn read_chunk<'g, H: HashKey<K> + ?Sized>(
+        &self,
+        hasher: &H,
+        guard: &'g Guard,
+    ) -> Option<Chunk<'g, K, V>> {
+        let cur = self.table(guard);
+        // SAFETY: the current table is alive under `guard`.
+        let c = unsafe { cur.deref() };
+        let next = c.next(guard);
+        if next.is_null() {
+            return None;
+        }
+        // Relaxed: a hint; checked again under the lock.
+        let start = c.w.migrated.load(Ordering::Relaxed);
+        let end = (start + MIGRATE_CHUNK).min(c.len());
+        let mut chunk = Chunk {
+            cur,
+            next,
+            start,
+            end,
+            batch: [Moving {
+                index: usize::MAX,
+                node: ptr::null_mut(),
+                hash: 0,
+            }; MIGRATE_CHUNK],
+            len: 0,
+        };
+        for i in start..end {
+            if is_live(c.ctrl(i)) {
+                let node = c.node(i);
+                // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
+                // the node's grave (if it is replaced meanwhile) waits for
+                // `guard`.
+                let hash = hasher.hash_key(unsafe { &(*node).key });
+                chunk.batch[chunk.len] = Moving {
+                    index: i,
+                    node,
+                    hash,
+                };
+                chunk.len += 1;
+            }
+        }
+        Some(chunk)
+    }
+
+    /// Moves `chunk` into the next table if it is still the migration's
+    /// next chunk, and unlinks the old table after its last chunk. Lock
+    /// held.
+    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) {
+        let (cur, next) = (chunk.cur, chunk.next);
+        // SAFETY: `cur` was the current table under `guard`: alive.
+        let c = unsafe { cur.deref() };
+        // Relaxed: under the lock.
+        if self.table.load(Ordering::Relaxed, guard) != cur
+            || c.w.migrated.load(Ordering::Relaxed) != chunk.start
+        {
+            return;
+        }
+        // SAFETY: the current table's next is alive.
+        let n = unsafe { next.deref() };
+        for m in &chunk.batch[..chunk.len] {
+            let cb = c.ctrl_locked(m.index);
+            // While growing an old slot's node never changes (a
+            // replacement moves the key on), but it may have been
+            // removed or replaced-and-moved since we read it.
+            if !is_live(cb) || c.node_locked(m.index) != m.node {
+                continue;
+            }
+            n.place(m.hash, m.node);
+            // Release: after the entry is published in `next`, so a
+            // reader that finds the old slot no longer FULL and goes on
+            // to `next` (Acquire) finds it.
+            c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
+            self.moved_out();
+        }
+        c.w.migrated.store(chunk.end, Ordering::Relaxed);
+        if chunk.end == c.len() {
+            debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
+            // Release pairs with `Shard::table`'s Acquire.
+            self.table.store(next, Ordering::Release);
+            // The old table is unlinked; readers still in it are
+            // pinned. It owns no node any more (all moved or removed).
+            retire_table(cur.as_raw().cast_mut(), guard);
+        }
     }
 
     /// Removes every entry: installs a fresh table and retires the old

@@ -903,3 +903,42 @@ fn entries_removed_mid_migration_outlive_the_old_table() {
     }
     assert_eq!(map.shards[0].graves_waiting(), 0);
 }
+
+#[test]
+fn reads_alone_finish_a_migration() {
+    // A migration is driven by writes, and lookups that must look in two
+    // tables do their share: a read-mostly shard does not stay in two
+    // tables (every lookup of a moved or absent key probing both).
+    let map: HashMap<u64, u64> = HashMap::builder()
+        .shards(1)
+        .capacity(if cfg!(miri) { 40 } else { 3000 })
+        .collector(Collector::new())
+        .build();
+    let m = map.pin();
+    let growing = || map.shards[0].growing(m.guard());
+    let mut keys = 0;
+    while !growing() {
+        m.insert(keys, keys);
+        keys += 1;
+    }
+    // Only reads from here, of absent keys (which always probe both
+    // tables); each may move one chunk.
+    let slots = map.shards[0].table(m.guard());
+    // SAFETY: the shard's table, loaded under `m`'s guard.
+    let chunks = unsafe { slots.deref() }.len() / raw::MIGRATE_CHUNK;
+    for i in 0..chunks as u64 + 1 {
+        assert_eq!(m.get(&(u64::MAX - i)), None);
+    }
+    assert!(!growing(), "reads left the shard in two tables");
+    for k in 0..keys {
+        assert_eq!(m.get(&k), Some(&k));
+    }
+    assert_eq!(m.len(), keys as usize);
+    assert_eq!(m.iter().count(), keys as usize);
+    // Writes still work on the table the reads finished, and the graves
+    // they left are sealed and dropped by later writes as before.
+    for k in 0..keys {
+        assert_eq!(m.remove(&k), Some(&k));
+    }
+    assert!(m.is_empty());
+}
