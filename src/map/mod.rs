@@ -279,8 +279,8 @@ impl<S> Builder<S> {
     pub fn build<K, V>(self) -> HashMap<K, V, S> {
         let shards = resolve_shards(self.shards);
         let per_shard = self.capacity.div_ceil(shards);
-        // Room for `per_shard` entries below the 3/4 growth threshold.
-        let table = (per_shard * 4 / 3 + 1).next_power_of_two();
+        // Room for `per_shard` entries below the growth threshold.
+        let table = raw::slots_for(per_shard).expect("latchfree::map: capacity overflow");
         let shard_vec: Vec<_> = (0..shards).map(|_| Shard::new(table)).collect();
         let collector = self.collector.unwrap_or_else(default_collector);
         HashMap {
@@ -928,11 +928,7 @@ where {
 /// Slots of the smallest table holding `entries` below its growth
 /// threshold.
 fn table_for(entries: usize) -> Result<usize, TryReserveError> {
-    entries
-        .checked_mul(4)
-        .map(|n| n / 3 + 1)
-        .and_then(usize::checked_next_power_of_two)
-        .ok_or_else(raw::overflow)
+    raw::slots_for(entries).ok_or_else(raw::overflow)
 }
 
 impl<K, V, S> PartialEq for HashMap<K, V, S>

@@ -842,8 +842,7 @@ fn entries_removed_mid_migration_outlive_the_old_table() {
         .build();
     let slots = map.shards[0].table(&handle.pin()).as_raw();
     // SAFETY: the map is ours and not growing yet; the table is alive.
-    let len = unsafe { &*slots }.len();
-    let fill = len / 4 * 3;
+    let (len, fill) = unsafe { ((*slots).len(), (*slots).capacity()) };
     for i in 0..fill {
         map.with_guard(&handle.pin())
             .insert(i, alloc::format!("{i}"));
