@@ -280,11 +280,14 @@ impl<K, V> Table<K, V> {
     }
 
     /// The first slot of `hash`'s probe sequence: its group from the low
-    /// bits, then a byte of that group other than the sentinel.
+    /// bits, then a byte of that group other than the sentinel (`i % GROUP
+    /// < SLOTS` for the slot `i` returned; `find` relies on it).
     #[inline]
     fn home(&self, hash: u64) -> usize {
         let h = hash as usize & self.mask;
-        (h & !(GROUP - 1)) | ((h & (GROUP - 1)) * SLOTS / GROUP)
+        let home = (h & !(GROUP - 1)) | ((h & (GROUP - 1)) * SLOTS / GROUP);
+        debug_assert!(home % GROUP < SLOTS);
+        home
     }
 
     /// The pointer cell of slot `i` (not a sentinel).
@@ -654,9 +657,10 @@ where
         // keys find it empty.
         let c = (raw >> (8 * off)) as u8;
         if c == pattern {
-            // Acquire: pairs with the Release store of a replacement.
-            // (`off` is never the sentinel's byte: see `Table::home`.)
-            let node = g.nodes[off].load(Ordering::Acquire);
+            // SAFETY: `off < SLOTS`: `Table::home` never picks a group's
+            // sentinel byte. Acquire: pairs with the Release store of a
+            // replacement.
+            let node = unsafe { g.nodes.get_unchecked(off) }.load(Ordering::Acquire);
             // SAFETY: FULL (Acquire); the node lives while `guard` does
             // (its grave waits for it).
             if unsafe { &(*node).key }.borrow() == key {
@@ -693,9 +697,10 @@ where
                     continue;
                 }
                 let slot = wi * GROUP + b;
-                // Acquire: as for the home slot. (`b` matched the pattern,
-                // so it is not the sentinel's byte.)
-                let node = g.nodes[b].load(Ordering::Acquire);
+                // SAFETY: `b < SLOTS`: byte `b` is `FULL`, and a group's
+                // sentinel byte is `DELETED` for good. Acquire: as for the
+                // home slot.
+                let node = unsafe { g.nodes.get_unchecked(b) }.load(Ordering::Acquire);
                 // SAFETY: FULL (Acquire); as for the home slot.
                 if unsafe { &(*node).key }.borrow() == key {
                     // SAFETY: as above; `table` lives for `'g`.
