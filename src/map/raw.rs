@@ -46,12 +46,13 @@
 //! slots) into a `next` table sized for twice the live entries. While it
 //! migrates, new keys and replaced values go to `next`; every committed
 //! write then moves up to [`MIGRATE_CHUNK`] old slots, so no single write
-//! pays for a whole table; so does a lookup that finds the shard growing
-//! and its lock free (it only *tries* the lock: a reader never waits), so
-//! a read-mostly shard does not stay in two tables for long. Moving a slot hashes its key outside the lock,
-//! then, under it, if the slot still holds the same node, publishes the
-//! node's pointer in `next` and marks the old slot `MOVED`. Readers look
-//! in the old table, then in `next`.
+//! pays for a whole table; so does a lookup that had to look in both
+//! tables, if the shard's lock is free (it only *tries* the lock: a reader
+//! never waits), so a read-mostly shard does not stay in two tables for
+//! long. Moving a slot hashes its key outside the lock, then, under it, if
+//! the slot still holds the same node, publishes the node's pointer in
+//! `next` and marks the old slot `MOVED`. Readers look in the old table,
+//! then in `next`.
 //!
 //! # Reclamation
 //!
@@ -1399,5 +1400,21 @@ impl<K, V> Drop for Shard<K, V> {
                 drop(Box::from_raw(n));
             }
         }
+    }
+}
+
+#[cfg(all(test, not(latchfree_loom)))]
+mod layout_tests {
+    use super::{Group, SLOTS};
+
+    #[test]
+    fn a_group_is_one_cache_line() {
+        // The point of the layout: the control word and the pointer of the
+        // matching slot share one line (64 bytes on 64-bit targets).
+        let size = core::mem::size_of::<Group<u64, u64>>();
+        assert_eq!(size, core::mem::align_of::<Group<u64, u64>>());
+        assert_eq!(size, (SLOTS + 1) * core::mem::size_of::<usize>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size, 64);
     }
 }

@@ -941,3 +941,29 @@ fn reads_alone_finish_a_migration() {
     }
     assert!(m.is_empty());
 }
+
+#[test]
+fn with_capacity_holds_that_many_without_growing() {
+    // Sizing counts usable slots only (each group's sentinel byte holds
+    // nothing): a map built for `n` entries takes `n` without a growth,
+    // right at every group and power-of-two boundary.
+    let sizes = if cfg!(miri) { 1..=24 } else { 1..=400 };
+    for n in sizes {
+        let map: HashMap<usize, usize> = HashMap::builder()
+            .shards(1)
+            .capacity(n)
+            .collector(Collector::new())
+            .build();
+        let t = table_of(&map);
+        let m = map.pin();
+        for i in 0..n {
+            m.insert(i, i);
+        }
+        assert_eq!(table_of(&map), t, "{n} entries grew the table");
+        assert!(
+            !map.shards[0].growing(m.guard()),
+            "{n} entries started a growth"
+        );
+        assert!(map.capacity() >= n);
+    }
+}
