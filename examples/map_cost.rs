@@ -11,7 +11,8 @@
 //! `<impl>`: `latchfree` (a pin per operation), `latchfree_pinned` (one
 //! guard for the whole run: the operation without the pin), `dashmap`,
 //! `papaya` (a pin per operation). `<op>`: `get` (hits over a map prefilled
-//! with `keys` keys, default 2^20) or `insert` (`count` new keys into a map
+//! with `keys` keys, default 2^20) or `miss` (lookups of keys never
+//! inserted, same map) or `insert` (`count` new keys into a map
 //! prefilled with `keys` keys; growth included, as in a filling map) or
 //! `lookup` (the shootout's read shape: `keys` prefilled, probes drawn
 //! from a universe of `keys * 4 / 3`, so a quarter of them miss) or
@@ -41,6 +42,11 @@ fn key(i: u64) -> u64 {
 /// The i-th lookup: a pseudo-random prefilled key.
 fn probe(i: u64, keys: u64) -> u64 {
     key(i.wrapping_mul(0x2545_F491_4F6C_DD1D) % keys)
+}
+
+/// The i-th `miss` probe: a pseudo-random key that was never inserted.
+fn probe_absent(i: u64, keys: u64) -> u64 {
+    key(keys + i.wrapping_mul(0x2545_F491_4F6C_DD1D) % keys)
 }
 
 /// The i-th `lookup` probe: from a universe a third larger than the
@@ -84,7 +90,7 @@ fn read_heavy(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|lookup|readheavy|insert> <count> [keys]";
+        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|miss|lookup|readheavy|insert> <count> [keys]";
     let (imp, op) = match (args.get(1), args.get(2)) {
         (Some(i), Some(o)) => (i.as_str(), o.as_str()),
         _ => {
@@ -115,6 +121,16 @@ fn main() {
                 "get" => {
                     for i in 0..count {
                         hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
+                    }
+                }
+                "miss" if pinned => {
+                    for i in 0..count {
+                        hits += u64::from(guard.get(&probe_absent(i, keys)).is_none());
+                    }
+                }
+                "miss" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe_absent(i, keys)).is_none());
                     }
                 }
                 "lookup" if pinned => {
@@ -163,6 +179,11 @@ fn main() {
                         hits += u64::from(map.get(&probe(i, keys)).is_some());
                     }
                 }
+                "miss" => {
+                    for i in 0..count {
+                        hits += u64::from(map.get(&probe_absent(i, keys)).is_none());
+                    }
+                }
                 "lookup" => {
                     for i in 0..count {
                         hits += u64::from(map.get(&probe_mixed(i, keys)).is_some());
@@ -200,10 +221,24 @@ fn main() {
                         hits += u64::from(map.pin().get(&probe(i, keys)).is_some());
                     }
                 }
+                "miss" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().get(&probe_absent(i, keys)).is_none());
+                    }
+                }
                 "lookup" => {
                     for i in 0..count {
                         hits += u64::from(map.pin().get(&probe_mixed(i, keys)).is_some());
                     }
+                }
+                "readheavy" => {
+                    hits = read_heavy(
+                        count,
+                        keys,
+                        |k| map.pin().get(&k).is_some(),
+                        |k, v| map.pin().insert(k, v).is_none(),
+                        |k| map.pin().remove(&k).is_some(),
+                    );
                 }
                 "insert" => {
                     for i in keys..keys + count {
@@ -218,7 +253,7 @@ fn main() {
             std::process::exit(2);
         }
     }
-    // Every get hits; every insert is of a new key; `lookup` hits exactly
+    // Every get hits; every miss misses; every insert is of a new key; `lookup` hits exactly
     // the probes below `keys`.
     let want = if op == "lookup" {
         (0..count)

@@ -5,7 +5,8 @@
 //! number of steps (a pointer check, a few slot stores, at most one
 //! migration chunk). No user code (no `Hash`, `Eq`, closure or `Drop` of a
 //! user type) ever runs while it is held, so a user cannot deadlock on it by
-//! calling back into the map. Readers never touch it.
+//! calling back into the map. Readers only ever *try* it (to help a
+//! migration along), never wait for it.
 //!
 //! Waiting: the crate's one [`Backoff`]: exponential spins for a few rounds,
 //! then, under `std`, a yield between attempts so a preempted holder can
@@ -47,6 +48,23 @@ impl ShardLock {
             self.lock_slow();
         }
         ShardLockGuard { lock: self }
+    }
+
+    /// Acquires the lock if it is free; never waits.
+    #[inline]
+    pub(super) fn try_lock(&self) -> Option<ShardLockGuard<'_>> {
+        // Acquire: as in `lock`.
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| ShardLockGuard { lock: self })
+    }
+
+    /// Whether some thread holds the lock (a hint: it may change at once).
+    #[inline]
+    pub(super) fn is_locked(&self) -> bool {
+        // Relaxed: a hint; `try_lock` decides.
+        self.locked.load(Ordering::Relaxed)
     }
 
     #[cold]

@@ -127,7 +127,7 @@ pub use crossbeam_epoch::{Collector, Guard, LocalHandle};
 
 pub use self::entry::Entry;
 pub use self::iter::{Iter, Keys, PinnedIter, Values};
-use self::raw::{find, Found, Plan, Shard, Stale};
+use self::raw::{find, find_noting_growth, Found, Plan, Shard, Stale};
 pub use self::set::{HashSet, SetRef};
 use crate::sync::CachePadded;
 
@@ -279,8 +279,8 @@ impl<S> Builder<S> {
     pub fn build<K, V>(self) -> HashMap<K, V, S> {
         let shards = resolve_shards(self.shards);
         let per_shard = self.capacity.div_ceil(shards);
-        // Room for `per_shard` entries below the 3/4 growth threshold.
-        let table = (per_shard * 4 / 3 + 1).next_power_of_two();
+        // Room for `per_shard` entries below the growth threshold.
+        let table = raw::slots_for(per_shard).expect("latchfree::map: capacity overflow");
         let shard_vec: Vec<_> = (0..shards).map(|_| Shard::new(table)).collect();
         let collector = self.collector.unwrap_or_else(default_collector);
         HashMap {
@@ -684,6 +684,24 @@ where
         find(self.shard(hash).table(guard), hash, key, guard)
     }
 
+    /// [`find`](Self::find) for a reader: one that has to look in two
+    /// tables does its share of the migration first, if the shard's lock
+    /// is free (it never waits).
+    #[inline(always)]
+    fn lookup<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let hash = self.hash(key);
+        let shard = self.shard(hash);
+        // Before it goes on to the next table (a key the assist moves is
+        // then found there).
+        find_noting_growth(shard.table(guard), hash, key, guard, || {
+            shard.assist_migration(&self.hasher, guard);
+        })
+    }
+
     /// The write path of every operation that may store a value.
     fn modify<'g, U: Updater<'g, K, V>>(
         &self,
@@ -910,11 +928,7 @@ where {
 /// Slots of the smallest table holding `entries` below its growth
 /// threshold.
 fn table_for(entries: usize) -> Result<usize, TryReserveError> {
-    entries
-        .checked_mul(4)
-        .map(|n| n / 3 + 1)
-        .and_then(usize::checked_next_power_of_two)
-        .ok_or_else(raw::overflow)
+    raw::slots_for(entries).ok_or_else(raw::overflow)
 }
 
 impl<K, V, S> PartialEq for HashMap<K, V, S>
@@ -996,7 +1010,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|f| f.value)
+        self.map.lookup(key, self.guard()).map(|f| f.value)
     }
 
     /// The stored key and value for `key`.
@@ -1006,7 +1020,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).map(|f| (f.key, f.value))
+        self.map.lookup(key, self.guard()).map(|f| (f.key, f.value))
     }
 
     /// Whether `key` is present.
@@ -1016,7 +1030,7 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.map.find(key, self.guard()).is_some()
+        self.map.lookup(key, self.guard()).is_some()
     }
 
     /// Inserts or replaces; returns the previous value.

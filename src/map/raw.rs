@@ -6,9 +6,11 @@
 //!
 //! A [`Table`] has, per slot, a control byte (state and a 5-bit hash tag,
 //! SwissTable style) and a pointer to a [`Node`]: a heap cell holding one
-//! key and one value. A lookup reads control bytes (one byte per slot, so a
-//! probe run shares a cache line), then the pointer and node of the one
-//! slot whose tag matches.
+//! key and one value. Slots come in groups of `GROUP - 1` (7 on 64-bit
+//! targets): one control word (a byte per slot, the last byte a permanent
+//! sentinel) and the group's pointers, one cache line in all. So a lookup
+//! reads one line for the control bytes *and* the pointer of the slot whose
+//! tag matches, then the node: two dependent reads, not three.
 //!
 //! A node never moves and is never written after it is published: a new
 //! value for a present key is a new node (with the caller's key), swapped
@@ -44,10 +46,13 @@
 //! slots) into a `next` table sized for twice the live entries. While it
 //! migrates, new keys and replaced values go to `next`; every committed
 //! write then moves up to [`MIGRATE_CHUNK`] old slots, so no single write
-//! pays for a whole table. Moving a slot hashes its key outside the lock,
-//! then, under it, if the slot still holds the same node, publishes the
-//! node's pointer in `next` and marks the old slot `MOVED`. Readers look
-//! in the old table, then in `next`.
+//! pays for a whole table; so does a lookup that had to look in both
+//! tables, if the shard's lock is free (it only *tries* the lock: a reader
+//! never waits), so a read-mostly shard does not stay in two tables for
+//! long. Moving a slot hashes its key outside the lock, then, under it, if
+//! the slot still holds the same node, publishes the node's pointer in
+//! `next` and marks the old slot `MOVED`. Readers look in the old table,
+//! then in `next`.
 //!
 //! # Reclamation
 //!
@@ -76,6 +81,18 @@ use crate::sync::{AtomicPtr, AtomicUsize, CachePadded, Ordering, UnsafeCell};
 
 /// Smallest table (slots).
 pub(super) const MIN_TABLE: usize = if GROUP > 4 { GROUP } else { 4 };
+
+/// Slots (a power of two, sentinels included) of the smallest table that
+/// holds `entries` below its growth threshold; `None` on overflow.
+pub(super) fn slots_for(entries: usize) -> Option<usize> {
+    // Usable slots for 3/4 of them to hold `entries`, then whole groups.
+    let usable = entries.checked_mul(4)? / 3 + 1;
+    usable
+        .div_ceil(SLOTS)
+        .checked_mul(GROUP)?
+        .max(MIN_TABLE)
+        .checked_next_power_of_two()
+}
 
 /// Old-table slots a write migrates during growth: the migration work one
 /// write may be charged (its rehashes), and so the tail of insert latency.
@@ -108,8 +125,16 @@ fn tag(hash: u64) -> u8 {
     (hash >> 32) as u8 & TAG_MASK
 }
 
-/// Control bytes per control word.
+/// Control bytes per control word (slot indices per group).
 const GROUP: usize = core::mem::size_of::<usize>();
+/// Usable slots per group: the last byte of each control word is a
+/// sentinel, so that a group (its word and its pointers) is one cache line
+/// on 64-bit targets (8 + 7 * 8 = 64 bytes; 4 + 3 * 4 = 16 on 32-bit).
+const SLOTS: usize = GROUP - 1;
+/// A fresh control word: every slot `EMPTY`, the sentinel byte `DELETED`
+/// for good (never empty, never live: probes pass it, nothing is placed
+/// there, no lookup reads a pointer for it).
+const FRESH: usize = (DELETED as usize) << (TAG_BITS + 8 * SLOTS as u32);
 /// The low bit of every byte of a word.
 const LSB: usize = usize::MAX / 0xFF;
 /// The high bit of every byte of a word.
@@ -146,18 +171,38 @@ impl<K: core::hash::Hash, S: core::hash::BuildHasher> HashKey<K> for S {
     }
 }
 
-/// An open-addressing (linear probing) table; see the module docs.
-pub(super) struct Table<K, V> {
-    /// `len - 1`; `len` is a power of two >= [`MIN_TABLE`].
-    mask: usize,
-    /// Control bytes, packed `GROUP` to a word so a probe reads a whole
-    /// run of slots in one load; slot `i` is byte `i % GROUP` (counting
-    /// from the low end) of word `i / GROUP`. Words are written only under
-    /// the lock, whole.
-    ctrl: Box<[AtomicUsize]>,
+/// `SLOTS` slots: their control word and their node pointers, one cache
+/// line (see the module docs).
+#[repr(C)]
+#[cfg_attr(target_pointer_width = "64", repr(align(64)))]
+#[cfg_attr(not(target_pointer_width = "64"), repr(align(16)))]
+struct Group<K, V> {
+    /// Control bytes, so a probe reads a whole run of slots in one load;
+    /// slot `i` of the table is byte `i % GROUP` (counting from the low
+    /// end) of group `i / GROUP`'s word; byte `SLOTS` is the sentinel.
+    /// Written only under the lock, whole.
+    ctrl: AtomicUsize,
     /// Per slot: its node (null while `EMPTY`). Stored under the lock:
     /// before the control byte is published, or (replacement) with Release.
-    nodes: Box<[AtomicPtr<Node<K, V>>]>,
+    nodes: [AtomicPtr<Node<K, V>>; SLOTS],
+}
+
+impl<K, V> Group<K, V> {
+    fn new() -> Self {
+        Self {
+            ctrl: AtomicUsize::new(FRESH),
+            nodes: core::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
+        }
+    }
+}
+
+/// An open-addressing (linear probing) table; see the module docs.
+pub(super) struct Table<K, V> {
+    /// `len - 1`; `len` (slot indices, sentinels included) is a power of
+    /// two >= [`MIN_TABLE`].
+    mask: usize,
+    /// `len / GROUP` groups.
+    groups: Box<[Group<K, V>]>,
     /// The table this one migrates into; null when not growing. Set once
     /// (under the lock), never cleared while this table is reachable.
     next: Atomic<Table<K, V>>,
@@ -187,8 +232,7 @@ impl<K, V> Table<K, V> {
         let len = capacity.max(MIN_TABLE).next_power_of_two();
         Self {
             mask: len - 1,
-            ctrl: (0..len / GROUP).map(|_| AtomicUsize::new(0)).collect(),
-            nodes: (0..len).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            groups: (0..len / GROUP).map(|_| Group::new()).collect(),
             next: Atomic::null(),
             w: CachePadded::new(TableCounters {
                 occupied: AtomicUsize::new(0),
@@ -206,8 +250,7 @@ impl<K, V> Table<K, V> {
             .ok_or_else(overflow)?;
         Ok(Self {
             mask: len - 1,
-            ctrl: try_boxed(len / GROUP, || AtomicUsize::new(0))?,
-            nodes: try_boxed(len, || AtomicPtr::new(ptr::null_mut()))?,
+            groups: try_boxed(len / GROUP, Group::new)?,
             next: Atomic::null(),
             w: CachePadded::new(TableCounters {
                 occupied: AtomicUsize::new(0),
@@ -224,10 +267,34 @@ impl<K, V> Table<K, V> {
         self.w.occupied.load(Ordering::Relaxed)
     }
 
-    /// Entries the table takes before it must grow: 3/4 of its slots.
+    /// Entries the table takes before it must grow: 3/4 of its usable
+    /// slots.
     #[inline]
     pub(super) fn capacity(&self) -> usize {
-        self.len() / 4 * 3
+        self.usable() / 4 * 3 + self.usable() % 4 * 3 / 4
+    }
+
+    /// Slots that can hold an entry (sentinels excluded).
+    #[inline]
+    fn usable(&self) -> usize {
+        self.groups.len() * SLOTS
+    }
+
+    /// The first slot of `hash`'s probe sequence: its group from the low
+    /// bits, then a byte of that group other than the sentinel (`i % GROUP
+    /// < SLOTS` for the slot `i` returned; `find` relies on it).
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        let h = hash as usize & self.mask;
+        let home = (h & !(GROUP - 1)) | ((h & (GROUP - 1)) * SLOTS / GROUP);
+        debug_assert!(home % GROUP < SLOTS);
+        home
+    }
+
+    /// The pointer cell of slot `i` (not a sentinel).
+    #[inline]
+    fn slot(&self, i: usize) -> &AtomicPtr<Node<K, V>> {
+        &self.groups[i / GROUP].nodes[i % GROUP]
     }
 
     /// Whether a control byte is live (`FULL`).
@@ -259,21 +326,21 @@ impl<K, V> Table<K, V> {
     /// writers' Release stores, so a published slot's node is visible.
     #[inline]
     pub(super) fn ctrl(&self, i: usize) -> u8 {
-        (self.ctrl[i / GROUP].load(Ordering::Acquire) >> (8 * (i % GROUP))) as u8
+        (self.groups[i / GROUP].ctrl.load(Ordering::Acquire) >> (8 * (i % GROUP))) as u8
     }
 
     /// The control byte of slot `i`, lock held (or `&mut`).
     #[inline]
     fn ctrl_locked(&self, i: usize) -> u8 {
         // Relaxed: control words are written only under the lock.
-        (self.ctrl[i / GROUP].load(Ordering::Relaxed) >> (8 * (i % GROUP))) as u8
+        (self.groups[i / GROUP].ctrl.load(Ordering::Relaxed) >> (8 * (i % GROUP))) as u8
     }
 
     /// Sets the control byte of slot `i` to `c` with a `Release` store of
     /// its word (readers' Acquire loads pair with it). Lock held.
     #[inline]
     fn set_ctrl(&self, i: usize, c: u8) {
-        let word = &self.ctrl[i / GROUP];
+        let word = &self.groups[i / GROUP].ctrl;
         let shift = 8 * (i % GROUP);
         // Relaxed: only lock holders write the word.
         let w = word.load(Ordering::Relaxed);
@@ -287,14 +354,14 @@ impl<K, V> Table<K, V> {
     /// store of a replacement, so the new node's contents are visible.
     #[inline]
     fn node(&self, i: usize) -> *mut Node<K, V> {
-        self.nodes[i].load(Ordering::Acquire)
+        self.slot(i).load(Ordering::Acquire)
     }
 
     /// The node of slot `i`, lock held (or `&mut`).
     #[inline]
     fn node_locked(&self, i: usize) -> *mut Node<K, V> {
         // Relaxed: slot pointers are written only under the lock.
-        self.nodes[i].load(Ordering::Relaxed)
+        self.slot(i).load(Ordering::Relaxed)
     }
 
     /// The key of a `FULL` or `MOVED` slot.
@@ -315,18 +382,18 @@ impl<K, V> Table<K, V> {
     /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
     /// caller made sure one exists (occupancy below the threshold).
     fn free_slot(&self, hash: u64) -> usize {
-        let home = hash as usize & self.mask;
+        let home = self.home(hash);
         let mut wi = home / GROUP;
         // Bytes before `home` in its word read as non-empty.
         let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         loop {
             // Relaxed: control words are written only under the lock.
-            let empty = zero_bytes(self.ctrl[wi].load(Ordering::Relaxed) | skip);
+            let empty = zero_bytes(self.groups[wi].ctrl.load(Ordering::Relaxed) | skip);
             if empty != 0 {
                 return wi * GROUP + empty.trailing_zeros() as usize / 8;
             }
             skip = 0;
-            wi = (wi + 1) & (self.ctrl.len() - 1);
+            wi = (wi + 1) & (self.groups.len() - 1);
         }
     }
 
@@ -335,7 +402,7 @@ impl<K, V> Table<K, V> {
         let i = self.free_slot(hash);
         // Relaxed: the slot is EMPTY, so no reader loads its pointer; the
         // control byte's Release store below publishes it.
-        self.nodes[i].store(node, Ordering::Relaxed);
+        self.slot(i).store(node, Ordering::Relaxed);
         // Release: publishes the pointer and the node to readers' Acquire
         // loads of the control word.
         self.set_ctrl(i, ctrl(FULL, tag(hash)));
@@ -346,9 +413,9 @@ impl<K, V> Table<K, V> {
         i
     }
 
-    /// Over 3/4 occupied, counting `extra` more slots.
+    /// Over 3/4 of the usable slots occupied, counting `extra` more.
     fn over_threshold(&self, extra: usize) -> bool {
-        (self.w.occupied.load(Ordering::Relaxed) + extra) * 4 > self.len() * 3
+        (self.w.occupied.load(Ordering::Relaxed) + extra) * 4 > self.usable() * 3
     }
 }
 
@@ -410,7 +477,7 @@ impl<K, V> Table<K, V> {
                 let t = &*this;
                 // A word at a time: one atomic load per `GROUP` slots
                 // (this runs for every table freed).
-                let word = t.ctrl[i / GROUP].load(Ordering::Relaxed) >> (8 * (i % GROUP));
+                let word = t.groups[i / GROUP].ctrl.load(Ordering::Relaxed) >> (8 * (i % GROUP));
                 let end = (i / GROUP + 1) * GROUP;
                 let mut w = word;
                 while i < end {
@@ -548,10 +615,27 @@ impl<K, V> Copy for Found<'_, K, V> {}
 /// into. Lock-free; runs `Eq`.
 #[inline(always)]
 pub(super) fn find<'g, K, V, Q>(
+    table: Shared<'g, Table<K, V>>,
+    hash: u64,
+    key: &Q,
+    guard: &'g Guard,
+) -> Option<Found<'g, K, V>>
+where
+    K: Borrow<Q>,
+    Q: Eq + ?Sized,
+{
+    find_noting_growth(table, hash, key, guard, || ())
+}
+
+/// [`find`], calling `growing` each time the lookup goes on from a table
+/// to the one it migrates into (so it paid for two tables).
+#[inline(always)]
+pub(super) fn find_noting_growth<'g, K, V, Q>(
     mut table: Shared<'g, Table<K, V>>,
     hash: u64,
     key: &Q,
     guard: &'g Guard,
+    mut growing: impl FnMut(),
 ) -> Option<Found<'g, K, V>>
 where
     K: Borrow<Q>,
@@ -564,16 +648,20 @@ where
         // epoch only, so a table reached from the shard or from another
         // table's `next` outlives `guard`.
         let t: &'g Table<K, V> = unsafe { table.deref() };
-        let home = hash as usize & t.mask;
+        let home = t.home(hash);
         let (mut wi, off) = (home / GROUP, home % GROUP);
         // Acquire pairs with the writers' Release word stores: every node
         // a byte of this word publishes is visible.
-        let mut raw = t.ctrl[wi].load(Ordering::Acquire);
+        let mut g = &t.groups[wi];
+        let mut raw = g.ctrl.load(Ordering::Acquire);
         // Fast path: most keys sit in their home slot, and most absent
         // keys find it empty.
         let c = (raw >> (8 * off)) as u8;
         if c == pattern {
-            let node = t.node(home);
+            // SAFETY: `off < SLOTS`: `Table::home` never picks a group's
+            // sentinel byte. Acquire: pairs with the Release store of a
+            // replacement.
+            let node = unsafe { g.nodes.get_unchecked(off) }.load(Ordering::Acquire);
             // SAFETY: FULL (Acquire); the node lives while `guard` does
             // (its grave waits for it).
             if unsafe { &(*node).key }.borrow() == key {
@@ -585,6 +673,7 @@ where
             if next.is_null() {
                 return None;
             }
+            growing();
             table = next;
             continue;
         }
@@ -592,7 +681,7 @@ where
         // already loaded: bytes up to `home` read as 0x7F (neither empty
         // nor a match). `home` itself was just looked at.
         let mut skip = usize::MAX >> (8 * (GROUP - 1 - off));
-        let words = t.ctrl.len();
+        let words = t.groups.len();
         // `words + 1` words cover every slot even from mid-word.
         for _ in 0..=words {
             let w = (raw & !skip) | (skip & (LSB * 0x7F));
@@ -609,7 +698,10 @@ where
                     continue;
                 }
                 let slot = wi * GROUP + b;
-                let node = t.node(slot);
+                // SAFETY: `b < SLOTS`: byte `b` is `FULL`, and a group's
+                // sentinel byte is `DELETED` for good. Acquire: as for the
+                // home slot.
+                let node = unsafe { g.nodes.get_unchecked(b) }.load(Ordering::Acquire);
                 // SAFETY: FULL (Acquire); as for the home slot.
                 if unsafe { &(*node).key }.borrow() == key {
                     // SAFETY: as above; `table` lives for `'g`.
@@ -621,12 +713,14 @@ where
             }
             wi = (wi + 1) & (words - 1);
             // Acquire: as above.
-            raw = t.ctrl[wi].load(Ordering::Acquire);
+            g = &t.groups[wi];
+            raw = g.ctrl.load(Ordering::Acquire);
         }
         let next = t.next(guard);
         if next.is_null() {
             return None;
         }
+        growing();
         table = next;
     }
 }
@@ -640,7 +734,7 @@ where
 /// (it reads `MOVED` slots' nodes: see "Reclamation").
 pub(super) unsafe fn in_table<K: Eq, V>(table: &Table<K, V>, hash: u64, key: &K) -> bool {
     let tag = tag(hash);
-    let mut i = hash as usize & table.mask;
+    let mut i = table.home(hash);
     for _ in 0..table.len() {
         let c = table.ctrl(i);
         if c == EMPTY {
@@ -717,6 +811,17 @@ enum Retry {
 /// A committed write: the entry it published, if any.
 pub(super) struct Committed<'g, K, V> {
     pub(super) new: Option<(&'g K, &'g V)>,
+}
+
+/// A migration chunk read outside the lock: the tables, the slot range
+/// and its live slots.
+struct Chunk<'g, K, V> {
+    cur: Shared<'g, Table<K, V>>,
+    next: Shared<'g, Table<K, V>>,
+    start: usize,
+    end: usize,
+    batch: [Moving<K, V>; MIGRATE_CHUNK],
+    len: usize,
 }
 
 /// An old-table slot to migrate, read (and its key hashed) outside the
@@ -998,7 +1103,7 @@ impl<K, V> Shard<K, V> {
             let node = unsafe { self.slab() }.alloc(Node { key, value });
             // Release: publishes the new node to readers' Acquire pointer
             // loads; a reader sees the old node or the new one, whole.
-            t.nodes[f.index].store(node, Ordering::Release);
+            t.slot(f.index).store(node, Ordering::Release);
             node
         };
         // The replaced node: as for a removal.
@@ -1103,71 +1208,13 @@ impl<K, V> Shard<K, V> {
     /// live keys outside the lock, then moves the pointers of the slots
     /// that did not change meanwhile. Runs `Hash`.
     pub(super) fn help_migrate<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
-        let cur = self.table(guard);
-        // SAFETY: the current table is alive under `guard`.
-        let c = unsafe { cur.deref() };
-        let next = c.next(guard);
-        if next.is_null() {
+        let Some(chunk) = self.read_chunk(hasher, guard) else {
             return;
-        }
-        // Relaxed: a hint; checked again under the lock.
-        let start = c.w.migrated.load(Ordering::Relaxed);
-        let end = (start + MIGRATE_CHUNK).min(c.len());
-        let mut batch = [Moving {
-            index: usize::MAX,
-            node: ptr::null_mut(),
-            hash: 0,
-        }; MIGRATE_CHUNK];
-        let mut n_batch = 0;
-        for i in start..end {
-            if is_live(c.ctrl(i)) {
-                let node = c.node(i);
-                // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
-                // the node's grave (if it is replaced meanwhile) waits for
-                // `guard`.
-                let hash = hasher.hash_key(unsafe { &(*node).key });
-                batch[n_batch] = Moving {
-                    index: i,
-                    node,
-                    hash,
-                };
-                n_batch += 1;
-            }
-        }
+        };
         let lock = self.w.lock.lock();
+        self.move_chunk(&chunk, guard);
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
-        // Relaxed: under the lock.
-        if self.table.load(Ordering::Relaxed, guard) == cur
-            && c.w.migrated.load(Ordering::Relaxed) == start
-        {
-            // SAFETY: the current table's next is alive.
-            let n = unsafe { next.deref() };
-            for m in &batch[..n_batch] {
-                let cb = c.ctrl_locked(m.index);
-                // While growing an old slot's node never changes (a
-                // replacement moves the key on), but it may have been
-                // removed or replaced-and-moved since we read it.
-                if !is_live(cb) || c.node_locked(m.index) != m.node {
-                    continue;
-                }
-                n.place(m.hash, m.node);
-                // Release: after the entry is published in `next`, so a
-                // reader that finds the old slot no longer FULL and goes on
-                // to `next` (Acquire) finds it.
-                c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
-                self.moved_out();
-            }
-            c.w.migrated.store(end, Ordering::Relaxed);
-            if end == c.len() {
-                debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
-                // Release pairs with `Shard::table`'s Acquire.
-                self.table.store(next, Ordering::Release);
-                // The old table is unlinked; readers still in it are
-                // pinned. It owns no node any more (all moved or removed).
-                retire_table(cur.as_raw().cast_mut(), guard);
-            }
-        }
         let mut dead = Dead::none();
         // SAFETY: the lock is held.
         graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
@@ -1175,6 +1222,122 @@ impl<K, V> Shard<K, V> {
         });
         drop(lock);
         self.bury(dead, guard);
+    }
+
+    /// A lookup's share of a migration, for a lookup that had to look in
+    /// two tables: if the shard is still growing and its lock is free,
+    /// migrates one chunk, as [`help_migrate`](Self::help_migrate) does;
+    /// if a writer holds the lock it gives up at once, so a reader never
+    /// waits. It neither seals nor drops graves (that stays with
+    /// writers: a reader runs no `Drop` of an entry), so a writer that
+    /// comes later seals the ones buried during the growth it finished.
+    /// Runs `Hash`.
+    ///
+    /// Without it a read-mostly shard that has started growing stays in
+    /// two tables until enough writes have migrated the old one (every
+    /// lookup of a moved key probes both), which in a 98%-read workload is
+    /// most of the run.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn assist_migration<H: HashKey<K> + ?Sized>(&self, hasher: &H, guard: &Guard) {
+        // Relaxed: a hint; a reader only tries a free lock.
+        if self.w.lock.is_locked() {
+            return;
+        }
+        let Some(chunk) = self.read_chunk(hasher, guard) else {
+            return;
+        };
+        if let Some(_lock) = self.w.lock.try_lock() {
+            self.move_chunk(&chunk, guard);
+        }
+    }
+
+    /// The next chunk of a migration, read and hashed outside the lock;
+    /// `None` when the shard is not growing.
+    fn read_chunk<'g, H: HashKey<K> + ?Sized>(
+        &self,
+        hasher: &H,
+        guard: &'g Guard,
+    ) -> Option<Chunk<'g, K, V>> {
+        let cur = self.table(guard);
+        // SAFETY: the current table is alive under `guard`.
+        let c = unsafe { cur.deref() };
+        let next = c.next(guard);
+        if next.is_null() {
+            return None;
+        }
+        // Relaxed: a hint; checked again under the lock.
+        let start = c.w.migrated.load(Ordering::Relaxed);
+        let end = (start + MIGRATE_CHUNK).min(c.len());
+        let mut chunk = Chunk {
+            cur,
+            next,
+            start,
+            end,
+            batch: [Moving {
+                index: usize::MAX,
+                node: ptr::null_mut(),
+                hash: 0,
+            }; MIGRATE_CHUNK],
+            len: 0,
+        };
+        for i in start..end {
+            if is_live(c.ctrl(i)) {
+                let node = c.node(i);
+                // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
+                // the node's grave (if it is replaced meanwhile) waits for
+                // `guard`.
+                let hash = hasher.hash_key(unsafe { &(*node).key });
+                chunk.batch[chunk.len] = Moving {
+                    index: i,
+                    node,
+                    hash,
+                };
+                chunk.len += 1;
+            }
+        }
+        Some(chunk)
+    }
+
+    /// Moves `chunk` into the next table if it is still the migration's
+    /// next chunk, and unlinks the old table after its last chunk. Lock
+    /// held.
+    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) {
+        let (cur, next) = (chunk.cur, chunk.next);
+        // SAFETY: `cur` was the current table under `guard`: alive.
+        let c = unsafe { cur.deref() };
+        // Relaxed: under the lock.
+        if self.table.load(Ordering::Relaxed, guard) != cur
+            || c.w.migrated.load(Ordering::Relaxed) != chunk.start
+        {
+            return;
+        }
+        // SAFETY: the current table's next is alive.
+        let n = unsafe { next.deref() };
+        for m in &chunk.batch[..chunk.len] {
+            let cb = c.ctrl_locked(m.index);
+            // While growing an old slot's node never changes (a
+            // replacement moves the key on), but it may have been
+            // removed or replaced-and-moved since we read it.
+            if !is_live(cb) || c.node_locked(m.index) != m.node {
+                continue;
+            }
+            n.place(m.hash, m.node);
+            // Release: after the entry is published in `next`, so a
+            // reader that finds the old slot no longer FULL and goes on
+            // to `next` (Acquire) finds it.
+            c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
+            self.moved_out();
+        }
+        c.w.migrated.store(chunk.end, Ordering::Relaxed);
+        if chunk.end == c.len() {
+            debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
+            // Release pairs with `Shard::table`'s Acquire.
+            self.table.store(next, Ordering::Release);
+            // The old table is unlinked; readers still in it are
+            // pinned. It owns no node any more (all moved or removed).
+            retire_table(cur.as_raw().cast_mut(), guard);
+        }
     }
 
     /// Removes every entry: installs a fresh table and retires the old
@@ -1237,5 +1400,21 @@ impl<K, V> Drop for Shard<K, V> {
                 drop(Box::from_raw(n));
             }
         }
+    }
+}
+
+#[cfg(all(test, not(latchfree_loom)))]
+mod layout_tests {
+    use super::{Group, SLOTS};
+
+    #[test]
+    fn a_group_is_one_cache_line() {
+        // The point of the layout: the control word and the pointer of the
+        // matching slot share one line (64 bytes on 64-bit targets).
+        let size = core::mem::size_of::<Group<u64, u64>>();
+        assert_eq!(size, core::mem::align_of::<Group<u64, u64>>());
+        assert_eq!(size, (SLOTS + 1) * core::mem::size_of::<usize>());
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(size, 64);
     }
 }

@@ -842,8 +842,7 @@ fn entries_removed_mid_migration_outlive_the_old_table() {
         .build();
     let slots = map.shards[0].table(&handle.pin()).as_raw();
     // SAFETY: the map is ours and not growing yet; the table is alive.
-    let len = unsafe { &*slots }.len();
-    let fill = len / 4 * 3;
+    let (len, fill) = unsafe { ((*slots).len(), (*slots).capacity()) };
     for i in 0..fill {
         map.with_guard(&handle.pin())
             .insert(i, alloc::format!("{i}"));
@@ -902,4 +901,69 @@ fn entries_removed_mid_migration_outlive_the_old_table() {
             .insert(10 * len + i, alloc::string::String::new());
     }
     assert_eq!(map.shards[0].graves_waiting(), 0);
+}
+
+#[test]
+fn reads_alone_finish_a_migration() {
+    // A migration is driven by writes, and lookups that must look in two
+    // tables do their share: a read-mostly shard does not stay in two
+    // tables (every lookup of a moved or absent key probing both).
+    let map: HashMap<u64, u64> = HashMap::builder()
+        .shards(1)
+        .capacity(if cfg!(miri) { 40 } else { 3000 })
+        .collector(Collector::new())
+        .build();
+    let m = map.pin();
+    let growing = || map.shards[0].growing(m.guard());
+    let mut keys = 0;
+    while !growing() {
+        m.insert(keys, keys);
+        keys += 1;
+    }
+    // Only reads from here, of absent keys (which always probe both
+    // tables); each may move one chunk.
+    let slots = map.shards[0].table(m.guard());
+    // SAFETY: the shard's table, loaded under `m`'s guard.
+    let chunks = unsafe { slots.deref() }.len() / raw::MIGRATE_CHUNK;
+    for i in 0..chunks as u64 + 1 {
+        assert_eq!(m.get(&(u64::MAX - i)), None);
+    }
+    assert!(!growing(), "reads left the shard in two tables");
+    for k in 0..keys {
+        assert_eq!(m.get(&k), Some(&k));
+    }
+    assert_eq!(m.len(), keys as usize);
+    assert_eq!(m.iter().count(), keys as usize);
+    // Writes still work on the table the reads finished, and the graves
+    // they left are sealed and dropped by later writes as before.
+    for k in 0..keys {
+        assert_eq!(m.remove(&k), Some(&k));
+    }
+    assert!(m.is_empty());
+}
+
+#[test]
+fn with_capacity_holds_that_many_without_growing() {
+    // Sizing counts usable slots only (each group's sentinel byte holds
+    // nothing): a map built for `n` entries takes `n` without a growth,
+    // right at every group and power-of-two boundary.
+    let sizes = if cfg!(miri) { 1..=24 } else { 1..=400 };
+    for n in sizes {
+        let map: HashMap<usize, usize> = HashMap::builder()
+            .shards(1)
+            .capacity(n)
+            .collector(Collector::new())
+            .build();
+        let t = table_of(&map);
+        let m = map.pin();
+        for i in 0..n {
+            m.insert(i, i);
+        }
+        assert_eq!(table_of(&map), t, "{n} entries grew the table");
+        assert!(
+            !map.shards[0].growing(m.guard()),
+            "{n} entries started a growth"
+        );
+        assert!(map.capacity() >= n);
+    }
 }
