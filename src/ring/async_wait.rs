@@ -90,9 +90,10 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Ordering, UnsafeCell};
 /// [`Waker`] instead of holding a thread. Blocking waits use the wrapped
 /// strategy `W`.
 ///
-/// `SLOTS` (at most the bits of a `usize`, 8 by default) is how many
-/// futures can be waiting at once without busy-polling (module docs of
-/// `async_wait`); each costs two words and a `Waker`.
+/// `SLOTS` (at most half the bits of a `usize`: 32 on 64-bit targets, 16
+/// on 32-bit ones; 8 by default) is how many futures can be waiting at
+/// once without busy-polling (module docs of `async_wait`); each costs an
+/// `Option<Waker>` (two words).
 ///
 /// Cost: every publish and release issues a `SeqCst` fence and loads one
 /// word, which stays in the publisher's cache while nobody awaits.
