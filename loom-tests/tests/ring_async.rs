@@ -240,3 +240,48 @@ fn waker_replaced_while_a_wake_is_in_flight() {
         assert_eq!(std::sync::Arc::strong_count(&old), 1);
     });
 }
+
+/// A waiting future is polled again, with another waker, while the
+/// producer's publish wakes its cell (the notify may be taking the first
+/// waker out as the re-poll arms the cell again: the owner must then not
+/// write the cell but ask to be polled again). No lost wake: the re-poll
+/// completes, or the waker it left registered is woken. No waker is left
+/// in the cell: at the end each count is referenced by its handle only.
+#[test]
+fn repoll_races_a_wake_in_flight() {
+    use std::future::Future;
+    use std::task::{Context, Poll as TaskPoll};
+    model(|| {
+        let ring = sp(2, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (old, w_old) = counter();
+        let (new, w_new) = counter();
+        let producer = thread::spawn(move || {
+            p.push(7).unwrap();
+            p
+        });
+        let mut fut = Box::pin(c.wait_async(|_, _, _| ()));
+        let mut last = fut.as_mut().poll(&mut Context::from_waker(&w_old));
+        if last.is_pending() {
+            last = fut.as_mut().poll(&mut Context::from_waker(&w_new));
+        }
+        let p = producer.join().unwrap();
+        if last.is_pending() {
+            assert!(
+                new.0.load(Ordering::Relaxed) >= 1,
+                "lost wake: the re-poll's registration slept"
+            );
+            assert_eq!(
+                fut.as_mut().poll(&mut Context::from_waker(&w_new)),
+                TaskPoll::Ready(Ok(1))
+            );
+        }
+        drop(fut);
+        drop(p);
+        drop((w_old, w_new));
+        assert_eq!(std::sync::Arc::strong_count(&old), 1, "old waker kept");
+        assert_eq!(std::sync::Arc::strong_count(&new), 1, "new waker kept");
+    });
+}

@@ -15,18 +15,27 @@
 //! one full check (the one that succeeds), not three. Every publish, every
 //! consumer release, close and halt call
 //! [`notify`](WaitStrategy::notify), which issues a `SeqCst`
-//! fence, loads `armed`, and, if any bit is set, takes the armed bits
-//! (a swap to zero) and wakes those cells. A woken cell stays taken by its
+//! fence, loads `armed`, and, if any armed bit is set, claims the armed
+//! bits (one compare-exchange turns each into the cell's *busy* bit, in
+//! the same word), takes each claimed cell's waker, clears its busy bit
+//! and wakes it. A woken cell stays taken by its
 //! future but is no longer armed, so the publishes that follow the one
 //! that woke it (a producer filling the ring before the woken consumer
 //! runs) find `armed == 0` and wake nothing: one wake per wait, not one
 //! per publish.
 //!
 //! The two fences make it a Dekker handshake: either the notifier's load
-//! sees the waiter's bit (and wakes the cell, whose own protocol, in
-//! `crate::waker`, hands the wake to a registration in progress), or the
-//! waiter's second try sees the notifier's progress. So a wake is never
-//! lost. A ring nobody awaits pays a fence and one load of a word nobody
+//! sees the waiter's bit (and wakes the cell), or the waiter's second try
+//! sees the notifier's progress. So a wake is never lost.
+//!
+//! The two bits per cell are also its lock, so a wait costs no more
+//! atomic read-modify-writes than it needs (claim and give back the cell,
+//! arm it; the notifier's claim and busy release): the owner writes the
+//! cell only while both bits are clear (and then it is empty), a notify
+//! only while it holds the busy bit, and an owner that finds the busy bit
+//! set (a notify is still emptying the cell) does not wait for it but asks
+//! to be polled again, as when every cell is taken. Since a notify takes
+//! the bit it wakes, no two notifies ever wake one registration. A ring nobody awaits pays a fence and one load of a word nobody
 //! writes per publish and per release; rings with any other strategy pay
 //! nothing at all (the ring only calls `notify` when
 //! [`NOTIFIES`](WaitStrategy::NOTIFIES) is true).
@@ -72,8 +81,7 @@ use core::task::{Context, Poll as TaskPoll, Waker};
 
 use super::error::TimedOut;
 use super::wait::{DefaultWait, WaitStrategy};
-use crate::sync::{fence, spin_loop, AtomicUsize, Ordering};
-use crate::waker::AtomicWaker;
+use crate::sync::{fence, spin_loop, AtomicUsize, Ordering, UnsafeCell};
 
 /// A [`WaitStrategy`] whose rings can be awaited: handles get `wait_async`
 /// ([`Consumer`](super::Consumer), [`Worker`](super::Worker)) and
@@ -82,9 +90,10 @@ use crate::waker::AtomicWaker;
 /// [`Waker`] instead of holding a thread. Blocking waits use the wrapped
 /// strategy `W`.
 ///
-/// `SLOTS` (at most the bits of a `usize`, 8 by default) is how many
-/// futures can be waiting at once without busy-polling (module docs of
-/// `async_wait`); each costs two words and a `Waker`.
+/// `SLOTS` (at most half the bits of a `usize`: 32 on 64-bit targets, 16
+/// on 32-bit ones; 8 by default) is how many futures can be waiting at
+/// once without busy-polling (module docs of `async_wait`); each costs an
+/// `Option<Waker>` (two words).
 ///
 /// Cost: every publish and release issues a `SeqCst` fence and loads one
 /// word, which stays in the publisher's cache while nobody awaits.
@@ -109,12 +118,29 @@ pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     inner: W,
     /// Bit `i` set: cell `i` belongs to a waiting future. Below `2^SLOTS`.
     taken: AtomicUsize,
-    /// Bit `i` set: cell `i` holds a waker no notify has claimed yet (set
-    /// by its owner's `arm`, cleared by the `notify` that wakes it or by
-    /// `disarm`). Only bits of `taken` are ever set here.
+    /// Two bits per cell. Bit `i` (*armed*): cell `i` holds a waker no
+    /// notify has claimed yet (set by its owner's `arm`, cleared by the
+    /// `notify` that claims it or by the owner's `unarm`). Bit `HALF + i`
+    /// (*busy*): the notify that claimed the arm is taking the waker out.
+    /// Never both for one cell; only bits of `taken` are ever set. The
+    /// cell is written by its owner only while both are clear, and by the
+    /// claiming notify only while its busy bit is set; while both are
+    /// clear it is empty, but within its owner's `arm`.
     armed: AtomicUsize,
-    cells: [AtomicWaker; SLOTS],
+    cells: [UnsafeCell<Option<Waker>>; SLOTS],
 }
+
+/// Where the busy bits start in `armed`: its upper half.
+const HALF: u32 = usize::BITS / 2;
+/// The armed bits of `armed`: its lower half.
+const ARMED: usize = usize::MAX >> HALF;
+
+// SAFETY: a cell is written only by the one party that owns it through
+// `armed` (its future while both bits are clear, the claiming notify while
+// the busy bit is set), and `Waker` is `Send + Sync`.
+unsafe impl<W: Send, const SLOTS: usize> Send for AsyncWait<W, SLOTS> {}
+// SAFETY: as for `Send`: every access to a cell is exclusive by `armed`.
+unsafe impl<W: Sync, const SLOTS: usize> Sync for AsyncWait<W, SLOTS> {}
 
 impl<W: Default, const SLOTS: usize> Default for AsyncWait<W, SLOTS> {
     fn default() -> Self {
@@ -134,7 +160,7 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         /// The strategy, wrapping `inner` for blocking waits. `const`, so a
         /// ring with [`Inline`](super::Inline) storage can be a `static`.
         pub fn with(inner: W) -> Self {
-            const { assert!(SLOTS >= 1 && SLOTS <= usize::BITS as usize, "1 ..= usize::BITS slots") };
+            const { assert!(SLOTS >= 1 && SLOTS <= HALF as usize, "1 ..= usize::BITS / 2 slots") };
             Self {
                 inner,
                 taken: AtomicUsize::new(0),
@@ -151,47 +177,66 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
 
     /// Takes a cell for `slot` if it has none, registers `waker` there and
     /// fences. The caller must re-try its operation afterwards.
+    #[inline]
     pub(super) fn arm(&self, slot: &mut Option<usize>, waker: &Waker) {
         let i = match *slot {
             Some(i) => i,
-            None => {
-                let all = if SLOTS == usize::BITS as usize {
-                    usize::MAX
-                } else {
-                    (1 << SLOTS) - 1
-                };
-                let mut cur = self.taken.load(Ordering::Relaxed);
-                loop {
-                    let free = !cur & all;
-                    if free == 0 {
-                        // Every cell is taken: be polled again at once.
-                        waker.wake_by_ref();
-                        spin_loop();
-                        return;
-                    }
-                    let i = free.trailing_zeros() as usize;
-                    // Relaxed: the bit only has to be in `taken`'s
-                    // modification order before the fence below.
-                    match self.taken.compare_exchange_weak(
-                        cur,
-                        cur | 1 << i,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    ) {
-                        Ok(_) => break i,
-                        Err(now) => cur = now,
-                    }
+            None => match self.claim() {
+                Some(i) => {
+                    *slot = Some(i);
+                    i
                 }
-            }
+                // Every cell is taken: be polled again at once.
+                None => return poll_again(waker),
+            },
         };
-        *slot = Some(i);
-        self.cells[i].register(waker);
-        // Release: a notifier whose swap takes this bit (Acquire) finds the
-        // registration above in the cell.
+        // Acquire: a notify's release of the busy bit (its take of the
+        // waker) happens before our write. Not armed here: `Retry` unarms
+        // before every try, and a fresh cell's previous owner unarmed it.
+        if self.armed.load(Ordering::Acquire) & (1 << (HALF as usize + i)) != 0 {
+            // A notify is still taking the waker out (it wakes what it
+            // takes: a previous waker of ours, or a previous owner's). Do
+            // not wait for it: be polled again, and arm then.
+            return poll_again(waker);
+        }
+        // SAFETY: both bits of cell `i` are clear and only we set the
+        // armed one: no notify touches the cell until we do. It is empty
+        // (the ground rule in `armed`'s docs), so nothing is overwritten.
+        self.cells[i].with_mut(|cell| unsafe {
+            debug_assert!((*cell).is_none());
+            core::ptr::write(cell, Some(waker.clone()));
+        });
+        // Release: a notify whose CAS claims this bit (Acquire) finds the
+        // waker above in the cell.
         self.armed.fetch_or(1 << i, Ordering::Release);
         // SeqCst: pairs with the fence in `notify`. Either the notifier's
         // load of `armed` sees our bit, or our re-try sees its progress.
         fence(Ordering::SeqCst);
+    }
+
+    /// Takes a free cell: its index, or `None` if all are taken.
+    #[inline]
+    fn claim(&self) -> Option<usize> {
+        let all = (1 << SLOTS) - 1;
+        let mut cur = self.taken.load(Ordering::Relaxed);
+        loop {
+            let free = !cur & all;
+            if free == 0 {
+                return None;
+            }
+            let i = free.trailing_zeros() as usize;
+            // Acquire: the previous owner's last write to the cell (its
+            // `disarm`) happens before ours. Failure Relaxed: we retry.
+            match self.taken.compare_exchange_weak(
+                cur,
+                cur | 1 << i,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(i),
+                Err(now) => cur = now,
+            }
+        }
     }
 
     /// The bitmap of taken cells, for the stream and sink tests.
@@ -209,14 +254,16 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     pub(super) fn unarm(&self, slot: Option<usize>) {
         if let Some(i) = slot {
             // Relaxed: only this cell's owner sets the bit, and a notify's
-            // swap that clears it meanwhile is seen by the `fetch_and`.
+            // CAS that clears it meanwhile is seen by the `fetch_and`.
             // Usually a notify took the bit already: then this is one load.
             if self.armed.load(Ordering::Relaxed) & (1 << i) != 0
                 && self.armed.fetch_and(!(1 << i), Ordering::Relaxed) & (1 << i) != 0
             {
                 // No notify claimed the bit, so none will take the cell:
                 // drop our waker now rather than keep the task alive.
-                drop(self.cells[i].take());
+                // SAFETY: we cleared the armed bit ourselves and the busy
+                // one is clear (never both): the cell is ours.
+                drop(self.cells[i].with_mut(|cell| unsafe { (*cell).take() }));
             }
         }
     }
@@ -227,12 +274,13 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {
             // Unarm before the cell changes hands, so its next owner does
-            // not inherit a stale bit.
+            // not inherit a stale bit or our waker.
             self.unarm(Some(i));
-            // Release: the cell is handed to the next owner, whose claim is
-            // ordered after this by `taken`'s modification order. A notify
-            // still emptying it may wake the next owner's first waker: a
-            // spurious wake, never a lost one (it wakes what it takes).
+            // Release: the cell is handed to the next owner, whose claim
+            // (Acquire) is ordered after this by `taken`'s modification
+            // order. A notify still emptying it keeps its busy bit set
+            // until done, and the next owner does not write the cell
+            // before that bit clears (`arm`).
             self.taken.fetch_and(!(1 << i), Ordering::Release);
         }
     }
@@ -241,27 +289,61 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     #[inline(never)]
     fn wake_all(&self) {
         // Acquire: pairs with `arm`'s Release (the registration is in the
-        // cell). Taking the bits makes later notifies skip these cells
-        // until their owners arm them again (module docs).
-        let mut taken = self.armed.swap(0, Ordering::Acquire);
-        while taken != 0 {
-            let i = taken.trailing_zeros() as usize;
-            taken &= taken - 1;
-            self.cells[i].wake();
+        // cell). Moving the armed bits to busy makes later notifies skip
+        // these cells until their owners arm them again (module docs), and
+        // keeps the owners out of the cells until we are done with them.
+        let mut cur = self.armed.load(Ordering::Relaxed);
+        let claimed = loop {
+            let arms = cur & ARMED;
+            if arms == 0 {
+                return;
+            }
+            match self.armed.compare_exchange_weak(
+                cur,
+                (cur & !ARMED) | arms << HALF,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break arms,
+                Err(now) => cur = now,
+            }
+        };
+        let mut rest = claimed;
+        while rest != 0 {
+            let i = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            // SAFETY: cell `i`'s busy bit is ours (set by the CAS above):
+            // its owner does not touch the cell until we clear it.
+            let w = self.cells[i].with_mut(|cell| unsafe { (*cell).take() });
+            // Release: the owner's next write (after its Acquire load sees
+            // the bit clear) is ordered after our take.
+            self.armed
+                .fetch_and(!(1 << (HALF as usize + i)), Ordering::Release);
+            if let Some(w) = w {
+                w.wake();
+            }
         }
     }
 }
 
 cfg_not_loom! {
-    const fn new_cells<const SLOTS: usize>() -> [AtomicWaker; SLOTS] {
-        [const { AtomicWaker::new() }; SLOTS]
+    const fn new_cells<const SLOTS: usize>() -> [UnsafeCell<Option<Waker>>; SLOTS] {
+        [const { UnsafeCell::new(None) }; SLOTS]
     }
 }
 
 cfg_loom! {
-    fn new_cells<const SLOTS: usize>() -> [AtomicWaker; SLOTS] {
-        core::array::from_fn(|_| AtomicWaker::new())
+    fn new_cells<const SLOTS: usize>() -> [UnsafeCell<Option<Waker>>; SLOTS] {
+        core::array::from_fn(|_| UnsafeCell::new(None))
     }
+}
+
+/// Asks to be polled again at once: the way out of a wait that cannot
+/// register now.
+#[cold]
+fn poll_again(waker: &Waker) {
+    waker.wake_by_ref();
+    spin_loop();
 }
 
 impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
@@ -280,7 +362,7 @@ impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
         // SeqCst: orders the caller's publish, release, close or halt
         // before the load of `armed`; pairs with the fence in `arm`.
         fence(Ordering::SeqCst);
-        if self.armed.load(Ordering::Relaxed) != 0 {
+        if self.armed.load(Ordering::Relaxed) & ARMED != 0 {
             self.wake_all();
         }
     }
@@ -410,6 +492,7 @@ impl<H: Awaitable, Op> fmt::Debug for Retry<'_, H, Op> {
 #[cfg(all(test, feature = "std"))]
 mod tests {
 
+    use alloc::sync::Arc;
     use alloc::vec::Vec;
     use core::future::Future;
     use core::pin::pin;
@@ -571,6 +654,53 @@ mod tests {
             assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
         }
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn async_a_cell_a_notify_is_still_emptying_is_not_written() {
+        let ring: Sp<1> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let busy = 1 << super::HALF;
+        // Stand in for a notify between its claim and its take.
+        ring.wait.armed.fetch_or(busy, Ordering::SeqCst);
+        let mut fut = pin!(c.wait_async(|_, _, _| ()));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(wakes(&count), 1, "asked to be polled again at once");
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), busy, "not armed");
+        assert_eq!(Arc::strong_count(&count), 2, "nothing stored in the cell");
+        ring.wait.armed.fetch_and(!busy, Ordering::SeqCst);
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 1, "armed now");
+        p.push(1).unwrap();
+        assert_eq!(wakes(&count), 2);
+        assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+    }
+
+    #[test]
+    fn async_a_future_polled_without_a_wake_keeps_one_waker() {
+        let ring: Sp<1> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            for _ in 0..3 {
+                assert!(fut.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(Arc::strong_count(&count), 3, "ours, `waker`'s, the cell's");
+            }
+        }
+        assert_eq!(
+            Arc::strong_count(&count),
+            2,
+            "the dropped future's waker is gone"
+        );
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 0);
+        assert_eq!(wakes(&count), 0);
     }
 
     #[test]
