@@ -13,7 +13,9 @@
 use std::task::{Wake, Waker};
 
 use latchfree::__loom::AtomicWaker;
-use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Poll, Ring, Single};
+use latchfree::ring::{
+    AsyncWait, BusySpin, ConsumeError, Consumer, Heap, Multi, Poll, Producer, Ring, Single,
+};
 use loom::future::block_on;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -37,15 +39,21 @@ fn sp(cap: usize, gates: usize) -> Arc<Sp> {
     ))
 }
 
+/// A two-slot single-producer ring with one consumer: the ring, its
+/// consumer and its producer.
+fn sp_pair() -> (Arc<Sp>, Consumer<Arc<Sp>>, Producer<Arc<Sp>>) {
+    let ring = sp(2, 1);
+    let mut g = Ring::graph(ring.clone()).unwrap();
+    let c = g.consumer(&[]).unwrap();
+    (ring, c, g.single_producer().unwrap())
+}
+
 /// A consumer awaits while the producer publishes: whichever runs first,
 /// the consumer gets the event (a lost wake is a deadlock).
 #[test]
 fn register_races_publish() {
     model(|| {
-        let ring = sp(2, 1);
-        let mut g = Ring::graph(ring.clone()).unwrap();
-        let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer().unwrap();
+        let (_, mut c, mut p) = sp_pair();
         let consumer = thread::spawn(move || {
             let mut got = 0;
             let r = block_on(c.wait_async(|e, _, _| got = *e));
@@ -62,10 +70,7 @@ fn register_races_publish() {
 #[test]
 fn register_races_close() {
     model(|| {
-        let ring = sp(2, 1);
-        let mut g = Ring::graph(ring.clone()).unwrap();
-        let mut c = g.consumer(&[]).unwrap();
-        let p = g.single_producer().unwrap();
+        let (_, mut c, p) = sp_pair();
         let consumer = thread::spawn(move || block_on(c.wait_async(|_, _, _| ())));
         drop(p);
         assert_eq!(consumer.join().unwrap(), Err(ConsumeError::Closed));
@@ -78,10 +83,7 @@ fn register_races_close() {
 #[test]
 fn register_races_halt() {
     model(|| {
-        let ring = sp(2, 1);
-        let mut g = Ring::graph(ring.clone()).unwrap();
-        let mut c = g.consumer(&[]).unwrap();
-        let _p = g.single_producer().unwrap();
+        let (ring, mut c, _p) = sp_pair();
         let consumer = thread::spawn(move || block_on(c.wait_async(|_, _, _| ())));
         ring.halt();
         assert_eq!(consumer.join().unwrap(), Err(ConsumeError::Halted));
@@ -138,10 +140,7 @@ fn gated_consumer_awaits_a_polling_upstream() {
 #[test]
 fn consumer_awaits_two_publishes_in_turn() {
     model(|| {
-        let ring = sp(2, 1);
-        let mut g = Ring::graph(ring.clone()).unwrap();
-        let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer().unwrap();
+        let (_, mut c, mut p) = sp_pair();
         let consumer = thread::spawn(move || {
             let mut sum = 0;
             let mut n = 0;
@@ -252,10 +251,7 @@ fn repoll_races_a_wake_in_flight() {
     use std::future::Future;
     use std::task::{Context, Poll as TaskPoll};
     model(|| {
-        let ring = sp(2, 1);
-        let mut g = Ring::graph(ring.clone()).unwrap();
-        let mut c = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer().unwrap();
+        let (_, mut c, mut p) = sp_pair();
         let (old, w_old) = counter();
         let (new, w_new) = counter();
         let producer = thread::spawn(move || {
