@@ -17,13 +17,8 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.check(f);
-}
+mod support;
+use support::model;
 
 type Sp<T> = Ring<Heap<T>, Single, BusySpin>;
 type Mp<T> = Ring<Heap<T>, Multi, BusySpin>;

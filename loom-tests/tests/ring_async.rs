@@ -21,13 +21,8 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.check(f);
-}
+mod support;
+use support::model;
 
 type Sp = Ring<Heap<usize>, Single, AsyncWait<BusySpin, 2>>;
 type Mp = Ring<Heap<usize>, Multi, AsyncWait<BusySpin, 2>>;

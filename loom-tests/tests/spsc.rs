@@ -10,13 +10,8 @@
 use latchfree::ring::{Spsc, TryPopError};
 use loom::thread;
 
-fn model(f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(2);
-    }
-    b.check(f);
-}
+mod support;
+use support::model;
 
 fn leaked<const N: usize>() -> &'static Spsc<usize, N> {
     Box::leak(Box::new(Spsc::new()))
