@@ -304,14 +304,42 @@ impl<T, const N: usize> Drop for Spsc<T, N> {
         // happened before this (whoever sent the queue here synchronised).
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Relaxed);
-        let mut position = head;
-        while position != tail {
-            // SAFETY: positions `head..tail` hold items pushed and not
-            // popped: initialised, and nobody else can reach them.
-            self.slot(position)
-                .with_mut(|slot| unsafe { (*slot).assume_init_drop() });
-            position = position.wrapping_add(1);
+        drop_items(self, head, tail);
+    }
+}
+
+/// Drops the items at positions `position..tail` in order. An item whose
+/// `Drop` panics does not leak the ones after it: a guard made before each
+/// drop goes on with the rest while the panic unwinds (a second panic
+/// aborts, as in `Vec`).
+fn drop_items<T, const N: usize>(queue: &Spsc<T, N>, mut position: usize, tail: usize) {
+    /// The items still to drop if the current one's `Drop` panics.
+    struct Rest<'q, T, const N: usize> {
+        queue: &'q Spsc<T, N>,
+        position: usize,
+        tail: usize,
+    }
+    impl<T, const N: usize> Drop for Rest<'_, T, N> {
+        fn drop(&mut self) {
+            drop_items(self.queue, self.position, self.tail);
         }
+    }
+    while position != tail {
+        let current = position;
+        position = position.wrapping_add(1);
+        let rest = Rest {
+            queue,
+            position,
+            tail,
+        };
+        // SAFETY: positions `head..tail` hold items pushed and not popped:
+        // initialised, and nobody else can reach them (`Spsc::drop` has the
+        // queue by `&mut`); each is dropped once, `current` before the
+        // guard that covers only the positions after it.
+        queue
+            .slot(current)
+            .with_mut(|slot| unsafe { (*slot).assume_init_drop() });
+        core::mem::forget(rest);
     }
 }
 
@@ -797,6 +825,32 @@ mod tests {
             assert_eq!(DROPS.load(Relaxed), 2);
         }
         assert_eq!(DROPS.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn ring_spsc_drop_goes_on_after_a_panicking_item() {
+        static DROPS: Count = Count::new(0);
+        struct D(usize);
+        impl Drop for D {
+            fn drop(&mut self) {
+                DROPS.fetch_add(1, Relaxed);
+                if self.0 == 1 {
+                    panic!("item 1 refuses to drop");
+                }
+            }
+        }
+        // Across the wrap of the positions, the panicking item in the middle.
+        let queue: Spsc<D, 4> = Spsc::starting_at(usize::MAX - 1);
+        {
+            let (mut p, _c) = queue.split().unwrap();
+            for i in 0..4 {
+                assert!(p.try_push(D(i)).is_ok());
+            }
+        }
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(queue)));
+        assert!(dropped.is_err(), "the item's panic reaches the caller");
+        // Items 0..4 each dropped once: the two after the panicking one too.
+        assert_eq!(DROPS.load(Relaxed), 4);
     }
 
     #[test]
