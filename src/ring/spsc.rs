@@ -66,7 +66,7 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
 use crate::error::{Closed, TryPushError};
-use crate::sync::{AtomicBool, AtomicUsize, Backoff, Ordering, UnsafeCell};
+use crate::sync::{AtomicBool, AtomicUsize, Backoff, CachePadded, Ordering, UnsafeCell};
 
 /// A single-producer/single-consumer queue of `N` slots (a power of two),
 /// with no allocator and a `const` constructor: the ring without a
@@ -146,10 +146,13 @@ use crate::sync::{AtomicBool, AtomicUsize, Backoff, Ordering, UnsafeCell};
 pub struct Spsc<T, const N: usize> {
     /// At offset 0: a slot's address is the queue's plus its index.
     slots: [UnsafeCell<MaybeUninit<T>>; N],
-    /// Items ever pushed, wrapping; written by the producer only.
-    tail: AtomicUsize,
+    /// Items ever pushed, wrapping; written by the producer only. On a
+    /// line of its own where cores share caches (a word elsewhere: see
+    /// `sync::CachePadded`), so the producer's store per push does not
+    /// take the line the consumer's store per pop writes.
+    tail: CachePadded<AtomicUsize>,
     /// Items ever popped, wrapping; written by the consumer only.
-    head: AtomicUsize,
+    head: CachePadded<AtomicUsize>,
     /// The producer handle was dropped; set once.
     producer_gone: AtomicBool,
     /// The consumer handle was dropped; set once.
@@ -203,8 +206,8 @@ impl<T, const N: usize> Spsc<T, N> {
             let () = Self::CAPACITY_OK;
             Self {
                 slots: Self::empty_slots(),
-                tail: AtomicUsize::new(position),
-                head: AtomicUsize::new(position),
+                tail: CachePadded::new(AtomicUsize::new(position)),
+                head: CachePadded::new(AtomicUsize::new(position)),
                 producer_gone: AtomicBool::new(false),
                 consumer_gone: AtomicBool::new(false),
                 split: AtomicBool::new(false),
@@ -825,6 +828,21 @@ mod tests {
             assert_eq!(DROPS.load(Relaxed), 2);
         }
         assert_eq!(DROPS.load(Relaxed), 5);
+    }
+
+    #[test]
+    fn ring_spsc_positions_sit_on_lines_of_their_own() {
+        // Hosted targets share caches between cores: the producer's and the
+        // consumer's position must not share a line (or its prefetch pair).
+        let tail = core::mem::offset_of!(Spsc<u64, 8>, tail);
+        let head = core::mem::offset_of!(Spsc<u64, 8>, head);
+        let line = core::mem::align_of::<CachePadded<AtomicUsize>>();
+        assert!(line >= 32, "hosted targets pad to a line, not a word");
+        assert!(
+            head.abs_diff(tail) >= line,
+            "tail at {tail}, head at {head}"
+        );
+        assert!(tail >= 8 * 8, "the slots come first");
     }
 
     #[test]
