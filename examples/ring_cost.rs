@@ -12,6 +12,7 @@
 //! `latchfree_wait` (consumer `wait`), `latchfree_multi` (a `Multi` ring),
 //! `latchfree_async` (as `latchfree` on a ring with the `AsyncWait` strategy
 //! that nobody awaits),
+//! `latchfree_spsc` (`ring::Spsc`, `try_push`/`try_pop`),
 //! `disruptor` (single producer, `EventPoller::poll`), `disruptor_multi`
 //! (its multi-producer sequencer), `arrayqueue` (crossbeam's MPMC queue) or
 //! `rtrb` (`push`/`pop`). Each round publishes `burst` u64 events one at a time
@@ -25,7 +26,7 @@
 use std::hint::black_box;
 
 use disruptor::{Polling, Producer as _};
-use latchfree::ring::{AsyncWait, BusySpin, Heap, Multi, Poll, Ring, Single};
+use latchfree::ring::{AsyncWait, BusySpin, Heap, Multi, Poll, Ring, Single, Spsc};
 
 const CAP: usize = 4096;
 
@@ -164,6 +165,26 @@ fn disruptor_multi(events: u64, burst: u64) -> u64 {
     sum
 }
 
+/// latchfree's `Spsc` (the ring's front without a graph): `try_push` /
+/// `try_pop`, as `rtrb` is measured.
+#[inline(never)]
+fn latchfree_spsc(events: u64, burst: u64) -> u64 {
+    let queue = Box::new(Spsc::<u64, CAP>::new());
+    let (mut tx, mut rx) = queue.split().expect("first split");
+    let mut sum = 0u64;
+    let mut v = 0u64;
+    while v < events {
+        for _ in 0..burst {
+            v += 1;
+            tx.try_push(v).expect("room");
+        }
+        for _ in 0..burst {
+            sum += rx.try_pop().expect("event");
+        }
+    }
+    sum
+}
+
 /// crossbeam's `ArrayQueue` (the MPMC peer of the multi-producer rows).
 #[inline(never)]
 fn arrayqueue(events: u64, burst: u64) -> u64 {
@@ -213,6 +234,7 @@ fn main() {
         "latchfree_wait" => latchfree_wait(events, burst),
         "latchfree_multi" => latchfree_multi(events, burst),
         "latchfree_async" => latchfree_async(events, burst),
+        "latchfree_spsc" => latchfree_spsc(events, burst),
         "disruptor" => disruptor(events, burst),
         "disruptor_multi" => disruptor_multi(events, burst),
         "arrayqueue" => arrayqueue(events, burst),

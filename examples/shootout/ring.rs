@@ -1,6 +1,9 @@
 //! Ring section of the shootout: `latchfree::ring` against the `disruptor`
 //! crate, crossbeam's `ArrayQueue`, `rtrb`, `std::sync::mpsc::sync_channel`
-//! and a physical floor, all measured in the same run.
+//! and a physical floor, all measured in the same run. `1p1c` and
+//! `pingpong` also have a `latchfree_spsc` row: `ring::Spsc`, the ring's
+//! front for one producer and one consumer without a graph, measured as
+//! `rtrb` is (`try_push`/`try_pop` in the same spin loop).
 //!
 //! The event is a plain `u64` for every implementation. Producers publish the
 //! values `1..=n`; every consumer sums what it receives and the scenario
@@ -334,6 +337,47 @@ pub trait Chan {
     fn send(tx: &mut Self::Tx, v: u64, wait: Wait);
     /// Receives one value, waiting with `wait` while empty.
     fn recv(rx: &mut Self::Rx, wait: Wait) -> u64;
+}
+
+/// latchfree's `ring::Spsc` (the ring's front without a graph), `N` slots:
+/// `try_push`/`try_pop` waited on as every queue peer is. The queue is
+/// leaked (its handles borrow it for `'static`): a few pages per run.
+pub struct LatchfreeSpsc<const N: usize>;
+
+impl<const N: usize> Chan for LatchfreeSpsc<N> {
+    const NAME: &'static str = "latchfree_spsc";
+    type Tx = latchfree::ring::SpscProducer<'static, u64, N>;
+    type Rx = latchfree::ring::SpscConsumer<'static, u64, N>;
+
+    fn pair(cap: usize) -> (Self::Tx, Self::Rx) {
+        assert_eq!(cap, N, "latchfree_spsc: capacity is the type's");
+        let queue: &'static latchfree::ring::Spsc<u64, N> =
+            Box::leak(Box::new(latchfree::ring::Spsc::new()));
+        queue.split().expect("a fresh queue splits")
+    }
+
+    fn clone_tx(_tx: &Self::Tx) -> Option<Self::Tx> {
+        None
+    }
+
+    #[inline]
+    fn send(tx: &mut Self::Tx, v: u64, wait: Wait) {
+        let mut b = Backoff::new(wait);
+        while tx.try_push(v).is_err() {
+            b.snooze();
+        }
+    }
+
+    #[inline]
+    fn recv(rx: &mut Self::Rx, wait: Wait) -> u64 {
+        let mut b = Backoff::new(wait);
+        loop {
+            if let Ok(v) = rx.try_pop() {
+                return v;
+            }
+            b.snooze();
+        }
+    }
 }
 
 /// `rtrb::RingBuffer` (wait-free SPSC).
@@ -1854,6 +1898,9 @@ fn run_pinned_or_not(r: &mut Report) {
         vec![
             case("latchfree", N, || lf_1p1c(N, 1, false)),
             case("latchfree_poll", N, || lf_1p1c(N, 1, true)),
+            case(LatchfreeSpsc::<CAP>::NAME, N, || {
+                q_1p1c::<LatchfreeSpsc<CAP>>(N, Wait::Spin)
+            }),
             case("disruptor", N, || d_1p1c(N, 1)),
             case(CrossbeamArrayQueue::NAME, N, || {
                 q_1p1c::<CrossbeamArrayQueue>(N, Wait::Spin)
@@ -1914,6 +1961,9 @@ fn run_pinned_or_not(r: &mut Report) {
         "rtt",
         vec![
             lat("latchfree", |h| lf_pingpong(PP_ROUNDS, PP_WARMUP, h)),
+            lat(LatchfreeSpsc::<PP_CAP>::NAME, |h| {
+                q_pingpong::<LatchfreeSpsc<PP_CAP>>(PP_ROUNDS, PP_WARMUP, h)
+            }),
             lat("disruptor", |h| d_pingpong(PP_ROUNDS, PP_WARMUP, h)),
             lat(CrossbeamArrayQueue::NAME, |h| {
                 q_pingpong::<CrossbeamArrayQueue>(PP_ROUNDS, PP_WARMUP, h)
