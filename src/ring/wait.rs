@@ -76,9 +76,20 @@ pub trait WaitStrategy: Send + Sync {
     fn notify(&self) {}
 }
 
-/// Re-checks the condition in a tight loop, with no CPU hint: the lowest
-/// wake-up latency there is. Burns a core, starves an SMT sibling, and
-/// collapses when waiting threads outnumber cores. Works in `no_std`.
+/// Re-checks the condition in a tight loop, with the CPU's spin-loop hint
+/// (`pause` on x86, `yield` on ARM) between checks: the lowest wake-up
+/// latency there is. Burns a core and collapses when waiting threads
+/// outnumber cores. Works in `no_std`.
+///
+/// The hint is not optional: a loop that loads the watched line back to
+/// back without it keeps that line away from the core that must write it
+/// and pays a pipeline flush when the write lands. Measured in the
+/// shootout on a 2-core EPYC VM (`1p1c`, both threads spinning; the
+/// `rtrb` and `disruptor` rows spin with the hint too): when the two
+/// cores were far apart (a bare-atomic round trip of 450 ns) the same
+/// ring reached 14 to 17 M events/s spinning without the hint and 34 to
+/// 36 M with it; when they were close (a 110 ns round trip) the two did
+/// not differ. The Java Disruptor's busy spin makes the same call.
 ///
 /// ```
 /// use latchfree::ring::{BusySpin, Heap, Ring, Single};
@@ -101,7 +112,7 @@ impl WaitStrategy for BusySpin {
     #[inline]
     fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
         while !ready() {
-            crate::sync::busy_loop();
+            crate::sync::spin_loop();
         }
         Ok(())
     }
