@@ -151,6 +151,12 @@ impl<H: StreamSource> EventStream<H> {
                 return TaskPoll::Ready(v);
             }
         }
+        // The spin within the handle's budget (`Retry::poll`).
+        if self.handle.spun_ready() {
+            if let TaskPoll::Ready(v) = self.handle.take_one() {
+                return TaskPoll::Ready(v);
+            }
+        }
         self.handle.arm(&mut self.slot, cx.waker());
         // The re-check (`async_wait`'s module docs), cheap check first.
         if !self.handle.may_proceed() {
