@@ -430,18 +430,24 @@ impl Spin {
         Self { left: 0 }
     }
 
-    /// Whether a wait with `left` skips the spin: no budget, no probe
-    /// due (then the wait only decrements `left`, checking nothing).
+    /// Whether this wait skips the spin: no budget, no probe due. Then it
+    /// only counts the wait down to the next probe, checking nothing.
     #[inline(always)]
-    fn skips(left: u8) -> bool {
-        left.wrapping_sub(1) < PROBE_EVERY - 1
+    fn skip(&mut self) -> bool {
+        let skips = self.left.wrapping_sub(1) < PROBE_EVERY - 1;
+        if skips {
+            self.left -= 1;
+        }
+        skips
     }
 
     /// Whether `ready` turned true while spinning within the budget, or
-    /// probing (`!skips(left)`); adapts the budget to the outcome.
+    /// probing (when `skip` said not to skip); adapts the budget to the
+    /// outcome.
     #[inline(always)]
     fn spin(&mut self, mut ready: impl FnMut() -> bool) -> bool {
-        let steps = if self.left == 0 {
+        let probe = self.left == 0;
+        let steps = if probe {
             PROBE_STEPS
         } else {
             self.left - SPINNING
@@ -455,10 +461,11 @@ impl Spin {
                 return true;
             }
         }
-        // Halve the budget; from none, wait `PROBE_EVERY - 1` waits.
+        // Halve the budget; after a failed probe, or from a budget of one
+        // step, none: `PROBE_EVERY - 1` waits until the next probe.
         self.left = match steps / 2 {
-            0 => PROBE_EVERY - 1,
-            s => SPINNING + s,
+            s if s != 0 && !probe => SPINNING + s,
+            _ => PROBE_EVERY - 1,
         };
         false
     }
@@ -514,9 +521,7 @@ pub trait Awaitable {
     #[doc(hidden)]
     #[inline(always)]
     fn spun_ready(&mut self) -> bool {
-        let left = self.spin_budget().left;
-        if Spin::skips(left) {
-            self.spin_budget().left = left - 1;
+        if self.spin_budget().skip() {
             return false;
         }
         self.spin_within_budget()
@@ -654,6 +659,50 @@ mod tests {
             Heap::builder(cap).gates(gates).build().unwrap(),
             AsyncWait::with(SpinHint),
         )
+    }
+
+    /// The spin budget: a failing spin halves it down to none, from where
+    /// 63 waits in 64 check nothing and the 64th probes; a probe or spin
+    /// that succeeds restores the full budget.
+    #[test]
+    fn spin_budget_shrinks_on_failure_probes_rarely_and_grows_on_success() {
+        use super::{Spin, MAX_STEPS, PROBE_EVERY, PROBE_STEPS};
+        // One wait: the number of checks it made, and what it returned.
+        fn wait(s: &mut Spin, ok_at: Option<u8>) -> (u8, bool) {
+            if s.skip() {
+                return (0, false);
+            }
+            let mut checks = 0;
+            let ready = s.spin(|| {
+                checks += 1;
+                Some(checks) == ok_at
+            });
+            (checks, ready)
+        }
+        let mut s = Spin::new();
+        assert_eq!(
+            wait(&mut s, None),
+            (PROBE_STEPS, false),
+            "the first wait probes"
+        );
+        for _ in 1..PROBE_EVERY {
+            assert_eq!(wait(&mut s, None), (0, false), "no budget: no check");
+        }
+        assert_eq!(
+            wait(&mut s, Some(2)),
+            (2, true),
+            "the 64th probes, and succeeds"
+        );
+        assert_eq!(wait(&mut s, None), (MAX_STEPS, false), "full budget, spent");
+        assert_eq!(wait(&mut s, None), (MAX_STEPS / 2, false), "halved");
+        assert_eq!(wait(&mut s, Some(1)), (1, true), "succeeds: full again");
+        assert_eq!(wait(&mut s, None), (MAX_STEPS, false));
+        assert_eq!(wait(&mut s, None), (3, false));
+        assert_eq!(wait(&mut s, None), (1, false));
+        for _ in 1..PROBE_EVERY {
+            assert_eq!(wait(&mut s, None), (0, false), "none again");
+        }
+        assert_eq!(wait(&mut s, None), (PROBE_STEPS, false), "probe");
     }
 
     #[test]
