@@ -504,6 +504,10 @@ pub trait Awaitable {
     fn may_proceed(&mut self) -> bool {
         true
     }
+    /// Whether [`may_proceed`](Self::may_proceed) is a real check (not
+    /// the default `true`): then the spin before arming runs in its place.
+    #[doc(hidden)]
+    const CHEAP_CHECK: bool = false;
     /// The handle's spin budget ([`Spin`]).
     #[doc(hidden)]
     fn spin_budget(&mut self) -> &mut Spin;
@@ -580,23 +584,23 @@ where
                 true
             }
             // First poll: try at once unless the handle can tell cheaply
-            // that it would fail.
-            None => this.handle.may_proceed(),
+            // that it would fail; if it can, spin on that check within
+            // its budget ([`Spin`]) before registering.
+            None => this.handle.may_proceed() || this.handle.spun_ready(),
         };
-        // Then, before registering, spin within the handle's budget
-        // ([`Spin`]) and try once more if that finds the way clear.
-        let (mut try_now, mut spun) = (try_first, false);
-        loop {
-            if try_now {
+        if try_first {
+            if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+                this.handle.disarm(&mut this.slot);
+                return TaskPoll::Ready(v);
+            }
+            // A handle without a cheap check (a producer) learns only from
+            // the operation that it has to wait: spin now, then try again.
+            if !H::CHEAP_CHECK && this.handle.spun_ready() {
                 if let TaskPoll::Ready(v) = (this.op)(this.handle) {
                     this.handle.disarm(&mut this.slot);
                     return TaskPoll::Ready(v);
                 }
             }
-            if spun || !this.handle.spun_ready() {
-                break;
-            }
-            (try_now, spun) = (true, true);
         }
         this.handle.arm(&mut this.slot, cx.waker());
         // The re-check: progress made before our registration was visible

@@ -1170,6 +1170,7 @@ where
     fn spin_budget(&mut self) -> &mut Spin {
         &mut self.spin
     }
+    const CHEAP_CHECK: bool = true;
     /// One barrier scan (a cursor load right after the producer) and the
     /// state bits, not the full empty-poll diagnosis. Relaxed state: after
     /// `arm`'s fence a close or halt ordered before the notifier's fence is
