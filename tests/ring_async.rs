@@ -418,3 +418,125 @@ fn async_streams_with_cancellation_on_both_runtimes() {
         .unwrap()
         .block_on(streams_with_cancelled_nexts());
 }
+
+/// A waker that counts its wakes.
+struct Wakes(std::sync::atomic::AtomicUsize);
+impl std::task::Wake for Wakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+fn wakes() -> (Arc<Wakes>, std::task::Waker) {
+    let w = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    (w.clone(), w.into())
+}
+fn count(w: &Wakes) -> usize {
+    w.0.load(Ordering::SeqCst)
+}
+
+/// Runs `f`, which must panic (a user callback inside a future's poll).
+fn must_panic(f: impl FnOnce()) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    assert!(r.is_err(), "the closure was meant to panic");
+}
+
+/// A `wait_async` whose handler panics, polled after it registered: the
+/// future is dropped by the unwind and must give its waker cell back. The
+/// ring has one cell, so a leaked cell would leave every later wait
+/// without one (asked to be polled again at once, never registered); the
+/// panicking events count as handled (the consumer's panic rule), and the
+/// next event arrives.
+#[test]
+fn async_a_panicking_handler_gives_the_waker_cell_back() {
+    let ring = Ring::<Heap<u64>, Single, AsyncWait<SpinHint, 1>>::with_wait(
+        Heap::with_capacity(2).unwrap(),
+        AsyncWait::with(SpinHint),
+    );
+    let mut g = Ring::graph(&ring).unwrap();
+    let mut c = g.consumer(&[]).unwrap();
+    let mut p = g.single_producer().unwrap();
+    let (w, waker) = wakes();
+    let mut cx = std::task::Context::from_waker(&waker);
+    for i in 0..3 {
+        must_panic(|| {
+            let mut fut = pin!(c.wait_async(|_, _, _| panic!("handler")));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(count(&w), i, "registered in the one cell");
+            p.push(i as u64).unwrap();
+            assert_eq!(count(&w), i + 1, "the publish woke it");
+            let _ = fut.as_mut().poll(&mut cx); // the handler panics
+        });
+    }
+    assert_eq!(c.sequence(), 3, "the panicking events count as handled");
+    let mut got = Vec::new();
+    {
+        let mut fut = pin!(c.wait_async(|e, _, _| got.push(*e)));
+        assert!(fut.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(count(&w), 3, "registered: the cell was given back");
+        p.push(7).unwrap();
+        assert_eq!(count(&w), 4);
+        assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+    }
+    assert_eq!(got, [7]);
+}
+
+/// `publish_async` whose closure panics, polled after it registered on a
+/// full ring: the unwind drops the future, which gives its cell back; no
+/// event is published for the panicked closure (a single producer's
+/// cursor does not move; a multi-producer's slot is published as skipped),
+/// none is lost, and a later `push_async` on the full ring registers in
+/// the one cell and is woken by a release.
+macro_rules! panicking_publish {
+    ($name:ident, $mode:ty, $producer:ident) => {
+        #[test]
+        fn $name() {
+            let ring = Ring::<Heap<u64>, $mode, AsyncWait<SpinHint, 1>>::with_wait(
+                Heap::with_capacity(1).unwrap(),
+                AsyncWait::with(SpinHint),
+            );
+            let mut g = Ring::graph(&ring).unwrap();
+            let mut c = g.consumer(&[]).unwrap();
+            let mut p = g.$producer().unwrap();
+            let (w, waker) = wakes();
+            let mut cx = std::task::Context::from_waker(&waker);
+            let mut got = Vec::new();
+            for i in 0..3 {
+                p.push(i).unwrap(); // the ring is full
+                must_panic(|| {
+                    let mut fut = pin!(p.publish_async(|_| panic!("publish closure")));
+                    assert!(fut.as_mut().poll(&mut cx).is_pending());
+                    assert_eq!(count(&w), i as usize, "registered in the one cell");
+                    assert_eq!(c.poll(|e, _, _| got.push(*e)), Poll::Processed(1));
+                    assert_eq!(count(&w), i as usize + 1, "the release woke it");
+                    let _ = fut.as_mut().poll(&mut cx); // the closure panics
+                });
+                // A multi-producer's skipped slot is counted by the poll
+                // but never handed out (and frees the slot).
+                while let Poll::Processed(_) = c.poll(|e, _, _| got.push(*e)) {}
+            }
+            assert_eq!(got, [0, 1, 2], "no event lost, none made up");
+            p.push(3).unwrap(); // full again
+            {
+                let mut fut = pin!(p.push_async(4));
+                assert!(fut.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(count(&w), 3, "registered: the cell was given back");
+                assert_eq!(c.poll(|e, _, _| got.push(*e)), Poll::Processed(1));
+                assert_eq!(count(&w), 4, "the release woke it");
+                assert!(matches!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(_))));
+            }
+            while let Poll::Processed(_) = c.poll(|e, _, _| got.push(*e)) {}
+            assert_eq!(got, [0, 1, 2, 3, 4]);
+        }
+    };
+}
+
+panicking_publish!(
+    async_a_panicking_publish_gives_the_waker_cell_back,
+    Single,
+    single_producer
+);
+panicking_publish!(
+    async_a_panicking_multi_publish_gives_the_waker_cell_back,
+    Multi,
+    multi_producer
+);

@@ -189,6 +189,29 @@ fn producer_awaits_a_release() {
     });
 }
 
+/// A single producer awaits space on a full ring while the consumer
+/// releases the slot. Its first wait probes (a short spin on a rescan of
+/// the gates, `Spin`) before it registers: whether the probe sees the
+/// release or not, the producer gets the slot and the event arrives.
+#[test]
+fn single_producer_probes_then_awaits_a_release() {
+    model(|| {
+        let ring = sp(1, 1);
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap();
+        let producer = thread::spawn(move || {
+            let r = block_on(p.push_async(2)).is_ok();
+            drop(p); // closes the ring once the consumer has drained it
+            r
+        });
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 1)), Poll::Processed(1));
+        assert!(producer.join().unwrap());
+        assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 2)), Poll::Processed(1));
+    });
+}
+
 struct Count(AtomicUsize);
 impl Wake for Count {
     fn wake(self: std::sync::Arc<Self>) {

@@ -69,6 +69,14 @@
 //! until a cell frees; size `SLOTS` to the number of handles that await at
 //! once.
 //!
+//! Before it registers, a future spins a little on the cheap check (a
+//! producer: a rescan of the gates) if its handle's [`Spin`] budget allows:
+//! plain handle state that grows while spins succeed (the other side runs
+//! on another core) and drops to none when they fail (it needs this
+//! thread), from where one wait in 64 probes again. A spin that finds the
+//! way clear runs the operation once more; one that does not changes
+//! nothing: register, then re-check, as above.
+//!
 //! Blocking waits (`wait`, `push`, ...) on a ring with this strategy use
 //! the wrapped strategy `W` unchanged, so one consumer can await while
 //! another spins or blocks on a thread, and the wrapped strategy is
@@ -81,7 +89,7 @@ use core::task::{Context, Poll as TaskPoll, Waker};
 
 use super::error::TimedOut;
 use super::wait::{DefaultWait, WaitStrategy};
-use crate::sync::{fence, spin_loop, AtomicUsize, Ordering, UnsafeCell};
+use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 
 /// A [`WaitStrategy`] whose rings can be awaited: handles get `wait_async`
 /// ([`Consumer`](super::Consumer), [`Worker`](super::Worker)) and
@@ -377,6 +385,98 @@ impl<W: fmt::Debug, const SLOTS: usize> fmt::Debug for AsyncWait<W, SLOTS> {
     }
 }
 
+/// How long a handle spins on its cheap check before it registers a
+/// waker: plain per-handle state (no atomics), so it changes no protocol.
+/// The spin only decides whether to try the operation once more before
+/// arming; the register-then-recheck that follows a failed spin is the
+/// same as without it.
+///
+/// Why spin at all: when the other side runs on another core (a
+/// multi-threaded runtime), the event or slot a future waits for usually
+/// arrives within a few hundred nanoseconds, while a registration costs a
+/// cross-thread wake (several microseconds) and a trip through the
+/// executor. When the other side needs this thread (a current-thread
+/// runtime, or both tasks on one worker), a spin cannot succeed and is
+/// pure loss. So the budget adapts: a spin that succeeds keeps the full
+/// budget, one that fails halves it (six steps, three, one, none), and at
+/// none a wait costs one byte's decrement, except that every
+/// [`PROBE_EVERY`]th wait probes with a short spin, so a handle whose
+/// other side has moved to another core finds out.
+///
+/// A step is one turn of the crate's [`Backoff`] (exponential: 1, 2, 4, ..
+/// 32 spin hints), followed by the check.
+#[derive(Clone, Copy, Debug)]
+pub struct Spin {
+    /// One byte, so the common case (no budget, no probe due) is a load, a
+    /// compare and a store: `0`, a probe is due; `1 .. PROBE_EVERY`, waits
+    /// left before it; `SPINNING + s` (`s` in `1 ..= MAX_STEPS`), a budget
+    /// of `s` steps.
+    left: u8,
+}
+
+/// A full budget: 63 spin hints in six steps (`Backoff` caps a step at
+/// 64).
+const MAX_STEPS: u8 = 6;
+/// A probe: 7 spin hints in three steps.
+const PROBE_STEPS: u8 = 3;
+/// At a budget of none, one wait in this many probes.
+const PROBE_EVERY: u8 = 64;
+/// `Spin::left` at or above this holds a budget.
+const SPINNING: u8 = 128;
+
+impl Spin {
+    /// A handle's first wait probes.
+    pub(super) const fn new() -> Self {
+        Self { left: 0 }
+    }
+
+    /// Whether this wait skips the spin: no budget, no probe due. Then it
+    /// only counts the wait down to the next probe, checking nothing.
+    #[inline(always)]
+    fn skip(&mut self) -> bool {
+        let skips = self.left.wrapping_sub(1) < PROBE_EVERY - 1;
+        if skips {
+            self.left -= 1;
+        }
+        skips
+    }
+
+    /// Whether `ready` turned true while spinning within the budget, or
+    /// probing (when `skip` said not to skip); adapts the budget to the
+    /// outcome.
+    #[inline(always)]
+    fn spin(&mut self, mut ready: impl FnMut() -> bool) -> bool {
+        let probe = self.left == 0;
+        let steps = if probe {
+            PROBE_STEPS
+        } else {
+            self.left - SPINNING
+        };
+        debug_assert!((1..=MAX_STEPS).contains(&steps));
+        let backoff = Backoff::new();
+        for _ in 0..steps {
+            backoff.spin();
+            if ready() {
+                self.left = SPINNING + MAX_STEPS;
+                return true;
+            }
+        }
+        // Halve the budget; after a failed probe, or from a budget of one
+        // step, none: `PROBE_EVERY - 1` waits until the next probe.
+        self.left = match steps / 2 {
+            s if s != 0 && !probe => SPINNING + s,
+            _ => PROBE_EVERY - 1,
+        };
+        false
+    }
+}
+
+impl Default for Spin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A ring handle whose ring has an [`AsyncWait`] strategy: what [`Retry`],
 /// `EventStream` and `EventSink` need of it. Public only so those can name
 /// it in their bounds; this module is private, so it stays sealed.
@@ -403,6 +503,41 @@ pub trait Awaitable {
     #[inline(always)]
     fn may_proceed(&mut self) -> bool {
         true
+    }
+    /// Whether [`may_proceed`](Self::may_proceed) is a real check (not
+    /// the default `true`): then the spin before arming runs in its place.
+    #[doc(hidden)]
+    const CHEAP_CHECK: bool = false;
+    /// The handle's spin budget ([`Spin`]).
+    #[doc(hidden)]
+    fn spin_budget(&mut self) -> &mut Spin;
+    /// What the spin before arming watches: whether the operation could
+    /// complete now. Only a hint (`true` ends the spin and the operation
+    /// is tried; the register-then-recheck does not rely on it), so it may
+    /// read anything cheap; the default is [`may_proceed`](Self::may_proceed).
+    #[doc(hidden)]
+    #[inline(always)]
+    fn spin_hint(&mut self) -> bool {
+        self.may_proceed()
+    }
+    /// Spins on [`spin_hint`](Self::spin_hint) within the handle's budget
+    /// ([`Spin`]): whether it turned true. Called where a wait would arm.
+    #[doc(hidden)]
+    #[inline(always)]
+    fn spun_ready(&mut self) -> bool {
+        if self.spin_budget().skip() {
+            return false;
+        }
+        self.spin_within_budget()
+    }
+    /// The spin of [`spun_ready`](Self::spun_ready), out of line.
+    #[doc(hidden)]
+    #[inline(never)]
+    fn spin_within_budget(&mut self) -> bool {
+        let mut budget = *self.spin_budget();
+        let ready = budget.spin(|| self.spin_hint());
+        *self.spin_budget() = budget;
+        ready
     }
 }
 
@@ -449,13 +584,22 @@ where
                 true
             }
             // First poll: try at once unless the handle can tell cheaply
-            // that it would fail, then go straight to registering.
-            None => this.handle.may_proceed(),
+            // that it would fail; if it can, spin on that check within
+            // its budget ([`Spin`]) before registering.
+            None => this.handle.may_proceed() || this.handle.spun_ready(),
         };
         if try_first {
             if let TaskPoll::Ready(v) = (this.op)(this.handle) {
                 this.handle.disarm(&mut this.slot);
                 return TaskPoll::Ready(v);
+            }
+            // A handle without a cheap check (a producer) learns only from
+            // the operation that it has to wait: spin now, then try again.
+            if !H::CHEAP_CHECK && this.handle.spun_ready() {
+                if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+                    this.handle.disarm(&mut this.slot);
+                    return TaskPoll::Ready(v);
+                }
             }
         }
         this.handle.arm(&mut this.slot, cx.waker());
@@ -519,6 +663,50 @@ mod tests {
             Heap::builder(cap).gates(gates).build().unwrap(),
             AsyncWait::with(SpinHint),
         )
+    }
+
+    /// The spin budget: a failing spin halves it down to none, from where
+    /// 63 waits in 64 check nothing and the 64th probes; a probe or spin
+    /// that succeeds restores the full budget.
+    #[test]
+    fn spin_budget_shrinks_on_failure_probes_rarely_and_grows_on_success() {
+        use super::{Spin, MAX_STEPS, PROBE_EVERY, PROBE_STEPS};
+        // One wait: the number of checks it made, and what it returned.
+        fn wait(s: &mut Spin, ok_at: Option<u8>) -> (u8, bool) {
+            if s.skip() {
+                return (0, false);
+            }
+            let mut checks = 0;
+            let ready = s.spin(|| {
+                checks += 1;
+                Some(checks) == ok_at
+            });
+            (checks, ready)
+        }
+        let mut s = Spin::new();
+        assert_eq!(
+            wait(&mut s, None),
+            (PROBE_STEPS, false),
+            "the first wait probes"
+        );
+        for _ in 1..PROBE_EVERY {
+            assert_eq!(wait(&mut s, None), (0, false), "no budget: no check");
+        }
+        assert_eq!(
+            wait(&mut s, Some(2)),
+            (2, true),
+            "the 64th probes, and succeeds"
+        );
+        assert_eq!(wait(&mut s, None), (MAX_STEPS, false), "full budget, spent");
+        assert_eq!(wait(&mut s, None), (MAX_STEPS / 2, false), "halved");
+        assert_eq!(wait(&mut s, Some(1)), (1, true), "succeeds: full again");
+        assert_eq!(wait(&mut s, None), (MAX_STEPS, false));
+        assert_eq!(wait(&mut s, None), (3, false));
+        assert_eq!(wait(&mut s, None), (1, false));
+        for _ in 1..PROBE_EVERY {
+            assert_eq!(wait(&mut s, None), (0, false), "none again");
+        }
+        assert_eq!(wait(&mut s, None), (PROBE_STEPS, false), "probe");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::task::Poll as TaskPoll;
 
-use super::async_wait::{AsyncWait, Awaitable, Retry};
+use super::async_wait::{AsyncWait, Awaitable, Retry, Spin};
 use super::error::ConsumeError;
 use super::sequence::{distance, pack, word, Position};
 use super::shared::{AnyRing, Mode, Node, Ring};
@@ -108,6 +108,9 @@ where
     /// multi-producer ring): while false, events are handed out without
     /// loading their stamps again.
     skips: bool,
+    /// How long an awaiting wait spins before it registers (plain state,
+    /// touched only by the `_async` waits of an `AsyncWait` ring).
+    spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -158,6 +161,7 @@ where
             next: Position::new(first),
             avail: 0,
             skips: false,
+            spin: Spin::new(),
             _not_sync: PhantomData,
         }
     }
@@ -818,6 +822,8 @@ where
     /// panicked on an earlier one; handled first by the next poll.
     backlog: (u64, u64),
     busy: bool,
+    /// As `Consumer::spin`.
+    spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -845,6 +851,7 @@ where
             group,
             backlog: (0, 0),
             busy: false,
+            spin: Spin::new(),
             _not_sync: PhantomData,
         }
     }
@@ -1160,6 +1167,10 @@ where
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
     }
+    fn spin_budget(&mut self) -> &mut Spin {
+        &mut self.spin
+    }
+    const CHEAP_CHECK: bool = true;
     /// One barrier scan (a cursor load right after the producer) and the
     /// state bits, not the full empty-poll diagnosis. Relaxed state: after
     /// `arm`'s fence a close or halt ordered before the notifier's fence is
@@ -1236,6 +1247,9 @@ where
     }
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
+    }
+    fn spin_budget(&mut self) -> &mut Spin {
+        &mut self.spin
     }
 }
 

@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::task::Poll as TaskPoll;
 
-use super::async_wait::{AsyncWait, Awaitable, Retry};
+use super::async_wait::{AsyncWait, Awaitable, Retry, Spin};
 use super::error::{ForcePushError, PublishError};
 use super::sequence::{epoch_of, pack, unpacked_flag, word, Position, EPOCH_SHIFT, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
@@ -344,6 +344,10 @@ where
     /// group straight after the producer (the ring is a queue, and
     /// `force_push` may take its oldest event); `NO_QUEUE` otherwise.
     queue_claim: usize,
+    /// How long an awaiting publish spins before it registers (plain
+    /// state, touched only by the `_async` publishes of an `AsyncWait`
+    /// ring).
+    spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -366,6 +370,7 @@ where
             plain,
             workers,
             done: false,
+            spin: Spin::new(),
             _not_sync: PhantomData,
         }
     }
@@ -736,6 +741,8 @@ where
     mask: usize,
     plain: u64,
     workers: u64,
+    /// As `Producer::spin`; a clone starts afresh.
+    spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
 }
 
@@ -782,6 +789,7 @@ where
             ring,
             plain,
             workers,
+            spin: Spin::new(),
             _not_sync: PhantomData,
         }
     }
@@ -1055,6 +1063,7 @@ where
             mask: self.mask,
             plain: self.plain,
             workers: self.workers,
+            spin: Spin::new(),
             _not_sync: PhantomData,
         }
     }
@@ -1103,6 +1112,18 @@ macro_rules! async_producer {
             }
             fn disarm(&self, slot: &mut Option<usize>) {
                 self.ring.wait.disarm(slot);
+            }
+            fn spin_budget(&mut self) -> &mut Spin {
+                &mut self.spin
+            }
+            /// Room for one event, or a ring closing or halting: a rescan
+            /// of the gates (and the claim word) when the cached count is
+            /// spent.
+            #[inline]
+            fn spin_hint(&mut self) -> bool {
+                self.remaining_capacity() != 0
+                    || !Ring::<S, $mode, AsyncWait<W, N>>::open_bit_only(self.ring.state_relaxed())
+                    || (<$mode as super::Mode>::MULTI && self.ring.is_closed())
             }
         }
 

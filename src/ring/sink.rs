@@ -152,7 +152,7 @@ impl<P: SinkTarget> EventSink<P> {
         // `Retry::poll`); the cell stays ours until the sink is dropped,
         // unwrapped or closed.
         handle.unarm(self.slot);
-        let mut armed = false;
+        let (mut armed, mut spun) = (false, false);
         loop {
             let Some(v) = self.pending.take() else {
                 if armed {
@@ -166,6 +166,14 @@ impl<P: SinkTarget> EventSink<P> {
                     self.pending = Some(v);
                     if armed {
                         return TaskPoll::Pending;
+                    }
+                    // The spin within the handle's budget (`Retry::poll`),
+                    // once per poll.
+                    if !spun {
+                        spun = true;
+                        if handle.spun_ready() {
+                            continue;
+                        }
                     }
                     // Register, then try once more (the re-check).
                     handle.arm(&mut self.slot, cx.waker());

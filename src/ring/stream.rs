@@ -144,11 +144,18 @@ impl<H: StreamSource> EventStream<H> {
                 self.handle.unarm(self.slot);
                 true
             }
-            None => self.handle.may_proceed(),
+            // The cheap check, or the spin on it (`Retry::poll`).
+            None => self.handle.may_proceed() || self.handle.spun_ready(),
         };
         if try_first {
             if let TaskPoll::Ready(v) = self.handle.take_one() {
                 return TaskPoll::Ready(v);
+            }
+            // No cheap check (a worker): spin now, as `Retry::poll` does.
+            if !H::CHEAP_CHECK && self.handle.spun_ready() {
+                if let TaskPoll::Ready(v) = self.handle.take_one() {
+                    return TaskPoll::Ready(v);
+                }
             }
         }
         self.handle.arm(&mut self.slot, cx.waker());
