@@ -73,7 +73,6 @@ mod metrics;
 mod state;
 mod worker;
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt;
 use core::panic::AssertUnwindSafe;
@@ -221,7 +220,7 @@ impl ThreadPool {
         let job = self.inner.new_job(
             Some(deadline),
             None,
-            job::Body::Full(Box::new(move |start| match start {
+            job::Body::full(move |start| match start {
                 Start::Run => match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(()) => Ran::Done,
                     Err(p) => Ran::Panicked(Some(p)),
@@ -230,7 +229,7 @@ impl ThreadPool {
                     on_timeout();
                     Ran::Expired
                 }
-            })),
+            }),
         );
         self.submit_waiting(job).map(drop)
     }
@@ -269,7 +268,7 @@ impl ThreadPool {
         let token = CancelToken::new(self.inner.discard.clone());
         let (tx, mut handle) = job::channel::<T>(token.clone());
         let cancel = Some(token.clone());
-        let body = job::Body::Full(Box::new(move |start| match start {
+        let body = job::Body::full(move |start| match start {
             Start::Run => match catch_unwind(AssertUnwindSafe(|| f(&token))) {
                 Ok(v) => {
                     tx.send(Ok(v));
@@ -284,7 +283,7 @@ impl ThreadPool {
                 tx.send(Err(JoinError::TimedOut));
                 Ran::Expired
             }
-        }));
+        });
         let job = self.inner.new_job(deadline, cancel, body);
         let seq = self.submit_waiting(job)?;
         handle.id = seq as usize;
