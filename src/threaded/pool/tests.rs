@@ -377,9 +377,9 @@ fn small_closures_are_stored_inline_and_big_ones_boxed() {
     let a = StdArc::new(StdAtomic::new(0));
     let small = Body::plain(move || drop(a));
     assert!(small.is_inline());
-    let words = [1usize; 5];
+    let words = [1u64; 5];
     assert!(Body::plain(move || assert_eq!(words[4], 1)).is_inline());
-    let big = [1usize; 6];
+    let big = [1u64; 6];
     assert!(!Body::plain(move || assert_eq!(big[5], 1)).is_inline());
     #[repr(align(16))]
     struct Wide(u8);
@@ -452,16 +452,26 @@ fn unrun_jobs_drop_their_closures_once() {
     for boxed in [false, true] {
         let drops = StdArc::new(StdAtomic::new(0));
         let runs = StdArc::new(StdAtomic::new(0));
-        let job = |pad: [u64; 6]| {
+        // A closure stored in its job (24 bytes) or, with 48 bytes more,
+        // boxed.
+        let submit = |pool: &ThreadPool| {
             let c = Counted(drops.clone());
             let r = runs.clone();
-            move || {
-                let _c = c;
-                r.fetch_add(1, Ordering::Relaxed);
-                std::hint::black_box(pad);
+            if boxed {
+                let pad = [7u64; 6];
+                pool.execute(move || {
+                    let _c = c;
+                    r.fetch_add(1, Ordering::Relaxed);
+                    std::hint::black_box(pad);
+                })
+            } else {
+                pool.execute(move || {
+                    let _c = c;
+                    r.fetch_add(1, Ordering::Relaxed);
+                })
             }
+            .unwrap();
         };
-        let pad = if boxed { [1; 6] } else { [0; 6] };
         let pool = Builder::new()
             .min_workers(1)
             .max_workers(1)
@@ -477,17 +487,7 @@ fn unrun_jobs_drop_their_closures_once() {
             thread::yield_now();
         }
         for _ in 0..10 {
-            if boxed {
-                pool.execute(job(pad)).unwrap();
-            } else {
-                // Small enough to be stored inline.
-                let j = job(pad);
-                pool.execute(move || {
-                    let j = j;
-                    j();
-                })
-                .unwrap();
-            }
+            submit(&pool);
         }
         let opener = thread::spawn(move || {
             thread::sleep(Duration::from_millis(20));
@@ -496,6 +496,7 @@ fn unrun_jobs_drop_their_closures_once() {
         let mut back = pool.shutdown_now();
         opener.join().unwrap();
         assert_eq!(back.len(), 10);
+        assert!(back.iter().all(|j| j.body.is_inline() != boxed));
         assert_eq!(drops.load(Ordering::Relaxed), 0);
         // One run here, the rest dropped unrun.
         back.pop().unwrap().run();
@@ -506,7 +507,7 @@ fn unrun_jobs_drop_their_closures_once() {
         // Queued jobs of a dropped pool run once, then drop once.
         let pool = ThreadPool::new(1);
         for _ in 0..N.min(1000) {
-            pool.execute(job(pad)).unwrap();
+            submit(&pool);
         }
         drop(pool);
         assert_eq!(drops.load(Ordering::Relaxed), 10 + N.min(1000));
