@@ -1,6 +1,8 @@
 //! Many producers against the thread pool, with shutdown racing submit:
 //! every accepted job runs exactly once or comes back unrun, and
-//! ran + returned == accepted.
+//! ran + returned == accepted; every closure (stored inline in its job or,
+//! too big for that, boxed; run, returned or refused) is dropped exactly
+//! once.
 #![cfg(feature = "std")]
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,9 +10,27 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use latchfree::pool::{Builder, TryPushError};
+use latchfree::pool::{Builder, ThreadPool, TryPushError};
 
 const PER_PRODUCER: usize = if cfg!(miri) { 64 } else { 20_000 };
+
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Submits `job` the `i`-th way: `Ok`, or `Err(full)`.
+fn submit<F: FnOnce() + Send + 'static>(pool: &ThreadPool, i: usize, job: F) -> Result<(), bool> {
+    if i % 2 == 0 {
+        pool.execute(job).map_err(|_closed| false)
+    } else {
+        pool.try_execute(job).map_err(|e| e.is_full())
+    }
+}
 
 fn race(shutdown_now: bool) {
     let pool = Arc::new(
@@ -25,20 +45,30 @@ fn race(shutdown_now: bool) {
     let ran: Arc<Vec<AtomicUsize>> =
         Arc::new((0..4 * PER_PRODUCER).map(|_| AtomicUsize::new(0)).collect());
     let accepted = Arc::new(AtomicUsize::new(0));
+    let (made, drops) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let producers: Vec<_> = (0..4)
         .map(|p| {
             let (pool, ran, accepted) = (pool.clone(), ran.clone(), accepted.clone());
+            let (made, drops) = (made.clone(), drops.clone());
             thread::spawn(move || {
                 for i in 0..PER_PRODUCER {
                     let id = p * PER_PRODUCER + i;
                     let r = ran.clone();
-                    let job = move || {
-                        r[id].fetch_add(1, Ordering::Relaxed);
-                    };
-                    let res = if i % 2 == 0 {
-                        pool.execute(job).map_err(|_closed| false)
+                    let guard = Counted(drops.clone());
+                    made.fetch_add(1, Ordering::Relaxed);
+                    // Half the closures are too big to be stored in their
+                    // job (boxed), in runs of four.
+                    let res = if i % 8 < 4 {
+                        submit(&pool, i, move || {
+                            let _g = guard;
+                            r[id].fetch_add(1, Ordering::Relaxed);
+                        })
                     } else {
-                        pool.try_execute(job).map_err(|e| e.is_full())
+                        let pad = [id; 8];
+                        submit(&pool, i, move || {
+                            let _g = guard;
+                            r[pad[7]].fetch_add(1, Ordering::Relaxed);
+                        })
                     };
                     match res {
                         Ok(()) => {
@@ -80,6 +110,11 @@ fn race(shutdown_now: bool) {
     let m = pool.metrics();
     assert_eq!(m.completed + returned, accepted);
     assert_eq!(m.workers, 0);
+    assert_eq!(
+        drops.load(Ordering::Relaxed),
+        made.load(Ordering::Relaxed),
+        "a closure leaked or dropped twice"
+    );
 }
 
 #[test]

@@ -7,10 +7,16 @@
 //! the median with min–max; each pass checks that every job ran before its
 //! time counts. The load average is noted before and after.
 //!
-//! Floors, measured in the same run: for the no-op jobs, the same boxed
-//! jobs handed through a wait-free SPSC ring (`rtrb`) to one busy-spinning
-//! consumer (the cheapest hand-off of a boxed job to another thread: no
-//! pool can beat it by much); for idle CPU, the submitting loop with no
+//! Each pool is handed the job's closure itself, as a user's call would
+//! hand it (`pool.execute(move || ...)`), and stores it its own way:
+//! `threadpool`, `rayon` and the crossbeam-channel workers box it, the
+//! latchfree pool keeps a small closure in its queue slot.
+//!
+//! Floors, measured in the same run: for the no-op jobs, the same jobs
+//! handed through a wait-free SPSC ring (`rtrb`) to one busy-spinning
+//! consumer, boxed (`floor_boxed`: the cheapest hand-off of a boxed job to
+//! another thread, so no pool that boxes can beat it by much) and unboxed
+//! (`floor_unboxed`: the closure itself in the ring's slot); for idle CPU, the submitting loop with no
 //! pool (it runs each job itself), whose cost is then subtracted to give
 //! each pool's own share (`pool_cpu_percent`), and `wake_floor`: one
 //! worker thread unparked by each submit (one wake-up per job is the least
@@ -48,15 +54,49 @@ fn loadavg() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// A pool under test: submit a job, wait for all submitted jobs.
+/// A pool under test: submit a job (the closure itself; the pool stores
+/// it as it would a user's), wait for all submitted jobs.
 trait Pool {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>);
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F);
     fn join(&self, done: &AtomicUsize, n: usize);
+}
+
+/// Every pool under test, so the generic `submit` can be called on any
+/// of them (a `dyn Pool` could only take a boxed closure).
+enum AnyPool {
+    Inline(Inline),
+    WakeFloor(WakeFloor),
+    Latchfree(Latchfree),
+    Tp(Tp),
+    Rayon(Rayon),
+    Channel(Channel),
+}
+
+macro_rules! each_pool {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            AnyPool::Inline($p) => $e,
+            AnyPool::WakeFloor($p) => $e,
+            AnyPool::Latchfree($p) => $e,
+            AnyPool::Tp($p) => $e,
+            AnyPool::Rayon($p) => $e,
+            AnyPool::Channel($p) => $e,
+        }
+    };
+}
+
+impl Pool for AnyPool {
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
+        each_pool!(self, p => p.submit(f))
+    }
+    fn join(&self, done: &AtomicUsize, n: usize) {
+        each_pool!(self, p => p.join(done, n))
+    }
 }
 
 struct Latchfree(ThreadPool);
 impl Pool for Latchfree {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.execute(f).unwrap();
     }
     fn join(&self, _: &AtomicUsize, _: usize) {
@@ -66,7 +106,7 @@ impl Pool for Latchfree {
 
 struct Tp(threadpool::ThreadPool);
 impl Pool for Tp {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.execute(f);
     }
     fn join(&self, _: &AtomicUsize, _: usize) {
@@ -76,7 +116,7 @@ impl Pool for Tp {
 
 struct Rayon(rayon::ThreadPool);
 impl Pool for Rayon {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.spawn(f);
     }
     fn join(&self, done: &AtomicUsize, n: usize) {
@@ -108,8 +148,9 @@ impl Channel {
     }
 }
 impl Pool for Channel {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
-        self.tx.as_ref().unwrap().send(f).unwrap();
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
+        // A channel of jobs carries one type: boxed, as its users do.
+        self.tx.as_ref().unwrap().send(Box::new(f)).unwrap();
     }
     fn join(&self, done: &AtomicUsize, n: usize) {
         wait_count(done, n);
@@ -134,7 +175,7 @@ fn wait_count(done: &AtomicUsize, n: usize) {
 /// idle-CPU scenario (what the submitting loop costs by itself).
 struct Inline;
 impl Pool for Inline {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         f();
     }
     fn join(&self, done: &AtomicUsize, n: usize) {
@@ -174,8 +215,8 @@ impl WakeFloor {
     }
 }
 impl Pool for WakeFloor {
-    fn submit(&self, f: Box<dyn FnOnce() + Send + 'static>) {
-        self.q.lock().unwrap().push_back(f);
+    fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
+        self.q.lock().unwrap().push_back(Box::new(f));
         if let Some(w) = &self.worker {
             w.thread().unpark();
         }
@@ -194,13 +235,13 @@ impl Drop for WakeFloor {
     }
 }
 
-fn pools() -> Vec<(&'static str, Box<dyn Pool>)> {
+fn pools() -> Vec<(&'static str, AnyPool)> {
     vec![
-        ("floor", Box::new(Inline) as Box<dyn Pool>),
-        ("wake_floor", Box::new(WakeFloor::new()) as Box<dyn Pool>),
+        ("floor", AnyPool::Inline(Inline)),
+        ("wake_floor", AnyPool::WakeFloor(WakeFloor::new())),
         (
             "latchfree",
-            Box::new(Latchfree(
+            AnyPool::Latchfree(Latchfree(
                 ThreadPool::builder()
                     .min_workers(WORKERS)
                     .max_workers(WORKERS)
@@ -211,18 +252,18 @@ fn pools() -> Vec<(&'static str, Box<dyn Pool>)> {
         ),
         (
             "threadpool",
-            Box::new(Tp(threadpool::ThreadPool::new(WORKERS))),
+            AnyPool::Tp(Tp(threadpool::ThreadPool::new(WORKERS))),
         ),
         (
             "rayon::spawn",
-            Box::new(Rayon(
+            AnyPool::Rayon(Rayon(
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(WORKERS)
                     .build()
                     .unwrap(),
             )),
         ),
-        ("crossbeam-channel", Box::new(Channel::new())),
+        ("crossbeam-channel", AnyPool::Channel(Channel::new())),
     ]
 }
 
@@ -246,11 +287,14 @@ fn calibrate() -> u32 {
     (1000.0 / per_iter.max(0.01)) as u32
 }
 
-/// The hand-off floor for no-op jobs (module docs): one timed pass of `n`
-/// jobs, in jobs per second.
-fn spsc_floor(n: usize, iters: u32) -> f64 {
-    type Boxed = Box<dyn FnOnce() + Send + 'static>;
-    let (mut tx, mut rx) = rtrb::RingBuffer::<Boxed>::new(65_536);
+/// A hand-off floor for no-op jobs (module docs): one timed pass of `n`
+/// jobs made by `make` (the job boxed or as it is), in jobs per second.
+fn spsc_floor<F, M>(n: usize, make: M) -> f64
+where
+    F: FnOnce() + Send + 'static,
+    M: Fn(&Arc<AtomicUsize>) -> F,
+{
+    let (mut tx, mut rx) = rtrb::RingBuffer::<F>::new(65_536);
     let done = Arc::new(AtomicUsize::new(0));
     let consumer = thread::spawn(move || {
         let mut got = 0;
@@ -266,7 +310,7 @@ fn spsc_floor(n: usize, iters: u32) -> f64 {
     });
     let t = Instant::now();
     for _ in 0..n {
-        let mut f = job(&done, iters);
+        let mut f = make(&done);
         while let Err(rtrb::PushError::Full(back)) = tx.push(f) {
             f = back;
             std::hint::spin_loop();
@@ -279,21 +323,22 @@ fn spsc_floor(n: usize, iters: u32) -> f64 {
 }
 
 /// The job every throughput scenario submits: `iters` of `spin_work`,
-/// then one count in `done` (through a clone of its `Arc`).
-fn job(done: &Arc<AtomicUsize>, iters: u32) -> Box<dyn FnOnce() + Send + 'static> {
+/// then one count in `done` (through a clone of its `Arc`). The closure
+/// itself (16 bytes: the `Arc` and the count), as a user would write it.
+fn job(done: &Arc<AtomicUsize>, iters: u32) -> impl FnOnce() + Send + 'static {
     let d = done.clone();
-    Box::new(move || {
+    move || {
         if iters > 0 {
             std::hint::black_box(spin_work(iters));
         }
         d.fetch_add(1, Ordering::Release);
-    })
+    }
 }
 
 /// One timed pass of `n` jobs through a fresh pool `name` (warmed up with
 /// 1000 jobs first), in jobs per second; every job is checked to have run
 /// before the time counts.
-fn one_pass(name: &str, p: &dyn Pool, n: usize, iters: u32) -> f64 {
+fn one_pass(name: &str, p: &AnyPool, n: usize, iters: u32) -> f64 {
     let warm = Arc::new(AtomicUsize::new(0));
     for _ in 0..1000 {
         p.submit(job(&warm, 0));
@@ -328,12 +373,19 @@ fn throughput(r: &mut Report, scenario: &str, n: usize, iters: u32) {
             .into_iter()
             .filter(|p| p.0 != "floor" && p.0 != "wake_floor")
         {
-            let v = one_pass(name, p.as_ref(), n, iters);
+            let v = one_pass(name, &p, n, iters);
             drop(p);
             push_sample(&mut samples, name, v);
         }
         if iters == 0 {
-            push_sample(&mut samples, "floor", spsc_floor(n, iters));
+            type Boxed = Box<dyn FnOnce() + Send + 'static>;
+            let boxed = spsc_floor(n, |d| Box::new(job(d, iters)) as Boxed);
+            push_sample(&mut samples, "floor_boxed", boxed);
+            push_sample(
+                &mut samples,
+                "floor_unboxed",
+                spsc_floor(n, |d| job(d, iters)),
+            );
         }
     }
     for (name, s) in &samples {
@@ -377,9 +429,9 @@ fn idle_cpu(r: &mut Report) {
         let mut n = 0;
         while t.elapsed().as_secs_f64() < secs {
             let d = done.clone();
-            p.submit(Box::new(move || {
+            p.submit(move || {
                 d.fetch_add(1, Ordering::Release);
-            }));
+            });
             n += 1;
             thread::sleep(Duration::from_millis(1));
         }

@@ -1,6 +1,7 @@
 //! Jobs, join handles and cancellation tokens.
 //!
-//! A [`Job`] is a boxed closure plus its identity and optional deadline. The
+//! A [`Job`] is a closure (stored in the job itself when it is small, boxed
+//! otherwise: see [`Body`]) plus its identity and optional deadline. The
 //! pool starts it in one of two ways: *run* it, or tell it that its deadline
 //! passed. A job that is never started (returned by a shutdown and dropped)
 //! tells its [`JoinHandle`] so through the drop of its result [`Sender`]: a
@@ -9,9 +10,13 @@
 use crate::sync::time::{self, Instant};
 use alloc::boxed::Box;
 use alloc::string::String;
-use core::any::Any;
+use core::any::TypeId;
+use core::cell::Cell;
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
+use core::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
+use core::ptr::{addr_of, addr_of_mut};
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -65,81 +70,225 @@ pub(crate) enum Ran {
     Expired,
 }
 
-/// A plain job boxed by the pool: run it, or hand it back as what it was.
-pub(crate) trait Task: Send {
-    fn call(self: Box<Self>);
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+/// A closure the pool can start: run it, or tell it that it expired.
+/// Implemented by [`Plain`] and [`Full`] and by a box of either.
+pub(crate) trait Startable: Send + 'static {
+    /// Whether this is the box of a closure too big to store inline.
+    #[cfg(test)]
+    const BOXED: bool = false;
+    fn start(self, how: Start) -> Ran;
 }
 
-impl<F: FnOnce() + Send + 'static> Task for F {
-    fn call(self: Box<Self>) {
-        (*self)();
+/// A plain closure (`execute`): run on `Run`, dropped unrun on `Expired`.
+pub(crate) struct Plain<F>(pub(crate) F);
+
+impl<F: FnOnce() + Send + 'static> Startable for Plain<F> {
+    #[inline]
+    fn start(self, how: Start) -> Ran {
+        match how {
+            Start::Run => {
+                (self.0)();
+                Ran::Done
+            }
+            Start::Expired => Ran::Expired,
+        }
+    }
+}
+
+/// A closure that handles both kinds of start itself (`spawn`,
+/// `execute_before`).
+pub(crate) struct Full<F>(pub(crate) F);
+
+impl<F: FnOnce(Start) -> Ran + Send + 'static> Startable for Full<F> {
+    #[inline]
+    fn start(self, how: Start) -> Ran {
+        (self.0)(how)
+    }
+}
+
+/// A closure too big for a job's inline buffer, stored boxed.
+impl<S: Startable> Startable for Box<S> {
+    #[cfg(test)]
+    const BOXED: bool = true;
+    #[inline]
+    fn start(self, how: Start) -> Ran {
+        (*self).start(how)
+    }
+}
+
+/// Bytes of closure a job holds without allocating: with the job's other
+/// three words a queue slot is one cache line (64 bytes on 64-bit
+/// targets). Five words: an `Arc` or two, a few integers, a boxed closure.
+const INLINE_BYTES: usize = 40;
+
+/// The inline buffer: uninitialised bytes aligned like a `u64`, so any
+/// closure of at most [`INLINE_BYTES`] bytes and alignment at most 8 fits.
+#[repr(C, align(8))]
+struct Inline(MaybeUninit<[u8; INLINE_BYTES]>);
+
+/// Whether an `S` is stored in the inline buffer (else it is boxed, and
+/// the box, one pointer, is stored there).
+const fn fits<S>() -> bool {
+    size_of::<S>() <= size_of::<Inline>() && align_of::<S>() <= align_of::<Inline>()
+}
+
+/// How to start, drop and recognise the closure type `S` stored in a
+/// [`Body`]'s buffer: one `'static` table per type.
+struct VTable {
+    /// Moves the `S` out of the buffer and starts it.
+    start: unsafe fn(*mut Inline, Start) -> Ran,
+    /// Drops the `S` in place.
+    drop: unsafe fn(*mut Inline),
+    /// `TypeId::of::<S>`, to give a refused closure back as what it was.
+    type_id: fn() -> TypeId,
+    /// `S` is the box of a closure too big to store inline.
+    #[cfg(test)]
+    boxed: bool,
+}
+
+struct VTableOf<S>(PhantomData<S>);
+
+impl<S: Startable> VTableOf<S> {
+    /// A constant, so `&Self::TABLE` is promoted to a `'static`.
+    const TABLE: VTable = VTable {
+        start: Self::start,
+        drop: Self::drop,
+        type_id: TypeId::of::<S>,
+        #[cfg(test)]
+        boxed: S::BOXED,
+    };
+
+    /// # Safety
+    ///
+    /// `buf` holds an initialised `S` (written by [`Body::new`]) that is
+    /// not used again: it is moved out here.
+    unsafe fn start(buf: *mut Inline, how: Start) -> Ran {
+        // SAFETY: by the contract `buf` holds a valid `S`, aligned (`fits`
+        // was checked when it was written), which the caller gives up.
+        let s = unsafe { buf.cast::<S>().read() };
+        s.start(how)
     }
 
-    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
-        self
+    /// # Safety
+    ///
+    /// `buf` holds an initialised `S` that is not used again.
+    unsafe fn drop(buf: *mut Inline) {
+        // SAFETY: as in `start`: a valid, aligned `S`, dropped once.
+        unsafe { buf.cast::<S>().drop_in_place() }
     }
 }
 
-/// A closure the caller boxed already.
-pub(crate) type BoxedFn = Box<dyn FnOnce() + Send + 'static>;
-
-/// What a job runs.
-pub(crate) enum Body {
-    /// A plain closure, boxed by the pool (one allocation).
-    Task(Box<dyn Task>),
-    /// A plain closure the caller had boxed: kept as is, not boxed twice.
-    Boxed(BoxedFn),
-    /// A closure that handles both kinds of start itself (`spawn`,
-    /// `execute_before`).
-    Full(Box<dyn FnOnce(Start) -> Ran + Send + 'static>),
+/// What a job runs: a type-erased [`Startable`], stored in the job itself
+/// when it fits ([`INLINE_BYTES`], alignment at most 8) and boxed
+/// otherwise, so the common `execute` of a small closure allocates
+/// nothing. A closure that arrives as a `Box<dyn FnOnce() + Send>` is a
+/// two-word closure like any other: stored as it is, not boxed twice.
+///
+/// Ground rules: `buf` always holds exactly one live value of the type
+/// `vtable` was made for (`S`, or `Box<S>` when `S` does not fit); it
+/// leaves the buffer exactly once, through `vtable.start` (consuming the
+/// body), `vtable.drop` (dropping it) or [`into_plain`](Self::into_plain)
+/// (which checks the type first).
+pub(crate) struct Body {
+    vtable: &'static VTable,
+    buf: Inline,
+    /// `Send` (asserted below) but not `Sync`, like the boxed
+    /// `dyn FnOnce() + Send` it replaces: the closure may not be `Sync`.
+    _not_sync: PhantomData<Cell<()>>,
 }
+
+// SAFETY: a body only ever holds a `Startable`, which is `Send`; moving
+// the body moves that closure to another thread and nothing else (the
+// vtable is a `'static` table of functions).
+unsafe impl Send for Body {}
 
 impl Body {
-    /// Boxes a plain closure, unless it is a [`BoxedFn`] already.
+    /// Stores `s` inline if it fits, boxed otherwise.
+    #[inline]
+    fn new<S: Startable>(s: S) -> Self {
+        if fits::<S>() {
+            Self::store(s)
+        } else {
+            Self::store(Box::new(s))
+        }
+    }
+
+    /// Writes `s` into a fresh buffer.
+    #[inline]
+    fn store<S: Startable>(s: S) -> Self {
+        // `new` only calls this for types that fit (a box always does);
+        // the check folds to a constant.
+        assert!(fits::<S>(), "a stored closure fits the inline buffer");
+        let mut buf = Inline(MaybeUninit::uninit());
+        // SAFETY: the buffer is large and aligned enough for an `S`
+        // (asserted above) and holds nothing yet.
+        unsafe { (addr_of_mut!(buf)).cast::<S>().write(s) };
+        Self {
+            vtable: &VTableOf::<S>::TABLE,
+            buf,
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// A plain closure.
+    #[inline]
     pub(crate) fn plain<F: FnOnce() + Send + 'static>(f: F) -> Self {
-        let mut f = Some(f);
-        // A type check the compiler folds away: no allocation for a
-        // closure that arrives boxed.
-        if let Some(b) = (&mut f as &mut dyn Any).downcast_mut::<Option<BoxedFn>>() {
-            if let Some(b) = b.take() {
-                return Body::Boxed(b);
-            }
-        }
-        match f {
-            Some(f) => Body::Task(Box::new(f)),
-            None => unreachable!("taken only when it was a BoxedFn"),
-        }
+        Self::new(Plain(f))
+    }
+
+    /// A closure that handles both kinds of start itself.
+    pub(crate) fn full<F: FnOnce(Start) -> Ran + Send + 'static>(f: F) -> Self {
+        Self::new(Full(f))
+    }
+
+    /// Whether the closure is stored in the job itself (not boxed).
+    #[cfg(test)]
+    pub(crate) fn is_inline(&self) -> bool {
+        !self.vtable.boxed
     }
 
     /// The closure given to [`plain`](Self::plain), back unrun.
     pub(crate) fn into_plain<F: 'static>(self) -> Option<F> {
-        match self {
-            Body::Task(t) => t.into_any().downcast::<F>().ok().map(|b| *b),
-            Body::Boxed(b) => {
-                let mut b = Some(b);
-                (&mut b as &mut dyn Any)
-                    .downcast_mut::<Option<F>>()
-                    .and_then(Option::take)
-            }
-            Body::Full(_) => None,
+        let inline = fits::<Plain<F>>();
+        let want = if inline {
+            TypeId::of::<Plain<F>>()
+        } else {
+            TypeId::of::<Box<Plain<F>>>()
+        };
+        if (self.vtable.type_id)() != want {
+            // Not a plain `F`: dropped as usual.
+            return None;
+        }
+        let this = ManuallyDrop::new(self);
+        let buf = addr_of!(this.buf);
+        if inline {
+            // SAFETY: the buffer holds a `Plain<F>` (its type id says so),
+            // which leaves it here, once: `this` is not dropped.
+            Some(unsafe { buf.cast::<Plain<F>>().read() }.0)
+        } else {
+            // SAFETY: as above, for the box of a `Plain<F>` too big to
+            // store inline.
+            Some(unsafe { buf.cast::<Box<Plain<F>>>().read() }.0)
         }
     }
 
     /// Starts the job. A plain job's panic propagates.
+    #[inline]
     pub(crate) fn start(self, how: Start) -> Ran {
-        match (self, how) {
-            (Body::Full(f), how) => f(how),
-            (Body::Task(t), Start::Run) => {
-                t.call();
-                Ran::Done
-            }
-            (Body::Boxed(b), Start::Run) => {
-                b();
-                Ran::Done
-            }
-            (Body::Task(_) | Body::Boxed(_), Start::Expired) => Ran::Expired,
-        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: the buffer holds the value `vtable` was made for (ground
+        // rules); `this` is not dropped, so it leaves the buffer once, here
+        // (also if it panics: `start` moved it out first).
+        unsafe { (this.vtable.start)(addr_of_mut!(this.buf), how) }
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        // SAFETY: the buffer holds the value `vtable` was made for, and a
+        // body that is dropped was not started or taken apart (those
+        // consume it without dropping it).
+        unsafe { (self.vtable.drop)(addr_of_mut!(self.buf)) }
     }
 }
 
@@ -170,13 +319,16 @@ impl Body {
 ///     job.run(); // or drop it
 /// }
 /// ```
+// Aligned to a cache line: a queue slot (an `Option<Job>`, 64 bytes) is
+// then exactly one line, so the submitter writing one slot and a worker
+// taking the one before never write the same line.
+#[repr(align(64))]
 pub struct Job {
     /// Set when the pool accepts the job: its sequence in the queue;
     /// `usize::MAX` until then.
     pub(crate) id: usize,
     /// Only for jobs with a deadline or a token (`spawn`,
-    /// `execute_before`): plain `execute` jobs stay small (40 bytes, so a
-    /// queue slot fits a cache line) and skip the allocation.
+    /// `execute_before`): plain `execute` jobs skip the allocation.
     pub(crate) extra: Option<Box<Extra>>,
     pub(crate) body: Body,
 }

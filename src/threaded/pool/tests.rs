@@ -1,6 +1,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use super::*;
+use alloc::boxed::Box;
 use alloc::sync::Arc as StdArc;
 use core::sync::atomic::AtomicUsize as StdAtomic;
 use std::string::String;
@@ -358,4 +359,180 @@ fn bad_configurations_are_errors_not_panics() {
         BuildError::MaxWorkers(MAX_WORKERS + 1)
     );
     assert!(b().build().is_ok());
+}
+
+/// Counts its drops: a closure that captures one is dropped (run or not)
+/// exactly when the counter moves.
+struct Counted(StdArc<StdAtomic>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn small_closures_are_stored_inline_and_big_ones_boxed() {
+    use super::job::Body;
+    let a = StdArc::new(StdAtomic::new(0));
+    let small = Body::plain(move || drop(a));
+    assert!(small.is_inline());
+    let words = [1u64; 5];
+    assert!(Body::plain(move || assert_eq!(words[4], 1)).is_inline());
+    let big = [1u64; 6];
+    assert!(!Body::plain(move || assert_eq!(big[5], 1)).is_inline());
+    #[repr(align(16))]
+    struct Wide(u8);
+    let wide = Wide(3);
+    assert!(!Body::plain(move || {
+        let w = wide; // the whole value, not just its field
+        assert_eq!(w.0, 3);
+    })
+    .is_inline());
+    // A boxed closure is two words: kept as it is, inline.
+    let f: Box<dyn FnOnce() + Send> = Box::new(|| ());
+    assert!(Body::plain(f).is_inline());
+    #[cfg(target_pointer_width = "64")]
+    assert_eq!(core::mem::size_of::<Option<Job>>(), 64);
+}
+
+#[test]
+fn a_body_drops_its_closure_once_however_it_ends() {
+    use super::job::{Body, Ran, Start};
+    let drops = StdArc::new(StdAtomic::new(0));
+    let runs = StdArc::new(StdAtomic::new(0));
+    let make = |pad: [u64; 8], boom: bool| {
+        let c = Counted(drops.clone());
+        let r = runs.clone();
+        (
+            Body::plain(move || {
+                let _c = c;
+                r.fetch_add(1, Ordering::Relaxed);
+                assert!(!boom, "boom");
+            }),
+            Body::plain({
+                let c = Counted(drops.clone());
+                let r = runs.clone();
+                move || {
+                    let _c = c;
+                    r.fetch_add(pad.len() - 7, Ordering::Relaxed);
+                    assert!(!boom, "boom");
+                }
+            }),
+        )
+    };
+    // Run, dropped unrun, expired, panicked: each closure dropped once,
+    // inline (the first) and boxed (the second) alike.
+    let (a, b) = make([0; 8], false);
+    assert!(a.is_inline() && !b.is_inline());
+    assert!(matches!(a.start(Start::Run), Ran::Done));
+    assert!(matches!(b.start(Start::Run), Ran::Done));
+    assert_eq!((runs.load(Ordering::Relaxed), drops.load(Ordering::Relaxed)), (2, 2));
+    let (a, b) = make([0; 8], false);
+    drop((a, b));
+    assert_eq!((runs.load(Ordering::Relaxed), drops.load(Ordering::Relaxed)), (2, 4));
+    let (a, b) = make([0; 8], false);
+    assert!(matches!(a.start(Start::Expired), Ran::Expired));
+    assert!(matches!(b.start(Start::Expired), Ran::Expired));
+    assert_eq!((runs.load(Ordering::Relaxed), drops.load(Ordering::Relaxed)), (2, 6));
+    let (a, b) = make([0; 8], true);
+    assert!(std::panic::catch_unwind(AssertUnwindSafe(|| a.start(Start::Run))).is_err());
+    assert!(std::panic::catch_unwind(AssertUnwindSafe(|| b.start(Start::Run))).is_err());
+    assert_eq!((runs.load(Ordering::Relaxed), drops.load(Ordering::Relaxed)), (4, 8));
+    // Taken back as what it was (the refusal path), then dropped.
+    let (a, b) = make([0; 8], false);
+    assert!(a.into_plain::<fn()>().is_none(), "not a `fn()`");
+    assert_eq!(drops.load(Ordering::Relaxed), 9);
+    drop(b);
+    assert_eq!(drops.load(Ordering::Relaxed), 10);
+}
+
+#[test]
+fn unrun_jobs_drop_their_closures_once() {
+    for boxed in [false, true] {
+        let drops = StdArc::new(StdAtomic::new(0));
+        let runs = StdArc::new(StdAtomic::new(0));
+        // A closure stored in its job (24 bytes) or, with 48 bytes more,
+        // boxed.
+        let submit = |pool: &ThreadPool| {
+            let c = Counted(drops.clone());
+            let r = runs.clone();
+            if boxed {
+                let pad = [7u64; 6];
+                pool.execute(move || {
+                    let _c = c;
+                    r.fetch_add(1, Ordering::Relaxed);
+                    std::hint::black_box(pad);
+                })
+            } else {
+                pool.execute(move || {
+                    let _c = c;
+                    r.fetch_add(1, Ordering::Relaxed);
+                })
+            }
+            .unwrap();
+        };
+        let pool = Builder::new()
+            .min_workers(1)
+            .max_workers(1)
+            .build()
+            .unwrap();
+        let gate = StdArc::new(std::sync::Barrier::new(2));
+        let g2 = gate.clone();
+        pool.execute(move || {
+            g2.wait();
+        })
+        .unwrap();
+        while pool.metrics().running == 0 {
+            thread::yield_now();
+        }
+        for _ in 0..10 {
+            submit(&pool);
+        }
+        let opener = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(20));
+            gate.wait();
+        });
+        let mut back = pool.shutdown_now();
+        opener.join().unwrap();
+        assert_eq!(back.len(), 10);
+        assert!(back.iter().all(|j| j.body.is_inline() != boxed));
+        assert_eq!(drops.load(Ordering::Relaxed), 0);
+        // One run here, the rest dropped unrun.
+        back.pop().unwrap().run();
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        drop(back);
+        assert_eq!(drops.load(Ordering::Relaxed), 10);
+        assert_eq!(runs.load(Ordering::Relaxed), 1);
+        // Queued jobs of a dropped pool run once, then drop once.
+        let pool = ThreadPool::new(1);
+        for _ in 0..N.min(1000) {
+            submit(&pool);
+        }
+        drop(pool);
+        assert_eq!(drops.load(Ordering::Relaxed), 10 + N.min(1000));
+        assert_eq!(runs.load(Ordering::Relaxed), 1 + N.min(1000));
+    }
+}
+
+#[test]
+fn a_refused_closure_comes_back_whole() {
+    let pool = ThreadPool::new(1);
+    pool.shutdown();
+    let drops = StdArc::new(StdAtomic::new(0));
+    let c = Counted(drops.clone());
+    let small = move || assert_eq!(c.0.load(Ordering::Relaxed), 0);
+    let c = Counted(drops.clone());
+    let big = [9usize; 16];
+    let large = move || assert_eq!(c.0.load(Ordering::Relaxed) + big[15], 10);
+    match pool.try_execute(small) {
+        Err(TryPushError::Closed(back)) => back(),
+        _ => panic!("a shut-down pool must refuse"),
+    }
+    assert_eq!(drops.load(Ordering::Relaxed), 1);
+    match pool.try_execute(large) {
+        Err(TryPushError::Closed(back)) => back(),
+        _ => panic!("a shut-down pool must refuse"),
+    }
+    assert_eq!(drops.load(Ordering::Relaxed), 2);
 }
