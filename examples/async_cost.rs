@@ -22,14 +22,14 @@
 
 use std::sync::Arc;
 
-use latchfree::ring::{AsyncWait, Heap, Ring, Single, SpinHint};
+use latchfree::ring::{AsyncWait, BusySpin, Heap, Ring, Single};
 
-type R = Ring<Heap<u64>, Single, AsyncWait<SpinHint, 2>>;
+type R = Ring<Heap<u64>, Single, AsyncWait<BusySpin, 2>>;
 
 fn ring(cap: usize) -> Arc<R> {
     Arc::new(Ring::with_wait(
         Heap::with_capacity(cap).expect("capacity"),
-        AsyncWait::with(SpinHint),
+        AsyncWait::with(BusySpin),
     ))
 }
 

@@ -14,7 +14,7 @@ use std::task::Poll as TaskPoll;
 use std::time::Duration;
 
 use latchfree::ring::{
-    AsyncWait, Blocking, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
+    AsyncWait, Blocking, BusySpin, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single,
     Yielding,
 };
 
@@ -193,9 +193,9 @@ fn async_mixed_on_a_current_thread_runtime() {
 /// other through the wakers alone (a lost wake hangs the runtime).
 #[test]
 fn async_spsc_on_a_current_thread_runtime() {
-    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<SpinHint>>::with_wait(
+    let ring = Arc::new(Ring::<Heap<u64>, Single, AsyncWait<BusySpin>>::with_wait(
         Heap::builder(4).gates(1).build().unwrap(),
-        AsyncWait::with(SpinHint),
+        AsyncWait::with(BusySpin),
     ));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let mut c = g.consumer(&[]).unwrap();
@@ -363,9 +363,9 @@ async fn streams_with_cancelled_nexts() {
     use latchfree::ring::{EventSink, EventStream};
 
     const PRODUCERS: u64 = 2;
-    let ring: Arc<Ring<Heap<Ev>, Multi, AsyncWait<SpinHint, 4>>> = Arc::new(Ring::with_wait(
+    let ring: Arc<Ring<Heap<Ev>, Multi, AsyncWait<BusySpin, 4>>> = Arc::new(Ring::with_wait(
         Heap::builder(8).gates(1).build().unwrap(),
-        AsyncWait::with(SpinHint),
+        AsyncWait::with(BusySpin),
     ));
     let mut g = Ring::graph(ring.clone()).unwrap();
     let consumer = g.consumer(&[]).unwrap();
@@ -448,9 +448,9 @@ fn must_panic(f: impl FnOnce()) {
 /// next event arrives.
 #[test]
 fn async_a_panicking_handler_gives_the_waker_cell_back() {
-    let ring = Ring::<Heap<u64>, Single, AsyncWait<SpinHint, 1>>::with_wait(
+    let ring = Ring::<Heap<u64>, Single, AsyncWait<BusySpin, 1>>::with_wait(
         Heap::with_capacity(2).unwrap(),
-        AsyncWait::with(SpinHint),
+        AsyncWait::with(BusySpin),
     );
     let mut g = Ring::graph(&ring).unwrap();
     let mut c = g.consumer(&[]).unwrap();
@@ -490,9 +490,9 @@ macro_rules! panicking_publish {
     ($name:ident, $mode:ty, $producer:ident) => {
         #[test]
         fn $name() {
-            let ring = Ring::<Heap<u64>, $mode, AsyncWait<SpinHint, 1>>::with_wait(
+            let ring = Ring::<Heap<u64>, $mode, AsyncWait<BusySpin, 1>>::with_wait(
                 Heap::with_capacity(1).unwrap(),
-                AsyncWait::with(SpinHint),
+                AsyncWait::with(BusySpin),
             );
             let mut g = Ring::graph(&ring).unwrap();
             let mut c = g.consumer(&[]).unwrap();

@@ -10,7 +10,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use latchfree::ring::{Inline, Poll, Ring, Single, SpinHint};
+use latchfree::ring::{BusySpin, Inline, Poll, Ring, Single};
 
 struct Counting;
 
@@ -57,8 +57,8 @@ const EMPTY: Reading = Reading {
     value: 0,
 };
 
-static RING: Ring<Inline<Reading, 16, 2>, Single, SpinHint> =
-    Ring::with_wait(Inline::new([EMPTY; 16]), SpinHint);
+static RING: Ring<Inline<Reading, 16, 2>, Single, BusySpin> =
+    Ring::with_wait(Inline::new([EMPTY; 16]), BusySpin);
 
 #[test]
 fn a_static_ring_moves_events_without_allocating() {

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use futures_util::{stream, Sink, SinkExt, Stream, StreamExt};
 use latchfree::ring::{
-    AsyncWait, EventSink, EventStream, Heap, Multi, PublishError, Ring, Single, SpinHint, Yielding,
+    AsyncWait, BusySpin, EventSink, EventStream, Heap, Multi, PublishError, Ring, Single, Yielding,
 };
 
 const N: u64 = if cfg!(miri) {
@@ -26,7 +26,7 @@ const N: u64 = if cfg!(miri) {
     50_000
 };
 
-type SpRing<T> = Ring<Heap<T>, Single, AsyncWait<SpinHint>>;
+type SpRing<T> = Ring<Heap<T>, Single, AsyncWait<BusySpin>>;
 type MpRing<T> = Ring<Heap<T>, Multi, AsyncWait<Yielding>>;
 
 fn ring<T: Default, M: latchfree::ring::Mode, W: latchfree::ring::WaitStrategy>(
@@ -50,7 +50,7 @@ fn counter() -> (Arc<Count>, Waker) {
 
 #[test]
 fn stream_combinators_see_every_event_once_per_consumer_then_end() {
-    let r: SpRing<u64> = ring(8, 2, AsyncWait::with(SpinHint));
+    let r: SpRing<u64> = ring(8, 2, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let a = g.consumer(&[]).unwrap();
     let b = g.consumer(&[]).unwrap();
@@ -136,7 +136,7 @@ fn sinks_and_worker_streams_on_a_current_thread_runtime() {
 
 #[test]
 fn sink_waits_on_a_full_ring_and_a_release_wakes_it() {
-    let r: SpRing<u32> = ring(2, 1, AsyncWait::with(SpinHint));
+    let r: SpRing<u32> = ring(2, 1, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let mut c = g.consumer(&[]).unwrap();
     let p = g.single_producer().unwrap();
@@ -195,7 +195,7 @@ fn sink_errors_hand_the_item_back_and_close_ends_the_stream() {
     }
 
     // A closed sink refuses new items, handing them back.
-    let r: SpRing<u32> = ring(4, 1, AsyncWait::with(SpinHint));
+    let r: SpRing<u32> = ring(4, 1, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let c = g.consumer(&[]).unwrap();
     let mut sink = EventSink::new(g.single_producer().unwrap());
@@ -220,7 +220,7 @@ fn stream_next_cancelled_by_a_timeout_loses_nothing() {
         let r = Arc::new(ring::<u64, Single, _>(
             8,
             1,
-            AsyncWait::<SpinHint>::with(SpinHint),
+            AsyncWait::<BusySpin>::with(BusySpin),
         ));
         let mut g = Ring::graph(r.clone()).unwrap();
         let c = g.consumer(&[]).unwrap();
@@ -264,7 +264,7 @@ impl Clone for Touchy {
 
 #[test]
 fn panicking_user_code_in_a_stream_leaves_the_ring_consistent() {
-    let r: SpRing<Touchy> = ring(2, 1, AsyncWait::with(SpinHint));
+    let r: SpRing<Touchy> = ring(2, 1, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let c = g.consumer(&[]).unwrap();
     let p = g.single_producer().unwrap();
@@ -305,7 +305,7 @@ fn dropped_stream_and_sink_give_their_waker_cells_back() {
     // One cell: if a dropped wrapper kept it, the next waiter could not
     // register and would be woken at once (busy-poll) instead of sleeping
     // until a publish.
-    let r: Ring<Heap<u32>, Multi, AsyncWait<SpinHint, 1>> = ring(1, 1, AsyncWait::with(SpinHint));
+    let r: Ring<Heap<u32>, Multi, AsyncWait<BusySpin, 1>> = ring(1, 1, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let c = g.consumer(&[]).unwrap();
     let mut p = g.multi_producer().unwrap();

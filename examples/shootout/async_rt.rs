@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use latchfree::batch::Batcher;
-use latchfree::ring::{AsyncWait, ConsumeError, Heap, Multi, Ring, Single, SpinHint};
+use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Ring, Single};
 
 use crate::report::{Better, Report};
 
@@ -169,8 +169,8 @@ where
 fn latchfree_tp(rt: &tokio::runtime::Runtime, producers: u64, per: u64) -> Duration {
     spawn_timed(rt, async move {
         if producers == 1 {
-            let ring: Arc<Ring<Heap<u64>, Single, AsyncWait<SpinHint, 2>>> = Arc::new(
-                Ring::with_wait(Heap::with_capacity(CAP).unwrap(), AsyncWait::with(SpinHint)),
+            let ring: Arc<Ring<Heap<u64>, Single, AsyncWait<BusySpin, 2>>> = Arc::new(
+                Ring::with_wait(Heap::with_capacity(CAP).unwrap(), AsyncWait::with(BusySpin)),
             );
             let mut g = Ring::graph(ring.clone()).unwrap();
             let mut c = g.consumer(&[]).unwrap();
@@ -197,8 +197,8 @@ fn latchfree_tp(rt: &tokio::runtime::Runtime, producers: u64, per: u64) -> Durat
             prod.await.unwrap();
             check((n, sum), 1, per, "latchfree");
         } else {
-            let ring: Arc<Ring<Heap<u64>, Multi, AsyncWait<SpinHint, 8>>> = Arc::new(
-                Ring::with_wait(Heap::with_capacity(CAP).unwrap(), AsyncWait::with(SpinHint)),
+            let ring: Arc<Ring<Heap<u64>, Multi, AsyncWait<BusySpin, 8>>> = Arc::new(
+                Ring::with_wait(Heap::with_capacity(CAP).unwrap(), AsyncWait::with(BusySpin)),
             );
             let mut g = Ring::graph(ring.clone()).unwrap();
             let mut c = g.consumer(&[]).unwrap();
@@ -338,11 +338,11 @@ peer_ping!(
 
 /// Round-trip times (ns) of `n` pings between two tasks.
 fn latchfree_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
-    type R = Ring<Heap<u64>, Single, AsyncWait<SpinHint, 2>>;
+    type R = Ring<Heap<u64>, Single, AsyncWait<BusySpin, 2>>;
     let mk = || -> Arc<R> {
         Arc::new(Ring::with_wait(
             Heap::with_capacity(2).unwrap(),
-            AsyncWait::with(SpinHint),
+            AsyncWait::with(BusySpin),
         ))
     };
     let (there, back) = (mk(), mk());

@@ -12,9 +12,11 @@
 //! or duplicates an event fails loudly instead of looking fast.
 //!
 //! Waiting, on this 2-core machine:
-//! - `1p1c*` and `pingpong` run two threads: everyone busy-spins
-//!   (latchfree `BusySpin`, disruptor `BusySpin`, peers spin on
-//!   `core::hint::spin_loop`); `sync_channel` always blocks.
+//! - `1p1c*` and `pingpong` run two threads: everyone busy-spins with the
+//!   CPU's spin-loop hint (latchfree `BusySpin`, disruptor
+//!   `BusySpinWithSpinLoopHint`, peers on `core::hint::spin_loop`; a spin
+//!   without the hint collapses when the two cores are far apart, see
+//!   `BusySpin`); `sync_channel` always blocks.
 //! - `3p1c`, `pipeline3` and `diamond` run four threads on two cores: every
 //!   implementation yields at each failed check (`sched_yield`). latchfree
 //!   uses `Yielding` (in `3p1c` the same loop with its yields counted); the
@@ -747,7 +749,7 @@ pub fn lf_pingpong(rounds: u64, warmup: u64, hist: &mut Histogram<u64>) {
 pub fn d_1p1c(n: u64, batch: usize) -> Duration {
     assert_eq!(n % batch as u64, 0);
     let out = Arc::new(AtomicU64::new(0));
-    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpin)
+    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpinWithSpinLoopHint)
         .handle_events_and_state_with(sink_add, sink(&out, 1))
         .build();
     let t = Instant::now();
@@ -851,10 +853,12 @@ pub fn d_diamond(n: u64) -> Duration {
 /// pollers on threads of our own (as latchfree's consumers are).
 pub fn d_pingpong(rounds: u64, warmup: u64, hist: &mut Histogram<u64>) {
     let (mut ping_rx, b) =
-        disruptor::build_single_producer(PP_CAP, || 0u64, disruptor::BusySpin).new_event_poller();
+        disruptor::build_single_producer(PP_CAP, || 0u64, disruptor::BusySpinWithSpinLoopHint)
+            .new_event_poller();
     let mut ping_tx = b.build();
     let (mut pong_rx, b) =
-        disruptor::build_single_producer(PP_CAP, || 0u64, disruptor::BusySpin).new_event_poller();
+        disruptor::build_single_producer(PP_CAP, || 0u64, disruptor::BusySpinWithSpinLoopHint)
+            .new_event_poller();
     let mut pong_tx = b.build();
     thread::scope(|s| {
         s.spawn(move || {
@@ -1295,7 +1299,7 @@ pub fn d_burst(burst: u64) -> f64 {
     let last = Arc::new(CachePadded::new(AtomicU64::new(0)));
     let out = Arc::new(AtomicU64::new(0));
     let to_sink = Arc::clone(&last);
-    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpin)
+    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpinWithSpinLoopHint)
         .handle_events_and_state_with(
             move |s: &mut Sink, e: &u64, _seq, _eob| {
                 s.sum += *e;
@@ -1494,7 +1498,7 @@ pub fn d_oneway(hist: &mut Histogram<u64>) {
             }
         }
     };
-    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpin)
+    let mut p = disruptor::build_single_producer(CAP, || 0u64, disruptor::BusySpinWithSpinLoopHint)
         .handle_events_and_state_with(
             |s: &mut OnewaySink, e: &u64, _seq, _eob| {
                 record(&mut s.hist, &mut s.seen, s.base, *e);

@@ -107,10 +107,10 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// word, which stays in the publisher's cache while nobody awaits.
 ///
 /// ```
-/// use latchfree::ring::{AsyncWait, Heap, Ring, SpinHint};
+/// use latchfree::ring::{AsyncWait, Heap, Ring, BusySpin};
 ///
-/// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
-///     Ring::with_wait(Heap::with_capacity(8).unwrap(), AsyncWait::with(SpinHint));
+/// let ring: Ring<Heap<u32>, _, AsyncWait<BusySpin>> =
+///     Ring::with_wait(Heap::with_capacity(8).unwrap(), AsyncWait::with(BusySpin));
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();
 /// let mut producer = graph.single_producer().unwrap();
@@ -645,7 +645,7 @@ mod tests {
     use core::task::{Context, Poll as TaskPoll};
 
     use crate::ring::{
-        AsyncWait, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single, SpinHint,
+        AsyncWait, BusySpin, ConsumeError, Heap, Multi, Poll, PublishError, Ring, Single,
     };
 
     use crate::waker::counting::{counter, Count};
@@ -653,15 +653,15 @@ mod tests {
         c.0.load(Ordering::SeqCst)
     }
 
-    type Sp<const N: usize> = Ring<Heap<u32>, Single, AsyncWait<SpinHint, N>>;
+    type Sp<const N: usize> = Ring<Heap<u32>, Single, AsyncWait<BusySpin, N>>;
 
     fn mk<M: crate::ring::Mode, const N: usize>(
         cap: usize,
         gates: usize,
-    ) -> Ring<Heap<u32>, M, AsyncWait<SpinHint, N>> {
+    ) -> Ring<Heap<u32>, M, AsyncWait<BusySpin, N>> {
         Ring::with_wait(
             Heap::builder(cap).gates(gates).build().unwrap(),
-            AsyncWait::with(SpinHint),
+            AsyncWait::with(BusySpin),
         )
     }
 
@@ -802,7 +802,7 @@ mod tests {
         assert_eq!(fa.as_mut().poll(&mut Context::from_waker(&wa)), closed);
         assert_eq!(fb.as_mut().poll(&mut Context::from_waker(&wb)), closed);
 
-        let ring: Ring<Heap<u32>, Multi, AsyncWait<SpinHint, 8>> = mk(1, 1);
+        let ring: Ring<Heap<u32>, Multi, AsyncWait<BusySpin, 8>> = mk(1, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let _c = g.consumer(&[]).unwrap();
         let mut p = g.multi_producer().unwrap();

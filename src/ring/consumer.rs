@@ -1199,10 +1199,10 @@ where
     /// handled (and released) only inside the poll that completes it.
     ///
     /// ```
-    /// use latchfree::ring::{AsyncWait, ConsumeError, Heap, Ring, SpinHint};
+    /// use latchfree::ring::{AsyncWait, ConsumeError, Heap, Ring, BusySpin};
     ///
-    /// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
-    ///     Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(SpinHint));
+    /// let ring: Ring<Heap<u32>, _, AsyncWait<BusySpin>> =
+    ///     Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(BusySpin));
     /// let mut graph = Ring::graph(&ring).unwrap();
     /// let mut consumer = graph.consumer(&[]).unwrap();
     /// let mut producer = graph.single_producer().unwrap();

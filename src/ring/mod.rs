@@ -77,7 +77,7 @@ pub use self::storage::{Gate, InStorage, Stamp, StampTable, Storage, MAX_GATES};
 pub use self::storage::{Heap, HeapBuilder};
 #[cfg(feature = "futures-core")]
 pub use self::stream::{EventStream, StreamSource};
-pub use self::wait::{BusySpin, DefaultWait, SpinHint, WaitStrategy};
+pub use self::wait::{BusySpin, DefaultWait, WaitStrategy};
 cfg_threads! {
     pub use crate::threaded::disruptor::{
         Disruptor, DisruptorBuilder, EventHandler, PanicPolicy, PanicReport,

@@ -260,11 +260,11 @@ const HALTED: usize = 8;
 /// targets nothing breaks when the words wrap every 2^32 events.
 ///
 /// ```
-/// use latchfree::ring::{Heap, Poll, Ring, Single, SpinHint};
+/// use latchfree::ring::{Heap, Poll, Ring, Single, BusySpin};
 ///
 /// // Capacity 1024, room for two consumers, spin-hint waits.
-/// let ring: Ring<Heap<u64>, Single, SpinHint> =
-///     Ring::with_wait(Heap::builder(1024).gates(2).build().unwrap(), SpinHint);
+/// let ring: Ring<Heap<u64>, Single, BusySpin> =
+///     Ring::with_wait(Heap::builder(1024).gates(2).build().unwrap(), BusySpin);
 /// assert_eq!(ring.capacity(), 1024);
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();

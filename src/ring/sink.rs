@@ -73,10 +73,10 @@ where
 ///
 /// ```
 /// use futures_util::{stream, SinkExt, StreamExt};
-/// use latchfree::ring::{AsyncWait, EventSink, EventStream, Heap, Ring, SpinHint};
+/// use latchfree::ring::{AsyncWait, EventSink, EventStream, Heap, Ring, BusySpin};
 ///
-/// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
-///     Ring::with_wait(Heap::with_capacity(2).unwrap(), AsyncWait::with(SpinHint));
+/// let ring: Ring<Heap<u32>, _, AsyncWait<BusySpin>> =
+///     Ring::with_wait(Heap::with_capacity(2).unwrap(), AsyncWait::with(BusySpin));
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let consumer = graph.consumer(&[]).unwrap();
 /// let producer = graph.single_producer().unwrap();
@@ -255,14 +255,14 @@ mod tests {
     use futures_sink::Sink;
 
     use super::EventSink;
-    use crate::ring::{AsyncWait, Heap, Multi, Poll, PublishError, Ring, SpinHint};
+    use crate::ring::{AsyncWait, BusySpin, Heap, Multi, Poll, PublishError, Ring};
 
     use crate::waker::counting::Count;
 
     #[test]
     fn sink_keeps_one_item_waits_for_room_and_closes_the_ring() {
-        let ring: Ring<Heap<u32>, Multi, AsyncWait<SpinHint, 1>> =
-            Ring::with_wait(Heap::with_capacity(1).unwrap(), AsyncWait::with(SpinHint));
+        let ring: Ring<Heap<u32>, Multi, AsyncWait<BusySpin, 1>> =
+            Ring::with_wait(Heap::with_capacity(1).unwrap(), AsyncWait::with(BusySpin));
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let p = g.multi_producer().unwrap();

@@ -64,16 +64,6 @@ impl TimedWait for super::wait::BusySpin {
         ready: F,
         deadline: Instant,
     ) -> Result<(), TimedOut> {
-        spin_until_deadline(ready, deadline, crate::sync::busy_loop)
-    }
-}
-
-impl TimedWait for super::wait::SpinHint {
-    fn wait_until_deadline<F: FnMut() -> bool>(
-        &self,
-        ready: F,
-        deadline: Instant,
-    ) -> Result<(), TimedOut> {
         spin_until_deadline(ready, deadline, spin_loop)
     }
 }

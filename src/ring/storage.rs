@@ -235,11 +235,11 @@ pub unsafe trait Storage {
 /// the slots is a few words (the cursor, state and gates).
 ///
 /// ```
-/// use latchfree::ring::{Inline, Ring, Single, SpinHint};
+/// use latchfree::ring::{Inline, Ring, Single, BusySpin};
 ///
 /// // No allocator: the ring and its 32 slots live in a `static`.
-/// static RING: Ring<Inline<u32, 32, 1>, Single, SpinHint> =
-///     Ring::with_wait(Inline::new([0; 32]), SpinHint);
+/// static RING: Ring<Inline<u32, 32, 1>, Single, BusySpin> =
+///     Ring::with_wait(Inline::new([0; 32]), BusySpin);
 ///
 /// let mut graph = Ring::graph(&RING).unwrap();
 /// let mut consumer = graph.consumer(&[]).unwrap();

@@ -92,10 +92,10 @@ stream_source!(Consumer, Worker);
 ///
 /// ```
 /// use futures_util::StreamExt;
-/// use latchfree::ring::{AsyncWait, EventStream, Heap, Ring, SpinHint};
+/// use latchfree::ring::{AsyncWait, EventStream, Heap, Ring, BusySpin};
 ///
-/// let ring: Ring<Heap<u32>, _, AsyncWait<SpinHint>> =
-///     Ring::with_wait(Heap::with_capacity(8).unwrap(), AsyncWait::with(SpinHint));
+/// let ring: Ring<Heap<u32>, _, AsyncWait<BusySpin>> =
+///     Ring::with_wait(Heap::with_capacity(8).unwrap(), AsyncWait::with(BusySpin));
 /// let mut graph = Ring::graph(&ring).unwrap();
 /// let consumer = graph.consumer(&[]).unwrap();
 /// let mut producer = graph.single_producer().unwrap();
@@ -210,14 +210,14 @@ mod tests {
     use futures_core::Stream;
 
     use super::EventStream;
-    use crate::ring::{AsyncWait, Heap, Ring, Single, SpinHint};
+    use crate::ring::{AsyncWait, BusySpin, Heap, Ring, Single};
 
     use crate::waker::counting::Count;
 
     #[test]
     fn stream_waits_is_woken_yields_then_ends_and_unwraps() {
-        let ring: Ring<Heap<u32>, Single, AsyncWait<SpinHint, 1>> =
-            Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(SpinHint));
+        let ring: Ring<Heap<u32>, Single, AsyncWait<BusySpin, 1>> =
+            Ring::with_wait(Heap::with_capacity(4).unwrap(), AsyncWait::with(BusySpin));
         let mut g = Ring::graph(&ring).unwrap();
         let c = g.consumer(&[]).unwrap();
         let mut p = g.single_producer().unwrap();

@@ -6,8 +6,7 @@
 //!
 //! | strategy | needs | idle CPU | wake-up latency | publish cost |
 //! |---|---|---|---|---|
-//! | [`BusySpin`] | nothing (`no_std`) | a whole core | lowest | none |
-//! | [`SpinHint`] | nothing (`no_std`) | a whole core | near lowest | none |
+//! | [`BusySpin`] (spins with the CPU's spin-loop hint) | nothing (`no_std`) | a whole core | lowest | none |
 //! | [`Yielding`] | `std` | a core, shared | low | none |
 //! | [`Parking`] (default under `std`) | `std` | near zero | up to its `max_park` after long idle | none |
 //! | [`Blocking`] | `std` | zero | a futex wake | a fence + a load per publish/release |
@@ -109,30 +108,6 @@ impl BusySpin {
 }
 
 impl WaitStrategy for BusySpin {
-    #[inline]
-    fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
-        while !ready() {
-            crate::sync::spin_loop();
-        }
-        Ok(())
-    }
-}
-
-/// Spins with the CPU's spin-loop hint (`pause`, `yield`) between checks:
-/// a little more wake-up latency than [`BusySpin`], kinder to an SMT
-/// sibling and to power. Works in `no_std`.
-///
-/// ```
-/// use latchfree::ring::{Inline, Ring, Single, SpinHint};
-///
-/// // The usual choice on a microcontroller: no OS to yield to.
-/// static RING: Ring<Inline<u16, 8, 1>, Single, SpinHint> = Ring::with_wait(Inline::new([0; 8]), SpinHint);
-/// assert_eq!(RING.capacity(), 8);
-/// ```
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SpinHint;
-
-impl WaitStrategy for SpinHint {
     #[inline]
     fn wait_until<F: FnMut() -> bool>(&self, mut ready: F) -> Result<(), TimedOut> {
         while !ready() {
