@@ -516,6 +516,37 @@ pub struct MapRef<'m, K, V, S, G: AsGuard> {
     guard: G,
 }
 
+impl<K, V, S> MapRef<'_, K, V, S, Guard> {
+    /// Moves this view's own guard up to the current epoch, so that what
+    /// was retired while it was pinned can be reclaimed; for a view kept
+    /// across a long run of operations (a worker's loop, a handle held per
+    /// thread). It costs a load and at most a store, no fence: a view
+    /// repinned every few dozen operations pays for the pin about once,
+    /// and holds back at most what those operations retired. `&mut self`:
+    /// no reference the view returned can still be alive.
+    ///
+    /// If the thread holds another guard as well, nothing moves until
+    /// that one is dropped too (the outermost guard decides).
+    ///
+    /// ```
+    /// use latchfree::map::HashMap;
+    ///
+    /// let map: HashMap<u64, u64> = HashMap::new();
+    /// let mut m = map.pin();
+    /// for i in 0..1000 {
+    ///     m.insert(i % 10, i);
+    ///     if i % 64 == 63 {
+    ///         m.repin();
+    ///     }
+    /// }
+    /// assert_eq!(m.len(), 10);
+    /// ```
+    #[inline]
+    pub fn repin(&mut self) {
+        self.guard.repin();
+    }
+}
+
 /// What a [`compute`](MapRef::compute) closure asks for.
 ///
 /// ```
