@@ -155,7 +155,10 @@ fn a_repinned_view_bounds_garbage() {
         }
         let waiting = c.waiting(m.len());
         if repin {
-            assert!(waiting <= BOUND, "{waiting} waiting with repin (bound {BOUND})");
+            assert!(
+                waiting <= BOUND,
+                "{waiting} waiting with repin (bound {BOUND})"
+            );
         } else {
             assert!(waiting > N / 2, "only {waiting} waiting behind a held view");
         }
