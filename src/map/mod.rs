@@ -702,7 +702,11 @@ where
     fn shard(&self, hash: u64) -> &Shard<K, V> {
         // Two shifts: `shift` is 63 when there is one shard, and a 64-bit
         // shift would overflow.
-        &self.shards[(hash >> self.shift >> 1) as usize]
+        let i = (hash >> self.shift >> 1) as usize;
+        debug_assert!(i < self.shards.len());
+        // SAFETY: `shift` is `63 - log2(shards)`, so `i` keeps the top
+        // `log2(shards)` bits of the hash: below the (power-of-two) count.
+        unsafe { self.shards.get_unchecked(i) }
     }
 
     #[inline(always)]

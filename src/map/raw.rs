@@ -642,7 +642,6 @@ where
     Q: Eq + ?Sized,
 {
     let pattern = ctrl(FULL, tag(hash));
-    let want = LSB * usize::from(pattern);
     loop {
         // SAFETY: tables are loaded under `guard` and released through the
         // epoch only, so a table reached from the shard or from another
@@ -652,7 +651,9 @@ where
         let (mut wi, off) = (home / GROUP, home % GROUP);
         // Acquire pairs with the writers' Release word stores: every node
         // a byte of this word publishes is visible.
-        let mut g = &t.groups[wi];
+        // SAFETY: `home <= mask` (see `Table::home`), so `wi` is below
+        // `len / GROUP`, the number of groups.
+        let mut g = unsafe { t.groups.get_unchecked(wi) };
         let mut raw = g.ctrl.load(Ordering::Acquire);
         // Fast path: most keys sit in their home slot, and most absent
         // keys find it empty.
@@ -681,6 +682,7 @@ where
         // already loaded: bytes up to `home` read as 0x7F (neither empty
         // nor a match). `home` itself was just looked at.
         let mut skip = usize::MAX >> (8 * (GROUP - 1 - off));
+        let want = LSB * usize::from(pattern);
         let words = t.groups.len();
         // `words + 1` words cover every slot even from mid-word.
         for _ in 0..=words {
@@ -712,8 +714,9 @@ where
                 break;
             }
             wi = (wi + 1) & (words - 1);
+            // SAFETY: masked by `words - 1` (`words` is a power of two).
             // Acquire: as above.
-            g = &t.groups[wi];
+            g = unsafe { t.groups.get_unchecked(wi) };
             raw = g.ctrl.load(Ordering::Acquire);
         }
         let next = t.next(guard);
