@@ -87,7 +87,11 @@
 //! values (`get` clones): `map.insert(1, 2); map.get(&1)`.
 //!
 //! Keep guards short-lived: memory retired while any guard is pinned is not
-//! freed until that guard is dropped.
+//! freed until that guard is dropped. A view kept across a long run of
+//! operations can [`repin`](MapRef::repin) every few dozen of them: that
+//! costs no fence, so the run still pays for about one pin. The self-pinning
+//! methods pin for the call only: a thread that stops calling the map holds
+//! nothing back (`tests/map_reclaim.rs` checks it).
 //!
 //! # Consistency
 //!
