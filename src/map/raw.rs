@@ -1284,20 +1284,37 @@ impl<K, V> Shard<K, V> {
             }; MIGRATE_CHUNK],
             len: 0,
         };
-        for i in start..end {
-            if is_live(c.ctrl(i)) {
-                let node = c.node(i);
+        // A control word at a time, visiting its live slots only.
+        let mut i = start;
+        while i < end {
+            let wi = i / GROUP;
+            let g = &c.groups[wi];
+            // Acquire, as in `Table::ctrl`: pairs with the writers' Release
+            // word stores, so a live slot's node is visible.
+            let word = g.ctrl.load(Ordering::Acquire);
+            // This word's bytes `lo..hi` are in the chunk.
+            let (lo, hi) = (i % GROUP, (end - wi * GROUP).min(GROUP));
+            let range = (usize::MAX >> (8 * (GROUP - hi))) & (usize::MAX << (8 * lo));
+            // The low bit of each live byte: state bits `100` (`FULL`).
+            let mut live = (word >> 7) & !(word >> 6) & !(word >> 5) & LSB & range;
+            while live != 0 {
+                let b = live.trailing_zeros() as usize / 8;
+                live &= live - 1;
+                debug_assert!(is_live((word >> (8 * b)) as u8) && b < SLOTS);
+                // Acquire: as in `Table::node`.
+                let node = g.nodes[b].load(Ordering::Acquire);
                 // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
                 // the node's grave (if it is replaced meanwhile) waits for
                 // `guard`.
                 let hash = hasher.hash_key(unsafe { &(*node).key });
                 chunk.batch[chunk.len] = Moving {
-                    index: i,
+                    index: wi * GROUP + b,
                     node,
                     hash,
                 };
                 chunk.len += 1;
             }
+            i = wi * GROUP + hi;
         }
         Some(chunk)
     }
