@@ -5,9 +5,9 @@
 //! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|limiter|breaker|balance|async|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
 //! ```
 //!
-//! `--pin` pins every thread of the ring section to a core (round-robin
+//! `--pin` pins every thread of the ring (and map) section to a core (round-robin
 //! over the cores, the same placement for every implementation);
-//! `--rounds N` sets its (and the pool section's) number of interleaved rounds (default 5; the
+//! `--rounds N` sets its (and the pool and map sections') number of interleaved rounds (default 5; the
 //! median and min–max over them are reported); `--only 1p1c,pingpong`
 //! runs only the ring scenarios whose names start with those prefixes.
 //!
@@ -115,6 +115,7 @@ fn main() {
     }
 
     pool::configure(ring_opts.rounds);
+    map::configure(ring_opts.rounds, ring_opts.pin);
     ring::configure(ring_opts);
     let mut report = Report::new(true);
     let start = std::time::Instant::now();

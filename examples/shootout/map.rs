@@ -6,11 +6,22 @@
 //! `RwLock<std HashMap>`; the floor is a single-threaded std `HashMap`
 //! (1-thread rows only). To keep the section under a minute on 2 cores it
 //! runs far fewer operations than conc-map-bench (see `OPS`), on a
-//! 2^18-key universe (the criterion bench uses 2^20).
+//! 2^18-key universe (the criterion bench uses 2^20), so the maps stay
+//! cache-resident.
+//!
+//! Measured as bustle (conc-map-bench's harness) measures: every map is
+//! built with room for the key universe, prefilled to 3/4 of it (not
+//! RapidGrow, which starts empty) and warmed with a tenth of the run's
+//! operations before the timed window, so that window measures the
+//! steady-state mix rather than whether a table's last growth happened to
+//! land in it. The contenders run interleaved over `--rounds` rounds
+//! (default 5; every round runs every row once, each on a fresh map) and
+//! each row is the median with its min–max; `--pin` pins the threads
+//! round-robin to the cores. The load average is noted before and after.
 //!
 //! Every run checks that the map's final size matches the inserts and
-//! removes its threads reported, so an implementation that drops work is
-//! caught before its time is recorded.
+//! removes its threads reported (warm-up included), so an implementation
+//! that drops work is caught before its time is recorded.
 //!
 //! `MAPF=<text>` runs only the workload rows whose "scenario impl" contains
 //! `<text>` (e.g. `MAPF="ReadHeavy 98/1/1/0 1t"`) and skips the latency and
@@ -29,6 +40,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::HashMap as StdMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
 
@@ -346,22 +358,44 @@ fn prefill(m: &dyn Map) -> i64 {
     (KEYS * 3 / 4) as i64
 }
 
+/// Untimed operations each thread runs (same mix, its own random stream)
+/// before the timed window of a prefilled mix: a tenth of its share.
+const WARM_DIVISOR: u64 = 10;
+
 /// Runs `mix` on `m` with `threads` threads; returns ops/s, after checking
 /// the map's size against the net inserts the threads counted.
+///
+/// As bustle (conc-map-bench's harness) does: the map was built with room
+/// for the key universe (`KEYS`), the prefill (3/4 of it, mixes with
+/// `prefill`) runs before the timing starts, and so does a warm-up pass of
+/// the same mix (the prefill's last inserts may leave a table mid-growth
+/// or cold; the timed window should measure the steady-state mix, not
+/// one-off work). RapidGrow starts empty and its timed window includes the
+/// growth: that is its workload. Threads are pinned round-robin to the
+/// cores with `--pin`.
 fn run_mix(m: &dyn Map, mix: Mix, threads: usize, zipf: &[u64]) -> f64 {
     let mut net = if mix.prefill { prefill(m) } else { 0 };
     let per = OPS / threads as u64;
+    let warm = if mix.prefill { per / WARM_DIVISOR } else { 0 };
+    let cores = if PIN.load(Ordering::Relaxed) {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
     let barrier = Barrier::new(threads + 1);
     let (elapsed, deltas) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 let barrier = &barrier;
+                let core = cores.get(t % cores.len().max(1)).copied();
                 s.spawn(move || {
+                    if let Some(c) = core {
+                        core_affinity::set_for_current(c);
+                    }
                     let mut rng = Rng(0x1234_5678 + t as u64 * 0x9E37_79B9);
                     let mut delta = 0i64;
                     let universe = if mix.prefill { KEYS } else { KEYS * 16 };
-                    barrier.wait();
-                    for _ in 0..per {
+                    let mut op = |rng: &mut Rng| {
                         let r = rng.next();
                         let pct = (r >> 32) % 100;
                         let k = if mix.zipf {
@@ -380,6 +414,13 @@ fn run_mix(m: &dyn Map, mix: Mix, threads: usize, zipf: &[u64]) -> f64 {
                         } else {
                             delta += i64::from(m.upsert(k));
                         }
+                    };
+                    for _ in 0..warm {
+                        op(&mut rng);
+                    }
+                    barrier.wait();
+                    for _ in 0..per {
+                        op(&mut rng);
                     }
                     delta
                 })
@@ -404,45 +445,114 @@ fn latchfree_map() -> latchfree::map::HashMap<u64, u64, Hasher> {
     latchfree::map::HashMap::with_hasher(Hasher::new())
 }
 
+/// Interleaved rounds of the workload rows (`--rounds`, default 5).
+static ROUNDS: AtomicUsize = AtomicUsize::new(5);
+/// Pin workload threads to cores (`--pin`).
+static PIN: AtomicBool = AtomicBool::new(false);
+
+/// Sets the section's rounds and pinning (`--rounds`, `--pin`, shared with
+/// the ring section).
+pub fn configure(rounds: usize, pin: bool) {
+    ROUNDS.store(rounds.max(1), Ordering::Relaxed);
+    PIN.store(pin, Ordering::Relaxed);
+}
+
+/// A contender: its name and how to build it, empty, with room for the
+/// key universe (as bustle builds every map: `with_capacity`).
+type Make = fn() -> Box<dyn Map>;
+
+fn contenders(threads: usize) -> Vec<(&'static str, Make)> {
+    let mut v: Vec<(&'static str, Make)> = vec![
+        ("latchfree", || {
+            Box::new(latchfree::map::HashMap::with_capacity_and_hasher(
+                KEYS as usize,
+                Hasher::new(),
+            ))
+        }),
+        ("dashmap", || {
+            Box::new(dashmap::DashMap::with_capacity_and_hasher(
+                KEYS as usize,
+                Hasher::new(),
+            ))
+        }),
+        ("papaya", || {
+            Box::new(
+                papaya::HashMap::builder()
+                    .capacity(KEYS as usize)
+                    .hasher(Hasher::new())
+                    .build(),
+            )
+        }),
+        ("RwLock<HashMap>", || {
+            Box::new(RwLock::new(StdMap::with_capacity_and_hasher(
+                KEYS as usize,
+                Hasher::new(),
+            )))
+        }),
+    ];
+    if threads == 1 {
+        v.push(("floor", || {
+            Box::new(Floor(std::cell::UnsafeCell::new(
+                StdMap::with_capacity_and_hasher(KEYS as usize, Hasher::new()),
+            )))
+        }));
+    }
+    v
+}
+
 pub fn run(r: &mut Report) {
     // `MAPM=1`: only the bytes-per-entry rows (a quick memory check).
     if std::env::var("MAPM").is_ok() {
         memory(r);
         return;
     }
-    r.note("map: workloads (2^18 keys, 600k ops per run)");
+    let rounds = ROUNDS.load(Ordering::Relaxed);
+    r.note(&format!(
+        "map: workloads (2^{KEY_BITS} keys, maps built with room for them, {OPS} timed ops \
+         per run after the prefill and a warm-up); each row the median (min–max) of \
+         {rounds} rounds, every contender run once per round, interleaved; threads {}; \
+         load average {}",
+        if PIN.load(Ordering::Relaxed) {
+            "pinned round-robin to the cores"
+        } else {
+            "placed by the scheduler"
+        },
+        crate::guard_support::loadavg()
+    ));
     let zipf = zipf_table();
-    for mix in MIXES {
-        for threads in THREADS {
-            let scenario = format!("{} {}t", mix.name, threads);
-            let mut add = |imp: &str, m: &dyn Map| {
-                if std::env::var("MAPF").is_ok_and(|f| !format!("{scenario} {imp}").contains(&f)) {
-                    return;
+    let filter = std::env::var("MAPF").ok();
+    // Per row (scenario, contender): one sample per round.
+    let mut samples: Vec<(String, &'static str, Vec<f64>)> = Vec::new();
+    for _ in 0..rounds {
+        for mix in MIXES {
+            for threads in THREADS {
+                let scenario = format!("{} {}t", mix.name, threads);
+                for (imp, make) in contenders(threads) {
+                    if filter
+                        .as_ref()
+                        .is_some_and(|f| !format!("{scenario} {imp}").contains(f.as_str()))
+                    {
+                        continue;
+                    }
+                    let m = make();
+                    let v = run_mix(m.as_ref(), mix, threads, &zipf);
+                    drop(m);
+                    match samples.iter_mut().find(|s| s.0 == scenario && s.1 == imp) {
+                        Some(s) => s.2.push(v),
+                        None => samples.push((scenario.clone(), imp, vec![v])),
+                    }
                 }
-                let v = run_mix(m, mix, threads, &zipf);
-                r.add("map", &scenario, imp, "ops_per_sec", v, Better::Higher);
-            };
-            add("latchfree", &latchfree_map());
-            add("dashmap", &dashmap::DashMap::with_hasher(Hasher::new()));
-            add(
-                "papaya",
-                &papaya::HashMap::builder().hasher(Hasher::new()).build(),
-            );
-            add(
-                "RwLock<HashMap>",
-                &RwLock::new(StdMap::with_hasher(Hasher::new())),
-            );
-            if threads == 1 {
-                add(
-                    "floor",
-                    &Floor(std::cell::UnsafeCell::new(StdMap::with_hasher(
-                        Hasher::new(),
-                    ))),
-                );
             }
         }
     }
-    if std::env::var("MAPF").is_err() {
+    for (scenario, imp, s) in &samples {
+        r.add_rounds("map", scenario, imp, "ops_per_sec", s, Better::Higher);
+    }
+    r.note(&format!(
+        "map: load average after the workloads {}",
+        crate::guard_support::loadavg()
+    ));
+    if filter.is_none() {
         latency(r);
         memory(r);
         #[cfg(target_pointer_width = "64")]

@@ -279,6 +279,52 @@ fn graves_are_dropped_by_later_writes_never_under_a_reader() {
     });
 }
 
+/// Overtaking (`src/map/grave.rs`): a ticket deferred into a handle's bag
+/// that is never flushed (its thread went idle) must not hold the shard's
+/// graves back, so a later raised ticket releases every grave sealed
+/// before it; never, though, while a reader that found one of them is
+/// still pinned.
+#[test]
+fn a_stranded_ticket_is_overtaken_never_under_a_reader() {
+    loom::model(|| {
+        let map = Arc::new(tiny::<Flagged>());
+        let (d1, d2) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        map.pin().insert(1, Flagged(d1.clone()));
+        map.pin().insert(2, Flagged(d2.clone()));
+        let r = map.clone();
+        let reader = thread::spawn(move || {
+            let m = r.pin();
+            for k in [1, 2] {
+                if let Some(v) = m.get(&k) {
+                    thread::yield_now();
+                    assert_eq!(v.0.load(SeqCst), 0, "value {k} dropped under a reader");
+                }
+            }
+        });
+        // An idle writer: it removes key 1 through a handle it keeps, so
+        // the ticket stays in that handle's bag.
+        let idle = map.collector().register();
+        {
+            let g = idle.pin();
+            assert!(map.with_guard(&g).remove(&1).is_some());
+        }
+        // Other writes: their ticket reaches the epoch (flush), and a later
+        // write sweeps.
+        assert!(map.pin().remove(&2).is_some());
+        map.pin().guard().flush();
+        map.pin().remove(&3);
+        reader.join().unwrap();
+        assert!(d1.load(SeqCst) <= 1 && d2.load(SeqCst) <= 1);
+        drop(idle);
+        drop(map);
+        assert_eq!(
+            (d1.load(SeqCst), d2.load(SeqCst)),
+            (1, 1),
+            "dropped twice or never"
+        );
+    });
+}
+
 /// A key that notices being read after it was dropped: its `Hash` and
 /// `Eq` assert that its flag is still down. The flag lives in an `Arc` the
 /// model keeps a clone of, so reading it stays meaningful after the drop;

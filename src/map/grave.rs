@@ -30,6 +30,24 @@
 //!   the memory (a node's slab cell, a table's live cells and the table
 //!   itself) is given back after, under the lock again (`raw::recycle`).
 //!   Where keys and values need no drop, the sweep gives it back at once.
+//!
+//! # Overtaking
+//!
+//! A ticket is deferred into the sealing thread's own bag, which reaches
+//! the epoch only when it fills, when a full batch is flushed, or when the
+//! thread exits. A thread that wrote a little and then stopped calling the
+//! map (alive, idle: a pool worker) leaves its last ticket there for good,
+//! and a queue swept front to back would then stop at it forever while
+//! other writers keep burying: unbounded garbage. So a grave goes once its
+//! own ticket *or any later one* is raised. That is sound: a ticket's
+//! closure runs only after every thread pinned when it was deferred has
+//! unpinned; a reader that may hold an earlier grave pinned before that
+//! grave was unlinked, which was before the earlier ticket was deferred,
+//! so before the later one; and tickets are sealed in queue order, under
+//! the lock. The sweep checks the newest ticket, so one raised ticket
+//! releases every grave sealed before it; a stranded ticket then holds
+//! back only its own small allocation, freed when its thread's bag is
+//! finally collected.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -299,10 +317,13 @@ impl<K, V> Graveyard<K, V> {
     ) {
         // Nothing to drop: the memory goes back now, under the lock.
         let memory_only = !core::mem::needs_drop::<Node<K, V>>();
+        // Every sealed grave may go once the newest ticket is raised: see
+        // "Overtaking" in the module docs.
+        let all_sealed = self.newest_sealed().is_some_and(Grave::raised);
         let mut swept = 0;
         while swept < SWEEP {
             match self.queue.front() {
-                Some(g) if g.raised() => {
+                Some(g) if g.raised() || (all_sealed && !g.ticket.is_null()) => {
                     if let Some(g) = self.queue.pop_front() {
                         swept += 1;
                         if memory_only {
@@ -329,10 +350,15 @@ impl<K, V> Graveyard<K, V> {
         }
     }
 
+    /// The newest sealed grave (its ticket is the newest ticket).
+    fn newest_sealed(&self) -> Option<&Grave<K, V>> {
+        let sealed = self.queue.len() - self.unsealed;
+        sealed.checked_sub(1).and_then(|i| self.queue.get(i))
+    }
+
     /// Whether the newest ticket is still waiting in the epoch.
     fn waiting(&self) -> bool {
-        let sealed = self.queue.len() - self.unsealed;
-        match sealed.checked_sub(1).and_then(|i| self.queue.get(i)) {
+        match self.newest_sealed() {
             // Relaxed: a hint (sealing early or late is correct either way).
             // SAFETY: a sealed grave holds its ticket.
             Some(g) => !unsafe { &*g.ticket }.ready.load(Ordering::Relaxed),

@@ -642,7 +642,6 @@ where
     Q: Eq + ?Sized,
 {
     let pattern = ctrl(FULL, tag(hash));
-    let want = LSB * usize::from(pattern);
     loop {
         // SAFETY: tables are loaded under `guard` and released through the
         // epoch only, so a table reached from the shard or from another
@@ -652,7 +651,9 @@ where
         let (mut wi, off) = (home / GROUP, home % GROUP);
         // Acquire pairs with the writers' Release word stores: every node
         // a byte of this word publishes is visible.
-        let mut g = &t.groups[wi];
+        // SAFETY: `home <= mask` (see `Table::home`), so `wi` is below
+        // `len / GROUP`, the number of groups.
+        let mut g = unsafe { t.groups.get_unchecked(wi) };
         let mut raw = g.ctrl.load(Ordering::Acquire);
         // Fast path: most keys sit in their home slot, and most absent
         // keys find it empty.
@@ -681,6 +682,7 @@ where
         // already loaded: bytes up to `home` read as 0x7F (neither empty
         // nor a match). `home` itself was just looked at.
         let mut skip = usize::MAX >> (8 * (GROUP - 1 - off));
+        let want = LSB * usize::from(pattern);
         let words = t.groups.len();
         // `words + 1` words cover every slot even from mid-word.
         for _ in 0..=words {
@@ -712,8 +714,9 @@ where
                 break;
             }
             wi = (wi + 1) & (words - 1);
+            // SAFETY: masked by `words - 1` (`words` is a power of two).
             // Acquire: as above.
-            g = &t.groups[wi];
+            g = unsafe { t.groups.get_unchecked(wi) };
             raw = g.ctrl.load(Ordering::Acquire);
         }
         let next = t.next(guard);
@@ -1281,20 +1284,37 @@ impl<K, V> Shard<K, V> {
             }; MIGRATE_CHUNK],
             len: 0,
         };
-        for i in start..end {
-            if is_live(c.ctrl(i)) {
-                let node = c.node(i);
+        // A control word at a time, visiting its live slots only.
+        let mut i = start;
+        while i < end {
+            let wi = i / GROUP;
+            let g = &c.groups[wi];
+            // Acquire, as in `Table::ctrl`: pairs with the writers' Release
+            // word stores, so a live slot's node is visible.
+            let word = g.ctrl.load(Ordering::Acquire);
+            // This word's bytes `lo..hi` are in the chunk.
+            let (lo, hi) = (i % GROUP, (end - wi * GROUP).min(GROUP));
+            let range = (usize::MAX >> (8 * (GROUP - hi))) & (usize::MAX << (8 * lo));
+            // The low bit of each live byte: state bits `100` (`FULL`).
+            let mut live = (word >> 7) & !(word >> 6) & !(word >> 5) & LSB & range;
+            while live != 0 {
+                let b = live.trailing_zeros() as usize / 8;
+                live &= live - 1;
+                debug_assert!(is_live((word >> (8 * b)) as u8) && b < SLOTS);
+                // Acquire: as in `Table::node`.
+                let node = g.nodes[b].load(Ordering::Acquire);
                 // SAFETY: FULL (Acquire); `c` is alive under `guard`, and
                 // the node's grave (if it is replaced meanwhile) waits for
                 // `guard`.
                 let hash = hasher.hash_key(unsafe { &(*node).key });
                 chunk.batch[chunk.len] = Moving {
-                    index: i,
+                    index: wi * GROUP + b,
                     node,
                     hash,
                 };
                 chunk.len += 1;
             }
+            i = wi * GROUP + hi;
         }
         Some(chunk)
     }
