@@ -509,7 +509,10 @@ macro_rules! lf_drain_poll {
         let mut sum = 0u64;
         loop {
             match c.poll(|e: &u64, _, _| sum += *e) {
-                Poll::Processed(_) | Poll::Idle | Poll::Unfinished | Poll::Gated => {}
+                Poll::Processed(_) => {}
+                // As a user would write it (and as every peer's loop here
+                // spins): with the CPU's spin-loop hint.
+                Poll::Idle | Poll::Unfinished | Poll::Gated => spin_loop(),
                 Poll::Closed => break,
                 Poll::Halted => panic!("latchfree consumer: halted"),
             }
