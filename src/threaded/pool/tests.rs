@@ -10,6 +10,22 @@ use std::vec::Vec;
 
 const N: usize = if cfg!(miri) { 64 } else { 10_000 };
 
+/// A one-worker pool (sized further by `builder`) whose worker is held in
+/// a job until `gate.wait()`: whatever is submitted next stays queued.
+fn held_pool(builder: Builder) -> (ThreadPool, StdArc<std::sync::Barrier>) {
+    let pool = builder.min_workers(1).max_workers(1).build().unwrap();
+    let gate = StdArc::new(std::sync::Barrier::new(2));
+    let g2 = gate.clone();
+    pool.execute(move || {
+        g2.wait();
+    })
+    .unwrap();
+    while pool.metrics().running == 0 {
+        thread::yield_now();
+    }
+    (pool, gate)
+}
+
 #[test]
 fn runs_every_job_and_joins() {
     let pool = ThreadPool::new(2);
@@ -57,22 +73,8 @@ fn panics_keep_capacity_and_reach_handles() {
 
 #[test]
 fn try_execute_full_and_closed_give_the_job_back() {
-    let pool = Builder::new()
-        .min_workers(1)
-        .max_workers(1)
-        .queue_capacity(2)
-        .build()
-        .unwrap();
-    let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
-    pool.execute(move || {
-        g2.wait();
-    })
-    .unwrap();
-    // Wait until the worker took the blocking job, then fill the queue.
-    while pool.metrics().running == 0 {
-        thread::yield_now();
-    }
+    // The worker holds the blocking job; fill the queue.
+    let (pool, gate) = held_pool(Builder::new().queue_capacity(2));
     pool.try_execute(|| ()).unwrap();
     pool.try_execute(|| ()).unwrap();
     let hit = StdArc::new(StdAtomic::new(0));
@@ -104,21 +106,8 @@ fn try_execute_full_and_closed_give_the_job_back() {
 
 #[test]
 fn shutdown_now_returns_unstarted_jobs() {
-    let pool = Builder::new()
-        .min_workers(1)
-        .max_workers(1)
-        .build()
-        .unwrap();
-    let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
+    let (pool, gate) = held_pool(Builder::new());
     let ran = StdArc::new(StdAtomic::new(0));
-    pool.execute(move || {
-        g2.wait();
-    })
-    .unwrap();
-    while pool.metrics().running == 0 {
-        thread::yield_now();
-    }
     let mut handles = Vec::new();
     for _ in 0..5 {
         let r = ran.clone();
@@ -162,17 +151,7 @@ fn shutdown_timeout_returns_what_it_did_not_start() {
 
 #[test]
 fn deadlines_and_cancel() {
-    let pool = Builder::new()
-        .min_workers(1)
-        .max_workers(1)
-        .build()
-        .unwrap();
-    let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
-    pool.execute(move || {
-        g2.wait();
-    })
-    .unwrap();
+    let (pool, gate) = held_pool(Builder::new());
     let late = pool
         .spawn_with(Some(Instant::now() + Duration::from_millis(1)), |_| 1)
         .unwrap();
@@ -472,20 +451,7 @@ fn unrun_jobs_drop_their_closures_once() {
             }
             .unwrap();
         };
-        let pool = Builder::new()
-            .min_workers(1)
-            .max_workers(1)
-            .build()
-            .unwrap();
-        let gate = StdArc::new(std::sync::Barrier::new(2));
-        let g2 = gate.clone();
-        pool.execute(move || {
-            g2.wait();
-        })
-        .unwrap();
-        while pool.metrics().running == 0 {
-            thread::yield_now();
-        }
+        let (pool, gate) = held_pool(Builder::new());
         for _ in 0..10 {
             submit(&pool);
         }
