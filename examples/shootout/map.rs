@@ -5,7 +5,8 @@
 //! Peers, all with the same `ahash` hasher: dashmap, papaya,
 //! `RwLock<std HashMap>`; the floor is a single-threaded std `HashMap`
 //! (1-thread rows only). To keep the section under a minute on 2 cores it
-//! runs far fewer operations than conc-map-bench (see `OPS`), on a
+//! runs far fewer operations than conc-map-bench (see `OPS`; `MAPOPS`
+//! overrides it), on a
 //! 2^18-key universe (the criterion bench uses 2^20), so the maps stay
 //! cache-resident.
 //!
@@ -51,7 +52,17 @@ type Hasher = ahash::RandomState;
 const KEY_BITS: u32 = 18;
 const KEYS: u64 = 1 << KEY_BITS;
 /// Operations per run, split over the threads.
-const OPS: u64 = 600_000;
+/// Timed operations per run, all threads together (`MAPOPS=<n>` overrides).
+/// At 20 M ops/s this is a 150 ms window: 600 k (30 ms) left single-thread
+/// rows varying 2x between rounds, the floor's included.
+const OPS: u64 = 3_000_000;
+
+fn ops() -> u64 {
+    std::env::var("MAPOPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(OPS)
+}
 const THREADS: [usize; 3] = [1, 2, 4];
 
 /// Counts this thread's live heap bytes as glibc would charge them
@@ -375,7 +386,7 @@ const WARM_DIVISOR: u64 = 10;
 /// cores with `--pin`.
 fn run_mix(m: &dyn Map, mix: Mix, threads: usize, zipf: &[u64]) -> f64 {
     let mut net = if mix.prefill { prefill(m) } else { 0 };
-    let per = OPS / threads as u64;
+    let per = ops() / threads as u64;
     let warm = if mix.prefill { per / WARM_DIVISOR } else { 0 };
     let cores = if PIN.load(Ordering::Relaxed) {
         core_affinity::get_core_ids().unwrap_or_default()
@@ -508,10 +519,11 @@ pub fn run(r: &mut Report) {
     }
     let rounds = ROUNDS.load(Ordering::Relaxed);
     r.note(&format!(
-        "map: workloads (2^{KEY_BITS} keys, maps built with room for them, {OPS} timed ops \
+        "map: workloads (2^{KEY_BITS} keys, maps built with room for them, {} timed ops \
          per run after the prefill and a warm-up); each row the median (min–max) of \
          {rounds} rounds, every contender run once per round, interleaved; threads {}; \
          load average {}",
+        ops(),
         if PIN.load(Ordering::Relaxed) {
             "pinned round-robin to the cores"
         } else {
