@@ -1590,6 +1590,11 @@ pub const PP_WARMUP: u64 = 5_000;
 /// Round trips per round for `std_sync_channel` (a futex wake each way).
 pub const PP_ROUNDS_STD: u64 = 10_000;
 
+/// The control row: latchfree's own case run again, last in each round,
+/// so latchfree's ratio to it shows the run's resolution (1.00x would be
+/// perfect; any other ratio is noise, drift or an order effect).
+const CONTROL: &str = "control_latchfree";
+
 type Case<'a> = (&'static str, u64, Box<dyn FnMut() -> Duration + 'a>);
 
 fn case<'a>(imp: &'static str, n: u64, f: impl FnMut() -> Duration + 'a) -> Case<'a> {
@@ -1898,7 +1903,12 @@ fn run_pinned_or_not(r: &mut Report) {
          spin-then-yield."
     ));
 
-    r.note("ring: 1p1c (busy-spin; sync_channel blocks; latchfree_poll: consumer spins on poll)");
+    r.note(&format!(
+        "ring: 1p1c (busy-spin; sync_channel blocks; latchfree_poll: consumer spins on poll). \
+         {CONTROL} (here, in the batch rows and in pingpong) is the latchfree row run again, \
+         last in each round: its ratio is what this run can resolve, two measurements of one \
+         implementation"
+    ));
     throughput(
         r,
         "1p1c",
@@ -1917,6 +1927,7 @@ fn run_pinned_or_not(r: &mut Report) {
                 q_1p1c::<StdSyncChannel>(N_STD, Wait::Spin)
             }),
             case("floor", N, || floor_tput(N)),
+            case(CONTROL, N, || lf_1p1c(N, 1, false)),
         ],
     );
 
@@ -1933,6 +1944,7 @@ fn run_pinned_or_not(r: &mut Report) {
                 case("disruptor", N, move || d_1p1c(N, batch)),
                 case(Rtrb::NAME, N, move || rtrb_1p1c_batch(N, batch)),
                 case("floor", N, || floor_tput(N)),
+                case(CONTROL, N, move || lf_1p1c(N, batch, false)),
             ],
         );
     }
@@ -1980,6 +1992,7 @@ fn run_pinned_or_not(r: &mut Report) {
                 q_pingpong::<StdSyncChannel>(PP_ROUNDS_STD, PP_WARMUP / 10, h)
             }),
             lat("floor", |h| floor_pingpong(PP_ROUNDS, PP_WARMUP, h)),
+            lat(CONTROL, |h| lf_pingpong(PP_ROUNDS, PP_WARMUP, h)),
         ],
     );
 
