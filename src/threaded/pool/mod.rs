@@ -150,12 +150,14 @@ impl ThreadPool {
         Builder::new()
     }
 
-    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F) -> Job {
-        self.inner.new_job(None, None, job::Body::plain(f))
+    /// A job of `f` alone, for `make` closures: built in its queue slot.
+    fn wrap<F: FnOnce() + Send + 'static>(f: F) -> impl FnOnce() -> Job {
+        move || Inner::new_job(None, None, job::Body::plain(f))
     }
 
-    /// Submits a job that may wait for room: only a close refuses it.
-    fn submit_waiting(&self, job: Job) -> Result<u64, Closed<Job>> {
+    /// Submits the job `job` builds, waiting for room: only a close
+    /// refuses it.
+    fn submit_waiting(&self, job: impl FnOnce() -> Job) -> Result<u64, Closed<Job>> {
         Inner::submit(&self.inner, job, None).map_err(|e| Closed(e.into_inner()))
     }
 
@@ -167,8 +169,7 @@ impl ThreadPool {
     /// [`Closed`] with the job once the pool is shutting down (including
     /// while this call waited). The [`Job`] can be run or dropped.
     pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), Closed<Job>> {
-        let job = self.wrap(f);
-        self.submit_waiting(job).map(drop)
+        self.submit_waiting(Self::wrap(f)).map(drop)
     }
 
     /// Like [`execute`](Self::execute) but never waits.
@@ -179,8 +180,7 @@ impl ThreadPool {
     pub fn try_execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), TryPushError<F>> {
         // Boxed once; on refusal the box is taken apart again (a type
         // check, no copy of the closure's state beyond the move out).
-        let job = self.wrap(f);
-        Inner::submit(&self.inner, job, Some(Duration::ZERO))
+        Inner::submit(&self.inner, Self::wrap(f), Some(Duration::ZERO))
             .map(drop)
             .map_err(|e| {
                 e.map(|j| {
@@ -201,8 +201,7 @@ impl ThreadPool {
         f: F,
         timeout: Duration,
     ) -> Result<(), TryPushError<Job>> {
-        let job = self.wrap(f);
-        Inner::submit(&self.inner, job, Some(timeout)).map(drop)
+        Inner::submit(&self.inner, Self::wrap(f), Some(timeout)).map(drop)
     }
 
     /// Runs `f` unless no worker reaches it by `deadline`; then
@@ -221,7 +220,7 @@ impl ThreadPool {
         F: FnOnce() + Send + 'static,
         T: FnOnce() + Send + 'static,
     {
-        let job = self.inner.new_job(
+        let job = Inner::new_job(
             Some(deadline),
             None,
             job::Body::full(move |start| match start {
@@ -235,7 +234,7 @@ impl ThreadPool {
                 }
             }),
         );
-        self.submit_waiting(job).map(drop)
+        self.submit_waiting(move || job).map(drop)
     }
 
     /// Runs `f` on a worker and returns a handle to join for its value (or
@@ -288,8 +287,8 @@ impl ThreadPool {
                 Ran::Expired
             }
         });
-        let job = self.inner.new_job(deadline, cancel, body);
-        let seq = self.submit_waiting(job)?;
+        let job = Inner::new_job(deadline, cancel, body);
+        let seq = self.submit_waiting(move || job)?;
         handle.id = seq as usize;
         Ok(handle)
     }

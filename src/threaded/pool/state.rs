@@ -99,13 +99,15 @@ cfg_loom! {
 /// Why a worker stopped waiting.
 pub(super) enum Woke {
     Job(Job),
+    /// A job is being published: look again (after a yield) rather than
+    /// sleep.
+    Soon,
     Retire,
     Closed,
 }
 
 impl Inner {
     pub(super) fn new_job(
-        &self,
         deadline: Option<Instant>,
         cancel: Option<CancelToken>,
         body: job::Body,
@@ -186,17 +188,31 @@ impl Inner {
         }
     }
 
-    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not
-    /// at all). Returns the job's sequence in the queue (its id). The lane
+    /// Publishes the job `job` builds (in its queue slot), waiting up to
+    /// `wait` (None: forever, Some(0): not at all). Returns the job's sequence in the queue (its id). The lane
     /// counts the submission before its publish, so a worker can never
     /// finish the job before it is counted (`is_idle`).
     pub(super) fn submit(
         this: &Arc<Self>,
-        job: Job,
+        job: impl FnOnce() -> Job,
         wait: Option<Duration>,
     ) -> Result<u64, TryPushError<Job>> {
-        match this.producers.push(job, wait) {
-            Ok(seq) => {
+        // The doorbell's fence comes right after the claim, not after the
+        // publish (doorbell docs, "Announced work"): a sleeper that misses
+        // this submit sees the claimed slot (`Poll::Unfinished`) and looks
+        // again instead of sleeping (`sleep`). The fence then follows the
+        // claim's read-modify-write, with no store of the job still to
+        // drain, where after the publish it waited for the job's line.
+        match this.producers.push_with(job, wait, || this.bell.listen()) {
+            Ok((seq, Some(true))) => {
+                this.bell.signal();
+                Ok(seq)
+            }
+            Ok((seq, Some(false))) => {
+                Inner::grow_for_job(this);
+                Ok(seq)
+            }
+            Ok((seq, None)) => {
                 Inner::wake_one(this);
                 Ok(seq)
             }
@@ -217,10 +233,17 @@ impl Inner {
         // here so a full pool (the steady state) pays two loads per submit,
         // not a call.
         if !this.bell.ring() {
-            let max = this.max.load(Ordering::Relaxed);
-            if this.workers.load(Ordering::Relaxed) < max {
-                Inner::try_grow(this, max);
-            }
+            Inner::grow_for_job(this);
+        }
+    }
+
+    /// Nobody sleeps: start a worker for the job just published if fewer
+    /// than `max` live.
+    #[inline]
+    fn grow_for_job(this: &Arc<Self>) {
+        let max = this.max.load(Ordering::Relaxed);
+        if this.workers.load(Ordering::Relaxed) < max {
+            Inner::try_grow(this, max);
         }
     }
 
@@ -354,6 +377,11 @@ impl Inner {
             match (p, job) {
                 (_, Some(job)) => Check::Done(Woke::Job(job)),
                 (Poll::Closed | Poll::Halted, None) => Check::Done(Woke::Closed),
+                // A submitter claimed the next slot and is writing it; it
+                // may have fenced before we counted ourselves, and then it
+                // will not ring (doorbell docs, "Announced work"): do not
+                // wait for it, look again.
+                (Poll::Unfinished, None) => Check::Done(Woke::Soon),
                 // A skipped slot: look again at once.
                 (Poll::Processed(_), None) => Check::Wait(Some(Duration::ZERO)),
                 // Closed, but a submitter that claimed a slot before the
@@ -399,13 +427,19 @@ impl Inner {
         // SeqCst: pairs with `wake_one`: a submitter that read the old count
         // (and so did not start a worker) published before this poll sees.
         fence(Ordering::SeqCst);
-        let (_, job) = take(h);
-        match job {
-            Some(job) => {
+        let (p, job) = take(h);
+        match (p, job) {
+            (_, Some(job)) => {
                 self.workers.fetch_add(1, Ordering::SeqCst);
                 Err(Some(job))
             }
-            None => Ok(()),
+            // A submitter's claim that fenced before ours (`submit`): its
+            // job is coming and it may have counted on us; stay.
+            (Poll::Unfinished, None) => {
+                self.workers.fetch_add(1, Ordering::SeqCst);
+                Err(None)
+            }
+            (_, None) => Ok(()),
         }
     }
 }

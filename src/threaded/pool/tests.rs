@@ -502,3 +502,51 @@ fn a_refused_closure_comes_back_whole() {
     }
     assert_eq!(drops.load(Ordering::Relaxed), 2);
 }
+
+/// A submitter that fenced at its claim before the worker counted itself
+/// asleep sends no signal (doorbell docs, "Announced work"); the worker
+/// must see the claimed, unfinished slot and look again rather than sleep
+/// (with no keep-alive to end its sleep, it used to sleep for good).
+#[test]
+fn a_job_claimed_before_the_worker_sleeps_still_runs() {
+    let (pool, gate) = held_pool(Builder::new());
+    let ran = StdArc::new(StdAtomic::new(0));
+    let writing = StdArc::new(std::sync::Barrier::new(2));
+    let finish = StdArc::new(std::sync::Barrier::new(2));
+    let inner = pool.inner.clone();
+    let submitter = {
+        let (ran, writing, finish) = (ran.clone(), writing.clone(), finish.clone());
+        thread::spawn(move || {
+            // Claimed and fenced (the worker is busy, so no sleeper is
+            // heard); the job is built only after the test lets it.
+            Inner::submit(
+                &inner,
+                move || {
+                    writing.wait();
+                    finish.wait();
+                    ThreadPool::wrap(move || {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    })()
+                },
+                None,
+            )
+            .unwrap();
+        })
+    };
+    writing.wait();
+    // The worker finishes its job, finds the slot claimed and unfinished,
+    // backs off and tries to sleep.
+    gate.wait();
+    thread::sleep(std::time::Duration::from_millis(50));
+    finish.wait();
+    submitter.join().unwrap();
+    let t = std::time::Instant::now();
+    while ran.load(Ordering::SeqCst) == 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "the worker slept through a job whose submitter did not ring"
+        );
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    pool.shutdown();
+}

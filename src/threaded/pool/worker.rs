@@ -123,6 +123,7 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
                 keep_alive_over = false;
                 inner.handle(job, stats, name.as_deref());
             }
+            Woke::Soon => thread::yield_now(),
             Woke::Closed => break,
             Woke::Retire => match inner.retire(&mut h) {
                 Ok(()) => {
