@@ -328,8 +328,24 @@ impl Inner {
 
     /// Runs (or, when discarding, returns) one job taken from the queue,
     /// counting it in `stats`, the block of the handle the caller holds.
+    /// A plain job that completes takes the inlined path; a discard, a
+    /// deadline or token, and a panic go through the cold functions.
+    #[inline]
     pub(super) fn handle(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
         bump(&stats.taken);
+        if job.extra.is_some() || self.discard.load(Ordering::SeqCst) {
+            self.handle_rare(job, stats, thread_name);
+            return;
+        }
+        let Job { id, body, .. } = job;
+        self.run(id, body, stats, thread_name);
+    }
+
+    /// [`handle`](Self::handle) for a job with a deadline or token, or
+    /// while discarding.
+    #[cold]
+    #[inline(never)]
+    fn handle_rare(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
         if self.discard.load(Ordering::SeqCst) {
             lock(&self.returned).push(job);
             bump(&stats.returned);
@@ -342,10 +358,26 @@ impl Inner {
             bump(&stats.timed_out);
             return;
         }
+        self.run(id, body, stats, thread_name);
+    }
+
+    #[inline(always)]
+    fn run(&self, id: usize, body: job::Body, stats: &WorkerStats, thread_name: Option<&str>) {
         stats.running.store(1, Ordering::Relaxed);
         let ran = catch_unwind(AssertUnwindSafe(|| body.start(Start::Run)))
             .unwrap_or_else(|p| Ran::Panicked(Some(p)));
         stats.running.store(0, Ordering::Relaxed);
+        match ran {
+            Ran::Done => bump(&stats.completed),
+            ran => self.not_done(id, ran, stats, thread_name),
+        }
+    }
+
+    /// Counts a job that ran and did not complete; hands a panic to the
+    /// panic handler.
+    #[cold]
+    #[inline(never)]
+    fn not_done(&self, id: usize, ran: Ran, stats: &WorkerStats, thread_name: Option<&str>) {
         match ran {
             Ran::Done => bump(&stats.completed),
             Ran::Expired => bump(&stats.timed_out),
