@@ -66,9 +66,11 @@ fn worker(pool: &Pool, mut w: Worker<Arc<Q>>) -> usize {
     }
 }
 
-/// Publishes `job` as the pool's submit does: the doorbell's fence right
-/// after the claim (`listen`, inside the write), the signal after the
-/// publish only if a sleeper was heard (doorbell docs, "Announced work").
+/// Publishes `job` as the pool's submit does: the doorbell read right
+/// after the claim (`listen_after_rmw`, inside the write; under loom it
+/// fences, standing in for the claim's `SeqCst` order, which loom models
+/// as `AcqRel`), the signal after the publish only if a sleeper was heard
+/// (doorbell docs, "Announced work").
 fn submit_announced(
     pool: &Pool,
     producer: &mut latchfree::ring::MultiProducer<Arc<Q>>,
@@ -77,7 +79,7 @@ fn submit_announced(
     let mut heard = false;
     producer
         .try_publish(|slot| {
-            heard = pool.bell.listen();
+            heard = pool.bell.listen_after_rmw();
             *slot = job;
         })
         .unwrap();

@@ -45,12 +45,17 @@
 //! only by submitters blocked on a full queue. Idle workers sleep on the
 //! adapters' one doorbell (`threaded::doorbell`, the batcher's flushers
 //! too), so an idle pool costs no CPU: a worker's check polls the ring
-//! under the doorbell's lock, and a submitter rings it after publishing; by
-//! the doorbell's two fences either the submitter sees the sleeper or the
-//! sleeper's poll sees the job. When nobody sleeps and fewer than `max`
+//! under the doorbell's lock. A submitter reads the doorbell's sleeper
+//! count right after claiming its slot, before writing the job (the
+//! doorbell's "announced work": the claim is a `SeqCst` read-modify-write,
+//! so no fence is needed), and signals after publishing only if it saw a
+//! sleeper: either it sees the sleeper, or the sleeper's poll sees the
+//! claim, and a worker that finds a claimed slot still being written looks
+//! again instead of sleeping. When nobody sleeps and fewer than `max`
 //! workers live, the submitter starts a worker. A worker that retires
-//! uncounts itself, fences and polls once more, so a submitter that counted
-//! on it never strands its job.
+//! uncounts itself, fences and polls once more (staying if it finds a job
+//! or a claimed slot), so a submitter that counted on it never strands its
+//! job.
 //!
 //! A worker that has just found jobs back to back, or slept only briefly,
 //! backs off (spins, then yields) a little before it sleeps, so a steady

@@ -197,13 +197,14 @@ impl Inner {
         job: impl FnOnce() -> Job,
         wait: Option<Duration>,
     ) -> Result<u64, TryPushError<Job>> {
-        // The doorbell's fence comes right after the claim, not after the
-        // publish (doorbell docs, "Announced work"): a sleeper that misses
-        // this submit sees the claimed slot (`Poll::Unfinished`) and looks
-        // again instead of sleeping (`sleep`). The fence then follows the
-        // claim's read-modify-write, with no store of the job still to
-        // drain, where after the publish it waited for the job's line.
-        match this.producers.push_with(job, wait, || this.bell.listen()) {
+        // The doorbell is read right after the claim, not after the publish
+        // (doorbell docs, "Announced work"): a sleeper that misses this
+        // submit sees the claimed slot (`Poll::Unfinished`) and looks again
+        // instead of sleeping (`sleep`). The claim is a `SeqCst` RMW, so no
+        // fence is needed; after the publish the fence had to wait for the
+        // job's stores to drain (an `mfence` and often a cache miss on
+        // every submit).
+        match this.producers.push_with(job, wait, || this.bell.listen_after_rmw()) {
             Ok((seq, Some(true))) => {
                 this.bell.signal();
                 Ok(seq)
@@ -228,10 +229,10 @@ impl Inner {
     pub(super) fn wake_one(this: &Arc<Self>) {
         // The doorbell's fences (module docs): it sees a sleeper, or the
         // sleeper sees our job.
-        // Relaxed loads: a stale answer only starts a worker late (the busy
-        // workers will reach the job) or refuses at `try_grow`'s CAS. Checked
-        // here so a full pool (the steady state) pays two loads per submit,
-        // not a call.
+        // Then the worker count (`grow_for_job`): a stale answer only starts
+        // a worker late (the busy workers will reach the job) or refuses at
+        // `try_grow`'s CAS. Checked inline so a full pool (the steady state)
+        // pays two loads per submit, not a call.
         if !this.bell.ring() {
             Inner::grow_for_job(this);
         }
@@ -242,7 +243,11 @@ impl Inner {
     #[inline]
     fn grow_for_job(this: &Arc<Self>) {
         let max = this.max.load(Ordering::Relaxed);
-        if this.workers.load(Ordering::Relaxed) < max {
+        // SeqCst: pairs with `retire`'s count CAS and fence: a count read
+        // before a retirement (so no worker is started) comes after our
+        // claim (a `SeqCst` RMW, or `ring`'s fence) in the SeqCst order,
+        // so the retiring worker's last poll sees the job.
+        if this.workers.load(Ordering::SeqCst) < max {
             Inner::try_grow(this, max);
         }
     }
