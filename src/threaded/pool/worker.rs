@@ -70,6 +70,10 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
     // more); a short sleep, or a job found right after another, makes it
     // spin again before sleeping.
     let mut sparse = false;
+    // When the last batch was timed, the clock at its end: a batch claimed
+    // right after it (nothing but the claim in between) is timed from
+    // there, so back-to-back batches read the clock once each.
+    let mut timed_end = None;
     'work: loop {
         let p = take_into(&mut h, claim, &mut buf);
         let k = buf.len();
@@ -78,13 +82,23 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
             sparse = false;
             // Only a batch of several is timed (a clock read costs about as
             // much as a no-op job).
-            let t = (k > 1).then(time::now);
+            let t = if k > 1 {
+                Some(timed_end.take().unwrap_or_else(time::now))
+            } else {
+                timed_end = None;
+                None
+            };
             // In queue order. `handle` catches every panic, so no job is
             // left in the drained buffer to be dropped unrun.
             for job in buf.drain(..) {
                 inner.handle(job, stats, name.as_deref());
             }
-            if t.is_some_and(|t| time::now().saturating_duration_since(t) >= CLAIM_BUDGET) {
+            let slow = t.is_some_and(|t| {
+                let end = time::now();
+                timed_end = Some(end);
+                end.saturating_duration_since(t) >= CLAIM_BUDGET
+            });
+            if slow {
                 claim = 1;
             } else if k == claim {
                 // A full claim: the queue is at least this deep.
@@ -92,6 +106,7 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
             }
             continue;
         }
+        timed_end = None;
         match p {
             Poll::Closed | Poll::Halted => break,
             Poll::Processed(_) => continue,
