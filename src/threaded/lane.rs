@@ -309,7 +309,9 @@ impl<T: Send + 'static> Lanes<Producer<T>> {
     /// consumer that sees the claim knows the item is coming: the pool's
     /// doorbell fences there). Returns the sequence and what `claimed`
     /// returned; `None` if the item went in by a retry after the queue was
-    /// full (`claimed` was not called).
+    /// full (`claimed` was not called). Neither `make` nor `claimed` may
+    /// panic: the submission is counted by then (the slot would be
+    /// skipped, but the count would never be matched).
     ///
     /// # Errors
     ///
