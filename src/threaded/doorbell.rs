@@ -213,12 +213,15 @@ impl Doorbell {
     }
 
     /// The second half of [`ring`](Self::ring), after a
-    /// [`listen`](Self::listen) that returned `true`: wakes one sleeper
-    /// unless every sleeper already has a signal on its way.
+    /// [`listen`](Self::listen) (or
+    /// [`listen_after_rmw`](Self::listen_after_rmw)) that returned `true`:
+    /// wakes one sleeper unless every sleeper already has a signal on its
+    /// way.
     pub fn signal(&self) {
         let c = &self.counts;
         let sleepers = c.sleepers.load(Ordering::SeqCst);
-        // SeqCst, after `listen`'s fence: a signal not yet taken up means a
+        // SeqCst, after `listen`'s fence (or the `SeqCst` RMW that
+        // `listen_after_rmw` follows): a signal not yet taken up means a
         // check still to come after our work (module docs).
         if sleepers == 0 || c.pending.load(Ordering::SeqCst) >= sleepers {
             return;
