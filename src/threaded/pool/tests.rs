@@ -12,15 +12,22 @@ const N: usize = if cfg!(miri) { 64 } else { 10_000 };
 
 /// A one-worker pool (sized further by `builder`) whose worker is held in
 /// a job until `gate.wait()`: whatever is submitted next stays queued.
+/// Returns once the job runs, synchronized with it (the flag's Release and
+/// Acquire), so the caller also sees the worker release the job's slot:
+/// waiting on `metrics().running` (Relaxed) let a submit under Miri's weak
+/// memory still see the slot taken, find the queue full and panic, and the
+/// unwinding drop then waited forever for the held worker.
 fn held_pool(builder: Builder) -> (ThreadPool, StdArc<std::sync::Barrier>) {
     let pool = builder.min_workers(1).max_workers(1).build().unwrap();
     let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
+    let held = StdArc::new(core::sync::atomic::AtomicBool::new(false));
+    let (g2, h2) = (gate.clone(), held.clone());
     pool.execute(move || {
+        h2.store(true, Ordering::Release);
         g2.wait();
     })
     .unwrap();
-    while pool.metrics().running == 0 {
+    while !held.load(Ordering::Acquire) {
         thread::yield_now();
     }
     (pool, gate)
