@@ -243,3 +243,59 @@ fn a_timed_out_sleeper_takes_up_the_signal() {
         assert_eq!(w.bell.pending(), 0, "a signal count was left behind");
     });
 }
+
+/// Announced work (module docs, "Announced work"): a ringer announces a
+/// token (as the pool's submitter claims a slot), listens (the fence and
+/// the sleeper count), then makes the token and signals only if it heard
+/// a sleeper. A sleeper whose check sees an announcement without its token
+/// looks again without waiting (as a worker that finds a claimed,
+/// unfinished slot). Two such ringers race a sleeper that wants both
+/// tokens: a sleeper that waits for a signal the ringer decided not to
+/// send shows up as a deadlock.
+#[test]
+fn announced_work_is_seen_or_signalled() {
+    model(|| {
+        let w = work();
+        let announced = Arc::new(AtomicUsize::new(0));
+        let sleeper = {
+            let (w, announced) = (w.clone(), announced.clone());
+            thread::spawn(move || {
+                let mut got = 0;
+                while got < 2 {
+                    let took = w.bell.sleep(|_| {
+                        if w.take() {
+                            Check::Done(true)
+                        } else if announced.load(Ordering::Relaxed) > got {
+                            // Announced, not yet made: look again.
+                            Check::Done(false)
+                        } else {
+                            Check::Wait(None)
+                        }
+                    });
+                    if took {
+                        got += 1;
+                    } else {
+                        thread::yield_now();
+                    }
+                }
+            })
+        };
+        let give = |w: &Work, announced: &AtomicUsize| {
+            announced.fetch_add(1, Ordering::Relaxed);
+            let heard = w.bell.listen();
+            w.tokens.fetch_add(1, Ordering::Relaxed);
+            if heard {
+                w.bell.signal();
+            }
+        };
+        let ringer = {
+            let (w, announced) = (w.clone(), announced.clone());
+            thread::spawn(move || give(&w, &announced))
+        };
+        give(&w, &announced);
+        ringer.join().unwrap();
+        sleeper.join().unwrap();
+        assert_eq!(w.bell.sleepers(), 0);
+        assert_eq!(w.bell.pending(), 0, "a signal count was left behind");
+    });
+}

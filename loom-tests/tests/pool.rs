@@ -47,16 +47,44 @@ fn worker(pool: &Pool, mut w: Worker<Arc<Q>>) -> usize {
             if got > 0 {
                 pool.ran.fetch_add(got, Ordering::Relaxed);
                 took += 1;
-                Check::Done(false)
+                Check::Done(Some(false))
             } else if p == Poll::Closed {
-                Check::Done(true)
+                Check::Done(Some(true))
+            } else if p == Poll::Unfinished {
+                // A submitter that fenced at its claim (`submit_announced`)
+                // may not ring: look again, as the pool's worker does.
+                Check::Done(None)
             } else {
                 Check::Wait(None)
             }
         });
-        if closed {
-            return took;
+        match closed {
+            Some(true) => return took,
+            Some(false) => {}
+            None => thread::yield_now(),
         }
+    }
+}
+
+/// Publishes `job` as the pool's submit does: the doorbell read right
+/// after the claim (`listen_after_rmw`, inside the write; under loom it
+/// fences, standing in for the claim's `SeqCst` order, which loom models
+/// as `AcqRel`), the signal after the publish only if a sleeper was heard
+/// (doorbell docs, "Announced work").
+fn submit_announced(
+    pool: &Pool,
+    producer: &mut latchfree::ring::MultiProducer<Arc<Q>>,
+    job: usize,
+) {
+    let mut heard = false;
+    producer
+        .try_publish(|slot| {
+            heard = pool.bell.listen_after_rmw();
+            *slot = job;
+        })
+        .unwrap();
+    if heard {
+        pool.bell.signal();
     }
 }
 
@@ -132,6 +160,34 @@ fn two_submitters_exactly_once_then_close() {
         p.bell.ring_all();
         assert_eq!(t.join().unwrap(), 2);
         assert_eq!(p.ran.load(Ordering::Relaxed), 11);
+        drop(producer);
+    });
+}
+
+/// The pool's submit with the fence at the claim: two submitters (one
+/// thread, and the main thread which then closes) race a worker going to
+/// sleep. A worker that sees a claimed slot not yet written looks again
+/// instead of waiting for a signal its submitter may not send; a lost
+/// wake-up shows up as a deadlock, a job run twice or never as a count.
+#[test]
+fn announced_submits_wake_or_are_seen() {
+    model(|| {
+        let (p, mut ws, producer) = pool(1);
+        let w = ws.pop().unwrap();
+        let mut producer2 = producer.clone();
+        let mut producer = producer;
+        let p2 = p.clone();
+        let t = thread::spawn(move || worker(&p2, w));
+        let p3 = p.clone();
+        let sub = thread::spawn(move || submit_announced(&p3, &mut producer2, 10));
+        submit_announced(&p, &mut producer, 1);
+        sub.join().unwrap();
+        while p.ran.load(Ordering::Relaxed) < 11 {
+            thread::yield_now();
+        }
+        p.ring.close();
+        p.bell.ring_all();
+        assert_eq!(t.join().unwrap(), 2);
         drop(producer);
     });
 }

@@ -849,13 +849,13 @@ where
             return Err(Refusal::TooLarge);
         }
         let (plain, workers) = (self.plain, self.workers);
-        // Acquire, paired with the AcqRel claim CAS below: a producer that
-        // sees another's claim also sees every gate value that producer read
-        // before claiming, so its own gate reads can never be older than
-        // `claim - capacity` (which `free_until` relies on; loom found the
-        // overrun that a Relaxed claim allowed). The position is rebuilt
-        // from the word and the ring's epoch, never from this handle's last
-        // view, which may be any number of laps old.
+        // Acquire, paired with the claim CAS below (SeqCst, so AcqRel too):
+        // a producer that sees another's claim also sees every gate value
+        // that producer read before claiming, so its own gate reads can
+        // never be older than `claim - capacity` (which `free_until` relies
+        // on; loom found the overrun that a Relaxed claim allowed). The
+        // position is rebuilt from the word and the ring's epoch, never from
+        // this handle's last view, which may be any number of laps old.
         let read = || ring.cursor.load(Ordering::Acquire);
         let (mut w, mut epoch) = ring.read_anchored(read);
         loop {
@@ -897,10 +897,14 @@ where
                     continue;
                 }
             }
+            // SeqCst (no dearer than AcqRel for an RMW on x86 or AArch64):
+            // the claim is also an announcement that a sleeper's SeqCst
+            // fence pairs with, so the pool needs no fence of its own after
+            // it (`threaded::doorbell`, "Announced work").
             match ring.cursor.compare_exchange_weak(
                 w,
                 pack(word(end), false),
-                Ordering::AcqRel,
+                Ordering::SeqCst,
                 Ordering::Acquire,
             ) {
                 Ok(_) => return Ok(start),

@@ -226,7 +226,11 @@ impl<P: Clone + Send + 'static> Lanes<P> {
                 Some(i) => i,
                 None => self.insert(&mut c),
             };
-            let lane = c[i].lane.downcast_mut::<Lane<P>>()?;
+            let lane: *mut dyn Any = &mut *c[i].lane;
+            // SAFETY: an entry with our id was made by `insert` on this
+            // `Lanes<P>` (ids are never reused), so it holds a `Lane<P>`;
+            // the cast skips `downcast_mut`'s type-id call on every submit.
+            let lane = unsafe { &mut *lane.cast::<Lane<P>>() };
             f.take().map(|f| f(lane))
         });
         match cached {
@@ -296,35 +300,59 @@ impl<T: Send + 'static> Lanes<Producer<T>> {
     /// is closed (including while this call waited).
     #[inline]
     pub(crate) fn push(&self, item: T, wait: Option<Duration>) -> Result<u64, TryPushError<T>> {
-        // The item goes into the lane's closure by reference and a refused
-        // one comes back the same way: only the sequence or the error's
-        // kind is returned through the calls. (A pool job is a cache line;
-        // moving it through each layer's `Result` cost a submit about 50
-        // instructions.)
-        let mut slot = Some(Slot::new(item));
+        self.push_with(move || item, wait, || ()).map(|(seq, _)| seq)
+    }
+
+    /// [`push`](Self::push) of the item `make` builds, built in its slot
+    /// once the slot is claimed (only on refusal is it built here, to hand
+    /// back), and calling `claimed` between the claim and the write (so a
+    /// consumer that sees the claim knows the item is coming: the pool's
+    /// doorbell fences there). Returns the sequence and what `claimed`
+    /// returned; `None` if the item went in by a retry after the queue was
+    /// full (`claimed` was not called). Neither `make` nor `claimed` may
+    /// panic: the submission is counted by then (the slot would be
+    /// skipped, but the count would never be matched).
+    ///
+    /// # Errors
+    ///
+    /// As for [`push`](Self::push).
+    #[inline]
+    pub(crate) fn push_with<B>(
+        &self,
+        make: impl FnOnce() -> T,
+        wait: Option<Duration>,
+        claimed: impl FnOnce() -> B,
+    ) -> Result<(u64, Option<B>), TryPushError<T>> {
+        // The item is built straight into its slot inside the publish's
+        // write; refused, `make` stays here, unrun (only the error's kind
+        // comes back through the calls). A pool job is a cache line, and
+        // each move of it through a layer cost a submit about 10
+        // instructions.
+        let mut make = Some(make);
+        let mut seen = None;
         let r = self.with(|lane| {
             lane.count();
-            let s = slot.take().expect("the item is published once");
-            let r = match wait {
-                None => lane.producer.push(s),
-                Some(_) => lane.producer.try_push(s),
+            let write = |s: &mut Slot<T>| {
+                seen = Some(claimed());
+                s.put(make.take().expect("the item is published once")());
             };
-            r.map_err(|e| {
-                let (kind, s) = split(e);
-                slot = Some(s);
-                kind
-            })
+            let r = match wait {
+                None => lane.producer.publish(write),
+                Some(_) => lane.producer.try_publish(write),
+            };
+            r.map_err(|e| split(e).0)
         });
         let kind = match r {
-            Ok(seq) => return Ok(seq),
+            Ok(seq) => return Ok((seq, seen)),
             Err(kind) => kind,
         };
-        let slot = slot.expect("a refused item comes back");
+        let item = make.expect("a refused item was not built")();
         match (kind, wait) {
-            (PublishError::Full(()), Some(d)) if !d.is_zero() => {
-                self.retry(slot, d).map_err(refused)
-            }
-            (kind, _) => Err(refused(rejoin(kind, slot))),
+            (PublishError::Full(()), Some(d)) if !d.is_zero() => self
+                .retry(Slot::new(item), d)
+                .map(|seq| (seq, None))
+                .map_err(refused),
+            (kind, _) => Err(refused(rejoin(kind, Slot::new(item)))),
         }
     }
 

@@ -41,6 +41,15 @@ impl<T> Slot<T> {
         Slot(UnsafeCell::new(Some(item)))
     }
 
+    /// Puts `item` into a slot this producer claimed (dropping what a
+    /// slot might still hold; a taken one holds nothing).
+    pub(crate) fn put(&mut self, item: T) {
+        self.0.with_mut(|p| {
+            // SAFETY: `&mut self`: the claiming producer's exclusive use.
+            unsafe { *p = Some(item) }
+        });
+    }
+
     /// Moves the item out (`None` if the ring skipped the slot: its
     /// producer panicked before writing it).
     ///

@@ -45,12 +45,17 @@
 //! only by submitters blocked on a full queue. Idle workers sleep on the
 //! adapters' one doorbell (`threaded::doorbell`, the batcher's flushers
 //! too), so an idle pool costs no CPU: a worker's check polls the ring
-//! under the doorbell's lock, and a submitter rings it after publishing; by
-//! the doorbell's two fences either the submitter sees the sleeper or the
-//! sleeper's poll sees the job. When nobody sleeps and fewer than `max`
+//! under the doorbell's lock. A submitter reads the doorbell's sleeper
+//! count right after claiming its slot, before writing the job (the
+//! doorbell's "announced work": the claim is a `SeqCst` read-modify-write,
+//! so no fence is needed), and signals after publishing only if it saw a
+//! sleeper: either it sees the sleeper, or the sleeper's poll sees the
+//! claim, and a worker that finds a claimed slot still being written looks
+//! again instead of sleeping. When nobody sleeps and fewer than `max`
 //! workers live, the submitter starts a worker. A worker that retires
-//! uncounts itself, fences and polls once more, so a submitter that counted
-//! on it never strands its job.
+//! uncounts itself, fences and polls once more (staying if it finds a job
+//! or a claimed slot), so a submitter that counted on it never strands its
+//! job.
 //!
 //! A worker that has just found jobs back to back, or slept only briefly,
 //! backs off (spins, then yields) a little before it sleeps, so a steady
@@ -150,12 +155,14 @@ impl ThreadPool {
         Builder::new()
     }
 
-    fn wrap<F: FnOnce() + Send + 'static>(&self, f: F) -> Job {
-        self.inner.new_job(None, None, job::Body::plain(f))
+    /// A job of `f` alone, for `make` closures: built in its queue slot.
+    fn wrap<F: FnOnce() + Send + 'static>(f: F) -> impl FnOnce() -> Job {
+        move || Inner::new_job(None, None, job::Body::plain(f))
     }
 
-    /// Submits a job that may wait for room: only a close refuses it.
-    fn submit_waiting(&self, job: Job) -> Result<u64, Closed<Job>> {
+    /// Submits the job `job` builds, waiting for room: only a close
+    /// refuses it.
+    fn submit_waiting(&self, job: impl FnOnce() -> Job) -> Result<u64, Closed<Job>> {
         Inner::submit(&self.inner, job, None).map_err(|e| Closed(e.into_inner()))
     }
 
@@ -167,8 +174,7 @@ impl ThreadPool {
     /// [`Closed`] with the job once the pool is shutting down (including
     /// while this call waited). The [`Job`] can be run or dropped.
     pub fn execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), Closed<Job>> {
-        let job = self.wrap(f);
-        self.submit_waiting(job).map(drop)
+        self.submit_waiting(Self::wrap(f)).map(drop)
     }
 
     /// Like [`execute`](Self::execute) but never waits.
@@ -179,8 +185,7 @@ impl ThreadPool {
     pub fn try_execute<F: FnOnce() + Send + 'static>(&self, f: F) -> Result<(), TryPushError<F>> {
         // Boxed once; on refusal the box is taken apart again (a type
         // check, no copy of the closure's state beyond the move out).
-        let job = self.wrap(f);
-        Inner::submit(&self.inner, job, Some(Duration::ZERO))
+        Inner::submit(&self.inner, Self::wrap(f), Some(Duration::ZERO))
             .map(drop)
             .map_err(|e| {
                 e.map(|j| {
@@ -201,8 +206,7 @@ impl ThreadPool {
         f: F,
         timeout: Duration,
     ) -> Result<(), TryPushError<Job>> {
-        let job = self.wrap(f);
-        Inner::submit(&self.inner, job, Some(timeout)).map(drop)
+        Inner::submit(&self.inner, Self::wrap(f), Some(timeout)).map(drop)
     }
 
     /// Runs `f` unless no worker reaches it by `deadline`; then
@@ -221,7 +225,7 @@ impl ThreadPool {
         F: FnOnce() + Send + 'static,
         T: FnOnce() + Send + 'static,
     {
-        let job = self.inner.new_job(
+        let job = Inner::new_job(
             Some(deadline),
             None,
             job::Body::full(move |start| match start {
@@ -235,7 +239,7 @@ impl ThreadPool {
                 }
             }),
         );
-        self.submit_waiting(job).map(drop)
+        self.submit_waiting(move || job).map(drop)
     }
 
     /// Runs `f` on a worker and returns a handle to join for its value (or
@@ -288,8 +292,8 @@ impl ThreadPool {
                 Ran::Expired
             }
         });
-        let job = self.inner.new_job(deadline, cancel, body);
-        let seq = self.submit_waiting(job)?;
+        let job = Inner::new_job(deadline, cancel, body);
+        let seq = self.submit_waiting(move || job)?;
         handle.id = seq as usize;
         Ok(handle)
     }

@@ -99,13 +99,15 @@ cfg_loom! {
 /// Why a worker stopped waiting.
 pub(super) enum Woke {
     Job(Job),
+    /// A job is being published: look again (after a yield) rather than
+    /// sleep.
+    Soon,
     Retire,
     Closed,
 }
 
 impl Inner {
     pub(super) fn new_job(
-        &self,
         deadline: Option<Instant>,
         cancel: Option<CancelToken>,
         body: job::Body,
@@ -186,17 +188,32 @@ impl Inner {
         }
     }
 
-    /// Publishes `job`, waiting up to `wait` (None: forever, Some(0): not
-    /// at all). Returns the job's sequence in the queue (its id). The lane
+    /// Publishes the job `job` builds (in its queue slot), waiting up to
+    /// `wait` (None: forever, Some(0): not at all). Returns the job's sequence in the queue (its id). The lane
     /// counts the submission before its publish, so a worker can never
     /// finish the job before it is counted (`is_idle`).
     pub(super) fn submit(
         this: &Arc<Self>,
-        job: Job,
+        job: impl FnOnce() -> Job,
         wait: Option<Duration>,
     ) -> Result<u64, TryPushError<Job>> {
-        match this.producers.push(job, wait) {
-            Ok(seq) => {
+        // The doorbell is read right after the claim, not after the publish
+        // (doorbell docs, "Announced work"): a sleeper that misses this
+        // submit sees the claimed slot (`Poll::Unfinished`) and looks again
+        // instead of sleeping (`sleep`). The claim is a `SeqCst` RMW, so no
+        // fence is needed; after the publish the fence had to wait for the
+        // job's stores to drain (an `mfence` and often a cache miss on
+        // every submit).
+        match this.producers.push_with(job, wait, || this.bell.listen_after_rmw()) {
+            Ok((seq, Some(true))) => {
+                this.bell.signal();
+                Ok(seq)
+            }
+            Ok((seq, Some(false))) => {
+                Inner::grow_for_job(this);
+                Ok(seq)
+            }
+            Ok((seq, None)) => {
                 Inner::wake_one(this);
                 Ok(seq)
             }
@@ -212,15 +229,26 @@ impl Inner {
     pub(super) fn wake_one(this: &Arc<Self>) {
         // The doorbell's fences (module docs): it sees a sleeper, or the
         // sleeper sees our job.
-        // Relaxed loads: a stale answer only starts a worker late (the busy
-        // workers will reach the job) or refuses at `try_grow`'s CAS. Checked
-        // here so a full pool (the steady state) pays two loads per submit,
-        // not a call.
+        // Then the worker count (`grow_for_job`): a stale answer only starts
+        // a worker late (the busy workers will reach the job) or refuses at
+        // `try_grow`'s CAS. Checked inline so a full pool (the steady state)
+        // pays two loads per submit, not a call.
         if !this.bell.ring() {
-            let max = this.max.load(Ordering::Relaxed);
-            if this.workers.load(Ordering::Relaxed) < max {
-                Inner::try_grow(this, max);
-            }
+            Inner::grow_for_job(this);
+        }
+    }
+
+    /// Nobody sleeps: start a worker for the job just published if fewer
+    /// than `max` live.
+    #[inline]
+    fn grow_for_job(this: &Arc<Self>) {
+        let max = this.max.load(Ordering::Relaxed);
+        // SeqCst: pairs with `retire`'s count CAS and fence: a count read
+        // before a retirement (so no worker is started) comes after our
+        // claim (a `SeqCst` RMW, or `ring`'s fence) in the SeqCst order,
+        // so the retiring worker's last poll sees the job.
+        if this.workers.load(Ordering::SeqCst) < max {
+            Inner::try_grow(this, max);
         }
     }
 
@@ -305,8 +333,24 @@ impl Inner {
 
     /// Runs (or, when discarding, returns) one job taken from the queue,
     /// counting it in `stats`, the block of the handle the caller holds.
+    /// A plain job that completes takes the inlined path; a discard, a
+    /// deadline or token, and a panic go through the cold functions.
+    #[inline]
     pub(super) fn handle(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
         bump(&stats.taken);
+        if job.extra.is_some() || self.discard.load(Ordering::SeqCst) {
+            self.handle_rare(job, stats, thread_name);
+            return;
+        }
+        let Job { id, body, .. } = job;
+        self.run(id, body, stats, thread_name);
+    }
+
+    /// [`handle`](Self::handle) for a job with a deadline or token, or
+    /// while discarding.
+    #[cold]
+    #[inline(never)]
+    fn handle_rare(&self, job: Job, stats: &WorkerStats, thread_name: Option<&str>) {
         if self.discard.load(Ordering::SeqCst) {
             lock(&self.returned).push(job);
             bump(&stats.returned);
@@ -319,10 +363,26 @@ impl Inner {
             bump(&stats.timed_out);
             return;
         }
+        self.run(id, body, stats, thread_name);
+    }
+
+    #[inline(always)]
+    fn run(&self, id: usize, body: job::Body, stats: &WorkerStats, thread_name: Option<&str>) {
         stats.running.store(1, Ordering::Relaxed);
         let ran = catch_unwind(AssertUnwindSafe(|| body.start(Start::Run)))
             .unwrap_or_else(|p| Ran::Panicked(Some(p)));
         stats.running.store(0, Ordering::Relaxed);
+        match ran {
+            Ran::Done => bump(&stats.completed),
+            ran => self.not_done(id, ran, stats, thread_name),
+        }
+    }
+
+    /// Counts a job that ran and did not complete; hands a panic to the
+    /// panic handler.
+    #[cold]
+    #[inline(never)]
+    fn not_done(&self, id: usize, ran: Ran, stats: &WorkerStats, thread_name: Option<&str>) {
         match ran {
             Ran::Done => bump(&stats.completed),
             Ran::Expired => bump(&stats.timed_out),
@@ -354,6 +414,11 @@ impl Inner {
             match (p, job) {
                 (_, Some(job)) => Check::Done(Woke::Job(job)),
                 (Poll::Closed | Poll::Halted, None) => Check::Done(Woke::Closed),
+                // A submitter claimed the next slot and is writing it; it
+                // may have fenced before we counted ourselves, and then it
+                // will not ring (doorbell docs, "Announced work"): do not
+                // wait for it, look again.
+                (Poll::Unfinished, None) => Check::Done(Woke::Soon),
                 // A skipped slot: look again at once.
                 (Poll::Processed(_), None) => Check::Wait(Some(Duration::ZERO)),
                 // Closed, but a submitter that claimed a slot before the
@@ -399,13 +464,19 @@ impl Inner {
         // SeqCst: pairs with `wake_one`: a submitter that read the old count
         // (and so did not start a worker) published before this poll sees.
         fence(Ordering::SeqCst);
-        let (_, job) = take(h);
-        match job {
-            Some(job) => {
+        let (p, job) = take(h);
+        match (p, job) {
+            (_, Some(job)) => {
                 self.workers.fetch_add(1, Ordering::SeqCst);
                 Err(Some(job))
             }
-            None => Ok(()),
+            // A submitter's claim that fenced before ours (`submit`): its
+            // job is coming and it may have counted on us; stay.
+            (Poll::Unfinished, None) => {
+                self.workers.fetch_add(1, Ordering::SeqCst);
+                Err(None)
+            }
+            (_, None) => Ok(()),
         }
     }
 }

@@ -12,15 +12,22 @@ const N: usize = if cfg!(miri) { 64 } else { 10_000 };
 
 /// A one-worker pool (sized further by `builder`) whose worker is held in
 /// a job until `gate.wait()`: whatever is submitted next stays queued.
+/// Returns once the job runs, synchronized with it (the flag's Release and
+/// Acquire), so the caller also sees the worker release the job's slot:
+/// waiting on `metrics().running` (Relaxed) let a submit under Miri's weak
+/// memory still see the slot taken, find the queue full and panic, and the
+/// unwinding drop then waited forever for the held worker.
 fn held_pool(builder: Builder) -> (ThreadPool, StdArc<std::sync::Barrier>) {
     let pool = builder.min_workers(1).max_workers(1).build().unwrap();
     let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
+    let held = StdArc::new(core::sync::atomic::AtomicBool::new(false));
+    let (g2, h2) = (gate.clone(), held.clone());
     pool.execute(move || {
+        h2.store(true, Ordering::Release);
         g2.wait();
     })
     .unwrap();
-    while pool.metrics().running == 0 {
+    while !held.load(Ordering::Acquire) {
         thread::yield_now();
     }
     (pool, gate)
@@ -501,4 +508,52 @@ fn a_refused_closure_comes_back_whole() {
         _ => panic!("a shut-down pool must refuse"),
     }
     assert_eq!(drops.load(Ordering::Relaxed), 2);
+}
+
+/// A submitter that fenced at its claim before the worker counted itself
+/// asleep sends no signal (doorbell docs, "Announced work"); the worker
+/// must see the claimed, unfinished slot and look again rather than sleep
+/// (with no keep-alive to end its sleep, it used to sleep for good).
+#[test]
+fn a_job_claimed_before_the_worker_sleeps_still_runs() {
+    let (pool, gate) = held_pool(Builder::new());
+    let ran = StdArc::new(StdAtomic::new(0));
+    let writing = StdArc::new(std::sync::Barrier::new(2));
+    let finish = StdArc::new(std::sync::Barrier::new(2));
+    let inner = pool.inner.clone();
+    let submitter = {
+        let (ran, writing, finish) = (ran.clone(), writing.clone(), finish.clone());
+        thread::spawn(move || {
+            // Claimed and fenced (the worker is busy, so no sleeper is
+            // heard); the job is built only after the test lets it.
+            Inner::submit(
+                &inner,
+                move || {
+                    writing.wait();
+                    finish.wait();
+                    ThreadPool::wrap(move || {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    })()
+                },
+                None,
+            )
+            .unwrap();
+        })
+    };
+    writing.wait();
+    // The worker finishes its job, finds the slot claimed and unfinished,
+    // backs off and tries to sleep.
+    gate.wait();
+    thread::sleep(std::time::Duration::from_millis(50));
+    finish.wait();
+    submitter.join().unwrap();
+    let t = std::time::Instant::now();
+    while ran.load(Ordering::SeqCst) == 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "the worker slept through a job whose submitter did not ring"
+        );
+        thread::sleep(std::time::Duration::from_millis(1));
+    }
+    pool.shutdown();
 }

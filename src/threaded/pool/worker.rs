@@ -1,7 +1,7 @@
 //! A worker thread's loop: claim jobs (in batches while the queue is
 //! deep), run them, back off, sleep on the doorbell, retire.
 
-use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use alloc::string::String;
 use core::panic::AssertUnwindSafe;
 use core::time::Duration;
@@ -41,12 +41,12 @@ pub(super) fn take(h: &mut Handle) -> (Poll, Option<Job>) {
 
 /// Polls once, moving up to `max` claimed jobs into `buf` (in queue
 /// order).
-fn take_into(h: &mut Handle, max: usize, buf: &mut VecDeque<Job>) -> Poll {
+fn take_into(h: &mut Handle, max: usize, buf: &mut Vec<Job>) -> Poll {
     h.poll_limit(max, |slot, seq, _| {
         // SAFETY: as in `take`.
         if let Some(mut job) = unsafe { slot.take() } {
             job.id = seq as usize;
-            buf.push_back(job);
+            buf.push(job);
         }
     })
 }
@@ -61,7 +61,7 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
     let mut keep_alive_over = false;
     // Jobs claimed and not yet run, and how many to claim at once (module
     // docs on batching).
-    let mut buf: VecDeque<Job> = VecDeque::with_capacity(MAX_CLAIM);
+    let mut buf: Vec<Job> = Vec::with_capacity(MAX_CLAIM);
     let mut claim = 1;
     // Jobs are sparse: the worker's last sleep was long (over
     // `SPARSE_SLEEP`) and it has not found jobs back to back since. A
@@ -70,6 +70,10 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
     // more); a short sleep, or a job found right after another, makes it
     // spin again before sleeping.
     let mut sparse = false;
+    // When the last batch was timed, the clock at its end: a batch claimed
+    // right after it (nothing but the claim in between) is timed from
+    // there, so back-to-back batches read the clock once each.
+    let mut timed_end = None;
     'work: loop {
         let p = take_into(&mut h, claim, &mut buf);
         let k = buf.len();
@@ -78,11 +82,23 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
             sparse = false;
             // Only a batch of several is timed (a clock read costs about as
             // much as a no-op job).
-            let t = (k > 1).then(time::now);
-            while let Some(job) = buf.pop_front() {
+            let t = if k > 1 {
+                Some(timed_end.take().unwrap_or_else(time::now))
+            } else {
+                timed_end = None;
+                None
+            };
+            // In queue order. `handle` catches every panic, so no job is
+            // left in the drained buffer to be dropped unrun.
+            for job in buf.drain(..) {
                 inner.handle(job, stats, name.as_deref());
             }
-            if t.is_some_and(|t| time::now().saturating_duration_since(t) >= CLAIM_BUDGET) {
+            let slow = t.is_some_and(|t| {
+                let end = time::now();
+                timed_end = Some(end);
+                end.saturating_duration_since(t) >= CLAIM_BUDGET
+            });
+            if slow {
                 claim = 1;
             } else if k == claim {
                 // A full claim: the queue is at least this deep.
@@ -90,6 +106,7 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
             }
             continue;
         }
+        timed_end = None;
         match p {
             Poll::Closed | Poll::Halted => break,
             Poll::Processed(_) => continue,
@@ -123,6 +140,7 @@ pub(super) fn worker_main(inner: Arc<Inner>, mut h: Handle, slot: usize, index: 
                 keep_alive_over = false;
                 inner.handle(job, stats, name.as_deref());
             }
+            Woke::Soon => thread::yield_now(),
             Woke::Closed => break,
             Woke::Retire => match inner.retire(&mut h) {
                 Ok(()) => {
