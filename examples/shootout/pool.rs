@@ -1,6 +1,11 @@
 //! Thread pool against `threadpool`, `rayon::spawn` and crossbeam-channel
-//! workers: 1M no-op jobs submitted then joined, 100k jobs of ~1 µs work,
-//! and the CPU an idle pool burns serving one job per millisecond for 2 s.
+//! workers: 1M no-op jobs submitted then joined (`noop_1M`: a job that
+//! captures nothing and counts itself on its thread's own cache line, so
+//! the row measures the pools' hand-off), the same with a job that clones
+//! an `Arc` and adds to one shared counter (`shared_count_1M`: two cache
+//! line transfers per job that every pool pays, the `noop_1M` of earlier
+//! runs), 100k jobs of ~1 µs work, and the CPU an idle pool burns serving
+//! one job per millisecond for 2 s.
 //! Every pool has 2 workers (the machine's cores) and one thread submits.
 //! The throughput scenarios interleave the pools over `--rounds` rounds
 //! (default 5; a fresh pool each round, warmed with 1000 jobs) and report
@@ -26,6 +31,7 @@
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 use crate::report::{Better, Report};
+use crossbeam_utils::CachePadded;
 use latchfree::pool::ThreadPool;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,7 +64,7 @@ fn loadavg() -> String {
 /// it as it would a user's), wait for all submitted jobs.
 trait Pool {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F);
-    fn join(&self, done: &AtomicUsize, n: usize);
+    fn join(&self, done: &dyn Fn() -> usize, n: usize);
 }
 
 /// Every pool under test, so the generic `submit` can be called on any
@@ -89,7 +95,7 @@ impl Pool for AnyPool {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         each_pool!(self, p => p.submit(f))
     }
-    fn join(&self, done: &AtomicUsize, n: usize) {
+    fn join(&self, done: &dyn Fn() -> usize, n: usize) {
         each_pool!(self, p => p.join(done, n))
     }
 }
@@ -99,7 +105,7 @@ impl Pool for Latchfree {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.execute(f).unwrap();
     }
-    fn join(&self, _: &AtomicUsize, _: usize) {
+    fn join(&self, _: &dyn Fn() -> usize, _: usize) {
         self.0.wait_idle().unwrap();
     }
 }
@@ -109,7 +115,7 @@ impl Pool for Tp {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.execute(f);
     }
-    fn join(&self, _: &AtomicUsize, _: usize) {
+    fn join(&self, _: &dyn Fn() -> usize, _: usize) {
         self.0.join();
     }
 }
@@ -119,7 +125,7 @@ impl Pool for Rayon {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         self.0.spawn(f);
     }
-    fn join(&self, done: &AtomicUsize, n: usize) {
+    fn join(&self, done: &dyn Fn() -> usize, n: usize) {
         wait_count(done, n);
     }
 }
@@ -152,7 +158,7 @@ impl Pool for Channel {
         // A channel of jobs carries one type: boxed, as its users do.
         self.tx.as_ref().unwrap().send(Box::new(f)).unwrap();
     }
-    fn join(&self, done: &AtomicUsize, n: usize) {
+    fn join(&self, done: &dyn Fn() -> usize, n: usize) {
         wait_count(done, n);
     }
 }
@@ -165,8 +171,8 @@ impl Drop for Channel {
     }
 }
 
-fn wait_count(done: &AtomicUsize, n: usize) {
-    while done.load(Ordering::Acquire) < n {
+fn wait_count(done: &dyn Fn() -> usize, n: usize) {
+    while done() < n {
         thread::sleep(Duration::from_micros(50));
     }
 }
@@ -178,7 +184,7 @@ impl Pool for Inline {
     fn submit<F: FnOnce() + Send + 'static>(&self, f: F) {
         f();
     }
-    fn join(&self, done: &AtomicUsize, n: usize) {
+    fn join(&self, done: &dyn Fn() -> usize, n: usize) {
         wait_count(done, n);
     }
 }
@@ -221,7 +227,7 @@ impl Pool for WakeFloor {
             w.thread().unpark();
         }
     }
-    fn join(&self, done: &AtomicUsize, n: usize) {
+    fn join(&self, done: &dyn Fn() -> usize, n: usize) {
         wait_count(done, n);
     }
 }
@@ -292,10 +298,9 @@ fn calibrate() -> u32 {
 fn spsc_floor<F, M>(n: usize, make: M) -> f64
 where
     F: FnOnce() + Send + 'static,
-    M: Fn(&Arc<AtomicUsize>) -> F,
+    M: Fn() -> F,
 {
     let (mut tx, mut rx) = rtrb::RingBuffer::<F>::new(65_536);
-    let done = Arc::new(AtomicUsize::new(0));
     let consumer = thread::spawn(move || {
         let mut got = 0;
         while got < n {
@@ -310,21 +315,22 @@ where
     });
     let t = Instant::now();
     for _ in 0..n {
-        let mut f = make(&done);
+        let mut f = make();
         while let Err(rtrb::PushError::Full(back)) = tx.push(f) {
             f = back;
             std::hint::spin_loop();
         }
     }
     consumer.join().unwrap();
-    let e = t.elapsed();
-    assert_eq!(done.load(Ordering::Acquire), n, "floor lost jobs");
-    n as f64 / e.as_secs_f64()
+    n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The job every throughput scenario submits: `iters` of `spin_work`,
-/// then one count in `done` (through a clone of its `Arc`). The closure
-/// itself (16 bytes: the `Arc` and the count), as a user would write it.
+/// The job the `shared_count` and `work` scenarios submit: `iters` of
+/// `spin_work`, then one count in `done` (through a clone of its `Arc`).
+/// The closure itself (16 bytes: the `Arc` and the count), as a user would
+/// write it. Cloning the `Arc` on the submitting thread and counting and
+/// dropping it on a worker move one cache line between the cores twice
+/// per job, whatever the pool does.
 fn job(done: &Arc<AtomicUsize>, iters: u32) -> impl FnOnce() + Send + 'static {
     let d = done.clone();
     move || {
@@ -335,28 +341,77 @@ fn job(done: &Arc<AtomicUsize>, iters: u32) -> impl FnOnce() + Send + 'static {
     }
 }
 
-/// One timed pass of `n` jobs through a fresh pool `name` (warmed up with
-/// 1000 jobs first), in jobs per second; every job is checked to have run
-/// before the time counts.
-fn one_pass(name: &str, p: &AnyPool, n: usize, iters: u32) -> f64 {
+/// Threads that can count no-op jobs; more than the section ever starts.
+const COUNTERS: usize = 256;
+
+/// Where each thread counts the no-op jobs it ran: a counter of its own on
+/// a cache line of its own, so a job touches no line another core uses.
+static RAN: [CachePadded<AtomicUsize>; COUNTERS] =
+    [const { CachePadded::new(AtomicUsize::new(0)) }; COUNTERS];
+static NEXT_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static MY_COUNTER: usize = NEXT_COUNTER.fetch_add(1, Ordering::Relaxed) % COUNTERS;
+}
+
+/// No-op jobs run so far, by every thread.
+fn ran_total() -> usize {
+    RAN.iter().map(|c| c.load(Ordering::Acquire)).sum()
+}
+
+/// The `noop` scenario's job: it captures nothing and counts itself in
+/// its thread's own counter, so what it costs is the pool's hand-off.
+fn noop_job() -> impl FnOnce() + Send + 'static {
+    || {
+        MY_COUNTER.with(|&i| RAN[i].fetch_add(1, Ordering::Release));
+    }
+}
+
+/// Which job a throughput scenario submits.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// `noop_job`: no line shared per job.
+    Noop,
+    /// `job`: one shared counter and `Arc`, `iters` of work.
+    Shared(u32),
+}
+
+/// One timed pass of `n` jobs of `kind` through a fresh pool `name`
+/// (warmed up with 1000 jobs first), in jobs per second; every job is
+/// checked to have run before the time counts.
+fn one_pass(name: &str, p: &AnyPool, n: usize, kind: Kind) -> f64 {
     let warm = Arc::new(AtomicUsize::new(0));
     for _ in 0..1000 {
         p.submit(job(&warm, 0));
     }
-    p.join(&warm, 1000);
+    p.join(&|| warm.load(Ordering::Acquire), 1000);
     assert_eq!(
         warm.load(Ordering::Acquire),
         1000,
         "{name} lost warm-up jobs"
     );
     let done = Arc::new(AtomicUsize::new(0));
+    let base = ran_total();
+    let count = || match kind {
+        Kind::Noop => ran_total() - base,
+        Kind::Shared(_) => done.load(Ordering::Acquire),
+    };
     let t = Instant::now();
-    for _ in 0..n {
-        p.submit(job(&done, iters));
+    match kind {
+        Kind::Noop => {
+            for _ in 0..n {
+                p.submit(noop_job());
+            }
+        }
+        Kind::Shared(iters) => {
+            for _ in 0..n {
+                p.submit(job(&done, iters));
+            }
+        }
     }
-    p.join(&done, n);
+    p.join(&count, n);
     let e = t.elapsed();
-    assert_eq!(done.load(Ordering::Acquire), n, "{name} lost jobs");
+    assert_eq!(count(), n, "{name} lost jobs");
     n as f64 / e.as_secs_f64()
 }
 
@@ -364,7 +419,7 @@ fn one_pass(name: &str, p: &AnyPool, n: usize, iters: u32) -> f64 {
 /// the pools interleaved over the rounds (each round builds every pool
 /// afresh, in the same order, and drops it before the next), plus the SPSC
 /// floor for no-op jobs. Rows are the median with min–max.
-fn throughput(r: &mut Report, scenario: &str, n: usize, iters: u32) {
+fn throughput(r: &mut Report, scenario: &str, n: usize, kind: Kind) {
     let mut samples: Vec<(&'static str, Vec<f64>)> = Vec::new();
     for _ in 0..rounds() {
         // The inline "floor" is not a pool: it would only show the cost of
@@ -373,19 +428,32 @@ fn throughput(r: &mut Report, scenario: &str, n: usize, iters: u32) {
             .into_iter()
             .filter(|p| p.0 != "floor" && p.0 != "wake_floor")
         {
-            let v = one_pass(name, &p, n, iters);
+            let v = one_pass(name, &p, n, kind);
             drop(p);
             push_sample(&mut samples, name, v);
         }
-        if iters == 0 {
-            type Boxed = Box<dyn FnOnce() + Send + 'static>;
-            let boxed = spsc_floor(n, |d| Box::new(job(d, iters)) as Boxed);
-            push_sample(&mut samples, "floor_boxed", boxed);
-            push_sample(
-                &mut samples,
-                "floor_unboxed",
-                spsc_floor(n, |d| job(d, iters)),
-            );
+        match kind {
+            Kind::Noop => {
+                type Boxed = Box<dyn FnOnce() + Send + 'static>;
+                let base = ran_total();
+                let boxed = spsc_floor(n, || Box::new(noop_job()) as Boxed);
+                push_sample(&mut samples, "floor_boxed", boxed);
+                push_sample(&mut samples, "floor_unboxed", spsc_floor(n, noop_job));
+                assert_eq!(ran_total() - base, 2 * n, "a floor lost jobs");
+            }
+            Kind::Shared(0) => {
+                type Boxed = Box<dyn FnOnce() + Send + 'static>;
+                let done = Arc::new(AtomicUsize::new(0));
+                let boxed = spsc_floor(n, || Box::new(job(&done, 0)) as Boxed);
+                push_sample(&mut samples, "floor_boxed", boxed);
+                push_sample(
+                    &mut samples,
+                    "floor_unboxed",
+                    spsc_floor(n, || job(&done, 0)),
+                );
+                assert_eq!(done.load(Ordering::Acquire), 2 * n, "a floor lost jobs");
+            }
+            Kind::Shared(_) => {}
         }
     }
     for (name, s) in &samples {
@@ -435,7 +503,7 @@ fn idle_cpu(r: &mut Report) {
             n += 1;
             thread::sleep(Duration::from_millis(1));
         }
-        p.join(&done, n);
+        p.join(&|| done.load(Ordering::Acquire), n);
         let wall = t.elapsed();
         let c1 = process_cpu_ns().unwrap_or(c0);
         let pct = (c1 - c0) as f64 / wall.as_nanos() as f64 * 100.0;
@@ -473,8 +541,9 @@ pub fn run(r: &mut Report) {
         rounds(),
         loadavg()
     ));
-    throughput(r, "noop_1M", 1_000_000, 0);
-    throughput(r, "work_1us_100k", 100_000, calibrate());
+    throughput(r, "noop_1M", 1_000_000, Kind::Noop);
+    throughput(r, "shared_count_1M", 1_000_000, Kind::Shared(0));
+    throughput(r, "work_1us_100k", 100_000, Kind::Shared(calibrate()));
     idle_cpu(r);
     r.note(&format!(
         "pool: load average after the section {}",
