@@ -379,38 +379,51 @@ impl<K, V> Table<K, V> {
         unsafe { &(*self.node(i)).key }
     }
 
-    /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
-    /// caller made sure one exists (occupancy below the threshold).
-    fn free_slot(&self, hash: u64) -> usize {
+    /// Publishes `node` at the first `EMPTY` slot on `hash`'s probe
+    /// sequence, which then owns it, and returns the slot; lock held. The
+    /// caller made sure an empty slot exists (occupancy below the
+    /// threshold).
+    fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
         let home = self.home(hash);
+        let words = self.groups.len();
         let mut wi = home / GROUP;
         // Bytes before `home` in its word read as non-empty.
         let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         loop {
-            // Relaxed: control words are written only under the lock.
-            let empty = zero_bytes(self.groups[wi].ctrl.load(Ordering::Relaxed) | skip);
+            // SAFETY: `home <= mask`, so `home / GROUP < words`; later
+            // indices are masked by `words - 1` (a power of two).
+            let g = unsafe { self.groups.get_unchecked(wi) };
+            // Relaxed: control words are written only under the lock, so
+            // this is the word's current value.
+            let word = g.ctrl.load(Ordering::Relaxed);
+            let empty = zero_bytes(word | skip);
             if empty != 0 {
-                return wi * GROUP + empty.trailing_zeros() as usize / 8;
+                // The lowest zero byte (exact, see `zero_bytes`): never
+                // the sentinel, which is `DELETED` for good.
+                let b = empty.trailing_zeros() as usize / 8;
+                debug_assert!(b < SLOTS && (word >> (8 * b)) as u8 == EMPTY);
+                // SAFETY: `b < SLOTS` (above).
+                let slot = unsafe { g.nodes.get_unchecked(b) };
+                // Relaxed: the slot is EMPTY, so no reader loads its
+                // pointer; the control word's Release store below
+                // publishes it.
+                slot.store(node, Ordering::Relaxed);
+                // Release: publishes the pointer and the node to readers'
+                // Acquire loads of the control word. The byte was `EMPTY`
+                // (zero): or-ing the new one in sets it.
+                g.ctrl.store(
+                    word | (usize::from(ctrl(FULL, tag(hash))) << (8 * b)),
+                    Ordering::Release,
+                );
+                self.w.occupied.store(
+                    self.w.occupied.load(Ordering::Relaxed) + 1,
+                    Ordering::Relaxed,
+                );
+                return wi * GROUP + b;
             }
             skip = 0;
-            wi = (wi + 1) & (self.groups.len() - 1);
+            wi = (wi + 1) & (words - 1);
         }
-    }
-
-    /// Publishes `node` at an empty slot, which then owns it; lock held.
-    fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
-        let i = self.free_slot(hash);
-        // Relaxed: the slot is EMPTY, so no reader loads its pointer; the
-        // control byte's Release store below publishes it.
-        self.slot(i).store(node, Ordering::Relaxed);
-        // Release: publishes the pointer and the node to readers' Acquire
-        // loads of the control word.
-        self.set_ctrl(i, ctrl(FULL, tag(hash)));
-        self.w.occupied.store(
-            self.w.occupied.load(Ordering::Relaxed) + 1,
-            Ordering::Relaxed,
-        );
-        i
     }
 
     /// Over 3/4 of the usable slots occupied, counting `extra` more.
@@ -934,7 +947,7 @@ impl<K, V> Shard<K, V> {
             self.slab()
         });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
         r.map_err(|(why, p)| match why {
             Retry::Changed => Stale::Changed(p),
             Retry::Migrate => Stale::Migrate(p),
@@ -984,7 +997,17 @@ impl<K, V> Shard<K, V> {
     /// Finishes what a sweep left to do outside the lock: drops the
     /// raised graves' keys and values (user code: never under the lock),
     /// then takes the lock again to give their cells back to the slab.
-    fn bury(&self, mut dead: Dead<K, V>, guard: &Guard) {
+    #[inline]
+    fn bury(&self, dead: &mut Dead<K, V>, guard: &Guard) {
+        if dead.idle() {
+            return;
+        }
+        self.bury_dead(dead, guard);
+    }
+
+    /// [`bury`](Self::bury) when there is something to do.
+    #[inline(never)]
+    fn bury_dead(&self, dead: &mut Dead<K, V>, guard: &Guard) {
         let spent = dead.bury(guard);
         if spent.is_empty() {
             return;
@@ -1224,7 +1247,7 @@ impl<K, V> Shard<K, V> {
             self.slab()
         });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
     }
 
     /// A lookup's share of a migration, for a lookup that had to look in
@@ -1391,7 +1414,7 @@ impl<K, V> Shard<K, V> {
         // SAFETY: the lock is held.
         graves.seal_and_sweep(guard, false, &mut dead, unsafe { self.slab() });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
         removed
     }
 }
