@@ -74,6 +74,16 @@ pub(super) const BATCH: usize = 32;
 /// retires, so a stream of writes drains the queue as fast as it fills.
 pub(super) const SWEEP: usize = 4;
 
+/// While no grave is known free, sweeps look at tickets once every `LOOK`
+/// (a ticket load is a likely cache miss, and a ticket rises at the
+/// epoch's pace, not the writers'): at most `LOOK - 1` commits' worth of
+/// graves wait longer than they must. Loom looks every time, so its
+/// models stay small.
+#[cfg(not(latchfree_loom))]
+const LOOK: u8 = 4;
+#[cfg(latchfree_loom)]
+const LOOK: u8 = 1;
+
 /// What the epoch raises once no reader can reach the graves it covers.
 /// `'static` and generic-free: it is all the epoch's closure touches.
 struct Ticket {
@@ -181,6 +191,8 @@ pub(super) struct Graveyard<K, V> {
     free: usize,
     /// Graves at the back not yet covered by a ticket.
     unsealed: usize,
+    /// Sweeps left before the tickets are looked at (`0..LOOK`).
+    look: u8,
 }
 
 /// Graves a writer drops after unlocking, with [`Dead::bury`]. Built on
@@ -297,6 +309,7 @@ impl<K, V> Graveyard<K, V> {
             batches: VecDeque::new(),
             free: 0,
             unsealed: 0,
+            look: 0,
         }
     }
 
@@ -308,7 +321,7 @@ impl<K, V> Graveyard<K, V> {
 
     /// Seals the unsealed graves under a new ticket deferred to the epoch,
     /// unless `growing` (the shard is migrating: see "Reclamation" in
-    /// `raw.rs`), or the last ticket is still waiting and fewer than
+    /// `raw.rs`), or an earlier batch still waits for its ticket and fewer than
     /// [`BATCH`] are unsealed (then a later writer seals them); and takes
     /// up to [`SWEEP`] graves whose ticket is raised from the front, for
     /// the caller to [`bury`](Dead::bury) after unlocking. Lock held.
@@ -333,7 +346,12 @@ impl<K, V> Graveyard<K, V> {
         slab: &mut Slab<K, V>,
     ) {
         if self.free == 0 {
-            self.raise();
+            if self.look == 0 {
+                self.look = LOOK - 1;
+                self.raise();
+            } else {
+                self.look -= 1;
+            }
         }
         // Nothing to drop: the memory goes back now, under the lock.
         let memory_only = !core::mem::needs_drop::<Node<K, V>>();
@@ -357,7 +375,9 @@ impl<K, V> Graveyard<K, V> {
         } else if self.unsealed >= BATCH {
             self.seal(guard);
             dead.flush = true;
-        } else if !self.waiting() {
+        } else if self.batches.is_empty() {
+            // No ticket waiting in the epoch (the last one rose and freed
+            // its batch): start the next one at once.
             self.seal(guard);
         }
     }
@@ -383,16 +403,6 @@ impl<K, V> Graveyard<K, V> {
             if !all {
                 break;
             }
-        }
-    }
-
-    /// Whether the newest ticket is still waiting in the epoch.
-    fn waiting(&self) -> bool {
-        match self.batches.back() {
-            // Relaxed: a hint (sealing early or late is correct either way).
-            // SAFETY: the batch holds its ticket.
-            Some(b) => !unsafe { &*b.ticket }.ready.load(Ordering::Relaxed),
-            None => false,
         }
     }
 
