@@ -1238,14 +1238,17 @@ impl<K, V> Shard<K, V> {
             return;
         };
         let lock = self.w.lock.lock();
-        self.move_chunk(&chunk, guard);
+        if !self.move_chunk(&chunk, guard) {
+            // Still growing: nothing may be sealed yet, and the commit that
+            // brought us here has swept.
+            return;
+        }
+        // The migration is done: seal what was buried during it.
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
         let mut dead = Dead::none();
         // SAFETY: the lock is held.
-        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
-            self.slab()
-        });
+        graves.seal_and_sweep(guard, false, &mut dead, unsafe { self.slab() });
         drop(lock);
         self.bury(&mut dead, guard);
     }
@@ -1343,9 +1346,9 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Moves `chunk` into the next table if it is still the migration's
-    /// next chunk, and unlinks the old table after its last chunk. Lock
-    /// held.
-    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) {
+    /// next chunk, and unlinks the old table after its last chunk; returns
+    /// whether it did that (the migration is done). Lock held.
+    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) -> bool {
         let (cur, next) = (chunk.cur, chunk.next);
         // SAFETY: `cur` was the current table under `guard`: alive.
         let c = unsafe { cur.deref() };
@@ -1353,7 +1356,7 @@ impl<K, V> Shard<K, V> {
         if self.table.load(Ordering::Relaxed, guard) != cur
             || c.w.migrated.load(Ordering::Relaxed) != chunk.start
         {
-            return;
+            return false;
         }
         // SAFETY: the current table's next is alive.
         let n = unsafe { next.deref() };
@@ -1380,7 +1383,9 @@ impl<K, V> Shard<K, V> {
             // The old table is unlinked; readers still in it are
             // pinned. It owns no node any more (all moved or removed).
             retire_table(cur.as_raw().cast_mut(), guard);
+            return true;
         }
+        false
     }
 
     /// Removes every entry: installs a fresh table and retires the old
