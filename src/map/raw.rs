@@ -1282,7 +1282,9 @@ impl<K, V> Shard<K, V> {
     }
 
     /// The next chunk of a migration, read and hashed outside the lock;
-    /// `None` when the shard is not growing.
+    /// `None` when the shard is not growing. (Inlined: the chunk is built
+    /// in its caller's frame, not copied there.)
+    #[inline(always)]
     fn read_chunk<'g, H: HashKey<K> + ?Sized>(
         &self,
         hasher: &H,
@@ -1360,21 +1362,44 @@ impl<K, V> Shard<K, V> {
         }
         // SAFETY: the current table's next is alive.
         let n = unsafe { next.deref() };
-        for m in &chunk.batch[..chunk.len] {
-            let cb = c.ctrl_locked(m.index);
-            // While growing an old slot's node never changes (a
-            // replacement moves the key on), but it may have been
-            // removed or replaced-and-moved since we read it.
-            if !is_live(cb) || c.node_locked(m.index) != m.node {
-                continue;
+        let batch = &chunk.batch[..chunk.len];
+        let mut moved = 0;
+        let mut i = 0;
+        // A control word at a time (the batch is in slot order): its slots
+        // are placed in `next`, then one store marks them all `MOVED`.
+        while i < batch.len() {
+            let wi = batch[i].index / GROUP;
+            let g = &c.groups[wi];
+            // Relaxed: control words are written only under the lock.
+            let before = g.ctrl.load(Ordering::Relaxed);
+            let mut word = before;
+            while i < batch.len() && batch[i].index / GROUP == wi {
+                let m = batch[i];
+                i += 1;
+                let b = m.index % GROUP;
+                let cb = (word >> (8 * b)) as u8;
+                // While growing an old slot's node never changes (a
+                // replacement moves the key on), but it may have been
+                // removed or replaced-and-moved since we read it.
+                // Relaxed: slot pointers are written only under the lock.
+                if !is_live(cb) || g.nodes[b].load(Ordering::Relaxed) != m.node {
+                    continue;
+                }
+                n.place(m.hash, m.node);
+                word = (word & !(0xFF << (8 * b)))
+                    | (usize::from(ctrl(MOVED, cb & TAG_MASK)) << (8 * b));
+                moved += 1;
             }
-            n.place(m.hash, m.node);
-            // Release: after the entry is published in `next`, so a
-            // reader that finds the old slot no longer FULL and goes on
-            // to `next` (Acquire) finds it.
-            c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
-            self.moved_out();
+            if word != before {
+                // Release: after the entries are published in `next`, so a
+                // reader that finds an old slot no longer FULL and goes on
+                // to `next` (Acquire) finds it.
+                g.ctrl.store(word, Ordering::Release);
+            }
         }
+        let p = self.w.pending.load(Ordering::Relaxed);
+        debug_assert!(p >= moved);
+        self.w.pending.store(p - moved, Ordering::Relaxed);
         c.w.migrated.store(chunk.end, Ordering::Relaxed);
         if chunk.end == c.len() {
             debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
