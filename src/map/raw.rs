@@ -22,11 +22,24 @@
 //! # Ground rules
 //!
 //! - **Slot states.** `EMPTY` ends a probe. `FULL` is live: the slot owns
-//!   the node its pointer names. `DELETED` is removed (probes continue; the
-//!   slot is never reused in this table). `MOVED`: the key's node now
+//!   the node its pointer names. `DELETED` is removed (probes continue
+//!   past it; a later insert may reuse it). `MOVED`: the key's node now
 //!   lives in the table's `next` table (the pointer left behind still
-//!   names it, owned by `next`). States only go `EMPTY -> FULL`, and from
-//!   `FULL` to `DELETED` or `MOVED`: never back.
+//!   names it, owned by `next`). States go `EMPTY -> FULL`, from `FULL` to
+//!   `DELETED` or `MOVED`, and `DELETED -> FULL` (reuse, never in a table
+//!   that is migrating: new keys go to its `next`); `MOVED` is final. A
+//!   reused slot's pointer is stored with Release *before* its control
+//!   byte: a reader that saw the byte `FULL` for the removed entry and
+//!   loads the pointer late gets the new node, whole (it then compares the
+//!   key, as for any tag match).
+//! - **`FULL -> EMPTY`** on removal, when the slot after it on a probe is
+//!   `EMPTY`. No lookup of a present key is cut short by it: every slot
+//!   from a key's home to its slot was taken when the key was placed, and
+//!   none of them can become `EMPTY` while the key stays (by induction
+//!   from the key's end of the run: the slot just before the key has the
+//!   key after it, the one before that a taken slot, and so on). A lookup
+//!   of a key absent or inserted meanwhile may stop there: it returns
+//!   `None`, which is a linearizable answer for it.
 //! - **A key is live in at most one slot** over all tables of a shard; that
 //!   slot is its authoritative location. A key's slot index never changes
 //!   within a table (a replacement swaps the pointer in place), which is
@@ -145,6 +158,16 @@ const MSB: usize = LSB << 7;
 #[inline]
 fn zero_bytes(v: usize) -> usize {
     v.wrapping_sub(LSB) & !v & MSB
+}
+
+/// High bit set in each byte of `v` that is `EMPTY` or `DELETED` (state
+/// bits `000` or `001`), the sentinel excluded: the slots an insert may
+/// take. Exact for every byte (no borrows).
+#[inline]
+fn free_bytes(v: usize) -> usize {
+    // Bits 7 and 6 of each byte both clear (`v << 1` brings bit 6 up to
+    // bit 7 of the same byte).
+    !v & !(v << 1) & MSB & !(MSB << (8 * SLOTS))
 }
 
 #[inline]
@@ -379,15 +402,15 @@ impl<K, V> Table<K, V> {
         unsafe { &(*self.node(i)).key }
     }
 
-    /// Publishes `node` at the first `EMPTY` slot on `hash`'s probe
-    /// sequence, which then owns it, and returns the slot; lock held. The
-    /// caller made sure an empty slot exists (occupancy below the
-    /// threshold).
+    /// Publishes `node` at the first free (`EMPTY` or `DELETED`) slot on
+    /// `hash`'s probe sequence, which then owns it, and returns the slot;
+    /// lock held, the table not migrating. The caller made sure an empty
+    /// slot exists (occupancy below the threshold).
     fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
         let home = self.home(hash);
         let words = self.groups.len();
         let mut wi = home / GROUP;
-        // Bytes before `home` in its word read as non-empty.
+        // Bytes before `home` in its word read as taken.
         let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         loop {
             // SAFETY: `home <= mask`, so `home / GROUP < words`; later
@@ -396,33 +419,62 @@ impl<K, V> Table<K, V> {
             // Relaxed: control words are written only under the lock, so
             // this is the word's current value.
             let word = g.ctrl.load(Ordering::Relaxed);
-            let empty = zero_bytes(word | skip);
-            if empty != 0 {
-                // The lowest zero byte (exact, see `zero_bytes`): never
-                // the sentinel, which is `DELETED` for good.
-                let b = empty.trailing_zeros() as usize / 8;
-                debug_assert!(b < SLOTS && (word >> (8 * b)) as u8 == EMPTY);
-                // SAFETY: `b < SLOTS` (above).
+            let free = free_bytes(word) & !(skip & MSB);
+            if free != 0 {
+                let b = free.trailing_zeros() as usize / 8;
+                let was = (word >> (8 * b)) as u8;
+                debug_assert!(b < SLOTS && matches!(state(was), EMPTY | DELETED));
+                // SAFETY: `b < SLOTS`: `free_bytes` never flags the
+                // sentinel.
                 let slot = unsafe { g.nodes.get_unchecked(b) };
-                // Relaxed: the slot is EMPTY, so no reader loads its
-                // pointer; the control word's Release store below
-                // publishes it.
-                slot.store(node, Ordering::Relaxed);
+                // Release: a reader that saw this slot `FULL` before its
+                // entry was removed may still load the pointer (a reused
+                // `DELETED` slot): it must see the new node whole. (An
+                // `EMPTY` slot's pointer no reader loads.)
+                slot.store(node, Ordering::Release);
                 // Release: publishes the pointer and the node to readers'
-                // Acquire loads of the control word. The byte was `EMPTY`
-                // (zero): or-ing the new one in sets it.
+                // Acquire loads of the control word.
                 g.ctrl.store(
-                    word | (usize::from(ctrl(FULL, tag(hash))) << (8 * b)),
+                    (word & !(0xFF << (8 * b))) | (usize::from(ctrl(FULL, tag(hash))) << (8 * b)),
                     Ordering::Release,
                 );
-                self.w.occupied.store(
-                    self.w.occupied.load(Ordering::Relaxed) + 1,
-                    Ordering::Relaxed,
-                );
+                if state(was) == EMPTY {
+                    self.w.occupied.store(
+                        self.w.occupied.load(Ordering::Relaxed) + 1,
+                        Ordering::Relaxed,
+                    );
+                }
                 return wi * GROUP + b;
             }
             skip = 0;
             wi = (wi + 1) & (words - 1);
+        }
+    }
+
+    /// Empties the live slot `i` of a removed entry: `EMPTY` again if the
+    /// slot after it on a probe is `EMPTY` (then no probe passes through
+    /// `i` to a key: see "Ground rules"), so churn does not use the table
+    /// up; `DELETED` otherwise. Lock held.
+    fn vacate(&self, i: usize, tag: u8) {
+        let b = i % GROUP;
+        // The slot after `i` on a probe: the next byte, or (after a
+        // group's last usable slot) the first of the next group.
+        let after = if b + 1 < SLOTS {
+            self.ctrl_locked(i + 1)
+        } else {
+            self.ctrl_locked(((i / GROUP + 1) & (self.groups.len() - 1)) * GROUP)
+        };
+        if state(after) == EMPTY {
+            // Release: orders the removal before later stores (readers
+            // need nothing from a removed slot).
+            self.set_ctrl(i, EMPTY);
+            self.w.occupied.store(
+                self.w.occupied.load(Ordering::Relaxed) - 1,
+                Ordering::Relaxed,
+            );
+        } else {
+            // Release: as above.
+            self.set_ctrl(i, ctrl(DELETED, tag));
         }
     }
 
@@ -1091,9 +1143,7 @@ impl<K, V> Shard<K, V> {
         let in_old = !next.is_null() && f.table == cur;
         let (key, value) = match plan {
             Plan::Remove => {
-                // Release: orders the removal before later stores (readers
-                // need nothing from a removed slot).
-                t.set_ctrl(f.index, ctrl(DELETED, cb & TAG_MASK));
+                t.vacate(f.index, cb & TAG_MASK);
                 self.add_len(-1);
                 if in_old {
                     self.moved_out();
