@@ -333,7 +333,16 @@ impl<K, V> Graveyard<K, V> {
         dead: &mut Dead<K, V>,
         slab: &mut Slab<K, V>,
     ) {
-        if !self.queue.is_empty() {
+        // Nothing to do, decided inline (most commits): nothing free, not
+        // the sweep that looks at tickets, and nothing to seal.
+        let idle = self.free == 0
+            && self.look != 0
+            && (growing
+                || self.unsealed == 0
+                || (self.unsealed < BATCH && !self.batches.is_empty()));
+        if idle {
+            self.look -= 1;
+        } else if !self.queue.is_empty() {
             self.sweep_and_seal(guard, growing, dead, slab);
         }
     }
