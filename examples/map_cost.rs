@@ -19,7 +19,15 @@
 //! from a universe of `keys * 4 / 3`, so a quarter of them miss) or
 //! `readheavy` (the shootout's ReadHeavy 98/1/1 mix over those probes:
 //! with `keys` = 196608 its tables sit at the growth threshold, as the
-//! shootout's do, and the 2% writes drive their migrations).
+//! shootout's do, and the 2% writes drive their migrations) or
+//! `update` (`count` replacements of prefilled keys' values) or `remove`
+//! (`count` removals of prefilled keys; `count` <= `keys`) or `exchange`
+//! / `rapidgrow` (the shootout's Exchange 10/40/40/10 and RapidGrow
+//! 5/80/5/10 mixes on one thread, the map built as the shootout builds
+//! it: with room for `keys` entries, Exchange prefilled to 3/4 of `keys`
+//! over a universe of `keys`, RapidGrow from empty over a universe of
+//! `keys * 16`; run them with `keys` = 262144 and `count` 0 and 600000,
+//! the shootout's sizes, to get one shootout run's cost per operation).
 //! Run it twice with different counts and divide the difference of the
 //! totals by the difference of the counts: set-up cost cancels out, and
 //! what is left is the cost per operation. Keys are u64, values u64,
@@ -54,6 +62,90 @@ fn probe_absent(i: u64, keys: u64) -> u64 {
 /// prefilled keys (the shootout's 3/4 prefill), so about a quarter miss.
 fn probe_mixed(i: u64, keys: u64) -> u64 {
     probe(i, keys * 4 / 3)
+}
+
+/// A shootout write mix: cumulative percent thresholds for read, insert,
+/// remove (the rest update), whether the map is prefilled, and its key
+/// universe as a multiple of `keys`.
+struct Mix {
+    read: u64,
+    insert: u64,
+    remove: u64,
+    prefill: bool,
+    universe: u64,
+}
+
+const EXCHANGE: Mix = Mix {
+    read: 10,
+    insert: 50,
+    remove: 90,
+    prefill: true,
+    universe: 1,
+};
+
+const RAPID_GROW: Mix = Mix {
+    read: 5,
+    insert: 85,
+    remove: 90,
+    prefill: false,
+    universe: 16,
+};
+
+/// The mix named `op`, if it is one.
+fn mix_of(op: &str) -> Option<Mix> {
+    match op {
+        "exchange" => Some(EXCHANGE),
+        "rapidgrow" => Some(RAPID_GROW),
+        _ => None,
+    }
+}
+
+/// The keys a mix's map is prefilled with: 3/4 of `keys`, as the
+/// shootout's prefill.
+fn mix_prefill(mix: &Mix, keys: u64) -> u64 {
+    if mix.prefill {
+        keys * 3 / 4
+    } else {
+        0
+    }
+}
+
+/// Runs `count` operations of `mix` on one thread (the shootout's
+/// generator); returns `count` after checking the map's size against the
+/// net inserts the operations reported.
+#[allow(clippy::too_many_arguments)]
+fn run_mix(
+    mix: &Mix,
+    count: u64,
+    keys: u64,
+    get: impl Fn(u64) -> bool,
+    insert: impl Fn(u64, u64) -> bool,
+    remove: impl Fn(u64) -> bool,
+    update: impl Fn(u64),
+    len: impl Fn() -> usize,
+) -> u64 {
+    let universe = keys * mix.universe;
+    let mut rng = 0x1234_5678u64;
+    let mut net = mix_prefill(mix, keys) as i64;
+    for _ in 0..count {
+        rng ^= rng >> 12;
+        rng ^= rng << 25;
+        rng ^= rng >> 27;
+        let r = rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        let pct = (r >> 32) % 100;
+        let k = key((r & 0xFFFF_FFFF) % universe);
+        if pct < mix.read {
+            black_box(get(k));
+        } else if pct < mix.insert {
+            net += i64::from(insert(k, pct));
+        } else if pct < mix.remove {
+            net -= i64::from(remove(k));
+        } else {
+            update(k);
+        }
+    }
+    assert_eq!(len() as i64, net, "size does not match the operations");
+    count
 }
 
 /// The shootout's ReadHeavy 98/1/1 mix on one thread (probes as for
@@ -91,7 +183,7 @@ fn read_heavy(
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage =
-        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|miss|lookup|readheavy|insert> <count> [keys]";
+        "usage: map_cost <latchfree|latchfree_pinned|dashmap|papaya> <get|miss|lookup|readheavy|insert|update|remove|exchange|rapidgrow> <count> [keys]";
     let (imp, op) = match (args.get(1), args.get(2)) {
         (Some(i), Some(o)) => (i.as_str(), o.as_str()),
         _ => {
@@ -102,13 +194,23 @@ fn main() {
     let count: u64 = args.get(3).and_then(|c| c.parse().ok()).unwrap_or(100_000);
     let keys: u64 = args.get(4).and_then(|c| c.parse().ok()).unwrap_or(1 << 20);
     let mut hits = 0u64;
+    let mix = mix_of(op);
+    // The mixes' maps are built as the shootout builds them: with room for
+    // the universe, prefilled to 3/4 of it (or empty).
+    let (capacity, prefill) = match &mix {
+        Some(m) => (keys as usize, mix_prefill(m, keys)),
+        None => (0, keys),
+    };
     match imp {
         "latchfree" | "latchfree_pinned" => {
-            let map = latchfree::map::HashMap::<u64, u64, H>::with_hasher(hasher());
+            let map = latchfree::map::HashMap::<u64, u64, H>::with_capacity_and_hasher(
+                capacity,
+                hasher(),
+            );
             let pinned = imp == "latchfree_pinned";
             {
                 let m = map.pin();
-                for i in 0..keys {
+                for i in 0..prefill {
                     m.insert(key(i), i);
                 }
             }
@@ -167,6 +269,55 @@ fn main() {
                         hits += u64::from(map.pin().insert(key(i), i).is_none());
                     }
                 }
+                "update" if pinned => {
+                    for i in 0..count {
+                        hits += u64::from(guard().insert(probe(i, keys), i).is_some());
+                    }
+                }
+                "update" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().insert(probe(i, keys), i).is_some());
+                    }
+                }
+                "remove" if pinned => {
+                    for i in 0..count {
+                        hits += u64::from(guard().remove(&key(i)).is_some());
+                    }
+                }
+                "remove" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().remove(&key(i)).is_some());
+                    }
+                }
+                _ if mix.is_some() && pinned => {
+                    let m = guard();
+                    hits = run_mix(
+                        mix.as_ref().expect("a mix"),
+                        count,
+                        keys,
+                        |k| m.get(&k).is_some(),
+                        |k, v| m.insert(k, v).is_none(),
+                        |k| m.remove(&k).is_some(),
+                        |k| {
+                            m.update(k, |v| v + 1);
+                        },
+                        || map.len(),
+                    );
+                }
+                _ if mix.is_some() => {
+                    hits = run_mix(
+                        mix.as_ref().expect("a mix"),
+                        count,
+                        keys,
+                        |k| map.pin().get(&k).is_some(),
+                        |k, v| map.pin().insert(k, v).is_none(),
+                        |k| map.pin().remove(&k).is_some(),
+                        |k| {
+                            map.pin().update(k, |v| v + 1);
+                        },
+                        || map.len(),
+                    );
+                }
                 _ => {
                     eprintln!("{usage}");
                     std::process::exit(2);
@@ -174,8 +325,8 @@ fn main() {
             }
         }
         "dashmap" => {
-            let map = dashmap::DashMap::<u64, u64, H>::with_hasher(hasher());
-            for i in 0..keys {
+            let map = dashmap::DashMap::<u64, u64, H>::with_capacity_and_hasher(capacity, hasher());
+            for i in 0..prefill {
                 map.insert(key(i), i);
             }
             match op {
@@ -208,15 +359,43 @@ fn main() {
                         hits += u64::from(map.insert(key(i), i).is_none());
                     }
                 }
+                "update" => {
+                    for i in 0..count {
+                        hits += u64::from(map.insert(probe(i, keys), i).is_some());
+                    }
+                }
+                "remove" => {
+                    for i in 0..count {
+                        hits += u64::from(map.remove(&key(i)).is_some());
+                    }
+                }
+                _ if mix.is_some() => {
+                    hits = run_mix(
+                        mix.as_ref().expect("a mix"),
+                        count,
+                        keys,
+                        |k| map.get(&k).is_some(),
+                        |k, v| map.insert(k, v).is_none(),
+                        |k| map.remove(&k).is_some(),
+                        |k| {
+                            if let Some(mut v) = map.get_mut(&k) {
+                                *v += 1;
+                            }
+                        },
+                        || map.len(),
+                    );
+                }
                 _ => std::process::exit(2),
             }
         }
         "papaya" => {
-            let map: papaya::HashMap<u64, u64, H> =
-                papaya::HashMap::builder().hasher(hasher()).build();
+            let map: papaya::HashMap<u64, u64, H> = papaya::HashMap::builder()
+                .capacity(capacity)
+                .hasher(hasher())
+                .build();
             {
                 let m = map.pin();
-                for i in 0..keys {
+                for i in 0..prefill {
                     m.insert(key(i), i);
                 }
             }
@@ -250,6 +429,30 @@ fn main() {
                         hits += u64::from(map.pin().insert(key(i), i).is_none());
                     }
                 }
+                "update" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().insert(probe(i, keys), i).is_some());
+                    }
+                }
+                "remove" => {
+                    for i in 0..count {
+                        hits += u64::from(map.pin().remove(&key(i)).is_some());
+                    }
+                }
+                _ if mix.is_some() => {
+                    hits = run_mix(
+                        mix.as_ref().expect("a mix"),
+                        count,
+                        keys,
+                        |k| map.pin().get(&k).is_some(),
+                        |k, v| map.pin().insert(k, v).is_none(),
+                        |k| map.pin().remove(&k).is_some(),
+                        |k| {
+                            map.pin().update(k, |v| v + 1);
+                        },
+                        || map.len(),
+                    );
+                }
                 _ => std::process::exit(2),
             }
         }
@@ -258,8 +461,9 @@ fn main() {
             std::process::exit(2);
         }
     }
-    // Every get hits; every miss misses; every insert is of a new key; `lookup` hits exactly
-    // the probes below `keys`.
+    // Every get hits; every miss misses; every insert is of a new key; every
+    // update and remove finds its key; the mixes check themselves; `lookup`
+    // hits exactly the probes below `keys`.
     let want = if op == "lookup" {
         (0..count)
             .filter(|&i| i.wrapping_mul(0x2545_F491_4F6C_DD1D) % (keys * 4 / 3) < keys)

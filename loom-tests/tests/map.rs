@@ -213,6 +213,101 @@ fn replaced_values_are_read_whole_and_in_order() {
     });
 }
 
+/// Two keys the tiny map files under the same home slot and the same tag:
+/// the second's probe takes the first's slot once that is removed, and a
+/// lookup of either matches the other's control byte.
+fn same_slot_pair() -> (u32, u32) {
+    let h = DefaultHashBuilder::with_seeds([1, 2, 3, 4]);
+    let slot = |k: u32| {
+        let x = h.hash_one(k);
+        (x & (GROUP - 1), (x >> 32) & 31)
+    };
+    let a = 1;
+    let b = (2..)
+        .find(|&k| slot(k) == slot(a))
+        .expect("some key shares the slot");
+    (a, b)
+}
+
+/// Slot reuse (`src/map/raw.rs`, "Ground rules"): a removed entry's slot
+/// goes back to `FULL` for the next key whose probe reaches it, its new
+/// pointer stored before its control byte. A reader racing the removal
+/// and the reuse (which may load the slot's pointer after seeing the byte
+/// `FULL` for the removed key) reads the removed key's value or nothing,
+/// and the new key's value or nothing: never one for the other.
+#[test]
+fn a_removed_slot_is_reused_and_never_read_for_the_wrong_key() {
+    let (a, b) = same_slot_pair();
+    loom::model(move || {
+        let map = Arc::new(tiny::<u32>());
+        let room = map.capacity();
+        map.pin().insert(a, 1);
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            assert_eq!(m.remove(&a), Some(&1));
+            assert_eq!(m.insert(b, 2), None);
+        });
+        let m = map.pin();
+        let x = m.get(&a).copied();
+        let y = m.get(&b).copied();
+        assert!(x.is_none() || x == Some(1), "{a} read as {x:?}");
+        assert!(y.is_none() || y == Some(2), "{b} read as {y:?}");
+        drop(m);
+        writer.join().unwrap();
+        let m = map.pin();
+        assert_eq!(m.get(&a), None);
+        assert_eq!(m.get(&b), Some(&2));
+        assert_eq!(m.len(), 1);
+        // The new key took the removed slot: no room was used up.
+        assert_eq!(map.capacity(), room);
+    });
+}
+
+/// A key with the same home slot as `a` in the tiny map (any tag), other
+/// than `a` and `b`.
+fn same_home(a: u32, b: u32) -> u32 {
+    let h = DefaultHashBuilder::with_seeds([1, 2, 3, 4]);
+    let home = |k: u32| h.hash_one(k) & (GROUP - 1);
+    (2..)
+        .find(|&k| k != b && home(k) == home(a))
+        .expect("some key shares the home")
+}
+
+/// Removal in the middle of a run (`src/map/raw.rs`, "Ground rules"): `a`
+/// sits at its home and `c` just after it, so removing `a` leaves a
+/// `DELETED` slot (an `EMPTY` one would cut `c`'s probe short), which `b`
+/// then reuses. A reader of `c`, present throughout, finds it every time.
+#[test]
+fn a_key_after_a_removed_slot_is_always_found() {
+    let (a, b) = same_slot_pair();
+    let c = same_home(a, b);
+    loom::model(move || {
+        let map = Arc::new(tiny::<u32>());
+        {
+            let m = map.pin();
+            m.insert(a, 1);
+            m.insert(c, 3);
+        }
+        let w = map.clone();
+        let writer = thread::spawn(move || {
+            let m = w.pin();
+            assert_eq!(m.remove(&a), Some(&1));
+            assert_eq!(m.insert(b, 2), None);
+        });
+        let m = map.pin();
+        assert_eq!(m.get(&c), Some(&3));
+        assert_eq!(m.get(&c), Some(&3));
+        drop(m);
+        writer.join().unwrap();
+        let m = map.pin();
+        assert_eq!(m.get(&a), None);
+        assert_eq!(m.get(&b), Some(&2));
+        assert_eq!(m.get(&c), Some(&3));
+        assert_eq!(m.len(), 2);
+    });
+}
+
 #[test]
 fn migration_races_removes() {
     model_long(|| {

@@ -18,13 +18,17 @@
 //! # Ground rules
 //!
 //! - The queue belongs to the shard and is touched only under the shard
-//!   lock (or with `&mut` to the shard). Order: sealed graves first, in
-//!   sealing order, then the unsealed ones (`unsealed` of them at the back).
-//! - A ticket covers the graves that were unsealed when it was made: it is
-//!   deferred to the epoch after they were all unlinked, so once the epoch
-//!   runs it no reader can reach them.
-//! - A ticket's count is one for the epoch closure plus one per grave it
-//!   covers; the last holder frees it.
+//!   lock (or with `&mut` to the shard). Order, front to back: the `free`
+//!   graves (their ticket, or a later one, was seen raised), the sealed
+//!   ones in sealing order (one [`Batch`] per ticket, in `batches`), then
+//!   the `unsealed` ones.
+//! - A ticket covers the graves that were unsealed when it was made (its
+//!   batch): it is deferred to the epoch after they were all unlinked, so
+//!   once the epoch runs it no reader can reach them.
+//! - A ticket has two holders, the epoch closure and its batch; the last
+//!   to let go frees it. A batch lets go when its graves become `free` (or
+//!   the map is dropped): graves themselves hold no ticket, so sweeping a
+//!   grave touches neither a ticket nor an atomic.
 //! - A grave's drop runs outside the lock (the caller collects the dead
 //!   ones under it and drops them after). It drops keys and values only;
 //!   the memory (a node's slab cell, a table's live cells and the table
@@ -47,7 +51,9 @@
 //! the lock. The sweep checks the newest ticket, so one raised ticket
 //! releases every grave sealed before it; a stranded ticket then holds
 //! back only its own small allocation, freed when its thread's bag is
-//! finally collected.
+//! finally collected. A sweep looks at tickets only when no grave is
+//! known `free`: one raised ticket frees a whole batch (or all of them),
+//! which the following sweeps take without looking again.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
@@ -68,10 +74,20 @@ pub(super) const BATCH: usize = 32;
 /// retires, so a stream of writes drains the queue as fast as it fills.
 pub(super) const SWEEP: usize = 4;
 
+/// While no grave is known free, sweeps look at tickets once every `LOOK`
+/// (a ticket load is a likely cache miss, and a ticket rises at the
+/// epoch's pace, not the writers'): at most `LOOK - 1` commits' worth of
+/// graves wait longer than they must. Loom looks every time, so its
+/// models stay small.
+#[cfg(not(latchfree_loom))]
+const LOOK: u8 = 4;
+#[cfg(latchfree_loom)]
+const LOOK: u8 = 1;
+
 /// What the epoch raises once no reader can reach the graves it covers.
 /// `'static` and generic-free: it is all the epoch's closure touches.
 struct Ticket {
-    /// Holders: the epoch closure, plus one per grave it covers.
+    /// Holders: the epoch closure and the batch (at most 2).
     refs: AtomicUsize,
     /// Set (Release) by the epoch closure; a sweeper that reads `true`
     /// (Acquire) may drop the covered graves.
@@ -110,47 +126,25 @@ impl<K, V> Clone for Retired<K, V> {
 }
 impl<K, V> Copy for Retired<K, V> {}
 
-/// A retired item waiting for its ticket.
+/// A retired item waiting for its ticket (which its batch holds).
 pub(super) struct Grave<K, V> {
-    /// Null while unsealed.
-    ticket: *const Ticket,
     what: Retired<K, V>,
 }
 
 // SAFETY: a grave owns what it drops (a node or a table: keys and values,
-// `Send`); the ticket is shared through atomics only.
+// `Send`).
 unsafe impl<K: Send, V: Send> Send for Grave<K, V> {}
 
 impl<K, V> Grave<K, V> {
-    /// Whether the grave's ticket is raised: no reader can reach it.
-    fn raised(&self) -> bool {
-        // SAFETY: a sealed grave holds one of its ticket's references.
-        !self.ticket.is_null()
-            && unsafe { &*self.ticket }
-                // Acquire pairs with the epoch closure's Release: every reader
-                // that could reach the grave has unpinned.
-                .ready
-                .load(Ordering::Acquire)
-    }
-
     /// Gives up the grave without dropping what it holds (the caller
     /// frees it: nothing in it needs a drop).
     fn into_what(self) -> Retired<K, V> {
-        let this = core::mem::ManuallyDrop::new(self);
-        if !this.ticket.is_null() {
-            // SAFETY: the grave holds one of the ticket's references.
-            unsafe { Ticket::release(this.ticket) };
-        }
-        this.what
+        core::mem::ManuallyDrop::new(self).what
     }
 }
 
 impl<K, V> Drop for Grave<K, V> {
     fn drop(&mut self) {
-        if !self.ticket.is_null() {
-            // SAFETY: the grave holds one of the ticket's references.
-            unsafe { Ticket::release(self.ticket) };
-        }
         // SAFETY: graves are dropped once, only when no reader can reach
         // what they hold (ticket raised, or the map is being dropped), and
         // each owns what it drops (nothing else drops it: see `raw.rs`).
@@ -164,11 +158,41 @@ impl<K, V> Drop for Grave<K, V> {
     }
 }
 
+/// The graves one ticket covers: the next `graves` sealed graves in the
+/// queue. Holds one of the ticket's references.
+struct Batch {
+    ticket: *const Ticket,
+    graves: usize,
+}
+
+// SAFETY: a ticket is touched only through its atomics, from any thread
+// (its memory is freed by whichever holder lets go last).
+unsafe impl Send for Batch {}
+
+impl Batch {
+    /// Whether the batch's ticket is raised: no reader can reach its
+    /// graves (nor, see "Overtaking", any sealed before them).
+    fn raised(&self) -> bool {
+        // SAFETY: the batch holds one of the ticket's references.
+        // Acquire pairs with the epoch closure's Release: every reader that
+        // could reach the covered graves has unpinned.
+        unsafe { &*self.ticket }.ready.load(Ordering::Acquire)
+    }
+}
+
 /// A shard's queue of graves; see the module docs.
 pub(super) struct Graveyard<K, V> {
+    /// `free` graves, then the batches' graves, then `unsealed` ones.
     queue: VecDeque<Grave<K, V>>,
+    /// Sealed batches, oldest first; their graves follow the `free` ones.
+    batches: VecDeque<Batch>,
+    /// Graves at the front that may go now (their batches let go of their
+    /// tickets when they joined).
+    free: usize,
     /// Graves at the back not yet covered by a ticket.
     unsealed: usize,
+    /// Sweeps left before the tickets are looked at (`0..LOOK`).
+    look: u8,
 }
 
 /// Graves a writer drops after unlocking, with [`Dead::bury`]. Built on
@@ -182,6 +206,12 @@ pub(super) struct Dead<K, V> {
 }
 
 impl<K, V> Dead<K, V> {
+    /// Whether there is nothing to flush or drop.
+    #[inline]
+    pub(super) fn idle(&self) -> bool {
+        self.len == 0 && !self.flush
+    }
+
     #[inline]
     pub(super) fn none() -> Self {
         Self {
@@ -276,22 +306,22 @@ impl<K, V> Graveyard<K, V> {
     pub(super) const fn new() -> Self {
         Self {
             queue: VecDeque::new(),
+            batches: VecDeque::new(),
+            free: 0,
             unsealed: 0,
+            look: 0,
         }
     }
 
     /// Queues `what`, unlinked from readers by the caller. Lock held.
     pub(super) fn bury(&mut self, what: Retired<K, V>) {
-        self.queue.push_back(Grave {
-            ticket: ptr::null(),
-            what,
-        });
+        self.queue.push_back(Grave { what });
         self.unsealed += 1;
     }
 
     /// Seals the unsealed graves under a new ticket deferred to the epoch,
     /// unless `growing` (the shard is migrating: see "Reclamation" in
-    /// `raw.rs`), or the last ticket is still waiting and fewer than
+    /// `raw.rs`), or an earlier batch still waits for its ticket and fewer than
     /// [`BATCH`] are unsealed (then a later writer seals them); and takes
     /// up to [`SWEEP`] graves whose ticket is raised from the front, for
     /// the caller to [`bury`](Dead::bury) after unlocking. Lock held.
@@ -303,7 +333,16 @@ impl<K, V> Graveyard<K, V> {
         dead: &mut Dead<K, V>,
         slab: &mut Slab<K, V>,
     ) {
-        if !self.queue.is_empty() {
+        // Nothing to do, decided inline (most commits): nothing free, not
+        // the sweep that looks at tickets, and nothing to seal.
+        let idle = self.free == 0
+            && self.look != 0
+            && (growing
+                || self.unsealed == 0
+                || (self.unsealed < BATCH && !self.batches.is_empty()));
+        if idle {
+            self.look -= 1;
+        } else if !self.queue.is_empty() {
             self.sweep_and_seal(guard, growing, dead, slab);
         }
     }
@@ -315,66 +354,76 @@ impl<K, V> Graveyard<K, V> {
         dead: &mut Dead<K, V>,
         slab: &mut Slab<K, V>,
     ) {
-        // Nothing to drop: the memory goes back now, under the lock.
-        let memory_only = !core::mem::needs_drop::<Node<K, V>>();
-        // Every sealed grave may go once the newest ticket is raised: see
-        // "Overtaking" in the module docs.
-        let all_sealed = self.newest_sealed().is_some_and(Grave::raised);
-        let mut swept = 0;
-        while swept < SWEEP {
-            match self.queue.front() {
-                Some(g) if g.raised() || (all_sealed && !g.ticket.is_null()) => {
-                    if let Some(g) = self.queue.pop_front() {
-                        swept += 1;
-                        if memory_only {
-                            // SAFETY: raised: no reader can reach it; its
-                            // contents need no drop; the caller holds the
-                            // lock and passes the shard's slab.
-                            unsafe { recycle(g.into_what(), slab) };
-                        } else {
-                            dead.graves[dead.len].write(g);
-                            dead.len += 1;
-                        }
-                    }
-                }
-                _ => break,
+        if self.free == 0 {
+            if self.look == 0 {
+                self.look = LOOK - 1;
+                self.raise();
+            } else {
+                self.look -= 1;
             }
         }
+        // Nothing to drop: the memory goes back now, under the lock.
+        let memory_only = !core::mem::needs_drop::<Node<K, V>>();
+        let n = self.free.min(SWEEP);
+        for _ in 0..n {
+            if let Some(g) = self.queue.pop_front() {
+                if memory_only {
+                    // SAFETY: free: no reader can reach it; its contents
+                    // need no drop; the caller holds the lock and passes
+                    // the shard's slab.
+                    unsafe { recycle(g.into_what(), slab) };
+                } else {
+                    dead.graves[dead.len].write(g);
+                    dead.len += 1;
+                }
+            }
+        }
+        self.free -= n;
         if growing || self.unsealed == 0 {
             // Sealing waits for the old table to be unlinked.
         } else if self.unsealed >= BATCH {
             self.seal(guard);
             dead.flush = true;
-        } else if !self.waiting() {
+        } else if self.batches.is_empty() {
+            // No ticket waiting in the epoch (the last one rose and freed
+            // its batch): start the next one at once.
             self.seal(guard);
         }
     }
 
-    /// The newest sealed grave (its ticket is the newest ticket).
-    fn newest_sealed(&self) -> Option<&Grave<K, V>> {
-        let sealed = self.queue.len() - self.unsealed;
-        sealed.checked_sub(1).and_then(|i| self.queue.get(i))
-    }
-
-    /// Whether the newest ticket is still waiting in the epoch.
-    fn waiting(&self) -> bool {
-        match self.newest_sealed() {
-            // Relaxed: a hint (sealing early or late is correct either way).
-            // SAFETY: a sealed grave holds its ticket.
-            Some(g) => !unsafe { &*g.ticket }.ready.load(Ordering::Relaxed),
-            None => false,
+    /// Frees the graves whose ticket is raised: every sealed one if the
+    /// newest ticket is (see "Overtaking"), else the oldest batch if its
+    /// own is. Each batch freed lets go of its ticket.
+    #[inline]
+    fn raise(&mut self) {
+        let all = match self.batches.back() {
+            Some(newest) => newest.raised(),
+            None => return,
+        };
+        while let Some(b) = self.batches.front() {
+            if !all && !b.raised() {
+                break;
+            }
+            self.free += b.graves;
+            // SAFETY: the batch holds one of the ticket's references, given
+            // up here with the batch.
+            unsafe { Ticket::release(b.ticket) };
+            self.batches.pop_front();
+            if !all {
+                break;
+            }
         }
     }
 
     fn seal(&mut self, guard: &Guard) {
         let ticket = Box::into_raw(Box::new(Ticket {
-            refs: AtomicUsize::new(self.unsealed + 1),
+            refs: AtomicUsize::new(2),
             ready: AtomicBool::new(false),
         }));
-        let from = self.queue.len() - self.unsealed;
-        for g in self.queue.range_mut(from..) {
-            g.ticket = ticket;
-        }
+        self.batches.push_back(Batch {
+            ticket,
+            graves: self.unsealed,
+        });
         self.unsealed = 0;
         let t = ticket as usize;
         // The closure is `'static` and generic-free: it never touches the
@@ -391,9 +440,19 @@ impl<K, V> Graveyard<K, V> {
         });
     }
 
+    /// Lets go of every batch's ticket (the graves stay queued).
+    fn release_batches(&mut self) {
+        while let Some(b) = self.batches.pop_front() {
+            // SAFETY: the batch holds one of the ticket's references.
+            unsafe { Ticket::release(b.ticket) };
+        }
+    }
+
     /// Drops every grave, raised or not: the map is being dropped, so no
     /// reader can reach anything (`&mut`).
     pub(super) fn drain(&mut self) {
+        self.release_batches();
+        self.free = 0;
         self.unsealed = 0;
         // Front to back; a panicking drop still drops the rest (the
         // `VecDeque`'s own drop continues while unwinding).
@@ -408,6 +467,14 @@ impl<K, V> Graveyard<K, V> {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.queue.len()
+    }
+}
+
+impl<K, V> Drop for Graveyard<K, V> {
+    fn drop(&mut self) {
+        // The shard drains it first; this only gives the tickets back if
+        // that drain unwound (the queue's graves drop with it).
+        self.release_batches();
     }
 }
 

@@ -22,11 +22,24 @@
 //! # Ground rules
 //!
 //! - **Slot states.** `EMPTY` ends a probe. `FULL` is live: the slot owns
-//!   the node its pointer names. `DELETED` is removed (probes continue; the
-//!   slot is never reused in this table). `MOVED`: the key's node now
+//!   the node its pointer names. `DELETED` is removed (probes continue
+//!   past it; a later insert may reuse it). `MOVED`: the key's node now
 //!   lives in the table's `next` table (the pointer left behind still
-//!   names it, owned by `next`). States only go `EMPTY -> FULL`, and from
-//!   `FULL` to `DELETED` or `MOVED`: never back.
+//!   names it, owned by `next`). States go `EMPTY -> FULL`, from `FULL` to
+//!   `DELETED` or `MOVED`, and `DELETED -> FULL` (reuse, never in a table
+//!   that is migrating: new keys go to its `next`); `MOVED` is final. A
+//!   reused slot's pointer is stored with Release *before* its control
+//!   byte: a reader that saw the byte `FULL` for the removed entry and
+//!   loads the pointer late gets the new node, whole (it then compares the
+//!   key, as for any tag match).
+//! - **`FULL -> EMPTY`** on removal, when the slot after it on a probe is
+//!   `EMPTY`. No lookup of a present key is cut short by it: every slot
+//!   from a key's home to its slot was taken when the key was placed, and
+//!   none of them can become `EMPTY` while the key stays (by induction
+//!   from the key's end of the run: the slot just before the key has the
+//!   key after it, the one before that a taken slot, and so on). A lookup
+//!   of a key absent or inserted meanwhile may stop there: it returns
+//!   `None`, which is a linearizable answer for it.
 //! - **A key is live in at most one slot** over all tables of a shard; that
 //!   slot is its authoritative location. A key's slot index never changes
 //!   within a table (a replacement swaps the pointer in place), which is
@@ -145,6 +158,16 @@ const MSB: usize = LSB << 7;
 #[inline]
 fn zero_bytes(v: usize) -> usize {
     v.wrapping_sub(LSB) & !v & MSB
+}
+
+/// High bit set in each byte of `v` that is `EMPTY` or `DELETED` (state
+/// bits `000` or `001`), the sentinel excluded: the slots an insert may
+/// take. Exact for every byte (no borrows).
+#[inline]
+fn free_bytes(v: usize) -> usize {
+    // Bits 7 and 6 of each byte both clear (`v << 1` brings bit 6 up to
+    // bit 7 of the same byte).
+    !v & !(v << 1) & MSB & !(MSB << (8 * SLOTS))
 }
 
 #[inline]
@@ -379,38 +402,80 @@ impl<K, V> Table<K, V> {
         unsafe { &(*self.node(i)).key }
     }
 
-    /// First `EMPTY` slot on `hash`'s probe sequence. Lock held; the
-    /// caller made sure one exists (occupancy below the threshold).
-    fn free_slot(&self, hash: u64) -> usize {
+    /// Publishes `node` at the first free (`EMPTY` or `DELETED`) slot on
+    /// `hash`'s probe sequence, which then owns it, and returns the slot;
+    /// lock held, the table not migrating. The caller made sure an empty
+    /// slot exists (occupancy below the threshold).
+    fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
         let home = self.home(hash);
+        let words = self.groups.len();
         let mut wi = home / GROUP;
-        // Bytes before `home` in its word read as non-empty.
+        // Bytes before `home` in its word read as taken.
         let mut skip = (1usize << (8 * (home % GROUP))) - 1;
         loop {
-            // Relaxed: control words are written only under the lock.
-            let empty = zero_bytes(self.groups[wi].ctrl.load(Ordering::Relaxed) | skip);
-            if empty != 0 {
-                return wi * GROUP + empty.trailing_zeros() as usize / 8;
+            // SAFETY: `home <= mask`, so `home / GROUP < words`; later
+            // indices are masked by `words - 1` (a power of two).
+            let g = unsafe { self.groups.get_unchecked(wi) };
+            // Relaxed: control words are written only under the lock, so
+            // this is the word's current value.
+            let word = g.ctrl.load(Ordering::Relaxed);
+            let free = free_bytes(word) & !(skip & MSB);
+            if free != 0 {
+                let b = free.trailing_zeros() as usize / 8;
+                let was = (word >> (8 * b)) as u8;
+                debug_assert!(b < SLOTS && matches!(state(was), EMPTY | DELETED));
+                // SAFETY: `b < SLOTS`: `free_bytes` never flags the
+                // sentinel.
+                let slot = unsafe { g.nodes.get_unchecked(b) };
+                // Release: a reader that saw this slot `FULL` before its
+                // entry was removed may still load the pointer (a reused
+                // `DELETED` slot): it must see the new node whole. (An
+                // `EMPTY` slot's pointer no reader loads.)
+                slot.store(node, Ordering::Release);
+                // Release: publishes the pointer and the node to readers'
+                // Acquire loads of the control word.
+                g.ctrl.store(
+                    (word & !(0xFF << (8 * b))) | (usize::from(ctrl(FULL, tag(hash))) << (8 * b)),
+                    Ordering::Release,
+                );
+                if state(was) == EMPTY {
+                    self.w.occupied.store(
+                        self.w.occupied.load(Ordering::Relaxed) + 1,
+                        Ordering::Relaxed,
+                    );
+                }
+                return wi * GROUP + b;
             }
             skip = 0;
-            wi = (wi + 1) & (self.groups.len() - 1);
+            wi = (wi + 1) & (words - 1);
         }
     }
 
-    /// Publishes `node` at an empty slot, which then owns it; lock held.
-    fn place(&self, hash: u64, node: *mut Node<K, V>) -> usize {
-        let i = self.free_slot(hash);
-        // Relaxed: the slot is EMPTY, so no reader loads its pointer; the
-        // control byte's Release store below publishes it.
-        self.slot(i).store(node, Ordering::Relaxed);
-        // Release: publishes the pointer and the node to readers' Acquire
-        // loads of the control word.
-        self.set_ctrl(i, ctrl(FULL, tag(hash)));
-        self.w.occupied.store(
-            self.w.occupied.load(Ordering::Relaxed) + 1,
-            Ordering::Relaxed,
-        );
-        i
+    /// Empties the live slot `i` of a removed entry: `EMPTY` again if the
+    /// slot after it on a probe is `EMPTY` (then no probe passes through
+    /// `i` to a key: see "Ground rules"), so churn does not use the table
+    /// up; `DELETED` otherwise. Lock held.
+    fn vacate(&self, i: usize, tag: u8) {
+        let b = i % GROUP;
+        // The slot after `i` on a probe: the next byte, or (after a
+        // group's last usable slot) the first of the next group.
+        let after = if b + 1 < SLOTS {
+            self.ctrl_locked(i + 1)
+        } else {
+            self.ctrl_locked(((i / GROUP + 1) & (self.groups.len() - 1)) * GROUP)
+        };
+        if state(after) == EMPTY {
+            // Release: orders the removal before later stores (readers
+            // need nothing from a removed slot).
+            self.set_ctrl(i, EMPTY);
+            self.w.occupied.store(
+                self.w.occupied.load(Ordering::Relaxed) - 1,
+                Ordering::Relaxed,
+            );
+        } else {
+            // Release: as above.
+            self.set_ctrl(i, ctrl(DELETED, tag));
+        }
     }
 
     /// Over 3/4 of the usable slots occupied, counting `extra` more.
@@ -934,7 +999,7 @@ impl<K, V> Shard<K, V> {
             self.slab()
         });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
         r.map_err(|(why, p)| match why {
             Retry::Changed => Stale::Changed(p),
             Retry::Migrate => Stale::Migrate(p),
@@ -984,7 +1049,17 @@ impl<K, V> Shard<K, V> {
     /// Finishes what a sweep left to do outside the lock: drops the
     /// raised graves' keys and values (user code: never under the lock),
     /// then takes the lock again to give their cells back to the slab.
-    fn bury(&self, mut dead: Dead<K, V>, guard: &Guard) {
+    #[inline]
+    fn bury(&self, dead: &mut Dead<K, V>, guard: &Guard) {
+        if dead.idle() {
+            return;
+        }
+        self.bury_dead(dead, guard);
+    }
+
+    /// [`bury`](Self::bury) when there is something to do.
+    #[inline(never)]
+    fn bury_dead(&self, dead: &mut Dead<K, V>, guard: &Guard) {
         let spent = dead.bury(guard);
         if spent.is_empty() {
             return;
@@ -1068,9 +1143,7 @@ impl<K, V> Shard<K, V> {
         let in_old = !next.is_null() && f.table == cur;
         let (key, value) = match plan {
             Plan::Remove => {
-                // Release: orders the removal before later stores (readers
-                // need nothing from a removed slot).
-                t.set_ctrl(f.index, ctrl(DELETED, cb & TAG_MASK));
+                t.vacate(f.index, cb & TAG_MASK);
                 self.add_len(-1);
                 if in_old {
                     self.moved_out();
@@ -1215,16 +1288,19 @@ impl<K, V> Shard<K, V> {
             return;
         };
         let lock = self.w.lock.lock();
-        self.move_chunk(&chunk, guard);
+        if !self.move_chunk(&chunk, guard) {
+            // Still growing: nothing may be sealed yet, and the commit that
+            // brought us here has swept.
+            return;
+        }
+        // The migration is done: seal what was buried during it.
         // SAFETY: the lock is held until after the last use.
         let graves = unsafe { self.graves() };
         let mut dead = Dead::none();
         // SAFETY: the lock is held.
-        graves.seal_and_sweep(guard, self.growing_locked(guard), &mut dead, unsafe {
-            self.slab()
-        });
+        graves.seal_and_sweep(guard, false, &mut dead, unsafe { self.slab() });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
     }
 
     /// A lookup's share of a migration, for a lookup that had to look in
@@ -1256,7 +1332,9 @@ impl<K, V> Shard<K, V> {
     }
 
     /// The next chunk of a migration, read and hashed outside the lock;
-    /// `None` when the shard is not growing.
+    /// `None` when the shard is not growing. (Inlined: the chunk is built
+    /// in its caller's frame, not copied there.)
+    #[inline(always)]
     fn read_chunk<'g, H: HashKey<K> + ?Sized>(
         &self,
         hasher: &H,
@@ -1320,9 +1398,9 @@ impl<K, V> Shard<K, V> {
     }
 
     /// Moves `chunk` into the next table if it is still the migration's
-    /// next chunk, and unlinks the old table after its last chunk. Lock
-    /// held.
-    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) {
+    /// next chunk, and unlinks the old table after its last chunk; returns
+    /// whether it did that (the migration is done). Lock held.
+    fn move_chunk(&self, chunk: &Chunk<'_, K, V>, guard: &Guard) -> bool {
         let (cur, next) = (chunk.cur, chunk.next);
         // SAFETY: `cur` was the current table under `guard`: alive.
         let c = unsafe { cur.deref() };
@@ -1330,25 +1408,48 @@ impl<K, V> Shard<K, V> {
         if self.table.load(Ordering::Relaxed, guard) != cur
             || c.w.migrated.load(Ordering::Relaxed) != chunk.start
         {
-            return;
+            return false;
         }
         // SAFETY: the current table's next is alive.
         let n = unsafe { next.deref() };
-        for m in &chunk.batch[..chunk.len] {
-            let cb = c.ctrl_locked(m.index);
-            // While growing an old slot's node never changes (a
-            // replacement moves the key on), but it may have been
-            // removed or replaced-and-moved since we read it.
-            if !is_live(cb) || c.node_locked(m.index) != m.node {
-                continue;
+        let batch = &chunk.batch[..chunk.len];
+        let mut moved = 0;
+        let mut i = 0;
+        // A control word at a time (the batch is in slot order): its slots
+        // are placed in `next`, then one store marks them all `MOVED`.
+        while i < batch.len() {
+            let wi = batch[i].index / GROUP;
+            let g = &c.groups[wi];
+            // Relaxed: control words are written only under the lock.
+            let before = g.ctrl.load(Ordering::Relaxed);
+            let mut word = before;
+            while i < batch.len() && batch[i].index / GROUP == wi {
+                let m = batch[i];
+                i += 1;
+                let b = m.index % GROUP;
+                let cb = (word >> (8 * b)) as u8;
+                // While growing an old slot's node never changes (a
+                // replacement moves the key on), but it may have been
+                // removed or replaced-and-moved since we read it.
+                // Relaxed: slot pointers are written only under the lock.
+                if !is_live(cb) || g.nodes[b].load(Ordering::Relaxed) != m.node {
+                    continue;
+                }
+                n.place(m.hash, m.node);
+                word = (word & !(0xFF << (8 * b)))
+                    | (usize::from(ctrl(MOVED, cb & TAG_MASK)) << (8 * b));
+                moved += 1;
             }
-            n.place(m.hash, m.node);
-            // Release: after the entry is published in `next`, so a
-            // reader that finds the old slot no longer FULL and goes on
-            // to `next` (Acquire) finds it.
-            c.set_ctrl(m.index, ctrl(MOVED, cb & TAG_MASK));
-            self.moved_out();
+            if word != before {
+                // Release: after the entries are published in `next`, so a
+                // reader that finds an old slot no longer FULL and goes on
+                // to `next` (Acquire) finds it.
+                g.ctrl.store(word, Ordering::Release);
+            }
         }
+        let p = self.w.pending.load(Ordering::Relaxed);
+        debug_assert!(p >= moved);
+        self.w.pending.store(p - moved, Ordering::Relaxed);
         c.w.migrated.store(chunk.end, Ordering::Relaxed);
         if chunk.end == c.len() {
             debug_assert_eq!(self.w.pending.load(Ordering::Relaxed), 0);
@@ -1357,7 +1458,9 @@ impl<K, V> Shard<K, V> {
             // The old table is unlinked; readers still in it are
             // pinned. It owns no node any more (all moved or removed).
             retire_table(cur.as_raw().cast_mut(), guard);
+            return true;
         }
+        false
     }
 
     /// Removes every entry: installs a fresh table and retires the old
@@ -1391,7 +1494,7 @@ impl<K, V> Shard<K, V> {
         // SAFETY: the lock is held.
         graves.seal_and_sweep(guard, false, &mut dead, unsafe { self.slab() });
         drop(lock);
-        self.bury(dead, guard);
+        self.bury(&mut dead, guard);
         removed
     }
 }
