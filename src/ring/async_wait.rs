@@ -60,14 +60,16 @@
 //! (issue 15, ping-pong on a current-thread tokio runtime, the
 //! `async_cost` example under cachegrind and by CPU time on a 2-core EPYC
 //! VM): keeping a handle's cell between its waits instead of claiming and
-//! giving it back per wait (two fewer per wait, but 8 more instructions per
-//! round trip for the bookkeeping, and no CPU time saved), and leaving out
-//! `arm`'s fence on x86, where the `lock`ed `fetch_or` before it already
-//! orders like one (one fewer per wait, 2 fewer instructions, no CPU time
-//! saved). Uncontended locked instructions on a line the core holds cost
-//! little there; a round trip's time follows its instruction count, most of
-//! which is the ring's general consume and claim paths and the runtime's
-//! own scheduling, not this protocol.
+//! giving it back per wait (prototyped: two fewer per wait, but 8 more
+//! instructions per round trip for the bookkeeping, and 3% more CPU
+//! time), and leaving out `arm`'s fence on x86, where the `lock`ed
+//! `fetch_or` before it already orders like one (one fewer per wait, 2
+//! fewer instructions, 2% less CPU time: not worth shipping a path that
+//! loom and Miri, which model the language and not the CPU, never check). Uncontended locked
+//! instructions on a line the core holds cost little there; a round trip's
+//! time follows its instruction count, most of which is the ring's general
+//! consume and claim paths and the runtime's own scheduling, not this
+//! protocol.
 //!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
