@@ -587,6 +587,14 @@ where
 {
     type Output = T;
 
+    /// Always inlined into the awaiting task's state machine (the
+    /// operation `op` stays a call): left to LLVM, which keeps it out of
+    /// line even with `#[inline]`, every `push_async` pays a call that
+    /// moves the value in and the result out, and nothing around it folds
+    /// away. Measured with `examples/async_cost.rs` under cachegrind:
+    /// 97 -> 65 instructions per event (`spsc`), 1394 -> 1319 per round
+    /// trip (`pingpong`).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
         let try_first = match this.slot {
