@@ -582,11 +582,29 @@ impl<'a, H: Awaitable, Op> Retry<'a, H, Op> {
 // `&mut`, so moving the future between polls is fine.
 impl<H: Awaitable, Op> Unpin for Retry<'_, H, Op> {}
 
-impl<H: Awaitable, Op, T> Future for Retry<'_, H, Op>
-where
-    Op: FnMut(&mut H) -> TaskPoll<T>,
-{
+/// The operation a [`Retry`] re-tries: one non-waiting try on the handle,
+/// `Pending` when it would have to wait. Any `FnMut(&mut H) -> Poll<T>`
+/// closure is one; a handle whose try should be inlined at both of
+/// `Retry::poll`'s call sites (a closure is a function of its own, which
+/// LLVM keeps out of line when it is called twice) implements it on a
+/// type of its own with an `#[inline(always)]` `step`.
+pub(super) trait Step<H> {
+    /// What the operation completes with.
+    type Output;
+    /// One try.
+    fn step(&mut self, handle: &mut H) -> TaskPoll<Self::Output>;
+}
+
+impl<H, T, F: FnMut(&mut H) -> TaskPoll<T>> Step<H> for F {
     type Output = T;
+    #[inline(always)]
+    fn step(&mut self, handle: &mut H) -> TaskPoll<T> {
+        self(handle)
+    }
+}
+
+impl<H: Awaitable, Op: Step<H>> Future for Retry<'_, H, Op> {
+    type Output = Op::Output;
 
     /// Always inlined into the awaiting task's state machine (the
     /// operation `op` stays a call): left to LLVM, which keeps it out of
@@ -596,7 +614,7 @@ where
     /// 97 -> 65 instructions per event (`spsc`), 1394 -> 1319 per round
     /// trip (`pingpong`).
     #[inline(always)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<Op::Output> {
         let this = self.get_mut();
         let try_first = match this.slot {
             // Polled again (woken, as a rule): keep the cell, but take it
@@ -613,14 +631,14 @@ where
             None => this.handle.may_proceed() || this.handle.spun_ready(),
         };
         if try_first {
-            if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+            if let TaskPoll::Ready(v) = this.op.step(this.handle) {
                 this.handle.disarm(&mut this.slot);
                 return TaskPoll::Ready(v);
             }
             // A handle without a cheap check (a producer) learns only from
             // the operation that it has to wait: spin now, then try again.
             if !H::CHEAP_CHECK && this.handle.spun_ready() {
-                if let TaskPoll::Ready(v) = (this.op)(this.handle) {
+                if let TaskPoll::Ready(v) = this.op.step(this.handle) {
                     this.handle.disarm(&mut this.slot);
                     return TaskPoll::Ready(v);
                 }
@@ -633,7 +651,7 @@ where
         if !this.handle.may_proceed() {
             return TaskPoll::Pending;
         }
-        match (this.op)(this.handle) {
+        match this.op.step(this.handle) {
             TaskPoll::Ready(v) => {
                 this.handle.disarm(&mut this.slot);
                 TaskPoll::Ready(v)

@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::task::Poll as TaskPoll;
 
-use super::async_wait::{AsyncWait, Awaitable, Retry, Spin};
+use super::async_wait::{AsyncWait, Awaitable, Retry, Spin, Step};
 use super::error::{ForcePushError, PublishError};
 use super::sequence::{epoch_of, pack, unpacked_flag, word, Position, EPOCH_SHIFT, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
@@ -432,14 +432,24 @@ where
     /// though `next` did not move, an under-count the next rescan repairs.
     #[inline(always)]
     fn claim<const BLOCK: bool>(&mut self, n: usize) -> Result<(), Refusal> {
-        let ring: &Ring<S, Single, W> = &self.ring;
         // Relaxed: only the value matters (no data is read on its word); a
         // close or halt that happened before this call is seen by
         // coherence, and the slow path reads it again with Acquire.
-        if n <= self.free && Ring::<S, Single, W>::open_bit_only(ring.state_relaxed()) {
+        let open = Ring::<S, Single, W>::open_bit_only(self.ring.state_relaxed());
+        if n <= self.free && open {
             debug_assert!(
-                !WORDS_WRAP || n == 0 || epoch_of(self.next.get()) == ring.epoch_relaxed()
+                !WORDS_WRAP || n == 0 || epoch_of(self.next.get()) == self.ring.epoch_relaxed()
             );
+            self.free -= n;
+            return Ok(());
+        }
+        if open && self.workers == 0 && n <= self.refill() {
+            // The cache ran out but the plain gates have moved on: the
+            // claim that a small ring makes on every other push (at
+            // capacity 2; every push at 1), with no call. `refill` counts
+            // no further than `next`'s epoch, and a claim that starts a new
+            // epoch (a count of none) is the slow path's.
+            debug_assert!(!WORDS_WRAP || epoch_of(self.next.get()) == self.ring.epoch_relaxed());
             self.free -= n;
             return Ok(());
         }
@@ -449,7 +459,7 @@ where
             next: self.next.get(),
         };
         let gates = (self.plain, self.workers);
-        let (free, refusal) = claim_slow::<S, W, BLOCK>(ring, gates, &args);
+        let (free, refusal) = claim_slow::<S, W, BLOCK>(&self.ring, gates, &args);
         self.free = free;
         match refusal {
             None => Ok(()),
@@ -457,6 +467,26 @@ where
             // second mark when the handle is dropped changes nothing).
             Some(r) => Err(r),
         }
+    }
+
+    /// Rescans the plain terminal gates (a graph without work groups at
+    /// its end) and caches the free count: one Acquire load per gate, as
+    /// the slow path's scan, inlined where the cache runs out. Where words
+    /// wrap, a `next` that starts an epoch not yet stored counts none, so
+    /// the slow path stores it before the claim.
+    #[inline(always)]
+    fn refill(&mut self) -> usize {
+        debug_assert_eq!(self.workers, 0);
+        let ring: &Ring<S, Single, W> = &self.ring;
+        let cap = self.mask + 1;
+        let at = self.next.word();
+        let lead = ring.gate_lead(at.wrapping_sub(cap), self.plain, 0, cap);
+        self.free = if WORDS_WRAP && epoch_of(self.next.get()) != ring.epoch_relaxed() {
+            0
+        } else {
+            free_count(at, lead)
+        };
+        self.free
     }
 
     /// Publishes the `n` claimed slots from `next` on.
@@ -505,10 +535,7 @@ where
     /// `Full` when no slot is free, or `Closed`/`Halted`.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        match self.claim::<false>(1) {
-            Ok(()) => Ok(self.write_one(f)),
-            Err(r) => Err(r.with(f)),
-        }
+        self.try_publish_inline(f)
     }
 
     /// Moves `value` into the next slot (dropping the slot's old event) and
@@ -532,9 +559,28 @@ where
     /// As for [`try_publish`](Self::try_publish), handing `value` back.
     #[inline]
     pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
+        self.try_push_inline(value)
+    }
+
+    /// [`try_push`](Self::try_push), always inlined: an awaiting push's
+    /// try (`PushStep`), where LLVM would keep it a call.
+    #[inline(always)]
+    fn try_push_inline(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
         match self.claim::<false>(1) {
             Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
+        }
+    }
+
+    /// [`try_publish`](Self::try_publish), always inlined (`PublishStep`).
+    #[inline(always)]
+    fn try_publish_inline<F: FnOnce(&mut S::Item)>(
+        &mut self,
+        f: F,
+    ) -> Result<u64, PublishError<F>> {
+        match self.claim::<false>(1) {
+            Ok(()) => Ok(self.write_one(f)),
+            Err(r) => Err(r.with(f)),
         }
     }
 
@@ -1094,10 +1140,51 @@ fn push_step<T>(
     }
 }
 
+/// `push_async`'s try: the value until it is published. A type of its
+/// own, not a closure, so that the try inlines into `Retry::poll` (a
+/// closure called from its two sites stayed a call).
+struct PushStep<T>(Option<T>);
+
+/// `publish_async`'s try: the closure until it has written its slot.
+struct PublishStep<F>(Option<F>);
+
 /// The futures of both producer handles (one body: `$handle` over a ring
-/// in mode `$mode`).
+/// in mode `$mode`, whose non-waiting push and publish are `$try_push`
+/// and `$try_publish`).
 macro_rules! async_producer {
-    ($handle:ident, $mode:ty) => {
+    ($handle:ident, $mode:ty, $try_push:ident, $try_publish:ident) => {
+        impl<R, S, W, const N: usize> Step<$handle<R>> for PushStep<S::Item>
+        where
+            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
+            S: Storage,
+            W: WaitStrategy,
+        {
+            type Output = Result<u64, PublishError<S::Item>>;
+            #[inline(always)]
+            fn step(&mut self, p: &mut $handle<R>) -> TaskPoll<Self::Output> {
+                let v = self.0.take().expect("`push_async` polled after completion");
+                push_step(p.$try_push(v), &mut self.0)
+            }
+        }
+
+        impl<R, S, W, const N: usize, F> Step<$handle<R>> for PublishStep<F>
+        where
+            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
+            S: Storage,
+            W: WaitStrategy,
+            F: FnOnce(&mut S::Item),
+        {
+            type Output = Result<u64, PublishError<F>>;
+            #[inline(always)]
+            fn step(&mut self, p: &mut $handle<R>) -> TaskPoll<Self::Output> {
+                let f = self
+                    .0
+                    .take()
+                    .expect("`publish_async` polled after completion");
+                push_step(p.$try_publish(f), &mut self.0)
+            }
+        }
+
         impl<R, S, W, const N: usize> Awaitable for $handle<R>
         where
             R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
@@ -1152,11 +1239,7 @@ macro_rules! async_producer {
             where
                 S::Item: 'a,
             {
-                let mut value = Some(value);
-                Retry::new(self, move |p: &mut Self| {
-                    let v = value.take().expect("`push_async` polled after completion");
-                    push_step(p.try_push(v), &mut value)
-                })
+                Retry::new(self, PushStep(Some(value)))
             }
 
             /// [`publish`](Self::publish) as a future: writes one event in
@@ -1173,15 +1256,11 @@ macro_rules! async_producer {
             where
                 F: FnOnce(&mut S::Item) + 'a,
             {
-                let mut f = Some(f);
-                Retry::new(self, move |p: &mut Self| {
-                    let g = f.take().expect("`publish_async` polled after completion");
-                    push_step(p.try_publish(g), &mut f)
-                })
+                Retry::new(self, PublishStep(Some(f)))
             }
         }
     };
 }
 
-async_producer!(Producer, Single);
-async_producer!(MultiProducer, Multi);
+async_producer!(Producer, Single, try_push_inline, try_publish_inline);
+async_producer!(MultiProducer, Multi, try_push, try_publish);
