@@ -68,9 +68,20 @@
 //! loom and Miri, which model the language and not the CPU, never check).
 //! Uncontended locked instructions on a line the core holds cost little
 //! there; a round trip's time follows its instruction count, about 600 of
-//! whose 1319 are the runtime's own scheduling (the same for every
-//! channel), about 210 this module (registration, wake, the futures), and
-//! about 250 the ring's consume and claim paths.
+//! whose 1319 (rings of capacity 2) were the runtime's own scheduling (the
+//! same for every channel), about 210 this module (registration, wake, the
+//! futures), and about 250 the ring's consume and claim paths. One of
+//! those was a call that did not need to be: the consumer's try, a
+//! closure `Retry::poll` calls from two sites, which LLVM kept out of
+//! line; it is a `Step` type now, whose `step` is always inlined (1319 ->
+//! 1295 at capacity 2, 1380 -> 1357 at capacity 1, kanal 1069 at 1). The
+//! same for the producers' tries, with the single producer's free count
+//! refilled inline from the plain gates instead of its slow path's call
+//! (which a small ring enters on every push or every other one), gave
+//! 1267 and 1294 but cost the SPSC stream 8 instructions per event (65 ->
+//! 73) and the shootout's `spsc_ct` and `3p1c_ct` a tenth of their
+//! throughput, for no step of `pingpong_ct`'s 10 ns clock (190-191 ns
+//! before and after; kanal 180): dropped.
 //!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the

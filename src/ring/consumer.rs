@@ -1242,8 +1242,8 @@ where
 
 /// `Consumer::wait_async`'s try, a `poll`: a type of its own so that it
 /// inlines into both of `Retry::poll`'s call sites (a closure stayed an
-/// out-of-line call there, about 20 of its 50 instructions per wait the
-/// call's own).
+/// out-of-line call there: `examples/async_cost` ping-pong 1319 -> 1295
+/// instructions per round trip with it inlined, rings of capacity 2).
 struct ConsumeStep<F>(F);
 
 impl<R, S, M, W, const N: usize, F> Step<Consumer<R>> for ConsumeStep<F>

@@ -14,7 +14,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::task::Poll as TaskPoll;
 
-use super::async_wait::{AsyncWait, Awaitable, Retry, Spin, Step};
+use super::async_wait::{AsyncWait, Awaitable, Retry, Spin};
 use super::error::{ForcePushError, PublishError};
 use super::sequence::{epoch_of, pack, unpacked_flag, word, Position, EPOCH_SHIFT, WORDS_WRAP};
 use super::shared::{AnyRing, Multi, Ring, Single};
@@ -459,43 +459,6 @@ where
         }
     }
 
-    /// The non-waiting claim of one slot, refilling a spent cache inline
-    /// first: at capacity 2 the cache runs out on every other push (at 1,
-    /// on every push), and a graph whose ends are plain gates (no work
-    /// group) is rescanned here without the slow path's call. The claim
-    /// then checks close and halt as always; a full ring, or a claim that
-    /// starts a new epoch (refilled to none), still takes the slow path.
-    /// Only in the non-waiting pushes (which the async futures try):
-    /// inlined into `claim` itself it cost `ring_cost` 2 to 7 instructions
-    /// per event at burst 1 in register moves.
-    #[inline(always)]
-    fn claim_one_now(&mut self) -> Result<(), Refusal> {
-        if self.free == 0 && self.workers == 0 {
-            self.refill();
-        }
-        self.claim::<false>(1)
-    }
-
-    /// Rescans the plain terminal gates (a graph without work groups at
-    /// its end) and caches the free count: one Acquire load per gate, as
-    /// the slow path's scan, inlined where the cache runs out. Where words
-    /// wrap, a `next` that starts an epoch not yet stored counts none, so
-    /// the slow path stores it before the claim.
-    #[inline(always)]
-    fn refill(&mut self) -> usize {
-        debug_assert_eq!(self.workers, 0);
-        let ring: &Ring<S, Single, W> = &self.ring;
-        let cap = self.mask + 1;
-        let at = self.next.word();
-        let lead = ring.gate_lead(at.wrapping_sub(cap), self.plain, 0, cap);
-        self.free = if WORDS_WRAP && epoch_of(self.next.get()) != ring.epoch_relaxed() {
-            0
-        } else {
-            free_count(at, lead)
-        };
-        self.free
-    }
-
     /// Publishes the `n` claimed slots from `next` on.
     #[inline(always)]
     fn commit(&mut self, n: usize) {
@@ -542,7 +505,10 @@ where
     /// `Full` when no slot is free, or `Closed`/`Halted`.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut S::Item)>(&mut self, f: F) -> Result<u64, PublishError<F>> {
-        self.try_publish_inline(f)
+        match self.claim::<false>(1) {
+            Ok(()) => Ok(self.write_one(f)),
+            Err(r) => Err(r.with(f)),
+        }
     }
 
     /// Moves `value` into the next slot (dropping the slot's old event) and
@@ -566,28 +532,9 @@ where
     /// As for [`try_publish`](Self::try_publish), handing `value` back.
     #[inline]
     pub fn try_push(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        self.try_push_inline(value)
-    }
-
-    /// [`try_push`](Self::try_push), always inlined: an awaiting push's
-    /// try (`PushStep`), where LLVM would keep it a call.
-    #[inline(always)]
-    fn try_push_inline(&mut self, value: S::Item) -> Result<u64, PublishError<S::Item>> {
-        match self.claim_one_now() {
+        match self.claim::<false>(1) {
             Ok(()) => Ok(self.write_one(|slot| *slot = value)),
             Err(r) => Err(r.with(value)),
-        }
-    }
-
-    /// [`try_publish`](Self::try_publish), always inlined (`PublishStep`).
-    #[inline(always)]
-    fn try_publish_inline<F: FnOnce(&mut S::Item)>(
-        &mut self,
-        f: F,
-    ) -> Result<u64, PublishError<F>> {
-        match self.claim_one_now() {
-            Ok(()) => Ok(self.write_one(f)),
-            Err(r) => Err(r.with(f)),
         }
     }
 
@@ -1147,51 +1094,10 @@ fn push_step<T>(
     }
 }
 
-/// `push_async`'s try: the value until it is published. A type of its
-/// own, not a closure, so that the try inlines into `Retry::poll` (a
-/// closure called from its two sites stayed a call).
-struct PushStep<T>(Option<T>);
-
-/// `publish_async`'s try: the closure until it has written its slot.
-struct PublishStep<F>(Option<F>);
-
 /// The futures of both producer handles (one body: `$handle` over a ring
-/// in mode `$mode`, whose non-waiting push and publish are `$try_push`
-/// and `$try_publish`).
+/// in mode `$mode`).
 macro_rules! async_producer {
-    ($handle:ident, $mode:ty, $try_push:ident, $try_publish:ident) => {
-        impl<R, S, W, const N: usize> Step<$handle<R>> for PushStep<S::Item>
-        where
-            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
-            S: Storage,
-            W: WaitStrategy,
-        {
-            type Output = Result<u64, PublishError<S::Item>>;
-            #[inline(always)]
-            fn step(&mut self, p: &mut $handle<R>) -> TaskPoll<Self::Output> {
-                let v = self.0.take().expect("`push_async` polled after completion");
-                push_step(p.$try_push(v), &mut self.0)
-            }
-        }
-
-        impl<R, S, W, const N: usize, F> Step<$handle<R>> for PublishStep<F>
-        where
-            R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
-            S: Storage,
-            W: WaitStrategy,
-            F: FnOnce(&mut S::Item),
-        {
-            type Output = Result<u64, PublishError<F>>;
-            #[inline(always)]
-            fn step(&mut self, p: &mut $handle<R>) -> TaskPoll<Self::Output> {
-                let f = self
-                    .0
-                    .take()
-                    .expect("`publish_async` polled after completion");
-                push_step(p.$try_publish(f), &mut self.0)
-            }
-        }
-
+    ($handle:ident, $mode:ty) => {
         impl<R, S, W, const N: usize> Awaitable for $handle<R>
         where
             R: Deref<Target = Ring<S, $mode, AsyncWait<W, N>>>,
@@ -1246,7 +1152,11 @@ macro_rules! async_producer {
             where
                 S::Item: 'a,
             {
-                Retry::new(self, PushStep(Some(value)))
+                let mut value = Some(value);
+                Retry::new(self, move |p: &mut Self| {
+                    let v = value.take().expect("`push_async` polled after completion");
+                    push_step(p.try_push(v), &mut value)
+                })
             }
 
             /// [`publish`](Self::publish) as a future: writes one event in
@@ -1263,14 +1173,18 @@ macro_rules! async_producer {
             where
                 F: FnOnce(&mut S::Item) + 'a,
             {
-                Retry::new(self, PublishStep(Some(f)))
+                let mut f = Some(f);
+                Retry::new(self, move |p: &mut Self| {
+                    let g = f.take().expect("`publish_async` polled after completion");
+                    push_step(p.try_publish(g), &mut f)
+                })
             }
         }
     };
 }
 
-async_producer!(Producer, Single, try_push_inline, try_publish_inline);
-async_producer!(MultiProducer, Multi, try_push, try_publish);
+async_producer!(Producer, Single);
+async_producer!(MultiProducer, Multi);
 
 #[cfg(test)]
 mod tests {
@@ -1285,9 +1199,9 @@ mod tests {
     }
 
     /// At capacity 1 and 2 the cached free count runs out on every push
-    /// or every other one, and the claim refills it inline from the
-    /// plain gates: it must take the slowest gate, and refuse on a halted
-    /// or closing ring even with slots free.
+    /// or every other one, the case the async ping-pong makes hot: a
+    /// refill must take the slowest gate, and refuse on a halted or
+    /// closing ring even with slots free.
     #[test]
     fn small_ring_refills_from_the_slowest_gate_and_still_refuses() {
         for cap in [1usize, 2] {
@@ -1319,9 +1233,9 @@ mod tests {
         }
     }
 
-    /// A close asked for while slots are free is honoured by the claim
-    /// that would refill: the producer reports `Closed`, consumers drain
-    /// and then see the ring closed.
+    /// A close asked for while slots are free is honoured by the next
+    /// claim: the producer reports `Closed`, consumers drain and then see
+    /// the ring closed.
     #[test]
     fn small_ring_refill_honours_a_requested_close() {
         let ring = ring(2, 1);
