@@ -1186,7 +1186,7 @@ macro_rules! async_producer {
 async_producer!(Producer, Single);
 async_producer!(MultiProducer, Multi);
 
-#[cfg(test)]
+#[cfg(all(test, feature = "alloc"))]
 mod tests {
     use alloc::vec::Vec;
 
