@@ -68,20 +68,26 @@
 //! loom and Miri, which model the language and not the CPU, never check).
 //! Uncontended locked instructions on a line the core holds cost little
 //! there; a round trip's time follows its instruction count, about 600 of
-//! whose 1319 (rings of capacity 2) were the runtime's own scheduling (the
-//! same for every channel), about 210 this module (registration, wake, the
-//! futures), and about 250 the ring's consume and claim paths. One of
-//! those was a call that did not need to be: the consumer's try, a
-//! closure `Retry::poll` calls from two sites, which LLVM kept out of
-//! line; it is a `Step` type now, whose `step` is always inlined (1319 ->
-//! 1295 at capacity 2, 1380 -> 1357 at capacity 1, kanal 1069 at 1). The
-//! same for the producers' tries, with the single producer's free count
-//! refilled inline from the plain gates instead of its slow path's call
-//! (which a small ring enters on every push or every other one), gave
-//! 1267 and 1294 but cost the SPSC stream 8 instructions per event (65 ->
-//! 73) and the shootout's `spsc_ct` and `3p1c_ct` a tenth of their
-//! throughput, for no step of `pingpong_ct`'s 10 ns clock (190-191 ns
-//! before and after; kanal 180): dropped.
+//! whose 1319 are the runtime's own scheduling (the same for every
+//! channel), about 210 this module (registration, wake, the futures), and
+//! about 250 the ring's consume and claim paths.
+//!
+//! Two calls on that path were made inline and dropped (issue 15, same
+//! measures; the shootout alternating old and new binaries, load 3.3-3.7):
+//! the consumer's try, a closure `Retry::poll` calls from two sites which
+//! LLVM keeps out of line, as a type whose `step` is `#[inline(always)]`
+//! (ping-pong 1319 -> 1295 instructions per round trip at capacity 2,
+//! 1380 -> 1357 at 1; SPSC 65 -> 66 per event), and in addition the
+//! producers' tries the same way, with the single producer's spent free
+//! count refilled inline from the plain gates instead of by its slow
+//! path's call, which a small ring makes on every push or every other one
+//! (1267 and 1294; SPSC 73). At capacity 2 neither moved `pingpong_ct`
+//! out of its 10 ns clock step (190-191 ns before and after); at capacity
+//! 1, which the shootout gives every queue, the second took it from 200
+//! to 190 ns (kanal 180: still missed). Both cost throughput: `spsc_ct`
+//! 235 -> 220 M events/s for the first (3 runs each), about a tenth of
+//! `spsc_ct` and `3p1c_ct` for the second (commit `6ec30bb` on branch
+//! `async15e` holds it).
 //!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
@@ -593,29 +599,11 @@ impl<'a, H: Awaitable, Op> Retry<'a, H, Op> {
 // `&mut`, so moving the future between polls is fine.
 impl<H: Awaitable, Op> Unpin for Retry<'_, H, Op> {}
 
-/// The operation a [`Retry`] re-tries: one non-waiting try on the handle,
-/// `Pending` when it would have to wait. Any `FnMut(&mut H) -> Poll<T>`
-/// closure is one; a handle whose try should be inlined at both of
-/// `Retry::poll`'s call sites (a closure is a function of its own, which
-/// LLVM keeps out of line when it is called twice) implements it on a
-/// type of its own with an `#[inline(always)]` `step`.
-pub(super) trait Step<H> {
-    /// What the operation completes with.
-    type Output;
-    /// One try.
-    fn step(&mut self, handle: &mut H) -> TaskPoll<Self::Output>;
-}
-
-impl<H, T, F: FnMut(&mut H) -> TaskPoll<T>> Step<H> for F {
+impl<H: Awaitable, Op, T> Future for Retry<'_, H, Op>
+where
+    Op: FnMut(&mut H) -> TaskPoll<T>,
+{
     type Output = T;
-    #[inline(always)]
-    fn step(&mut self, handle: &mut H) -> TaskPoll<T> {
-        self(handle)
-    }
-}
-
-impl<H: Awaitable, Op: Step<H>> Future for Retry<'_, H, Op> {
-    type Output = Op::Output;
 
     /// Always inlined into the awaiting task's state machine (the
     /// operation `op` stays a call): left to LLVM, which keeps it out of
@@ -625,7 +613,7 @@ impl<H: Awaitable, Op: Step<H>> Future for Retry<'_, H, Op> {
     /// 97 -> 65 instructions per event (`spsc`), 1394 -> 1319 per round
     /// trip (`pingpong`).
     #[inline(always)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<Op::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
         let try_first = match this.slot {
             // Polled again (woken, as a rule): keep the cell, but take it
@@ -642,14 +630,14 @@ impl<H: Awaitable, Op: Step<H>> Future for Retry<'_, H, Op> {
             None => this.handle.may_proceed() || this.handle.spun_ready(),
         };
         if try_first {
-            if let TaskPoll::Ready(v) = this.op.step(this.handle) {
+            if let TaskPoll::Ready(v) = (this.op)(this.handle) {
                 this.handle.disarm(&mut this.slot);
                 return TaskPoll::Ready(v);
             }
             // A handle without a cheap check (a producer) learns only from
             // the operation that it has to wait: spin now, then try again.
             if !H::CHEAP_CHECK && this.handle.spun_ready() {
-                if let TaskPoll::Ready(v) = this.op.step(this.handle) {
+                if let TaskPoll::Ready(v) = (this.op)(this.handle) {
                     this.handle.disarm(&mut this.slot);
                     return TaskPoll::Ready(v);
                 }
@@ -662,7 +650,7 @@ impl<H: Awaitable, Op: Step<H>> Future for Retry<'_, H, Op> {
         if !this.handle.may_proceed() {
             return TaskPoll::Pending;
         }
-        match this.op.step(this.handle) {
+        match (this.op)(this.handle) {
             TaskPoll::Ready(v) => {
                 this.handle.disarm(&mut this.slot);
                 TaskPoll::Ready(v)

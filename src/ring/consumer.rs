@@ -17,7 +17,7 @@ use core::marker::PhantomData;
 use core::ops::Deref;
 use core::task::Poll as TaskPoll;
 
-use super::async_wait::{AsyncWait, Awaitable, Retry, Spin, Step};
+use super::async_wait::{AsyncWait, Awaitable, Retry, Spin};
 use super::error::ConsumeError;
 use super::sequence::{distance, pack, word, Position};
 use super::shared::{AnyRing, Mode, Node, Ring};
@@ -288,14 +288,6 @@ where
         max: usize,
         mut handler: F,
     ) -> Poll {
-        self.poll_inline(max, &mut handler)
-    }
-
-    /// [`poll_limit`](Self::poll_limit), always inlined: the body of an
-    /// awaiting consumer's try (`ConsumeStep`), where LLVM would keep it a
-    /// call.
-    #[inline(always)]
-    fn poll_inline<F: FnMut(&S::Item, u64, bool)>(&mut self, max: usize, handler: &mut F) -> Poll {
         let max = max.max(1);
         let n = self.refresh(max).min(max);
         if n == 0 {
@@ -305,7 +297,7 @@ where
         if self.halted() {
             return Poll::Halted;
         }
-        Poll::Processed(self.run(n, handler))
+        Poll::Processed(self.run(n, &mut handler))
     }
 
     /// Hands the `n >= 1` events from `next` on to `handler` and releases
@@ -1231,33 +1223,12 @@ where
     /// `Halted`.
     pub fn wait_async<'a, F>(
         &'a mut self,
-        handler: F,
+        mut handler: F,
     ) -> impl Future<Output = Result<usize, ConsumeError>> + 'a
     where
         F: FnMut(&S::Item, u64, bool) + 'a,
     {
-        Retry::new(self, ConsumeStep(handler))
-    }
-}
-
-/// `Consumer::wait_async`'s try, a `poll`: a type of its own so that it
-/// inlines into both of `Retry::poll`'s call sites (a closure stayed an
-/// out-of-line call there: `examples/async_cost` ping-pong 1319 -> 1295
-/// instructions per round trip with it inlined, rings of capacity 2).
-struct ConsumeStep<F>(F);
-
-impl<R, S, M, W, const N: usize, F> Step<Consumer<R>> for ConsumeStep<F>
-where
-    R: Deref<Target = Ring<S, M, AsyncWait<W, N>>>,
-    S: Storage,
-    M: Mode,
-    W: WaitStrategy,
-    F: FnMut(&S::Item, u64, bool),
-{
-    type Output = Result<usize, ConsumeError>;
-    #[inline(always)]
-    fn step(&mut self, c: &mut Consumer<R>) -> TaskPoll<Self::Output> {
-        async_step(c.poll_inline(usize::MAX, &mut self.0))
+        Retry::new(self, move |c: &mut Self| async_step(c.poll(&mut handler)))
     }
 }
 
