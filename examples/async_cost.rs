@@ -15,7 +15,8 @@
 //! `spsc_ct`), both on a current-thread tokio runtime. Run it twice with
 //! different `n` and divide the difference of the totals by the difference
 //! of the `n`s: set-up cost cancels out. `PING_CAP=k` sets the ping-pong
-//! rings' capacity (2 by default, as the shootout's); `MT2=1` runs on a
+//! rings' capacity (1 by default, as the shootout's, whose peers get 1
+//! too); `MT2=1` runs on a
 //! 2-worker runtime instead (for timing; the elapsed time is printed).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
@@ -37,7 +38,7 @@ async fn latchfree_pingpong(n: u64) -> u64 {
     let cap = std::env::var("PING_CAP")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(1);
     let (there, back) = (ring(cap), ring(cap));
     let mut g1 = Ring::graph(there.clone()).expect("graph");
     let mut c1 = g1.consumer(&[]).expect("gate");

@@ -31,6 +31,9 @@ use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Ring, Sing
 use crate::report::{Better, Report};
 
 const CAP: usize = 1024;
+/// Every queue's capacity in `pingpong` (latchfree's ring and each peer's
+/// channel alike): a round trip has one event in flight per queue.
+const PING_CAP: usize = 1;
 const ROUNDS: usize = 5;
 
 fn events() -> u64 {
@@ -273,7 +276,7 @@ fn pingpong_imps() -> Vec<PingImp> {
     ]
 }
 
-/// One peer's ping-pong: two channels of capacity 1 (`$chan`), an echo
+/// One peer's ping-pong: two channels of capacity `PING_CAP` (`$chan`), an echo
 /// task.
 macro_rules! peer_ping {
     ($name:ident, $label:literal, $chan:expr, |$tx:ident, $v:ident| $send:expr, |$rx:ident| $recv:expr) => {
@@ -310,28 +313,28 @@ macro_rules! peer_ping {
 peer_ping!(
     thingbuf_ping,
     "thingbuf",
-    thingbuf::mpsc::channel::<u64>(1),
+    thingbuf::mpsc::channel::<u64>(PING_CAP),
     |tx, v| tx.send(v).await.unwrap(),
     |rx| rx.recv().await
 );
 peer_ping!(
     kanal_ping,
     "kanal",
-    kanal::bounded_async::<u64>(1),
+    kanal::bounded_async::<u64>(PING_CAP),
     |tx, v| tx.send(v).await.unwrap(),
     |rx| rx.recv().await.ok()
 );
 peer_ping!(
     async_channel_ping,
     "async-channel",
-    async_channel::bounded::<u64>(1),
+    async_channel::bounded::<u64>(PING_CAP),
     |tx, v| tx.send(v).await.unwrap(),
     |rx| rx.recv().await.ok()
 );
 peer_ping!(
     flume_ping,
     "flume",
-    flume::bounded::<u64>(1),
+    flume::bounded::<u64>(PING_CAP),
     |tx, v| tx.send_async(v).await.unwrap(),
     |rx| rx.recv_async().await.ok()
 );
@@ -341,7 +344,7 @@ fn latchfree_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
     type R = Ring<Heap<u64>, Single, AsyncWait<BusySpin, 2>>;
     let mk = || -> Arc<R> {
         Arc::new(Ring::with_wait(
-            Heap::with_capacity(2).unwrap(),
+            Heap::with_capacity(PING_CAP).unwrap(),
             AsyncWait::with(BusySpin),
         ))
     };
@@ -379,8 +382,8 @@ fn latchfree_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
 
 fn tokio_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
     rt.block_on(async move {
-        let (tx1, mut rx1) = tokio::sync::mpsc::channel::<u64>(1);
-        let (tx2, mut rx2) = tokio::sync::mpsc::channel::<u64>(1);
+        let (tx1, mut rx1) = tokio::sync::mpsc::channel::<u64>(PING_CAP);
+        let (tx2, mut rx2) = tokio::sync::mpsc::channel::<u64>(PING_CAP);
         let echo = tokio::spawn(async move {
             while let Some(v) = rx1.recv().await {
                 tx2.send(v).await.unwrap();

@@ -56,6 +56,39 @@
 //! makes multi-producer stamps contend), so the fence stays: it is the
 //! price of an awaitable ring, paid only by rings that choose `AsyncWait`.
 //!
+//! Two ways to save atomic read-modify-writes were measured and dropped
+//! (issue 15, ping-pong on a current-thread tokio runtime, the
+//! `async_cost` example under cachegrind and by CPU time on a 2-core EPYC
+//! VM): keeping a handle's cell between its waits instead of claiming and
+//! giving it back per wait (prototyped: two fewer per wait, but 8 more
+//! instructions per round trip for the bookkeeping, and 3% more CPU
+//! time), and leaving out `arm`'s fence on x86, where the `lock`ed
+//! `fetch_or` before it already orders like one (one fewer per wait, 2
+//! fewer instructions, 2% less CPU time: not worth shipping a path that
+//! loom and Miri, which model the language and not the CPU, never check).
+//! Uncontended locked instructions on a line the core holds cost little
+//! there; a round trip's time follows its instruction count, about 600 of
+//! whose 1319 are the runtime's own scheduling (the same for every
+//! channel), about 210 this module (registration, wake, the futures), and
+//! about 250 the ring's consume and claim paths.
+//!
+//! Two calls on that path were made inline and dropped (issue 15, same
+//! measures; the shootout alternating old and new binaries, load 3.3-3.7):
+//! the consumer's try, a closure `Retry::poll` calls from two sites which
+//! LLVM keeps out of line, as a type whose `step` is `#[inline(always)]`
+//! (ping-pong 1319 -> 1295 instructions per round trip at capacity 2,
+//! 1380 -> 1357 at 1; SPSC 65 -> 66 per event), and in addition the
+//! producers' tries the same way, with the single producer's spent free
+//! count refilled inline from the plain gates instead of by its slow
+//! path's call, which a small ring makes on every push or every other one
+//! (1267 and 1294; SPSC 73). At capacity 2 neither moved `pingpong_ct`
+//! out of its 10 ns clock step (190-191 ns before and after); at capacity
+//! 1, which the shootout gives every queue, the second took it from 200
+//! to 190 ns (kanal 180: still missed). Both cost throughput: `spsc_ct`
+//! 235 -> 220 M events/s for the first (3 runs each), about a tenth of
+//! `spsc_ct` and `3p1c_ct` for the second (commit `6ec30bb` on branch
+//! `async15e` holds it).
+//!
 //! A woken future re-registers on every poll, so one cell per future is
 //! enough, and it keeps its cell until it completes or is dropped (then the
 //! cell is emptied and its bit cleared); an `EventStream` or `EventSink`
@@ -572,6 +605,14 @@ where
 {
     type Output = T;
 
+    /// Always inlined into the awaiting task's state machine (the
+    /// operation `op` stays a call): left to LLVM, which keeps it out of
+    /// line even with `#[inline]`, every `push_async` pays a call that
+    /// moves the value in and the result out, and nothing around it folds
+    /// away. Measured with `examples/async_cost.rs` under cachegrind:
+    /// 97 -> 65 instructions per event (`spsc`), 1394 -> 1319 per round
+    /// trip (`pingpong`).
+    #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
         let try_first = match this.slot {

@@ -1189,3 +1189,68 @@ macro_rules! async_producer {
 
 async_producer!(Producer, Single);
 async_producer!(MultiProducer, Multi);
+
+#[cfg(all(test, feature = "alloc"))]
+mod tests {
+    use alloc::vec::Vec;
+
+    use crate::ring::{BusySpin, Heap, Poll, PublishError, Ring, Single};
+
+    type R = Ring<Heap<u32>, Single, BusySpin>;
+
+    fn ring(cap: usize, gates: usize) -> R {
+        Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin)
+    }
+
+    /// At capacity 1 and 2 the cached free count runs out on every push
+    /// or every other one, the case the async ping-pong makes hot: a
+    /// refill must take the slowest gate, and refuse on a halted or
+    /// closing ring even with slots free.
+    #[test]
+    fn small_ring_refills_from_the_slowest_gate_and_still_refuses() {
+        for cap in [1usize, 2] {
+            let ring = ring(cap, 2);
+            let mut g = Ring::graph(&ring).unwrap();
+            let mut a = g.consumer(&[]).unwrap();
+            let mut b = g.consumer(&[]).unwrap();
+            let mut p = g.single_producer().unwrap();
+            for round in 0..5u32 {
+                for i in 0..cap as u32 {
+                    assert_eq!(p.try_push(round * 10 + i).map(|_| ()), Ok(()));
+                }
+                assert!(matches!(p.try_push(99), Err(PublishError::Full(99))));
+                assert_eq!(a.poll(|_, _, _| ()), Poll::Processed(cap));
+                // `b` still holds every slot: the refill must not count `a`'s.
+                assert!(
+                    matches!(p.try_push(99), Err(PublishError::Full(99))),
+                    "capacity {cap}: a slot the second gate still holds was claimed"
+                );
+                let mut got = Vec::new();
+                assert_eq!(b.poll(|e, _, _| got.push(*e)), Poll::Processed(cap));
+                let want: Vec<u32> = (0..cap as u32).map(|i| round * 10 + i).collect();
+                assert_eq!(got, want);
+            }
+            // Slots are free (both gates moved on), but the ring is halted.
+            ring.halt();
+            assert!(matches!(p.try_push(7), Err(PublishError::Halted(7))));
+            assert!(matches!(p.publish(|_| ()), Err(PublishError::Halted(_))));
+        }
+    }
+
+    /// A close asked for while slots are free is honoured by the next
+    /// claim: the producer reports `Closed`, consumers drain and then see
+    /// the ring closed.
+    #[test]
+    fn small_ring_refill_honours_a_requested_close() {
+        let ring = ring(2, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Processed(2));
+        ring.close();
+        assert!(matches!(p.try_push(3), Err(PublishError::Closed(3))));
+        assert_eq!(c.poll(|_, _, _| ()), Poll::Closed);
+    }
+}
