@@ -24,6 +24,12 @@
 //! removes its threads reported (warm-up included), so an implementation
 //! that drops work is caught before its time is recorded.
 //!
+//! `MAPL=1` runs only the latency rows: insert tail latency from 4
+//! threads, read latency while another thread grows the map from empty to
+//! 2^22 keys (`MAPG_LOG2` sizes it), and per-operation latency of a
+//! get/insert/remove mix from 2 threads. `MAPM=1` runs only bytes per
+//! entry.
+//!
 //! `MAPF=<text>` runs only the workload rows whose "scenario impl" contains
 //! `<text>` (e.g. `MAPF="ReadHeavy 98/1/1/0 1t"`) and skips the latency and
 //! memory rows and the DRAM-resident half: for profiling one contender.
@@ -517,6 +523,14 @@ pub fn run(r: &mut Report) {
         memory(r);
         return;
     }
+    // `MAPL=1`: only the latency rows (insert tail, read during growth,
+    // mixed operations).
+    if std::env::var("MAPL").is_ok() {
+        latency(r);
+        growth_latency(r);
+        mixed_latency(r);
+        return;
+    }
     let rounds = ROUNDS.load(Ordering::Relaxed);
     r.note(&format!(
         "map: workloads (2^{KEY_BITS} keys, maps built with room for them, {} timed ops \
@@ -566,6 +580,8 @@ pub fn run(r: &mut Report) {
     ));
     if filter.is_none() {
         latency(r);
+        growth_latency(r);
+        mixed_latency(r);
         memory(r);
         #[cfg(target_pointer_width = "64")]
         if std::env::var("MAPB_LOG2").as_deref() != Ok("0") {
@@ -624,6 +640,215 @@ fn latency(r: &mut Report) {
         "RwLock<HashMap>",
         &RwLock::new(StdMap::with_hasher(Hasher::new())),
     );
+}
+
+/// Keys the growth-latency writer inserts: 2^22 (issue 13), or
+/// 2^`MAPG_LOG2`; 2^14 in a debug build.
+fn growth_keys() -> u64 {
+    let log2: u32 = std::env::var("MAPG_LOG2")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if cfg!(debug_assertions) { 14 } else { 22 });
+    1 << log2.min(30)
+}
+
+/// Every contender, empty and built with no room (it grows from nothing).
+fn empty_contenders() -> Vec<(&'static str, Make)> {
+    vec![
+        ("latchfree", || Box::new(latchfree_map())),
+        ("dashmap", || {
+            Box::new(dashmap::DashMap::with_hasher(Hasher::new()))
+        }),
+        ("papaya", || {
+            Box::new(papaya::HashMap::builder().hasher(Hasher::new()).build())
+        }),
+        ("RwLock<HashMap>", || {
+            Box::new(RwLock::new(StdMap::with_hasher(Hasher::new())))
+        }),
+    ]
+}
+
+/// A latency histogram in nanoseconds (1 ns to 60 s, 3 digits).
+fn histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("bounds")
+}
+
+/// One histogram's p50/p99/p99.9/max, in that order.
+fn quantiles(h: &hdrhistogram::Histogram<u64>) -> [f64; 4] {
+    [
+        h.value_at_quantile(0.5) as f64,
+        h.value_at_quantile(0.99) as f64,
+        h.value_at_quantile(0.999) as f64,
+        h.max() as f64,
+    ]
+}
+
+/// Names of the four latency metrics, as `quantiles` orders them.
+const QUANTILE_METRICS: [&str; 4] = ["ns_p50", "ns_p99", "ns_p99.9", "ns_max"];
+
+/// Records each contender's rounds of `quantiles` as median rows.
+fn add_quantile_rows(r: &mut Report, scenario: &str, samples: &[(&'static str, Vec<[f64; 4]>)]) {
+    for (imp, rounds) in samples {
+        for (i, metric) in QUANTILE_METRICS.iter().enumerate() {
+            let s: Vec<f64> = rounds.iter().map(|q| q[i]).collect();
+            r.add_rounds("map", scenario, imp, metric, &s, Better::Lower);
+        }
+    }
+}
+
+/// The `_co` rows' intended interval between a reader's lookups (ns).
+const CO_INTERVAL_NS: u64 = 250;
+
+/// Read latency while another thread grows the map from empty to
+/// `growth_keys()` entries (issue 13: what never-blocking readers buy).
+/// The reader looks up keys the writer has already inserted (a uniformly
+/// random one of them each time), so every lookup must hit: a miss fails
+/// the run. Each lookup is timed alone; the contenders run interleaved,
+/// `min(--rounds, 3)` rounds, each on a fresh map.
+///
+/// A reader blocked by a resize makes one slow sample however long it
+/// waits, so a single reader's raw p99.9 hides the resizes (they land in
+/// `ns_max`). The `_co` rows correct for that coordinated omission
+/// (HdrHistogram's `record_correct`): a reader that meant to look up once
+/// every `CO_INTERVAL_NS` counts the lookups a stall kept it from making,
+/// as a service's callers would have waited.
+fn growth_latency(r: &mut Report) {
+    let keys = growth_keys();
+    let rounds = ROUNDS.load(Ordering::Relaxed).clamp(1, 3);
+    // Per contender: its rounds' raw quantiles and corrected p99/p99.9.
+    #[allow(clippy::type_complexity)]
+    let mut samples: Vec<(&'static str, Vec<[f64; 4]>, Vec<[f64; 2]>)> = Vec::new();
+    for _ in 0..rounds {
+        for (imp, make) in empty_contenders() {
+            let m = make();
+            let m = m.as_ref();
+            // How many keys the writer has inserted; Release after each
+            // insert returns, so a reader that sees `n` finds keys `0..n`.
+            let inserted = std::sync::atomic::AtomicU64::new(0);
+            let (hist, co, lookups) = std::thread::scope(|s| {
+                let reader = s.spawn(|| {
+                    let mut h = histogram();
+                    let mut co = histogram();
+                    let mut rng = Rng(0x2545_F491);
+                    let mut lookups = 0u64;
+                    loop {
+                        let n = inserted.load(Ordering::Acquire);
+                        if n == keys {
+                            break;
+                        }
+                        if n == 0 {
+                            std::hint::spin_loop();
+                            continue;
+                        }
+                        let k = scramble(rng.next() % n);
+                        let t0 = Instant::now();
+                        let hit = m.get(k);
+                        let ns = t0.elapsed().as_nanos() as u64;
+                        assert!(hit, "{imp}: a key inserted before the lookup is missing");
+                        h.saturating_record(ns.max(1));
+                        co.record_correct(ns.max(1), CO_INTERVAL_NS)
+                            .expect("in bounds");
+                        lookups += 1;
+                    }
+                    (h, co, lookups)
+                });
+                for i in 0..keys {
+                    m.insert(scramble(i), i);
+                    inserted.store(i + 1, Ordering::Release);
+                }
+                reader.join().expect("reader")
+            });
+            assert_eq!(m.len() as u64, keys, "{imp}: size after the growth");
+            assert!(lookups > 0, "{imp}: the reader ran no lookup");
+            let q = quantiles(&hist);
+            let c = [
+                co.value_at_quantile(0.99) as f64,
+                co.value_at_quantile(0.999) as f64,
+            ];
+            match samples.iter_mut().find(|s| s.0 == imp) {
+                Some(s) => {
+                    s.1.push(q);
+                    s.2.push(c);
+                }
+                None => samples.push((imp, vec![q], vec![c])),
+            }
+        }
+    }
+    let sc = format!("read latency during growth to 2^{}", keys.trailing_zeros());
+    let raw: Vec<_> = samples.iter().map(|s| (s.0, s.1.clone())).collect();
+    add_quantile_rows(r, &sc, &raw);
+    for (imp, _, c) in &samples {
+        for (i, metric) in ["ns_p99_co", "ns_p99.9_co"].iter().enumerate() {
+            let v: Vec<f64> = c.iter().map(|q| q[i]).collect();
+            r.add_rounds("map", &sc, imp, metric, &v, Better::Lower);
+        }
+    }
+}
+
+/// Per-operation latency of a 90/5/5 get/insert/remove mix from 2 threads
+/// on a map prefilled as the workloads are (built with room for the
+/// universe, 3/4 full); each operation timed alone. Checks the final size
+/// against the net inserts, as the workloads do.
+fn mixed_latency(r: &mut Report) {
+    const PER_THREAD: u64 = 500_000;
+    let rounds = ROUNDS.load(Ordering::Relaxed).clamp(1, 3);
+    let mut samples: Vec<(&'static str, Vec<[f64; 4]>)> = Vec::new();
+    for _ in 0..rounds {
+        for (imp, make) in contenders(2) {
+            let m = make();
+            let m = m.as_ref();
+            let mut net = prefill(m);
+            let barrier = Barrier::new(2);
+            let (hist, delta) = std::thread::scope(|s| {
+                let hs: Vec<_> = (0..2u64)
+                    .map(|t| {
+                        let barrier = &barrier;
+                        s.spawn(move || {
+                            let mut h = histogram();
+                            let mut rng = Rng(0x9E37_79B9 + t * 0x1234_5678);
+                            let mut delta = 0i64;
+                            barrier.wait();
+                            for _ in 0..PER_THREAD {
+                                let x = rng.next();
+                                let k = scramble((x & 0xFFFF_FFFF) % KEYS);
+                                let pct = (x >> 32) % 100;
+                                let t0 = Instant::now();
+                                if pct < 90 {
+                                    std::hint::black_box(m.get(k));
+                                } else if pct < 95 {
+                                    delta += i64::from(m.insert(k, pct));
+                                } else {
+                                    delta -= i64::from(m.remove(k));
+                                }
+                                h.saturating_record((t0.elapsed().as_nanos() as u64).max(1));
+                            }
+                            (h, delta)
+                        })
+                    })
+                    .collect();
+                let mut all = histogram();
+                let mut delta = 0;
+                for h in hs {
+                    let (hist, d) = h.join().expect("mixed latency thread");
+                    all.add(hist).expect("same bounds");
+                    delta += d;
+                }
+                (all, delta)
+            });
+            net += delta;
+            assert_eq!(
+                m.len() as i64,
+                net,
+                "{imp}: size does not match the operations"
+            );
+            let q = quantiles(&hist);
+            match samples.iter_mut().find(|s| s.0 == imp) {
+                Some(s) => s.1.push(q),
+                None => samples.push((imp, vec![q])),
+            }
+        }
+    }
+    add_quantile_rows(r, "op latency 2t, 90/5/5 get/insert/remove", &samples);
 }
 
 /// Heap bytes per entry after inserting 2^20 `u64 -> u64` entries from one
