@@ -122,23 +122,45 @@ fn errors_and_panics_reach_the_callback() {
     assert_eq!(failed.load(Ordering::Relaxed), 4);
 }
 
+/// `try_push` and `push_timeout` on a full queue say `Full`. The flusher
+/// is held inside the handler by a hand-shake, not by timing: the test
+/// used to sleep 20 ms and assume the flusher had taken item 0 by then.
+/// Under Miri's virtual clock (a few microseconds per basic block) 20 ms
+/// is a few thousand blocks, less than starting the flusher thread takes
+/// on some schedules (seed 19): item 0 was still queued, `try_push(2)`
+/// found the queue full (rightly), its `unwrap` panicked, and the
+/// unwinding drop of the batcher joined the flusher, which had gone on to
+/// wait at a barrier for the test: a deadlock instead of a failure.
 #[test]
-fn try_push_full_and_many_flushers() {
-    let gate = StdArc::new(std::sync::Barrier::new(2));
-    let g2 = gate.clone();
+fn try_push_and_push_timeout_on_a_full_queue() {
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    // The handler must be `Clone`; one flusher uses it.
+    let release_rx = StdArc::new(StdMutex::new(release_rx));
     let first = StdArc::new(AtomicBool::new(true));
     let b = Batcher::builder::<()>()
         .max_items(1)
         .queue_capacity(2)
         .build(move |_b: &mut Vec<u32>| {
             if first.swap(false, Ordering::SeqCst) {
-                g2.wait();
+                let _ = entered_tx.send(());
+                // Until released, or until the test drops `release` (a
+                // failed assertion unwinding): it fails, never hangs.
+                let _ = release_rx.lock().unwrap().recv();
             }
             Ok(())
         })
         .unwrap();
+    // Declared after `b`, so an unwinding test drops it first and lets
+    // the held flusher go before `b`'s drop joins it.
+    let release = release_tx;
     b.push(0).unwrap();
-    thread::sleep(Duration::from_millis(20));
+    // The flusher is in the handler with item 0: it moved it out of its
+    // slot and released the slot before shipping (the channel orders that
+    // before what follows), so the queue is empty and holds two.
+    entered
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the flusher took item 0 within 10 s");
     b.try_push(1).unwrap();
     b.try_push(2).unwrap();
     assert!(b.try_push(3).unwrap_err().is_full());
@@ -146,10 +168,14 @@ fn try_push_full_and_many_flushers() {
         .push_timeout(3, Duration::from_millis(5))
         .unwrap_err()
         .is_full());
-    gate.wait();
+    release.send(()).unwrap();
     b.close();
-    assert_eq!(b.metrics().delivered, 3);
+    let m = b.metrics();
+    assert_eq!((m.accepted, m.rejected, m.delivered), (3, 2, 3));
+}
 
+#[test]
+fn many_flushers_flush_everything() {
     let seen = StdArc::new(StdAtomic::new(0));
     let s2 = seen.clone();
     let b = Batcher::builder::<()>()
@@ -166,6 +192,8 @@ fn try_push_full_and_many_flushers() {
     }
     b.flush();
     assert_eq!(seen.load(Ordering::Relaxed), n as usize);
+    b.close();
+    assert_eq!(b.metrics().delivered, n as usize);
 }
 
 // ---- The streamed batcher (`build_stream`): batches made in the task. ----
