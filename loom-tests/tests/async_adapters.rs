@@ -126,3 +126,88 @@ fn room_register_races_release() {
         assert_eq!(c.poll(|e, _, _| assert_eq!(*e, 2)), RingPoll::Processed(1));
     });
 }
+
+/// Two flushers (a work group) free a full queue's slot while an async
+/// pusher awaits room: the `push_async` hang with two flushers. A worker
+/// that loses the claim race to the other stores its word idle over the
+/// busy announcement a pusher may have counted as holding the slot the
+/// winner freed; its poll returns `Idle`, yet it made room, so it notifies
+/// too (`Worker::released`, as the batcher's flusher does). Notifying only
+/// after a poll that handled events, this deadlocks: the pusher's re-try
+/// saw the loser's announcement, and the winner's notify came before the
+/// pusher registered.
+#[test]
+fn room_work_group_claim_race_releases() {
+    use latchfree::__loom::Room;
+    use latchfree::ring::{BusySpin, Heap, Multi, Poll as RingPoll, PublishError, Ring};
+    use loom::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Poll;
+
+    model(|| {
+        let ring: Arc<Ring<Heap<usize>, Multi, BusySpin>> = Arc::new(Ring::with_wait(
+            Heap::builder(1).gates(3).build().unwrap(),
+            BusySpin,
+        ));
+        let room = Arc::new(Room::new());
+        let handled = Arc::new(AtomicUsize::new(0));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let workers = g.work_group_vec(2, &[]).unwrap();
+        let mut p = g.multi_producer().unwrap();
+        p.push(1).unwrap();
+        let pusher = {
+            let room = room.clone();
+            thread::spawn(move || {
+                let mut id = None;
+                let mut item = Some(2);
+                block_on(poll_fn(|cx| {
+                    let mut armed = false;
+                    loop {
+                        match p.try_push(item.take().unwrap()) {
+                            Ok(_) => {
+                                room.forget(&mut id);
+                                return Poll::Ready(());
+                            }
+                            Err(PublishError::Full(v)) => {
+                                item = Some(v);
+                                if armed {
+                                    return Poll::Pending;
+                                }
+                                room.register(&mut id, cx.waker());
+                                armed = true;
+                            }
+                            Err(_) => unreachable!(),
+                        }
+                    }
+                }));
+            })
+        };
+        let flushers: Vec<_> = workers
+            .into_iter()
+            .map(|mut w| {
+                let room = room.clone();
+                let handled = handled.clone();
+                thread::spawn(move || {
+                    let r = w.poll(|e, _, _| {
+                        handled.fetch_add(*e, Ordering::Relaxed);
+                    });
+                    // The flusher's rule (`Source::poll`, `absorb`).
+                    if matches!(r, RingPoll::Processed(_)) || w.released() {
+                        room.notify();
+                    }
+                    w
+                })
+            })
+            .collect();
+        let mut ws: Vec<_> = flushers.into_iter().map(|t| t.join().unwrap()).collect();
+        pusher.join().unwrap();
+        // Item 1 went to exactly one worker, item 2 (pushed in time for
+        // the other, or not) to one worker at most.
+        if handled.load(Ordering::Relaxed) == 1 {
+            let r = ws[0].poll(|e, _, _| {
+                handled.fetch_add(*e, Ordering::Relaxed);
+            });
+            assert_eq!(r, RingPoll::Processed(1));
+        }
+        assert_eq!(handled.load(Ordering::Relaxed), 3);
+    });
+}

@@ -822,6 +822,8 @@ where
     /// panicked on an earlier one; handled first by the next poll.
     backlog: (u64, u64),
     busy: bool,
+    /// The last poll stored an idle word over a busy one ([`Worker::released`]).
+    released: bool,
     /// As `Consumer::spin`.
     spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
@@ -851,6 +853,7 @@ where
             group,
             backlog: (0, 0),
             busy: false,
+            released: false,
             spin: Spin::new(),
             _not_sync: PhantomData,
         }
@@ -887,8 +890,35 @@ where
     fn set_idle(&mut self, pos: u64) {
         if self.busy {
             self.busy = false;
+            self.released = true;
             self.ring.store_gate(self.me, pack(word(pos), false));
         }
+    }
+
+    /// Whether the last poll withdrew a claim announcement of this worker
+    /// (stored its word idle over a busy one), which may give producers
+    /// room: always after a poll that handled events, and also after one
+    /// that returned [`Poll::Idle`] (or `Closed`) because another worker
+    /// won the claim it had announced. A producer that read the
+    /// announcement counted it as holding slots, so whoever tells waiting
+    /// producers about freed slots outside the ring's wait strategy (which
+    /// the ring notifies itself) must do so after such a poll too.
+    ///
+    /// ```
+    /// use latchfree::ring::{BusySpin, Heap, Poll, Ring, Single};
+    ///
+    /// let ring = Ring::<Heap<u32>, Single, BusySpin>::with_wait(Heap::builder(4).gates(3).build().unwrap(), BusySpin);
+    /// let mut graph = Ring::graph(&ring).unwrap();
+    /// let [mut w1, _w2] = graph.work_group::<2>(&[]).unwrap();
+    /// let mut producer = graph.single_producer().unwrap();
+    /// assert_eq!(w1.poll(|_, _, _| ()), Poll::Idle);
+    /// assert!(!w1.released()); // announced nothing
+    /// producer.push(7).unwrap();
+    /// assert_eq!(w1.poll(|_, _, _| ()), Poll::Processed(1));
+    /// assert!(w1.released());
+    /// ```
+    pub fn released(&self) -> bool {
+        self.released
     }
 
     /// Handles `[start, end)`, which this worker owns, checking each stamp
@@ -979,6 +1009,7 @@ where
         mut handler: F,
     ) -> Poll {
         let max = max.max(1);
+        self.released = false;
         // Once per poll (a batch), not per event.
         // Relaxed: a bit test only (see `Ring::state_relaxed`).
         if Ring::<S, M, W>::halted_bit(self.ring.state_relaxed()) {

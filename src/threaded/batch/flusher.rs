@@ -51,6 +51,15 @@ impl<T: Send> Source<T> {
                 if let Some(seq) = last {
                     *taken = (*taken).max(seq + 1);
                 }
+                if w.released() && !matches!(p, Poll::Processed(_)) {
+                    // Lost a claim race: our announcement, which a pusher
+                    // may have counted as holding the slots another worker
+                    // just freed, is withdrawn. That is room too, and only
+                    // we know it (`Worker::released`): report it as a
+                    // poll that did something, so the caller tells waiting
+                    // async pushers (`absorb`) before it decides to sleep.
+                    return Poll::Processed(0);
+                }
                 p
             }
         }

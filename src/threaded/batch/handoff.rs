@@ -136,7 +136,11 @@ pub trait Flush {
     /// the flusher (at most what fits in the batch). Runs no user code: it
     /// is also the sleep check, under the doorbell's lock. Called only
     /// while the batch has room ([`absorb`](Self::absorb) ships a full one;
-    /// a flusher sleeps only with an empty batch).
+    /// a flusher sleeps only with an empty batch). Returns `Processed`
+    /// (of 0 if it moved nothing) whenever it may have freed queue slots,
+    /// so that [`absorb`](Self::absorb), which tells pushers waiting for
+    /// room, runs before any sleep: a work-group worker that lost a claim
+    /// race withdraws an announcement that held slots (`Worker::released`).
     fn take(&mut self) -> Poll;
     /// Batches what [`take`](Self::take) moved in, shipping at the item and
     /// byte limits (this runs the weigher and the handler).
