@@ -16,21 +16,34 @@ const N: usize = if cfg!(miri) { 64 } else { 10_000 };
 /// Acquire), so the caller also sees the worker release the job's slot:
 /// waiting on `metrics().running` (Relaxed) let a submit under Miri's weak
 /// memory still see the slot taken, find the queue full and panic, and the
-/// unwinding drop then waited forever for the held worker.
-fn held_pool(builder: Builder) -> (ThreadPool, StdArc<std::sync::Barrier>) {
+/// unwinding drop then waited forever for the held worker. Dropping the
+/// gate lets the worker go too, and `let (pool, gate)` drops the gate
+/// first: a failed assertion before `gate.wait()` fails the test instead
+/// of hanging it in the pool's drop.
+fn held_pool(builder: Builder) -> (ThreadPool, Gate) {
     let pool = builder.min_workers(1).max_workers(1).build().unwrap();
-    let gate = StdArc::new(std::sync::Barrier::new(2));
+    let (open, opened) = std::sync::mpsc::channel::<()>();
     let held = StdArc::new(core::sync::atomic::AtomicBool::new(false));
-    let (g2, h2) = (gate.clone(), held.clone());
+    let h2 = held.clone();
     pool.execute(move || {
         h2.store(true, Ordering::Release);
-        g2.wait();
+        // Until `Gate::wait` sends, or the gate is dropped.
+        let _ = opened.recv();
     })
     .unwrap();
     while !held.load(Ordering::Acquire) {
         thread::yield_now();
     }
-    (pool, gate)
+    (pool, Gate(open))
+}
+
+/// Lets `held_pool`'s worker go: by `wait`, or by being dropped.
+struct Gate(std::sync::mpsc::Sender<()>);
+
+impl Gate {
+    fn wait(&self) {
+        let _ = self.0.send(());
+    }
 }
 
 #[test]
