@@ -9,10 +9,9 @@
 //! - `batch64`: ns per item from async pushers through batches of 64 to an
 //!   async consumer (`Batcher::push_async` + `BatchStream`).
 //!
-//! `LATCHFREE_ASYNC_ONLY=pingpong_ct,batch64` runs only the scenarios
-//! with those name prefixes, `LATCHFREE_ASYNC_ROUNDS=N` sets the rounds
-//! (for profiling); the section ends with issue 15's targets, met or
-//! MISSED.
+//! The shootout's `--only pingpong_ct,batch64` runs only the scenarios
+//! with those name prefixes, and `--rounds N` sets the rounds, as for the
+//! ring section; the section ends with issue 15's targets, met or MISSED.
 //!
 //! Every run checks its count and sum before its time counts. Rounds are
 //! interleaved (each round runs every implementation once, in turn), the
@@ -468,23 +467,28 @@ fn futures_batch(rt: &tokio::runtime::Runtime, per: u64) -> f64 {
     t.as_nanos() as f64 / per as f64
 }
 
-/// Whether to run `scenario`: every one, unless `LATCHFREE_ASYNC_ONLY`
-/// holds a comma-separated list of name prefixes (`pingpong_ct,batch64`),
-/// for profiling one scenario.
+/// `--rounds` and `--only`, as the shootout's `main` passes them.
+static OPTIONS: std::sync::OnceLock<(usize, Vec<String>)> = std::sync::OnceLock::new();
+
+/// Takes the shootout's `--rounds` and `--only` (scenario name prefixes,
+/// such as `pingpong_ct`; none: every scenario).
+pub fn configure(rounds: usize, only: &[String]) {
+    let _ = OPTIONS.set((rounds.max(1), only.to_vec()));
+}
+
+/// Whether to run `scenario`: every one, unless `--only` names prefixes.
 fn wanted(scenario: &str) -> bool {
-    match std::env::var("LATCHFREE_ASYNC_ONLY") {
-        Ok(list) => list.split(',').any(|p| scenario.starts_with(p.trim())),
-        Err(_) => true,
+    match OPTIONS.get() {
+        Some((_, only)) if !only.is_empty() => {
+            only.iter().any(|p| scenario.starts_with(p.as_str()))
+        }
+        _ => true,
     }
 }
 
-/// Rounds per scenario: `LATCHFREE_ASYNC_ROUNDS`, else [`ROUNDS`].
+/// Rounds per scenario: `--rounds`, else [`ROUNDS`].
 fn rounds() -> usize {
-    std::env::var("LATCHFREE_ASYNC_ROUNDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .filter(|&n| n >= 1)
-        .unwrap_or(ROUNDS)
+    OPTIONS.get().map_or(ROUNDS, |o| o.0)
 }
 
 pub fn run(r: &mut Report) {

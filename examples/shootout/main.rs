@@ -7,9 +7,10 @@
 //!
 //! `--pin` pins every thread of the ring (and map) section to a core (round-robin
 //! over the cores, the same placement for every implementation);
-//! `--rounds N` sets its (and the pool and map sections') number of interleaved rounds (default 5; the
-//! median and min–max over them are reported); `--only 1p1c,pingpong`
-//! runs only the ring scenarios whose names start with those prefixes.
+//! `--rounds N` sets its (and the pool, map and async sections') number of
+//! interleaved rounds (default 5; the median and min–max over them are
+//! reported); `--only 1p1c,pingpong` runs only the ring and async scenarios
+//! whose names start with those prefixes.
 //!
 //! Progress (the section running, then each measurement as it lands) goes
 //! to stderr; the report (a markdown table headed with the machine's core
@@ -115,6 +116,7 @@ fn main() {
     }
 
     pool::configure(ring_opts.rounds);
+    async_rt::configure(ring_opts.rounds, &ring_opts.only);
     map::configure(ring_opts.rounds, ring_opts.pin);
     ring::configure(ring_opts);
     let mut report = Report::new(true);

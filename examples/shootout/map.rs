@@ -699,12 +699,17 @@ fn add_quantile_rows(r: &mut Report, scenario: &str, samples: &[(&'static str, V
 /// The `_co` rows' intended interval between a reader's lookups (ns).
 const CO_INTERVAL_NS: u64 = 250;
 
+/// The growth-latency floor's name: latchfree's reader on a map nobody
+/// writes, prefilled to the size the growth ends at.
+const GROWTH_FLOOR: &str = "floor: latchfree, no writer";
+
 /// Read latency while another thread grows the map from empty to
 /// `growth_keys()` entries (issue 13: what never-blocking readers buy).
 /// The reader looks up keys the writer has already inserted (a uniformly
 /// random one of them each time), so every lookup must hit: a miss fails
 /// the run. Each lookup is timed alone; the contenders run interleaved,
-/// `min(--rounds, 3)` rounds, each on a fresh map.
+/// `min(--rounds, 3)` rounds, each on a fresh map. With `--pin` the writer
+/// runs on the first core and the reader on the second.
 ///
 /// A reader blocked by a resize makes one slow sample however long it
 /// waits, so a single reader's raw p99.9 hides the resizes (they land in
@@ -712,28 +717,64 @@ const CO_INTERVAL_NS: u64 = 250;
 /// (HdrHistogram's `record_correct`): a reader that meant to look up once
 /// every `CO_INTERVAL_NS` counts the lookups a stall kept it from making,
 /// as a service's callers would have waited.
+///
+/// The floor row is the same reader on a full map that nobody writes,
+/// making as many lookups as latchfree's reader made during the growth:
+/// what this machine gives a reader with no resize at all (cache and TLB
+/// misses of a 2^22-entry table, timer interrupts, the hypervisor). A
+/// ratio against dashmap below the floor's is not the map's to win.
 fn growth_latency(r: &mut Report) {
     let keys = growth_keys();
     let rounds = ROUNDS.load(Ordering::Relaxed).clamp(1, 3);
+    let cores = if PIN.load(Ordering::Relaxed) {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let (writer_core, reader_core) = (cores.first().copied(), cores.get(1).copied());
     // Per contender: its rounds' raw quantiles and corrected p99/p99.9.
     #[allow(clippy::type_complexity)]
     let mut samples: Vec<(&'static str, Vec<[f64; 4]>, Vec<[f64; 2]>)> = Vec::new();
+    let mut contenders = empty_contenders();
+    contenders.push((GROWTH_FLOOR, || Box::new(latchfree_map())));
     for _ in 0..rounds {
-        for (imp, make) in empty_contenders() {
+        // The floor makes as many lookups as latchfree's reader did.
+        let mut latchfree_lookups = 0;
+        for (imp, make) in &contenders {
+            let imp = *imp;
+            let floor = imp == GROWTH_FLOOR;
             let m = make();
             let m = m.as_ref();
+            if floor {
+                for i in 0..keys {
+                    m.insert(scramble(i), i);
+                }
+            }
             // How many keys the writer has inserted; Release after each
             // insert returns, so a reader that sees `n` finds keys `0..n`.
-            let inserted = std::sync::atomic::AtomicU64::new(0);
+            let inserted = std::sync::atomic::AtomicU64::new(if floor { keys } else { 0 });
+            let budget = if floor {
+                latchfree_lookups.max(1)
+            } else {
+                u64::MAX
+            };
             let (hist, co, lookups) = std::thread::scope(|s| {
                 let reader = s.spawn(|| {
+                    if let Some(c) = reader_core {
+                        core_affinity::set_for_current(c);
+                    }
                     let mut h = histogram();
                     let mut co = histogram();
+                    // Touch every counter page now: a first write to a
+                    // zeroed page faults, and a fault may wait behind
+                    // the writer's `munmap` of an old table.
+                    h.reset();
+                    co.reset();
                     let mut rng = Rng(0x2545_F491);
                     let mut lookups = 0u64;
-                    loop {
+                    while lookups < budget {
                         let n = inserted.load(Ordering::Acquire);
-                        if n == keys {
+                        if n == keys && !floor {
                             break;
                         }
                         if n == 0 {
@@ -752,14 +793,26 @@ fn growth_latency(r: &mut Report) {
                     }
                     (h, co, lookups)
                 });
-                for i in 0..keys {
-                    m.insert(scramble(i), i);
-                    inserted.store(i + 1, Ordering::Release);
-                }
+                // A thread of its own, so the pin does not outlive the row.
+                let writer = s.spawn(|| {
+                    if let Some(c) = writer_core {
+                        core_affinity::set_for_current(c);
+                    }
+                    if !floor {
+                        for i in 0..keys {
+                            m.insert(scramble(i), i);
+                            inserted.store(i + 1, Ordering::Release);
+                        }
+                    }
+                });
+                writer.join().expect("writer");
                 reader.join().expect("reader")
             });
             assert_eq!(m.len() as u64, keys, "{imp}: size after the growth");
             assert!(lookups > 0, "{imp}: the reader ran no lookup");
+            if imp == "latchfree" {
+                latchfree_lookups = lookups;
+            }
             let q = quantiles(&hist);
             let c = [
                 co.value_at_quantile(0.99) as f64,
@@ -855,16 +908,22 @@ fn mixed_latency(r: &mut Report) {
 /// thread (glibc chunk sizes; retired memory flushed first).
 fn memory(r: &mut Report) {
     const N: u64 = 1 << 20;
+    // Lets the epoch free what is waiting (earlier rows' maps included:
+    // freed during a measurement, they would make it read low).
+    let settle = || {
+        for _ in 0..4 {
+            crossbeam_epoch::pin().flush();
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
     let mut one = |imp: &str, make: &dyn Fn() -> Box<dyn Map>| {
+        settle();
         let before = live_bytes();
         let m = make();
         for i in 0..N {
             m.insert(scramble(i), i);
         }
-        for _ in 0..4 {
-            crossbeam_epoch::pin().flush();
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        settle();
         let bytes = (live_bytes() - before) as f64 / N as f64;
         assert_eq!(m.len() as u64, N);
         r.add(

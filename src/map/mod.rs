@@ -724,8 +724,9 @@ where
     }
 
     /// [`find`](Self::find) for a reader: one that has to look in two
-    /// tables does its share of the migration first, if the shard's lock
-    /// is free (it never waits).
+    /// tables does a share of the migration first if its key is one of the
+    /// few that do ([`raw::ASSIST_KEYS`]) and the shard's lock is free (it
+    /// never waits).
     #[inline(always)]
     fn lookup<'g, Q>(&self, key: &Q, guard: &'g Guard) -> Option<Found<'g, K, V>>
     where
@@ -737,7 +738,9 @@ where
         // Before it goes on to the next table (a key the assist moves is
         // then found there).
         find_noting_growth(shard.table(guard), hash, key, guard, || {
-            shard.assist_migration(&self.hasher, guard);
+            if hash & raw::ASSIST_KEYS == 0 {
+                shard.assist_migration(&self.hasher, guard);
+            }
         })
     }
 
