@@ -700,8 +700,9 @@ fn add_quantile_rows(r: &mut Report, scenario: &str, samples: &[(&'static str, V
 const CO_INTERVAL_NS: u64 = 250;
 
 /// The growth-latency floor's name: latchfree's reader on a map nobody
-/// writes, prefilled to the size the growth ends at.
-const GROWTH_FLOOR: &str = "floor: latchfree, no writer";
+/// writes, prefilled to the size the growth ends at, the writer's thread
+/// spinning.
+const GROWTH_FLOOR: &str = "floor: latchfree, writer spinning";
 
 /// Read latency while another thread grows the map from empty to
 /// `growth_keys()` entries (issue 13: what never-blocking readers buy).
@@ -719,10 +720,12 @@ const GROWTH_FLOOR: &str = "floor: latchfree, no writer";
 /// as a service's callers would have waited.
 ///
 /// The floor row is the same reader on a full map that nobody writes,
-/// making as many lookups as latchfree's reader made during the growth:
+/// making as many lookups as latchfree's reader made during the growth,
+/// while the writer's thread spins (both cores busy, as in a growth):
 /// what this machine gives a reader with no resize at all (cache and TLB
-/// misses of a 2^22-entry table, timer interrupts, the hypervisor). A
-/// ratio against dashmap below the floor's is not the map's to win.
+/// misses of a 2^22-entry table, timer interrupts, the hypervisor, which
+/// may steal more from a VM whose cores are all busy). A ratio against
+/// dashmap below the floor's is not the map's to win.
 fn growth_latency(r: &mut Report) {
     let keys = growth_keys();
     let rounds = ROUNDS.load(Ordering::Relaxed).clamp(1, 3);
@@ -758,8 +761,18 @@ fn growth_latency(r: &mut Report) {
             } else {
                 u64::MAX
             };
+            let reader_done = std::sync::atomic::AtomicBool::new(false);
             let (hist, co, lookups) = std::thread::scope(|s| {
                 let reader = s.spawn(|| {
+                    // Ends the floor's spinning writer however the reader
+                    // ends (a failed check included: no hang).
+                    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+                    impl Drop for Done<'_> {
+                        fn drop(&mut self) {
+                            self.0.store(true, Ordering::Release);
+                        }
+                    }
+                    let _done = Done(&reader_done);
                     if let Some(c) = reader_core {
                         core_affinity::set_for_current(c);
                     }
@@ -798,7 +811,13 @@ fn growth_latency(r: &mut Report) {
                     if let Some(c) = writer_core {
                         core_affinity::set_for_current(c);
                     }
-                    if !floor {
+                    if floor {
+                        // Busy, touching nothing the reader reads: both
+                        // cores run, as during a growth.
+                        while !reader_done.load(Ordering::Acquire) {
+                            std::hint::spin_loop();
+                        }
+                    } else {
                         for i in 0..keys {
                             m.insert(scramble(i), i);
                             inserted.store(i + 1, Ordering::Release);
