@@ -63,7 +63,8 @@
 //! tables, for one key in 1,024 ([`ASSIST_KEYS`]) and if the shard's lock
 //! is free (it only *tries* the lock: a reader never waits), so a
 //! read-mostly shard does not stay in two tables for good, while a
-//! reader's latency seldom pays for a chunk. Moving a slot hashes its key outside the lock, then, under it, if
+//! reader's latency seldom pays for a chunk. Moving a slot hashes its key
+//! outside the lock, then, under it, if
 //! the slot still holds the same node, publishes the node's pointer in
 //! `next` and marks the old slot `MOVED`. Readers look in the old table,
 //! then in `next`.
@@ -116,8 +117,9 @@ pub(super) const MIGRATE_CHUNK: usize = 16;
 pub(super) const MIGRATE_CHUNK: usize = 1;
 
 /// A lookup that had to look in two tables moves a migration chunk only
-/// if these hash bits (40.., which neither the index, the tag nor the
-/// shard uses) are all zero: one key in 1,024. A chunk costs a reader a
+/// if these hash bits (37..47: above the tag's 32..37 and below the
+/// shard index, which takes at most bits 48..64 with `MAX_SHARDS` = 2^16;
+/// the table index uses low bits) are all zero: one key in 1,024. A chunk costs a reader a
 /// few microseconds (each of its keys hashed, each moved into the new
 /// table: two likely misses per slot); paid on every such lookup, it set
 /// the readers' p99 while a writer grows the map (about twice the p99 of
@@ -126,7 +128,7 @@ pub(super) const MIGRATE_CHUNK: usize = 1;
 /// p99.9. Loom: every such lookup, so its models race the reader's chunk
 /// with the writer's.
 #[cfg(not(latchfree_loom))]
-pub(super) const ASSIST_KEYS: u64 = 0x3FF << 40;
+pub(super) const ASSIST_KEYS: u64 = 0x3FF << 37;
 #[cfg(latchfree_loom)]
 pub(super) const ASSIST_KEYS: u64 = 0;
 
