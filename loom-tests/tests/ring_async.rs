@@ -262,8 +262,8 @@ fn waker_replaced_while_a_wake_is_in_flight() {
 /// producer's publish wakes its cell (the notify may be taking the first
 /// waker out as the re-poll arms the cell again: the owner must then not
 /// write the cell but ask to be polled again). No lost wake: the re-poll
-/// completes, or the waker it left registered is woken. No waker is left
-/// in the cell: at the end each count is referenced by its handle only.
+/// completes, or the waker it left registered is woken. Once the ring is
+/// dropped no waker is left: each count is referenced by its handle only.
 #[test]
 fn repoll_races_a_wake_in_flight() {
     use std::future::Future;
@@ -293,9 +293,71 @@ fn repoll_races_a_wake_in_flight() {
             );
         }
         drop(fut);
-        drop(p);
+        drop((c, p));
         drop((w_old, w_new));
+        // The cell keeps its last waker until the ring drops (with `c`).
         assert_eq!(std::sync::Arc::strong_count(&old), 1, "old waker kept");
         assert_eq!(std::sync::Arc::strong_count(&new), 1, "new waker kept");
+    });
+}
+
+/// One task awaits twice in a row with one waker, which its cell keeps
+/// between the waits (the second registration clones nothing and the
+/// notify wakes by reference), while the producer publishes twice: no
+/// wake is lost.
+#[test]
+fn kept_waker_serves_two_waits() {
+    model(|| {
+        let (_, mut c, mut p) = sp_pair();
+        let consumer = thread::spawn(move || {
+            block_on(async {
+                let (mut sum, mut n) = (0, 0);
+                while n < 2 {
+                    n += c.wait_async(|e, _, _| sum += *e).await.unwrap();
+                }
+                sum
+            })
+        });
+        p.push(1).unwrap();
+        p.push(2).unwrap();
+        assert_eq!(consumer.join().unwrap(), 3);
+        drop(p);
+    });
+}
+
+/// A waiting future is dropped while a publish notifies: its waker is
+/// woken at most once (by a notify that claimed the cell before the drop
+/// unarmed it), never again by later publishes although the cell keeps
+/// it, and the ring drops it.
+#[test]
+fn dropped_future_races_a_publish() {
+    use std::future::Future;
+    use std::task::Context;
+    model(|| {
+        let (ring, mut c, mut p) = sp_pair();
+        let (count, w) = counter();
+        let producer = thread::spawn(move || {
+            p.push(1).unwrap();
+            p
+        });
+        {
+            let mut fut = Box::pin(c.wait_async(|_, _, _| ()));
+            let _ = fut.as_mut().poll(&mut Context::from_waker(&w));
+        }
+        let mut p = producer.join().unwrap();
+        let woken = count.0.load(Ordering::Relaxed);
+        assert!(woken <= 1);
+        p.push(2).unwrap();
+        assert_eq!(
+            count.0.load(Ordering::Relaxed),
+            woken,
+            "a kept waker was woken"
+        );
+        drop((c, p, ring, w));
+        assert_eq!(
+            std::sync::Arc::strong_count(&count),
+            1,
+            "the ring kept a waker"
+        );
     });
 }

@@ -6,49 +6,69 @@
 //! A waiting future (`Consumer::wait_async`, `Producer::push_async`, ...)
 //! first tries its operation. If it cannot proceed it takes one of the
 //! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
-//! waker there, marks the cell *armed* (its bit in `armed`), issues a
-//! `SeqCst` fence and tries again; only if that second try also fails does
-//! it return `Pending`. A handle that can tell cheaply that its operation
-//! would fail (a consumer: one barrier scan and the closed and halted
-//! bits, `Awaitable::may_proceed`) makes both tries that cheap check and
-//! runs the full operation only when it finds something, so a wait costs
-//! one full check (the one that succeeds), not three. Every publish, every
-//! consumer release, close and halt call
-//! [`notify`](WaitStrategy::notify), which issues a `SeqCst`
-//! fence, loads `armed`, and, if any armed bit is set, claims the armed
-//! bits (one compare-exchange turns each into the cell's *busy* bit, in
-//! the same word), takes each claimed cell's waker, clears its busy bit
-//! and wakes it. A woken cell stays taken by its
-//! future but is no longer armed, so the publishes that follow the one
-//! that woke it (a producer filling the ring before the woken consumer
-//! runs) find `armed == 0` and wake nothing: one wake per wait, not one
-//! per publish.
+//! waker there, marks the cell *armed* (a plain store to the cell's own
+//! state word), issues a `SeqCst` fence and tries again; only if that
+//! second try also fails does it return `Pending`. A handle that can tell
+//! cheaply that its operation would fail (a consumer: one barrier scan and
+//! the closed and halted bits, `Awaitable::may_proceed`) makes both tries
+//! that cheap check and runs the full operation only when it finds
+//! something, so a wait costs one full check (the one that succeeds), not
+//! three. Every publish, every consumer release, close and halt call
+//! [`notify`](WaitStrategy::notify), which issues a `SeqCst` fence, loads
+//! `taken`, and, if any cell is taken, loads each taken cell's state; an
+//! armed one it claims (a compare-exchange to *busy*), wakes its waker by
+//! reference, and stores *idle*. A woken cell is no longer armed, so the
+//! publishes that follow the one that woke it (a producer filling the
+//! ring before the woken consumer runs) wake nothing: one wake per wait,
+//! not one per publish. A woken future gives its cell back when it is
+//! polled again, before it re-tries (so its own release or publish finds
+//! nothing taken), and takes one again only if the try fails.
 //!
-//! The two fences make it a Dekker handshake: either the notifier's load
-//! sees the waiter's bit (and wakes the cell), or the waiter's second try
-//! sees the notifier's progress. So a wake is never lost.
+//! The two fences make it a Dekker handshake: either the notifier's loads
+//! see the waiter's cell taken and armed (and wake it), or the waiter's
+//! second try sees the notifier's progress. So a wake is never lost.
 //!
-//! The two bits per cell are also its lock, so a wait costs no more
-//! atomic read-modify-writes than it needs (claim and give back the cell,
-//! arm it; the notifier's claim and busy release): the owner writes the
-//! cell only while both bits are clear (and then it is empty), a notify
-//! only while it holds the busy bit, and an owner that finds the busy bit
-//! set (a notify is still emptying the cell) does not wait for it but asks
-//! to be polled again, as when every cell is taken. Since a notify takes
-//! the bit it wakes, no two notifies ever wake one registration. A ring nobody awaits pays a fence and one load of a word nobody
-//! writes per publish and per release; rings with any other strategy pay
-//! nothing at all (the ring only calls `notify` when
+//! A cell's state word is also its lock, so a wait costs no more atomic
+//! read-modify-writes than it needs (take and give back the cell; the
+//! notifier's claim): only the owner moves it from idle to armed and
+//! back, only a notify from armed to busy and from busy to idle, so both
+//! arming and the end of a wake are plain stores. The owner writes the
+//! waker only while the cell is idle, a notify reads it only while it
+//! holds busy, and an owner that finds busy (a notify is still waking the
+//! cell) does not wait for it but asks to be polled again, as when every
+//! cell is taken. Since a notify claims what it wakes, no two notifies
+//! ever wake one registration.
+//!
+//! A cell keeps its waker after the wake (it is woken by reference) and
+//! after its future completes, and the next registration there keeps it
+//! again if it [`will_wake`](Waker::will_wake) the same task, as
+//! `futures`' `AtomicWaker` users and tokio's own wakers do: a task that
+//! waits on the same ring again and again (the usual case: cells are
+//! taken lowest first) clones and drops no waker per wait, which costs an
+//! atomic increment and decrement of the task's count in most executors.
+//! The trade: a task's waker stays in a free cell until another task's
+//! registration there replaces it or the ring is dropped, which keeps
+//! that task's allocation (not its future, which its executor drops when
+//! it ends) alive that long; at most `SLOTS` of them per ring. A kept
+//! waker is never called unless its cell is armed again. And a waker is
+//! woken while its cell is busy, so an executor whose `wake_by_ref` polls
+//! the task inline (none of the common ones does) would find the cell
+//! busy and be asked to poll again, over and over, until it returns.
+//!
+//! A ring nobody awaits pays a fence and one load of a word nobody writes
+//! per publish and per release; rings with any other strategy pay nothing
+//! at all (the ring only calls `notify` when
 //! [`NOTIFIES`](WaitStrategy::NOTIFIES) is true).
 //!
 //! Why the notifier keeps its fence (issue 15 asked for "at most one
 //! uncontended load per publish"): a publish is a store (the cursor, a
-//! stamp, a gate) followed by a load of `armed`, and a waiter is a store
-//! to `armed` followed by a load of the ring's words: the store-buffering
+//! stamp, a gate) followed by a load of `taken`, and a waiter is a store
+//! to a cell's state followed by a load of the ring's words: the store-buffering
 //! shape, which no ordering on the load alone can close. With `notify`
-//! reduced to one `SeqCst` load of `armed` (no fence), loom deadlocks
+//! reduced to one `SeqCst` load of the armed bits (no fence), loom deadlocks
 //! `register_races_publish` and `producer_awaits_a_release`
 //! (`loom-tests/tests/ring_async.rs`): the publisher's store is still in
-//! its store buffer when it reads `armed == 0`, while the waiter's
+//! its store buffer when it reads no armed cell, while the waiter's
 //! re-check reads the old cursor. Moving the whole cost to the waiter side
 //! needs an asymmetric barrier (`membarrier`, `FlushProcessWriteBuffers`)
 //! that `no_std` has no portable form of, or a publish that is a
@@ -63,9 +83,16 @@
 //! giving it back per wait (prototyped: two fewer per wait, but 8 more
 //! instructions per round trip for the bookkeeping, and 3% more CPU
 //! time), and leaving out `arm`'s fence on x86, where the `lock`ed
-//! `fetch_or` before it already orders like one (one fewer per wait, 2
-//! fewer instructions, 2% less CPU time: not worth shipping a path that
-//! loom and Miri, which model the language and not the CPU, never check).
+//! `fetch_or` that armed a cell then (one word for every cell's two bits)
+//! already ordered like one (one fewer per wait, 2 fewer instructions, 2%
+//! less CPU time: not worth shipping a path that loom and Miri, which
+//! model the language and not the CPU, never check). Issue 16 then gave
+//! each cell its own state word (arming and ending a wake became plain
+//! stores), kept wakers in their cells (no clone, drop or by-value wake
+//! per wait) and gave a woken future's cell back before its re-try (its
+//! own notify finds nothing taken): 26 -> 18 locked instructions per
+//! ping-pong round trip, the runtime's included, and 1380 -> 1334
+//! instructions.
 //! Uncontended locked instructions on a line the core holds cost little
 //! there; a round trip's time follows its instruction count, about 600 of
 //! whose 1319 are the runtime's own scheduling (the same for every
@@ -90,11 +117,12 @@
 //! `async15e` holds it).
 //!
 //! A woken future re-registers on every poll, so one cell per future is
-//! enough, and it keeps its cell until it completes or is dropped (then the
-//! cell is emptied and its bit cleared); an `EventStream` or `EventSink`
-//! keeps one from its first wait until it is dropped. A future polled again
-//! first takes its cell out of the next notify's reach (`unarm`: one load
-//! when the notify that woke it already took the bit). Every waiter is
+//! enough; it holds it from a failed try until it is polled again,
+//! completes or is dropped (then the cell is unarmed and its bit cleared),
+//! and an `EventStream` or `EventSink` keeps one from its first wait until
+//! it is dropped, taking it out of the next notify's reach before each
+//! re-try (`unarm`: one load when the notify that woke it already claimed
+//! it). Every waiter is
 //! woken on every change; each re-tries and at most the ones that can
 //! proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
@@ -134,7 +162,7 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// `SLOTS` (at most half the bits of a `usize`: 32 on 64-bit targets, 16
 /// on 32-bit ones; 8 by default) is how many futures can be waiting at
 /// once without busy-polling (module docs of `async_wait`); each costs an
-/// `Option<Waker>` (two words).
+/// `Option<Waker>` and a state word (three words).
 ///
 /// Cost: every publish and release issues a `SeqCst` fence and loads one
 /// word, which stays in the publisher's cache while nobody awaits.
@@ -157,30 +185,38 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// ```
 pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     inner: W,
-    /// Bit `i` set: cell `i` belongs to a waiting future. Below `2^SLOTS`.
+    /// Bit `i` set: cell `i` belongs to a waiting future (or a stream or
+    /// sink). Below `2^SLOTS`. Only its owner clears a bit.
     taken: AtomicUsize,
-    /// Two bits per cell. Bit `i` (*armed*): cell `i` holds a waker no
-    /// notify has claimed yet (set by its owner's `arm`, cleared by the
-    /// `notify` that claims it or by the owner's `unarm`). Bit `HALF + i`
-    /// (*busy*): the notify that claimed the arm is taking the waker out.
-    /// Never both for one cell; only bits of `taken` are ever set. The
-    /// cell is written by its owner only while both are clear, and by the
-    /// claiming notify only while its busy bit is set; while both are
-    /// clear it is empty, but within its owner's `arm`.
-    armed: AtomicUsize,
-    cells: [UnsafeCell<Option<Waker>>; SLOTS],
+    cells: [WakerCell; SLOTS],
 }
 
-/// Where the busy bits start in `armed`: its upper half.
-const HALF: u32 = usize::BITS / 2;
-/// The armed bits of `armed`: its lower half.
-const ARMED: usize = usize::MAX >> HALF;
+/// One waiter's registration: a waker and the word that says who may
+/// touch it.
+struct WakerCell {
+    /// [`IDLE`], [`ARMED`] or [`BUSY`]. Only the cell's owner moves it
+    /// from `IDLE` to `ARMED` (`arm`) and back (`unarm`, a CAS); only a
+    /// notify moves it from `ARMED` to `BUSY` (a CAS) and from `BUSY` to
+    /// `IDLE` (a plain store: nobody else moves it off `BUSY`).
+    state: AtomicUsize,
+    /// The last waker registered here, kept between waits (module docs).
+    /// Written only by the owner while `state` is `IDLE`; read by the
+    /// owner then too, and by the notify holding `BUSY`.
+    waker: UnsafeCell<Option<Waker>>,
+}
 
-// SAFETY: a cell is written only by the one party that owns it through
-// `armed` (its future while both bits are clear, the claiming notify while
-// the busy bit is set), and `Waker` is `Send + Sync`.
+/// The cell's waker is not waiting for a wake.
+const IDLE: usize = 0;
+/// The cell's waker waits: the next notify wakes it.
+const ARMED: usize = 1;
+/// A notify is waking the cell's waker.
+const BUSY: usize = 2;
+
+// SAFETY: a cell's waker is touched only by the one party its state word
+// lets in (the owner while `IDLE`, the claiming notify while `BUSY`), and
+// `Waker` is `Send + Sync`.
 unsafe impl<W: Send, const SLOTS: usize> Send for AsyncWait<W, SLOTS> {}
-// SAFETY: as for `Send`: every access to a cell is exclusive by `armed`.
+// SAFETY: as for `Send`: every access to a cell is exclusive by its state.
 unsafe impl<W: Sync, const SLOTS: usize> Sync for AsyncWait<W, SLOTS> {}
 
 impl<W: Default, const SLOTS: usize> Default for AsyncWait<W, SLOTS> {
@@ -201,11 +237,10 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         /// The strategy, wrapping `inner` for blocking waits. `const`, so a
         /// ring with [`Inline`](super::Inline) storage can be a `static`.
         pub fn with(inner: W) -> Self {
-            const { assert!(SLOTS >= 1 && SLOTS <= HALF as usize, "1 ..= usize::BITS / 2 slots") };
+            const { assert!(SLOTS >= 1 && SLOTS <= usize::BITS as usize / 2, "1 ..= usize::BITS / 2 slots") };
             Self {
                 inner,
                 taken: AtomicUsize::new(0),
-                armed: AtomicUsize::new(0),
                 cells: new_cells(),
             }
         }
@@ -217,8 +252,9 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     }
 
     /// Takes a cell for `slot` if it has none, registers `waker` there and
-    /// fences. The caller must re-try its operation afterwards.
-    #[inline]
+    /// fences. The caller must re-try its operation afterwards. Inlined
+    /// into each future's poll, as it was before the waker check grew it.
+    #[inline(always)]
     pub(super) fn arm(&self, slot: &mut Option<usize>, waker: &Waker) {
         let i = match *slot {
             Some(i) => i,
@@ -231,27 +267,34 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 None => return poll_again(waker),
             },
         };
-        // Acquire: a notify's release of the busy bit (its take of the
-        // waker) happens before our write. Not armed here: `Retry` unarms
-        // before every try, and a fresh cell's previous owner unarmed it.
-        if self.armed.load(Ordering::Acquire) & (1 << (HALF as usize + i)) != 0 {
-            // A notify is still taking the waker out (it wakes what it
-            // takes: a previous waker of ours, or a previous owner's). Do
-            // not wait for it: be polled again, and arm then.
+        let cell = &self.cells[i];
+        // Acquire: a notify's store of `IDLE` (after its last use of the
+        // waker) happens before our write. Not `ARMED` here: `Retry` gives
+        // its cell back and a stream unarms its own before every try, and
+        // a fresh cell's last owner unarmed it.
+        let state = cell.state.load(Ordering::Acquire);
+        debug_assert_ne!(state, ARMED);
+        if state == BUSY {
+            // A notify is still waking the cell's waker (a previous waker
+            // of ours, or a previous owner's). Do not wait for it: be
+            // polled again, and arm then.
             return poll_again(waker);
         }
-        // SAFETY: both bits of cell `i` are clear and only we set the
-        // armed one: no notify touches the cell until we do. It is empty
-        // (the ground rule in `armed`'s docs), so nothing is overwritten.
-        self.cells[i].with_mut(|cell| unsafe {
-            debug_assert!((*cell).is_none());
-            core::ptr::write(cell, Some(waker.clone()));
+        // SAFETY: the cell is `IDLE` and only we move it on: no notify
+        // touches the waker until we arm (the ground rules at `WakerCell`).
+        cell.waker.with_mut(|cached| unsafe {
+            match &*cached {
+                // The same task waits again: keep the waker we have.
+                Some(w) if w.will_wake(waker) => {}
+                _ => *cached = Some(waker.clone()),
+            }
         });
-        // Release: a notify whose CAS claims this bit (Acquire) finds the
+        // Release: a notify whose CAS claims `ARMED` (Acquire) finds the
         // waker above in the cell.
-        self.armed.fetch_or(1 << i, Ordering::Release);
+        cell.state.store(ARMED, Ordering::Release);
         // SeqCst: pairs with the fence in `notify`. Either the notifier's
-        // load of `armed` sees our bit, or our re-try sees its progress.
+        // loads of `taken` and the state see our cell armed, or our re-try
+        // sees its progress.
         fence(Ordering::SeqCst);
     }
 
@@ -266,8 +309,8 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 return None;
             }
             let i = free.trailing_zeros() as usize;
-            // Acquire: the previous owner's last write to the cell (its
-            // `disarm`) happens before ours. Failure Relaxed: we retry.
+            // Acquire: the previous owner's last write to the cell happens
+            // before ours. Failure Relaxed: we retry.
             match self.taken.compare_exchange_weak(
                 cur,
                 cur | 1 << i,
@@ -287,95 +330,96 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     }
 
     /// Takes `slot`'s cell out of the next notify's reach, keeping the
-    /// cell: if its bit is still armed (no notify claimed it: the future
-    /// was polled without being woken), clears the bit and empties the
-    /// cell. Afterwards the cell is empty, or a notify that claimed the bit
-    /// is emptying it (and wakes what it takes).
+    /// cell and its waker: if it is still armed (no notify claimed it: the
+    /// future was polled without being woken), unarms it. Afterwards the
+    /// cell is `IDLE`, or a notify that claimed it is waking its waker.
     #[inline]
     pub(super) fn unarm(&self, slot: Option<usize>) {
         if let Some(i) = slot {
-            // Relaxed: only this cell's owner sets the bit, and a notify's
-            // CAS that clears it meanwhile is seen by the `fetch_and`.
-            // Usually a notify took the bit already: then this is one load.
-            if self.armed.load(Ordering::Relaxed) & (1 << i) != 0
-                && self.armed.fetch_and(!(1 << i), Ordering::Relaxed) & (1 << i) != 0
-            {
-                // No notify claimed the bit, so none will take the cell:
-                // drop our waker now rather than keep the task alive.
-                // SAFETY: we cleared the armed bit ourselves and the busy
-                // one is clear (never both): the cell is ours.
-                drop(self.cells[i].with_mut(|cell| unsafe { (*cell).take() }));
+            let state = &self.cells[i].state;
+            // Relaxed: we touch no waker on the strength of either (`arm`
+            // reloads the state with Acquire before it writes). Usually
+            // the notify that woke us moved the cell off `ARMED` already:
+            // then this is one load. A failed CAS means a notify claimed
+            // it meanwhile, and wakes us.
+            if state.load(Ordering::Relaxed) == ARMED {
+                let _ = state.compare_exchange(ARMED, IDLE, Ordering::Relaxed, Ordering::Relaxed);
             }
         }
     }
 
-    /// Gives `slot`'s cell back (emptied, or being emptied by the notify
-    /// that woke it), if it has one.
+    /// Gives `slot`'s cell back (unarmed, or being woken by a notify), if
+    /// it has one. Its waker stays cached for the next owner's `will_wake`.
     #[inline]
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {
             // Unarm before the cell changes hands, so its next owner does
-            // not inherit a stale bit or our waker.
+            // not inherit an armed registration.
             self.unarm(Some(i));
             // Release: the cell is handed to the next owner, whose claim
             // (Acquire) is ordered after this by `taken`'s modification
-            // order. A notify still emptying it keeps its busy bit set
-            // until done, and the next owner does not write the cell
-            // before that bit clears (`arm`).
+            // order. A notify still waking it keeps it `BUSY` until done,
+            // and the next owner does not write the cell before it sees
+            // `IDLE` (`arm`).
             self.taken.fetch_and(!(1 << i), Ordering::Release);
         }
     }
 
-    #[cold]
+    /// Wakes every armed cell among `taken`.
     #[inline(never)]
-    fn wake_all(&self) {
-        // Acquire: pairs with `arm`'s Release (the registration is in the
-        // cell). Moving the armed bits to busy makes later notifies skip
-        // these cells until their owners arm them again (module docs), and
-        // keeps the owners out of the cells until we are done with them.
-        let mut cur = self.armed.load(Ordering::Relaxed);
-        let claimed = loop {
-            let arms = cur & ARMED;
-            if arms == 0 {
-                return;
-            }
-            match self.armed.compare_exchange_weak(
-                cur,
-                (cur & !ARMED) | arms << HALF,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => break arms,
-                Err(now) => cur = now,
-            }
-        };
-        let mut rest = claimed;
+    fn wake_armed(&self, taken: usize) {
+        let mut rest = taken;
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
-            // SAFETY: cell `i`'s busy bit is ours (set by the CAS above):
-            // its owner does not touch the cell until we clear it.
-            let w = self.cells[i].with_mut(|cell| unsafe { (*cell).take() });
-            // Release: the owner's next write (after its Acquire load sees
-            // the bit clear) is ordered after our take.
-            self.armed
-                .fetch_and(!(1 << (HALF as usize + i)), Ordering::Release);
-            if let Some(w) = w {
-                w.wake();
+            let Some(cell) = self.cells.get(i) else {
+                break;
+            };
+            // Acquire: pairs with `arm`'s Release store of `ARMED` (the
+            // waker is in the cell). Claiming `BUSY` makes later notifies
+            // skip the cell until its owner arms it again (module docs),
+            // and keeps the owner out of it until we are done.
+            if cell.state.load(Ordering::Relaxed) == ARMED
+                && cell
+                    .state
+                    .compare_exchange(ARMED, BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                // SAFETY: the cell is `BUSY` by our CAS: its owner does
+                // not write it until we store `IDLE`.
+                cell.waker.with(|w| unsafe {
+                    if let Some(w) = &*w {
+                        w.wake_by_ref();
+                    }
+                });
+                // Release: the owner's next write (after its Acquire load
+                // sees `IDLE`) is ordered after our use of the waker.
+                cell.state.store(IDLE, Ordering::Release);
+            }
+        }
+    }
+}
+
+impl WakerCell {
+    const_fn_unless_loom! {
+        fn new() -> Self {
+            Self {
+                state: AtomicUsize::new(IDLE),
+                waker: UnsafeCell::new(None),
             }
         }
     }
 }
 
 cfg_not_loom! {
-    const fn new_cells<const SLOTS: usize>() -> [UnsafeCell<Option<Waker>>; SLOTS] {
-        [const { UnsafeCell::new(None) }; SLOTS]
+    const fn new_cells<const SLOTS: usize>() -> [WakerCell; SLOTS] {
+        [const { WakerCell::new() }; SLOTS]
     }
 }
 
 cfg_loom! {
-    fn new_cells<const SLOTS: usize>() -> [UnsafeCell<Option<Waker>>; SLOTS] {
-        core::array::from_fn(|_| UnsafeCell::new(None))
+    fn new_cells<const SLOTS: usize>() -> [WakerCell; SLOTS] {
+        core::array::from_fn(|_| WakerCell::new())
     }
 }
 
@@ -401,10 +445,12 @@ impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
             self.inner.notify();
         }
         // SeqCst: orders the caller's publish, release, close or halt
-        // before the load of `armed`; pairs with the fence in `arm`.
+        // before the loads of `taken` and the cells' states; pairs with
+        // the fence in `arm`.
         fence(Ordering::SeqCst);
-        if self.armed.load(Ordering::Relaxed) & ARMED != 0 {
-            self.wake_all();
+        let taken = self.taken.load(Ordering::Relaxed);
+        if taken != 0 {
+            self.wake_armed(taken);
         }
     }
 }
@@ -517,8 +563,13 @@ pub trait Awaitable {
     /// [`AsyncWait::arm`] on the handle's ring.
     #[doc(hidden)]
     fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
-    /// [`AsyncWait::unarm`] on the handle's ring.
+    /// [`AsyncWait::unarm`] on the handle's ring. Only the stream and
+    /// the sink, which keep their cell across items, call it.
     #[doc(hidden)]
+    #[cfg_attr(
+        not(any(feature = "futures-core", feature = "futures-sink")),
+        allow(dead_code)
+    )]
     fn unarm(&self, slot: Option<usize>);
     /// [`AsyncWait::disarm`] on the handle's ring.
     #[doc(hidden)]
@@ -616,12 +667,14 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
         let try_first = match this.slot {
-            // Polled again (woken, as a rule): keep the cell, but take it
-            // out of reach of the try's own notify (a consumer's release,
-            // a producer's publish), which would wake our own task. If the
-            // try fails we arm again below, and re-check.
+            // Polled again (woken, as a rule): give the cell back before
+            // the try, whose own notify (a consumer's release, a producer's
+            // publish) would otherwise find it taken and look at it, or,
+            // were it still armed, wake our own task. If the try fails we
+            // take a cell again below (usually the same one, whose waker
+            // it kept), arm it, and re-check.
             Some(_) => {
-                this.handle.unarm(this.slot);
+                this.handle.disarm(&mut this.slot);
                 true
             }
             // First poll: try at once unless the handle can tell cheaply
@@ -695,6 +748,14 @@ mod tests {
     }
 
     type Sp<const N: usize> = Ring<Heap<u32>, Single, AsyncWait<BusySpin, N>>;
+
+    /// The bitmap of armed cells.
+    fn armed<const N: usize>(ring: &Sp<N>) -> usize {
+        let cells = ring.wait.cells.iter().enumerate();
+        cells
+            .filter(|(_, c)| c.state.load(Ordering::SeqCst) == super::ARMED)
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
 
     fn mk<M: crate::ring::Mode, const N: usize>(
         cap: usize,
@@ -783,14 +844,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut fut = pin!(c.wait_async(|_, _, _| ()));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 1);
+        assert_eq!(armed(&ring), 1);
         p.push(1).unwrap();
         assert_eq!(wakes(&count), 1);
         assert_eq!(
-            (
-                ring.wait.taken.load(Ordering::SeqCst),
-                ring.wait.armed.load(Ordering::SeqCst)
-            ),
+            (ring.wait.taken.load(Ordering::SeqCst), armed(&ring)),
             (1, 0),
             "the woken cell is still the future's, but no longer armed"
         );
@@ -886,27 +944,86 @@ mod tests {
     }
 
     #[test]
-    fn async_a_cell_a_notify_is_still_emptying_is_not_written() {
+    fn async_a_cell_a_notify_is_still_waking_is_not_written() {
         let ring: Sp<1> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let mut p = g.single_producer().unwrap();
         let (count, waker) = counter();
         let mut cx = Context::from_waker(&waker);
-        let busy = 1 << super::HALF;
-        // Stand in for a notify between its claim and its take.
-        ring.wait.armed.fetch_or(busy, Ordering::SeqCst);
+        let state = &ring.wait.cells[0].state;
+        // Stand in for a notify between its claim and its store of IDLE.
+        state.store(super::BUSY, Ordering::SeqCst);
         let mut fut = pin!(c.wait_async(|_, _, _| ()));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert_eq!(wakes(&count), 1, "asked to be polled again at once");
-        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), busy, "not armed");
+        assert_eq!(state.load(Ordering::SeqCst), super::BUSY, "not armed");
         assert_eq!(Arc::strong_count(&count), 2, "nothing stored in the cell");
-        ring.wait.armed.fetch_and(!busy, Ordering::SeqCst);
+        state.store(super::IDLE, Ordering::SeqCst);
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 1, "armed now");
+        assert_eq!(armed(&ring), 1, "armed now");
         p.push(1).unwrap();
         assert_eq!(wakes(&count), 2);
         assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+    }
+
+    /// A cell keeps its waker between waits: the same task waiting again
+    /// clones nothing, another task's waker replaces it (the old one is
+    /// dropped), a kept waker is never woken unless armed again, and the
+    /// ring drops what its cells keep.
+    #[test]
+    fn async_a_cell_keeps_its_waker_until_replaced_or_the_ring_drops() {
+        let ring: Sp<1> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (a, wa) = counter();
+        let (b, wb) = counter();
+        for round in 1..=3 {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            assert!(fut
+                .as_mut()
+                .poll(&mut Context::from_waker(&wa))
+                .is_pending());
+            assert_eq!(Arc::strong_count(&a), 3, "ours, `wa`'s, the cell's");
+            p.push(round).unwrap();
+            assert_eq!(wakes(&a), round as usize, "woken by reference");
+            assert_eq!(
+                fut.as_mut().poll(&mut Context::from_waker(&wa)),
+                TaskPoll::Ready(Ok(1))
+            );
+        }
+        assert_eq!(Arc::strong_count(&a), 3, "kept in the free cell");
+        p.push(9).unwrap();
+        assert_eq!(wakes(&a), 3, "a kept waker is not armed: not woken");
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            assert_eq!(
+                fut.as_mut().poll(&mut Context::from_waker(&wb)),
+                TaskPoll::Ready(Ok(1))
+            );
+        }
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            assert!(fut
+                .as_mut()
+                .poll(&mut Context::from_waker(&wb))
+                .is_pending());
+        }
+        assert_eq!(
+            Arc::strong_count(&a),
+            2,
+            "replaced: the cell's clone dropped"
+        );
+        assert_eq!(Arc::strong_count(&b), 3, "kept after the future dropped");
+        assert_eq!((wakes(&a), wakes(&b)), (3, 0));
+        drop((c, p));
+        drop(ring);
+        assert_eq!(
+            Arc::strong_count(&b),
+            2,
+            "the ring dropped its cell's waker"
+        );
     }
 
     #[test]
@@ -915,6 +1032,7 @@ mod tests {
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let (count, waker) = counter();
+        let (other, w_other) = counter();
         let mut cx = Context::from_waker(&waker);
         {
             let mut fut = pin!(c.wait_async(|_, _, _| ()));
@@ -922,14 +1040,15 @@ mod tests {
                 assert!(fut.as_mut().poll(&mut cx).is_pending());
                 assert_eq!(Arc::strong_count(&count), 3, "ours, `waker`'s, the cell's");
             }
+            assert!(fut
+                .as_mut()
+                .poll(&mut Context::from_waker(&w_other))
+                .is_pending());
+            assert_eq!(Arc::strong_count(&count), 2, "replaced, dropped");
+            assert_eq!(Arc::strong_count(&other), 3);
         }
-        assert_eq!(
-            Arc::strong_count(&count),
-            2,
-            "the dropped future's waker is gone"
-        );
-        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), 0);
-        assert_eq!(wakes(&count), 0);
+        assert_eq!(armed(&ring), 0, "the dropped future unarmed its cell");
+        assert_eq!((wakes(&count), wakes(&other)), (0, 0));
     }
 
     #[test]

@@ -1189,6 +1189,7 @@ where
     M: Mode,
     W: WaitStrategy,
 {
+    #[inline(always)]
     fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
         self.ring.wait.arm(slot, waker);
     }
@@ -1270,6 +1271,7 @@ where
     M: Mode,
     W: WaitStrategy,
 {
+    #[inline(always)]
     fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
         self.ring.wait.arm(slot, waker);
     }

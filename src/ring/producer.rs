@@ -1108,6 +1108,7 @@ macro_rules! async_producer {
             S: Storage,
             W: WaitStrategy,
         {
+            #[inline(always)]
             fn arm(&self, slot: &mut Option<usize>, waker: &core::task::Waker) {
                 self.ring.wait.arm(slot, waker);
             }
