@@ -304,7 +304,9 @@ fn panicking_user_code_in_a_stream_leaves_the_ring_consistent() {
 fn dropped_stream_and_sink_give_their_waker_cells_back() {
     // One cell: if a dropped wrapper kept it, the next waiter could not
     // register and would be woken at once (busy-poll) instead of sleeping
-    // until a publish.
+    // until a publish. (A handle keeps its cell between its own awaits and
+    // a wrapper takes it over, so the consumer's cell is the one all the
+    // consumer's waits below use.)
     let r: Ring<Heap<u32>, Multi, AsyncWait<BusySpin, 1>> = ring(1, 1, AsyncWait::with(BusySpin));
     let mut g = Ring::graph(&r).unwrap();
     let c = g.consumer(&[]).unwrap();

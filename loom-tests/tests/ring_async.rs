@@ -361,3 +361,84 @@ fn dropped_future_races_a_publish() {
         );
     });
 }
+
+/// A handle that was woken gives its one cell back (it is dropped) while
+/// the notify that woke it may still be using the waker, and another
+/// handle takes the cell and awaits: its own wait is not lost.
+#[test]
+fn new_owner_meets_a_cell_still_being_woken() {
+    use std::future::Future;
+    use std::task::Context;
+    model(|| {
+        let ring: Arc<Ring<Heap<usize>, Single, AsyncWait<BusySpin, 1>>> =
+            Arc::new(Ring::with_wait(
+                Heap::builder(2).gates(2).build().unwrap(),
+                AsyncWait::with(BusySpin),
+            ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, w) = counter();
+        let mut fut = Box::pin(a.wait_async(|_, _, _| ()));
+        assert!(fut.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+        let producer = thread::spawn(move || {
+            p.push(1).unwrap();
+            p
+        });
+        drop(fut); // unarms, perhaps while the push claims the cell
+        drop(a); // gives the cell back
+        assert_eq!(block_on(b.wait_async(|e, _, _| assert_eq!(*e, 1))), Ok(1));
+        let p = producer.join().unwrap();
+        assert!(count.0.load(Ordering::Relaxed) <= 1);
+        drop((b, p, ring, w));
+        assert_eq!(std::sync::Arc::strong_count(&count), 1, "a waker kept");
+    });
+}
+
+/// Polls `fut` with `waker` until it completes, yielding in between (a
+/// busy executor: it does not wait for the wake, so the next wait can
+/// start while the notify that woke this one is still waking).
+fn busy_poll<F: std::future::Future>(fut: F, waker: &Waker) -> F::Output {
+    let mut fut = Box::pin(fut);
+    loop {
+        if let std::task::Poll::Ready(v) = fut
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(waker))
+        {
+            return v;
+        }
+        thread::yield_now();
+    }
+}
+
+/// A handle's second wait re-arms its kept cell, with another waker,
+/// while the notify that woke its first wait may still be using the old
+/// one: the owner must not replace the waker before that notify is done
+/// (it asks to be polled again instead). Loom reports the overlapping
+/// accesses to the cell if it does not wait.
+#[test]
+fn rearm_while_a_wake_is_in_flight() {
+    use std::future::Future;
+    model(|| {
+        let (_, mut c, mut p) = sp_pair();
+        let (_c1, w1) = counter();
+        let (_c2, w2) = counter();
+        // A wait that finds nothing spends the handle's spin budget (its
+        // first wait probes): the waits below register at once.
+        assert!(Box::pin(c.wait_async(|_, _, _| ()))
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&w1))
+            .is_pending());
+        let producer = thread::spawn(move || {
+            p.push(1).unwrap();
+            p.push(2).unwrap();
+            p
+        });
+        let mut n = busy_poll(c.wait_async(|_, _, _| ()), &w1).unwrap();
+        while n < 2 {
+            n += busy_poll(c.wait_async(|_, _, _| ()), &w2).unwrap();
+        }
+        drop(producer.join().unwrap());
+    });
+}

@@ -4,56 +4,64 @@
 //! # Protocol (register, then re-check)
 //!
 //! A waiting future (`Consumer::wait_async`, `Producer::push_async`, ...)
-//! first tries its operation. If it cannot proceed it takes one of the
-//! strategy's `SLOTS` waker cells (a bit in `taken`), registers its task's
-//! waker there, marks the cell *armed* (a plain store to the cell's own
-//! state word), issues a `SeqCst` fence and tries again; only if that
-//! second try also fails does it return `Pending`. A handle that can tell
-//! cheaply that its operation would fail (a consumer: one barrier scan and
-//! the closed and halted bits, `Awaitable::may_proceed`) makes both tries
-//! that cheap check and runs the full operation only when it finds
-//! something, so a wait costs one full check (the one that succeeds), not
-//! three. Every publish, every consumer release, close and halt call
-//! [`notify`](WaitStrategy::notify), which issues a `SeqCst` fence, loads
-//! `taken`, and, if any cell is taken, loads each taken cell's state; an
-//! armed one it claims (a compare-exchange to *busy*), wakes its waker by
-//! reference, and stores *idle*. A woken cell is no longer armed, so the
-//! publishes that follow the one that woke it (a producer filling the
-//! ring before the woken consumer runs) wake nothing: one wake per wait,
-//! not one per publish. A woken future gives its cell back when it is
-//! polled again, before it re-tries (so its own release or publish finds
-//! nothing taken), and takes one again only if the try fails.
+//! first tries its operation. If it cannot proceed it registers its
+//! task's waker in its handle's waker cell (one of the strategy's
+//! `SLOTS`; a handle takes one, a bit in `taken`, at its first
+//! registration and keeps it until it is dropped), marks the cell *armed*
+//! (its bit in `armed`), issues a `SeqCst` fence and tries again; only if
+//! that second try also fails does it return `Pending`. A handle that can
+//! tell cheaply that its operation would fail (a consumer: one barrier
+//! scan and the closed and halted bits, `Awaitable::may_proceed`) makes
+//! both tries that cheap check and runs the full operation only when it
+//! finds something, so a wait costs one full check (the one that
+//! succeeds), not three. Every publish, every consumer release, close and
+//! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
+//! fence, loads `armed`, and, if any armed bit is set, claims the armed
+//! bits (one compare-exchange turns each into the cell's *claimed* bit,
+//! in the same word), wakes each claimed cell's waker by reference and
+//! then sets the cell's `done` flag (a plain store). A woken cell is no
+//! longer armed, so the publishes that follow the one that woke it (a
+//! producer filling the ring before the woken consumer runs) find no
+//! armed bit and wake nothing: one wake per wait, not one per publish.
 //!
-//! The two fences make it a Dekker handshake: either the notifier's loads
-//! see the waiter's cell taken and armed (and wake it), or the waiter's
-//! second try sees the notifier's progress. So a wake is never lost.
+//! The two fences make it a Dekker handshake: either the notifier's load
+//! sees the waiter's bit (and wakes the cell), or the waiter's second try
+//! sees the notifier's progress. So a wake is never lost.
 //!
-//! A cell's state word is also its lock, so a wait costs no more atomic
-//! read-modify-writes than it needs (take and give back the cell; the
-//! notifier's claim): only the owner moves it from idle to armed and
-//! back, only a notify from armed to busy and from busy to idle, so both
-//! arming and the end of a wake are plain stores. The owner writes the
-//! waker only while the cell is idle, a notify reads it only while it
-//! holds busy, and an owner that finds busy (a notify is still waking the
-//! cell) does not wait for it but asks to be polled again, as when every
-//! cell is taken. Since a notify claims what it wakes, no two notifies
-//! ever wake one registration.
+//! The bits and the flag are also the cell's lock, so a wait costs two
+//! atomic read-modify-writes of ours besides the fences: the owner's arm
+//! and the notifier's claim. The owner writes the cell only while it is
+//! neither armed nor claimed by a notify that has not set `done`; a notify
+//! reads it only between its claim and its `done`. The claimed bit stays
+//! set after the wake, and the owner's next arm clears it in the same
+//! read-modify-write (`fetch_xor`) that sets its armed bit, having first
+//! seen `done` (and cleared it for the next notify). An owner that finds
+//! its cell claimed and not done (a notify is still waking it) does not
+//! wait for it but asks to be polled again, as when every cell is taken.
+//! Since a notify claims what it wakes, no two notifies ever wake one
+//! registration.
+//!
+//! Keeping the cell in the handle (not in each future) saves taking and
+//! giving back a cell per wait, two more read-modify-writes of `taken`.
+//! The trade: a handle that awaited once holds its cell until it is
+//! dropped, so `SLOTS` must cover every handle that awaits (not only the
+//! ones awaiting at once); a further one busy-polls (below). An
+//! `EventStream` or `EventSink` takes over its handle's cell.
 //!
 //! A cell keeps its waker after the wake (it is woken by reference) and
 //! after its future completes, and the next registration there keeps it
-//! again if it [`will_wake`](Waker::will_wake) the same task, as
-//! `futures`' `AtomicWaker` users and tokio's own wakers do: a task that
-//! waits on the same ring again and again (the usual case: cells are
-//! taken lowest first) clones and drops no waker per wait, which costs an
-//! atomic increment and decrement of the task's count in most executors.
-//! The trade: a task's waker stays in a free cell until another task's
-//! registration there replaces it or the ring is dropped, which keeps
-//! that task's allocation (not its future, which its executor drops when
-//! it ends) alive that long; at most `SLOTS` of them per ring. A kept
-//! waker is never called unless its cell is armed again. And a waker is
-//! woken while its cell is busy, so an executor whose `wake_by_ref` polls
-//! the task inline (none of the common ones does) would find the cell
-//! busy and be asked to poll again, over and over, until it returns.
+//! if it [`will_wake`](Waker::will_wake) the same task, as tokio's
+//! registrations keep theirs: a task that waits on the same handle again
+//! and again clones and drops no waker per wait (an atomic increment and
+//! decrement of the task's count in most executors, and a by-value wake's
+//! decrement). The trade: a task's waker stays in the cell until another
+//! task's registration there replaces it or the ring is dropped, which
+//! keeps that task's allocation (not its future, which its executor drops
+//! when it ends) alive that long; at most `SLOTS` per ring. A kept waker
+//! is never called unless its cell is armed again. And a waker is woken
+//! while its cell is claimed, so an executor whose `wake_by_ref` polls the
+//! task inline (none of the common ones does) would find the cell not
+//! done and be asked to poll again, over and over, until it returns.
 //!
 //! A ring nobody awaits pays a fence and one load of a word nobody writes
 //! per publish and per release; rings with any other strategy pay nothing
@@ -62,13 +70,13 @@
 //!
 //! Why the notifier keeps its fence (issue 15 asked for "at most one
 //! uncontended load per publish"): a publish is a store (the cursor, a
-//! stamp, a gate) followed by a load of `taken`, and a waiter is a store
-//! to a cell's state followed by a load of the ring's words: the store-buffering
+//! stamp, a gate) followed by a load of `armed`, and a waiter is a store
+//! to `armed` followed by a load of the ring's words: the store-buffering
 //! shape, which no ordering on the load alone can close. With `notify`
-//! reduced to one `SeqCst` load of the armed bits (no fence), loom deadlocks
+//! reduced to one `SeqCst` load of `armed` (no fence), loom deadlocks
 //! `register_races_publish` and `producer_awaits_a_release`
 //! (`loom-tests/tests/ring_async.rs`): the publisher's store is still in
-//! its store buffer when it reads no armed cell, while the waiter's
+//! its store buffer when it reads `armed == 0`, while the waiter's
 //! re-check reads the old cursor. Moving the whole cost to the waiter side
 //! needs an asymmetric barrier (`membarrier`, `FlushProcessWriteBuffers`)
 //! that `no_std` has no portable form of, or a publish that is a
@@ -83,16 +91,17 @@
 //! giving it back per wait (prototyped: two fewer per wait, but 8 more
 //! instructions per round trip for the bookkeeping, and 3% more CPU
 //! time), and leaving out `arm`'s fence on x86, where the `lock`ed
-//! `fetch_or` that armed a cell then (one word for every cell's two bits)
-//! already ordered like one (one fewer per wait, 2 fewer instructions, 2%
-//! less CPU time: not worth shipping a path that loom and Miri, which
-//! model the language and not the CPU, never check). Issue 16 then gave
-//! each cell its own state word (arming and ending a wake became plain
-//! stores), kept wakers in their cells (no clone, drop or by-value wake
-//! per wait) and gave a woken future's cell back before its re-try (its
-//! own notify finds nothing taken): 26 -> 18 locked instructions per
-//! ping-pong round trip, the runtime's included, and 1380 -> 1334
-//! instructions.
+//! `fetch_or` before it already orders like one (one fewer per wait, 2
+//! fewer instructions, 2% less CPU time: not worth shipping a path that
+//! loom and Miri, which model the language and not the CPU, never check).
+//! Issue 16 kept the cell in the handle after all, together with kept
+//! wakers and the plain `done` store in place of the notifier's
+//! `fetch_and` of the busy bit: 26 -> 16 locked instructions per
+//! ping-pong round trip, the runtime's included (kanal 18), for 1380 ->
+//! 1372 instructions; and per-cell state words (arming by a plain store)
+//! were tried on the way and dropped: 14 locked instructions, but every
+//! notify then loads the state of every taken cell, which cost `spsc_ct`
+//! about a third of its instructions per event.
 //! Uncontended locked instructions on a line the core holds cost little
 //! there; a round trip's time follows its instruction count, about 600 of
 //! whose 1319 are the runtime's own scheduling (the same for every
@@ -116,19 +125,16 @@
 //! `spsc_ct` and `3p1c_ct` for the second (commit `6ec30bb` on branch
 //! `async15e` holds it).
 //!
-//! A woken future re-registers on every poll, so one cell per future is
-//! enough; it holds it from a failed try until it is polled again,
-//! completes or is dropped (then the cell is unarmed and its bit cleared),
-//! and an `EventStream` or `EventSink` keeps one from its first wait until
-//! it is dropped, taking it out of the next notify's reach before each
-//! re-try (`unarm`: one load when the notify that woke it already claimed
-//! it). Every waiter is
+//! A woken future re-registers on every poll, so one cell per handle is
+//! enough. A future polled again first takes its cell out of the next
+//! notify's reach (`unarm`: one load when the notify that woke it already
+//! claimed it), and one that completes or is dropped leaves the cell
+//! unarmed with its handle. Every waiter is
 //! woken on every change; each re-tries and at most the ones that can
 //! proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
 //! polled again at once (`wake_by_ref`) and so busy-polls its executor
-//! until a cell frees; size `SLOTS` to the number of handles that await at
-//! once.
+//! until a cell frees; size `SLOTS` to the number of handles that await.
 //!
 //! Before it registers, a future spins a little on the cheap check (a
 //! producer: a rescan of the gates) if its handle's [`Spin`] budget allows:
@@ -160,9 +166,10 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// strategy `W`.
 ///
 /// `SLOTS` (at most half the bits of a `usize`: 32 on 64-bit targets, 16
-/// on 32-bit ones; 8 by default) is how many futures can be waiting at
-/// once without busy-polling (module docs of `async_wait`); each costs an
-/// `Option<Waker>` and a state word (three words).
+/// on 32-bit ones; 8 by default) is how many handles can await
+/// without busy-polling (module docs of `async_wait`: a handle keeps its
+/// cell from its first registration until it is dropped); each costs an
+/// `Option<Waker>` and a flag (three words).
 ///
 /// Cost: every publish and release issues a `SeqCst` fence and loads one
 /// word, which stays in the publisher's cache while nobody awaits.
@@ -185,38 +192,44 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// ```
 pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     inner: W,
-    /// Bit `i` set: cell `i` belongs to a waiting future (or a stream or
-    /// sink). Below `2^SLOTS`. Only its owner clears a bit.
+    /// Bit `i` set: cell `i` belongs to a handle (kept from its first
+    /// registration until it is dropped), a stream or a sink. Below
+    /// `2^SLOTS`. Only the owner clears its bit.
     taken: AtomicUsize,
+    /// Two bits per cell. Bit `i` (*armed*): cell `i` holds a waker no
+    /// notify has claimed yet (set by its owner's `arm`, cleared by the
+    /// `notify` that claims it or by the owner's `unarm`). Bit `HALF + i`
+    /// (*claimed*): a notify claimed the cell's last arm; it is done with
+    /// the waker once the cell's `done` is set. Never both for one cell;
+    /// only bits of `taken` are ever set. Only the owner clears a claimed
+    /// bit, in the same read-modify-write that arms the cell again.
+    armed: AtomicUsize,
     cells: [WakerCell; SLOTS],
 }
 
-/// One waiter's registration: a waker and the word that says who may
-/// touch it.
+/// One waiter's registration.
 struct WakerCell {
-    /// [`IDLE`], [`ARMED`] or [`BUSY`]. Only the cell's owner moves it
-    /// from `IDLE` to `ARMED` (`arm`) and back (`unarm`, a CAS); only a
-    /// notify moves it from `ARMED` to `BUSY` (a CAS) and from `BUSY` to
-    /// `IDLE` (a plain store: nobody else moves it off `BUSY`).
-    state: AtomicUsize,
+    /// Set (1) by the notify that claimed the cell once it is done with
+    /// the waker; cleared (0) by the owner before it arms the cell. Only
+    /// the claiming notify writes it while the cell's claimed bit is set,
+    /// only the owner while it is clear.
+    done: AtomicUsize,
     /// The last waker registered here, kept between waits (module docs).
-    /// Written only by the owner while `state` is `IDLE`; read by the
-    /// owner then too, and by the notify holding `BUSY`.
+    /// Written by the owner only while the cell is neither armed nor
+    /// claimed by a notify that is not done; read by that notify.
     waker: UnsafeCell<Option<Waker>>,
 }
 
-/// The cell's waker is not waiting for a wake.
-const IDLE: usize = 0;
-/// The cell's waker waits: the next notify wakes it.
-const ARMED: usize = 1;
-/// A notify is waking the cell's waker.
-const BUSY: usize = 2;
+/// Where the claimed bits start in `armed`: its upper half.
+const HALF: u32 = usize::BITS / 2;
+/// The armed bits of `armed`: its lower half.
+const ARMED: usize = usize::MAX >> HALF;
 
-// SAFETY: a cell's waker is touched only by the one party its state word
-// lets in (the owner while `IDLE`, the claiming notify while `BUSY`), and
-// `Waker` is `Send + Sync`.
+// SAFETY: a cell's waker is written only by its owner while no notify can
+// read it (the ground rules at `armed` and `WakerCell`), and `Waker` is
+// `Send + Sync`.
 unsafe impl<W: Send, const SLOTS: usize> Send for AsyncWait<W, SLOTS> {}
-// SAFETY: as for `Send`: every access to a cell is exclusive by its state.
+// SAFETY: as for `Send`: every write of a cell excludes every other access.
 unsafe impl<W: Sync, const SLOTS: usize> Sync for AsyncWait<W, SLOTS> {}
 
 impl<W: Default, const SLOTS: usize> Default for AsyncWait<W, SLOTS> {
@@ -237,10 +250,11 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         /// The strategy, wrapping `inner` for blocking waits. `const`, so a
         /// ring with [`Inline`](super::Inline) storage can be a `static`.
         pub fn with(inner: W) -> Self {
-            const { assert!(SLOTS >= 1 && SLOTS <= usize::BITS as usize / 2, "1 ..= usize::BITS / 2 slots") };
+            const { assert!(SLOTS >= 1 && SLOTS <= HALF as usize, "1 ..= usize::BITS / 2 slots") };
             Self {
                 inner,
                 taken: AtomicUsize::new(0),
+                armed: AtomicUsize::new(0),
                 cells: new_cells(),
             }
         }
@@ -253,7 +267,7 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
 
     /// Takes a cell for `slot` if it has none, registers `waker` there and
     /// fences. The caller must re-try its operation afterwards. Inlined
-    /// into each future's poll, as it was before the waker check grew it.
+    /// into each future's poll.
     #[inline(always)]
     pub(super) fn arm(&self, slot: &mut Option<usize>, waker: &Waker) {
         let i = match *slot {
@@ -267,21 +281,32 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 None => return poll_again(waker),
             },
         };
-        let cell = &self.cells[i];
-        // Acquire: a notify's store of `IDLE` (after its last use of the
-        // waker) happens before our write. Not `ARMED` here: `Retry` gives
-        // its cell back and a stream unarms its own before every try, and
-        // a fresh cell's last owner unarmed it.
-        let state = cell.state.load(Ordering::Acquire);
-        debug_assert_ne!(state, ARMED);
-        if state == BUSY {
-            // A notify is still waking the cell's waker (a previous waker
-            // of ours, or a previous owner's). Do not wait for it: be
-            // polled again, and arm then.
+        let Some(cell) = self.cells.get(i) else {
             return poll_again(waker);
+        };
+        let claimed = 1 << (HALF as usize + i);
+        // Relaxed: only we set our armed bit (clear here: every owner
+        // unarms before it re-tries) and only we clear our claimed bit, so
+        // the value cannot go stale in a way that matters; the `done`
+        // load below is what orders us after a notify.
+        let mut flip = 1 << i;
+        let cur = self.armed.load(Ordering::Relaxed);
+        debug_assert_eq!(cur & flip, 0, "armed before a re-try");
+        if cur & claimed != 0 {
+            // Acquire: pairs with the notify's Release store of `done`:
+            // its use of the waker happens before our write below.
+            if cell.done.load(Ordering::Acquire) == 0 {
+                // A notify is still waking the cell's waker (a previous
+                // one of ours, or a previous owner's). Do not wait for it:
+                // be polled again, and arm then.
+                return poll_again(waker);
+            }
+            // Our arm below clears the claimed bit as it sets the armed one.
+            flip |= claimed;
         }
-        // SAFETY: the cell is `IDLE` and only we move it on: no notify
-        // touches the waker until we arm (the ground rules at `WakerCell`).
+        // SAFETY: the cell is not armed and no notify that claimed it is
+        // still using it; no notify can claim it before our arm below: the
+        // waker is ours (the ground rules at `armed`).
         cell.waker.with_mut(|cached| unsafe {
             match &*cached {
                 // The same task waits again: keep the waker we have.
@@ -289,12 +314,16 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 _ => *cached = Some(waker.clone()),
             }
         });
-        // Release: a notify whose CAS claims `ARMED` (Acquire) finds the
-        // waker above in the cell.
-        cell.state.store(ARMED, Ordering::Release);
+        // Relaxed: ordered before the claiming notify's store of 1 by the
+        // Release below and that notify's Acquire claim.
+        cell.done.store(0, Ordering::Relaxed);
+        // Release: a notify whose CAS claims the armed bit (Acquire) finds
+        // the waker above in the cell. The one RMW sets our armed bit and
+        // clears our claimed bit if it was set (no one else touches either
+        // now).
+        self.armed.fetch_xor(flip, Ordering::Release);
         // SeqCst: pairs with the fence in `notify`. Either the notifier's
-        // loads of `taken` and the state see our cell armed, or our re-try
-        // sees its progress.
+        // load of `armed` sees our bit, or our re-try sees its progress.
         fence(Ordering::SeqCst);
     }
 
@@ -332,24 +361,22 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     /// Takes `slot`'s cell out of the next notify's reach, keeping the
     /// cell and its waker: if it is still armed (no notify claimed it: the
     /// future was polled without being woken), unarms it. Afterwards the
-    /// cell is `IDLE`, or a notify that claimed it is waking its waker.
+    /// cell is not armed; a notify that claimed it may still be waking it.
     #[inline]
     pub(super) fn unarm(&self, slot: Option<usize>) {
         if let Some(i) = slot {
-            let state = &self.cells[i].state;
             // Relaxed: we touch no waker on the strength of either (`arm`
-            // reloads the state with Acquire before it writes). Usually
-            // the notify that woke us moved the cell off `ARMED` already:
-            // then this is one load. A failed CAS means a notify claimed
-            // it meanwhile, and wakes us.
-            if state.load(Ordering::Relaxed) == ARMED {
-                let _ = state.compare_exchange(ARMED, IDLE, Ordering::Relaxed, Ordering::Relaxed);
+            // orders itself after a notify by `done`). Usually the notify
+            // that woke us took the bit already: then this is one load.
+            if self.armed.load(Ordering::Relaxed) & (1 << i) != 0 {
+                self.armed.fetch_and(!(1 << i), Ordering::Relaxed);
             }
         }
     }
 
-    /// Gives `slot`'s cell back (unarmed, or being woken by a notify), if
-    /// it has one. Its waker stays cached for the next owner's `will_wake`.
+    /// Gives `slot`'s cell back (unarmed; a notify may still be waking
+    /// it), if it has one. Its waker stays cached for the next owner's
+    /// `will_wake`, and a claimed bit for the next owner's `arm` to clear.
     #[inline]
     pub(super) fn disarm(&self, slot: &mut Option<usize>) {
         if let Some(i) = slot.take() {
@@ -358,44 +385,52 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
             self.unarm(Some(i));
             // Release: the cell is handed to the next owner, whose claim
             // (Acquire) is ordered after this by `taken`'s modification
-            // order. A notify still waking it keeps it `BUSY` until done,
-            // and the next owner does not write the cell before it sees
-            // `IDLE` (`arm`).
+            // order. A notify still waking it has not set `done`, and the
+            // next owner does not write the cell before it has (`arm`).
             self.taken.fetch_and(!(1 << i), Ordering::Release);
         }
     }
 
-    /// Wakes every armed cell among `taken`.
+    #[cold]
     #[inline(never)]
-    fn wake_armed(&self, taken: usize) {
-        let mut rest = taken;
+    fn wake_all(&self) {
+        // Acquire: pairs with `arm`'s Release (the registration is in the
+        // cell). Moving the armed bits to claimed makes later notifies skip
+        // these cells until their owners arm them again (module docs), and
+        // keeps the owners out of them until we set `done`.
+        let mut cur = self.armed.load(Ordering::Relaxed);
+        let claimed = loop {
+            let arms = cur & ARMED;
+            if arms == 0 {
+                return;
+            }
+            match self.armed.compare_exchange_weak(
+                cur,
+                (cur & !ARMED) | arms << HALF,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break arms,
+                Err(now) => cur = now,
+            }
+        };
+        let mut rest = claimed;
         while rest != 0 {
             let i = rest.trailing_zeros() as usize;
             rest &= rest - 1;
             let Some(cell) = self.cells.get(i) else {
                 break;
             };
-            // Acquire: pairs with `arm`'s Release store of `ARMED` (the
-            // waker is in the cell). Claiming `BUSY` makes later notifies
-            // skip the cell until its owner arms it again (module docs),
-            // and keeps the owner out of it until we are done.
-            if cell.state.load(Ordering::Relaxed) == ARMED
-                && cell
-                    .state
-                    .compare_exchange(ARMED, BUSY, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // SAFETY: the cell is `BUSY` by our CAS: its owner does
-                // not write it until we store `IDLE`.
-                cell.waker.with(|w| unsafe {
-                    if let Some(w) = &*w {
-                        w.wake_by_ref();
-                    }
-                });
-                // Release: the owner's next write (after its Acquire load
-                // sees `IDLE`) is ordered after our use of the waker.
-                cell.state.store(IDLE, Ordering::Release);
-            }
+            // SAFETY: cell `i` is claimed by our CAS: its owner does not
+            // write it until we set `done`.
+            cell.waker.with(|w| unsafe {
+                if let Some(w) = &*w {
+                    w.wake_by_ref();
+                }
+            });
+            // Release: the owner's next write (after its Acquire load sees
+            // 1) is ordered after our use of the waker.
+            cell.done.store(1, Ordering::Release);
         }
     }
 }
@@ -404,7 +439,7 @@ impl WakerCell {
     const_fn_unless_loom! {
         fn new() -> Self {
             Self {
-                state: AtomicUsize::new(IDLE),
+                done: AtomicUsize::new(0),
                 waker: UnsafeCell::new(None),
             }
         }
@@ -439,18 +474,20 @@ impl<W: WaitStrategy, const SLOTS: usize> WaitStrategy for AsyncWait<W, SLOTS> {
         self.inner.wait_until(ready)
     }
 
+    fn release_cell(&self, cell: usize) {
+        self.disarm(&mut Some(cell));
+    }
+
     #[inline]
     fn notify(&self) {
         if W::NOTIFIES {
             self.inner.notify();
         }
         // SeqCst: orders the caller's publish, release, close or halt
-        // before the loads of `taken` and the cells' states; pairs with
-        // the fence in `arm`.
+        // before the load of `armed`; pairs with the fence in `arm`.
         fence(Ordering::SeqCst);
-        let taken = self.taken.load(Ordering::Relaxed);
-        if taken != 0 {
-            self.wake_armed(taken);
+        if self.armed.load(Ordering::Relaxed) & ARMED != 0 {
+            self.wake_all();
         }
     }
 }
@@ -491,7 +528,14 @@ pub struct Spin {
     /// left before it; `SPINNING + s` (`s` in `1 ..= MAX_STEPS`), a budget
     /// of `s` steps.
     left: u8,
+    /// The waker cell the handle keeps between its awaits (module docs),
+    /// `NO_HOME` if it has none: below `SLOTS`, at most 32. Given back by
+    /// the handle's `Drop` (`AnyRing::release_wait_cell`).
+    home: u8,
 }
+
+/// `Spin::home` of a handle that keeps no cell.
+const NO_HOME: u8 = u8::MAX;
 
 /// A full budget: 63 spin hints in six steps (`Backoff` caps a step at
 /// 64).
@@ -506,7 +550,26 @@ const SPINNING: u8 = 128;
 impl Spin {
     /// A handle's first wait probes.
     pub(super) const fn new() -> Self {
-        Self { left: 0 }
+        Self {
+            left: 0,
+            home: NO_HOME,
+        }
+    }
+
+    /// Takes the kept cell out (a future holds it while it runs, and a
+    /// dropped handle gives it back).
+    #[inline(always)]
+    pub(super) fn take_home(&mut self) -> Option<usize> {
+        let h = core::mem::replace(&mut self.home, NO_HOME);
+        (h != NO_HOME).then_some(h as usize)
+    }
+
+    /// Keeps `slot`'s cell, if any, for the handle's next await.
+    #[inline(always)]
+    fn set_home(&mut self, slot: Option<usize>) {
+        if let Some(i) = slot {
+            self.home = i as u8;
+        }
     }
 
     /// Whether this wait skips the spin: no budget, no probe due. Then it
@@ -563,16 +626,16 @@ pub trait Awaitable {
     /// [`AsyncWait::arm`] on the handle's ring.
     #[doc(hidden)]
     fn arm(&self, slot: &mut Option<usize>, waker: &Waker);
-    /// [`AsyncWait::unarm`] on the handle's ring. Only the stream and
-    /// the sink, which keep their cell across items, call it.
+    /// [`AsyncWait::unarm`] on the handle's ring.
+    #[doc(hidden)]
+    fn unarm(&self, slot: Option<usize>);
+    /// [`AsyncWait::disarm`] on the handle's ring. Only the stream and
+    /// the sink, which keep a cell of their own, call it.
     #[doc(hidden)]
     #[cfg_attr(
         not(any(feature = "futures-core", feature = "futures-sink")),
         allow(dead_code)
     )]
-    fn unarm(&self, slot: Option<usize>);
-    /// [`AsyncWait::disarm`] on the handle's ring.
-    #[doc(hidden)]
     fn disarm(&self, slot: &mut Option<usize>);
     /// A cheap check whether the operation could complete now. `false`
     /// must mean the operation would return `Pending`, judged only by
@@ -646,6 +709,17 @@ impl<'a, H: Awaitable, Op> Retry<'a, H, Op> {
     }
 }
 
+impl<H: Awaitable, Op> Retry<'_, H, Op> {
+    /// Hands the future's cell, unarmed, back to its handle, which keeps
+    /// it for its next await.
+    #[inline(always)]
+    fn park(&mut self) {
+        self.handle.unarm(self.slot);
+        let slot = self.slot.take();
+        self.handle.spin_budget().set_home(slot);
+    }
+}
+
 // No field is structurally pinned: `op` is only ever called through
 // `&mut`, so moving the future between polls is fine.
 impl<H: Awaitable, Op> Unpin for Retry<'_, H, Op> {}
@@ -667,14 +741,12 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> TaskPoll<T> {
         let this = self.get_mut();
         let try_first = match this.slot {
-            // Polled again (woken, as a rule): give the cell back before
-            // the try, whose own notify (a consumer's release, a producer's
-            // publish) would otherwise find it taken and look at it, or,
-            // were it still armed, wake our own task. If the try fails we
-            // take a cell again below (usually the same one, whose waker
-            // it kept), arm it, and re-check.
+            // Polled again (woken, as a rule): keep the cell, but take it
+            // out of reach of the try's own notify (a consumer's release,
+            // a producer's publish), which would wake our own task. If the
+            // try fails we arm again below, and re-check.
             Some(_) => {
-                this.handle.disarm(&mut this.slot);
+                this.handle.unarm(this.slot);
                 true
             }
             // First poll: try at once unless the handle can tell cheaply
@@ -684,17 +756,22 @@ where
         };
         if try_first {
             if let TaskPoll::Ready(v) = (this.op)(this.handle) {
-                this.handle.disarm(&mut this.slot);
+                this.park();
                 return TaskPoll::Ready(v);
             }
             // A handle without a cheap check (a producer) learns only from
             // the operation that it has to wait: spin now, then try again.
             if !H::CHEAP_CHECK && this.handle.spun_ready() {
                 if let TaskPoll::Ready(v) = (this.op)(this.handle) {
-                    this.handle.disarm(&mut this.slot);
+                    this.park();
                     return TaskPoll::Ready(v);
                 }
             }
+        }
+        if this.slot.is_none() {
+            // The cell the handle kept from its last registration, if any;
+            // `arm` takes a free one otherwise.
+            this.slot = this.handle.spin_budget().take_home();
         }
         this.handle.arm(&mut this.slot, cx.waker());
         // The re-check: progress made before our registration was visible
@@ -705,7 +782,7 @@ where
         }
         match (this.op)(this.handle) {
             TaskPoll::Ready(v) => {
-                this.handle.disarm(&mut this.slot);
+                this.park();
                 TaskPoll::Ready(v)
             }
             TaskPoll::Pending => TaskPoll::Pending,
@@ -715,7 +792,7 @@ where
 
 impl<H: Awaitable, Op> Drop for Retry<'_, H, Op> {
     fn drop(&mut self) {
-        self.handle.disarm(&mut self.slot);
+        self.park();
     }
 }
 
@@ -751,10 +828,7 @@ mod tests {
 
     /// The bitmap of armed cells.
     fn armed<const N: usize>(ring: &Sp<N>) -> usize {
-        let cells = ring.wait.cells.iter().enumerate();
-        cells
-            .filter(|(_, c)| c.state.load(Ordering::SeqCst) == super::ARMED)
-            .fold(0, |m, (i, _)| m | 1 << i)
+        ring.wait.armed.load(Ordering::SeqCst) & super::ARMED
     }
 
     fn mk<M: crate::ring::Mode, const N: usize>(
@@ -831,7 +905,10 @@ mod tests {
             assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(2)));
         }
         assert_eq!(seen, [5, 6]);
-        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0, "cell given back");
+        let taken = || ring.wait.taken.load(Ordering::SeqCst);
+        assert_eq!(taken(), 1, "the handle keeps its cell for its next wait");
+        drop(c);
+        assert_eq!(taken(), 0, "a dropped handle gives its cell back");
     }
 
     #[test]
@@ -857,7 +934,11 @@ mod tests {
         }
         assert_eq!(wakes(&count), 1);
         assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(5)));
-        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            (ring.wait.taken.load(Ordering::SeqCst), armed(&ring)),
+            (1, 0),
+            "kept by the handle, unarmed"
+        );
     }
 
     #[test]
@@ -919,7 +1000,7 @@ mod tests {
     }
 
     #[test]
-    fn async_dropped_future_gives_its_cell_back_and_loses_nothing() {
+    fn async_dropped_future_unarms_its_cell_and_loses_nothing() {
         let ring: Sp<1> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
@@ -932,9 +1013,13 @@ mod tests {
             assert!(fut.as_mut().poll(&mut cx).is_pending());
             assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 1);
         } // dropped mid-await
-        assert_eq!(ring.wait.taken.load(Ordering::SeqCst), 0);
+        assert_eq!(
+            (ring.wait.taken.load(Ordering::SeqCst), armed(&ring)),
+            (1, 0),
+            "unarmed; the handle keeps the cell"
+        );
         p.push(1).unwrap();
-        assert_eq!(wakes(&count), 0, "a dropped future's waker is gone");
+        assert_eq!(wakes(&count), 0, "a dropped future's waker is not woken");
         // The event is still there for the next wait.
         {
             let mut fut = pin!(c.wait_async(|_, _, _| n += 1));
@@ -951,17 +1036,23 @@ mod tests {
         let mut p = g.single_producer().unwrap();
         let (count, waker) = counter();
         let mut cx = Context::from_waker(&waker);
-        let state = &ring.wait.cells[0].state;
-        // Stand in for a notify between its claim and its store of IDLE.
-        state.store(super::BUSY, Ordering::SeqCst);
+        let claimed = 1 << super::HALF;
+        let done = &ring.wait.cells[0].done;
+        // Stand in for a notify that claimed the cell and is not done.
+        ring.wait.armed.fetch_or(claimed, Ordering::SeqCst);
         let mut fut = pin!(c.wait_async(|_, _, _| ()));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         assert_eq!(wakes(&count), 1, "asked to be polled again at once");
-        assert_eq!(state.load(Ordering::SeqCst), super::BUSY, "not armed");
+        assert_eq!(ring.wait.armed.load(Ordering::SeqCst), claimed, "not armed");
         assert_eq!(Arc::strong_count(&count), 2, "nothing stored in the cell");
-        state.store(super::IDLE, Ordering::SeqCst);
+        done.store(1, Ordering::SeqCst); // the notify is done
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(armed(&ring), 1, "armed now");
+        assert_eq!(
+            ring.wait.armed.load(Ordering::SeqCst),
+            1,
+            "armed now, the claimed bit cleared in the same step"
+        );
+        assert_eq!(done.load(Ordering::SeqCst), 0);
         p.push(1).unwrap();
         assert_eq!(wakes(&count), 2);
         assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));

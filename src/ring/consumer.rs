@@ -108,10 +108,24 @@ where
     /// multi-producer ring): while false, events are handed out without
     /// loading their stamps again.
     skips: bool,
-    /// How long an awaiting wait spins before it registers (plain state,
-    /// touched only by the `_async` waits of an `AsyncWait` ring).
+    /// How long an awaiting wait spins before it registers, and the waker
+    /// cell the handle keeps between its awaits (plain state, touched only
+    /// by the `_async` waits of an `AsyncWait` ring; the cell is given
+    /// back on drop).
     spin: Spin,
     _not_sync: PhantomData<Cell<()>>,
+}
+
+impl<R> Drop for Consumer<R>
+where
+    R: Deref,
+    R::Target: AnyRing,
+{
+    fn drop(&mut self) {
+        if let Some(cell) = self.spin.take_home() {
+            self.ring.release_wait_cell(cell);
+        }
+    }
 }
 
 /// Releases the events a consumer has handled when dropped, including on
@@ -1162,6 +1176,9 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
+        if let Some(cell) = self.spin.take_home() {
+            self.ring.release_wait_cell(cell);
+        }
         if self.backlog.0 < self.backlog.1 {
             // Left busy by a panicking handler: go idle, or the producers
             // would wait for this word forever. The backlog is abandoned

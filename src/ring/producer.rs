@@ -690,6 +690,9 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
+        if let Some(cell) = self.spin.take_home() {
+            self.ring.release_wait_cell(cell);
+        }
         if !self.done {
             self.done = true;
             self.ring.producer_gone();
@@ -1079,6 +1082,9 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
+        if let Some(cell) = self.spin.take_home() {
+            self.ring.release_wait_cell(cell);
+        }
         self.ring.producer_gone();
     }
 }

@@ -135,9 +135,16 @@ pub trait AnyRing: sealed::Sealed {
     fn producer_gone(&self);
     #[doc(hidden)]
     fn store_gate(&self, gate: usize, value: usize);
+    /// Gives back the waker cell a dropped handle kept (`AsyncWait`).
+    #[doc(hidden)]
+    fn release_wait_cell(&self, cell: usize);
 }
 
 impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
+    fn release_wait_cell(&self, cell: usize) {
+        self.wait.release_cell(cell);
+    }
+
     fn producer_gone(&self) {
         if M::MULTI {
             // AcqRel: the last handle's departure must see every other

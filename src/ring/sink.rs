@@ -104,11 +104,14 @@ pub struct EventSink<P: SinkTarget> {
 
 impl<P: SinkTarget> EventSink<P> {
     /// Wraps `producer`.
-    pub fn new(producer: P) -> Self {
+    pub fn new(mut producer: P) -> Self {
+        // The cell the producer kept from its own awaits, if any: the sink
+        // holds it now (one cell per handle, wrapped or not).
+        let slot = producer.spin_budget().take_home();
         Self {
             handle: Some(producer),
             pending: None,
-            slot: None,
+            slot,
         }
     }
 

@@ -115,8 +115,11 @@ pub struct EventStream<H: StreamSource> {
 
 impl<H: StreamSource> EventStream<H> {
     /// Wraps `handle`.
-    pub fn new(handle: H) -> Self {
-        Self { handle, slot: None }
+    pub fn new(mut handle: H) -> Self {
+        // The cell the handle kept from its own awaits, if any: the stream
+        // holds it now (one cell per handle, wrapped or not).
+        let slot = handle.spin_budget().take_home();
+        Self { handle, slot }
     }
 
     /// The handle, for its non-waiting methods (`sequence`, `available`).

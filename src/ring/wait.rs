@@ -73,6 +73,14 @@ pub trait WaitStrategy: Send + Sync {
     /// Wakes waiters after progress. Only called when `NOTIFIES` is true.
     #[inline]
     fn notify(&self) {}
+
+    /// Gives back waker cell `cell`, which a handle kept between its
+    /// awaits (`AsyncWait` only), when the handle is dropped.
+    #[doc(hidden)]
+    #[inline]
+    fn release_cell(&self, cell: usize) {
+        let _ = cell;
+    }
 }
 
 /// Re-checks the condition in a tight loop, with the CPU's spin-loop hint
