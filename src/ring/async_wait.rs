@@ -101,12 +101,14 @@
 //! 1372 instructions; and per-cell state words (arming by a plain store)
 //! were tried on the way and dropped: 14 locked instructions, but every
 //! notify then loads the state of every taken cell, which cost `spsc_ct`
-//! about a third of its instructions per event.
-//! Uncontended locked instructions on a line the core holds cost little
-//! there; a round trip's time follows its instruction count, about 600 of
-//! whose 1319 are the runtime's own scheduling (the same for every
-//! channel), about 210 this module (registration, wake, the futures), and
-//! about 250 the ring's consume and claim paths.
+//! about a third of its instructions per event. Issue 15's reading that a
+//! round trip's time follows its instruction count did not hold up: with
+//! about the same count, the ten fewer locked instructions took
+//! `pingpong_ct` from 385 to 318 ns (kanal 320), some 7 ns each on that
+//! VM. About 600 of a round trip's instructions are the runtime's own
+//! scheduling (the same for every channel), the rest this module
+//! (registration, wake, the futures) and the ring's consume and claim
+//! paths (the single producer's refill at capacity 1 about 50 a push).
 //!
 //! Two calls on that path were made inline and dropped (issue 15, same
 //! measures; the shootout alternating old and new binaries, load 3.3-3.7):
