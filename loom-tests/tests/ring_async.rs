@@ -295,15 +295,14 @@ fn repoll_races_a_wake_in_flight() {
         drop(fut);
         drop((c, p));
         drop((w_old, w_new));
-        // The cell keeps its last waker until the ring drops (with `c`).
+        // The cell may keep a waker until the ring drops (with `c`).
         assert_eq!(std::sync::Arc::strong_count(&old), 1, "old waker kept");
         assert_eq!(std::sync::Arc::strong_count(&new), 1, "new waker kept");
     });
 }
 
-/// One task awaits twice in a row with one waker, which its cell keeps
-/// between the waits (the second registration clones nothing and the
-/// notify wakes by reference), while the producer publishes twice: no
+/// One task awaits twice in a row with one waker, in the one cell its
+/// handle keeps between the waits, while the producer publishes twice: no
 /// wake is lost.
 #[test]
 fn kept_waker_serves_two_waits() {
@@ -414,9 +413,10 @@ fn busy_poll<F: std::future::Future>(fut: F, waker: &Waker) -> F::Output {
 
 /// A handle's second wait re-arms its kept cell, with another waker,
 /// while the notify that woke its first wait may still be using the old
-/// one: the owner must not replace the waker before that notify is done
-/// (it asks to be polled again instead). Loom reports the overlapping
-/// accesses to the cell if it does not wait.
+/// one: the owner must not write the cell before that notify is done with
+/// it (it asks to be polled again instead). Loom reports the overlapping
+/// accesses to the cell if it does not wait (checked by removing the
+/// `done` check in `AsyncWait::arm`).
 #[test]
 fn rearm_while_a_wake_is_in_flight() {
     use std::future::Future;

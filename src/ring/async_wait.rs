@@ -18,11 +18,12 @@
 //! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
 //! fence, loads `armed`, and, if any armed bit is set, claims the armed
 //! bits (one compare-exchange turns each into the cell's *claimed* bit,
-//! in the same word), wakes each claimed cell's waker by reference and
-//! then sets the cell's `done` flag (a plain store). A woken cell is no
-//! longer armed, so the publishes that follow the one that woke it (a
-//! producer filling the ring before the woken consumer runs) find no
-//! armed bit and wake nothing: one wake per wait, not one per publish.
+//! in the same word), takes each claimed cell's waker out, sets the
+//! cell's `done` flag (a plain store) and only then wakes the waker. A
+//! woken cell is no longer armed, so the publishes that follow the one
+//! that woke it (a producer filling the ring before the woken consumer
+//! runs) find no armed bit and wake nothing: one wake per wait, not one
+//! per publish.
 //!
 //! The two fences make it a Dekker handshake: either the notifier's load
 //! sees the waiter's bit (and wakes the cell), or the waiter's second try
@@ -36,7 +37,8 @@
 //! set after the wake, and the owner's next arm clears it in the same
 //! read-modify-write (`fetch_xor`) that sets its armed bit, having first
 //! seen `done` (and cleared it for the next notify). An owner that finds
-//! its cell claimed and not done (a notify is still waking it) does not
+//! its cell claimed and not done (a notify is still taking the waker
+//! out) does not
 //! wait for it but asks to be polled again, as when every cell is taken.
 //! Since a notify claims what it wakes, no two notifies ever wake one
 //! registration.
@@ -48,20 +50,21 @@
 //! ones awaiting at once); a further one busy-polls (below). An
 //! `EventStream` or `EventSink` takes over its handle's cell.
 //!
-//! A cell keeps its waker after the wake (it is woken by reference) and
-//! after its future completes, and the next registration there keeps it
-//! if it [`will_wake`](Waker::will_wake) the same task, as tokio's
-//! registrations keep theirs: a task that waits on the same handle again
-//! and again clones and drops no waker per wait (an atomic increment and
-//! decrement of the task's count in most executors, and a by-value wake's
-//! decrement). The trade: a task's waker stays in the cell until another
-//! task's registration there replaces it or the ring is dropped, which
-//! keeps that task's allocation (not its future, which its executor drops
-//! when it ends) alive that long; at most `SLOTS` per ring. A kept waker
-//! is never called unless its cell is armed again. And a waker is woken
-//! while its cell is claimed, so an executor whose `wake_by_ref` polls the
-//! task inline (none of the common ones does) would find the cell not
-//! done and be asked to poll again, over and over, until it returns.
+//! A registration that is not woken (its future polled again, or dropped,
+//! first) leaves its waker in the cell, and the next one there keeps it
+//! if it [`will_wake`](Waker::will_wake) the same task: no clone and drop
+//! per poll. A woken one does not: the notify takes the waker out and
+//! wakes it by value after setting `done`, because the woken task may run
+//! on another core at once and register again, and must not find the
+//! cell still claimed. Waking by reference under the claim (keeping the
+//! waker for the next registration, two fewer locked instructions per
+//! ping-pong round trip on a current-thread runtime, 317-321 ns against
+//! 346) made the re-registering owner busy-poll until the waking thread
+//! came back from its wake: 15x slower ping-pong on a 2-worker runtime.
+//! A kept waker keeps its task's allocation (not its future, which its
+//! executor drops when it ends) alive until it is replaced or the ring is
+//! dropped, at most `SLOTS` per ring, and is never called unless armed
+//! again.
 //!
 //! A ring nobody awaits pays a fence and one load of a word nobody writes
 //! per publish and per release; rings with any other strategy pay nothing
@@ -94,21 +97,20 @@
 //! `fetch_or` before it already orders like one (one fewer per wait, 2
 //! fewer instructions, 2% less CPU time: not worth shipping a path that
 //! loom and Miri, which model the language and not the CPU, never check).
-//! Issue 16 kept the cell in the handle after all, together with kept
-//! wakers and the plain `done` store in place of the notifier's
-//! `fetch_and` of the busy bit: 26 -> 16 locked instructions per
-//! ping-pong round trip, the runtime's included (kanal 18), for 1380 ->
-//! 1372 instructions; and per-cell state words (arming by a plain store)
-//! were tried on the way and dropped: 14 locked instructions, but every
-//! notify then loads the state of every taken cell, which cost `spsc_ct`
-//! about a third of its instructions per event. Issue 15's reading that a
-//! round trip's time follows its instruction count did not hold up: with
-//! about the same count, the ten fewer locked instructions took
-//! `pingpong_ct` from 385 to 318 ns (kanal 320), some 7 ns each on that
-//! VM. About 600 of a round trip's instructions are the runtime's own
-//! scheduling (the same for every channel), the rest this module
-//! (registration, wake, the futures) and the ring's consume and claim
-//! paths (the single producer's refill at capacity 1 about 50 a push).
+//! Issue 16 kept the cell in the handle after all, and ends a wake with
+//! the plain `done` store in place of the notifier's `fetch_and` of the
+//! busy bit: 26 -> 20 locked instructions per ping-pong round trip, the
+//! runtime's included (kanal 18), for 1380 -> 1403 instructions. Per-cell
+//! state words (arming by a plain store) were tried on the way and
+//! dropped: fewer locked instructions, but every notify then loads the
+//! state of every taken cell, which cost `spsc_ct` about a third of its
+//! instructions per event. Issue 15's reading that a round trip's time
+//! follows its instruction count did not hold up: the locked instructions
+//! matter more (some 7 ns each on that VM). About 600 of a round trip's
+//! instructions are the runtime's own scheduling (the same for every
+//! channel), the rest this module (registration, wake, the futures) and
+//! the ring's consume and claim paths (the single producer's refill at
+//! capacity 1 about 50 a push).
 //!
 //! Two calls on that path were made inline and dropped (issue 15, same
 //! measures; the shootout alternating old and new binaries, load 3.3-3.7):
@@ -202,7 +204,7 @@ pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     /// notify has claimed yet (set by its owner's `arm`, cleared by the
     /// `notify` that claims it or by the owner's `unarm`). Bit `HALF + i`
     /// (*claimed*): a notify claimed the cell's last arm; it is done with
-    /// the waker once the cell's `done` is set. Never both for one cell;
+    /// the cell once its `done` is set. Never both for one cell;
     /// only bits of `taken` are ever set. Only the owner clears a claimed
     /// bit, in the same read-modify-write that arms the cell again.
     armed: AtomicUsize,
@@ -211,14 +213,15 @@ pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
 
 /// One waiter's registration.
 struct WakerCell {
-    /// Set (1) by the notify that claimed the cell once it is done with
-    /// the waker; cleared (0) by the owner before it arms the cell. Only
+    /// Set (1) by the notify that claimed the cell once it has taken the
+    /// waker out; cleared (0) by the owner before it arms the cell. Only
     /// the claiming notify writes it while the cell's claimed bit is set,
     /// only the owner while it is clear.
     done: AtomicUsize,
-    /// The last waker registered here, kept between waits (module docs).
-    /// Written by the owner only while the cell is neither armed nor
-    /// claimed by a notify that is not done; read by that notify.
+    /// The last waker registered here, until a notify takes it out; kept
+    /// between polls that are not woken (module docs). Touched by the
+    /// owner only while the cell is neither armed nor claimed by a notify
+    /// that is not done; by that notify only between its claim and `done`.
     waker: UnsafeCell<Option<Waker>>,
 }
 
@@ -424,15 +427,17 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 break;
             };
             // SAFETY: cell `i` is claimed by our CAS: its owner does not
-            // write it until we set `done`.
-            cell.waker.with(|w| unsafe {
-                if let Some(w) = &*w {
-                    w.wake_by_ref();
-                }
-            });
+            // touch it until we set `done`.
+            let w = cell.waker.with_mut(|w| unsafe { (*w).take() });
             // Release: the owner's next write (after its Acquire load sees
-            // 1) is ordered after our use of the waker.
+            // 1) is ordered after our take.
             cell.done.store(1, Ordering::Release);
+            // Woken only now, with the cell free: the woken task may run
+            // on another core at once and register again, and must not
+            // find the cell still claimed (module docs).
+            if let Some(w) = w {
+                w.wake();
+            }
         }
     }
 }
@@ -1060,12 +1065,12 @@ mod tests {
         assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
     }
 
-    /// A cell keeps its waker between waits: the same task waiting again
-    /// clones nothing, another task's waker replaces it (the old one is
-    /// dropped), a kept waker is never woken unless armed again, and the
-    /// ring drops what its cells keep.
+    /// A wake takes the waker out of its cell (and wakes it by value once
+    /// the cell is free); a registration that is not woken leaves it there
+    /// for the next one, which keeps it if it `will_wake` the same task,
+    /// and the ring drops what its cells keep.
     #[test]
-    fn async_a_cell_keeps_its_waker_until_replaced_or_the_ring_drops() {
+    fn async_a_wake_takes_the_waker_and_an_unwoken_one_stays() {
         let ring: Sp<1> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
@@ -1080,19 +1085,10 @@ mod tests {
                 .is_pending());
             assert_eq!(Arc::strong_count(&a), 3, "ours, `wa`'s, the cell's");
             p.push(round).unwrap();
-            assert_eq!(wakes(&a), round as usize, "woken by reference");
+            assert_eq!(wakes(&a), round as usize);
+            assert_eq!(Arc::strong_count(&a), 2, "the wake took the cell's");
             assert_eq!(
                 fut.as_mut().poll(&mut Context::from_waker(&wa)),
-                TaskPoll::Ready(Ok(1))
-            );
-        }
-        assert_eq!(Arc::strong_count(&a), 3, "kept in the free cell");
-        p.push(9).unwrap();
-        assert_eq!(wakes(&a), 3, "a kept waker is not armed: not woken");
-        {
-            let mut fut = pin!(c.wait_async(|_, _, _| ()));
-            assert_eq!(
-                fut.as_mut().poll(&mut Context::from_waker(&wb)),
                 TaskPoll::Ready(Ok(1))
             );
         }
@@ -1102,14 +1098,15 @@ mod tests {
                 .as_mut()
                 .poll(&mut Context::from_waker(&wb))
                 .is_pending());
+            assert!(fut
+                .as_mut()
+                .poll(&mut Context::from_waker(&wb))
+                .is_pending());
+            assert_eq!(Arc::strong_count(&b), 3, "one clone, kept across polls");
         }
-        assert_eq!(
-            Arc::strong_count(&a),
-            2,
-            "replaced: the cell's clone dropped"
-        );
         assert_eq!(Arc::strong_count(&b), 3, "kept after the future dropped");
-        assert_eq!((wakes(&a), wakes(&b)), (3, 0));
+        p.push(9).unwrap();
+        assert_eq!((wakes(&a), wakes(&b)), (3, 0), "a kept waker is not armed");
         drop((c, p));
         drop(ring);
         assert_eq!(
