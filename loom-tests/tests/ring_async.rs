@@ -442,3 +442,42 @@ fn rearm_while_a_wake_is_in_flight() {
         drop(producer.join().unwrap());
     });
 }
+
+/// `rearm_while_a_wake_is_in_flight` with one cell, which no handle keeps
+/// (a ring's cells above its lower half are lent per wait): each wait
+/// takes the cell and gives it back when it ends, and the next wait takes
+/// it again while the notify that woke the last one may still be using
+/// it. That wait must neither write the cell before the notify is done
+/// nor lose its own wake.
+#[test]
+fn lent_cell_taken_again_while_a_wake_is_in_flight() {
+    use std::future::Future;
+    model(|| {
+        let ring: Arc<Ring<Heap<usize>, Single, AsyncWait<BusySpin, 1>>> =
+            Arc::new(Ring::with_wait(
+                Heap::builder(2).gates(1).build().unwrap(),
+                AsyncWait::with(BusySpin),
+            ));
+        let mut g = Ring::graph(ring.clone()).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, w) = counter();
+        // Spend the first wait's probe: the waits below register at once.
+        assert!(Box::pin(c.wait_async(|_, _, _| ()))
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(&w))
+            .is_pending());
+        let producer = thread::spawn(move || {
+            p.push(1).unwrap();
+            p.push(2).unwrap();
+            p
+        });
+        let mut n = 0;
+        while n < 2 {
+            n += busy_poll(c.wait_async(|_, _, _| ()), &w).unwrap();
+        }
+        drop(producer.join().unwrap());
+        drop((c, ring, w));
+        assert_eq!(std::sync::Arc::strong_count(&count), 1, "a waker kept");
+    });
+}

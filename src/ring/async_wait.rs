@@ -5,9 +5,9 @@
 //!
 //! A waiting future (`Consumer::wait_async`, `Producer::push_async`, ...)
 //! first tries its operation. If it cannot proceed it registers its
-//! task's waker in its handle's waker cell (one of the strategy's
-//! `SLOTS`; a handle takes one, a bit in `taken`, at its first
-//! registration and keeps it until it is dropped), marks the cell *armed*
+//! task's waker in a waker cell (one of the strategy's `SLOTS`, a bit in
+//! `taken`: the one its handle kept from an earlier wait, or a free one,
+//! lowest first; see below for which a handle keeps), marks the cell *armed*
 //! (its bit in `armed`), issues a `SeqCst` fence and tries again; only if
 //! that second try also fails does it return `Pending`. A handle that can
 //! tell cheaply that its operation would fail (a consumer: one barrier
@@ -45,10 +45,17 @@
 //!
 //! Keeping the cell in the handle (not in each future) saves taking and
 //! giving back a cell per wait, two more read-modify-writes of `taken`.
-//! The trade: a handle that awaited once holds its cell until it is
-//! dropped, so `SLOTS` must cover every handle that awaits (not only the
-//! ones awaiting at once); a further one busy-polls (below). An
-//! `EventStream` or `EventSink` takes over its handle's cell.
+//! Only the lower half of the cells (`SLOTS / 2`, rounded down) can be
+//! kept: a handle whose wait ends in one of them keeps it until it is
+//! dropped; a wait that took one of the upper half gives it back when it
+//! ends (the future's `park`). So handles that awaited once and went idle
+//! hold at most `SLOTS / 2` cells, and the other `SLOTS - SLOTS / 2`
+//! always serve the handles waiting now, however many handles a ring has
+//! (a multi-producer ring's clones, say); with `SLOTS = 1` no cell is
+//! kept. (Keeping every handle's cell, as first built, made a ring with
+//! more handles than cells busy-poll even while most of them were idle.)
+//! An `EventStream` or `EventSink` takes over its handle's cell, whichever
+//! half it is in, until it is dropped.
 //!
 //! A registration that is not woken (its future polled again, or dropped,
 //! first) leaves its waker in the cell, and the next one there keeps it
@@ -97,7 +104,7 @@
 //! `fetch_or` before it already orders like one (one fewer per wait, 2
 //! fewer instructions, 2% less CPU time: not worth shipping a path that
 //! loom and Miri, which model the language and not the CPU, never check).
-//! Issue 16 kept the cell in the handle after all, and ends a wake with
+//! Issue 15's later pass kept the cell in the handle after all, and ends a wake with
 //! the plain `done` store in place of the notifier's `fetch_and` of the
 //! busy bit: 26 -> 20 locked instructions per ping-pong round trip, the
 //! runtime's included (kanal 18), for 1380 -> 1403 instructions. Per-cell
@@ -138,7 +145,8 @@
 //! proceed do. When all
 //! `SLOTS` cells are taken, a further waiter cannot register: it asks to be
 //! polled again at once (`wake_by_ref`) and so busy-polls its executor
-//! until a cell frees; size `SLOTS` to the number of handles that await.
+//! until a cell frees; size `SLOTS` so that its upper half covers the
+//! handles that await at once (beyond the ones keeping a lower cell).
 //!
 //! Before it registers, a future spins a little on the cheap check (a
 //! producer: a rescan of the gates) if its handle's [`Spin`] budget allows:
@@ -170,10 +178,11 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// strategy `W`.
 ///
 /// `SLOTS` (at most half the bits of a `usize`: 32 on 64-bit targets, 16
-/// on 32-bit ones; 8 by default) is how many handles can await
-/// without busy-polling (module docs of `async_wait`: a handle keeps its
-/// cell from its first registration until it is dropped); each costs an
-/// `Option<Waker>` and a flag (three words).
+/// on 32-bit ones; 8 by default) is how many futures can be waiting at
+/// once without busy-polling; a handle that awaited may keep one of the
+/// lower `SLOTS / 2` between its waits, so the upper `SLOTS - SLOTS / 2`
+/// are always there for the rest (module docs of `async_wait`). Each
+/// costs an `Option<Waker>` and a flag (three words).
 ///
 /// Cost: every publish and release issues a `SeqCst` fence and loads one
 /// word, which stays in the publisher's cache while nobody awaits.
@@ -196,9 +205,9 @@ use crate::sync::{fence, spin_loop, AtomicUsize, Backoff, Ordering, UnsafeCell};
 /// ```
 pub struct AsyncWait<W = DefaultWait, const SLOTS: usize = 8> {
     inner: W,
-    /// Bit `i` set: cell `i` belongs to a handle (kept from its first
-    /// registration until it is dropped), a stream or a sink. Below
-    /// `2^SLOTS`. Only the owner clears its bit.
+    /// Bit `i` set: cell `i` belongs to a waiting future, to a handle
+    /// that keeps it between waits (`i < SLOTS / 2` only), or to a stream
+    /// or a sink. Below `2^SLOTS`. Only the owner clears its bit.
     taken: AtomicUsize,
     /// Two bits per cell. Bit `i` (*armed*): cell `i` holds a waker no
     /// notify has claimed yet (set by its owner's `arm`, cleared by the
@@ -375,6 +384,29 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
             // that woke us took the bit already: then this is one load.
             if self.armed.load(Ordering::Relaxed) & (1 << i) != 0 {
                 self.armed.fetch_and(!(1 << i), Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// How many cells handles may keep between their awaits: the lower
+    /// half (indices below this). A future holding one of the upper half
+    /// gives it back when it ends, so at least `SLOTS - SLOTS / 2` cells
+    /// serve handles that wait now, however many kept one and went idle.
+    const KEEPABLE: usize = SLOTS / 2;
+
+    /// Ends a future's hold on `slot`'s cell (module docs): unarms it,
+    /// and returns it for the handle to keep if it is a keepable one;
+    /// otherwise gives it back (`disarm`) and returns `None`.
+    #[inline(always)]
+    pub(super) fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
+        match *slot {
+            Some(i) if i < Self::KEEPABLE => {
+                self.unarm(Some(i));
+                slot.take()
+            }
+            _ => {
+                self.disarm(slot);
+                None
             }
         }
     }
@@ -644,6 +676,9 @@ pub trait Awaitable {
         allow(dead_code)
     )]
     fn disarm(&self, slot: &mut Option<usize>);
+    /// [`AsyncWait::park`] on the handle's ring.
+    #[doc(hidden)]
+    fn park(&self, slot: &mut Option<usize>) -> Option<usize>;
     /// A cheap check whether the operation could complete now. `false`
     /// must mean the operation would return `Pending`, judged only by
     /// loads of words a notifier writes before it notifies (the cursor or
@@ -717,13 +752,12 @@ impl<'a, H: Awaitable, Op> Retry<'a, H, Op> {
 }
 
 impl<H: Awaitable, Op> Retry<'_, H, Op> {
-    /// Hands the future's cell, unarmed, back to its handle, which keeps
-    /// it for its next await.
+    /// Ends the future's hold on its cell: a keepable one goes, unarmed,
+    /// to its handle for its next await; any other back to the ring.
     #[inline(always)]
     fn park(&mut self) {
-        self.handle.unarm(self.slot);
-        let slot = self.slot.take();
-        self.handle.spin_budget().set_home(slot);
+        let kept = self.handle.park(&mut self.slot);
+        self.handle.spin_budget().set_home(kept);
     }
 }
 
@@ -1008,7 +1042,8 @@ mod tests {
 
     #[test]
     fn async_dropped_future_unarms_its_cell_and_loses_nothing() {
-        let ring: Sp<1> = mk(4, 1);
+        // Two cells: cell 0 is keepable, so the handle keeps it.
+        let ring: Sp<2> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
         let mut p = g.single_producer().unwrap();
@@ -1033,6 +1068,48 @@ mod tests {
             assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
         }
         assert_eq!(n, 1);
+    }
+
+    #[test]
+    fn async_only_the_lower_half_of_the_cells_is_kept() {
+        // Two cells: the first handle to await keeps cell 0; every other
+        // one borrows cell 1 per await and gives it back, so any number of
+        // handles can take turns awaiting without busy-polling.
+        let ring: Sp<2> = mk(4, 3);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut cs = [
+            g.consumer(&[]).unwrap(),
+            g.consumer(&[]).unwrap(),
+            g.consumer(&[]).unwrap(),
+        ];
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let taken = |r: &Sp<2>| r.wait.taken.load(Ordering::SeqCst);
+        for round in 1..=3 {
+            for (k, c) in cs.iter_mut().enumerate() {
+                {
+                    let mut fut = pin!(c.wait_async(|_, _, _| ()));
+                    assert!(fut.as_mut().poll(&mut cx).is_pending());
+                    // Handle 0 waits in its kept cell 0; the others in cell 1.
+                    let holds = if k == 0 { 0b01 } else { 0b11 };
+                    assert_eq!(taken(&ring), holds, "round {round}, handle {k} waiting");
+                } // dropped: gives up the wait
+                assert_eq!(taken(&ring), 0b01, "round {round}, handle {k} gone");
+            }
+            p.push(round).unwrap();
+            for c in cs.iter_mut() {
+                let mut got = 0;
+                {
+                    let mut fut = pin!(c.wait_async(|e, _, _| got = *e));
+                    assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+                }
+                assert_eq!(got, round);
+            }
+        }
+        assert_eq!(wakes(&count), 0, "nobody busy-polled, nobody was woken");
+        drop(cs);
+        assert_eq!(taken(&ring), 0, "the kept cell goes back with its handle");
     }
 
     #[test]

@@ -1216,6 +1216,10 @@ where
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
     }
+    #[inline(always)]
+    fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
+        self.ring.wait.park(slot)
+    }
     fn spin_budget(&mut self) -> &mut Spin {
         &mut self.spin
     }
@@ -1297,6 +1301,10 @@ where
     }
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
+    }
+    #[inline(always)]
+    fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
+        self.ring.wait.park(slot)
     }
     fn spin_budget(&mut self) -> &mut Spin {
         &mut self.spin
