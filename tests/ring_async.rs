@@ -27,12 +27,12 @@ const PER_PRODUCER: u64 = if cfg!(debug_assertions) {
 /// Event: (producer id, per-producer counter).
 type Ev = (u64, u64);
 
-type MpRing = Ring<Heap<Ev>, Multi, AsyncWait<Yielding>>;
+type MpRing<const N: usize = 8> = Ring<Heap<Ev>, Multi, AsyncWait<Yielding, N>>;
 
 /// 3 async producers (each dropping every 7th push after one poll), 2
 /// async multicast consumers (dropping every 5th wait after one poll), a work group of 2 async
 /// workers and one consumer spinning on a thread of its own.
-async fn mixed(ring: Arc<MpRing>) {
+async fn mixed<const N: usize>(ring: Arc<MpRing<N>>) {
     const PRODUCERS: u64 = 3;
     let mut g = Ring::graph(ring.clone()).unwrap();
     let consumers: Vec<_> = (0..2).map(|_| g.consumer(&[]).unwrap()).collect();
@@ -163,7 +163,7 @@ async fn poll_once<F: Future>(fut: F) -> TaskPoll<F::Output> {
     poll_fn(|cx| TaskPoll::Ready(fut.as_mut().poll(cx))).await
 }
 
-fn mp_ring() -> Arc<MpRing> {
+fn mp_ring<const N: usize>() -> Arc<MpRing<N>> {
     Arc::new(Ring::with_wait(
         Heap::builder(16).gates(8).build().unwrap(),
         AsyncWait::with(Yielding),
@@ -177,7 +177,21 @@ fn async_mixed_on_a_two_worker_runtime() {
         .enable_time()
         .build()
         .unwrap()
-        .block_on(mixed(mp_ring()));
+        .block_on(mixed(mp_ring::<8>()));
+}
+
+/// Seven awaiting handles share four cells: two kept (the first two
+/// handles to finish a wait in the lower half), two lent per wait to the
+/// other five, which busy-poll while both are out. Nothing is lost, and
+/// nothing hangs on a kept-but-idle cell.
+#[test]
+fn async_mixed_with_fewer_cells_than_handles() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap()
+        .block_on(mixed(mp_ring::<4>()));
 }
 
 #[test]
@@ -186,7 +200,7 @@ fn async_mixed_on_a_current_thread_runtime() {
         .enable_time()
         .build()
         .unwrap()
-        .block_on(mixed(mp_ring()));
+        .block_on(mixed(mp_ring::<8>()));
 }
 
 /// SPSC between two tasks on one thread: each side must yield to the

@@ -18,9 +18,9 @@
 //! halt call [`notify`](WaitStrategy::notify), which issues a `SeqCst`
 //! fence, loads `armed`, and, if any armed bit is set, claims the armed
 //! bits (one compare-exchange turns each into the cell's *claimed* bit,
-//! in the same word), takes each claimed cell's waker out, sets the
-//! cell's `done` flag (a plain store) and only then wakes the waker. A
-//! woken cell is no longer armed, so the publishes that follow the one
+//! in the same word), wakes each claimed cell's waker by reference (it
+//! stays in the cell) and then sets the cell's `done` flag (a plain
+//! store). A woken cell is no longer armed, so the publishes that follow the one
 //! that woke it (a producer filling the ring before the woken consumer
 //! runs) find no armed bit and wake nothing: one wake per wait, not one
 //! per publish.
@@ -33,15 +33,17 @@
 //! atomic read-modify-writes of ours besides the fences: the owner's arm
 //! and the notifier's claim. The owner writes the cell only while it is
 //! neither armed nor claimed by a notify that has not set `done`; a notify
-//! reads it only between its claim and its `done`. The claimed bit stays
+//! only reads it, between its claim and its `done`. The claimed bit stays
 //! set after the wake, and the owner's next arm clears it in the same
 //! read-modify-write (`fetch_xor`) that sets its armed bit, having first
 //! seen `done` (and cleared it for the next notify). An owner that finds
-//! its cell claimed and not done (a notify is still taking the waker
-//! out) does not
-//! wait for it but asks to be polled again, as when every cell is taken.
-//! Since a notify claims what it wakes, no two notifies ever wake one
-//! registration.
+//! its cell claimed and not done (a notify is still inside the waker's
+//! `wake_by_ref`, which on a multi-threaded runtime may be unparking a
+//! worker for microseconds while the woken task already runs elsewhere)
+//! does not wait for it: it trades the cell for a free one, giving this
+//! one back (its next owner meets the notify the same way), and asks to
+//! be polled again only if no free cell is ready. Since a notify claims
+//! what it wakes, no two notifies ever wake one registration.
 //!
 //! Keeping the cell in the handle (not in each future) saves taking and
 //! giving back a cell per wait, two more read-modify-writes of `taken`.
@@ -57,21 +59,18 @@
 //! An `EventStream` or `EventSink` takes over its handle's cell, whichever
 //! half it is in, until it is dropped.
 //!
-//! A registration that is not woken (its future polled again, or dropped,
-//! first) leaves its waker in the cell, and the next one there keeps it
-//! if it [`will_wake`](Waker::will_wake) the same task: no clone and drop
-//! per poll. A woken one does not: the notify takes the waker out and
-//! wakes it by value after setting `done`, because the woken task may run
-//! on another core at once and register again, and must not find the
-//! cell still claimed. Waking by reference under the claim (keeping the
-//! waker for the next registration, two fewer locked instructions per
-//! ping-pong round trip on a current-thread runtime, 317-321 ns against
-//! 346) made the re-registering owner busy-poll until the waking thread
-//! came back from its wake: 15x slower ping-pong on a 2-worker runtime.
-//! A kept waker keeps its task's allocation (not its future, which its
-//! executor drops when it ends) alive until it is replaced or the ring is
-//! dropped, at most `SLOTS` per ring, and is never called unless armed
-//! again.
+//! A cell keeps its waker, woken or not, and the next registration there
+//! keeps it if it [`will_wake`](Waker::will_wake) the same task: no clone
+//! per wait and no drop per wake (a clone and a by-value wake are two
+//! locked instructions on tokio's task reference count, a by-reference
+//! wake none beyond the wake's own). A first build woke by value for fear
+//! of the owner finding its cell still claimed: it asked to be polled
+//! again then, and busy-polled until the waking thread came back from its
+//! wake (15x slower ping-pong on a 2-worker runtime); trading the cell
+//! removed that. A kept waker keeps its task's allocation (not its
+//! future, which its executor drops when it ends) alive until it is
+//! replaced or the ring is dropped, at most `SLOTS` per ring, and is never
+//! called unless armed again.
 //!
 //! A ring nobody awaits pays a fence and one load of a word nobody writes
 //! per publish and per release; rings with any other strategy pay nothing
@@ -104,10 +103,11 @@
 //! `fetch_or` before it already orders like one (one fewer per wait, 2
 //! fewer instructions, 2% less CPU time: not worth shipping a path that
 //! loom and Miri, which model the language and not the CPU, never check).
-//! Issue 15's later pass kept the cell in the handle after all, and ends a wake with
-//! the plain `done` store in place of the notifier's `fetch_and` of the
-//! busy bit: 26 -> 20 locked instructions per ping-pong round trip, the
-//! runtime's included (kanal 18), for 1380 -> 1403 instructions. Per-cell
+//! A later pass kept the cell in the handle after all (the lower half of
+//! the cells), ends a wake with the plain `done` store in place of the
+//! notifier's `fetch_and` of the busy bit, and wakes by reference: 26 ->
+//! 16 locked instructions per ping-pong round trip, the runtime's
+//! included (kanal 18), for 1380 -> 1389 instructions (kanal 1068). Per-cell
 //! state words (arming by a plain store) were tried on the way and
 //! dropped: fewer locked instructions, but every notify then loads the
 //! state of every taken cell, which cost `spsc_ct` about a third of its
@@ -284,7 +284,7 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     /// into each future's poll.
     #[inline(always)]
     pub(super) fn arm(&self, slot: &mut Option<usize>, waker: &Waker) {
-        let i = match *slot {
+        let mut i = match *slot {
             Some(i) => i,
             None => match self.claim() {
                 Some(i) => {
@@ -295,27 +295,43 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 None => return poll_again(waker),
             },
         };
+        // Relaxed: only we set our armed bit (clear here: every owner
+        // unarms before it re-tries) and only we clear our claimed bit, so
+        // the value cannot go stale in a way that matters; the `done`
+        // load in `in_flight` is what orders us after a notify.
+        let mut cur = self.armed.load(Ordering::Relaxed);
+        if self.in_flight(i, cur) {
+            // A notify is still waking the cell's waker (a previous one of
+            // ours, or a previous owner's), by reference: it may be inside
+            // the executor's wake for microseconds, and on a multi-threaded
+            // runtime the task it woke runs at once and lands here. Do not
+            // wait for it: trade the cell for a free one (giving this one
+            // back; its next owner meets the notify the same way), or, with
+            // none free, be polled again and arm then.
+            match self.claim() {
+                Some(j) if !self.in_flight(j, self.armed.load(Ordering::Relaxed)) => {
+                    self.disarm(slot);
+                    *slot = Some(j);
+                    i = j;
+                    cur = self.armed.load(Ordering::Relaxed);
+                }
+                Some(j) => {
+                    self.disarm(&mut Some(j));
+                    return poll_again(waker);
+                }
+                None => return poll_again(waker),
+            }
+        }
         let Some(cell) = self.cells.get(i) else {
             return poll_again(waker);
         };
         let claimed = 1 << (HALF as usize + i);
-        // Relaxed: only we set our armed bit (clear here: every owner
-        // unarms before it re-tries) and only we clear our claimed bit, so
-        // the value cannot go stale in a way that matters; the `done`
-        // load below is what orders us after a notify.
         let mut flip = 1 << i;
-        let cur = self.armed.load(Ordering::Relaxed);
         debug_assert_eq!(cur & flip, 0, "armed before a re-try");
         if cur & claimed != 0 {
-            // Acquire: pairs with the notify's Release store of `done`:
-            // its use of the waker happens before our write below.
-            if cell.done.load(Ordering::Acquire) == 0 {
-                // A notify is still waking the cell's waker (a previous
-                // one of ours, or a previous owner's). Do not wait for it:
-                // be polled again, and arm then.
-                return poll_again(waker);
-            }
-            // Our arm below clears the claimed bit as it sets the armed one.
+            // A notify claimed the cell's last arm and is done with it
+            // (`in_flight`): our arm below clears the claimed bit as it
+            // sets the armed one.
             flip |= claimed;
         }
         // SAFETY: the cell is not armed and no notify that claimed it is
@@ -339,6 +355,16 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
         // SeqCst: pairs with the fence in `notify`. Either the notifier's
         // load of `armed` sees our bit, or our re-try sees its progress.
         fence(Ordering::SeqCst);
+    }
+
+    /// Whether a notify that claimed cell `i` (by `armed`, a value of the
+    /// word) may still be using its waker: claimed, and `done` not set.
+    #[inline(always)]
+    fn in_flight(&self, i: usize, armed: usize) -> bool {
+        armed & (1 << (HALF as usize + i)) != 0
+            // Acquire: pairs with the notify's Release store of `done`:
+            // its use of the waker happens before our writes to the cell.
+            && self.cells.get(i).is_some_and(|c| c.done.load(Ordering::Acquire) == 0)
     }
 
     /// Takes a free cell: its index, or `None` if all are taken.
@@ -394,20 +420,17 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
     /// serve handles that wait now, however many kept one and went idle.
     const KEEPABLE: usize = SLOTS / 2;
 
-    /// Ends a future's hold on `slot`'s cell (module docs): unarms it,
-    /// and returns it for the handle to keep if it is a keepable one;
+    /// Ends a future's hold on cell `i` (module docs): unarms it, and
+    /// returns it for the handle to keep if it is a keepable one;
     /// otherwise gives it back (`disarm`) and returns `None`.
-    #[inline(always)]
-    pub(super) fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
-        match *slot {
-            Some(i) if i < Self::KEEPABLE => {
-                self.unarm(Some(i));
-                slot.take()
-            }
-            _ => {
-                self.disarm(slot);
-                None
-            }
+    #[inline]
+    pub(super) fn park(&self, i: usize) -> Option<usize> {
+        if i < Self::KEEPABLE {
+            self.unarm(Some(i));
+            Some(i)
+        } else {
+            self.disarm(&mut Some(i));
+            None
         }
     }
 
@@ -459,17 +482,17 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 break;
             };
             // SAFETY: cell `i` is claimed by our CAS: its owner does not
-            // touch it until we set `done`.
-            let w = cell.waker.with_mut(|w| unsafe { (*w).take() });
+            // write it until we set `done`, and we only read it. Woken by
+            // reference: the waker stays for the owner's next registration
+            // (no clone there, no drop here).
+            cell.waker.with(|w| unsafe {
+                if let Some(w) = &*w {
+                    w.wake_by_ref();
+                }
+            });
             // Release: the owner's next write (after its Acquire load sees
-            // 1) is ordered after our take.
+            // 1) is ordered after our read.
             cell.done.store(1, Ordering::Release);
-            // Woken only now, with the cell free: the woken task may run
-            // on another core at once and register again, and must not
-            // find the cell still claimed (module docs).
-            if let Some(w) = w {
-                w.wake();
-            }
         }
     }
 }
@@ -678,7 +701,7 @@ pub trait Awaitable {
     fn disarm(&self, slot: &mut Option<usize>);
     /// [`AsyncWait::park`] on the handle's ring.
     #[doc(hidden)]
-    fn park(&self, slot: &mut Option<usize>) -> Option<usize>;
+    fn park(&self, cell: usize) -> Option<usize>;
     /// A cheap check whether the operation could complete now. `false`
     /// must mean the operation would return `Pending`, judged only by
     /// loads of words a notifier writes before it notifies (the cursor or
@@ -756,8 +779,12 @@ impl<H: Awaitable, Op> Retry<'_, H, Op> {
     /// to its handle for its next await; any other back to the ring.
     #[inline(always)]
     fn park(&mut self) {
-        let kept = self.handle.park(&mut self.slot);
-        self.handle.spin_budget().set_home(kept);
+        // Usually none: a wait that completes at its first try takes no
+        // cell, and its drop after `Ready` finds it parked.
+        if let Some(i) = self.slot.take() {
+            let kept = self.handle.park(i);
+            self.handle.spin_budget().set_home(kept);
+        }
     }
 }
 
@@ -1113,6 +1140,50 @@ mod tests {
     }
 
     #[test]
+    fn async_a_kept_cell_still_being_woken_is_traded_for_a_free_one() {
+        let ring: Sp<2> = mk(4, 1);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut c = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let (count, waker) = counter();
+        let mut cx = Context::from_waker(&waker);
+        let taken = |r: &Sp<2>| r.wait.taken.load(Ordering::SeqCst);
+        // A first wait: the handle keeps cell 0.
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+        }
+        assert_eq!(taken(&ring), 0b01);
+        // Stand in for a notify that claimed cell 0 and is still waking.
+        let claimed = 1 << super::HALF;
+        ring.wait.armed.fetch_or(claimed, Ordering::SeqCst);
+        ring.wait.cells[0].done.store(0, Ordering::SeqCst);
+        let mut got = 0;
+        {
+            let mut fut = pin!(c.wait_async(|e, _, _| got = *e));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(wakes(&count), 0, "no busy-poll: armed elsewhere");
+            assert_eq!(taken(&ring), 0b10, "cell 0 given back, cell 1 taken");
+            assert_eq!(ring.wait.armed.load(Ordering::SeqCst), claimed | 0b10);
+            ring.wait.cells[0].done.store(1, Ordering::SeqCst); // the notify ends
+            p.push(5).unwrap();
+            assert_eq!(wakes(&count), 1, "woken through cell 1");
+            assert_eq!(fut.as_mut().poll(&mut cx), TaskPoll::Ready(Ok(1)));
+        }
+        assert_eq!(got, 5);
+        assert_eq!(taken(&ring), 0, "cell 1 lent for the wait, given back");
+        // Cell 0 (claimed, done) serves the next wait: the arm clears the
+        // claimed bit as it sets the armed one.
+        {
+            let mut fut = pin!(c.wait_async(|_, _, _| ()));
+            assert!(fut.as_mut().poll(&mut cx).is_pending());
+            let armed = ring.wait.armed.load(Ordering::SeqCst);
+            assert_eq!(armed & (claimed | 1), 1, "cell 0 armed, its claim cleared");
+        }
+        assert_eq!(taken(&ring), 0b01, "kept again");
+    }
+
+    #[test]
     fn async_a_cell_a_notify_is_still_waking_is_not_written() {
         let ring: Sp<1> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
@@ -1147,7 +1218,7 @@ mod tests {
     /// for the next one, which keeps it if it `will_wake` the same task,
     /// and the ring drops what its cells keep.
     #[test]
-    fn async_a_wake_takes_the_waker_and_an_unwoken_one_stays() {
+    fn async_a_cell_keeps_its_waker_through_wakes_until_another_task_registers() {
         let ring: Sp<1> = mk(4, 1);
         let mut g = Ring::graph(&ring).unwrap();
         let mut c = g.consumer(&[]).unwrap();
@@ -1160,10 +1231,18 @@ mod tests {
                 .as_mut()
                 .poll(&mut Context::from_waker(&wa))
                 .is_pending());
-            assert_eq!(Arc::strong_count(&a), 3, "ours, `wa`'s, the cell's");
+            assert_eq!(
+                Arc::strong_count(&a),
+                3,
+                "ours, `wa`'s, the cell's: one clone"
+            );
             p.push(round).unwrap();
             assert_eq!(wakes(&a), round as usize);
-            assert_eq!(Arc::strong_count(&a), 2, "the wake took the cell's");
+            assert_eq!(
+                Arc::strong_count(&a),
+                3,
+                "woken by reference: still in the cell"
+            );
             assert_eq!(
                 fut.as_mut().poll(&mut Context::from_waker(&wa)),
                 TaskPoll::Ready(Ok(1))
@@ -1180,6 +1259,11 @@ mod tests {
                 .poll(&mut Context::from_waker(&wb))
                 .is_pending());
             assert_eq!(Arc::strong_count(&b), 3, "one clone, kept across polls");
+            assert_eq!(
+                Arc::strong_count(&a),
+                2,
+                "replaced: the cell dropped `wa`'s"
+            );
         }
         assert_eq!(Arc::strong_count(&b), 3, "kept after the future dropped");
         p.push(9).unwrap();

@@ -1216,9 +1216,8 @@ where
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
     }
-    #[inline(always)]
-    fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
-        self.ring.wait.park(slot)
+    fn park(&self, cell: usize) -> Option<usize> {
+        self.ring.wait.park(cell)
     }
     fn spin_budget(&mut self) -> &mut Spin {
         &mut self.spin
@@ -1302,9 +1301,8 @@ where
     fn disarm(&self, slot: &mut Option<usize>) {
         self.ring.wait.disarm(slot);
     }
-    #[inline(always)]
-    fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
-        self.ring.wait.park(slot)
+    fn park(&self, cell: usize) -> Option<usize> {
+        self.ring.wait.park(cell)
     }
     fn spin_budget(&mut self) -> &mut Spin {
         &mut self.spin

@@ -1124,9 +1124,8 @@ macro_rules! async_producer {
             fn disarm(&self, slot: &mut Option<usize>) {
                 self.ring.wait.disarm(slot);
             }
-            #[inline(always)]
-            fn park(&self, slot: &mut Option<usize>) -> Option<usize> {
-                self.ring.wait.park(slot)
+            fn park(&self, cell: usize) -> Option<usize> {
+                self.ring.wait.park(cell)
             }
             fn spin_budget(&mut self) -> &mut Spin {
                 &mut self.spin
