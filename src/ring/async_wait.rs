@@ -43,7 +43,12 @@
 //! does not wait for it: it trades the cell for a free one, giving this
 //! one back (its next owner meets the notify the same way), and asks to
 //! be polled again only if no free cell is ready. Since a notify claims
-//! what it wakes, no two notifies ever wake one registration.
+//! what it wakes, no two notifies ever wake one registration. A waker
+//! whose wake panics does not strand its cell or the others the notify
+//! claimed: the notify sets that cell's `done` and wakes the rest while
+//! the panic unwinds, and the panic then reaches the publisher, whose
+//! handle is already whole (every handle notifies after its own state is
+//! written).
 //!
 //! Keeping the cell in the handle (not in each future) saves taking and
 //! giving back a cell per wait, two more read-modify-writes of `taken`.
@@ -474,13 +479,46 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                 Err(now) => cur = now,
             }
         };
-        let mut rest = claimed;
-        while rest != 0 {
-            let i = rest.trailing_zeros() as usize;
-            rest &= rest - 1;
-            let Some(cell) = self.cells.get(i) else {
-                break;
+        Claimed {
+            wait: self,
+            current: NONE,
+            rest: claimed,
+        }
+        .wake();
+    }
+}
+
+/// `Claimed::current` when no cell is being woken.
+const NONE: usize = usize::MAX;
+
+/// The cells a notify claimed and has not finished waking. Dropped half
+/// way (a waker's `wake_by_ref` panicked), it finishes the job before the
+/// panic goes on: the panicking cell's `done` is set and the other cells
+/// are still woken, so no owner waits for a claim that never ends or a
+/// wake that never comes. (A second waker panicking then aborts, as any
+/// panic during unwinding does.)
+struct Claimed<'a, W, const SLOTS: usize> {
+    wait: &'a AsyncWait<W, SLOTS>,
+    /// The cell whose waker is being woken, or `NONE`.
+    current: usize,
+    /// The claimed cells not woken yet, a bit each.
+    rest: usize,
+}
+
+impl<W, const SLOTS: usize> Claimed<'_, W, SLOTS> {
+    fn wake(&mut self) {
+        if let Some(cell) = self.wait.cells.get(self.current) {
+            // Unwinding from this cell's wake: it is done with the cell.
+            cell.done.store(1, Ordering::Release);
+            self.current = NONE;
+        }
+        while self.rest != 0 {
+            let i = self.rest.trailing_zeros() as usize;
+            self.rest &= self.rest - 1;
+            let Some(cell) = self.wait.cells.get(i) else {
+                continue;
             };
+            self.current = i;
             // SAFETY: cell `i` is claimed by our CAS: its owner does not
             // write it until we set `done`, and we only read it. Woken by
             // reference: the waker stays for the owner's next registration
@@ -490,9 +528,19 @@ impl<W, const SLOTS: usize> AsyncWait<W, SLOTS> {
                     w.wake_by_ref();
                 }
             });
+            self.current = NONE;
             // Release: the owner's next write (after its Acquire load sees
             // 1) is ordered after our read.
             cell.done.store(1, Ordering::Release);
+        }
+    }
+}
+
+impl<W, const SLOTS: usize> Drop for Claimed<'_, W, SLOTS> {
+    fn drop(&mut self) {
+        // Only when a wake panicked: `wake` returns with both cleared.
+        if self.current != NONE || self.rest != 0 {
+            self.wake();
         }
     }
 }
@@ -1137,6 +1185,62 @@ mod tests {
         assert_eq!(wakes(&count), 0, "nobody busy-polled, nobody was woken");
         drop(cs);
         assert_eq!(taken(&ring), 0, "the kept cell goes back with its handle");
+    }
+
+    /// A waker that panics when woken.
+    struct Panics;
+    impl alloc::task::Wake for Panics {
+        fn wake(self: Arc<Self>) {
+            panic!("a waker that panics");
+        }
+    }
+
+    #[test]
+    fn async_a_panicking_waker_leaves_no_cell_claimed_and_no_wake_lost() {
+        let ring: Sp<2> = mk(4, 2);
+        let mut g = Ring::graph(&ring).unwrap();
+        let mut a = g.consumer(&[]).unwrap();
+        let mut b = g.consumer(&[]).unwrap();
+        let mut p = g.single_producer().unwrap();
+        let bad = core::task::Waker::from(Arc::new(Panics));
+        let (count, good) = counter();
+        {
+            let mut fa = pin!(a.wait_async(|_, _, _| ()));
+            let mut fb = pin!(b.wait_async(|_, _, _| ()));
+            // `a` registers in cell 0 with the panicking waker, `b` in 1.
+            assert!(fa
+                .as_mut()
+                .poll(&mut Context::from_waker(&bad))
+                .is_pending());
+            assert!(fb
+                .as_mut()
+                .poll(&mut Context::from_waker(&good))
+                .is_pending());
+            let panicked = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| p.push(1)));
+            assert!(panicked.is_err(), "the waker's panic reaches the publisher");
+            assert_eq!(wakes(&count), 1, "cell 1 was still woken");
+            let claimed = 0b11 << super::HALF;
+            assert_eq!(ring.wait.armed.load(Ordering::SeqCst), claimed);
+            for cell in &ring.wait.cells {
+                assert_eq!(cell.done.load(Ordering::SeqCst), 1, "no claim left open");
+            }
+            // The event is there for both; `a` re-arms with a good waker.
+            let good_cx = &mut Context::from_waker(&good);
+            assert_eq!(fb.as_mut().poll(good_cx), TaskPoll::Ready(Ok(1)));
+            assert_eq!(fa.as_mut().poll(good_cx), TaskPoll::Ready(Ok(1)));
+        }
+        // The producer's handle is whole: the notify came after its state.
+        let mut fb = pin!(b.wait_async(|e, _, _| assert_eq!(*e, 2)));
+        assert!(fb
+            .as_mut()
+            .poll(&mut Context::from_waker(&good))
+            .is_pending());
+        p.push(2).unwrap();
+        assert_eq!(wakes(&count), 2);
+        assert_eq!(
+            fb.as_mut().poll(&mut Context::from_waker(&good)),
+            TaskPoll::Ready(Ok(1))
+        );
     }
 
     #[test]
