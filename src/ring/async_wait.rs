@@ -936,6 +936,29 @@ mod tests {
     };
 
     use crate::waker::counting::{counter, Count};
+
+    /// Two consumers of `ring` (gated, so the ring needs two gates) and
+    /// its single producer.
+    fn two_consumers<const N: usize>(
+        ring: &Sp<N>,
+    ) -> (
+        crate::ring::Consumer<&Sp<N>>,
+        crate::ring::Consumer<&Sp<N>>,
+        crate::ring::Producer<&Sp<N>>,
+    ) {
+        let mut g = Ring::graph(ring).unwrap();
+        let a = g.consumer(&[]).unwrap();
+        let b = g.consumer(&[]).unwrap();
+        (a, b, g.single_producer().unwrap())
+    }
+
+    /// Polls `fut` once with `waker`.
+    fn poll_with<F: Future + ?Sized>(
+        fut: core::pin::Pin<&mut F>,
+        waker: &core::task::Waker,
+    ) -> TaskPoll<F::Output> {
+        fut.poll(&mut Context::from_waker(waker))
+    }
     fn wakes(c: &Count) -> usize {
         c.0.load(Ordering::SeqCst)
     }
@@ -1082,21 +1105,18 @@ mod tests {
     #[test]
     fn async_close_and_halt_wake_every_waiter() {
         let ring: Sp<8> = mk(2, 2);
-        let mut g = Ring::graph(&ring).unwrap();
-        let mut a = g.consumer(&[]).unwrap();
-        let mut b = g.consumer(&[]).unwrap();
-        let p = g.single_producer().unwrap();
+        let (mut a, mut b, p) = two_consumers(&ring);
         let (ca, wa) = counter();
         let (cb, wb) = counter();
         let mut fa = pin!(a.wait_async(|_, _, _| ()));
         let mut fb = pin!(b.wait_async(|_, _, _| ()));
-        assert!(fa.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
-        assert!(fb.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        assert!(poll_with(fa.as_mut(), &wa).is_pending());
+        assert!(poll_with(fb.as_mut(), &wb).is_pending());
         drop(p); // closes the ring
         assert_eq!((wakes(&ca), wakes(&cb)), (1, 1));
         let closed = TaskPoll::Ready(Err(ConsumeError::Closed));
-        assert_eq!(fa.as_mut().poll(&mut Context::from_waker(&wa)), closed);
-        assert_eq!(fb.as_mut().poll(&mut Context::from_waker(&wb)), closed);
+        assert_eq!(poll_with(fa.as_mut(), &wa), closed);
+        assert_eq!(poll_with(fb.as_mut(), &wb), closed);
 
         let ring: Ring<Heap<u32>, Multi, AsyncWait<BusySpin, 8>> = mk(1, 1);
         let mut g = Ring::graph(&ring).unwrap();
@@ -1198,24 +1218,15 @@ mod tests {
     #[test]
     fn async_a_panicking_waker_leaves_no_cell_claimed_and_no_wake_lost() {
         let ring: Sp<2> = mk(4, 2);
-        let mut g = Ring::graph(&ring).unwrap();
-        let mut a = g.consumer(&[]).unwrap();
-        let mut b = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer().unwrap();
+        let (mut a, mut b, mut p) = two_consumers(&ring);
         let bad = core::task::Waker::from(Arc::new(Panics));
         let (count, good) = counter();
         {
             let mut fa = pin!(a.wait_async(|_, _, _| ()));
             let mut fb = pin!(b.wait_async(|_, _, _| ()));
             // `a` registers in cell 0 with the panicking waker, `b` in 1.
-            assert!(fa
-                .as_mut()
-                .poll(&mut Context::from_waker(&bad))
-                .is_pending());
-            assert!(fb
-                .as_mut()
-                .poll(&mut Context::from_waker(&good))
-                .is_pending());
+            assert!(poll_with(fa.as_mut(), &bad).is_pending());
+            assert!(poll_with(fb.as_mut(), &good).is_pending());
             let panicked = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| p.push(1)));
             assert!(panicked.is_err(), "the waker's panic reaches the publisher");
             assert_eq!(wakes(&count), 1, "cell 1 was still woken");
@@ -1231,16 +1242,10 @@ mod tests {
         }
         // The producer's handle is whole: the notify came after its state.
         let mut fb = pin!(b.wait_async(|e, _, _| assert_eq!(*e, 2)));
-        assert!(fb
-            .as_mut()
-            .poll(&mut Context::from_waker(&good))
-            .is_pending());
+        assert!(poll_with(fb.as_mut(), &good).is_pending());
         p.push(2).unwrap();
         assert_eq!(wakes(&count), 2);
-        assert_eq!(
-            fb.as_mut().poll(&mut Context::from_waker(&good)),
-            TaskPoll::Ready(Ok(1))
-        );
+        assert_eq!(poll_with(fb.as_mut(), &good), TaskPoll::Ready(Ok(1)));
     }
 
     #[test]
@@ -1331,10 +1336,7 @@ mod tests {
         let (b, wb) = counter();
         for round in 1..=3 {
             let mut fut = pin!(c.wait_async(|_, _, _| ()));
-            assert!(fut
-                .as_mut()
-                .poll(&mut Context::from_waker(&wa))
-                .is_pending());
+            assert!(poll_with(fut.as_mut(), &wa).is_pending());
             assert_eq!(
                 Arc::strong_count(&a),
                 3,
@@ -1347,21 +1349,12 @@ mod tests {
                 3,
                 "woken by reference: still in the cell"
             );
-            assert_eq!(
-                fut.as_mut().poll(&mut Context::from_waker(&wa)),
-                TaskPoll::Ready(Ok(1))
-            );
+            assert_eq!(poll_with(fut.as_mut(), &wa), TaskPoll::Ready(Ok(1)));
         }
         {
             let mut fut = pin!(c.wait_async(|_, _, _| ()));
-            assert!(fut
-                .as_mut()
-                .poll(&mut Context::from_waker(&wb))
-                .is_pending());
-            assert!(fut
-                .as_mut()
-                .poll(&mut Context::from_waker(&wb))
-                .is_pending());
+            assert!(poll_with(fut.as_mut(), &wb).is_pending());
+            assert!(poll_with(fut.as_mut(), &wb).is_pending());
             assert_eq!(Arc::strong_count(&b), 3, "one clone, kept across polls");
             assert_eq!(
                 Arc::strong_count(&a),
@@ -1395,10 +1388,7 @@ mod tests {
                 assert!(fut.as_mut().poll(&mut cx).is_pending());
                 assert_eq!(Arc::strong_count(&count), 3, "ours, `waker`'s, the cell's");
             }
-            assert!(fut
-                .as_mut()
-                .poll(&mut Context::from_waker(&w_other))
-                .is_pending());
+            assert!(poll_with(fut.as_mut(), &w_other).is_pending());
             assert_eq!(Arc::strong_count(&count), 2, "replaced, dropped");
             assert_eq!(Arc::strong_count(&other), 3);
         }
@@ -1409,28 +1399,19 @@ mod tests {
     #[test]
     fn async_waiters_beyond_the_cells_busy_poll() {
         let ring: Sp<1> = mk(4, 2);
-        let mut g = Ring::graph(&ring).unwrap();
-        let mut a = g.consumer(&[]).unwrap();
-        let mut b = g.consumer(&[]).unwrap();
-        let mut p = g.single_producer().unwrap();
+        let (mut a, mut b, mut p) = two_consumers(&ring);
         let (ca, wa) = counter();
         let (cb, wb) = counter();
         let mut fa = pin!(a.wait_async(|_, _, _| ()));
         let mut fb = pin!(b.wait_async(|_, _, _| ()));
-        assert!(fa.as_mut().poll(&mut Context::from_waker(&wa)).is_pending());
-        assert!(fb.as_mut().poll(&mut Context::from_waker(&wb)).is_pending());
+        assert!(poll_with(fa.as_mut(), &wa).is_pending());
+        assert!(poll_with(fb.as_mut(), &wb).is_pending());
         assert_eq!(wakes(&ca), 0);
         assert_eq!(wakes(&cb), 1, "no cell left: asked to be polled again");
         p.push(1).unwrap();
         assert_eq!(wakes(&ca), 1);
-        assert_eq!(
-            fa.as_mut().poll(&mut Context::from_waker(&wa)),
-            TaskPoll::Ready(Ok(1))
-        );
-        assert_eq!(
-            fb.as_mut().poll(&mut Context::from_waker(&wb)),
-            TaskPoll::Ready(Ok(1))
-        );
+        assert_eq!(poll_with(fa.as_mut(), &wa), TaskPoll::Ready(Ok(1)));
+        assert_eq!(poll_with(fb.as_mut(), &wb), TaskPoll::Ready(Ok(1)));
     }
 
     #[test]

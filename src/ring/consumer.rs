@@ -122,9 +122,7 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
-        if let Some(cell) = self.spin.take_home() {
-            self.ring.release_wait_cell(cell);
-        }
+        self.ring.release_wait_cell(self.spin.take_home());
     }
 }
 
@@ -1176,9 +1174,7 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
-        if let Some(cell) = self.spin.take_home() {
-            self.ring.release_wait_cell(cell);
-        }
+        self.ring.release_wait_cell(self.spin.take_home());
         if self.backlog.0 < self.backlog.1 {
             // Left busy by a panicking handler: go idle, or the producers
             // would wait for this word forever. The backlog is abandoned

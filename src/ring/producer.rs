@@ -690,9 +690,7 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
-        if let Some(cell) = self.spin.take_home() {
-            self.ring.release_wait_cell(cell);
-        }
+        self.ring.release_wait_cell(self.spin.take_home());
         if !self.done {
             self.done = true;
             self.ring.producer_gone();
@@ -1082,9 +1080,7 @@ where
     R::Target: AnyRing,
 {
     fn drop(&mut self) {
-        if let Some(cell) = self.spin.take_home() {
-            self.ring.release_wait_cell(cell);
-        }
+        self.ring.release_wait_cell(self.spin.take_home());
         self.ring.producer_gone();
     }
 }

@@ -135,14 +135,17 @@ pub trait AnyRing: sealed::Sealed {
     fn producer_gone(&self);
     #[doc(hidden)]
     fn store_gate(&self, gate: usize, value: usize);
-    /// Gives back the waker cell a dropped handle kept (`AsyncWait`).
+    /// Gives back the waker cell a dropped handle kept, if any
+    /// (`AsyncWait`).
     #[doc(hidden)]
-    fn release_wait_cell(&self, cell: usize);
+    fn release_wait_cell(&self, cell: Option<usize>);
 }
 
 impl<S: Storage, M: Mode, W: WaitStrategy> AnyRing for Ring<S, M, W> {
-    fn release_wait_cell(&self, cell: usize) {
-        self.wait.release_cell(cell);
+    fn release_wait_cell(&self, cell: Option<usize>) {
+        if let Some(cell) = cell {
+            self.wait.release_cell(cell);
+        }
     }
 
     fn producer_gone(&self) {
