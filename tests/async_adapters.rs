@@ -436,6 +436,9 @@ fn batch_stream_yields_every_item_once_then_ends_on_tokio() {
             .unwrap();
         let b = Arc::new(b);
         rt.block_on(async {
+            // Nothing is pushed yet: this wait must be cancelled, mid-await.
+            let first = tokio::time::timeout(Duration::from_millis(1), batches.next_batch()).await;
+            assert!(first.is_err(), "a batch from an empty batcher: {first:?}");
             let consumer = tokio::spawn(async move {
                 let (mut items, mut n) = (Vec::new(), 0);
                 while let Some(batch) = batches.next_batch().await {
@@ -517,7 +520,10 @@ fn dropped_batch_stream_reports_what_it_held_and_refuses_later_pushes() {
 /// Exactly once with cancellation: the consumer awaits each batch under a
 /// short timeout, so `next_batch` futures are dropped mid-await over and
 /// over; async pushers push under backpressure (a small queue). Every item
-/// is yielded once, in each pusher's order.
+/// is yielded once, in each pusher's order. The first wait, on an empty
+/// batcher, is always cancelled; how many of the others are depends on
+/// the timer (tokio rounds a 50 µs timeout up to its 1 ms tick), so the
+/// test does not count on them.
 #[test]
 fn batch_stream_with_cancelled_waits_loses_and_doubles_nothing() {
     const PER: u64 = if cfg!(debug_assertions) {
@@ -567,8 +573,7 @@ fn batch_stream_with_cancelled_waits_loses_and_doubles_nothing() {
                 t.await.unwrap();
             }
             b.close_async().await;
-            let (items, cancelled) = consumer.await.unwrap();
-            assert!(cancelled > 0, "some waits were cancelled");
+            let (items, _cancelled) = consumer.await.unwrap();
             for p in 0..2u64 {
                 let mine: Vec<u64> = items.iter().copied().filter(|v| v / PER == p).collect();
                 assert_eq!(
