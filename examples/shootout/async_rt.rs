@@ -5,7 +5,8 @@
 //! - `spsc`, `3p1c`: events per second, one consumer task draining what
 //!   one or three producer tasks push (`push_async` / `send().await`);
 //! - `pingpong`: round trips between two tasks over two queues, p50 of
-//!   each round trip's time;
+//!   each round trip's time, beside the bare hand-off (`async_bare`: one
+//!   slot, one `AtomicWaker`);
 //! - `batch64`: ns per item from async pushers through batches of 64 to an
 //!   async consumer (`Batcher::push_async` + `BatchStream`).
 //!
@@ -27,6 +28,7 @@ use std::time::{Duration, Instant};
 use latchfree::batch::Batcher;
 use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Ring, Single};
 
+use crate::async_bare::Slot;
 use crate::report::{Better, Report};
 
 const CAP: usize = 1024;
@@ -272,8 +274,13 @@ fn pingpong_imps() -> Vec<PingImp> {
         ("kanal", kanal_ping),
         ("async-channel", async_channel_ping),
         ("flume", flume_ping),
+        (BARE, bare_ping),
     ]
 }
+
+/// Not a peer: the bare hand-off (`async_bare`), so the targets skip it
+/// and the notes give each channel's distance to it.
+const BARE: &str = "bare-waker";
 
 /// One peer's ping-pong: two channels of capacity `PING_CAP` (`$chan`), an echo
 /// task.
@@ -374,6 +381,28 @@ fn latchfree_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
             rtts.push(t.elapsed().as_nanos() as u64);
         }
         drop(p1);
+        echo.await.unwrap();
+        rtts
+    })
+}
+
+/// The bare hand-off: the same round trips over two [`Slot`]s.
+fn bare_ping(rt: &tokio::runtime::Runtime, n: usize) -> Vec<u64> {
+    rt.block_on(async move {
+        let (there, back) = (Arc::new(Slot::new()), Arc::new(Slot::new()));
+        let (there2, back2) = (there.clone(), back.clone());
+        let echo = tokio::spawn(async move {
+            for _ in 0..n {
+                back2.send(there2.recv().await);
+            }
+        });
+        let mut rtts = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let t = Instant::now();
+            there.send(i);
+            assert_eq!(back.recv().await, i, "bare-waker: echoed value");
+            rtts.push(t.elapsed().as_nanos() as u64);
+        }
         echo.await.unwrap();
         rtts
     })
@@ -610,7 +639,7 @@ fn targets(r: &Report) {
         let ping = format!("pingpong_{rt}");
         let best = pingpong_imps()
             .iter()
-            .filter(|(n, _)| *n != "latchfree")
+            .filter(|(n, _)| *n != "latchfree" && *n != BARE)
             .filter_map(|(n, _)| value(r, &ping, n, rtt).map(|v| (*n, v)))
             .min_by(|a, b| a.1.total_cmp(&b.1));
         if let (Some(ours), Some((peer, v))) = (value(r, &ping, "latchfree", rtt), best) {
@@ -618,6 +647,13 @@ fn targets(r: &Report) {
                 "target {ping} p50 <= best peer ({peer} {v:.0} ns): {ours:.0} ns (medians), {}",
                 verdict(ours <= v)
             ));
+            if let Some(bare) = value(r, &ping, BARE, rtt) {
+                r.note(&format!(
+                    "{ping} over the bare hand-off ({bare:.0} ns): latchfree {:.2}x, {peer} {:.2}x (medians)",
+                    ours / bare,
+                    v / bare
+                ));
+            }
         }
         let batch = format!("batch64_{rt}");
         if let (Some(ours), Some(theirs)) = (

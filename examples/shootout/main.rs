@@ -23,6 +23,7 @@
 //! and peer / latchfree for latency metrics, so a ratio above 1.0 always
 //! means latchfree won.
 
+mod async_bare;
 mod async_rt;
 mod balance;
 mod batch;
