@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_bare::Slot;
-use latchfree::ring::{AsyncWait, BusySpin, Heap, Ring, Single};
+use latchfree::ring::{AsyncWait, BusySpin, Consumer, Heap, Producer, Ring, Single};
 
 type R = Ring<Heap<u64>, Single, AsyncWait<BusySpin, 2>>;
 
@@ -40,20 +40,19 @@ fn split(t0: u64, echoed: u64, t2: u64) -> (u64, u64) {
     (echoed.saturating_sub(t0), t2.saturating_sub(echoed))
 }
 
+/// A ring of capacity 1 (as the peers' channels) and its two handles.
+fn handles() -> (Consumer<Arc<R>>, Producer<Arc<R>>) {
+    let ring = Ring::with_wait(
+        Heap::with_capacity(1).expect("capacity"),
+        AsyncWait::with(BusySpin),
+    );
+    let mut graph = Ring::graph(Arc::new(ring)).expect("graph");
+    let consumer = graph.consumer(&[]).expect("gate");
+    (consumer, graph.single_producer().expect("producer"))
+}
+
 async fn latchfree(n: usize, base: Instant) -> Vec<(u64, u64)> {
-    let ring = || -> Arc<R> {
-        Arc::new(Ring::with_wait(
-            Heap::with_capacity(1).expect("capacity"),
-            AsyncWait::with(BusySpin),
-        ))
-    };
-    let (there, back) = (ring(), ring());
-    let mut g1 = Ring::graph(there.clone()).expect("graph");
-    let mut c1 = g1.consumer(&[]).expect("gate");
-    let mut p1 = g1.single_producer().expect("producer");
-    let mut g2 = Ring::graph(back.clone()).expect("graph");
-    let mut c2 = g2.consumer(&[]).expect("gate");
-    let mut p2 = g2.single_producer().expect("producer");
+    let ((mut c1, mut p1), (mut c2, mut p2)) = (handles(), handles());
     let echo = tokio::spawn(async move {
         for _ in 0..n {
             c1.wait_async(|_, _, _| {}).await.expect("open");
