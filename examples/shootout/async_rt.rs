@@ -53,12 +53,20 @@ fn trips() -> usize {
     }
 }
 
-/// The runtimes measured: (name, builder).
+/// The runtimes measured: a 2-worker one (`multi`) or a current-thread
+/// one. Under `--pin` the section runs on a thread pinned to the first
+/// core (`run`), and the workers go to the next cores in turn (the first
+/// to the second core, the second back to the first on 2 cores), the same
+/// placement for every implementation.
 fn runtime(multi: bool) -> tokio::runtime::Runtime {
     if multi {
+        let next = std::sync::atomic::AtomicUsize::new(1);
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_time()
+            .on_thread_start(move || {
+                pin(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+            })
             .build()
             .unwrap()
     } else {
@@ -67,6 +75,21 @@ fn runtime(multi: bool) -> tokio::runtime::Runtime {
             .build()
             .unwrap()
     }
+}
+
+/// Pins the calling thread to core `role` modulo the cores, under
+/// `--pin`; else does nothing.
+fn pin(role: usize) {
+    let Some(o) = OPTIONS.get().filter(|o| o.pin) else {
+        return;
+    };
+    assert!(!o.cores.is_empty(), "--pin: this platform lists no cores");
+    let core = o.cores[role % o.cores.len()];
+    assert!(
+        core_affinity::set_for_current(core),
+        "--pin: cannot pin to core {}",
+        core.id
+    );
 }
 
 fn loadavg() -> String {
@@ -496,36 +519,74 @@ fn futures_batch(rt: &tokio::runtime::Runtime, per: u64) -> f64 {
     t.as_nanos() as f64 / per as f64
 }
 
-/// `--rounds` and `--only`, as the shootout's `main` passes them.
-static OPTIONS: std::sync::OnceLock<(usize, Vec<String>)> = std::sync::OnceLock::new();
+/// The section's options, as the shootout's `main` passes them.
+struct Options {
+    rounds: usize,
+    only: Vec<String>,
+    pin: bool,
+    /// The cores listed before any pinning (a pinned thread sees only its
+    /// own).
+    cores: Vec<core_affinity::CoreId>,
+}
 
-/// Takes the shootout's `--rounds` and `--only` (scenario name prefixes,
-/// such as `pingpong_ct`; none: every scenario).
-pub fn configure(rounds: usize, only: &[String]) {
-    let _ = OPTIONS.set((rounds.max(1), only.to_vec()));
+static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
+
+/// Takes the shootout's `--rounds`, `--only` (scenario name prefixes, such
+/// as `pingpong_ct`; none: every scenario) and `--pin`.
+pub fn configure(rounds: usize, only: &[String], pin: bool) {
+    let _ = OPTIONS.set(Options {
+        rounds: rounds.max(1),
+        only: only.to_vec(),
+        pin,
+        cores: core_affinity::get_core_ids().unwrap_or_default(),
+    });
 }
 
 /// Whether to run `scenario`: every one, unless `--only` names prefixes.
 fn wanted(scenario: &str) -> bool {
     match OPTIONS.get() {
-        Some((_, only)) if !only.is_empty() => {
-            only.iter().any(|p| scenario.starts_with(p.as_str()))
-        }
+        Some(o) if !o.only.is_empty() => o.only.iter().any(|p| scenario.starts_with(p.as_str())),
         _ => true,
     }
 }
 
 /// Rounds per scenario: `--rounds`, else [`ROUNDS`].
 fn rounds() -> usize {
-    OPTIONS.get().map_or(ROUNDS, |o| o.0)
+    OPTIONS.get().map_or(ROUNDS, |o| o.rounds)
 }
 
 pub fn run(r: &mut Report) {
+    let pinned = OPTIONS.get().is_some_and(|o| o.pin);
     r.note(&format!(
         "async: AsyncWait ring vs tokio::sync::mpsc, thingbuf, kanal, async-channel, flume; \
-         async batcher vs futures-batch (load average {})",
+         async batcher vs futures-batch; {} (load average {})",
+        if pinned {
+            "main thread on the first core, workers on the next in turn"
+        } else {
+            "threads unpinned"
+        },
         loadavg()
     ));
+    if pinned {
+        // On a thread of its own, so the shootout's main thread (and the
+        // sections after this one) stay unpinned.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                pin(0);
+                measure(r);
+            })
+            .join()
+            .expect("async section");
+        });
+    } else {
+        measure(r);
+    }
+    targets(r);
+    r.note(&format!("async: done (load average {})", loadavg()));
+}
+
+/// Every scenario of the section, on the calling thread.
+fn measure(r: &mut Report) {
     let per = events();
     for (rt_name, multi) in [("mt2", true), ("ct", false)] {
         let rt = runtime(multi);
@@ -592,8 +653,6 @@ pub fn run(r: &mut Report) {
             Better::Lower,
         );
     }
-    targets(r);
-    r.note(&format!("async: done (load average {})", loadavg()));
 }
 
 fn value(r: &Report, scenario: &str, imp: &str, metric: &str) -> Option<f64> {

@@ -5,8 +5,9 @@
 //! cargo run --release --example shootout -- [ring|map|wheel|queue|pool|buffer|batch|limiter|breaker|balance|async|all] [--csv] [--svg FILE] [--pin] [--rounds N] [--only SCENARIOS]
 //! ```
 //!
-//! `--pin` pins every thread of the ring (and map) section to a core (round-robin
-//! over the cores, the same placement for every implementation);
+//! `--pin` pins every thread of the ring, map and async sections to a core
+//! (round-robin over the cores, the same placement for every
+//! implementation);
 //! `--rounds N` sets its (and the pool, map and async sections') number of
 //! interleaved rounds (default 5; the median and min–max over them are
 //! reported); `--only 1p1c,pingpong` runs only the ring and async scenarios
@@ -117,7 +118,7 @@ fn main() {
     }
 
     pool::configure(ring_opts.rounds);
-    async_rt::configure(ring_opts.rounds, &ring_opts.only);
+    async_rt::configure(ring_opts.rounds, &ring_opts.only, ring_opts.pin);
     map::configure(ring_opts.rounds, ring_opts.pin);
     ring::configure(ring_opts);
     let mut report = Report::new(true);
