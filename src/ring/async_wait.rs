@@ -630,11 +630,11 @@ impl<W: fmt::Debug, const SLOTS: usize> fmt::Debug for AsyncWait<W, SLOTS> {
 /// other side has moved to another core finds out.
 ///
 /// Why not spin longer: the full budget stays below the time to wake a
-/// parked thread. A budget that outlasts it (tried: 9 steps, 255 hints)
-/// catches a reply that needed a sleeping worker woken, but then both
-/// sides and the runtime's searching worker spin at once, more threads
-/// than a 2-core machine has cores, and a 2-worker ping-pong's median
-/// round trip went from a few microseconds to tens.
+/// parked thread. A budget long enough to outlast one, so that a reply
+/// that needed a sleeping worker woken would be caught without parking,
+/// was tried (255 and 447 spin hints, the probe as long) on a 2-worker
+/// runtime on 2 cores: the median round trip of a ping-pong did not move,
+/// and some rounds fell to tens of microseconds.
 ///
 /// A step is one turn of the crate's [`Backoff`] (exponential: 1, 2, 4, ..
 /// 32 spin hints), followed by the check.
