@@ -21,6 +21,9 @@ use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
 
 #[allow(dead_code)]
+#[path = "../examples/shootout/placement.rs"]
+mod placement;
+#[allow(dead_code)]
 #[path = "../examples/shootout/report.rs"]
 mod report;
 #[allow(dead_code)]

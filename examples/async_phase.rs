@@ -11,14 +11,17 @@
 //! sends back its own stamp, so a round trip splits into `there` (send to
 //! the echo's receive: the wake of the echo's task) and `back` (the echo's
 //! send to the main task's receive). All stamps come from one `Instant`
-//! base. `pin` puts the main thread on core 0 and the runtime's workers on
-//! cores 1 and 0, in that order. Each line gives, per implementation, the
-//! median [min–max] over rounds of each round's p50 (ns).
+//! base. `pin` puts the main thread on the first core and the runtime's
+//! workers on the next ones in turn, as the shootout's `--pin` does. Each
+//! line gives, per implementation, the median [min–max] over rounds of
+//! each round's p50 (ns).
 
 #![allow(clippy::std_instead_of_core, clippy::std_instead_of_alloc)]
 
 #[path = "shootout/async_bare.rs"]
 mod async_bare;
+#[path = "shootout/placement.rs"]
+mod placement;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -125,27 +128,16 @@ fn spread(mut v: Vec<u64>) -> String {
 }
 
 fn runtime(multi: bool, pin: bool) -> tokio::runtime::Runtime {
-    let cores = [
-        core_affinity::CoreId { id: 0 },
-        core_affinity::CoreId { id: 1 },
-    ];
-    if pin {
-        assert!(core_affinity::set_for_current(cores[0]), "pin main thread");
-    }
+    placement::pin(pin, 0);
     if !multi {
         return tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
     }
-    let next = Arc::new(AtomicUsize::new(1));
+    let next = AtomicUsize::new(1);
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .on_thread_start(move || {
-            if pin {
-                let core = cores[next.fetch_add(1, Ordering::Relaxed) % 2];
-                assert!(core_affinity::set_for_current(core), "pin worker");
-            }
-        })
+        .on_thread_start(move || placement::pin(pin, next.fetch_add(1, Ordering::Relaxed)))
         .build()
         .expect("runtime")
 }

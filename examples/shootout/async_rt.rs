@@ -29,6 +29,7 @@ use latchfree::batch::Batcher;
 use latchfree::ring::{AsyncWait, BusySpin, ConsumeError, Heap, Multi, Ring, Single};
 
 use crate::async_bare::Slot;
+use crate::placement;
 use crate::report::{Better, Report};
 
 const CAP: usize = 1024;
@@ -77,19 +78,9 @@ fn runtime(multi: bool) -> tokio::runtime::Runtime {
     }
 }
 
-/// Pins the calling thread to core `role` modulo the cores, under
-/// `--pin`; else does nothing.
+/// Pins the calling thread by its role under `--pin`; else does nothing.
 fn pin(role: usize) {
-    let Some(o) = OPTIONS.get().filter(|o| o.pin) else {
-        return;
-    };
-    assert!(!o.cores.is_empty(), "--pin: this platform lists no cores");
-    let core = o.cores[role % o.cores.len()];
-    assert!(
-        core_affinity::set_for_current(core),
-        "--pin: cannot pin to core {}",
-        core.id
-    );
+    placement::pin(OPTIONS.get().is_some_and(|o| o.pin), role);
 }
 
 fn loadavg() -> String {
@@ -524,9 +515,6 @@ struct Options {
     rounds: usize,
     only: Vec<String>,
     pin: bool,
-    /// The cores listed before any pinning (a pinned thread sees only its
-    /// own).
-    cores: Vec<core_affinity::CoreId>,
 }
 
 static OPTIONS: std::sync::OnceLock<Options> = std::sync::OnceLock::new();
@@ -538,7 +526,6 @@ pub fn configure(rounds: usize, only: &[String], pin: bool) {
         rounds: rounds.max(1),
         only: only.to_vec(),
         pin,
-        cores: core_affinity::get_core_ids().unwrap_or_default(),
     });
 }
 

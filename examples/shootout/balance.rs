@@ -14,6 +14,7 @@ use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use crate::guard_support::{add_rows, loadavg, median, target, ROUNDS};
+use crate::placement;
 use crate::report::{Better, Report};
 use latchfree::balance::{HashRing, LeastLoaded, RoundRobin, Weighted};
 
@@ -80,19 +81,11 @@ fn per_thread_op_on<'a>(
     ops: usize,
     make: &(dyn Fn() -> Box<dyn FnMut(usize) + 'a> + Sync + 'a),
 ) -> f64 {
-    let cores = if pin {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     let t = std::time::Instant::now();
     std::thread::scope(|s| {
         for th in 0..threads {
-            let core = cores.get(th % cores.len().max(1)).copied();
             s.spawn(move || {
-                if let Some(c) = core {
-                    core_affinity::set_for_current(c);
-                }
+                placement::pin(pin, th);
                 let mut op = make();
                 for i in 0..ops {
                     op(th * ops + i);

@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::placement;
 use crate::report::{Better, Report};
 
 /// Rounds per measurement; implementations are interleaved round by round.
@@ -34,19 +35,11 @@ pub fn per_op(threads: usize, ops: usize, op: &(dyn Fn(usize) + Sync)) -> f64 {
 /// As [`per_op`], with thread `k` pinned to core `k` (modulo the cores)
 /// when `pin` is set and the machine reports its cores.
 pub fn per_op_on(pin: bool, threads: usize, ops: usize, op: &(dyn Fn(usize) + Sync)) -> f64 {
-    let cores = if pin {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
     let t = Instant::now();
     std::thread::scope(|s| {
         for th in 0..threads {
-            let core = cores.get(th % cores.len().max(1)).copied();
             s.spawn(move || {
-                if let Some(c) = core {
-                    core_affinity::set_for_current(c);
-                }
+                placement::pin(pin, th);
                 for i in 0..ops {
                     op(th * ops + i);
                 }

@@ -35,6 +35,7 @@ mod limiter;
 mod map;
 #[cfg(target_pointer_width = "64")]
 mod map_bustle;
+mod placement;
 mod pool;
 mod queue;
 mod report;
@@ -117,6 +118,9 @@ fn main() {
         }
     }
 
+    // Listed now, from the unpinned main thread: a pinned thread would see
+    // only its own core.
+    let _ = placement::cores();
     pool::configure(ring_opts.rounds);
     async_rt::configure(ring_opts.rounds, &ring_opts.only, ring_opts.pin);
     map::configure(ring_opts.rounds, ring_opts.pin);

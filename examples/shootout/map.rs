@@ -51,6 +51,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
 
+use crate::placement;
 use crate::report::{Better, Report};
 
 type Hasher = ahash::RandomState;
@@ -394,21 +395,14 @@ fn run_mix(m: &dyn Map, mix: Mix, threads: usize, zipf: &[u64]) -> f64 {
     let mut net = if mix.prefill { prefill(m) } else { 0 };
     let per = ops() / threads as u64;
     let warm = if mix.prefill { per / WARM_DIVISOR } else { 0 };
-    let cores = if PIN.load(Ordering::Relaxed) {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
+    let pin = PIN.load(Ordering::Relaxed);
     let barrier = Barrier::new(threads + 1);
     let (elapsed, deltas) = std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|t| {
                 let barrier = &barrier;
-                let core = cores.get(t % cores.len().max(1)).copied();
                 s.spawn(move || {
-                    if let Some(c) = core {
-                        core_affinity::set_for_current(c);
-                    }
+                    placement::pin(pin, t);
                     let mut rng = Rng(0x1234_5678 + t as u64 * 0x9E37_79B9);
                     let mut delta = 0i64;
                     let universe = if mix.prefill { KEYS } else { KEYS * 16 };
@@ -729,12 +723,8 @@ const GROWTH_FLOOR: &str = "floor: latchfree, writer spinning";
 fn growth_latency(r: &mut Report) {
     let keys = growth_keys();
     let rounds = ROUNDS.load(Ordering::Relaxed).clamp(1, 3);
-    let cores = if PIN.load(Ordering::Relaxed) {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    let (writer_core, reader_core) = (cores.first().copied(), cores.get(1).copied());
+    let pin = PIN.load(Ordering::Relaxed);
+    let (writer_core, reader_core) = (placement::core_for(pin, 0), placement::core_for(pin, 1));
     // Per contender: its rounds' raw quantiles and corrected p99/p99.9.
     #[allow(clippy::type_complexity)]
     let mut samples: Vec<(&'static str, Vec<[f64; 4]>, Vec<[f64; 2]>)> = Vec::new();
@@ -773,9 +763,7 @@ fn growth_latency(r: &mut Report) {
                         }
                     }
                     let _done = Done(&reader_done);
-                    if let Some(c) = reader_core {
-                        core_affinity::set_for_current(c);
-                    }
+                    placement::pin_to(reader_core);
                     let mut h = histogram();
                     let mut co = histogram();
                     // Touch every counter page now: a first write to a
@@ -808,9 +796,7 @@ fn growth_latency(r: &mut Report) {
                 });
                 // A thread of its own, so the pin does not outlive the row.
                 let writer = s.spawn(|| {
-                    if let Some(c) = writer_core {
-                        core_affinity::set_for_current(c);
-                    }
+                    placement::pin_to(writer_core);
                     if floor {
                         // Busy, touching nothing the reader reads: both
                         // cores run, as during a growth.

@@ -74,6 +74,7 @@ use latchfree::ring::{
     BusySpin, ConsumeError, Heap, Multi, Poll, Ring, Single, TimedOut, WaitStrategy, Yielding,
 };
 
+use crate::placement;
 use crate::report::{Better, Report};
 
 /// Slots in every throughput ring and queue.
@@ -128,15 +129,6 @@ pub fn configure(o: Options) {
     PIN.store(o.pin, Ordering::Relaxed);
     ROUNDS.store(o.rounds.max(1), Ordering::Relaxed);
     let _ = ONLY.set(o.only);
-    // Listed now, from the unpinned main thread: a pinned thread would see
-    // only its own core.
-    let _ = cores();
-}
-
-/// The cores this process may run on (as seen before any pinning).
-fn cores() -> &'static [core_affinity::CoreId] {
-    static CORES: OnceLock<Vec<core_affinity::CoreId>> = OnceLock::new();
-    CORES.get_or_init(|| core_affinity::get_core_ids().unwrap_or_default())
 }
 
 fn pinned() -> bool {
@@ -147,27 +139,11 @@ fn rounds() -> usize {
     ROUNDS.load(Ordering::Relaxed)
 }
 
-/// The core a thread of role `role` runs on under `--pin`.
-fn core_for(role: usize) -> Option<core_affinity::CoreId> {
-    if !pinned() {
-        return None;
-    }
-    let cores = cores();
-    assert!(!cores.is_empty(), "--pin: this platform lists no cores");
-    Some(cores[role % cores.len()])
-}
-
 /// Pins the calling thread by its role (under `--pin`; else does nothing).
 /// disruptor's consumer threads, which the crate spawns itself, call it
 /// from their state initialiser (it runs on that thread before any event).
 fn pin(role: usize) {
-    if let Some(core) = core_for(role) {
-        assert!(
-            core_affinity::set_for_current(core),
-            "--pin: cannot pin to core {}",
-            core.id
-        );
-    }
+    placement::pin(pinned(), role);
 }
 
 fn check(imp: &str, what: &str, got: u64, n: u64) {
@@ -1891,7 +1867,7 @@ pub fn run(r: &mut Report) {
 }
 
 fn run_pinned_or_not(r: &mut Report) {
-    let cores = cores().len();
+    let cores = placement::cores().len();
     let rounds = rounds();
     let placement = if pinned() {
         "threads pinned by role (role k on core k mod cores)"
