@@ -355,6 +355,36 @@ fn two_flushers_answer_a_flush() {
     });
 }
 
+/// (f2) `close` races a push with two flushers and natural batching: the
+/// producer's slot may be claimed before the close and published after it,
+/// while both flushers check the queue. Its wake-up goes to one sleeper;
+/// the other must not sleep on: both exit, and the item, if accepted, is
+/// shipped exactly once. (Found in CI: a flusher asleep after the close,
+/// `close` joining it for ever.)
+#[test]
+fn close_races_push_with_two_flushers() {
+    model(|| {
+        let (s, flushers, mut p) = batcher_n(2, 2, Duration::ZERO);
+        let s2 = s.clone();
+        let producer = thread::spawn(move || (push(&s2, &mut p, 5), p));
+        s.ring.close();
+        s.handoff.wake_all();
+        for f in flushers {
+            f.join().unwrap();
+        }
+        let (r, p) = producer.join().unwrap();
+        drop(p);
+        let log: Vec<usize> = s.shipped.lock().unwrap().iter().map(|x| x.0).collect();
+        match r {
+            Ok(()) => assert_eq!(log, [5]),
+            Err(x) => {
+                assert_eq!(x, 5);
+                assert!(log.is_empty(), "a refused item was shipped: {log:?}");
+            }
+        }
+    });
+}
+
 /// (g) A flush behind a gap: the main thread pushes while another thread
 /// pushes and then flushes. If the main thread claimed first and has not
 /// published yet, the other thread's item sits behind that gap; its flush

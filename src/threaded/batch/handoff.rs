@@ -73,7 +73,12 @@
 //! drained), after answering every flush it saw, shipping its batch and
 //! marking itself gone, so a later `flush` returns at once. A push that
 //! claimed a slot just before the close still publishes and wakes a sleeper
-//! the usual way.
+//! the usual way, but only one: with several flushers, another may have
+//! gone to sleep on a check that saw that slot claimed and unpublished
+//! (`Poll::Unfinished`), and no later push will ring for it. So a flusher
+//! that exits rings every waiter ([`Handoff::wake_all`]) after its last
+//! poll; a sleeper's check then sees the queue drained (`Closed`) or the
+//! next claimed slot, whose publish rings in turn.
 //!
 //! # Time and loom
 //!
@@ -374,6 +379,11 @@ impl Handoff {
                 Poll::Closed | Poll::Halted => {
                     f.ship(FlushCause::Close);
                     self.ack(index, None);
+                    // A fellow flusher may sleep on a check that saw a slot
+                    // claimed before the close and not yet published; that
+                    // publish rang one sleeper, maybe us (module docs,
+                    // "Close"). Our poll drained what it waited for.
+                    self.wake_all();
                     return;
                 }
                 Poll::Idle | Poll::Unfinished | Poll::Gated => {}
