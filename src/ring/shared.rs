@@ -773,11 +773,7 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         let gates = self.storage.gates();
         let mut lead = limit;
         for i in bits(plain) {
-            // Acquire: pairs with the Release store of the gate's owner, so
-            // its reads of the events below the gate happen before we reuse
-            // (producer) or read after (downstream consumer) them.
-            let d = distance(anchor, gates[i].load(Ordering::Acquire));
-            lead = lead.min(if d > MAX_CAPACITY { 0 } else { d });
+            lead = plain_gate_lead(anchor, &gates[i], lead);
         }
         if workers != 0 {
             // SeqCst: the work-group claim (a plain gate) was read above; a
@@ -796,6 +792,17 @@ impl<S: Storage, M: Mode, W: WaitStrategy> Ring<S, M, W> {
         }
         lead
     }
+}
+
+/// [`Ring::gate_lead`] for one plain gate: its lead over `anchor`, capped
+/// at `limit` (a gate read behind the anchor counts as no lead).
+#[inline(always)]
+pub(super) fn plain_gate_lead(anchor: usize, gate: &Sequence, limit: usize) -> usize {
+    // Acquire: pairs with the Release store of the gate's owner, so its
+    // reads of the events below the gate happen before we reuse (producer)
+    // or read after (downstream consumer) them.
+    let d = distance(anchor, gate.load(Ordering::Acquire));
+    limit.min(if d > MAX_CAPACITY { 0 } else { d })
 }
 
 impl<S: Storage, M: Mode, W: WaitStrategy> core::fmt::Debug for Ring<S, M, W> {
