@@ -1318,6 +1318,11 @@ mod tests {
         Ring::with_wait(Heap::builder(cap).gates(gates).build().unwrap(), BusySpin)
     }
 
+    /// The events a test round `round` pushes into a ring of `cap`.
+    fn round_of(cap: usize, round: u32) -> Vec<u32> {
+        (0..cap as u32).map(|i| round * 10 + i).collect()
+    }
+
     /// At capacity 1 and 2 the cached free count runs out on every push
     /// or every other one, the case the async ping-pong makes hot: a
     /// refill must take the slowest gate, and refuse on a halted or
@@ -1343,8 +1348,7 @@ mod tests {
                 );
                 let mut got = Vec::new();
                 assert_eq!(b.poll(|e, _, _| got.push(*e)), Poll::Processed(cap));
-                let want: Vec<u32> = (0..cap as u32).map(|i| round * 10 + i).collect();
-                assert_eq!(got, want);
+                assert_eq!(got, round_of(cap, round));
             }
             // Slots are free (both gates moved on), but the ring is halted.
             ring.halt();
@@ -1408,8 +1412,8 @@ mod tests {
             let mut b = g.consumer(&[a.node()]).unwrap();
             let mut p = g.single_producer().unwrap();
             for round in 0..5u32 {
-                for i in 0..cap as u32 {
-                    let r = poll_once(p.push_async(round * 10 + i));
+                for v in round_of(cap, round) {
+                    let r = poll_once(p.push_async(v));
                     assert!(matches!(r, Some(Ok(_))), "capacity {cap}: no room");
                 }
                 assert!(
@@ -1423,8 +1427,7 @@ mod tests {
                 );
                 let mut got = Vec::new();
                 assert_eq!(b.poll(|e, _, _| got.push(*e)), Poll::Processed(cap));
-                let want: Vec<u32> = (0..cap as u32).map(|i| round * 10 + i).collect();
-                assert_eq!(got, want);
+                assert_eq!(got, round_of(cap, round));
             }
             ring.halt();
             assert!(matches!(
