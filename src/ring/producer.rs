@@ -1457,7 +1457,7 @@ mod tests {
         assert!(matches!(poll_once(p.push_async(1)), Some(Ok(0))));
         assert_eq!(c.poll(|e, s, _| seen.push((*e, s))), Poll::Processed(1));
         // The cached room is spent: this claim is the rescan's.
-        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let panicked = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
             poll_once(p.publish_async(|_| panic!("writer died")))
         }));
         assert!(panicked.is_err());
